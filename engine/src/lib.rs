@@ -1,0 +1,75 @@
+//! The Ticks storage engine: an append-only log of everything that reaches
+//! Ticks, and the indexes derived from it.
+//!
+//! # What it does
+//! Every input (a send result, a webhook body, an import line) is appended to
+//! a sled log under a strictly increasing [`Seq`], with its raw bytes and the
+//! [`Event`]s parsed from it. From the log the engine derives, and can always
+//! rebuild:
+//! - one row per message ([`Entry`]): its columns and its current [`Status`],
+//!   derived from all its status events by rank ([`derive_status`]);
+//! - roaring bitmaps from each value of each [`Field`] to the entries that
+//!   have it, which filters, counts and group-bys combine without scanning;
+//! - a tantivy full-text index over names, texts, parameters, errors, phones
+//!   and ids ([`Store::text_search`]).
+//!
+//! # What it does not do
+//! Parsing JSON is `ticks-ingest`'s job; the query language (filters, sort,
+//! paging) is `ticks-query`'s. The engine takes parsed [`Input`]s and offers
+//! bitmaps, rows and text search through a [`Snapshot`].
+//!
+//! # Example
+//! ```
+//! # fn main() -> Result<(), ticks_engine::Error> {
+//! use ticks_engine::{Config, Event, Input, Source, Store, StatusEvent, WebhookStatus, Field, FieldValue};
+//! let dir = tempfile::tempdir().map_err(|e| ticks_engine::Error::Invalid(e.to_string()))?;
+//! let store = Store::open(Config::new(dir.path()))?;
+//! let status = StatusEvent {
+//!     wamid: "wamid.A".into(), status: WebhookStatus::Delivered, at_ms: 1_700_000_000_000,
+//!     recipient: Some("5511999990000".into()), phone_number_id: None, correlation_id: None,
+//!     conversation_id: None, conversation_type: None, conversation_expiry_ms: None,
+//!     pricing_category: None, pricing_model: None, billable: None, errors: vec![],
+//! };
+//! let input = Input { source: Source::Webhook, received_ms: 0, raw: b"{}".to_vec(),
+//!                     events: vec![Event::Status(Box::new(status))] };
+//! let outcome = store.append_one(input.clone())?;
+//! assert_eq!(outcome.stored, 1);
+//! assert!(store.append_one(input)?.is_duplicate());
+//! let delivered = store.snapshot().bitmap(Field::Status, &FieldValue::Text("delivered".into())).map(|b| b.len());
+//! assert_eq!(delivered, Some(1));
+//! store.close()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Durability
+//! [`Store::append`] returns only after the record is on disk (sled flush =
+//! fsync). One writer thread takes every append; appends that arrive while a
+//! flush runs form the next group and share one flush (group commit). After
+//! `kill -9`, every acknowledged append is in the log, and the derived state
+//! is rebuilt from the log on open, so nothing is half-applied.
+//!
+//! # Format
+//! Log records carry [`FORMAT_VERSION`]; the byte layout is in the `log`
+//! module and `ARCHITECTURE.md`. Derived state (checkpoint file, full-text
+//! index) is disposable: [`drop_derived`] removes it and the next open
+//! rebuilds it from the log.
+
+mod error;
+mod log;
+mod model;
+mod state;
+mod store;
+mod text;
+
+pub use error::{Error, Result};
+pub use log::{InputRecord, PurgeRecord, Record, FORMAT_VERSION};
+pub use model::{
+    derive_status, AppendOutcome, Direction, EntryId, Event, InboundEvent, Input, MetaError,
+    OtherEvent, SendEvent, SendOutcome, Seq, Session, Source, Status, StatusEvent, StatusMark,
+    TemplateParam, WebhookStatus,
+};
+pub use state::Field;
+pub use store::{
+    drop_derived, Config, Entry, EntryDetail, FieldValue, Snapshot, Store, StoreStats, StoredInput,
+    TextColumn, Timeline, TimelineItem,
+};

@@ -1,0 +1,312 @@
+//! The append-only log on sled, and the byte format of its records.
+//!
+//! # Record format (version 1)
+//!
+//! Key: the sequence number, 8 bytes big-endian (so sled's order is log order).
+//!
+//! Value:
+//! ```text
+//! [0]      format version (1)
+//! [1]      kind: 1 = input, 2 = purge
+//! input:
+//! [2]      source (0 send_api, 1 webhook, 2 import, 3 proxy)
+//! [3..11]  received_ms, i64 little-endian
+//! [11..15] n = number of parsed events, u32 LE
+//! [15..]   n assignments, u32 LE each: the entry id the event belongs to,
+//!          or u32::MAX when it was a duplicate and must be ignored
+//! [..]     payload: zstd frame of ( raw_len u32 LE | raw bytes | bincode(Vec<Event>) )
+//! purge:
+//! [2..]    bincode(PurgeRecord)
+//! ```
+//! Raw bytes are kept exactly as received; the parsed events sit beside them
+//! in the same compressed frame, where zstd's window folds their repeated
+//! strings into the raw JSON they came from.
+
+use crate::error::{Error, Result};
+use crate::model::{EntryId, Event, Input, Seq, Source};
+use serde::{Deserialize, Serialize};
+
+/// The version of the record format written by this build.
+pub const FORMAT_VERSION: u8 = 1;
+const KIND_INPUT: u8 = 1;
+const KIND_PURGE: u8 = 2;
+const DUPLICATE: u32 = u32::MAX;
+
+fn bincode_config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// An input whose payload has been encoded and compressed by the caller's
+/// thread, so that the single writer only stamps and stores it.
+pub(crate) struct PreparedInput {
+    pub(crate) source: Source,
+    pub(crate) received_ms: i64,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) events: Vec<Event>,
+}
+
+impl PreparedInput {
+    pub(crate) fn prepare(input: Input, level: i32) -> Result<PreparedInput> {
+        let events_bytes = bincode::serde::encode_to_vec(&input.events, bincode_config())
+            .map_err(|e| Error::Encode(e.to_string()))?;
+        let raw_len = u32::try_from(input.raw.len())
+            .map_err(|_| Error::Encode("raw input larger than 4 GiB".into()))?;
+        let mut plain = Vec::with_capacity(4 + input.raw.len() + events_bytes.len());
+        plain.extend_from_slice(&raw_len.to_le_bytes());
+        plain.extend_from_slice(&input.raw);
+        plain.extend_from_slice(&events_bytes);
+        let payload = zstd::bulk::compress(&plain, level).map_err(|e| Error::Encode(e.to_string()))?;
+        Ok(PreparedInput {
+            source: input.source,
+            received_ms: input.received_ms,
+            payload,
+            events: input.events,
+        })
+    }
+
+    /// Encodes the log value, given which entry each event went to.
+    pub(crate) fn encode(&self, assignments: &[Option<EntryId>]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(15 + 4 * assignments.len() + self.payload.len());
+        out.push(FORMAT_VERSION);
+        out.push(KIND_INPUT);
+        out.push(source_code(self.source));
+        out.extend_from_slice(&self.received_ms.to_le_bytes());
+        out.extend_from_slice(&(assignments.len() as u32).to_le_bytes());
+        for a in assignments {
+            out.extend_from_slice(&a.map_or(DUPLICATE, |id| id.0).to_le_bytes());
+        }
+        out.extend_from_slice(&self.payload);
+        out
+    }
+}
+
+fn source_code(s: Source) -> u8 {
+    match s {
+        Source::SendApi => 0,
+        Source::Webhook => 1,
+        Source::Import => 2,
+        Source::Proxy => 3,
+    }
+}
+
+fn source_from(b: u8) -> Option<Source> {
+    Some(match b {
+        0 => Source::SendApi,
+        1 => Source::Webhook,
+        2 => Source::Import,
+        3 => Source::Proxy,
+        _ => return None,
+    })
+}
+
+/// A deletion, as recorded in the log. It names entries, never their content.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PurgeRecord {
+    /// When the purge was requested, UTC milliseconds.
+    pub at_ms: i64,
+    /// Who asked (token name or `cli`).
+    pub actor: String,
+    /// The filter that selected the entries, as the user wrote it.
+    pub filter: String,
+    /// How many entries were deleted.
+    pub count: u64,
+    /// The export receipt that covered them, if any.
+    pub receipt: Option<String>,
+    /// True when the user accepted deleting without an export.
+    pub forced: bool,
+    /// The deleted entry ids, as a serialized roaring bitmap.
+    pub ids: Vec<u8>,
+}
+
+/// A decoded log record.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// An input with its raw bytes and parsed events.
+    Input(InputRecord),
+    /// A deletion.
+    Purge(PurgeRecord),
+}
+
+/// A decoded input record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputRecord {
+    /// Where it came from.
+    pub source: Source,
+    /// When it was received, UTC milliseconds.
+    pub received_ms: i64,
+    /// The exact bytes received.
+    pub raw: Vec<u8>,
+    /// Every parsed event with the entry it was stored under (`None`: a duplicate).
+    pub events: Vec<(Option<EntryId>, Event)>,
+}
+
+/// Only the header of an input record: what replay needs without the payload.
+pub(crate) struct Header<'a> {
+    pub(crate) assignments: Vec<Option<EntryId>>,
+    pub(crate) payload: &'a [u8],
+}
+
+fn corrupt(seq: Seq, why: &str) -> Error {
+    Error::Corrupt {
+        seq: seq.0,
+        reason: why.to_string(),
+    }
+}
+
+pub(crate) fn decode_header(seq: Seq, bytes: &[u8]) -> Result<Header<'_>> {
+    if bytes.len() < 15 {
+        return Err(corrupt(seq, "input record shorter than its header"));
+    }
+    let n = u32::from_le_bytes([bytes[11], bytes[12], bytes[13], bytes[14]]) as usize;
+    let end = 15 + 4 * n;
+    if bytes.len() < end {
+        return Err(corrupt(seq, "assignments run past the record"));
+    }
+    let assignments = bytes[15..end]
+        .chunks_exact(4)
+        .map(|c| {
+            let v = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            (v != DUPLICATE).then_some(EntryId(v))
+        })
+        .collect();
+    Ok(Header {
+        assignments,
+        payload: &bytes[end..],
+    })
+}
+
+/// Decodes one log value.
+pub(crate) fn decode(seq: Seq, bytes: &[u8]) -> Result<Record> {
+    if bytes.len() < 2 {
+        return Err(corrupt(seq, "record shorter than 2 bytes"));
+    }
+    if bytes[0] != FORMAT_VERSION {
+        return Err(Error::IncompatibleFormat {
+            found: bytes[0] as u32,
+            expected: FORMAT_VERSION as u32,
+        });
+    }
+    match bytes[1] {
+        KIND_INPUT => {
+            let header = decode_header(seq, bytes)?;
+            let source = source_from(bytes[2]).ok_or_else(|| corrupt(seq, "unknown source"))?;
+            let mut ms = [0u8; 8];
+            ms.copy_from_slice(&bytes[3..11]);
+            let received_ms = i64::from_le_bytes(ms);
+            let (raw, events) = decode_payload(seq, header.payload)?;
+            if events.len() != header.assignments.len() {
+                return Err(corrupt(seq, "event count differs from assignments"));
+            }
+            Ok(Record::Input(InputRecord {
+                source,
+                received_ms,
+                raw,
+                events: header.assignments.into_iter().zip(events).collect(),
+            }))
+        }
+        KIND_PURGE => {
+            let (p, _) = bincode::serde::decode_from_slice(&bytes[2..], bincode_config())
+                .map_err(|e| corrupt(seq, &format!("purge record: {e}")))?;
+            Ok(Record::Purge(p))
+        }
+        k => Err(corrupt(seq, &format!("unknown record kind {k}"))),
+    }
+}
+
+fn decode_payload(seq: Seq, payload: &[u8]) -> Result<(Vec<u8>, Vec<Event>)> {
+    let plain = zstd::stream::decode_all(payload).map_err(|e| corrupt(seq, &format!("zstd: {e}")))?;
+    if plain.len() < 4 {
+        return Err(corrupt(seq, "payload shorter than its length prefix"));
+    }
+    let raw_len = u32::from_le_bytes([plain[0], plain[1], plain[2], plain[3]]) as usize;
+    let raw_end = 4usize
+        .checked_add(raw_len)
+        .filter(|&e| e <= plain.len())
+        .ok_or_else(|| corrupt(seq, "raw length runs past the payload"))?;
+    let (events, _): (Vec<Event>, usize) =
+        bincode::serde::decode_from_slice(&plain[raw_end..], bincode_config())
+            .map_err(|e| corrupt(seq, &format!("events: {e}")))?;
+    Ok((plain[4..raw_end].to_vec(), events))
+}
+
+pub(crate) fn encode_purge(p: &PurgeRecord) -> Result<Vec<u8>> {
+    let mut out = vec![FORMAT_VERSION, KIND_PURGE];
+    let body = bincode::serde::encode_to_vec(p, bincode_config()).map_err(|e| Error::Encode(e.to_string()))?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// The sled tree that holds the log, keyed by big-endian sequence numbers.
+pub(crate) struct Log {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+pub(crate) fn seq_key(seq: Seq) -> [u8; 8] {
+    seq.0.to_be_bytes()
+}
+
+fn key_seq(key: &[u8]) -> Option<Seq> {
+    let arr: [u8; 8] = key.try_into().ok()?;
+    Some(Seq(u64::from_be_bytes(arr)))
+}
+
+impl Log {
+    pub(crate) fn open(db: &sled::Db) -> Result<Log> {
+        let tree = db.open_tree("log")?;
+        Ok(Log { db: db.clone(), tree })
+    }
+
+    pub(crate) fn last_seq(&self) -> Result<Option<Seq>> {
+        Ok(self.tree.last()?.and_then(|(k, _)| key_seq(&k)))
+    }
+
+    /// Writes a group of records and makes them durable with one fsync: the
+    /// group commit that lets concurrent appends share a flush.
+    pub(crate) fn write_durable(&self, records: &[(Seq, Vec<u8>)]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (seq, bytes) in records {
+            batch.insert(&seq_key(*seq), bytes.as_slice());
+        }
+        self.tree.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub(crate) fn get(&self, seq: Seq) -> Result<Option<sled::IVec>> {
+        Ok(self.tree.get(seq_key(seq))?)
+    }
+
+    pub(crate) fn remove(&self, seq: Seq) -> Result<()> {
+        self.tree.remove(seq_key(seq))?;
+        Ok(())
+    }
+
+    /// Iterates raw records with a sequence number strictly after `after`.
+    pub(crate) fn iter_after(
+        &self,
+        after: Option<Seq>,
+    ) -> impl Iterator<Item = Result<(Seq, sled::IVec)>> + '_ {
+        let start = after.map_or(0, |s| s.0.saturating_add(1));
+        let iter = if after.is_some_and(|s| s.0 == u64::MAX) {
+            self.tree.range(seq_key(Seq(u64::MAX))..seq_key(Seq(u64::MAX)))
+        } else {
+            self.tree.range(seq_key(Seq(start))..)
+        };
+        iter.map(|item| {
+            let (k, v) = item?;
+            let seq = key_seq(&k).ok_or_else(|| Error::Corrupt {
+                seq: 0,
+                reason: "log key is not 8 bytes".into(),
+            })?;
+            Ok((seq, v))
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.tree.len()
+    }
+}

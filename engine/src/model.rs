@@ -1,0 +1,557 @@
+//! The domain model: what an entry is, what events attach to it, and how the
+//! current status of a message is derived from its status events.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Dense identifier of a log entry (one message). Ids are assigned in append
+/// order, never reused, and are the values stored in every bitmap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EntryId(pub u32);
+
+impl fmt::Display for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Sequence number of a record in the append-only log. Strictly increasing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Seq(pub u64);
+
+/// Which way a message went. `Event` entries are account-level webhooks
+/// (template status, quality, alerts...) and webhook-level errors: not
+/// messages, but kept and searchable like them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Direction {
+    /// Business to customer ("MT"): a send attempt.
+    Outbound,
+    /// Customer to business ("MO"): an inbound message.
+    Inbound,
+    /// An account-level webhook or webhook error, not a message.
+    Event,
+}
+
+impl Direction {
+    /// The name used in filters and APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+            Direction::Event => "event",
+        }
+    }
+    /// Parses the API name, also accepting the market's `mt` / `mo`.
+    pub fn parse(s: &str) -> Option<Direction> {
+        match s.to_ascii_lowercase().as_str() {
+            "outbound" | "mt" | "sent" => Some(Direction::Outbound),
+            "inbound" | "mo" | "received" => Some(Direction::Inbound),
+            "event" => Some(Direction::Event),
+            _ => None,
+        }
+    }
+}
+
+/// A status reported by a status webhook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum WebhookStatus {
+    /// One tick: left Meta's servers.
+    Sent,
+    /// Two ticks: reached a device.
+    Delivered,
+    /// Blue ticks.
+    Read,
+    /// A voice message was played.
+    Played,
+    /// Meta could not deliver (carries errors).
+    Failed,
+    /// Older accounts: the user deleted the message.
+    Deleted,
+    /// Older accounts: an informational warning (e.g. catalog item missing).
+    Warning,
+}
+
+impl WebhookStatus {
+    /// Parses Meta's lowercase status name.
+    pub fn parse(s: &str) -> Option<WebhookStatus> {
+        Some(match s {
+            "sent" => WebhookStatus::Sent,
+            "delivered" => WebhookStatus::Delivered,
+            "read" => WebhookStatus::Read,
+            "played" => WebhookStatus::Played,
+            "failed" => WebhookStatus::Failed,
+            "deleted" => WebhookStatus::Deleted,
+            "warning" => WebhookStatus::Warning,
+            _ => return None,
+        })
+    }
+    /// Meta's name of the status.
+    pub fn as_str(self) -> &'static str {
+        self.as_status().as_str()
+    }
+    fn as_status(self) -> Status {
+        match self {
+            WebhookStatus::Sent => Status::Sent,
+            WebhookStatus::Delivered => Status::Delivered,
+            WebhookStatus::Read => Status::Read,
+            WebhookStatus::Played => Status::Played,
+            WebhookStatus::Failed => Status::Failed,
+            WebhookStatus::Deleted => Status::Deleted,
+            WebhookStatus::Warning => Status::Warning,
+        }
+    }
+    /// Position in the forward-only progression; `None` for statuses that
+    /// are not steps of delivery (failed, warning).
+    fn delivery_rank(self) -> Option<u8> {
+        match self {
+            WebhookStatus::Sent => Some(1),
+            WebhookStatus::Delivered => Some(2),
+            WebhookStatus::Read => Some(3),
+            WebhookStatus::Played => Some(4),
+            WebhookStatus::Deleted => Some(5),
+            WebhookStatus::Failed | WebhookStatus::Warning => None,
+        }
+    }
+}
+
+/// The current status of an entry, as shown in the log table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Status {
+    /// Accepted by the Cloud API (HTTP 200), no webhook yet.
+    Accepted,
+    /// Accepted but held for quality assessment.
+    Held,
+    /// Accepted but paused (template paused).
+    Paused,
+    /// The API answered with an error: never left the business.
+    Rejected,
+    /// No HTTP response at all (timeout, connection refused).
+    NoResponse,
+    /// One tick.
+    Sent,
+    /// Two grey ticks.
+    Delivered,
+    /// Two blue ticks.
+    Read,
+    /// A voice message was played.
+    Played,
+    /// Meta reported the message failed and nothing was delivered.
+    Failed,
+    /// The user deleted the message (older accounts).
+    Deleted,
+    /// Only a warning was reported.
+    Warning,
+    /// An inbound message from a customer.
+    Received,
+    /// An account-level event entry.
+    Logged,
+}
+
+impl Status {
+    /// Every status, in display order.
+    pub const ALL: [Status; 14] = [
+        Status::Accepted,
+        Status::Held,
+        Status::Paused,
+        Status::Rejected,
+        Status::NoResponse,
+        Status::Sent,
+        Status::Delivered,
+        Status::Read,
+        Status::Played,
+        Status::Failed,
+        Status::Deleted,
+        Status::Warning,
+        Status::Received,
+        Status::Logged,
+    ];
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Accepted => "accepted",
+            Status::Held => "held_for_quality_assessment",
+            Status::Paused => "paused",
+            Status::Rejected => "rejected",
+            Status::NoResponse => "no_response",
+            Status::Sent => "sent",
+            Status::Delivered => "delivered",
+            Status::Read => "read",
+            Status::Played => "played",
+            Status::Failed => "failed",
+            Status::Deleted => "deleted",
+            Status::Warning => "warning",
+            Status::Received => "received",
+            Status::Logged => "logged",
+        }
+    }
+    /// Parses an API name.
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.iter().copied().find(|st| st.as_str() == s)
+    }
+}
+
+/// One status event attached to an entry, as kept in its timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StatusMark {
+    /// Meta's timestamp of the event, in milliseconds since the epoch.
+    pub at_ms: i64,
+    /// The reported status.
+    pub status: WebhookStatus,
+    /// The first error code of a failed status.
+    pub error_code: Option<i64>,
+}
+
+/// What the send result itself says, before any webhook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SendOutcome {
+    /// HTTP 200 with `message_status` (absent means accepted).
+    Accepted,
+    /// HTTP 200, held for quality assessment.
+    Held,
+    /// HTTP 200, paused.
+    Paused,
+    /// HTTP error answer.
+    Rejected,
+    /// No answer at all.
+    NoResponse,
+}
+
+impl SendOutcome {
+    fn status(self) -> Status {
+        match self {
+            SendOutcome::Accepted => Status::Accepted,
+            SendOutcome::Held => Status::Held,
+            SendOutcome::Paused => Status::Paused,
+            SendOutcome::Rejected => Status::Rejected,
+            SendOutcome::NoResponse => Status::NoResponse,
+        }
+    }
+}
+
+/// Derives the current status of an outbound message from its send outcome
+/// and the set of its status events.
+///
+/// The rules (see `CLOUD_API.md`): the delivery steps rank
+/// sent < delivered < read < played < deleted and the highest one reached
+/// wins, whatever order events arrived in and whatever their timestamps, so a
+/// status never moves backwards; `failed` counts only when no delivery step
+/// beyond `sent` was reached (delivered + failed means delivered to another
+/// device); `warning` alone leaves the send outcome visible unless nothing
+/// else is known. The result depends only on the *set* of events, which
+/// makes replay, permutation and duplication harmless.
+pub fn derive_status(send: Option<SendOutcome>, marks: &[StatusMark]) -> Status {
+    let best = marks
+        .iter()
+        .filter_map(|m| m.status.delivery_rank().map(|r| (r, m.status)))
+        .max_by_key(|(r, _)| *r);
+    let failed = marks.iter().any(|m| m.status == WebhookStatus::Failed);
+    match best {
+        Some((rank, status)) if rank >= 2 => status.as_status(),
+        _ if failed => Status::Failed,
+        Some((_, status)) => status.as_status(),
+        None => match send {
+            Some(outcome) => outcome.status(),
+            None if marks.iter().any(|m| m.status == WebhookStatus::Warning) => Status::Warning,
+            None => Status::Accepted,
+        },
+    }
+}
+
+/// An error as Meta reports it, in a failed send or a failed status.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetaError {
+    /// Meta's numeric code (`code`); the key of all error logic.
+    pub code: Option<i64>,
+    /// The short title (`title`, or the part after `(#CODE)` in `message`).
+    pub title: Option<String>,
+    /// The longer message.
+    pub message: Option<String>,
+    /// `error_data.details`.
+    pub details: Option<String>,
+    /// `error_subcode`, when given.
+    pub subcode: Option<i64>,
+}
+
+/// One template parameter value, in the order it appears in the request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TemplateParam {
+    /// `header`, `body` or `button`.
+    pub component: String,
+    /// The named parameter (`parameter_name`) or the positional index (`1`, `2`...).
+    pub name: String,
+    /// The parameter's type (`text`, `currency`, `date_time`, `image`, `payload`...).
+    pub kind: String,
+    /// The value as a person would read it (fallback values for currency and date).
+    pub value: String,
+}
+
+/// An outbound send attempt, as reported by the sending application or the proxy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SendEvent {
+    /// When the attempt was made, UTC milliseconds.
+    pub recorded_ms: i64,
+    /// The original UTC offset of `recorded_at`, in seconds.
+    pub offset_s: i32,
+    /// `marketing_campaign`, `template_bot`, `message_bot` or any string.
+    pub category: Option<String>,
+    /// Campaign, bot or automation name.
+    pub name: Option<String>,
+    /// `lead`, `customer`, `contact` or any string.
+    pub recipient_type: Option<String>,
+    /// The CRM's reference of the recipient.
+    pub recipient_ref: Option<String>,
+    /// Who triggered the send.
+    pub user: Option<String>,
+    /// Subaccount (tenant inside the business).
+    pub subaccount: Option<String>,
+    /// The sending phone number id.
+    pub phone_number_id: Option<String>,
+    /// Correlation id (given, or `biz_opaque_callback_data`).
+    pub correlation_id: Option<String>,
+    /// Recipient phone as sent (`request.to`), digits only.
+    pub phone: Option<String>,
+    /// WhatsApp user id from the response (`contacts[0].wa_id`).
+    pub wa_id: Option<String>,
+    /// The message id, when the API accepted the message.
+    pub wamid: Option<String>,
+    /// HTTP status, `None` when no response came.
+    pub response_code: Option<u16>,
+    /// What the send result says.
+    pub outcome: Option<SendOutcome>,
+    /// `text`, `template`, `image`, `interactive`...
+    pub content_type: Option<String>,
+    /// Template name for template sends.
+    pub template: Option<String>,
+    /// Template language code.
+    pub template_language: Option<String>,
+    /// Template parameters in order.
+    pub params: Vec<TemplateParam>,
+    /// Searchable rendering of what was sent (body text, caption, parameters).
+    pub text: String,
+    /// The error of a failed send.
+    pub error: Option<MetaError>,
+    /// Transport error text when no response came.
+    pub transport_error: Option<String>,
+    /// `context.message_id` when the send replies to a customer message.
+    pub reply_to: Option<String>,
+    /// Identity of a send without wamid, for deduplication (request and time).
+    pub fingerprint: u64,
+}
+
+/// A status webhook for an outbound message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusEvent {
+    /// The message's wamid.
+    pub wamid: String,
+    /// The reported status.
+    pub status: WebhookStatus,
+    /// Meta's timestamp, UTC milliseconds.
+    pub at_ms: i64,
+    /// `recipient_id` (phone or business-scoped user id).
+    pub recipient: Option<String>,
+    /// `metadata.phone_number_id` of the envelope.
+    pub phone_number_id: Option<String>,
+    /// `biz_opaque_callback_data`.
+    pub correlation_id: Option<String>,
+    /// `conversation.id`.
+    pub conversation_id: Option<String>,
+    /// `conversation.origin.type`.
+    pub conversation_type: Option<String>,
+    /// `conversation.expiration_timestamp`, UTC milliseconds.
+    pub conversation_expiry_ms: Option<i64>,
+    /// `pricing.category`.
+    pub pricing_category: Option<String>,
+    /// `pricing.pricing_model` (CBP or PMP).
+    pub pricing_model: Option<String>,
+    /// `pricing.billable`.
+    pub billable: Option<bool>,
+    /// `errors[]`.
+    pub errors: Vec<MetaError>,
+}
+
+/// An inbound customer message.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InboundEvent {
+    /// The message's wamid.
+    pub wamid: String,
+    /// `from`: the customer's phone or business-scoped id.
+    pub from: Option<String>,
+    /// `contacts[].profile.name`.
+    pub contact_name: Option<String>,
+    /// `metadata.phone_number_id` of the envelope.
+    pub phone_number_id: Option<String>,
+    /// Meta's timestamp, UTC milliseconds.
+    pub at_ms: i64,
+    /// The message `type` (text, image, button, interactive...).
+    pub content_type: String,
+    /// Searchable text: body, caption, button or list title, emoji...
+    pub text: String,
+    /// `context.id`: the outbound message this answers.
+    pub context_wamid: Option<String>,
+    /// A quick-reply or interactive reply: the button payload or reply id.
+    pub button: Option<String>,
+    /// Click-to-WhatsApp referral source, when present.
+    pub referral: Option<String>,
+    /// `errors[]` of unsupported or unknown messages.
+    pub errors: Vec<MetaError>,
+}
+
+/// Any other webhook change (template status, quality, account alerts...) or
+/// a webhook-level error: kept, searchable, never rejected.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OtherEvent {
+    /// The change's `field` (e.g. `message_template_status_update`), or `errors`.
+    pub field: String,
+    /// The WABA id of the entry.
+    pub account: Option<String>,
+    /// `metadata.phone_number_id`, when present.
+    pub phone_number_id: Option<String>,
+    /// When it happened (a timestamp in the value, else arrival), UTC ms.
+    pub at_ms: i64,
+    /// A one-line summary (e.g. the event and the template name).
+    pub summary: String,
+    /// Searchable text: every string value of the change.
+    pub text: String,
+    /// Template name, when the change is about one.
+    pub template: Option<String>,
+    /// Error code, when the change reports one.
+    pub error: Option<MetaError>,
+}
+
+/// One parsed fact from an input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    /// An outbound send attempt.
+    Send(Box<SendEvent>),
+    /// A status webhook.
+    Status(Box<StatusEvent>),
+    /// An inbound message.
+    Inbound(Box<InboundEvent>),
+    /// Any other webhook change.
+    Other(Box<OtherEvent>),
+}
+
+/// Where an input came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Source {
+    /// `POST /v1/sends`.
+    SendApi,
+    /// `POST /webhook`, Meta's own delivery.
+    Webhook,
+    /// Bulk NDJSON import.
+    Import,
+    /// The logging proxy in front of the Graph API.
+    Proxy,
+}
+
+impl Source {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::SendApi => "send_api",
+            Source::Webhook => "webhook",
+            Source::Import => "import",
+            Source::Proxy => "proxy",
+        }
+    }
+}
+
+/// One input to append: its raw bytes, exactly as received, and the events
+/// parsed from it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Input {
+    /// Where it came from.
+    pub source: Source,
+    /// When Ticks received it, UTC milliseconds.
+    pub received_ms: i64,
+    /// The exact bytes received.
+    pub raw: Vec<u8>,
+    /// The events parsed from `raw`.
+    pub events: Vec<Event>,
+}
+
+/// What happened to one appended input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// The log record it was stored as; `None` when every event was a duplicate.
+    pub seq: Option<Seq>,
+    /// Events stored.
+    pub stored: usize,
+    /// Events recognised as duplicates and not stored again.
+    pub duplicates: usize,
+    /// The entries the stored events belong to.
+    pub entries: Vec<EntryId>,
+}
+
+impl AppendOutcome {
+    /// True when nothing new was stored (the whole input was seen before).
+    pub fn is_duplicate(&self) -> bool {
+        self.seq.is_none() && self.duplicates > 0
+    }
+}
+
+/// Whether a customer-service (24 h) window was open when a message was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Session {
+    /// The customer wrote within the previous 24 hours.
+    Open,
+    /// No inbound message in the previous 24 hours.
+    Closed,
+}
+
+impl Session {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Session::Open => "open",
+            Session::Closed => "closed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark(status: WebhookStatus, at: i64) -> StatusMark {
+        StatusMark {
+            at_ms: at,
+            status,
+            error_code: None,
+        }
+    }
+
+    #[test]
+    fn delivered_and_failed_means_delivered() {
+        let marks = [
+            mark(WebhookStatus::Failed, 5),
+            mark(WebhookStatus::Delivered, 3),
+        ];
+        assert_eq!(derive_status(Some(SendOutcome::Accepted), &marks), Status::Delivered);
+    }
+
+    #[test]
+    fn failed_after_sent_is_failed() {
+        let marks = [mark(WebhookStatus::Sent, 1), mark(WebhookStatus::Failed, 2)];
+        assert_eq!(derive_status(Some(SendOutcome::Accepted), &marks), Status::Failed);
+    }
+
+    #[test]
+    fn read_before_delivered_stays_read() {
+        let marks = [mark(WebhookStatus::Read, 9), mark(WebhookStatus::Delivered, 10)];
+        assert_eq!(derive_status(None, &marks), Status::Read);
+    }
+
+    #[test]
+    fn no_webhook_shows_the_send_outcome() {
+        assert_eq!(derive_status(Some(SendOutcome::Rejected), &[]), Status::Rejected);
+        assert_eq!(derive_status(Some(SendOutcome::Held), &[]), Status::Held);
+    }
+
+    #[test]
+    fn warning_alone_is_warning_but_does_not_hide_delivery() {
+        assert_eq!(derive_status(None, &[mark(WebhookStatus::Warning, 1)]), Status::Warning);
+        let marks = [mark(WebhookStatus::Warning, 1), mark(WebhookStatus::Sent, 2)];
+        assert_eq!(derive_status(None, &marks), Status::Sent);
+    }
+}

@@ -1,0 +1,1045 @@
+//! Derived state: every entry's current row, the roaring-bitmap indexes, and
+//! the maps that deduplication and linking need.
+//!
+//! All of it is a pure function of the log: [`State::apply`] folds one log
+//! record in, and replaying the whole log from an empty `State` gives the
+//! same state as the live writer built (invariant 1 of `ARCHITECTURE.md`).
+//! Deduplication happens *before* a record is written ([`State::classify`]),
+//! so records hold only new events and replay never needs to deduplicate.
+
+use crate::model::*;
+use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// An interned string; 0 is the empty string, which stands for "absent".
+pub(crate) type Sym = u32;
+
+const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
+const SESSION_WINDOW_MS: i64 = 24 * HOUR_MS;
+/// How much message text a row keeps for the table; the full text stays in
+/// the log and the full-text index.
+const TEXT_PREVIEW_CHARS: usize = 280;
+
+/// Key of a bitmap for a field whose value is absent.
+pub(crate) const NONE_KEY: i64 = i64::MIN;
+
+/// The fields that have bitmap indexes. Every filter, group-by and most sorts
+/// run on these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    /// marketing_campaign, template_bot, message_bot... (for event entries: the webhook field).
+    Category,
+    /// Campaign, bot or automation name.
+    Name,
+    /// Template name.
+    Template,
+    /// HTTP response code of the send (absent: inbound, webhook-only, no response).
+    ResponseCode,
+    /// lead, customer, contact...
+    RecipientType,
+    /// Current status.
+    Status,
+    /// outbound, inbound, event.
+    Direction,
+    /// Meta error code of a failed send or status.
+    ErrorCode,
+    /// Sending (or receiving) business phone number id.
+    PhoneNumberId,
+    /// Subaccount.
+    Subaccount,
+    /// User who triggered the send.
+    User,
+    /// text, template, image, button, interactive...
+    ContentType,
+    /// Conversation origin type (business_initiated, marketing, service...).
+    ConversationType,
+    /// Pricing category.
+    PricingCategory,
+    /// Whether a 24 h customer-service window was open at send time.
+    Session,
+    /// UTC day of `recorded_at`, as days since the epoch.
+    Day,
+    /// UTC hour of `recorded_at`, as hours since the epoch.
+    Hour,
+    /// Outbound messages that got a reply (1), a button click (2) or both (3).
+    Engagement,
+    /// Template language code.
+    Language,
+}
+
+impl Field {
+    /// Every indexed field.
+    pub const ALL: [Field; 19] = [
+        Field::Category,
+        Field::Name,
+        Field::Template,
+        Field::ResponseCode,
+        Field::RecipientType,
+        Field::Status,
+        Field::Direction,
+        Field::ErrorCode,
+        Field::PhoneNumberId,
+        Field::Subaccount,
+        Field::User,
+        Field::ContentType,
+        Field::ConversationType,
+        Field::PricingCategory,
+        Field::Session,
+        Field::Day,
+        Field::Hour,
+        Field::Engagement,
+        Field::Language,
+    ];
+    fn slot(self) -> usize {
+        self as usize
+    }
+    /// Whether the field's keys are interned strings (sorted by text).
+    pub fn is_text(self) -> bool {
+        matches!(
+            self,
+            Field::Category
+                | Field::Name
+                | Field::Template
+                | Field::RecipientType
+                | Field::PhoneNumberId
+                | Field::Subaccount
+                | Field::User
+                | Field::ContentType
+                | Field::ConversationType
+                | Field::PricingCategory
+                | Field::Language
+        )
+    }
+}
+
+const NFIELDS: usize = Field::ALL.len();
+
+/// String interner shared by all rows: low-cardinality values (names,
+/// categories) cost 4 bytes a row instead of a heap string each.
+#[derive(Default, Clone, Serialize, Deserialize)]
+pub(crate) struct Interner {
+    strings: Vec<Arc<str>>,
+    #[serde(skip)]
+    lookup: HashMap<Arc<str>, Sym>,
+}
+
+impl Interner {
+    pub(crate) fn new() -> Interner {
+        let mut i = Interner::default();
+        i.intern("");
+        i
+    }
+    pub(crate) fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&sym) = self.lookup.get(s) {
+            return sym;
+        }
+        let arc: Arc<str> = Arc::from(s);
+        let sym = self.strings.len() as Sym;
+        self.strings.push(arc.clone());
+        self.lookup.insert(arc, sym);
+        sym
+    }
+    pub(crate) fn intern_opt(&mut self, s: Option<&str>) -> Sym {
+        match s {
+            Some(s) => self.intern(s),
+            None => 0,
+        }
+    }
+    pub(crate) fn get(&self, s: &str) -> Option<Sym> {
+        self.lookup.get(s).copied()
+    }
+    pub(crate) fn resolve(&self, sym: Sym) -> &str {
+        self.strings.get(sym as usize).map(|s| &**s).unwrap_or("")
+    }
+    pub(crate) fn opt(&self, sym: Sym) -> Option<String> {
+        (sym != 0).then(|| self.resolve(sym).to_string())
+    }
+    fn rebuild_lookup(&mut self) {
+        self.lookup = self
+            .strings
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), i as Sym))
+            .collect();
+    }
+}
+
+/// The current state of one entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Row {
+    pub(crate) direction: Direction,
+    pub(crate) status: Status,
+    pub(crate) send: Option<SendOutcome>,
+    pub(crate) recorded_ms: i64,
+    pub(crate) offset_s: i32,
+    pub(crate) response_code: Option<u16>,
+    pub(crate) error_code: Option<i64>,
+    pub(crate) error_title: Sym,
+    pub(crate) category: Sym,
+    pub(crate) name: Sym,
+    pub(crate) template: Sym,
+    pub(crate) language: Sym,
+    pub(crate) recipient_type: Sym,
+    pub(crate) recipient_ref: Sym,
+    pub(crate) user: Sym,
+    pub(crate) subaccount: Sym,
+    pub(crate) phone_number_id: Sym,
+    pub(crate) phone: Sym,
+    pub(crate) wa_id: Sym,
+    pub(crate) correlation_id: Sym,
+    pub(crate) content_type: Sym,
+    pub(crate) conversation_id: Sym,
+    pub(crate) conversation_type: Sym,
+    pub(crate) conversation_expiry_ms: Option<i64>,
+    pub(crate) pricing_category: Sym,
+    pub(crate) pricing_model: Sym,
+    pub(crate) billable: Option<bool>,
+    pub(crate) contact_name: Sym,
+    pub(crate) button: Sym,
+    pub(crate) wamid: Option<Box<str>>,
+    pub(crate) text: Box<str>,
+    pub(crate) session: Option<Session>,
+    pub(crate) in_reply_to: Option<EntryId>,
+    pub(crate) replies: u32,
+    pub(crate) clicks: u32,
+    pub(crate) marks: Vec<StatusMark>,
+    pub(crate) records: Vec<Seq>,
+    pub(crate) purged: bool,
+}
+
+impl Row {
+    fn new(direction: Direction, at_ms: i64) -> Row {
+        Row {
+            direction,
+            status: match direction {
+                Direction::Outbound => Status::Accepted,
+                Direction::Inbound => Status::Received,
+                Direction::Event => Status::Logged,
+            },
+            send: None,
+            recorded_ms: at_ms,
+            offset_s: 0,
+            response_code: None,
+            error_code: None,
+            error_title: 0,
+            category: 0,
+            name: 0,
+            template: 0,
+            language: 0,
+            recipient_type: 0,
+            recipient_ref: 0,
+            user: 0,
+            subaccount: 0,
+            phone_number_id: 0,
+            phone: 0,
+            wa_id: 0,
+            correlation_id: 0,
+            content_type: 0,
+            conversation_id: 0,
+            conversation_type: 0,
+            conversation_expiry_ms: None,
+            pricing_category: 0,
+            pricing_model: 0,
+            billable: None,
+            contact_name: 0,
+            button: 0,
+            wamid: None,
+            text: Box::from(""),
+            session: None,
+            in_reply_to: None,
+            replies: 0,
+            clicks: 0,
+            marks: Vec::new(),
+            records: Vec::new(),
+            purged: false,
+        }
+    }
+
+    /// The bitmap key of every indexed field, in `Field` order.
+    fn index_keys(&self) -> [i64; NFIELDS] {
+        let sym = |s: Sym| if s == 0 { NONE_KEY } else { s as i64 };
+        let mut keys = [NONE_KEY; NFIELDS];
+        keys[Field::Category.slot()] = sym(self.category);
+        keys[Field::Name.slot()] = sym(self.name);
+        keys[Field::Template.slot()] = sym(self.template);
+        keys[Field::ResponseCode.slot()] = self.response_code.map_or(NONE_KEY, i64::from);
+        keys[Field::RecipientType.slot()] = sym(self.recipient_type);
+        keys[Field::Status.slot()] = self.status as i64;
+        keys[Field::Direction.slot()] = self.direction as i64;
+        keys[Field::ErrorCode.slot()] = self.error_code.unwrap_or(NONE_KEY);
+        keys[Field::PhoneNumberId.slot()] = sym(self.phone_number_id);
+        keys[Field::Subaccount.slot()] = sym(self.subaccount);
+        keys[Field::User.slot()] = sym(self.user);
+        keys[Field::ContentType.slot()] = sym(self.content_type);
+        keys[Field::ConversationType.slot()] = sym(self.conversation_type);
+        keys[Field::PricingCategory.slot()] = sym(self.pricing_category);
+        keys[Field::Session.slot()] = self.session.map_or(NONE_KEY, |s| s as i64);
+        keys[Field::Day.slot()] = self.recorded_ms.div_euclid(DAY_MS);
+        keys[Field::Hour.slot()] = self.recorded_ms.div_euclid(HOUR_MS);
+        keys[Field::Engagement.slot()] = match (self.replies > 0, self.clicks > 0) {
+            (false, false) => NONE_KEY,
+            (true, false) => 1,
+            (false, true) => 2,
+            (true, true) => 3,
+        };
+        keys[Field::Language.slot()] = sym(self.language);
+        keys
+    }
+}
+
+/// A document for the full-text index, produced when a record is applied.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct TextDoc {
+    pub(crate) entry: EntryId,
+    /// Tokenized words: names, message text, parameters, error texts.
+    pub(crate) text: String,
+    /// Whole tokens matched exactly: wamid, phone digits, correlation and conversation ids.
+    pub(crate) exact: Vec<String>,
+}
+
+/// Keys that identify an event for deduplication within one write group.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum DedupKey {
+    SendWamid(String),
+    SendFingerprint(u64),
+    Status(String, WebhookStatus, i64, Option<i64>),
+    Inbound(String),
+    Other(u64),
+}
+
+/// Ids and keys given out in the current write group but not yet applied.
+#[derive(Default)]
+pub(crate) struct Overlay {
+    next_id: u32,
+    wamids: HashMap<String, EntryId>,
+    keys: HashSet<DedupKey>,
+}
+
+/// The derived state of the whole store.
+pub(crate) struct State {
+    pub(crate) rows: Vec<Row>,
+    /// Entries that exist and are not purged.
+    pub(crate) live: RoaringBitmap,
+    pub(crate) interner: Interner,
+    /// Per field: bitmap key -> entries.
+    pub(crate) indexes: Vec<BTreeMap<i64, RoaringBitmap>>,
+    wamids: HashMap<Box<str>, EntryId>,
+    fingerprints: HashMap<u64, EntryId>,
+    others: HashSet<u64>,
+    /// Inbound replies whose `context.id` names a message not seen yet.
+    pending_replies: HashMap<Box<str>, Vec<EntryId>>,
+    /// (phone_number_id, customer) -> times of inbound messages, for session windows.
+    inbound_times: HashMap<(Sym, Sym), Vec<i64>>,
+    /// (phone_number_id, customer) -> outbound entries, to open their window
+    /// when an earlier inbound message is learned late.
+    outbound_by_pair: HashMap<(Sym, Sym), Vec<EntryId>>,
+    /// Outbound entry -> the inbound entries that answer it.
+    replies: HashMap<EntryId, Vec<EntryId>>,
+    /// The last log record folded in.
+    pub(crate) applied: Option<Seq>,
+}
+
+/// The persisted part of a [`State`]: everything that cannot be recomputed
+/// from the rows alone. Bitmaps and lookup maps are rebuilt on load.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct StateCheckpoint {
+    pub(crate) applied: Option<Seq>,
+    rows: Vec<Row>,
+    interner: Interner,
+    fingerprints: Vec<(u64, EntryId)>,
+    others: Vec<u64>,
+    pending_replies: Vec<(Box<str>, Vec<EntryId>)>,
+}
+
+fn hash64(parts: &[&[u8]]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in parts {
+        p.hash(&mut h);
+    }
+    h.finish()
+}
+
+fn other_fingerprint(o: &OtherEvent) -> u64 {
+    hash64(&[
+        o.field.as_bytes(),
+        o.account.as_deref().unwrap_or("").as_bytes(),
+        &o.at_ms.to_le_bytes(),
+        o.text.as_bytes(),
+    ])
+}
+
+fn preview(text: &str) -> Box<str> {
+    match text.char_indices().nth(TEXT_PREVIEW_CHARS) {
+        Some((cut, _)) => Box::from(&text[..cut]),
+        None => Box::from(text),
+    }
+}
+
+impl State {
+    pub(crate) fn new() -> State {
+        State {
+            rows: Vec::new(),
+            live: RoaringBitmap::new(),
+            interner: Interner::new(),
+            indexes: vec![BTreeMap::new(); NFIELDS],
+            wamids: HashMap::new(),
+            fingerprints: HashMap::new(),
+            others: HashSet::new(),
+            pending_replies: HashMap::new(),
+            inbound_times: HashMap::new(),
+            outbound_by_pair: HashMap::new(),
+            replies: HashMap::new(),
+            applied: None,
+        }
+    }
+
+    pub(crate) fn row(&self, id: EntryId) -> Option<&Row> {
+        self.rows.get(id.0 as usize).filter(|r| !r.purged)
+    }
+
+    pub(crate) fn entry_for_wamid(&self, wamid: &str) -> Option<EntryId> {
+        self.wamids
+            .get(wamid)
+            .copied()
+            .filter(|id| self.live.contains(id.0))
+    }
+
+    pub(crate) fn replies_to(&self, id: EntryId) -> Vec<EntryId> {
+        self.replies.get(&id).cloned().unwrap_or_default()
+    }
+
+    pub(crate) fn bitmap(&self, field: Field, key: i64) -> Option<&RoaringBitmap> {
+        self.indexes[field.slot()].get(&key)
+    }
+
+    pub(crate) fn field_index(&self, field: Field) -> &BTreeMap<i64, RoaringBitmap> {
+        &self.indexes[field.slot()]
+    }
+
+    fn lookup_wamid(&self, overlay: &Overlay, wamid: &str) -> Option<EntryId> {
+        self.wamids
+            .get(wamid)
+            .copied()
+            .or_else(|| overlay.wamids.get(wamid).copied())
+    }
+
+    pub(crate) fn overlay(&self) -> Overlay {
+        Overlay {
+            next_id: self.rows.len() as u32,
+            ..Overlay::default()
+        }
+    }
+
+    /// Decides, for each event of an input, whether it is new and which entry
+    /// it belongs to. Returns the new events with their entries and the number
+    /// of duplicates. Does not modify the state: the writer applies the
+    /// record only once it is durable.
+    pub(crate) fn classify(
+        &self,
+        overlay: &mut Overlay,
+        events: Vec<Event>,
+    ) -> (Vec<(EntryId, Event)>, usize) {
+        let mut kept = Vec::with_capacity(events.len());
+        let mut duplicates = 0;
+        for event in events {
+            let target = match &event {
+                Event::Send(send) => match &send.wamid {
+                    Some(wamid) => {
+                        let key = DedupKey::SendWamid(wamid.clone());
+                        let existing = self.lookup_wamid(overlay, wamid);
+                        let already_sent = existing
+                            .and_then(|id| self.rows.get(id.0 as usize))
+                            .is_some_and(|r| r.send.is_some());
+                        if already_sent || overlay.keys.contains(&key) {
+                            None
+                        } else {
+                            overlay.keys.insert(key);
+                            Some(existing.unwrap_or_else(|| {
+                                new_id(overlay, Some(wamid))
+                            }))
+                        }
+                    }
+                    None => {
+                        let key = DedupKey::SendFingerprint(send.fingerprint);
+                        if self.fingerprints.contains_key(&send.fingerprint)
+                            || !overlay.keys.insert(key)
+                        {
+                            None
+                        } else {
+                            Some(new_id(overlay, None))
+                        }
+                    }
+                },
+                Event::Status(st) => {
+                    let code = st.errors.first().and_then(|e| e.code);
+                    let key = DedupKey::Status(st.wamid.clone(), st.status, st.at_ms, code);
+                    let existing = self.lookup_wamid(overlay, &st.wamid);
+                    let seen = existing
+                        .and_then(|id| self.rows.get(id.0 as usize))
+                        .is_some_and(|r| {
+                            r.marks.iter().any(|m| {
+                                m.status == st.status && m.at_ms == st.at_ms && m.error_code == code
+                            })
+                        });
+                    if seen || !overlay.keys.insert(key) {
+                        None
+                    } else {
+                        Some(existing.unwrap_or_else(|| new_id(overlay, Some(&st.wamid))))
+                    }
+                }
+                Event::Inbound(msg) => {
+                    let key = DedupKey::Inbound(msg.wamid.clone());
+                    if self.lookup_wamid(overlay, &msg.wamid).is_some()
+                        || !overlay.keys.insert(key)
+                    {
+                        None
+                    } else {
+                        Some(new_id(overlay, Some(&msg.wamid)))
+                    }
+                }
+                Event::Other(other) => {
+                    let fp = other_fingerprint(other);
+                    if self.others.contains(&fp) || !overlay.keys.insert(DedupKey::Other(fp)) {
+                        None
+                    } else {
+                        Some(new_id(overlay, None))
+                    }
+                }
+            };
+            match target {
+                Some(id) => kept.push((id, event)),
+                None => duplicates += 1,
+            }
+        }
+        (kept, duplicates)
+    }
+
+    /// Folds one log record's events into the state and returns the
+    /// full-text documents they produce. Deterministic: the same records in
+    /// the same order always give the same state.
+    pub(crate) fn apply(&mut self, seq: Seq, events: &[(EntryId, Event)]) -> Vec<TextDoc> {
+        let mut docs = Vec::new();
+        for (id, event) in events {
+            let idx = id.0 as usize;
+            let before = if idx < self.rows.len() && !self.rows[idx].purged {
+                Some(self.rows[idx].index_keys())
+            } else {
+                None
+            };
+            while self.rows.len() < idx {
+                // A gap: the ids of entries whose records a purge removed.
+                let mut gap = Row::new(Direction::Outbound, 0);
+                gap.purged = true;
+                self.rows.push(gap);
+            }
+            if self.rows.len() == idx {
+                let direction = match event {
+                    Event::Send(_) | Event::Status(_) => Direction::Outbound,
+                    Event::Inbound(_) => Direction::Inbound,
+                    Event::Other(_) => Direction::Event,
+                };
+                let at = match event {
+                    Event::Send(s) => s.recorded_ms,
+                    Event::Status(s) => s.at_ms,
+                    Event::Inbound(m) => m.at_ms,
+                    Event::Other(o) => o.at_ms,
+                };
+                self.rows.push(Row::new(direction, at));
+            }
+            if self.rows[idx].purged {
+                continue;
+            }
+            if self.rows[idx].records.last() != Some(&seq) {
+                self.rows[idx].records.push(seq);
+            }
+            let doc = match event {
+                Event::Send(send) => self.apply_send(*id, send),
+                Event::Status(st) => self.apply_status(*id, st),
+                Event::Inbound(msg) => self.apply_inbound(*id, msg),
+                Event::Other(other) => self.apply_other(*id, other),
+            };
+            if let Some(doc) = doc {
+                docs.push(doc);
+            }
+            let after = self.rows[idx].index_keys();
+            self.reindex(*id, before, Some(after));
+        }
+        self.applied = Some(seq);
+        docs
+    }
+
+    fn reindex(&mut self, id: EntryId, before: Option<[i64; NFIELDS]>, after: Option<[i64; NFIELDS]>) {
+        for slot in 0..NFIELDS {
+            let old = before.map(|k| k[slot]);
+            let new = after.map(|k| k[slot]);
+            if old == new {
+                continue;
+            }
+            if let Some(old) = old {
+                if let Some(bm) = self.indexes[slot].get_mut(&old) {
+                    bm.remove(id.0);
+                    if bm.is_empty() {
+                        self.indexes[slot].remove(&old);
+                    }
+                }
+            }
+            if let Some(new) = new {
+                self.indexes[slot].entry(new).or_default().insert(id.0);
+            }
+        }
+        match after {
+            Some(_) => self.live.insert(id.0),
+            None => self.live.remove(id.0),
+        };
+    }
+
+    fn apply_send(&mut self, id: EntryId, send: &SendEvent) -> Option<TextDoc> {
+        let i = &mut self.interner;
+        let row = &mut self.rows[id.0 as usize];
+        row.send = send.outcome.or(Some(SendOutcome::Accepted));
+        row.recorded_ms = send.recorded_ms;
+        row.offset_s = send.offset_s;
+        row.response_code = send.response_code;
+        row.category = i.intern_opt(send.category.as_deref());
+        row.name = i.intern_opt(send.name.as_deref());
+        row.template = i.intern_opt(send.template.as_deref());
+        row.language = i.intern_opt(send.template_language.as_deref());
+        row.recipient_type = i.intern_opt(send.recipient_type.as_deref());
+        row.recipient_ref = i.intern_opt(send.recipient_ref.as_deref());
+        row.user = i.intern_opt(send.user.as_deref());
+        row.subaccount = i.intern_opt(send.subaccount.as_deref());
+        row.content_type = i.intern_opt(send.content_type.as_deref());
+        if send.phone_number_id.is_some() {
+            row.phone_number_id = i.intern_opt(send.phone_number_id.as_deref());
+        }
+        if send.phone.is_some() {
+            row.phone = i.intern_opt(send.phone.as_deref());
+        }
+        if send.wa_id.is_some() {
+            row.wa_id = i.intern_opt(send.wa_id.as_deref());
+        }
+        if send.correlation_id.is_some() {
+            row.correlation_id = i.intern_opt(send.correlation_id.as_deref());
+        }
+        if let Some(err) = &send.error {
+            row.error_code = err.code;
+            row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
+        } else if let Some(t) = &send.transport_error {
+            row.error_title = i.intern(t);
+        }
+        row.text = preview(&send.text);
+        row.status = derive_status(row.send, &row.marks);
+        match &send.wamid {
+            Some(w) => {
+                row.wamid = Some(Box::from(w.as_str()));
+                self.wamids.insert(Box::from(w.as_str()), id);
+            }
+            None => {
+                self.fingerprints.insert(send.fingerprint, id);
+            }
+        }
+        self.track_session(id);
+        self.resolve_pending_replies(id);
+
+        let mut text = String::new();
+        for part in [
+            send.category.as_deref(),
+            send.name.as_deref(),
+            send.template.as_deref(),
+            send.user.as_deref(),
+            send.subaccount.as_deref(),
+            send.recipient_ref.as_deref(),
+            send.transport_error.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            push_words(&mut text, part);
+        }
+        push_words(&mut text, &send.text);
+        if let Some(err) = &send.error {
+            push_error_words(&mut text, err);
+        }
+        let mut exact = Vec::new();
+        exact.extend(send.wamid.iter().cloned());
+        exact.extend(send.phone.iter().cloned());
+        exact.extend(send.wa_id.iter().cloned());
+        exact.extend(send.correlation_id.iter().cloned());
+        for p in [&send.phone, &send.wa_id].into_iter().flatten() {
+            push_words(&mut text, p);
+        }
+        Some(TextDoc {
+            entry: id,
+            text,
+            exact,
+        })
+    }
+
+    fn apply_status(&mut self, id: EntryId, st: &StatusEvent) -> Option<TextDoc> {
+        let is_new_entry = self.rows[id.0 as usize].records.len() == 1
+            && self.rows[id.0 as usize].send.is_none()
+            && self.rows[id.0 as usize].marks.is_empty();
+        let i = &mut self.interner;
+        let row = &mut self.rows[id.0 as usize];
+        let code = st.errors.first().and_then(|e| e.code);
+        let mark = StatusMark {
+            at_ms: st.at_ms,
+            status: st.status,
+            error_code: code,
+        };
+        if let Err(pos) = row.marks.binary_search(&mark) {
+            row.marks.insert(pos, mark);
+        }
+        if row.wamid.is_none() {
+            row.wamid = Some(Box::from(st.wamid.as_str()));
+            self.wamids.insert(Box::from(st.wamid.as_str()), id);
+        }
+        if row.send.is_none() {
+            // Known only from webhooks so far: its time is the earliest event.
+            row.recorded_ms = row.marks.first().map_or(st.at_ms, |m| m.at_ms);
+        }
+        if row.phone == 0 {
+            row.phone = i.intern_opt(st.recipient.as_deref());
+        }
+        if row.phone_number_id == 0 {
+            row.phone_number_id = i.intern_opt(st.phone_number_id.as_deref());
+        }
+        if row.correlation_id == 0 {
+            row.correlation_id = i.intern_opt(st.correlation_id.as_deref());
+        }
+        if let Some(c) = &st.conversation_id {
+            row.conversation_id = i.intern(c);
+        }
+        if let Some(c) = &st.conversation_type {
+            row.conversation_type = i.intern(c);
+        }
+        if st.conversation_expiry_ms.is_some() {
+            row.conversation_expiry_ms = st.conversation_expiry_ms;
+        }
+        if let Some(p) = &st.pricing_category {
+            row.pricing_category = i.intern(p);
+        }
+        if let Some(p) = &st.pricing_model {
+            row.pricing_model = i.intern(p);
+        }
+        if st.billable.is_some() {
+            row.billable = st.billable;
+        }
+        if let Some(err) = st.errors.first() {
+            row.error_code = err.code;
+            row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
+        }
+        row.status = derive_status(row.send, &row.marks);
+        if is_new_entry {
+            self.track_session(id);
+            self.resolve_pending_replies(id);
+        }
+
+        let mut text = String::new();
+        for err in &st.errors {
+            push_error_words(&mut text, err);
+        }
+        let mut exact: Vec<String> = Vec::new();
+        exact.extend(st.conversation_id.iter().cloned());
+        exact.extend(st.correlation_id.iter().cloned());
+        if is_new_entry {
+            exact.push(st.wamid.clone());
+            exact.extend(st.recipient.iter().cloned());
+            if let Some(r) = &st.recipient {
+                push_words(&mut text, r);
+            }
+        }
+        if text.is_empty() && exact.is_empty() {
+            None
+        } else {
+            Some(TextDoc {
+                entry: id,
+                text,
+                exact,
+            })
+        }
+    }
+
+    fn apply_inbound(&mut self, id: EntryId, msg: &InboundEvent) -> Option<TextDoc> {
+        let i = &mut self.interner;
+        let row = &mut self.rows[id.0 as usize];
+        row.recorded_ms = msg.at_ms;
+        row.phone = i.intern_opt(msg.from.as_deref());
+        row.wa_id = row.phone;
+        row.contact_name = i.intern_opt(msg.contact_name.as_deref());
+        row.phone_number_id = i.intern_opt(msg.phone_number_id.as_deref());
+        row.content_type = i.intern(&msg.content_type);
+        row.button = i.intern_opt(msg.button.as_deref());
+        row.text = preview(&msg.text);
+        if let Some(err) = msg.errors.first() {
+            row.error_code = err.code;
+            row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
+        }
+        row.wamid = Some(Box::from(msg.wamid.as_str()));
+        self.wamids.insert(Box::from(msg.wamid.as_str()), id);
+        if let Some(ctx) = &msg.context_wamid {
+            match self.wamids.get(ctx.as_str()).copied() {
+                Some(target) if target != id => self.link_reply(id, target),
+                _ => self
+                    .pending_replies
+                    .entry(Box::from(ctx.as_str()))
+                    .or_default()
+                    .push(id),
+            }
+        }
+        // A customer message opens the 24 h window for the business's later
+        // sends to that customer, including sends logged before it arrived.
+        let pair = (self.rows[id.0 as usize].phone_number_id, self.rows[id.0 as usize].phone);
+        if pair.1 != 0 {
+            let times = self.inbound_times.entry(pair).or_default();
+            let pos = times.partition_point(|&t| t <= msg.at_ms);
+            times.insert(pos, msg.at_ms);
+            if let Some(outbound) = self.outbound_by_pair.get(&pair).cloned() {
+                for out in outbound {
+                    let o = &self.rows[out.0 as usize];
+                    if o.session != Some(Session::Open)
+                        && !o.purged
+                        && o.recorded_ms >= msg.at_ms
+                        && o.recorded_ms - msg.at_ms <= SESSION_WINDOW_MS
+                    {
+                        let before = Some(o.index_keys());
+                        self.rows[out.0 as usize].session = Some(Session::Open);
+                        let after = Some(self.rows[out.0 as usize].index_keys());
+                        self.reindex(out, before, after);
+                    }
+                }
+            }
+        }
+
+        let mut text = String::new();
+        for part in [
+            msg.contact_name.as_deref(),
+            msg.button.as_deref(),
+            msg.referral.as_deref(),
+            Some(msg.content_type.as_str()),
+            msg.from.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            push_words(&mut text, part);
+        }
+        push_words(&mut text, &msg.text);
+        for err in &msg.errors {
+            push_error_words(&mut text, err);
+        }
+        let mut exact = vec![msg.wamid.clone()];
+        exact.extend(msg.from.iter().cloned());
+        Some(TextDoc {
+            entry: id,
+            text,
+            exact,
+        })
+    }
+
+    fn apply_other(&mut self, id: EntryId, other: &OtherEvent) -> Option<TextDoc> {
+        let i = &mut self.interner;
+        let row = &mut self.rows[id.0 as usize];
+        row.category = i.intern(&other.field);
+        row.name = i.intern_opt(other.account.as_deref());
+        row.template = i.intern_opt(other.template.as_deref());
+        row.phone_number_id = i.intern_opt(other.phone_number_id.as_deref());
+        row.content_type = i.intern("event");
+        row.text = preview(&other.summary);
+        if let Some(err) = &other.error {
+            row.error_code = err.code;
+            row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
+        }
+        self.others.insert(other_fingerprint(other));
+        let mut text = String::new();
+        push_words(&mut text, &other.field);
+        push_words(&mut text, &other.summary);
+        push_words(&mut text, &other.text);
+        Some(TextDoc {
+            entry: id,
+            text,
+            exact: other.account.iter().cloned().collect(),
+        })
+    }
+
+    /// Records that `reply` answers `target` (its `context.id`), and copies
+    /// the campaign context onto the reply so per-campaign reports see it.
+    fn link_reply(&mut self, reply: EntryId, target: EntryId) {
+        let t = &self.rows[target.0 as usize];
+        if t.purged {
+            return;
+        }
+        let (category, name, template, user, subaccount) =
+            (t.category, t.name, t.template, t.user, t.subaccount);
+        let is_click = self.rows[reply.0 as usize].button != 0;
+        let before_t = Some(self.rows[target.0 as usize].index_keys());
+        {
+            let t = &mut self.rows[target.0 as usize];
+            if is_click {
+                t.clicks += 1;
+            } else {
+                t.replies += 1;
+            }
+        }
+        let after_t = Some(self.rows[target.0 as usize].index_keys());
+        self.reindex(target, before_t, after_t);
+        self.replies.entry(target).or_default().push(reply);
+        let r = &mut self.rows[reply.0 as usize];
+        r.in_reply_to = Some(target);
+        // The caller reindexes the reply itself after this returns; when the
+        // link is resolved late, `resolve_pending_replies` does it.
+        r.category = category;
+        r.name = name;
+        r.template = template;
+        r.user = user;
+        r.subaccount = subaccount;
+    }
+
+    fn resolve_pending_replies(&mut self, target: EntryId) {
+        let Some(wamid) = self.rows[target.0 as usize].wamid.clone() else {
+            return;
+        };
+        if let Some(replies) = self.pending_replies.remove(&wamid) {
+            for reply in replies {
+                if self.rows[reply.0 as usize].purged {
+                    continue;
+                }
+                let before = Some(self.rows[reply.0 as usize].index_keys());
+                self.link_reply(reply, target);
+                let after = Some(self.rows[reply.0 as usize].index_keys());
+                self.reindex(reply, before, after);
+            }
+        }
+    }
+
+    /// Sets the session flag of an outbound entry from the inbound messages
+    /// known now, and remembers the entry for inbound messages learned later.
+    fn track_session(&mut self, id: EntryId) {
+        let row = &self.rows[id.0 as usize];
+        let pair = (row.phone_number_id, row.phone);
+        if pair.1 == 0 {
+            return;
+        }
+        let t = row.recorded_ms;
+        let open = self.inbound_times.get(&pair).is_some_and(|times| {
+            let pos = times.partition_point(|&x| x <= t);
+            pos > 0 && t - times[pos - 1] <= SESSION_WINDOW_MS
+        });
+        self.rows[id.0 as usize].session = Some(if open { Session::Open } else { Session::Closed });
+        let list = self.outbound_by_pair.entry(pair).or_default();
+        if list.last() != Some(&id) {
+            list.push(id);
+        }
+    }
+
+    /// Removes entries from every index and forgets their content. Their ids
+    /// stay taken.
+    pub(crate) fn purge(&mut self, ids: &RoaringBitmap) {
+        for id in ids.iter() {
+            let idx = id as usize;
+            if idx >= self.rows.len() || self.rows[idx].purged {
+                continue;
+            }
+            let before = Some(self.rows[idx].index_keys());
+            self.reindex(EntryId(id), before, None);
+            let row = &mut self.rows[idx];
+            if let Some(w) = row.wamid.take() {
+                self.wamids.remove(&w);
+                self.pending_replies.remove(&w);
+            }
+            let direction = row.direction;
+            *row = Row::new(direction, 0);
+            row.purged = true;
+        }
+    }
+
+    pub(crate) fn to_checkpoint(&self) -> StateCheckpoint {
+        StateCheckpoint {
+            applied: self.applied,
+            rows: self.rows.clone(),
+            interner: self.interner.clone(),
+            fingerprints: self.fingerprints.iter().map(|(k, v)| (*k, *v)).collect(),
+            others: self.others.iter().copied().collect(),
+            pending_replies: self
+                .pending_replies
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn from_checkpoint(cp: StateCheckpoint) -> State {
+        let mut state = State::new();
+        state.applied = cp.applied;
+        state.interner = cp.interner;
+        state.interner.rebuild_lookup();
+        state.fingerprints = cp.fingerprints.into_iter().collect();
+        state.others = cp.others.into_iter().collect();
+        state.pending_replies = cp.pending_replies.into_iter().collect();
+        state.rows = cp.rows;
+        for idx in 0..state.rows.len() {
+            let row = &state.rows[idx];
+            if row.purged {
+                continue;
+            }
+            let id = EntryId(idx as u32);
+            if let Some(w) = &row.wamid {
+                state.wamids.insert(w.clone(), id);
+            }
+            let pair = (row.phone_number_id, row.phone);
+            if pair.1 != 0 {
+                match row.direction {
+                    Direction::Inbound => state.inbound_times.entry(pair).or_default().push(row.recorded_ms),
+                    Direction::Outbound if row.session.is_some() => {
+                        state.outbound_by_pair.entry(pair).or_default().push(id)
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(target) = row.in_reply_to {
+                state.replies.entry(target).or_default().push(id);
+            }
+            let keys = row.index_keys();
+            for (slot, key) in keys.iter().enumerate() {
+                state.indexes[slot].entry(*key).or_default().insert(id.0);
+            }
+            state.live.insert(id.0);
+        }
+        for times in state.inbound_times.values_mut() {
+            times.sort_unstable();
+        }
+        state
+    }
+}
+
+fn new_id(overlay: &mut Overlay, wamid: Option<&String>) -> EntryId {
+    let id = EntryId(overlay.next_id);
+    overlay.next_id += 1;
+    if let Some(w) = wamid {
+        overlay.wamids.insert(w.clone(), id);
+    }
+    id
+}
+
+fn push_words(buf: &mut String, s: &str) {
+    if s.is_empty() {
+        return;
+    }
+    if !buf.is_empty() {
+        buf.push('\n');
+    }
+    buf.push_str(s);
+}
+
+fn push_error_words(buf: &mut String, err: &MetaError) {
+    if let Some(c) = err.code {
+        push_words(buf, &c.to_string());
+    }
+    for part in [&err.title, &err.message, &err.details].into_iter().flatten() {
+        push_words(buf, part);
+    }
+}

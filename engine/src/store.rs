@@ -1,0 +1,1162 @@
+//! The store: opening, the single writer with group commit, checkpoints, and
+//! the read API that queries run against.
+
+use crate::error::{io_err, Error, Result};
+use crate::log::{self, Log, PreparedInput, PurgeRecord, Record};
+use crate::model::*;
+use crate::state::{Field, Row, State, StateCheckpoint, NONE_KEY};
+use crate::text::TextIndex;
+use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+const CHECKPOINT_MAGIC: &[u8; 8] = b"TICKSCKP";
+const CHECKPOINT_VERSION: u32 = 1;
+/// Most inputs one write group takes: bounds the latency a group adds.
+const MAX_GROUP_INPUTS: usize = 4096;
+
+/// How to open a store.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The data directory; created if missing.
+    pub dir: PathBuf,
+    /// sled's page cache, in bytes.
+    pub cache_bytes: u64,
+    /// How often the full-text index commits (its maximum lag behind the log).
+    pub text_commit_interval: Duration,
+    /// zstd level for record payloads (1 is fast; higher is smaller).
+    pub compression_level: i32,
+}
+
+impl Config {
+    /// Defaults for a data directory: 256 MiB cache, 500 ms text commits, zstd level 3.
+    pub fn new(dir: impl Into<PathBuf>) -> Config {
+        Config {
+            dir: dir.into(),
+            cache_bytes: 256 * 1024 * 1024,
+            text_commit_interval: Duration::from_millis(500),
+            compression_level: 3,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !(1..=19).contains(&self.compression_level) {
+            return Err(Error::Config(format!(
+                "compression_level must be 1..=19, got {}",
+                self.compression_level
+            )));
+        }
+        if self.text_commit_interval > Duration::from_secs(1) || self.text_commit_interval.is_zero() {
+            return Err(Error::Config(
+                "text_commit_interval must be above 0 and at most 1 s (the index may lag by at most a second)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+enum WriteOp {
+    Append(Vec<PreparedInput>, Sender<Result<Vec<AppendOutcome>>>),
+    Purge(PurgeRecord, RoaringBitmap, Sender<Result<Seq>>),
+}
+
+struct Shared {
+    db: sled::Db,
+    log: Log,
+    meta: sled::Tree,
+    state: RwLock<State>,
+    text: TextIndex,
+    dir: PathBuf,
+    level: i32,
+    next_seq: AtomicU64,
+    failed: AtomicBool,
+}
+
+/// An open Ticks store. Cheap to clone; all clones share one writer.
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+    writer: Arc<Mutex<Option<(Sender<WriteOp>, JoinHandle<()>)>>>,
+}
+
+/// Counts and sizes, for `ticks stats` and `/metrics`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoreStats {
+    /// Records in the log.
+    pub log_records: u64,
+    /// The last sequence number written.
+    pub last_seq: Option<u64>,
+    /// Entries that exist and are not purged.
+    pub live_entries: u64,
+    /// Entries ever created (ids handed out).
+    pub total_entries: u64,
+    /// Bytes of all files in the data directory.
+    pub disk_bytes: u64,
+    /// Records queued for the full-text index but not yet searchable.
+    pub text_lag_records: u64,
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+impl Store {
+    /// Opens the store in `config.dir`, replaying the log into the derived
+    /// state (from the last checkpoint when there is a valid one).
+    pub fn open(config: Config) -> Result<Store> {
+        config.validate()?;
+        let dir = config.dir.clone();
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let db = sled::Config::new()
+            .path(dir.join("log"))
+            .cache_capacity(config.cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(Some(1000))
+            .open()?;
+        let meta = db.open_tree("meta")?;
+        match meta.get("format")? {
+            Some(v) if v.as_ref() != [log::FORMAT_VERSION] => {
+                return Err(Error::IncompatibleFormat {
+                    found: v.first().copied().unwrap_or(0) as u32,
+                    expected: log::FORMAT_VERSION as u32,
+                })
+            }
+            Some(_) => {}
+            None => {
+                meta.insert("format", &[log::FORMAT_VERSION])?;
+                db.flush()?;
+            }
+        }
+        let log = Log::open(&db)?;
+        let last = log.last_seq()?;
+        let (text, mut text_covered) = TextIndex::open(&dir.join("text"), config.text_commit_interval)?;
+        if text_covered > last {
+            // The index claims records the log does not have: it cannot be
+            // trusted, so it is rebuilt from the log.
+            tracing::warn!("full-text index is ahead of the log; rebuilding it");
+            text.close()?;
+            remove_dir(&dir.join("text"))?;
+            let (t, c) = TextIndex::open(&dir.join("text"), config.text_commit_interval)?;
+            return Self::finish_open(config, db, meta, log, last, t, c);
+        }
+        if text_covered.is_none() && last.is_some() {
+            text_covered = None;
+        }
+        Self::finish_open(config, db, meta, log, last, text, text_covered)
+    }
+
+    fn finish_open(
+        config: Config,
+        db: sled::Db,
+        meta: sled::Tree,
+        log: Log,
+        last: Option<Seq>,
+        text: TextIndex,
+        text_covered: Option<Seq>,
+    ) -> Result<Store> {
+        let dir = config.dir.clone();
+        // A checkpoint is usable when it is not ahead of the log, and not
+        // ahead of the text index (documents are produced by replay).
+        let checkpoint = read_checkpoint(&checkpoint_path(&dir))
+            .ok()
+            .flatten()
+            .filter(|cp| cp.applied <= last && cp.applied <= text_covered);
+        let mut state = match checkpoint {
+            Some(cp) => State::from_checkpoint(cp),
+            None => State::new(),
+        };
+        replay(&log, &mut state, &text, text_covered)?;
+        let next = last.map_or(0, |s| s.0 + 1);
+        let shared = Arc::new(Shared {
+            db,
+            log,
+            meta,
+            state: RwLock::new(state),
+            text,
+            dir,
+            level: config.compression_level,
+            next_seq: AtomicU64::new(next),
+            failed: AtomicBool::new(false),
+        });
+        let (tx, rx) = mpsc::channel();
+        let handle = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("ticks-writer".into())
+                .spawn(move || writer_loop(shared, rx))
+                .map_err(io_err(&config.dir))?
+        };
+        Ok(Store {
+            shared,
+            writer: Arc::new(Mutex::new(Some((tx, handle)))),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    fn send(&self, op: WriteOp) -> Result<()> {
+        let guard = self.writer.lock().map_err(|_| Error::Closed)?;
+        let (tx, _) = guard.as_ref().ok_or(Error::Closed)?;
+        tx.send(op).map_err(|_| Error::Closed)
+    }
+
+    /// Appends inputs and returns when they are durable. Inputs appended
+    /// concurrently from several threads share one flush. Duplicates are
+    /// recognised and reported, not stored.
+    pub fn append(&self, inputs: Vec<Input>) -> Result<Vec<AppendOutcome>> {
+        let prepared = inputs
+            .into_iter()
+            .map(|i| PreparedInput::prepare(i, self.shared.level))
+            .collect::<Result<Vec<_>>>()?;
+        let (tx, rx) = mpsc::channel();
+        self.send(WriteOp::Append(prepared, tx))?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Appends one input.
+    pub fn append_one(&self, input: Input) -> Result<AppendOutcome> {
+        self.append(vec![input])?
+            .pop()
+            .ok_or_else(|| Error::Invalid("append returned no outcome".into()))
+    }
+
+    /// A consistent read view of the derived state. Hold it briefly: the
+    /// writer waits for readers before applying the next group.
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        Snapshot {
+            state: self.shared.state.read().unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+
+    /// Entries whose indexed text matches a free-text query (words, `"phrases"`,
+    /// `prefix*`, a phone number or wamid as typed). May lag appends by up to
+    /// the text commit interval; [`Store::flush_text`] waits for it.
+    pub fn text_search(&self, query: &str) -> Result<RoaringBitmap> {
+        self.shared.text.search(query)
+    }
+
+    /// Makes every appended record searchable by text now.
+    pub fn flush_text(&self) -> Result<()> {
+        self.shared.text.flush()
+    }
+
+    /// Records appended but not yet searchable by text.
+    pub fn text_lag(&self) -> u64 {
+        self.shared.text.lag()
+    }
+
+    /// One entry with every raw input it came from.
+    pub fn entry_detail(&self, id: EntryId) -> Result<Option<EntryDetail>> {
+        let (entry, seqs) = {
+            let snap = self.snapshot();
+            match snap.state.row(id) {
+                Some(row) => (snap.entry_from_row(id, row), row.records.clone()),
+                None => return Ok(None),
+            }
+        };
+        let mut inputs = Vec::new();
+        for seq in seqs {
+            let Some(bytes) = self.shared.log.get(seq)? else {
+                continue;
+            };
+            if let Record::Input(rec) = log::decode(seq, &bytes)? {
+                let events = rec
+                    .events
+                    .into_iter()
+                    .filter(|(e, _)| *e == Some(id))
+                    .map(|(_, ev)| ev)
+                    .collect();
+                inputs.push(StoredInput {
+                    seq,
+                    source: rec.source,
+                    received_ms: rec.received_ms,
+                    raw: rec.raw,
+                    events,
+                });
+            }
+        }
+        Ok(Some(EntryDetail { entry, inputs }))
+    }
+
+    /// The whole timeline of a message: its send, every status event, and
+    /// the replies and clicks that answer it, in time order.
+    pub fn timeline(&self, wamid: &str) -> Result<Option<Timeline>> {
+        let snap = self.snapshot();
+        let Some(id) = snap.state.entry_for_wamid(wamid) else {
+            return Ok(None);
+        };
+        let Some(row) = snap.state.row(id) else {
+            return Ok(None);
+        };
+        let entry = snap.entry_from_row(id, row);
+        let mut items = Vec::new();
+        if let Some(outcome) = row.send {
+            items.push(TimelineItem {
+                at_ms: row.recorded_ms,
+                kind: "send".into(),
+                status: Some(
+                    match outcome {
+                        SendOutcome::Accepted => Status::Accepted,
+                        SendOutcome::Held => Status::Held,
+                        SendOutcome::Paused => Status::Paused,
+                        SendOutcome::Rejected => Status::Rejected,
+                        SendOutcome::NoResponse => Status::NoResponse,
+                    }
+                    .as_str()
+                    .to_string(),
+                ),
+                error_code: row.error_code.filter(|_| row.marks.is_empty()),
+                entry: id,
+                text: None,
+            });
+        }
+        if row.direction == Direction::Inbound {
+            items.push(TimelineItem {
+                at_ms: row.recorded_ms,
+                kind: "inbound".into(),
+                status: None,
+                error_code: None,
+                entry: id,
+                text: Some(row.text.to_string()),
+            });
+        }
+        for m in &row.marks {
+            items.push(TimelineItem {
+                at_ms: m.at_ms,
+                kind: "status".into(),
+                status: Some(m.status.as_str().to_string()),
+                error_code: m.error_code,
+                entry: id,
+                text: None,
+            });
+        }
+        for reply in snap.state.replies_to(id) {
+            if let Some(r) = snap.state.row(reply) {
+                items.push(TimelineItem {
+                    at_ms: r.recorded_ms,
+                    kind: if r.button != 0 { "click".into() } else { "reply".into() },
+                    status: None,
+                    error_code: None,
+                    entry: reply,
+                    text: Some(if r.button != 0 {
+                        snap.state.interner.resolve(r.button).to_string()
+                    } else {
+                        r.text.to_string()
+                    }),
+                });
+            }
+        }
+        items.sort_by_key(|i| i.at_ms);
+        Ok(Some(Timeline { entry, items }))
+    }
+
+    /// Reads one log record.
+    pub fn record(&self, seq: Seq) -> Result<Option<Record>> {
+        match self.shared.log.get(seq)? {
+            Some(bytes) => Ok(Some(log::decode(seq, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Iterates the log from the start, decoded. Used by export and `check`.
+    pub fn records(&self) -> impl Iterator<Item = Result<(Seq, Record)>> + '_ {
+        self.shared
+            .log
+            .iter_after(None)
+            .map(|r| r.and_then(|(seq, bytes)| Ok((seq, log::decode(seq, &bytes)?))))
+    }
+
+    /// Deletes entries: appends a purge record (which names them, never
+    /// their content), removes them from every index, and removes their
+    /// content from the log and the full-text index.
+    pub fn purge(&self, ids: &RoaringBitmap, actor: &str, filter: &str, receipt: Option<String>, forced: bool) -> Result<Seq> {
+        let mut bytes = Vec::new();
+        ids.serialize_into(&mut bytes).map_err(|e| Error::Encode(e.to_string()))?;
+        let record = PurgeRecord {
+            at_ms: now_ms(),
+            actor: actor.to_string(),
+            filter: filter.to_string(),
+            count: ids.len(),
+            receipt,
+            forced,
+            ids: bytes,
+        };
+        let (tx, rx) = mpsc::channel();
+        self.send(WriteOp::Purge(record, ids.clone(), tx))?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Writes the derived state to a checkpoint, so the next open replays
+    /// only what came after. The text index is committed first, because a
+    /// checkpoint must never be ahead of it.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.shared.text.flush()?;
+        let cp = self.snapshot().state.to_checkpoint();
+        write_checkpoint(&checkpoint_path(&self.shared.dir), &cp)
+    }
+
+    /// Sizes and counts.
+    pub fn stats(&self) -> Result<StoreStats> {
+        let (live, total) = {
+            let s = self.snapshot();
+            (s.state.live.len(), s.state.rows.len() as u64)
+        };
+        Ok(StoreStats {
+            log_records: self.shared.log.len() as u64,
+            last_seq: self.shared.log.last_seq()?.map(|s| s.0),
+            live_entries: live,
+            total_entries: total,
+            disk_bytes: dir_size(&self.shared.dir),
+            text_lag_records: self.shared.text.lag(),
+        })
+    }
+
+    /// Verifies the store's invariants and returns what is wrong, if anything:
+    /// every log record decodes; replaying the log from nothing gives the same
+    /// rows and bitmaps as the live state; every bitmap id is a live entry.
+    pub fn check(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        let mut fresh = State::new();
+        for item in self.shared.log.iter_after(None) {
+            let (seq, bytes) = item?;
+            match log::decode(seq, &bytes) {
+                Ok(record) => apply_record(&mut fresh, seq, record, None)?,
+                Err(e) => problems.push(format!("record {}: {e}", seq.0)),
+            }
+        }
+        let snap = self.snapshot();
+        let live = &snap.state;
+        if fresh.live != live.live {
+            problems.push(format!(
+                "live entries differ: replay has {}, store has {}",
+                fresh.live.len(),
+                live.live.len()
+            ));
+        }
+        for field in Field::ALL {
+            for (key, bm) in live.field_index(field) {
+                if !(bm - &live.live).is_empty() {
+                    problems.push(format!("{field:?}={key}: bitmap names entries that are not live"));
+                }
+                let fresh_bm = fresh.bitmap(field, *key).cloned().unwrap_or_default();
+                if field.is_text() {
+                    continue; // symbol numbers may differ between interners
+                }
+                if &fresh_bm != bm {
+                    problems.push(format!("{field:?}={key}: bitmap differs from a replay of the log"));
+                }
+            }
+        }
+        if let Some(max) = live.live.max() {
+            if max as usize >= live.rows.len() {
+                problems.push("a bitmap names an entry id that was never created".into());
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Stops the writer and the indexer after they finish what they have,
+    /// writes a checkpoint, and flushes the log.
+    pub fn close(&self) -> Result<()> {
+        let taken = self.writer.lock().map_err(|_| Error::Closed)?.take();
+        if let Some((tx, handle)) = taken {
+            drop(tx);
+            let _ = handle.join();
+        } else {
+            return Ok(());
+        }
+        let checkpointed = self.checkpoint();
+        self.shared.text.close()?;
+        self.shared.db.flush()?;
+        checkpointed
+    }
+
+    /// Saves a named value in the store's settings (saved searches, receipts).
+    pub fn put_setting(&self, namespace: &str, key: &str, value: &[u8]) -> Result<()> {
+        self.shared.meta.insert(setting_key(namespace, key), value)?;
+        self.shared.db.flush()?;
+        Ok(())
+    }
+
+    /// Removes a setting; true when it existed.
+    pub fn delete_setting(&self, namespace: &str, key: &str) -> Result<bool> {
+        let old = self.shared.meta.remove(setting_key(namespace, key))?;
+        self.shared.db.flush()?;
+        Ok(old.is_some())
+    }
+
+    /// Lists the settings of a namespace, by key.
+    pub fn settings(&self, namespace: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let prefix = setting_key(namespace, "");
+        let mut out = Vec::new();
+        for item in self.shared.meta.scan_prefix(&prefix) {
+            let (k, v) = item?;
+            let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            out.push((key, v.to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+fn setting_key(namespace: &str, key: &str) -> Vec<u8> {
+    format!("setting/{namespace}/{key}").into_bytes()
+}
+
+fn checkpoint_path(dir: &Path) -> PathBuf {
+    dir.join("derived").join("state.ckpt")
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(dir)(e)),
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_size(&e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+fn read_checkpoint(path: &Path) -> Result<Option<StateCheckpoint>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    if bytes.len() < 12 || &bytes[..8] != CHECKPOINT_MAGIC {
+        return Ok(None);
+    }
+    if u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) != CHECKPOINT_VERSION {
+        return Ok(None);
+    }
+    let plain = zstd::stream::decode_all(&bytes[12..]).map_err(io_err(path))?;
+    let (cp, _) = bincode::serde::decode_from_slice(&plain, bincode::config::standard())
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    Ok(Some(cp))
+}
+
+fn write_checkpoint(path: &Path, cp: &StateCheckpoint) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let plain = bincode::serde::encode_to_vec(cp, bincode::config::standard())
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    let mut bytes = Vec::with_capacity(plain.len() / 3);
+    bytes.extend_from_slice(CHECKPOINT_MAGIC);
+    bytes.extend_from_slice(&CHECKPOINT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&zstd::bulk::compress(&plain, 1).map_err(io_err(path))?);
+    // Write-then-rename: a crash leaves either the old checkpoint or the new
+    // one, never half of one.
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        f.write_all(&bytes).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+    }
+    std::fs::rename(&tmp, path).map_err(io_err(path))?;
+    Ok(())
+}
+
+/// Removes the derived state from a closed data directory (checkpoint and
+/// full-text index) so the next open rebuilds both from the log.
+pub fn drop_derived(dir: &Path) -> Result<()> {
+    remove_dir(&dir.join("derived"))?;
+    remove_dir(&dir.join("text"))
+}
+
+/// Folds one decoded record into a state; sends its text documents to the
+/// index when given one.
+fn apply_record(state: &mut State, seq: Seq, record: Record, text: Option<&TextIndex>) -> Result<()> {
+    match record {
+        Record::Input(rec) => {
+            let events: Vec<(EntryId, Event)> = rec
+                .events
+                .into_iter()
+                .filter_map(|(id, e)| id.map(|id| (id, e)))
+                .collect();
+            let docs = state.apply(seq, &events);
+            if let Some(text) = text {
+                text.submit(seq, docs)?;
+            }
+        }
+        Record::Purge(p) => {
+            let ids = RoaringBitmap::deserialize_from(&p.ids[..]).map_err(|e| Error::Corrupt {
+                seq: seq.0,
+                reason: format!("purge ids: {e}"),
+            })?;
+            state.purge(&ids);
+            state.applied = Some(seq);
+            if let Some(text) = text {
+                text.delete(ids.iter().map(EntryId).collect(), seq)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn replay(log: &Log, state: &mut State, text: &TextIndex, text_covered: Option<Seq>) -> Result<()> {
+    let mut replayed = 0u64;
+    for item in log.iter_after(state.applied) {
+        let (seq, bytes) = item?;
+        let record = log::decode(seq, &bytes)?;
+        let index = (Some(seq) > text_covered).then_some(text);
+        apply_record(state, seq, record, index)?;
+        replayed += 1;
+    }
+    if replayed > 0 {
+        tracing::info!(records = replayed, "replayed the log into the derived state");
+    }
+    Ok(())
+}
+
+fn writer_loop(shared: Arc<Shared>, rx: Receiver<WriteOp>) {
+    while let Ok(first) = rx.recv() {
+        let mut ops = vec![first];
+        let mut inputs = match &ops[0] {
+            WriteOp::Append(v, _) => v.len(),
+            WriteOp::Purge(..) => MAX_GROUP_INPUTS,
+        };
+        while inputs < MAX_GROUP_INPUTS {
+            match rx.try_recv() {
+                Ok(op) => {
+                    inputs += match &op {
+                        WriteOp::Append(v, _) => v.len(),
+                        WriteOp::Purge(..) => MAX_GROUP_INPUTS,
+                    };
+                    ops.push(op);
+                }
+                Err(_) => break,
+            }
+        }
+        write_group(&shared, ops);
+    }
+}
+
+/// Writes one group: classify against the state, write every record and
+/// flush once, then apply and answer. A failure answers every caller of the
+/// group with the error and applies nothing.
+fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
+    if shared.failed.load(Ordering::SeqCst) {
+        for op in ops {
+            match op {
+                WriteOp::Append(_, reply) => drop(reply.send(Err(Error::Closed))),
+                WriteOp::Purge(_, _, reply) => drop(reply.send(Err(Error::Closed))),
+            }
+        }
+        return;
+    }
+    let mut next = shared.next_seq.load(Ordering::SeqCst);
+    let mut records: Vec<(Seq, Vec<u8>)> = Vec::new();
+    // Per op: the outcomes, and the (seq, events) to apply.
+    let mut plans: Vec<(Vec<AppendOutcome>, Vec<(Seq, Vec<(EntryId, Event)>)>)> = Vec::new();
+    {
+        let state = shared.state.read().unwrap_or_else(|p| p.into_inner());
+        let mut overlay = state.overlay();
+        for op in &ops {
+            let mut outcomes = Vec::new();
+            let mut applies = Vec::new();
+            match op {
+                WriteOp::Append(prepared, _) => {
+                    for p in prepared {
+                        let (kept, duplicates) = state.classify(&mut overlay, p.events.clone());
+                        if kept.is_empty() {
+                            outcomes.push(AppendOutcome {
+                                seq: None,
+                                stored: 0,
+                                duplicates,
+                                entries: vec![],
+                            });
+                            continue;
+                        }
+                        // Map kept events back to their positions among all events.
+                        let mut assignments = vec![None; p.events.len()];
+                        let mut k = 0;
+                        for (pos, ev) in p.events.iter().enumerate() {
+                            if k < kept.len() && &kept[k].1 == ev {
+                                assignments[pos] = Some(kept[k].0);
+                                k += 1;
+                            }
+                        }
+                        let seq = Seq(next);
+                        next += 1;
+                        records.push((seq, p.encode(&assignments)));
+                        let mut entries: Vec<EntryId> = kept.iter().map(|(id, _)| *id).collect();
+                        entries.dedup();
+                        outcomes.push(AppendOutcome {
+                            seq: Some(seq),
+                            stored: kept.len(),
+                            duplicates,
+                            entries,
+                        });
+                        applies.push((seq, kept));
+                    }
+                }
+                WriteOp::Purge(record, _, _) => match log::encode_purge(record) {
+                    Ok(bytes) => {
+                        let seq = Seq(next);
+                        next += 1;
+                        records.push((seq, bytes));
+                        applies.push((seq, Vec::new()));
+                    }
+                    Err(e) => tracing::error!("encoding a purge record: {e}"),
+                },
+            }
+            plans.push((outcomes, applies));
+        }
+    }
+    if let Err(e) = shared.log.write_durable(&records) {
+        tracing::error!("log write failed; the store stops accepting writes: {e}");
+        // After a failed write sled's state is unknown: stop writing rather
+        // than acknowledge anything on top of it.
+        shared.failed.store(true, Ordering::SeqCst);
+        let msg = e.to_string();
+        for op in ops {
+            let err = Error::Invalid(format!("log write failed: {msg}"));
+            match op {
+                WriteOp::Append(_, reply) => drop(reply.send(Err(err))),
+                WriteOp::Purge(_, _, reply) => drop(reply.send(Err(err))),
+            }
+        }
+        return;
+    }
+    shared.next_seq.store(next, Ordering::SeqCst);
+    let mut docs_by_seq = Vec::new();
+    {
+        let mut state = shared.state.write().unwrap_or_else(|p| p.into_inner());
+        for (op, (_, applies)) in ops.iter().zip(&plans) {
+            match op {
+                WriteOp::Append(..) => {
+                    for (seq, events) in applies {
+                        docs_by_seq.push((*seq, state.apply(*seq, events)));
+                    }
+                }
+                WriteOp::Purge(_, ids, _) => {
+                    if let Some((seq, _)) = applies.first() {
+                        state.purge(ids);
+                        state.applied = Some(*seq);
+                    }
+                }
+            }
+        }
+    }
+    for (seq, docs) in docs_by_seq {
+        if let Err(e) = shared.text.submit(seq, docs) {
+            tracing::error!("full-text index unavailable: {e}");
+        }
+    }
+    for (op, (outcomes, applies)) in ops.into_iter().zip(plans) {
+        match op {
+            WriteOp::Append(_, reply) => drop(reply.send(Ok(outcomes))),
+            WriteOp::Purge(_, ids, reply) => {
+                let result = match applies.first() {
+                    Some((seq, _)) => erase_content(shared, &ids, *seq).map(|()| *seq),
+                    None => Err(Error::Encode("purge record".into())),
+                };
+                drop(reply.send(result));
+            }
+        }
+    }
+}
+
+/// Removes purged entries' content from disk: their documents from the
+/// full-text index (merged away), and the log records that held only their
+/// events. The purge record itself stays.
+fn erase_content(shared: &Shared, ids: &RoaringBitmap, seq: Seq) -> Result<()> {
+    shared.text.delete(ids.iter().map(EntryId).collect(), seq)?;
+    let mut doomed = Vec::new();
+    for item in shared.log.iter_after(None) {
+        let (s, bytes) = item?;
+        if s >= seq {
+            break;
+        }
+        if bytes.get(1) != Some(&1) {
+            continue;
+        }
+        let header = log::decode_header(s, &bytes)?;
+        let mut assigned = header.assignments.iter().flatten().peekable();
+        if assigned.peek().is_none() {
+            continue;
+        }
+        let (purged, kept): (Vec<&EntryId>, Vec<&EntryId>) = assigned.partition(|id| ids.contains(id.0));
+        if !purged.is_empty() && kept.is_empty() {
+            doomed.push(s);
+        } else if !purged.is_empty() {
+            // A batched webhook that also carries surviving messages: the
+            // record stays whole (see ARCHITECTURE.md, "Known limits").
+            tracing::warn!(seq = s.0, "purge: record shared with surviving entries kept");
+        }
+    }
+    for s in doomed {
+        shared.log.remove(s)?;
+    }
+    shared.db.flush()?;
+    Ok(())
+}
+
+/// A consistent read view of the derived state.
+pub struct Snapshot<'a> {
+    state: RwLockReadGuard<'a, State>,
+}
+
+/// A bitmap key decoded for display: absent, a number, or a text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FieldValue {
+    /// The field is absent.
+    None,
+    /// A numeric value (codes, days, hours).
+    Int(i64),
+    /// A text value.
+    Text(String),
+}
+
+impl<'a> Snapshot<'a> {
+    /// Every live entry.
+    pub fn live(&self) -> &RoaringBitmap {
+        &self.state.live
+    }
+
+    /// Number of entry ids ever handed out (live or purged).
+    pub fn entry_count(&self) -> usize {
+        self.state.rows.len()
+    }
+
+    /// The bitmap of entries whose `field` has the given value; `None` when
+    /// no entry has it.
+    pub fn bitmap(&self, field: Field, value: &FieldValue) -> Option<&RoaringBitmap> {
+        let key = self.key_of(field, value)?;
+        self.state.bitmap(field, key)
+    }
+
+    fn key_of(&self, field: Field, value: &FieldValue) -> Option<i64> {
+        match value {
+            FieldValue::None => Some(NONE_KEY),
+            FieldValue::Int(i) => Some(*i),
+            FieldValue::Text(t) if field.is_text() => self.state.interner.get(t).map(i64::from),
+            FieldValue::Text(t) => match field {
+                Field::Status => Status::parse(t).map(|s| s as i64),
+                Field::Direction => Direction::parse(t).map(|d| d as i64),
+                Field::Session => match t.as_str() {
+                    "open" => Some(Session::Open as i64),
+                    "closed" => Some(Session::Closed as i64),
+                    _ => None,
+                },
+                _ => t.parse().ok(),
+            },
+        }
+    }
+
+    /// Decodes a bitmap key of `field` for display.
+    pub fn value_of(&self, field: Field, key: i64) -> FieldValue {
+        if key == NONE_KEY {
+            return FieldValue::None;
+        }
+        if field.is_text() {
+            return FieldValue::Text(self.state.interner.resolve(key as u32).to_string());
+        }
+        match field {
+            Field::Status => Status::ALL
+                .iter()
+                .find(|s| **s as i64 == key)
+                .map_or(FieldValue::Int(key), |s| FieldValue::Text(s.as_str().into())),
+            Field::Direction => FieldValue::Text(
+                match key {
+                    0 => "outbound",
+                    1 => "inbound",
+                    _ => "event",
+                }
+                .into(),
+            ),
+            Field::Session => FieldValue::Text(if key == Session::Open as i64 { "open" } else { "closed" }.into()),
+            Field::Engagement => FieldValue::Text(
+                match key {
+                    1 => "replied",
+                    2 => "clicked",
+                    _ => "replied_and_clicked",
+                }
+                .into(),
+            ),
+            _ => FieldValue::Int(key),
+        }
+    }
+
+    /// Every value of a field with its bitmap, in key order.
+    pub fn values(&self, field: Field) -> impl Iterator<Item = (i64, &RoaringBitmap)> + '_ {
+        self.state.field_index(field).iter().map(|(k, v)| (*k, v))
+    }
+
+    /// The values of a text field sorted by their text, for sorting by it.
+    pub fn values_by_text(&self, field: Field) -> Vec<(String, &RoaringBitmap)> {
+        let mut v: Vec<(String, &RoaringBitmap)> = self
+            .state
+            .field_index(field)
+            .iter()
+            .map(|(k, bm)| {
+                let text = match self.value_of(field, *k) {
+                    FieldValue::Text(t) => t,
+                    FieldValue::Int(i) => i.to_string(),
+                    FieldValue::None => String::new(),
+                };
+                (text, bm)
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// `recorded_at` of an entry, UTC milliseconds (0 for unknown ids).
+    pub fn recorded_ms(&self, id: u32) -> i64 {
+        self.state.rows.get(id as usize).map_or(0, |r| r.recorded_ms)
+    }
+
+    /// The entry's value of a column, for sorting by columns without a bitmap.
+    pub fn sort_text(&self, id: u32, column: TextColumn) -> &str {
+        let Some(r) = self.state.rows.get(id as usize) else {
+            return "";
+        };
+        let i = &self.state.interner;
+        match column {
+            TextColumn::Phone => i.resolve(r.phone),
+            TextColumn::CorrelationId => i.resolve(r.correlation_id),
+            TextColumn::Wamid => r.wamid.as_deref().unwrap_or(""),
+            TextColumn::ConversationId => i.resolve(r.conversation_id),
+            TextColumn::RecipientRef => i.resolve(r.recipient_ref),
+            TextColumn::Text => &r.text,
+        }
+    }
+
+    /// Entries whose text column equals `value` exactly (a scan of the
+    /// candidates: meant for high-cardinality columns without a bitmap).
+    pub fn filter_text_eq(&self, candidates: &RoaringBitmap, column: TextColumn, values: &[String]) -> RoaringBitmap {
+        candidates
+            .iter()
+            .filter(|id| values.iter().any(|v| self.sort_text(*id, column) == v))
+            .collect()
+    }
+
+    /// The entry, as shown in the log table.
+    pub fn entry(&self, id: EntryId) -> Option<Entry> {
+        self.state.row(id).map(|row| self.entry_from_row(id, row))
+    }
+
+    fn entry_from_row(&self, id: EntryId, r: &Row) -> Entry {
+        let i = &self.state.interner;
+        Entry {
+            id,
+            direction: r.direction,
+            status: r.status,
+            recorded_ms: r.recorded_ms,
+            offset_s: r.offset_s,
+            category: i.opt(r.category),
+            name: i.opt(r.name),
+            template: i.opt(r.template),
+            template_language: i.opt(r.language),
+            response_code: r.response_code,
+            recipient_type: i.opt(r.recipient_type),
+            recipient_ref: i.opt(r.recipient_ref),
+            user: i.opt(r.user),
+            subaccount: i.opt(r.subaccount),
+            phone_number_id: i.opt(r.phone_number_id),
+            phone: i.opt(r.phone),
+            wa_id: i.opt(r.wa_id),
+            contact_name: i.opt(r.contact_name),
+            wamid: r.wamid.as_deref().map(str::to_string),
+            correlation_id: i.opt(r.correlation_id),
+            content_type: i.opt(r.content_type),
+            text: r.text.to_string(),
+            button: i.opt(r.button),
+            error_code: r.error_code,
+            error_title: i.opt(r.error_title),
+            conversation_id: i.opt(r.conversation_id),
+            conversation_type: i.opt(r.conversation_type),
+            conversation_expiry_ms: r.conversation_expiry_ms,
+            pricing_category: i.opt(r.pricing_category),
+            pricing_model: i.opt(r.pricing_model),
+            billable: r.billable,
+            session: r.session,
+            in_reply_to: r.in_reply_to,
+            replies: r.replies,
+            clicks: r.clicks,
+            sent_ms: first_mark(&r.marks, WebhookStatus::Sent),
+            delivered_ms: first_mark(&r.marks, WebhookStatus::Delivered),
+            read_ms: first_mark(&r.marks, WebhookStatus::Read),
+            failed_ms: first_mark(&r.marks, WebhookStatus::Failed),
+            has_send: r.send.is_some(),
+        }
+    }
+}
+
+fn first_mark(marks: &[StatusMark], status: WebhookStatus) -> Option<i64> {
+    marks.iter().filter(|m| m.status == status).map(|m| m.at_ms).min()
+}
+
+/// High-cardinality columns that have no bitmap index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextColumn {
+    /// Recipient or sender phone.
+    Phone,
+    /// Correlation id.
+    CorrelationId,
+    /// Message id.
+    Wamid,
+    /// Conversation id.
+    ConversationId,
+    /// The CRM's recipient reference.
+    RecipientRef,
+    /// The message text preview.
+    Text,
+}
+
+/// One entry as the log table shows it: every column of both reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The entry id (the table's `#`).
+    pub id: EntryId,
+    /// outbound (MT), inbound (MO) or event.
+    pub direction: Direction,
+    /// Current status.
+    pub status: Status,
+    /// Recorded on, UTC milliseconds.
+    pub recorded_ms: i64,
+    /// The original UTC offset of the recorded time, seconds.
+    pub offset_s: i32,
+    /// Category (marketing campaign, template bot...).
+    pub category: Option<String>,
+    /// Campaign, bot or automation name.
+    pub name: Option<String>,
+    /// Template name.
+    pub template: Option<String>,
+    /// Template language.
+    pub template_language: Option<String>,
+    /// HTTP response code.
+    pub response_code: Option<u16>,
+    /// Recipient type (lead, customer, contact).
+    pub recipient_type: Option<String>,
+    /// CRM contact reference.
+    pub recipient_ref: Option<String>,
+    /// User who sent it.
+    pub user: Option<String>,
+    /// Subaccount.
+    pub subaccount: Option<String>,
+    /// Business phone number id.
+    pub phone_number_id: Option<String>,
+    /// Customer phone.
+    pub phone: Option<String>,
+    /// WhatsApp user id.
+    pub wa_id: Option<String>,
+    /// Customer profile name (inbound).
+    pub contact_name: Option<String>,
+    /// Message id.
+    pub wamid: Option<String>,
+    /// Correlation id.
+    pub correlation_id: Option<String>,
+    /// Content type.
+    pub content_type: Option<String>,
+    /// Message text (preview).
+    pub text: String,
+    /// Button payload of a quick-reply click.
+    pub button: Option<String>,
+    /// Meta error code.
+    pub error_code: Option<i64>,
+    /// Meta error title.
+    pub error_title: Option<String>,
+    /// Conversation id.
+    pub conversation_id: Option<String>,
+    /// Conversation type (origin).
+    pub conversation_type: Option<String>,
+    /// Conversation expiry, UTC milliseconds.
+    pub conversation_expiry_ms: Option<i64>,
+    /// Pricing category.
+    pub pricing_category: Option<String>,
+    /// Pricing model (CBP, PMP).
+    pub pricing_model: Option<String>,
+    /// Whether the message is billable.
+    pub billable: Option<bool>,
+    /// Whether a 24 h session was open at send time.
+    pub session: Option<Session>,
+    /// The outbound message an inbound one answers.
+    pub in_reply_to: Option<EntryId>,
+    /// Replies received to this message.
+    pub replies: u32,
+    /// Quick-reply clicks on this message.
+    pub clicks: u32,
+    /// First `sent` status time.
+    pub sent_ms: Option<i64>,
+    /// First `delivered` status time.
+    pub delivered_ms: Option<i64>,
+    /// First `read` status time.
+    pub read_ms: Option<i64>,
+    /// First `failed` status time.
+    pub failed_ms: Option<i64>,
+    /// Whether a send result was logged (false: known only from webhooks).
+    pub has_send: bool,
+}
+
+/// An entry with every input it came from.
+#[derive(Clone, Debug)]
+pub struct EntryDetail {
+    /// The entry's columns.
+    pub entry: Entry,
+    /// The inputs, in log order.
+    pub inputs: Vec<StoredInput>,
+}
+
+/// One stored input of an entry.
+#[derive(Clone, Debug)]
+pub struct StoredInput {
+    /// Its log record.
+    pub seq: Seq,
+    /// Where it came from.
+    pub source: Source,
+    /// When it was received, UTC milliseconds.
+    pub received_ms: i64,
+    /// The exact bytes received.
+    pub raw: Vec<u8>,
+    /// The events of this input that belong to the entry.
+    pub events: Vec<Event>,
+}
+
+/// A message's timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct Timeline {
+    /// The message's entry.
+    pub entry: Entry,
+    /// What happened, in time order.
+    pub items: Vec<TimelineItem>,
+}
+
+/// One step of a timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct TimelineItem {
+    /// When, UTC milliseconds.
+    pub at_ms: i64,
+    /// `send`, `status`, `inbound`, `reply` or `click`.
+    pub kind: String,
+    /// The status reached, for `send` and `status`.
+    pub status: Option<String>,
+    /// The error code, when the step failed.
+    pub error_code: Option<i64>,
+    /// The entry the step belongs to (replies are entries of their own).
+    pub entry: EntryId,
+    /// The text of a reply or the title of a click.
+    pub text: Option<String>,
+}

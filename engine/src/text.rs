@@ -1,0 +1,494 @@
+//! The tantivy full-text index: one document per event that carries text,
+//! each naming its entry, searched into a bitmap of entry ids.
+//!
+//! The index lags the log and never leads it: documents are added only after
+//! their record is durable, and every commit carries the sequence number of
+//! the last record it covers as its payload. On open, records after that
+//! payload are indexed again, so a crash loses nothing and duplicates nothing.
+
+use crate::error::{io_err, Error, Result};
+use crate::model::{EntryId, Seq};
+use crate::state::TextDoc;
+use roaring::RoaringBitmap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::query::{BooleanQuery, Occur, PhraseQuery, Query, RegexQuery, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Schema, FAST, INDEXED, STRING, TEXT};
+use tantivy::tokenizer::TokenStream;
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+const WRITER_HEAP_BYTES: usize = 64 * 1024 * 1024;
+/// Upper bound on terms in one user query, so a pasted novel cannot build a
+/// query that takes seconds.
+const MAX_QUERY_TERMS: usize = 32;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    entry: Field,
+    text: Field,
+    exact: Field,
+}
+
+enum Msg {
+    Docs(Seq, Vec<TextDoc>),
+    Delete(Vec<EntryId>, Seq, Sender<Result<()>>),
+    Flush(Sender<Result<()>>),
+}
+
+/// Handle to the index and its background indexer thread.
+pub(crate) struct TextIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    tx: Mutex<Option<Sender<Msg>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Last sequence number committed, plus one (0: nothing yet).
+    committed: Arc<AtomicU64>,
+    /// Last sequence number handed to the indexer, plus one.
+    submitted: AtomicU64,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let entry = b.add_u64_field("entry", INDEXED | FAST);
+    let text = b.add_text_field("text", TEXT);
+    let exact = b.add_text_field("exact", STRING);
+    (b.build(), Fields { entry, text, exact })
+}
+
+fn seq_plus_one(seq: Option<Seq>) -> u64 {
+    seq.map_or(0, |s| s.0 + 1)
+}
+
+impl TextIndex {
+    /// Opens (or creates) the index in `dir`. Returns it with the last log
+    /// sequence number it covers.
+    pub(crate) fn open(dir: &Path, commit_every: Duration) -> Result<(TextIndex, Option<Seq>)> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let (schema, fields) = schema();
+        let exists = dir.join("meta.json").exists();
+        let index = if exists {
+            Index::open_in_dir(dir)?
+        } else {
+            Index::create_in_dir(dir, schema)?
+        };
+        let covered = index
+            .load_metas()?
+            .payload
+            .and_then(|p| p.parse::<u64>().ok())
+            .map(Seq);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let writer: IndexWriter = index.writer_with_num_threads(1, WRITER_HEAP_BYTES)?;
+        let committed = Arc::new(AtomicU64::new(seq_plus_one(covered)));
+        let (tx, rx) = mpsc::channel();
+        let thread = {
+            let reader = reader.clone();
+            let committed = committed.clone();
+            std::thread::Builder::new()
+                .name("ticks-indexer".into())
+                .spawn(move || indexer_loop(writer, reader, fields, rx, committed, commit_every))
+                .map_err(io_err(dir))?
+        };
+        Ok((
+            TextIndex {
+                index,
+                reader,
+                fields,
+                tx: Mutex::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+                committed,
+                submitted: AtomicU64::new(seq_plus_one(covered)),
+            },
+            covered,
+        ))
+    }
+
+    fn send(&self, msg: Msg) -> Result<()> {
+        let guard = self.tx.lock().map_err(|_| Error::Closed)?;
+        guard.as_ref().ok_or(Error::Closed)?.send(msg).map_err(|_| Error::Closed)
+    }
+
+    /// Queues the documents of one durable record.
+    pub(crate) fn submit(&self, seq: Seq, docs: Vec<TextDoc>) -> Result<()> {
+        self.submitted.fetch_max(seq.0 + 1, Ordering::SeqCst);
+        self.send(Msg::Docs(seq, docs))
+    }
+
+    /// Commits everything queued and makes it searchable.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Msg::Flush(tx))?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Deletes every document of these entries, merges the segments that held
+    /// them and removes the old files, so their terms leave the disk.
+    pub(crate) fn delete(&self, ids: Vec<EntryId>, seq: Seq) -> Result<()> {
+        let (tx, rx) = mpsc::channel();
+        self.submitted.fetch_max(seq.0 + 1, Ordering::SeqCst);
+        self.send(Msg::Delete(ids, seq, tx))?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// How many records are queued but not yet searchable.
+    pub(crate) fn lag(&self) -> u64 {
+        self.submitted
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.committed.load(Ordering::SeqCst))
+    }
+
+    /// Runs a user's free-text query and returns the matching entries.
+    pub(crate) fn search(&self, text: &str) -> Result<RoaringBitmap> {
+        let Some(query) = self.build_query(text)? else {
+            return Ok(RoaringBitmap::new());
+        };
+        let searcher = self.reader.searcher();
+        Ok(searcher.search(&*query, &EntryCollector)?)
+    }
+
+    fn tokens(&self, s: &str) -> Result<Vec<String>> {
+        let mut analyzer = self
+            .index
+            .tokenizer_for_field(self.fields.text)
+            .map_err(|e| Error::Text(e.to_string()))?;
+        let mut stream = analyzer.token_stream(s);
+        let mut out = Vec::new();
+        while stream.advance() {
+            out.push(stream.token().text.clone());
+        }
+        Ok(out)
+    }
+
+    /// Builds the query: every clause must match. A clause is a quoted
+    /// phrase, a `prefix*`, or a word that matches as a tokenized word or as
+    /// a whole identifier (wamid, correlation id). A query that reads as a
+    /// phone number (digits with `+ - ( ) .` and spaces) is one clause of its
+    /// digits, so a number matches however it was typed.
+    fn build_query(&self, text: &str) -> Result<Option<Box<dyn Query>>> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let f = self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        if let Some(digits) = as_phone_number(text) {
+            clauses.push((Occur::Must, self.word_clause(&digits)?));
+            return Ok(Some(Box::new(BooleanQuery::new(clauses))));
+        }
+        for part in split_query(text).into_iter().take(MAX_QUERY_TERMS) {
+            let clause: Box<dyn Query> = match part {
+                QueryPart::Phrase(p) => {
+                    let toks = self.tokens(&p)?;
+                    match toks.len() {
+                        0 => continue,
+                        1 => term_query(f.text, &toks[0]),
+                        _ => Box::new(PhraseQuery::new(
+                            toks.iter().map(|t| Term::from_field_text(f.text, t)).collect(),
+                        )),
+                    }
+                }
+                QueryPart::Prefix(p) => {
+                    let toks = self.tokens(&p)?;
+                    let Some(last) = toks.last() else { continue };
+                    let mut must: Vec<(Occur, Box<dyn Query>)> = toks[..toks.len() - 1]
+                        .iter()
+                        .map(|t| (Occur::Must, term_query(f.text, t)))
+                        .collect();
+                    let pattern = format!("{}.*", regex_escape(last));
+                    let re = RegexQuery::from_pattern(&pattern, f.text)?;
+                    let exact_re = RegexQuery::from_pattern(&format!("{}.*", regex_escape(&p)), f.exact)?;
+                    must.push((
+                        Occur::Must,
+                        Box::new(BooleanQuery::new(vec![
+                            (Occur::Should, Box::new(re) as Box<dyn Query>),
+                            (Occur::Should, Box::new(exact_re)),
+                        ])),
+                    ));
+                    Box::new(BooleanQuery::new(must))
+                }
+                QueryPart::Word(w) => self.word_clause(&w)?,
+            };
+            clauses.push((Occur::Must, clause));
+        }
+        if clauses.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(BooleanQuery::new(clauses))))
+    }
+
+    fn word_clause(&self, word: &str) -> Result<Box<dyn Query>> {
+        let f = self.fields;
+        let toks = self.tokens(word)?;
+        let mut should: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Should, term_query(f.exact, word))];
+        match toks.len() {
+            0 => {}
+            1 => should.push((Occur::Should, term_query(f.text, &toks[0]))),
+            _ => should.push((
+                Occur::Should,
+                Box::new(PhraseQuery::new(
+                    toks.iter().map(|t| Term::from_field_text(f.text, t)).collect(),
+                )),
+            )),
+        }
+        Ok(Box::new(BooleanQuery::new(should)))
+    }
+
+    /// Stops the indexer after committing what it has.
+    pub(crate) fn close(&self) -> Result<()> {
+        let flushed = self.flush();
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        if let Ok(mut t) = self.thread.lock() {
+            if let Some(handle) = t.take() {
+                let _ = handle.join();
+            }
+        }
+        flushed
+    }
+}
+
+fn term_query(field: Field, text: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, text),
+        IndexRecordOption::Basic,
+    ))
+}
+
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else {
+            out.push('\\');
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Digits of a query that is only a phone number as people type one.
+pub(crate) fn as_phone_number(text: &str) -> Option<String> {
+    let ok = text
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '(' | ')' | '.' | ' '));
+    let digits: String = text.chars().filter(|c| c.is_ascii_digit()).collect();
+    (ok && digits.len() >= 6 && text.chars().any(|c| !c.is_ascii_digit())).then_some(digits)
+}
+
+#[derive(Debug, PartialEq)]
+enum QueryPart {
+    Word(String),
+    Phrase(String),
+    Prefix(String),
+}
+
+fn split_query(text: &str) -> Vec<QueryPart> {
+    let mut parts = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        if c == '"' {
+            chars.next();
+            let phrase: String = chars.by_ref().take_while(|&c| c != '"').collect();
+            if !phrase.trim().is_empty() {
+                parts.push(QueryPart::Phrase(phrase));
+            }
+            continue;
+        }
+        let mut word = String::new();
+        while let Some(&c) = chars.peek() {
+            if c.is_whitespace() {
+                break;
+            }
+            word.push(c);
+            chars.next();
+        }
+        if let Some(stem) = word.strip_suffix('*') {
+            if !stem.is_empty() {
+                parts.push(QueryPart::Prefix(stem.to_string()));
+            }
+        } else {
+            parts.push(QueryPart::Word(word));
+        }
+    }
+    parts
+}
+
+fn indexer_loop(
+    mut writer: IndexWriter,
+    reader: IndexReader,
+    fields: Fields,
+    rx: Receiver<Msg>,
+    committed: Arc<AtomicU64>,
+    commit_every: Duration,
+) {
+    let mut pending: Option<(Instant, Seq)> = None;
+    let commit = |writer: &mut IndexWriter, seq: Seq| -> Result<()> {
+        let mut prepared = writer.prepare_commit()?;
+        prepared.set_payload(&seq.0.to_string());
+        prepared.commit()?;
+        reader.reload()?;
+        committed.fetch_max(seq.0 + 1, Ordering::SeqCst);
+        Ok(())
+    };
+    loop {
+        let msg = match pending {
+            Some((since, _)) => {
+                let left = commit_every.saturating_sub(since.elapsed());
+                rx.recv_timeout(left)
+            }
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match msg {
+            Ok(Msg::Docs(seq, docs)) => {
+                for doc in docs {
+                    let mut d = TantivyDocument::default();
+                    d.add_u64(fields.entry, u64::from(doc.entry.0));
+                    d.add_text(fields.text, &doc.text);
+                    for e in &doc.exact {
+                        d.add_text(fields.exact, e);
+                    }
+                    if let Err(e) = writer.add_document(d) {
+                        tracing::error!("full-text index: adding a document failed: {e}");
+                    }
+                }
+                let since = pending.map_or_else(Instant::now, |(t, _)| t);
+                pending = Some((since, seq));
+                if since.elapsed() >= commit_every {
+                    if let Err(e) = commit(&mut writer, seq) {
+                        tracing::error!("full-text index: commit failed: {e}");
+                    }
+                    pending = None;
+                }
+            }
+            Ok(Msg::Flush(done)) => {
+                let result = match pending.take() {
+                    Some((_, seq)) => commit(&mut writer, seq),
+                    None => Ok(()),
+                };
+                let _ = done.send(result);
+            }
+            Ok(Msg::Delete(ids, seq, done)) => {
+                for id in &ids {
+                    writer.delete_term(Term::from_field_u64(fields.entry, u64::from(id.0)));
+                }
+                let result = commit(&mut writer, seq).and_then(|()| {
+                    pending = None;
+                    // Merging drops deleted documents and their terms; then the
+                    // old segment files are removed so no purged word stays on disk.
+                    let ids = writer.index().searchable_segment_ids()?;
+                    if ids.len() > 0 {
+                        writer.merge(&ids).wait()?;
+                    }
+                    writer.garbage_collect_files().wait()?;
+                    reader.reload()?;
+                    Ok(())
+                });
+                let _ = done.send(result);
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if let Some((_, seq)) = pending.take() {
+                    if let Err(e) = commit(&mut writer, seq) {
+                        tracing::error!("full-text index: commit failed: {e}");
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                if let Some((_, seq)) = pending.take() {
+                    let _ = commit(&mut writer, seq);
+                }
+                let _ = writer.wait_merging_threads();
+                return;
+            }
+        }
+    }
+}
+
+/// Collects the `entry` fast field of every matching document.
+struct EntryCollector;
+
+struct EntrySegmentCollector {
+    column: tantivy::columnar::Column<u64>,
+    ids: RoaringBitmap,
+}
+
+impl Collector for EntryCollector {
+    type Fruit = RoaringBitmap;
+    type Child = EntrySegmentCollector;
+
+    fn for_segment(
+        &self,
+        _segment_local_id: tantivy::SegmentOrdinal,
+        segment: &tantivy::SegmentReader,
+    ) -> tantivy::Result<EntrySegmentCollector> {
+        Ok(EntrySegmentCollector {
+            column: segment.fast_fields().u64("entry")?,
+            ids: RoaringBitmap::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<RoaringBitmap>) -> tantivy::Result<RoaringBitmap> {
+        let mut all = RoaringBitmap::new();
+        for f in fruits {
+            all |= f;
+        }
+        Ok(all)
+    }
+}
+
+impl SegmentCollector for EntrySegmentCollector {
+    type Fruit = RoaringBitmap;
+
+    fn collect(&mut self, doc: tantivy::DocId, _score: tantivy::Score) {
+        if let Some(id) = self.column.first(doc) {
+            self.ids.insert(id as u32);
+        }
+    }
+
+    fn harvest(self) -> RoaringBitmap {
+        self.ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_splits_into_words_phrases_and_prefixes() {
+        assert_eq!(
+            split_query(r#"black "friday sale" camp* x"#),
+            vec![
+                QueryPart::Word("black".into()),
+                QueryPart::Phrase("friday sale".into()),
+                QueryPart::Prefix("camp".into()),
+                QueryPart::Word("x".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn phone_numbers_are_recognised_as_typed() {
+        assert_eq!(as_phone_number("+55 (11) 98765-4321").as_deref(), Some("5511987654321"));
+        assert_eq!(as_phone_number("5511987654321"), None, "plain digits are a word already");
+        assert_eq!(as_phone_number("order 12345"), None);
+    }
+}

@@ -1,0 +1,369 @@
+//! Send results: what a sending application reports after each Cloud API call.
+
+use crate::error::ParseError;
+use crate::json::{dig, dig_str, index, join, kind, At};
+use crate::time::parse_instant;
+use serde_json::Value;
+use std::hash::{Hash, Hasher};
+use ticks_engine::{MetaError, SendEvent, SendOutcome, TemplateParam};
+
+/// Parses one send result object (see the module docs of the crate for the shape).
+pub(crate) fn parse_send_value(v: &Value, path: &str) -> Result<SendEvent, ParseError> {
+    if !v.is_object() {
+        return Err(ParseError::field(
+            if path.is_empty() { "(root)" } else { path },
+            format!("expected a send result object, found {}", kind(v)),
+        ));
+    }
+    let at = At::new(v, path);
+    let recorded = match at.get("recorded_at") {
+        Some(r) => parse_instant(r, &join(path, "recorded_at"))?,
+        None => return Err(ParseError::field(join(path, "recorded_at"), "missing")),
+    };
+    let request_path = join(path, "request");
+    let request = at
+        .object("request")?
+        .ok_or_else(|| ParseError::field(&request_path, "missing"))?;
+    let response_code = match at.get("response_code") {
+        None => None,
+        Some(Value::Number(n)) => {
+            let code = n.as_u64().filter(|c| (100..=599).contains(c)).ok_or_else(|| {
+                ParseError::field(join(path, "response_code"), format!("{n} is not an HTTP status"))
+            })?;
+            Some(code as u16)
+        }
+        Some(Value::String(s)) => Some(
+            s.parse::<u16>()
+                .ok()
+                .filter(|c| (100..=599).contains(c))
+                .ok_or_else(|| ParseError::field(join(path, "response_code"), format!("{s:?} is not an HTTP status")))?,
+        ),
+        Some(other) => {
+            return Err(ParseError::field(
+                join(path, "response_code"),
+                format!("expected an HTTP status or null, found {}", kind(other)),
+            ))
+        }
+    };
+    let response = match at.get("response") {
+        None => None,
+        Some(r @ Value::Object(_)) => Some(r),
+        // Some senders log a non-JSON body as a string: keep it as text.
+        Some(Value::String(_)) => None,
+        Some(other) => {
+            return Err(ParseError::field(
+                join(path, "response"),
+                format!("expected an object or null, found {}", kind(other)),
+            ))
+        }
+    };
+    let transport_error = at.opt_str("error")?;
+
+    let wamid = match response.and_then(|r| r.get("messages")) {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(msgs)) => match msgs.first() {
+            None => None,
+            Some(m) => match m.get("id") {
+                Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+                _ => {
+                    return Err(ParseError::field(
+                        format!("{}[0].id", join(&join(path, "response"), "messages")),
+                        "missing wamid",
+                    ))
+                }
+            },
+        },
+        Some(other) => {
+            return Err(ParseError::field(
+                join(&join(path, "response"), "messages"),
+                format!("expected an array, found {}", kind(other)),
+            ))
+        }
+    };
+    let message_status = response
+        .and_then(|r| r.get("messages")?.get(0)?.get("message_status")?.as_str())
+        .map(String::from);
+    let outcome = match response_code {
+        None => SendOutcome::NoResponse,
+        Some(c) if (200..300).contains(&c) => match message_status.as_deref() {
+            Some("held_for_quality_assessment") => SendOutcome::Held,
+            Some("paused") => SendOutcome::Paused,
+            _ => SendOutcome::Accepted,
+        },
+        Some(_) => SendOutcome::Rejected,
+    };
+    let error = response.and_then(|r| r.get("error")).map(meta_error_from_send);
+
+    let request_at = At::new(request, &request_path);
+    let content_type = match request_at.str_or_none("type") {
+        Some(t) => Some(t),
+        None if request.get("status").and_then(Value::as_str) == Some("read") => Some("read_receipt".into()),
+        None if request.get("text").is_some() => Some("text".into()),
+        None => None,
+    };
+    let mut text = String::new();
+    let mut params = Vec::new();
+    let (mut template, mut language) = (None, None);
+    if let Some(ct) = content_type.as_deref() {
+        render_content(request, ct, &mut text, &mut params, &mut template, &mut language, &request_path)?;
+    }
+    let wa_id = response.and_then(|r| r.get("contacts")?.get(0)?.get("wa_id")).and_then(|w| match w {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    });
+    let phone = request_at.str_or_none("to").map(|t| normalize_phone(&t));
+    let correlation_id = at
+        .opt_str("correlation_id")?
+        .or_else(|| request_at.str_or_none("biz_opaque_callback_data"));
+    let reply_to = dig_str(request, &["context", "message_id"]);
+    Ok(SendEvent {
+        recorded_ms: recorded.ms,
+        offset_s: recorded.offset_s,
+        category: at.opt_str("category")?,
+        name: at.opt_str("name")?,
+        recipient_type: at.opt_str("recipient_type")?,
+        recipient_ref: at.opt_str("recipient_ref")?,
+        user: at.opt_str("user")?,
+        subaccount: at.opt_str("subaccount")?,
+        phone_number_id: at.opt_str("phone_number_id")?,
+        correlation_id,
+        phone,
+        wa_id,
+        wamid,
+        response_code,
+        outcome: Some(outcome),
+        content_type,
+        template,
+        template_language: language,
+        params,
+        text,
+        error,
+        transport_error,
+        reply_to,
+        fingerprint: fingerprint(request, recorded.ms),
+    })
+}
+
+/// Identity of a send that got no wamid: the same request at the same time
+/// is the same attempt logged twice.
+fn fingerprint(request: &Value, recorded_ms: i64) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    // serde_json's default map is ordered, so this text is canonical.
+    request.to_string().hash(&mut h);
+    recorded_ms.hash(&mut h);
+    h.finish()
+}
+
+/// Digits of a phone number as typed (`+55 (11) 98765-4321` -> `5511987654321`);
+/// anything that is not a phone number (a business-scoped user id) is kept as is.
+pub fn normalize_phone(s: &str) -> String {
+    let looks_like_phone = s
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '(' | ')' | '.' | ' '));
+    if looks_like_phone {
+        s.chars().filter(|c| c.is_ascii_digit()).collect()
+    } else {
+        s.to_string()
+    }
+}
+
+/// Reads a Meta error object (`{message, type, code, error_data: {details}, error_subcode}`).
+pub(crate) fn meta_error_from_send(e: &Value) -> MetaError {
+    let message = dig_str(e, &["message"]);
+    let code = e.get("code").and_then(|c| c.as_i64().or_else(|| c.as_str()?.parse().ok()));
+    // Titles come as "(#131030) Recipient phone number not in allowed list".
+    let title = dig_str(e, &["title"]).or_else(|| {
+        message.as_ref().map(|m| match m.strip_prefix("(#") {
+            Some(rest) => rest.split_once(") ").map_or(m.clone(), |(_, t)| t.to_string()),
+            None => m.clone(),
+        })
+    });
+    MetaError {
+        code,
+        title,
+        message,
+        details: dig_str(e, &["error_data", "details"]).or_else(|| dig_str(e, &["details"])),
+        subcode: e.get("error_subcode").and_then(Value::as_i64),
+    }
+}
+
+fn push(text: &mut String, s: &str) {
+    if s.is_empty() {
+        return;
+    }
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str(s);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_content(
+    request: &Value,
+    content_type: &str,
+    text: &mut String,
+    params: &mut Vec<TemplateParam>,
+    template: &mut Option<String>,
+    language: &mut Option<String>,
+    path: &str,
+) -> Result<(), ParseError> {
+    match content_type {
+        "text" => {
+            if let Some(body) = dig_str(request, &["text", "body"]) {
+                push(text, &body);
+            }
+        }
+        "template" => {
+            let t = request
+                .get("template")
+                .filter(|t| t.is_object())
+                .ok_or_else(|| ParseError::field(join(path, "template"), "missing for a template send"))?;
+            let tpath = join(path, "template");
+            *template = Some(
+                dig_str(t, &["name"]).ok_or_else(|| ParseError::field(join(&tpath, "name"), "missing"))?,
+            );
+            *language = dig_str(t, &["language", "code"]).or_else(|| dig_str(t, &["language"]));
+            let components = match t.get("components") {
+                None | Some(Value::Null) => &[][..],
+                Some(Value::Array(a)) => a.as_slice(),
+                Some(other) => {
+                    return Err(ParseError::field(
+                        join(&tpath, "components"),
+                        format!("expected an array, found {}", kind(other)),
+                    ))
+                }
+            };
+            for (ci, comp) in components.iter().enumerate() {
+                let cpath = index(&join(&tpath, "components"), ci);
+                let ctype = dig_str(comp, &["type"]).unwrap_or_default().to_ascii_lowercase();
+                let plist = match comp.get("parameters") {
+                    None | Some(Value::Null) => &[][..],
+                    Some(Value::Array(a)) => a.as_slice(),
+                    Some(other) => {
+                        return Err(ParseError::field(
+                            join(&cpath, "parameters"),
+                            format!("expected an array, found {}", kind(other)),
+                        ))
+                    }
+                };
+                for (pi, p) in plist.iter().enumerate() {
+                    let ptype = dig_str(p, &["type"]).unwrap_or_else(|| "text".into());
+                    let value = param_value(p, &ptype);
+                    let name = match dig_str(p, &["parameter_name"]) {
+                        Some(n) => n,
+                        None if ctype == "button" => {
+                            let idx = dig_str(comp, &["index"]).unwrap_or_else(|| pi.to_string());
+                            let sub = dig_str(comp, &["sub_type"]).unwrap_or_default();
+                            format!("{sub}[{idx}]")
+                        }
+                        None => (pi + 1).to_string(),
+                    };
+                    push(text, &value);
+                    params.push(TemplateParam {
+                        component: ctype.clone(),
+                        name,
+                        kind: ptype,
+                        value,
+                    });
+                }
+            }
+        }
+        "image" | "video" | "audio" | "document" | "sticker" => {
+            for k in ["caption", "filename", "link"] {
+                if let Some(s) = dig_str(request, &[content_type, k]) {
+                    push(text, &s);
+                }
+            }
+        }
+        "interactive" => {
+            if let Some(i) = request.get("interactive") {
+                let mut all = String::new();
+                for k in [&["header", "text"][..], &["body", "text"], &["footer", "text"]] {
+                    if let Some(s) = dig(i, k).and_then(Value::as_str) {
+                        push(&mut all, s);
+                    }
+                }
+                if let Some(buttons) = dig(i, &["action", "buttons"]).and_then(Value::as_array) {
+                    for b in buttons {
+                        if let Some(t) = dig_str(b, &["reply", "title"]) {
+                            push(&mut all, &t);
+                        }
+                    }
+                }
+                if let Some(sections) = dig(i, &["action", "sections"]).and_then(Value::as_array) {
+                    for s in sections {
+                        for row in s.get("rows").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
+                            if let Some(t) = dig_str(row, &["title"]) {
+                                push(&mut all, &t);
+                            }
+                        }
+                    }
+                }
+                push(text, &all);
+            }
+        }
+        "location" => {
+            for k in ["name", "address"] {
+                if let Some(s) = dig_str(request, &["location", k]) {
+                    push(text, &s);
+                }
+            }
+        }
+        "reaction" => {
+            if let Some(s) = dig_str(request, &["reaction", "emoji"]) {
+                push(text, &s);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The value of a template parameter as a person reads it.
+fn param_value(p: &Value, ptype: &str) -> String {
+    match ptype {
+        "text" => dig_str(p, &["text"]).unwrap_or_default(),
+        "currency" => dig_str(p, &["currency", "fallback_value"]).unwrap_or_else(|| {
+            let code = dig_str(p, &["currency", "code"]).unwrap_or_default();
+            let amount = p
+                .get("currency")
+                .and_then(|c| c.get("amount_1000"))
+                .and_then(Value::as_i64)
+                .map(|a| format!("{:.2}", a as f64 / 1000.0))
+                .unwrap_or_default();
+            format!("{amount} {code}").trim().to_string()
+        }),
+        "date_time" => dig_str(p, &["date_time", "fallback_value"]).unwrap_or_default(),
+        "payload" => dig_str(p, &["payload"]).unwrap_or_default(),
+        "image" | "video" | "document" => dig_str(p, &[ptype, "link"])
+            .or_else(|| dig_str(p, &[ptype, "id"]))
+            .or_else(|| dig_str(p, &[ptype, "filename"]))
+            .unwrap_or_default(),
+        "location" => [dig_str(p, &["location", "name"]), dig_str(p, &["location", "address"])]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => dig_str(p, &[other]).or_else(|| dig_str(p, &["text"])).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_lose_their_code_prefix() {
+        let e = serde_json::json!({"message": "(#131030) Recipient phone number not in allowed list", "code": 131030});
+        let m = meta_error_from_send(&e);
+        assert_eq!(m.code, Some(131030));
+        assert_eq!(m.title.as_deref(), Some("Recipient phone number not in allowed list"));
+    }
+
+    #[test]
+    fn phones_are_normalised_to_digits() {
+        assert_eq!(normalize_phone("+55 (11) 98765-4321"), "5511987654321");
+        assert_eq!(normalize_phone("BR.abc123"), "BR.abc123");
+    }
+}

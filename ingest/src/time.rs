@@ -1,0 +1,100 @@
+//! Instants as Ticks receives them: RFC 3339 with an offset, or epoch numbers.
+
+use crate::error::ParseError;
+use crate::json::kind;
+use serde_json::Value;
+
+/// An instant in UTC milliseconds with the UTC offset it was written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Instant {
+    pub(crate) ms: i64,
+    pub(crate) offset_s: i32,
+}
+
+/// Parses an RFC 3339 timestamp (`2025-03-01T10:00:00-03:00`, `...Z`), or a
+/// number of epoch seconds or milliseconds (told apart by size).
+pub(crate) fn parse_instant(v: &Value, path: &str) -> Result<Instant, ParseError> {
+    match v {
+        Value::String(s) => parse_rfc3339(s).ok_or_else(|| {
+            ParseError::field(path, format!("{s:?} is not an RFC 3339 time with an offset"))
+        }),
+        Value::Number(n) => {
+            let n = n
+                .as_i64()
+                .ok_or_else(|| ParseError::field(path, format!("{n} is not an epoch time")))?;
+            Ok(Instant {
+                ms: epoch_to_ms(n),
+                offset_s: 0,
+            })
+        }
+        other => Err(ParseError::field(path, format!("expected a time, found {}", kind(other)))),
+    }
+}
+
+/// Epoch seconds or milliseconds to milliseconds: values below 10^11 are
+/// seconds (10^11 s is the year 5138; 10^11 ms is 1973).
+pub(crate) fn epoch_to_ms(n: i64) -> i64 {
+    if n.abs() < 100_000_000_000 {
+        n.saturating_mul(1000)
+    } else {
+        n
+    }
+}
+
+pub(crate) fn parse_rfc3339(s: &str) -> Option<Instant> {
+    let ts: jiff::Timestamp = s.trim().parse().ok()?;
+    let s = s.trim();
+    let offset_s = if s.ends_with('Z') || s.ends_with('z') {
+        0
+    } else {
+        let tail = s.get(s.len().checked_sub(6)?..)?;
+        let sign = match tail.as_bytes().first()? {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return None,
+        };
+        let h: i32 = tail.get(1..3)?.parse().ok()?;
+        let m: i32 = tail.get(4..6)?.parse().ok()?;
+        sign * (h * 3600 + m * 60)
+    };
+    Some(Instant {
+        ms: ts.as_millisecond(),
+        offset_s,
+    })
+}
+
+/// Meta's timestamps: unix seconds as a string (or a number).
+pub(crate) fn parse_meta_timestamp(v: Option<&Value>, path: &str) -> Result<i64, ParseError> {
+    match v {
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map(epoch_to_ms)
+            .map_err(|_| ParseError::field(path, format!("{s:?} is not unix seconds"))),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(epoch_to_ms)
+            .ok_or_else(|| ParseError::field(path, format!("{n} is not unix seconds"))),
+        Some(other) => Err(ParseError::field(path, format!("expected unix seconds, found {}", kind(other)))),
+        None => Err(ParseError::field(path, "missing")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_kept() {
+        let i = parse_rfc3339("2025-03-01T10:00:00-03:00").expect("valid");
+        assert_eq!(i.offset_s, -3 * 3600);
+        assert_eq!(i.ms, parse_rfc3339("2025-03-01T13:00:00Z").expect("valid").ms);
+        assert_eq!(parse_rfc3339("2025-03-01T10:00:00+05:30").map(|i| i.offset_s), Some(19800));
+    }
+
+    #[test]
+    fn times_without_offset_are_refused() {
+        assert!(parse_rfc3339("2025-03-01T10:00:00").is_none());
+        assert!(parse_rfc3339("yesterday").is_none());
+    }
+}

@@ -1,0 +1,290 @@
+//! Webhook bodies exactly as Meta posts them.
+//!
+//! A webhook is signed by Meta and cannot be sent again on request, so a
+//! part that does not parse is not a reason to reject the rest: it is kept
+//! as an [`OtherEvent`] named `malformed` that carries the reason, and the
+//! raw body is stored whole. Only a body that is not a webhook at all (not
+//! JSON, no `entry` array) is an error.
+
+use crate::error::ParseError;
+use crate::json::{all_strings, dig_str, index, join, kind, At};
+use crate::send::{meta_error_from_send, normalize_phone};
+use crate::time::parse_meta_timestamp;
+use serde_json::Value;
+use std::collections::HashMap;
+use ticks_engine::{Event, InboundEvent, MetaError, OtherEvent, StatusEvent, WebhookStatus};
+
+pub(crate) fn parse_webhook_value(v: &Value, received_ms: i64) -> Result<Vec<Event>, ParseError> {
+    let root = At::new(v, "");
+    if !v.is_object() {
+        return Err(ParseError::field("(root)", format!("expected a webhook object, found {}", kind(v))));
+    }
+    let object = root.req_str("object")?;
+    let entries = match v.get("entry") {
+        Some(Value::Array(a)) => a,
+        Some(other) => return Err(ParseError::field("entry", format!("expected an array, found {}", kind(other)))),
+        None => return Err(ParseError::field("entry", "missing")),
+    };
+    let mut events = Vec::new();
+    for (ei, entry) in entries.iter().enumerate() {
+        let epath = index("entry", ei);
+        let account = dig_str(entry, &["id"]);
+        let changes = match entry.get("changes") {
+            Some(Value::Array(a)) => a.as_slice(),
+            None | Some(Value::Null) => &[],
+            Some(other) => {
+                events.push(malformed(&join(&epath, "changes"), &format!("expected an array, found {}", kind(other)), account.clone(), received_ms, entry));
+                continue;
+            }
+        };
+        for (ci, change) in changes.iter().enumerate() {
+            let cpath = index(&join(&epath, "changes"), ci);
+            let field = dig_str(change, &["field"]).unwrap_or_default();
+            let value = change.get("value").unwrap_or(&Value::Null);
+            if field == "messages" && value.is_object() {
+                parse_messages_value(value, &join(&cpath, "value"), account.as_deref(), received_ms, &mut events);
+            } else {
+                events.push(Event::Other(Box::new(other_change(&object, &field, value, account.clone(), received_ms))));
+            }
+        }
+    }
+    Ok(events)
+}
+
+fn malformed(path: &str, reason: &str, account: Option<String>, at_ms: i64, value: &Value) -> Event {
+    let mut text = String::new();
+    all_strings(value, &mut text);
+    Event::Other(Box::new(OtherEvent {
+        field: "malformed".into(),
+        account,
+        phone_number_id: None,
+        at_ms,
+        summary: format!("malformed webhook part at {path}: {reason}"),
+        text,
+        template: None,
+        error: None,
+    }))
+}
+
+fn other_change(object: &str, field: &str, value: &Value, account: Option<String>, received_ms: i64) -> OtherEvent {
+    let mut text = String::new();
+    all_strings(value, &mut text);
+    let at_ms = ["timestamp", "event_time"]
+        .iter()
+        .find_map(|k| parse_meta_timestamp(value.get(*k), "").ok())
+        .unwrap_or(received_ms);
+    let template = dig_str(value, &["message_template_name"]).or_else(|| dig_str(value, &["template_name"]));
+    let event = dig_str(value, &["event"]).or_else(|| dig_str(value, &["current_limit"]));
+    let mut summary = field.to_string();
+    for part in [event.as_deref(), template.as_deref(), dig_str(value, &["reason"]).as_deref()].into_iter().flatten() {
+        summary.push_str(": ");
+        summary.push_str(part);
+    }
+    if object != "whatsapp_business_account" {
+        summary = format!("{object} {summary}");
+    }
+    OtherEvent {
+        field: if field.is_empty() { "unknown".into() } else { field.to_string() },
+        account,
+        phone_number_id: dig_str(value, &["metadata", "phone_number_id"]),
+        at_ms,
+        summary,
+        text,
+        template,
+        error: value.get("error").or_else(|| value.get("errors").and_then(|e| e.get(0))).map(status_error),
+    }
+}
+
+fn parse_messages_value(value: &Value, vpath: &str, account: Option<&str>, received_ms: i64, events: &mut Vec<Event>) {
+    let phone_number_id = dig_str(value, &["metadata", "phone_number_id"]);
+    let names: HashMap<String, String> = value
+        .get("contacts")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| Some((dig_str(c, &["wa_id"])?, dig_str(c, &["profile", "name"])?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let list = |key: &str| value.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    for (si, st) in list("statuses").iter().enumerate() {
+        let path = index(&join(vpath, "statuses"), si);
+        match parse_status(st, &path, phone_number_id.clone()) {
+            Ok(Some(ev)) => events.push(Event::Status(Box::new(ev))),
+            Ok(None) => events.push(Event::Other(Box::new(other_change(
+                "whatsapp_business_account",
+                "status",
+                st,
+                account.map(String::from),
+                received_ms,
+            )))),
+            Err(e) => events.push(malformed(&path, &e.to_string(), account.map(String::from), received_ms, st)),
+        }
+    }
+    for (mi, msg) in list("messages").iter().enumerate() {
+        let path = index(&join(vpath, "messages"), mi);
+        match parse_inbound(msg, &path, phone_number_id.clone(), &names) {
+            Ok(ev) => events.push(Event::Inbound(Box::new(ev))),
+            Err(e) => events.push(malformed(&path, &e.to_string(), account.map(String::from), received_ms, msg)),
+        }
+    }
+    for err in list("errors") {
+        let mut text = String::new();
+        all_strings(err, &mut text);
+        let error = status_error(err);
+        events.push(Event::Other(Box::new(OtherEvent {
+            field: "errors".into(),
+            account: account.map(String::from),
+            phone_number_id: phone_number_id.clone(),
+            at_ms: received_ms,
+            summary: format!(
+                "webhook error {}: {}",
+                error.code.map(|c| c.to_string()).unwrap_or_default(),
+                error.title.clone().unwrap_or_default()
+            ),
+            text,
+            template: None,
+            error: Some(error),
+        })));
+    }
+}
+
+/// An error in a status or message (`{code, title, message, error_data: {details}}`).
+fn status_error(e: &Value) -> MetaError {
+    let mut m = meta_error_from_send(e);
+    if m.title.is_none() {
+        m.title = dig_str(e, &["message"]);
+    }
+    m
+}
+
+/// Parses one status; `Ok(None)` for a status name this build does not know
+/// (kept as another event, never rejected).
+fn parse_status(st: &Value, path: &str, phone_number_id: Option<String>) -> Result<Option<StatusEvent>, ParseError> {
+    let at = At::new(st, path);
+    let wamid = at.req_str("id")?;
+    let status_name = at.req_str("status")?;
+    let Some(status) = WebhookStatus::parse(&status_name) else {
+        return Ok(None);
+    };
+    let at_ms = parse_meta_timestamp(st.get("timestamp"), &join(path, "timestamp"))?;
+    let errors = st
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|es| es.iter().map(status_error).collect())
+        .unwrap_or_default();
+    let conversation = st.get("conversation");
+    Ok(Some(StatusEvent {
+        wamid,
+        status,
+        at_ms,
+        recipient: at.str_or_none("recipient_id").map(|r| normalize_phone(&r)),
+        phone_number_id,
+        correlation_id: at.str_or_none("biz_opaque_callback_data"),
+        conversation_id: conversation.and_then(|c| dig_str(c, &["id"])),
+        conversation_type: conversation.and_then(|c| dig_str(c, &["origin", "type"])),
+        conversation_expiry_ms: conversation
+            .and_then(|c| c.get("expiration_timestamp"))
+            .and_then(|t| parse_meta_timestamp(Some(t), "").ok()),
+        pricing_category: dig_str(st, &["pricing", "category"]),
+        pricing_model: dig_str(st, &["pricing", "pricing_model"]),
+        billable: st.get("pricing").and_then(|p| p.get("billable")).and_then(Value::as_bool),
+        errors,
+    }))
+}
+
+fn parse_inbound(
+    msg: &Value,
+    path: &str,
+    phone_number_id: Option<String>,
+    names: &HashMap<String, String>,
+) -> Result<InboundEvent, ParseError> {
+    let at = At::new(msg, path);
+    let wamid = at.req_str("id")?;
+    let at_ms = parse_meta_timestamp(msg.get("timestamp"), &join(path, "timestamp"))?;
+    let content_type = at.str_or_none("type").unwrap_or_else(|| "unknown".into());
+    let from = at.str_or_none("from").map(|f| normalize_phone(&f));
+    let contact_name = from.as_ref().and_then(|f| names.get(f).cloned());
+    let mut text = String::new();
+    let mut button = None;
+    let push = |t: &mut String, s: Option<String>| {
+        if let Some(s) = s.filter(|s| !s.is_empty()) {
+            if !t.is_empty() {
+                t.push('\n');
+            }
+            t.push_str(&s);
+        }
+    };
+    let ct = content_type.as_str();
+    match ct {
+        "text" => push(&mut text, dig_str(msg, &["text", "body"])),
+        "image" | "video" | "audio" | "document" | "sticker" => {
+            push(&mut text, dig_str(msg, &[ct, "caption"]));
+            push(&mut text, dig_str(msg, &[ct, "filename"]));
+        }
+        "button" => {
+            push(&mut text, dig_str(msg, &["button", "text"]));
+            button = dig_str(msg, &["button", "payload"]).or_else(|| dig_str(msg, &["button", "text"]));
+        }
+        "interactive" => {
+            for kind in ["button_reply", "list_reply"] {
+                if let Some(r) = msg.get("interactive").and_then(|i| i.get(kind)) {
+                    push(&mut text, dig_str(r, &["title"]));
+                    push(&mut text, dig_str(r, &["description"]));
+                    button = dig_str(r, &["id"]).or_else(|| dig_str(r, &["title"]));
+                }
+            }
+            if let Some(n) = msg.get("interactive").and_then(|i| i.get("nfm_reply")) {
+                push(&mut text, dig_str(n, &["body"]));
+                push(&mut text, dig_str(n, &["response_json"]));
+            }
+        }
+        "reaction" => push(&mut text, dig_str(msg, &["reaction", "emoji"])),
+        "location" => {
+            for k in ["name", "address"] {
+                push(&mut text, dig_str(msg, &["location", k]));
+            }
+        }
+        "contacts" => {
+            if let Some(cs) = msg.get("contacts") {
+                let mut all = String::new();
+                all_strings(cs, &mut all);
+                push(&mut text, Some(all));
+            }
+        }
+        "order" => {
+            push(&mut text, dig_str(msg, &["order", "text"]));
+            push(&mut text, dig_str(msg, &["order", "catalog_id"]));
+        }
+        "system" => push(&mut text, dig_str(msg, &["system", "body"])),
+        _ => {}
+    }
+    let referral = msg.get("referral").map(|r| {
+        let mut s = String::new();
+        for k in ["source_type", "source_url", "headline", "body"] {
+            push(&mut s, dig_str(r, &[k]));
+        }
+        s
+    });
+    if let Some(r) = &referral {
+        push(&mut text, Some(r.clone()));
+    }
+    let errors: Vec<MetaError> = msg
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|es| es.iter().map(status_error).collect())
+        .unwrap_or_default();
+    Ok(InboundEvent {
+        wamid,
+        from,
+        contact_name,
+        phone_number_id,
+        at_ms,
+        content_type,
+        text,
+        context_wamid: dig_str(msg, &["context", "id"]),
+        button,
+        referral,
+        errors,
+    })
+}
