@@ -112,12 +112,7 @@ impl Store {
         config.validate()?;
         let dir = config.dir.clone();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let db = sled::Config::new()
-            .path(dir.join("log"))
-            .cache_capacity(config.cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(Some(1000))
-            .open()?;
+        let db = open_sled(&dir.join("log"), config.cache_bytes)?;
         let meta = db.open_tree("meta")?;
         match meta.get("format")? {
             Some(v) if v.as_ref() != [log::FORMAT_VERSION] => {
@@ -241,6 +236,12 @@ impl Store {
     /// the text commit interval; [`Store::flush_text`] waits for it.
     pub fn text_search(&self, query: &str) -> Result<RoaringBitmap> {
         self.shared.text.search(query)
+    }
+
+    /// Entries that have an identifier (wamid, phone digits, correlation or
+    /// conversation id) exactly equal to `value`. Lags like [`Store::text_search`].
+    pub fn exact_search(&self, value: &str) -> Result<RoaringBitmap> {
+        self.shared.text.exact(value)
     }
 
     /// Makes every appended record searchable by text now.
@@ -503,6 +504,27 @@ impl Store {
             out.push((key, v.to_vec()));
         }
         Ok(out)
+    }
+}
+
+/// Opens sled, waiting briefly for the lock: sled 0.34 releases it from its
+/// flusher thread a moment after the previous handle is dropped.
+fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
+    let mut waited = Duration::ZERO;
+    loop {
+        let result = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(Some(1000))
+            .open();
+        match result {
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && waited < Duration::from_secs(3) => {
+                std::thread::sleep(Duration::from_millis(50));
+                waited += Duration::from_millis(50);
+            }
+            other => return Ok(other?),
+        }
     }
 }
 
@@ -833,6 +855,11 @@ impl<'a> Snapshot<'a> {
     /// Every live entry.
     pub fn live(&self) -> &RoaringBitmap {
         &self.state.live
+    }
+
+    /// The entry of a message id.
+    pub fn entry_for_wamid(&self, wamid: &str) -> Option<EntryId> {
+        self.state.entry_for_wamid(wamid)
     }
 
     /// Number of entry ids ever handed out (live or purged).

@@ -154,6 +154,13 @@ impl TextIndex {
         Ok(searcher.search(&*query, &EntryCollector)?)
     }
 
+    /// Entries with an identifier (wamid, phone digits, correlation or
+    /// conversation id) exactly equal to `value`.
+    pub(crate) fn exact(&self, value: &str) -> Result<RoaringBitmap> {
+        let query = term_query(self.fields.exact, value);
+        Ok(self.reader.searcher().search(&*query, &EntryCollector)?)
+    }
+
     fn tokens(&self, s: &str) -> Result<Vec<String>> {
         let mut analyzer = self
             .index

@@ -35,6 +35,7 @@
 //! ```
 
 mod error;
+pub mod generate;
 mod import;
 mod json;
 mod send;

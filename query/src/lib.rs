@@ -1,1 +1,34 @@
-//! placeholder
+//! The Ticks query layer: the log table's filters, free text, sort and
+//! paging, and group-by counts, all evaluated on the engine's bitmaps.
+//!
+//! # Data flow
+//! ```text
+//! params --LogQuery::from_params--> LogQuery (validated; errors name the parameter)
+//!   text + phone/correlation filters --> tantivy look-ups (outside the lock)
+//!   Snapshot: live ∩ field bitmaps (OR within a field, minus negated values)
+//!             ∩ date range (whole days/hours from bitmaps, edges per entry)
+//!             ∩ text hits                              = matches (exact total)
+//!   sort: walk buckets (days, or field values) in order, skipping whole
+//!         buckets by their intersection count, sort only the page's bucket
+//! ```
+//! The grammar of parameters is in [`LogQuery::from_params`]'s module docs.
+//!
+//! # Example
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = ticks_engine::Store::open(ticks_engine::Config::new(dir.path()))?;
+//! let params = vec![("status".to_string(), "failed".to_string()), ("limit".to_string(), "10".to_string())];
+//! let query = ticks_query::LogQuery::from_params(&params, &[])?;
+//! let page = ticks_query::search(&store, &query)?;
+//! assert_eq!(page.total, 0);
+//! # store.close()?; Ok(()) }
+//! ```
+
+mod error;
+mod exec;
+mod params;
+
+pub use error::QueryError;
+pub use exec::{group_in, matching, search, sorted_ids, stats, Group, GroupBy, Page, Stats};
+pub use params::{parse_time, parse_tz, Column, Filter, FilterField, LogQuery, Sort, DEFAULT_LIMIT, MAX_LIMIT};

@@ -1,0 +1,347 @@
+//! A deterministic generator of realistic Cloud API traffic, as NDJSON lines
+//! (send results and webhook bodies), for demos, tests and benchmarks.
+//!
+//! Shapes and proportions follow `shared/CLOUD_API.md`: mostly template
+//! sends by marketing campaigns and bots; about 93% HTTP 200 and the rest
+//! 400/401/429/500 or no response; accepted messages get `sent`, then
+//! usually `delivered` and often `read`, a few `failed`; webhooks arrive
+//! late and out of order (a `read` before its `delivered`); about 0.5% of
+//! webhooks are delivered twice; about 6% of messages get a reply or a
+//! quick-reply click. The same seed always gives the same lines.
+
+use serde_json::{json, Value};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+const CAMPAIGNS: &[&str] = &[
+    "Black Friday 2025", "Natal Premiado", "Volta às Aulas", "Dia das Mães", "Liquida Verão",
+    "Cashback Setembro", "Aniversário Loja", "Frete Grátis Fim de Semana", "Lançamento Coleção", "Reativação 90 dias",
+    "Cyber Monday", "Semana do Cliente",
+];
+const BOTS: &[&str] = &["Confirmação de Pedido", "Lembrete de Pagamento", "Pesquisa NPS", "Rastreio de Entrega", "Carrinho Abandonado"];
+const MESSAGE_BOTS: &[&str] = &["Atendimento bot", "Suporte Técnico", "Boletos"];
+const TEMPLATES: &[&str] = &[
+    "promo_black_friday", "natal_cupom", "volta_aulas_desconto", "order_confirmation", "payment_reminder",
+    "nps_survey", "delivery_update", "cart_reminder", "welcome_back", "new_collection", "cashback_available",
+];
+const USERS: &[&str] = &["ana.paula", "carlos", "fernanda", "joao.silva", "marina", "rafael", "system", "beatriz"];
+const SUBACCOUNTS: &[&str] = &["loja-sp", "loja-rj", "ecommerce"];
+const PHONE_NUMBER_IDS: &[&str] = &["106540352242922", "109876543210987"];
+const FIRST_NAMES: &[&str] = &["Maria", "José", "Ana", "João", "Francisca", "Antônio", "Juliana", "Pedro", "Camila", "Lucas", "Aline", "Bruno"];
+const REPLIES: &[&str] = &[
+    "Quero saber mais", "Qual o prazo de entrega?", "Obrigado!", "Não tenho interesse", "Pode me ligar?",
+    "Já paguei o boleto", "Quanto custa o frete?", "Tem no tamanho M?", "Parar", "👍",
+];
+
+/// A small, fast, deterministic PRNG (SplitMix64): the generator must give
+/// the same data everywhere, whatever crate versions are installed.
+#[derive(Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// Options of the generator.
+#[derive(Clone, Debug)]
+pub struct GeneratorOptions {
+    /// Number of messages (outbound sends; replies come on top).
+    pub messages: u64,
+    /// Seed of the pseudo-random sequence.
+    pub seed: u64,
+    /// Time of the first message, UTC milliseconds.
+    pub start_ms: i64,
+    /// Span over which messages are spread, milliseconds.
+    pub span_ms: i64,
+    /// Distinct customer phone numbers.
+    pub customers: u64,
+}
+
+impl GeneratorOptions {
+    /// `messages` over 30 days from 2025-01-01, seed 1.
+    pub fn new(messages: u64) -> GeneratorOptions {
+        GeneratorOptions {
+            messages,
+            seed: 1,
+            start_ms: 1_735_689_600_000,
+            span_ms: 30 * 86_400_000,
+            customers: (messages / 5).clamp(100, 2_000_000),
+        }
+    }
+}
+
+/// Iterator over generated NDJSON lines (without the trailing newline).
+pub struct Generator {
+    opts: GeneratorOptions,
+    rng: Rng,
+    next_message: u64,
+    /// Events waiting for their arrival time: (arrival, tie-break, line).
+    pending: BinaryHeap<Reverse<(i64, u64, Vec<u8>)>>,
+    tiebreak: u64,
+}
+
+impl Generator {
+    /// A generator with these options.
+    pub fn new(opts: GeneratorOptions) -> Generator {
+        let rng = Rng(opts.seed ^ 0x7469_636B_7321);
+        Generator {
+            opts,
+            rng,
+            next_message: 0,
+            pending: BinaryHeap::new(),
+            tiebreak: 0,
+        }
+    }
+
+    fn schedule(&mut self, arrival: i64, value: &Value) {
+        self.tiebreak += 1;
+        let line = serde_json::to_vec(value).unwrap_or_default();
+        self.pending.push(Reverse((arrival, self.tiebreak, line)));
+    }
+
+    fn message_time(&self, i: u64) -> i64 {
+        self.opts.start_ms + (i as i128 * self.opts.span_ms as i128 / self.opts.messages.max(1) as i128) as i64
+    }
+
+    fn phone(&mut self) -> String {
+        let n = self.rng.below(self.opts.customers);
+        let ddd = 11 + (n % 89);
+        format!("55{ddd}9{:08}", (n * 7919) % 100_000_000)
+    }
+
+    /// Emits the send result and future webhooks of message `i`.
+    fn make_message(&mut self, i: u64) {
+        let t = self.message_time(i);
+        let r = &mut self.rng;
+        let (category, name, recipient_type) = match r.below(100) {
+            0..=59 => ("marketing_campaign", r.pick(CAMPAIGNS), r.pick(&["lead", "customer", "contact"])),
+            60..=84 => ("template_bot", r.pick(BOTS), r.pick(&["customer", "contact"])),
+            _ => ("message_bot", r.pick(MESSAGE_BOTS), "customer"),
+        };
+        let template = r.pick(TEMPLATES);
+        let user = r.pick(USERS);
+        let sub = r.pick(SUBACCOUNTS);
+        let pni = r.pick(PHONE_NUMBER_IDS);
+        let first = r.pick(FIRST_NAMES);
+        let phone = self.phone();
+        let r = &mut self.rng;
+        let wamid = format!("wamid.HBgM{:012X}{:08X}", i, (self.opts.seed as u32).wrapping_mul(2654435761));
+        let correlation = format!("crm-{}-{i}", self.opts.seed);
+        let is_template = category != "message_bot" || r.chance(300);
+        let request = if is_template {
+            json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": format!("+{phone}"), "type": "template",
+                "biz_opaque_callback_data": correlation,
+                "template": {"name": template, "language": {"code": "pt_BR"}, "components": [
+                    {"type": "body", "parameters": [
+                        {"type": "text", "parameter_name": "customer_name", "text": first},
+                        {"type": "currency", "currency": {"fallback_value": format!("R$ {},90", 10 + r.below(490)), "code": "BRL", "amount_1000": 99900}},
+                        {"type": "date_time", "date_time": {"fallback_value": format!("{} de dezembro", 1 + r.below(28))}}]},
+                    {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "QUERO"}]},
+                    {"type": "button", "sub_type": "quick_reply", "index": "1", "parameters": [{"type": "payload", "payload": "PARAR"}]}]}})
+        } else {
+            json!({"messaging_product": "whatsapp", "to": phone, "type": "text",
+                "text": {"body": format!("Olá {first}, seu pedido {} foi atualizado.", 1000 + r.below(900_000))}})
+        };
+        let code_roll = r.below(1000);
+        let (code, response, transport): (Option<u16>, Value, Option<&str>) = match code_roll {
+            0..=929 => (
+                Some(200),
+                json!({"messaging_product": "whatsapp", "contacts": [{"input": format!("+{phone}"), "wa_id": phone}],
+                    "messages": [{"id": wamid, "message_status": if r.chance(5) { "held_for_quality_assessment" } else { "accepted" }}]}),
+                None,
+            ),
+            930..=959 => {
+                let (c, title, details) = *[
+                    (131047, "Re-engagement message", "More than 24 hours have passed since the customer last replied."),
+                    (132000, "Number of parameters does not match the expected number of params", "body: number of localizable_params (2) does not match the expected number of params (3)"),
+                    (100, "Invalid parameter", "Parameter value is not valid"),
+                    (132001, "Template name does not exist in the translation", "template name (welcome_back) does not exist in pt_BR"),
+                ]
+                .get(r.below(4) as usize)
+                .unwrap_or(&(100, "Invalid parameter", ""));
+                (Some(400), meta_error(c, title, details), None)
+            }
+            960..=974 => (Some(429), meta_error(130429, "Rate limit hit", "Cloud API message throughput has been reached."), None),
+            975..=984 => (Some(401), json!({"error": {"message": "Error validating access token: Session has expired.", "type": "OAuthException", "code": 190, "error_subcode": 463, "fbtrace_id": "AXz"}}), None),
+            985..=994 => (Some(500), meta_error(131000, "Something went wrong", "Unknown error, retry later."), None),
+            _ => (None, Value::Null, Some(if r.chance(500) { "operation timed out after 30s" } else { "connection refused" })),
+        };
+        let offset = if r.chance(800) { "-03:00" } else { "+00:00" };
+        let recorded = fmt_time(t, offset);
+        let mut send = json!({"recorded_at": recorded, "category": category, "name": name, "recipient_type": recipient_type,
+            "recipient_ref": format!("{recipient_type}-{}", r.below(500_000)), "user": user, "subaccount": sub,
+            "phone_number_id": pni, "request": request, "response_code": code, "response": response});
+        if let Some(e) = transport {
+            send["error"] = json!(e);
+        }
+        // Sends are logged by the CRM a little after the call; sometimes
+        // much later, after the first webhooks.
+        let send_arrival = t + if r.chance(20) { 120_000 } else { 200 };
+        self.schedule(send_arrival, &send);
+        if code != Some(200) {
+            return;
+        }
+        let r = &mut self.rng;
+        let conv_type = if category == "marketing_campaign" { "marketing" } else if category == "template_bot" { "utility" } else { "service" };
+        let sent_at = t + 1_000 + r.below(4_000) as i64;
+        let mut statuses: Vec<(&str, i64, Option<i64>)> = vec![("sent", sent_at, None)];
+        let fate = r.below(1000);
+        if fate < 30 {
+            let code = *[131026i64, 131049, 131050, 131047].get(r.below(4) as usize).unwrap_or(&131026);
+            statuses.push(("failed", sent_at + 2_000 + r.below(20_000) as i64, Some(code)));
+        } else if fate < 960 {
+            let delivered = sent_at + 1_000 + r.below(120_000) as i64;
+            statuses.push(("delivered", delivered, None));
+            if r.chance(550) {
+                statuses.push(("read", delivered + 5_000 + r.below(3_600_000) as i64, None));
+            }
+        }
+        for (k, (status, at, err)) in statuses.iter().enumerate() {
+            let mut st = json!({"id": wamid, "status": status, "timestamp": (at / 1000).to_string(), "recipient_id": phone,
+                "biz_opaque_callback_data": correlation});
+            if k == 0 {
+                st["conversation"] = json!({"id": format!("conv{:x}", i * 31 + 7), "expiration_timestamp": ((at + 86_400_000) / 1000).to_string(), "origin": {"type": conv_type}});
+                st["pricing"] = json!({"billable": true, "pricing_model": "PMP", "category": conv_type, "type": "regular"});
+            }
+            if let Some(c) = err {
+                st["errors"] = json!([{"code": c, "title": error_title(*c), "message": error_title(*c), "error_data": {"details": error_title(*c)}}]);
+            }
+            let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages",
+                "value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": pni}, "statuses": [st]}}]}]});
+            // Webhooks arrive with jitter, so order is not guaranteed.
+            let r = &mut self.rng;
+            let arrival = at + r.below(30_000) as i64;
+            self.schedule(arrival, &body);
+            if self.rng.chance(5) {
+                let again = arrival + 60_000 + self.rng.below(3_600_000) as i64;
+                self.schedule(again, &body);
+            }
+        }
+        let r = &mut self.rng;
+        if r.chance(65) && statuses.iter().any(|(s, _, _)| *s == "delivered") {
+            let at = sent_at + 60_000 + r.below(7_200_000) as i64;
+            let msg = if is_template && r.chance(600) {
+                let payload = if r.chance(800) { "QUERO" } else { "PARAR" };
+                json!({"context": {"from": "15550783881", "id": wamid}, "from": phone, "id": format!("{wamid}.R"), "timestamp": (at / 1000).to_string(),
+                    "type": "button", "button": {"payload": payload, "text": if payload == "QUERO" { "Quero!" } else { "Parar promoções" }}})
+            } else {
+                json!({"context": {"from": "15550783881", "id": wamid}, "from": phone, "id": format!("{wamid}.R"), "timestamp": (at / 1000).to_string(),
+                    "type": "text", "text": {"body": r.pick(REPLIES)}})
+            };
+            let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages",
+                "value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": pni},
+                    "contacts": [{"profile": {"name": first}, "wa_id": phone}], "messages": [msg]}}]}]});
+            self.schedule(at + 500, &body);
+        }
+    }
+}
+
+fn meta_error(code: i64, title: &str, details: &str) -> Value {
+    json!({"error": {"message": format!("(#{code}) {title}"), "type": "OAuthException", "code": code,
+        "error_data": {"messaging_product": "whatsapp", "details": details}, "fbtrace_id": "AbCdEfGh"}})
+}
+
+fn error_title(code: i64) -> &'static str {
+    match code {
+        131026 => "Message undeliverable",
+        131049 => "This message was not delivered to maintain healthy ecosystem engagement.",
+        131050 => "User stopped marketing messages",
+        _ => "Re-engagement message",
+    }
+}
+
+fn fmt_time(ms: i64, offset: &str) -> String {
+    let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
+        return String::new();
+    };
+    let off = if offset == "-03:00" { -3 } else { 0 };
+    let tz = jiff::tz::TimeZone::fixed(jiff::tz::Offset::constant(off));
+    let dt = ts.to_zoned(tz).datetime();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}{offset}",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        dt.millisecond()
+    )
+}
+
+impl Iterator for Generator {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        loop {
+            // Release events whose arrival is before the next message's time.
+            let horizon = if self.next_message < self.opts.messages {
+                self.message_time(self.next_message)
+            } else {
+                i64::MAX
+            };
+            if let Some(Reverse((arrival, _, _))) = self.pending.peek() {
+                if *arrival <= horizon {
+                    return self.pending.pop().map(|Reverse((_, _, line))| line);
+                }
+            }
+            if self.next_message >= self.opts.messages {
+                return None;
+            }
+            let i = self.next_message;
+            self.next_message += 1;
+            self.make_message(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_lines() {
+        let a: Vec<_> = Generator::new(GeneratorOptions::new(200)).collect();
+        let b: Vec<_> = Generator::new(GeneratorOptions::new(200)).collect();
+        assert_eq!(a, b);
+        let mut other = GeneratorOptions::new(200);
+        other.seed = 2;
+        assert_ne!(a, Generator::new(other).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn every_generated_line_parses_and_proportions_are_realistic() {
+        let lines: Vec<_> = Generator::new(GeneratorOptions::new(2000)).collect();
+        let per_message = lines.len() as f64 / 2000.0;
+        assert!((2.5..4.5).contains(&per_message), "{per_message} events per message");
+        let mut ok = 0;
+        let mut sends = 0;
+        for line in &lines {
+            let input = crate::line_input(line.clone(), ticks_engine::Source::Import, 0).expect("generated lines parse");
+            if let Some(ticks_engine::Event::Send(s)) = input.events.first() {
+                sends += 1;
+                if s.response_code == Some(200) {
+                    ok += 1;
+                }
+            }
+        }
+        assert_eq!(sends, 2000);
+        let share = ok as f64 / sends as f64;
+        assert!((0.90..0.96).contains(&share), "{share} of sends got 200");
+    }
+}

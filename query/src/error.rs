@@ -1,0 +1,19 @@
+//! The query error type.
+
+/// Why a query could not run. `InvalidParam` is the caller's mistake (an
+/// HTTP 400); `Engine` is ours (a 500).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// A parameter is unknown or has an invalid value.
+    #[error("{param}: {message}")]
+    InvalidParam {
+        /// The parameter's name.
+        param: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] ticks_engine::Error),
+}

@@ -1,0 +1,521 @@
+//! Running a [`LogQuery`]: filters to a bitmap, then sort and page.
+
+use crate::error::QueryError;
+use crate::params::{Column, FilterField, LogQuery, Sort};
+use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use ticks_engine::{Entry, EntryId, Field, FieldValue, Snapshot, Store, TextColumn};
+
+const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
+
+/// One page of the log table.
+#[derive(Clone, Debug, Serialize)]
+pub struct Page {
+    /// Exact number of entries matching the query.
+    pub total: u64,
+    /// The page, in sort order.
+    pub entries: Vec<Entry>,
+    /// Pass as `cursor` to get the page after this one; `None` at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// Matches computed outside the snapshot lock (text index look-ups).
+struct Prefetched {
+    text: Option<RoaringBitmap>,
+    exact: Vec<(usize, RoaringBitmap)>,
+}
+
+fn prefetch(store: &Store, q: &LogQuery) -> Result<Prefetched, QueryError> {
+    let text = match &q.text {
+        Some(t) => Some(store.text_search(t)?),
+        None => None,
+    };
+    let mut exact = Vec::new();
+    for (i, f) in q.filters.iter().enumerate() {
+        if matches!(f.field, FilterField::CorrelationId | FilterField::Phone) {
+            let mut bm = RoaringBitmap::new();
+            for v in f.include.iter().chain(&f.exclude) {
+                bm |= store.exact_search(v)?;
+            }
+            exact.push((i, bm));
+        }
+    }
+    Ok(Prefetched { text, exact })
+}
+
+/// The entries matching the query's filters, range and text.
+pub fn matching(store: &Store, q: &LogQuery) -> Result<RoaringBitmap, QueryError> {
+    let pre = prefetch(store, q)?;
+    let snap = store.snapshot();
+    Ok(matches_in(&snap, q, &pre))
+}
+
+fn field_value(field: Field, v: &str) -> FieldValue {
+    if v == "none" {
+        return FieldValue::None;
+    }
+    match field {
+        Field::ResponseCode | Field::ErrorCode => v.parse().map_or(FieldValue::Text(v.into()), FieldValue::Int),
+        Field::Engagement => FieldValue::Int(match v {
+            "replied" => 1,
+            "clicked" => 2,
+            _ => 3,
+        }),
+        _ => FieldValue::Text(v.to_string()),
+    }
+}
+
+fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) -> RoaringBitmap {
+    let mut result = snap.live().clone();
+    for (i, f) in q.filters.iter().enumerate() {
+        let one_of = |values: &[String]| -> RoaringBitmap {
+            match f.field {
+                FilterField::Indexed(field) => {
+                    let mut bm = RoaringBitmap::new();
+                    for v in values {
+                        if let Some(b) = snap.bitmap(field, &field_value(field, v)) {
+                            bm |= b;
+                        }
+                    }
+                    bm
+                }
+                FilterField::Wamid => values
+                    .iter()
+                    .filter_map(|w| snap.entry_for_wamid(w))
+                    .map(|id| id.0)
+                    .collect(),
+                FilterField::CorrelationId | FilterField::Phone => {
+                    let column = if f.field == FilterField::Phone {
+                        TextColumn::Phone
+                    } else {
+                        TextColumn::CorrelationId
+                    };
+                    // The text index narrows; the row confirms (the exact
+                    // field mixes all identifiers).
+                    let candidates = pre
+                        .exact
+                        .iter()
+                        .find(|(j, _)| *j == i)
+                        .map(|(_, bm)| bm.clone())
+                        .unwrap_or_default();
+                    snap.filter_text_eq(&candidates, column, values)
+                }
+            }
+        };
+        if !f.include.is_empty() {
+            result &= one_of(&f.include);
+        }
+        if !f.exclude.is_empty() {
+            result -= one_of(&f.exclude);
+        }
+    }
+    if q.from_ms.is_some() || q.to_ms.is_some() {
+        result &= range_bitmap(snap, q.from_ms.unwrap_or(i64::MIN), q.to_ms.unwrap_or(i64::MAX));
+    }
+    if let Some(text) = &pre.text {
+        result &= text;
+    }
+    result
+}
+
+/// Entries recorded in `[from, to)`: whole days and hours come straight
+/// from their bitmaps; only the edge hours are checked entry by entry.
+fn range_bitmap(snap: &Snapshot<'_>, from: i64, to: i64) -> RoaringBitmap {
+    let mut parts: Vec<&RoaringBitmap> = Vec::new();
+    let mut edges = RoaringBitmap::new();
+    let first_full_day = from.div_euclid(DAY_MS) + i64::from(from.rem_euclid(DAY_MS) != 0);
+    let last_full_day = to.div_euclid(DAY_MS) - 1; // the day ending at or before `to`
+    for (day, bm) in snap.values(Field::Day) {
+        if day >= first_full_day && day <= last_full_day {
+            parts.push(bm);
+        }
+    }
+    let full_days_from = first_full_day.saturating_mul(DAY_MS);
+    let full_days_to = (last_full_day + 1).saturating_mul(DAY_MS);
+    for (hour, bm) in snap.values(Field::Hour) {
+        let start = hour.saturating_mul(HOUR_MS);
+        let end = start.saturating_add(HOUR_MS);
+        if end <= from || start >= to {
+            continue;
+        }
+        if first_full_day <= last_full_day && start >= full_days_from && end <= full_days_to {
+            continue; // covered by a whole day
+        }
+        if start >= from && end <= to {
+            parts.push(bm);
+        } else {
+            for id in bm {
+                let ms = snap.recorded_ms(id);
+                if ms >= from && ms < to {
+                    edges.insert(id);
+                }
+            }
+        }
+    }
+    let mut all = edges;
+    for p in parts {
+        all |= p;
+    }
+    all
+}
+
+/// Where a page resumes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Cursor {
+    /// The sort it belongs to.
+    sort: String,
+    /// The bucket (day, field value) of the last row.
+    bucket: BucketKey,
+    /// Its recorded time.
+    ms: i64,
+    /// Its id.
+    id: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, PartialOrd, Serialize, Deserialize)]
+enum BucketKey {
+    Int(i64),
+    Text(String),
+}
+
+fn sort_tag(sort: &Sort) -> String {
+    format!("{}{:?}", if sort.descending { "-" } else { "" }, sort.column)
+}
+
+fn encode_cursor(c: &Cursor) -> String {
+    let json = serde_json::to_vec(c).unwrap_or_default();
+    json.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_cursor(s: &str, sort: &Sort) -> Result<Cursor, QueryError> {
+    let bad = || QueryError::InvalidParam {
+        param: "cursor".into(),
+        message: "not a cursor of this query (it belongs to another sort, or was altered)".into(),
+    };
+    if s.len() % 2 != 0 || s.len() > 4096 {
+        return Err(bad());
+    }
+    let bytes: Vec<u8> = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if c.sort != sort_tag(sort) {
+        return Err(bad());
+    }
+    Ok(c)
+}
+
+/// Runs the query: total count and one page.
+pub fn search(store: &Store, q: &LogQuery) -> Result<Page, QueryError> {
+    let pre = prefetch(store, q)?;
+    let cursor = q.cursor.as_deref().map(|c| decode_cursor(c, &q.sort)).transpose()?;
+    let snap = store.snapshot();
+    let matches = matches_in(&snap, q, &pre);
+    let total = matches.len();
+    let (ids, last) = page_ids(&snap, &matches, &q.sort, cursor.as_ref(), if cursor.is_some() { 0 } else { q.offset }, q.limit);
+    let more = match &cursor {
+        Some(_) => ids.len() == q.limit,
+        None => (q.offset + ids.len()) < total as usize,
+    };
+    let next_cursor = match (more, last) {
+        (true, Some(c)) => Some(encode_cursor(&c)),
+        _ => None,
+    };
+    let entries = ids.iter().filter_map(|id| snap.entry(EntryId(*id))).collect();
+    Ok(Page {
+        total,
+        entries,
+        next_cursor,
+    })
+}
+
+/// All matching ids in sort order, for exports. Holds the snapshot only
+/// while sorting; rows are read afterwards in chunks.
+pub fn sorted_ids(store: &Store, q: &LogQuery) -> Result<Vec<u32>, QueryError> {
+    let pre = prefetch(store, q)?;
+    let snap = store.snapshot();
+    let matches = matches_in(&snap, q, &pre);
+    let (ids, _) = page_ids(&snap, &matches, &q.sort, None, 0, usize::MAX);
+    Ok(ids)
+}
+
+/// Compares two entries of one bucket: by time then id, newest first unless
+/// the sort is an ascending time sort.
+fn within<'s>(snap: &'s Snapshot<'_>, ascending_time: bool) -> impl Fn(&u32, &u32) -> Ordering + 's {
+    move |a, b| {
+        let ka = (snap.recorded_ms(*a), *a);
+        let kb = (snap.recorded_ms(*b), *b);
+        if ascending_time {
+            ka.cmp(&kb)
+        } else {
+            kb.cmp(&ka)
+        }
+    }
+}
+
+/// True when (ms, id) comes strictly after the cursor inside its bucket.
+fn after_in_bucket(ms: i64, id: u32, c: &Cursor, ascending_time: bool) -> bool {
+    if ascending_time {
+        (ms, id) > (c.ms, c.id)
+    } else {
+        (ms, id) < (c.ms, c.id)
+    }
+}
+
+fn page_ids(
+    snap: &Snapshot<'_>,
+    matches: &RoaringBitmap,
+    sort: &Sort,
+    cursor: Option<&Cursor>,
+    offset: usize,
+    limit: usize,
+) -> (Vec<u32>, Option<Cursor>) {
+    let tag = sort_tag(sort);
+    match sort.column {
+        Column::Id => {
+            let mut out = Vec::new();
+            let start_after = cursor.map(|c| c.id);
+            let iter: Box<dyn Iterator<Item = u32>> = if sort.descending {
+                Box::new(matches.iter().rev().filter(move |id| start_after.is_none_or(|s| *id < s)))
+            } else {
+                Box::new(matches.iter().filter(move |id| start_after.is_none_or(|s| *id > s)))
+            };
+            out.extend(iter.skip(offset).take(limit));
+            let last = out.last().map(|id| Cursor {
+                sort: tag,
+                bucket: BucketKey::Int(0),
+                ms: snap.recorded_ms(*id),
+                id: *id,
+            });
+            (out, last)
+        }
+        Column::Phone | Column::CorrelationId => {
+            let column = if sort.column == Column::Phone {
+                TextColumn::Phone
+            } else {
+                TextColumn::CorrelationId
+            };
+            let mut ids: Vec<u32> = matches.iter().collect();
+            let w = within(snap, false);
+            let cmp = |a: &u32, b: &u32| {
+                let o = snap.sort_text(*a, column).cmp(snap.sort_text(*b, column));
+                let o = if sort.descending { o.reverse() } else { o };
+                o.then_with(|| w(a, b))
+            };
+            ids.sort_unstable_by(cmp);
+            let start = match cursor {
+                Some(c) => {
+                    let BucketKey::Text(t) = &c.bucket else { return (vec![], None) };
+                    ids.partition_point(|id| {
+                        let o = snap.sort_text(*id, column).cmp(t.as_str());
+                        let o = if sort.descending { o.reverse() } else { o };
+                        o == Ordering::Less || (o == Ordering::Equal && !after_in_bucket(snap.recorded_ms(*id), *id, c, false))
+                    })
+                }
+                None => offset.min(ids.len()),
+            };
+            let out: Vec<u32> = ids[start..].iter().take(limit).copied().collect();
+            let last = out.last().map(|id| Cursor {
+                sort: tag,
+                bucket: BucketKey::Text(snap.sort_text(*id, column).to_string()),
+                ms: snap.recorded_ms(*id),
+                id: *id,
+            });
+            (out, last)
+        }
+        Column::RecordedAt | Column::Indexed(_) => {
+            let ascending_time = sort.column == Column::RecordedAt && !sort.descending;
+            let buckets: Vec<(BucketKey, &RoaringBitmap)> = match sort.column {
+                Column::RecordedAt => snap.values(Field::Day).map(|(k, b)| (BucketKey::Int(k), b)).collect(),
+                Column::Indexed(f) if f.is_text() => snap
+                    .values_by_text(f)
+                    .into_iter()
+                    .map(|(t, b)| (BucketKey::Text(t), b))
+                    .collect(),
+                Column::Indexed(f) => snap.values(f).map(|(k, b)| (BucketKey::Int(k), b)).collect(),
+                _ => Vec::new(),
+            };
+            let ordered: Box<dyn Iterator<Item = &(BucketKey, &RoaringBitmap)>> = if sort.descending {
+                Box::new(buckets.iter().rev())
+            } else {
+                Box::new(buckets.iter())
+            };
+            let mut skip = offset;
+            let mut out = Vec::new();
+            let mut last_bucket = None;
+            let cmp_bucket = |k: &BucketKey, c: &BucketKey| -> Ordering {
+                let o = k.partial_cmp(c).unwrap_or(Ordering::Equal);
+                if sort.descending {
+                    o.reverse()
+                } else {
+                    o
+                }
+            };
+            for (key, bm) in ordered {
+                if out.len() >= limit {
+                    break;
+                }
+                let in_cursor_bucket = match cursor {
+                    Some(c) => match cmp_bucket(key, &c.bucket) {
+                        Ordering::Less => continue,
+                        Ordering::Equal => true,
+                        Ordering::Greater => false,
+                    },
+                    None => false,
+                };
+                let n = matches.intersection_len(bm) as usize;
+                if n == 0 {
+                    continue;
+                }
+                if !in_cursor_bucket && skip >= n {
+                    skip -= n;
+                    continue;
+                }
+                let mut ids: Vec<u32> = (matches & *bm).iter().collect();
+                if let (true, Some(c)) = (in_cursor_bucket, cursor) {
+                    ids.retain(|id| after_in_bucket(snap.recorded_ms(*id), *id, c, ascending_time));
+                }
+                let need = limit - out.len();
+                let w = within(snap, ascending_time);
+                if ids.len() > skip + need && skip + need < 4096 {
+                    // Only the first rows of a big bucket are needed.
+                    ids.select_nth_unstable_by(skip + need - 1, &w);
+                    ids.truncate(skip + need);
+                }
+                ids.sort_unstable_by(&w);
+                out.extend(ids.into_iter().skip(skip).take(need));
+                skip = 0;
+                last_bucket = Some(key.clone());
+            }
+            let last = match (out.last(), last_bucket) {
+                (Some(id), Some(bucket)) => Some(Cursor {
+                    sort: tag,
+                    bucket,
+                    ms: snap.recorded_ms(*id),
+                    id: *id,
+                }),
+                _ => None,
+            };
+            (out, last)
+        }
+    }
+}
+
+/// What to group counts by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupBy {
+    /// The values of an indexed field.
+    Field(Field),
+    /// Local calendar day in the query's time zone.
+    Day,
+    /// Local hour in the query's time zone.
+    Hour,
+}
+
+impl GroupBy {
+    /// Parses a `group_by` value.
+    pub fn parse(s: &str) -> Result<GroupBy, QueryError> {
+        match s {
+            "day" => Ok(GroupBy::Day),
+            "hour" => Ok(GroupBy::Hour),
+            other => match FilterField::parse(other) {
+                Some(FilterField::Indexed(f)) if f != Field::Day && f != Field::Hour => Ok(GroupBy::Field(f)),
+                _ => Err(QueryError::InvalidParam {
+                    param: "group_by".into(),
+                    message: format!("cannot group by {other:?}"),
+                }),
+            },
+        }
+    }
+}
+
+/// One group of a group-by.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Group {
+    /// The value (`null` for entries without one).
+    pub key: FieldValue,
+    /// How many matching entries have it.
+    pub count: u64,
+}
+
+/// Group-by counts.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Stats {
+    /// Matching entries.
+    pub total: u64,
+    /// Groups: by count (largest first) for fields, by time for day and hour.
+    pub groups: Vec<Group>,
+}
+
+/// Counts the matching entries per value, from bitmap intersections only.
+pub fn stats(store: &Store, q: &LogQuery, group_by: GroupBy) -> Result<Stats, QueryError> {
+    let pre = prefetch(store, q)?;
+    let snap = store.snapshot();
+    let matches = matches_in(&snap, q, &pre);
+    Ok(Stats {
+        total: matches.len(),
+        groups: group_in(&snap, &matches, group_by, &q.tz),
+    })
+}
+
+/// Group-by over an already computed match set.
+pub fn group_in(snap: &Snapshot<'_>, matches: &RoaringBitmap, group_by: GroupBy, tz: &jiff::tz::TimeZone) -> Vec<Group> {
+    match group_by {
+        GroupBy::Field(field) => {
+            let mut groups: Vec<Group> = snap
+                .values(field)
+                .filter_map(|(key, bm)| {
+                    let count = matches.intersection_len(bm);
+                    (count > 0).then(|| Group {
+                        key: snap.value_of(field, key),
+                        count,
+                    })
+                })
+                .collect();
+            groups.sort_by(|a, b| b.count.cmp(&a.count));
+            groups
+        }
+        GroupBy::Day | GroupBy::Hour => {
+            let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+            let label = |ms: i64| -> String {
+                let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
+                    return String::from("invalid");
+                };
+                let dt = ts.to_zoned(tz.clone()).datetime();
+                match group_by {
+                    GroupBy::Day => format!("{:04}-{:02}-{:02}", dt.year(), dt.month(), dt.day()),
+                    _ => format!("{:04}-{:02}-{:02}T{:02}:00", dt.year(), dt.month(), dt.day(), dt.hour()),
+                }
+            };
+            for (hour, bm) in snap.values(Field::Hour) {
+                let n = matches.intersection_len(bm);
+                if n == 0 {
+                    continue;
+                }
+                let start = hour * HOUR_MS;
+                let whole_hour_offset = jiff::Timestamp::from_millisecond(start)
+                    .map(|ts| tz.to_offset(ts).seconds() % 3600 == 0)
+                    .unwrap_or(false);
+                if whole_hour_offset {
+                    // The UTC hour maps onto one local hour, and so one local day.
+                    *counts.entry(label(start)).or_default() += n;
+                } else {
+                    for id in matches & bm {
+                        *counts.entry(label(snap.recorded_ms(id))).or_default() += 1;
+                    }
+                }
+            }
+            counts
+                .into_iter()
+                .map(|(k, count)| Group {
+                    key: FieldValue::Text(k),
+                    count,
+                })
+                .collect()
+        }
+    }
+}
