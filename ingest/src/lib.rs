@@ -34,6 +34,7 @@
 //! }
 //! ```
 
+mod codes;
 mod error;
 pub mod generate;
 mod import;
@@ -42,6 +43,7 @@ mod send;
 mod time;
 mod webhook;
 
+pub use codes::{http_code_info, meta_error_info, CodeInfo};
 pub use error::{ImportError, ParseError};
 pub use import::{import, ImportOptions, ImportReport, Rejection};
 pub use send::normalize_phone;

@@ -1,0 +1,221 @@
+//! Configuration: a TOML file, then `TICKS_*` environment variables, then
+//! flags, each overriding the one before; validated before anything starts.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// What a token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Scope {
+    /// Post send results and imports.
+    Ingest,
+    /// Read logs, stats, exports.
+    Read,
+    /// Delete, purge, settings.
+    Admin,
+}
+
+impl Scope {
+    pub(crate) fn parse(s: &str) -> Option<Scope> {
+        match s.trim() {
+            "ingest" => Some(Scope::Ingest),
+            "read" => Some(Scope::Read),
+            "admin" => Some(Scope::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A configured API token. Only the SHA-256 of the token is kept.
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct TokenConfig {
+    /// Who it belongs to, for logs and purge records.
+    pub(crate) name: String,
+    /// Hex SHA-256 of the token (`ticks token` prints one).
+    #[serde(default)]
+    pub(crate) sha256: Option<String>,
+    /// The token in clear (hashed at load; prefer `sha256` in files).
+    #[serde(default)]
+    pub(crate) token: Option<String>,
+    /// Its scopes.
+    pub(crate) scopes: Vec<Scope>,
+}
+
+/// The configuration file's shape; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    data: Option<PathBuf>,
+    listen: Option<String>,
+    app_secret: Option<String>,
+    verify_token: Option<String>,
+    graph_base_url: Option<String>,
+    #[serde(default)]
+    relay_urls: Vec<String>,
+    #[serde(default)]
+    tokens: Vec<TokenConfig>,
+    max_body_mib: Option<usize>,
+}
+
+/// Values given on the command line or in the environment (clap reads both).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Overrides {
+    pub(crate) data: Option<PathBuf>,
+    pub(crate) listen: Option<String>,
+    pub(crate) app_secret: Option<String>,
+    pub(crate) verify_token: Option<String>,
+    pub(crate) graph_base_url: Option<String>,
+    pub(crate) relay_urls: Vec<String>,
+    pub(crate) tokens: Vec<String>,
+}
+
+/// Validated settings.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) data: PathBuf,
+    pub(crate) listen: SocketAddr,
+    pub(crate) app_secret: Option<String>,
+    pub(crate) verify_token: Option<String>,
+    pub(crate) graph_base_url: String,
+    pub(crate) relay_urls: Vec<String>,
+    /// (name, sha256 of token, scopes)
+    pub(crate) tokens: Vec<(String, [u8; 32], Vec<Scope>)>,
+    pub(crate) max_body_bytes: usize,
+}
+
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn parse_hex32(s: &str) -> Option<[u8; 32]> {
+    let v = hex::decode(s.trim()).ok()?;
+    v.try_into().ok()
+}
+
+/// Parses `name:scope1,scope2:token` from a flag or `TICKS_TOKENS` (`;`-separated).
+fn parse_token_flag(s: &str) -> Result<(String, [u8; 32], Vec<Scope>)> {
+    let mut parts = s.splitn(3, ':');
+    let (Some(name), Some(scopes), Some(token)) = (parts.next(), parts.next(), parts.next()) else {
+        bail!("token {s:?}: expected name:scopes:token, e.g. crm:ingest,read:s3cret");
+    };
+    let scopes = scopes
+        .split(',')
+        .map(|x| Scope::parse(x).with_context(|| format!("token {name}: unknown scope {x:?} (ingest, read, admin)")))
+        .collect::<Result<Vec<_>>>()?;
+    if token.len() < 16 {
+        bail!("token {name}: a token must be at least 16 characters");
+    }
+    Ok((name.to_string(), sha256(token.as_bytes()), scopes))
+}
+
+impl Settings {
+    /// Loads the file (if any), applies overrides, validates.
+    pub(crate) fn load(file: Option<&Path>, over: Overrides) -> Result<Settings> {
+        let file_cfg: FileConfig = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("{}: invalid configuration", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let listen_text = over
+            .listen
+            .or(file_cfg.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_string());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .with_context(|| format!("listen: {listen_text:?} is not an address like 127.0.0.1:8080"))?;
+        let mut tokens = Vec::new();
+        for t in file_cfg.tokens {
+            let hash = match (&t.sha256, &t.token) {
+                (Some(h), _) => parse_hex32(h).with_context(|| format!("tokens.{}: sha256 must be 64 hex digits", t.name))?,
+                (None, Some(tok)) => sha256(tok.as_bytes()),
+                (None, None) => bail!("tokens.{}: give sha256 (or token)", t.name),
+            };
+            if t.scopes.is_empty() {
+                bail!("tokens.{}: at least one scope is needed", t.name);
+            }
+            tokens.push((t.name, hash, t.scopes));
+        }
+        for t in &over.tokens {
+            for one in t.split(';').filter(|x| !x.trim().is_empty()) {
+                tokens.push(parse_token_flag(one.trim())?);
+            }
+        }
+        if tokens.is_empty() && !listen.ip().is_loopback() {
+            bail!("listen: {listen} is not a loopback address, and no API token is configured: add tokens before exposing Ticks");
+        }
+        let graph_base_url = over
+            .graph_base_url
+            .or(file_cfg.graph_base_url)
+            .unwrap_or_else(|| "https://graph.facebook.com".to_string());
+        if !graph_base_url.starts_with("http://") && !graph_base_url.starts_with("https://") {
+            bail!("graph_base_url: {graph_base_url:?} must start with http:// or https://");
+        }
+        let mut relay_urls = file_cfg.relay_urls;
+        relay_urls.extend(over.relay_urls);
+        for u in &relay_urls {
+            if !u.starts_with("http://") && !u.starts_with("https://") {
+                bail!("relay_urls: {u:?} must start with http:// or https://");
+            }
+        }
+        let max_body_mib = file_cfg.max_body_mib.unwrap_or(8);
+        if !(3..=256).contains(&max_body_mib) {
+            bail!("max_body_mib: must be between 3 (Meta sends up to 3 MB) and 256, got {max_body_mib}");
+        }
+        Ok(Settings {
+            data: over.data.or(file_cfg.data).unwrap_or_else(|| PathBuf::from("ticks-data")),
+            listen,
+            app_secret: over.app_secret.or(file_cfg.app_secret).filter(|s| !s.is_empty()),
+            verify_token: over.verify_token.or(file_cfg.verify_token).filter(|s| !s.is_empty()),
+            graph_base_url: graph_base_url.trim_end_matches('/').to_string(),
+            relay_urls,
+            tokens,
+            max_body_bytes: max_body_mib * 1024 * 1024,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile_dir();
+        let path = dir.join("ticks.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\ndata = \"/tmp/x\"\n").expect("write");
+        let s = Settings::load(Some(&path), Overrides { listen: Some("127.0.0.1:9100".into()), ..Default::default() }).expect("valid");
+        assert_eq!(s.listen.port(), 9100);
+        assert_eq!(s.data, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn exposing_without_tokens_is_refused() {
+        let err = Settings::load(None, Overrides { listen: Some("0.0.0.0:8080".into()), ..Default::default() }).expect_err("refused");
+        assert!(err.to_string().contains("no API token"));
+        let ok = Settings::load(None, Overrides { listen: Some("0.0.0.0:8080".into()), tokens: vec!["crm:ingest,read:0123456789abcdef".into()], ..Default::default() });
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let dir = tempfile_dir();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "colour = 1\n").expect("write");
+        let err = format!("{:#}", Settings::load(Some(&path), Overrides::default()).expect_err("refused"));
+        assert!(err.contains("colour"), "{err}");
+        let err = Settings::load(None, Overrides { tokens: vec!["crm:write:0123456789abcdef".into()], ..Default::default() }).expect_err("refused");
+        assert!(err.to_string().contains("unknown scope"), "{err}");
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ticks-config-test-{}-{}", std::process::id(), rand::random::<u64>()));
+        std::fs::create_dir_all(&d).expect("mkdir");
+        d
+    }
+}

@@ -1,0 +1,321 @@
+//! The HTTP server: accept loop, routing, authentication, and the one place
+//! where errors become HTTP statuses ([`ApiError::into_response`]).
+
+use crate::config::{sha256, Scope, Settings};
+use crate::metrics::Metrics;
+use crate::{api, ui};
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+use ticks_engine::Store;
+use tokio::net::TcpListener;
+
+/// Response body: whole or streamed.
+pub(crate) type Body = BoxBody<Bytes, std::io::Error>;
+
+/// How long a client may take to send a request body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest NDJSON import body over HTTP (bigger files: `ticks import`).
+pub(crate) const MAX_IMPORT_BYTES: usize = 512 * 1024 * 1024;
+
+/// Shared state of the running server.
+pub(crate) struct App {
+    pub(crate) settings: Settings,
+    store: OnceLock<Store>,
+    ready: AtomicBool,
+    pub(crate) metrics: Metrics,
+}
+
+impl App {
+    pub(crate) fn new(settings: Settings) -> App {
+        App {
+            settings,
+            store: OnceLock::new(),
+            ready: AtomicBool::new(false),
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// Installs the opened store; the API answers 503 until then.
+    pub(crate) fn set_store(&self, store: Store) {
+        let _ = self.store.set(store);
+    }
+
+    pub(crate) fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn store(&self) -> Result<&Store, ApiError> {
+        self.store.get().ok_or(ApiError::Unavailable("the store is still opening".into()))
+    }
+
+    pub(crate) fn store_if_open(&self) -> Option<&Store> {
+        self.store.get()
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Checks the bearer token for a scope; returns who it is. With no
+    /// tokens configured (loopback only) everyone is `local`.
+    pub(crate) fn authorize(&self, req_headers: &hyper::HeaderMap, scope: Scope) -> Result<String, ApiError> {
+        if self.settings.tokens.is_empty() {
+            return Ok("local".into());
+        }
+        let presented = req_headers
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized)?;
+        let digest = sha256(presented.trim().as_bytes());
+        // Compare against every token, always, in constant time.
+        let mut found: Option<&(String, [u8; 32], Vec<Scope>)> = None;
+        for t in &self.settings.tokens {
+            if bool::from(t.1.ct_eq(&digest)) {
+                found = Some(t);
+            }
+        }
+        let (name, _, scopes) = found.ok_or(ApiError::Unauthorized)?;
+        if scopes.contains(&scope) || scopes.contains(&Scope::Admin) {
+            Ok(name.clone())
+        } else {
+            Err(ApiError::Forbidden(format!("token {name:?} lacks the {scope:?} scope").to_lowercase()))
+        }
+    }
+}
+
+/// Every way a request can fail. The first group is the caller's (4xx),
+/// the rest are ours (5xx).
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    BadRequest { code: &'static str, message: String, field: Option<String> },
+    Unauthorized,
+    Forbidden(String),
+    NotFound(String),
+    MethodNotAllowed,
+    TooLarge(usize),
+    Unavailable(String),
+    Internal(String),
+}
+
+impl ApiError {
+    pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::BadRequest { code, message: message.into(), field: None }
+    }
+
+    /// The only mapping from errors to HTTP statuses.
+    pub(crate) fn into_response(self) -> Response<Body> {
+        let (status, code, message, field) = match self {
+            ApiError::BadRequest { code, message, field } => (StatusCode::BAD_REQUEST, code, message, field),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required".into(), None),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m, None),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, None),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this path".into(), None),
+            ApiError::TooLarge(limit) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body is larger than {limit} bytes"), None),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m, None),
+            ApiError::Internal(m) => {
+                tracing::error!("internal error: {m}");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", m, None)
+            }
+        };
+        let mut err = serde_json::json!({"code": code, "message": message});
+        if let Some(f) = field {
+            err["field"] = serde_json::Value::String(f);
+        }
+        json_response(status, &serde_json::json!({ "error": err }))
+    }
+}
+
+impl From<ticks_query::QueryError> for ApiError {
+    fn from(e: ticks_query::QueryError) -> Self {
+        match e {
+            ticks_query::QueryError::InvalidParam { param, message } => ApiError::BadRequest {
+                code: "invalid_param",
+                message: format!("{param}: {message}"),
+                field: Some(param),
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ticks_engine::Error> for ApiError {
+    fn from(e: ticks_engine::Error) -> Self {
+        match e {
+            ticks_engine::Error::Closed => ApiError::Unavailable("the store is closed".into()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ticks_ingest::ParseError> for ApiError {
+    fn from(e: ticks_ingest::ParseError) -> Self {
+        match &e {
+            ticks_ingest::ParseError::TooLarge { limit, .. } => ApiError::TooLarge(*limit),
+            _ => ApiError::BadRequest {
+                code: "invalid_input",
+                field: e.field_path().map(String::from),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
+pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut r = Response::new(full(bytes));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+pub(crate) fn text_response(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// Reads a whole request body, refusing more than `limit` bytes and clients
+/// that take too long.
+pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    let limited = Limited::new(body, limit);
+    match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
+        Err(_) => Err(ApiError::bad("timeout", "the request body took too long to arrive")),
+        Ok(Err(e)) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                Err(ApiError::TooLarge(limit))
+            } else {
+                Err(ApiError::bad("bad_body", format!("reading the body: {e}")))
+            }
+        }
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// Runs blocking engine work off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("a worker failed: {e}")))?
+}
+
+pub(crate) fn query_pairs(req: &Request<Incoming>) -> Vec<(String, String)> {
+    req.uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (req.method().clone(), segments.as_slice()) {
+        (Method::GET, [""]) | (Method::GET, ["ui", ..]) => Ok(ui::page()),
+        (Method::GET, ["assets", name]) => ui::asset(name),
+        (Method::GET, ["healthz"]) => Ok(text_response(StatusCode::OK, "text/plain", "ok\n")),
+        (Method::GET, ["readyz"]) => Ok(if app.is_ready() {
+            text_response(StatusCode::OK, "text/plain", "ready\n")
+        } else {
+            text_response(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "catching up\n")
+        }),
+        (Method::GET, ["metrics"]) => Ok(text_response(StatusCode::OK, "text/plain; version=0.0.4", app.metrics.render(app.store_if_open()))),
+        (Method::GET, ["v1", "openapi.json"]) => Ok(text_response(StatusCode::OK, "application/json", include_str!("../openapi.json"))),
+        (Method::GET, ["webhook"]) => api::webhook_verify(&app, &req),
+        (Method::POST, ["webhook"]) => api::webhook_post(app, req).await,
+        (Method::POST, ["v1", "sends"]) => api::post_sends(app, req).await,
+        (Method::POST, ["v1", "import"]) => api::post_import(app, req).await,
+        (Method::GET, ["v1", "logs"]) => api::get_logs(app, req).await,
+        (Method::GET, ["v1", "logs", id]) => api::get_log(app, &req, id).await,
+        (Method::DELETE, ["v1", "logs", id]) => api::delete_log(app, &req, id).await,
+        (Method::POST, ["v1", "delete"]) => api::post_delete(app, req).await,
+        (Method::GET, ["v1", "messages", wamid]) => api::get_timeline(app, &req, wamid).await,
+        (Method::GET, ["v1", "stats"]) => api::get_stats(app, req).await,
+        (Method::GET, ["v1", "codes"]) => Ok(api::get_codes()),
+        (Method::GET, ["v1", "searches"]) => api::list_searches(app, &req).await,
+        (Method::POST, ["v1", "searches"]) => api::save_search(app, req).await,
+        (Method::DELETE, ["v1", "searches", name]) => api::delete_search(app, &req, name).await,
+        (_, ["webhook"]) | (_, ["v1", ..]) | (_, ["healthz" | "readyz" | "metrics"]) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound(format!("no route for {path}"))),
+    }
+}
+
+fn route_label(path: &str) -> &'static str {
+    let p = path.trim_matches('/');
+    match p.split('/').next().unwrap_or("") {
+        "webhook" => "webhook",
+        "v1" => match p.split('/').nth(1).unwrap_or("") {
+            "sends" => "sends",
+            "import" => "import",
+            "logs" => "logs",
+            "messages" => "messages",
+            "stats" => "stats",
+            "searches" => "searches",
+            "delete" => "delete",
+            _ => "other",
+        },
+        "" | "ui" | "assets" => "ui",
+        _ => "other",
+    }
+}
+
+async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+    let start = Instant::now();
+    let label = route_label(req.uri().path());
+    // Each request runs on its own task: a panic in a handler becomes a 500
+    // for that request instead of a dropped connection.
+    let response = match tokio::spawn(route(app.clone(), req)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::Internal(format!("the handler failed: {e}")).into_response(),
+    };
+    app.metrics.observe_request(label, response.status().as_u16(), start.elapsed());
+    response
+}
+
+/// Serves until `shutdown` resolves.
+pub(crate) async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = &mut shutdown => break,
+        };
+        let (stream, _) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(handle(app, req).await) }
+            });
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30));
+            if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
+}

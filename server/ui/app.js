@@ -1,0 +1,1 @@
+// The Ticks web page.
