@@ -1,1 +1,17 @@
+//! End-to-end tests of Ticks: the real `ticks` binary, spoken to over HTTP
+#![allow(clippy::unwrap_used)]
+//! on loopback. No test reaches the internet.
+//!
+//! Table of contents:
+//! - `support`: starting and killing the server, HTTP helpers, fixtures.
+//! - `webhook`: Meta's handshake, signatures, duplicates, large bodies.
+//! - `api`: send results, import, every filter of /v1/logs, detail,
+//!   timeline, stats, errors, deletes, saved searches, metrics.
+//! - `auth`: token scopes.
+//! - `crash`: kill -9 mid-ingest, many times; every acknowledged write survives.
 
+mod api;
+mod auth;
+mod crash;
+mod support;
+mod webhook;

@@ -1,0 +1,241 @@
+//! The JSON API: ingest, the log table, detail, timeline, stats, deletes.
+
+use crate::support::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+fn all_entries(s: &Server, query: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/logs?limit=1000&{query}");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let (status, v) = s.get_json(&path);
+        assert_eq!(status, 200, "{path}: {v}");
+        out.extend(v["entries"].as_array().cloned().unwrap_or_default());
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return out,
+        }
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+#[test]
+fn send_results_are_stored_and_a_bad_item_is_reported_by_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let body = json!([send_result("wamid.A1", "Promo"), {"recorded_at": "nope", "request": {}}, send_result("wamid.A1", "Promo")]);
+    let (status, v) = s.post_json("/v1/sends", &body);
+    assert_eq!(status, 200);
+    assert_eq!((v["stored"].as_u64(), v["duplicates"].as_u64(), v["rejected"].as_u64()), (Some(1), Some(1), Some(1)));
+    assert_eq!(v["items"][1]["field"], "[1].recorded_at");
+    assert_eq!(v["items"][2]["result"], "duplicate");
+    let (status, v) = s.post_json("/v1/sends", &json!({"request": {}}));
+    assert_eq!(status, 400, "all rejected: {v}");
+}
+
+#[test]
+fn import_counts_stored_duplicate_and_rejected_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let mut data = generated(50, 3);
+    data.extend_from_slice(b"{broken\n");
+    let r = s.client.post(s.url("/v1/import")).body(data.clone()).send().expect("post");
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().expect("json");
+    assert_eq!(v["rejected"], 1);
+    assert!(v["stored"].as_u64().unwrap_or(0) > 100);
+    assert_eq!(v["rejections"][0]["line"], data.iter().filter(|b| **b == b'\n').count());
+    let again: Value = s.client.post(s.url("/v1/import")).body(data).send().expect("post").json().expect("json");
+    assert_eq!(again["stored"], 0, "the same file twice changes nothing");
+}
+
+/// Every filter of GET /v1/logs, with a value from the data, alone, negated,
+/// and OR-ed, agrees with a filter over the full listing.
+#[test]
+fn every_filter_of_the_log_table_selects_exactly_the_matching_entries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let r = s.client.post(s.url("/v1/import")).body(generated(400, 5)).send().expect("post");
+    assert_eq!(r.status(), 200);
+    s.settle_text();
+    let all = all_entries(&s, "");
+    assert!(all.len() > 400);
+    let field_of = |param: &str| match param {
+        "template" => "template",
+        "session" => "session",
+        other => other,
+    }
+    .to_string();
+    let params = [
+        "category", "response_code", "recipient_type", "status", "name", "template", "error_code", "direction", "content_type",
+        "phone_number_id", "subaccount", "user", "correlation_id", "conversation_type", "session", "phone", "wamid",
+    ];
+    for param in params {
+        let field = field_of(param);
+        let mut values: BTreeMap<String, usize> = BTreeMap::new();
+        for e in &all {
+            if let Some(v) = scalar(&e[&field]) {
+                *values.entry(v).or_default() += 1;
+            }
+        }
+        assert!(!values.is_empty(), "the data has values for {param}");
+        let picked: Vec<&String> = values.keys().take(2).collect();
+        let one = picked[0];
+        let expected = all.iter().filter(|e| scalar(&e[&field]).as_ref() == Some(one)).count();
+        let (status, v) = s.get_json(&format!("/v1/logs?{param}={}&limit=1000", enc(one)));
+        assert_eq!(status, 200, "{param}: {v}");
+        assert_eq!(v["total"].as_u64(), Some(expected as u64), "{param}={one}");
+        for e in v["entries"].as_array().expect("entries") {
+            assert_eq!(scalar(&e[&field]).as_ref(), Some(one), "{param}={one}");
+        }
+        if picked.len() == 2 {
+            let two = picked[1];
+            let both = all.iter().filter(|e| { let x = scalar(&e[&field]); x.as_ref() == Some(one) || x.as_ref() == Some(two) }).count();
+            let (_, v) = s.get_json(&format!("/v1/logs?{param}={}&{param}={}", enc(one), enc(two)));
+            assert_eq!(v["total"].as_u64(), Some(both as u64), "{param}={one} OR {two}");
+        }
+        if ["status", "response_code", "category"].contains(&param) {
+            let (_, v) = s.get_json(&format!("/v1/logs?-{param}={}", enc(one)));
+            let not = all.iter().filter(|e| scalar(&e[&field]).as_ref() != Some(one)).count();
+            assert_eq!(v["total"].as_u64(), Some(not as u64), "NOT {param}={one}");
+        }
+    }
+    // A date range in a time zone.
+    let (_, v) = s.get_json("/v1/logs?from=2025-01-10&to=2025-01-12&tz=America/Sao_Paulo");
+    let from = 1_736_478_000_000i64; // 2025-01-10T03:00Z
+    let to = from + 3 * 86_400_000;
+    let expected = all.iter().filter(|e| { let t = e["recorded_ms"].as_i64().unwrap_or(0); t >= from && t < to }).count();
+    assert_eq!(v["total"].as_u64(), Some(expected as u64));
+    // Free text.
+    let (_, v) = s.get_json("/v1/logs?text=quero");
+    assert!(v["total"].as_u64().unwrap_or(0) > 0);
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_detail_view_has_the_raw_payloads_params_and_timeline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let send: Value = serde_json::from_slice(&fixture("send_template_accepted.json")).expect("json");
+    let (_, v) = s.post_json("/v1/sends", &send);
+    let id = v["items"][0]["id"].as_u64().expect("id");
+    for f in ["webhook_status_sent.json", "webhook_status_delivered.json", "webhook_status_read.json", "webhook_inbound_button.json"] {
+        assert_eq!(s.post_webhook(&fixture(f)).0, 200);
+    }
+    let (status, d) = s.get_json(&format!("/v1/logs/{id}"));
+    assert_eq!(status, 200);
+    assert_eq!(d["entry"]["status"], "read");
+    assert_eq!(d["entry"]["recorded_at"], "2025-03-01T10:00:03.000-03:00", "with its original offset");
+    assert_eq!(d["entry"]["clicks"], 1);
+    assert_eq!(d["request"]["template"]["name"], "promo_black_friday");
+    assert_eq!(d["response"]["messages"][0]["message_status"], "accepted");
+    assert_eq!(d["template_params"][1]["name"], "customer_name");
+    assert_eq!(d["template_params"][1]["value"], "Maria");
+    let kinds: Vec<String> = d["timeline"].as_array().expect("timeline").iter().map(|i| i["kind"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(kinds, vec!["send", "status", "status", "status", "click"]);
+    assert_eq!(d["inputs"].as_array().map(Vec::len), Some(4), "the send and three status webhooks");
+    let wamid = d["entry"]["wamid"].as_str().expect("wamid");
+    let (status, t) = s.get_json(&format!("/v1/messages/{}", enc(wamid)));
+    assert_eq!(status, 200);
+    assert_eq!(t["items"].as_array().map(Vec::len), Some(5));
+    assert_eq!(s.get_json("/v1/logs/999999").0, 404);
+    assert_eq!(s.get_json("/v1/logs/abc").1["error"]["field"], "id");
+}
+
+#[test]
+fn stats_group_by_sums_to_the_total() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    s.client.post(s.url("/v1/import")).body(generated(200, 9)).send().expect("post");
+    for g in ["status", "response_code", "error_code", "category", "name", "template", "day", "hour"] {
+        let (status, v) = s.get_json(&format!("/v1/stats?group_by={g}&tz=America/Sao_Paulo"));
+        assert_eq!(status, 200, "{g}: {v}");
+        let sum: u64 = v["groups"].as_array().expect("groups").iter().map(|x| x["count"].as_u64().unwrap_or(0)).sum();
+        assert_eq!(Some(sum), v["total"].as_u64(), "group_by={g}");
+    }
+    assert_eq!(s.get_json("/v1/stats?group_by=colour").1["error"]["field"], "group_by");
+    assert_eq!(s.get_json("/v1/stats").1["error"]["field"], "group_by");
+}
+
+#[test]
+fn invalid_queries_name_the_parameter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    for (q, field) in [("colour=red", "colour"), ("from=yesterday", "from"), ("from=2025-02-01&to=2025-01-01", "to"), ("limit=5000", "limit"), ("sort=colour", "sort")] {
+        let (status, v) = s.get_json(&format!("/v1/logs?{q}"));
+        assert_eq!(status, 400, "{q}");
+        assert_eq!(v["error"]["field"], field, "{q}");
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let (status, v) = s.get_json("/v1/nothing");
+    assert_eq!(status, 405);
+    assert_eq!(v["error"]["code"], "method_not_allowed");
+}
+
+#[test]
+fn deleting_removes_entries_from_queries_stats_and_timelines_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let sends: Vec<Value> = (0..10).map(|i| send_result(&format!("wamid.D{i}"), if i < 4 { "Gone" } else { "Kept" })).collect();
+    s.post_json("/v1/sends", &json!(sends));
+    let first = s.get_json("/v1/logs?wamid=wamid.D0").1["entries"][0]["id"].as_u64().expect("id");
+    let r = s.client.delete(s.url(&format!("/v1/logs/{first}"))).send().expect("delete");
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.get_json(&format!("/v1/logs/{first}")).0, 404);
+    assert_eq!(s.get_json("/v1/messages/wamid.D0").0, 404);
+    let (status, v) = s.post_json("/v1/delete", &json!({"filter": "name=Gone"}));
+    assert_eq!(status, 200);
+    assert_eq!(v["deleted"], 3);
+    assert_eq!(s.get_json("/v1/logs").1["total"], 6);
+    assert_eq!(s.get_json("/v1/stats?group_by=name").1["groups"][0]["key"], "Kept");
+    s.settle_text();
+    assert_eq!(s.get_json("/v1/logs?text=wamid.D1").1["total"], 0);
+    let (status, v) = s.post_json("/v1/delete", &json!({"filter": ""}));
+    assert_eq!(status, 400, "an empty filter is not 'everything': {v}");
+}
+
+#[test]
+fn saved_searches_can_be_saved_listed_and_deleted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    assert_eq!(s.post_json("/v1/searches", &json!({"name": "Failed BF", "query": "status=failed&name=Black%20Friday&sort=-recorded_at"})).0, 200);
+    assert_eq!(s.post_json("/v1/searches", &json!({"name": "bad", "query": "colour=red"})).0, 400);
+    let (_, v) = s.get_json("/v1/searches");
+    assert_eq!(v["searches"][0]["name"], "Failed BF");
+    let r = s.client.delete(s.url("/v1/searches/Failed%20BF")).send().expect("delete");
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.get_json("/v1/searches").1["searches"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn metrics_count_ingest_and_queries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    s.post_webhook(&fixture("webhook_status_read.json"));
+    s.post_webhook(&fixture("webhook_status_read.json"));
+    s.get_json("/v1/logs");
+    let text = s.client.get(s.url("/metrics")).send().expect("get").text().expect("text");
+    assert!(text.contains("ticks_ingest_total{kind=\"webhook\",outcome=\"stored\"} 1"), "{text}");
+    assert!(text.contains("ticks_ingest_total{kind=\"webhook\",outcome=\"duplicate\"} 1"));
+    assert!(text.contains("ticks_query_seconds_count 1"));
+    assert!(text.contains("ticks_entries 1"));
+    let (status, spec) = s.get_json("/v1/openapi.json");
+    assert_eq!(status, 200);
+    assert!(spec["paths"]["/v1/logs"].is_object());
+}

@@ -1,0 +1,150 @@
+//! Starting the real server and talking to it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub(crate) const APP_SECRET: &str = "test-app-secret";
+pub(crate) const VERIFY_TOKEN: &str = "test-verify-token";
+
+/// A running `ticks serve`.
+pub(crate) struct Server {
+    child: Option<Child>,
+    pub(crate) base: String,
+    pub(crate) client: reqwest::blocking::Client,
+}
+
+impl Server {
+    /// Starts `ticks serve` on a free port and waits until it is ready.
+    pub(crate) fn start(dir: &Path, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticks"));
+        cmd.arg("serve")
+            .arg("--data")
+            .arg(dir)
+            .args(["--listen", "127.0.0.1:0", "--app-secret", APP_SECRET, "--verify-token", VERIFY_TOKEN])
+            .args(extra)
+            .env("TICKS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn ticks");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("first line");
+        let addr = line.trim().rsplit("http://").next().expect("address").to_string();
+        let server = Server {
+            child: Some(child),
+            base: format!("http://{addr}"),
+            client: reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(r) = server.client.get(server.url("/readyz")).send() {
+                if r.status() == 200 {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "server not ready in time");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub(crate) fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self.client.get(self.url(path)).send().expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    pub(crate) fn post_json(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let r = self.client.post(self.url(path)).json(body).send().expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Posts a webhook body signed with the test app secret.
+    pub(crate) fn post_webhook(&self, body: &[u8]) -> (u16, serde_json::Value) {
+        let r = self
+            .client
+            .post(self.url("/webhook"))
+            .header("X-Hub-Signature-256", sign(body))
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Waits until the full-text index has caught up with what was posted.
+    pub(crate) fn settle_text(&self) {
+        std::thread::sleep(Duration::from_millis(1200));
+    }
+
+    /// SIGKILL: no shutdown, no checkpoint.
+    pub(crate) fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait: a clean shutdown.
+    pub(crate) fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub(crate) fn sign(body: &[u8]) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(APP_SECRET.as_bytes()).expect("key");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "tests", "data", name].iter().collect();
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Generated NDJSON traffic, through the real `ticks generate`.
+pub(crate) fn generated(messages: u64, seed: u64) -> Vec<u8> {
+    let out = Command::new(env!("CARGO_BIN_EXE_ticks"))
+        .args(["generate", "--messages", &messages.to_string(), "--seed", &seed.to_string()])
+        .output()
+        .expect("ticks generate");
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// A send result for a unique wamid.
+pub(crate) fn send_result(wamid: &str, name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "recorded_at": "2025-03-01T10:00:03-03:00", "category": "marketing_campaign", "name": name,
+        "recipient_type": "lead", "phone_number_id": "106540352242922",
+        "request": {"messaging_product": "whatsapp", "to": "5511987654321", "type": "text", "text": {"body": format!("hello {wamid}")}},
+        "response_code": 200,
+        "response": {"messaging_product": "whatsapp", "contacts": [{"input": "5511987654321", "wa_id": "5511987654321"}], "messages": [{"id": wamid}]}
+    })
+}
