@@ -55,7 +55,8 @@ impl PreparedInput {
         plain.extend_from_slice(&raw_len.to_le_bytes());
         plain.extend_from_slice(&input.raw);
         plain.extend_from_slice(&events_bytes);
-        let payload = zstd::bulk::compress(&plain, level).map_err(|e| Error::Encode(e.to_string()))?;
+        let payload =
+            zstd::bulk::compress(&plain, level).map_err(|e| Error::Encode(e.to_string()))?;
         Ok(PreparedInput {
             source: input.source,
             received_ms: input.received_ms,
@@ -214,7 +215,8 @@ pub(crate) fn decode(seq: Seq, bytes: &[u8]) -> Result<Record> {
 }
 
 fn decode_payload(seq: Seq, payload: &[u8]) -> Result<(Vec<u8>, Vec<Event>)> {
-    let plain = zstd::stream::decode_all(payload).map_err(|e| corrupt(seq, &format!("zstd: {e}")))?;
+    let plain =
+        zstd::stream::decode_all(payload).map_err(|e| corrupt(seq, &format!("zstd: {e}")))?;
     if plain.len() < 4 {
         return Err(corrupt(seq, "payload shorter than its length prefix"));
     }
@@ -231,7 +233,8 @@ fn decode_payload(seq: Seq, payload: &[u8]) -> Result<(Vec<u8>, Vec<Event>)> {
 
 pub(crate) fn encode_purge(p: &PurgeRecord) -> Result<Vec<u8>> {
     let mut out = vec![FORMAT_VERSION, KIND_PURGE];
-    let body = bincode::serde::encode_to_vec(p, bincode_config()).map_err(|e| Error::Encode(e.to_string()))?;
+    let body = bincode::serde::encode_to_vec(p, bincode_config())
+        .map_err(|e| Error::Encode(e.to_string()))?;
     out.extend_from_slice(&body);
     Ok(out)
 }
@@ -254,7 +257,10 @@ fn key_seq(key: &[u8]) -> Option<Seq> {
 impl Log {
     pub(crate) fn open(db: &sled::Db) -> Result<Log> {
         let tree = db.open_tree("log")?;
-        Ok(Log { db: db.clone(), tree })
+        Ok(Log {
+            db: db.clone(),
+            tree,
+        })
     }
 
     pub(crate) fn last_seq(&self) -> Result<Option<Seq>> {
@@ -292,7 +298,8 @@ impl Log {
     ) -> impl Iterator<Item = Result<(Seq, sled::IVec)>> + '_ {
         let start = after.map_or(0, |s| s.0.saturating_add(1));
         let iter = if after.is_some_and(|s| s.0 == u64::MAX) {
-            self.tree.range(seq_key(Seq(u64::MAX))..seq_key(Seq(u64::MAX)))
+            self.tree
+                .range(seq_key(Seq(u64::MAX))..seq_key(Seq(u64::MAX)))
         } else {
             self.tree.range(seq_key(Seq(start))..)
         };

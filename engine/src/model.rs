@@ -527,31 +527,49 @@ mod tests {
             mark(WebhookStatus::Failed, 5),
             mark(WebhookStatus::Delivered, 3),
         ];
-        assert_eq!(derive_status(Some(SendOutcome::Accepted), &marks), Status::Delivered);
+        assert_eq!(
+            derive_status(Some(SendOutcome::Accepted), &marks),
+            Status::Delivered
+        );
     }
 
     #[test]
     fn failed_after_sent_is_failed() {
         let marks = [mark(WebhookStatus::Sent, 1), mark(WebhookStatus::Failed, 2)];
-        assert_eq!(derive_status(Some(SendOutcome::Accepted), &marks), Status::Failed);
+        assert_eq!(
+            derive_status(Some(SendOutcome::Accepted), &marks),
+            Status::Failed
+        );
     }
 
     #[test]
     fn read_before_delivered_stays_read() {
-        let marks = [mark(WebhookStatus::Read, 9), mark(WebhookStatus::Delivered, 10)];
+        let marks = [
+            mark(WebhookStatus::Read, 9),
+            mark(WebhookStatus::Delivered, 10),
+        ];
         assert_eq!(derive_status(None, &marks), Status::Read);
     }
 
     #[test]
     fn no_webhook_shows_the_send_outcome() {
-        assert_eq!(derive_status(Some(SendOutcome::Rejected), &[]), Status::Rejected);
+        assert_eq!(
+            derive_status(Some(SendOutcome::Rejected), &[]),
+            Status::Rejected
+        );
         assert_eq!(derive_status(Some(SendOutcome::Held), &[]), Status::Held);
     }
 
     #[test]
     fn warning_alone_is_warning_but_does_not_hide_delivery() {
-        assert_eq!(derive_status(None, &[mark(WebhookStatus::Warning, 1)]), Status::Warning);
-        let marks = [mark(WebhookStatus::Warning, 1), mark(WebhookStatus::Sent, 2)];
+        assert_eq!(
+            derive_status(None, &[mark(WebhookStatus::Warning, 1)]),
+            Status::Warning
+        );
+        let marks = [
+            mark(WebhookStatus::Warning, 1),
+            mark(WebhookStatus::Sent, 2),
+        ];
         assert_eq!(derive_status(None, &marks), Status::Sent);
     }
 }

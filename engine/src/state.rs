@@ -458,9 +458,7 @@ impl State {
                             None
                         } else {
                             overlay.keys.insert(key);
-                            Some(existing.unwrap_or_else(|| {
-                                new_id(overlay, Some(wamid))
-                            }))
+                            Some(existing.unwrap_or_else(|| new_id(overlay, Some(wamid))))
                         }
                     }
                     None => {
@@ -493,8 +491,7 @@ impl State {
                 }
                 Event::Inbound(msg) => {
                     let key = DedupKey::Inbound(msg.wamid.clone());
-                    if self.lookup_wamid(overlay, &msg.wamid).is_some()
-                        || !overlay.keys.insert(key)
+                    if self.lookup_wamid(overlay, &msg.wamid).is_some() || !overlay.keys.insert(key)
                     {
                         None
                     } else {
@@ -572,7 +569,12 @@ impl State {
         docs
     }
 
-    fn reindex(&mut self, id: EntryId, before: Option<[i64; NFIELDS]>, after: Option<[i64; NFIELDS]>) {
+    fn reindex(
+        &mut self,
+        id: EntryId,
+        before: Option<[i64; NFIELDS]>,
+        after: Option<[i64; NFIELDS]>,
+    ) {
         for slot in 0..NFIELDS {
             let old = before.map(|k| k[slot]);
             let new = after.map(|k| k[slot]);
@@ -793,7 +795,10 @@ impl State {
         }
         // A customer message opens the 24 h window for the business's later
         // sends to that customer, including sends logged before it arrived.
-        let pair = (self.rows[id.0 as usize].phone_number_id, self.rows[id.0 as usize].phone);
+        let pair = (
+            self.rows[id.0 as usize].phone_number_id,
+            self.rows[id.0 as usize].phone,
+        );
         if pair.1 != 0 {
             let times = self.inbound_times.entry(pair).or_default();
             let pos = times.partition_point(|&t| t <= msg.at_ms);
@@ -993,7 +998,11 @@ impl State {
             let pair = (row.phone_number_id, row.phone);
             if pair.1 != 0 {
                 match row.direction {
-                    Direction::Inbound => state.inbound_times.entry(pair).or_default().push(row.recorded_ms),
+                    Direction::Inbound => state
+                        .inbound_times
+                        .entry(pair)
+                        .or_default()
+                        .push(row.recorded_ms),
                     Direction::Outbound if row.session.is_some() => {
                         state.outbound_by_pair.entry(pair).or_default().push(id)
                     }
@@ -1039,7 +1048,10 @@ fn push_error_words(buf: &mut String, err: &MetaError) {
     if let Some(c) = err.code {
         push_words(buf, &c.to_string());
     }
-    for part in [&err.title, &err.message, &err.details].into_iter().flatten() {
+    for part in [&err.title, &err.message, &err.details]
+        .into_iter()
+        .flatten()
+    {
         push_words(buf, part);
     }
 }

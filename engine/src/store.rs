@@ -51,7 +51,8 @@ impl Config {
                 self.compression_level
             )));
         }
-        if self.text_commit_interval > Duration::from_secs(1) || self.text_commit_interval.is_zero() {
+        if self.text_commit_interval > Duration::from_secs(1) || self.text_commit_interval.is_zero()
+        {
             return Err(Error::Config(
                 "text_commit_interval must be above 0 and at most 1 s (the index may lag by at most a second)".into(),
             ));
@@ -59,6 +60,11 @@ impl Config {
         Ok(())
     }
 }
+
+/// The writer thread and the channel to it.
+type WriterHandle = (Sender<WriteOp>, JoinHandle<()>);
+/// Per write op: the outcomes to answer, and the (seq, events) to apply.
+type Plan = (Vec<AppendOutcome>, Vec<(Seq, Vec<(EntryId, Event)>)>);
 
 enum WriteOp {
     Append(Vec<PreparedInput>, Sender<Result<Vec<AppendOutcome>>>),
@@ -81,7 +87,7 @@ struct Shared {
 #[derive(Clone)]
 pub struct Store {
     shared: Arc<Shared>,
-    writer: Arc<Mutex<Option<(Sender<WriteOp>, JoinHandle<()>)>>>,
+    writer: Arc<Mutex<Option<WriterHandle>>>,
 }
 
 /// Counts and sizes, for `ticks stats` and `/metrics`.
@@ -129,7 +135,8 @@ impl Store {
         }
         let log = Log::open(&db)?;
         let last = log.last_seq()?;
-        let (text, mut text_covered) = TextIndex::open(&dir.join("text"), config.text_commit_interval)?;
+        let (text, mut text_covered) =
+            TextIndex::open(&dir.join("text"), config.text_commit_interval)?;
         if text_covered > last {
             // The index claims records the log does not have: it cannot be
             // trusted, so it is rebuilt from the log.
@@ -343,7 +350,11 @@ impl Store {
             if let Some(r) = snap.state.row(reply) {
                 items.push(TimelineItem {
                     at_ms: r.recorded_ms,
-                    kind: if r.button != 0 { "click".into() } else { "reply".into() },
+                    kind: if r.button != 0 {
+                        "click".into()
+                    } else {
+                        "reply".into()
+                    },
                     status: None,
                     error_code: None,
                     entry: reply,
@@ -378,9 +389,17 @@ impl Store {
     /// Deletes entries: appends a purge record (which names them, never
     /// their content), removes them from every index, and removes their
     /// content from the log and the full-text index.
-    pub fn purge(&self, ids: &RoaringBitmap, actor: &str, filter: &str, receipt: Option<String>, forced: bool) -> Result<Seq> {
+    pub fn purge(
+        &self,
+        ids: &RoaringBitmap,
+        actor: &str,
+        filter: &str,
+        receipt: Option<String>,
+        forced: bool,
+    ) -> Result<Seq> {
         let mut bytes = Vec::new();
-        ids.serialize_into(&mut bytes).map_err(|e| Error::Encode(e.to_string()))?;
+        ids.serialize_into(&mut bytes)
+            .map_err(|e| Error::Encode(e.to_string()))?;
         let record = PurgeRecord {
             at_ms: now_ms(),
             actor: actor.to_string(),
@@ -445,14 +464,18 @@ impl Store {
         for field in Field::ALL {
             for (key, bm) in live.field_index(field) {
                 if !(bm - &live.live).is_empty() {
-                    problems.push(format!("{field:?}={key}: bitmap names entries that are not live"));
+                    problems.push(format!(
+                        "{field:?}={key}: bitmap names entries that are not live"
+                    ));
                 }
                 let fresh_bm = fresh.bitmap(field, *key).cloned().unwrap_or_default();
                 if field.is_text() {
                     continue; // symbol numbers may differ between interners
                 }
                 if &fresh_bm != bm {
-                    problems.push(format!("{field:?}={key}: bitmap differs from a replay of the log"));
+                    problems.push(format!(
+                        "{field:?}={key}: bitmap differs from a replay of the log"
+                    ));
                 }
             }
         }
@@ -482,7 +505,9 @@ impl Store {
 
     /// Saves a named value in the store's settings (saved searches, receipts).
     pub fn put_setting(&self, namespace: &str, key: &str, value: &[u8]) -> Result<()> {
-        self.shared.meta.insert(setting_key(namespace, key), value)?;
+        self.shared
+            .meta
+            .insert(setting_key(namespace, key), value)?;
         self.shared.db.flush()?;
         Ok(())
     }
@@ -519,7 +544,10 @@ fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
             .flush_every_ms(Some(1000))
             .open();
         match result {
-            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && waited < Duration::from_secs(3) => {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && waited < Duration::from_secs(3) =>
+            {
                 std::thread::sleep(Duration::from_millis(50));
                 waited += Duration::from_millis(50);
             }
@@ -607,7 +635,12 @@ pub fn drop_derived(dir: &Path) -> Result<()> {
 
 /// Folds one decoded record into a state; sends its text documents to the
 /// index when given one.
-fn apply_record(state: &mut State, seq: Seq, record: Record, text: Option<&TextIndex>) -> Result<()> {
+fn apply_record(
+    state: &mut State,
+    seq: Seq,
+    record: Record,
+    text: Option<&TextIndex>,
+) -> Result<()> {
     match record {
         Record::Input(rec) => {
             let events: Vec<(EntryId, Event)> = rec
@@ -645,7 +678,10 @@ fn replay(log: &Log, state: &mut State, text: &TextIndex, text_covered: Option<S
         replayed += 1;
     }
     if replayed > 0 {
-        tracing::info!(records = replayed, "replayed the log into the derived state");
+        tracing::info!(
+            records = replayed,
+            "replayed the log into the derived state"
+        );
     }
     Ok(())
 }
@@ -688,8 +724,7 @@ fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
     }
     let mut next = shared.next_seq.load(Ordering::SeqCst);
     let mut records: Vec<(Seq, Vec<u8>)> = Vec::new();
-    // Per op: the outcomes, and the (seq, events) to apply.
-    let mut plans: Vec<(Vec<AppendOutcome>, Vec<(Seq, Vec<(EntryId, Event)>)>)> = Vec::new();
+    let mut plans: Vec<Plan> = Vec::new();
     {
         let state = shared.state.read().unwrap_or_else(|p| p.into_inner());
         let mut overlay = state.overlay();
@@ -818,13 +853,17 @@ fn erase_content(shared: &Shared, ids: &RoaringBitmap, seq: Seq) -> Result<()> {
         if assigned.peek().is_none() {
             continue;
         }
-        let (purged, kept): (Vec<&EntryId>, Vec<&EntryId>) = assigned.partition(|id| ids.contains(id.0));
+        let (purged, kept): (Vec<&EntryId>, Vec<&EntryId>) =
+            assigned.partition(|id| ids.contains(id.0));
         if !purged.is_empty() && kept.is_empty() {
             doomed.push(s);
         } else if !purged.is_empty() {
             // A batched webhook that also carries surviving messages: the
             // record stays whole (see ARCHITECTURE.md, "Known limits").
-            tracing::warn!(seq = s.0, "purge: record shared with surviving entries kept");
+            tracing::warn!(
+                seq = s.0,
+                "purge: record shared with surviving entries kept"
+            );
         }
     }
     for s in doomed {
@@ -904,7 +943,9 @@ impl<'a> Snapshot<'a> {
             Field::Status => Status::ALL
                 .iter()
                 .find(|s| **s as i64 == key)
-                .map_or(FieldValue::Int(key), |s| FieldValue::Text(s.as_str().into())),
+                .map_or(FieldValue::Int(key), |s| {
+                    FieldValue::Text(s.as_str().into())
+                }),
             Field::Direction => FieldValue::Text(
                 match key {
                     0 => "outbound",
@@ -913,7 +954,14 @@ impl<'a> Snapshot<'a> {
                 }
                 .into(),
             ),
-            Field::Session => FieldValue::Text(if key == Session::Open as i64 { "open" } else { "closed" }.into()),
+            Field::Session => FieldValue::Text(
+                if key == Session::Open as i64 {
+                    "open"
+                } else {
+                    "closed"
+                }
+                .into(),
+            ),
             Field::Engagement => FieldValue::Text(
                 match key {
                     1 => "replied",
@@ -952,7 +1000,10 @@ impl<'a> Snapshot<'a> {
 
     /// `recorded_at` of an entry, UTC milliseconds (0 for unknown ids).
     pub fn recorded_ms(&self, id: u32) -> i64 {
-        self.state.rows.get(id as usize).map_or(0, |r| r.recorded_ms)
+        self.state
+            .rows
+            .get(id as usize)
+            .map_or(0, |r| r.recorded_ms)
     }
 
     /// The entry's value of a column, for sorting by columns without a bitmap.
@@ -973,7 +1024,12 @@ impl<'a> Snapshot<'a> {
 
     /// Entries whose text column equals `value` exactly (a scan of the
     /// candidates: meant for high-cardinality columns without a bitmap).
-    pub fn filter_text_eq(&self, candidates: &RoaringBitmap, column: TextColumn, values: &[String]) -> RoaringBitmap {
+    pub fn filter_text_eq(
+        &self,
+        candidates: &RoaringBitmap,
+        column: TextColumn,
+        values: &[String],
+    ) -> RoaringBitmap {
         candidates
             .iter()
             .filter(|id| values.iter().any(|v| self.sort_text(*id, column) == v))
@@ -1033,7 +1089,11 @@ impl<'a> Snapshot<'a> {
 }
 
 fn first_mark(marks: &[StatusMark], status: WebhookStatus) -> Option<i64> {
-    marks.iter().filter(|m| m.status == status).map(|m| m.at_ms).min()
+    marks
+        .iter()
+        .filter(|m| m.status == status)
+        .map(|m| m.at_ms)
+        .min()
 }
 
 /// High-cardinality columns that have no bitmap index.

@@ -113,7 +113,11 @@ impl TextIndex {
 
     fn send(&self, msg: Msg) -> Result<()> {
         let guard = self.tx.lock().map_err(|_| Error::Closed)?;
-        guard.as_ref().ok_or(Error::Closed)?.send(msg).map_err(|_| Error::Closed)
+        guard
+            .as_ref()
+            .ok_or(Error::Closed)?
+            .send(msg)
+            .map_err(|_| Error::Closed)
     }
 
     /// Queues the documents of one durable record.
@@ -198,7 +202,9 @@ impl TextIndex {
                         0 => continue,
                         1 => term_query(f.text, &toks[0]),
                         _ => Box::new(PhraseQuery::new(
-                            toks.iter().map(|t| Term::from_field_text(f.text, t)).collect(),
+                            toks.iter()
+                                .map(|t| Term::from_field_text(f.text, t))
+                                .collect(),
                         )),
                     }
                 }
@@ -211,7 +217,8 @@ impl TextIndex {
                         .collect();
                     let pattern = format!("{}.*", regex_escape(last));
                     let re = RegexQuery::from_pattern(&pattern, f.text)?;
-                    let exact_re = RegexQuery::from_pattern(&format!("{}.*", regex_escape(&p)), f.exact)?;
+                    let exact_re =
+                        RegexQuery::from_pattern(&format!("{}.*", regex_escape(&p)), f.exact)?;
                     must.push((
                         Occur::Must,
                         Box::new(BooleanQuery::new(vec![
@@ -242,7 +249,9 @@ impl TextIndex {
             _ => should.push((
                 Occur::Should,
                 Box::new(PhraseQuery::new(
-                    toks.iter().map(|t| Term::from_field_text(f.text, t)).collect(),
+                    toks.iter()
+                        .map(|t| Term::from_field_text(f.text, t))
+                        .collect(),
                 )),
             )),
         }
@@ -398,7 +407,7 @@ fn indexer_loop(
                     // Merging drops deleted documents and their terms; then the
                     // old segment files are removed so no purged word stays on disk.
                     let ids = writer.index().searchable_segment_ids()?;
-                    if ids.len() > 0 {
+                    if !ids.is_empty() {
                         writer.merge(&ids).wait()?;
                     }
                     writer.garbage_collect_files().wait()?;
@@ -494,8 +503,15 @@ mod tests {
 
     #[test]
     fn phone_numbers_are_recognised_as_typed() {
-        assert_eq!(as_phone_number("+55 (11) 98765-4321").as_deref(), Some("5511987654321"));
-        assert_eq!(as_phone_number("5511987654321"), None, "plain digits are a word already");
+        assert_eq!(
+            as_phone_number("+55 (11) 98765-4321").as_deref(),
+            Some("5511987654321")
+        );
+        assert_eq!(
+            as_phone_number("5511987654321"),
+            None,
+            "plain digits are a word already"
+        );
         assert_eq!(as_phone_number("order 12345"), None);
     }
 }

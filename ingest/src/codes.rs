@@ -20,18 +20,32 @@ const fn info(meaning: &'static str, action: &'static str) -> Option<CodeInfo> {
 pub fn meta_error_info(code: i64) -> Option<CodeInfo> {
     match code {
         0 | 190 => info("access token invalid or expired", "regenerate the token"),
-        3 | 10 | 200..=299 | 131005 => info("permission missing", "fix the system user's permissions"),
+        3 | 10 | 200..=299 | 131005 => {
+            info("permission missing", "fix the system user's permissions")
+        }
         4 | 80007 | 130429 => info("rate limit hit", "back off and retry"),
         100 | 131008 | 131009 | 135000 => info("bad or missing parameter", "fix the request"),
         131000 | 131016 | 1 | 2 => info("Meta-side error or downtime", "retry later"),
-        131026 => info("undeliverable: not on WhatsApp, old app, or terms not accepted", "reach the user another way"),
-        131047 | 470 => info("more than 24 h since the user last wrote: a template is needed", "send a template"),
+        131026 => info(
+            "undeliverable: not on WhatsApp, old app, or terms not accepted",
+            "reach the user another way",
+        ),
+        131047 | 470 => info(
+            "more than 24 h since the user last wrote: a template is needed",
+            "send a template",
+        ),
         131048 => info("spam rate limit", "improve quality"),
-        131049 => info("per-user marketing limit (healthy ecosystem)", "wait 24 h or more"),
+        131049 => info(
+            "per-user marketing limit (healthy ecosystem)",
+            "wait 24 h or more",
+        ),
         131050 => info("user stopped marketing messages", "do not retry"),
         131051 => info("unsupported message type", "fix the message"),
         131052 | 131053 => info("media upload or download error", "fix the media"),
-        131056 => info("too many messages to the same user", "slow down for that user"),
+        131056 => info(
+            "too many messages to the same user",
+            "slow down for that user",
+        ),
         131042 => info("payment problem", "fix billing"),
         132000 => info("template parameter count mismatch", "fix the template"),
         132001 => info("template missing or not approved", "fix the template"),
@@ -40,7 +54,10 @@ pub fn meta_error_info(code: i64) -> Option<CodeInfo> {
         132012 => info("template parameter format mismatch", "fix the template"),
         132015 => info("template paused", "fix the template"),
         132016 => info("template disabled", "fix the template"),
-        133000..=133999 => info("phone number not registered or registration problem", "fix the number's setup"),
+        133000..=133999 => info(
+            "phone number not registered or registration problem",
+            "fix the number's setup",
+        ),
         368 | 131031 => info("account restricted or locked for policy", "appeal"),
         _ => None,
     }
@@ -49,7 +66,10 @@ pub fn meta_error_info(code: i64) -> Option<CodeInfo> {
 /// The meaning of the HTTP status of a send.
 pub fn http_code_info(code: u16) -> Option<CodeInfo> {
     match code {
-        200 => info("accepted by the Cloud API (not yet delivered)", "wait for status webhooks"),
+        200 => info(
+            "accepted by the Cloud API (not yet delivered)",
+            "wait for status webhooks",
+        ),
         400 => info("bad parameters or template", "fix the request"),
         401 => info("expired or invalid token", "regenerate the token"),
         403 => info("missing permission", "fix the system user's permissions"),
@@ -66,11 +86,19 @@ mod tests {
 
     #[test]
     fn the_guide_table_is_covered() {
-        for code in [0, 190, 3, 10, 250, 131005, 4, 80007, 130429, 100, 131008, 131009, 135000, 131000, 131016, 1, 2, 131026, 131047, 131048, 131049, 131050, 131051, 131052, 131053, 131056, 131042, 132000, 132001, 132005, 132007, 132012, 132015, 132016, 133010, 368, 131031, 470] {
+        for code in [
+            0, 190, 3, 10, 250, 131005, 4, 80007, 130429, 100, 131008, 131009, 135000, 131000,
+            131016, 1, 2, 131026, 131047, 131048, 131049, 131050, 131051, 131052, 131053, 131056,
+            131042, 132000, 132001, 132005, 132007, 132012, 132015, 132016, 133010, 368, 131031,
+            470,
+        ] {
             assert!(meta_error_info(code).is_some(), "{code}");
         }
         assert_eq!(meta_error_info(470), meta_error_info(131047));
         assert!(meta_error_info(999_999).is_none());
-        assert_eq!(http_code_info(429).map(|i| i.action), Some("back off and retry"));
+        assert_eq!(
+            http_code_info(429).map(|i| i.action),
+            Some("back off and retry")
+        );
     }
 }

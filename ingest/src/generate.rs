@@ -14,23 +14,77 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 const CAMPAIGNS: &[&str] = &[
-    "Black Friday 2025", "Natal Premiado", "Volta às Aulas", "Dia das Mães", "Liquida Verão",
-    "Cashback Setembro", "Aniversário Loja", "Frete Grátis Fim de Semana", "Lançamento Coleção", "Reativação 90 dias",
-    "Cyber Monday", "Semana do Cliente",
+    "Black Friday 2025",
+    "Natal Premiado",
+    "Volta às Aulas",
+    "Dia das Mães",
+    "Liquida Verão",
+    "Cashback Setembro",
+    "Aniversário Loja",
+    "Frete Grátis Fim de Semana",
+    "Lançamento Coleção",
+    "Reativação 90 dias",
+    "Cyber Monday",
+    "Semana do Cliente",
 ];
-const BOTS: &[&str] = &["Confirmação de Pedido", "Lembrete de Pagamento", "Pesquisa NPS", "Rastreio de Entrega", "Carrinho Abandonado"];
+const BOTS: &[&str] = &[
+    "Confirmação de Pedido",
+    "Lembrete de Pagamento",
+    "Pesquisa NPS",
+    "Rastreio de Entrega",
+    "Carrinho Abandonado",
+];
 const MESSAGE_BOTS: &[&str] = &["Atendimento bot", "Suporte Técnico", "Boletos"];
 const TEMPLATES: &[&str] = &[
-    "promo_black_friday", "natal_cupom", "volta_aulas_desconto", "order_confirmation", "payment_reminder",
-    "nps_survey", "delivery_update", "cart_reminder", "welcome_back", "new_collection", "cashback_available",
+    "promo_black_friday",
+    "natal_cupom",
+    "volta_aulas_desconto",
+    "order_confirmation",
+    "payment_reminder",
+    "nps_survey",
+    "delivery_update",
+    "cart_reminder",
+    "welcome_back",
+    "new_collection",
+    "cashback_available",
 ];
-const USERS: &[&str] = &["ana.paula", "carlos", "fernanda", "joao.silva", "marina", "rafael", "system", "beatriz"];
+const USERS: &[&str] = &[
+    "ana.paula",
+    "carlos",
+    "fernanda",
+    "joao.silva",
+    "marina",
+    "rafael",
+    "system",
+    "beatriz",
+];
 const SUBACCOUNTS: &[&str] = &["loja-sp", "loja-rj", "ecommerce"];
 const PHONE_NUMBER_IDS: &[&str] = &["106540352242922", "109876543210987"];
-const FIRST_NAMES: &[&str] = &["Maria", "José", "Ana", "João", "Francisca", "Antônio", "Juliana", "Pedro", "Camila", "Lucas", "Aline", "Bruno"];
+const FIRST_NAMES: &[&str] = &[
+    "Maria",
+    "José",
+    "Ana",
+    "João",
+    "Francisca",
+    "Antônio",
+    "Juliana",
+    "Pedro",
+    "Camila",
+    "Lucas",
+    "Aline",
+    "Bruno",
+];
 const REPLIES: &[&str] = &[
-    "Quero saber mais", "Qual o prazo de entrega?", "Obrigado!", "Não tenho interesse", "Pode me ligar?",
-    "Já paguei o boleto", "Quanto custa o frete?", "Tem no tamanho M?", "Parar", "👍",
+    "Quero saber mais",
+    "Qual o prazo de entrega?",
+    "Obrigado!",
+    "Não tenho interesse",
+    "Pode me ligar?",
+    "Já paguei o boleto",
+    "Quanto custa o frete?",
+    "Tem no tamanho M?",
+    "Parar",
+    "👍",
 ];
 
 /// A small, fast, deterministic PRNG (SplitMix64): the generator must give
@@ -115,7 +169,8 @@ impl Generator {
     }
 
     fn message_time(&self, i: u64) -> i64 {
-        self.opts.start_ms + (i as i128 * self.opts.span_ms as i128 / self.opts.messages.max(1) as i128) as i64
+        self.opts.start_ms
+            + (i as i128 * self.opts.span_ms as i128 / self.opts.messages.max(1) as i128) as i64
     }
 
     fn phone(&mut self) -> String {
@@ -129,8 +184,16 @@ impl Generator {
         let t = self.message_time(i);
         let r = &mut self.rng;
         let (category, name, recipient_type) = match r.below(100) {
-            0..=59 => ("marketing_campaign", r.pick(CAMPAIGNS), r.pick(&["lead", "customer", "contact"])),
-            60..=84 => ("template_bot", r.pick(BOTS), r.pick(&["customer", "contact"])),
+            0..=59 => (
+                "marketing_campaign",
+                r.pick(CAMPAIGNS),
+                r.pick(&["lead", "customer", "contact"]),
+            ),
+            60..=84 => (
+                "template_bot",
+                r.pick(BOTS),
+                r.pick(&["customer", "contact"]),
+            ),
             _ => ("message_bot", r.pick(MESSAGE_BOTS), "customer"),
         };
         let template = r.pick(TEMPLATES);
@@ -140,7 +203,11 @@ impl Generator {
         let first = r.pick(FIRST_NAMES);
         let phone = self.phone();
         let r = &mut self.rng;
-        let wamid = format!("wamid.HBgM{:012X}{:08X}", i, (self.opts.seed as u32).wrapping_mul(2654435761));
+        let wamid = format!(
+            "wamid.HBgM{:012X}{:08X}",
+            i,
+            (self.opts.seed as u32).wrapping_mul(2654435761)
+        );
         let correlation = format!("crm-{}-{i}", self.opts.seed);
         let is_template = category != "message_bot" || r.chance(300);
         let request = if is_template {
@@ -176,10 +243,38 @@ impl Generator {
                 .unwrap_or(&(100, "Invalid parameter", ""));
                 (Some(400), meta_error(c, title, details), None)
             }
-            960..=974 => (Some(429), meta_error(130429, "Rate limit hit", "Cloud API message throughput has been reached."), None),
-            975..=984 => (Some(401), json!({"error": {"message": "Error validating access token: Session has expired.", "type": "OAuthException", "code": 190, "error_subcode": 463, "fbtrace_id": "AXz"}}), None),
-            985..=994 => (Some(500), meta_error(131000, "Something went wrong", "Unknown error, retry later."), None),
-            _ => (None, Value::Null, Some(if r.chance(500) { "operation timed out after 30s" } else { "connection refused" })),
+            960..=974 => (
+                Some(429),
+                meta_error(
+                    130429,
+                    "Rate limit hit",
+                    "Cloud API message throughput has been reached.",
+                ),
+                None,
+            ),
+            975..=984 => (
+                Some(401),
+                json!({"error": {"message": "Error validating access token: Session has expired.", "type": "OAuthException", "code": 190, "error_subcode": 463, "fbtrace_id": "AXz"}}),
+                None,
+            ),
+            985..=994 => (
+                Some(500),
+                meta_error(
+                    131000,
+                    "Something went wrong",
+                    "Unknown error, retry later.",
+                ),
+                None,
+            ),
+            _ => (
+                None,
+                Value::Null,
+                Some(if r.chance(500) {
+                    "operation timed out after 30s"
+                } else {
+                    "connection refused"
+                }),
+            ),
         };
         let offset = if r.chance(800) { "-03:00" } else { "+00:00" };
         let recorded = fmt_time(t, offset);
@@ -197,13 +292,25 @@ impl Generator {
             return;
         }
         let r = &mut self.rng;
-        let conv_type = if category == "marketing_campaign" { "marketing" } else if category == "template_bot" { "utility" } else { "service" };
+        let conv_type = if category == "marketing_campaign" {
+            "marketing"
+        } else if category == "template_bot" {
+            "utility"
+        } else {
+            "service"
+        };
         let sent_at = t + 1_000 + r.below(4_000) as i64;
         let mut statuses: Vec<(&str, i64, Option<i64>)> = vec![("sent", sent_at, None)];
         let fate = r.below(1000);
         if fate < 30 {
-            let code = *[131026i64, 131049, 131050, 131047].get(r.below(4) as usize).unwrap_or(&131026);
-            statuses.push(("failed", sent_at + 2_000 + r.below(20_000) as i64, Some(code)));
+            let code = *[131026i64, 131049, 131050, 131047]
+                .get(r.below(4) as usize)
+                .unwrap_or(&131026);
+            statuses.push((
+                "failed",
+                sent_at + 2_000 + r.below(20_000) as i64,
+                Some(code),
+            ));
         } else if fate < 960 {
             let delivered = sent_at + 1_000 + r.below(120_000) as i64;
             statuses.push(("delivered", delivered, None));
@@ -328,11 +435,15 @@ mod tests {
     fn every_generated_line_parses_and_proportions_are_realistic() {
         let lines: Vec<_> = Generator::new(GeneratorOptions::new(2000)).collect();
         let per_message = lines.len() as f64 / 2000.0;
-        assert!((2.5..4.5).contains(&per_message), "{per_message} events per message");
+        assert!(
+            (2.5..4.5).contains(&per_message),
+            "{per_message} events per message"
+        );
         let mut ok = 0;
         let mut sends = 0;
         for line in &lines {
-            let input = crate::line_input(line.clone(), ticks_engine::Source::Import, 0).expect("generated lines parse");
+            let input = crate::line_input(line.clone(), ticks_engine::Source::Import, 0)
+                .expect("generated lines parse");
             if let Some(ticks_engine::Event::Send(s)) = input.events.first() {
                 sends += 1;
                 if s.response_code == Some(200) {

@@ -63,14 +63,20 @@ pub struct ImportReport {
 
 /// Imports NDJSON from `reader` into `store`. Parsing runs on this thread
 /// while the previous batch is being written, so the two overlap.
-pub fn import(store: &Store, reader: impl BufRead, options: &ImportOptions<'_>) -> Result<ImportReport, ImportError> {
+pub fn import(
+    store: &Store,
+    reader: impl BufRead,
+    options: &ImportOptions<'_>,
+) -> Result<ImportReport, ImportError> {
     let mut report = ImportReport::default();
     let mut rejects = match &options.rejects {
         Some(path) => Some((
             path.clone(),
-            std::io::BufWriter::new(std::fs::File::create(path).map_err(|source| ImportError::Rejects {
-                path: path.clone(),
-                source,
+            std::io::BufWriter::new(std::fs::File::create(path).map_err(|source| {
+                ImportError::Rejects {
+                    path: path.clone(),
+                    source,
+                }
             })?),
         )),
         None => None,
@@ -106,9 +112,13 @@ pub fn import(store: &Store, reader: impl BufRead, options: &ImportOptions<'_>) 
                 }
                 report.lines += 1;
                 match line_input(line.clone(), options.source, now_ms()) {
-                    Ok(input) if input.events.is_empty() => {
-                        reject(&mut report, &mut rejects, line_no, "the webhook carries no change".into(), &line)?
-                    }
+                    Ok(input) if input.events.is_empty() => reject(
+                        &mut report,
+                        &mut rejects,
+                        line_no,
+                        "the webhook carries no change".into(),
+                        &line,
+                    )?,
                     Ok(input) => batch.push(input),
                     Err(e) => reject(&mut report, &mut rejects, line_no, e.to_string(), &line)?,
                 }
@@ -137,7 +147,8 @@ pub fn import(store: &Store, reader: impl BufRead, options: &ImportOptions<'_>) 
     report.stored = stored;
     report.duplicates = dups;
     if let Some((path, mut w)) = rejects {
-        w.flush().map_err(|source| ImportError::Rejects { path, source })?;
+        w.flush()
+            .map_err(|source| ImportError::Rejects { path, source })?;
     }
     if let Some(p) = options.progress {
         p(report.bytes, report.lines);

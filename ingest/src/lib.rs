@@ -80,7 +80,11 @@ pub fn send_input(raw: Vec<u8>, source: Source, received_ms: i64) -> Result<Inpu
 /// Parses the body of `POST /v1/sends`: one send result, or an array of
 /// them. Each array element becomes its own input with its own exact bytes;
 /// a bad element is reported at its index and does not stop the others.
-pub fn send_batch(raw: &[u8], source: Source, received_ms: i64) -> Result<Vec<Result<Input, ParseError>>, ParseError> {
+pub fn send_batch(
+    raw: &[u8],
+    source: Source,
+    received_ms: i64,
+) -> Result<Vec<Result<Input, ParseError>>, ParseError> {
     if raw.len() > MAX_INPUT_BYTES {
         return Err(ParseError::TooLarge {
             size: raw.len(),
@@ -91,13 +95,15 @@ pub fn send_batch(raw: &[u8], source: Source, received_ms: i64) -> Result<Vec<Re
     if first != Some(&b'[') {
         return Ok(vec![send_input(raw.to_vec(), source, received_ms)]);
     }
-    let items: Vec<&RawValue> = serde_json::from_slice(raw).map_err(|e| ParseError::Json(e.to_string()))?;
+    let items: Vec<&RawValue> =
+        serde_json::from_slice(raw).map_err(|e| ParseError::Json(e.to_string()))?;
     Ok(items
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
             let bytes = item.get().as_bytes().to_vec();
-            let v: Value = serde_json::from_slice(&bytes).map_err(|e| ParseError::Json(e.to_string()))?;
+            let v: Value =
+                serde_json::from_slice(&bytes).map_err(|e| ParseError::Json(e.to_string()))?;
             let event = send::parse_send_value(&v, &format!("[{i}]"))?;
             Ok(Input {
                 source,

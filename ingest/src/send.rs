@@ -27,16 +27,27 @@ pub(crate) fn parse_send_value(v: &Value, path: &str) -> Result<SendEvent, Parse
     let response_code = match at.get("response_code") {
         None => None,
         Some(Value::Number(n)) => {
-            let code = n.as_u64().filter(|c| (100..=599).contains(c)).ok_or_else(|| {
-                ParseError::field(join(path, "response_code"), format!("{n} is not an HTTP status"))
-            })?;
+            let code = n
+                .as_u64()
+                .filter(|c| (100..=599).contains(c))
+                .ok_or_else(|| {
+                    ParseError::field(
+                        join(path, "response_code"),
+                        format!("{n} is not an HTTP status"),
+                    )
+                })?;
             Some(code as u16)
         }
         Some(Value::String(s)) => Some(
             s.parse::<u16>()
                 .ok()
                 .filter(|c| (100..=599).contains(c))
-                .ok_or_else(|| ParseError::field(join(path, "response_code"), format!("{s:?} is not an HTTP status")))?,
+                .ok_or_else(|| {
+                    ParseError::field(
+                        join(path, "response_code"),
+                        format!("{s:?} is not an HTTP status"),
+                    )
+                })?,
         ),
         Some(other) => {
             return Err(ParseError::field(
@@ -92,12 +103,16 @@ pub(crate) fn parse_send_value(v: &Value, path: &str) -> Result<SendEvent, Parse
         },
         Some(_) => SendOutcome::Rejected,
     };
-    let error = response.and_then(|r| r.get("error")).map(meta_error_from_send);
+    let error = response
+        .and_then(|r| r.get("error"))
+        .map(meta_error_from_send);
 
     let request_at = At::new(request, &request_path);
     let content_type = match request_at.str_or_none("type") {
         Some(t) => Some(t),
-        None if request.get("status").and_then(Value::as_str) == Some("read") => Some("read_receipt".into()),
+        None if request.get("status").and_then(Value::as_str) == Some("read") => {
+            Some("read_receipt".into())
+        }
         None if request.get("text").is_some() => Some("text".into()),
         None => None,
     };
@@ -105,13 +120,23 @@ pub(crate) fn parse_send_value(v: &Value, path: &str) -> Result<SendEvent, Parse
     let mut params = Vec::new();
     let (mut template, mut language) = (None, None);
     if let Some(ct) = content_type.as_deref() {
-        render_content(request, ct, &mut text, &mut params, &mut template, &mut language, &request_path)?;
+        render_content(
+            request,
+            ct,
+            &mut text,
+            &mut params,
+            &mut template,
+            &mut language,
+            &request_path,
+        )?;
     }
-    let wa_id = response.and_then(|r| r.get("contacts")?.get(0)?.get("wa_id")).and_then(|w| match w {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    });
+    let wa_id = response
+        .and_then(|r| r.get("contacts")?.get(0)?.get("wa_id"))
+        .and_then(|w| match w {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
     let phone = request_at.str_or_none("to").map(|t| normalize_phone(&t));
     let correlation_id = at
         .opt_str("correlation_id")?
@@ -171,11 +196,15 @@ pub fn normalize_phone(s: &str) -> String {
 /// Reads a Meta error object (`{message, type, code, error_data: {details}, error_subcode}`).
 pub(crate) fn meta_error_from_send(e: &Value) -> MetaError {
     let message = dig_str(e, &["message"]);
-    let code = e.get("code").and_then(|c| c.as_i64().or_else(|| c.as_str()?.parse().ok()));
+    let code = e
+        .get("code")
+        .and_then(|c| c.as_i64().or_else(|| c.as_str()?.parse().ok()));
     // Titles come as "(#131030) Recipient phone number not in allowed list".
     let title = dig_str(e, &["title"]).or_else(|| {
         message.as_ref().map(|m| match m.strip_prefix("(#") {
-            Some(rest) => rest.split_once(") ").map_or(m.clone(), |(_, t)| t.to_string()),
+            Some(rest) => rest
+                .split_once(") ")
+                .map_or(m.clone(), |(_, t)| t.to_string()),
             None => m.clone(),
         })
     });
@@ -218,10 +247,13 @@ fn render_content(
             let t = request
                 .get("template")
                 .filter(|t| t.is_object())
-                .ok_or_else(|| ParseError::field(join(path, "template"), "missing for a template send"))?;
+                .ok_or_else(|| {
+                    ParseError::field(join(path, "template"), "missing for a template send")
+                })?;
             let tpath = join(path, "template");
             *template = Some(
-                dig_str(t, &["name"]).ok_or_else(|| ParseError::field(join(&tpath, "name"), "missing"))?,
+                dig_str(t, &["name"])
+                    .ok_or_else(|| ParseError::field(join(&tpath, "name"), "missing"))?,
             );
             *language = dig_str(t, &["language", "code"]).or_else(|| dig_str(t, &["language"]));
             let components = match t.get("components") {
@@ -236,7 +268,9 @@ fn render_content(
             };
             for (ci, comp) in components.iter().enumerate() {
                 let cpath = index(&join(&tpath, "components"), ci);
-                let ctype = dig_str(comp, &["type"]).unwrap_or_default().to_ascii_lowercase();
+                let ctype = dig_str(comp, &["type"])
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
                 let plist = match comp.get("parameters") {
                     None | Some(Value::Null) => &[][..],
                     Some(Value::Array(a)) => a.as_slice(),
@@ -279,7 +313,11 @@ fn render_content(
         "interactive" => {
             if let Some(i) = request.get("interactive") {
                 let mut all = String::new();
-                for k in [&["header", "text"][..], &["body", "text"], &["footer", "text"]] {
+                for k in [
+                    &["header", "text"][..],
+                    &["body", "text"],
+                    &["footer", "text"],
+                ] {
                     if let Some(s) = dig(i, k).and_then(Value::as_str) {
                         push(&mut all, s);
                     }
@@ -293,7 +331,12 @@ fn render_content(
                 }
                 if let Some(sections) = dig(i, &["action", "sections"]).and_then(Value::as_array) {
                     for s in sections {
-                        for row in s.get("rows").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
+                        for row in s
+                            .get("rows")
+                            .and_then(Value::as_array)
+                            .map(Vec::as_slice)
+                            .unwrap_or(&[])
+                        {
                             if let Some(t) = dig_str(row, &["title"]) {
                                 push(&mut all, &t);
                             }
@@ -340,12 +383,17 @@ fn param_value(p: &Value, ptype: &str) -> String {
             .or_else(|| dig_str(p, &[ptype, "id"]))
             .or_else(|| dig_str(p, &[ptype, "filename"]))
             .unwrap_or_default(),
-        "location" => [dig_str(p, &["location", "name"]), dig_str(p, &["location", "address"])]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(", "),
-        other => dig_str(p, &[other]).or_else(|| dig_str(p, &["text"])).unwrap_or_default(),
+        "location" => [
+            dig_str(p, &["location", "name"]),
+            dig_str(p, &["location", "address"]),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", "),
+        other => dig_str(p, &[other])
+            .or_else(|| dig_str(p, &["text"]))
+            .unwrap_or_default(),
     }
 }
 
@@ -358,7 +406,10 @@ mod tests {
         let e = serde_json::json!({"message": "(#131030) Recipient phone number not in allowed list", "code": 131030});
         let m = meta_error_from_send(&e);
         assert_eq!(m.code, Some(131030));
-        assert_eq!(m.title.as_deref(), Some("Recipient phone number not in allowed list"));
+        assert_eq!(
+            m.title.as_deref(),
+            Some("Recipient phone number not in allowed list")
+        );
     }
 
     #[test]

@@ -16,7 +16,10 @@ pub(crate) struct Instant {
 pub(crate) fn parse_instant(v: &Value, path: &str) -> Result<Instant, ParseError> {
     match v {
         Value::String(s) => parse_rfc3339(s).ok_or_else(|| {
-            ParseError::field(path, format!("{s:?} is not an RFC 3339 time with an offset"))
+            ParseError::field(
+                path,
+                format!("{s:?} is not an RFC 3339 time with an offset"),
+            )
         }),
         Value::Number(n) => {
             let n = n
@@ -27,7 +30,10 @@ pub(crate) fn parse_instant(v: &Value, path: &str) -> Result<Instant, ParseError
                 offset_s: 0,
             })
         }
-        other => Err(ParseError::field(path, format!("expected a time, found {}", kind(other)))),
+        other => Err(ParseError::field(
+            path,
+            format!("expected a time, found {}", kind(other)),
+        )),
     }
 }
 
@@ -75,7 +81,10 @@ pub(crate) fn parse_meta_timestamp(v: Option<&Value>, path: &str) -> Result<i64,
             .as_i64()
             .map(epoch_to_ms)
             .ok_or_else(|| ParseError::field(path, format!("{n} is not unix seconds"))),
-        Some(other) => Err(ParseError::field(path, format!("expected unix seconds, found {}", kind(other)))),
+        Some(other) => Err(ParseError::field(
+            path,
+            format!("expected unix seconds, found {}", kind(other)),
+        )),
         None => Err(ParseError::field(path, "missing")),
     }
 }
@@ -88,8 +97,14 @@ mod tests {
     fn offsets_are_kept() {
         let i = parse_rfc3339("2025-03-01T10:00:00-03:00").expect("valid");
         assert_eq!(i.offset_s, -3 * 3600);
-        assert_eq!(i.ms, parse_rfc3339("2025-03-01T13:00:00Z").expect("valid").ms);
-        assert_eq!(parse_rfc3339("2025-03-01T10:00:00+05:30").map(|i| i.offset_s), Some(19800));
+        assert_eq!(
+            i.ms,
+            parse_rfc3339("2025-03-01T13:00:00Z").expect("valid").ms
+        );
+        assert_eq!(
+            parse_rfc3339("2025-03-01T10:00:00+05:30").map(|i| i.offset_s),
+            Some(19800)
+        );
     }
 
     #[test]

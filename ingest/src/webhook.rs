@@ -17,12 +17,20 @@ use ticks_engine::{Event, InboundEvent, MetaError, OtherEvent, StatusEvent, Webh
 pub(crate) fn parse_webhook_value(v: &Value, received_ms: i64) -> Result<Vec<Event>, ParseError> {
     let root = At::new(v, "");
     if !v.is_object() {
-        return Err(ParseError::field("(root)", format!("expected a webhook object, found {}", kind(v))));
+        return Err(ParseError::field(
+            "(root)",
+            format!("expected a webhook object, found {}", kind(v)),
+        ));
     }
     let object = root.req_str("object")?;
     let entries = match v.get("entry") {
         Some(Value::Array(a)) => a,
-        Some(other) => return Err(ParseError::field("entry", format!("expected an array, found {}", kind(other)))),
+        Some(other) => {
+            return Err(ParseError::field(
+                "entry",
+                format!("expected an array, found {}", kind(other)),
+            ))
+        }
         None => return Err(ParseError::field("entry", "missing")),
     };
     let mut events = Vec::new();
@@ -33,7 +41,13 @@ pub(crate) fn parse_webhook_value(v: &Value, received_ms: i64) -> Result<Vec<Eve
             Some(Value::Array(a)) => a.as_slice(),
             None | Some(Value::Null) => &[],
             Some(other) => {
-                events.push(malformed(&join(&epath, "changes"), &format!("expected an array, found {}", kind(other)), account.clone(), received_ms, entry));
+                events.push(malformed(
+                    &join(&epath, "changes"),
+                    &format!("expected an array, found {}", kind(other)),
+                    account.clone(),
+                    received_ms,
+                    entry,
+                ));
                 continue;
             }
         };
@@ -42,16 +56,34 @@ pub(crate) fn parse_webhook_value(v: &Value, received_ms: i64) -> Result<Vec<Eve
             let field = dig_str(change, &["field"]).unwrap_or_default();
             let value = change.get("value").unwrap_or(&Value::Null);
             if field == "messages" && value.is_object() {
-                parse_messages_value(value, &join(&cpath, "value"), account.as_deref(), received_ms, &mut events);
+                parse_messages_value(
+                    value,
+                    &join(&cpath, "value"),
+                    account.as_deref(),
+                    received_ms,
+                    &mut events,
+                );
             } else {
-                events.push(Event::Other(Box::new(other_change(&object, &field, value, account.clone(), received_ms))));
+                events.push(Event::Other(Box::new(other_change(
+                    &object,
+                    &field,
+                    value,
+                    account.clone(),
+                    received_ms,
+                ))));
             }
         }
     }
     Ok(events)
 }
 
-fn malformed(path: &str, reason: &str, account: Option<String>, at_ms: i64, value: &Value) -> Event {
+fn malformed(
+    path: &str,
+    reason: &str,
+    account: Option<String>,
+    at_ms: i64,
+    value: &Value,
+) -> Event {
     let mut text = String::new();
     all_strings(value, &mut text);
     Event::Other(Box::new(OtherEvent {
@@ -66,17 +98,31 @@ fn malformed(path: &str, reason: &str, account: Option<String>, at_ms: i64, valu
     }))
 }
 
-fn other_change(object: &str, field: &str, value: &Value, account: Option<String>, received_ms: i64) -> OtherEvent {
+fn other_change(
+    object: &str,
+    field: &str,
+    value: &Value,
+    account: Option<String>,
+    received_ms: i64,
+) -> OtherEvent {
     let mut text = String::new();
     all_strings(value, &mut text);
     let at_ms = ["timestamp", "event_time"]
         .iter()
         .find_map(|k| parse_meta_timestamp(value.get(*k), "").ok())
         .unwrap_or(received_ms);
-    let template = dig_str(value, &["message_template_name"]).or_else(|| dig_str(value, &["template_name"]));
+    let template =
+        dig_str(value, &["message_template_name"]).or_else(|| dig_str(value, &["template_name"]));
     let event = dig_str(value, &["event"]).or_else(|| dig_str(value, &["current_limit"]));
     let mut summary = field.to_string();
-    for part in [event.as_deref(), template.as_deref(), dig_str(value, &["reason"]).as_deref()].into_iter().flatten() {
+    for part in [
+        event.as_deref(),
+        template.as_deref(),
+        dig_str(value, &["reason"]).as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         summary.push_str(": ");
         summary.push_str(part);
     }
@@ -84,18 +130,31 @@ fn other_change(object: &str, field: &str, value: &Value, account: Option<String
         summary = format!("{object} {summary}");
     }
     OtherEvent {
-        field: if field.is_empty() { "unknown".into() } else { field.to_string() },
+        field: if field.is_empty() {
+            "unknown".into()
+        } else {
+            field.to_string()
+        },
         account,
         phone_number_id: dig_str(value, &["metadata", "phone_number_id"]),
         at_ms,
         summary,
         text,
         template,
-        error: value.get("error").or_else(|| value.get("errors").and_then(|e| e.get(0))).map(status_error),
+        error: value
+            .get("error")
+            .or_else(|| value.get("errors").and_then(|e| e.get(0)))
+            .map(status_error),
     }
 }
 
-fn parse_messages_value(value: &Value, vpath: &str, account: Option<&str>, received_ms: i64, events: &mut Vec<Event>) {
+fn parse_messages_value(
+    value: &Value,
+    vpath: &str,
+    account: Option<&str>,
+    received_ms: i64,
+    events: &mut Vec<Event>,
+) {
     let phone_number_id = dig_str(value, &["metadata", "phone_number_id"]);
     let names: HashMap<String, String> = value
         .get("contacts")
@@ -106,7 +165,13 @@ fn parse_messages_value(value: &Value, vpath: &str, account: Option<&str>, recei
                 .collect()
         })
         .unwrap_or_default();
-    let list = |key: &str| value.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let list = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    };
     for (si, st) in list("statuses").iter().enumerate() {
         let path = index(&join(vpath, "statuses"), si);
         match parse_status(st, &path, phone_number_id.clone()) {
@@ -118,14 +183,26 @@ fn parse_messages_value(value: &Value, vpath: &str, account: Option<&str>, recei
                 account.map(String::from),
                 received_ms,
             )))),
-            Err(e) => events.push(malformed(&path, &e.to_string(), account.map(String::from), received_ms, st)),
+            Err(e) => events.push(malformed(
+                &path,
+                &e.to_string(),
+                account.map(String::from),
+                received_ms,
+                st,
+            )),
         }
     }
     for (mi, msg) in list("messages").iter().enumerate() {
         let path = index(&join(vpath, "messages"), mi);
         match parse_inbound(msg, &path, phone_number_id.clone(), &names) {
             Ok(ev) => events.push(Event::Inbound(Box::new(ev))),
-            Err(e) => events.push(malformed(&path, &e.to_string(), account.map(String::from), received_ms, msg)),
+            Err(e) => events.push(malformed(
+                &path,
+                &e.to_string(),
+                account.map(String::from),
+                received_ms,
+                msg,
+            )),
         }
     }
     for err in list("errors") {
@@ -160,7 +237,11 @@ fn status_error(e: &Value) -> MetaError {
 
 /// Parses one status; `Ok(None)` for a status name this build does not know
 /// (kept as another event, never rejected).
-fn parse_status(st: &Value, path: &str, phone_number_id: Option<String>) -> Result<Option<StatusEvent>, ParseError> {
+fn parse_status(
+    st: &Value,
+    path: &str,
+    phone_number_id: Option<String>,
+) -> Result<Option<StatusEvent>, ParseError> {
     let at = At::new(st, path);
     let wamid = at.req_str("id")?;
     let status_name = at.req_str("status")?;
@@ -188,7 +269,10 @@ fn parse_status(st: &Value, path: &str, phone_number_id: Option<String>) -> Resu
             .and_then(|t| parse_meta_timestamp(Some(t), "").ok()),
         pricing_category: dig_str(st, &["pricing", "category"]),
         pricing_model: dig_str(st, &["pricing", "pricing_model"]),
-        billable: st.get("pricing").and_then(|p| p.get("billable")).and_then(Value::as_bool),
+        billable: st
+            .get("pricing")
+            .and_then(|p| p.get("billable"))
+            .and_then(Value::as_bool),
         errors,
     }))
 }
@@ -224,7 +308,8 @@ fn parse_inbound(
         }
         "button" => {
             push(&mut text, dig_str(msg, &["button", "text"]));
-            button = dig_str(msg, &["button", "payload"]).or_else(|| dig_str(msg, &["button", "text"]));
+            button =
+                dig_str(msg, &["button", "payload"]).or_else(|| dig_str(msg, &["button", "text"]));
         }
         "interactive" => {
             for kind in ["button_reply", "list_reply"] {

@@ -7,7 +7,9 @@ use ticks_engine::{Event, SendOutcome, Source, WebhookStatus};
 use ticks_ingest::{line_input, send_batch, send_input, webhook_input, ParseError};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -17,7 +19,12 @@ fn all_fixtures() -> Vec<(String, Vec<u8>)> {
         .expect("tests/data")
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("read")))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
         .collect();
     out.sort();
     out
@@ -36,10 +43,15 @@ fn every_fixture_parses_as_an_ndjson_line_with_at_least_one_event() {
     let fixtures = all_fixtures();
     assert!(fixtures.len() >= 30);
     for (name, bytes) in fixtures {
-        let line: Vec<u8> = serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(&bytes).expect("json")).expect("json");
+        let line: Vec<u8> =
+            serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(&bytes).expect("json"))
+                .expect("json");
         let input = line_input(line, Source::Import, 0).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!input.events.is_empty(), "{name} gave no event");
-        let malformed = input.events.iter().any(|e| matches!(e, Event::Other(o) if o.field == "malformed"));
+        let malformed = input
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Other(o) if o.field == "malformed"));
         assert!(!malformed, "{name} has a malformed part");
     }
 }
@@ -47,16 +59,31 @@ fn every_fixture_parses_as_an_ndjson_line_with_at_least_one_event() {
 #[test]
 fn template_send_derives_wamid_phone_params_and_correlation() {
     let s = the_send("send_template_accepted.json");
-    assert_eq!(s.wamid.as_deref(), Some("wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjA3QUY1RjQ3QkM2RjlBMDBBNAA="));
-    assert_eq!(s.phone.as_deref(), Some("5511987654321"), "request.to is normalised to digits");
+    assert_eq!(
+        s.wamid.as_deref(),
+        Some("wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjA3QUY1RjQ3QkM2RjlBMDBBNAA=")
+    );
+    assert_eq!(
+        s.phone.as_deref(),
+        Some("5511987654321"),
+        "request.to is normalised to digits"
+    );
     assert_eq!(s.wa_id.as_deref(), Some("5511987654321"));
     assert_eq!(s.template.as_deref(), Some("promo_black_friday"));
     assert_eq!(s.template_language.as_deref(), Some("pt_BR"));
-    assert_eq!(s.correlation_id.as_deref(), Some("crm-order-778"), "biz_opaque_callback_data is the correlation id");
+    assert_eq!(
+        s.correlation_id.as_deref(),
+        Some("crm-order-778"),
+        "biz_opaque_callback_data is the correlation id"
+    );
     assert_eq!(s.outcome, Some(SendOutcome::Accepted));
     assert_eq!(s.response_code, Some(200));
     assert_eq!(s.offset_s, -3 * 3600, "the original offset is kept");
-    let params: Vec<(&str, &str, &str)> = s.params.iter().map(|p| (p.component.as_str(), p.name.as_str(), p.value.as_str())).collect();
+    let params: Vec<(&str, &str, &str)> = s
+        .params
+        .iter()
+        .map(|p| (p.component.as_str(), p.name.as_str(), p.value.as_str()))
+        .collect();
     assert_eq!(
         params,
         vec![
@@ -73,7 +100,10 @@ fn template_send_derives_wamid_phone_params_and_correlation() {
 
 #[test]
 fn held_and_paused_sends_keep_their_message_status() {
-    assert_eq!(the_send("send_template_held.json").outcome, Some(SendOutcome::Held));
+    assert_eq!(
+        the_send("send_template_held.json").outcome,
+        Some(SendOutcome::Held)
+    );
 }
 
 #[test]
@@ -85,7 +115,9 @@ fn failed_send_keeps_meta_code_title_and_details() {
     assert_eq!(e.code, Some(131047));
     assert_eq!(e.title.as_deref(), Some("Re-engagement message"));
     assert!(e.details.as_deref().is_some_and(|d| d.contains("24 hours")));
-    let auth = the_send("send_rejected_auth_190.json").error.expect("error");
+    let auth = the_send("send_rejected_auth_190.json")
+        .error
+        .expect("error");
     assert_eq!((auth.code, auth.subcode), (Some(190), Some(463)));
 }
 
@@ -94,13 +126,19 @@ fn a_send_without_response_is_logged_with_its_transport_error() {
     let s = the_send("send_no_response_timeout.json");
     assert_eq!(s.outcome, Some(SendOutcome::NoResponse));
     assert_eq!(s.response_code, None);
-    assert_eq!(s.transport_error.as_deref(), Some("operation timed out after 30s"));
+    assert_eq!(
+        s.transport_error.as_deref(),
+        Some("operation timed out after 30s")
+    );
 }
 
 #[test]
 fn status_webhook_carries_conversation_pricing_and_callback_data() {
-    let input = webhook_input(fixture("webhook_status_sent.json"), Source::Webhook, 0).expect("parses");
-    let Some(Event::Status(st)) = input.events.first() else { panic!("status expected") };
+    let input =
+        webhook_input(fixture("webhook_status_sent.json"), Source::Webhook, 0).expect("parses");
+    let Some(Event::Status(st)) = input.events.first() else {
+        panic!("status expected")
+    };
     assert_eq!(st.status, WebhookStatus::Sent);
     assert_eq!(st.at_ms, 1_740_834_005_000);
     assert_eq!(st.conversation_type.as_deref(), Some("marketing"));
@@ -113,38 +151,62 @@ fn status_webhook_carries_conversation_pricing_and_callback_data() {
 
 #[test]
 fn failed_status_keeps_its_error() {
-    let input = webhook_input(fixture("webhook_status_failed.json"), Source::Webhook, 0).expect("parses");
-    let Some(Event::Status(st)) = input.events.first() else { panic!("status expected") };
+    let input =
+        webhook_input(fixture("webhook_status_failed.json"), Source::Webhook, 0).expect("parses");
+    let Some(Event::Status(st)) = input.events.first() else {
+        panic!("status expected")
+    };
     assert_eq!(st.status, WebhookStatus::Failed);
     assert_eq!(st.errors[0].code, Some(131049));
 }
 
 #[test]
 fn quick_reply_click_links_to_the_template_message() {
-    let input = webhook_input(fixture("webhook_inbound_button.json"), Source::Webhook, 0).expect("parses");
-    let Some(Event::Inbound(m)) = input.events.first() else { panic!("inbound expected") };
+    let input =
+        webhook_input(fixture("webhook_inbound_button.json"), Source::Webhook, 0).expect("parses");
+    let Some(Event::Inbound(m)) = input.events.first() else {
+        panic!("inbound expected")
+    };
     assert_eq!(m.button.as_deref(), Some("STOP_PROMOS"));
-    assert_eq!(m.context_wamid.as_deref(), Some("wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjA3QUY1RjQ3QkM2RjlBMDBBNAA="));
+    assert_eq!(
+        m.context_wamid.as_deref(),
+        Some("wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjA3QUY1RjQ3QkM2RjlBMDBBNAA=")
+    );
     assert_eq!(m.contact_name.as_deref(), Some("Maria Souza"));
     assert_eq!(m.content_type, "button");
 }
 
 #[test]
 fn other_fields_are_kept_as_searchable_events() {
-    for name in ["webhook_template_status.json", "webhook_quality_update.json", "webhook_account_alert.json", "webhook_user_preferences.json"] {
+    for name in [
+        "webhook_template_status.json",
+        "webhook_quality_update.json",
+        "webhook_account_alert.json",
+        "webhook_user_preferences.json",
+    ] {
         let input = webhook_input(fixture(name), Source::Webhook, 0).expect("parses");
-        let Some(Event::Other(o)) = input.events.first() else { panic!("{name}: other expected") };
+        let Some(Event::Other(o)) = input.events.first() else {
+            panic!("{name}: other expected")
+        };
         assert!(!o.text.is_empty(), "{name} keeps its text");
     }
-    let input = webhook_input(fixture("webhook_template_status.json"), Source::Webhook, 0).expect("parses");
-    let Some(Event::Other(o)) = input.events.first() else { panic!() };
+    let input =
+        webhook_input(fixture("webhook_template_status.json"), Source::Webhook, 0).expect("parses");
+    let Some(Event::Other(o)) = input.events.first() else {
+        panic!()
+    };
     assert_eq!(o.template.as_deref(), Some("promo_black_friday"));
     assert!(o.summary.contains("APPROVED"));
 }
 
 #[test]
 fn a_batched_webhook_gives_one_event_per_status() {
-    let input = webhook_input(fixture("webhook_batch_two_statuses.json"), Source::Webhook, 0).expect("parses");
+    let input = webhook_input(
+        fixture("webhook_batch_two_statuses.json"),
+        Source::Webhook,
+        0,
+    )
+    .expect("parses");
     assert_eq!(input.events.len(), 2);
 }
 
@@ -152,37 +214,71 @@ fn a_batched_webhook_gives_one_event_per_status() {
 fn a_malformed_status_is_kept_not_rejected() {
     let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"statuses":[{"status":"read","timestamp":"1"}]}}]}]}"#;
     let input = webhook_input(body.to_vec(), Source::Webhook, 0).expect("still accepted");
-    let Some(Event::Other(o)) = input.events.first() else { panic!("kept as other") };
+    let Some(Event::Other(o)) = input.events.first() else {
+        panic!("kept as other")
+    };
     assert_eq!(o.field, "malformed");
-    assert!(o.summary.contains("statuses[0].id: missing"), "{}", o.summary);
+    assert!(
+        o.summary.contains("statuses[0].id: missing"),
+        "{}",
+        o.summary
+    );
 }
 
 #[test]
 fn bad_send_results_name_the_field() {
     let cases: &[(&str, &str)] = &[
         (r#"{"request":{}}"#, "recorded_at: missing"),
-        (r#"{"recorded_at":"yesterday","request":{}}"#, "recorded_at: \"yesterday\" is not an RFC 3339 time"),
-        (r#"{"recorded_at":"2025-01-01T00:00:00Z"}"#, "request: missing"),
-        (r#"{"recorded_at":"2025-01-01T00:00:00Z","request":{},"response_code":"abc"}"#, "response_code"),
-        (r#"{"recorded_at":"2025-01-01T00:00:00Z","request":{},"response_code":200,"response":{"messages":[{}]}}"#, "response.messages[0].id: missing wamid"),
-        (r#"{"recorded_at":"2025-01-01T00:00:00Z","request":{"type":"template"},"response_code":200}"#, "request.template: missing"),
-        (r#"{"recorded_at":"2025-01-01T00:00:00Z","name":["x"],"request":{}}"#, "name: expected a string, found an array"),
+        (
+            r#"{"recorded_at":"yesterday","request":{}}"#,
+            "recorded_at: \"yesterday\" is not an RFC 3339 time",
+        ),
+        (
+            r#"{"recorded_at":"2025-01-01T00:00:00Z"}"#,
+            "request: missing",
+        ),
+        (
+            r#"{"recorded_at":"2025-01-01T00:00:00Z","request":{},"response_code":"abc"}"#,
+            "response_code",
+        ),
+        (
+            r#"{"recorded_at":"2025-01-01T00:00:00Z","request":{},"response_code":200,"response":{"messages":[{}]}}"#,
+            "response.messages[0].id: missing wamid",
+        ),
+        (
+            r#"{"recorded_at":"2025-01-01T00:00:00Z","request":{"type":"template"},"response_code":200}"#,
+            "request.template: missing",
+        ),
+        (
+            r#"{"recorded_at":"2025-01-01T00:00:00Z","name":["x"],"request":{}}"#,
+            "name: expected a string, found an array",
+        ),
     ];
     for (body, expected) in cases {
         let err = send_input(body.as_bytes().to_vec(), Source::SendApi, 0).expect_err(body);
         assert!(err.to_string().contains(expected), "{body}: got {err}");
     }
-    assert!(matches!(send_input(b"{not json".to_vec(), Source::SendApi, 0), Err(ParseError::Json(_))));
+    assert!(matches!(
+        send_input(b"{not json".to_vec(), Source::SendApi, 0),
+        Err(ParseError::Json(_))
+    ));
 }
 
 #[test]
 fn a_send_batch_reports_bad_items_by_index_and_keeps_exact_bytes() {
-    let good = String::from_utf8(fixture("send_text_accepted.json")).expect("utf8").trim_end().to_string();
+    let good = String::from_utf8(fixture("send_text_accepted.json"))
+        .expect("utf8")
+        .trim_end()
+        .to_string();
     let body = format!("[{good}, {{\"recorded_at\": 5}}]");
     let items = send_batch(body.as_bytes(), Source::SendApi, 0).expect("array");
     assert_eq!(items.len(), 2);
     let first = items[0].as_ref().expect("first is good");
-    assert_eq!(first.raw, good.as_bytes(), "raw bytes of an element are exact");
+    assert_eq!(
+        first.raw,
+        good.as_bytes(),
+        "raw bytes of an element are exact"
+    );
     let err = items[1].as_ref().expect_err("second is bad");
     assert_eq!(err.field_path(), Some("[1].request"));
 }
@@ -241,7 +337,16 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
             proptest::collection::btree_map(
-                prop_oneof![Just("id".to_string()), Just("status".to_string()), Just("timestamp".to_string()), Just("components".to_string()), Just("parameters".to_string()), Just("type".to_string()), Just("messages".to_string()), "[a-z]{1,6}"],
+                prop_oneof![
+                    Just("id".to_string()),
+                    Just("status".to_string()),
+                    Just("timestamp".to_string()),
+                    Just("components".to_string()),
+                    Just("parameters".to_string()),
+                    Just("type".to_string()),
+                    Just("messages".to_string()),
+                    "[a-z]{1,6}"
+                ],
                 inner,
                 0..5
             )

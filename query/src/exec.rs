@@ -57,7 +57,9 @@ fn field_value(field: Field, v: &str) -> FieldValue {
         return FieldValue::None;
     }
     match field {
-        Field::ResponseCode | Field::ErrorCode => v.parse().map_or(FieldValue::Text(v.into()), FieldValue::Int),
+        Field::ResponseCode | Field::ErrorCode => v
+            .parse()
+            .map_or(FieldValue::Text(v.into()), FieldValue::Int),
         Field::Engagement => FieldValue::Int(match v {
             "replied" => 1,
             "clicked" => 2,
@@ -112,7 +114,11 @@ fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) -> RoaringBit
         }
     }
     if q.from_ms.is_some() || q.to_ms.is_some() {
-        result &= range_bitmap(snap, q.from_ms.unwrap_or(i64::MIN), q.to_ms.unwrap_or(i64::MAX));
+        result &= range_bitmap(
+            snap,
+            q.from_ms.unwrap_or(i64::MIN),
+            q.to_ms.unwrap_or(i64::MAX),
+        );
     }
     if let Some(text) = &pre.text {
         result &= text;
@@ -181,7 +187,11 @@ enum BucketKey {
 }
 
 fn sort_tag(sort: &Sort) -> String {
-    format!("{}{:?}", if sort.descending { "-" } else { "" }, sort.column)
+    format!(
+        "{}{:?}",
+        if sort.descending { "-" } else { "" },
+        sort.column
+    )
 }
 
 fn encode_cursor(c: &Cursor) -> String {
@@ -194,7 +204,7 @@ fn decode_cursor(s: &str, sort: &Sort) -> Result<Cursor, QueryError> {
         param: "cursor".into(),
         message: "not a cursor of this query (it belongs to another sort, or was altered)".into(),
     };
-    if s.len() % 2 != 0 || s.len() > 4096 {
+    if !s.len().is_multiple_of(2) || s.len() > 4096 {
         return Err(bad());
     }
     let bytes: Vec<u8> = (0..s.len())
@@ -212,11 +222,22 @@ fn decode_cursor(s: &str, sort: &Sort) -> Result<Cursor, QueryError> {
 /// Runs the query: total count and one page.
 pub fn search(store: &Store, q: &LogQuery) -> Result<Page, QueryError> {
     let pre = prefetch(store, q)?;
-    let cursor = q.cursor.as_deref().map(|c| decode_cursor(c, &q.sort)).transpose()?;
+    let cursor = q
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor(c, &q.sort))
+        .transpose()?;
     let snap = store.snapshot();
     let matches = matches_in(&snap, q, &pre);
     let total = matches.len();
-    let (ids, last) = page_ids(&snap, &matches, &q.sort, cursor.as_ref(), if cursor.is_some() { 0 } else { q.offset }, q.limit);
+    let (ids, last) = page_ids(
+        &snap,
+        &matches,
+        &q.sort,
+        cursor.as_ref(),
+        if cursor.is_some() { 0 } else { q.offset },
+        q.limit,
+    );
     let more = match &cursor {
         Some(_) => ids.len() == q.limit,
         None => (q.offset + ids.len()) < total as usize,
@@ -225,7 +246,10 @@ pub fn search(store: &Store, q: &LogQuery) -> Result<Page, QueryError> {
         (true, Some(c)) => Some(encode_cursor(&c)),
         _ => None,
     };
-    let entries = ids.iter().filter_map(|id| snap.entry(EntryId(*id))).collect();
+    let entries = ids
+        .iter()
+        .filter_map(|id| snap.entry(EntryId(*id)))
+        .collect();
     Ok(Page {
         total,
         entries,
@@ -245,7 +269,10 @@ pub fn sorted_ids(store: &Store, q: &LogQuery) -> Result<Vec<u32>, QueryError> {
 
 /// Compares two entries of one bucket: by time then id, newest first unless
 /// the sort is an ascending time sort.
-fn within<'s>(snap: &'s Snapshot<'_>, ascending_time: bool) -> impl Fn(&u32, &u32) -> Ordering + 's {
+fn within<'s>(
+    snap: &'s Snapshot<'_>,
+    ascending_time: bool,
+) -> impl Fn(&u32, &u32) -> Ordering + 's {
     move |a, b| {
         let ka = (snap.recorded_ms(*a), *a);
         let kb = (snap.recorded_ms(*b), *b);
@@ -280,9 +307,18 @@ fn page_ids(
             let mut out = Vec::new();
             let start_after = cursor.map(|c| c.id);
             let iter: Box<dyn Iterator<Item = u32>> = if sort.descending {
-                Box::new(matches.iter().rev().filter(move |id| start_after.is_none_or(|s| *id < s)))
+                Box::new(
+                    matches
+                        .iter()
+                        .rev()
+                        .filter(move |id| start_after.is_none_or(|s| *id < s)),
+                )
             } else {
-                Box::new(matches.iter().filter(move |id| start_after.is_none_or(|s| *id > s)))
+                Box::new(
+                    matches
+                        .iter()
+                        .filter(move |id| start_after.is_none_or(|s| *id > s)),
+                )
             };
             out.extend(iter.skip(offset).take(limit));
             let last = out.last().map(|id| Cursor {
@@ -309,11 +345,15 @@ fn page_ids(
             ids.sort_unstable_by(cmp);
             let start = match cursor {
                 Some(c) => {
-                    let BucketKey::Text(t) = &c.bucket else { return (vec![], None) };
+                    let BucketKey::Text(t) = &c.bucket else {
+                        return (vec![], None);
+                    };
                     ids.partition_point(|id| {
                         let o = snap.sort_text(*id, column).cmp(t.as_str());
                         let o = if sort.descending { o.reverse() } else { o };
-                        o == Ordering::Less || (o == Ordering::Equal && !after_in_bucket(snap.recorded_ms(*id), *id, c, false))
+                        o == Ordering::Less
+                            || (o == Ordering::Equal
+                                && !after_in_bucket(snap.recorded_ms(*id), *id, c, false))
                     })
                 }
                 None => offset.min(ids.len()),
@@ -330,16 +370,23 @@ fn page_ids(
         Column::RecordedAt | Column::Indexed(_) => {
             let ascending_time = sort.column == Column::RecordedAt && !sort.descending;
             let buckets: Vec<(BucketKey, &RoaringBitmap)> = match sort.column {
-                Column::RecordedAt => snap.values(Field::Day).map(|(k, b)| (BucketKey::Int(k), b)).collect(),
+                Column::RecordedAt => snap
+                    .values(Field::Day)
+                    .map(|(k, b)| (BucketKey::Int(k), b))
+                    .collect(),
                 Column::Indexed(f) if f.is_text() => snap
                     .values_by_text(f)
                     .into_iter()
                     .map(|(t, b)| (BucketKey::Text(t), b))
                     .collect(),
-                Column::Indexed(f) => snap.values(f).map(|(k, b)| (BucketKey::Int(k), b)).collect(),
+                Column::Indexed(f) => snap
+                    .values(f)
+                    .map(|(k, b)| (BucketKey::Int(k), b))
+                    .collect(),
                 _ => Vec::new(),
             };
-            let ordered: Box<dyn Iterator<Item = &(BucketKey, &RoaringBitmap)>> = if sort.descending {
+            let ordered: Box<dyn Iterator<Item = &(BucketKey, &RoaringBitmap)>> = if sort.descending
+            {
                 Box::new(buckets.iter().rev())
             } else {
                 Box::new(buckets.iter())
@@ -423,7 +470,9 @@ impl GroupBy {
             "day" => Ok(GroupBy::Day),
             "hour" => Ok(GroupBy::Hour),
             other => match FilterField::parse(other) {
-                Some(FilterField::Indexed(f)) if f != Field::Day && f != Field::Hour => Ok(GroupBy::Field(f)),
+                Some(FilterField::Indexed(f)) if f != Field::Day && f != Field::Hour => {
+                    Ok(GroupBy::Field(f))
+                }
                 _ => Err(QueryError::InvalidParam {
                     param: "group_by".into(),
                     message: format!("cannot group by {other:?}"),
@@ -463,7 +512,12 @@ pub fn stats(store: &Store, q: &LogQuery, group_by: GroupBy) -> Result<Stats, Qu
 }
 
 /// Group-by over an already computed match set.
-pub fn group_in(snap: &Snapshot<'_>, matches: &RoaringBitmap, group_by: GroupBy, tz: &jiff::tz::TimeZone) -> Vec<Group> {
+pub fn group_in(
+    snap: &Snapshot<'_>,
+    matches: &RoaringBitmap,
+    group_by: GroupBy,
+    tz: &jiff::tz::TimeZone,
+) -> Vec<Group> {
     match group_by {
         GroupBy::Field(field) => {
             let mut groups: Vec<Group> = snap
@@ -476,11 +530,12 @@ pub fn group_in(snap: &Snapshot<'_>, matches: &RoaringBitmap, group_by: GroupBy,
                     })
                 })
                 .collect();
-            groups.sort_by(|a, b| b.count.cmp(&a.count));
+            groups.sort_by_key(|g| std::cmp::Reverse(g.count));
             groups
         }
         GroupBy::Day | GroupBy::Hour => {
-            let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+            let mut counts: std::collections::BTreeMap<String, u64> =
+                std::collections::BTreeMap::new();
             let label = |ms: i64| -> String {
                 let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
                     return String::from("invalid");
@@ -488,7 +543,13 @@ pub fn group_in(snap: &Snapshot<'_>, matches: &RoaringBitmap, group_by: GroupBy,
                 let dt = ts.to_zoned(tz.clone()).datetime();
                 match group_by {
                     GroupBy::Day => format!("{:04}-{:02}-{:02}", dt.year(), dt.month(), dt.day()),
-                    _ => format!("{:04}-{:02}-{:02}T{:02}:00", dt.year(), dt.month(), dt.day(), dt.hour()),
+                    _ => format!(
+                        "{:04}-{:02}-{:02}T{:02}:00",
+                        dt.year(),
+                        dt.month(),
+                        dt.day(),
+                        dt.hour()
+                    ),
                 }
             };
             for (hour, bm) in snap.values(Field::Hour) {

@@ -31,4 +31,6 @@ mod params;
 
 pub use error::QueryError;
 pub use exec::{group_in, matching, search, sorted_ids, stats, Group, GroupBy, Page, Stats};
-pub use params::{parse_time, parse_tz, Column, Filter, FilterField, LogQuery, Sort, DEFAULT_LIMIT, MAX_LIMIT};
+pub use params::{
+    parse_time, parse_tz, Column, Filter, FilterField, LogQuery, Sort, DEFAULT_LIMIT, MAX_LIMIT,
+};

@@ -196,7 +196,10 @@ fn invalid(param: &str, message: impl Into<String>) -> QueryError {
 impl LogQuery {
     /// Validates query parameters. Parameters in `ignore` (e.g. an export's
     /// `format`) are skipped; any other unknown name is an error.
-    pub fn from_params(params: &[(String, String)], ignore: &[&str]) -> Result<LogQuery, QueryError> {
+    pub fn from_params(
+        params: &[(String, String)],
+        ignore: &[&str],
+    ) -> Result<LogQuery, QueryError> {
         let mut q = LogQuery::default();
         // tz first: dates in from/to are read in it.
         if let Some((_, tz)) = params.iter().rev().find(|(k, _)| k == "tz") {
@@ -223,18 +226,26 @@ impl LogQuery {
                         Some(n) => (true, n),
                         None => (false, value.as_str()),
                     };
-                    let column = Column::parse(name).ok_or_else(|| invalid(key, format!("unknown column {name:?}")))?;
+                    let column = Column::parse(name)
+                        .ok_or_else(|| invalid(key, format!("unknown column {name:?}")))?;
                     q.sort = Sort { column, descending };
                 }
                 "limit" => {
-                    let n: usize = value.parse().map_err(|_| invalid(key, format!("{value:?} is not a number")))?;
+                    let n: usize = value
+                        .parse()
+                        .map_err(|_| invalid(key, format!("{value:?} is not a number")))?;
                     if n == 0 || n > MAX_LIMIT {
-                        return Err(invalid(key, format!("must be between 1 and {MAX_LIMIT}, got {n}")));
+                        return Err(invalid(
+                            key,
+                            format!("must be between 1 and {MAX_LIMIT}, got {n}"),
+                        ));
                     }
                     q.limit = n;
                 }
                 "offset" => {
-                    q.offset = value.parse().map_err(|_| invalid(key, format!("{value:?} is not a number")))?;
+                    q.offset = value
+                        .parse()
+                        .map_err(|_| invalid(key, format!("{value:?} is not a number")))?;
                 }
                 "cursor" => q.cursor = (!value.is_empty()).then(|| value.clone()),
                 _ if ignore.contains(&key) => {}
@@ -243,16 +254,27 @@ impl LogQuery {
                         Some(n) => (true, n),
                         None => (false, key),
                     };
-                    let field = FilterField::parse(name).ok_or_else(|| invalid(key, "unknown parameter"))?;
+                    let field = FilterField::parse(name)
+                        .ok_or_else(|| invalid(key, "unknown parameter"))?;
                     for v in value.split(',').filter(|v| !v.is_empty()) {
                         let (negated_value, v) = match v.strip_prefix('-') {
-                            Some(rest) if !matches!(field, FilterField::Indexed(Field::ErrorCode)) || !rest.is_empty() => (true, rest),
+                            Some(rest)
+                                if !matches!(field, FilterField::Indexed(Field::ErrorCode))
+                                    || !rest.is_empty() =>
+                            {
+                                (true, rest)
+                            }
                             _ => (false, v),
                         };
                         let v = validate_value(name, field, v)?;
                         n_values += 1;
                         if n_values > MAX_FILTER_VALUES {
-                            return Err(invalid(key, format!("a query may list at most {MAX_FILTER_VALUES} filter values")));
+                            return Err(invalid(
+                                key,
+                                format!(
+                                    "a query may list at most {MAX_FILTER_VALUES} filter values"
+                                ),
+                            ));
                         }
                         let filter = match q.filters.iter_mut().find(|f| f.param == name) {
                             Some(f) => f,
@@ -263,7 +285,9 @@ impl LogQuery {
                                     include: vec![],
                                     exclude: vec![],
                                 });
-                                q.filters.last_mut().ok_or_else(|| invalid(key, "internal"))?
+                                q.filters
+                                    .last_mut()
+                                    .ok_or_else(|| invalid(key, "internal"))?
                             }
                         };
                         if negated_key ^ negated_value {
@@ -283,7 +307,10 @@ impl LogQuery {
         }
         if let (Some(f), Some(t)) = (q.from_ms, q.to_ms) {
             if f >= t {
-                return Err(invalid("to", "the range is empty or inverted: `to` must be after `from`"));
+                return Err(invalid(
+                    "to",
+                    "the range is empty or inverted: `to` must be after `from`",
+                ));
             }
         }
         Ok(q)
@@ -292,31 +319,35 @@ impl LogQuery {
 
 fn validate_value(param: &str, field: FilterField, v: &str) -> Result<String, QueryError> {
     match field {
-        FilterField::Indexed(Field::ResponseCode) => {
-            if v != "none" && !v.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c)) {
-                return Err(invalid(param, format!("{v:?} is not an HTTP status (or `none`)")));
+        FilterField::Indexed(Field::ResponseCode)
+            if v != "none" && !v.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c)) => {
+                return Err(invalid(
+                    param,
+                    format!("{v:?} is not an HTTP status (or `none`)"),
+                ));
             }
-        }
-        FilterField::Indexed(Field::ErrorCode) => {
-            if v != "none" && v.parse::<i64>().is_err() {
-                return Err(invalid(param, format!("{v:?} is not an error code (or `none`)")));
+        FilterField::Indexed(Field::ErrorCode)
+            if v != "none" && v.parse::<i64>().is_err() => {
+                return Err(invalid(
+                    param,
+                    format!("{v:?} is not an error code (or `none`)"),
+                ));
             }
-        }
-        FilterField::Indexed(Field::Status) => {
-            if ticks_engine::Status::parse(v).is_none() {
+        FilterField::Indexed(Field::Status)
+            if ticks_engine::Status::parse(v).is_none() => {
                 return Err(invalid(param, format!("unknown status {v:?}")));
             }
-        }
-        FilterField::Indexed(Field::Direction) => {
-            if ticks_engine::Direction::parse(v).is_none() {
-                return Err(invalid(param, format!("unknown direction {v:?} (outbound/mt, inbound/mo, event)")));
+        FilterField::Indexed(Field::Direction)
+            if ticks_engine::Direction::parse(v).is_none() => {
+                return Err(invalid(
+                    param,
+                    format!("unknown direction {v:?} (outbound/mt, inbound/mo, event)"),
+                ));
             }
-        }
-        FilterField::Indexed(Field::Session) => {
-            if v != "open" && v != "closed" && v != "none" {
+        FilterField::Indexed(Field::Session)
+            if v != "open" && v != "closed" && v != "none" => {
                 return Err(invalid(param, format!("{v:?}: use open or closed")));
             }
-        }
         FilterField::Phone => return Ok(ticks_ingest_phone(v)),
         _ => {}
     }
@@ -325,7 +356,9 @@ fn validate_value(param: &str, field: FilterField, v: &str) -> Result<String, Qu
 
 /// Phone digits as stored (the same normalisation as ingest).
 fn ticks_ingest_phone(s: &str) -> String {
-    let phone_like = s.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '(' | ')' | '.' | ' '));
+    let phone_like = s
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '(' | ')' | '.' | ' '));
     if phone_like {
         s.chars().filter(|c| c.is_ascii_digit()).collect()
     } else {
@@ -344,7 +377,10 @@ pub fn parse_tz(name: &str) -> Result<TimeZone, QueryError> {
     if let Some(off) = parse_offset(name) {
         return Ok(TimeZone::fixed(off));
     }
-    Err(invalid("tz", format!("unknown time zone {name:?} (use an IANA name like America/Sao_Paulo)")))
+    Err(invalid(
+        "tz",
+        format!("unknown time zone {name:?} (use an IANA name like America/Sao_Paulo)"),
+    ))
 }
 
 fn parse_offset(s: &str) -> Option<jiff::tz::Offset> {
@@ -395,18 +431,41 @@ mod tests {
     use super::*;
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn repeated_filters_are_or_and_dashes_negate() {
-        let q = LogQuery::from_params(&p(&[("status", "read"), ("status", "delivered"), ("-category", "template_bot"), ("response_code", "-429")]), &[])
-            .expect("valid");
-        let status = q.filters.iter().find(|f| f.param == "status").expect("status");
+        let q = LogQuery::from_params(
+            &p(&[
+                ("status", "read"),
+                ("status", "delivered"),
+                ("-category", "template_bot"),
+                ("response_code", "-429"),
+            ]),
+            &[],
+        )
+        .expect("valid");
+        let status = q
+            .filters
+            .iter()
+            .find(|f| f.param == "status")
+            .expect("status");
         assert_eq!(status.include, vec!["read", "delivered"]);
-        let cat = q.filters.iter().find(|f| f.param == "category").expect("category");
+        let cat = q
+            .filters
+            .iter()
+            .find(|f| f.param == "category")
+            .expect("category");
         assert_eq!(cat.exclude, vec!["template_bot"]);
-        let code = q.filters.iter().find(|f| f.param == "response_code").expect("code");
+        let code = q
+            .filters
+            .iter()
+            .find(|f| f.param == "response_code")
+            .expect("code");
         assert_eq!(code.exclude, vec!["429"]);
     }
 
@@ -425,7 +484,9 @@ mod tests {
         ];
         for (params, name) in cases {
             match LogQuery::from_params(&p(&params), &[]) {
-                Err(QueryError::InvalidParam { param, .. }) => assert_eq!(param, name, "{params:?}"),
+                Err(QueryError::InvalidParam { param, .. }) => {
+                    assert_eq!(param, name, "{params:?}")
+                }
                 other => panic!("{params:?}: expected an error naming {name}, got {other:?}"),
             }
         }
@@ -433,8 +494,19 @@ mod tests {
 
     #[test]
     fn dates_are_read_in_the_time_zone_and_to_includes_its_day() {
-        let q = LogQuery::from_params(&p(&[("tz", "America/Sao_Paulo"), ("from", "2025-03-01"), ("to", "2025-03-01")]), &[]).expect("valid");
-        let from = "2025-03-01T03:00:00Z".parse::<jiff::Timestamp>().expect("ts").as_millisecond();
+        let q = LogQuery::from_params(
+            &p(&[
+                ("tz", "America/Sao_Paulo"),
+                ("from", "2025-03-01"),
+                ("to", "2025-03-01"),
+            ]),
+            &[],
+        )
+        .expect("valid");
+        let from = "2025-03-01T03:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .expect("ts")
+            .as_millisecond();
         assert_eq!(q.from_ms, Some(from));
         assert_eq!(q.to_ms, Some(from + 86_400_000));
     }

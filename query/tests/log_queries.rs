@@ -30,11 +30,19 @@ fn ndjson(messages: u64, seed: u64) -> Vec<u8> {
 }
 
 fn import(store: &Store, data: &[u8]) -> ticks_ingest::ImportReport {
-    ticks_ingest::import(store, BufReader::new(data), &ticks_ingest::ImportOptions::default()).expect("import")
+    ticks_ingest::import(
+        store,
+        BufReader::new(data),
+        &ticks_ingest::ImportOptions::default(),
+    )
+    .expect("import")
 }
 
 fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 fn query(pairs: &[(&str, &str)]) -> LogQuery {
@@ -57,9 +65,15 @@ fn shared() -> &'static Fixture {
         assert_eq!(report.rejected, 0, "{:?}", report.rejections.first());
         store.flush_text().expect("flush");
         let snap = store.snapshot();
-        let all = (0..snap.entry_count() as u32).filter_map(|i| snap.entry(EntryId(i))).collect();
+        let all = (0..snap.entry_count() as u32)
+            .filter_map(|i| snap.entry(EntryId(i)))
+            .collect();
         drop(snap);
-        Fixture { _dir: dir, store, all }
+        Fixture {
+            _dir: dir,
+            store,
+            all,
+        }
     })
 }
 
@@ -86,8 +100,20 @@ fn value_of(e: &Entry, param: &str) -> String {
 }
 
 const PARAMS: &[&str] = &[
-    "category", "name", "template", "recipient_type", "status", "direction", "response_code", "error_code", "user",
-    "subaccount", "content_type", "conversation_type", "phone_number_id", "session",
+    "category",
+    "name",
+    "template",
+    "recipient_type",
+    "status",
+    "direction",
+    "response_code",
+    "error_code",
+    "user",
+    "subaccount",
+    "content_type",
+    "conversation_type",
+    "phone_number_id",
+    "session",
 ];
 
 proptest! {
@@ -143,11 +169,22 @@ proptest! {
 #[test]
 fn every_message_is_one_entry_and_replies_are_entries_of_their_own() {
     let f = shared();
-    let outbound = f.all.iter().filter(|e| e.direction == ticks_engine::Direction::Outbound).count();
+    let outbound = f
+        .all
+        .iter()
+        .filter(|e| e.direction == ticks_engine::Direction::Outbound)
+        .count();
     assert_eq!(outbound as u64, MESSAGES);
-    let inbound: Vec<_> = f.all.iter().filter(|e| e.direction == ticks_engine::Direction::Inbound).collect();
+    let inbound: Vec<_> = f
+        .all
+        .iter()
+        .filter(|e| e.direction == ticks_engine::Direction::Inbound)
+        .collect();
     assert!(!inbound.is_empty());
-    assert!(inbound.iter().all(|e| e.in_reply_to.is_some()), "generated replies all answer a campaign message");
+    assert!(
+        inbound.iter().all(|e| e.in_reply_to.is_some()),
+        "generated replies all answer a campaign message"
+    );
     let replies: u32 = f.all.iter().map(|e| e.replies + e.clicks).sum();
     assert_eq!(replies as usize, inbound.len());
 }
@@ -155,23 +192,60 @@ fn every_message_is_one_entry_and_replies_are_entries_of_their_own() {
 #[test]
 fn sorting_by_any_column_is_a_total_order_and_pages_tile_it() {
     let f = shared();
-    for sort in ["-recorded_at", "recorded_at", "name", "-response_code", "status", "phone", "-id", "template"] {
+    for sort in [
+        "-recorded_at",
+        "recorded_at",
+        "name",
+        "-response_code",
+        "status",
+        "phone",
+        "-id",
+        "template",
+    ] {
         let mut seen = Vec::new();
         for page_no in 0..4 {
             let offset = (page_no * 50).to_string();
-            let page = search(&f.store, &query(&[("sort", sort), ("limit", "50"), ("offset", &offset), ("direction", "outbound")])).expect("page");
+            let page = search(
+                &f.store,
+                &query(&[
+                    ("sort", sort),
+                    ("limit", "50"),
+                    ("offset", &offset),
+                    ("direction", "outbound"),
+                ]),
+            )
+            .expect("page");
             seen.extend(page.entries.iter().map(|e| e.id.0));
         }
-        let full = search(&f.store, &query(&[("sort", sort), ("limit", "200"), ("direction", "outbound")])).expect("page");
+        let full = search(
+            &f.store,
+            &query(&[("sort", sort), ("limit", "200"), ("direction", "outbound")]),
+        )
+        .expect("page");
         let expected: Vec<u32> = full.entries.iter().map(|e| e.id.0).collect();
-        assert_eq!(seen, expected, "offset pages of sort={sort} tile the first 200 rows");
+        assert_eq!(
+            seen, expected,
+            "offset pages of sort={sort} tile the first 200 rows"
+        );
         let mut uniq = seen.clone();
         uniq.sort_unstable();
         uniq.dedup();
         assert_eq!(uniq.len(), seen.len(), "no row twice for sort={sort}");
     }
-    let by_name = search(&f.store, &query(&[("sort", "name"), ("limit", "1000"), ("direction", "outbound")])).expect("page");
-    let names: Vec<String> = by_name.entries.iter().map(|e| e.name.clone().unwrap_or_default()).collect();
+    let by_name = search(
+        &f.store,
+        &query(&[
+            ("sort", "name"),
+            ("limit", "1000"),
+            ("direction", "outbound"),
+        ]),
+    )
+    .expect("page");
+    let names: Vec<String> = by_name
+        .entries
+        .iter()
+        .map(|e| e.name.clone().unwrap_or_default())
+        .collect();
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);
@@ -212,19 +286,33 @@ fn a_cursor_stays_stable_while_new_entries_arrive() {
     import(&store, &ndjson(300, 1));
     let first = search(&store, &query(&[("limit", "100")])).expect("page");
     let cursor = first.next_cursor.clone().expect("more pages");
-    let second_before = search(&store, &query(&[("limit", "100"), ("cursor", &cursor)])).expect("page");
+    let second_before =
+        search(&store, &query(&[("limit", "100"), ("cursor", &cursor)])).expect("page");
     // New, newer traffic arrives between the two page loads.
     let mut opts = GeneratorOptions::new(100);
     opts.seed = 99;
     opts.start_ms += 40 * 86_400_000;
-    let newer: Vec<u8> = Generator::new(opts).flat_map(|mut l| { l.push(b'\n'); l }).collect();
+    let newer: Vec<u8> = Generator::new(opts)
+        .flat_map(|mut l| {
+            l.push(b'\n');
+            l
+        })
+        .collect();
     import(&store, &newer);
-    let second_after = search(&store, &query(&[("limit", "100"), ("cursor", &cursor)])).expect("page");
+    let second_after =
+        search(&store, &query(&[("limit", "100"), ("cursor", &cursor)])).expect("page");
     let ids = |p: &ticks_query::Page| p.entries.iter().map(|e| e.id.0).collect::<Vec<_>>();
     assert_eq!(ids(&second_before), ids(&second_after));
-    assert!(second_after.total > second_before.total, "the total does grow");
-    let bad = LogQuery::from_params(&params(&[("cursor", &cursor), ("sort", "name")]), &[]).expect("parses");
-    assert!(search(&store, &bad).is_err(), "a cursor of another sort is refused");
+    assert!(
+        second_after.total > second_before.total,
+        "the total does grow"
+    );
+    let bad = LogQuery::from_params(&params(&[("cursor", &cursor), ("sort", "name")]), &[])
+        .expect("parses");
+    assert!(
+        search(&store, &bad).is_err(),
+        "a cursor of another sort is refused"
+    );
     store.close().expect("close");
 }
 
@@ -232,24 +320,49 @@ fn a_cursor_stays_stable_while_new_entries_arrive() {
 fn free_text_finds_words_phrases_prefixes_phones_and_wamids() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(Config::new(dir.path())).expect("open");
-    let data = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/send_template_accepted.json")).expect("fixture");
-    let line = serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(&data).expect("json")).expect("json");
+    let data = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/send_template_accepted.json"
+    ))
+    .expect("fixture");
+    let line =
+        serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(&data).expect("json"))
+            .expect("json");
     let mut body = line.clone();
     body.push(b'\n');
-    let text = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/send_text_accepted.json")).expect("fixture");
-    body.extend(serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(&text).expect("json")).expect("json"));
+    let text = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/send_text_accepted.json"
+    ))
+    .expect("fixture");
+    body.extend(
+        serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(&text).expect("json"))
+            .expect("json"),
+    );
     body.push(b'\n');
     import(&store, &body);
     store.flush_text().expect("flush");
-    let hits = |t: &str| search(&store, &query(&[("text", t)])).expect("search").total;
+    let hits = |t: &str| {
+        search(&store, &query(&[("text", t)]))
+            .expect("search")
+            .total
+    };
     assert_eq!(hits("maria"), 1, "a template parameter value, any case");
-    assert_eq!(hits("\"black friday\""), 1, "a phrase from the campaign name");
+    assert_eq!(
+        hits("\"black friday\""),
+        1,
+        "a phrase from the campaign name"
+    );
     assert_eq!(hits("\"friday black\""), 0, "phrases keep word order");
     assert_eq!(hits("promo_black*"), 1, "a prefix");
     assert_eq!(hits("entreg*"), 1, "a prefix inside message text");
     assert_eq!(hits("+55 (11) 98765-4321"), 1, "a phone number as typed");
     assert_eq!(hits("5511987654321"), 1, "the same number as digits");
-    assert_eq!(hits("wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjA3QUY1RjQ3QkM2RjlBMDBBNAA="), 1, "a wamid as pasted");
+    assert_eq!(
+        hits("wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjA3QUY1RjQ3QkM2RjlBMDBBNAA="),
+        1,
+        "a wamid as pasted"
+    );
     assert_eq!(hits("crm-order-778"), 1, "a correlation id");
     assert_eq!(hits("maria entrega"), 0, "every word must match");
     assert_eq!(hits("nothing-like-this"), 0);
@@ -261,10 +374,25 @@ fn free_text_finds_words_phrases_prefixes_phones_and_wamids() {
 #[test]
 fn group_by_counts_agree_with_a_brute_force_count() {
     let f = shared();
-    for (group, param) in [("status", "status"), ("response_code", "response_code"), ("name", "name"), ("error_code", "error_code"), ("category", "category")] {
-        let s = stats(&f.store, &query(&[("direction", "outbound")]), GroupBy::parse(group).expect("group")).expect("stats");
+    for (group, param) in [
+        ("status", "status"),
+        ("response_code", "response_code"),
+        ("name", "name"),
+        ("error_code", "error_code"),
+        ("category", "category"),
+    ] {
+        let s = stats(
+            &f.store,
+            &query(&[("direction", "outbound")]),
+            GroupBy::parse(group).expect("group"),
+        )
+        .expect("stats");
         let mut brute: BTreeMap<String, u64> = BTreeMap::new();
-        for e in f.all.iter().filter(|e| e.direction == ticks_engine::Direction::Outbound) {
+        for e in f
+            .all
+            .iter()
+            .filter(|e| e.direction == ticks_engine::Direction::Outbound)
+        {
             *brute.entry(value_of(e, param)).or_default() += 1;
         }
         let got: BTreeMap<String, u64> = s
@@ -287,10 +415,25 @@ fn group_by_counts_agree_with_a_brute_force_count() {
         let zone = ticks_query::parse_tz(tz).expect("tz");
         let mut brute: BTreeMap<String, u64> = BTreeMap::new();
         for e in &f.all {
-            let d = jiff::Timestamp::from_millisecond(e.recorded_ms).expect("ts").to_zoned(zone.clone()).date();
+            let d = jiff::Timestamp::from_millisecond(e.recorded_ms)
+                .expect("ts")
+                .to_zoned(zone.clone())
+                .date();
             *brute.entry(d.to_string()).or_default() += 1;
         }
-        let got: BTreeMap<String, u64> = s.groups.iter().map(|g| (match &g.key { ticks_engine::FieldValue::Text(t) => t.clone(), other => format!("{other:?}") }, g.count)).collect();
+        let got: BTreeMap<String, u64> = s
+            .groups
+            .iter()
+            .map(|g| {
+                (
+                    match &g.key {
+                        ticks_engine::FieldValue::Text(t) => t.clone(),
+                        other => format!("{other:?}"),
+                    },
+                    g.count,
+                )
+            })
+            .collect();
         assert_eq!(got, brute, "days in {tz}");
     }
 }
@@ -300,17 +443,24 @@ fn dropping_every_derived_structure_and_reopening_gives_identical_answers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let queries: Vec<Vec<(&str, &str)>> = vec![
         vec![("limit", "1000")],
-        vec![("status", "read"), ("status", "delivered"), ("sort", "name")],
+        vec![
+            ("status", "read"),
+            ("status", "delivered"),
+            ("sort", "name"),
+        ],
         vec![("-response_code", "200"), ("sort", "-recorded_at")],
         vec![("text", "quero")],
         vec![("session", "open")],
     ];
     let answers = |store: &Store| -> Vec<(u64, Vec<Entry>)> {
         store.flush_text().expect("flush");
-        queries.iter().map(|q| {
-            let p = search(store, &query(q)).expect("search");
-            (p.total, p.entries)
-        }).collect()
+        queries
+            .iter()
+            .map(|q| {
+                let p = search(store, &query(q)).expect("search");
+                (p.total, p.entries)
+            })
+            .collect()
     };
     let before = {
         let store = Store::open(Config::new(dir.path())).expect("open");
@@ -353,17 +503,34 @@ fn bad_lines_are_counted_reported_with_line_numbers_and_kept_in_the_rejects_file
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(Config::new(dir.path())).expect("open");
     let good = ndjson(20, 5);
-    let mut lines: Vec<&[u8]> = good.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    let mut lines: Vec<&[u8]> = good
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     let n_good = lines.len() as u64;
     lines.insert(3, b"{not json");
-    lines.insert(7, br#"{"recorded_at":"2025-01-01T00:00:00Z","request":{},"response_code":"x"}"#);
+    lines.insert(
+        7,
+        br#"{"recorded_at":"2025-01-01T00:00:00Z","request":{},"response_code":"x"}"#,
+    );
     lines.push(b"");
     let data = lines.join(&b'\n');
     let rejects = dir.path().join("rejects.ndjson");
-    let report = ticks_ingest::import(&store, BufReader::new(&data[..]), &ticks_ingest::ImportOptions { rejects: Some(rejects.clone()), ..Default::default() }).expect("import");
+    let report = ticks_ingest::import(
+        &store,
+        BufReader::new(&data[..]),
+        &ticks_ingest::ImportOptions {
+            rejects: Some(rejects.clone()),
+            ..Default::default()
+        },
+    )
+    .expect("import");
     assert_eq!(report.rejected, 2);
     assert_eq!(report.stored + report.duplicates, n_good);
-    assert_eq!(report.rejections.iter().map(|r| r.line).collect::<Vec<_>>(), vec![4, 8]);
+    assert_eq!(
+        report.rejections.iter().map(|r| r.line).collect::<Vec<_>>(),
+        vec![4, 8]
+    );
     assert!(report.rejections[1].reason.contains("response_code"));
     let kept = std::fs::read_to_string(rejects).expect("rejects file");
     assert_eq!(kept.lines().count(), 2);
@@ -375,33 +542,67 @@ fn bad_lines_are_counted_reported_with_line_numbers_and_kept_in_the_rejects_file
 fn a_status_before_its_send_is_queryable_and_the_send_fills_the_same_entry() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(Config::new(dir.path())).expect("open");
-    let fixture = |n: &str| std::fs::read(format!("{}/../tests/data/{n}", env!("CARGO_MANIFEST_DIR"))).expect("fixture");
-    let delivered = ticks_ingest::webhook_input(fixture("webhook_status_delivered.json"), Source::Webhook, 0).expect("parse");
+    let fixture = |n: &str| {
+        std::fs::read(format!("{}/../tests/data/{n}", env!("CARGO_MANIFEST_DIR"))).expect("fixture")
+    };
+    let delivered =
+        ticks_ingest::webhook_input(fixture("webhook_status_delivered.json"), Source::Webhook, 0)
+            .expect("parse");
     store.append_one(delivered).expect("append");
     let page = search(&store, &query(&[("status", "delivered")])).expect("search");
     assert_eq!(page.total, 1);
     let e = &page.entries[0];
     assert!(!e.has_send, "known only from webhooks");
     assert_eq!(e.direction, ticks_engine::Direction::Outbound);
-    let send = ticks_ingest::send_input(fixture("send_template_accepted.json"), Source::SendApi, 0).expect("parse");
+    let send = ticks_ingest::send_input(fixture("send_template_accepted.json"), Source::SendApi, 0)
+        .expect("parse");
     let outcome = store.append_one(send).expect("append");
     assert_eq!(outcome.entries, vec![e.id], "attached to the same entry");
     let page = search(&store, &query(&[("name", "Black Friday 2025")])).expect("search");
     assert_eq!(page.total, 1);
-    assert_eq!(page.entries[0].status, ticks_engine::Status::Delivered, "the status is kept, not reset by the late send");
-    assert_eq!(page.entries[0].template.as_deref(), Some("promo_black_friday"));
+    assert_eq!(
+        page.entries[0].status,
+        ticks_engine::Status::Delivered,
+        "the status is kept, not reset by the late send"
+    );
+    assert_eq!(
+        page.entries[0].template.as_deref(),
+        Some("promo_black_friday")
+    );
     // A failed status after delivery does not move it back.
-    let failed = ticks_ingest::webhook_input(fixture("webhook_status_failed.json"), Source::Webhook, 0).expect("parse");
+    let failed =
+        ticks_ingest::webhook_input(fixture("webhook_status_failed.json"), Source::Webhook, 0)
+            .expect("parse");
     store.append_one(failed).expect("append");
-    let read = ticks_ingest::webhook_input(fixture("webhook_status_read.json"), Source::Webhook, 0).expect("parse");
+    let read = ticks_ingest::webhook_input(fixture("webhook_status_read.json"), Source::Webhook, 0)
+        .expect("parse");
     store.append_one(read.clone()).expect("append");
     assert!(store.append_one(read).expect("append").is_duplicate());
-    let timeline = store.timeline("wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjA3QUY1RjQ3QkM2RjlBMDBBNAA=").expect("timeline").expect("exists");
+    let timeline = store
+        .timeline("wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjA3QUY1RjQ3QkM2RjlBMDBBNAA=")
+        .expect("timeline")
+        .expect("exists");
     assert_eq!(timeline.entry.status, ticks_engine::Status::Read);
-    let kinds: Vec<_> = timeline.items.iter().map(|i| i.status.clone().unwrap_or_default()).collect();
-    assert_eq!(kinds, vec!["accepted", "delivered", "failed", "read"], "every event with its own time, in time order");
+    let kinds: Vec<_> = timeline
+        .items
+        .iter()
+        .map(|i| i.status.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["accepted", "delivered", "failed", "read"],
+        "every event with its own time, in time order"
+    );
     let detail = store.entry_detail(e.id).expect("detail").expect("exists");
-    assert_eq!(detail.inputs.len(), 4, "each stored input, not the duplicate");
-    assert_eq!(detail.inputs[1].raw, fixture("send_template_accepted.json"), "raw bytes kept exactly");
+    assert_eq!(
+        detail.inputs.len(),
+        4,
+        "each stored input, not the duplicate"
+    );
+    assert_eq!(
+        detail.inputs[1].raw,
+        fixture("send_template_accepted.json"),
+        "raw bytes kept exactly"
+    );
     store.close().expect("close");
 }

@@ -1,7 +1,10 @@
 //! Request handlers of the HTTP API.
 
 use crate::config::Scope;
-use crate::http::{blocking, json_response, query_pairs, read_body, text_response, ApiError, App, Body, MAX_IMPORT_BYTES};
+use crate::http::{
+    blocking, json_response, query_pairs, read_body, text_response, ApiError, App, Body,
+    MAX_IMPORT_BYTES,
+};
 use hmac::{Hmac, Mac};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -43,7 +46,9 @@ pub(crate) fn entry_json(e: &Entry) -> Value {
     v["status"] = Value::String(e.status.as_str().into());
     v["direction"] = Value::String(e.direction.as_str().into());
     v["id"] = json!(e.id.0);
-    v["session"] = e.session.map_or(Value::Null, |s| Value::String(s.as_str().into()));
+    v["session"] = e
+        .session
+        .map_or(Value::Null, |s| Value::String(s.as_str().into()));
     if let Some(r) = e.in_reply_to {
         v["in_reply_to"] = json!(r.0);
     }
@@ -57,7 +62,10 @@ pub(crate) fn entry_json(e: &Entry) -> Value {
     v
 }
 
-pub(crate) fn webhook_verify(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub(crate) fn webhook_verify(
+    app: &App,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let params = query_pairs(req);
     let get = |k: &str| params.iter().find(|(a, _)| a == k).map(|(_, b)| b.as_str());
     let expected = app
@@ -73,7 +81,9 @@ pub(crate) fn webhook_verify(app: &App, req: &Request<Incoming>) -> Result<Respo
         let challenge = get("hub.challenge").unwrap_or("").to_string();
         Ok(text_response(StatusCode::OK, "text/plain", challenge))
     } else {
-        Err(ApiError::Forbidden("verification failed: wrong hub.mode or hub.verify_token".into()))
+        Err(ApiError::Forbidden(
+            "verification failed: wrong hub.mode or hub.verify_token".into(),
+        ))
     }
 }
 
@@ -92,7 +102,10 @@ fn check_signature(secret: &str, header: Option<&str>, body: &[u8]) -> bool {
     mac.verify_slice(&sig).is_ok()
 }
 
-pub(crate) async fn webhook_post(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn webhook_post(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let signature = req
         .headers()
         .get("x-hub-signature-256")
@@ -106,9 +119,11 @@ pub(crate) async fn webhook_post(app: Arc<App>, req: Request<Incoming>) -> Resul
         }
     }
     let store = app.store()?.clone();
-    let input = ticks_ingest::webhook_input(body.to_vec(), Source::Webhook, ticks_ingest::now_ms()).inspect_err(|_| app.metrics.count_rejected("webhook"))?;
+    let input = ticks_ingest::webhook_input(body.to_vec(), Source::Webhook, ticks_ingest::now_ms())
+        .inspect_err(|_| app.metrics.count_rejected("webhook"))?;
     let outcome = blocking(move || Ok(store.append_one(input)?)).await?;
-    app.metrics.count_outcome("webhook", outcome.stored as u64, outcome.duplicates as u64);
+    app.metrics
+        .count_outcome("webhook", outcome.stored as u64, outcome.duplicates as u64);
     // 200 only now that the record is durable; 200 again for a duplicate.
     Ok(json_response(
         StatusCode::OK,
@@ -116,7 +131,10 @@ pub(crate) async fn webhook_post(app: Arc<App>, req: Request<Incoming>) -> Resul
     ))
 }
 
-pub(crate) async fn post_sends(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn post_sends(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     app.authorize(req.headers(), Scope::Ingest)?;
     let body = read_body(req.into_body(), app.settings.max_body_bytes).await?;
     let store = app.store()?.clone();
@@ -147,27 +165,43 @@ pub(crate) async fn post_sends(app: Arc<App>, req: Request<Incoming>) -> Result<
             stored += 1;
             "stored"
         };
-        results[pos] = json!({"index": pos, "result": result, "id": outcome.entries.first().map(|e| e.0)});
+        results[pos] =
+            json!({"index": pos, "result": result, "id": outcome.entries.first().map(|e| e.0)});
     }
     app.metrics.count_outcome("send", stored, duplicates);
     for _ in 0..rejected {
         app.metrics.count_rejected("send");
     }
-    let status = if stored + duplicates == 0 && rejected > 0 { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok(json_response(status, &json!({"stored": stored, "duplicates": duplicates, "rejected": rejected, "items": results})))
+    let status = if stored + duplicates == 0 && rejected > 0 {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok(json_response(
+        status,
+        &json!({"stored": stored, "duplicates": duplicates, "rejected": rejected, "items": results}),
+    ))
 }
 
-pub(crate) async fn post_import(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn post_import(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     app.authorize(req.headers(), Scope::Ingest)?;
     let body = read_body(req.into_body(), MAX_IMPORT_BYTES).await?;
     let store = app.store()?.clone();
     let started = Instant::now();
     let report = blocking(move || {
-        ticks_ingest::import(&store, std::io::BufReader::new(&body[..]), &ticks_ingest::ImportOptions::default())
-            .map_err(|e| ApiError::Internal(e.to_string()))
+        ticks_ingest::import(
+            &store,
+            std::io::BufReader::new(&body[..]),
+            &ticks_ingest::ImportOptions::default(),
+        )
+        .map_err(|e| ApiError::Internal(e.to_string()))
     })
     .await?;
-    app.metrics.count_outcome("import", report.stored, report.duplicates);
+    app.metrics
+        .count_outcome("import", report.stored, report.duplicates);
     for _ in 0..report.rejected {
         app.metrics.count_rejected("import");
     }
@@ -179,7 +213,10 @@ pub(crate) async fn post_import(app: Arc<App>, req: Request<Incoming>) -> Result
     ))
 }
 
-pub(crate) async fn get_logs(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn get_logs(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     app.authorize(req.headers(), Scope::Read)?;
     let params = query_pairs(&req);
     let query = LogQuery::from_params(&params, &[])?;
@@ -194,24 +231,33 @@ pub(crate) async fn get_logs(app: Arc<App>, req: Request<Incoming>) -> Result<Re
 }
 
 fn parse_id(id: &str) -> Result<EntryId, ApiError> {
-    id.parse::<u32>().map(EntryId).map_err(|_| ApiError::BadRequest {
-        code: "invalid_param",
-        message: format!("id: {id:?} is not an entry id"),
-        field: Some("id".into()),
-    })
+    id.parse::<u32>()
+        .map(EntryId)
+        .map_err(|_| ApiError::BadRequest {
+            code: "invalid_param",
+            message: format!("id: {id:?} is not an entry id"),
+            field: Some("id".into()),
+        })
 }
 
 /// A raw input as the detail view shows it: JSON when it is JSON.
 fn raw_json(raw: &[u8]) -> Value {
-    serde_json::from_slice(raw).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(raw).into_owned()))
+    serde_json::from_slice(raw)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(raw).into_owned()))
 }
 
-pub(crate) async fn get_log(app: Arc<App>, req: &Request<Incoming>, id: &str) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn get_log(
+    app: Arc<App>,
+    req: &Request<Incoming>,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
     app.authorize(req.headers(), Scope::Read)?;
     let id = parse_id(id)?;
     let store = app.store()?.clone();
     let value = blocking(move || {
-        let detail = store.entry_detail(id)?.ok_or_else(|| ApiError::NotFound(format!("entry {id} does not exist")))?;
+        let detail = store
+            .entry_detail(id)?
+            .ok_or_else(|| ApiError::NotFound(format!("entry {id} does not exist")))?;
         let timeline = match &detail.entry.wamid {
             Some(w) => store.timeline(w)?,
             None => None,
@@ -247,7 +293,11 @@ pub(crate) async fn get_log(app: Arc<App>, req: &Request<Incoming>, id: &str) ->
     Ok(json_response(StatusCode::OK, &value))
 }
 
-pub(crate) async fn get_timeline(app: Arc<App>, req: &Request<Incoming>, wamid: &str) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn get_timeline(
+    app: Arc<App>,
+    req: &Request<Incoming>,
+    wamid: &str,
+) -> Result<Response<Body>, ApiError> {
     app.authorize(req.headers(), Scope::Read)?;
     let wamid = form_urlencoded::parse(format!("w={wamid}").as_bytes())
         .next()
@@ -256,12 +306,18 @@ pub(crate) async fn get_timeline(app: Arc<App>, req: &Request<Incoming>, wamid: 
     let store = app.store()?.clone();
     let timeline = blocking(move || Ok(store.timeline(&wamid)?)).await?;
     match timeline {
-        Some(t) => Ok(json_response(StatusCode::OK, &json!({"entry": entry_json(&t.entry), "items": t.items}))),
+        Some(t) => Ok(json_response(
+            StatusCode::OK,
+            &json!({"entry": entry_json(&t.entry), "items": t.items}),
+        )),
         None => Err(ApiError::NotFound("no message with this wamid".into())),
     }
 }
 
-pub(crate) async fn get_stats(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn get_stats(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     app.authorize(req.headers(), Scope::Read)?;
     let params = query_pairs(&req);
     let group = params
@@ -275,12 +331,19 @@ pub(crate) async fn get_stats(app: Arc<App>, req: Request<Incoming>) -> Result<R
     let started = Instant::now();
     let stats = blocking(move || Ok(ticks_query::stats(&store, &query, group_by)?)).await?;
     app.metrics.observe_query(started.elapsed());
-    Ok(json_response(StatusCode::OK, &json!({"group_by": group, "total": stats.total, "groups": stats.groups})))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"group_by": group, "total": stats.total, "groups": stats.groups}),
+    ))
 }
 
 pub(crate) fn get_codes() -> Response<Body> {
     let mut meta = serde_json::Map::new();
-    for code in [0i64, 1, 2, 3, 4, 10, 100, 190, 200, 368, 470, 80007, 130429, 131000, 131005, 131008, 131009, 131016, 131026, 131031, 131042, 131047, 131048, 131049, 131050, 131051, 131052, 131053, 131056, 132000, 132001, 132005, 132007, 132012, 132015, 132016, 133010, 135000] {
+    for code in [
+        0i64, 1, 2, 3, 4, 10, 100, 190, 200, 368, 470, 80007, 130429, 131000, 131005, 131008,
+        131009, 131016, 131026, 131031, 131042, 131047, 131048, 131049, 131050, 131051, 131052,
+        131053, 131056, 132000, 132001, 132005, 132007, 132012, 132015, 132016, 133010, 135000,
+    ] {
         if let Some(info) = ticks_ingest::meta_error_info(code) {
             meta.insert(code.to_string(), json!(info));
         }
@@ -294,7 +357,11 @@ pub(crate) fn get_codes() -> Response<Body> {
     json_response(StatusCode::OK, &json!({"meta": meta, "http": http}))
 }
 
-pub(crate) async fn delete_log(app: Arc<App>, req: &Request<Incoming>, id: &str) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn delete_log(
+    app: Arc<App>,
+    req: &Request<Incoming>,
+    id: &str,
+) -> Result<Response<Body>, ApiError> {
     let actor = app.authorize(req.headers(), Scope::Admin)?;
     let id = parse_id(id)?;
     let store = app.store()?.clone();
@@ -312,28 +379,47 @@ pub(crate) async fn delete_log(app: Arc<App>, req: &Request<Incoming>, id: &str)
 }
 
 /// `POST /v1/delete` with `{"ids": [..]}` or `{"filter": "status=failed&..."}`.
-pub(crate) async fn post_delete(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn post_delete(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let actor = app.authorize(req.headers(), Scope::Admin)?;
     let body = read_body(req.into_body(), 16 * 1024 * 1024).await?;
-    let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad("invalid_json", e.to_string()))?;
+    let v: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad("invalid_json", e.to_string()))?;
     let store = app.store()?.clone();
     let (ids, filter_text) = if let Some(list) = v.get("ids") {
-        let arr = list.as_array().ok_or(ApiError::BadRequest { code: "invalid_param", message: "ids: expected an array of entry ids".into(), field: Some("ids".into()) })?;
+        let arr = list.as_array().ok_or(ApiError::BadRequest {
+            code: "invalid_param",
+            message: "ids: expected an array of entry ids".into(),
+            field: Some("ids".into()),
+        })?;
         let mut ids = roaring::RoaringBitmap::new();
         for (i, x) in arr.iter().enumerate() {
-            let id = x.as_u64().filter(|n| *n <= u64::from(u32::MAX)).ok_or(ApiError::BadRequest {
-                code: "invalid_param",
-                message: format!("ids[{i}]: not an entry id"),
-                field: Some("ids".into()),
-            })?;
+            let id =
+                x.as_u64()
+                    .filter(|n| *n <= u64::from(u32::MAX))
+                    .ok_or(ApiError::BadRequest {
+                        code: "invalid_param",
+                        message: format!("ids[{i}]: not an entry id"),
+                        field: Some("ids".into()),
+                    })?;
             ids.insert(id as u32);
         }
         let text = format!("ids({})", ids.len());
         (ids, text)
     } else if let Some(filter) = v.get("filter").and_then(Value::as_str) {
-        let params: Vec<(String, String)> = form_urlencoded::parse(filter.as_bytes()).into_owned().collect();
+        let params: Vec<(String, String)> = form_urlencoded::parse(filter.as_bytes())
+            .into_owned()
+            .collect();
         if params.is_empty() {
-            return Err(ApiError::BadRequest { code: "invalid_param", message: "filter: an empty filter would delete everything; list the filter explicitly".into(), field: Some("filter".into()) });
+            return Err(ApiError::BadRequest {
+                code: "invalid_param",
+                message:
+                    "filter: an empty filter would delete everything; list the filter explicitly"
+                        .into(),
+                field: Some("filter".into()),
+            });
         }
         let query = LogQuery::from_params(&params, &["limit", "offset", "cursor", "sort"])?;
         let s = store.clone();
@@ -355,7 +441,10 @@ pub(crate) async fn post_delete(app: Arc<App>, req: Request<Incoming>) -> Result
 
 const SEARCHES: &str = "saved_search";
 
-pub(crate) async fn list_searches(app: Arc<App>, req: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn list_searches(
+    app: Arc<App>,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     app.authorize(req.headers(), Scope::Read)?;
     let store = app.store()?.clone();
     let list = blocking(move || Ok(store.settings(SEARCHES)?)).await?;
@@ -366,16 +455,34 @@ pub(crate) async fn list_searches(app: Arc<App>, req: &Request<Incoming>) -> Res
     Ok(json_response(StatusCode::OK, &json!({"searches": items})))
 }
 
-pub(crate) async fn save_search(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn save_search(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     app.authorize(req.headers(), Scope::Read)?;
     let body = read_body(req.into_body(), 64 * 1024).await?;
-    let v: Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad("invalid_json", e.to_string()))?;
-    let name = v.get("name").and_then(Value::as_str).map(str::trim).unwrap_or("");
+    let v: Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad("invalid_json", e.to_string()))?;
+    let name = v
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .unwrap_or("");
     if name.is_empty() || name.len() > 100 || name.contains('/') {
-        return Err(ApiError::BadRequest { code: "invalid_param", message: "name: 1 to 100 characters, no '/'".into(), field: Some("name".into()) });
+        return Err(ApiError::BadRequest {
+            code: "invalid_param",
+            message: "name: 1 to 100 characters, no '/'".into(),
+            field: Some("name".into()),
+        });
     }
-    let query = v.get("query").and_then(Value::as_str).unwrap_or("").to_string();
-    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let query = v
+        .get("query")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     LogQuery::from_params(&params, &["columns"])?;
     let store = app.store()?.clone();
     let name = name.to_string();
@@ -384,7 +491,11 @@ pub(crate) async fn save_search(app: Arc<App>, req: Request<Incoming>) -> Result
     Ok(json_response(StatusCode::OK, &json!({"saved": name})))
 }
 
-pub(crate) async fn delete_search(app: Arc<App>, req: &Request<Incoming>, name: &str) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn delete_search(
+    app: Arc<App>,
+    req: &Request<Incoming>,
+    name: &str,
+) -> Result<Response<Body>, ApiError> {
     app.authorize(req.headers(), Scope::Read)?;
     let name: String = form_urlencoded::parse(format!("n={name}").as_bytes())
         .next()
@@ -396,7 +507,9 @@ pub(crate) async fn delete_search(app: Arc<App>, req: &Request<Incoming>, name: 
     if existed {
         Ok(json_response(StatusCode::OK, &json!({"deleted": name})))
     } else {
-        Err(ApiError::NotFound(format!("no saved search named {name:?}")))
+        Err(ApiError::NotFound(format!(
+            "no saved search named {name:?}"
+        )))
     }
 }
 
@@ -419,7 +532,13 @@ mod tests {
 
     #[test]
     fn times_keep_their_offset() {
-        assert_eq!(rfc3339(1_740_834_003_000, -3 * 3600), "2025-03-01T10:00:03.000-03:00");
-        assert_eq!(rfc3339(1_740_834_003_000, 0), "2025-03-01T13:00:03.000+00:00");
+        assert_eq!(
+            rfc3339(1_740_834_003_000, -3 * 3600),
+            "2025-03-01T10:00:03.000-03:00"
+        );
+        assert_eq!(
+            rfc3339(1_740_834_003_000, 0),
+            "2025-03-01T13:00:03.000+00:00"
+        );
     }
 }

@@ -104,7 +104,10 @@ fn parse_token_flag(s: &str) -> Result<(String, [u8; 32], Vec<Scope>)> {
     };
     let scopes = scopes
         .split(',')
-        .map(|x| Scope::parse(x).with_context(|| format!("token {name}: unknown scope {x:?} (ingest, read, admin)")))
+        .map(|x| {
+            Scope::parse(x)
+                .with_context(|| format!("token {name}: unknown scope {x:?} (ingest, read, admin)"))
+        })
         .collect::<Result<Vec<_>>>()?;
     if token.len() < 16 {
         bail!("token {name}: a token must be at least 16 characters");
@@ -117,8 +120,10 @@ impl Settings {
     pub(crate) fn load(file: Option<&Path>, over: Overrides) -> Result<Settings> {
         let file_cfg: FileConfig = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("{}: invalid configuration", path.display()))?
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("{}: invalid configuration", path.display()))?
             }
             None => FileConfig::default(),
         };
@@ -126,13 +131,14 @@ impl Settings {
             .listen
             .or(file_cfg.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".to_string());
-        let listen: SocketAddr = listen_text
-            .parse()
-            .with_context(|| format!("listen: {listen_text:?} is not an address like 127.0.0.1:8080"))?;
+        let listen: SocketAddr = listen_text.parse().with_context(|| {
+            format!("listen: {listen_text:?} is not an address like 127.0.0.1:8080")
+        })?;
         let mut tokens = Vec::new();
         for t in file_cfg.tokens {
             let hash = match (&t.sha256, &t.token) {
-                (Some(h), _) => parse_hex32(h).with_context(|| format!("tokens.{}: sha256 must be 64 hex digits", t.name))?,
+                (Some(h), _) => parse_hex32(h)
+                    .with_context(|| format!("tokens.{}: sha256 must be 64 hex digits", t.name))?,
                 (None, Some(tok)) => sha256(tok.as_bytes()),
                 (None, None) => bail!("tokens.{}: give sha256 (or token)", t.name),
             };
@@ -168,10 +174,19 @@ impl Settings {
             bail!("max_body_mib: must be between 3 (Meta sends up to 3 MB) and 256, got {max_body_mib}");
         }
         Ok(Settings {
-            data: over.data.or(file_cfg.data).unwrap_or_else(|| PathBuf::from("ticks-data")),
+            data: over
+                .data
+                .or(file_cfg.data)
+                .unwrap_or_else(|| PathBuf::from("ticks-data")),
             listen,
-            app_secret: over.app_secret.or(file_cfg.app_secret).filter(|s| !s.is_empty()),
-            verify_token: over.verify_token.or(file_cfg.verify_token).filter(|s| !s.is_empty()),
+            app_secret: over
+                .app_secret
+                .or(file_cfg.app_secret)
+                .filter(|s| !s.is_empty()),
+            verify_token: over
+                .verify_token
+                .or(file_cfg.verify_token)
+                .filter(|s| !s.is_empty()),
             graph_base_url: graph_base_url.trim_end_matches('/').to_string(),
             relay_urls,
             tokens,
@@ -189,16 +204,37 @@ mod tests {
         let dir = tempfile_dir();
         let path = dir.join("ticks.toml");
         std::fs::write(&path, "listen = \"127.0.0.1:9000\"\ndata = \"/tmp/x\"\n").expect("write");
-        let s = Settings::load(Some(&path), Overrides { listen: Some("127.0.0.1:9100".into()), ..Default::default() }).expect("valid");
+        let s = Settings::load(
+            Some(&path),
+            Overrides {
+                listen: Some("127.0.0.1:9100".into()),
+                ..Default::default()
+            },
+        )
+        .expect("valid");
         assert_eq!(s.listen.port(), 9100);
         assert_eq!(s.data, PathBuf::from("/tmp/x"));
     }
 
     #[test]
     fn exposing_without_tokens_is_refused() {
-        let err = Settings::load(None, Overrides { listen: Some("0.0.0.0:8080".into()), ..Default::default() }).expect_err("refused");
+        let err = Settings::load(
+            None,
+            Overrides {
+                listen: Some("0.0.0.0:8080".into()),
+                ..Default::default()
+            },
+        )
+        .expect_err("refused");
         assert!(err.to_string().contains("no API token"));
-        let ok = Settings::load(None, Overrides { listen: Some("0.0.0.0:8080".into()), tokens: vec!["crm:ingest,read:0123456789abcdef".into()], ..Default::default() });
+        let ok = Settings::load(
+            None,
+            Overrides {
+                listen: Some("0.0.0.0:8080".into()),
+                tokens: vec!["crm:ingest,read:0123456789abcdef".into()],
+                ..Default::default()
+            },
+        );
         assert!(ok.is_ok());
     }
 
@@ -207,14 +243,28 @@ mod tests {
         let dir = tempfile_dir();
         let path = dir.join("bad.toml");
         std::fs::write(&path, "colour = 1\n").expect("write");
-        let err = format!("{:#}", Settings::load(Some(&path), Overrides::default()).expect_err("refused"));
+        let err = format!(
+            "{:#}",
+            Settings::load(Some(&path), Overrides::default()).expect_err("refused")
+        );
         assert!(err.contains("colour"), "{err}");
-        let err = Settings::load(None, Overrides { tokens: vec!["crm:write:0123456789abcdef".into()], ..Default::default() }).expect_err("refused");
+        let err = Settings::load(
+            None,
+            Overrides {
+                tokens: vec!["crm:write:0123456789abcdef".into()],
+                ..Default::default()
+            },
+        )
+        .expect_err("refused");
         assert!(err.to_string().contains("unknown scope"), "{err}");
     }
 
     fn tempfile_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("ticks-config-test-{}-{}", std::process::id(), rand::random::<u64>()));
+        let d = std::env::temp_dir().join(format!(
+            "ticks-config-test-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
         std::fs::create_dir_all(&d).expect("mkdir");
         d
     }

@@ -4,6 +4,7 @@
 use crate::config::{sha256, Scope, Settings};
 use crate::metrics::Metrics;
 use crate::{api, ui};
+
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -32,11 +33,14 @@ pub(crate) struct App {
     store: OnceLock<Store>,
     ready: AtomicBool,
     pub(crate) metrics: Metrics,
+    /// HTTP client of the logging proxy.
+    pub(crate) proxy: reqwest::Client,
 }
 
 impl App {
     pub(crate) fn new(settings: Settings) -> App {
         App {
+            proxy: crate::proxy::client(),
             settings,
             store: OnceLock::new(),
             ready: AtomicBool::new(false),
@@ -54,7 +58,9 @@ impl App {
     }
 
     pub(crate) fn store(&self) -> Result<&Store, ApiError> {
-        self.store.get().ok_or(ApiError::Unavailable("the store is still opening".into()))
+        self.store
+            .get()
+            .ok_or(ApiError::Unavailable("the store is still opening".into()))
     }
 
     pub(crate) fn store_if_open(&self) -> Option<&Store> {
@@ -67,7 +73,11 @@ impl App {
 
     /// Checks the bearer token for a scope; returns who it is. With no
     /// tokens configured (loopback only) everyone is `local`.
-    pub(crate) fn authorize(&self, req_headers: &hyper::HeaderMap, scope: Scope) -> Result<String, ApiError> {
+    pub(crate) fn authorize(
+        &self,
+        req_headers: &hyper::HeaderMap,
+        scope: Scope,
+    ) -> Result<String, ApiError> {
         if self.settings.tokens.is_empty() {
             return Ok("local".into());
         }
@@ -88,7 +98,9 @@ impl App {
         if scopes.contains(&scope) || scopes.contains(&Scope::Admin) {
             Ok(name.clone())
         } else {
-            Err(ApiError::Forbidden(format!("token {name:?} lacks the {scope:?} scope").to_lowercase()))
+            Err(ApiError::Forbidden(
+                format!("token {name:?} lacks the {scope:?} scope").to_lowercase(),
+            ))
         }
     }
 }
@@ -97,7 +109,11 @@ impl App {
 /// the rest are ours (5xx).
 #[derive(Debug)]
 pub(crate) enum ApiError {
-    BadRequest { code: &'static str, message: String, field: Option<String> },
+    BadRequest {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
     Unauthorized,
     Forbidden(String),
     NotFound(String),
@@ -109,18 +125,41 @@ pub(crate) enum ApiError {
 
 impl ApiError {
     pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::BadRequest { code, message: message.into(), field: None }
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
 
     /// The only mapping from errors to HTTP statuses.
     pub(crate) fn into_response(self) -> Response<Body> {
         let (status, code, message, field) = match self {
-            ApiError::BadRequest { code, message, field } => (StatusCode::BAD_REQUEST, code, message, field),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required".into(), None),
+            ApiError::BadRequest {
+                code,
+                message,
+                field,
+            } => (StatusCode::BAD_REQUEST, code, message, field),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a valid bearer token is required".into(),
+                None,
+            ),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m, None),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, None),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this path".into(), None),
-            ApiError::TooLarge(limit) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body is larger than {limit} bytes"), None),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this path".into(),
+                None,
+            ),
+            ApiError::TooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the body is larger than {limit} bytes"),
+                None,
+            ),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m, None),
             ApiError::Internal(m) => {
                 tracing::error!("internal error: {m}");
@@ -171,21 +210,29 @@ impl From<ticks_ingest::ParseError> for ApiError {
 }
 
 pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     let mut r = Response::new(full(bytes));
     *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
-pub(crate) fn text_response(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+pub(crate) fn text_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
     let mut r = Response::new(full(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 
@@ -194,9 +241,14 @@ pub(crate) fn text_response(status: StatusCode, content_type: &'static str, body
 pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
     let limited = Limited::new(body, limit);
     match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
-        Err(_) => Err(ApiError::bad("timeout", "the request body took too long to arrive")),
+        Err(_) => Err(ApiError::bad(
+            "timeout",
+            "the request body took too long to arrive",
+        )),
         Ok(Err(e)) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Err(ApiError::TooLarge(limit))
             } else {
                 Err(ApiError::bad("bad_body", format!("reading the body: {e}")))
@@ -207,7 +259,9 @@ pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Api
 }
 
 /// Runs blocking engine work off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::Internal(format!("a worker failed: {e}")))?
@@ -230,10 +284,22 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
         (Method::GET, ["readyz"]) => Ok(if app.is_ready() {
             text_response(StatusCode::OK, "text/plain", "ready\n")
         } else {
-            text_response(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "catching up\n")
+            text_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "catching up\n",
+            )
         }),
-        (Method::GET, ["metrics"]) => Ok(text_response(StatusCode::OK, "text/plain; version=0.0.4", app.metrics.render(app.store_if_open()))),
-        (Method::GET, ["v1", "openapi.json"]) => Ok(text_response(StatusCode::OK, "application/json", include_str!("../openapi.json"))),
+        (Method::GET, ["metrics"]) => Ok(text_response(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            app.metrics.render(app.store_if_open()),
+        )),
+        (Method::GET, ["v1", "openapi.json"]) => Ok(text_response(
+            StatusCode::OK,
+            "application/json",
+            include_str!("../openapi.json"),
+        )),
         (Method::GET, ["webhook"]) => api::webhook_verify(&app, &req),
         (Method::POST, ["webhook"]) => api::webhook_post(app, req).await,
         (Method::POST, ["v1", "sends"]) => api::post_sends(app, req).await,
@@ -245,10 +311,16 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
         (Method::GET, ["v1", "messages", wamid]) => api::get_timeline(app, &req, wamid).await,
         (Method::GET, ["v1", "stats"]) => api::get_stats(app, req).await,
         (Method::GET, ["v1", "codes"]) => Ok(api::get_codes()),
+        (_, ["graph", rest @ ..]) if !rest.is_empty() => {
+            let rest = rest.join("/");
+            crate::proxy::forward(app, req, &rest).await
+        }
         (Method::GET, ["v1", "searches"]) => api::list_searches(app, &req).await,
         (Method::POST, ["v1", "searches"]) => api::save_search(app, req).await,
         (Method::DELETE, ["v1", "searches", name]) => api::delete_search(app, &req, name).await,
-        (_, ["webhook"]) | (_, ["v1", ..]) | (_, ["healthz" | "readyz" | "metrics"]) => Err(ApiError::MethodNotAllowed),
+        (_, ["webhook"]) | (_, ["v1", ..]) | (_, ["healthz" | "readyz" | "metrics"]) => {
+            Err(ApiError::MethodNotAllowed)
+        }
         _ => Err(ApiError::NotFound(format!("no route for {path}"))),
     }
 }
@@ -268,6 +340,7 @@ fn route_label(path: &str) -> &'static str {
             _ => "other",
         },
         "" | "ui" | "assets" => "ui",
+        "graph" => "proxy",
         _ => "other",
     }
 }
@@ -282,12 +355,17 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
         Ok(Err(e)) => e.into_response(),
         Err(e) => ApiError::Internal(format!("the handler failed: {e}")).into_response(),
     };
-    app.metrics.observe_request(label, response.status().as_u16(), start.elapsed());
+    app.metrics
+        .observe_request(label, response.status().as_u16(), start.elapsed());
     response
 }
 
 /// Serves until `shutdown` resolves.
-pub(crate) async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
+pub(crate) async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {

@@ -14,6 +14,7 @@ mod api;
 mod config;
 mod http;
 mod metrics;
+mod proxy;
 mod ui;
 
 use anyhow::{bail, Context, Result};
@@ -25,7 +26,11 @@ use std::time::{Duration, Instant};
 use ticks_engine::{Config as StoreConfig, EntryId, Store};
 
 #[derive(Parser)]
-#[command(name = "ticks", version, about = "Ticks: an embedded log engine for WhatsApp Business messaging")]
+#[command(
+    name = "ticks",
+    version,
+    about = "Ticks: an embedded log engine for WhatsApp Business messaging"
+)]
 struct Cli {
     /// Configuration file (TOML). Environment (TICKS_*) and flags override it.
     #[arg(long, global = true, env = "TICKS_CONFIG")]
@@ -129,7 +134,10 @@ enum Format {
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TICKS_LOG").unwrap_or_else(|_| "info,sled=warn,tantivy=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TICKS_LOG")
+                .unwrap_or_else(|_| "info,sled=warn,tantivy=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -140,20 +148,47 @@ fn main() {
 }
 
 fn data_dir(cli_data: &Option<PathBuf>, config: &Option<PathBuf>) -> Result<PathBuf> {
-    let settings = config::Settings::load(config.as_deref(), config::Overrides { data: cli_data.clone(), ..Default::default() })?;
+    let settings = config::Settings::load(
+        config.as_deref(),
+        config::Overrides {
+            data: cli_data.clone(),
+            ..Default::default()
+        },
+    )?;
     Ok(settings.data)
 }
 
 fn open_store(dir: &Path) -> Result<Store> {
-    Store::open(StoreConfig::new(dir)).with_context(|| format!("opening the store in {} (is `ticks serve` running on it?)", dir.display()))
+    Store::open(StoreConfig::new(dir)).with_context(|| {
+        format!(
+            "opening the store in {} (is `ticks serve` running on it?)",
+            dir.display()
+        )
+    })
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve { listen, demo, app_secret, verify_token, tokens, graph_base_url, relay_urls } => {
+        Command::Serve {
+            listen,
+            demo,
+            app_secret,
+            verify_token,
+            tokens,
+            graph_base_url,
+            relay_urls,
+        } => {
             let settings = config::Settings::load(
                 cli.config.as_deref(),
-                config::Overrides { data: cli.data, listen, app_secret, verify_token, graph_base_url, relay_urls, tokens },
+                config::Overrides {
+                    data: cli.data,
+                    listen,
+                    app_secret,
+                    verify_token,
+                    graph_base_url,
+                    relay_urls,
+                    tokens,
+                },
             )?;
             serve(settings, demo)
         }
@@ -167,7 +202,11 @@ fn run(cli: Cli) -> Result<()> {
             let store = open_store(&data_dir(&cli.data, &cli.config)?)?;
             let pairs = params
                 .iter()
-                .map(|p| p.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).with_context(|| format!("{p:?}: expected key=value")))
+                .map(|p| {
+                    p.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .with_context(|| format!("{p:?}: expected key=value"))
+                })
                 .collect::<Result<Vec<_>>>()?;
             let query = ticks_query::LogQuery::from_params(&pairs, &[])?;
             let page = ticks_query::search(&store, &query)?;
@@ -177,7 +216,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Show { id } => {
             let store = open_store(&data_dir(&cli.data, &cli.config)?)?;
-            let detail = store.entry_detail(EntryId(id))?.with_context(|| format!("entry {id} does not exist"))?;
+            let detail = store
+                .entry_detail(EntryId(id))?
+                .with_context(|| format!("entry {id} does not exist"))?;
             let mut v = api::entry_json(&detail.entry);
             v["inputs"] = detail
                 .inputs
@@ -190,22 +231,36 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Timeline { wamid } => {
             let store = open_store(&data_dir(&cli.data, &cli.config)?)?;
-            let t = store.timeline(&wamid)?.with_context(|| format!("no message {wamid}"))?;
-            println!("#{} {} {}", t.entry.id, t.entry.status.as_str(), t.entry.name.as_deref().unwrap_or(""));
+            let t = store
+                .timeline(&wamid)?
+                .with_context(|| format!("no message {wamid}"))?;
+            println!(
+                "#{} {} {}",
+                t.entry.id,
+                t.entry.status.as_str(),
+                t.entry.name.as_deref().unwrap_or("")
+            );
             for item in t.items {
                 println!(
                     "{}  {:<7} {:<12} {}{}",
                     api::rfc3339(item.at_ms, t.entry.offset_s),
                     item.kind,
                     item.status.unwrap_or_default(),
-                    item.error_code.map(|c| format!("error {c} ")).unwrap_or_default(),
+                    item.error_code
+                        .map(|c| format!("error {c} "))
+                        .unwrap_or_default(),
                     item.text.unwrap_or_default()
                 );
             }
             store.close()?;
             Ok(())
         }
-        Command::Generate { messages, seed, days, until_now } => {
+        Command::Generate {
+            messages,
+            seed,
+            days,
+            until_now,
+        } => {
             let mut opts = ticks_ingest::generate::GeneratorOptions::new(messages);
             opts.seed = seed;
             opts.span_ms = i64::from(days.max(1)) * 86_400_000;
@@ -226,9 +281,14 @@ fn run(cli: Cli) -> Result<()> {
             let problems = store.check()?;
             let stats = store.stats()?;
             store.close()?;
-            println!("checked {} log records, {} entries", stats.log_records, stats.live_entries);
+            println!(
+                "checked {} log records, {} entries",
+                stats.log_records, stats.live_entries
+            );
             if problems.is_empty() {
-                println!("ok: every record decodes, and the derived state equals a replay of the log");
+                println!(
+                    "ok: every record decodes, and the derived state equals a replay of the log"
+                );
                 Ok(())
             } else {
                 for p in &problems {
@@ -246,9 +306,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Token { name, scopes } => {
             for s in scopes.split(',') {
-                config::Scope::parse(s).with_context(|| format!("unknown scope {s:?} (ingest, read, admin)"))?;
+                config::Scope::parse(s)
+                    .with_context(|| format!("unknown scope {s:?} (ingest, read, admin)"))?;
             }
-            let token: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+            let token: String = (0..32)
+                .map(|_| format!("{:02x}", rand::random::<u8>()))
+                .collect();
             let hash = hex::encode(config::sha256(token.as_bytes()));
             println!("token: {token}");
             println!("\n# in ticks.toml:\n[[tokens]]\nname = \"{name}\"\nsha256 = \"{hash}\"\nscopes = [{}]", scopes.split(',').map(|s| format!("\"{}\"", s.trim())).collect::<Vec<_>>().join(", "));
@@ -279,10 +342,18 @@ fn import_files(store: &Store, files: &[PathBuf], rejects: Option<&Path>) -> Res
     for file in files {
         let started = Instant::now();
         let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
         let progress = |bytes: u64, lines: u64| {
             let secs = started.elapsed().as_secs_f64().max(1e-3);
-            bar.set_message(format!("{}: {lines} lines, {:.1} MiB, {:.0} lines/s", file.display(), bytes as f64 / 1048576.0, lines as f64 / secs));
+            bar.set_message(format!(
+                "{}: {lines} lines, {:.1} MiB, {:.0} lines/s",
+                file.display(),
+                bytes as f64 / 1048576.0,
+                lines as f64 / secs
+            ));
             bar.tick();
         };
         let rejects_path = rejects.map(Path::to_path_buf).unwrap_or_else(|| {
@@ -292,7 +363,11 @@ fn import_files(store: &Store, files: &[PathBuf], rejects: Option<&Path>) -> Res
                 PathBuf::from(format!("{}.rejects", file.display()))
             }
         });
-        let opts = ticks_ingest::ImportOptions { rejects: Some(rejects_path.clone()), progress: Some(&progress), ..Default::default() };
+        let opts = ticks_ingest::ImportOptions {
+            rejects: Some(rejects_path.clone()),
+            progress: Some(&progress),
+            ..Default::default()
+        };
         let report = ticks_ingest::import(store, open_input(file)?, &opts)?;
         bar.finish_and_clear();
         let secs = started.elapsed().as_secs_f64().max(1e-3);
@@ -311,7 +386,10 @@ fn import_files(store: &Store, files: &[PathBuf], rejects: Option<&Path>) -> Res
         }
         if report.rejected > 0 {
             any_rejects = true;
-            println!("  rejected lines were written to {}", rejects_path.display());
+            println!(
+                "  rejected lines were written to {}",
+                rejects_path.display()
+            );
         } else {
             let _ = std::fs::remove_file(&rejects_path);
         }
@@ -337,9 +415,27 @@ fn print_page(page: &ticks_query::Page, format: Format) -> Result<()> {
             }
         }
         Format::Table => {
-            writeln!(out, "{:>8}  {:<29}  {:<18}  {:<24}  {:<22}  {:>4}  {:<8}  {:<10}  {:<14}  error", "#", "recorded on", "category", "name", "template", "code", "type", "status", "phone")?;
+            writeln!(
+                out,
+                "{:>8}  {:<29}  {:<18}  {:<24}  {:<22}  {:>4}  {:<8}  {:<10}  {:<14}  error",
+                "#",
+                "recorded on",
+                "category",
+                "name",
+                "template",
+                "code",
+                "type",
+                "status",
+                "phone"
+            )?;
             for e in &page.entries {
-                let cut = |s: &Option<String>, n: usize| s.as_deref().unwrap_or("").chars().take(n).collect::<String>();
+                let cut = |s: &Option<String>, n: usize| {
+                    s.as_deref()
+                        .unwrap_or("")
+                        .chars()
+                        .take(n)
+                        .collect::<String>()
+                };
                 writeln!(
                     out,
                     "{:>8}  {:<29}  {:<18}  {:<24}  {:<22}  {:>4}  {:<8}  {:<10}  {:<14}  {}",
@@ -348,14 +444,23 @@ fn print_page(page: &ticks_query::Page, format: Format) -> Result<()> {
                     cut(&e.category, 18),
                     cut(&e.name, 24),
                     cut(&e.template, 22),
-                    e.response_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+                    e.response_code
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "-".into()),
                     cut(&e.recipient_type, 8),
                     e.status.as_str(),
                     cut(&e.phone, 14),
-                    e.error_code.map(|c| format!("{c} {}", e.error_title.as_deref().unwrap_or(""))).unwrap_or_default()
+                    e.error_code
+                        .map(|c| format!("{c} {}", e.error_title.as_deref().unwrap_or("")))
+                        .unwrap_or_default()
                 )?;
             }
-            writeln!(out, "{} of {} matching entries", page.entries.len(), page.total)?;
+            writeln!(
+                out,
+                "{} of {} matching entries",
+                page.entries.len(),
+                page.total
+            )?;
         }
     }
     Ok(())
@@ -367,9 +472,13 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
     if settings.app_secret.is_none() {
         tracing::warn!("no app secret configured: webhook signatures are not checked");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let result = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("listening on {}", settings.listen))?;
         let addr = listener.local_addr()?;
         let app = Arc::new(http::App::new(settings));
         app.set_store(store.clone());
@@ -415,13 +524,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -445,7 +555,15 @@ fn fill_demo(store: &Store) -> Result<()> {
         data.extend_from_slice(&line);
         data.push(b'\n');
     }
-    let report = ticks_ingest::import(store, BufReader::new(&data[..]), &ticks_ingest::ImportOptions::default())?;
-    tracing::info!(lines = report.lines, stored = report.stored, "demo data generated");
+    let report = ticks_ingest::import(
+        store,
+        BufReader::new(&data[..]),
+        &ticks_ingest::ImportOptions::default(),
+    )?;
+    tracing::info!(
+        lines = report.lines,
+        stored = report.stored,
+        "demo data generated"
+    );
     Ok(())
 }

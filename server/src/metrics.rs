@@ -71,30 +71,60 @@ impl Metrics {
         out.push_str("# HELP ticks_ingest_total Inputs by kind and outcome.\n# TYPE ticks_ingest_total counter\n");
         if let Ok(m) = self.ingest.lock() {
             for ((kind, outcome), n) in m.iter() {
-                let _ = writeln!(out, "ticks_ingest_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "ticks_ingest_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}"
+                );
             }
         }
         out.push_str("# HELP ticks_http_requests_total HTTP requests by route and status.\n# TYPE ticks_http_requests_total counter\n");
         if let Ok(m) = self.requests.lock() {
             for ((route, status), n) in m.iter() {
-                let _ = writeln!(out, "ticks_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "ticks_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+                );
             }
         }
         out.push_str("# HELP ticks_query_seconds Latency of log and stats queries.\n# TYPE ticks_query_seconds histogram\n");
         if let Ok(h) = self.query_latency.lock() {
             for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "ticks_query_seconds_bucket{{le=\"{b}\"}} {}", h.counts[i]);
+                let _ = writeln!(
+                    out,
+                    "ticks_query_seconds_bucket{{le=\"{b}\"}} {}",
+                    h.counts[i]
+                );
             }
             let _ = writeln!(out, "ticks_query_seconds_bucket{{le=\"+Inf\"}} {}", h.total);
             let _ = writeln!(out, "ticks_query_seconds_sum {}", h.sum);
             let _ = writeln!(out, "ticks_query_seconds_count {}", h.total);
         }
-        let _ = writeln!(out, "# TYPE ticks_relay_backlog gauge\nticks_relay_backlog {}", self.relay_backlog.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "# TYPE ticks_relay_backlog gauge\nticks_relay_backlog {}",
+            self.relay_backlog.load(Ordering::Relaxed)
+        );
         if let Some(stats) = store.and_then(|s| s.stats().ok()) {
-            let _ = writeln!(out, "# TYPE ticks_store_bytes gauge\nticks_store_bytes {}", stats.disk_bytes);
-            let _ = writeln!(out, "# TYPE ticks_entries gauge\nticks_entries {}", stats.live_entries);
-            let _ = writeln!(out, "# TYPE ticks_log_records gauge\nticks_log_records {}", stats.log_records);
-            let _ = writeln!(out, "# TYPE ticks_text_lag_records gauge\nticks_text_lag_records {}", stats.text_lag_records);
+            let _ = writeln!(
+                out,
+                "# TYPE ticks_store_bytes gauge\nticks_store_bytes {}",
+                stats.disk_bytes
+            );
+            let _ = writeln!(
+                out,
+                "# TYPE ticks_entries gauge\nticks_entries {}",
+                stats.live_entries
+            );
+            let _ = writeln!(
+                out,
+                "# TYPE ticks_log_records gauge\nticks_log_records {}",
+                stats.log_records
+            );
+            let _ = writeln!(
+                out,
+                "# TYPE ticks_text_lag_records gauge\nticks_text_lag_records {}",
+                stats.text_lag_records
+            );
         }
         out
     }

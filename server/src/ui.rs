@@ -13,8 +13,16 @@ pub(crate) fn page() -> Response<Body> {
 
 pub(crate) fn asset(name: &str) -> Result<Response<Body>, ApiError> {
     match name {
-        "app.js" => Ok(text_response(StatusCode::OK, "text/javascript; charset=utf-8", APP_JS)),
-        "app.css" => Ok(text_response(StatusCode::OK, "text/css; charset=utf-8", APP_CSS)),
+        "app.js" => Ok(text_response(
+            StatusCode::OK,
+            "text/javascript; charset=utf-8",
+            APP_JS,
+        )),
+        "app.css" => Ok(text_response(
+            StatusCode::OK,
+            "text/css; charset=utf-8",
+            APP_CSS,
+        )),
         _ => Err(ApiError::NotFound(format!("no asset {name}"))),
     }
 }

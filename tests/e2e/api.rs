@@ -24,7 +24,13 @@ fn all_entries(s: &Server, query: &str) -> Vec<Value> {
 
 fn enc(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -35,7 +41,14 @@ fn send_results_are_stored_and_a_bad_item_is_reported_by_index() {
     let body = json!([send_result("wamid.A1", "Promo"), {"recorded_at": "nope", "request": {}}, send_result("wamid.A1", "Promo")]);
     let (status, v) = s.post_json("/v1/sends", &body);
     assert_eq!(status, 200);
-    assert_eq!((v["stored"].as_u64(), v["duplicates"].as_u64(), v["rejected"].as_u64()), (Some(1), Some(1), Some(1)));
+    assert_eq!(
+        (
+            v["stored"].as_u64(),
+            v["duplicates"].as_u64(),
+            v["rejected"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
     assert_eq!(v["items"][1]["field"], "[1].recorded_at");
     assert_eq!(v["items"][2]["result"], "duplicate");
     let (status, v) = s.post_json("/v1/sends", &json!({"request": {}}));
@@ -48,13 +61,28 @@ fn import_counts_stored_duplicate_and_rejected_lines() {
     let s = Server::start(dir.path(), &[]);
     let mut data = generated(50, 3);
     data.extend_from_slice(b"{broken\n");
-    let r = s.client.post(s.url("/v1/import")).body(data.clone()).send().expect("post");
+    let r = s
+        .client
+        .post(s.url("/v1/import"))
+        .body(data.clone())
+        .send()
+        .expect("post");
     assert_eq!(r.status(), 200);
     let v: Value = r.json().expect("json");
     assert_eq!(v["rejected"], 1);
     assert!(v["stored"].as_u64().unwrap_or(0) > 100);
-    assert_eq!(v["rejections"][0]["line"], data.iter().filter(|b| **b == b'\n').count());
-    let again: Value = s.client.post(s.url("/v1/import")).body(data).send().expect("post").json().expect("json");
+    assert_eq!(
+        v["rejections"][0]["line"],
+        data.iter().filter(|b| **b == b'\n').count()
+    );
+    let again: Value = s
+        .client
+        .post(s.url("/v1/import"))
+        .body(data)
+        .send()
+        .expect("post")
+        .json()
+        .expect("json");
     assert_eq!(again["stored"], 0, "the same file twice changes nothing");
 }
 
@@ -64,20 +92,42 @@ fn import_counts_stored_duplicate_and_rejected_lines() {
 fn every_filter_of_the_log_table_selects_exactly_the_matching_entries() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Server::start(dir.path(), &[]);
-    let r = s.client.post(s.url("/v1/import")).body(generated(400, 5)).send().expect("post");
+    let r = s
+        .client
+        .post(s.url("/v1/import"))
+        .body(generated(400, 5))
+        .send()
+        .expect("post");
     assert_eq!(r.status(), 200);
     s.settle_text();
     let all = all_entries(&s, "");
     assert!(all.len() > 400);
-    let field_of = |param: &str| match param {
-        "template" => "template",
-        "session" => "session",
-        other => other,
-    }
-    .to_string();
+    let field_of = |param: &str| {
+        match param {
+            "template" => "template",
+            "session" => "session",
+            other => other,
+        }
+        .to_string()
+    };
     let params = [
-        "category", "response_code", "recipient_type", "status", "name", "template", "error_code", "direction", "content_type",
-        "phone_number_id", "subaccount", "user", "correlation_id", "conversation_type", "session", "phone", "wamid",
+        "category",
+        "response_code",
+        "recipient_type",
+        "status",
+        "name",
+        "template",
+        "error_code",
+        "direction",
+        "content_type",
+        "phone_number_id",
+        "subaccount",
+        "user",
+        "correlation_id",
+        "conversation_type",
+        "session",
+        "phone",
+        "wamid",
     ];
     for param in params {
         let field = field_of(param);
@@ -90,7 +140,10 @@ fn every_filter_of_the_log_table_selects_exactly_the_matching_entries() {
         assert!(!values.is_empty(), "the data has values for {param}");
         let picked: Vec<&String> = values.keys().take(2).collect();
         let one = picked[0];
-        let expected = all.iter().filter(|e| scalar(&e[&field]).as_ref() == Some(one)).count();
+        let expected = all
+            .iter()
+            .filter(|e| scalar(&e[&field]).as_ref() == Some(one))
+            .count();
         let (status, v) = s.get_json(&format!("/v1/logs?{param}={}&limit=1000", enc(one)));
         assert_eq!(status, 200, "{param}: {v}");
         assert_eq!(v["total"].as_u64(), Some(expected as u64), "{param}={one}");
@@ -99,13 +152,30 @@ fn every_filter_of_the_log_table_selects_exactly_the_matching_entries() {
         }
         if picked.len() == 2 {
             let two = picked[1];
-            let both = all.iter().filter(|e| { let x = scalar(&e[&field]); x.as_ref() == Some(one) || x.as_ref() == Some(two) }).count();
-            let (_, v) = s.get_json(&format!("/v1/logs?{param}={}&{param}={}", enc(one), enc(two)));
-            assert_eq!(v["total"].as_u64(), Some(both as u64), "{param}={one} OR {two}");
+            let both = all
+                .iter()
+                .filter(|e| {
+                    let x = scalar(&e[&field]);
+                    x.as_ref() == Some(one) || x.as_ref() == Some(two)
+                })
+                .count();
+            let (_, v) = s.get_json(&format!(
+                "/v1/logs?{param}={}&{param}={}",
+                enc(one),
+                enc(two)
+            ));
+            assert_eq!(
+                v["total"].as_u64(),
+                Some(both as u64),
+                "{param}={one} OR {two}"
+            );
         }
         if ["status", "response_code", "category"].contains(&param) {
             let (_, v) = s.get_json(&format!("/v1/logs?-{param}={}", enc(one)));
-            let not = all.iter().filter(|e| scalar(&e[&field]).as_ref() != Some(one)).count();
+            let not = all
+                .iter()
+                .filter(|e| scalar(&e[&field]).as_ref() != Some(one))
+                .count();
             assert_eq!(v["total"].as_u64(), Some(not as u64), "NOT {param}={one}");
         }
     }
@@ -113,7 +183,13 @@ fn every_filter_of_the_log_table_selects_exactly_the_matching_entries() {
     let (_, v) = s.get_json("/v1/logs?from=2025-01-10&to=2025-01-12&tz=America/Sao_Paulo");
     let from = 1_736_478_000_000i64; // 2025-01-10T03:00Z
     let to = from + 3 * 86_400_000;
-    let expected = all.iter().filter(|e| { let t = e["recorded_ms"].as_i64().unwrap_or(0); t >= from && t < to }).count();
+    let expected = all
+        .iter()
+        .filter(|e| {
+            let t = e["recorded_ms"].as_i64().unwrap_or(0);
+            t >= from && t < to
+        })
+        .count();
     assert_eq!(v["total"].as_u64(), Some(expected as u64));
     // Free text.
     let (_, v) = s.get_json("/v1/logs?text=quero");
@@ -132,24 +208,42 @@ fn scalar(v: &Value) -> Option<String> {
 fn the_detail_view_has_the_raw_payloads_params_and_timeline() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Server::start(dir.path(), &[]);
-    let send: Value = serde_json::from_slice(&fixture("send_template_accepted.json")).expect("json");
+    let send: Value =
+        serde_json::from_slice(&fixture("send_template_accepted.json")).expect("json");
     let (_, v) = s.post_json("/v1/sends", &send);
     let id = v["items"][0]["id"].as_u64().expect("id");
-    for f in ["webhook_status_sent.json", "webhook_status_delivered.json", "webhook_status_read.json", "webhook_inbound_button.json"] {
+    for f in [
+        "webhook_status_sent.json",
+        "webhook_status_delivered.json",
+        "webhook_status_read.json",
+        "webhook_inbound_button.json",
+    ] {
         assert_eq!(s.post_webhook(&fixture(f)).0, 200);
     }
     let (status, d) = s.get_json(&format!("/v1/logs/{id}"));
     assert_eq!(status, 200);
     assert_eq!(d["entry"]["status"], "read");
-    assert_eq!(d["entry"]["recorded_at"], "2025-03-01T10:00:03.000-03:00", "with its original offset");
+    assert_eq!(
+        d["entry"]["recorded_at"], "2025-03-01T10:00:03.000-03:00",
+        "with its original offset"
+    );
     assert_eq!(d["entry"]["clicks"], 1);
     assert_eq!(d["request"]["template"]["name"], "promo_black_friday");
     assert_eq!(d["response"]["messages"][0]["message_status"], "accepted");
     assert_eq!(d["template_params"][1]["name"], "customer_name");
     assert_eq!(d["template_params"][1]["value"], "Maria");
-    let kinds: Vec<String> = d["timeline"].as_array().expect("timeline").iter().map(|i| i["kind"].as_str().unwrap_or("").to_string()).collect();
+    let kinds: Vec<String> = d["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap_or("").to_string())
+        .collect();
     assert_eq!(kinds, vec!["send", "status", "status", "status", "click"]);
-    assert_eq!(d["inputs"].as_array().map(Vec::len), Some(4), "the send and three status webhooks");
+    assert_eq!(
+        d["inputs"].as_array().map(Vec::len),
+        Some(4),
+        "the send and three status webhooks"
+    );
     let wamid = d["entry"]["wamid"].as_str().expect("wamid");
     let (status, t) = s.get_json(&format!("/v1/messages/{}", enc(wamid)));
     assert_eq!(status, 200);
@@ -162,14 +256,35 @@ fn the_detail_view_has_the_raw_payloads_params_and_timeline() {
 fn stats_group_by_sums_to_the_total() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Server::start(dir.path(), &[]);
-    s.client.post(s.url("/v1/import")).body(generated(200, 9)).send().expect("post");
-    for g in ["status", "response_code", "error_code", "category", "name", "template", "day", "hour"] {
+    s.client
+        .post(s.url("/v1/import"))
+        .body(generated(200, 9))
+        .send()
+        .expect("post");
+    for g in [
+        "status",
+        "response_code",
+        "error_code",
+        "category",
+        "name",
+        "template",
+        "day",
+        "hour",
+    ] {
         let (status, v) = s.get_json(&format!("/v1/stats?group_by={g}&tz=America/Sao_Paulo"));
         assert_eq!(status, 200, "{g}: {v}");
-        let sum: u64 = v["groups"].as_array().expect("groups").iter().map(|x| x["count"].as_u64().unwrap_or(0)).sum();
+        let sum: u64 = v["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .map(|x| x["count"].as_u64().unwrap_or(0))
+            .sum();
         assert_eq!(Some(sum), v["total"].as_u64(), "group_by={g}");
     }
-    assert_eq!(s.get_json("/v1/stats?group_by=colour").1["error"]["field"], "group_by");
+    assert_eq!(
+        s.get_json("/v1/stats?group_by=colour").1["error"]["field"],
+        "group_by"
+    );
     assert_eq!(s.get_json("/v1/stats").1["error"]["field"], "group_by");
 }
 
@@ -177,11 +292,19 @@ fn stats_group_by_sums_to_the_total() {
 fn invalid_queries_name_the_parameter() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Server::start(dir.path(), &[]);
-    for (q, field) in [("colour=red", "colour"), ("from=yesterday", "from"), ("from=2025-02-01&to=2025-01-01", "to"), ("limit=5000", "limit"), ("sort=colour", "sort")] {
+    for (q, field) in [
+        ("colour=red", "colour"),
+        ("from=yesterday", "from"),
+        ("from=2025-02-01&to=2025-01-01", "to"),
+        ("limit=5000", "limit"),
+        ("sort=colour", "sort"),
+    ] {
         let (status, v) = s.get_json(&format!("/v1/logs?{q}"));
         assert_eq!(status, 400, "{q}");
         assert_eq!(v["error"]["field"], field, "{q}");
-        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
     }
     let (status, v) = s.get_json("/v1/nothing");
     assert_eq!(status, 405);
@@ -192,10 +315,18 @@ fn invalid_queries_name_the_parameter() {
 fn deleting_removes_entries_from_queries_stats_and_timelines_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Server::start(dir.path(), &[]);
-    let sends: Vec<Value> = (0..10).map(|i| send_result(&format!("wamid.D{i}"), if i < 4 { "Gone" } else { "Kept" })).collect();
+    let sends: Vec<Value> = (0..10)
+        .map(|i| send_result(&format!("wamid.D{i}"), if i < 4 { "Gone" } else { "Kept" }))
+        .collect();
     s.post_json("/v1/sends", &json!(sends));
-    let first = s.get_json("/v1/logs?wamid=wamid.D0").1["entries"][0]["id"].as_u64().expect("id");
-    let r = s.client.delete(s.url(&format!("/v1/logs/{first}"))).send().expect("delete");
+    let first = s.get_json("/v1/logs?wamid=wamid.D0").1["entries"][0]["id"]
+        .as_u64()
+        .expect("id");
+    let r = s
+        .client
+        .delete(s.url(&format!("/v1/logs/{first}")))
+        .send()
+        .expect("delete");
     assert_eq!(r.status(), 200);
     assert_eq!(s.get_json(&format!("/v1/logs/{first}")).0, 404);
     assert_eq!(s.get_json("/v1/messages/wamid.D0").0, 404);
@@ -203,7 +334,10 @@ fn deleting_removes_entries_from_queries_stats_and_timelines_at_once() {
     assert_eq!(status, 200);
     assert_eq!(v["deleted"], 3);
     assert_eq!(s.get_json("/v1/logs").1["total"], 6);
-    assert_eq!(s.get_json("/v1/stats?group_by=name").1["groups"][0]["key"], "Kept");
+    assert_eq!(
+        s.get_json("/v1/stats?group_by=name").1["groups"][0]["key"],
+        "Kept"
+    );
     s.settle_text();
     assert_eq!(s.get_json("/v1/logs?text=wamid.D1").1["total"], 0);
     let (status, v) = s.post_json("/v1/delete", &json!({"filter": ""}));
@@ -215,12 +349,28 @@ fn saved_searches_can_be_saved_listed_and_deleted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Server::start(dir.path(), &[]);
     assert_eq!(s.post_json("/v1/searches", &json!({"name": "Failed BF", "query": "status=failed&name=Black%20Friday&sort=-recorded_at"})).0, 200);
-    assert_eq!(s.post_json("/v1/searches", &json!({"name": "bad", "query": "colour=red"})).0, 400);
+    assert_eq!(
+        s.post_json(
+            "/v1/searches",
+            &json!({"name": "bad", "query": "colour=red"})
+        )
+        .0,
+        400
+    );
     let (_, v) = s.get_json("/v1/searches");
     assert_eq!(v["searches"][0]["name"], "Failed BF");
-    let r = s.client.delete(s.url("/v1/searches/Failed%20BF")).send().expect("delete");
+    let r = s
+        .client
+        .delete(s.url("/v1/searches/Failed%20BF"))
+        .send()
+        .expect("delete");
     assert_eq!(r.status(), 200);
-    assert_eq!(s.get_json("/v1/searches").1["searches"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        s.get_json("/v1/searches").1["searches"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
 }
 
 #[test]
@@ -230,8 +380,17 @@ fn metrics_count_ingest_and_queries() {
     s.post_webhook(&fixture("webhook_status_read.json"));
     s.post_webhook(&fixture("webhook_status_read.json"));
     s.get_json("/v1/logs");
-    let text = s.client.get(s.url("/metrics")).send().expect("get").text().expect("text");
-    assert!(text.contains("ticks_ingest_total{kind=\"webhook\",outcome=\"stored\"} 1"), "{text}");
+    let text = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .expect("get")
+        .text()
+        .expect("text");
+    assert!(
+        text.contains("ticks_ingest_total{kind=\"webhook\",outcome=\"stored\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("ticks_ingest_total{kind=\"webhook\",outcome=\"duplicate\"} 1"));
     assert!(text.contains("ticks_query_seconds_count 1"));
     assert!(text.contains("ticks_entries 1"));

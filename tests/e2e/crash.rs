@@ -18,12 +18,17 @@ fn acknowledged_writes_survive_kill_9_at_any_moment() {
         for w in 0..4 {
             let (base, stop, acked) = (server.base.clone(), stop.clone(), acknowledged.clone());
             writers.push(std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .expect("client");
                 let mut i = 0;
                 while !stop.load(Ordering::SeqCst) {
                     let wamid = format!("wamid.CRASH.{round}.{w}.{i}");
                     i += 1;
-                    let batch: Vec<serde_json::Value> = (0..5).map(|k| send_result(&format!("{wamid}.{k}"), "Crash test")).collect();
+                    let batch: Vec<serde_json::Value> = (0..5)
+                        .map(|k| send_result(&format!("{wamid}.{k}"), "Crash test"))
+                        .collect();
                     match client.post(format!("{base}/v1/sends")).json(&batch).send() {
                         Ok(r) if r.status() == 200 => {
                             let mut a = acked.lock().expect("lock");
@@ -43,14 +48,30 @@ fn acknowledged_writes_survive_kill_9_at_any_moment() {
         }
     }
     let acked = acknowledged.lock().expect("lock").clone();
-    assert!(acked.len() > 100, "the test must actually write ({} acknowledged)", acked.len());
-    let store = ticks_engine::Store::open(ticks_engine::Config::new(dir.path())).expect("reopen after crashes");
+    assert!(
+        acked.len() > 100,
+        "the test must actually write ({} acknowledged)",
+        acked.len()
+    );
+    let store = ticks_engine::Store::open(ticks_engine::Config::new(dir.path()))
+        .expect("reopen after crashes");
     let snap = store.snapshot();
-    let missing: Vec<&String> = acked.iter().filter(|w| snap.entry_for_wamid(w).is_none()).collect();
-    assert!(missing.is_empty(), "{} acknowledged sends lost, e.g. {:?}", missing.len(), missing.first());
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|w| snap.entry_for_wamid(w).is_none())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged sends lost, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
     drop(snap);
     let problems = store.check().expect("check");
-    assert!(problems.is_empty(), "derived state differs from the log: {problems:?}");
+    assert!(
+        problems.is_empty(),
+        "derived state differs from the log: {problems:?}"
+    );
     // The full-text index caught up from the log too.
     store.flush_text().expect("flush");
     let last = acked.last().expect("one");
@@ -62,13 +83,26 @@ fn acknowledged_writes_survive_kill_9_at_any_moment() {
 fn a_clean_stop_and_restart_keeps_every_answer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut server = Server::start(dir.path(), &[]);
-    let r = server.client.post(server.url("/v1/import")).body(generated(300, 4)).send().expect("post");
+    let r = server
+        .client
+        .post(server.url("/v1/import"))
+        .body(generated(300, 4))
+        .send()
+        .expect("post");
     assert_eq!(r.status(), 200);
     server.settle_text();
-    let queries = ["/v1/logs?limit=1000", "/v1/logs?status=read&sort=name", "/v1/stats?group_by=error_code", "/v1/logs?text=quero"];
+    let queries = [
+        "/v1/logs?limit=1000",
+        "/v1/logs?status=read&sort=name",
+        "/v1/stats?group_by=error_code",
+        "/v1/logs?text=quero",
+    ];
     let before: Vec<serde_json::Value> = queries.iter().map(|q| server.get_json(q).1).collect();
     server.stop();
-    assert!(dir.path().join("derived").join("state.ckpt").exists(), "a clean stop writes a checkpoint");
+    assert!(
+        dir.path().join("derived").join("state.ckpt").exists(),
+        "a clean stop writes a checkpoint"
+    );
     let server = Server::start(dir.path(), &[]);
     let after: Vec<serde_json::Value> = queries.iter().map(|q| server.get_json(q).1).collect();
     assert_eq!(before, after);

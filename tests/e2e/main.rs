@@ -13,5 +13,6 @@
 mod api;
 mod auth;
 mod crash;
+mod proxy;
 mod support;
 mod webhook;

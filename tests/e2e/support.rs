@@ -22,7 +22,14 @@ impl Server {
         cmd.arg("serve")
             .arg("--data")
             .arg(dir)
-            .args(["--listen", "127.0.0.1:0", "--app-secret", APP_SECRET, "--verify-token", VERIFY_TOKEN])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--app-secret",
+                APP_SECRET,
+                "--verify-token",
+                VERIFY_TOKEN,
+            ])
             .args(extra)
             .env("TICKS_LOG", "warn")
             .stdout(Stdio::piped())
@@ -30,12 +37,22 @@ impl Server {
         let mut child = cmd.spawn().expect("spawn ticks");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("first line");
-        let addr = line.trim().rsplit("http://").next().expect("address").to_string();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("first line");
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .expect("address")
+            .to_string();
         let server = Server {
             child: Some(child),
             base: format!("http://{addr}"),
-            client: reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+            client: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client"),
         };
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
@@ -60,8 +77,17 @@ impl Server {
         (status, r.json().unwrap_or(serde_json::Value::Null))
     }
 
-    pub(crate) fn post_json(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-        let r = self.client.post(self.url(path)).json(body).send().expect("request");
+    pub(crate) fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .expect("request");
         let status = r.status().as_u16();
         (status, r.json().unwrap_or(serde_json::Value::Null))
     }
@@ -96,7 +122,10 @@ impl Server {
     /// SIGTERM and wait: a clean shutdown.
     pub(crate) fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -124,14 +153,22 @@ pub(crate) fn sign(body: &[u8]) -> String {
 }
 
 pub(crate) fn fixture(name: &str) -> Vec<u8> {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "tests", "data", name].iter().collect();
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "tests", "data", name]
+        .iter()
+        .collect();
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Generated NDJSON traffic, through the real `ticks generate`.
 pub(crate) fn generated(messages: u64, seed: u64) -> Vec<u8> {
     let out = Command::new(env!("CARGO_BIN_EXE_ticks"))
-        .args(["generate", "--messages", &messages.to_string(), "--seed", &seed.to_string()])
+        .args([
+            "generate",
+            "--messages",
+            &messages.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
         .output()
         .expect("ticks generate");
     assert!(out.status.success());
@@ -147,4 +184,76 @@ pub(crate) fn send_result(wamid: &str, name: &str) -> serde_json::Value {
         "response_code": 200,
         "response": {"messaging_product": "whatsapp", "contacts": [{"input": "5511987654321", "wa_id": "5511987654321"}], "messages": [{"id": wamid}]}
     })
+}
+
+/// A fake HTTP peer on loopback (the Graph API, or a business's own app):
+/// answers every request with a fixed status and body, after `delay`, and
+/// records what it received.
+pub(crate) struct FakePeer {
+    pub(crate) base: String,
+    pub(crate) received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+/// One request a [`FakePeer`] received.
+#[derive(Clone, Debug)]
+pub(crate) struct Received {
+    pub(crate) request_line: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Received {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+impl FakePeer {
+    pub(crate) fn start(status: u16, body: &str, delay: Duration) -> FakePeer {
+        let body = body.to_string();
+        Self::start_with(move |_| (status, body.clone()), delay)
+    }
+
+    /// Answers with what `answer` says for the n-th request (0-based).
+    pub(crate) fn start_with(answer: impl Fn(usize) -> (u16, String) + Send + Sync + 'static, delay: Duration) -> FakePeer {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let rec = received.clone();
+        let answer = std::sync::Arc::new(answer);
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { continue };
+                let (rec, answer) = (rec.clone(), answer.clone());
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 8192];
+                    let header_end = loop {
+                        let Ok(k) = stream.read(&mut chunk) else { return };
+                        if k == 0 { return; }
+                        buf.extend_from_slice(&chunk[..k]);
+                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") { break p; }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
+                    let mut lines = head.split("\r\n");
+                    let request_line = lines.next().unwrap_or("").to_string();
+                    let headers: Vec<(String, String)> = lines.filter_map(|l| l.split_once(':').map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))).collect();
+                    let len: usize = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+                    let mut body = buf[header_end + 4..].to_vec();
+                    while body.len() < len {
+                        let Ok(k) = stream.read(&mut chunk) else { return };
+                        if k == 0 { break; }
+                        body.extend_from_slice(&chunk[..k]);
+                    }
+                    rec.lock().expect("lock").push(Received { request_line, headers, body });
+                    std::thread::sleep(delay);
+                    let (status, text) = answer(n);
+                    let reply = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}", text.len());
+                    let _ = stream.write_all(reply.as_bytes());
+                });
+            }
+        });
+        FakePeer { base, received }
+    }
 }

@@ -6,10 +6,20 @@ use crate::support::*;
 fn the_handshake_echoes_the_challenge_only_for_the_right_token() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Server::start(dir.path(), &[]);
-    let ok = s.client.get(s.url(&format!("/webhook?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444"))).send().expect("get");
+    let ok = s
+        .client
+        .get(s.url(&format!(
+            "/webhook?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444"
+        )))
+        .send()
+        .expect("get");
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.text().expect("body"), "1158201444");
-    let bad = s.client.get(s.url("/webhook?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1")).send().expect("get");
+    let bad = s
+        .client
+        .get(s.url("/webhook?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1"))
+        .send()
+        .expect("get");
     assert_eq!(bad.status(), 403);
 }
 
@@ -18,15 +28,36 @@ fn only_correctly_signed_bodies_are_stored() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Server::start(dir.path(), &[]);
     let body = fixture("webhook_status_delivered.json");
-    let wrong = s.client.post(s.url("/webhook")).header("X-Hub-Signature-256", "sha256=00ff").body(body.clone()).send().expect("post");
+    let wrong = s
+        .client
+        .post(s.url("/webhook"))
+        .header("X-Hub-Signature-256", "sha256=00ff")
+        .body(body.clone())
+        .send()
+        .expect("post");
     assert_eq!(wrong.status(), 401);
-    let missing = s.client.post(s.url("/webhook")).body(body.clone()).send().expect("post");
+    let missing = s
+        .client
+        .post(s.url("/webhook"))
+        .body(body.clone())
+        .send()
+        .expect("post");
     assert_eq!(missing.status(), 401);
     let mut tampered = body.clone();
     tampered[10] ^= 1;
-    let r = s.client.post(s.url("/webhook")).header("X-Hub-Signature-256", sign(&body)).body(tampered).send().expect("post");
+    let r = s
+        .client
+        .post(s.url("/webhook"))
+        .header("X-Hub-Signature-256", sign(&body))
+        .body(tampered)
+        .send()
+        .expect("post");
     assert_eq!(r.status(), 401, "the signature covers the exact bytes");
-    assert_eq!(s.get_json("/v1/logs").1["total"], 0, "nothing from unsigned bodies");
+    assert_eq!(
+        s.get_json("/v1/logs").1["total"],
+        0,
+        "nothing from unsigned bodies"
+    );
     let (status, v) = s.post_webhook(&body);
     assert_eq!(status, 200);
     assert_eq!(v["stored"], 1);
@@ -67,7 +98,10 @@ fn a_3_mib_batch_is_accepted_and_every_status_stored() {
     let (status, v) = s.post_webhook(&body);
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["stored"], i);
-    assert_eq!(s.get_json("/v1/logs?status=failed&error_code=131026").1["total"], i);
+    assert_eq!(
+        s.get_json("/v1/logs?status=failed&error_code=131026").1["total"],
+        i
+    );
 }
 
 #[test]

@@ -1,0 +1,128 @@
+//! The store as a specification: status rules over a real store, reopening.
+
+use proptest::prelude::*;
+use ticks_engine::{
+    Config, Event, Field, FieldValue, Input, MetaError, SendEvent, SendOutcome, Source, Status, StatusEvent, Store, WebhookStatus,
+};
+
+fn status_event(status: WebhookStatus, at_s: i64, code: Option<i64>) -> Event {
+    Event::Status(Box::new(StatusEvent {
+        wamid: "wamid.P".into(),
+        status,
+        at_ms: at_s * 1000,
+        recipient: Some("5511900000000".into()),
+        phone_number_id: Some("1".into()),
+        correlation_id: None,
+        conversation_id: None,
+        conversation_type: None,
+        conversation_expiry_ms: None,
+        pricing_category: None,
+        pricing_model: None,
+        billable: None,
+        errors: code.map(|c| vec![MetaError { code: Some(c), ..Default::default() }]).unwrap_or_default(),
+    }))
+}
+
+fn send_event() -> Event {
+    Event::Send(Box::new(SendEvent {
+        recorded_ms: 999_000,
+        wamid: Some("wamid.P".into()),
+        response_code: Some(200),
+        outcome: Some(SendOutcome::Accepted),
+        name: Some("Campaign".into()),
+        ..Default::default()
+    }))
+}
+
+fn input(events: Vec<Event>) -> Input {
+    Input { source: Source::Webhook, received_ms: 0, raw: b"{}".to_vec(), events }
+}
+
+fn final_state(store: &Store) -> (Status, Option<i64>, u64) {
+    let snap = store.snapshot();
+    let id = snap.entry_for_wamid("wamid.P").expect("entry");
+    let e = snap.entry(id).expect("row");
+    let failed = snap.bitmap(Field::Status, &FieldValue::Text("failed".into())).map_or(0, |b| b.len());
+    (e.status, e.delivered_ms, failed)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Any order, any duplication, any grouping into inputs of a message's
+    /// events gives the same final state as the events in natural order.
+    #[test]
+    fn any_permutation_and_duplication_of_status_events_gives_the_same_state(
+        order in Just((0..6).collect::<Vec<usize>>()).prop_shuffle(),
+        dups in proptest::collection::vec(0usize..6, 0..4),
+        cuts in proptest::collection::vec(any::<bool>(), 10),
+    ) {
+        let events = |i: usize| match i {
+            0 => send_event(),
+            1 => status_event(WebhookStatus::Sent, 1000, None),
+            2 => status_event(WebhookStatus::Delivered, 1010, None),
+            3 => status_event(WebhookStatus::Read, 1100, None),
+            4 => status_event(WebhookStatus::Failed, 1005, Some(131026)),
+            _ => status_event(WebhookStatus::Sent, 1000, None), // a redelivery
+        };
+        let reference = {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = Store::open(Config::new(dir.path())).expect("open");
+            store.append((0..5).map(|i| input(vec![events(i)])).collect()).expect("append");
+            let s = final_state(&store);
+            store.close().expect("close");
+            s
+        };
+        prop_assert_eq!(reference.0, Status::Read);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(Config::new(dir.path())).expect("open");
+        let mut sequence: Vec<usize> = order.clone();
+        sequence.extend(dups);
+        // Group consecutive events into inputs as the cuts say.
+        let mut inputs = Vec::new();
+        let mut current = Vec::new();
+        for (k, i) in sequence.into_iter().enumerate() {
+            current.push(events(i));
+            if cuts[k % cuts.len()] {
+                inputs.push(input(std::mem::take(&mut current)));
+            }
+        }
+        if !current.is_empty() {
+            inputs.push(input(current));
+        }
+        for chunk in inputs.chunks(2) {
+            store.append(chunk.to_vec()).expect("append");
+        }
+        prop_assert_eq!(final_state(&store), reference);
+        store.close().expect("close");
+        drop(store);
+        let reopened = Store::open(Config::new(dir.path())).expect("reopen");
+        prop_assert_eq!(final_state(&reopened), reference);
+        reopened.close().expect("close");
+    }
+}
+
+#[test]
+fn a_store_reopens_after_close_and_after_a_drop_without_close() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = Store::open(Config::new(dir.path())).expect("open");
+        store.append_one(input(vec![send_event()])).expect("append");
+        store.close().expect("close");
+    }
+    {
+        let _store = Store::open(Config::new(dir.path())).expect("reopen");
+    }
+    let store = Store::open(Config::new(dir.path())).expect("reopen again");
+    assert_eq!(store.snapshot().live().len(), 1);
+    store.close().expect("close");
+}
+
+#[test]
+fn invalid_configuration_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Config::new(dir.path());
+    config.compression_level = 40;
+    let err = Store::open(config).err().expect("refused");
+    assert!(err.to_string().contains("compression_level"), "{err}");
+}
