@@ -378,6 +378,26 @@ impl Store {
         }
     }
 
+    /// Iterates the log after `after` (from the start with `None`), decoded.
+    pub fn records_after(
+        &self,
+        after: Option<Seq>,
+    ) -> impl Iterator<Item = Result<(Seq, Record)>> + '_ {
+        self.shared
+            .log
+            .iter_after(after)
+            .map(|r| r.and_then(|(seq, bytes)| Ok((seq, log::decode(seq, &bytes)?))))
+    }
+
+    /// The last sequence number written, if any.
+    pub fn last_seq(&self) -> Option<Seq> {
+        self.shared
+            .next_seq
+            .load(Ordering::SeqCst)
+            .checked_sub(1)
+            .map(Seq)
+    }
+
     /// Iterates the log from the start, decoded. Used by export and `check`.
     pub fn records(&self) -> impl Iterator<Item = Result<(Seq, Record)>> + '_ {
         self.shared

@@ -2,7 +2,8 @@
 
 use proptest::prelude::*;
 use ticks_engine::{
-    Config, Event, Field, FieldValue, Input, MetaError, SendEvent, SendOutcome, Source, Status, StatusEvent, Store, WebhookStatus,
+    Config, Event, Field, FieldValue, Input, MetaError, SendEvent, SendOutcome, Source, Status,
+    StatusEvent, Store, WebhookStatus,
 };
 
 fn status_event(status: WebhookStatus, at_s: i64, code: Option<i64>) -> Event {
@@ -19,7 +20,14 @@ fn status_event(status: WebhookStatus, at_s: i64, code: Option<i64>) -> Event {
         pricing_category: None,
         pricing_model: None,
         billable: None,
-        errors: code.map(|c| vec![MetaError { code: Some(c), ..Default::default() }]).unwrap_or_default(),
+        errors: code
+            .map(|c| {
+                vec![MetaError {
+                    code: Some(c),
+                    ..Default::default()
+                }]
+            })
+            .unwrap_or_default(),
     }))
 }
 
@@ -35,14 +43,21 @@ fn send_event() -> Event {
 }
 
 fn input(events: Vec<Event>) -> Input {
-    Input { source: Source::Webhook, received_ms: 0, raw: b"{}".to_vec(), events }
+    Input {
+        source: Source::Webhook,
+        received_ms: 0,
+        raw: b"{}".to_vec(),
+        events,
+    }
 }
 
 fn final_state(store: &Store) -> (Status, Option<i64>, u64) {
     let snap = store.snapshot();
     let id = snap.entry_for_wamid("wamid.P").expect("entry");
     let e = snap.entry(id).expect("row");
-    let failed = snap.bitmap(Field::Status, &FieldValue::Text("failed".into())).map_or(0, |b| b.len());
+    let failed = snap
+        .bitmap(Field::Status, &FieldValue::Text("failed".into()))
+        .map_or(0, |b| b.len());
     (e.status, e.delivered_ms, failed)
 }
 

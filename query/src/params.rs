@@ -320,34 +320,31 @@ impl LogQuery {
 fn validate_value(param: &str, field: FilterField, v: &str) -> Result<String, QueryError> {
     match field {
         FilterField::Indexed(Field::ResponseCode)
-            if v != "none" && !v.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c)) => {
-                return Err(invalid(
-                    param,
-                    format!("{v:?} is not an HTTP status (or `none`)"),
-                ));
-            }
-        FilterField::Indexed(Field::ErrorCode)
-            if v != "none" && v.parse::<i64>().is_err() => {
-                return Err(invalid(
-                    param,
-                    format!("{v:?} is not an error code (or `none`)"),
-                ));
-            }
-        FilterField::Indexed(Field::Status)
-            if ticks_engine::Status::parse(v).is_none() => {
-                return Err(invalid(param, format!("unknown status {v:?}")));
-            }
-        FilterField::Indexed(Field::Direction)
-            if ticks_engine::Direction::parse(v).is_none() => {
-                return Err(invalid(
-                    param,
-                    format!("unknown direction {v:?} (outbound/mt, inbound/mo, event)"),
-                ));
-            }
-        FilterField::Indexed(Field::Session)
-            if v != "open" && v != "closed" && v != "none" => {
-                return Err(invalid(param, format!("{v:?}: use open or closed")));
-            }
+            if v != "none" && !v.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c)) =>
+        {
+            return Err(invalid(
+                param,
+                format!("{v:?} is not an HTTP status (or `none`)"),
+            ));
+        }
+        FilterField::Indexed(Field::ErrorCode) if v != "none" && v.parse::<i64>().is_err() => {
+            return Err(invalid(
+                param,
+                format!("{v:?} is not an error code (or `none`)"),
+            ));
+        }
+        FilterField::Indexed(Field::Status) if ticks_engine::Status::parse(v).is_none() => {
+            return Err(invalid(param, format!("unknown status {v:?}")));
+        }
+        FilterField::Indexed(Field::Direction) if ticks_engine::Direction::parse(v).is_none() => {
+            return Err(invalid(
+                param,
+                format!("unknown direction {v:?} (outbound/mt, inbound/mo, event)"),
+            ));
+        }
+        FilterField::Indexed(Field::Session) if v != "open" && v != "closed" && v != "none" => {
+            return Err(invalid(param, format!("{v:?}: use open or closed")));
+        }
         FilterField::Phone => return Ok(ticks_ingest_phone(v)),
         _ => {}
     }

@@ -124,6 +124,11 @@ pub(crate) async fn webhook_post(
     let outcome = blocking(move || Ok(store.append_one(input)?)).await?;
     app.metrics
         .count_outcome("webhook", outcome.stored as u64, outcome.duplicates as u64);
+    if outcome.seq.is_some() {
+        if let Some(r) = app.relays.get() {
+            r.wake.notify_waiters();
+        }
+    }
     // 200 only now that the record is durable; 200 again for a duplicate.
     Ok(json_response(
         StatusCode::OK,

@@ -35,12 +35,15 @@ pub(crate) struct App {
     pub(crate) metrics: Metrics,
     /// HTTP client of the logging proxy.
     pub(crate) proxy: reqwest::Client,
+    /// The webhook relays, once started.
+    pub(crate) relays: OnceLock<crate::relay::Relays>,
 }
 
 impl App {
     pub(crate) fn new(settings: Settings) -> App {
         App {
             proxy: crate::proxy::client(),
+            relays: OnceLock::new(),
             settings,
             store: OnceLock::new(),
             ready: AtomicBool::new(false),
@@ -293,7 +296,12 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
         (Method::GET, ["metrics"]) => Ok(text_response(
             StatusCode::OK,
             "text/plain; version=0.0.4",
-            app.metrics.render(app.store_if_open()),
+            app.metrics.render(
+                app.store_if_open(),
+                app.relays
+                    .get()
+                    .map_or(0, |r| r.backlog(app.store_if_open())),
+            ),
         )),
         (Method::GET, ["v1", "openapi.json"]) => Ok(text_response(
             StatusCode::OK,
@@ -311,6 +319,18 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
         (Method::GET, ["v1", "messages", wamid]) => api::get_timeline(app, &req, wamid).await,
         (Method::GET, ["v1", "stats"]) => api::get_stats(app, req).await,
         (Method::GET, ["v1", "codes"]) => Ok(api::get_codes()),
+        (Method::GET, ["v1", "relay"]) => {
+            app.authorize(req.headers(), Scope::Read)?;
+            let list = app
+                .relays
+                .get()
+                .map(|r| r.snapshot(app.store_if_open()))
+                .unwrap_or_default();
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "relays": list }),
+            ))
+        }
         (_, ["graph", rest @ ..]) if !rest.is_empty() => {
             let rest = rest.join("/");
             crate::proxy::forward(app, req, &rest).await
@@ -337,6 +357,7 @@ fn route_label(path: &str) -> &'static str {
             "stats" => "stats",
             "searches" => "searches",
             "delete" => "delete",
+            "relay" => "relay",
             _ => "other",
         },
         "" | "ui" | "assets" => "ui",

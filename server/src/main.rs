@@ -15,6 +15,7 @@ mod config;
 mod http;
 mod metrics;
 mod proxy;
+mod relay;
 mod ui;
 
 use anyhow::{bail, Context, Result};
@@ -480,8 +481,18 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
             .await
             .with_context(|| format!("listening on {}", settings.listen))?;
         let addr = listener.local_addr()?;
+        let relays = if settings.relay_urls.is_empty() {
+            relay::Relays::none()
+        } else {
+            relay::start(
+                store.clone(),
+                &settings.relay_urls,
+                settings.app_secret.clone(),
+            )
+        };
         let app = Arc::new(http::App::new(settings));
         app.set_store(store.clone());
+        let _ = app.relays.set(relays);
         println!("ticks listening on http://{addr}");
         let _ = std::io::stdout().flush();
         {

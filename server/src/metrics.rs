@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use ticks_engine::Store;
@@ -37,7 +36,6 @@ pub(crate) struct Metrics {
     /// (route, status) -> count.
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     query_latency: Mutex<Histogram>,
-    pub(crate) relay_backlog: AtomicU64,
 }
 
 impl Metrics {
@@ -66,7 +64,7 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn render(&self, store: Option<&Store>) -> String {
+    pub(crate) fn render(&self, store: Option<&Store>, relay_backlog: u64) -> String {
         let mut out = String::new();
         out.push_str("# HELP ticks_ingest_total Inputs by kind and outcome.\n# TYPE ticks_ingest_total counter\n");
         if let Ok(m) = self.ingest.lock() {
@@ -101,8 +99,9 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# TYPE ticks_relay_backlog gauge\nticks_relay_backlog {}",
-            self.relay_backlog.load(Ordering::Relaxed)
+            "# HELP ticks_relay_backlog Log records not yet relayed, over all downstream URLs.
+# TYPE ticks_relay_backlog gauge
+ticks_relay_backlog {relay_backlog}"
         );
         if let Some(stats) = store.and_then(|s| s.stats().ok()) {
             let _ = writeln!(

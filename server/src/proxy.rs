@@ -25,7 +25,18 @@ const CONTEXT_HEADERS: [(&str, &str); 5] = [
 /// Headers never forwarded: hop-by-hop ones, and what the client library sets itself.
 fn forwardable(name: &str) -> bool {
     !(name.starts_with("x-ticks-")
-        || matches!(name, "host" | "content-length" | "connection" | "keep-alive" | "transfer-encoding" | "te" | "upgrade" | "proxy-authorization" | "accept-encoding"))
+        || matches!(
+            name,
+            "host"
+                | "content-length"
+                | "connection"
+                | "keep-alive"
+                | "transfer-encoding"
+                | "te"
+                | "upgrade"
+                | "proxy-authorization"
+                | "accept-encoding"
+        ))
 }
 
 pub(crate) fn client() -> reqwest::Client {
@@ -36,9 +47,17 @@ pub(crate) fn client() -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
-pub(crate) async fn forward(app: Arc<App>, req: Request<Incoming>, rest: &str) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn forward(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    rest: &str,
+) -> Result<Response<Body>, ApiError> {
     let method = req.method().clone();
-    let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let query = req
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
     let target = format!("{}/{rest}{query}", app.settings.graph_base_url);
     let mut context = serde_json::Map::new();
     let mut headers = reqwest::header::HeaderMap::new();
@@ -49,7 +68,10 @@ pub(crate) async fn forward(app: Arc<App>, req: Request<Incoming>, rest: &str) -
                 context.insert((*field).to_string(), Value::String(v.to_string()));
             }
         } else if forwardable(&lower) {
-            if let (Ok(n), Ok(v)) = (reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()), reqwest::header::HeaderValue::from_bytes(value.as_bytes())) {
+            if let (Ok(n), Ok(v)) = (
+                reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()),
+                reqwest::header::HeaderValue::from_bytes(value.as_bytes()),
+            ) {
                 headers.insert(n, v);
             }
         }
@@ -62,8 +84,15 @@ pub(crate) async fn forward(app: Arc<App>, req: Request<Incoming>, rest: &str) -
         _ => None,
     };
     let recorded_at = crate::api::rfc3339(ticks_ingest::now_ms(), 0);
-    let method_r = reqwest::Method::from_bytes(method.as_str().as_bytes()).map_err(|e| ApiError::bad("bad_method", e.to_string()))?;
-    let sent = app.proxy.request(method_r, &target).headers(headers).body(body.clone()).send().await;
+    let method_r = reqwest::Method::from_bytes(method.as_str().as_bytes())
+        .map_err(|e| ApiError::bad("bad_method", e.to_string()))?;
+    let sent = app
+        .proxy
+        .request(method_r, &target)
+        .headers(headers)
+        .body(body.clone())
+        .send()
+        .await;
     let (response, log_code, log_body, log_error) = match sent {
         Ok(r) => {
             let status = r.status().as_u16();
@@ -76,18 +105,36 @@ pub(crate) async fn forward(app: Arc<App>, req: Request<Incoming>, rest: &str) -
             }
             let bytes = r.bytes().await.unwrap_or_default();
             let parsed: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let resp = out.body(full(bytes)).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let resp = out
+                .body(full(bytes))
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
             (resp, Some(status), parsed, None)
         }
         Err(e) => {
-            let what = if e.is_timeout() { format!("timeout: {e}") } else if e.is_connect() { format!("connection failed: {e}") } else { e.to_string() };
-            let status = if e.is_timeout() { StatusCode::GATEWAY_TIMEOUT } else { StatusCode::BAD_GATEWAY };
+            let what = if e.is_timeout() {
+                format!("timeout: {e}")
+            } else if e.is_connect() {
+                format!("connection failed: {e}")
+            } else {
+                e.to_string()
+            };
+            let status = if e.is_timeout() {
+                StatusCode::GATEWAY_TIMEOUT
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
             let err = json!({"error": {"code": "upstream", "message": format!("the Graph API did not answer: {what}")}});
-            (crate::http::json_response(status, &err), None, Value::Null, Some(what))
+            (
+                crate::http::json_response(status, &err),
+                None,
+                Value::Null,
+                Some(what),
+            )
         }
     };
     if let Some(pni) = phone_number_id {
-        let request: Value = serde_json::from_slice(&body).unwrap_or_else(|_| json!({"_raw": String::from_utf8_lossy(&body)}));
+        let request: Value = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| json!({"_raw": String::from_utf8_lossy(&body)}));
         let mut record = json!({"recorded_at": recorded_at, "phone_number_id": pni, "request": request,
             "response_code": log_code, "response": if log_body.is_object() { log_body } else { Value::Null }});
         if let Some(e) = log_error {
@@ -97,11 +144,17 @@ pub(crate) async fn forward(app: Arc<App>, req: Request<Incoming>, rest: &str) -
             record[k] = v;
         }
         let raw = serde_json::to_vec(&record).unwrap_or_default();
-        match (ticks_ingest::send_input(raw, Source::Proxy, ticks_ingest::now_ms()), app.store()) {
+        match (
+            ticks_ingest::send_input(raw, Source::Proxy, ticks_ingest::now_ms()),
+            app.store(),
+        ) {
             (Ok(input), Ok(store)) => {
                 let store = store.clone();
                 match tokio::task::spawn_blocking(move || store.append_one(input)).await {
-                    Ok(Ok(o)) => app.metrics.count_outcome("proxy", o.stored as u64, o.duplicates as u64),
+                    Ok(Ok(o)) => {
+                        app.metrics
+                            .count_outcome("proxy", o.stored as u64, o.duplicates as u64)
+                    }
                     other => tracing::error!("proxy: logging the send failed: {other:?}"),
                 }
             }

@@ -14,5 +14,6 @@ mod api;
 mod auth;
 mod crash;
 mod proxy;
+mod relay;
 mod support;
 mod webhook;

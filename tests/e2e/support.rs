@@ -204,7 +204,10 @@ pub(crate) struct Received {
 
 impl Received {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -214,10 +217,28 @@ impl FakePeer {
         Self::start_with(move |_| (status, body.clone()), delay)
     }
 
+    /// A peer on a given port.
+    pub(crate) fn start_on(port: u16, status: u16, body: &str) -> FakePeer {
+        let body = body.to_string();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
+        Self::serve(listener, move |_| (status, body.clone()), Duration::ZERO)
+    }
+
     /// Answers with what `answer` says for the n-th request (0-based).
-    pub(crate) fn start_with(answer: impl Fn(usize) -> (u16, String) + Send + Sync + 'static, delay: Duration) -> FakePeer {
-        use std::io::{Read, Write};
+    pub(crate) fn start_with(
+        answer: impl Fn(usize) -> (u16, String) + Send + Sync + 'static,
+        delay: Duration,
+    ) -> FakePeer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        Self::serve(listener, answer, delay)
+    }
+
+    fn serve(
+        listener: std::net::TcpListener,
+        answer: impl Fn(usize) -> (u16, String) + Send + Sync + 'static,
+        delay: Duration,
+    ) -> FakePeer {
+        use std::io::{Read, Write};
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let rec = received.clone();
@@ -230,23 +251,46 @@ impl FakePeer {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 8192];
                     let header_end = loop {
-                        let Ok(k) = stream.read(&mut chunk) else { return };
-                        if k == 0 { return; }
+                        let Ok(k) = stream.read(&mut chunk) else {
+                            return;
+                        };
+                        if k == 0 {
+                            return;
+                        }
                         buf.extend_from_slice(&chunk[..k]);
-                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") { break p; }
+                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break p;
+                        }
                     };
                     let head = String::from_utf8_lossy(&buf[..header_end]).to_string();
                     let mut lines = head.split("\r\n");
                     let request_line = lines.next().unwrap_or("").to_string();
-                    let headers: Vec<(String, String)> = lines.filter_map(|l| l.split_once(':').map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))).collect();
-                    let len: usize = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+                    let headers: Vec<(String, String)> = lines
+                        .filter_map(|l| {
+                            l.split_once(':')
+                                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                        })
+                        .collect();
+                    let len: usize = headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or(0);
                     let mut body = buf[header_end + 4..].to_vec();
                     while body.len() < len {
-                        let Ok(k) = stream.read(&mut chunk) else { return };
-                        if k == 0 { break; }
+                        let Ok(k) = stream.read(&mut chunk) else {
+                            return;
+                        };
+                        if k == 0 {
+                            break;
+                        }
                         body.extend_from_slice(&chunk[..k]);
                     }
-                    rec.lock().expect("lock").push(Received { request_line, headers, body });
+                    rec.lock().expect("lock").push(Received {
+                        request_line,
+                        headers,
+                        body,
+                    });
                     std::thread::sleep(delay);
                     let (status, text) = answer(n);
                     let reply = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}", text.len());
