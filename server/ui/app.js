@@ -1,1 +1,406 @@
-// The Ticks web page.
+// The Ticks web page: the log table, filters in the URL, the detail view,
+// deletes and saved searches. Plain JavaScript, no build step, no CDN.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const COLUMNS = [
+  { key: "id", label: "#", sort: "id", num: true },
+  { key: "category", label: "Category", sort: "category" },
+  { key: "name", label: "Name", sort: "name" },
+  { key: "template", label: "Template", sort: "template" },
+  { key: "response_code", label: "Code", sort: "response_code" },
+  { key: "recipient_type", label: "Type", sort: "recipient_type" },
+  { key: "recorded_at", label: "Recorded on", sort: "recorded_at" },
+  { key: "status", label: "Status", sort: "status" },
+  { key: "phone", label: "Phone", sort: "phone" },
+  { key: "error", label: "Error", sort: "error_code" },
+  { key: "direction", label: "Dir.", sort: "direction", hidden: true },
+  { key: "user", label: "User", sort: "user", hidden: true },
+  { key: "subaccount", label: "Subaccount", sort: "subaccount", hidden: true },
+  { key: "content_type", label: "Content", sort: "content_type", hidden: true },
+  { key: "text", label: "Message", hidden: true },
+  { key: "conversation_type", label: "Conversation", sort: "conversation_type", hidden: true },
+  { key: "session", label: "Session", sort: "session", hidden: true },
+];
+const FILTER_NAMES = ["text", "category", "status", "response_code", "recipient_type", "direction", "name", "template", "error_code",
+  "content_type", "subaccount", "user", "conversation_type", "session", "correlation_id", "phone", "from", "to", "tz"];
+const TICKS = { sent: "✓", delivered: "✓✓", read: "✓✓", played: "✓✓", failed: "✕", rejected: "✕", no_response: "✕" };
+const viewerTz = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+let codes = { meta: {}, http: {} };
+let selected = new Set();
+let lastPage = null;
+let cursors = {}; // page index -> cursor, for deep pages
+
+function hiddenColumns() {
+  try { return new Set(JSON.parse(localStorage.getItem("ticks.hidden") || "null") || COLUMNS.filter(c => c.hidden).map(c => c.key)); }
+  catch { return new Set(COLUMNS.filter(c => c.hidden).map(c => c.key)); }
+}
+
+function state() { return new URLSearchParams(location.search); }
+
+function apiParams(s) {
+  const p = new URLSearchParams();
+  for (const [k, v] of s) if (v !== "" && !["entry", "page"].includes(k)) p.append(k, v);
+  if (!p.has("tz")) p.set("tz", viewerTz);
+  if (!p.has("limit")) p.set("limit", $("#limit").value);
+  return p;
+}
+
+async function api(path, opts = {}) {
+  const r = await fetch(path, opts);
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.error ? body.error.message : `HTTP ${r.status}`);
+  return body;
+}
+
+function navigate(params, replace = false) {
+  const url = "/?" + params.toString();
+  if (replace) history.replaceState(null, "", url); else history.pushState(null, "", url);
+  render();
+}
+
+function formatTime(iso, tz) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleString(undefined, { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+function cell(e, key, tz) {
+  const td = document.createElement("td");
+  switch (key) {
+    case "id": td.textContent = e.id; td.className = "num"; break;
+    case "response_code": {
+      const span = document.createElement("span");
+      span.className = "code" + (e.response_code && e.response_code !== 200 ? " err" : "");
+      span.textContent = e.response_code ?? "—";
+      const info = codes.http[e.response_code];
+      if (info) span.title = `${info.meaning}: ${info.action}`;
+      td.append(span); break;
+    }
+    case "recorded_at": td.textContent = formatTime(e.recorded_at, tz); td.title = e.recorded_at; break;
+    case "status": {
+      const t = document.createElement("span");
+      t.className = "ticks t-" + e.status;
+      t.textContent = TICKS[e.status] || "";
+      t.setAttribute("aria-hidden", "true");
+      td.append(t, " " + e.status.replaceAll("_", " "));
+      break;
+    }
+    case "error": {
+      if (e.error_code != null) {
+        td.className = "err-text";
+        td.textContent = `${e.error_code} ${e.error_title || ""}`;
+        td.title = e.error_meaning ? `${e.error_meaning}: ${e.error_action}` : (e.error_title || "");
+      }
+      break;
+    }
+    case "session": td.textContent = e.session || ""; break;
+    default: td.textContent = e[key] ?? "";
+  }
+  return td;
+}
+
+function renderHead(s) {
+  const head = $("#head");
+  head.replaceChildren();
+  const hidden = hiddenColumns();
+  const sel = document.createElement("th");
+  const all = document.createElement("input");
+  all.type = "checkbox"; all.setAttribute("aria-label", "Select all rows on this page");
+  all.addEventListener("change", () => {
+    for (const cb of document.querySelectorAll("#rows input[type=checkbox]")) { cb.checked = all.checked; cb.dispatchEvent(new Event("change")); }
+  });
+  sel.append(all); head.append(sel);
+  const sort = s.get("sort") || "-recorded_at";
+  for (const c of COLUMNS) {
+    if (hidden.has(c.key)) continue;
+    const th = document.createElement("th");
+    th.scope = "col";
+    if (c.sort) {
+      const b = document.createElement("button");
+      b.type = "button"; b.textContent = c.label;
+      const current = sort.replace(/^-/, "") === c.sort;
+      if (current) th.setAttribute("aria-sort", sort.startsWith("-") ? "descending" : "ascending");
+      b.addEventListener("click", () => {
+        const p = state();
+        p.set("sort", current && !sort.startsWith("-") ? "-" + c.sort : c.sort);
+        p.delete("page"); p.delete("cursor");
+        navigate(p);
+      });
+      th.append(b);
+    } else th.textContent = c.label;
+    head.append(th);
+  }
+}
+
+function renderColumnToggles() {
+  const box = $("#column-toggles");
+  box.replaceChildren();
+  const hidden = hiddenColumns();
+  for (const c of COLUMNS) {
+    const l = document.createElement("label");
+    l.style.flexDirection = "row";
+    const cb = document.createElement("input");
+    cb.type = "checkbox"; cb.checked = !hidden.has(c.key);
+    cb.addEventListener("change", () => {
+      const h = hiddenColumns();
+      if (cb.checked) h.delete(c.key); else h.add(c.key);
+      localStorage.setItem("ticks.hidden", JSON.stringify([...h]));
+      render();
+    });
+    l.append(cb, " " + c.label);
+    box.append(l);
+  }
+}
+
+function syncForm(s) {
+  for (const el of $("#filters").elements) {
+    if (!el.name) continue;
+    let v = s.get(el.name) || "";
+    if ((el.name === "from" || el.name === "to") && v.length > 10) v = v.slice(0, 10);
+    if (el.tagName === "SELECT" && v && ![...el.options].some(o => o.value === v)) el.append(new Option(v, v));
+    if (el !== document.activeElement) el.value = v;
+  }
+  $("#f-tz").value = s.get("tz") || viewerTz;
+  $("#limit").value = s.get("limit") || "50";
+}
+
+let renderSeq = 0;
+async function render() {
+  const s = state();
+  syncForm(s);
+  renderHead(s);
+  const page = Math.max(1, parseInt(s.get("page") || "1", 10));
+  const limit = parseInt($("#limit").value, 10);
+  const p = apiParams(s);
+  p.delete("cursor");
+  // Deep pages use the cursor of the page before when it is known.
+  if (page > 1 && cursors[page - 1] && cursors.key === keyOf(p)) p.set("cursor", cursors[page - 1]);
+  else if (page > 1) p.set("offset", String((page - 1) * limit));
+  const mine = ++renderSeq;
+  let data;
+  try { data = await api("/v1/logs?" + p.toString()); }
+  catch (err) { if (mine === renderSeq) { $("#total").textContent = "Error: " + err.message; $("#rows").replaceChildren(); } return; }
+  if (mine !== renderSeq) return; // a newer render started while this one waited
+  lastPage = data;
+  if (cursors.key !== keyOf(p)) cursors = { key: keyOf(p) };
+  if (data.next_cursor) cursors[page] = data.next_cursor;
+  const pages = Math.max(1, Math.ceil(data.total / limit));
+  $("#total").textContent = `${data.total.toLocaleString()} matching entries`;
+  $("#page-info").textContent = `page ${page.toLocaleString()} of ${pages.toLocaleString()}`;
+  $("#prev").disabled = page <= 1;
+  $("#next").disabled = page >= pages;
+  const hidden = hiddenColumns();
+  const tz = s.get("tz") || viewerTz;
+  const rows = data.entries.map(e => {
+    const tr = document.createElement("tr");
+    tr.dataset.id = e.id;
+    tr.tabIndex = 0;
+    const td = document.createElement("td");
+    const cb = document.createElement("input");
+    cb.type = "checkbox"; cb.checked = selected.has(e.id); cb.setAttribute("aria-label", `Select entry ${e.id}`);
+    cb.addEventListener("click", ev => ev.stopPropagation());
+    cb.addEventListener("change", () => { if (cb.checked) selected.add(e.id); else selected.delete(e.id); updateBulk(); });
+    td.append(cb); tr.append(td);
+    for (const c of COLUMNS) if (!hidden.has(c.key)) tr.append(cell(e, c.key, tz));
+    tr.addEventListener("click", () => openDetail(e.id));
+    tr.addEventListener("keydown", ev => { if (ev.key === "Enter") openDetail(e.id); });
+    return tr;
+  });
+  $("#rows").replaceChildren(...rows);
+  updateBulk();
+  const entry = s.get("entry");
+  if (entry) showDetail(entry); else $("#detail").hidden = true;
+}
+
+function keyOf(p) { const q = new URLSearchParams(p); q.delete("cursor"); q.delete("offset"); return q.toString(); }
+
+function updateBulk() {
+  $("#bulk-delete").disabled = selected.size === 0;
+  $("#bulk-delete").textContent = selected.size ? `Delete selected (${selected.size})` : "Delete selected";
+}
+
+function openDetail(id) { const p = state(); p.set("entry", id); navigate(p); }
+
+function jsonBlock(title, value) {
+  const d = document.createElement("details");
+  d.open = true;
+  const sum = document.createElement("summary");
+  sum.textContent = title;
+  const copy = document.createElement("button");
+  copy.type = "button"; copy.textContent = "Copy"; copy.style.marginLeft = "8px";
+  const text = JSON.stringify(value, null, 2);
+  copy.addEventListener("click", ev => { ev.preventDefault(); navigator.clipboard?.writeText(text); copy.textContent = "Copied"; });
+  sum.append(copy);
+  const pre = document.createElement("pre");
+  pre.textContent = text;
+  d.append(sum, pre);
+  return d;
+}
+
+async function showDetail(id) {
+  const panel = $("#detail");
+  let d;
+  try { d = await api("/v1/logs/" + encodeURIComponent(id)); }
+  catch (err) { panel.hidden = false; $("#detail-body").textContent = err.message; return; }
+  const e = d.entry;
+  $("#detail-title").textContent = `Entry #${e.id} · ${e.status.replaceAll("_", " ")}`;
+  const dl = document.createElement("dl");
+  const add = (k, v) => { if (v === null || v === undefined || v === "") return; const dt = document.createElement("dt"); dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = v; dl.append(dt, dd); };
+  add("Recorded on (original)", e.recorded_at);
+  add(`Recorded on (${viewerTz})`, formatTime(e.recorded_at, viewerTz));
+  add("Direction", e.direction); add("Category", e.category); add("Name", e.name);
+  add("Template", e.template ? `${e.template} (${e.template_language || "?"})` : null);
+  add("Response code", e.response_code != null ? `${e.response_code}${e.response_meaning ? " — " + e.response_meaning : ""}` : null);
+  add("Recipient type", e.recipient_type); add("Contact reference", e.recipient_ref); add("Phone", e.phone); add("WhatsApp id", e.wa_id);
+  add("Contact name", e.contact_name); add("User", e.user); add("Subaccount", e.subaccount); add("Phone number id", e.phone_number_id);
+  add("wamid", e.wamid); add("Correlation id", e.correlation_id); add("Content type", e.content_type); add("Message", e.text);
+  add("Error", e.error_code != null ? `${e.error_code} ${e.error_title || ""}` : null);
+  add("What to do", e.error_action ? `${e.error_meaning}: ${e.error_action}` : null);
+  add("Conversation", e.conversation_id ? `${e.conversation_type || ""} ${e.conversation_id}` : e.conversation_type);
+  add("Pricing", e.pricing_category ? `${e.pricing_category} (${e.pricing_model || ""})` : null);
+  add("24 h session", e.session); add("Replies / clicks", e.replies || e.clicks ? `${e.replies} / ${e.clicks}` : null);
+  const body = [dl];
+  if (d.template_params && d.template_params.length) {
+    const t = document.createElement("table");
+    t.innerHTML = "<thead><tr><th>Component</th><th>Parameter</th><th>Type</th><th>Value</th></tr></thead>";
+    const tb = document.createElement("tbody");
+    for (const p of d.template_params) {
+      const tr = document.createElement("tr");
+      for (const v of [p.component, p.name, p.kind, p.value]) { const td = document.createElement("td"); td.textContent = v; tr.append(td); }
+      tb.append(tr);
+    }
+    t.append(tb);
+    const h = document.createElement("h3"); h.textContent = "Template parameters";
+    body.push(h, t);
+  }
+  if (d.timeline && d.timeline.length) {
+    const h = document.createElement("h3"); h.textContent = "Timeline";
+    const ul = document.createElement("ul"); ul.className = "timeline";
+    for (const it of d.timeline) {
+      const li = document.createElement("li");
+      li.className = it.status || it.kind;
+      const when = new Date(it.at_ms).toLocaleString(undefined, { timeZone: viewerTz });
+      li.textContent = `${when} · ${it.kind}${it.status ? " " + it.status : ""}${it.error_code != null ? " (error " + it.error_code + ")" : ""}${it.text ? " · " + it.text : ""}`;
+      ul.append(li);
+    }
+    body.push(h, ul);
+  }
+  if (d.request && d.request !== null) body.push(jsonBlock("Request payload", d.request));
+  if (d.response && d.response !== null) body.push(jsonBlock("Response body", d.response));
+  for (const input of d.inputs || []) body.push(jsonBlock(`Raw ${input.source} input #${input.seq} (received ${input.received_at})`, input.raw));
+  const del = document.createElement("button");
+  del.type = "button"; del.className = "danger"; del.textContent = "Delete this entry";
+  del.addEventListener("click", () => confirmDelete(`Entry #${e.id} will be deleted.`, { ids: [e.id] }));
+  body.push(del);
+  $("#detail-body").replaceChildren(...body);
+  panel.hidden = false;
+  panel.focus();
+}
+
+async function confirmDelete(text, payload) {
+  const dlg = $("#confirm");
+  $("#confirm-text").textContent = text;
+  dlg.returnValue = "";
+  dlg.showModal();
+  await new Promise(resolve => dlg.addEventListener("close", resolve, { once: true }));
+  if (dlg.returnValue !== "delete") return;
+  try {
+    const r = await api("/v1/delete", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(payload) });
+    selected.clear();
+    const p = state(); p.delete("entry");
+    $("#total").textContent = `Deleted ${r.deleted}.`;
+    navigate(p, true);
+  } catch (err) { alert("Delete failed: " + err.message); }
+}
+
+async function loadFacets() {
+  for (const sel of document.querySelectorAll("select[data-facet]")) {
+    const facet = sel.dataset.facet;
+    sel.replaceChildren(new Option("any", ""));
+    try {
+      const s = await api(`/v1/stats?group_by=${facet}`);
+      const keys = s.groups.map(g => g.key).filter(k => k !== null && k !== "").map(String).sort();
+      for (const k of keys) {
+        let label = k;
+        if (facet === "error_code" && codes.meta[k]) label = `${k} — ${codes.meta[k].meaning}`;
+        if (facet === "response_code" && codes.http[k]) label = `${k} — ${codes.http[k].meaning}`;
+        sel.append(new Option(label, k));
+      }
+    } catch { /* facets are a convenience */ }
+  }
+  syncForm(state());
+}
+
+async function loadSaved() {
+  const sel = $("#saved");
+  sel.replaceChildren(new Option("saved searches…", ""));
+  try {
+    const r = await api("/v1/searches");
+    for (const s of r.searches) { const o = new Option(s.name, s.query); o.dataset.name = s.name; sel.append(o); }
+  } catch { /* none */ }
+}
+
+function formToParams() {
+  const p = new URLSearchParams();
+  for (const el of $("#filters").elements) {
+    if (!el.name || !FILTER_NAMES.includes(el.name) || el.value === "") continue;
+    if (el.name === "tz" && el.value === viewerTz) continue;
+    p.set(el.name, el.value);
+  }
+  const cur = state();
+  for (const k of ["sort", "limit"]) if (cur.get(k)) p.set(k, cur.get(k));
+  return p;
+}
+
+function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }
+
+function init() {
+  const tzSel = $("#f-tz");
+  const zones = (Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : [viewerTz, "UTC"]);
+  for (const z of new Set([viewerTz, "UTC", ...zones])) tzSel.append(new Option(z, z));
+  renderColumnToggles();
+  const typed = debounce(() => navigate(formToParams(), true), 300);
+  $("#f-text").addEventListener("input", typed);
+  $("#filters").addEventListener("change", ev => { if (ev.target.id !== "saved" && ev.target.id !== "f-text") navigate(formToParams()); });
+  $("#filters").addEventListener("submit", ev => { ev.preventDefault(); navigate(formToParams()); });
+  $("#clear").addEventListener("click", () => navigate(new URLSearchParams()));
+  $("#limit").addEventListener("change", () => { const p = state(); p.set("limit", $("#limit").value); p.delete("page"); navigate(p); });
+  $("#prev").addEventListener("click", () => { const p = state(); const n = parseInt(p.get("page") || "1", 10) - 1; if (n <= 1) p.delete("page"); else p.set("page", n); navigate(p); });
+  $("#next").addEventListener("click", () => { const p = state(); p.set("page", parseInt(p.get("page") || "1", 10) + 1); navigate(p); });
+  $("#goto").addEventListener("change", () => { const p = state(); const n = parseInt($("#goto").value, 10); if (n > 0) { p.set("page", n); navigate(p); } });
+  $("#detail-close").addEventListener("click", () => { const p = state(); p.delete("entry"); navigate(p); });
+  document.addEventListener("keydown", ev => { if (ev.key === "Escape" && !$("#detail").hidden) $("#detail-close").click(); });
+  $("#bulk-delete").addEventListener("click", () => confirmDelete(`${selected.size} selected entries will be deleted.`, { ids: [...selected] }));
+  $("#filter-delete").addEventListener("click", () => {
+    const p = apiParams(state()); for (const k of ["limit", "tz", "sort", "offset", "cursor"]) p.delete(k);
+    const s = state(); if (s.get("tz")) p.set("tz", s.get("tz"));
+    if ([...p.keys()].length === 0) { alert("Choose a filter first: deleting everything is not offered here."); return; }
+    confirmDelete(`All ${lastPage ? lastPage.total.toLocaleString() : ""} entries matching the current filters will be deleted.`, { filter: p.toString() });
+  });
+  $("#save").addEventListener("click", async () => {
+    const name = prompt("Name this search");
+    if (!name) return;
+    const q = new URLSearchParams(state()); q.delete("entry"); q.delete("page");
+    try { await api("/v1/searches", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name, query: q.toString() }) }); loadSaved(); }
+    catch (err) { alert("Could not save: " + err.message); }
+  });
+  $("#saved").addEventListener("change", () => {
+    const o = $("#saved").selectedOptions[0];
+    $("#delete-saved").hidden = !o || !o.value;
+    if (o && o.value) navigate(new URLSearchParams(o.value));
+  });
+  $("#delete-saved").addEventListener("click", async () => {
+    const o = $("#saved").selectedOptions[0];
+    if (!o || !o.dataset.name) return;
+    await api("/v1/searches/" + encodeURIComponent(o.dataset.name), { method: "DELETE" }).catch(() => {});
+    $("#delete-saved").hidden = true;
+    loadSaved();
+  });
+  window.addEventListener("popstate", render);
+  api("/v1/codes").then(c => { codes = c; loadFacets(); }).catch(loadFacets);
+  loadSaved();
+  render();
+}
+
+init();

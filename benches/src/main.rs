@@ -1,0 +1,189 @@
+//! `ticks-bench`: the large-scale benchmark (1M and 10M messages) that
+//! criterion's per-iteration model does not fit. It generates traffic,
+//! imports it with every index, and measures what the engine issue names:
+//! ingest throughput, query latency percentiles, bytes on disk per message,
+//! resident memory and reopen time.
+//!
+//! ```text
+//! cargo run --release -p ticks-benches -- --messages 1000000 --dir /tmp/ticks-bench-1m
+//! ```
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use ticks_engine::{Config, Store};
+use ticks_ingest::generate::{Generator, GeneratorOptions};
+use ticks_query::{GroupBy, LogQuery};
+
+#[derive(Parser)]
+struct Args {
+    /// Messages to generate (each is about 3-4 input events).
+    #[arg(long, default_value_t = 100_000)]
+    messages: u64,
+    /// Data directory (emptied first).
+    #[arg(long)]
+    dir: PathBuf,
+    /// Days the data spans.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    /// Samples per query kind.
+    #[arg(long, default_value_t = 300)]
+    samples: usize,
+    /// Reuse an existing store in --dir instead of importing.
+    #[arg(long)]
+    reuse: bool,
+}
+
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentiles(mut v: Vec<Duration>) -> (f64, f64, f64) {
+    v.sort();
+    let at = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0;
+    (at(0.5), at(0.99), at(1.0))
+}
+
+fn params(pairs: &[(&str, String)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(a, b)| (a.to_string(), b.clone())).collect()
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let mut opts = GeneratorOptions::new(args.messages);
+    opts.span_ms = i64::from(args.days) * 86_400_000;
+    if !args.reuse {
+        let _ = std::fs::remove_dir_all(&args.dir);
+        // Generate to a file first, so generation is not timed as ingest.
+        let file = args.dir.with_extension("ndjson");
+        let started = Instant::now();
+        let mut raw_bytes = 0u64;
+        let mut lines = 0u64;
+        {
+            use std::io::Write;
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&file).context("creating the data file")?);
+            for line in Generator::new(opts.clone()) {
+                raw_bytes += line.len() as u64 + 1;
+                lines += 1;
+                w.write_all(&line)?;
+                w.write_all(b"\n")?;
+            }
+            w.flush()?;
+        }
+        println!("generated {lines} input events ({:.1} MiB raw) for {} messages in {:.1} s", raw_bytes as f64 / 1048576.0, args.messages, started.elapsed().as_secs_f64());
+        let store = Store::open(Config::new(&args.dir))?;
+        let started = Instant::now();
+        let report = ticks_ingest::import(&store, BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?), &ticks_ingest::ImportOptions::default())?;
+        let import_secs = started.elapsed().as_secs_f64();
+        store.flush_text()?;
+        let all_secs = started.elapsed().as_secs_f64();
+        println!(
+            "ingest: {} events in {:.1} s = {:.0} events/s acknowledged durable ({:.0} events/s including the full-text catch-up); {} stored, {} duplicates, {} rejected",
+            report.lines, import_secs, report.lines as f64 / import_secs, report.lines as f64 / all_secs, report.stored, report.duplicates, report.rejected
+        );
+        store.close()?;
+        let stats_store = Store::open(Config::new(&args.dir))?;
+        let stats = stats_store.stats()?;
+        stats_store.close()?;
+        drop(stats_store);
+        println!(
+            "disk: {:.1} MiB for {} entries = {:.0} bytes/message; raw input {:.0} bytes/message; ratio {:.2}",
+            stats.disk_bytes as f64 / 1048576.0,
+            stats.live_entries,
+            stats.disk_bytes as f64 / args.messages as f64,
+            raw_bytes as f64 / args.messages as f64,
+            stats.disk_bytes as f64 / raw_bytes as f64
+        );
+        let _ = std::fs::remove_file(&file);
+    }
+    let started = Instant::now();
+    let store = Store::open(Config::new(&args.dir))?;
+    println!("reopen after a clean stop: {:.2} s", started.elapsed().as_secs_f64());
+    store.flush_text()?;
+
+    let campaigns = ["Black Friday 2025", "Natal Premiado", "Volta às Aulas", "Cyber Monday", "Liquida Verão"];
+    let statuses = ["read", "delivered", "failed", "sent"];
+    let day = 86_400_000i64;
+    let range = |i: usize| {
+        let from = opts.start_ms + (i as i64 % i64::from(args.days.max(8) - 7)) * day;
+        (from.to_string(), (from + 7 * day).to_string())
+    };
+    let mut run = |name: &str, make: &dyn Fn(usize) -> Vec<(String, String)>, exec: &dyn Fn(&LogQuery) -> Result<()>| -> Result<()> {
+        let mut times = Vec::with_capacity(args.samples);
+        for i in 0..args.samples {
+            let q = LogQuery::from_params(&make(i), &[])?;
+            let t = Instant::now();
+            exec(&q)?;
+            times.push(t.elapsed());
+        }
+        let (p50, p99, max) = percentiles(times);
+        println!("{name}: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({} samples)", args.samples);
+        Ok(())
+    };
+    let page = |q: &LogQuery| -> Result<()> {
+        let p = ticks_query::search(&store, q)?;
+        std::hint::black_box(p.total);
+        Ok(())
+    };
+    run(
+        "count + first page of 50, newest first, equality filters + 7-day range",
+        &|i| {
+            let (from, to) = range(i);
+            params(&[("category", "marketing_campaign".into()), ("name", campaigns[i % campaigns.len()].into()), ("status", statuses[i % statuses.len()].into()), ("from", from), ("to", to)])
+        },
+        &page,
+    )?;
+    let words = ["quero", "entrega", "maria", "\"black friday\"", "promo*", "prazo"];
+    run(
+        "the same with free text",
+        &|i| {
+            let (from, to) = range(i);
+            params(&[("category", "marketing_campaign".into()), ("status", statuses[i % statuses.len()].into()), ("from", from), ("to", to), ("text", words[i % words.len()].into())])
+        },
+        &page,
+    )?;
+    let groups = [GroupBy::parse("status")?, GroupBy::parse("error_code")?, GroupBy::parse("name")?, GroupBy::Day];
+    let gi = std::cell::Cell::new(0usize);
+    run(
+        "group-by count (status, error_code, name, day in America/Sao_Paulo)",
+        &|i| {
+            let (from, to) = range(i);
+            params(&[("from", from), ("to", to), ("tz", "America/Sao_Paulo".into()), ("direction", "outbound".into())])
+        },
+        &|q| {
+            let g = groups[gi.get() % groups.len()];
+            gi.set(gi.get() + 1);
+            std::hint::black_box(ticks_query::stats(&store, q, g)?);
+            Ok(())
+        },
+    )?;
+    // Walk 999 pages by cursor once, then time fetching page 1,000.
+    let mut cursor = None;
+    let base = params(&[("limit", "50".into())]);
+    for _ in 0..999 {
+        let mut p = base.clone();
+        if let Some(c) = &cursor {
+            p.push(("cursor".into(), String::clone(c)));
+        }
+        let page = ticks_query::search(&store, &LogQuery::from_params(&p, &[])?)?;
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    if let Some(c) = cursor {
+        run("page 1,000 (50 rows deep by cursor), newest first", &|_| {
+            let mut p = base.clone();
+            p.push(("cursor".into(), c.clone()));
+            p
+        }, &page)?;
+    }
+    println!("resident memory while serving queries: {:.0} MiB", rss_mib());
+    store.close()?;
+    Ok(())
+}
