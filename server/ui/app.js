@@ -180,7 +180,10 @@ async function render() {
   const mine = ++renderSeq;
   let data;
   try { data = await api("/v1/logs?" + p.toString()); }
-  catch (err) { if (mine === renderSeq) { $("#total").textContent = "Error: " + err.message; $("#rows").replaceChildren(); } return; }
+  catch (err) {
+    if (mine === renderSeq) { $("#total").textContent = "Error: " + err.message; $("#rows").replaceChildren(); document.body.dataset.rendered = location.search; }
+    return;
+  }
   if (mine !== renderSeq) return; // a newer render started while this one waited
   lastPage = data;
   if (cursors.key !== keyOf(p)) cursors = { key: keyOf(p) };
@@ -210,7 +213,9 @@ async function render() {
   $("#rows").replaceChildren(...rows);
   updateBulk();
   const entry = s.get("entry");
-  if (entry) showDetail(entry); else $("#detail").hidden = true;
+  if (entry) await showDetail(entry); else $("#detail").hidden = true;
+  // Which URL the page shows now: tests and tools wait on it.
+  document.body.dataset.rendered = location.search;
 }
 
 function keyOf(p) { const q = new URLSearchParams(p); q.delete("cursor"); q.delete("offset"); return q.toString(); }
@@ -315,21 +320,29 @@ async function confirmDelete(text, payload) {
 }
 
 async function loadFacets() {
-  for (const sel of document.querySelectorAll("select[data-facet]")) {
+  const selects = [...document.querySelectorAll("select[data-facet]")];
+  await Promise.all(selects.map(async sel => {
     const facet = sel.dataset.facet;
-    sel.replaceChildren(new Option("any", ""));
+    let keys = [];
     try {
       const s = await api(`/v1/stats?group_by=${facet}`);
-      const keys = s.groups.map(g => g.key).filter(k => k !== null && k !== "").map(String).sort();
-      for (const k of keys) {
-        let label = k;
-        if (facet === "error_code" && codes.meta[k]) label = `${k} — ${codes.meta[k].meaning}`;
-        if (facet === "response_code" && codes.http[k]) label = `${k} — ${codes.http[k].meaning}`;
-        sel.append(new Option(label, k));
-      }
+      keys = s.groups.map(g => g.key).filter(k => k !== null && k !== "").map(String).sort();
     } catch { /* facets are a convenience */ }
-  }
-  syncForm(state());
+    // Build the options, then put back the value the URL asks for: the
+    // selection must never flicker to "any" while facets load.
+    const options = [new Option("any", "")];
+    for (const k of keys) {
+      let label = k;
+      if (facet === "error_code" && codes.meta[k]) label = `${k} — ${codes.meta[k].meaning}`;
+      if (facet === "response_code" && codes.http[k]) label = `${k} — ${codes.http[k].meaning}`;
+      options.push(new Option(label, k));
+    }
+    const wanted = state().get(sel.name) || "";
+    if (wanted && !keys.includes(wanted)) options.push(new Option(wanted, wanted));
+    sel.replaceChildren(...options);
+    sel.value = wanted;
+  }));
+  document.body.dataset.facets = "loaded";
 }
 
 async function loadSaved() {

@@ -1,0 +1,210 @@
+// The Ticks web page in a real browser: Debian's Chromium, headless, driven
+// by playwright-core, against a real `ticks serve` with generated data.
+//
+// Covers: filtering, sorting, free-text search, paging, the detail view,
+// delete with confirmation, bulk delete, saved searches, the URL as state,
+// and saves screenshots of the main views to tests/browser/screenshots/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ticks = process.env.TICKS_BIN || join(here, "..", "..", "target", "debug", "ticks");
+const shots = join(here, "screenshots");
+mkdirSync(shots, { recursive: true });
+let server, base, browser, page;
+
+before(async () => {
+  const data = mkdtempSync(join(tmpdir(), "ticks-ui-"));
+  const traffic = execFileSync(ticks, ["generate", "--messages", "3000", "--seed", "21"], { maxBuffer: 1 << 30 });
+  server = spawn(ticks, ["serve", "--data", data, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, TICKS_LOG: "warn" } });
+  base = await new Promise((resolve, reject) => {
+    let buf = "";
+    server.stdout.on("data", d => { buf += d; const m = buf.match(/http:\/\/(\S+)/); if (m) resolve("http://" + m[1]); });
+    server.on("exit", code => reject(new Error("ticks exited " + code)));
+  });
+  const r = await fetch(base + "/v1/import", { method: "POST", body: traffic });
+  assert.equal(r.status, 200);
+  for (let i = 0; i < 100; i++) { if ((await fetch(base + "/readyz")).status === 200) break; await new Promise(r => setTimeout(r, 100)); }
+  await new Promise(r => setTimeout(r, 1200)); // the full-text index commits within a second
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGKILL");
+});
+
+const total = async () => Number((await page.locator("#total").textContent()).replace(/[^0-9]/g, ""));
+const api = async (q) => (await (await fetch(base + "/v1/logs?" + q)).json()).total;
+async function settled(p = page) {
+  await p.waitForFunction(() => document.body.dataset.rendered === location.search && document.body.dataset.facets === "loaded");
+}
+
+test("the table shows the total and the log columns, newest first", async () => {
+  await page.goto(base + "/");
+  await settled();
+  assert.equal(await total(), await api(""));
+  const headers = await page.locator("#head th").allTextContents();
+  for (const h of ["#", "Category", "Name", "Template", "Code", "Type", "Recorded on", "Status", "Phone", "Error"]) assert.ok(headers.some(x => x.startsWith(h)), h);
+  assert.equal(await page.locator("#rows tr").count(), 50);
+  await page.screenshot({ path: join(shots, "log-table.png"), fullPage: false });
+});
+
+test("filters narrow the table and live in the URL, with back and forward", async () => {
+  await page.goto(base + "/");
+  await settled();
+  await page.selectOption("select[name=status]", "failed");
+  await settled();
+  assert.match(page.url(), /status=failed/);
+  assert.equal(await total(), await api("status=failed"), page.url());
+  const statuses = await page.locator("#rows tr td:nth-child(9)").allTextContents();
+  assert.ok(statuses.length > 0 && statuses.every(s => s.includes("failed")), statuses.join(","));
+  await page.selectOption("select[name=category]", "marketing_campaign");
+  await settled();
+  assert.equal(await total(), await api("status=failed&category=marketing_campaign"), page.url());
+  await page.goBack();
+  await settled();
+  assert.equal(await total(), await api("status=failed"), page.url());
+  await page.goForward();
+  await settled();
+  assert.equal(await total(), await api("status=failed&category=marketing_campaign"), page.url());
+  // A shared link opens the same view.
+  const fresh = await browser.newPage();
+  await fresh.goto(page.url());
+  await settled(fresh);
+  assert.equal(await fresh.locator("select[name=status]").inputValue(), "failed");
+  await fresh.close();
+});
+
+test("typing in the search box updates the table without a request per key", async () => {
+  await page.goto(base + "/");
+  await settled();
+  let requests = 0;
+  page.on("request", r => { if (r.url().includes("/v1/logs?")) requests++; });
+  await page.locator("#f-text").pressSequentially("quero", { delay: 40 });
+  await page.waitForTimeout(700);
+  await page.waitForFunction(() => document.body.dataset.rendered === location.search && location.search.includes("text=quero"));
+  assert.ok(requests <= 2, `${requests} requests for 5 keystrokes`);
+  assert.equal(await total(), await api("text=quero"));
+  assert.ok(await total() > 0);
+});
+
+test("clicking a header sorts by it, and again reverses", async () => {
+  await page.goto(base + "/?direction=outbound");
+  await settled();
+  await page.getByRole("button", { name: "Name" }).click();
+  await settled();
+  let names = await page.locator("#rows tr td:nth-child(4)").allTextContents();
+  assert.deepEqual(names, [...names].sort((a, b) => a < b ? -1 : a > b ? 1 : 0));
+  assert.match(page.url(), /sort=name/);
+  await page.getByRole("button", { name: "Name" }).click();
+  await settled();
+  assert.match(page.url(), /sort=-name/);
+  names = await page.locator("#rows tr td:nth-child(4)").allTextContents();
+  assert.deepEqual(names, [...names].sort((a, b) => a < b ? 1 : a > b ? -1 : 0));
+});
+
+test("paging moves through the results, deep pages included", async () => {
+  await page.goto(base + "/?limit=25");
+  await settled();
+  const first = await page.locator("#rows tr").first().getAttribute("data-id");
+  await page.click("#next");
+  await settled();
+  assert.match(page.url(), /page=2/);
+  const second = await page.locator("#rows tr").first().getAttribute("data-id");
+  assert.notEqual(first, second);
+  await page.fill("#goto", "100");
+  await page.locator("#goto").dispatchEvent("change");
+  await settled();
+  assert.match(await page.locator("#page-info").textContent(), /page 100 of/);
+  assert.equal(await page.locator("#rows tr").count(), 25);
+});
+
+test("a row opens the detail view with its payloads and timeline, at its own URL", async () => {
+  await page.goto(base + "/?status=read&category=marketing_campaign");
+  await settled();
+  await page.locator("#rows tr").first().click();
+  await page.waitForSelector("#detail:not([hidden]) .timeline");
+  assert.match(page.url(), /entry=\d+/);
+  const text = await page.locator("#detail").textContent();
+  for (const part of ["Request payload", "Response body", "Template parameters", "Timeline", "Recorded on (original)"]) assert.ok(text.includes(part), part);
+  assert.ok((await page.locator(".timeline li").count()) >= 3);
+  await page.screenshot({ path: join(shots, "detail.png") });
+  const url = page.url();
+  await page.keyboard.press("Escape");
+  await settled();
+  assert.doesNotMatch(page.url(), /entry=/);
+  await page.goto(url);
+  await page.waitForSelector("#detail:not([hidden]) .timeline");
+});
+
+test("deleting asks for confirmation, and cancel keeps the entry", async () => {
+  await page.goto(base + "/?status=rejected");
+  await settled();
+  const before = await total();
+  const id = await page.locator("#rows tr").first().getAttribute("data-id");
+  await page.locator("#rows tr").first().click();
+  await page.waitForSelector("#detail:not([hidden])");
+  await page.getByRole("button", { name: "Delete this entry" }).click();
+  assert.ok(await page.locator("#confirm").isVisible());
+  assert.match(await page.locator("#confirm").textContent(), /cannot be recovered/);
+  await page.screenshot({ path: join(shots, "confirm-delete.png") });
+  await page.getByRole("button", { name: "Cancel" }).click();
+  assert.equal(await api("status=rejected"), before);
+  await page.getByRole("button", { name: "Delete this entry" }).click();
+  await page.click("#confirm-delete");
+  await settled();
+  assert.equal(await api("status=rejected"), before - 1);
+  const gone = await fetch(base + "/v1/logs/" + id);
+  assert.equal(gone.status, 404);
+});
+
+test("several rows can be selected and deleted together", async () => {
+  await page.goto(base + "/?status=no_response");
+  await settled();
+  const before = await total();
+  assert.ok(before >= 3);
+  const boxes = page.locator("#rows input[type=checkbox]");
+  for (let i = 0; i < 3; i++) await boxes.nth(i).check();
+  assert.match(await page.locator("#bulk-delete").textContent(), /\(3\)/);
+  await page.click("#bulk-delete");
+  await page.click("#confirm-delete");
+  await settled();
+  assert.equal(await api("status=no_response"), before - 3);
+});
+
+test("a search can be saved, applied and deleted", async () => {
+  await page.goto(base + "/?status=failed&error_code=131049");
+  await settled();
+  page.once("dialog", d => d.accept("Healthy ecosystem"));
+  await page.click("#save");
+  await page.waitForFunction(() => [...document.querySelectorAll("#saved option")].some(o => o.textContent === "Healthy ecosystem"));
+  await page.goto(base + "/");
+  await settled();
+  const value = await page.locator("#saved option", { hasText: "Healthy ecosystem" }).getAttribute("value");
+  await page.selectOption("#saved", value);
+  await settled();
+  assert.match(page.url(), /error_code=131049/);
+  assert.equal(await total(), await api("status=failed&error_code=131049"));
+  await page.click("#delete-saved");
+  await page.waitForFunction(() => ![...document.querySelectorAll("#saved option")].some(o => o.textContent === "Healthy ecosystem"));
+});
+
+test("the page works at phone width", async () => {
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  await phone.goto(base + "/");
+  await settled(phone);
+  assert.ok((await phone.locator("#rows tr").count()) > 0);
+  await phone.screenshot({ path: join(shots, "phone.png") });
+  await phone.close();
+});
