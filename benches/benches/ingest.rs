@@ -27,7 +27,12 @@ fn ingest(c: &mut Criterion) {
                 || tempfile::tempdir().expect("tempdir"),
                 |dir| {
                     let store = Store::open(Config::new(dir.path())).expect("open");
-                    ticks_ingest::import(&store, BufReader::new(&bytes[..]), &ticks_ingest::ImportOptions::default()).expect("import");
+                    ticks_ingest::import(
+                        &store,
+                        BufReader::new(&bytes[..]),
+                        &ticks_ingest::ImportOptions::default(),
+                    )
+                    .expect("import");
                     store.flush_text().expect("flush");
                     store.close().expect("close");
                 },

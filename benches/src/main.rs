@@ -17,6 +17,9 @@ use ticks_engine::{Config, Store};
 use ticks_ingest::generate::{Generator, GeneratorOptions};
 use ticks_query::{GroupBy, LogQuery};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Args {
     /// Messages to generate (each is about 3-4 input events).
@@ -39,7 +42,11 @@ struct Args {
 fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
@@ -50,7 +57,10 @@ fn percentiles(mut v: Vec<Duration>) -> (f64, f64, f64) {
 }
 
 fn params(pairs: &[(&str, String)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(a, b)| (a.to_string(), b.clone())).collect()
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.clone()))
+        .collect()
 }
 
 fn main() -> Result<()> {
@@ -66,7 +76,9 @@ fn main() -> Result<()> {
         let mut lines = 0u64;
         {
             use std::io::Write;
-            let mut w = std::io::BufWriter::new(std::fs::File::create(&file).context("creating the data file")?);
+            let mut w = std::io::BufWriter::new(
+                std::fs::File::create(&file).context("creating the data file")?,
+            );
             for line in Generator::new(opts.clone()) {
                 raw_bytes += line.len() as u64 + 1;
                 lines += 1;
@@ -75,10 +87,19 @@ fn main() -> Result<()> {
             }
             w.flush()?;
         }
-        println!("generated {lines} input events ({:.1} MiB raw) for {} messages in {:.1} s", raw_bytes as f64 / 1048576.0, args.messages, started.elapsed().as_secs_f64());
+        println!(
+            "generated {lines} input events ({:.1} MiB raw) for {} messages in {:.1} s",
+            raw_bytes as f64 / 1048576.0,
+            args.messages,
+            started.elapsed().as_secs_f64()
+        );
         let store = Store::open(Config::new(&args.dir))?;
         let started = Instant::now();
-        let report = ticks_ingest::import(&store, BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?), &ticks_ingest::ImportOptions::default())?;
+        let report = ticks_ingest::import(
+            &store,
+            BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?),
+            &ticks_ingest::ImportOptions::default(),
+        )?;
         let import_secs = started.elapsed().as_secs_f64();
         store.flush_text()?;
         let all_secs = started.elapsed().as_secs_f64();
@@ -87,6 +108,7 @@ fn main() -> Result<()> {
             report.lines, import_secs, report.lines as f64 / import_secs, report.lines as f64 / all_secs, report.stored, report.duplicates, report.rejected
         );
         store.close()?;
+        drop(store);
         let stats_store = Store::open(Config::new(&args.dir))?;
         let stats = stats_store.stats()?;
         stats_store.close()?;
@@ -103,17 +125,29 @@ fn main() -> Result<()> {
     }
     let started = Instant::now();
     let store = Store::open(Config::new(&args.dir))?;
-    println!("reopen after a clean stop: {:.2} s", started.elapsed().as_secs_f64());
+    println!(
+        "reopen after a clean stop: {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     store.flush_text()?;
 
-    let campaigns = ["Black Friday 2025", "Natal Premiado", "Volta às Aulas", "Cyber Monday", "Liquida Verão"];
+    let campaigns = [
+        "Black Friday 2025",
+        "Natal Premiado",
+        "Volta às Aulas",
+        "Cyber Monday",
+        "Liquida Verão",
+    ];
     let statuses = ["read", "delivered", "failed", "sent"];
     let day = 86_400_000i64;
     let range = |i: usize| {
         let from = opts.start_ms + (i as i64 % i64::from(args.days.max(8) - 7)) * day;
         (from.to_string(), (from + 7 * day).to_string())
     };
-    let mut run = |name: &str, make: &dyn Fn(usize) -> Vec<(String, String)>, exec: &dyn Fn(&LogQuery) -> Result<()>| -> Result<()> {
+    let mut run = |name: &str,
+                   make: &dyn Fn(usize) -> Vec<(String, String)>,
+                   exec: &dyn Fn(&LogQuery) -> Result<()>|
+     -> Result<()> {
         let mut times = Vec::with_capacity(args.samples);
         for i in 0..args.samples {
             let q = LogQuery::from_params(&make(i), &[])?;
@@ -122,7 +156,10 @@ fn main() -> Result<()> {
             times.push(t.elapsed());
         }
         let (p50, p99, max) = percentiles(times);
-        println!("{name}: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({} samples)", args.samples);
+        println!(
+            "{name}: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({} samples)",
+            args.samples
+        );
         Ok(())
     };
     let page = |q: &LogQuery| -> Result<()> {
@@ -134,26 +171,55 @@ fn main() -> Result<()> {
         "count + first page of 50, newest first, equality filters + 7-day range",
         &|i| {
             let (from, to) = range(i);
-            params(&[("category", "marketing_campaign".into()), ("name", campaigns[i % campaigns.len()].into()), ("status", statuses[i % statuses.len()].into()), ("from", from), ("to", to)])
+            params(&[
+                ("category", "marketing_campaign".into()),
+                ("name", campaigns[i % campaigns.len()].into()),
+                ("status", statuses[i % statuses.len()].into()),
+                ("from", from),
+                ("to", to),
+            ])
         },
         &page,
     )?;
-    let words = ["quero", "entrega", "maria", "\"black friday\"", "promo*", "prazo"];
+    let words = [
+        "quero",
+        "entrega",
+        "maria",
+        "\"black friday\"",
+        "promo*",
+        "prazo",
+    ];
     run(
         "the same with free text",
         &|i| {
             let (from, to) = range(i);
-            params(&[("category", "marketing_campaign".into()), ("status", statuses[i % statuses.len()].into()), ("from", from), ("to", to), ("text", words[i % words.len()].into())])
+            params(&[
+                ("category", "marketing_campaign".into()),
+                ("status", statuses[i % statuses.len()].into()),
+                ("from", from),
+                ("to", to),
+                ("text", words[i % words.len()].into()),
+            ])
         },
         &page,
     )?;
-    let groups = [GroupBy::parse("status")?, GroupBy::parse("error_code")?, GroupBy::parse("name")?, GroupBy::Day];
+    let groups = [
+        GroupBy::parse("status")?,
+        GroupBy::parse("error_code")?,
+        GroupBy::parse("name")?,
+        GroupBy::Day,
+    ];
     let gi = std::cell::Cell::new(0usize);
     run(
         "group-by count (status, error_code, name, day in America/Sao_Paulo)",
         &|i| {
             let (from, to) = range(i);
-            params(&[("from", from), ("to", to), ("tz", "America/Sao_Paulo".into()), ("direction", "outbound".into())])
+            params(&[
+                ("from", from),
+                ("to", to),
+                ("tz", "America/Sao_Paulo".into()),
+                ("direction", "outbound".into()),
+            ])
         },
         &|q| {
             let g = groups[gi.get() % groups.len()];
@@ -177,13 +243,20 @@ fn main() -> Result<()> {
         }
     }
     if let Some(c) = cursor {
-        run("page 1,000 (50 rows deep by cursor), newest first", &|_| {
-            let mut p = base.clone();
-            p.push(("cursor".into(), c.clone()));
-            p
-        }, &page)?;
+        run(
+            "page 1,000 (50 rows deep by cursor), newest first",
+            &|_| {
+                let mut p = base.clone();
+                p.push(("cursor".into(), c.clone()));
+                p
+            },
+            &page,
+        )?;
     }
-    println!("resident memory while serving queries: {:.0} MiB", rss_mib());
+    println!(
+        "resident memory while serving queries: {:.0} MiB",
+        rss_mib()
+    );
     store.close()?;
     Ok(())
 }

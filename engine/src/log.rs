@@ -36,6 +36,26 @@ fn bincode_config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
+thread_local! {
+    /// One zstd context per thread and level: creating a context per record
+    /// cost more than compressing the record (perf).
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { std::cell::RefCell::new(None) };
+}
+
+fn compress(plain: &[u8], level: i32) -> Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            let c = zstd::bulk::Compressor::new(level).map_err(|e| Error::Encode(e.to_string()))?;
+            *slot = Some((level, c));
+        }
+        match slot.as_mut() {
+            Some((_, c)) => c.compress(plain).map_err(|e| Error::Encode(e.to_string())),
+            None => Err(Error::Encode("no compressor".into())),
+        }
+    })
+}
+
 /// An input whose payload has been encoded and compressed by the caller's
 /// thread, so that the single writer only stamps and stores it.
 pub(crate) struct PreparedInput {
@@ -55,8 +75,7 @@ impl PreparedInput {
         plain.extend_from_slice(&raw_len.to_le_bytes());
         plain.extend_from_slice(&input.raw);
         plain.extend_from_slice(&events_bytes);
-        let payload =
-            zstd::bulk::compress(&plain, level).map_err(|e| Error::Encode(e.to_string()))?;
+        let payload = compress(&plain, level)?;
         Ok(PreparedInput {
             source: input.source,
             received_ms: input.received_ms,
