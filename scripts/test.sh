@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --exclude ticks-benches --all-targets --no-fail-fast
 # The benches are run by hand (see README); here they only have to compile.
-cargo check -p ticks-benches --all-targets
+cargo test -p ticks-benches --all-targets --no-run
 cargo test --workspace --exclude ticks-benches --doc
 # The web page in headless Chromium.
 ./scripts/browser-test.sh

@@ -12,6 +12,7 @@
 
 mod api;
 mod auth;
+mod cli;
 mod crash;
 mod proxy;
 mod relay;

@@ -1,0 +1,122 @@
+//! The command line: import (plain, .gz, stdin), query, show, check, stats.
+
+use crate::support::*;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn ticks(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ticks"))
+        .arg("--data")
+        .arg(dir)
+        .args(args)
+        .env("TICKS_LOG", "warn")
+        .output()
+        .expect("run ticks")
+}
+
+#[test]
+fn import_reads_gzip_reports_rejects_with_line_numbers_and_fails_on_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut data = generated(30, 2);
+    data.extend_from_slice(b"{\"recorded_at\": \"2025-01-01T00:00:00Z\"}\n");
+    let lines = data.iter().filter(|b| **b == b'\n').count();
+    let gz = dir.path().join("traffic.ndjson.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).expect("create"),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(&data).expect("write");
+    enc.finish().expect("finish");
+    let store = dir.path().join("store");
+    let out = ticks(&store, &["import", gz.to_str().expect("path")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "rejects make the exit code non-zero");
+    assert!(
+        stdout.contains(&format!("line {lines}: request: missing")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 rejected"), "{stdout}");
+    let rejects =
+        std::fs::read_to_string(format!("{}.rejects", gz.display())).expect("rejects file");
+    assert_eq!(rejects.lines().count(), 1);
+    // Importing again from stdin stores nothing new.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ticks"))
+        .arg("--data")
+        .arg(&store)
+        .args(["import", "-", "--rejects"])
+        .arg(dir.path().join("r2"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&data[..data.len() - 41])
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(" 0 stored"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn query_show_check_and_stats_work_on_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("t.ndjson");
+    std::fs::write(&file, generated(40, 6)).expect("write");
+    let store = dir.path().join("store");
+    assert!(ticks(&store, &["import", file.to_str().expect("path")])
+        .status
+        .success());
+    let out = ticks(
+        &store,
+        &[
+            "query",
+            "status=read",
+            "sort=-recorded_at",
+            "limit=5",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["entries"].as_array().map(Vec::len), Some(5));
+    assert!(v["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .all(|e| e["status"] == "read"));
+    let table =
+        String::from_utf8_lossy(&ticks(&store, &["query", "status=read"]).stdout).to_string();
+    assert!(
+        table.contains("matching entries") && table.contains("recorded on"),
+        "{table}"
+    );
+    let bad = ticks(&store, &["query", "colour=red"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("colour"));
+    let id = v["entries"][0]["id"].as_u64().expect("id").to_string();
+    let show: serde_json::Value =
+        serde_json::from_slice(&ticks(&store, &["show", &id]).stdout).expect("json");
+    assert_eq!(show["status"], "read");
+    assert!(show["inputs"].as_array().is_some_and(|i| !i.is_empty()));
+    let check = ticks(&store, &["check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let stats: serde_json::Value =
+        serde_json::from_slice(&ticks(&store, &["stats"]).stdout).expect("json");
+    assert!(stats["live_entries"].as_u64().unwrap_or(0) >= 40);
+}
