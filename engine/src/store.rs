@@ -916,6 +916,14 @@ impl<'a> Snapshot<'a> {
         &self.state.live
     }
 
+    /// The log records an entry's events came from, in log order.
+    pub fn entry_records(&self, id: EntryId) -> Vec<Seq> {
+        self.state
+            .row(id)
+            .map(|r| r.records.clone())
+            .unwrap_or_default()
+    }
+
     /// The entry of a message id.
     pub fn entry_for_wamid(&self, wamid: &str) -> Option<EntryId> {
         self.state.entry_for_wamid(wamid)

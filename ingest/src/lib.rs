@@ -127,9 +127,58 @@ pub fn webhook_input(raw: Vec<u8>, source: Source, received_ms: i64) -> Result<I
     })
 }
 
+/// The envelope of a line of a Ticks NDJSON export: the input's exact raw
+/// bytes with where and when it was first received, so that importing an
+/// export gives back the same entries.
+#[derive(serde::Deserialize)]
+struct ExportEnvelope<'a> {
+    #[allow(dead_code)]
+    ticks_record: u32,
+    source: String,
+    received_ms: i64,
+    #[serde(borrow)]
+    raw: &'a RawValue,
+}
+
+/// Wraps a stored input as a line of an NDJSON export (see [`line_input`]).
+pub fn export_line(source: Source, received_ms: i64, raw_one_line: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "{{\"ticks_record\":1,\"source\":\"{}\",\"received_ms\":{received_ms},\"raw\":",
+        source.as_str()
+    )
+    .into_bytes();
+    out.extend_from_slice(raw_one_line);
+    out.push(b'}');
+    out
+}
+
+fn source_named(name: &str) -> Option<Source> {
+    [
+        Source::SendApi,
+        Source::Webhook,
+        Source::Import,
+        Source::Proxy,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == name)
+}
+
 /// Parses one NDJSON line: a webhook body when it has an `"object"` key,
-/// otherwise a send result.
+/// otherwise a send result. A line of a Ticks export (an envelope with
+/// `ticks_record`) is unwrapped: its raw bytes, source and receive time are
+/// kept as they were.
 pub fn line_input(raw: Vec<u8>, source: Source, received_ms: i64) -> Result<Input, ParseError> {
+    if raw.starts_with(b"{\"ticks_record\":") {
+        let env: ExportEnvelope<'_> =
+            serde_json::from_slice(&raw).map_err(|e| ParseError::Json(e.to_string()))?;
+        let inner = env.raw.get().as_bytes().to_vec();
+        let original = source_named(&env.source).ok_or_else(|| {
+            ParseError::field("source", format!("unknown source {:?}", env.source))
+        })?;
+        let mut input = line_input(inner, original, env.received_ms)?;
+        input.source = original;
+        return Ok(input);
+    }
     let v = parse_json(&raw)?;
     let events = if v.get("object").is_some() {
         webhook::parse_webhook_value(&v, received_ms)?

@@ -319,6 +319,8 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
         (Method::GET, ["v1", "messages", wamid]) => api::get_timeline(app, &req, wamid).await,
         (Method::GET, ["v1", "stats"]) => api::get_stats(app, req).await,
         (Method::GET, ["v1", "codes"]) => Ok(api::get_codes()),
+        (Method::GET, ["v1", "export"]) => api::get_export(app, req).await,
+        (Method::GET, ["v1", "receipts"]) => api::get_receipts(app, &req).await,
         (Method::GET, ["v1", "relay"]) => {
             app.authorize(req.headers(), Scope::Read)?;
             let list = app
@@ -358,6 +360,7 @@ fn route_label(path: &str) -> &'static str {
             "searches" => "searches",
             "delete" => "delete",
             "relay" => "relay",
+            "export" => "export",
             _ => "other",
         },
         "" | "ui" | "assets" => "ui",
@@ -416,5 +419,49 @@ pub(crate) async fn serve(
                 tracing::debug!("connection ended: {e}");
             }
         });
+    }
+}
+
+/// A response body fed by a channel: a blocking producer (an export) sends
+/// chunks while the client reads them, so memory stays flat.
+pub(crate) struct ChannelBody {
+    pub(crate) rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.rx.poll_recv(cx).map(|item| item.map(|r| r.map(hyper::body::Frame::data)))
+    }
+}
+
+/// A `Write` that sends what it is given to a [`ChannelBody`], in chunks.
+pub(crate) struct ChannelWriter {
+    pub(crate) tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    pub(crate) buf: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 64 * 1024 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        // Blocks while the client is slow to read: back-pressure, not memory.
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
     }
 }

@@ -12,6 +12,7 @@
 
 mod api;
 mod config;
+mod export;
 mod http;
 mod metrics;
 mod proxy;
@@ -91,6 +92,17 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+    /// Export the entries matching filters (the parameters of GET /v1/logs) to a file, with a receipt.
+    Export {
+        /// csv, xlsx or ndjson.
+        #[arg(long)]
+        format: String,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Filters as key=value.
+        params: Vec<String>,
     },
     /// Show one entry with its raw payloads.
     Show {
@@ -219,6 +231,32 @@ fn run(cli: Cli) -> Result<()> {
             let page = ticks_query::search(&store, &query)?;
             print_page(&page, format)?;
             store.close()?;
+            Ok(())
+        }
+        Command::Export { format, out, params } => {
+            let format = export::Format::parse(&format).with_context(|| format!("format: {format:?} is not one of csv, xlsx, ndjson"))?;
+            let store = open_store(&data_dir(&cli.data, &cli.config)?)?;
+            let pairs = params
+                .iter()
+                .map(|p| p.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).with_context(|| format!("{p:?}: expected key=value")))
+                .collect::<Result<Vec<_>>>()?;
+            let query = ticks_query::LogQuery::from_params(&pairs, &["limit", "offset", "cursor"])?;
+            let filter: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs.iter()).finish();
+            let started = Instant::now();
+            let receipt = match format {
+                export::Format::Xlsx => export::write_xlsx(&store, &query, &filter, &out)?,
+                _ => {
+                    let mut f = std::io::BufWriter::new(std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?);
+                    let r = export::write_export(&store, &query, &filter, format, &mut f)?;
+                    f.flush()?;
+                    r
+                }
+            };
+            export::store_receipt(&store, &receipt)?;
+            store.close()?;
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
+            eprintln!("exported {} entries to {} in {:.1} s ({:.0} rows/s)", receipt.count, out.display(), secs, receipt.count as f64 / secs);
+            println!("{}", serde_json::to_string_pretty(&receipt)?);
             Ok(())
         }
         Command::Show { id } => {

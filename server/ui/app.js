@@ -212,6 +212,10 @@ async function render() {
   });
   $("#rows").replaceChildren(...rows);
   updateBulk();
+  // Export links: every matching entry, not just this page.
+  const ex = apiParams(s); for (const k of ["limit", "offset", "cursor"]) ex.delete(k);
+  for (const f of ["csv", "xlsx", "ndjson"]) { ex.set("format", f); $("#export-" + f).href = "/v1/export?" + ex.toString(); }
+  ex.set("format", "csv"); $("#confirm-export").href = "/v1/export?" + ex.toString();
   const entry = s.get("entry");
   if (entry) await showDetail(entry); else $("#detail").hidden = true;
   // Which URL the page shows now: tests and tools wait on it.

@@ -14,6 +14,7 @@ mod api;
 mod auth;
 mod cli;
 mod crash;
+mod export;
 mod proxy;
 mod relay;
 mod support;

@@ -1,0 +1,317 @@
+//! Exports of any log query: CSV, XLSX and NDJSON, streamed, each with a
+//! receipt (filter, time, count, id range, SHA-256 of the file) stored in
+//! the store's settings.
+//!
+//! - CSV and XLSX hold the log table's columns. Cells that begin with `=`,
+//!   `+`, `-`, `@`, tab or carriage return are prefixed with `'`: message
+//!   text comes from strangers and must not run as a spreadsheet formula.
+//! - NDJSON holds the raw inputs themselves (each once, in log order), each
+//!   in an envelope with its source and receive time
+//!   (`{"ticks_record":1,"source":..,"received_ms":..,"raw":<raw>}`), so
+//!   importing an export into an empty store gives back the same entries and
+//!   the same raw payloads. Multi-line inputs lose their whitespace between
+//!   tokens (and nothing else) to fit on one line.
+//! - XLSX starts a new sheet past Excel's 1,048,576 rows.
+
+use crate::api::rfc3339;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use ticks_engine::{Entry, EntryId, Record, Seq, Store};
+use ticks_query::LogQuery;
+
+/// Rows read from the snapshot at a time: the read lock is held per chunk.
+const CHUNK: usize = 1000;
+const XLSX_MAX_ROWS: u32 = 1_048_576;
+pub(crate) const RECEIPTS: &str = "receipt";
+
+/// Export formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Format {
+    Csv,
+    Ndjson,
+    Xlsx,
+}
+
+impl Format {
+    pub(crate) fn parse(s: &str) -> Option<Format> {
+        match s {
+            "csv" => Some(Format::Csv),
+            "ndjson" | "jsonl" => Some(Format::Ndjson),
+            "xlsx" => Some(Format::Xlsx),
+            _ => None,
+        }
+    }
+    pub(crate) fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Ndjson => "application/x-ndjson",
+            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
+    }
+    pub(crate) fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Ndjson => "ndjson",
+            Format::Xlsx => "xlsx",
+        }
+    }
+}
+
+/// What an export produced; stored and listed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub(crate) struct Receipt {
+    pub(crate) id: String,
+    pub(crate) created_at: String,
+    pub(crate) format: Format,
+    /// The filter as query parameters.
+    pub(crate) filter: String,
+    /// Entries exported.
+    pub(crate) count: u64,
+    pub(crate) first_id: Option<u32>,
+    pub(crate) last_id: Option<u32>,
+    /// Hex SHA-256 of the exported bytes.
+    pub(crate) sha256: String,
+    pub(crate) bytes: u64,
+}
+
+const COLUMNS: [&str; 24] = [
+    "id", "recorded_at", "direction", "category", "name", "template", "template_language", "response_code", "recipient_type",
+    "recipient_ref", "status", "phone", "wa_id", "contact_name", "error_code", "error_title", "user", "subaccount",
+    "content_type", "text", "wamid", "correlation_id", "conversation_type", "session",
+];
+
+fn row(e: &Entry) -> [String; 24] {
+    let s = |o: &Option<String>| o.clone().unwrap_or_default();
+    [
+        e.id.0.to_string(),
+        rfc3339(e.recorded_ms, e.offset_s),
+        e.direction.as_str().into(),
+        s(&e.category),
+        s(&e.name),
+        s(&e.template),
+        s(&e.template_language),
+        e.response_code.map(|c| c.to_string()).unwrap_or_default(),
+        s(&e.recipient_type),
+        s(&e.recipient_ref),
+        e.status.as_str().into(),
+        s(&e.phone),
+        s(&e.wa_id),
+        s(&e.contact_name),
+        e.error_code.map(|c| c.to_string()).unwrap_or_default(),
+        s(&e.error_title),
+        s(&e.user),
+        s(&e.subaccount),
+        s(&e.content_type),
+        e.text.clone(),
+        s(&e.wamid),
+        s(&e.correlation_id),
+        s(&e.conversation_type),
+        e.session.map(|x| x.as_str().to_string()).unwrap_or_default(),
+    ]
+}
+
+/// Neutralises a cell that a spreadsheet would read as a formula.
+pub(crate) fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => std::borrow::Cow::Owned(format!("'{cell}")),
+        _ => std::borrow::Cow::Borrowed(cell),
+    }
+}
+
+/// A writer that hashes and counts what passes through.
+struct Hashing<W: Write> {
+    inner: W,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Removes whitespace between JSON tokens, keeping everything else as is.
+fn one_line(raw: &[u8]) -> Vec<u8> {
+    if !raw.contains(&b'\n') && !raw.contains(&b'\r') {
+        return raw.to_vec();
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in raw {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+            out.push(b);
+        } else if !b.is_ascii_whitespace() {
+            out.push(b);
+        }
+    }
+    out
+}
+
+fn entries_in_chunks(store: &Store, ids: &[u32], mut each: impl FnMut(&Entry) -> Result<()>) -> Result<()> {
+    for chunk in ids.chunks(CHUNK) {
+        let entries: Vec<Entry> = {
+            let snap = store.snapshot();
+            chunk.iter().filter_map(|id| snap.entry(EntryId(*id))).collect()
+        };
+        for e in &entries {
+            each(e)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the export of `query` to `out` and returns its receipt (not yet stored).
+pub(crate) fn write_export(store: &Store, query: &LogQuery, filter: &str, format: Format, out: &mut dyn Write) -> Result<Receipt> {
+    let ids = ticks_query::sorted_ids(store, query)?;
+    let mut w = Hashing { inner: out, hash: Sha256::new(), bytes: 0 };
+    let mut count = 0u64;
+    match format {
+        Format::Csv => {
+            let mut csv = csv::Writer::from_writer(&mut w);
+            csv.write_record(COLUMNS)?;
+            entries_in_chunks(store, &ids, |e| {
+                let r = row(e);
+                csv.write_record(r.iter().map(|c| neutralise(c).into_owned()))?;
+                count += 1;
+                Ok(())
+            })?;
+            csv.flush()?;
+        }
+        Format::Ndjson => {
+            // The raw inputs of the matching entries, each once, in log order.
+            let mut seqs: Vec<Seq> = Vec::new();
+            for chunk in ids.chunks(CHUNK) {
+                let snap = store.snapshot();
+                for id in chunk {
+                    seqs.extend(snap.entry_records(EntryId(*id)));
+                }
+            }
+            count = ids.len() as u64;
+            seqs.sort_unstable();
+            seqs.dedup();
+            for seq in seqs {
+                if let Some(Record::Input(rec)) = store.record(seq)? {
+                    w.write_all(&ticks_ingest::export_line(rec.source, rec.received_ms, &one_line(&rec.raw)))?;
+                    w.write_all(b"\n")?;
+                }
+            }
+        }
+        Format::Xlsx => bail!("xlsx is written with write_xlsx"),
+    }
+    w.flush()?;
+    finish(query, filter, format, &ids, count, w.hash, w.bytes)
+}
+
+/// Writes an XLSX export to a file (the format needs to seek).
+pub(crate) fn write_xlsx(store: &Store, query: &LogQuery, filter: &str, path: &std::path::Path) -> Result<Receipt> {
+    use rust_xlsxwriter::{Format as CellFormat, Workbook};
+    let ids = ticks_query::sorted_ids(store, query)?;
+    let mut book = Workbook::new();
+    let bold = CellFormat::new().set_bold();
+    let mut sheet_no = 0;
+    let mut row_no: u32 = XLSX_MAX_ROWS; // forces a first sheet
+    let mut count = 0u64;
+    let mut sheet = None;
+    entries_in_chunks(store, &ids, |e| {
+        if row_no >= XLSX_MAX_ROWS {
+            sheet_no += 1;
+            let s = book.add_worksheet_with_constant_memory();
+            s.set_name(format!("Log {sheet_no}"))?;
+            for (c, name) in COLUMNS.iter().enumerate() {
+                s.write_string_with_format(0, c as u16, *name, &bold)?;
+            }
+            sheet = Some(book.worksheets_mut().len() - 1);
+            row_no = 1;
+        }
+        let idx = sheet.context("no sheet")?;
+        let s = book.worksheet_from_index(idx)?;
+        for (c, cell) in row(e).iter().enumerate() {
+            s.write_string(row_no, c as u16, neutralise(cell))?;
+        }
+        row_no += 1;
+        count += 1;
+        Ok(())
+    })?;
+    if sheet.is_none() {
+        let s = book.add_worksheet();
+        s.set_name("Log 1")?;
+        for (c, name) in COLUMNS.iter().enumerate() {
+            s.write_string_with_format(0, c as u16, *name, &bold)?;
+        }
+    }
+    book.save(path)?;
+    let bytes = std::fs::read(path)?;
+    let mut hash = Sha256::new();
+    hash.update(&bytes);
+    finish(query, filter, Format::Xlsx, &ids, count, hash, bytes.len() as u64)
+}
+
+fn finish(_query: &LogQuery, filter: &str, format: Format, ids: &[u32], count: u64, hash: Sha256, bytes: u64) -> Result<Receipt> {
+    let now = ticks_ingest::now_ms();
+    Ok(Receipt {
+        id: format!("{now}-{:04x}", rand::random::<u16>()),
+        created_at: rfc3339(now, 0),
+        format,
+        filter: filter.to_string(),
+        count,
+        first_id: ids.iter().min().copied(),
+        last_id: ids.iter().max().copied(),
+        sha256: hex::encode(hash.finalize()),
+        bytes,
+    })
+}
+
+/// Stores a receipt so it can be listed (and later matched by a purge).
+pub(crate) fn store_receipt(store: &Store, receipt: &Receipt) -> Result<()> {
+    store.put_setting(RECEIPTS, &receipt.id, &serde_json::to_vec(receipt)?)?;
+    Ok(())
+}
+
+pub(crate) fn list_receipts(store: &Store) -> Result<Vec<Receipt>> {
+    Ok(store
+        .settings(RECEIPTS)?
+        .into_iter()
+        .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        for bad in ["=HYPERLINK(\"x\")", "+1", "-2+3", "@SUM(A1)", "\tx"] {
+            assert!(neutralise(bad).starts_with('\''), "{bad}");
+        }
+        assert_eq!(neutralise("hello = world"), "hello = world");
+        assert_eq!(neutralise(""), "");
+    }
+
+    #[test]
+    fn multi_line_json_becomes_one_line_with_strings_intact() {
+        let raw = b"{\n  \"a\": \"x  y\\\" z\",\n  \"b\": [1, 2]\n}\n";
+        assert_eq!(one_line(raw), br#"{"a":"x  y\" z","b":[1,2]}"#.to_vec());
+        assert_eq!(one_line(b"{\"a\": 1}"), b"{\"a\": 1}".to_vec(), "single-line inputs are untouched");
+    }
+}
