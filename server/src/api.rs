@@ -550,12 +550,19 @@ mod tests {
 
 /// `GET /v1/export?format=csv|xlsx|ndjson&<filters>`: streams the export;
 /// its receipt is stored when the last byte is written (`GET /v1/receipts`).
-pub(crate) async fn get_export(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn get_export(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     use crate::export::{self, Format};
     use http_body_util::BodyExt;
     app.authorize(req.headers(), Scope::Read)?;
     let params = query_pairs(&req);
-    let format_text = params.iter().find(|(k, _)| k == "format").map(|(_, v)| v.clone()).unwrap_or_default();
+    let format_text = params
+        .iter()
+        .find(|(k, _)| k == "format")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let format = Format::parse(&format_text).ok_or(ApiError::BadRequest {
         code: "invalid_param",
         message: format!("format: {format_text:?} is not one of csv, xlsx, ndjson"),
@@ -563,16 +570,24 @@ pub(crate) async fn get_export(app: Arc<App>, req: Request<Incoming>) -> Result<
     })?;
     let query = LogQuery::from_params(&params, &["format", "limit", "offset", "cursor"])?;
     let filter: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params.iter().filter(|(k, _)| !["format", "limit", "offset", "cursor"].contains(&k.as_str())))
+        .extend_pairs(
+            params
+                .iter()
+                .filter(|(k, _)| !["format", "limit", "offset", "cursor"].contains(&k.as_str())),
+        )
         .finish();
     let store = app.store()?.clone();
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     tokio::task::spawn_blocking(move || {
         let result = match format {
             Format::Xlsx => {
-                let path = std::env::temp_dir().join(format!("ticks-export-{}.xlsx", rand::random::<u64>()));
+                let path = std::env::temp_dir()
+                    .join(format!("ticks-export-{}.xlsx", rand::random::<u64>()));
                 let r = export::write_xlsx(&store, &query, &filter, &path).and_then(|receipt| {
-                    let mut w = crate::http::ChannelWriter { tx: tx.clone(), buf: Vec::new() };
+                    let mut w = crate::http::ChannelWriter {
+                        tx: tx.clone(),
+                        buf: Vec::new(),
+                    };
                     let mut f = std::fs::File::open(&path)?;
                     std::io::copy(&mut f, &mut w)?;
                     std::io::Write::flush(&mut w)?;
@@ -582,9 +597,15 @@ pub(crate) async fn get_export(app: Arc<App>, req: Request<Incoming>) -> Result<
                 r
             }
             _ => {
-                let mut w = crate::http::ChannelWriter { tx: tx.clone(), buf: Vec::new() };
-                export::write_export(&store, &query, &filter, format, &mut w)
-                    .and_then(|r| std::io::Write::flush(&mut w).map(|()| r).map_err(Into::into))
+                let mut w = crate::http::ChannelWriter {
+                    tx: tx.clone(),
+                    buf: Vec::new(),
+                };
+                export::write_export(&store, &query, &filter, format, &mut w).and_then(|r| {
+                    std::io::Write::flush(&mut w)
+                        .map(|()| r)
+                        .map_err(Into::into)
+                })
             }
         };
         match result.and_then(|receipt| export::store_receipt(&store, &receipt)) {
@@ -599,17 +620,30 @@ pub(crate) async fn get_export(app: Arc<App>, req: Request<Incoming>) -> Result<
     let body = crate::http::ChannelBody { rx }.boxed();
     let mut resp = Response::new(body);
     let headers = resp.headers_mut();
-    headers.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(format.content_type()));
-    let name = format!("attachment; filename=\"ticks-export-{}.{}\"", ticks_ingest::now_ms(), format.extension());
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(format.content_type()),
+    );
+    let name = format!(
+        "attachment; filename=\"ticks-export-{}.{}\"",
+        ticks_ingest::now_ms(),
+        format.extension()
+    );
     if let Ok(v) = hyper::header::HeaderValue::from_str(&name) {
         headers.insert(hyper::header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)
 }
 
-pub(crate) async fn get_receipts(app: Arc<App>, req: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn get_receipts(
+    app: Arc<App>,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     app.authorize(req.headers(), Scope::Read)?;
     let store = app.store()?.clone();
-    let list = blocking(move || crate::export::list_receipts(&store).map_err(|e| ApiError::Internal(e.to_string()))).await?;
+    let list = blocking(move || {
+        crate::export::list_receipts(&store).map_err(|e| ApiError::Internal(e.to_string()))
+    })
+    .await?;
     Ok(json_response(StatusCode::OK, &json!({ "receipts": list })))
 }

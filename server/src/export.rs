@@ -78,9 +78,30 @@ pub(crate) struct Receipt {
 }
 
 const COLUMNS: [&str; 24] = [
-    "id", "recorded_at", "direction", "category", "name", "template", "template_language", "response_code", "recipient_type",
-    "recipient_ref", "status", "phone", "wa_id", "contact_name", "error_code", "error_title", "user", "subaccount",
-    "content_type", "text", "wamid", "correlation_id", "conversation_type", "session",
+    "id",
+    "recorded_at",
+    "direction",
+    "category",
+    "name",
+    "template",
+    "template_language",
+    "response_code",
+    "recipient_type",
+    "recipient_ref",
+    "status",
+    "phone",
+    "wa_id",
+    "contact_name",
+    "error_code",
+    "error_title",
+    "user",
+    "subaccount",
+    "content_type",
+    "text",
+    "wamid",
+    "correlation_id",
+    "conversation_type",
+    "session",
 ];
 
 fn row(e: &Entry) -> [String; 24] {
@@ -109,7 +130,9 @@ fn row(e: &Entry) -> [String; 24] {
         s(&e.wamid),
         s(&e.correlation_id),
         s(&e.conversation_type),
-        e.session.map(|x| x.as_str().to_string()).unwrap_or_default(),
+        e.session
+            .map(|x| x.as_str().to_string())
+            .unwrap_or_default(),
     ]
 }
 
@@ -167,11 +190,18 @@ fn one_line(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-fn entries_in_chunks(store: &Store, ids: &[u32], mut each: impl FnMut(&Entry) -> Result<()>) -> Result<()> {
+fn entries_in_chunks(
+    store: &Store,
+    ids: &[u32],
+    mut each: impl FnMut(&Entry) -> Result<()>,
+) -> Result<()> {
     for chunk in ids.chunks(CHUNK) {
         let entries: Vec<Entry> = {
             let snap = store.snapshot();
-            chunk.iter().filter_map(|id| snap.entry(EntryId(*id))).collect()
+            chunk
+                .iter()
+                .filter_map(|id| snap.entry(EntryId(*id)))
+                .collect()
         };
         for e in &entries {
             each(e)?;
@@ -181,9 +211,19 @@ fn entries_in_chunks(store: &Store, ids: &[u32], mut each: impl FnMut(&Entry) ->
 }
 
 /// Writes the export of `query` to `out` and returns its receipt (not yet stored).
-pub(crate) fn write_export(store: &Store, query: &LogQuery, filter: &str, format: Format, out: &mut dyn Write) -> Result<Receipt> {
+pub(crate) fn write_export(
+    store: &Store,
+    query: &LogQuery,
+    filter: &str,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<Receipt> {
     let ids = ticks_query::sorted_ids(store, query)?;
-    let mut w = Hashing { inner: out, hash: Sha256::new(), bytes: 0 };
+    let mut w = Hashing {
+        inner: out,
+        hash: Sha256::new(),
+        bytes: 0,
+    };
     let mut count = 0u64;
     match format {
         Format::Csv => {
@@ -211,7 +251,11 @@ pub(crate) fn write_export(store: &Store, query: &LogQuery, filter: &str, format
             seqs.dedup();
             for seq in seqs {
                 if let Some(Record::Input(rec)) = store.record(seq)? {
-                    w.write_all(&ticks_ingest::export_line(rec.source, rec.received_ms, &one_line(&rec.raw)))?;
+                    w.write_all(&ticks_ingest::export_line(
+                        rec.source,
+                        rec.received_ms,
+                        &one_line(&rec.raw),
+                    ))?;
                     w.write_all(b"\n")?;
                 }
             }
@@ -223,7 +267,12 @@ pub(crate) fn write_export(store: &Store, query: &LogQuery, filter: &str, format
 }
 
 /// Writes an XLSX export to a file (the format needs to seek).
-pub(crate) fn write_xlsx(store: &Store, query: &LogQuery, filter: &str, path: &std::path::Path) -> Result<Receipt> {
+pub(crate) fn write_xlsx(
+    store: &Store,
+    query: &LogQuery,
+    filter: &str,
+    path: &std::path::Path,
+) -> Result<Receipt> {
     use rust_xlsxwriter::{Format as CellFormat, Workbook};
     let ids = ticks_query::sorted_ids(store, query)?;
     let mut book = Workbook::new();
@@ -263,10 +312,26 @@ pub(crate) fn write_xlsx(store: &Store, query: &LogQuery, filter: &str, path: &s
     let bytes = std::fs::read(path)?;
     let mut hash = Sha256::new();
     hash.update(&bytes);
-    finish(query, filter, Format::Xlsx, &ids, count, hash, bytes.len() as u64)
+    finish(
+        query,
+        filter,
+        Format::Xlsx,
+        &ids,
+        count,
+        hash,
+        bytes.len() as u64,
+    )
 }
 
-fn finish(_query: &LogQuery, filter: &str, format: Format, ids: &[u32], count: u64, hash: Sha256, bytes: u64) -> Result<Receipt> {
+fn finish(
+    _query: &LogQuery,
+    filter: &str,
+    format: Format,
+    ids: &[u32],
+    count: u64,
+    hash: Sha256,
+    bytes: u64,
+) -> Result<Receipt> {
     let now = ticks_ingest::now_ms();
     Ok(Receipt {
         id: format!("{now}-{:04x}", rand::random::<u16>()),
@@ -312,6 +377,10 @@ mod tests {
     fn multi_line_json_becomes_one_line_with_strings_intact() {
         let raw = b"{\n  \"a\": \"x  y\\\" z\",\n  \"b\": [1, 2]\n}\n";
         assert_eq!(one_line(raw), br#"{"a":"x  y\" z","b":[1,2]}"#.to_vec());
-        assert_eq!(one_line(b"{\"a\": 1}"), b"{\"a\": 1}".to_vec(), "single-line inputs are untouched");
+        assert_eq!(
+            one_line(b"{\"a\": 1}"),
+            b"{\"a\": 1}".to_vec(),
+            "single-line inputs are untouched"
+        );
     }
 }

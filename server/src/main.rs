@@ -233,20 +233,34 @@ fn run(cli: Cli) -> Result<()> {
             store.close()?;
             Ok(())
         }
-        Command::Export { format, out, params } => {
-            let format = export::Format::parse(&format).with_context(|| format!("format: {format:?} is not one of csv, xlsx, ndjson"))?;
+        Command::Export {
+            format,
+            out,
+            params,
+        } => {
+            let format = export::Format::parse(&format)
+                .with_context(|| format!("format: {format:?} is not one of csv, xlsx, ndjson"))?;
             let store = open_store(&data_dir(&cli.data, &cli.config)?)?;
             let pairs = params
                 .iter()
-                .map(|p| p.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).with_context(|| format!("{p:?}: expected key=value")))
+                .map(|p| {
+                    p.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .with_context(|| format!("{p:?}: expected key=value"))
+                })
                 .collect::<Result<Vec<_>>>()?;
             let query = ticks_query::LogQuery::from_params(&pairs, &["limit", "offset", "cursor"])?;
-            let filter: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs.iter()).finish();
+            let filter: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs.iter())
+                .finish();
             let started = Instant::now();
             let receipt = match format {
                 export::Format::Xlsx => export::write_xlsx(&store, &query, &filter, &out)?,
                 _ => {
-                    let mut f = std::io::BufWriter::new(std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?);
+                    let mut f = std::io::BufWriter::new(
+                        std::fs::File::create(&out)
+                            .with_context(|| format!("creating {}", out.display()))?,
+                    );
                     let r = export::write_export(&store, &query, &filter, format, &mut f)?;
                     f.flush()?;
                     r
@@ -255,7 +269,13 @@ fn run(cli: Cli) -> Result<()> {
             export::store_receipt(&store, &receipt)?;
             store.close()?;
             let secs = started.elapsed().as_secs_f64().max(1e-3);
-            eprintln!("exported {} entries to {} in {:.1} s ({:.0} rows/s)", receipt.count, out.display(), secs, receipt.count as f64 / secs);
+            eprintln!(
+                "exported {} entries to {} in {:.1} s ({:.0} rows/s)",
+                receipt.count,
+                out.display(),
+                secs,
+                receipt.count as f64 / secs
+            );
             println!("{}", serde_json::to_string_pretty(&receipt)?);
             Ok(())
         }

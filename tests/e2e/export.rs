@@ -7,31 +7,64 @@ use serde_json::{json, Value};
 fn csv_export_has_every_matching_row_and_neutralises_formulas() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Server::start(dir.path(), &[]);
-    s.client.post(s.url("/v1/import")).body(generated(300, 8)).send().expect("import");
+    s.client
+        .post(s.url("/v1/import"))
+        .body(generated(300, 8))
+        .send()
+        .expect("import");
     let mut evil = send_result("wamid.EVIL", "=HYPERLINK(\"http://x\")");
     evil["request"]["text"]["body"] = json!("@SUM(A1)");
     s.post_json("/v1/sends", &json!([evil]));
-    let total = s.get_json("/v1/logs?-status=received").1["total"].as_u64().expect("total");
-    let r = s.client.get(s.url("/v1/export?format=csv&-status=received")).send().expect("export");
+    let total = s.get_json("/v1/logs?-status=received").1["total"]
+        .as_u64()
+        .expect("total");
+    let r = s
+        .client
+        .get(s.url("/v1/export?format=csv&-status=received"))
+        .send()
+        .expect("export");
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-disposition"].to_str().expect("h").contains(".csv"));
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .expect("h")
+        .contains(".csv"));
     let body = r.bytes().expect("body");
     let mut reader = csv::Reader::from_reader(&body[..]);
     let headers = reader.headers().expect("headers").clone();
     assert_eq!(&headers[0], "id");
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
     assert_eq!(rows.len() as u64, total, "all matching entries, not a page");
-    let name_col = headers.iter().position(|h| h == "name").expect("name column");
-    let text_col = headers.iter().position(|h| h == "text").expect("text column");
-    let evil_row = rows.iter().find(|r| r[name_col].contains("HYPERLINK")).expect("the evil row");
-    assert!(evil_row[name_col].starts_with("'="), "{}", &evil_row[name_col]);
-    assert!(evil_row[text_col].starts_with("'@"), "{}", &evil_row[text_col]);
+    let name_col = headers
+        .iter()
+        .position(|h| h == "name")
+        .expect("name column");
+    let text_col = headers
+        .iter()
+        .position(|h| h == "text")
+        .expect("text column");
+    let evil_row = rows
+        .iter()
+        .find(|r| r[name_col].contains("HYPERLINK"))
+        .expect("the evil row");
+    assert!(
+        evil_row[name_col].starts_with("'="),
+        "{}",
+        &evil_row[name_col]
+    );
+    assert!(
+        evil_row[text_col].starts_with("'@"),
+        "{}",
+        &evil_row[text_col]
+    );
     // A receipt with the count, id range and hash of exactly these bytes.
     let (_, receipts) = s.get_json("/v1/receipts");
     let rc = &receipts["receipts"][0];
     assert_eq!(rc["count"].as_u64(), Some(total));
     use sha2::Digest;
-    assert_eq!(rc["sha256"].as_str(), Some(hex::encode(sha2::Sha256::digest(&body)).as_str()));
+    assert_eq!(
+        rc["sha256"].as_str(),
+        Some(hex::encode(sha2::Sha256::digest(&body)).as_str())
+    );
     assert_eq!(rc["filter"], "-status=received");
 }
 
@@ -39,14 +72,34 @@ fn csv_export_has_every_matching_row_and_neutralises_formulas() {
 fn an_ndjson_export_imported_into_an_empty_store_gives_the_same_entries() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Server::start(dir.path(), &[]);
-    s.client.post(s.url("/v1/import")).body(generated(200, 12)).send().expect("import");
-    for f in ["webhook_status_delivered.json", "webhook_template_status.json"] {
+    s.client
+        .post(s.url("/v1/import"))
+        .body(generated(200, 12))
+        .send()
+        .expect("import");
+    for f in [
+        "webhook_status_delivered.json",
+        "webhook_template_status.json",
+    ] {
         s.post_webhook(&fixture(f));
     }
-    let export = s.client.get(s.url("/v1/export?format=ndjson")).send().expect("export").bytes().expect("body");
+    let export = s
+        .client
+        .get(s.url("/v1/export?format=ndjson"))
+        .send()
+        .expect("export")
+        .bytes()
+        .expect("body");
     let other = tempfile::tempdir().expect("tempdir");
     let t = Server::start(other.path(), &[]);
-    let r: Value = t.client.post(t.url("/v1/import")).body(export.to_vec()).send().expect("import").json().expect("json");
+    let r: Value = t
+        .client
+        .post(t.url("/v1/import"))
+        .body(export.to_vec())
+        .send()
+        .expect("import")
+        .json()
+        .expect("json");
     assert_eq!(r["rejected"], 0, "{r}");
     let strip = |v: Value| -> Vec<Value> { v["entries"].as_array().cloned().unwrap_or_default() };
     let a = strip(s.get_json("/v1/logs?limit=1000&sort=id").1);
@@ -54,7 +107,14 @@ fn an_ndjson_export_imported_into_an_empty_store_gives_the_same_entries() {
     assert_eq!(a.len(), b.len());
     assert_eq!(a, b, "same entries, same ids, same columns");
     let id = a[0]["id"].as_u64().expect("id");
-    let raw = |srv: &Server| srv.get_json(&format!("/v1/logs/{id}")).1["inputs"].as_array().expect("inputs").iter().map(|i| i["raw"].clone()).collect::<Vec<_>>();
+    let raw = |srv: &Server| {
+        srv.get_json(&format!("/v1/logs/{id}")).1["inputs"]
+            .as_array()
+            .expect("inputs")
+            .iter()
+            .map(|i| i["raw"].clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(raw(&s), raw(&t), "the same raw payloads");
 }
 
@@ -62,8 +122,16 @@ fn an_ndjson_export_imported_into_an_empty_store_gives_the_same_entries() {
 fn xlsx_export_is_a_workbook_and_bad_formats_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Server::start(dir.path(), &[]);
-    s.client.post(s.url("/v1/import")).body(generated(50, 3)).send().expect("import");
-    let r = s.client.get(s.url("/v1/export?format=xlsx&status=read")).send().expect("export");
+    s.client
+        .post(s.url("/v1/import"))
+        .body(generated(50, 3))
+        .send()
+        .expect("import");
+    let r = s
+        .client
+        .get(s.url("/v1/export?format=xlsx&status=read"))
+        .send()
+        .expect("export");
     assert_eq!(r.status(), 200);
     let body = r.bytes().expect("body");
     assert!(body.starts_with(b"PK\x03\x04"), "an XLSX file is a zip");
