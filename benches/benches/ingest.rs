@@ -19,7 +19,7 @@ fn data(messages: u64) -> (Vec<u8>, u64) {
 fn ingest(c: &mut Criterion) {
     let mut group = c.benchmark_group("ingest");
     group.sample_size(10);
-    for messages in [10_000u64] {
+    for messages in [10_000u64, 30_000] {
         let (bytes, events) = data(messages);
         group.throughput(Throughput::Elements(events));
         group.bench_function(format!("import_{messages}_messages"), |b| {

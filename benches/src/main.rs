@@ -144,9 +144,9 @@ fn main() -> Result<()> {
         let from = opts.start_ms + (i as i64 % i64::from(args.days.max(8) - 7)) * day;
         (from.to_string(), (from + 7 * day).to_string())
     };
-    let mut run = |name: &str,
-                   make: &dyn Fn(usize) -> Vec<(String, String)>,
-                   exec: &dyn Fn(&LogQuery) -> Result<()>|
+    let run = |name: &str,
+               make: &dyn Fn(usize) -> Vec<(String, String)>,
+               exec: &dyn Fn(&LogQuery) -> Result<()>|
      -> Result<()> {
         let mut times = Vec::with_capacity(args.samples);
         for i in 0..args.samples {

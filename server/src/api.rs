@@ -518,36 +518,6 @@ pub(crate) async fn delete_search(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signatures_are_checked_over_the_exact_bytes() {
-        let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
-        let mut mac = Hmac::<Sha256>::new_from_slice(b"secret").expect("key");
-        mac.update(body);
-        let good = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        assert!(check_signature("secret", Some(&good), body));
-        assert!(!check_signature("other", Some(&good), body));
-        assert!(!check_signature("secret", Some(&good), b"{}"));
-        assert!(!check_signature("secret", None, body));
-        assert!(!check_signature("secret", Some("sha256=zz"), body));
-    }
-
-    #[test]
-    fn times_keep_their_offset() {
-        assert_eq!(
-            rfc3339(1_740_834_003_000, -3 * 3600),
-            "2025-03-01T10:00:03.000-03:00"
-        );
-        assert_eq!(
-            rfc3339(1_740_834_003_000, 0),
-            "2025-03-01T13:00:03.000+00:00"
-        );
-    }
-}
-
 /// `GET /v1/export?format=csv|xlsx|ndjson&<filters>`: streams the export;
 /// its receipt is stored when the last byte is written (`GET /v1/receipts`).
 pub(crate) async fn get_export(
@@ -646,4 +616,34 @@ pub(crate) async fn get_receipts(
     })
     .await?;
     Ok(json_response(StatusCode::OK, &json!({ "receipts": list })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_checked_over_the_exact_bytes() {
+        let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"secret").expect("key");
+        mac.update(body);
+        let good = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert!(check_signature("secret", Some(&good), body));
+        assert!(!check_signature("other", Some(&good), body));
+        assert!(!check_signature("secret", Some(&good), b"{}"));
+        assert!(!check_signature("secret", None, body));
+        assert!(!check_signature("secret", Some("sha256=zz"), body));
+    }
+
+    #[test]
+    fn times_keep_their_offset() {
+        assert_eq!(
+            rfc3339(1_740_834_003_000, -3 * 3600),
+            "2025-03-01T10:00:03.000-03:00"
+        );
+        assert_eq!(
+            rfc3339(1_740_834_003_000, 0),
+            "2025-03-01T13:00:03.000+00:00"
+        );
+    }
 }
