@@ -277,7 +277,8 @@ impl Generator {
             ),
         };
         let offset = if r.chance(800) { "-03:00" } else { "+00:00" };
-        let recorded = fmt_time(t, offset);
+        let recorded =
+            crate::time::format_rfc3339(t, if offset == "-03:00" { -3 * 3600 } else { 0 });
         let mut send = json!({"recorded_at": recorded, "category": category, "name": name, "recipient_type": recipient_type,
             "recipient_ref": format!("{recipient_type}-{}", r.below(500_000)), "user": user, "subaccount": sub,
             "phone_number_id": pni, "request": request, "response_code": code, "response": response});
@@ -370,25 +371,6 @@ fn error_title(code: i64) -> &'static str {
         131050 => "User stopped marketing messages",
         _ => "Re-engagement message",
     }
-}
-
-fn fmt_time(ms: i64, offset: &str) -> String {
-    let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
-        return String::new();
-    };
-    let off = if offset == "-03:00" { -3 } else { 0 };
-    let tz = jiff::tz::TimeZone::fixed(jiff::tz::Offset::constant(off));
-    let dt = ts.to_zoned(tz).datetime();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}{offset}",
-        dt.year(),
-        dt.month(),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
-        dt.millisecond()
-    )
 }
 
 impl Iterator for Generator {

@@ -69,6 +69,30 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<Instant> {
     })
 }
 
+/// Formats UTC milliseconds as RFC 3339 with milliseconds, in the given
+/// UTC offset (the original offset of a send, or 0).
+pub fn format_rfc3339(ms: i64, offset_s: i32) -> String {
+    let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
+        return String::new();
+    };
+    let offset = jiff::tz::Offset::from_seconds(offset_s).unwrap_or(jiff::tz::Offset::UTC);
+    let dt = ts.to_zoned(jiff::tz::TimeZone::fixed(offset)).datetime();
+    let sign = if offset_s < 0 { '-' } else { '+' };
+    let abs = offset_s.unsigned_abs();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}{sign}{:02}:{:02}",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        dt.millisecond(),
+        abs / 3600,
+        (abs % 3600) / 60
+    )
+}
+
 /// Meta's timestamps: unix seconds as a string (or a number).
 pub(crate) fn parse_meta_timestamp(v: Option<&Value>, path: &str) -> Result<i64, ParseError> {
     match v {

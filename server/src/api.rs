@@ -17,25 +17,7 @@ use ticks_query::{GroupBy, LogQuery};
 
 /// Formats UTC milliseconds as RFC 3339 in the given offset.
 pub(crate) fn rfc3339(ms: i64, offset_s: i32) -> String {
-    let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
-        return String::new();
-    };
-    let offset = jiff::tz::Offset::from_seconds(offset_s).unwrap_or(jiff::tz::Offset::UTC);
-    let dt = ts.to_zoned(jiff::tz::TimeZone::fixed(offset)).datetime();
-    let sign = if offset_s < 0 { '-' } else { '+' };
-    let abs = offset_s.unsigned_abs();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}{sign}{:02}:{:02}",
-        dt.year(),
-        dt.month(),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
-        dt.millisecond(),
-        abs / 3600,
-        (abs % 3600) / 60
-    )
+    ticks_ingest::format_rfc3339(ms, offset_s)
 }
 
 /// An entry as the API shows it: every column, times as RFC 3339 with the

@@ -219,14 +219,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Query { params, format } => {
             let store = open_store(&data_dir(&cli.data, &cli.config)?)?;
-            let pairs = params
-                .iter()
-                .map(|p| {
-                    p.split_once('=')
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .with_context(|| format!("{p:?}: expected key=value"))
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let pairs = key_values(&params)?;
             let query = ticks_query::LogQuery::from_params(&pairs, &[])?;
             let page = ticks_query::search(&store, &query)?;
             print_page(&page, format)?;
@@ -241,14 +234,7 @@ fn run(cli: Cli) -> Result<()> {
             let format = export::Format::parse(&format)
                 .with_context(|| format!("format: {format:?} is not one of csv, xlsx, ndjson"))?;
             let store = open_store(&data_dir(&cli.data, &cli.config)?)?;
-            let pairs = params
-                .iter()
-                .map(|p| {
-                    p.split_once('=')
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .with_context(|| format!("{p:?}: expected key=value"))
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let pairs = key_values(&params)?;
             let query = ticks_query::LogQuery::from_params(&pairs, &["limit", "offset", "cursor"])?;
             let filter: String = form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(pairs.iter())
@@ -383,6 +369,18 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// CLI filters `key=value` as query parameters.
+fn key_values(params: &[String]) -> Result<Vec<(String, String)>> {
+    params
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("{p:?}: expected key=value"))
+        })
+        .collect()
 }
 
 fn open_input(path: &Path) -> Result<Box<dyn BufRead>> {
