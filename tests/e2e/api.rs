@@ -380,13 +380,7 @@ fn metrics_count_ingest_and_queries() {
     s.post_webhook(&fixture("webhook_status_read.json"));
     s.post_webhook(&fixture("webhook_status_read.json"));
     s.get_json("/v1/logs");
-    let text = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .expect("get")
-        .text()
-        .expect("text");
+    let text = s.get_text("/metrics");
     assert!(
         text.contains("ticks_ingest_total{kind=\"webhook\",outcome=\"stored\"} 1"),
         "{text}"

@@ -68,13 +68,7 @@ fn the_relay_backlog_survives_a_restart() {
         let mut s = Server::start(dir.path(), &["--relay-url", &url]);
         assert_eq!(s.post_webhook(&fixture("webhook_status_sent.json")).0, 200);
         assert_eq!(s.post_webhook(&fixture("webhook_inbound_text.json")).0, 200);
-        let text = s
-            .client
-            .get(s.url("/metrics"))
-            .send()
-            .expect("get")
-            .text()
-            .expect("text");
+        let text = s.get_text("/metrics");
         assert!(text.contains("ticks_relay_backlog 2"), "{text}");
         s.kill9();
     }

@@ -77,6 +77,15 @@ impl Server {
         (status, r.json().unwrap_or(serde_json::Value::Null))
     }
 
+    pub(crate) fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .expect("request")
+            .text()
+            .expect("text body")
+    }
+
     pub(crate) fn post_json(
         &self,
         path: &str,
