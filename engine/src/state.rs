@@ -435,18 +435,13 @@ impl State {
     }
 
     /// Decides, for each event of an input, whether it is new and which entry
-    /// it belongs to. Returns the new events with their entries and the number
-    /// of duplicates. Does not modify the state: the writer applies the
-    /// record only once it is durable.
-    pub(crate) fn classify(
-        &self,
-        overlay: &mut Overlay,
-        events: Vec<Event>,
-    ) -> (Vec<(EntryId, Event)>, usize) {
-        let mut kept = Vec::with_capacity(events.len());
-        let mut duplicates = 0;
+    /// it belongs to: `Some(entry)` for a new event, `None` for a duplicate,
+    /// position by position. Does not modify the state: the writer applies
+    /// the record only once it is durable.
+    pub(crate) fn classify(&self, overlay: &mut Overlay, events: &[Event]) -> Vec<Option<EntryId>> {
+        let mut assignments = Vec::with_capacity(events.len());
         for event in events {
-            let target = match &event {
+            let target = match event {
                 Event::Send(send) => match &send.wamid {
                     Some(wamid) => {
                         let key = DedupKey::SendWamid(wamid.clone());
@@ -507,12 +502,9 @@ impl State {
                     }
                 }
             };
-            match target {
-                Some(id) => kept.push((id, event)),
-                None => duplicates += 1,
-            }
+            assignments.push(target);
         }
-        (kept, duplicates)
+        assignments
     }
 
     /// Folds one log record's events into the state and returns the

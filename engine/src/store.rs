@@ -754,7 +754,13 @@ fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
             match op {
                 WriteOp::Append(prepared, _) => {
                     for p in prepared {
-                        let (kept, duplicates) = state.classify(&mut overlay, p.events.clone());
+                        let assignments = state.classify(&mut overlay, &p.events);
+                        let kept: Vec<(EntryId, Event)> = assignments
+                            .iter()
+                            .zip(&p.events)
+                            .filter_map(|(a, ev)| a.map(|id| (id, ev.clone())))
+                            .collect();
+                        let duplicates = p.events.len() - kept.len();
                         if kept.is_empty() {
                             outcomes.push(AppendOutcome {
                                 seq: None,
@@ -763,15 +769,6 @@ fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
                                 entries: vec![],
                             });
                             continue;
-                        }
-                        // Map kept events back to their positions among all events.
-                        let mut assignments = vec![None; p.events.len()];
-                        let mut k = 0;
-                        for (pos, ev) in p.events.iter().enumerate() {
-                            if k < kept.len() && &kept[k].1 == ev {
-                                assignments[pos] = Some(kept[k].0);
-                                k += 1;
-                            }
                         }
                         let seq = Seq(next);
                         next += 1;
