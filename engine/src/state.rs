@@ -69,11 +69,17 @@ pub enum Field {
     Engagement,
     /// Template language code.
     Language,
+    /// Outbound messages: the furthest delivery step any status webhook
+    /// reported (1 sent, 2 delivered, 3 read), even if the message later
+    /// failed. The delivery funnel counts from this.
+    Reached,
+    /// Inbound quick-reply and interactive replies: the button payload or reply id.
+    Button,
 }
 
 impl Field {
     /// Every indexed field.
-    pub const ALL: [Field; 19] = [
+    pub const ALL: [Field; 21] = [
         Field::Category,
         Field::Name,
         Field::Template,
@@ -93,9 +99,37 @@ impl Field {
         Field::Hour,
         Field::Engagement,
         Field::Language,
+        Field::Reached,
+        Field::Button,
     ];
     fn slot(self) -> usize {
         self as usize
+    }
+    /// The field's name in query parameters and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Category => "category",
+            Field::Name => "name",
+            Field::Template => "template",
+            Field::ResponseCode => "response_code",
+            Field::RecipientType => "recipient_type",
+            Field::Status => "status",
+            Field::Direction => "direction",
+            Field::ErrorCode => "error_code",
+            Field::PhoneNumberId => "phone_number_id",
+            Field::Subaccount => "subaccount",
+            Field::User => "user",
+            Field::ContentType => "content_type",
+            Field::ConversationType => "conversation_type",
+            Field::PricingCategory => "pricing_category",
+            Field::Session => "session",
+            Field::Day => "day",
+            Field::Hour => "hour",
+            Field::Engagement => "engagement",
+            Field::Language => "language",
+            Field::Reached => "reached",
+            Field::Button => "button",
+        }
     }
     /// Whether the field's keys are interned strings (sorted by text).
     pub fn is_text(self) -> bool {
@@ -112,6 +146,7 @@ impl Field {
                 | Field::ConversationType
                 | Field::PricingCategory
                 | Field::Language
+                | Field::Button
         )
     }
 }
@@ -287,7 +322,30 @@ impl Row {
             (true, true) => 3,
         };
         keys[Field::Language.slot()] = sym(self.language);
+        keys[Field::Reached.slot()] = match self.direction {
+            Direction::Outbound => self
+                .marks
+                .iter()
+                .map(|m| reach_of(m.status))
+                .max()
+                .filter(|r| *r > 0)
+                .map_or(NONE_KEY, i64::from),
+            _ => NONE_KEY,
+        };
+        keys[Field::Button.slot()] = sym(self.button);
         keys
+    }
+}
+
+/// How far along delivery a status proves the message got: 1 sent,
+/// 2 delivered, 3 read. A deletion (older accounts) proves delivery; a played
+/// voice message was read; failed and warning prove nothing.
+fn reach_of(status: WebhookStatus) -> u8 {
+    match status {
+        WebhookStatus::Sent => 1,
+        WebhookStatus::Delivered | WebhookStatus::Deleted => 2,
+        WebhookStatus::Read | WebhookStatus::Played => 3,
+        WebhookStatus::Failed | WebhookStatus::Warning => 0,
     }
 }
 

@@ -646,6 +646,18 @@ fn write_checkpoint(path: &Path, cp: &StateCheckpoint) -> Result<()> {
     Ok(())
 }
 
+/// API names of the [`Field::Engagement`] keys 1, 2 and 3.
+const ENGAGEMENT_NAMES: [&str; 3] = ["replied", "clicked", "replied_and_clicked"];
+/// API names of the [`Field::Reached`] keys 1, 2 and 3.
+const REACHED_NAMES: [&str; 3] = ["sent", "delivered", "read"];
+
+fn named(names: &[&str], key: i64) -> FieldValue {
+    usize::try_from(key - 1)
+        .ok()
+        .and_then(|i| names.get(i))
+        .map_or(FieldValue::Int(key), |n| FieldValue::Text((*n).into()))
+}
+
 /// Removes the derived state from a closed data directory (checkpoint and
 /// full-text index) so the next open rebuilds both from the log.
 pub fn drop_derived(dir: &Path) -> Result<()> {
@@ -951,6 +963,14 @@ impl<'a> Snapshot<'a> {
                     "closed" => Some(Session::Closed as i64),
                     _ => None,
                 },
+                Field::Engagement => ENGAGEMENT_NAMES
+                    .iter()
+                    .position(|n| n == t)
+                    .map(|i| i as i64 + 1),
+                Field::Reached => REACHED_NAMES
+                    .iter()
+                    .position(|n| n == t)
+                    .map(|i| i as i64 + 1),
                 _ => t.parse().ok(),
             },
         }
@@ -987,19 +1007,16 @@ impl<'a> Snapshot<'a> {
                 }
                 .into(),
             ),
-            Field::Engagement => FieldValue::Text(
-                match key {
-                    1 => "replied",
-                    2 => "clicked",
-                    _ => "replied_and_clicked",
-                }
-                .into(),
-            ),
+            Field::Engagement => named(&ENGAGEMENT_NAMES, key),
+            Field::Reached => named(&REACHED_NAMES, key),
             _ => FieldValue::Int(key),
         }
     }
 
     /// Every value of a field with its bitmap, in key order.
+    ///
+    /// The [`Field::Engagement`] keys are 1 replied, 2 clicked, 3 both;
+    /// the [`Field::Reached`] keys are 1 sent, 2 delivered, 3 read.
     pub fn values(&self, field: Field) -> impl Iterator<Item = (i64, &RoaringBitmap)> + '_ {
         self.state.field_index(field).iter().map(|(k, v)| (*k, v))
     }

@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 use ticks_engine::{Entry, EntryId, Field, FieldValue, Snapshot, Store, TextColumn};
 
 const DAY_MS: i64 = 86_400_000;
-const HOUR_MS: i64 = 3_600_000;
+pub(crate) const HOUR_MS: i64 = 3_600_000;
 
 /// One page of the log table.
 #[derive(Clone, Debug, Serialize)]
@@ -22,12 +22,12 @@ pub struct Page {
 }
 
 /// Matches computed outside the snapshot lock (text index look-ups).
-struct Prefetched {
+pub(crate) struct Prefetched {
     text: Option<RoaringBitmap>,
     exact: Vec<(usize, RoaringBitmap)>,
 }
 
-fn prefetch(store: &Store, q: &LogQuery) -> Result<Prefetched, QueryError> {
+pub(crate) fn prefetch(store: &Store, q: &LogQuery) -> Result<Prefetched, QueryError> {
     let text = match &q.text {
         Some(t) => Some(store.text_search(t)?),
         None => None,
@@ -60,16 +60,11 @@ fn field_value(field: Field, v: &str) -> FieldValue {
         Field::ResponseCode | Field::ErrorCode => v
             .parse()
             .map_or(FieldValue::Text(v.into()), FieldValue::Int),
-        Field::Engagement => FieldValue::Int(match v {
-            "replied" => 1,
-            "clicked" => 2,
-            _ => 3,
-        }),
         _ => FieldValue::Text(v.to_string()),
     }
 }
 
-fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) -> RoaringBitmap {
+pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) -> RoaringBitmap {
     let mut result = snap.live().clone();
     for (i, f) in q.filters.iter().enumerate() {
         let one_of = |values: &[String]| -> RoaringBitmap {

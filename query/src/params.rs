@@ -10,7 +10,8 @@
 //! filter    := category | response_code | recipient_type | status | name | template
 //!            | error_code | direction | content_type | phone_number_id | subaccount
 //!            | user | correlation_id | conversation_type | pricing_category
-//!            | session | language | phone | wamid
+//!            | session | language | engagement | reached | button
+//!            | phone | wamid
 //! time      := RFC 3339 | epoch milliseconds | YYYY-MM-DD[THH:MM[:SS]] (in tz)
 //! ```
 
@@ -60,6 +61,8 @@ impl FilterField {
             "session" => FilterField::Indexed(Field::Session),
             "language" => FilterField::Indexed(Field::Language),
             "engagement" => FilterField::Indexed(Field::Engagement),
+            "reached" => FilterField::Indexed(Field::Reached),
+            "button" => FilterField::Indexed(Field::Button),
             "correlation_id" => FilterField::CorrelationId,
             "phone" => FilterField::Phone,
             "wamid" => FilterField::Wamid,
@@ -344,6 +347,22 @@ fn validate_value(param: &str, field: FilterField, v: &str) -> Result<String, Qu
         }
         FilterField::Indexed(Field::Session) if v != "open" && v != "closed" && v != "none" => {
             return Err(invalid(param, format!("{v:?}: use open or closed")));
+        }
+        FilterField::Indexed(Field::Engagement)
+            if !matches!(v, "replied" | "clicked" | "replied_and_clicked" | "none") =>
+        {
+            return Err(invalid(
+                param,
+                format!("{v:?}: use replied, clicked, replied_and_clicked or none"),
+            ));
+        }
+        FilterField::Indexed(Field::Reached)
+            if !matches!(v, "sent" | "delivered" | "read" | "none") =>
+        {
+            return Err(invalid(
+                param,
+                format!("{v:?}: use sent, delivered, read or none"),
+            ));
         }
         FilterField::Phone => return Ok(ticks_ingest_phone(v)),
         _ => {}

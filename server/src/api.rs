@@ -324,6 +324,23 @@ pub(crate) async fn get_stats(
     ))
 }
 
+/// `GET /v1/report`: the consolidated report (funnels, failure reasons,
+/// series, inbound) for any filter of `/v1/logs`.
+pub(crate) async fn get_report(
+    app: Arc<App>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    app.authorize(req.headers(), Scope::Read)?;
+    let params = query_pairs(&req);
+    let options = ticks_query::ReportOptions::from_params(&params)?;
+    let query = LogQuery::from_params(&params, &ticks_query::REPORT_PARAMS)?;
+    let store = app.store()?.clone();
+    let started = Instant::now();
+    let report = blocking(move || Ok(ticks_query::report(&store, &query, &options)?)).await?;
+    app.metrics.observe_query(started.elapsed());
+    Ok(json_response(StatusCode::OK, &report))
+}
+
 pub(crate) fn get_codes() -> Response<Body> {
     let mut meta = serde_json::Map::new();
     for code in [

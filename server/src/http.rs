@@ -218,7 +218,7 @@ pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
-pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+pub(crate) fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
     let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     let mut r = Response::new(full(bytes));
     *r.status_mut() = status;
@@ -318,6 +318,7 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
         (Method::POST, ["v1", "delete"]) => api::post_delete(app, req).await,
         (Method::GET, ["v1", "messages", wamid]) => api::get_timeline(app, &req, wamid).await,
         (Method::GET, ["v1", "stats"]) => api::get_stats(app, req).await,
+        (Method::GET, ["v1", "report"]) => api::get_report(app, req).await,
         (Method::GET, ["v1", "codes"]) => Ok(api::get_codes()),
         (Method::GET, ["v1", "export"]) => api::get_export(app, req).await,
         (Method::GET, ["v1", "receipts"]) => api::get_receipts(app, &req).await,
@@ -357,6 +358,7 @@ fn route_label(path: &str) -> &'static str {
             "logs" => "logs",
             "messages" => "messages",
             "stats" => "stats",
+            "report" => "report",
             "searches" => "searches",
             "delete" => "delete",
             "relay" => "relay",

@@ -17,6 +17,7 @@ mod http;
 mod metrics;
 mod proxy;
 mod relay;
+mod report_text;
 mod ui;
 
 use anyhow::{bail, Context, Result};
@@ -90,6 +91,15 @@ enum Command {
         /// Filters as key=value (the parameters of GET /v1/logs).
         params: Vec<String>,
         /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// The consolidated report (funnels, failure reasons, series, inbound) for filters,
+    /// e.g. `ticks report name="Black Friday" tz=America/Sao_Paulo interval=day`.
+    Report {
+        /// Filters as key=value (the parameters of GET /v1/report).
+        params: Vec<String>,
+        /// Output format: table or json.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -224,6 +234,24 @@ fn run(cli: Cli) -> Result<()> {
             let page = ticks_query::search(&store, &query)?;
             print_page(&page, format)?;
             store.close()?;
+            Ok(())
+        }
+        Command::Report { params, format } => {
+            let store = open_store(&data_dir(&cli.data, &cli.config)?)?;
+            let pairs = key_values(&params)?;
+            let options = ticks_query::ReportOptions::from_params(&pairs)?;
+            let query = ticks_query::LogQuery::from_params(&pairs, &ticks_query::REPORT_PARAMS)?;
+            let report = ticks_query::report(&store, &query, &options)?;
+            store.close()?;
+            match format {
+                Format::Table => {
+                    let zone = query.tz.iana_name().unwrap_or("UTC").to_string();
+                    print!("{}", report_text::render(&report, &zone));
+                }
+                Format::Json | Format::Ndjson => {
+                    println!("{}", serde_json::to_string_pretty(&report)?)
+                }
+            }
             Ok(())
         }
         Command::Export {

@@ -392,3 +392,88 @@ fn metrics_count_ingest_and_queries() {
     assert_eq!(status, 200);
     assert!(spec["paths"]["/v1/logs"].is_object());
 }
+
+#[test]
+fn the_report_drills_down_to_exactly_the_entries_it_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    s.client
+        .post(s.url("/v1/import"))
+        .body(generated(300, 12))
+        .send()
+        .expect("post");
+    let (status, r) = s.get_json("/v1/report?tz=America/Sao_Paulo&interval=day&top=5");
+    assert_eq!(status, 200, "{r}");
+    let total = |query: &str| -> u64 {
+        let (status, v) = s.get_json(&format!("/v1/logs?limit=1&{query}"));
+        assert_eq!(status, 200, "{query}: {v}");
+        v["total"].as_u64().expect("total")
+    };
+    assert_eq!(r["total"].as_u64(), Some(total("")));
+    let drill_query = |d: &Value| -> String {
+        d.as_array()
+            .expect("drill pairs")
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}={}",
+                    enc(p[0].as_str().expect("k")),
+                    enc(p[1].as_str().expect("v"))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let steps = r["funnel"]["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 6);
+    for step in steps {
+        assert_eq!(
+            step["count"].as_u64(),
+            Some(total(&drill_query(&step["drill"]))),
+            "step {}",
+            step["step"]
+        );
+    }
+    let funnels = r["funnels"].as_array().expect("funnels");
+    assert!(!funnels.is_empty() && funnels.len() <= 5);
+    let first = &funnels[0]["steps"][3];
+    assert_eq!(
+        first["count"].as_u64(),
+        Some(total(&drill_query(&first["drill"])))
+    );
+    for reason in r["failure_reasons"].as_array().expect("reasons") {
+        if reason["key"].is_i64() {
+            assert!(reason["meaning"].is_string(), "{reason}");
+            assert_eq!(
+                reason["count"].as_u64(),
+                Some(total(&drill_query(&reason["drill"])))
+            );
+        }
+    }
+    let series = r["series"].as_array().expect("series");
+    let in_series: u64 = series
+        .iter()
+        .map(|b| b["total"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(Some(in_series), r["total"].as_u64());
+    let day = &series[3];
+    assert_eq!(
+        day["total"].as_u64(),
+        Some(total(&format!(
+            "from={}&to={}",
+            day["from_ms"], day["to_ms"]
+        )))
+    );
+    // The same filters as the log table, with errors that name the parameter.
+    let (status, filtered) = s.get_json("/v1/report?status=failed");
+    assert_eq!(status, 200);
+    assert_eq!(filtered["total"].as_u64(), Some(total("status=failed")));
+    assert_eq!(
+        s.get_json("/v1/report?interval=week").1["error"]["field"],
+        "interval"
+    );
+    assert_eq!(
+        s.get_json("/v1/report?colour=red").1["error"]["field"],
+        "colour"
+    );
+}

@@ -120,3 +120,53 @@ fn query_show_check_and_stats_work_on_the_store() {
         serde_json::from_slice(&ticks(&store, &["stats"]).stdout).expect("json");
     assert!(stats["live_entries"].as_u64().unwrap_or(0) >= 40);
 }
+
+#[test]
+fn report_prints_the_funnel_failure_reasons_and_series_as_tables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("t.ndjson");
+    std::fs::write(&file, generated(300, 8)).expect("write");
+    let store = dir.path().join("store");
+    assert!(ticks(&store, &["import", file.to_str().expect("path")])
+        .status
+        .success());
+    let out = ticks(
+        &store,
+        &[
+            "report",
+            "tz=America/Sao_Paulo",
+            "category=marketing_campaign",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    for section in [
+        "Delivery funnel",
+        "Funnels by name",
+        "Top failure reasons",
+        "Series by day (America/Sao_Paulo)",
+        "Inbound (MO)",
+    ] {
+        assert!(table.contains(section), "{section} missing from\n{table}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(
+        &ticks(
+            &store,
+            &["report", "category=marketing_campaign", "--format", "json"],
+        )
+        .stdout,
+    )
+    .expect("json");
+    let total = json["total"].as_u64().expect("total");
+    assert!(
+        table.starts_with(&format!("{total} matching entries")),
+        "{table}"
+    );
+    let bad = ticks(&store, &["report", "interval=fortnight"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("interval"));
+}

@@ -1,0 +1,174 @@
+//! `ticks report`: the consolidated report printed as plain-text tables.
+
+use std::fmt::Write;
+use ticks_engine::FieldValue;
+use ticks_query::{Count, Funnel, Report};
+
+fn key(v: &FieldValue) -> String {
+    match v {
+        FieldValue::None => "(none)".into(),
+        FieldValue::Int(i) => i.to_string(),
+        FieldValue::Text(t) => t.clone(),
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// Cuts a cell to `width` characters so columns stay aligned.
+fn cell(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn counts(out: &mut String, title: &str, groups: &[Count]) {
+    if groups.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{title}");
+    for g in groups {
+        let mut line = format!("  {:<32} {:>10}", cell(&key(&g.key), 32), g.count);
+        if let (Some(m), Some(a)) = (g.meaning, g.action) {
+            let _ = write!(line, "  {m}; {a}");
+        }
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+fn funnel_row(out: &mut String, label: &str, f: &Funnel) {
+    let mut line = format!("  {:<28}", cell(label, 28));
+    for s in &f.steps {
+        let _ = write!(line, " {:>9}", s.count);
+    }
+    let read_rate = f.steps.get(4).map_or(0.0, |s| s.of_attempted);
+    let _ = write!(
+        line,
+        " {:>9} {:>9} {:>7}",
+        f.failed,
+        f.rejected,
+        pct(read_rate)
+    );
+    let _ = writeln!(out, "{line}");
+}
+
+/// Renders the report as text tables, one section after another.
+pub(crate) fn render(r: &Report, zone: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} matching entries", r.total);
+
+    let _ = writeln!(out, "\nDelivery funnel (outbound)");
+    let _ = writeln!(
+        out,
+        "  {:<12} {:>10} {:>13} {:>12}",
+        "step", "count", "of attempted", "of previous"
+    );
+    for s in &r.funnel.steps {
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>10} {:>13} {:>12}",
+            s.step,
+            s.count,
+            pct(s.of_attempted),
+            pct(s.of_previous)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  failed after acceptance: {}; rejected or unanswered: {}",
+        r.funnel.failed, r.funnel.rejected
+    );
+
+    if !r.funnels.is_empty() {
+        let _ = writeln!(out, "\nFunnels by {}", r.funnel_by);
+        let mut head = format!("  {:<28}", r.funnel_by);
+        for s in &r.funnel.steps {
+            let _ = write!(head, " {:>9}", s.step);
+        }
+        let _ = write!(head, " {:>9} {:>9} {:>7}", "failed", "rejected", "read%");
+        let _ = writeln!(out, "{head}");
+        for f in &r.funnels {
+            funnel_row(&mut out, &key(&f.key), f);
+        }
+    }
+
+    counts(
+        &mut out,
+        "Top failure reasons (Meta error code)",
+        &r.failure_reasons,
+    );
+
+    if !r.series.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nSeries by {} ({zone})",
+            match r.interval {
+                ticks_query::Interval::Day => "day",
+                ticks_query::Interval::Hour => "hour",
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  {:<17} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8}",
+            "bucket", "total", "outbound", "delivered", "read", "fail%", "429%", "5xx%"
+        );
+        for b in &r.series {
+            let status = |s: &str| b.by_status.get(s).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "  {:<17} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8}",
+                b.label,
+                b.total,
+                b.outbound,
+                status("delivered"),
+                status("read"),
+                pct(b.failure_rate),
+                pct(b.rate_429),
+                pct(b.rate_5xx)
+            );
+        }
+    }
+
+    let i = &r.inbound;
+    let _ = writeln!(
+        out,
+        "\nInbound (MO): {} messages, {} replies to known messages, {} button clicks",
+        i.total, i.replies, i.clicks
+    );
+    if !i.by_campaign.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {:<32} {:>10} {:>10}",
+            r.funnel_by, "replies", "clicks"
+        );
+        for c in &i.by_campaign {
+            let _ = writeln!(
+                out,
+                "  {:<32} {:>10} {:>10}",
+                cell(&key(&c.key), 32),
+                c.replies,
+                c.clicks
+            );
+        }
+    }
+    counts(&mut out, "Button clicks by button", &i.by_button);
+    counts(&mut out, "Inbound by content type", &i.by_content_type);
+    counts(&mut out, "Conversations by type", &r.conversations.by_type);
+    counts(
+        &mut out,
+        "Conversations by pricing category",
+        &r.conversations.by_pricing_category,
+    );
+    for b in &r.counts {
+        counts(&mut out, &format!("By {}", b.field), &b.groups);
+        if b.other > 0 {
+            let _ = writeln!(out, "  {:<32} {:>10}", "(others)", b.other);
+        }
+    }
+    out
+}
