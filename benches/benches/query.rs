@@ -74,6 +74,22 @@ fn queries(c: &mut Criterion) {
                 .total
         })
     });
+    let options = ticks_query::ReportOptions::default();
+    let campaign = q(&[("name", "Black Friday 2025"), ("tz", "America/Sao_Paulo")]);
+    group.bench_function("report_one_campaign", |b| {
+        b.iter(|| {
+            ticks_query::report(&store, &campaign, &options)
+                .expect("report")
+                .total
+        })
+    });
+    group.bench_function("report_whole_store_daily_series", |b| {
+        b.iter(|| {
+            ticks_query::report(&store, &tz, &options)
+                .expect("report")
+                .total
+        })
+    });
     let deep = q(&[("offset", "50000"), ("limit", "50")]);
     group.bench_function("offset_50000", |b| {
         b.iter(|| ticks_query::search(&store, &deep).expect("search").total)

@@ -37,6 +37,9 @@ struct Args {
     /// Reuse an existing store in --dir instead of importing.
     #[arg(long)]
     reuse: bool,
+    /// Run only the query kinds whose name contains this.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 fn rss_mib() -> f64 {
@@ -148,6 +151,13 @@ fn main() -> Result<()> {
                make: &dyn Fn(usize) -> Vec<(String, String)>,
                exec: &dyn Fn(&LogQuery) -> Result<()>|
      -> Result<()> {
+        if args
+            .only
+            .as_deref()
+            .is_some_and(|only| !name.contains(only))
+        {
+            return Ok(());
+        }
         let mut times = Vec::with_capacity(args.samples);
         for i in 0..args.samples {
             let q = LogQuery::from_params(&make(i), &[])?;
@@ -225,6 +235,49 @@ fn main() -> Result<()> {
             let g = groups[gi.get() % groups.len()];
             gi.set(gi.get() + 1);
             std::hint::black_box(ticks_query::stats(&store, q, g)?);
+            Ok(())
+        },
+    )?;
+    for plan in [
+        ticks_query::Plan::Auto,
+        ticks_query::Plan::Scan,
+        ticks_query::Plan::Bitmaps,
+    ] {
+        let options = ticks_query::ReportOptions {
+            plan,
+            ..Default::default()
+        };
+        run(
+            &format!("consolidated report for one campaign (funnels, reasons, daily series; plan {plan:?})"),
+            &|i| {
+                params(&[
+                    ("name", campaigns[i % campaigns.len()].into()),
+                    ("tz", "America/Sao_Paulo".into()),
+                ])
+            },
+            &|q| {
+                std::hint::black_box(ticks_query::report(&store, q, &options)?);
+                Ok(())
+            },
+        )?;
+        run(
+            &format!("consolidated report of the whole store with its 30-day daily series (plan {plan:?})"),
+            &|_| params(&[("tz", "America/Sao_Paulo".into())]),
+            &|q| {
+                std::hint::black_box(ticks_query::report(&store, q, &options)?);
+                Ok(())
+            },
+        )?;
+    }
+    let series_only = ticks_query::ReportOptions::from_params(&params(&[(
+        "sections",
+        "series".into(),
+    )]))?;
+    run(
+        "30-day daily series of the whole store (status, codes, 429/5xx/failure rates)",
+        &|_| params(&[("tz", "America/Sao_Paulo".into())]),
+        &|q| {
+            std::hint::black_box(ticks_query::report(&store, q, &series_only)?);
             Ok(())
         },
     )?;

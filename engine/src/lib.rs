@@ -68,8 +68,8 @@ pub use model::{
     OtherEvent, SendEvent, SendOutcome, Seq, Session, Source, Status, StatusEvent, StatusMark,
     TemplateParam, WebhookStatus,
 };
-pub use state::Field;
+pub use state::{Field, NONE_KEY};
 pub use store::{
-    drop_derived, Config, Entry, EntryDetail, FieldValue, Snapshot, Store, StoreStats, StoredInput,
-    TextColumn, Timeline, TimelineItem,
+    drop_derived, Config, Entry, EntryDetail, FieldValue, IndexKeys, Snapshot, Store, StoreStats,
+    StoredInput, TextColumn, Timeline, TimelineItem,
 };

@@ -25,7 +25,8 @@ const SESSION_WINDOW_MS: i64 = 24 * HOUR_MS;
 const TEXT_PREVIEW_CHARS: usize = 280;
 
 /// Key of a bitmap for a field whose value is absent.
-pub(crate) const NONE_KEY: i64 = i64::MIN;
+/// The bitmap key of entries without a value ([`crate::FieldValue::None`]).
+pub const NONE_KEY: i64 = i64::MIN;
 
 /// The fields that have bitmap indexes. Every filter, group-by and most sorts
 /// run on these.
@@ -295,7 +296,7 @@ impl Row {
     }
 
     /// The bitmap key of every indexed field, in `Field` order.
-    fn index_keys(&self) -> [i64; NFIELDS] {
+    pub(crate) fn index_keys(&self) -> [i64; NFIELDS] {
         let sym = |s: Sym| if s == 0 { NONE_KEY } else { s as i64 };
         let mut keys = [NONE_KEY; NFIELDS];
         keys[Field::Category.slot()] = sym(self.category);

@@ -907,6 +907,18 @@ pub struct Snapshot<'a> {
     state: RwLockReadGuard<'a, State>,
 }
 
+/// The bitmap keys of one entry, one per [`Field`] (see [`Snapshot::index_keys`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexKeys([i64; Field::ALL.len()]);
+
+impl IndexKeys {
+    /// The entry's key of `field`, as [`Snapshot::values`] lists it
+    /// ([`crate::NONE_KEY`] when it has no value).
+    pub fn get(&self, field: Field) -> i64 {
+        self.0[field as usize]
+    }
+}
+
 /// A bitmap key decoded for display: absent, a number, or a text.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -1038,6 +1050,16 @@ impl<'a> Snapshot<'a> {
             .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
+    }
+
+    /// The bitmap key of every indexed field of a live entry: what a scan
+    /// reads instead of intersecting bitmaps when few entries match.
+    pub fn index_keys(&self, id: u32) -> Option<IndexKeys> {
+        self.state
+            .rows
+            .get(id as usize)
+            .filter(|r| !r.purged)
+            .map(|r| IndexKeys(r.index_keys()))
     }
 
     /// `recorded_at` of an entry, UTC milliseconds (0 for unknown ids).

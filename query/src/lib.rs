@@ -37,5 +37,5 @@ pub use params::{
 };
 pub use report::{
     report, Breakdown, Bucket, CampaignReplies, Conversations, Count, Drill, Funnel, Inbound,
-    Interval, Report, ReportOptions, Step, REPORT_PARAMS,
+    Interval, Plan, Report, ReportOptions, Sections, Step, REPORT_PARAMS,
 };

@@ -1,7 +1,14 @@
 //! The consolidated report: breakdowns, delivery funnels, failure reasons,
 //! time series, inbound engagement and conversations, for any filter of the
-//! log table, computed from bitmap intersections only (no entry is read,
-//! except the edge hours of a time zone with a non-whole-hour offset).
+//! log table. Figures are exact counts, never samples.
+//!
+//! Two plans compute the same figures: the bitmap plan intersects
+//! the match set with the index bitmaps (its cost follows the size of the
+//! value bitmaps, so it suits match sets near the whole store, where an
+//! intersection with everything is just a bitmap's length), and the scan
+//! plan reads the index keys of each matching entry once (its cost follows
+//! the match set: a campaign, a week). [`Plan::Auto`] picks by size; the
+//! tests check both plans against a brute-force count.
 //!
 //! Every figure comes with the filter that selects exactly the entries it
 //! counts (`drill`), so a user interface can open the log table behind any
@@ -27,11 +34,11 @@ use jiff::{Timestamp, ToSpan, Zoned};
 use roaring::RoaringBitmap;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use ticks_engine::{Direction, Field, FieldValue, Snapshot, Status, Store};
+use ticks_engine::{Direction, Field, FieldValue, Snapshot, Status, Store, NONE_KEY};
 use ticks_ingest::{http_code_info, meta_error_info};
 
 /// Parameters of `/v1/report` and `ticks report` that are not filters.
-pub const REPORT_PARAMS: [&str; 3] = ["interval", "funnel_by", "top"];
+pub const REPORT_PARAMS: [&str; 4] = ["interval", "funnel_by", "top", "sections"];
 
 /// Most buckets a series may have (a year of days, or 60 days of hours).
 const MAX_BUCKETS: usize = 1500;
@@ -55,6 +62,47 @@ pub struct ReportOptions {
     pub funnel_by: Field,
     /// How many funnels, failure reasons and groups per breakdown to list.
     pub top: usize,
+    /// Which parts to compute; the others are left empty.
+    pub sections: Sections,
+    /// How to compute it (every plan gives the same report).
+    pub plan: Plan,
+}
+
+/// The parts of a report (`sections=counts,funnels,series,inbound`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sections {
+    /// `counts` and `conversations`.
+    pub counts: bool,
+    /// `funnel`, `funnels` and `failure_reasons`.
+    pub funnels: bool,
+    /// `series`.
+    pub series: bool,
+    /// `inbound`.
+    pub inbound: bool,
+}
+
+impl Sections {
+    /// Every section.
+    pub const ALL: Sections = Sections {
+        counts: true,
+        funnels: true,
+        series: true,
+        inbound: true,
+    };
+}
+
+/// How a report is computed. The answer never depends on it, only the time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Plan {
+    /// Pick by the size of the match set.
+    #[default]
+    Auto,
+    /// Intersect the match set with the index bitmaps: the cost follows the
+    /// size of the value bitmaps, so it suits match sets near the whole store.
+    Bitmaps,
+    /// Read the index keys of each matching entry once: the cost follows
+    /// the match set, so it suits a campaign, a week, a filter.
+    Scan,
 }
 
 impl Default for ReportOptions {
@@ -63,13 +111,16 @@ impl Default for ReportOptions {
             interval: Interval::Day,
             funnel_by: Field::Name,
             top: 20,
+            sections: Sections::ALL,
+            plan: Plan::Auto,
         }
     }
 }
 
 impl ReportOptions {
     /// Reads `interval` (day, hour), `funnel_by` (name, template, category,
-    /// user, subaccount) and `top` (1..=200); other parameters are ignored.
+    /// user, subaccount), `top` (1..=200) and `sections` (a comma-separated
+    /// list of counts, funnels, series, inbound); other parameters are ignored.
     pub fn from_params(params: &[(String, String)]) -> Result<ReportOptions, QueryError> {
         let mut o = ReportOptions::default();
         for (key, value) in params {
@@ -104,6 +155,29 @@ impl ReportOptions {
                         .ok()
                         .filter(|n| (1..=200).contains(n))
                         .ok_or_else(|| invalid(key, format!("{value:?}: use 1 to 200")))?
+                }
+                "sections" => {
+                    let mut sections = Sections {
+                        counts: false,
+                        funnels: false,
+                        series: false,
+                        inbound: false,
+                    };
+                    for part in value.split(',').filter(|p| !p.is_empty()) {
+                        match part {
+                            "counts" => sections.counts = true,
+                            "funnels" => sections.funnels = true,
+                            "series" => sections.series = true,
+                            "inbound" => sections.inbound = true,
+                            other => {
+                                return Err(invalid(
+                                    key,
+                                    format!("{other:?}: use counts, funnels, series or inbound"),
+                                ))
+                            }
+                        }
+                    }
+                    o.sections = sections;
                 }
                 _ => {}
             }
@@ -309,167 +383,468 @@ pub fn report(store: &Store, q: &LogQuery, options: &ReportOptions) -> Result<Re
     let pre = prefetch(store, q)?;
     let snap = store.snapshot();
     let matches = matches_in(&snap, q, &pre);
-    Ok(report_in(&snap, &matches, &q.tz, options))
+    let scan = match options.plan {
+        Plan::Scan => true,
+        Plan::Bitmaps => false,
+        // A scan reads every matching entry once; the bitmap plan touches
+        // every value bitmap of every field, whatever the match set. Past
+        // about a quarter of the store the bitmaps win.
+        Plan::Auto => matches.len() * 4 < snap.live().len(),
+    };
+    let tallies = if scan {
+        scan_tallies(&snap, &matches, &q.tz, options)
+    } else {
+        bitmap_tallies(&snap, &matches, &q.tz, options)
+    };
+    Ok(assemble(&snap, tallies, options))
 }
 
-fn report_in(
+type Map<K, V> = rustc_hash::FxHashMap<K, V>;
+
+/// Everything a report counts, as raw bitmap keys, before it is decoded
+/// and laid out; both plans produce it.
+#[derive(Default)]
+struct Tallies {
+    total: u64,
+    breakdowns: Vec<(Field, Map<i64, u64>)>,
+    overall: FunnelTally,
+    funnels: Map<i64, FunnelTally>,
+    buckets: BTreeMap<i64, BucketTally>,
+    inbound: u64,
+    clicks: u64,
+    /// Inbound non-clicks whose `funnel_by` is unknown (not linked to a message).
+    unlinked: u64,
+    inbound_content: Map<i64, u64>,
+    /// `funnel_by` key -> (replies, clicks).
+    inbound_by: Map<i64, (u64, u64)>,
+    buttons: Map<i64, u64>,
+}
+
+#[derive(Default, Clone)]
+struct FunnelTally {
+    attempted: u64,
+    /// Rejected or no response.
+    refused: u64,
+    failed: u64,
+    /// Reached at least sent, delivered, read.
+    reached: [u64; 3],
+    engaged: u64,
+    /// Error code -> failed, rejected or unanswered entries.
+    reasons: Map<i64, u64>,
+}
+
+struct BucketTally {
+    start: Zoned,
+    total: u64,
+    outbound: u64,
+    status: Map<i64, u64>,
+    code: Map<i64, u64>,
+}
+
+impl BucketTally {
+    fn new(start: Zoned) -> BucketTally {
+        BucketTally {
+            start,
+            total: 0,
+            outbound: 0,
+            status: Map::default(),
+            code: Map::default(),
+        }
+    }
+}
+
+const OUTBOUND: i64 = Direction::Outbound as i64;
+const INBOUND: i64 = Direction::Inbound as i64;
+const FAILED: i64 = Status::Failed as i64;
+const REJECTED: i64 = Status::Rejected as i64;
+const NO_RESPONSE: i64 = Status::NoResponse as i64;
+
+/// Maps UTC hours to local buckets, remembering each hour's answer.
+struct Bucketer<'a> {
+    tz: &'a TimeZone,
+    interval: Interval,
+    /// UTC hour -> the bucket start when the whole hour lies in one bucket.
+    hours: Map<i64, Option<Zoned>>,
+}
+
+impl<'a> Bucketer<'a> {
+    fn new(tz: &'a TimeZone, interval: Interval) -> Bucketer<'a> {
+        Bucketer {
+            tz,
+            interval,
+            hours: Map::default(),
+        }
+    }
+    /// The bucket of a whole UTC hour; `None` when the zone's offset is not
+    /// whole hours (then each entry is placed by its own time).
+    fn of_hour(&mut self, hour: i64) -> Option<Zoned> {
+        let (tz, interval) = (self.tz, self.interval);
+        self.hours
+            .entry(hour)
+            .or_insert_with(|| {
+                let start = hour * HOUR_MS;
+                let whole = Timestamp::from_millisecond(start)
+                    .map(|ts| tz.to_offset(ts).seconds() % 3600 == 0)
+                    .unwrap_or(false);
+                if whole {
+                    bucket_of(start, tz, interval)
+                } else {
+                    None
+                }
+            })
+            .clone()
+    }
+    fn of_ms(&self, ms: i64) -> Option<Zoned> {
+        bucket_of(ms, self.tz, self.interval)
+    }
+}
+
+fn tally_outbound(f: &mut FunnelTally, status: i64, reached: i64, engagement: i64, error: i64) {
+    f.attempted += 1;
+    if status == REJECTED || status == NO_RESPONSE {
+        f.refused += 1;
+    }
+    if status == FAILED {
+        f.failed += 1;
+    }
+    if matches!(status, FAILED | REJECTED | NO_RESPONSE) {
+        *f.reasons.entry(error).or_default() += 1;
+    }
+    if reached != NONE_KEY {
+        for step in f.reached.iter_mut().take(reached.clamp(0, 3) as usize) {
+            *step += 1;
+        }
+    }
+    if engagement != NONE_KEY {
+        f.engaged += 1;
+    }
+}
+
+/// The scan plan: read each matching entry's keys once.
+fn scan_tallies(
     snap: &Snapshot<'_>,
     matches: &RoaringBitmap,
     tz: &TimeZone,
     options: &ReportOptions,
-) -> Report {
-    let bits = Bits::new(snap);
-    let outbound = matches & &bits.outbound;
-    let counts = BREAKDOWNS
-        .iter()
-        .map(|&field| {
-            let mut groups = counts_in(snap, matches, field, &[]);
-            let listed: u64 = groups.iter().take(options.top).map(|g| g.count).sum();
-            let all: u64 = groups.iter().map(|g| g.count).sum();
-            groups.truncate(options.top);
-            Breakdown {
-                field: field.name(),
-                groups,
-                other: all - listed,
-            }
-        })
-        .collect();
+) -> Tallies {
     let by = options.funnel_by;
-    let mut funnels: Vec<Funnel> = snap
-        .values(by)
-        .filter_map(|(key, bm)| {
-            let part = &outbound & bm;
-            (!part.is_empty()).then(|| {
-                let key = snap.value_of(by, key);
-                let value = filter_value(&key);
-                funnel(snap, &bits, &part, key, &[(by.name(), &value)])
-            })
-        })
-        .collect();
-    funnels.sort_by(|a, b| b.steps[0].count.cmp(&a.steps[0].count));
-    funnels.truncate(options.top);
-    let failing = &outbound & &bits.failing;
-    let mut failure_reasons = counts_in(
-        snap,
-        &failing,
-        Field::ErrorCode,
-        &[("direction", "outbound"), ("status", "failed,rejected")],
-    );
-    failure_reasons.truncate(options.top);
-    Report {
-        total: matches.len(),
-        counts,
-        funnel: funnel(snap, &bits, &outbound, FieldValue::None, &[]),
-        funnel_by: by.name(),
-        funnels,
-        failure_reasons,
-        interval: options.interval,
-        series: series(snap, &bits, matches, tz, options.interval),
-        inbound: inbound(snap, &bits, matches, options),
-        conversations: Conversations {
-            by_type: known(counts_in(snap, matches, Field::ConversationType, &[])),
-            by_pricing_category: known(counts_in(snap, matches, Field::PricingCategory, &[])),
+    let sections = options.sections;
+    let mut t = Tallies {
+        breakdowns: if sections.counts {
+            BREAKDOWNS.iter().map(|f| (*f, Map::default())).collect()
+        } else {
+            Vec::new()
         },
-    }
-}
-
-/// Bitmaps the report combines, gathered once.
-struct Bits {
-    outbound: RoaringBitmap,
-    inbound: RoaringBitmap,
-    /// Rejected or no response: the API never took the message.
-    refused: RoaringBitmap,
-    /// Failed, rejected or no response.
-    failing: RoaringBitmap,
-    failed: RoaringBitmap,
-    /// Reached at least sent, delivered, read.
-    reached: [RoaringBitmap; 3],
-    /// Replied to or clicked.
-    engaged: RoaringBitmap,
-    /// Has a button click.
-    clicked: RoaringBitmap,
-    /// Has a response code.
-    with_code: RoaringBitmap,
-    code_429: RoaringBitmap,
-    code_5xx: RoaringBitmap,
-}
-
-impl Bits {
-    fn new(snap: &Snapshot<'_>) -> Bits {
-        let get = |field: Field, value: FieldValue| {
-            snap.bitmap(field, &value).cloned().unwrap_or_default()
+        ..Tallies::default()
+    };
+    let mut bucketer = Bucketer::new(tz, options.interval);
+    for id in matches {
+        let Some(k) = snap.index_keys(id) else {
+            continue;
         };
-        let text = |s: &str| FieldValue::Text(s.to_string());
-        let status = |s: Status| get(Field::Status, text(s.as_str()));
-        let refused = status(Status::Rejected) | status(Status::NoResponse);
-        let failed = status(Status::Failed);
-        let reached_exactly = ["sent", "delivered", "read"].map(|s| get(Field::Reached, text(s)));
-        let reached = [
-            &reached_exactly[0] | &reached_exactly[1] | &reached_exactly[2],
-            &reached_exactly[1] | &reached_exactly[2],
-            reached_exactly[2].clone(),
-        ];
-        let mut engaged = RoaringBitmap::new();
-        for (key, bm) in snap.values(Field::Engagement) {
-            if snap.value_of(Field::Engagement, key) != FieldValue::None {
-                engaged |= bm;
+        t.total += 1;
+        for (field, counts) in &mut t.breakdowns {
+            *counts.entry(k.get(*field)).or_default() += 1;
+        }
+        let direction = k.get(Field::Direction);
+        let status = k.get(Field::Status);
+        if direction == OUTBOUND && sections.funnels {
+            let (reached, engagement, error) = (
+                k.get(Field::Reached),
+                k.get(Field::Engagement),
+                k.get(Field::ErrorCode),
+            );
+            tally_outbound(&mut t.overall, status, reached, engagement, error);
+            let f = t.funnels.entry(k.get(by)).or_default();
+            tally_outbound(f, status, reached, engagement, error);
+        } else if direction == INBOUND && sections.inbound {
+            t.inbound += 1;
+            *t.inbound_content
+                .entry(k.get(Field::ContentType))
+                .or_default() += 1;
+            let button = k.get(Field::Button);
+            let campaign = t.inbound_by.entry(k.get(by)).or_default();
+            if button == NONE_KEY {
+                campaign.0 += 1;
+                if k.get(by) == NONE_KEY {
+                    t.unlinked += 1;
+                }
+            } else {
+                campaign.1 += 1;
+                t.clicks += 1;
+                *t.buttons.entry(button).or_default() += 1;
             }
         }
-        let mut with_code = RoaringBitmap::new();
-        let mut code_5xx = RoaringBitmap::new();
-        for (key, bm) in snap.values(Field::ResponseCode) {
-            if snap.value_of(Field::ResponseCode, key) != FieldValue::None {
-                with_code |= bm;
-                if (500..600).contains(&key) {
-                    code_5xx |= bm;
+        if !sections.series {
+            continue;
+        }
+        let bucket = match bucketer.of_hour(k.get(Field::Hour)) {
+            Some(z) => Some(z),
+            None => bucketer.of_ms(snap.recorded_ms(id)),
+        };
+        if let Some(z) = bucket {
+            let b = t
+                .buckets
+                .entry(z.timestamp().as_millisecond())
+                .or_insert_with(|| BucketTally::new(z));
+            b.total += 1;
+            b.outbound += u64::from(direction == OUTBOUND);
+            *b.status.entry(status).or_default() += 1;
+            *b.code.entry(k.get(Field::ResponseCode)).or_default() += 1;
+        }
+    }
+    t
+}
+
+/// The bitmap plan: intersect the match set with the index bitmaps.
+fn bitmap_tallies(
+    snap: &Snapshot<'_>,
+    matches: &RoaringBitmap,
+    tz: &TimeZone,
+    options: &ReportOptions,
+) -> Tallies {
+    // Every index bitmap holds live entries only, so when everything
+    // matches, an intersection is the bitmap itself.
+    let everything = matches.len() == snap.live().len();
+    let sections = options.sections;
+    let mut t = Tallies {
+        total: matches.len(),
+        ..Tallies::default()
+    };
+    if sections.counts {
+        t.breakdowns = BREAKDOWNS
+            .iter()
+            .map(|f| {
+                let counts = snap
+                    .values(*f)
+                    .filter_map(|(key, bm)| {
+                        let n = if everything {
+                            bm.len()
+                        } else {
+                            matches.intersection_len(bm)
+                        };
+                        (n > 0).then_some((key, n))
+                    })
+                    .collect();
+                (*f, counts)
+            })
+            .collect();
+    }
+    let statuses: Map<i64, &RoaringBitmap> = snap.values(Field::Status).collect();
+    if sections.funnels {
+        funnel_tallies(
+            snap,
+            matches,
+            everything,
+            &statuses,
+            options.funnel_by,
+            &mut t,
+        );
+    }
+    if sections.inbound {
+        inbound_tallies(snap, matches, options.funnel_by, &mut t);
+    }
+    if sections.series {
+        let bucketer = Bucketer::new(tz, options.interval);
+        series_tallies(snap, matches, everything, &statuses, bucketer, &mut t);
+    }
+    t
+}
+
+/// The bitmap of one key of one field.
+fn bitmap_of<'s>(snap: &'s Snapshot<'_>, field: Field, key: i64) -> Option<&'s RoaringBitmap> {
+    snap.values(field)
+        .find(|(k, _)| *k == key)
+        .map(|(_, bm)| bm)
+}
+
+fn funnel_tallies(
+    snap: &Snapshot<'_>,
+    matches: &RoaringBitmap,
+    everything: bool,
+    statuses: &Map<i64, &RoaringBitmap>,
+    by: Field,
+    t: &mut Tallies,
+) {
+    let outbound =
+        bitmap_of(snap, Field::Direction, OUTBOUND).map_or_else(RoaringBitmap::new, |bm| {
+            if everything {
+                bm.clone()
+            } else {
+                matches & bm
+            }
+        });
+    let reached: Vec<(i64, &RoaringBitmap)> = snap
+        .values(Field::Reached)
+        .filter(|(k, _)| *k != NONE_KEY)
+        .collect();
+    let engaged: Vec<&RoaringBitmap> = snap
+        .values(Field::Engagement)
+        .filter(|(k, _)| *k != NONE_KEY)
+        .map(|(_, bm)| bm)
+        .collect();
+    let funnel_of = |part: &RoaringBitmap| -> FunnelTally {
+        let status = |s: i64| statuses.get(&s).map_or(0, |bm| part.intersection_len(bm));
+        let mut f = FunnelTally {
+            attempted: part.len(),
+            refused: status(REJECTED) + status(NO_RESPONSE),
+            failed: status(FAILED),
+            engaged: engaged.iter().map(|bm| part.intersection_len(bm)).sum(),
+            ..FunnelTally::default()
+        };
+        for (key, bm) in &reached {
+            let n = part.intersection_len(bm);
+            for step in f.reached.iter_mut().take((*key).clamp(0, 3) as usize) {
+                *step += n;
+            }
+        }
+        let mut failing = RoaringBitmap::new();
+        for s in [FAILED, REJECTED, NO_RESPONSE] {
+            if let Some(bm) = statuses.get(&s) {
+                failing |= part & *bm;
+            }
+        }
+        if !failing.is_empty() {
+            for (key, bm) in snap.values(Field::ErrorCode) {
+                let n = failing.intersection_len(bm);
+                if n > 0 {
+                    f.reasons.insert(key, n);
                 }
             }
         }
-        let clicked = snap.live() - get(Field::Button, FieldValue::None);
-        Bits {
-            outbound: get(Field::Direction, text(Direction::Outbound.as_str())),
-            inbound: get(Field::Direction, text(Direction::Inbound.as_str())),
-            failing: &refused | &failed,
-            refused,
-            failed,
-            reached,
-            engaged,
-            clicked,
-            with_code,
-            code_429: get(Field::ResponseCode, FieldValue::Int(429)),
-            code_5xx,
+        f
+    };
+    t.overall = funnel_of(&outbound);
+    for (key, bm) in snap.values(by) {
+        let part = &outbound & bm;
+        if !part.is_empty() {
+            t.funnels.insert(key, funnel_of(&part));
         }
     }
 }
 
-/// Counts of `matches` by `field`, largest first, each drilled by `base` plus its value.
-fn counts_in(
+fn inbound_tallies(snap: &Snapshot<'_>, matches: &RoaringBitmap, by: Field, t: &mut Tallies) {
+    let Some(bm) = bitmap_of(snap, Field::Direction, INBOUND) else {
+        return;
+    };
+    let keyed = |m: &RoaringBitmap, field: Field| -> Map<i64, u64> {
+        snap.values(field)
+            .filter_map(|(key, bm)| {
+                let n = m.intersection_len(bm);
+                (n > 0).then_some((key, n))
+            })
+            .collect()
+    };
+    let inbound = matches & bm;
+    let clicks = match bitmap_of(snap, Field::Button, NONE_KEY) {
+        Some(no_button) => &inbound - no_button,
+        None => inbound.clone(),
+    };
+    t.inbound = inbound.len();
+    t.clicks = clicks.len();
+    for (key, bm) in snap.values(by) {
+        let all = inbound.intersection_len(bm);
+        if all > 0 {
+            let c = clicks.intersection_len(bm);
+            t.inbound_by.insert(key, (all - c, c));
+            if key == NONE_KEY {
+                t.unlinked = all - c;
+            }
+        }
+    }
+    t.inbound_content = keyed(&inbound, Field::ContentType);
+    t.buttons = keyed(&inbound, Field::Button);
+    t.buttons.remove(&NONE_KEY);
+}
+
+fn series_tallies(
     snap: &Snapshot<'_>,
     matches: &RoaringBitmap,
+    everything: bool,
+    statuses: &Map<i64, &RoaringBitmap>,
+    mut bucketer: Bucketer<'_>,
+    t: &mut Tallies,
+) {
+    // Gather each bucket's entries from the UTC hour bitmaps.
+    let mut members: BTreeMap<i64, (Zoned, RoaringBitmap)> = BTreeMap::new();
+    for (hour, bm) in snap.values(Field::Hour) {
+        let part = if everything { bm.clone() } else { matches & bm };
+        if part.is_empty() {
+            continue;
+        }
+        match bucketer.of_hour(hour) {
+            Some(z) => {
+                members
+                    .entry(z.timestamp().as_millisecond())
+                    .or_insert_with(|| (z, RoaringBitmap::new()))
+                    .1 |= part;
+            }
+            None => {
+                for id in part {
+                    if let Some(z) = bucketer.of_ms(snap.recorded_ms(id)) {
+                        members
+                            .entry(z.timestamp().as_millisecond())
+                            .or_insert_with(|| (z, RoaringBitmap::new()))
+                            .1
+                            .insert(id);
+                    }
+                }
+            }
+        }
+    }
+    let outbound_bm = bitmap_of(snap, Field::Direction, OUTBOUND);
+    let codes: Vec<(i64, &RoaringBitmap)> = snap.values(Field::ResponseCode).collect();
+    for (start_ms, (start, entries)) in members {
+        let mut b = BucketTally::new(start);
+        b.total = entries.len();
+        b.outbound = outbound_bm.map_or(0, |bm| entries.intersection_len(bm));
+        for (key, bm) in statuses {
+            let n = entries.intersection_len(bm);
+            if n > 0 {
+                b.status.insert(*key, n);
+            }
+        }
+        for (key, bm) in &codes {
+            let n = entries.intersection_len(bm);
+            if n > 0 {
+                b.code.insert(*key, n);
+            }
+        }
+        t.buckets.insert(start_ms, b);
+    }
+}
+
+/// Counts of `counts` (raw keys of `field`) as listed groups, largest
+/// first, each drilled by `base` plus its value.
+fn groups(
+    snap: &Snapshot<'_>,
+    counts: &Map<i64, u64>,
     field: Field,
     base: &[(&str, &str)],
 ) -> Vec<Count> {
-    let mut groups: Vec<Count> = snap
-        .values(field)
-        .filter_map(|(key, bm)| {
-            let count = matches.intersection_len(bm);
-            (count > 0).then(|| {
-                let key = snap.value_of(field, key);
-                let (meaning, action) = explain(field, &key);
-                let value = filter_value(&key);
-                let mut d = drill(base);
-                d.push((field.name().to_string(), value));
-                Count {
-                    key,
-                    count,
-                    meaning,
-                    action,
-                    drill: d,
-                }
-            })
+    let mut groups: Vec<Count> = counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(key, count)| {
+            let key = snap.value_of(field, *key);
+            let (meaning, action) = explain(field, &key);
+            let mut d = drill(base);
+            d.push((field.name().to_string(), filter_value(&key)));
+            Count {
+                key,
+                count: *count,
+                meaning,
+                action,
+                drill: d,
+            }
         })
         .collect();
-    groups.sort_by_key(|g| std::cmp::Reverse(g.count));
+    // Largest first; ties in a stable order so reports are reproducible.
+    groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| filter_value(&a.key).cmp(&filter_value(&b.key)))
+    });
     groups
 }
 
@@ -500,130 +875,162 @@ fn ratio(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// Decodes the tallies and lays the report out, with every drill-down.
+fn assemble(snap: &Snapshot<'_>, t: Tallies, options: &ReportOptions) -> Report {
+    let top = options.top;
+    let by = options.funnel_by;
+    let breakdown = |field: Field| -> Vec<Count> {
+        t.breakdowns
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, counts)| groups(snap, counts, field, &[]))
+            .unwrap_or_default()
+    };
+    let counts = t
+        .breakdowns
+        .iter()
+        .map(|&(field, _)| {
+            let mut groups = breakdown(field);
+            let listed: u64 = groups.iter().take(top).map(|g| g.count).sum();
+            groups.truncate(top);
+            Breakdown {
+                field: field.name(),
+                groups,
+                other: t.total - listed,
+            }
+        })
+        .collect();
+    let mut funnels: Vec<Funnel> = t
+        .funnels
+        .iter()
+        .map(|(key, f)| {
+            let key = snap.value_of(by, *key);
+            let value = filter_value(&key);
+            funnel(snap, f, key, &[(by.name(), &value)])
+        })
+        .collect();
+    funnels.sort_by(|a, b| {
+        b.steps[0]
+            .count
+            .cmp(&a.steps[0].count)
+            .then_with(|| filter_value(&a.key).cmp(&filter_value(&b.key)))
+    });
+    funnels.truncate(top);
+    let mut failure_reasons = groups(
+        snap,
+        &t.overall.reasons,
+        Field::ErrorCode,
+        &[("direction", "outbound"), ("status", "failed,rejected")],
+    );
+    failure_reasons.truncate(top);
+
+    let base = [("direction", "inbound")];
+    let mut by_campaign: Vec<CampaignReplies> = t
+        .inbound_by
+        .iter()
+        .map(|(key, (replies, clicks))| {
+            let key = snap.value_of(by, *key);
+            let mut d = drill(&base);
+            d.push((by.name().to_string(), filter_value(&key)));
+            CampaignReplies {
+                key,
+                replies: *replies,
+                clicks: *clicks,
+                drill: d,
+            }
+        })
+        .collect();
+    by_campaign.sort_by(|a, b| {
+        (b.replies + b.clicks)
+            .cmp(&(a.replies + a.clicks))
+            .then_with(|| filter_value(&a.key).cmp(&filter_value(&b.key)))
+    });
+    by_campaign.truncate(top);
+    let mut by_button = known(groups(snap, &t.buttons, Field::Button, &base));
+    by_button.truncate(top);
+    let mut by_content_type = groups(snap, &t.inbound_content, Field::ContentType, &base);
+    by_content_type.truncate(top);
+
+    Report {
+        total: t.total,
+        counts,
+        funnel: funnel(snap, &t.overall, FieldValue::None, &[]),
+        funnel_by: by.name(),
+        funnels,
+        failure_reasons,
+        interval: options.interval,
+        series: series(snap, &t.buckets, options.interval),
+        inbound: Inbound {
+            total: t.inbound,
+            replies: t.inbound - t.clicks - t.unlinked,
+            clicks: t.clicks,
+            by_content_type,
+            by_campaign,
+            by_button,
+        },
+        conversations: Conversations {
+            by_type: known(breakdown(Field::ConversationType)),
+            by_pricing_category: known(breakdown(Field::PricingCategory)),
+        },
+    }
+}
+
 /// A funnel step: its name, its count, and the filter that adds it.
 type StepSpec<'a> = (&'static str, u64, &'a [(&'a str, &'a str)]);
 
-fn funnel(
-    snap: &Snapshot<'_>,
-    bits: &Bits,
-    outbound: &RoaringBitmap,
-    key: FieldValue,
-    base: &[(&str, &str)],
-) -> Funnel {
+fn funnel(snap: &Snapshot<'_>, f: &FunnelTally, key: FieldValue, base: &[(&str, &str)]) -> Funnel {
     let mut base = base.to_vec();
     base.push(("direction", "outbound"));
-    let attempted = outbound.len();
-    let accepted = attempted - outbound.intersection_len(&bits.refused);
+    let attempted = f.attempted;
     let steps_raw: [StepSpec; 6] = [
         ("attempted", attempted, &[]),
-        ("accepted", accepted, &[("-status", "rejected,no_response")]),
         (
-            "sent",
-            outbound.intersection_len(&bits.reached[0]),
-            &[("reached", "sent,delivered,read")],
+            "accepted",
+            attempted - f.refused,
+            &[("-status", "rejected,no_response")],
         ),
-        (
-            "delivered",
-            outbound.intersection_len(&bits.reached[1]),
-            &[("reached", "delivered,read")],
-        ),
-        (
-            "read",
-            outbound.intersection_len(&bits.reached[2]),
-            &[("reached", "read")],
-        ),
+        ("sent", f.reached[0], &[("reached", "sent,delivered,read")]),
+        ("delivered", f.reached[1], &[("reached", "delivered,read")]),
+        ("read", f.reached[2], &[("reached", "read")]),
         (
             "engaged",
-            outbound.intersection_len(&bits.engaged),
+            f.engaged,
             &[("engagement", "replied,clicked,replied_and_clicked")],
         ),
     ];
     let mut previous = attempted;
     let steps = steps_raw
         .iter()
-        .map(|(step, count, extra)| {
+        .enumerate()
+        .map(|(i, (step, count, extra))| {
             let mut d = drill(&base);
             d.extend(drill(extra));
             let s = Step {
                 step,
                 count: *count,
                 of_attempted: ratio(*count, attempted),
-                of_previous: if *step == "attempted" {
-                    1.0
-                } else {
-                    ratio(*count, previous)
-                },
+                of_previous: if i == 0 { 1.0 } else { ratio(*count, previous) },
                 drill: d,
             };
             previous = *count;
             s
         })
         .collect();
-    let failing = outbound & &bits.failing;
     let mut reasons_base = base.clone();
     reasons_base.push(("status", "failed,rejected"));
-    let mut failure_reasons = counts_in(snap, &failing, Field::ErrorCode, &reasons_base);
+    let mut failure_reasons = groups(snap, &f.reasons, Field::ErrorCode, &reasons_base);
     failure_reasons.truncate(5);
     Funnel {
         key,
         steps,
-        failed: outbound.intersection_len(&bits.failed),
-        rejected: outbound.intersection_len(&bits.refused),
+        failed: f.failed,
+        rejected: f.refused,
         failure_reasons,
         drill: drill(&base),
     }
 }
 
-fn inbound(
-    snap: &Snapshot<'_>,
-    bits: &Bits,
-    matches: &RoaringBitmap,
-    options: &ReportOptions,
-) -> Inbound {
-    let inbound = matches & &bits.inbound;
-    let clicks = &inbound & &bits.clicked;
-    let by = options.funnel_by;
-    let base = [("direction", "inbound")];
-    let mut by_campaign: Vec<CampaignReplies> = snap
-        .values(by)
-        .filter_map(|(key, bm)| {
-            let all = inbound.intersection_len(bm);
-            (all > 0).then(|| {
-                let key = snap.value_of(by, key);
-                let value = filter_value(&key);
-                let mut d = drill(&base);
-                d.push((by.name().to_string(), value));
-                let clicks = clicks.intersection_len(bm);
-                CampaignReplies {
-                    key,
-                    replies: all - clicks,
-                    clicks,
-                    drill: d,
-                }
-            })
-        })
-        .collect();
-    by_campaign.sort_by_key(|c| std::cmp::Reverse(c.replies + c.clicks));
-    by_campaign.truncate(options.top);
-    // Linked replies carry the campaign of the message they answer.
-    let unlinked = snap.bitmap(by, &FieldValue::None).map_or(0, |bm| {
-        inbound.intersection_len(bm) - clicks.intersection_len(bm)
-    });
-    let mut by_button = known(counts_in(snap, &inbound, Field::Button, &base));
-    by_button.truncate(options.top);
-    let mut by_content_type = counts_in(snap, &inbound, Field::ContentType, &base);
-    by_content_type.truncate(options.top);
-    Inbound {
-        total: inbound.len(),
-        replies: inbound.len() - clicks.len() - unlinked,
-        clicks: clicks.len(),
-        by_content_type,
-        by_campaign,
-        by_button,
-    }
-}
-
-/// The local bucket containing `ms`: its label and start.
+/// The local bucket containing `ms`.
 fn bucket_of(ms: i64, tz: &TimeZone, interval: Interval) -> Option<Zoned> {
     let z = Timestamp::from_millisecond(ms).ok()?.to_zoned(tz.clone());
     match interval {
@@ -662,102 +1069,74 @@ fn next_bucket(z: &Zoned, interval: Interval) -> Option<Zoned> {
     }
 }
 
+/// Lays the buckets out oldest first, filling the gaps with empty buckets.
 fn series(
     snap: &Snapshot<'_>,
-    bits: &Bits,
-    matches: &RoaringBitmap,
-    tz: &TimeZone,
+    buckets: &BTreeMap<i64, BucketTally>,
     interval: Interval,
 ) -> Vec<Bucket> {
-    // Gather each local bucket's entries from the UTC hour bitmaps: an hour
-    // lies in one local bucket unless the zone's offset is not whole hours.
-    let mut buckets: BTreeMap<i64, (Zoned, RoaringBitmap)> = BTreeMap::new();
-    for (hour, bm) in snap.values(Field::Hour) {
-        if matches.intersection_len(bm) == 0 {
-            continue;
-        }
-        let start = hour * HOUR_MS;
-        let whole = Timestamp::from_millisecond(start)
-            .map(|ts| tz.to_offset(ts).seconds() % 3600 == 0)
-            .unwrap_or(false);
-        if whole {
-            if let Some(z) = bucket_of(start, tz, interval) {
-                let slot = buckets
-                    .entry(z.timestamp().as_millisecond())
-                    .or_insert_with(|| (z, RoaringBitmap::new()));
-                slot.1 |= matches & bm;
-            }
-        } else {
-            for id in matches & bm {
-                if let Some(z) = bucket_of(snap.recorded_ms(id), tz, interval) {
-                    buckets
-                        .entry(z.timestamp().as_millisecond())
-                        .or_insert_with(|| (z, RoaringBitmap::new()))
-                        .1
-                        .insert(id);
-                }
-            }
-        }
-    }
-    let statuses: Vec<(&'static str, RoaringBitmap)> = snap
-        .values(Field::Status)
-        .map(|(k, bm)| {
-            let name = match snap.value_of(Field::Status, k) {
-                FieldValue::Text(t) => Status::parse(&t).map_or("unknown", |s| s.as_str()),
-                _ => "unknown",
-            };
-            (name, bm.clone())
-        })
-        .collect();
-    let codes: Vec<(String, &RoaringBitmap)> = snap
-        .values(Field::ResponseCode)
-        .map(|(k, bm)| (filter_value(&snap.value_of(Field::ResponseCode, k)), bm))
-        .collect();
-    let (Some(first), Some(last)) = (
-        buckets.values().next().map(|(z, _)| z.clone()),
-        buckets.values().next_back().map(|(z, _)| z.clone()),
-    ) else {
+    let (Some(first), Some(last)) = (buckets.values().next(), buckets.values().next_back()) else {
         return Vec::new();
     };
+    let last_ms = last.start.timestamp().as_millisecond();
     let mut out = Vec::new();
-    let mut at = first;
-    let empty = RoaringBitmap::new();
-    while at.timestamp() <= last.timestamp() && out.len() < MAX_BUCKETS {
+    let mut at = first.start.clone();
+    while at.timestamp().as_millisecond() <= last_ms && out.len() < MAX_BUCKETS {
         let Some(next) = next_bucket(&at, interval) else {
             break;
         };
         let from_ms = at.timestamp().as_millisecond();
-        let entries = buckets.get(&from_ms).map_or(&empty, |(_, bm)| bm);
-        let mut by_status = BTreeMap::new();
-        let mut by_code = BTreeMap::new();
-        if !entries.is_empty() {
-            for (name, bm) in &statuses {
-                let n = entries.intersection_len(bm);
-                if n > 0 {
-                    by_status.insert(*name, n);
-                }
-            }
-            for (code, bm) in &codes {
-                let n = entries.intersection_len(bm);
-                if n > 0 {
-                    by_code.insert(code.clone(), n);
-                }
-            }
-        }
-        let outbound = entries.intersection_len(&bits.outbound);
-        let with_code = entries.intersection_len(&bits.with_code);
-        out.push(Bucket {
+        let mut bucket = Bucket {
             label: bucket_label(&at, interval),
             from_ms,
             to_ms: next.timestamp().as_millisecond(),
-            total: entries.len(),
-            outbound,
-            rate_429: ratio(entries.intersection_len(&bits.code_429), with_code),
-            rate_5xx: ratio(entries.intersection_len(&bits.code_5xx), with_code),
-            failure_rate: ratio(entries.intersection_len(&bits.failing), outbound),
-            by_status,
-            by_code,
-        });
+            total: 0,
+            outbound: 0,
+            by_status: BTreeMap::new(),
+            by_code: BTreeMap::new(),
+            rate_429: 0.0,
+            rate_5xx: 0.0,
+            failure_rate: 0.0,
+        };
+        if let Some(b) = buckets.get(&from_ms) {
+            let status = |s: i64| b.status.get(&s).copied().unwrap_or(0);
+            let mut with_code = 0;
+            let (mut n429, mut n5xx) = (0, 0);
+            for (code, n) in &b.code {
+                if *code == NONE_KEY {
+                    continue;
+                }
+                with_code += n;
+                if *code == 429 {
+                    n429 += n;
+                }
+                if (500..600).contains(code) {
+                    n5xx += n;
+                }
+                bucket
+                    .by_code
+                    .insert(filter_value(&snap.value_of(Field::ResponseCode, *code)), *n);
+            }
+            if let Some(n) = b.code.get(&NONE_KEY) {
+                bucket.by_code.insert("none".into(), *n);
+            }
+            for (key, n) in &b.status {
+                if let FieldValue::Text(t) = snap.value_of(Field::Status, *key) {
+                    if let Some(s) = Status::parse(&t) {
+                        bucket.by_status.insert(s.as_str(), *n);
+                    }
+                }
+            }
+            bucket.total = b.total;
+            bucket.outbound = b.outbound;
+            bucket.rate_429 = ratio(n429, with_code);
+            bucket.rate_5xx = ratio(n5xx, with_code);
+            bucket.failure_rate = ratio(
+                status(FAILED) + status(REJECTED) + status(NO_RESPONSE),
+                b.outbound,
+            );
+        }
+        out.push(bucket);
         at = next;
     }
     out

@@ -7,7 +7,7 @@ use std::io::BufReader;
 use std::sync::OnceLock;
 use ticks_engine::{Direction, Entry, EntryId, FieldValue, Status, Store};
 use ticks_ingest::generate::{Generator, GeneratorOptions};
-use ticks_query::{report, search, Drill, Interval, LogQuery, Report, ReportOptions};
+use ticks_query::{report, search, Drill, Interval, LogQuery, Plan, Report, ReportOptions};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -55,11 +55,12 @@ fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn run(pairs: &[(&str, &str)]) -> (Report, Vec<&'static Entry>) {
+fn run(pairs: &[(&str, &str)], plan: Plan) -> (Report, Vec<&'static Entry>) {
     let f = shared();
     let p = params(pairs);
     let q = LogQuery::from_params(&p, &ticks_query::REPORT_PARAMS).expect("valid query");
-    let options = ReportOptions::from_params(&p).expect("valid options");
+    let mut options = ReportOptions::from_params(&p).expect("valid options");
+    options.plan = plan;
     let r = report(&f.store, &q, &options).expect("report");
     let page = search(
         &f.store,
@@ -136,8 +137,21 @@ fn count_by<K: Ord>(entries: &[&Entry], key: impl Fn(&Entry) -> K) -> BTreeMap<K
     m
 }
 
+/// Both plans give the same report, and every figure of it is checked.
 fn check_report(pairs: &[(&str, &str)]) {
-    let (r, entries) = run(pairs);
+    let (bitmaps, _) = run(pairs, Plan::Bitmaps);
+    let (scan, _) = run(pairs, Plan::Scan);
+    assert_eq!(
+        serde_json::to_value(&bitmaps).expect("json"),
+        serde_json::to_value(&scan).expect("json"),
+        "the plans disagree for {pairs:?}"
+    );
+    check_figures(pairs, Plan::Bitmaps);
+    check_figures(pairs, Plan::Scan);
+}
+
+fn check_figures(pairs: &[(&str, &str)], plan: Plan) {
+    let (r, entries) = run(pairs, plan);
     assert_eq!(r.total, entries.len() as u64);
     assert!(r.total > 0, "the query {pairs:?} should match something");
 
@@ -334,7 +348,13 @@ fn every_figure_of_a_filtered_report_matches_a_brute_force_count() {
 }
 
 fn check_series(pairs: &[(&str, &str)], interval: Interval) {
-    let (r, entries) = run(pairs);
+    for plan in [Plan::Bitmaps, Plan::Scan] {
+        check_series_with(pairs, interval, plan);
+    }
+}
+
+fn check_series_with(pairs: &[(&str, &str)], interval: Interval, plan: Plan) {
+    let (r, entries) = run(pairs, plan);
     assert_eq!(r.interval, interval);
     assert!(!r.series.is_empty());
     // Buckets tile time without gaps and together hold every entry once.
@@ -434,8 +454,40 @@ fn the_hourly_series_of_a_range_matches_a_brute_force_count() {
 
 #[test]
 fn report_options_are_validated_with_the_parameter_named() {
-    for (k, v) in [("interval", "week"), ("funnel_by", "status"), ("top", "0")] {
+    for (k, v) in [
+        ("interval", "week"),
+        ("funnel_by", "status"),
+        ("top", "0"),
+        ("sections", "series,pie"),
+    ] {
         let err = ReportOptions::from_params(&params(&[(k, v)])).expect_err("invalid");
         assert!(err.to_string().contains(k), "{err}");
+    }
+}
+
+#[test]
+fn a_report_limited_to_some_sections_leaves_the_others_empty_and_keeps_its_figures() {
+    for plan in [Plan::Bitmaps, Plan::Scan] {
+        let pairs = [("tz", "America/Sao_Paulo")];
+        let (full, _) = run(&pairs, plan);
+        let (series, _) = run(&[pairs[0], ("sections", "series")], plan);
+        assert_eq!(
+            serde_json::to_value(&full.series).expect("json"),
+            serde_json::to_value(&series.series).expect("json")
+        );
+        assert_eq!(series.total, full.total);
+        assert!(series.counts.is_empty() && series.funnels.is_empty());
+        assert_eq!(series.funnel.steps[0].count, 0);
+        assert_eq!(series.inbound.total, 0);
+        let (funnels, _) = run(&[pairs[0], ("sections", "funnels,inbound")], plan);
+        assert!(funnels.series.is_empty());
+        assert_eq!(
+            serde_json::to_value(&full.funnels).expect("json"),
+            serde_json::to_value(&funnels.funnels).expect("json")
+        );
+        assert_eq!(
+            full.inbound.by_campaign.len(),
+            funnels.inbound.by_campaign.len()
+        );
     }
 }
