@@ -269,10 +269,8 @@ fn main() -> Result<()> {
             },
         )?;
     }
-    let series_only = ticks_query::ReportOptions::from_params(&params(&[(
-        "sections",
-        "series".into(),
-    )]))?;
+    let series_only =
+        ticks_query::ReportOptions::from_params(&params(&[("sections", "series".into())]))?;
     run(
         "30-day daily series of the whole store (status, codes, 429/5xx/failure rates)",
         &|_| params(&[("tz", "America/Sao_Paulo".into())]),

@@ -517,7 +517,7 @@ pub(crate) async fn delete_search(
     }
 }
 
-/// `GET /v1/export?format=csv|xlsx|ndjson&<filters>`: streams the export;
+/// `GET /v1/export?format=csv|xlsx|pdf|ndjson&<filters>`: streams the export;
 /// its receipt is stored when the last byte is written (`GET /v1/receipts`).
 pub(crate) async fn get_export(
     app: Arc<App>,
@@ -534,7 +534,7 @@ pub(crate) async fn get_export(
         .unwrap_or_default();
     let format = Format::parse(&format_text).ok_or(ApiError::BadRequest {
         code: "invalid_param",
-        message: format!("format: {format_text:?} is not one of csv, xlsx, ndjson"),
+        message: format!("format: {format_text:?} is not one of csv, xlsx, pdf, ndjson"),
         field: Some("format".into()),
     })?;
     let query = LogQuery::from_params(&params, &["format", "limit", "offset", "cursor"])?;

@@ -1,4 +1,4 @@
-//! Exports of any log query: CSV, XLSX and NDJSON, streamed, each with a
+//! Exports of any log query: CSV, XLSX, PDF and NDJSON, streamed, each with a
 //! receipt (filter, time, count, id range, SHA-256 of the file) stored in
 //! the store's settings.
 //!
@@ -12,6 +12,8 @@
 //!   the same raw payloads. Multi-line inputs lose their whitespace between
 //!   tokens (and nothing else) to fit on one line.
 //! - XLSX starts a new sheet past Excel's 1,048,576 rows.
+//! - PDF is a printable report (title, filters, generation time, totals,
+//!   then the table, "page N of M"), written page by page (see `pdf`).
 
 use crate::api::rfc3339;
 use anyhow::{bail, Context, Result};
@@ -33,6 +35,7 @@ pub(crate) enum Format {
     Csv,
     Ndjson,
     Xlsx,
+    Pdf,
 }
 
 impl Format {
@@ -41,6 +44,7 @@ impl Format {
             "csv" => Some(Format::Csv),
             "ndjson" | "jsonl" => Some(Format::Ndjson),
             "xlsx" => Some(Format::Xlsx),
+            "pdf" => Some(Format::Pdf),
             _ => None,
         }
     }
@@ -49,6 +53,7 @@ impl Format {
             Format::Csv => "text/csv; charset=utf-8",
             Format::Ndjson => "application/x-ndjson",
             Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Format::Pdf => "application/pdf",
         }
     }
     pub(crate) fn extension(self) -> &'static str {
@@ -56,6 +61,7 @@ impl Format {
             Format::Csv => "csv",
             Format::Ndjson => "ndjson",
             Format::Xlsx => "xlsx",
+            Format::Pdf => "pdf",
         }
     }
 }
@@ -102,6 +108,20 @@ const COLUMNS: [&str; 24] = [
     "correlation_id",
     "conversation_type",
     "session",
+];
+
+/// The PDF's columns (a printable subset of `COLUMNS`) and widths in points.
+const PDF_COLUMNS: [(&str, f32); 10] = [
+    ("#", 42.0),
+    ("Recorded on", 104.0),
+    ("Category", 72.0),
+    ("Name", 92.0),
+    ("Template", 84.0),
+    ("Code", 28.0),
+    ("Type", 46.0),
+    ("Status", 58.0),
+    ("Phone", 72.0),
+    ("Error", 172.0),
 ];
 
 fn row(e: &Entry) -> [String; 24] {
@@ -259,6 +279,54 @@ pub(crate) fn write_export(
                     w.write_all(b"\n")?;
                 }
             }
+        }
+        Format::Pdf => {
+            let intro = [
+                format!(
+                    "Filters: {}",
+                    if filter.is_empty() {
+                        "none (every entry)"
+                    } else {
+                        filter
+                    }
+                ),
+                format!("Generated: {}", rfc3339(ticks_ingest::now_ms(), 0)),
+                format!(
+                    "Entries: {}{}",
+                    ids.len(),
+                    match (ids.iter().min(), ids.iter().max()) {
+                        (Some(a), Some(b)) => format!(" (ids {a} to {b})"),
+                        _ => String::new(),
+                    }
+                ),
+            ];
+            let mut pdf = crate::pdf::TableWriter::new(
+                &mut w,
+                "Ticks - WhatsApp log export",
+                &intro,
+                PDF_COLUMNS
+                    .iter()
+                    .map(|(title, width)| crate::pdf::Column {
+                        title,
+                        width: *width,
+                    })
+                    .collect(),
+                ids.len() as u64,
+            )?;
+            entries_in_chunks(store, &ids, |e| {
+                let r = row(e);
+                let error = match (&e.error_code, &e.error_title) {
+                    (Some(c), Some(t)) => format!("{c} {t}"),
+                    (Some(c), None) => c.to_string(),
+                    _ => String::new(),
+                };
+                pdf.row(&[
+                    &r[0], &r[1], &r[3], &r[4], &r[5], &r[7], &r[8], &r[10], &r[11], &error,
+                ])?;
+                count += 1;
+                Ok(())
+            })?;
+            pdf.finish()?;
         }
         Format::Xlsx => bail!("xlsx is written with write_xlsx"),
     }

@@ -15,6 +15,7 @@ mod config;
 mod export;
 mod http;
 mod metrics;
+mod pdf;
 mod proxy;
 mod relay;
 mod report_text;
@@ -105,7 +106,7 @@ enum Command {
     },
     /// Export the entries matching filters (the parameters of GET /v1/logs) to a file, with a receipt.
     Export {
-        /// csv, xlsx or ndjson.
+        /// csv, xlsx, pdf or ndjson.
         #[arg(long)]
         format: String,
         /// The file to write.
@@ -259,8 +260,9 @@ fn run(cli: Cli) -> Result<()> {
             out,
             params,
         } => {
-            let format = export::Format::parse(&format)
-                .with_context(|| format!("format: {format:?} is not one of csv, xlsx, ndjson"))?;
+            let format = export::Format::parse(&format).with_context(|| {
+                format!("format: {format:?} is not one of csv, xlsx, pdf, ndjson")
+            })?;
             let store = open_store(&data_dir(&cli.data, &cli.config)?)?;
             let pairs = key_values(&params)?;
             let query = ticks_query::LogQuery::from_params(&pairs, &["limit", "offset", "cursor"])?;

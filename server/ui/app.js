@@ -214,7 +214,7 @@ async function render() {
   updateBulk();
   // Export links: every matching entry, not just this page.
   const ex = apiParams(s); for (const k of ["limit", "offset", "cursor"]) ex.delete(k);
-  for (const f of ["csv", "xlsx", "ndjson"]) { ex.set("format", f); $("#export-" + f).href = "/v1/export?" + ex.toString(); }
+  for (const f of ["csv", "xlsx", "pdf", "ndjson"]) { ex.set("format", f); $("#export-" + f).href = "/v1/export?" + ex.toString(); }
   ex.set("format", "csv"); $("#confirm-export").href = "/v1/export?" + ex.toString();
   const entry = s.get("entry");
   if (entry) await showDetail(entry); else $("#detail").hidden = true;

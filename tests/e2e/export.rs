@@ -139,3 +139,51 @@ fn xlsx_export_is_a_workbook_and_bad_formats_are_refused() {
     assert_eq!(status, 400);
     assert_eq!(v["error"]["field"], "format");
 }
+
+#[test]
+fn pdf_export_is_a_paginated_printable_report_listing_every_row() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    s.client
+        .post(s.url("/v1/import"))
+        .body(generated(150, 4))
+        .send()
+        .expect("import");
+    let (_, page) = s.get_json("/v1/logs?status=read&limit=1000");
+    let entries = page["entries"].as_array().expect("entries").clone();
+    assert!(entries.len() > 60, "enough rows for several pages");
+    let r = s
+        .client
+        .get(s.url("/v1/export?format=pdf&status=read"))
+        .send()
+        .expect("export");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let body = r.bytes().expect("body");
+    let doc = lopdf::Document::load_mem(&body).expect("a PDF that opens");
+    let pages = doc.get_pages();
+    assert!(pages.len() >= 2, "paginated: {} pages", pages.len());
+    let numbers: Vec<u32> = pages.keys().copied().collect();
+    let text = doc.extract_text(&numbers).expect("text");
+    assert!(text.contains("Ticks - WhatsApp log export"), "a title");
+    assert!(text.contains("status=read"), "the filters used");
+    assert!(text.contains("Generated:"), "the generation time");
+    assert!(
+        text.contains(&format!("Entries: {}", entries.len())),
+        "the total"
+    );
+    assert!(text.contains(&format!("page 1 of {}", pages.len())));
+    for e in &entries {
+        let id = e["id"].as_u64().expect("id").to_string();
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(&id)),
+            "row {id} listed"
+        );
+    }
+    let (_, receipts) = s.get_json("/v1/receipts");
+    assert!(receipts["receipts"]
+        .as_array()
+        .expect("receipts")
+        .iter()
+        .any(|r| r["format"] == "pdf" && r["count"].as_u64() == Some(entries.len() as u64)));
+}
