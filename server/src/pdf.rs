@@ -212,7 +212,7 @@ impl<W: Write> TableWriter<W> {
             self.offsets.resize(id, 0);
         }
         self.offsets[id - 1] = self.out.at;
-        write!(self.out, "{id} 0 obj\n")?;
+        writeln!(self.out, "{id} 0 obj")?;
         self.out.write_all(body)?;
         self.out.write_all(b"\nendobj\n")
     }
@@ -353,7 +353,7 @@ impl<W: Write> TableWriter<W> {
             self.offsets.len() + 1
         )?;
         for off in &self.offsets {
-            write!(self.out, "{off:010} 00000 n \n")?;
+            writeln!(self.out, "{off:010} 00000 n ")?;
         }
         write!(
             self.out,
