@@ -54,7 +54,9 @@
 //! index) is disposable: [`drop_derived`] removes it and the next open
 //! rebuilds it from the log.
 
+mod erase;
 mod error;
+mod keys;
 mod log;
 mod model;
 mod state;

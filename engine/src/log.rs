@@ -1,12 +1,12 @@
 //! The append-only log on sled, and the byte format of its records.
 //!
-//! # Record format (version 1)
+//! # Record format (version 2)
 //!
 //! Key: the sequence number, 8 bytes big-endian (so sled's order is log order).
 //!
 //! Value:
 //! ```text
-//! [0]      format version (1)
+//! [0]      format version (2; version 1 records, without [g], still decode)
 //! [1]      kind: 1 = input, 2 = purge
 //! input:
 //! [2]      source (0 send_api, 1 webhook, 2 import, 3 proxy)
@@ -14,20 +14,28 @@
 //! [11..15] n = number of parsed events, u32 LE
 //! [15..]   n assignments, u32 LE each: the entry id the event belongs to,
 //!          or u32::MAX when it was a duplicate and must be ignored
-//! [..]     payload: zstd frame of ( raw_len u32 LE | raw bytes | bincode(Vec<Event>) )
+//! [g]      key generation, u32 LE (0: the payload is not encrypted)
+//! [..]     payload: zstd frame of ( raw_len u32 LE | raw bytes | bincode(Vec<Event>) ),
+//!          encrypted when g > 0: nonce (12) | ChaCha20-Poly1305(payload),
+//!          with every header byte before it as associated data
 //! purge:
-//! [2..]    bincode(PurgeRecord)
+//! [2..]    bincode(PurgeRecord) (names entries, holds none of their content)
 //! ```
 //! Raw bytes are kept exactly as received; the parsed events sit beside them
 //! in the same compressed frame, where zstd's window folds their repeated
-//! strings into the raw JSON they came from.
+//! strings into the raw JSON they came from. The key of generation g of
+//! the record's period (see the `keys` module) encrypts it.
 
 use crate::error::{Error, Result};
+use crate::keys::{self, Keyring};
 use crate::model::{EntryId, Event, Input, Seq, Source};
 use serde::{Deserialize, Serialize};
+use std::sync::RwLock;
 
 /// The version of the record format written by this build.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
+/// The oldest record format this build still reads.
+pub(crate) const OLDEST_READABLE: u8 = 1;
 const KIND_INPUT: u8 = 1;
 const KIND_PURGE: u8 = 2;
 const DUPLICATE: u32 = u32::MAX;
@@ -84,20 +92,52 @@ impl PreparedInput {
         })
     }
 
-    /// Encodes the log value, given which entry each event went to.
-    pub(crate) fn encode(&self, assignments: &[Option<EntryId>]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(15 + 4 * assignments.len() + self.payload.len());
-        out.push(FORMAT_VERSION);
-        out.push(KIND_INPUT);
-        out.push(source_code(self.source));
-        out.extend_from_slice(&self.received_ms.to_le_bytes());
-        out.extend_from_slice(&(assignments.len() as u32).to_le_bytes());
-        for a in assignments {
-            out.extend_from_slice(&a.map_or(DUPLICATE, |id| id.0).to_le_bytes());
-        }
-        out.extend_from_slice(&self.payload);
-        out
+    /// The record header (everything before the generation), given which
+    /// entry each event went to.
+    fn header(&self, assignments: &[Option<EntryId>]) -> Vec<u8> {
+        header_bytes(
+            self.source,
+            self.received_ms,
+            assignments,
+            self.payload.len(),
+        )
     }
+}
+
+fn header_bytes(
+    source: Source,
+    received_ms: i64,
+    assignments: &[Option<EntryId>],
+    payload_len: usize,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(19 + 4 * assignments.len() + payload_len + 28);
+    out.push(FORMAT_VERSION);
+    out.push(KIND_INPUT);
+    out.push(source_code(source));
+    out.extend_from_slice(&received_ms.to_le_bytes());
+    out.extend_from_slice(&(assignments.len() as u32).to_le_bytes());
+    for a in assignments {
+        out.extend_from_slice(&a.map_or(DUPLICATE, |id| id.0).to_le_bytes());
+    }
+    out
+}
+
+/// Appends the generation and the (sealed) payload to a header.
+fn finish_record(
+    mut header: Vec<u8>,
+    generation: u32,
+    key: Option<&keys::KeyBytes>,
+    payload: &[u8],
+) -> Result<Vec<u8>> {
+    header.extend_from_slice(&generation.to_le_bytes());
+    match key {
+        Some(k) => {
+            let sealed = keys::seal(k, &header, payload)?;
+            header.extend_from_slice(&sealed);
+        }
+        None => header.extend_from_slice(payload),
+    }
+    Ok(header)
 }
 
 fn source_code(s: Source) -> u8 {
@@ -163,6 +203,11 @@ pub struct InputRecord {
 /// Only the header of an input record: what replay needs without the payload.
 pub(crate) struct Header<'a> {
     pub(crate) assignments: Vec<Option<EntryId>>,
+    /// The key generation (0: plain payload).
+    pub(crate) generation: u32,
+    /// The bytes the payload's encryption authenticates.
+    pub(crate) aad: &'a [u8],
+    /// The payload, sealed when `generation > 0`.
     pub(crate) payload: &'a [u8],
 }
 
@@ -189,48 +234,35 @@ pub(crate) fn decode_header(seq: Seq, bytes: &[u8]) -> Result<Header<'_>> {
             (v != DUPLICATE).then_some(EntryId(v))
         })
         .collect();
+    if bytes[0] == 1 {
+        return Ok(Header {
+            assignments,
+            generation: 0,
+            aad: &bytes[..end],
+            payload: &bytes[end..],
+        });
+    }
+    if bytes.len() < end + 4 {
+        return Err(corrupt(seq, "key generation missing"));
+    }
+    let generation =
+        u32::from_le_bytes([bytes[end], bytes[end + 1], bytes[end + 2], bytes[end + 3]]);
     Ok(Header {
         assignments,
-        payload: &bytes[end..],
+        generation,
+        aad: &bytes[..end + 4],
+        payload: &bytes[end + 4..],
     })
 }
 
-/// Decodes one log value.
-pub(crate) fn decode(seq: Seq, bytes: &[u8]) -> Result<Record> {
-    if bytes.len() < 2 {
-        return Err(corrupt(seq, "record shorter than 2 bytes"));
-    }
-    if bytes[0] != FORMAT_VERSION {
+fn check_version(bytes: &[u8]) -> Result<()> {
+    if !(OLDEST_READABLE..=FORMAT_VERSION).contains(&bytes[0]) {
         return Err(Error::IncompatibleFormat {
             found: bytes[0] as u32,
             expected: FORMAT_VERSION as u32,
         });
     }
-    match bytes[1] {
-        KIND_INPUT => {
-            let header = decode_header(seq, bytes)?;
-            let source = source_from(bytes[2]).ok_or_else(|| corrupt(seq, "unknown source"))?;
-            let mut ms = [0u8; 8];
-            ms.copy_from_slice(&bytes[3..11]);
-            let received_ms = i64::from_le_bytes(ms);
-            let (raw, events) = decode_payload(seq, header.payload)?;
-            if events.len() != header.assignments.len() {
-                return Err(corrupt(seq, "event count differs from assignments"));
-            }
-            Ok(Record::Input(InputRecord {
-                source,
-                received_ms,
-                raw,
-                events: header.assignments.into_iter().zip(events).collect(),
-            }))
-        }
-        KIND_PURGE => {
-            let (p, _) = bincode::serde::decode_from_slice(&bytes[2..], bincode_config())
-                .map_err(|e| corrupt(seq, &format!("purge record: {e}")))?;
-            Ok(Record::Purge(p))
-        }
-        k => Err(corrupt(seq, &format!("unknown record kind {k}"))),
-    }
+    Ok(())
 }
 
 fn decode_payload(seq: Seq, payload: &[u8]) -> Result<(Vec<u8>, Vec<Event>)> {
@@ -258,10 +290,13 @@ pub(crate) fn encode_purge(p: &PurgeRecord) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The sled tree that holds the log, keyed by big-endian sequence numbers.
+/// The sled tree that holds the log, keyed by big-endian sequence numbers,
+/// with the keys that encrypt its records.
 pub(crate) struct Log {
     db: sled::Db,
     tree: sled::Tree,
+    keys: RwLock<Keyring>,
+    encrypt: bool,
 }
 
 pub(crate) fn seq_key(seq: Seq) -> [u8; 8] {
@@ -274,12 +309,190 @@ fn key_seq(key: &[u8]) -> Option<Seq> {
 }
 
 impl Log {
-    pub(crate) fn open(db: &sled::Db) -> Result<Log> {
+    pub(crate) fn open(db: &sled::Db, keyring: &std::path::Path, encrypt: bool) -> Result<Log> {
         let tree = db.open_tree("log")?;
         Ok(Log {
             db: db.clone(),
             tree,
+            keys: RwLock::new(Keyring::load(keyring)?),
+            encrypt,
         })
+    }
+
+    fn ring(&self) -> std::sync::RwLockReadGuard<'_, Keyring> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ring_mut(&self) -> std::sync::RwLockWriteGuard<'_, Keyring> {
+        self.keys.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Encodes an input record for `seq` (the writer thread only: it may
+    /// create the period's first key, which is saved before it is used).
+    pub(crate) fn encode_input(
+        &self,
+        seq: Seq,
+        input: &PreparedInput,
+        assignments: &[Option<EntryId>],
+    ) -> Result<Vec<u8>> {
+        let header = input.header(assignments);
+        if !self.encrypt {
+            return finish_record(header, 0, None, &input.payload);
+        }
+        let period = keys::period_of(seq.0);
+        let (generation, key) = {
+            let mut ring = self.ring_mut();
+            let (generation, key, created) = ring.current(period);
+            if created {
+                ring.save()?;
+            }
+            (generation, key)
+        };
+        finish_record(header, generation, Some(&key), &input.payload)
+    }
+
+    /// The plain (zstd) payload of an input record.
+    fn plain_payload(&self, seq: Seq, header: &Header<'_>) -> Result<Vec<u8>> {
+        if header.generation == 0 {
+            return Ok(header.payload.to_vec());
+        }
+        let ring = self.ring();
+        let key = ring
+            .get(keys::period_of(seq.0), header.generation)
+            .ok_or_else(|| corrupt(seq, "its encryption key was destroyed"))?;
+        keys::open(key, header.aad, header.payload)
+            .ok_or_else(|| corrupt(seq, "the payload does not authenticate"))
+    }
+
+    /// Decodes one log value.
+    pub(crate) fn decode(&self, seq: Seq, bytes: &[u8]) -> Result<Record> {
+        if bytes.len() < 2 {
+            return Err(corrupt(seq, "record shorter than 2 bytes"));
+        }
+        check_version(bytes)?;
+        match bytes[1] {
+            KIND_INPUT => {
+                let header = decode_header(seq, bytes)?;
+                let source = source_from(bytes[2]).ok_or_else(|| corrupt(seq, "unknown source"))?;
+                let mut ms = [0u8; 8];
+                ms.copy_from_slice(&bytes[3..11]);
+                let received_ms = i64::from_le_bytes(ms);
+                let payload = self.plain_payload(seq, &header)?;
+                let (raw, events) = decode_payload(seq, &payload)?;
+                if events.len() != header.assignments.len() {
+                    return Err(corrupt(seq, "event count differs from assignments"));
+                }
+                Ok(Record::Input(InputRecord {
+                    source,
+                    received_ms,
+                    raw,
+                    events: header.assignments.into_iter().zip(events).collect(),
+                }))
+            }
+            KIND_PURGE => {
+                let (p, _) = bincode::serde::decode_from_slice(&bytes[2..], bincode_config())
+                    .map_err(|e| corrupt(seq, &format!("purge record: {e}")))?;
+                Ok(Record::Purge(p))
+            }
+            k => Err(corrupt(seq, &format!("unknown record kind {k}"))),
+        }
+    }
+
+    /// Re-encodes a decoded input record under the newest key of its
+    /// period (used by purges: redacted records, and survivors of a re-key).
+    pub(crate) fn reencode(&self, seq: Seq, rec: &InputRecord, level: i32) -> Result<Vec<u8>> {
+        let assignments: Vec<Option<EntryId>> = rec.events.iter().map(|(a, _)| *a).collect();
+        let events: Vec<Event> = rec.events.iter().map(|(_, e)| e.clone()).collect();
+        let prepared = PreparedInput::prepare(
+            Input {
+                source: rec.source,
+                received_ms: rec.received_ms,
+                raw: rec.raw.clone(),
+                events,
+            },
+            level,
+        )?;
+        self.encode_input(seq, &prepared, &assignments)
+    }
+
+    /// Moves a record to the newest key of its period without decoding
+    /// its content (no decompression). Returns `None` when it already is.
+    pub(crate) fn reseal(&self, seq: Seq, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
+        if bytes.get(1) != Some(&KIND_INPUT) || bytes.first() == Some(&1) || !self.encrypt {
+            return Ok(None);
+        }
+        let header = decode_header(seq, bytes)?;
+        let period = keys::period_of(seq.0);
+        let (generation, key, _) = self.ring_mut().current(period);
+        if header.generation == generation {
+            return Ok(None);
+        }
+        let payload = self.plain_payload(seq, &header)?;
+        let head = bytes[..header.aad.len() - 4].to_vec();
+        Ok(Some(finish_record(head, generation, Some(&key), &payload)?))
+    }
+
+    /// Makes every write so far durable.
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Starts re-keying `period` (a new generation, saved); see `keys`.
+    pub(crate) fn begin_rekey(&self, period: u32) -> Result<()> {
+        if !self.encrypt {
+            return Ok(());
+        }
+        let mut ring = self.ring_mut();
+        let (_, changed) = ring.begin_rekey(period);
+        if changed {
+            ring.save()?;
+        }
+        Ok(())
+    }
+
+    /// Destroys the old keys of `period` once every record uses the new one.
+    pub(crate) fn finish_rekey(&self, period: u32) -> Result<()> {
+        if !self.encrypt {
+            return Ok(());
+        }
+        let mut ring = self.ring_mut();
+        ring.retire_old(period);
+        ring.save()
+    }
+
+    /// Periods whose re-key was interrupted.
+    pub(crate) fn rekeying(&self) -> Vec<u32> {
+        self.ring().rekeying()
+    }
+
+    /// Writes records (no flush).
+    pub(crate) fn put_many(&self, records: Vec<(Seq, Vec<u8>)>) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (seq, bytes) in records {
+            batch.insert(&seq_key(seq), bytes);
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Iterates raw records of one period.
+    pub(crate) fn iter_period(
+        &self,
+        period: u32,
+    ) -> impl Iterator<Item = Result<(Seq, sled::IVec)>> + '_ {
+        let start = u64::from(period) << keys::PERIOD_BITS;
+        let end = start + (1u64 << keys::PERIOD_BITS);
+        self.tree
+            .range(seq_key(Seq(start))..seq_key(Seq(end)))
+            .map(|item| {
+                let (k, v) = item?;
+                let seq = key_seq(&k).ok_or_else(|| Error::Corrupt {
+                    seq: 0,
+                    reason: "log key is not 8 bytes".into(),
+                })?;
+                Ok((seq, v))
+            })
     }
 
     pub(crate) fn last_seq(&self) -> Result<Option<Seq>> {

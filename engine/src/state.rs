@@ -295,6 +295,30 @@ impl Row {
         }
     }
 
+    /// Replaces every interned string of the row through `f`.
+    fn map_syms(&mut self, mut f: impl FnMut(Sym) -> Sym) {
+        self.error_title = f(self.error_title);
+        self.category = f(self.category);
+        self.name = f(self.name);
+        self.template = f(self.template);
+        self.language = f(self.language);
+        self.recipient_type = f(self.recipient_type);
+        self.recipient_ref = f(self.recipient_ref);
+        self.user = f(self.user);
+        self.subaccount = f(self.subaccount);
+        self.phone_number_id = f(self.phone_number_id);
+        self.phone = f(self.phone);
+        self.wa_id = f(self.wa_id);
+        self.correlation_id = f(self.correlation_id);
+        self.content_type = f(self.content_type);
+        self.conversation_id = f(self.conversation_id);
+        self.conversation_type = f(self.conversation_type);
+        self.pricing_category = f(self.pricing_category);
+        self.pricing_model = f(self.pricing_model);
+        self.contact_name = f(self.contact_name);
+        self.button = f(self.button);
+    }
+
     /// The bitmap key of every indexed field, in `Field` order.
     pub(crate) fn index_keys(&self) -> [i64; NFIELDS] {
         let sym = |s: Sym| if s == 0 { NONE_KEY } else { s as i64 };
@@ -1014,10 +1038,35 @@ impl State {
     }
 
     pub(crate) fn to_checkpoint(&self) -> StateCheckpoint {
+        // Only the strings live rows use are written: a purged entry's
+        // phone, name or title must not outlive it in the file.
+        let mut remap: Vec<Option<Sym>> = vec![None; self.interner.strings.len()];
+        let mut interner = Interner::new();
+        remap[0] = Some(0);
+        let rows = self
+            .rows
+            .iter()
+            .map(|row| {
+                let mut row = row.clone();
+                if !row.purged {
+                    row.map_syms(|sym| {
+                        *remap
+                            .get_mut(sym as usize)
+                            .map(|slot| {
+                                slot.get_or_insert_with(|| {
+                                    interner.intern(self.interner.resolve(sym))
+                                })
+                            })
+                            .unwrap_or(&mut 0)
+                    });
+                }
+                row
+            })
+            .collect();
         StateCheckpoint {
             applied: self.applied,
-            rows: self.rows.clone(),
-            interner: self.interner.clone(),
+            rows,
+            interner,
             fingerprints: self.fingerprints.iter().map(|(k, v)| (*k, *v)).collect(),
             others: self.others.iter().copied().collect(),
             pending_replies: self

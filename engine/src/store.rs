@@ -6,8 +6,10 @@ use crate::log::{self, Log, PreparedInput, PurgeRecord, Record};
 use crate::model::*;
 use crate::state::{Field, Row, State, StateCheckpoint, NONE_KEY};
 use crate::text::TextIndex;
+use crate::{erase, keys};
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -31,6 +33,11 @@ pub struct Config {
     pub text_commit_interval: Duration,
     /// zstd level for record payloads (1 is fast; higher is smaller).
     pub compression_level: i32,
+    /// Encrypt record payloads with per-period keys (the default), so that
+    /// a purge can make deleted content unrecoverable (see `keys`). Without
+    /// it a purge removes content from the log, but sled may keep the freed
+    /// bytes in its files until it rewrites them.
+    pub encrypt: bool,
 }
 
 impl Config {
@@ -41,6 +48,7 @@ impl Config {
             cache_bytes: 256 * 1024 * 1024,
             text_commit_interval: Duration::from_millis(500),
             compression_level: 3,
+            encrypt: true,
         }
     }
 
@@ -120,20 +128,26 @@ impl Store {
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let db = open_sled(&dir.join("log"), config.cache_bytes)?;
         let meta = db.open_tree("meta")?;
-        match meta.get("format")? {
-            Some(v) if v.as_ref() != [log::FORMAT_VERSION] => {
+        match meta.get("format")?.and_then(|v| v.first().copied()) {
+            Some(v) if v == log::FORMAT_VERSION => {}
+            Some(v) if (log::OLDEST_READABLE..log::FORMAT_VERSION).contains(&v) => {
+                // Older records stay readable; new ones are written in the
+                // current format, so older builds must no longer open it.
+                meta.insert("format", &[log::FORMAT_VERSION])?;
+                db.flush()?;
+            }
+            Some(v) => {
                 return Err(Error::IncompatibleFormat {
-                    found: v.first().copied().unwrap_or(0) as u32,
+                    found: u32::from(v),
                     expected: log::FORMAT_VERSION as u32,
                 })
             }
-            Some(_) => {}
             None => {
                 meta.insert("format", &[log::FORMAT_VERSION])?;
                 db.flush()?;
             }
         }
-        let log = Log::open(&db)?;
+        let log = Log::open(&db, &dir.join("keyring"), config.encrypt)?;
         let last = log.last_seq()?;
         let (text, mut text_covered) =
             TextIndex::open(&dir.join("text"), config.text_commit_interval)?;
@@ -185,6 +199,7 @@ impl Store {
             next_seq: AtomicU64::new(next),
             failed: AtomicBool::new(false),
         });
+        resume_erasures(&shared)?;
         let (tx, rx) = mpsc::channel();
         let handle = {
             let shared = shared.clone();
@@ -275,7 +290,7 @@ impl Store {
             let Some(bytes) = self.shared.log.get(seq)? else {
                 continue;
             };
-            if let Record::Input(rec) = log::decode(seq, &bytes)? {
+            if let Record::Input(rec) = self.shared.log.decode(seq, &bytes)? {
                 let events = rec
                     .events
                     .into_iter()
@@ -373,7 +388,7 @@ impl Store {
     /// Reads one log record.
     pub fn record(&self, seq: Seq) -> Result<Option<Record>> {
         match self.shared.log.get(seq)? {
-            Some(bytes) => Ok(Some(log::decode(seq, &bytes)?)),
+            Some(bytes) => Ok(Some(self.shared.log.decode(seq, &bytes)?)),
             None => Ok(None),
         }
     }
@@ -386,7 +401,7 @@ impl Store {
         self.shared
             .log
             .iter_after(after)
-            .map(|r| r.and_then(|(seq, bytes)| Ok((seq, log::decode(seq, &bytes)?))))
+            .map(|r| r.and_then(|(seq, bytes)| Ok((seq, self.shared.log.decode(seq, &bytes)?))))
     }
 
     /// The last sequence number written, if any.
@@ -403,7 +418,7 @@ impl Store {
         self.shared
             .log
             .iter_after(None)
-            .map(|r| r.and_then(|(seq, bytes)| Ok((seq, log::decode(seq, &bytes)?))))
+            .map(|r| r.and_then(|(seq, bytes)| Ok((seq, self.shared.log.decode(seq, &bytes)?))))
     }
 
     /// Deletes entries: appends a purge record (which names them, never
@@ -467,7 +482,7 @@ impl Store {
         let mut fresh = State::new();
         for item in self.shared.log.iter_after(None) {
             let (seq, bytes) = item?;
-            match log::decode(seq, &bytes) {
+            match self.shared.log.decode(seq, &bytes) {
                 Ok(record) => apply_record(&mut fresh, seq, record, None)?,
                 Err(e) => problems.push(format!("record {}: {e}", seq.0)),
             }
@@ -704,7 +719,7 @@ fn replay(log: &Log, state: &mut State, text: &TextIndex, text_covered: Option<S
     let mut replayed = 0u64;
     for item in log.iter_after(state.applied) {
         let (seq, bytes) = item?;
-        let record = log::decode(seq, &bytes)?;
+        let record = log.decode(seq, &bytes)?;
         let index = (Some(seq) > text_covered).then_some(text);
         apply_record(state, seq, record, index)?;
         replayed += 1;
@@ -756,6 +771,7 @@ fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
     }
     let mut next = shared.next_seq.load(Ordering::SeqCst);
     let mut records: Vec<(Seq, Vec<u8>)> = Vec::new();
+    let mut encode_error: Option<Error> = None;
     let mut plans: Vec<Plan> = Vec::new();
     {
         let state = shared.state.read().unwrap_or_else(|p| p.into_inner());
@@ -784,7 +800,10 @@ fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
                         }
                         let seq = Seq(next);
                         next += 1;
-                        records.push((seq, p.encode(&assignments)));
+                        match shared.log.encode_input(seq, p, &assignments) {
+                            Ok(bytes) => records.push((seq, bytes)),
+                            Err(e) => encode_error = Some(e),
+                        }
                         let mut entries: Vec<EntryId> = kept.iter().map(|(id, _)| *id).collect();
                         entries.dedup();
                         outcomes.push(AppendOutcome {
@@ -800,6 +819,11 @@ fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
                     Ok(bytes) => {
                         let seq = Seq(next);
                         next += 1;
+                        // Made durable by the same flush as the record: the
+                        // next open finishes an erasure a crash interrupted.
+                        if let Err(e) = shared.meta.insert(erase::pending_key(seq), &[]) {
+                            encode_error = Some(e.into());
+                        }
                         records.push((seq, bytes));
                         applies.push((seq, Vec::new()));
                     }
@@ -809,7 +833,11 @@ fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
             plans.push((outcomes, applies));
         }
     }
-    if let Err(e) = shared.log.write_durable(&records) {
+    let written = match encode_error {
+        Some(e) => Err(e),
+        None => shared.log.write_durable(&records),
+    };
+    if let Err(e) = written {
         tracing::error!("log write failed; the store stops accepting writes: {e}");
         // After a failed write sled's state is unknown: stop writing rather
         // than acknowledge anything on top of it.
@@ -826,6 +854,7 @@ fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
     }
     shared.next_seq.store(next, Ordering::SeqCst);
     let mut docs_by_seq = Vec::new();
+    let mut purge_periods: Vec<(Seq, BTreeSet<u32>)> = Vec::new();
     {
         let mut state = shared.state.write().unwrap_or_else(|p| p.into_inner());
         for (op, (_, applies)) in ops.iter().zip(&plans) {
@@ -837,6 +866,14 @@ fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
                 }
                 WriteOp::Purge(_, ids, _) => {
                     if let Some((seq, _)) = applies.first() {
+                        // Where their content lies, before the rows forget it.
+                        let periods: BTreeSet<u32> = ids
+                            .iter()
+                            .filter_map(|id| state.rows.get(id as usize))
+                            .flat_map(|row| row.records.iter())
+                            .map(|s| keys::period_of(s.0))
+                            .collect();
+                        purge_periods.push((*seq, periods));
                         state.purge(ids);
                         state.applied = Some(*seq);
                     }
@@ -854,7 +891,13 @@ fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
             WriteOp::Append(_, reply) => drop(reply.send(Ok(outcomes))),
             WriteOp::Purge(_, ids, reply) => {
                 let result = match applies.first() {
-                    Some((seq, _)) => erase_content(shared, &ids, *seq).map(|()| *seq),
+                    Some((seq, _)) => {
+                        let periods = purge_periods
+                            .iter()
+                            .find(|(s, _)| s == seq)
+                            .map(|(_, p)| p.clone());
+                        erase_content(shared, &ids, *seq, periods).map(|()| *seq)
+                    }
                     None => Err(Error::Encode("purge record".into())),
                 };
                 drop(reply.send(result));
@@ -863,40 +906,62 @@ fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
     }
 }
 
-/// Removes purged entries' content from disk: their documents from the
-/// full-text index (merged away), and the log records that held only their
-/// events. The purge record itself stays.
-fn erase_content(shared: &Shared, ids: &RoaringBitmap, seq: Seq) -> Result<()> {
+/// Makes a purge's content unrecoverable from the data directory (see the
+/// `erase` module): text documents merged away, log periods re-keyed, the
+/// checkpoint rewritten. `periods` are where the content lies, when known.
+fn erase_content(
+    shared: &Shared,
+    ids: &RoaringBitmap,
+    seq: Seq,
+    periods: Option<BTreeSet<u32>>,
+) -> Result<()> {
     shared.text.delete(ids.iter().map(EntryId).collect(), seq)?;
-    let mut doomed = Vec::new();
-    for item in shared.log.iter_after(None) {
-        let (s, bytes) = item?;
-        if s >= seq {
-            break;
-        }
-        if bytes.get(1) != Some(&1) {
-            continue;
-        }
-        let header = log::decode_header(s, &bytes)?;
-        let mut assigned = header.assignments.iter().flatten().peekable();
-        if assigned.peek().is_none() {
-            continue;
-        }
-        let (purged, kept): (Vec<&EntryId>, Vec<&EntryId>) =
-            assigned.partition(|id| ids.contains(id.0));
-        if !purged.is_empty() && kept.is_empty() {
-            doomed.push(s);
-        } else if !purged.is_empty() {
-            // A batched webhook that also carries surviving messages: the
-            // record stays whole (see ARCHITECTURE.md, "Known limits").
-            tracing::warn!(
-                seq = s.0,
-                "purge: record shared with surviving entries kept"
-            );
-        }
+    let mut periods = match periods {
+        Some(p) => p,
+        None => erase::periods_holding(&shared.log, ids, seq)?,
+    };
+    // A re-key an earlier crash interrupted is finished too.
+    periods.extend(shared.log.rekeying());
+    for period in periods {
+        erase::rewrite_period(&shared.log, period, ids, shared.level)?;
     }
-    for s in doomed {
-        shared.log.remove(s)?;
+    // The checkpoint holds rows: replace it with one without them. It must
+    // not be ahead of the text index, so that is committed first.
+    shared.text.flush()?;
+    let cp = shared
+        .state
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .to_checkpoint();
+    write_checkpoint(&checkpoint_path(&shared.dir), &cp)?;
+    shared.meta.remove(erase::pending_key(seq))?;
+    shared.db.flush()?;
+    Ok(())
+}
+
+/// Finishes the erasure of every purge a crash interrupted.
+fn resume_erasures(shared: &Shared) -> Result<()> {
+    let pending: Vec<Seq> = shared
+        .meta
+        .scan_prefix(b"erase/")
+        .keys()
+        .filter_map(|k| k.ok().and_then(|k| erase::pending_seq(&k)))
+        .collect();
+    for seq in pending {
+        match shared.log.get(seq)? {
+            Some(bytes) => {
+                if let Record::Purge(p) = shared.log.decode(seq, &bytes)? {
+                    tracing::info!(seq = seq.0, "finishing an interrupted purge");
+                    let ids = erase::purge_ids(seq, &p.ids)?;
+                    erase_content(shared, &ids, seq, None)?;
+                }
+            }
+            // The marker reached the disk but the purge record did not:
+            // that purge never happened.
+            None => {
+                shared.meta.remove(erase::pending_key(seq))?;
+            }
+        }
     }
     shared.db.flush()?;
     Ok(())
