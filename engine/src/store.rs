@@ -449,6 +449,26 @@ impl Store {
         rx.recv().map_err(|_| Error::Closed)?
     }
 
+    /// Every purge ever made, oldest first: who, when, which filter, how
+    /// many entries, which export receipt. Purge records are never deleted.
+    pub fn purges(&self) -> Result<Vec<(Seq, PurgeRecord)>> {
+        let mut out = Vec::new();
+        for key in self.shared.meta.scan_prefix(PURGE_INDEX).keys() {
+            let key = key?;
+            let Some(seq) = key
+                .strip_prefix(PURGE_INDEX)
+                .and_then(|k| <[u8; 8]>::try_from(k).ok())
+                .map(|k| Seq(u64::from_be_bytes(k)))
+            else {
+                continue;
+            };
+            if let Some(Record::Purge(p)) = self.record(seq)? {
+                out.push((seq, p));
+            }
+        }
+        Ok(out)
+    }
+
     /// Writes the derived state to a checkpoint, so the next open replays
     /// only what came after. The text index is committed first, because a
     /// checkpoint must never be ahead of it.
@@ -821,7 +841,11 @@ fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
                         next += 1;
                         // Made durable by the same flush as the record: the
                         // next open finishes an erasure a crash interrupted.
-                        if let Err(e) = shared.meta.insert(erase::pending_key(seq), &[]) {
+                        let marked = shared
+                            .meta
+                            .insert(erase::pending_key(seq), &[])
+                            .and_then(|_| shared.meta.insert(purge_index_key(seq), &[]));
+                        if let Err(e) = marked {
                             encode_error = Some(e.into());
                         }
                         records.push((seq, bytes));
@@ -904,6 +928,15 @@ fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
             }
         }
     }
+}
+
+/// `meta` keys listing the purge records.
+const PURGE_INDEX: &[u8] = b"purge/";
+
+fn purge_index_key(seq: Seq) -> Vec<u8> {
+    let mut k = PURGE_INDEX.to_vec();
+    k.extend_from_slice(&seq.0.to_be_bytes());
+    k
 }
 
 /// Makes a purge's content unrecoverable from the data directory (see the

@@ -83,6 +83,10 @@ pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) ->
                     .filter_map(|w| snap.entry_for_wamid(w))
                     .map(|id| id.0)
                     .collect(),
+                FilterField::Id => values
+                    .iter()
+                    .filter_map(|v| v.parse::<u32>().ok())
+                    .collect(),
                 FilterField::CorrelationId | FilterField::Phone => {
                     let column = if f.field == FilterField::Phone {
                         TextColumn::Phone

@@ -11,7 +11,7 @@
 //!            | error_code | direction | content_type | phone_number_id | subaccount
 //!            | user | correlation_id | conversation_type | pricing_category
 //!            | session | language | engagement | reached | button
-//!            | phone | wamid
+//!            | phone | wamid | id
 //! time      := RFC 3339 | epoch milliseconds | YYYY-MM-DD[THH:MM[:SS]] (in tz)
 //! ```
 
@@ -26,6 +26,8 @@ pub const MAX_LIMIT: usize = 1000;
 pub const DEFAULT_LIMIT: usize = 50;
 /// Most values one query may list across all filters, to bound its cost.
 const MAX_FILTER_VALUES: usize = 256;
+/// Most entry ids one query may list.
+const MAX_ID_VALUES: usize = 10_000;
 
 /// What a filter tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +40,8 @@ pub enum FilterField {
     Phone,
     /// The message id (exact).
     Wamid,
+    /// The entry id (`#`), e.g. the rows a user selected.
+    Id,
 }
 
 impl FilterField {
@@ -66,6 +70,7 @@ impl FilterField {
             "correlation_id" => FilterField::CorrelationId,
             "phone" => FilterField::Phone,
             "wamid" => FilterField::Wamid,
+            "id" => FilterField::Id,
             _ => return None,
         })
     }
@@ -126,7 +131,7 @@ impl Column {
                 FilterField::Indexed(f) => Column::Indexed(f),
                 FilterField::Phone => Column::Phone,
                 FilterField::CorrelationId => Column::CorrelationId,
-                FilterField::Wamid => return None,
+                FilterField::Wamid | FilterField::Id => return None,
             },
         })
     }
@@ -211,6 +216,7 @@ impl LogQuery {
         let mut from_raw = None;
         let mut to_raw = None;
         let mut n_values = 0;
+        let mut n_ids = 0;
         for (key, value) in params {
             let key = key.as_str();
             match key {
@@ -270,7 +276,18 @@ impl LogQuery {
                             _ => (false, v),
                         };
                         let v = validate_value(name, field, v)?;
-                        n_values += 1;
+                        // Selected rows may be many ids; other values cost a bitmap each.
+                        if field == FilterField::Id {
+                            n_ids += 1;
+                        } else {
+                            n_values += 1;
+                        }
+                        if n_ids > MAX_ID_VALUES {
+                            return Err(invalid(
+                                key,
+                                format!("a query may list at most {MAX_ID_VALUES} ids"),
+                            ));
+                        }
                         if n_values > MAX_FILTER_VALUES {
                             return Err(invalid(
                                 key,
@@ -363,6 +380,9 @@ fn validate_value(param: &str, field: FilterField, v: &str) -> Result<String, Qu
                 param,
                 format!("{v:?}: use sent, delivered, read or none"),
             ));
+        }
+        FilterField::Id if v.parse::<u32>().is_err() => {
+            return Err(invalid(param, format!("{v:?} is not an entry id")));
         }
         FilterField::Phone => return Ok(ticks_ingest_phone(v)),
         _ => {}

@@ -361,6 +361,23 @@ pub(crate) fn get_codes() -> Response<Body> {
     json_response(StatusCode::OK, &json!({"meta": meta, "http": http}))
 }
 
+/// The outcome of a purge as the API answers it.
+fn purge_response(
+    outcome: std::result::Result<crate::purge::Purged, crate::purge::Refusal>,
+) -> Result<Response<Body>, ApiError> {
+    match outcome {
+        Ok(p) => Ok(json_response(
+            StatusCode::OK,
+            &json!({"deleted": p.deleted, "receipt": p.receipt, "forced": p.forced}),
+        )),
+        Err(refusal) => Err(ApiError::Conflict {
+            code: "export_required",
+            message: refusal.to_string(),
+        }),
+    }
+}
+
+/// `DELETE /v1/logs/{id}[?receipt=ID][&force=true]`.
 pub(crate) async fn delete_log(
     app: Arc<App>,
     req: &Request<Incoming>,
@@ -368,21 +385,35 @@ pub(crate) async fn delete_log(
 ) -> Result<Response<Body>, ApiError> {
     let actor = app.authorize(req.headers(), Scope::Admin)?;
     let id = parse_id(id)?;
+    let params = query_pairs(req);
+    let receipt = params
+        .iter()
+        .find(|(k, _)| k == "receipt")
+        .map(|(_, v)| v.clone());
+    let force = params.iter().any(|(k, v)| k == "force" && v == "true");
     let store = app.store()?.clone();
-    let deleted = blocking(move || {
+    let outcome = blocking(move || {
         if store.snapshot().entry(id).is_none() {
             return Err(ApiError::NotFound(format!("entry {id} does not exist")));
         }
         let mut ids = roaring::RoaringBitmap::new();
         ids.insert(id.0);
-        store.purge(&ids, &actor, &format!("id={id}"), None, true)?;
-        Ok(1u64)
+        crate::purge::purge(
+            &store,
+            &ids,
+            &actor,
+            &format!("id={id}"),
+            receipt.as_deref(),
+            force,
+        )
+        .map_err(|e| ApiError::Internal(format!("{e:#}")))
     })
     .await?;
-    Ok(json_response(StatusCode::OK, &json!({"deleted": deleted})))
+    purge_response(outcome)
 }
 
-/// `POST /v1/delete` with `{"ids": [..]}` or `{"filter": "status=failed&..."}`.
+/// `POST /v1/delete` with `{"ids": [..]}` or `{"filter": "status=failed&..."}`,
+/// and `"receipt": "<export receipt id>"` or `"force": true` (see `purge`).
 pub(crate) async fn post_delete(
     app: Arc<App>,
     req: Request<Incoming>,
@@ -391,6 +422,18 @@ pub(crate) async fn post_delete(
     let body = read_body(req.into_body(), 16 * 1024 * 1024).await?;
     let v: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad("invalid_json", e.to_string()))?;
+    let receipt = v.get("receipt").and_then(Value::as_str).map(str::to_string);
+    let force = match v.get("force") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::BadRequest {
+                code: "invalid_param",
+                message: "force: expected true or false".into(),
+                field: Some("force".into()),
+            })
+        }
+    };
     let store = app.store()?.clone();
     let (ids, filter_text) = if let Some(list) = v.get("ids") {
         let arr = list.as_array().ok_or(ApiError::BadRequest {
@@ -410,7 +453,13 @@ pub(crate) async fn post_delete(
                     })?;
             ids.insert(id as u32);
         }
-        let text = format!("ids({})", ids.len());
+        let text = format!(
+            "id={}",
+            ids.iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        );
         (ids, text)
     } else if let Some(filter) = v.get("filter").and_then(Value::as_str) {
         let params: Vec<(String, String)> = form_urlencoded::parse(filter.as_bytes())
@@ -432,15 +481,19 @@ pub(crate) async fn post_delete(
     } else {
         return Err(ApiError::bad("invalid_param", "give ids or filter"));
     };
-    let count = blocking(move || {
-        let live = store.snapshot().live() & &ids;
-        if !live.is_empty() {
-            store.purge(&live, &actor, &filter_text, None, true)?;
-        }
-        Ok(live.len())
+    let outcome = blocking(move || {
+        crate::purge::purge(
+            &store,
+            &ids,
+            &actor,
+            &filter_text,
+            receipt.as_deref(),
+            force,
+        )
+        .map_err(|e| ApiError::Internal(format!("{e:#}")))
     })
     .await?;
-    Ok(json_response(StatusCode::OK, &json!({"deleted": count})))
+    purge_response(outcome)
 }
 
 const SEARCHES: &str = "saved_search";
@@ -615,6 +668,31 @@ pub(crate) async fn get_receipts(
     })
     .await?;
     Ok(json_response(StatusCode::OK, &json!({ "receipts": list })))
+}
+
+/// `GET /v1/purges`: every purge record, oldest first.
+pub(crate) async fn get_purges(
+    app: Arc<App>,
+    req: &Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    app.authorize(req.headers(), Scope::Admin)?;
+    let store = app.store()?.clone();
+    let list = blocking(move || Ok(store.purges()?)).await?;
+    let items: Vec<Value> = list
+        .into_iter()
+        .map(|(seq, p)| {
+            json!({
+                "seq": seq.0,
+                "at": rfc3339(p.at_ms, 0),
+                "actor": p.actor,
+                "filter": p.filter,
+                "count": p.count,
+                "receipt": p.receipt,
+                "forced": p.forced,
+            })
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({ "purges": items })))
 }
 
 #[cfg(test)]

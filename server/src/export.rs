@@ -81,6 +81,9 @@ pub(crate) struct Receipt {
     /// Hex SHA-256 of the exported bytes.
     pub(crate) sha256: String,
     pub(crate) bytes: u64,
+    /// The exported entries (stored beside the receipt, for purges).
+    #[serde(skip)]
+    pub(crate) ids: roaring::RoaringBitmap,
 }
 
 const COLUMNS: [&str; 24] = [
@@ -411,15 +414,61 @@ fn finish(
         last_id: ids.iter().max().copied(),
         sha256: hex::encode(hash.finalize()),
         bytes,
+        ids: ids.iter().copied().collect(),
     })
 }
 
-/// Stores a receipt so it can be listed (and later matched by a purge).
+/// Exports `query` to a file in any format and stores the receipt.
+pub(crate) fn export_to_file(
+    store: &Store,
+    query: &LogQuery,
+    filter: &str,
+    format: Format,
+    path: &std::path::Path,
+) -> Result<Receipt> {
+    let receipt = match format {
+        Format::Xlsx => write_xlsx(store, query, filter, path)?,
+        _ => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            let r = write_export(store, query, filter, format, &mut w)?;
+            w.flush()?;
+            // The export is the only copy once the purge runs: on disk first.
+            w.get_ref().sync_all()?;
+            r
+        }
+    };
+    store_receipt(store, &receipt)?;
+    Ok(receipt)
+}
+
+/// Where the exported entry ids of each receipt are kept.
+const RECEIPT_IDS: &str = "receipt_ids";
+
+/// Stores a receipt so it can be listed, and its entry ids so a purge can
+/// tell whether an export covers what it deletes.
 pub(crate) fn store_receipt(store: &Store, receipt: &Receipt) -> Result<()> {
+    let mut ids = Vec::new();
+    receipt.ids.serialize_into(&mut ids)?;
+    store.put_setting(RECEIPT_IDS, &receipt.id, &ids)?;
     store.put_setting(RECEIPTS, &receipt.id, &serde_json::to_vec(receipt)?)?;
     Ok(())
 }
 
+/// The entry ids a stored receipt exported.
+pub(crate) fn receipt_ids(store: &Store, receipt: &Receipt) -> Result<roaring::RoaringBitmap> {
+    let stored = store
+        .settings(RECEIPT_IDS)?
+        .into_iter()
+        .find(|(k, _)| *k == receipt.id);
+    Ok(match stored {
+        Some((_, bytes)) => roaring::RoaringBitmap::deserialize_from(&bytes[..])?,
+        None => roaring::RoaringBitmap::new(),
+    })
+}
+
+/// Stored receipts, oldest first.
 pub(crate) fn list_receipts(store: &Store) -> Result<Vec<Receipt>> {
     Ok(store
         .settings(RECEIPTS)?

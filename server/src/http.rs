@@ -123,6 +123,11 @@ pub(crate) enum ApiError {
     MethodNotAllowed,
     TooLarge(usize),
     Unavailable(String),
+    /// The request is valid but conflicts with a rule (e.g. export before purge).
+    Conflict {
+        code: &'static str,
+        message: String,
+    },
     Internal(String),
 }
 
@@ -164,6 +169,7 @@ impl ApiError {
                 None,
             ),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m, None),
+            ApiError::Conflict { code, message } => (StatusCode::CONFLICT, code, message, None),
             ApiError::Internal(m) => {
                 tracing::error!("internal error: {m}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", m, None)
@@ -322,6 +328,7 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
         (Method::GET, ["v1", "codes"]) => Ok(api::get_codes()),
         (Method::GET, ["v1", "export"]) => api::get_export(app, req).await,
         (Method::GET, ["v1", "receipts"]) => api::get_receipts(app, &req).await,
+        (Method::GET, ["v1", "purges"]) => api::get_purges(app, &req).await,
         (Method::GET, ["v1", "relay"]) => {
             app.authorize(req.headers(), Scope::Read)?;
             let list = app

@@ -17,6 +17,7 @@ mod http;
 mod metrics;
 mod pdf;
 mod proxy;
+mod purge;
 mod relay;
 mod report_text;
 mod ui;
@@ -114,6 +115,25 @@ enum Command {
         out: PathBuf,
         /// Filters as key=value.
         params: Vec<String>,
+    },
+    /// Delete the entries matching filters, for good. Runs only when an export
+    /// covers them (`--export-to DIR` makes one first, or `--receipt ID` names
+    /// one), or with `--force`, which the purge record keeps.
+    Purge {
+        /// Filters as key=value (the parameters of GET /v1/logs); at least one.
+        params: Vec<String>,
+        /// Export the entries to this folder first, then purge them.
+        #[arg(long)]
+        export_to: Option<PathBuf>,
+        /// Format of the --export-to file: ndjson (re-importable), csv, xlsx or pdf.
+        #[arg(long, default_value = "ndjson")]
+        format: String,
+        /// The export receipt that covers the entries.
+        #[arg(long)]
+        receipt: Option<String>,
+        /// Delete without an export, accepting that the entries are lost.
+        #[arg(long)]
+        force: bool,
     },
     /// Show one entry with its raw payloads.
     Show {
@@ -270,19 +290,7 @@ fn run(cli: Cli) -> Result<()> {
                 .extend_pairs(pairs.iter())
                 .finish();
             let started = Instant::now();
-            let receipt = match format {
-                export::Format::Xlsx => export::write_xlsx(&store, &query, &filter, &out)?,
-                _ => {
-                    let mut f = std::io::BufWriter::new(
-                        std::fs::File::create(&out)
-                            .with_context(|| format!("creating {}", out.display()))?,
-                    );
-                    let r = export::write_export(&store, &query, &filter, format, &mut f)?;
-                    f.flush()?;
-                    r
-                }
-            };
-            export::store_receipt(&store, &receipt)?;
+            let receipt = export::export_to_file(&store, &query, &filter, format, &out)?;
             store.close()?;
             let secs = started.elapsed().as_secs_f64().max(1e-3);
             eprintln!(
@@ -294,6 +302,62 @@ fn run(cli: Cli) -> Result<()> {
             );
             println!("{}", serde_json::to_string_pretty(&receipt)?);
             Ok(())
+        }
+        Command::Purge {
+            params,
+            export_to,
+            format,
+            receipt,
+            force,
+        } => {
+            let pairs = key_values(&params)?;
+            if pairs.is_empty() {
+                bail!("give at least one filter (e.g. to=2025-01-01 or name=...): purging everything is not offered");
+            }
+            let format = export::Format::parse(&format).with_context(|| {
+                format!("format: {format:?} is not one of csv, xlsx, pdf, ndjson")
+            })?;
+            let store = open_store(&data_dir(&cli.data, &cli.config)?)?;
+            let query =
+                ticks_query::LogQuery::from_params(&pairs, &["limit", "offset", "cursor", "sort"])?;
+            let filter: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs.iter())
+                .finish();
+            let started = Instant::now();
+            let ids = ticks_query::matching(&store, &query)?;
+            let mut receipt = receipt;
+            if let Some(dir) = export_to {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let path = dir.join(format!(
+                    "ticks-purge-{}.{}",
+                    ticks_ingest::now_ms(),
+                    format.extension()
+                ));
+                let r = export::export_to_file(&store, &query, &filter, format, &path)?;
+                eprintln!(
+                    "exported {} entries to {} (receipt {}, sha256 {})",
+                    r.count,
+                    path.display(),
+                    r.id,
+                    r.sha256
+                );
+                receipt = Some(r.id);
+            }
+            let outcome = purge::purge(&store, &ids, "cli", &filter, receipt.as_deref(), force)?;
+            store.close()?;
+            match outcome {
+                Ok(p) => {
+                    eprintln!(
+                        "purged {} entries in {:.1} s",
+                        p.deleted,
+                        started.elapsed().as_secs_f64()
+                    );
+                    println!("{}", serde_json::to_string_pretty(&p)?);
+                    Ok(())
+                }
+                Err(refusal) => bail!("{refusal}"),
+            }
         }
         Command::Show { id } => {
             let store = open_store(&data_dir(&cli.data, &cli.config)?)?;

@@ -324,13 +324,13 @@ fn deleting_removes_entries_from_queries_stats_and_timelines_at_once() {
         .expect("id");
     let r = s
         .client
-        .delete(s.url(&format!("/v1/logs/{first}")))
+        .delete(s.url(&format!("/v1/logs/{first}?force=true")))
         .send()
         .expect("delete");
     assert_eq!(r.status(), 200);
     assert_eq!(s.get_json(&format!("/v1/logs/{first}")).0, 404);
     assert_eq!(s.get_json("/v1/messages/wamid.D0").0, 404);
-    let (status, v) = s.post_json("/v1/delete", &json!({"filter": "name=Gone"}));
+    let (status, v) = s.post_json("/v1/delete", &json!({"filter": "name=Gone", "force": true}));
     assert_eq!(status, 200);
     assert_eq!(v["deleted"], 3);
     assert_eq!(s.get_json("/v1/logs").1["total"], 6);
@@ -476,4 +476,101 @@ fn the_report_drills_down_to_exactly_the_entries_it_counts() {
         s.get_json("/v1/report?colour=red").1["error"]["field"],
         "colour"
     );
+}
+
+#[test]
+fn a_purge_needs_an_export_that_covers_it_or_an_explicit_force_and_is_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let sends: Vec<Value> = (0..10)
+        .map(|i| send_result(&format!("wamid.E{i}"), if i < 4 { "Old" } else { "New" }))
+        .collect();
+    s.post_json("/v1/sends", &json!(sends));
+    // Without an export: refused, nothing deleted.
+    let (status, v) = s.post_json("/v1/delete", &json!({"filter": "name=Old"}));
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["error"]["code"], "export_required");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("4 of these 4")),
+        "{v}"
+    );
+    assert_eq!(s.get_json("/v1/logs?name=Old").1["total"], 4);
+    // An export of a smaller set does not cover it.
+    let one = s
+        .client
+        .get(s.url("/v1/export?format=csv&wamid=wamid.E0"))
+        .send()
+        .expect("export");
+    assert_eq!(one.status(), 200);
+    one.bytes().expect("body");
+    let (status, v) = s.post_json("/v1/delete", &json!({"filter": "name=Old"}));
+    assert_eq!(status, 409, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("3 of these 4")),
+        "{v}"
+    );
+    // The export of the same filter covers it.
+    let r = s
+        .client
+        .get(s.url("/v1/export?format=ndjson&name=Old"))
+        .send()
+        .expect("export");
+    assert_eq!(r.status(), 200);
+    r.bytes().expect("body");
+    let receipts = s.get_json("/v1/receipts").1["receipts"]
+        .as_array()
+        .expect("receipts")
+        .clone();
+    let receipt = receipts.last().expect("receipt")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (status, v) = s.post_json("/v1/delete", &json!({"filter": "name=Old"}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["deleted"], 4);
+    assert_eq!(v["receipt"], receipt.as_str());
+    assert_eq!(v["forced"], false);
+    // Named receipts are checked; selected rows can be exported by id.
+    let ids: Vec<u64> = s.get_json("/v1/logs?name=New&limit=2").1["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["id"].as_u64().expect("id"))
+        .collect();
+    let (status, v) = s.post_json("/v1/delete", &json!({"ids": ids, "receipt": receipt}));
+    assert_eq!(status, 409, "{v}");
+    let by_id = format!("/v1/export?format=csv&id={},{}", ids[0], ids[1]);
+    s.client
+        .get(s.url(&by_id))
+        .send()
+        .expect("export")
+        .bytes()
+        .expect("body");
+    let (status, v) = s.post_json("/v1/delete", &json!({"ids": ids}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["deleted"], 2);
+    // Forced: allowed, and recorded as such.
+    let (status, v) = s.post_json("/v1/delete", &json!({"filter": "name=New", "force": true}));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["deleted"].as_u64(), &v["forced"]),
+        (Some(4), &json!(true))
+    );
+    let purges = s.get_json("/v1/purges").1["purges"]
+        .as_array()
+        .expect("purges")
+        .clone();
+    assert_eq!(purges.len(), 3);
+    assert_eq!(purges[0]["filter"], "name=Old");
+    assert_eq!(purges[0]["count"], 4);
+    assert_eq!(purges[0]["receipt"], receipt.as_str());
+    assert_eq!(purges[0]["forced"], false);
+    assert_eq!(purges[2]["forced"], true);
+    assert!(purges
+        .iter()
+        .all(|p| p["actor"].is_string() && p["at"].is_string()));
 }

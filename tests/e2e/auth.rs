@@ -50,7 +50,7 @@ fn each_scope_opens_only_its_endpoints() {
         s.client
             .post(s.url("/v1/delete"))
             .bearer_auth(token)
-            .json(&json!({"ids": [0]}))
+            .json(&json!({"ids": [0], "force": true}))
             .send()
             .expect("post")
             .status()
