@@ -59,6 +59,10 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     tokens: Vec<TokenConfig>,
     max_body_mib: Option<usize>,
+    /// Entries older than this many days are exported, then purged, daily.
+    retention_days: Option<u32>,
+    /// Where retention writes its exports.
+    retention_export_dir: Option<PathBuf>,
 }
 
 /// Values given on the command line or in the environment (clap reads both).
@@ -71,6 +75,8 @@ pub(crate) struct Overrides {
     pub(crate) graph_base_url: Option<String>,
     pub(crate) relay_urls: Vec<String>,
     pub(crate) tokens: Vec<String>,
+    pub(crate) retention_days: Option<u32>,
+    pub(crate) retention_export_dir: Option<PathBuf>,
 }
 
 /// Validated settings.
@@ -85,6 +91,8 @@ pub(crate) struct Settings {
     /// (name, sha256 of token, scopes)
     pub(crate) tokens: Vec<(String, [u8; 32], Vec<Scope>)>,
     pub(crate) max_body_bytes: usize,
+    /// Maximum age in days, with the folder retention exports to.
+    pub(crate) retention: Option<(u32, PathBuf)>,
 }
 
 pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -173,7 +181,19 @@ impl Settings {
         if !(3..=256).contains(&max_body_mib) {
             bail!("max_body_mib: must be between 3 (Meta sends up to 3 MB) and 256, got {max_body_mib}");
         }
+        let retention = match (
+            over.retention_days.or(file_cfg.retention_days),
+            over.retention_export_dir.or(file_cfg.retention_export_dir),
+        ) {
+            (None, _) => None,
+            (Some(0), _) => bail!("retention_days: must be at least 1"),
+            (Some(_), None) => bail!(
+                "retention_days is set but retention_export_dir is not: retention exports entries before it purges them"
+            ),
+            (Some(days), Some(dir)) => Some((days, dir)),
+        };
         Ok(Settings {
+            retention,
             data: over
                 .data
                 .or(file_cfg.data)

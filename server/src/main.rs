@@ -20,6 +20,7 @@ mod proxy;
 mod purge;
 mod relay;
 mod report_text;
+mod retention;
 mod ui;
 
 use anyhow::{bail, Context, Result};
@@ -78,6 +79,12 @@ enum Command {
         /// Downstream URL to relay webhooks to; repeatable.
         #[arg(long = "relay-url", env = "TICKS_RELAY_URLS", value_delimiter = ',')]
         relay_urls: Vec<String>,
+        /// Export, then purge, entries older than this many days (daily).
+        #[arg(long, env = "TICKS_RETENTION_DAYS")]
+        retention_days: Option<u32>,
+        /// Where retention writes its exports.
+        #[arg(long, env = "TICKS_RETENTION_EXPORT_DIR")]
+        retention_export_dir: Option<PathBuf>,
     },
     /// Import NDJSON files (send results and webhook bodies); `-` reads stdin; .gz and .zst are decompressed.
     Import {
@@ -227,6 +234,8 @@ fn run(cli: Cli) -> Result<()> {
             tokens,
             graph_base_url,
             relay_urls,
+            retention_days,
+            retention_export_dir,
         } => {
             let settings = config::Settings::load(
                 cli.config.as_deref(),
@@ -238,6 +247,8 @@ fn run(cli: Cli) -> Result<()> {
                     graph_base_url,
                     relay_urls,
                     tokens,
+                    retention_days,
+                    retention_export_dir,
                 },
             )?;
             serve(settings, demo)
@@ -646,6 +657,7 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
                 settings.app_secret.clone(),
             )
         };
+        let retention_settings = settings.retention.clone();
         let app = Arc::new(http::App::new(settings));
         app.set_store(store.clone());
         let _ = app.relays.set(relays);
@@ -665,6 +677,9 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
                 }
                 app.set_ready();
             });
+        }
+        if let Some((days, dir)) = retention_settings {
+            retention::spawn(store.clone(), days, dir);
         }
         {
             // A checkpoint every 10 minutes keeps the next start short.

@@ -9,6 +9,8 @@
 //!   timeline, stats, errors, deletes, saved searches, metrics.
 //! - `auth`: token scopes.
 //! - `crash`: kill -9 mid-ingest, many times; every acknowledged write survives.
+//! - `export`: every format parsed back, receipts.
+//! - `purge`: export before purge, a purge killed midway, retention.
 
 mod api;
 mod auth;
@@ -16,6 +18,7 @@ mod cli;
 mod crash;
 mod export;
 mod proxy;
+mod purge;
 mod relay;
 mod support;
 mod webhook;
