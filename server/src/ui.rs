@@ -6,6 +6,7 @@ use hyper::{Response, StatusCode};
 const INDEX_HTML: &str = include_str!("../ui/index.html");
 const APP_JS: &str = include_str!("../ui/app.js");
 const APP_CSS: &str = include_str!("../ui/app.css");
+const REPORT_JS: &str = include_str!("../ui/report.js");
 
 pub(crate) fn page() -> Response<Body> {
     text_response(StatusCode::OK, "text/html; charset=utf-8", INDEX_HTML)
@@ -17,6 +18,11 @@ pub(crate) fn asset(name: &str) -> Result<Response<Body>, ApiError> {
             StatusCode::OK,
             "text/javascript; charset=utf-8",
             APP_JS,
+        )),
+        "report.js" => Ok(text_response(
+            StatusCode::OK,
+            "text/javascript; charset=utf-8",
+            REPORT_JS,
         )),
         "app.css" => Ok(text_response(
             StatusCode::OK,

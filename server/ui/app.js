@@ -22,6 +22,22 @@ const COLUMNS = [
   { key: "conversation_type", label: "Conversation", sort: "conversation_type", hidden: true },
   { key: "session", label: "Session", sort: "session", hidden: true },
 ];
+// The received-messages (MO) view: replies and button clicks, with the
+// campaign and user they answer.
+const MO_COLUMNS = [
+  { key: "id", label: "#", sort: "id", num: true },
+  { key: "recorded_at", label: "Received on", sort: "recorded_at" },
+  { key: "phone", label: "From", sort: "phone" },
+  { key: "contact_name", label: "Contact" },
+  { key: "text", label: "Message" },
+  { key: "content_type", label: "Content", sort: "content_type" },
+  { key: "button", label: "Button" },
+  { key: "name", label: "Campaign answered", sort: "name" },
+  { key: "template", label: "Template", sort: "template" },
+  { key: "user", label: "User", sort: "user" },
+];
+// Parameters that are not filters of the form but belong to the view.
+const VIEW_PARAMS = ["view", "interval", "funnel_by"];
 const FILTER_NAMES = ["text", "category", "status", "response_code", "recipient_type", "direction", "name", "template", "error_code",
   "content_type", "subaccount", "user", "conversation_type", "session", "correlation_id", "phone", "from", "to", "tz"];
 const TICKS = { sent: "✓", delivered: "✓✓", read: "✓✓", played: "✓✓", failed: "✕", rejected: "✕", no_response: "✕" };
@@ -38,9 +54,13 @@ function hiddenColumns() {
 
 function state() { return new URLSearchParams(location.search); }
 
+function view() { return state().get("view") || "log"; }
+function columns() { return view() === "mo" ? MO_COLUMNS : COLUMNS; }
+
 function apiParams(s) {
   const p = new URLSearchParams();
-  for (const [k, v] of s) if (v !== "" && !["entry", "page"].includes(k)) p.append(k, v);
+  for (const [k, v] of s) if (v !== "" && !["entry", "page", ...VIEW_PARAMS].includes(k)) p.append(k, v);
+  if (s.get("view") === "mo" && !p.has("direction")) p.set("direction", "inbound");
   if (!p.has("tz")) p.set("tz", viewerTz);
   if (!p.has("limit")) p.set("limit", $("#limit").value);
   return p;
@@ -103,7 +123,7 @@ function cell(e, key, tz) {
 function renderHead(s) {
   const head = $("#head");
   head.replaceChildren();
-  const hidden = hiddenColumns();
+  const hidden = view() === "mo" ? new Set() : hiddenColumns();
   const sel = document.createElement("th");
   const all = document.createElement("input");
   all.type = "checkbox"; all.setAttribute("aria-label", "Select all rows on this page");
@@ -112,7 +132,7 @@ function renderHead(s) {
   });
   sel.append(all); head.append(sel);
   const sort = s.get("sort") || "-recorded_at";
-  for (const c of COLUMNS) {
+  for (const c of columns()) {
     if (hidden.has(c.key)) continue;
     const th = document.createElement("th");
     th.scope = "col";
@@ -165,10 +185,50 @@ function syncForm(s) {
   $("#limit").value = s.get("limit") || "50";
 }
 
+/// The filters in the URL that the form has no control for (a drill-down's
+/// `reached`, `engagement`, `button`, negations, ids...), as removable chips.
+function renderChips(s) {
+  const box = $("#chips");
+  const chips = [];
+  for (const [k, v] of s) {
+    if (FILTER_NAMES.includes(k) || ["sort", "limit", "page", "entry", "cursor", ...VIEW_PARAMS].includes(k)) continue;
+    const b = document.createElement("button");
+    b.type = "button"; b.className = "chip";
+    b.textContent = `${k.startsWith("-") ? "not " + k.slice(1) : k} = ${v.length > 60 ? v.slice(0, 59) + "…" : v} ✕`;
+    b.setAttribute("aria-label", `Remove the filter ${k} = ${v}`);
+    b.addEventListener("click", () => { const p = state(); p.delete(k); p.delete("page"); navigate(p); });
+    chips.push(b);
+  }
+  box.replaceChildren(...chips);
+  box.hidden = chips.length === 0;
+}
+
+function showView(v) {
+  for (const [id, name] of [["#nav-log", "log"], ["#nav-report", "report"], ["#nav-mo", "mo"]]) {
+    if (v === name) $(id).setAttribute("aria-current", "page"); else $(id).removeAttribute("aria-current");
+  }
+  $("#report").hidden = v !== "report";
+  $("#mo-summary").hidden = v !== "mo";
+  $(".table-area").hidden = v === "report";
+  document.title = { log: "Ticks · WhatsApp log", report: "Ticks · Report", mo: "Ticks · Received messages" }[v] || "Ticks";
+}
+
 let renderSeq = 0;
 async function render() {
   const s = state();
   syncForm(s);
+  renderChips(s);
+  const v = view();
+  showView(v);
+  if (v === "report") {
+    const mine = ++renderSeq;
+    const p = apiParams(s); p.delete("limit");
+    for (const k of ["interval", "funnel_by"]) if (s.get(k)) p.set(k, s.get(k));
+    await renderReport(p);
+    if (mine === renderSeq) { $("#detail").hidden = true; document.body.dataset.rendered = location.search; }
+    return;
+  }
+  if (v === "mo") renderMoSummary(apiParams(s));
   renderHead(s);
   const page = Math.max(1, parseInt(s.get("page") || "1", 10));
   const limit = parseInt($("#limit").value, 10);
@@ -189,11 +249,13 @@ async function render() {
   if (cursors.key !== keyOf(p)) cursors = { key: keyOf(p) };
   if (data.next_cursor) cursors[page] = data.next_cursor;
   const pages = Math.max(1, Math.ceil(data.total / limit));
-  $("#total").textContent = `${data.total.toLocaleString()} matching entries`;
+  const note = $("#total").dataset.note || "";
+  delete $("#total").dataset.note;
+  $("#total").textContent = `${data.total.toLocaleString()} matching entries${note ? " · " + note : ""}`;
   $("#page-info").textContent = `page ${page.toLocaleString()} of ${pages.toLocaleString()}`;
   $("#prev").disabled = page <= 1;
   $("#next").disabled = page >= pages;
-  const hidden = hiddenColumns();
+  const hidden = v === "mo" ? new Set() : hiddenColumns();
   const tz = s.get("tz") || viewerTz;
   const rows = data.entries.map(e => {
     const tr = document.createElement("tr");
@@ -205,7 +267,7 @@ async function render() {
     cb.addEventListener("click", ev => ev.stopPropagation());
     cb.addEventListener("change", () => { if (cb.checked) selected.add(e.id); else selected.delete(e.id); updateBulk(); });
     td.append(cb); tr.append(td);
-    for (const c of COLUMNS) if (!hidden.has(c.key)) tr.append(cell(e, c.key, tz));
+    for (const c of columns()) if (!hidden.has(c.key)) tr.append(cell(e, c.key, tz));
     tr.addEventListener("click", () => openDetail(e.id));
     tr.addEventListener("keydown", ev => { if (ev.key === "Enter") openDetail(e.id); });
     return tr;
@@ -215,7 +277,6 @@ async function render() {
   // Export links: every matching entry, not just this page.
   const ex = apiParams(s); for (const k of ["limit", "offset", "cursor"]) ex.delete(k);
   for (const f of ["csv", "xlsx", "pdf", "ndjson"]) { ex.set("format", f); $("#export-" + f).href = "/v1/export?" + ex.toString(); }
-  ex.set("format", "csv"); $("#confirm-export").href = "/v1/export?" + ex.toString();
   const entry = s.get("entry");
   if (entry) await showDetail(entry); else $("#detail").hidden = true;
   // Which URL the page shows now: tests and tools wait on it.
@@ -307,19 +368,46 @@ async function showDetail(id) {
   panel.focus();
 }
 
+/// The export covering what a deletion removes: the same filter, or the
+/// selected entries by id.
+function exportUrlFor(payload, format) {
+  const p = payload.filter ? new URLSearchParams(payload.filter) : new URLSearchParams({ id: payload.ids.join(",") });
+  p.set("format", format);
+  return "/v1/export?" + p.toString();
+}
+
+/// Deletion is for good: the dialog offers to export first (the server then
+/// finds the export's receipt), or to delete without one, which the purge
+/// record keeps as an accepted loss.
 async function confirmDelete(text, payload) {
   const dlg = $("#confirm");
   $("#confirm-text").textContent = text;
   dlg.returnValue = "";
   dlg.showModal();
   await new Promise(resolve => dlg.addEventListener("close", resolve, { once: true }));
-  if (dlg.returnValue !== "delete") return;
+  const choice = dlg.returnValue;
+  if (choice !== "export" && choice !== "force") return;
+  const body = { ...payload };
   try {
-    const r = await api("/v1/delete", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(payload) });
+    if (choice === "export") {
+      const format = $("#confirm-format").value;
+      $("#total").textContent = "Exporting before deleting…";
+      const r = await fetch(exportUrlFor(payload, format));
+      if (!r.ok) throw new Error(`the export failed (HTTP ${r.status})`);
+      const blob = await r.blob();
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(blob);
+      a.download = `ticks-export-before-delete-${Date.now()}.${format}`;
+      document.body.append(a); a.click(); a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+    } else {
+      body.force = true;
+    }
+    const r = await api("/v1/delete", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     selected.clear();
     const p = state(); p.delete("entry");
-    $("#total").textContent = `Deleted ${r.deleted}.`;
     navigate(p, true);
+    $("#total").dataset.note = `Deleted ${r.deleted}${r.receipt ? " after export " + r.receipt : " without an export"}.`;
   } catch (err) { alert("Delete failed: " + err.message); }
 }
 
@@ -367,6 +455,16 @@ function formToParams() {
   }
   const cur = state();
   for (const k of ["sort", "limit"]) if (cur.get(k)) p.set(k, cur.get(k));
+  // A precise time from a drill-down stays while its day is unchanged.
+  for (const k of ["from", "to"]) {
+    const precise = cur.get(k);
+    if (precise && p.get(k) === precise.slice(0, 10)) p.set(k, precise);
+  }
+  // Filters without a form control (chips) and the view stay as they are.
+  for (const [k, v] of cur) {
+    if (FILTER_NAMES.includes(k) || ["sort", "limit", "page", "entry", "cursor"].includes(k)) continue;
+    p.append(k, v);
+  }
   return p;
 }
 

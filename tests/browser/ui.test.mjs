@@ -2,12 +2,14 @@
 // by playwright-core, against a real `ticks serve` with generated data.
 //
 // Covers: filtering, sorting, free-text search, paging, the detail view,
-// delete with confirmation, bulk delete, saved searches, the URL as state,
+// delete with confirmation, export then bulk delete, export downloads, the
+// report view and its drill-downs, the received-messages view, saved
+// searches, the URL as state,
 // and saves screenshots of the main views to tests/browser/screenshots/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,6 +45,25 @@ after(async () => {
   await browser?.close();
   server?.kill("SIGKILL");
 });
+
+/// CSV records (quoted cells may hold commas and newlines).
+function csvRows(text) {
+  const rows = [];
+  let row = [], cell = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { cell += '"'; i++; }
+      else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") { row.push(cell); cell = ""; }
+    else if (c === "\n") { row.push(cell); rows.push(row); row = []; cell = ""; }
+    else if (c !== "\r") cell += c;
+  }
+  if (cell !== "" || row.length) { row.push(cell); rows.push(row); }
+  return rows;
+}
 
 const total = async () => Number((await page.locator("#total").textContent()).replace(/[^0-9]/g, ""));
 const api = async (q) => (await (await fetch(base + "/v1/logs?" + q)).json()).total;
@@ -169,18 +190,85 @@ test("deleting asks for confirmation, and cancel keeps the entry", async () => {
   assert.equal(gone.status, 404);
 });
 
-test("several rows can be selected and deleted together", async () => {
+test("several rows can be selected, exported and then deleted together", async () => {
   await page.goto(base + "/?status=no_response");
   await settled();
   const before = await total();
   assert.ok(before >= 3);
   const boxes = page.locator("#rows input[type=checkbox]");
-  for (let i = 0; i < 3; i++) await boxes.nth(i).check();
+  const ids = [];
+  for (let i = 0; i < 3; i++) { await boxes.nth(i).check(); ids.push(await page.locator("#rows tr").nth(i).getAttribute("data-id")); }
   assert.match(await page.locator("#bulk-delete").textContent(), /\(3\)/);
   await page.click("#bulk-delete");
-  await page.click("#confirm-delete");
-  await settled();
+  const downloading = page.waitForEvent("download");
+  await page.click("#confirm-export");
+  const download = await downloading;
+  const csv = csvRows(readFileSync(await download.path(), "utf8"));
+  assert.equal(csv.length, 4, "a header and the three selected rows");
+  for (const id of ids) assert.ok(csv.some(r => r[0] === id), id);
+  await page.waitForFunction(() => (document.querySelector("#total").textContent || "").includes("after export"));
   assert.equal(await api("status=no_response"), before - 3);
+  const purges = (await (await fetch(base + "/v1/purges")).json()).purges;
+  const last = purges[purges.length - 1];
+  assert.equal(last.count, 3);
+  assert.equal(last.forced, false);
+  assert.ok(last.receipt);
+});
+
+test("the export links download every matching entry, CSV and PDF", async () => {
+  await page.goto(base + "/?status=failed");
+  await settled();
+  const n = await total();
+  let downloading = page.waitForEvent("download");
+  await page.click("#export-csv");
+  const csv = csvRows(readFileSync(await (await downloading).path(), "utf8"));
+  assert.equal(csv.length, n + 1, "every matching entry, not just the page");
+  assert.equal(csv[0][0], "id");
+  downloading = page.waitForEvent("download");
+  await page.click("#export-pdf");
+  const pdf = readFileSync(await (await downloading).path());
+  assert.equal(pdf.subarray(0, 5).toString(), "%PDF-");
+  assert.ok(pdf.subarray(pdf.length - 6).toString().includes("%%EOF"));
+});
+
+test("the report draws the funnel and series, and a bar opens exactly its messages", async () => {
+  await page.goto(base + "/?view=report&category=marketing_campaign");
+  await settled();
+  await page.waitForSelector("#report svg[aria-label='delivery funnel']");
+  assert.ok(await page.locator("#report svg[aria-label='volume by status over time'] rect").count() > 20);
+  assert.ok(await page.locator("#report svg[aria-label='failure reasons'] a").count() > 0);
+  await page.screenshot({ path: join(shots, "report.png"), fullPage: true });
+  const report = await (await fetch(base + "/v1/report?category=marketing_campaign&tz=" + encodeURIComponent(await page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone)))).json();
+  const delivered = report.funnel.steps.find(s => s.step === "delivered");
+  await page.locator("#report svg[aria-label='delivery funnel'] a").nth(3).locator("rect").click();
+  await settled();
+  assert.match(page.url(), /reached=delivered/);
+  assert.doesNotMatch(page.url(), /view=report/);
+  assert.equal(await total(), delivered.count);
+  assert.ok(await page.locator("#chips .chip").count() >= 1, "the drill-down filter is shown");
+  // A failure reason opens its messages.
+  await page.goBack();
+  await settled();
+  await page.waitForSelector("#report svg[aria-label='failure reasons'] a");
+  const reason = report.failure_reasons[0];
+  await page.locator("#report svg[aria-label='failure reasons'] a").first().locator("rect").click();
+  await settled();
+  assert.equal(await total(), reason.count);
+});
+
+test("the received-messages view lists replies and button clicks with the campaign they answer", async () => {
+  await page.goto(base + "/?view=mo");
+  await settled();
+  const headers = await page.locator("#head th").allTextContents();
+  for (const h of ["Received on", "From", "Message", "Content", "Button", "Campaign answered", "User"]) assert.ok(headers.some(x => x.startsWith(h)), h);
+  assert.equal(await total(), await api("direction=inbound"));
+  await page.waitForSelector("#mo-summary svg[aria-label='clicks per button'] a");
+  await page.screenshot({ path: join(shots, "received.png"), fullPage: true });
+  const buttons = (await (await fetch(base + "/v1/report?direction=inbound&sections=inbound")).json()).inbound.by_button;
+  await page.locator("#mo-summary svg[aria-label='clicks per button'] a").first().locator("rect").click();
+  await settled();
+  assert.match(page.url(), /button=/);
+  assert.equal(await total(), buttons[0].count);
 });
 
 test("a search can be saved, applied and deleted", async () => {

@@ -29,7 +29,11 @@ fn import(store: &Path, data: &[u8]) {
 
 fn live(store: &Path) -> u64 {
     let out = ticks(store, &["stats"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     v["live_entries"].as_u64().expect("live entries")
 }
