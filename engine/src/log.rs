@@ -398,6 +398,35 @@ impl Log {
         }
     }
 
+    /// Only the source, receive time and raw bytes of an input record
+    /// (`None` for a purge record): the events are not decompressed.
+    pub(crate) fn decode_raw(&self, seq: Seq, bytes: &[u8]) -> Result<Option<(Source, i64, Vec<u8>)>> {
+        if bytes.len() < 2 {
+            return Err(corrupt(seq, "record shorter than 2 bytes"));
+        }
+        check_version(bytes)?;
+        if bytes[1] != KIND_INPUT {
+            return Ok(None);
+        }
+        let header = decode_header(seq, bytes)?;
+        let source = source_from(bytes[2]).ok_or_else(|| corrupt(seq, "unknown source"))?;
+        let mut ms = [0u8; 8];
+        ms.copy_from_slice(&bytes[3..11]);
+        let payload = self.plain_payload(seq, &header)?;
+        use std::io::Read;
+        let mut decoder = zstd::stream::read::Decoder::new(&payload[..])
+            .map_err(|e| corrupt(seq, &format!("zstd: {e}")))?;
+        let mut len = [0u8; 4];
+        decoder
+            .read_exact(&mut len)
+            .map_err(|e| corrupt(seq, &format!("zstd: {e}")))?;
+        let mut raw = vec![0u8; u32::from_le_bytes(len) as usize];
+        decoder
+            .read_exact(&mut raw)
+            .map_err(|e| corrupt(seq, &format!("raw bytes: {e}")))?;
+        Ok(Some((source, i64::from_le_bytes(ms), raw)))
+    }
+
     /// Re-encodes a decoded input record under the newest key of its
     /// period (used by purges: redacted records, and survivors of a re-key).
     pub(crate) fn reencode(&self, seq: Seq, rec: &InputRecord, level: i32) -> Result<Vec<u8>> {

@@ -421,6 +421,50 @@ impl Store {
             .map(|r| r.and_then(|(seq, bytes)| Ok((seq, self.shared.log.decode(seq, &bytes)?))))
     }
 
+    /// Calls `each` with the source, receive time and raw bytes of the
+    /// input records `seqs` (sorted ascending), in log order. A dense set is
+    /// read with one sequential scan of the log, a sparse one record by
+    /// record; only the raw bytes are decompressed. Stops at `each`'s first
+    /// error.
+    pub fn raw_inputs(
+        &self,
+        seqs: &[Seq],
+        mut each: impl FnMut(Seq, Source, i64, &[u8]) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let log = &self.shared.log;
+        let mut call = |seq: Seq, bytes: &[u8]| -> Result<()> {
+            if let Some((source, received_ms, raw)) = log.decode_raw(seq, bytes)? {
+                each(seq, source, received_ms, &raw).map_err(io_err("export"))?;
+            }
+            Ok(())
+        };
+        let (Some(first), Some(last)) = (seqs.first(), seqs.last()) else {
+            return Ok(());
+        };
+        let span = last.0 - first.0 + 1;
+        if (seqs.len() as u64) * 4 >= span {
+            let mut wanted = seqs.iter().peekable();
+            for item in log.iter_after(first.0.checked_sub(1).map(Seq)) {
+                let (seq, bytes) = item?;
+                while wanted.peek().is_some_and(|w| **w < seq) {
+                    wanted.next();
+                }
+                match wanted.peek() {
+                    None => break,
+                    Some(w) if **w == seq => call(seq, &bytes)?,
+                    Some(_) => {}
+                }
+            }
+        } else {
+            for seq in seqs {
+                if let Some(bytes) = log.get(*seq)? {
+                    call(*seq, &bytes)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes entries: appends a purge record (which names them, never
     /// their content), removes them from every index, and removes their
     /// content from the log and the full-text index.

@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Write;
-use ticks_engine::{Entry, EntryId, Record, Seq, Store};
+use ticks_engine::{Entry, EntryId, Seq, Store};
 use ticks_query::LogQuery;
 
 /// Rows read from the snapshot at a time: the read lock is held per chunk.
@@ -272,16 +272,14 @@ pub(crate) fn write_export(
             count = ids.len() as u64;
             seqs.sort_unstable();
             seqs.dedup();
-            for seq in seqs {
-                if let Some(Record::Input(rec)) = store.record(seq)? {
-                    w.write_all(&ticks_ingest::export_line(
-                        rec.source,
-                        rec.received_ms,
-                        &one_line(&rec.raw),
-                    ))?;
-                    w.write_all(b"\n")?;
-                }
-            }
+            store.raw_inputs(&seqs, |_, source, received_ms, raw| {
+                w.write_all(&ticks_ingest::export_line(
+                    source,
+                    received_ms,
+                    &one_line(raw),
+                ))?;
+                w.write_all(b"\n")
+            })?;
         }
         Format::Pdf => {
             let intro = [
