@@ -79,10 +79,17 @@ function navigate(params, replace = false) {
   render();
 }
 
+// One formatter per zone: building one per cell cost more than the rows.
+const formatters = new Map();
 function formatTime(iso, tz) {
   if (!iso) return "";
-  const d = new Date(iso);
-  return d.toLocaleString(undefined, { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  let f = formatters.get(tz);
+  if (!f) {
+    try { f = new Intl.DateTimeFormat(undefined, { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }); }
+    catch { f = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }); }
+    formatters.set(tz, f);
+  }
+  return f.format(new Date(iso));
 }
 
 function cell(e, key, tz) {
@@ -281,6 +288,7 @@ async function render() {
   if (entry) await showDetail(entry); else $("#detail").hidden = true;
   // Which URL the page shows now: tests and tools wait on it.
   document.body.dataset.rendered = location.search;
+  performance.mark("ticks-rendered");
 }
 
 function keyOf(p) { const q = new URLSearchParams(p); q.delete("cursor"); q.delete("offset"); return q.toString(); }
@@ -471,9 +479,20 @@ function formToParams() {
 function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }
 
 function init() {
+  // The table's data is asked for first; everything else loads around it.
+  render();
   const tzSel = $("#f-tz");
-  const zones = (Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : [viewerTz, "UTC"]);
-  for (const z of new Set([viewerTz, "UTC", ...zones])) tzSel.append(new Option(z, z));
+  const wantedTz = state().get("tz");
+  for (const z of new Set([viewerTz, "UTC", ...(wantedTz ? [wantedTz] : [])])) tzSel.append(new Option(z, z));
+  tzSel.value = wantedTz || viewerTz;
+  // The full list of zones (hundreds of options) is built when idle.
+  (window.requestIdleCallback || (f => setTimeout(f, 200)))(() => {
+    const have = new Set([...tzSel.options].map(o => o.value));
+    const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : [];
+    const current = tzSel.value;
+    tzSel.append(...zones.filter(z => !have.has(z)).map(z => new Option(z, z)));
+    tzSel.value = current;
+  });
   renderColumnToggles();
   const typed = debounce(() => navigate(formToParams(), true), 300);
   $("#f-text").addEventListener("input", typed);
@@ -515,7 +534,6 @@ function init() {
   window.addEventListener("popstate", render);
   api("/v1/codes").then(c => { codes = c; loadFacets(); }).catch(loadFacets);
   loadSaved();
-  render();
 }
 
 init();
