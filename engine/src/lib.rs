@@ -64,7 +64,7 @@ mod store;
 mod text;
 
 pub use error::{Error, Result};
-pub use log::{InputRecord, PurgeRecord, Record, FORMAT_VERSION};
+pub use log::{train_dictionary, InputRecord, PurgeRecord, Record, FORMAT_VERSION};
 pub use model::{
     derive_status, AppendOutcome, Direction, EntryId, Event, InboundEvent, Input, MetaError,
     OtherEvent, SendEvent, SendOutcome, Seq, Session, Source, Status, StatusEvent, StatusMark,

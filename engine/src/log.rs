@@ -44,9 +44,46 @@ fn bincode_config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
+/// The zstd dictionary every record payload is compressed with, trained on
+/// generated traffic (JSON keys, Meta's constant strings, the shape of the
+/// encoded events) and so holding no customer's data. A record of a few
+/// hundred bytes compressed alone finds little to reuse; with the
+/// dictionary it starts from what every payload has in common. Its id is
+/// in each zstd frame, so records written without it (or with a later
+/// dictionary) still decode. Made by `train_dictionary` (see its docs).
+const DICTIONARY: &[u8] = include_bytes!("payload.dict");
+
+/// The dictionary id written in the frames that use [`DICTIONARY`].
+fn dictionary_id() -> u32 {
+    zstd::zstd_safe::get_dict_id(DICTIONARY).map_or(0, |id| id.get())
+}
+
+/// Trains a payload dictionary from sample inputs, the way
+/// `engine/src/payload.dict` was made:
+/// `cargo test -p ticks-engine --test dictionary -- --ignored` regenerates it
+/// from the data generator. A new dictionary needs a new id (zstd picks one
+/// at random) and must be added beside the old one, never instead of it,
+/// for records compressed with the old one to stay readable.
+pub fn train_dictionary(samples: &[Input], max_bytes: usize) -> Result<Vec<u8>> {
+    let plains: Vec<Vec<u8>> = samples.iter().map(plain_payload).collect::<Result<_>>()?;
+    zstd::dict::from_samples(&plains, max_bytes).map_err(|e| Error::Encode(e.to_string()))
+}
+
+fn plain_payload(input: &Input) -> Result<Vec<u8>> {
+    let events_bytes = bincode::serde::encode_to_vec(&input.events, bincode_config())
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    let raw_len = u32::try_from(input.raw.len())
+        .map_err(|_| Error::Encode("raw input larger than 4 GiB".into()))?;
+    let mut plain = Vec::with_capacity(4 + input.raw.len() + events_bytes.len());
+    plain.extend_from_slice(&raw_len.to_le_bytes());
+    plain.extend_from_slice(&input.raw);
+    plain.extend_from_slice(&events_bytes);
+    Ok(plain)
+}
+
 thread_local! {
-    /// One zstd context per thread and level: creating a context per record
-    /// cost more than compressing the record (perf).
+    /// One zstd context per thread and level, with the dictionary loaded:
+    /// creating a context per record cost more than compressing it (perf).
     static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { std::cell::RefCell::new(None) };
 }
 
@@ -54,7 +91,8 @@ fn compress(plain: &[u8], level: i32) -> Result<Vec<u8>> {
     COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.as_ref().is_none_or(|(l, _)| *l != level) {
-            let c = zstd::bulk::Compressor::new(level).map_err(|e| Error::Encode(e.to_string()))?;
+            let c = zstd::bulk::Compressor::with_dictionary(level, DICTIONARY)
+                .map_err(|e| Error::Encode(e.to_string()))?;
             *slot = Some((level, c));
         }
         match slot.as_mut() {
@@ -65,9 +103,10 @@ fn compress(plain: &[u8], level: i32) -> Result<Vec<u8>> {
 }
 
 thread_local! {
-    /// One zstd decompression context per thread: creating one per record
-    /// was the largest cost of reading the log sequentially (perf).
-    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
+    /// One zstd decompression context per thread and dictionary (none, or
+    /// the built-in one): creating one per record was the largest cost of
+    /// reading the log sequentially (perf).
+    static DECOMPRESSOR: std::cell::RefCell<[Option<zstd::bulk::Decompressor<'static>>; 2]> = const { std::cell::RefCell::new([None, None]) };
 }
 
 /// Decompresses one payload frame.
@@ -79,12 +118,26 @@ fn decompress(seq: Seq, frame: &[u8]) -> Result<Vec<u8>> {
     let Some(size) = size else {
         return zstd::stream::decode_all(frame).map_err(|e| corrupt(seq, &format!("zstd: {e}")));
     };
+    let with_dictionary = match zstd::zstd_safe::get_dict_id_from_frame(frame) {
+        None => false,
+        Some(id) if id.get() == dictionary_id() => true,
+        Some(id) => {
+            return Err(corrupt(
+                seq,
+                &format!("compressed with unknown dictionary {id}"),
+            ))
+        }
+    };
     DECOMPRESSOR.with(|cell| {
-        let mut slot = cell.borrow_mut();
+        let mut slots = cell.borrow_mut();
+        let slot = &mut slots[usize::from(with_dictionary)];
         if slot.is_none() {
-            *slot = Some(
-                zstd::bulk::Decompressor::new().map_err(|e| corrupt(seq, &format!("zstd: {e}")))?,
-            );
+            let d = if with_dictionary {
+                zstd::bulk::Decompressor::with_dictionary(DICTIONARY)
+            } else {
+                zstd::bulk::Decompressor::new()
+            };
+            *slot = Some(d.map_err(|e| corrupt(seq, &format!("zstd: {e}")))?);
         }
         match slot.as_mut() {
             Some(d) => d
@@ -106,15 +159,7 @@ pub(crate) struct PreparedInput {
 
 impl PreparedInput {
     pub(crate) fn prepare(input: Input, level: i32) -> Result<PreparedInput> {
-        let events_bytes = bincode::serde::encode_to_vec(&input.events, bincode_config())
-            .map_err(|e| Error::Encode(e.to_string()))?;
-        let raw_len = u32::try_from(input.raw.len())
-            .map_err(|_| Error::Encode("raw input larger than 4 GiB".into()))?;
-        let mut plain = Vec::with_capacity(4 + input.raw.len() + events_bytes.len());
-        plain.extend_from_slice(&raw_len.to_le_bytes());
-        plain.extend_from_slice(&input.raw);
-        plain.extend_from_slice(&events_bytes);
-        let payload = compress(&plain, level)?;
+        let payload = compress(&plain_payload(&input)?, level)?;
         Ok(PreparedInput {
             source: input.source,
             received_ms: input.received_ms,
@@ -430,7 +475,11 @@ impl Log {
 
     /// Only the source, receive time and raw bytes of an input record
     /// (`None` for a purge record): the events are not decompressed.
-    pub(crate) fn decode_raw(&self, seq: Seq, bytes: &[u8]) -> Result<Option<(Source, i64, Vec<u8>)>> {
+    pub(crate) fn decode_raw(
+        &self,
+        seq: Seq,
+        bytes: &[u8],
+    ) -> Result<Option<(Source, i64, Vec<u8>)>> {
         if bytes.len() < 2 {
             return Err(corrupt(seq, "record shorter than 2 bytes"));
         }
