@@ -37,9 +37,18 @@ struct Args {
     /// Reuse an existing store in --dir instead of importing.
     #[arg(long)]
     reuse: bool,
+    /// zstd level of record payloads (the store's default is 3).
+    #[arg(long, default_value_t = 3)]
+    compression_level: i32,
     /// Run only the query kinds whose name contains this.
     #[arg(long)]
     only: Option<String>,
+}
+
+fn config(args: &Args) -> Config {
+    let mut c = Config::new(&args.dir);
+    c.compression_level = args.compression_level;
+    c
 }
 
 fn rss_mib() -> f64 {
@@ -96,7 +105,7 @@ fn main() -> Result<()> {
             args.messages,
             started.elapsed().as_secs_f64()
         );
-        let store = Store::open(Config::new(&args.dir))?;
+        let store = Store::open(config(&args))?;
         let started = Instant::now();
         let report = ticks_ingest::import(
             &store,
@@ -112,7 +121,7 @@ fn main() -> Result<()> {
         );
         store.close()?;
         drop(store);
-        let stats_store = Store::open(Config::new(&args.dir))?;
+        let stats_store = Store::open(config(&args))?;
         let stats = stats_store.stats()?;
         stats_store.close()?;
         drop(stats_store);
@@ -127,7 +136,7 @@ fn main() -> Result<()> {
         let _ = std::fs::remove_file(&file);
     }
     let started = Instant::now();
-    let store = Store::open(Config::new(&args.dir))?;
+    let store = Store::open(config(&args))?;
     println!(
         "reopen after a clean stop: {:.2} s",
         started.elapsed().as_secs_f64()
