@@ -454,16 +454,15 @@ pub(crate) fn store_receipt(store: &Store, receipt: &Receipt) -> Result<()> {
     Ok(())
 }
 
-/// The entry ids a stored receipt exported.
-pub(crate) fn receipt_ids(store: &Store, receipt: &Receipt) -> Result<roaring::RoaringBitmap> {
-    let stored = store
+/// The entry ids every stored receipt exported, by receipt id.
+pub(crate) fn receipt_ids(
+    store: &Store,
+) -> Result<std::collections::HashMap<String, roaring::RoaringBitmap>> {
+    store
         .settings(RECEIPT_IDS)?
         .into_iter()
-        .find(|(k, _)| *k == receipt.id);
-    Ok(match stored {
-        Some((_, bytes)) => roaring::RoaringBitmap::deserialize_from(&bytes[..])?,
-        None => roaring::RoaringBitmap::new(),
-    })
+        .map(|(id, bytes)| Ok((id, roaring::RoaringBitmap::deserialize_from(&bytes[..])?)))
+        .collect()
 }
 
 /// Stored receipts, oldest first.

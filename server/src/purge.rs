@@ -64,12 +64,15 @@ pub(crate) fn purge(
         None
     } else {
         let receipts = export::list_receipts(store)?;
+        let exported = export::receipt_ids(store)?;
+        let none = RoaringBitmap::new();
+        let ids_of = |r: &Receipt| exported.get(&r.id).unwrap_or(&none);
         match receipt {
             Some(wanted) => {
                 let Some(r) = receipts.iter().find(|r| r.id == wanted) else {
                     return Ok(Err(Refusal::UnknownReceipt(wanted.to_string())));
                 };
-                let uncovered = (&live - &export::receipt_ids(store, r)?).len();
+                let uncovered = (&live - ids_of(r)).len();
                 if uncovered > 0 {
                     return Ok(Err(Refusal::NotCovered {
                         receipt: wanted.to_string(),
@@ -84,7 +87,7 @@ pub(crate) fn purge(
                 let mut found: Option<&Receipt> = None;
                 // Newest first: the most recent export is the likeliest match.
                 for r in receipts.iter().rev() {
-                    let uncovered = (&live - &export::receipt_ids(store, r)?).len();
+                    let uncovered = (&live - ids_of(r)).len();
                     if uncovered == 0 {
                         found = Some(r);
                         break;
