@@ -81,16 +81,21 @@ fn main() -> Result<()> {
     opts.span_ms = i64::from(args.days) * 86_400_000;
     if !args.reuse {
         let _ = std::fs::remove_dir_all(&args.dir);
-        // Generate to a file first, so generation is not timed as ingest.
-        let file = args.dir.with_extension("ndjson");
+        // Generate to a file first, so generation is not timed as ingest;
+        // zstd-compressed (level 1) so that 10M messages fit beside the store.
+        let file = args.dir.with_extension("ndjson.zst");
         let started = Instant::now();
         let mut raw_bytes = 0u64;
         let mut lines = 0u64;
         {
             use std::io::Write;
-            let mut w = std::io::BufWriter::new(
-                std::fs::File::create(&file).context("creating the data file")?,
-            );
+            let mut w = zstd::stream::write::Encoder::new(
+                std::io::BufWriter::new(
+                    std::fs::File::create(&file).context("creating the data file")?,
+                ),
+                1,
+            )?
+            .auto_finish();
             for line in Generator::new(opts.clone()) {
                 raw_bytes += line.len() as u64 + 1;
                 lines += 1;
@@ -109,7 +114,10 @@ fn main() -> Result<()> {
         let started = Instant::now();
         let report = ticks_ingest::import(
             &store,
-            BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?),
+            BufReader::with_capacity(
+                1 << 20,
+                zstd::stream::read::Decoder::new(std::fs::File::open(&file)?)?,
+            ),
             &ticks_ingest::ImportOptions::default(),
         )?;
         let import_secs = started.elapsed().as_secs_f64();
