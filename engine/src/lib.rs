@@ -50,9 +50,19 @@
 //!
 //! # Format
 //! Log records carry [`FORMAT_VERSION`]; the byte layout is in the `log`
-//! module and `ARCHITECTURE.md`. Derived state (checkpoint file, full-text
-//! index) is disposable: [`drop_derived`] removes it and the next open
-//! rebuilds it from the log.
+//! module and `ARCHITECTURE.md`. Payloads are compressed with a built-in
+//! zstd dictionary and encrypted with per-period keys kept in the data
+//! directory's `keyring`. Derived state (checkpoint file, full-text index)
+//! is disposable: [`drop_derived`] removes it and the next open rebuilds it
+//! from the log.
+//!
+//! # Deletion
+//! [`Store::purge`] appends a purge record (never content), removes the
+//! entries from every index at once, then erases their content from disk:
+//! the log periods that held it are re-keyed and their old keys destroyed,
+//! the text index merged, the checkpoint rewritten (the `keys` and `erase`
+//! modules explain why keys: sled keeps freed bytes). A purge interrupted by
+//! a crash is finished by the next open.
 
 mod erase;
 mod error;
