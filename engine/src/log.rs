@@ -378,6 +378,16 @@ pub(crate) fn seq_key(seq: Seq) -> [u8; 8] {
     seq.0.to_be_bytes()
 }
 
+/// A record of a sled range over the log, with its key decoded.
+fn record_of(item: sled::Result<(sled::IVec, sled::IVec)>) -> Result<(Seq, sled::IVec)> {
+    let (k, v) = item?;
+    let seq = key_seq(&k).ok_or_else(|| Error::Corrupt {
+        seq: 0,
+        reason: "log key is not 8 bytes".into(),
+    })?;
+    Ok((seq, v))
+}
+
 fn key_seq(key: &[u8]) -> Option<Seq> {
     let arr: [u8; 8] = key.try_into().ok()?;
     Some(Seq(u64::from_be_bytes(arr)))
@@ -591,14 +601,7 @@ impl Log {
         let end = start + (1u64 << keys::PERIOD_BITS);
         self.tree
             .range(seq_key(Seq(start))..seq_key(Seq(end)))
-            .map(|item| {
-                let (k, v) = item?;
-                let seq = key_seq(&k).ok_or_else(|| Error::Corrupt {
-                    seq: 0,
-                    reason: "log key is not 8 bytes".into(),
-                })?;
-                Ok((seq, v))
-            })
+            .map(record_of)
     }
 
     pub(crate) fn last_seq(&self) -> Result<Option<Seq>> {
@@ -641,14 +644,7 @@ impl Log {
         } else {
             self.tree.range(seq_key(Seq(start))..)
         };
-        iter.map(|item| {
-            let (k, v) = item?;
-            let seq = key_seq(&k).ok_or_else(|| Error::Corrupt {
-                seq: 0,
-                reason: "log key is not 8 bytes".into(),
-            })?;
-            Ok((seq, v))
-        })
+        iter.map(record_of)
     }
 
     pub(crate) fn len(&self) -> usize {

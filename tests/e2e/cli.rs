@@ -4,16 +4,6 @@ use crate::support::*;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-fn ticks(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ticks"))
-        .arg("--data")
-        .arg(dir)
-        .args(args)
-        .env("TICKS_LOG", "warn")
-        .output()
-        .expect("run ticks")
-}
-
 #[test]
 fn import_reads_gzip_reports_rejects_with_line_numbers_and_fails_on_them() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -3,18 +3,8 @@
 
 use crate::support::*;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn ticks(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ticks"))
-        .arg("--data")
-        .arg(dir)
-        .args(args)
-        .env("TICKS_LOG", "warn")
-        .output()
-        .expect("run ticks")
-}
 
 fn import(store: &Path, data: &[u8]) {
     let file = store.with_extension("ndjson");

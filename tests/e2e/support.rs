@@ -310,3 +310,14 @@ impl FakePeer {
         FakePeer { base, received }
     }
 }
+
+/// Runs the `ticks` command line on a data directory and waits for it.
+pub(crate) fn ticks(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ticks"))
+        .arg("--data")
+        .arg(dir)
+        .args(args)
+        .env("TICKS_LOG", "warn")
+        .output()
+        .expect("run ticks")
+}
