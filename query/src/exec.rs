@@ -1,7 +1,9 @@
 //! Running a [`LogQuery`]: filters to a bitmap, then sort and page.
 
+use crate::buckets::{bucket_label, Bucketer, Interval};
 use crate::error::QueryError;
 use crate::params::{Column, FilterField, LogQuery, Sort};
+use jiff::Zoned;
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -533,39 +535,30 @@ pub fn group_in(
             groups
         }
         GroupBy::Day | GroupBy::Hour => {
+            let interval = if group_by == GroupBy::Day {
+                Interval::Day
+            } else {
+                Interval::Hour
+            };
+            let mut bucketer = Bucketer::new(tz, interval);
+            let label = |z: Option<Zoned>| {
+                z.map_or_else(|| String::from("invalid"), |z| bucket_label(&z, interval))
+            };
             let mut counts: std::collections::BTreeMap<String, u64> =
                 std::collections::BTreeMap::new();
-            let label = |ms: i64| -> String {
-                let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
-                    return String::from("invalid");
-                };
-                let dt = ts.to_zoned(tz.clone()).datetime();
-                match group_by {
-                    GroupBy::Day => format!("{:04}-{:02}-{:02}", dt.year(), dt.month(), dt.day()),
-                    _ => format!(
-                        "{:04}-{:02}-{:02}T{:02}:00",
-                        dt.year(),
-                        dt.month(),
-                        dt.day(),
-                        dt.hour()
-                    ),
-                }
-            };
             for (hour, bm) in snap.values(Field::Hour) {
                 let n = matches.intersection_len(bm);
                 if n == 0 {
                     continue;
                 }
-                let start = hour * HOUR_MS;
-                let whole_hour_offset = jiff::Timestamp::from_millisecond(start)
-                    .map(|ts| tz.to_offset(ts).seconds() % 3600 == 0)
-                    .unwrap_or(false);
-                if whole_hour_offset {
-                    // The UTC hour maps onto one local hour, and so one local day.
-                    *counts.entry(label(start)).or_default() += n;
-                } else {
-                    for id in matches & bm {
-                        *counts.entry(label(snap.recorded_ms(id))).or_default() += 1;
+                match bucketer.of_hour(hour) {
+                    // The UTC hour lies in one local bucket.
+                    Some(z) => *counts.entry(label(Some(z))).or_default() += n,
+                    None => {
+                        for id in matches & bm {
+                            let z = bucketer.of_ms(snap.recorded_ms(id));
+                            *counts.entry(label(z)).or_default() += 1;
+                        }
                     }
                 }
             }

@@ -25,17 +25,19 @@
 //! # store.close()?; Ok(()) }
 //! ```
 
+mod buckets;
 mod error;
 mod exec;
 mod params;
 mod report;
 
+pub use buckets::Interval;
 pub use error::QueryError;
 pub use exec::{group_in, matching, search, sorted_ids, stats, Group, GroupBy, Page, Stats};
 pub use params::{
     parse_time, parse_tz, Column, Filter, FilterField, LogQuery, Sort, DEFAULT_LIMIT, MAX_LIMIT,
 };
 pub use report::{
-    report, Breakdown, Bucket, CampaignReplies, Conversations, Count, Drill, Funnel, Inbound,
-    Interval, Plan, Report, ReportOptions, Sections, Step, REPORT_PARAMS,
+    report, Breakdown, Bucket, CampaignReplies, Conversations, Count, Drill, Funnel, Inbound, Plan,
+    Report, ReportOptions, Sections, Step, REPORT_PARAMS,
 };

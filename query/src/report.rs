@@ -26,11 +26,12 @@
 //! | read | a webhook reported `read` (or `played`) |
 //! | engaged | the customer replied to it or clicked one of its buttons |
 
+use crate::buckets::{bucket_label, next_bucket, Bucketer, Interval};
 use crate::error::QueryError;
-use crate::exec::{matches_in, prefetch, HOUR_MS};
+use crate::exec::{matches_in, prefetch};
 use crate::params::LogQuery;
 use jiff::tz::TimeZone;
-use jiff::{Timestamp, ToSpan, Zoned};
+use jiff::Zoned;
 use roaring::RoaringBitmap;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -42,16 +43,6 @@ pub const REPORT_PARAMS: [&str; 4] = ["interval", "funnel_by", "top", "sections"
 
 /// Most buckets a series may have (a year of days, or 60 days of hours).
 const MAX_BUCKETS: usize = 1500;
-
-/// Width of a time-series bucket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Interval {
-    /// Local hours of the query's time zone.
-    Hour,
-    /// Local calendar days of the query's time zone.
-    Day,
-}
 
 /// How the report is laid out (not which entries it covers: that is the query).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -458,46 +449,6 @@ const INBOUND: i64 = Direction::Inbound as i64;
 const FAILED: i64 = Status::Failed as i64;
 const REJECTED: i64 = Status::Rejected as i64;
 const NO_RESPONSE: i64 = Status::NoResponse as i64;
-
-/// Maps UTC hours to local buckets, remembering each hour's answer.
-struct Bucketer<'a> {
-    tz: &'a TimeZone,
-    interval: Interval,
-    /// UTC hour -> the bucket start when the whole hour lies in one bucket.
-    hours: Map<i64, Option<Zoned>>,
-}
-
-impl<'a> Bucketer<'a> {
-    fn new(tz: &'a TimeZone, interval: Interval) -> Bucketer<'a> {
-        Bucketer {
-            tz,
-            interval,
-            hours: Map::default(),
-        }
-    }
-    /// The bucket of a whole UTC hour; `None` when the zone's offset is not
-    /// whole hours (then each entry is placed by its own time).
-    fn of_hour(&mut self, hour: i64) -> Option<Zoned> {
-        let (tz, interval) = (self.tz, self.interval);
-        self.hours
-            .entry(hour)
-            .or_insert_with(|| {
-                let start = hour * HOUR_MS;
-                let whole = Timestamp::from_millisecond(start)
-                    .map(|ts| tz.to_offset(ts).seconds() % 3600 == 0)
-                    .unwrap_or(false);
-                if whole {
-                    bucket_of(start, tz, interval)
-                } else {
-                    None
-                }
-            })
-            .clone()
-    }
-    fn of_ms(&self, ms: i64) -> Option<Zoned> {
-        bucket_of(ms, self.tz, self.interval)
-    }
-}
 
 fn tally_outbound(f: &mut FunnelTally, status: i64, reached: i64, engagement: i64, error: i64) {
     f.attempted += 1;
@@ -1027,45 +978,6 @@ fn funnel(snap: &Snapshot<'_>, f: &FunnelTally, key: FieldValue, base: &[(&str, 
         rejected: f.refused,
         failure_reasons,
         drill: drill(&base),
-    }
-}
-
-/// The local bucket containing `ms`.
-fn bucket_of(ms: i64, tz: &TimeZone, interval: Interval) -> Option<Zoned> {
-    let z = Timestamp::from_millisecond(ms).ok()?.to_zoned(tz.clone());
-    match interval {
-        Interval::Day => z.start_of_day().ok(),
-        Interval::Hour => {
-            let dt = z.datetime();
-            let into_hour_ms = (i64::from(dt.minute()) * 60 + i64::from(dt.second())) * 1000
-                + i64::from(dt.subsec_nanosecond()) / 1_000_000;
-            Some(
-                Timestamp::from_millisecond(ms - into_hour_ms)
-                    .ok()?
-                    .to_zoned(tz.clone()),
-            )
-        }
-    }
-}
-
-fn bucket_label(z: &Zoned, interval: Interval) -> String {
-    let dt = z.datetime();
-    match interval {
-        Interval::Day => format!("{:04}-{:02}-{:02}", dt.year(), dt.month(), dt.day()),
-        Interval::Hour => format!(
-            "{:04}-{:02}-{:02}T{:02}:00",
-            dt.year(),
-            dt.month(),
-            dt.day(),
-            dt.hour()
-        ),
-    }
-}
-
-fn next_bucket(z: &Zoned, interval: Interval) -> Option<Zoned> {
-    match interval {
-        Interval::Day => z.checked_add(1.day()).ok()?.start_of_day().ok(),
-        Interval::Hour => z.checked_add(1.hour()).ok(),
     }
 }
 
