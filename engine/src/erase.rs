@@ -48,7 +48,7 @@ pub(crate) fn periods_holding(
         if seq >= before {
             break;
         }
-        if bytes.get(1) != Some(&1) {
+        if !crate::log::is_input(&bytes) {
             continue;
         }
         let header = crate::log::decode_header(seq, &bytes)?;
@@ -76,7 +76,7 @@ pub(crate) fn rewrite_period(
     let mut removals = Vec::new();
     for item in log.iter_period(period) {
         let (seq, bytes) = item?;
-        if bytes.get(1) != Some(&1) {
+        if !crate::log::is_input(&bytes) {
             continue; // purge records hold no content and stay as they are
         }
         let header = crate::log::decode_header(seq, &bytes)?;

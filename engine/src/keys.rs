@@ -124,15 +124,17 @@ impl Keyring {
     /// period's first key when needed (then the caller must `save` before
     /// writing with it). Returns (generation, key, created).
     pub(crate) fn current(&mut self, period: u32) -> (u32, KeyBytes, bool) {
-        let gens = self.keys.entry(period).or_default();
-        match gens.last() {
-            Some((g, k)) => (*g, *k, false),
-            None => {
-                let key: KeyBytes = rand::random();
-                gens.push((1, key));
-                (1, key, true)
-            }
+        if let Some((g, k)) = self.newest(period) {
+            return (g, k, false);
         }
+        let key: KeyBytes = rand::random();
+        self.keys.entry(period).or_default().push((1, key));
+        (1, key, true)
+    }
+
+    /// The newest generation and key of a period, if it has one.
+    pub(crate) fn newest(&self, period: u32) -> Option<(u32, KeyBytes)> {
+        self.keys.get(&period)?.last().copied()
     }
 
     /// The key of one generation of a period, if it still exists.

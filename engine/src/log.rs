@@ -55,7 +55,8 @@ const DICTIONARY: &[u8] = include_bytes!("payload.dict");
 
 /// The dictionary id written in the frames that use [`DICTIONARY`].
 fn dictionary_id() -> u32 {
-    zstd::zstd_safe::get_dict_id(DICTIONARY).map_or(0, |id| id.get())
+    static ID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| zstd::zstd_safe::get_dict_id(DICTIONARY).map_or(0, |id| id.get()))
 }
 
 /// Trains a payload dictionary from sample inputs, the way
@@ -341,20 +342,43 @@ fn check_version(bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Where the raw bytes end in a decompressed payload (they start at 4).
+fn raw_end(seq: Seq, plain: &[u8]) -> Result<usize> {
+    let len = plain
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .ok_or_else(|| corrupt(seq, "payload shorter than its length prefix"))?;
+    4usize
+        .checked_add(len)
+        .filter(|&e| e <= plain.len())
+        .ok_or_else(|| corrupt(seq, "raw length runs past the payload"))
+}
+
 fn decode_payload(seq: Seq, payload: &[u8]) -> Result<(Vec<u8>, Vec<Event>)> {
     let plain = decompress(seq, payload)?;
-    if plain.len() < 4 {
-        return Err(corrupt(seq, "payload shorter than its length prefix"));
-    }
-    let raw_len = u32::from_le_bytes([plain[0], plain[1], plain[2], plain[3]]) as usize;
-    let raw_end = 4usize
-        .checked_add(raw_len)
-        .filter(|&e| e <= plain.len())
-        .ok_or_else(|| corrupt(seq, "raw length runs past the payload"))?;
+    let raw_end = raw_end(seq, &plain)?;
     let (events, _): (Vec<Event>, usize) =
         bincode::serde::decode_from_slice(&plain[raw_end..], bincode_config())
             .map_err(|e| corrupt(seq, &format!("events: {e}")))?;
     Ok((plain[4..raw_end].to_vec(), events))
+}
+
+/// Whether a stored value is an input record (not a purge record).
+pub(crate) fn is_input(bytes: &[u8]) -> bool {
+    bytes.get(1) == Some(&KIND_INPUT)
+}
+
+/// The source and receive time of an input record's header.
+fn input_meta(seq: Seq, bytes: &[u8]) -> Result<(Source, i64)> {
+    let source = bytes
+        .get(2)
+        .and_then(|b| source_from(*b))
+        .ok_or_else(|| corrupt(seq, "unknown source"))?;
+    let ms: [u8; 8] = bytes
+        .get(3..11)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| corrupt(seq, "input record shorter than its header"))?;
+    Ok((source, i64::from_le_bytes(ms)))
 }
 
 pub(crate) fn encode_purge(p: &PurgeRecord) -> Result<Vec<u8>> {
@@ -425,13 +449,19 @@ impl Log {
             return finish_record(header, 0, None, &input.payload);
         }
         let period = keys::period_of(seq.0);
-        let (generation, key) = {
-            let mut ring = self.ring_mut();
-            let (generation, key, created) = ring.current(period);
-            if created {
-                ring.save()?;
+        // Readers decode under the read lock; the write lock is taken only
+        // for a period's first record, when its key is made.
+        let existing = self.ring().newest(period);
+        let (generation, key) = match existing {
+            Some(k) => k,
+            None => {
+                let mut ring = self.ring_mut();
+                let (generation, key, created) = ring.current(period);
+                if created {
+                    ring.save()?;
+                }
+                (generation, key)
             }
-            (generation, key)
         };
         finish_record(header, generation, Some(&key), &input.payload)
     }
@@ -458,10 +488,7 @@ impl Log {
         match bytes[1] {
             KIND_INPUT => {
                 let header = decode_header(seq, bytes)?;
-                let source = source_from(bytes[2]).ok_or_else(|| corrupt(seq, "unknown source"))?;
-                let mut ms = [0u8; 8];
-                ms.copy_from_slice(&bytes[3..11]);
-                let received_ms = i64::from_le_bytes(ms);
+                let (source, received_ms) = input_meta(seq, bytes)?;
                 let payload = self.plain_payload(seq, &header)?;
                 let (raw, events) = decode_payload(seq, &payload)?;
                 if events.len() != header.assignments.len() {
@@ -494,24 +521,14 @@ impl Log {
             return Err(corrupt(seq, "record shorter than 2 bytes"));
         }
         check_version(bytes)?;
-        if bytes[1] != KIND_INPUT {
+        if !is_input(bytes) {
             return Ok(None);
         }
         let header = decode_header(seq, bytes)?;
-        let source = source_from(bytes[2]).ok_or_else(|| corrupt(seq, "unknown source"))?;
-        let mut ms = [0u8; 8];
-        ms.copy_from_slice(&bytes[3..11]);
-        let payload = self.plain_payload(seq, &header)?;
-        let plain = decompress(seq, &payload)?;
-        let raw_len = plain
-            .get(..4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-            .ok_or_else(|| corrupt(seq, "payload shorter than its length prefix"))?;
-        let raw = plain
-            .get(4..4 + raw_len)
-            .ok_or_else(|| corrupt(seq, "raw length runs past the payload"))?
-            .to_vec();
-        Ok(Some((source, i64::from_le_bytes(ms), raw)))
+        let (source, received_ms) = input_meta(seq, bytes)?;
+        let plain = decompress(seq, &self.plain_payload(seq, &header)?)?;
+        let raw = plain[4..raw_end(seq, &plain)?].to_vec();
+        Ok(Some((source, received_ms, raw)))
     }
 
     /// Re-encodes a decoded input record under the newest key of its
@@ -534,7 +551,7 @@ impl Log {
     /// Moves a record to the newest key of its period without decoding
     /// its content (no decompression). Returns `None` when it already is.
     pub(crate) fn reseal(&self, seq: Seq, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
-        if bytes.get(1) != Some(&KIND_INPUT) || bytes.first() == Some(&1) || !self.encrypt {
+        if !is_input(bytes) || bytes.first() == Some(&1) || !self.encrypt {
             return Ok(None);
         }
         let header = decode_header(seq, bytes)?;

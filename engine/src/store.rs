@@ -517,9 +517,7 @@ impl Store {
     /// only what came after. The text index is committed first, because a
     /// checkpoint must never be ahead of it.
     pub fn checkpoint(&self) -> Result<()> {
-        self.shared.text.flush()?;
-        let cp = self.snapshot().state.to_checkpoint();
-        write_checkpoint(&checkpoint_path(&self.shared.dir), &cp)
+        checkpoint_now(&self.shared)
     }
 
     /// Sizes and counts.
@@ -1002,18 +1000,23 @@ fn erase_content(
     for period in periods {
         erase::rewrite_period(&shared.log, period, ids, shared.level)?;
     }
-    // The checkpoint holds rows: replace it with one without them. It must
-    // not be ahead of the text index, so that is committed first.
+    // The checkpoint holds rows: replace it with one without them.
+    checkpoint_now(shared)?;
+    shared.meta.remove(erase::pending_key(seq))?;
+    shared.db.flush()?;
+    Ok(())
+}
+
+/// Writes the derived state to the checkpoint file. The text index is
+/// committed first, because a checkpoint must never be ahead of it.
+fn checkpoint_now(shared: &Shared) -> Result<()> {
     shared.text.flush()?;
     let cp = shared
         .state
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .to_checkpoint();
-    write_checkpoint(&checkpoint_path(&shared.dir), &cp)?;
-    shared.meta.remove(erase::pending_key(seq))?;
-    shared.db.flush()?;
-    Ok(())
+    write_checkpoint(&checkpoint_path(&shared.dir), &cp)
 }
 
 /// Finishes the erasure of every purge a crash interrupted.
