@@ -441,6 +441,23 @@ pub(crate) fn export_to_file(
     Ok(receipt)
 }
 
+/// Exports `query` into `dir` (created if missing) as `{prefix}-{stamp}.{ext}`,
+/// for a purge that must be covered by an export; stores the receipt.
+pub(crate) fn export_to_folder(
+    store: &Store,
+    query: &LogQuery,
+    filter: &str,
+    format: Format,
+    dir: &std::path::Path,
+    prefix: &str,
+    stamp: i64,
+) -> Result<(Receipt, std::path::PathBuf)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{prefix}-{stamp}.{}", format.extension()));
+    let receipt = export_to_file(store, query, filter, format, &path)?;
+    Ok((receipt, path))
+}
+
 /// Where the exported entry ids of each receipt are kept.
 const RECEIPT_IDS: &str = "receipt_ids";
 

@@ -338,14 +338,15 @@ fn run(cli: Cli) -> Result<()> {
             let ids = ticks_query::matching(&store, &query)?;
             let mut receipt = receipt;
             if let Some(dir) = export_to {
-                std::fs::create_dir_all(&dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-                let path = dir.join(format!(
-                    "ticks-purge-{}.{}",
+                let (r, path) = export::export_to_folder(
+                    &store,
+                    &query,
+                    &filter,
+                    format,
+                    &dir,
+                    "ticks-purge",
                     ticks_ingest::now_ms(),
-                    format.extension()
-                ));
-                let r = export::export_to_file(&store, &query, &filter, format, &path)?;
+                )?;
                 eprintln!(
                     "exported {} entries to {} (receipt {}, sha256 {})",
                     r.count,

@@ -23,10 +23,16 @@ pub(crate) fn run_once(
     if ids.is_empty() {
         return Ok(None);
     }
-    std::fs::create_dir_all(export_dir)?;
     let filter = format!("to={}", crate::api::rfc3339(cutoff, 0));
-    let path = export_dir.join(format!("ticks-retention-{now_ms}.ndjson"));
-    let receipt = export::export_to_file(store, &query, &filter, export::Format::Ndjson, &path)?;
+    let (receipt, path) = export::export_to_folder(
+        store,
+        &query,
+        &filter,
+        export::Format::Ndjson,
+        export_dir,
+        "ticks-retention",
+        now_ms,
+    )?;
     tracing::info!(
         entries = receipt.count,
         file = %path.display(),

@@ -61,12 +61,8 @@ fn import_reads_gzip_reports_rejects_with_line_numbers_and_fails_on_them() {
 #[test]
 fn query_show_check_and_stats_work_on_the_store() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("t.ndjson");
-    std::fs::write(&file, generated(40, 6)).expect("write");
     let store = dir.path().join("store");
-    assert!(ticks(&store, &["import", file.to_str().expect("path")])
-        .status
-        .success());
+    import(&store, &generated(40, 6));
     let out = ticks(
         &store,
         &[
@@ -114,12 +110,8 @@ fn query_show_check_and_stats_work_on_the_store() {
 #[test]
 fn report_prints_the_funnel_failure_reasons_and_series_as_tables() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("t.ndjson");
-    std::fs::write(&file, generated(300, 8)).expect("write");
     let store = dir.path().join("store");
-    assert!(ticks(&store, &["import", file.to_str().expect("path")])
-        .status
-        .success());
+    import(&store, &generated(300, 8));
     let out = ticks(
         &store,
         &[

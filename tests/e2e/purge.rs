@@ -6,17 +6,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn import(store: &Path, data: &[u8]) {
-    let file = store.with_extension("ndjson");
-    std::fs::write(&file, data).expect("write");
-    let out = ticks(store, &["import", file.to_str().expect("path")]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn live(store: &Path) -> u64 {
     let out = ticks(store, &["stats"]);
     assert!(

@@ -321,3 +321,15 @@ pub(crate) fn ticks(dir: &Path, args: &[&str]) -> std::process::Output {
         .output()
         .expect("run ticks")
 }
+
+/// Imports NDJSON into the store at `store` with `ticks import`, which must succeed.
+pub(crate) fn import(store: &Path, data: &[u8]) {
+    let file = store.with_extension("ndjson");
+    std::fs::write(&file, data).expect("write");
+    let out = ticks(store, &["import", file.to_str().expect("path")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
