@@ -38,6 +38,8 @@ const MO_COLUMNS = [
 ];
 // Parameters that are not filters of the form but belong to the view.
 const VIEW_PARAMS = ["view", "interval", "funnel_by"];
+// Parameters that place the page (sort, paging, the open entry), not filters.
+const PAGE_PARAMS = ["sort", "limit", "page", "entry", "cursor"];
 const FILTER_NAMES = ["text", "category", "status", "response_code", "recipient_type", "direction", "name", "template", "error_code",
   "content_type", "subaccount", "user", "conversation_type", "session", "correlation_id", "phone", "from", "to", "tz"];
 const TICKS = { sent: "✓", delivered: "✓✓", read: "✓✓", played: "✓✓", failed: "✕", rejected: "✕", no_response: "✕" };
@@ -198,7 +200,7 @@ function renderChips(s) {
   const box = $("#chips");
   const chips = [];
   for (const [k, v] of s) {
-    if (FILTER_NAMES.includes(k) || ["sort", "limit", "page", "entry", "cursor", ...VIEW_PARAMS].includes(k)) continue;
+    if (FILTER_NAMES.includes(k) || PAGE_PARAMS.includes(k) || VIEW_PARAMS.includes(k)) continue;
     const b = document.createElement("button");
     b.type = "button"; b.className = "chip";
     b.textContent = `${k.startsWith("-") ? "not " + k.slice(1) : k} = ${v.length > 60 ? v.slice(0, 59) + "…" : v} ✕`;
@@ -470,7 +472,7 @@ function formToParams() {
   }
   // Filters without a form control (chips) and the view stay as they are.
   for (const [k, v] of cur) {
-    if (FILTER_NAMES.includes(k) || ["sort", "limit", "page", "entry", "cursor"].includes(k)) continue;
+    if (FILTER_NAMES.includes(k) || PAGE_PARAMS.includes(k)) continue;
     p.append(k, v);
   }
   return p;
