@@ -64,6 +64,7 @@
 //! modules explain why keys: sled keeps freed bytes). A purge interrupted by
 //! a crash is finished by the next open.
 
+mod columns;
 mod erase;
 mod error;
 mod keys;
@@ -82,6 +83,6 @@ pub use model::{
 };
 pub use state::{Field, NONE_KEY};
 pub use store::{
-    drop_derived, Config, Entry, EntryDetail, FieldValue, IndexKeys, Snapshot, Store, StoreStats,
+    drop_derived, Config, Entry, EntryDetail, FieldValue, KeyColumn, Snapshot, Store, StoreStats,
     StoredInput, TextColumn, Timeline, TimelineItem,
 };

@@ -7,6 +7,7 @@
 //! Deduplication happens *before* a record is written ([`State::classify`]),
 //! so records hold only new events and replay never needs to deduplicate.
 
+use crate::columns::KeyColumns;
 use crate::model::*;
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
@@ -410,6 +411,8 @@ pub(crate) struct State {
     pub(crate) interner: Interner,
     /// Per field: bitmap key -> entries.
     pub(crate) indexes: Vec<BTreeMap<i64, RoaringBitmap>>,
+    /// Per field: every entry's key, as a column (what scans read).
+    pub(crate) columns: KeyColumns,
     wamids: HashMap<Box<str>, EntryId>,
     fingerprints: HashMap<u64, EntryId>,
     others: HashSet<u64>,
@@ -469,6 +472,7 @@ impl State {
             live: RoaringBitmap::new(),
             interner: Interner::new(),
             indexes: vec![BTreeMap::new(); NFIELDS],
+            columns: KeyColumns::new(NFIELDS),
             wamids: HashMap::new(),
             fingerprints: HashMap::new(),
             others: HashSet::new(),
@@ -666,6 +670,7 @@ impl State {
             }
             if let Some(new) = new {
                 self.indexes[slot].entry(new).or_default().insert(id.0);
+                self.columns.set(slot, id.0, new);
             }
         }
         match after {
@@ -1115,6 +1120,7 @@ impl State {
             let keys = row.index_keys();
             for (slot, key) in keys.iter().enumerate() {
                 state.indexes[slot].entry(*key).or_default().insert(id.0);
+                state.columns.set(slot, id.0, *key);
             }
             state.live.insert(id.0);
         }

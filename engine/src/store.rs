@@ -113,6 +113,8 @@ pub struct StoreStats {
     pub disk_bytes: u64,
     /// Records queued for the full-text index but not yet searchable.
     pub text_lag_records: u64,
+    /// Bytes of memory the key columns hold (see [`Snapshot::column`]).
+    pub column_bytes: u64,
 }
 
 fn now_ms() -> i64 {
@@ -522,9 +524,10 @@ impl Store {
 
     /// Sizes and counts.
     pub fn stats(&self) -> Result<StoreStats> {
-        let (live, total) = {
+        let (live, total, column_bytes) = {
             let s = self.snapshot();
-            (s.state.live.len(), s.state.rows.len() as u64)
+            let columns = s.state.columns.heap_bytes() as u64;
+            (s.state.live.len(), s.state.rows.len() as u64, columns)
         };
         Ok(StoreStats {
             log_records: self.shared.log.len() as u64,
@@ -533,6 +536,7 @@ impl Store {
             total_entries: total,
             disk_bytes: dir_size(&self.shared.dir),
             text_lag_records: self.shared.text.lag(),
+            column_bytes,
         })
     }
 
@@ -559,7 +563,16 @@ impl Store {
             ));
         }
         for field in Field::ALL {
+            let column = live.columns.column(field as usize);
             for (key, bm) in live.field_index(field) {
+                if bm
+                    .iter()
+                    .any(|id| column.keys()[column.code(id) as usize] != *key)
+                {
+                    problems.push(format!(
+                        "{field:?}={key}: the key column disagrees with the bitmap"
+                    ));
+                }
                 if !(bm - &live.live).is_empty() {
                     problems.push(format!(
                         "{field:?}={key}: bitmap names entries that are not live"
@@ -1052,15 +1065,38 @@ pub struct Snapshot<'a> {
     state: RwLockReadGuard<'a, State>,
 }
 
-/// The bitmap keys of one entry, one per [`Field`] (see [`Snapshot::index_keys`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IndexKeys([i64; Field::ALL.len()]);
+/// One field's bitmap key of every entry (see [`Snapshot::column`]). Each
+/// entry has a *code*, a small dense number that stands for one key; a scan
+/// counts codes in an array and decodes each distinct code once.
+#[derive(Clone, Copy)]
+pub struct KeyColumn<'s>(&'s crate::columns::Column);
 
-impl IndexKeys {
-    /// The entry's key of `field`, as [`Snapshot::values`] lists it
-    /// ([`crate::NONE_KEY`] when it has no value).
-    pub fn get(&self, field: Field) -> i64 {
-        self.0[field as usize]
+impl KeyColumn<'_> {
+    /// The code of entry `id`.
+    #[inline]
+    pub fn code(&self, id: u32) -> u32 {
+        self.0.code(id)
+    }
+
+    /// Appends the code of each of `ids` to `out`: the fast way to read
+    /// many entries (a scan reads a chunk of ids column by column).
+    pub fn gather(&self, ids: &[u32], out: &mut Vec<u32>) {
+        self.0.gather(ids, out);
+    }
+
+    /// The number of codes given out: every code is below it.
+    pub fn codes(&self) -> usize {
+        self.0.keys().len()
+    }
+
+    /// The bitmap key a code stands for, as [`Snapshot::values`] lists it
+    /// ([`crate::NONE_KEY`] when the entry has no value).
+    pub fn key(&self, code: u32) -> i64 {
+        self.0
+            .keys()
+            .get(code as usize)
+            .copied()
+            .unwrap_or(NONE_KEY)
     }
 }
 
@@ -1197,14 +1233,11 @@ impl<'a> Snapshot<'a> {
         v
     }
 
-    /// The bitmap key of every indexed field of a live entry: what a scan
-    /// reads instead of intersecting bitmaps when few entries match.
-    pub fn index_keys(&self, id: u32) -> Option<IndexKeys> {
-        self.state
-            .rows
-            .get(id as usize)
-            .filter(|r| !r.purged)
-            .map(|r| IndexKeys(r.index_keys()))
+    /// One field's key of every entry, as a column of small codes: what a
+    /// scan reads instead of intersecting bitmaps. Meaningful for live
+    /// entries only (a purged entry keeps its last code).
+    pub fn column(&self, field: Field) -> KeyColumn<'_> {
+        KeyColumn(self.state.columns.column(field as usize))
     }
 
     /// `recorded_at` of an entry, UTC milliseconds (0 for unknown ids).

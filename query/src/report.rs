@@ -35,7 +35,7 @@ use jiff::Zoned;
 use roaring::RoaringBitmap;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use ticks_engine::{Direction, Field, FieldValue, Snapshot, Status, Store, NONE_KEY};
+use ticks_engine::{Direction, Field, FieldValue, KeyColumn, Snapshot, Status, Store, NONE_KEY};
 use ticks_ingest::{http_code_info, meta_error_info};
 
 /// Parameters of `/v1/report` and `ticks report` that are not filters.
@@ -471,80 +471,298 @@ fn tally_outbound(f: &mut FunnelTally, status: i64, reached: i64, engagement: i6
     }
 }
 
-/// The scan plan: read each matching entry's keys once.
+/// The scan plan: read the matching entries' key codes from the key
+/// columns, a chunk of ids at a time and column by column (sequential reads
+/// into small buffers that stay in cache), count codes in arrays, and decode
+/// each distinct code once at the end.
 fn scan_tallies(
     snap: &Snapshot<'_>,
     matches: &RoaringBitmap,
     tz: &TimeZone,
     options: &ReportOptions,
 ) -> Tallies {
-    let by = options.funnel_by;
     let sections = options.sections;
-    let mut t = Tallies {
-        breakdowns: if sections.counts {
-            BREAKDOWNS.iter().map(|f| (*f, Map::default())).collect()
-        } else {
-            Vec::new()
-        },
-        ..Tallies::default()
+    let column = |field| ScanColumn::new(snap.column(field));
+    let mut breakdowns: Vec<(Field, ScanColumn<'_>, Vec<u64>)> = if sections.counts {
+        BREAKDOWNS
+            .iter()
+            .map(|f| {
+                let c = column(*f);
+                let counts = vec![0; c.keys.len() * LANES];
+                (*f, c, counts)
+            })
+            .collect()
+    } else {
+        Vec::new()
     };
-    let mut bucketer = Bucketer::new(tz, options.interval);
-    for id in matches {
-        let Some(k) = snap.index_keys(id) else {
-            continue;
-        };
-        t.total += 1;
-        for (field, counts) in &mut t.breakdowns {
-            *counts.entry(k.get(*field)).or_default() += 1;
+    let mut direction = column(Field::Direction);
+    let mut status = column(Field::Status);
+    let mut code = column(Field::ResponseCode);
+    let mut reached = column(Field::Reached);
+    let mut engagement = column(Field::Engagement);
+    let mut error = column(Field::ErrorCode);
+    let mut by = column(options.funnel_by);
+    let mut content = column(Field::ContentType);
+    let mut button = column(Field::Button);
+    let mut hour = column(Field::Hour);
+    let mut t = Tallies::default();
+    let mut funnels: Vec<Option<FunnelTally>> = vec![None; by.keys.len()];
+    let mut inbound_content = vec![0u64; content.keys.len()];
+    let mut inbound_by = vec![(0u64, 0u64); by.keys.len()];
+    let mut buttons = vec![0u64; button.keys.len()];
+    let mut series = DenseSeries::new(tz, options.interval, &hour, &status, &code);
+    let mut ids = Vec::with_capacity(SCAN_CHUNK);
+    let mut rest = matches.iter().peekable();
+    while rest.peek().is_some() {
+        ids.clear();
+        ids.extend(rest.by_ref().take(SCAN_CHUNK));
+        t.total += ids.len() as u64;
+        for (_, c, counts) in &mut breakdowns {
+            c.load(&ids);
+            count_codes(&c.codes, counts);
         }
-        let direction = k.get(Field::Direction);
-        let status = k.get(Field::Status);
-        if direction == OUTBOUND && sections.funnels {
-            let (reached, engagement, error) = (
-                k.get(Field::Reached),
-                k.get(Field::Engagement),
-                k.get(Field::ErrorCode),
-            );
-            tally_outbound(&mut t.overall, status, reached, engagement, error);
-            let f = t.funnels.entry(k.get(by)).or_default();
-            tally_outbound(f, status, reached, engagement, error);
-        } else if direction == INBOUND && sections.inbound {
-            t.inbound += 1;
-            *t.inbound_content
-                .entry(k.get(Field::ContentType))
-                .or_default() += 1;
-            let button = k.get(Field::Button);
-            let campaign = t.inbound_by.entry(k.get(by)).or_default();
-            if button == NONE_KEY {
-                campaign.0 += 1;
-                if k.get(by) == NONE_KEY {
-                    t.unlinked += 1;
-                }
-            } else {
-                campaign.1 += 1;
-                t.clicks += 1;
-                *t.buttons.entry(button).or_default() += 1;
+        direction.load(&ids);
+        status.load(&ids);
+        if sections.funnels {
+            for c in [&mut reached, &mut engagement, &mut error] {
+                c.load(&ids);
             }
         }
-        if !sections.series {
-            continue;
+        if sections.funnels || sections.inbound {
+            by.load(&ids);
         }
-        let bucket = match bucketer.of_hour(k.get(Field::Hour)) {
-            Some(z) => Some(z),
-            None => bucketer.of_ms(snap.recorded_ms(id)),
-        };
-        if let Some(z) = bucket {
-            let b = t
-                .buckets
-                .entry(z.timestamp().as_millisecond())
-                .or_insert_with(|| BucketTally::new(z));
-            b.total += 1;
-            b.outbound += u64::from(direction == OUTBOUND);
-            *b.status.entry(status).or_default() += 1;
-            *b.code.entry(k.get(Field::ResponseCode)).or_default() += 1;
+        if sections.inbound {
+            content.load(&ids);
+            button.load(&ids);
+        }
+        if sections.series {
+            hour.load(&ids);
+            code.load(&ids);
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let outbound = direction.key_at(i) == OUTBOUND;
+            if outbound && sections.funnels {
+                let (status, reached, engagement, error) = (
+                    status.key_at(i),
+                    reached.key_at(i),
+                    engagement.key_at(i),
+                    error.key_at(i),
+                );
+                tally_outbound(&mut t.overall, status, reached, engagement, error);
+                let f = funnels[by.codes[i] as usize].get_or_insert_with(FunnelTally::default);
+                tally_outbound(f, status, reached, engagement, error);
+            } else if direction.key_at(i) == INBOUND && sections.inbound {
+                t.inbound += 1;
+                inbound_content[content.codes[i] as usize] += 1;
+                let by_code = by.codes[i] as usize;
+                if button.key_at(i) == NONE_KEY {
+                    inbound_by[by_code].0 += 1;
+                    if by.keys[by_code] == NONE_KEY {
+                        t.unlinked += 1;
+                    }
+                } else {
+                    inbound_by[by_code].1 += 1;
+                    t.clicks += 1;
+                    buttons[button.codes[i] as usize] += 1;
+                }
+            }
+            if sections.series {
+                let placed = series.bucket(hour.codes[i] as usize, hour.key_at(i), || {
+                    snap.recorded_ms(*id)
+                });
+                if let Some(b) = placed {
+                    b.total += 1;
+                    b.outbound += u64::from(outbound);
+                    b.status[status.codes[i] as usize] += 1;
+                    b.code[code.codes[i] as usize] += 1;
+                }
+            }
         }
     }
+    t.breakdowns = breakdowns
+        .into_iter()
+        .map(|(field, c, counts)| (field, c.decode(&fold_lanes(&counts))))
+        .collect();
+    t.funnels = funnels
+        .into_iter()
+        .enumerate()
+        .filter_map(|(code, f)| Some((by.keys[code], f?)))
+        .collect();
+    t.inbound_content = content.decode(&inbound_content);
+    for (code, pair) in inbound_by.into_iter().enumerate() {
+        if pair != (0, 0) {
+            let e = t.inbound_by.entry(by.keys[code]).or_default();
+            e.0 += pair.0;
+            e.1 += pair.1;
+        }
+    }
+    t.buttons = button.decode(&buttons);
+    t.buckets = series.finish(&status, &code);
     t
+}
+
+/// Counters per code in [`count_codes`]: consecutive entries mostly share
+/// a value (most messages are delivered), and one counter per code would
+/// make each increment wait for the previous one's store.
+const LANES: usize = 4;
+
+/// Adds one per code to `counts`, laid out as `LANES` counters per code.
+fn count_codes(codes: &[u32], counts: &mut [u64]) {
+    let mut chunks = codes.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (lane, code) in chunk.iter().enumerate() {
+            counts[*code as usize * LANES + lane] += 1;
+        }
+    }
+    for code in chunks.remainder() {
+        counts[*code as usize * LANES] += 1;
+    }
+}
+
+/// `LANES` counters per code -> one count per code.
+fn fold_lanes(counts: &[u64]) -> Vec<u64> {
+    counts.chunks_exact(LANES).map(|c| c.iter().sum()).collect()
+}
+
+/// Ids the scan plan reads per round: their codes, a few columns of 4 bytes
+/// each, stay in the first-level caches.
+const SCAN_CHUNK: usize = 2048;
+
+/// A key column read by the scan plan, with its codes decoded once.
+struct ScanColumn<'s> {
+    column: KeyColumn<'s>,
+    /// code -> key.
+    keys: Vec<i64>,
+    /// The codes of the current chunk of ids.
+    codes: Vec<u32>,
+}
+
+impl<'s> ScanColumn<'s> {
+    fn new(column: KeyColumn<'s>) -> ScanColumn<'s> {
+        let keys = (0..column.codes() as u32).map(|c| column.key(c)).collect();
+        ScanColumn {
+            column,
+            keys,
+            codes: Vec::with_capacity(SCAN_CHUNK),
+        }
+    }
+    fn load(&mut self, ids: &[u32]) {
+        self.codes.clear();
+        self.column.gather(ids, &mut self.codes);
+    }
+    /// The key of the chunk's `i`-th entry.
+    #[inline]
+    fn key_at(&self, i: usize) -> i64 {
+        self.keys[self.codes[i] as usize]
+    }
+    /// Counts per code -> counts per key (codes never counted are left out).
+    fn decode(&self, counts: &[u64]) -> Map<i64, u64> {
+        let mut out = Map::default();
+        for (code, n) in counts.iter().enumerate() {
+            if *n > 0 {
+                *out.entry(self.keys[code]).or_default() += n;
+            }
+        }
+        out
+    }
+}
+
+/// The series of the scan plan: buckets counted by status and response code
+/// codes; each UTC hour is placed in its local bucket once.
+struct DenseSeries<'a> {
+    bucketer: Bucketer<'a>,
+    /// Hour code -> index in `buckets`, or `UNPLACED`/`BY_ENTRY`.
+    hour_bucket: Vec<u32>,
+    by_start: Map<i64, u32>,
+    buckets: Vec<DenseBucket>,
+    /// Codes of the status and response code columns, for a bucket's arrays.
+    widths: (usize, usize),
+}
+
+struct DenseBucket {
+    start: Zoned,
+    total: u64,
+    outbound: u64,
+    status: Vec<u64>,
+    code: Vec<u64>,
+}
+
+/// An hour code not looked at yet.
+const UNPLACED: u32 = u32::MAX;
+/// An hour that does not lie in one bucket: each entry is placed by its time.
+const BY_ENTRY: u32 = u32::MAX - 1;
+
+impl<'a> DenseSeries<'a> {
+    fn new(
+        tz: &'a TimeZone,
+        interval: Interval,
+        hour: &ScanColumn<'_>,
+        status: &ScanColumn<'_>,
+        code: &ScanColumn<'_>,
+    ) -> DenseSeries<'a> {
+        DenseSeries {
+            bucketer: Bucketer::new(tz, interval),
+            hour_bucket: vec![UNPLACED; hour.keys.len()],
+            by_start: Map::default(),
+            buckets: Vec::new(),
+            widths: (status.keys.len(), code.keys.len()),
+        }
+    }
+
+    fn index_of(&mut self, start: Zoned) -> u32 {
+        let ms = start.timestamp().as_millisecond();
+        let next = self.buckets.len() as u32;
+        let (statuses, codes) = self.widths;
+        *self.by_start.entry(ms).or_insert_with(|| {
+            self.buckets.push(DenseBucket {
+                start,
+                total: 0,
+                outbound: 0,
+                status: vec![0; statuses],
+                code: vec![0; codes],
+            });
+            next
+        })
+    }
+
+    /// The bucket of an entry whose UTC hour has code `hour_code` (key
+    /// `hour`); `recorded_ms` is asked only when the hour is split.
+    fn bucket(
+        &mut self,
+        hour_code: usize,
+        hour: i64,
+        recorded_ms: impl FnOnce() -> i64,
+    ) -> Option<&mut DenseBucket> {
+        if self.hour_bucket[hour_code] == UNPLACED {
+            self.hour_bucket[hour_code] = match self.bucketer.of_hour(hour) {
+                Some(start) => self.index_of(start),
+                None => BY_ENTRY,
+            };
+        }
+        let index = match self.hour_bucket[hour_code] {
+            BY_ENTRY => {
+                let start = self.bucketer.of_ms(recorded_ms())?;
+                self.index_of(start)
+            }
+            index => index,
+        };
+        self.buckets.get_mut(index as usize)
+    }
+
+    fn finish(self, status: &ScanColumn<'_>, code: &ScanColumn<'_>) -> BTreeMap<i64, BucketTally> {
+        self.buckets
+            .into_iter()
+            .map(|b| {
+                let ms = b.start.timestamp().as_millisecond();
+                let mut tally = BucketTally::new(b.start);
+                tally.total = b.total;
+                tally.outbound = b.outbound;
+                tally.status = status.decode(&b.status);
+                tally.code = code.decode(&b.code);
+                (ms, tally)
+            })
+            .collect()
+    }
 }
 
 /// The bitmap plan: intersect the match set with the index bitmaps.

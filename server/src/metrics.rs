@@ -124,6 +124,11 @@ ticks_relay_backlog {relay_backlog}"
                 "# TYPE ticks_text_lag_records gauge\nticks_text_lag_records {}",
                 stats.text_lag_records
             );
+            let _ = writeln!(
+                out,
+                "# TYPE ticks_key_column_bytes gauge\nticks_key_column_bytes {}",
+                stats.column_bytes
+            );
         }
         out
     }
