@@ -296,6 +296,24 @@ fn main() -> Result<()> {
             Ok(())
         },
     )?;
+    // Each section of the whole-store report by each plan: what Plan::Auto
+    // chooses between.
+    for section in ["counts", "funnels", "series", "inbound"] {
+        for plan in [ticks_query::Plan::Scan, ticks_query::Plan::Bitmaps] {
+            let options = ticks_query::ReportOptions {
+                plan,
+                ..ticks_query::ReportOptions::from_params(&params(&[("sections", section.into())]))?
+            };
+            run(
+                &format!("whole-store report, section {section} only (plan {plan:?})"),
+                &|_| params(&[("tz", "America/Sao_Paulo".into())]),
+                &|q| {
+                    std::hint::black_box(ticks_query::report(&store, q, &options)?);
+                    Ok(())
+                },
+            )?;
+        }
+    }
     // Walk 999 pages by cursor once, then time fetching page 1,000.
     let mut cursor = None;
     let base = params(&[("limit", "50".into())]);

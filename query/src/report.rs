@@ -374,19 +374,57 @@ pub fn report(store: &Store, q: &LogQuery, options: &ReportOptions) -> Result<Re
     let pre = prefetch(store, q)?;
     let snap = store.snapshot();
     let matches = matches_in(&snap, q, &pre);
-    let scan = match options.plan {
-        Plan::Scan => true,
-        Plan::Bitmaps => false,
-        // A scan reads every matching entry once; the bitmap plan touches
-        // every value bitmap of every field, whatever the match set. Past
-        // about a quarter of the store the bitmaps win.
-        Plan::Auto => matches.len() * 4 < snap.live().len(),
+    let wanted = options.sections;
+    let none = Sections {
+        counts: false,
+        funnels: false,
+        series: false,
+        inbound: false,
     };
-    let tallies = if scan {
-        scan_tallies(&snap, &matches, &q.tz, options)
-    } else {
-        bitmap_tallies(&snap, &matches, &q.tz, options)
+    let (scanned, intersected) = match options.plan {
+        Plan::Scan => (wanted, none),
+        Plan::Bitmaps => (none, wanted),
+        Plan::Auto => {
+            // Counts and series take one intersection per value bitmap (per
+            // hour and status for the series): near the whole store that is
+            // a bitmap's length each, far less than reading every entry.
+            // Funnels and inbound intersect per funnel and step, which costs
+            // more than a scan of the outbound or inbound matches, whatever
+            // their size (benches/RESULTS.md, "report sections").
+            let big = matches.len() * 4 >= snap.live().len();
+            (
+                Sections {
+                    counts: wanted.counts && !big,
+                    series: wanted.series && !big,
+                    ..wanted
+                },
+                Sections {
+                    counts: wanted.counts && big,
+                    series: wanted.series && big,
+                    funnels: false,
+                    inbound: false,
+                },
+            )
+        }
     };
+    let mut tallies = Tallies {
+        total: matches.len(),
+        ..Tallies::default()
+    };
+    if scanned != none {
+        let part = ReportOptions {
+            sections: scanned,
+            ..*options
+        };
+        tallies.take(scan_tallies(&snap, &matches, &q.tz, &part), scanned);
+    }
+    if intersected != none {
+        let part = ReportOptions {
+            sections: intersected,
+            ..*options
+        };
+        tallies.take(bitmap_tallies(&snap, &matches, &q.tz, &part), intersected);
+    }
     Ok(assemble(&snap, tallies, options))
 }
 
@@ -409,6 +447,31 @@ struct Tallies {
     /// `funnel_by` key -> (replies, clicks).
     inbound_by: Map<i64, (u64, u64)>,
     buttons: Map<i64, u64>,
+}
+
+impl Tallies {
+    /// Moves the figures of `sections` from `other` (computed with those
+    /// sections) into `self`.
+    fn take(&mut self, other: Tallies, sections: Sections) {
+        if sections.counts {
+            self.breakdowns = other.breakdowns;
+        }
+        if sections.funnels {
+            self.overall = other.overall;
+            self.funnels = other.funnels;
+        }
+        if sections.series {
+            self.buckets = other.buckets;
+        }
+        if sections.inbound {
+            self.inbound = other.inbound;
+            self.clicks = other.clicks;
+            self.unlinked = other.unlinked;
+            self.inbound_content = other.inbound_content;
+            self.inbound_by = other.inbound_by;
+            self.buttons = other.buttons;
+        }
+    }
 }
 
 #[derive(Default, Clone)]
@@ -511,12 +574,26 @@ fn scan_tallies(
     let mut inbound_by = vec![(0u64, 0u64); by.keys.len()];
     let mut buttons = vec![0u64; button.keys.len()];
     let mut series = DenseSeries::new(tz, options.interval, &hour, &status, &code);
+    // Funnels read outbound entries only and inbound inbound ones: without
+    // counts or a series, the other directions are not read at all.
+    let subset;
+    let read = if sections.counts || sections.series {
+        matches
+    } else {
+        let mut directions = RoaringBitmap::new();
+        for (wanted, direction) in [(sections.funnels, OUTBOUND), (sections.inbound, INBOUND)] {
+            if let Some(bm) = bitmap_of(snap, Field::Direction, direction).filter(|_| wanted) {
+                directions |= bm;
+            }
+        }
+        subset = directions & matches;
+        &subset
+    };
     let mut ids = Vec::with_capacity(SCAN_CHUNK);
-    let mut rest = matches.iter().peekable();
+    let mut rest = read.iter().peekable();
     while rest.peek().is_some() {
         ids.clear();
         ids.extend(rest.by_ref().take(SCAN_CHUNK));
-        t.total += ids.len() as u64;
         for (_, c, counts) in &mut breakdowns {
             c.load(&ids);
             count_codes(&c.codes, counts);
