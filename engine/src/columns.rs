@@ -15,7 +15,7 @@
 //! from the same keys as the bitmaps, in the same place (`State::reindex`),
 //! so the two always agree.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// The codes of one field, as narrow as its number of distinct keys allows.
 #[derive(Clone, Debug)]
@@ -107,7 +107,7 @@ pub(crate) struct Column {
     /// code -> bitmap key. Code 0 is the key of entries never set (ids past
     /// the end, purged gaps); it is given to the first key set.
     keys: Vec<i64>,
-    lookup: HashMap<i64, u32>,
+    lookup: FxHashMap<i64, u32>,
 }
 
 impl Column {
@@ -115,7 +115,7 @@ impl Column {
         Column {
             codes: Codes::U8(Vec::new()),
             keys: Vec::new(),
-            lookup: HashMap::new(),
+            lookup: FxHashMap::default(),
         }
     }
 

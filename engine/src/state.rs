@@ -10,6 +10,7 @@
 use crate::columns::KeyColumns;
 use crate::model::*;
 use roaring::RoaringBitmap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -414,17 +415,20 @@ pub(crate) struct State {
     /// Per field: every entry's key, as a column (what scans read).
     pub(crate) columns: KeyColumns,
     wamids: HashMap<Box<str>, EntryId>,
-    fingerprints: HashMap<u64, EntryId>,
-    others: HashSet<u64>,
+    // Maps keyed by numbers Ticks makes (hashes, symbols, ids) use Fx, a
+    // fast hash for keys an outsider cannot choose; string-keyed maps keep
+    // the standard, flood-resistant hasher.
+    fingerprints: FxHashMap<u64, EntryId>,
+    others: FxHashSet<u64>,
     /// Inbound replies whose `context.id` names a message not seen yet.
     pending_replies: HashMap<Box<str>, Vec<EntryId>>,
     /// (phone_number_id, customer) -> times of inbound messages, for session windows.
-    inbound_times: HashMap<(Sym, Sym), Vec<i64>>,
+    inbound_times: FxHashMap<(Sym, Sym), Vec<i64>>,
     /// (phone_number_id, customer) -> outbound entries, to open their window
     /// when an earlier inbound message is learned late.
-    outbound_by_pair: HashMap<(Sym, Sym), Vec<EntryId>>,
+    outbound_by_pair: FxHashMap<(Sym, Sym), Vec<EntryId>>,
     /// Outbound entry -> the inbound entries that answer it.
-    replies: HashMap<EntryId, Vec<EntryId>>,
+    replies: FxHashMap<EntryId, Vec<EntryId>>,
     /// The last log record folded in.
     pub(crate) applied: Option<Seq>,
 }
@@ -474,12 +478,12 @@ impl State {
             indexes: vec![BTreeMap::new(); NFIELDS],
             columns: KeyColumns::new(NFIELDS),
             wamids: HashMap::new(),
-            fingerprints: HashMap::new(),
-            others: HashSet::new(),
+            fingerprints: FxHashMap::default(),
+            others: FxHashSet::default(),
             pending_replies: HashMap::new(),
-            inbound_times: HashMap::new(),
-            outbound_by_pair: HashMap::new(),
-            replies: HashMap::new(),
+            inbound_times: FxHashMap::default(),
+            outbound_by_pair: FxHashMap::default(),
+            replies: FxHashMap::default(),
             applied: None,
         }
     }
@@ -1091,6 +1095,9 @@ impl State {
         state.others = cp.others.into_iter().collect();
         state.pending_replies = cp.pending_replies.into_iter().collect();
         state.rows = cp.rows;
+        // Ids ascend, so every bitmap is built by appending (`push`), in a
+        // hash map per field; the ordered maps are made once at the end.
+        let mut building: Vec<FxHashMap<i64, RoaringBitmap>> = vec![FxHashMap::default(); NFIELDS];
         for idx in 0..state.rows.len() {
             let row = &state.rows[idx];
             if row.purged {
@@ -1119,10 +1126,13 @@ impl State {
             }
             let keys = row.index_keys();
             for (slot, key) in keys.iter().enumerate() {
-                state.indexes[slot].entry(*key).or_default().insert(id.0);
+                building[slot].entry(*key).or_default().push(id.0);
                 state.columns.set(slot, id.0, *key);
             }
-            state.live.insert(id.0);
+            state.live.push(id.0);
+        }
+        for (slot, bitmaps) in building.into_iter().enumerate() {
+            state.indexes[slot] = bitmaps.into_iter().collect();
         }
         for times in state.inbound_times.values_mut() {
             times.sort_unstable();
