@@ -6,6 +6,7 @@ use crate::params::{Column, FilterField, LogQuery, Sort};
 use jiff::Zoned;
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use ticks_engine::{Entry, EntryId, Field, FieldValue, Snapshot, Store, TextColumn};
 
@@ -67,28 +68,43 @@ fn field_value(field: Field, v: &str) -> FieldValue {
 }
 
 pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) -> RoaringBitmap {
-    let mut result = snap.live().clone();
+    // Every set the entries must be in, intersected smallest first: the
+    // first is copied, the others only probed, so a query costs about the
+    // size of its most selective filter, not of the store.
+    let mut musts: Vec<Cow<'_, RoaringBitmap>> = vec![Cow::Borrowed(snap.live())];
+    let mut excludes: Vec<RoaringBitmap> = Vec::new();
     for (i, f) in q.filters.iter().enumerate() {
-        let one_of = |values: &[String]| -> RoaringBitmap {
+        let one_of = |values: &[String]| -> Cow<'_, RoaringBitmap> {
             match f.field {
                 FilterField::Indexed(field) => {
-                    let mut bm = RoaringBitmap::new();
-                    for v in values {
-                        if let Some(b) = snap.bitmap(field, &field_value(field, v)) {
-                            bm |= b;
+                    let mut found = values
+                        .iter()
+                        .filter_map(|v| snap.bitmap(field, &field_value(field, v)));
+                    match (found.next(), found.next()) {
+                        (None, _) => Cow::Owned(RoaringBitmap::new()),
+                        (Some(only), None) => Cow::Borrowed(only),
+                        (Some(a), Some(b)) => {
+                            let mut union = a | b;
+                            for more in found {
+                                union |= more;
+                            }
+                            Cow::Owned(union)
                         }
                     }
-                    bm
                 }
-                FilterField::Wamid => values
-                    .iter()
-                    .filter_map(|w| snap.entry_for_wamid(w))
-                    .map(|id| id.0)
-                    .collect(),
-                FilterField::Id => values
-                    .iter()
-                    .filter_map(|v| v.parse::<u32>().ok())
-                    .collect(),
+                FilterField::Wamid => Cow::Owned(
+                    values
+                        .iter()
+                        .filter_map(|w| snap.entry_for_wamid(w))
+                        .map(|id| id.0)
+                        .collect(),
+                ),
+                FilterField::Id => Cow::Owned(
+                    values
+                        .iter()
+                        .filter_map(|v| v.parse::<u32>().ok())
+                        .collect(),
+                ),
                 FilterField::CorrelationId | FilterField::Phone => {
                     let column = if f.field == FilterField::Phone {
                         TextColumn::Phone
@@ -103,26 +119,38 @@ pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) ->
                         .find(|(j, _)| *j == i)
                         .map(|(_, bm)| bm.clone())
                         .unwrap_or_default();
-                    snap.filter_text_eq(&candidates, column, values)
+                    Cow::Owned(snap.filter_text_eq(&candidates, column, values))
                 }
             }
         };
         if !f.include.is_empty() {
-            result &= one_of(&f.include);
+            musts.push(one_of(&f.include));
         }
         if !f.exclude.is_empty() {
-            result -= one_of(&f.exclude);
+            excludes.push(one_of(&f.exclude).into_owned());
         }
     }
     if q.from_ms.is_some() || q.to_ms.is_some() {
-        result &= range_bitmap(
+        musts.push(Cow::Owned(range_bitmap(
             snap,
             q.from_ms.unwrap_or(i64::MIN),
             q.to_ms.unwrap_or(i64::MAX),
-        );
+        )));
     }
     if let Some(text) = &pre.text {
-        result &= text;
+        musts.push(Cow::Borrowed(text));
+    }
+    musts.sort_by_key(|bm| bm.len());
+    let mut sets = musts.into_iter();
+    let mut result = sets.next().map(Cow::into_owned).unwrap_or_default();
+    for set in sets {
+        if result.is_empty() {
+            break;
+        }
+        result &= &*set;
+    }
+    for set in &excludes {
+        result -= set;
     }
     result
 }
