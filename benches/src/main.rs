@@ -77,6 +77,11 @@ fn params(pairs: &[(&str, String)]) -> Vec<(String, String)> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    // The engine reports what reopening spent its time on (RUST_LOG=info).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let mut opts = GeneratorOptions::new(args.messages);
     opts.span_ms = i64::from(args.days) * 86_400_000;
     if !args.reuse {

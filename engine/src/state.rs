@@ -1089,55 +1089,123 @@ impl State {
     pub(crate) fn from_checkpoint(cp: StateCheckpoint) -> State {
         let mut state = State::new();
         state.applied = cp.applied;
-        state.interner = cp.interner;
-        state.interner.rebuild_lookup();
+        state.rows = cp.rows;
+        let rows = &state.rows;
+        // Two independent halves, one per core: the lookup maps (strings,
+        // wamids, sessions, replies) on a helper thread, the bitmaps and
+        // key columns here.
+        let (lookups, indexes) = std::thread::scope(|scope| {
+            let lookups = scope.spawn(move || {
+                let mut interner = cp.interner;
+                interner.rebuild_lookup();
+                Lookups::rebuild(rows, interner)
+            });
+            let indexes = Indexes::rebuild(rows);
+            (lookups.join(), indexes)
+        });
+        let lookups = match lookups {
+            Ok(lookups) => lookups,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        state.interner = lookups.interner;
+        state.wamids = lookups.wamids;
+        state.inbound_times = lookups.inbound_times;
+        state.outbound_by_pair = lookups.outbound_by_pair;
+        state.replies = lookups.replies;
+        state.indexes = indexes.indexes;
+        state.columns = indexes.columns;
+        state.live = indexes.live;
         state.fingerprints = cp.fingerprints.into_iter().collect();
         state.others = cp.others.into_iter().collect();
         state.pending_replies = cp.pending_replies.into_iter().collect();
-        state.rows = cp.rows;
-        // Ids ascend, so every bitmap is built by appending (`push`), in a
-        // hash map per field; the ordered maps are made once at the end.
-        let mut building: Vec<FxHashMap<i64, RoaringBitmap>> = vec![FxHashMap::default(); NFIELDS];
-        for idx in 0..state.rows.len() {
-            let row = &state.rows[idx];
+        state
+    }
+}
+
+/// The lookup maps of a [`State`], rebuilt from its rows.
+struct Lookups {
+    interner: Interner,
+    wamids: HashMap<Box<str>, EntryId>,
+    inbound_times: FxHashMap<(Sym, Sym), Vec<i64>>,
+    outbound_by_pair: FxHashMap<(Sym, Sym), Vec<EntryId>>,
+    replies: FxHashMap<EntryId, Vec<EntryId>>,
+}
+
+impl Lookups {
+    fn rebuild(rows: &[Row], interner: Interner) -> Lookups {
+        let mut l = Lookups {
+            interner,
+            wamids: HashMap::with_capacity(rows.len()),
+            inbound_times: FxHashMap::default(),
+            outbound_by_pair: FxHashMap::default(),
+            replies: FxHashMap::default(),
+        };
+        for (idx, row) in rows.iter().enumerate() {
             if row.purged {
                 continue;
             }
             let id = EntryId(idx as u32);
             if let Some(w) = &row.wamid {
-                state.wamids.insert(w.clone(), id);
+                l.wamids.insert(w.clone(), id);
             }
             let pair = (row.phone_number_id, row.phone);
             if pair.1 != 0 {
                 match row.direction {
-                    Direction::Inbound => state
+                    Direction::Inbound => l
                         .inbound_times
                         .entry(pair)
                         .or_default()
                         .push(row.recorded_ms),
                     Direction::Outbound if row.session.is_some() => {
-                        state.outbound_by_pair.entry(pair).or_default().push(id)
+                        l.outbound_by_pair.entry(pair).or_default().push(id)
                     }
                     _ => {}
                 }
             }
             if let Some(target) = row.in_reply_to {
-                state.replies.entry(target).or_default().push(id);
+                l.replies.entry(target).or_default().push(id);
             }
-            let keys = row.index_keys();
-            for (slot, key) in keys.iter().enumerate() {
-                building[slot].entry(*key).or_default().push(id.0);
-                state.columns.set(slot, id.0, *key);
-            }
-            state.live.push(id.0);
         }
-        for (slot, bitmaps) in building.into_iter().enumerate() {
-            state.indexes[slot] = bitmaps.into_iter().collect();
-        }
-        for times in state.inbound_times.values_mut() {
+        for times in l.inbound_times.values_mut() {
             times.sort_unstable();
         }
-        state
+        l
+    }
+}
+
+/// The bitmaps and key columns of a [`State`], rebuilt from its rows.
+struct Indexes {
+    indexes: Vec<BTreeMap<i64, RoaringBitmap>>,
+    columns: KeyColumns,
+    live: RoaringBitmap,
+}
+
+impl Indexes {
+    fn rebuild(rows: &[Row]) -> Indexes {
+        // Ids ascend, so every bitmap is built by appending (`push`), in a
+        // hash map per field; the ordered maps are made once at the end.
+        let mut building: Vec<FxHashMap<i64, RoaringBitmap>> = vec![FxHashMap::default(); NFIELDS];
+        let mut columns = KeyColumns::new(NFIELDS);
+        let mut live = RoaringBitmap::new();
+        for (idx, row) in rows.iter().enumerate() {
+            if row.purged {
+                continue;
+            }
+            let id = idx as u32;
+            for (slot, key) in row.index_keys().iter().enumerate() {
+                building[slot].entry(*key).or_default().push(id);
+                columns.set(slot, id, *key);
+            }
+            live.push(id);
+        }
+        Indexes {
+            indexes: building
+                .into_iter()
+                .map(|bitmaps| bitmaps.into_iter().collect())
+                .collect(),
+            columns,
+            live,
+        }
     }
 }
 

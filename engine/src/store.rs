@@ -180,15 +180,27 @@ impl Store {
         let dir = config.dir.clone();
         // A checkpoint is usable when it is not ahead of the log, and not
         // ahead of the text index (documents are produced by replay).
+        let started = std::time::Instant::now();
         let checkpoint = read_checkpoint(&checkpoint_path(&dir))
             .ok()
             .flatten()
             .filter(|cp| cp.applied <= last && cp.applied <= text_covered);
+        let read = started.elapsed();
         let mut state = match checkpoint {
             Some(cp) => State::from_checkpoint(cp),
             None => State::new(),
         };
+        let rebuilt = started.elapsed();
+        let from = state.applied;
         replay(&log, &mut state, &text, text_covered)?;
+        tracing::info!(
+            entries = state.rows.len(),
+            checkpoint_read_ms = read.as_millis() as u64,
+            state_rebuilt_ms = (rebuilt - read).as_millis() as u64,
+            replayed_from = ?from,
+            replay_ms = (started.elapsed() - rebuilt).as_millis() as u64,
+            "derived state ready"
+        );
         let next = last.map_or(0, |s| s.0 + 1);
         let shared = Arc::new(Shared {
             db,
