@@ -1182,8 +1182,10 @@ struct Indexes {
 
 impl Indexes {
     fn rebuild(rows: &[Row]) -> Indexes {
-        // Ids ascend, so every bitmap is built by appending (`push`), in a
-        // hash map per field; the ordered maps are made once at the end.
+        // Bitmaps are built in a hash map per field and ordered once at the
+        // end. `insert`, not `push`: roaring's push on a bitmap container
+        // first looks for the container's maximum by scanning its words
+        // from the top, which is most of them while ids ascend.
         let mut building: Vec<FxHashMap<i64, RoaringBitmap>> = vec![FxHashMap::default(); NFIELDS];
         let mut columns = KeyColumns::new(NFIELDS);
         let mut live = RoaringBitmap::new();
@@ -1193,10 +1195,10 @@ impl Indexes {
             }
             let id = idx as u32;
             for (slot, key) in row.index_keys().iter().enumerate() {
-                building[slot].entry(*key).or_default().push(id);
+                building[slot].entry(*key).or_default().insert(id);
                 columns.set(slot, id, *key);
             }
-            live.push(id);
+            live.insert(id);
         }
         Indexes {
             indexes: building
