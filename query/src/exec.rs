@@ -68,9 +68,10 @@ fn field_value(field: Field, v: &str) -> FieldValue {
 }
 
 pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) -> RoaringBitmap {
-    // Every set the entries must be in, intersected smallest first: the
-    // first is copied, the others only probed, so a query costs about the
-    // size of its most selective filter, not of the store.
+    // Every set the entries must be in. The smallest is copied; the others
+    // are probed, narrowest id span first: whole containers outside a span
+    // drop without a look, and a date range spans few (ids follow arrival),
+    // so it goes right after the seed whatever its size.
     let mut musts: Vec<Cow<'_, RoaringBitmap>> = vec![Cow::Borrowed(snap.live())];
     let mut excludes: Vec<RoaringBitmap> = Vec::new();
     for (i, f) in q.filters.iter().enumerate() {
@@ -140,10 +141,16 @@ pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) ->
     if let Some(text) = &pre.text {
         musts.push(Cow::Borrowed(text));
     }
-    musts.sort_by_key(|bm| bm.len());
-    let mut sets = musts.into_iter();
-    let mut result = sets.next().map(Cow::into_owned).unwrap_or_default();
-    for set in sets {
+    let smallest = (0..musts.len()).min_by_key(|i| musts[*i].len());
+    let mut result = smallest
+        .map(|i| musts.swap_remove(i).into_owned())
+        .unwrap_or_default();
+    let span = |bm: &RoaringBitmap| match (bm.min(), bm.max()) {
+        (Some(lo), Some(hi)) => u64::from(hi - lo) + 1,
+        _ => 0,
+    };
+    musts.sort_by_key(|bm| (span(bm), bm.len()));
+    for set in musts {
         if result.is_empty() {
             break;
         }
