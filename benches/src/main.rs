@@ -235,6 +235,24 @@ fn main() -> Result<()> {
         },
         &page,
     )?;
+    // Each text alone (under `--only "text alone"`): which kind of text
+    // query sets the percentiles above.
+    for word in words {
+        run(
+            &format!("text alone: {word} + the same filters"),
+            &|i| {
+                let (from, to) = range(i);
+                params(&[
+                    ("category", "marketing_campaign".into()),
+                    ("status", statuses[i % statuses.len()].into()),
+                    ("from", from),
+                    ("to", to),
+                    ("text", word.into()),
+                ])
+            },
+            &page,
+        )?;
+    }
     let groups = [
         GroupBy::parse("status")?,
         GroupBy::parse("error_code")?,

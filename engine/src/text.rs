@@ -439,7 +439,11 @@ struct EntryCollector;
 
 struct EntrySegmentCollector {
     column: tantivy::columnar::Column<u64>,
-    ids: RoaringBitmap,
+    /// Entry ids in document order: nearly ascending (documents are added
+    /// as records are applied), so collecting them in a vector and sorting
+    /// once beats inserting each into a bitmap, which shifts array
+    /// containers on every out-of-order id.
+    ids: Vec<u32>,
 }
 
 impl Collector for EntryCollector {
@@ -453,7 +457,7 @@ impl Collector for EntryCollector {
     ) -> tantivy::Result<EntrySegmentCollector> {
         Ok(EntrySegmentCollector {
             column: segment.fast_fields().u64("entry")?,
-            ids: RoaringBitmap::new(),
+            ids: Vec::new(),
         })
     }
 
@@ -475,12 +479,17 @@ impl SegmentCollector for EntrySegmentCollector {
 
     fn collect(&mut self, doc: tantivy::DocId, _score: tantivy::Score) {
         if let Some(id) = self.column.first(doc) {
-            self.ids.insert(id as u32);
+            self.ids.push(id as u32);
         }
     }
 
-    fn harvest(self) -> RoaringBitmap {
-        self.ids
+    fn harvest(mut self) -> RoaringBitmap {
+        self.ids.sort_unstable();
+        self.ids.dedup();
+        // Sorted and deduplicated just above, so this cannot fail; the
+        // fallback only keeps the type honest.
+        RoaringBitmap::from_sorted_iter(self.ids.iter().copied())
+            .unwrap_or_else(|_| self.ids.iter().copied().collect())
     }
 }
 
