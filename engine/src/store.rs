@@ -274,6 +274,14 @@ impl Store {
         self.shared.text.search(query)
     }
 
+    /// The entries of `within` that match a free-text query: the same as
+    /// [`Store::text_search`] intersected with `within`, but its cost follows
+    /// the size of `within` rather than how common the words are. Use it
+    /// when other filters have already narrowed the candidates.
+    pub fn text_search_within(&self, query: &str, within: &RoaringBitmap) -> Result<RoaringBitmap> {
+        self.shared.text.search_within(query, within)
+    }
+
     /// Entries that have an identifier (wamid, phone digits, correlation or
     /// conversation id) exactly equal to `value`. Lags like [`Store::text_search`].
     pub fn exact_search(&self, value: &str) -> Result<RoaringBitmap> {

@@ -31,10 +31,6 @@ pub(crate) struct Prefetched {
 }
 
 pub(crate) fn prefetch(store: &Store, q: &LogQuery) -> Result<Prefetched, QueryError> {
-    let text = match &q.text {
-        Some(t) => Some(store.text_search(t)?),
-        None => None,
-    };
     let mut exact = Vec::new();
     for (i, f) in q.filters.iter().enumerate() {
         if matches!(f.field, FilterField::CorrelationId | FilterField::Phone) {
@@ -45,8 +41,27 @@ pub(crate) fn prefetch(store: &Store, q: &LogQuery) -> Result<Prefetched, QueryE
             exact.push((i, bm));
         }
     }
-    Ok(Prefetched { text, exact })
+    let mut pre = Prefetched { text: None, exact };
+    if let Some(t) = &q.text {
+        // The other filters first: when they leave few candidates, the text
+        // query only checks theirs (a common word can occur in millions of
+        // documents). The snapshot is not held during the text search.
+        let (candidates, live) = {
+            let snap = store.snapshot();
+            (matches_in(&snap, q, &pre), snap.live().len())
+        };
+        pre.text = Some(if candidates.len() * TEXT_WITHIN_RATIO < live {
+            store.text_search_within(t, &candidates)?
+        } else {
+            store.text_search(t)?
+        });
+    }
+    Ok(pre)
 }
+
+/// Below one candidate in this many live entries, free text is searched
+/// within the candidates instead of everywhere.
+const TEXT_WITHIN_RATIO: u64 = 8;
 
 /// The entries matching the query's filters, range and text.
 pub fn matching(store: &Store, q: &LogQuery) -> Result<RoaringBitmap, QueryError> {

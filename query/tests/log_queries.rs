@@ -606,3 +606,58 @@ fn a_status_before_its_send_is_queryable_and_the_send_fills_the_same_entry() {
     );
     store.close().expect("close");
 }
+
+/// Free text searched only within the candidates (the path a query takes
+/// when its other filters leave few) answers exactly what searching
+/// everywhere and intersecting answers: over several index segments, with
+/// purged entries' documents deleted, for every kind of text query.
+#[test]
+fn text_within_candidates_equals_text_everywhere_intersected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(Config::new(dir.path())).expect("open");
+    for seed in [21, 22, 23] {
+        import(&store, &ndjson(400, seed));
+        store.flush_text().expect("flush"); // one segment per batch, at least
+    }
+    let doomed: roaring::RoaringBitmap = store.snapshot().live().iter().step_by(7).collect();
+    store
+        .purge(&doomed, "test", "every seventh entry", None, true)
+        .expect("purge");
+    let live = store.snapshot().live().clone();
+    let every_third: roaring::RoaringBitmap = live.iter().step_by(3).collect();
+    let a_range: roaring::RoaringBitmap = live.iter().skip(200).take(500).collect();
+    let one: roaring::RoaringBitmap = live.iter().skip(10).take(1).collect();
+    let purged_too = &every_third | &doomed;
+    let texts = [
+        "quero",
+        "entrega",
+        "maria",
+        "\"black friday\"",
+        "promo*",
+        "prazo",
+        "entreg*",
+        "nothing-like-this",
+    ];
+    let mut nonempty = 0;
+    for text in texts {
+        let everywhere = store.text_search(text).expect("text");
+        for within in [&live, &every_third, &a_range, &one, &purged_too] {
+            let expected = &everywhere & within - &doomed;
+            let got = store.text_search_within(text, within).expect("within");
+            assert_eq!(got, expected, "{text} within {} candidates", within.len());
+            nonempty += usize::from(!expected.is_empty());
+        }
+    }
+    assert!(nonempty > 10, "the comparison must cover real matches");
+    // And through the query layer: a narrow filter takes the candidate path.
+    let narrow = query(&[("name", "Black Friday 2025"), ("text", "quero")]);
+    let page = search(&store, &narrow).expect("search");
+    let by_scan = store.text_search("quero").expect("text")
+        & ticks_query::matching(&store, &query(&[("name", "Black Friday 2025")])).expect("m");
+    assert_eq!(page.total, by_scan.len());
+    assert!(
+        page.total > 0,
+        "the campaign's messages have replies saying quero"
+    );
+    store.close().expect("close");
+}
