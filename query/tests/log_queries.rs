@@ -642,7 +642,7 @@ fn text_within_candidates_equals_text_everywhere_intersected() {
     for text in texts {
         let everywhere = store.text_search(text).expect("text");
         for within in [&live, &every_third, &a_range, &one, &purged_too] {
-            let expected = &everywhere & within - &doomed;
+            let expected = &(&everywhere & within) - &doomed;
             let got = store.text_search_within(text, within).expect("within");
             assert_eq!(got, expected, "{text} within {} candidates", within.len());
             nonempty += usize::from(!expected.is_empty());
