@@ -187,6 +187,12 @@ impl TextIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         let writer: IndexWriter = index.writer_with_num_threads(1, WRITER_HEAP_BYTES)?;
+        // A crash between writing a commit's files and its meta.json leaves
+        // files no commit names, e.g. a segment's `.del` bitset. Replaying
+        // the same deletion after the restart reaches the same opstamp and
+        // so the same file name, which tantivy refuses to overwrite: remove
+        // the leftovers before anything is written.
+        writer.garbage_collect_files().wait()?;
         let committed = Arc::new(AtomicU64::new(seq_plus_one(covered)));
         let entry_docs = Arc::new(Mutex::new(HashMap::new()));
         let warming = {
@@ -723,6 +729,60 @@ mod tests {
                 QueryPart::Word("x".into()),
             ]
         );
+    }
+
+    /// The state a `kill -9` leaves when it lands inside a deletion's
+    /// commit: the segment's new `.del` file is written (and listed in
+    /// `.managed.json`), `meta.json` is not. Redoing the deletion after the
+    /// restart reaches the same opstamp, so the same file name: it used to
+    /// fail with "FileAlreadyExists" and the store would not open.
+    #[test]
+    fn a_deletion_redone_after_a_crash_inside_its_commit_succeeds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text_dir = dir.path().join("text");
+        let docs = (0..10)
+            .map(|i| TextDoc {
+                entry: EntryId(i),
+                text: format!("pedido numero {i}"),
+                exact: vec![],
+            })
+            .collect();
+        let (index, _) = TextIndex::open(&text_dir, Duration::from_millis(50)).expect("open");
+        index.submit(Seq(0), docs).expect("submit");
+        index.flush().expect("flush");
+        index.close().expect("close");
+
+        // What the crash leaves: delete bitsets for every opstamp the redo
+        // could reach, managed but named by no commit.
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(text_dir.join("meta.json")).expect("meta"))
+                .expect("json");
+        let managed_path = text_dir.join(".managed.json");
+        let mut managed: Vec<String> =
+            serde_json::from_slice(&std::fs::read(&managed_path).expect("managed")).expect("json");
+        let segments = meta["segments"].as_array().expect("segments");
+        assert!(!segments.is_empty());
+        for segment in segments {
+            let id = segment["segment_id"].as_str().expect("id").replace('-', "");
+            for opstamp in 0..=64 {
+                let name = format!("{id}.{opstamp}.del");
+                std::fs::write(text_dir.join(&name), b"left by a crash").expect("write");
+                managed.push(name);
+            }
+        }
+        std::fs::write(&managed_path, serde_json::to_vec(&managed).expect("json"))
+            .expect("managed");
+
+        let (index, covered) =
+            TextIndex::open(&text_dir, Duration::from_millis(50)).expect("open after the crash");
+        assert_eq!(covered, Some(Seq(0)));
+        index
+            .delete(vec![EntryId(3)], Seq(1))
+            .expect("the deletion is redone");
+        let left = index.search("pedido").expect("search");
+        assert_eq!(left.len(), 9);
+        assert!(!left.contains(3));
+        index.close().expect("close");
     }
 
     #[test]
