@@ -72,6 +72,9 @@ struct EntryDocs {
     first: u32,
     offsets: Vec<u32>,
     docs: Vec<DocId>,
+    /// doc -> entry (`u32::MAX`: none), the reverse of the above; cheaper
+    /// than decoding the fast field for every hit.
+    entry_of: Vec<u32>,
 }
 
 impl EntryDocs {
@@ -80,6 +83,10 @@ impl EntryDocs {
         let mut pairs: Vec<(u32, DocId)> = (0..segment.max_doc())
             .filter_map(|doc| column.first(doc).map(|entry| (entry as u32, doc)))
             .collect();
+        let mut entry_of = vec![u32::MAX; segment.max_doc() as usize];
+        for (entry, doc) in &pairs {
+            entry_of[*doc as usize] = *entry;
+        }
         let (Some(first), Some(last)) = (
             pairs.iter().map(|p| p.0).min(),
             pairs.iter().map(|p| p.0).max(),
@@ -88,6 +95,7 @@ impl EntryDocs {
                 first: 0,
                 offsets: vec![0],
                 docs: Vec::new(),
+                entry_of,
             });
         };
         // Stable by entry: each entry's documents stay in ascending order.
@@ -104,6 +112,7 @@ impl EntryDocs {
             first,
             offsets,
             docs: pairs.into_iter().map(|p| p.1).collect(),
+            entry_of,
         })
     }
 
@@ -317,7 +326,6 @@ impl TextIndex {
             let Some(mut target) = marked.next_from(0) else {
                 continue;
             };
-            let entries = segment.fast_fields().u64("entry")?;
             let alive = segment.alive_bitset();
             let mut scorer = weight.scorer(segment, 1.0)?;
             // Leapfrog: whichever side is behind jumps to the other's
@@ -333,7 +341,8 @@ impl TextIndex {
                 }
                 let from = if at == target {
                     if alive.is_none_or(|a| a.is_alive(at)) {
-                        found.extend(entries.first(at).map(|e| e as u32));
+                        // Marked documents all have an entry.
+                        found.extend(map.entry_of.get(at as usize).filter(|e| **e != u32::MAX));
                     }
                     at + 1
                 } else {
