@@ -445,16 +445,6 @@ pub(crate) struct StateCheckpoint {
     pending_replies: Vec<(Box<str>, Vec<EntryId>)>,
 }
 
-impl StateCheckpoint {
-    /// Moves the rows out (the checkpoint file stores them in chunks).
-    pub(crate) fn take_rows(&mut self) -> Vec<Row> {
-        std::mem::take(&mut self.rows)
-    }
-    pub(crate) fn set_rows(&mut self, rows: Vec<Row>) {
-        self.rows = rows;
-    }
-}
-
 fn hash64(parts: &[&[u8]]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for p in parts {

@@ -4,9 +4,9 @@
 use crate::error::{io_err, Error, Result};
 use crate::log::{self, Log, PreparedInput, PurgeRecord, Record};
 use crate::model::*;
-use crate::state::{Field, Row, State, NONE_KEY};
+use crate::state::{Field, Row, State, StateCheckpoint, NONE_KEY};
 use crate::text::TextIndex;
-use crate::{checkpoint, erase, keys};
+use crate::{erase, keys};
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+const CHECKPOINT_MAGIC: &[u8; 8] = b"TICKSCKP";
+const CHECKPOINT_VERSION: u32 = 1;
 /// Most inputs one write group takes: bounds the latency a group adds.
 const MAX_GROUP_INPUTS: usize = 4096;
 
@@ -179,7 +181,7 @@ impl Store {
         // A checkpoint is usable when it is not ahead of the log, and not
         // ahead of the text index (documents are produced by replay).
         let started = std::time::Instant::now();
-        let checkpoint = checkpoint::read(&checkpoint_path(&dir))
+        let checkpoint = read_checkpoint(&checkpoint_path(&dir))
             .ok()
             .flatten()
             .filter(|cp| cp.applied <= last && cp.applied <= text_covered);
@@ -714,6 +716,46 @@ fn dir_size(dir: &Path) -> u64 {
     total
 }
 
+fn read_checkpoint(path: &Path) -> Result<Option<StateCheckpoint>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    if bytes.len() < 12 || &bytes[..8] != CHECKPOINT_MAGIC {
+        return Ok(None);
+    }
+    if u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) != CHECKPOINT_VERSION {
+        return Ok(None);
+    }
+    let plain = zstd::stream::decode_all(&bytes[12..]).map_err(io_err(path))?;
+    let (cp, _) = bincode::serde::decode_from_slice(&plain, bincode::config::standard())
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    Ok(Some(cp))
+}
+
+fn write_checkpoint(path: &Path, cp: &StateCheckpoint) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let plain = bincode::serde::encode_to_vec(cp, bincode::config::standard())
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    let mut bytes = Vec::with_capacity(plain.len() / 3);
+    bytes.extend_from_slice(CHECKPOINT_MAGIC);
+    bytes.extend_from_slice(&CHECKPOINT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&zstd::bulk::compress(&plain, 1).map_err(io_err(path))?);
+    // Write-then-rename: a crash leaves either the old checkpoint or the new
+    // one, never half of one.
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        f.write_all(&bytes).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+    }
+    std::fs::rename(&tmp, path).map_err(io_err(path))?;
+    Ok(())
+}
+
 /// API names of the [`Field::Engagement`] keys 1, 2 and 3.
 const ENGAGEMENT_NAMES: [&str; 3] = ["replied", "clicked", "replied_and_clicked"];
 /// API names of the [`Field::Reached`] keys 1, 2 and 3.
@@ -1007,7 +1049,7 @@ fn checkpoint_now(shared: &Shared) -> Result<()> {
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .to_checkpoint();
-    checkpoint::write(&checkpoint_path(&shared.dir), cp)
+    write_checkpoint(&checkpoint_path(&shared.dir), &cp)
 }
 
 /// Finishes the erasure of every purge a crash interrupted.
