@@ -278,6 +278,16 @@ fn main() -> Result<()> {
             Ok(())
         },
     )?;
+    let whole_store_report = |name: &str, options: &ticks_query::ReportOptions| {
+        run(
+            name,
+            &|_| params(&[("tz", "America/Sao_Paulo".into())]),
+            &|q| {
+                std::hint::black_box(ticks_query::report(&store, q, options)?);
+                Ok(())
+            },
+        )
+    };
     for plan in [
         ticks_query::Plan::Auto,
         ticks_query::Plan::Scan,
@@ -300,24 +310,16 @@ fn main() -> Result<()> {
                 Ok(())
             },
         )?;
-        run(
+        whole_store_report(
             &format!("consolidated report of the whole store with its 30-day daily series (plan {plan:?})"),
-            &|_| params(&[("tz", "America/Sao_Paulo".into())]),
-            &|q| {
-                std::hint::black_box(ticks_query::report(&store, q, &options)?);
-                Ok(())
-            },
+            &options,
         )?;
     }
     let series_only =
         ticks_query::ReportOptions::from_params(&params(&[("sections", "series".into())]))?;
-    run(
+    whole_store_report(
         "30-day daily series of the whole store (status, codes, 429/5xx/failure rates)",
-        &|_| params(&[("tz", "America/Sao_Paulo".into())]),
-        &|q| {
-            std::hint::black_box(ticks_query::report(&store, q, &series_only)?);
-            Ok(())
-        },
+        &series_only,
     )?;
     // Each section of the whole-store report by each plan: what Plan::Auto
     // chooses between.
@@ -327,13 +329,9 @@ fn main() -> Result<()> {
                 plan,
                 ..ticks_query::ReportOptions::from_params(&params(&[("sections", section.into())]))?
             };
-            run(
+            whole_store_report(
                 &format!("whole-store report, section {section} only (plan {plan:?})"),
-                &|_| params(&[("tz", "America/Sao_Paulo".into())]),
-                &|q| {
-                    std::hint::black_box(ticks_query::report(&store, q, &options)?);
-                    Ok(())
-                },
+                &options,
             )?;
         }
     }
