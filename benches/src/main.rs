@@ -221,18 +221,19 @@ fn main() -> Result<()> {
         "promo*",
         "prazo",
     ];
+    let with_text = |i: usize, text: &str| {
+        let (from, to) = range(i);
+        params(&[
+            ("category", "marketing_campaign".into()),
+            ("status", statuses[i % statuses.len()].into()),
+            ("from", from),
+            ("to", to),
+            ("text", text.into()),
+        ])
+    };
     run(
         "the same with free text",
-        &|i| {
-            let (from, to) = range(i);
-            params(&[
-                ("category", "marketing_campaign".into()),
-                ("status", statuses[i % statuses.len()].into()),
-                ("from", from),
-                ("to", to),
-                ("text", words[i % words.len()].into()),
-            ])
-        },
+        &|i| with_text(i, words[i % words.len()]),
         &page,
     )?;
     // Each text alone (under `--only "text alone"`): which kind of text
@@ -240,16 +241,7 @@ fn main() -> Result<()> {
     for word in words {
         run(
             &format!("text alone: {word} + the same filters"),
-            &|i| {
-                let (from, to) = range(i);
-                params(&[
-                    ("category", "marketing_campaign".into()),
-                    ("status", statuses[i % statuses.len()].into()),
-                    ("from", from),
-                    ("to", to),
-                    ("text", word.into()),
-                ])
-            },
+            &|i| with_text(i, word),
             &page,
         )?;
     }
