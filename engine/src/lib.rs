@@ -10,6 +10,9 @@
 //!   derived from all its status events by rank ([`derive_status`]);
 //! - roaring bitmaps from each value of each [`Field`] to the entries that
 //!   have it, which filters, counts and group-bys combine without scanning;
+//! - their transpose, a key column per field ([`Snapshot::column`]): each
+//!   entry's value as a small code, which scans (the report of a campaign)
+//!   read instead of the rows;
 //! - a tantivy full-text index over names, texts, parameters, errors, phones
 //!   and ids ([`Store::text_search`]).
 //!
