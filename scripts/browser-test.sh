@@ -4,10 +4,16 @@
 # Installs what it needs when missing (root on Debian: apt-get; npm registry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v chromium >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+# Only what is missing: a machine's own Node.js (e.g. from NodeSource) ships
+# npm itself, and Debian's npm package conflicts with it.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq chromium nodejs npm >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 cargo build -p ticks-server --bin ticks
 cd tests/browser
