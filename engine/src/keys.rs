@@ -20,7 +20,7 @@
 //! period u32 LE, generation u32 LE, 32 key bytes.
 
 use crate::error::{io_err, Error, Result};
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -32,6 +32,8 @@ const VERSION: u32 = 1;
 pub(crate) const PERIOD_BITS: u32 = 16;
 /// Bytes of a nonce, stored before each ciphertext.
 pub(crate) const NONCE_LEN: usize = 12;
+/// Bytes of the Poly1305 tag after each ciphertext.
+pub(crate) const TAG_LEN: usize = 16;
 
 /// The period a sequence number belongs to.
 pub(crate) fn period_of(seq: u64) -> u32 {
@@ -177,21 +179,24 @@ impl Keyring {
     }
 }
 
-/// Encrypts `plain` with `key`; returns nonce || ciphertext (with tag).
-/// `aad` (the record header) is authenticated but not encrypted.
-pub(crate) fn seal(key: &KeyBytes, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
+/// Appends nonce || ciphertext || tag of `plain` to `record`, whose bytes so
+/// far (the record header) are authenticated but not encrypted. Encrypts in
+/// place: the payload is copied once, into the record.
+pub(crate) fn seal_onto(key: &KeyBytes, record: &mut Vec<u8>, plain: &[u8]) -> Result<()> {
+    let aad_len = record.len();
     let nonce: [u8; NONCE_LEN] = rand::random();
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
-    let ct = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad })
+    record.reserve(NONCE_LEN + plain.len() + TAG_LEN);
+    record.extend_from_slice(&nonce);
+    record.extend_from_slice(plain);
+    let (aad, sealed) = record.split_at_mut(aad_len);
+    let tag = ChaCha20Poly1305::new(Key::from_slice(key))
+        .encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, &mut sealed[NONCE_LEN..])
         .map_err(|_| Error::Encode("encryption failed".into()))?;
-    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ct);
-    Ok(out)
+    record.extend_from_slice(&tag);
+    Ok(())
 }
 
-/// Decrypts what [`seal`] produced; `None` when it does not authenticate.
+/// Decrypts what [`seal_onto`] appended (`sealed` starts at the nonce); `None` when it does not authenticate.
 pub(crate) fn open(key: &KeyBytes, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
     if sealed.len() < NONCE_LEN {
         return None;
@@ -246,7 +251,9 @@ mod tests {
     #[test]
     fn sealed_payloads_open_only_with_their_key_and_header() {
         let key: KeyBytes = [7; 32];
-        let sealed = seal(&key, b"header", b"secret text").expect("seal");
+        let mut record = b"header".to_vec();
+        seal_onto(&key, &mut record, b"secret text").expect("seal");
+        let sealed = &record[6..];
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
         assert_eq!(
             open(&key, b"header", &sealed).as_deref(),

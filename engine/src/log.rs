@@ -208,10 +208,7 @@ fn finish_record(
 ) -> Result<Vec<u8>> {
     header.extend_from_slice(&generation.to_le_bytes());
     match key {
-        Some(k) => {
-            let sealed = keys::seal(k, &header, payload)?;
-            header.extend_from_slice(&sealed);
-        }
+        Some(k) => keys::seal_onto(k, &mut header, payload)?,
         None => header.extend_from_slice(payload),
     }
     Ok(header)

@@ -72,6 +72,20 @@ impl Config {
 /// The writer thread and the channel to it.
 type WriterHandle = (Sender<WriteOp>, JoinHandle<()>);
 /// Per write op: the outcomes to answer, and the (seq, events) to apply.
+/// An append queued by [`Store::submit`], not yet known to be durable.
+#[must_use = "an append is only acknowledged once `wait` returns"]
+pub struct PendingAppend {
+    reply: Receiver<Result<Vec<AppendOutcome>>>,
+}
+
+impl PendingAppend {
+    /// Blocks until the inputs are durable (or refused), and returns one
+    /// outcome per input, in order.
+    pub fn wait(self) -> Result<Vec<AppendOutcome>> {
+        self.reply.recv().map_err(|_| Error::Closed)?
+    }
+}
+
 type Plan = (Vec<AppendOutcome>, Vec<(Seq, Vec<(EntryId, Event)>)>);
 
 enum WriteOp {
@@ -243,13 +257,21 @@ impl Store {
     /// concurrently from several threads share one flush. Duplicates are
     /// recognised and reported, not stored.
     pub fn append(&self, inputs: Vec<Input>) -> Result<Vec<AppendOutcome>> {
+        self.submit(inputs)?.wait()
+    }
+
+    /// Queues inputs for appending and returns at once; [`PendingAppend::wait`]
+    /// returns when they are durable. Submissions are written in the order
+    /// they are made, so a bulk loader can compress its next batch while the
+    /// writer flushes this one. Nothing is acknowledged before `wait`.
+    pub fn submit(&self, inputs: Vec<Input>) -> Result<PendingAppend> {
         let prepared = inputs
             .into_iter()
             .map(|i| PreparedInput::prepare(i, self.shared.level))
             .collect::<Result<Vec<_>>>()?;
         let (tx, rx) = mpsc::channel();
         self.send(WriteOp::Append(prepared, tx))?;
-        rx.recv().map_err(|_| Error::Closed)?
+        Ok(PendingAppend { reply: rx })
     }
 
     /// Appends one input.
@@ -854,7 +876,7 @@ fn writer_loop(shared: Arc<Shared>, rx: Receiver<WriteOp>) {
 /// Writes one group: classify against the state, write every record and
 /// flush once, then apply and answer. A failure answers every caller of the
 /// group with the error and applies nothing.
-fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
+fn write_group(shared: &Shared, mut ops: Vec<WriteOp>) {
     if shared.failed.load(Ordering::SeqCst) {
         for op in ops {
             match op {
@@ -871,19 +893,20 @@ fn write_group(shared: &Shared, ops: Vec<WriteOp>) {
     {
         let state = shared.state.read().unwrap_or_else(|p| p.into_inner());
         let mut overlay = state.overlay();
-        for op in &ops {
+        for op in &mut ops {
             let mut outcomes = Vec::new();
             let mut applies = Vec::new();
             match op {
                 WriteOp::Append(prepared, _) => {
                     for p in prepared {
                         let assignments = state.classify(&mut overlay, &p.events);
+                        let events = p.events.len();
                         let kept: Vec<(EntryId, Event)> = assignments
                             .iter()
-                            .zip(&p.events)
-                            .filter_map(|(a, ev)| a.map(|id| (id, ev.clone())))
+                            .zip(std::mem::take(&mut p.events))
+                            .filter_map(|(a, ev)| a.map(|id| (id, ev)))
                             .collect();
-                        let duplicates = p.events.len() - kept.len();
+                        let duplicates = events - kept.len();
                         if kept.is_empty() {
                             outcomes.push(AppendOutcome {
                                 seq: None,

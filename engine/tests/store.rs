@@ -141,3 +141,34 @@ fn invalid_configuration_is_refused_with_the_reason() {
     let err = Store::open(config).err().expect("refused");
     assert!(err.to_string().contains("compression_level"), "{err}");
 }
+
+#[test]
+fn submitted_batches_are_written_in_submission_order_whatever_order_they_are_awaited() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(Config::new(dir.path())).expect("open");
+    // The status first, then its send: the status creates the entry and the
+    // send joins it only if the two batches are applied in this order.
+    let first = store
+        .submit(vec![input(vec![status_event(
+            WebhookStatus::Delivered,
+            1_000,
+            None,
+        )])])
+        .expect("submit");
+    let second = store
+        .submit(vec![input(vec![send_event()])])
+        .expect("submit");
+    let second = second.wait().expect("second batch");
+    let first = first.wait().expect("first batch");
+    let (first_seq, second_seq) = (
+        first[0].seq.expect("stored"),
+        second[0].seq.expect("stored"),
+    );
+    assert!(first_seq < second_seq, "{first_seq:?} then {second_seq:?}");
+    assert_eq!(
+        first[0].entries, second[0].entries,
+        "one message, one entry"
+    );
+    assert_eq!(final_state(&store).0, Status::Delivered);
+    store.close().expect("close");
+}

@@ -86,14 +86,26 @@ pub fn import(
     let result: Result<(u64, u64), ImportError> = std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> Result<(u64, u64), ImportError> {
             let (mut stored, mut dups) = (0, 0);
-            for batch in rx {
-                for outcome in store.append(batch)? {
+            let mut count = |outcomes: Vec<ticks_engine::AppendOutcome>| {
+                for outcome in outcomes {
                     if outcome.seq.is_some() {
                         stored += 1;
                     } else {
                         dups += 1;
                     }
                 }
+            };
+            // One batch in flight: this thread compresses batch N+1 while
+            // the store's writer flushes batch N.
+            let mut in_flight: Option<ticks_engine::PendingAppend> = None;
+            for batch in rx {
+                let pending = store.submit(batch)?;
+                if let Some(previous) = in_flight.replace(pending) {
+                    count(previous.wait()?);
+                }
+            }
+            if let Some(last) = in_flight {
+                count(last.wait()?);
             }
             Ok((stored, dups))
         });
