@@ -256,10 +256,10 @@ mod tests {
         let sealed = &record[6..];
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
         assert_eq!(
-            open(&key, b"header", &sealed).as_deref(),
+            open(&key, b"header", sealed).as_deref(),
             Some(&b"secret text"[..])
         );
-        assert!(open(&[8; 32], b"header", &sealed).is_none());
-        assert!(open(&key, b"other", &sealed).is_none());
+        assert!(open(&[8; 32], b"header", sealed).is_none());
+        assert!(open(&key, b"other", sealed).is_none());
     }
 }
