@@ -334,7 +334,8 @@ pub struct SendEvent {
     pub transport_error: Option<String>,
     /// `context.message_id` when the send replies to a customer message.
     pub reply_to: Option<String>,
-    /// Identity of a send without wamid, for deduplication (request and time).
+    /// Identity of a send without wamid, for deduplication (request and
+    /// time); 0 when the send has a wamid, which identifies it instead.
     pub fingerprint: u64,
 }
 

@@ -142,6 +142,7 @@ pub(crate) fn parse_send_value(v: &Value, path: &str) -> Result<SendEvent, Parse
         .opt_str("correlation_id")?
         .or_else(|| request_at.str_or_none("biz_opaque_callback_data"));
     let reply_to = dig_str(request, &["context", "message_id"]);
+    let wamid_present = wamid.is_some();
     Ok(SendEvent {
         recorded_ms: recorded.ms,
         offset_s: recorded.offset_s,
@@ -166,7 +167,13 @@ pub(crate) fn parse_send_value(v: &Value, path: &str) -> Result<SendEvent, Parse
         error,
         transport_error,
         reply_to,
-        fingerprint: fingerprint(request, recorded.ms),
+        // Only a send without a wamid is recognised by its fingerprint, and
+        // hashing re-serializes the request: skip it when there is a wamid.
+        fingerprint: if wamid_present {
+            0
+        } else {
+            fingerprint(request, recorded.ms)
+        },
     })
 }
 
