@@ -3,7 +3,7 @@
 //!
 //! # Data flow
 //! ```text
-//! raw bytes --parse--> serde_json::Value --derive--> Event(s) --+--> Input { raw, events }
+//! raw bytes --parse--> Json (borrows the bytes) --derive--> Event(s) --> Input { raw, events }
 //!   send result  -> Event::Send   (wamid, outcome, template params, error...)
 //!   webhook body -> Event::Status / Event::Inbound / Event::Other per item
 //! NDJSON line    -> either, told apart by an "object" key
@@ -49,27 +49,26 @@ pub use import::{import, ImportOptions, ImportReport, Rejection};
 pub use send::normalize_phone;
 pub use time::format_rfc3339;
 
+use json::Json;
 use serde_json::value::RawValue;
-use serde_json::Value;
 use ticks_engine::{Event, Input, Source};
 
 /// Largest single input accepted (a webhook may be 3 MB; this leaves room).
 pub const MAX_INPUT_BYTES: usize = 8 * 1024 * 1024;
 
-fn parse_json(raw: &[u8]) -> Result<Value, ParseError> {
+fn parse_json(raw: &[u8]) -> Result<Json<'_>, ParseError> {
     if raw.len() > MAX_INPUT_BYTES {
         return Err(ParseError::TooLarge {
             size: raw.len(),
             limit: MAX_INPUT_BYTES,
         });
     }
-    serde_json::from_slice(raw).map_err(|e| ParseError::Json(e.to_string()))
+    Json::parse(raw).map_err(|e| ParseError::Json(e.to_string()))
 }
 
 /// Parses one send result object into an input.
 pub fn send_input(raw: Vec<u8>, source: Source, received_ms: i64) -> Result<Input, ParseError> {
-    let v = parse_json(&raw)?;
-    let event = send::parse_send_value(&v, "")?;
+    let event = send::parse_send_value(&parse_json(&raw)?, "")?;
     Ok(Input {
         source,
         received_ms,
@@ -103,9 +102,9 @@ pub fn send_batch(
         .enumerate()
         .map(|(i, item)| {
             let bytes = item.get().as_bytes().to_vec();
-            let v: Value =
-                serde_json::from_slice(&bytes).map_err(|e| ParseError::Json(e.to_string()))?;
+            let v = Json::parse(&bytes).map_err(|e| ParseError::Json(e.to_string()))?;
             let event = send::parse_send_value(&v, &format!("[{i}]"))?;
+            drop(v);
             Ok(Input {
                 source,
                 received_ms,
@@ -118,8 +117,7 @@ pub fn send_batch(
 
 /// Parses a webhook body exactly as Meta posts it.
 pub fn webhook_input(raw: Vec<u8>, source: Source, received_ms: i64) -> Result<Input, ParseError> {
-    let v = parse_json(&raw)?;
-    let events = webhook::parse_webhook_value(&v, received_ms)?;
+    let events = webhook::parse_webhook_value(&parse_json(&raw)?, received_ms)?;
     Ok(Input {
         source,
         received_ms,
@@ -180,11 +178,13 @@ pub fn line_input(raw: Vec<u8>, source: Source, received_ms: i64) -> Result<Inpu
         input.source = original;
         return Ok(input);
     }
-    let v = parse_json(&raw)?;
-    let events = if v.get("object").is_some() {
-        webhook::parse_webhook_value(&v, received_ms)?
-    } else {
-        vec![Event::Send(Box::new(send::parse_send_value(&v, "")?))]
+    let events = {
+        let v = parse_json(&raw)?;
+        if v.get("object").is_some() {
+            webhook::parse_webhook_value(&v, received_ms)?
+        } else {
+            vec![Event::Send(Box::new(send::parse_send_value(&v, "")?))]
+        }
     };
     Ok(Input {
         source,

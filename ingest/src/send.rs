@@ -1,14 +1,14 @@
 //! Send results: what a sending application reports after each Cloud API call.
 
 use crate::error::ParseError;
+use crate::json::Json;
 use crate::json::{dig, dig_str, index, join, kind, At};
 use crate::time::parse_instant;
-use serde_json::Value;
 use std::hash::{Hash, Hasher};
 use ticks_engine::{MetaError, SendEvent, SendOutcome, TemplateParam};
 
 /// Parses one send result object (see the module docs of the crate for the shape).
-pub(crate) fn parse_send_value(v: &Value, path: &str) -> Result<SendEvent, ParseError> {
+pub(crate) fn parse_send_value(v: &Json<'_>, path: &str) -> Result<SendEvent, ParseError> {
     if !v.is_object() {
         return Err(ParseError::field(
             if path.is_empty() { "(root)" } else { path },
@@ -26,7 +26,7 @@ pub(crate) fn parse_send_value(v: &Value, path: &str) -> Result<SendEvent, Parse
         .ok_or_else(|| ParseError::field(&request_path, "missing"))?;
     let response_code = match at.get("response_code") {
         None => None,
-        Some(Value::Number(n)) => {
+        Some(Json::Number(n)) => {
             let code = n
                 .as_u64()
                 .filter(|c| (100..=599).contains(c))
@@ -38,7 +38,7 @@ pub(crate) fn parse_send_value(v: &Value, path: &str) -> Result<SendEvent, Parse
                 })?;
             Some(code as u16)
         }
-        Some(Value::String(s)) => Some(
+        Some(Json::String(s)) => Some(
             s.parse::<u16>()
                 .ok()
                 .filter(|c| (100..=599).contains(c))
@@ -58,9 +58,9 @@ pub(crate) fn parse_send_value(v: &Value, path: &str) -> Result<SendEvent, Parse
     };
     let response = match at.get("response") {
         None => None,
-        Some(r @ Value::Object(_)) => Some(r),
+        Some(r @ Json::Object(_)) => Some(r),
         // Some senders log a non-JSON body as a string: keep it as text.
-        Some(Value::String(_)) => None,
+        Some(Json::String(_)) => None,
         Some(other) => {
             return Err(ParseError::field(
                 join(path, "response"),
@@ -71,11 +71,11 @@ pub(crate) fn parse_send_value(v: &Value, path: &str) -> Result<SendEvent, Parse
     let transport_error = at.opt_str("error")?;
 
     let wamid = match response.and_then(|r| r.get("messages")) {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(msgs)) => match msgs.first() {
+        None | Some(Json::Null) => None,
+        Some(Json::Array(msgs)) => match msgs.first() {
             None => None,
             Some(m) => match m.get("id") {
-                Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+                Some(Json::String(id)) if !id.is_empty() => Some(id.to_string()),
                 _ => {
                     return Err(ParseError::field(
                         format!("{}[0].id", join(&join(path, "response"), "messages")),
@@ -92,7 +92,7 @@ pub(crate) fn parse_send_value(v: &Value, path: &str) -> Result<SendEvent, Parse
         }
     };
     let message_status = response
-        .and_then(|r| r.get("messages")?.get(0)?.get("message_status")?.as_str())
+        .and_then(|r| r.get("messages")?.at(0)?.get("message_status")?.as_str())
         .map(String::from);
     let outcome = match response_code {
         None => SendOutcome::NoResponse,
@@ -110,7 +110,7 @@ pub(crate) fn parse_send_value(v: &Value, path: &str) -> Result<SendEvent, Parse
     let request_at = At::new(request, &request_path);
     let content_type = match request_at.str_or_none("type") {
         Some(t) => Some(t),
-        None if request.get("status").and_then(Value::as_str) == Some("read") => {
+        None if request.get("status").and_then(Json::as_str) == Some("read") => {
             Some("read_receipt".into())
         }
         None if request.get("text").is_some() => Some("text".into()),
@@ -131,10 +131,10 @@ pub(crate) fn parse_send_value(v: &Value, path: &str) -> Result<SendEvent, Parse
         )?;
     }
     let wa_id = response
-        .and_then(|r| r.get("contacts")?.get(0)?.get("wa_id"))
+        .and_then(|r| r.get("contacts")?.at(0)?.get("wa_id"))
         .and_then(|w| match w {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
+            Json::String(s) => Some(s.to_string()),
+            Json::Number(n) => Some(n.to_string()),
             _ => None,
         });
     let phone = request_at.str_or_none("to").map(|t| normalize_phone(&t));
@@ -179,10 +179,11 @@ pub(crate) fn parse_send_value(v: &Value, path: &str) -> Result<SendEvent, Parse
 
 /// Identity of a send that got no wamid: the same request at the same time
 /// is the same attempt logged twice.
-fn fingerprint(request: &Value, recorded_ms: i64) -> u64 {
+fn fingerprint(request: &Json<'_>, recorded_ms: i64) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    // serde_json's default map is ordered, so this text is canonical.
-    request.to_string().hash(&mut h);
+    // The text `serde_json::Value` printed before, so fingerprints of sends
+    // stored by earlier versions still match.
+    request.canonical().hash(&mut h);
     recorded_ms.hash(&mut h);
     h.finish()
 }
@@ -201,7 +202,7 @@ pub fn normalize_phone(s: &str) -> String {
 }
 
 /// Reads a Meta error object (`{message, type, code, error_data: {details}, error_subcode}`).
-pub(crate) fn meta_error_from_send(e: &Value) -> MetaError {
+pub(crate) fn meta_error_from_send(e: &Json<'_>) -> MetaError {
     let message = dig_str(e, &["message"]);
     let code = e
         .get("code")
@@ -220,7 +221,7 @@ pub(crate) fn meta_error_from_send(e: &Value) -> MetaError {
         title,
         message,
         details: dig_str(e, &["error_data", "details"]).or_else(|| dig_str(e, &["details"])),
-        subcode: e.get("error_subcode").and_then(Value::as_i64),
+        subcode: e.get("error_subcode").and_then(Json::as_i64),
     }
 }
 
@@ -236,7 +237,7 @@ fn push(text: &mut String, s: &str) {
 
 #[allow(clippy::too_many_arguments)]
 fn render_content(
-    request: &Value,
+    request: &Json<'_>,
     content_type: &str,
     text: &mut String,
     params: &mut Vec<TemplateParam>,
@@ -264,8 +265,8 @@ fn render_content(
             );
             *language = dig_str(t, &["language", "code"]).or_else(|| dig_str(t, &["language"]));
             let components = match t.get("components") {
-                None | Some(Value::Null) => &[][..],
-                Some(Value::Array(a)) => a.as_slice(),
+                None | Some(Json::Null) => &[][..],
+                Some(Json::Array(a)) => a.as_slice(),
                 Some(other) => {
                     return Err(ParseError::field(
                         join(&tpath, "components"),
@@ -279,8 +280,8 @@ fn render_content(
                     .unwrap_or_default()
                     .to_ascii_lowercase();
                 let plist = match comp.get("parameters") {
-                    None | Some(Value::Null) => &[][..],
-                    Some(Value::Array(a)) => a.as_slice(),
+                    None | Some(Json::Null) => &[][..],
+                    Some(Json::Array(a)) => a.as_slice(),
                     Some(other) => {
                         return Err(ParseError::field(
                             join(&cpath, "parameters"),
@@ -325,22 +326,22 @@ fn render_content(
                     &["body", "text"],
                     &["footer", "text"],
                 ] {
-                    if let Some(s) = dig(i, k).and_then(Value::as_str) {
+                    if let Some(s) = dig(i, k).and_then(Json::as_str) {
                         push(&mut all, s);
                     }
                 }
-                if let Some(buttons) = dig(i, &["action", "buttons"]).and_then(Value::as_array) {
+                if let Some(buttons) = dig(i, &["action", "buttons"]).and_then(Json::as_array) {
                     for b in buttons {
                         if let Some(t) = dig_str(b, &["reply", "title"]) {
                             push(&mut all, &t);
                         }
                     }
                 }
-                if let Some(sections) = dig(i, &["action", "sections"]).and_then(Value::as_array) {
+                if let Some(sections) = dig(i, &["action", "sections"]).and_then(Json::as_array) {
                     for s in sections {
                         for row in s
                             .get("rows")
-                            .and_then(Value::as_array)
+                            .and_then(Json::as_array)
                             .map(Vec::as_slice)
                             .unwrap_or(&[])
                         {
@@ -371,7 +372,7 @@ fn render_content(
 }
 
 /// The value of a template parameter as a person reads it.
-fn param_value(p: &Value, ptype: &str) -> String {
+fn param_value(p: &Json<'_>, ptype: &str) -> String {
     match ptype {
         "text" => dig_str(p, &["text"]).unwrap_or_default(),
         "currency" => dig_str(p, &["currency", "fallback_value"]).unwrap_or_else(|| {
@@ -379,7 +380,7 @@ fn param_value(p: &Value, ptype: &str) -> String {
             let amount = p
                 .get("currency")
                 .and_then(|c| c.get("amount_1000"))
-                .and_then(Value::as_i64)
+                .and_then(Json::as_i64)
                 .map(|a| format!("{:.2}", a as f64 / 1000.0))
                 .unwrap_or_default();
             format!("{amount} {code}").trim().to_string()
@@ -410,8 +411,8 @@ mod tests {
 
     #[test]
     fn titles_lose_their_code_prefix() {
-        let e = serde_json::json!({"message": "(#131030) Recipient phone number not in allowed list", "code": 131030});
-        let m = meta_error_from_send(&e);
+        let raw = br#"{"message": "(#131030) Recipient phone number not in allowed list", "code": 131030}"#;
+        let m = meta_error_from_send(&Json::parse(raw).expect("parses"));
         assert_eq!(m.code, Some(131030));
         assert_eq!(
             m.title.as_deref(),

@@ -2,7 +2,7 @@
 
 use crate::error::ParseError;
 use crate::json::kind;
-use serde_json::Value;
+use crate::json::Json;
 
 /// An instant in UTC milliseconds with the UTC offset it was written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,15 +13,15 @@ pub(crate) struct Instant {
 
 /// Parses an RFC 3339 timestamp (`2025-03-01T10:00:00-03:00`, `...Z`), or a
 /// number of epoch seconds or milliseconds (told apart by size).
-pub(crate) fn parse_instant(v: &Value, path: &str) -> Result<Instant, ParseError> {
+pub(crate) fn parse_instant(v: &Json<'_>, path: &str) -> Result<Instant, ParseError> {
     match v {
-        Value::String(s) => parse_rfc3339(s).ok_or_else(|| {
+        Json::String(s) => parse_rfc3339(s).ok_or_else(|| {
             ParseError::field(
                 path,
                 format!("{s:?} is not an RFC 3339 time with an offset"),
             )
         }),
-        Value::Number(n) => {
+        Json::Number(n) => {
             let n = n
                 .as_i64()
                 .ok_or_else(|| ParseError::field(path, format!("{n} is not an epoch time")))?;
@@ -94,14 +94,14 @@ pub fn format_rfc3339(ms: i64, offset_s: i32) -> String {
 }
 
 /// Meta's timestamps: unix seconds as a string (or a number).
-pub(crate) fn parse_meta_timestamp(v: Option<&Value>, path: &str) -> Result<i64, ParseError> {
+pub(crate) fn parse_meta_timestamp(v: Option<&Json<'_>>, path: &str) -> Result<i64, ParseError> {
     match v {
-        Some(Value::String(s)) => s
+        Some(Json::String(s)) => s
             .trim()
             .parse::<i64>()
             .map(epoch_to_ms)
             .map_err(|_| ParseError::field(path, format!("{s:?} is not unix seconds"))),
-        Some(Value::Number(n)) => n
+        Some(Json::Number(n)) => n
             .as_i64()
             .map(epoch_to_ms)
             .ok_or_else(|| ParseError::field(path, format!("{n} is not unix seconds"))),

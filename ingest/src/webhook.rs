@@ -7,14 +7,17 @@
 //! JSON, no `entry` array) is an error.
 
 use crate::error::ParseError;
+use crate::json::Json;
 use crate::json::{all_strings, dig_str, index, join, kind, At};
 use crate::send::{meta_error_from_send, normalize_phone};
 use crate::time::parse_meta_timestamp;
-use serde_json::Value;
 use std::collections::HashMap;
 use ticks_engine::{Event, InboundEvent, MetaError, OtherEvent, StatusEvent, WebhookStatus};
 
-pub(crate) fn parse_webhook_value(v: &Value, received_ms: i64) -> Result<Vec<Event>, ParseError> {
+pub(crate) fn parse_webhook_value(
+    v: &Json<'_>,
+    received_ms: i64,
+) -> Result<Vec<Event>, ParseError> {
     let root = At::new(v, "");
     if !v.is_object() {
         return Err(ParseError::field(
@@ -24,7 +27,7 @@ pub(crate) fn parse_webhook_value(v: &Value, received_ms: i64) -> Result<Vec<Eve
     }
     let object = root.req_str("object")?;
     let entries = match v.get("entry") {
-        Some(Value::Array(a)) => a,
+        Some(Json::Array(a)) => a,
         Some(other) => {
             return Err(ParseError::field(
                 "entry",
@@ -38,8 +41,8 @@ pub(crate) fn parse_webhook_value(v: &Value, received_ms: i64) -> Result<Vec<Eve
         let epath = index("entry", ei);
         let account = dig_str(entry, &["id"]);
         let changes = match entry.get("changes") {
-            Some(Value::Array(a)) => a.as_slice(),
-            None | Some(Value::Null) => &[],
+            Some(Json::Array(a)) => a.as_slice(),
+            None | Some(Json::Null) => &[],
             Some(other) => {
                 events.push(malformed(
                     &join(&epath, "changes"),
@@ -54,7 +57,7 @@ pub(crate) fn parse_webhook_value(v: &Value, received_ms: i64) -> Result<Vec<Eve
         for (ci, change) in changes.iter().enumerate() {
             let cpath = index(&join(&epath, "changes"), ci);
             let field = dig_str(change, &["field"]).unwrap_or_default();
-            let value = change.get("value").unwrap_or(&Value::Null);
+            let value = change.get("value").unwrap_or(&Json::Null);
             if field == "messages" && value.is_object() {
                 parse_messages_value(
                     value,
@@ -82,7 +85,7 @@ fn malformed(
     reason: &str,
     account: Option<String>,
     at_ms: i64,
-    value: &Value,
+    value: &Json<'_>,
 ) -> Event {
     let mut text = String::new();
     all_strings(value, &mut text);
@@ -101,7 +104,7 @@ fn malformed(
 fn other_change(
     object: &str,
     field: &str,
-    value: &Value,
+    value: &Json<'_>,
     account: Option<String>,
     received_ms: i64,
 ) -> OtherEvent {
@@ -109,7 +112,7 @@ fn other_change(
     all_strings(value, &mut text);
     let at_ms = ["timestamp", "event_time"]
         .iter()
-        .find_map(|k| parse_meta_timestamp(value.get(*k), "").ok())
+        .find_map(|k| parse_meta_timestamp(value.get(k), "").ok())
         .unwrap_or(received_ms);
     let template =
         dig_str(value, &["message_template_name"]).or_else(|| dig_str(value, &["template_name"]));
@@ -143,13 +146,13 @@ fn other_change(
         template,
         error: value
             .get("error")
-            .or_else(|| value.get("errors").and_then(|e| e.get(0)))
+            .or_else(|| value.get("errors").and_then(|e| e.at(0)))
             .map(status_error),
     }
 }
 
 fn parse_messages_value(
-    value: &Value,
+    value: &Json<'_>,
     vpath: &str,
     account: Option<&str>,
     received_ms: i64,
@@ -158,7 +161,7 @@ fn parse_messages_value(
     let phone_number_id = dig_str(value, &["metadata", "phone_number_id"]);
     let names: HashMap<String, String> = value
         .get("contacts")
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .map(|cs| {
             cs.iter()
                 .filter_map(|c| Some((dig_str(c, &["wa_id"])?, dig_str(c, &["profile", "name"])?)))
@@ -168,7 +171,7 @@ fn parse_messages_value(
     let list = |key: &str| {
         value
             .get(key)
-            .and_then(Value::as_array)
+            .and_then(Json::as_array)
             .map(Vec::as_slice)
             .unwrap_or(&[])
     };
@@ -227,7 +230,7 @@ fn parse_messages_value(
 }
 
 /// An error in a status or message (`{code, title, message, error_data: {details}}`).
-fn status_error(e: &Value) -> MetaError {
+fn status_error(e: &Json<'_>) -> MetaError {
     let mut m = meta_error_from_send(e);
     if m.title.is_none() {
         m.title = dig_str(e, &["message"]);
@@ -238,7 +241,7 @@ fn status_error(e: &Value) -> MetaError {
 /// Parses one status; `Ok(None)` for a status name this build does not know
 /// (kept as another event, never rejected).
 fn parse_status(
-    st: &Value,
+    st: &Json<'_>,
     path: &str,
     phone_number_id: Option<String>,
 ) -> Result<Option<StatusEvent>, ParseError> {
@@ -251,7 +254,7 @@ fn parse_status(
     let at_ms = parse_meta_timestamp(st.get("timestamp"), &join(path, "timestamp"))?;
     let errors = st
         .get("errors")
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .map(|es| es.iter().map(status_error).collect())
         .unwrap_or_default();
     let conversation = st.get("conversation");
@@ -272,13 +275,13 @@ fn parse_status(
         billable: st
             .get("pricing")
             .and_then(|p| p.get("billable"))
-            .and_then(Value::as_bool),
+            .and_then(Json::as_bool),
         errors,
     }))
 }
 
 fn parse_inbound(
-    msg: &Value,
+    msg: &Json<'_>,
     path: &str,
     phone_number_id: Option<String>,
     names: &HashMap<String, String>,
@@ -356,7 +359,7 @@ fn parse_inbound(
     }
     let errors: Vec<MetaError> = msg
         .get("errors")
-        .and_then(Value::as_array)
+        .and_then(Json::as_array)
         .map(|es| es.iter().map(status_error).collect())
         .unwrap_or_default();
     Ok(InboundEvent {
