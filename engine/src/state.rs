@@ -166,6 +166,7 @@ const NFIELDS: usize = Field::ALL.len();
 /// categories) cost 4 bytes a row instead of a heap string each.
 #[derive(Default, Clone, Serialize, Deserialize)]
 pub(crate) struct Interner {
+    #[serde(deserialize_with = "vec_reserved")]
     strings: Vec<Arc<str>>,
     #[serde(skip)]
     lookup: StrMap<Arc<str>, Sym>,
@@ -439,13 +440,46 @@ pub(crate) struct State {
     pub(crate) applied: Option<Seq>,
 }
 
+/// Deserializes a checkpoint's vector with its whole length reserved up front.
+/// serde's own `Vec` reserves at most 1 MiB and then doubles: for 10M rows
+/// that is ~12 regrowths of a multi-GB vector, each one copied into fresh
+/// pages the kernel must zero (a third of the checkpoint read). The length
+/// comes from Ticks' own file; the cap bounds what a corrupt one could ask.
+fn vec_reserved<'de, D, T>(deserializer: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Reserved<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Reserved<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a sequence")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> std::result::Result<Vec<T>, A::Error> {
+            const MAX_RESERVED: usize = 1 << 27;
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_RESERVED));
+            while let Some(item) = seq.next_element()? {
+                items.push(item);
+            }
+            Ok(items)
+        }
+    }
+    deserializer.deserialize_seq(Reserved(std::marker::PhantomData))
+}
+
 /// The persisted part of a [`State`]: everything that cannot be recomputed
 /// from the rows alone. Bitmaps and lookup maps are rebuilt on load.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct StateCheckpoint {
     pub(crate) applied: Option<Seq>,
+    #[serde(deserialize_with = "vec_reserved")]
     rows: Vec<Row>,
     interner: Interner,
+    #[serde(deserialize_with = "vec_reserved")]
     fingerprints: Vec<(u64, EntryId)>,
     others: Vec<u64>,
     pending_replies: Vec<(Box<str>, Vec<EntryId>)>,

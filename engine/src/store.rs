@@ -739,19 +739,31 @@ fn dir_size(dir: &Path) -> u64 {
 }
 
 fn read_checkpoint(path: &Path) -> Result<Option<StateCheckpoint>> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err(path)(e)),
     };
-    if bytes.len() < 12 || &bytes[..8] != CHECKPOINT_MAGIC {
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut head = [0u8; 12];
+    match reader.read_exact(&mut head) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(io_err(path)(e)),
+    }
+    if &head[..8] != CHECKPOINT_MAGIC
+        || u32::from_le_bytes([head[8], head[9], head[10], head[11]]) != CHECKPOINT_VERSION
+    {
         return Ok(None);
     }
-    if u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) != CHECKPOINT_VERSION {
-        return Ok(None);
-    }
-    let plain = zstd::stream::decode_all(&bytes[12..]).map_err(io_err(path))?;
-    let (cp, _) = bincode::serde::decode_from_slice(&plain, bincode::config::standard())
+    // Decoded as it streams in: neither the compressed file nor the plain
+    // bytes (several GB at 10M entries) are ever held whole.
+    let mut plain = std::io::BufReader::with_capacity(
+        1 << 20,
+        zstd::stream::read::Decoder::with_buffer(reader).map_err(io_err(path))?,
+    );
+    let cp = bincode::serde::decode_from_std_read(&mut plain, bincode::config::standard())
         .map_err(|e| Error::Encode(e.to_string()))?;
     Ok(Some(cp))
 }

@@ -382,7 +382,8 @@ mod tests {
 
     #[test]
     fn the_words_of_a_value_come_in_the_order_earlier_versions_fingerprinted() {
-        let doc = r#"{"zeta":"last","alpha":["one",2,{"y":"why","x":"ex"}],"alpha":"again","mid":null}"#;
+        let doc =
+            r#"{"zeta":"last","alpha":["one",2,{"y":"why","x":"ex"}],"alpha":"again","mid":null}"#;
         let mut ours = String::new();
         all_strings(&Json::parse(doc.as_bytes()).expect("parses"), &mut ours);
         let mut theirs = String::new();
