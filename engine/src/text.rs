@@ -60,10 +60,12 @@ pub(crate) struct TextIndex {
     submitted: AtomicU64,
     /// Per segment (segments never change once written): which documents
     /// each entry has, for searching within a set of entries.
-    entry_docs: Arc<Mutex<HashMap<SegmentId, Arc<EntryDocs>>>>,
+    /// Per segment: its entry -> documents map, or `None` while a thread
+    /// builds it.
+    entry_docs: Arc<Mutex<HashMap<SegmentId, Option<Arc<EntryDocs>>>>>,
     /// The thread mapping segments after open. A deletion waits for it:
     /// the searcher it holds would keep old segment files from removal.
-    warming: Mutex<Option<JoinHandle<()>>>,
+    warming: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// One segment's documents by entry id, in compressed-row form: the
@@ -210,14 +212,19 @@ impl TextIndex {
             // 10M entries). It holds the reader, not the store: closing
             // never waits for it.
             let (reader, cache) = (reader.clone(), entry_docs.clone());
+            let searcher = reader.searcher();
+            if let Ok(mut c) = cache.lock() {
+                for segment in searcher.segment_readers() {
+                    c.insert(segment.segment_id(), None);
+                }
+            }
             std::thread::Builder::new()
                 .name("ticks-text-warm".into())
                 .spawn(move || {
-                    for segment in reader.searcher().segment_readers() {
-                        if let Ok(map) = EntryDocs::build(segment) {
-                            if let Ok(mut c) = cache.lock() {
-                                c.insert(segment.segment_id(), Arc::new(map));
-                            }
+                    for segment in searcher.segment_readers() {
+                        let built = EntryDocs::build(segment).ok().map(Arc::new);
+                        if let Ok(mut c) = cache.lock() {
+                            finish_building(&mut c, segment.segment_id(), built);
                         }
                     }
                 })
@@ -242,7 +249,7 @@ impl TextIndex {
                 committed,
                 submitted: AtomicU64::new(seq_plus_one(covered)),
                 entry_docs,
-                warming: Mutex::new(warming),
+                warming: Mutex::new(warming.into_iter().collect()),
             },
             covered,
         ))
@@ -273,8 +280,11 @@ impl TextIndex {
     /// Deletes every document of these entries, merges the segments that held
     /// them and removes the old files, so their terms leave the disk.
     pub(crate) fn delete(&self, ids: Vec<EntryId>, seq: Seq) -> Result<()> {
-        if let Some(warming) = self.warming.lock().ok().and_then(|mut w| w.take()) {
-            let _ = warming.join();
+        // Map builders hold segment readers, which keep the files a purge
+        // must remove from being collected.
+        let builders = self.warming.lock().map(|mut w| std::mem::take(&mut *w));
+        for builder in builders.unwrap_or_default() {
+            let _ = builder.join();
         }
         let (tx, rx) = mpsc::channel();
         self.submitted.fetch_max(seq.0 + 1, Ordering::SeqCst);
@@ -315,7 +325,13 @@ impl TextIndex {
         let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
         let mut found: Vec<u32> = Vec::new();
         for segment in searcher.segment_readers() {
-            let map = self.entry_docs(segment)?;
+            let Some(map) = self.entry_docs_or_build_later(segment) else {
+                // No map yet (just opened, or a fresh merge): building one
+                // takes seconds for a big segment, reading the segment's
+                // matches takes one query. A thread builds it meanwhile.
+                collect_within(&*weight, segment, within, &mut found)?;
+                continue;
+            };
             // The candidates' documents, marked in doc order (no sort).
             let mut marked = DocMarks::new(segment.max_doc());
             for entry in within.range(map.entries()) {
@@ -369,23 +385,41 @@ impl TextIndex {
             .unwrap_or_else(|_| found.iter().copied().collect()))
     }
 
-    fn entry_docs(&self, segment: &SegmentReader) -> Result<Arc<EntryDocs>> {
+    /// The segment's entry -> documents map if it is built; otherwise starts
+    /// a thread building it (once) and returns `None`.
+    fn entry_docs_or_build_later(&self, segment: &SegmentReader) -> Option<Arc<EntryDocs>> {
         let id = segment.segment_id();
-        if let Some(map) = self
-            .entry_docs
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&id).cloned())
-        {
-            return Ok(map);
+        let mut cache = self.entry_docs.lock().ok()?;
+        match cache.get(&id) {
+            Some(Some(map)) => return Some(map.clone()),
+            Some(None) => return None,
+            None => {}
         }
-        // Built outside the lock: a first search over a big segment should
-        // not hold up searches over the others.
-        let map = Arc::new(EntryDocs::build(segment)?);
-        if let Ok(mut cache) = self.entry_docs.lock() {
-            cache.insert(id, map.clone());
+        cache.insert(id, None);
+        drop(cache);
+        let (segment, cache) = (segment.clone(), self.entry_docs.clone());
+        let spawned = std::thread::Builder::new()
+            .name("ticks-text-map".into())
+            .spawn(move || {
+                let built = EntryDocs::build(&segment).ok().map(Arc::new);
+                if let Ok(mut c) = cache.lock() {
+                    finish_building(&mut c, segment.segment_id(), built);
+                }
+            });
+        match spawned {
+            Ok(handle) => {
+                if let Ok(mut builders) = self.warming.lock() {
+                    builders.retain(|b| !b.is_finished());
+                    builders.push(handle);
+                }
+            }
+            Err(_) => {
+                if let Ok(mut c) = self.entry_docs.lock() {
+                    c.remove(&id);
+                }
+            }
         }
-        Ok(map)
+        None
     }
 
     /// Entries with an identifier (wamid, phone digits, correlation or
@@ -666,6 +700,49 @@ fn indexer_loop(
 
 /// Collects the `entry` fast field of every matching document.
 struct EntryCollector;
+
+/// Records a built map (or forgets a failed build, so the next search
+/// tries again).
+fn finish_building(
+    cache: &mut HashMap<SegmentId, Option<Arc<EntryDocs>>>,
+    id: SegmentId,
+    built: Option<Arc<EntryDocs>>,
+) {
+    match built {
+        Some(map) => {
+            cache.insert(id, Some(map));
+        }
+        None => {
+            cache.remove(&id);
+        }
+    }
+}
+
+/// The candidates among one segment's matches, read through its `entry`
+/// column: the path for a segment that has no entry -> documents map yet.
+fn collect_within(
+    weight: &dyn tantivy::query::Weight,
+    segment: &SegmentReader,
+    within: &RoaringBitmap,
+    found: &mut Vec<u32>,
+) -> Result<()> {
+    let column = segment.fast_fields().u64("entry")?;
+    let alive = segment.alive_bitset();
+    let mut scorer = weight.scorer(segment, 1.0)?;
+    let mut doc = scorer.doc();
+    while doc != TERMINATED {
+        if alive.is_none_or(|a| a.is_alive(doc)) {
+            if let Some(entry) = column.first(doc) {
+                let entry = entry as u32;
+                if within.contains(entry) {
+                    found.push(entry);
+                }
+            }
+        }
+        doc = scorer.advance();
+    }
+    Ok(())
+}
 
 struct EntrySegmentCollector {
     column: tantivy::columnar::Column<u64>,
