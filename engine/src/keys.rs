@@ -196,7 +196,8 @@ pub(crate) fn seal_onto(key: &KeyBytes, record: &mut Vec<u8>, plain: &[u8]) -> R
     Ok(())
 }
 
-/// Decrypts what [`seal_onto`] appended (`sealed` starts at the nonce); `None` when it does not authenticate.
+/// Decrypts what [`seal_onto`] appended (`sealed` starts at the nonce);
+/// `None` when it does not authenticate.
 pub(crate) fn open(key: &KeyBytes, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
     if sealed.len() < NONCE_LEN {
         return None;

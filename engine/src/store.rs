@@ -71,7 +71,6 @@ impl Config {
 
 /// The writer thread and the channel to it.
 type WriterHandle = (Sender<WriteOp>, JoinHandle<()>);
-/// Per write op: the outcomes to answer, and the (seq, events) to apply.
 /// An append queued by [`Store::submit`], not yet known to be durable.
 #[must_use = "an append is only acknowledged once `wait` returns"]
 pub struct PendingAppend {
@@ -86,6 +85,7 @@ impl PendingAppend {
     }
 }
 
+/// Per write op: the outcomes to answer, and the (seq, events) to apply.
 type Plan = (Vec<AppendOutcome>, Vec<(Seq, Vec<(EntryId, Event)>)>);
 
 enum WriteOp {

@@ -59,13 +59,13 @@ pub(crate) struct TextIndex {
     /// Last sequence number handed to the indexer, plus one.
     submitted: AtomicU64,
     /// Per segment (segments never change once written): which documents
-    /// each entry has, for searching within a set of entries.
-    /// Per segment: its entry -> documents map, or `None` while a thread
-    /// builds it.
+    /// each entry has, for searching within a set of entries; `None` while
+    /// a thread builds it.
     entry_docs: Arc<Mutex<HashMap<SegmentId, Option<Arc<EntryDocs>>>>>,
-    /// The thread mapping segments after open. A deletion waits for it:
-    /// the searcher it holds would keep old segment files from removal.
-    warming: Mutex<Vec<JoinHandle<()>>>,
+    /// The threads building those maps (at open, and for segments made
+    /// since). A deletion waits for them: the segment readers they hold
+    /// would keep old segment files from removal.
+    map_builders: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// One segment's documents by entry id, in compressed-row form: the
@@ -249,7 +249,7 @@ impl TextIndex {
                 committed,
                 submitted: AtomicU64::new(seq_plus_one(covered)),
                 entry_docs,
-                warming: Mutex::new(warming.into_iter().collect()),
+                map_builders: Mutex::new(warming.into_iter().collect()),
             },
             covered,
         ))
@@ -282,7 +282,10 @@ impl TextIndex {
     pub(crate) fn delete(&self, ids: Vec<EntryId>, seq: Seq) -> Result<()> {
         // Map builders hold segment readers, which keep the files a purge
         // must remove from being collected.
-        let builders = self.warming.lock().map(|mut w| std::mem::take(&mut *w));
+        let builders = self
+            .map_builders
+            .lock()
+            .map(|mut b| std::mem::take(&mut *b));
         for builder in builders.unwrap_or_default() {
             let _ = builder.join();
         }
@@ -408,7 +411,7 @@ impl TextIndex {
             });
         match spawned {
             Ok(handle) => {
-                if let Ok(mut builders) = self.warming.lock() {
+                if let Ok(mut builders) = self.map_builders.lock() {
                     builders.retain(|b| !b.is_finished());
                     builders.push(handle);
                 }

@@ -9,6 +9,7 @@
 
 use crate::error::ParseError;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Serialize, Serializer};
 use serde_json::Number;
 use std::borrow::Cow;
 use std::fmt;
@@ -88,38 +89,22 @@ impl<'a> Json<'a> {
     /// keys sorted, a repeated key once with its last value. Fingerprints
     /// hash it, so it must not change with the parser.
     pub(crate) fn canonical(&self) -> String {
-        let mut out = String::new();
-        self.write_canonical(&mut out);
-        out
+        // Printed by serde_json itself (see `Serialize` below), so numbers
+        // and escapes are byte for byte what `Value` printed.
+        serde_json::to_string(self).unwrap_or_default()
     }
+}
 
-    fn write_canonical(&self, out: &mut String) {
+impl Serialize for Json<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Json::Null => out.push_str("null"),
-            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Json::Number(n) => out.push_str(&n.to_string()),
-            Json::String(s) => write_string(s, out),
-            Json::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    item.write_canonical(out);
-                }
-                out.push(']');
-            }
+            Json::Null => serializer.serialize_unit(),
+            Json::Bool(b) => serializer.serialize_bool(*b),
+            Json::Number(n) => n.serialize(serializer),
+            Json::String(s) => serializer.serialize_str(s),
+            Json::Array(items) => serializer.collect_seq(items),
             Json::Object(members) => {
-                out.push('{');
-                for (i, (k, v)) in in_key_order(members).into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write_string(k, out);
-                    out.push(':');
-                    v.write_canonical(out);
-                }
-                out.push('}');
+                serializer.collect_map(in_key_order(members).into_iter().map(|(k, v)| (k, v)))
             }
         }
     }
@@ -136,14 +121,6 @@ fn in_key_order<'m, 'a>(
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     sorted.dedup_by(|later, earlier| later.0 == earlier.0);
     sorted
-}
-
-fn write_string(s: &str, out: &mut String) {
-    // serde_json's own escaping, so the text is exactly `Json`'s.
-    match serde_json::to_string(s) {
-        Ok(quoted) => out.push_str(&quoted),
-        Err(_) => out.push_str("\"\""),
-    }
 }
 
 impl<'de> Deserialize<'de> for Json<'de> {

@@ -1,8 +1,7 @@
 //! Send results: what a sending application reports after each Cloud API call.
 
 use crate::error::ParseError;
-use crate::json::Json;
-use crate::json::{dig, dig_str, index, join, kind, At};
+use crate::json::{dig, dig_str, index, join, kind, At, Json};
 use crate::time::parse_instant;
 use std::hash::{Hash, Hasher};
 use ticks_engine::{MetaError, SendEvent, SendOutcome, TemplateParam};

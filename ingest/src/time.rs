@@ -1,8 +1,7 @@
 //! Instants as Ticks receives them: RFC 3339 with an offset, or epoch numbers.
 
 use crate::error::ParseError;
-use crate::json::kind;
-use crate::json::Json;
+use crate::json::{kind, Json};
 
 /// An instant in UTC milliseconds with the UTC offset it was written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

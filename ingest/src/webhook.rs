@@ -7,8 +7,7 @@
 //! JSON, no `entry` array) is an error.
 
 use crate::error::ParseError;
-use crate::json::Json;
-use crate::json::{all_strings, dig_str, index, join, kind, At};
+use crate::json::{all_strings, dig_str, index, join, kind, At, Json};
 use crate::send::{meta_error_from_send, normalize_phone};
 use crate::time::parse_meta_timestamp;
 use std::collections::HashMap;
