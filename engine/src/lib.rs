@@ -73,6 +73,7 @@ mod error;
 mod keys;
 mod log;
 mod model;
+mod own;
 mod state;
 mod store;
 mod text;

@@ -9,6 +9,7 @@
 
 use crate::columns::KeyColumns;
 use crate::model::*;
+use crate::own::{Own, OwnStrings, WamidIndex};
 use roaring::RoaringBitmap;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
@@ -235,9 +236,7 @@ pub(crate) struct Row {
     pub(crate) phone_number_id: Sym,
     pub(crate) phone: Sym,
     pub(crate) wa_id: Sym,
-    pub(crate) correlation_id: Sym,
     pub(crate) content_type: Sym,
-    pub(crate) conversation_id: Sym,
     pub(crate) conversation_type: Sym,
     pub(crate) conversation_expiry_ms: Option<i64>,
     pub(crate) pricing_category: Sym,
@@ -245,8 +244,8 @@ pub(crate) struct Row {
     pub(crate) billable: Option<bool>,
     pub(crate) contact_name: Sym,
     pub(crate) button: Sym,
-    pub(crate) wamid: Option<Box<str>>,
-    pub(crate) text: Box<str>,
+    /// wamid, correlation id, conversation id and text preview.
+    pub(crate) own: OwnStrings,
     pub(crate) session: Option<Session>,
     pub(crate) in_reply_to: Option<EntryId>,
     pub(crate) replies: u32,
@@ -282,9 +281,7 @@ impl Row {
             phone_number_id: 0,
             phone: 0,
             wa_id: 0,
-            correlation_id: 0,
             content_type: 0,
-            conversation_id: 0,
             conversation_type: 0,
             conversation_expiry_ms: None,
             pricing_category: 0,
@@ -292,8 +289,7 @@ impl Row {
             billable: None,
             contact_name: 0,
             button: 0,
-            wamid: None,
-            text: Box::from(""),
+            own: OwnStrings::default(),
             session: None,
             in_reply_to: None,
             replies: 0,
@@ -318,9 +314,7 @@ impl Row {
         self.phone_number_id = f(self.phone_number_id);
         self.phone = f(self.phone);
         self.wa_id = f(self.wa_id);
-        self.correlation_id = f(self.correlation_id);
         self.content_type = f(self.content_type);
-        self.conversation_id = f(self.conversation_id);
         self.conversation_type = f(self.conversation_type);
         self.pricing_category = f(self.pricing_category);
         self.pricing_model = f(self.pricing_model);
@@ -421,7 +415,7 @@ pub(crate) struct State {
     pub(crate) indexes: Vec<BTreeMap<i64, RoaringBitmap>>,
     /// Per field: every entry's key, as a column (what scans read).
     pub(crate) columns: KeyColumns,
-    wamids: StrMap<Box<str>, EntryId>,
+    wamids: WamidIndex,
     // Maps keyed by numbers Ticks makes (hashes, symbols, ids) use Fx, a
     // fast hash for keys an outsider cannot choose; string-keyed maps use a
     // randomly seeded one (`StrMap`).
@@ -502,11 +496,16 @@ fn other_fingerprint(o: &OtherEvent) -> u64 {
     ])
 }
 
-fn preview(text: &str) -> Box<str> {
+fn preview(text: &str) -> &str {
     match text.char_indices().nth(TEXT_PREVIEW_CHARS) {
-        Some((cut, _)) => Box::from(&text[..cut]),
-        None => Box::from(text),
+        Some((cut, _)) => &text[..cut],
+        None => text,
     }
+}
+
+/// The wamid of entry `id`, if it has one (what [`WamidIndex`] hashes).
+fn wamid_of(rows: &[Row], id: u32) -> Option<&str> {
+    rows.get(id as usize).and_then(|r| r.own.get(Own::Wamid))
 }
 
 impl State {
@@ -517,7 +516,7 @@ impl State {
             interner: Interner::new(),
             indexes: vec![BTreeMap::new(); NFIELDS],
             columns: KeyColumns::new(NFIELDS),
-            wamids: StrMap::default(),
+            wamids: WamidIndex::default(),
             fingerprints: FxHashMap::default(),
             others: FxHashSet::default(),
             pending_replies: StrMap::default(),
@@ -534,8 +533,7 @@ impl State {
 
     pub(crate) fn entry_for_wamid(&self, wamid: &str) -> Option<EntryId> {
         self.wamids
-            .get(wamid)
-            .copied()
+            .get(wamid, |id| wamid_of(&self.rows, id))
             .filter(|id| self.live.contains(id.0))
     }
 
@@ -553,8 +551,7 @@ impl State {
 
     fn lookup_wamid(&self, overlay: &Overlay, wamid: &str) -> Option<EntryId> {
         self.wamids
-            .get(wamid)
-            .copied()
+            .get(wamid, |id| wamid_of(&self.rows, id))
             .or_else(|| overlay.wamids.get(wamid).copied())
     }
 
@@ -749,7 +746,8 @@ impl State {
             row.wa_id = i.intern_opt(send.wa_id.as_deref());
         }
         if send.correlation_id.is_some() {
-            row.correlation_id = i.intern_opt(send.correlation_id.as_deref());
+            row.own
+                .set(Own::CorrelationId, send.correlation_id.as_deref());
         }
         if let Some(err) = &send.error {
             row.error_code = err.code;
@@ -757,12 +755,13 @@ impl State {
         } else if let Some(t) = &send.transport_error {
             row.error_title = i.intern(t);
         }
-        row.text = preview(&send.text);
+        row.own.set(Own::Text, Some(preview(&send.text)));
         row.status = derive_status(row.send, &row.marks);
         match &send.wamid {
             Some(w) => {
-                row.wamid = Some(Box::from(w.as_str()));
-                self.wamids.insert(Box::from(w.as_str()), id);
+                row.own.set(Own::Wamid, Some(w));
+                let rows = &self.rows;
+                self.wamids.insert(id, |id| wamid_of(rows, id));
             }
             None => {
                 self.fingerprints.insert(send.fingerprint, id);
@@ -820,9 +819,9 @@ impl State {
         if let Err(pos) = row.marks.binary_search(&mark) {
             row.marks.insert(pos, mark);
         }
-        if row.wamid.is_none() {
-            row.wamid = Some(Box::from(st.wamid.as_str()));
-            self.wamids.insert(Box::from(st.wamid.as_str()), id);
+        let learned_wamid = row.own.get(Own::Wamid).is_none();
+        if learned_wamid {
+            row.own.set(Own::Wamid, Some(&st.wamid));
         }
         if row.send.is_none() {
             // Known only from webhooks so far: its time is the earliest event.
@@ -834,11 +833,12 @@ impl State {
         if row.phone_number_id == 0 {
             row.phone_number_id = i.intern_opt(st.phone_number_id.as_deref());
         }
-        if row.correlation_id == 0 {
-            row.correlation_id = i.intern_opt(st.correlation_id.as_deref());
+        if row.own.get(Own::CorrelationId).is_none() && st.correlation_id.is_some() {
+            row.own
+                .set(Own::CorrelationId, st.correlation_id.as_deref());
         }
         if let Some(c) = &st.conversation_id {
-            row.conversation_id = i.intern(c);
+            row.own.set(Own::ConversationId, Some(c));
         }
         if let Some(c) = &st.conversation_type {
             row.conversation_type = i.intern(c);
@@ -860,6 +860,10 @@ impl State {
             row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
         }
         row.status = derive_status(row.send, &row.marks);
+        if learned_wamid {
+            let rows = &self.rows;
+            self.wamids.insert(id, |id| wamid_of(rows, id));
+        }
         if is_new_entry {
             self.track_session(id);
             self.resolve_pending_replies(id);
@@ -900,15 +904,16 @@ impl State {
         row.phone_number_id = i.intern_opt(msg.phone_number_id.as_deref());
         row.content_type = i.intern(&msg.content_type);
         row.button = i.intern_opt(msg.button.as_deref());
-        row.text = preview(&msg.text);
+        row.own.set(Own::Text, Some(preview(&msg.text)));
         if let Some(err) = msg.errors.first() {
             row.error_code = err.code;
             row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
         }
-        row.wamid = Some(Box::from(msg.wamid.as_str()));
-        self.wamids.insert(Box::from(msg.wamid.as_str()), id);
+        row.own.set(Own::Wamid, Some(&msg.wamid));
+        let rows = &self.rows;
+        self.wamids.insert(id, |id| wamid_of(rows, id));
         if let Some(ctx) = &msg.context_wamid {
-            match self.wamids.get(ctx.as_str()).copied() {
+            match self.wamids.get(ctx, |id| wamid_of(rows, id)) {
                 Some(target) if target != id => self.link_reply(id, target),
                 _ => self
                     .pending_replies
@@ -978,7 +983,7 @@ impl State {
         row.template = i.intern_opt(other.template.as_deref());
         row.phone_number_id = i.intern_opt(other.phone_number_id.as_deref());
         row.content_type = i.intern("event");
-        row.text = preview(&other.summary);
+        row.own.set(Own::Text, Some(preview(&other.summary)));
         if let Some(err) = &other.error {
             row.error_code = err.code;
             row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
@@ -1029,10 +1034,10 @@ impl State {
     }
 
     fn resolve_pending_replies(&mut self, target: EntryId) {
-        let Some(wamid) = self.rows[target.0 as usize].wamid.clone() else {
+        let Some(wamid) = self.rows[target.0 as usize].own.get(Own::Wamid) else {
             return;
         };
-        if let Some(replies) = self.pending_replies.remove(&wamid) {
+        if let Some(replies) = self.pending_replies.remove(wamid) {
             for reply in replies {
                 if self.rows[reply.0 as usize].purged {
                     continue;
@@ -1075,11 +1080,12 @@ impl State {
             }
             let before = Some(self.rows[idx].index_keys());
             self.reindex(EntryId(id), before, None);
-            let row = &mut self.rows[idx];
-            if let Some(w) = row.wamid.take() {
-                self.wamids.remove(&w);
-                self.pending_replies.remove(&w);
+            if let Some(w) = self.rows[idx].own.get(Own::Wamid) {
+                let rows = &self.rows;
+                self.wamids.remove(w, |id| wamid_of(rows, id));
+                self.pending_replies.remove(w);
             }
+            let row = &mut self.rows[idx];
             let direction = row.direction;
             *row = Row::new(direction, 0);
             row.purged = true;
@@ -1165,7 +1171,7 @@ impl State {
 /// The lookup maps of a [`State`], rebuilt from its rows.
 struct Lookups {
     interner: Interner,
-    wamids: StrMap<Box<str>, EntryId>,
+    wamids: WamidIndex,
     inbound_times: FxHashMap<(Sym, Sym), Vec<i64>>,
     outbound_by_pair: FxHashMap<(Sym, Sym), Vec<EntryId>>,
     replies: FxHashMap<EntryId, Vec<EntryId>>,
@@ -1175,7 +1181,7 @@ impl Lookups {
     fn rebuild(rows: &[Row], interner: Interner) -> Lookups {
         let mut l = Lookups {
             interner,
-            wamids: StrMap::with_capacity_and_hasher(rows.len(), Default::default()),
+            wamids: WamidIndex::with_capacity(rows.len()),
             inbound_times: FxHashMap::default(),
             outbound_by_pair: FxHashMap::default(),
             replies: FxHashMap::default(),
@@ -1185,9 +1191,7 @@ impl Lookups {
                 continue;
             }
             let id = EntryId(idx as u32);
-            if let Some(w) = &row.wamid {
-                l.wamids.insert(w.clone(), id);
-            }
+            l.wamids.insert(id, |id| wamid_of(rows, id));
             let pair = (row.phone_number_id, row.phone);
             if pair.1 != 0 {
                 match row.direction {

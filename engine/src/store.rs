@@ -4,6 +4,7 @@
 use crate::error::{io_err, Error, Result};
 use crate::log::{self, Log, PreparedInput, PurgeRecord, Record};
 use crate::model::*;
+use crate::own::Own;
 use crate::state::{Field, Row, State, StateCheckpoint, NONE_KEY};
 use crate::text::TextIndex;
 use crate::{erase, keys};
@@ -18,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 const CHECKPOINT_MAGIC: &[u8; 8] = b"TICKSCKP";
-const CHECKPOINT_VERSION: u32 = 1;
+const CHECKPOINT_VERSION: u32 = 2;
 /// Most inputs one write group takes: bounds the latency a group adds.
 const MAX_GROUP_INPUTS: usize = 4096;
 
@@ -392,7 +393,7 @@ impl Store {
                 status: None,
                 error_code: None,
                 entry: id,
-                text: Some(row.text.to_string()),
+                text: Some(row.own.text(Own::Text).to_string()),
             });
         }
         for m in &row.marks {
@@ -420,7 +421,7 @@ impl Store {
                     text: Some(if r.button != 0 {
                         snap.state.interner.resolve(r.button).to_string()
                     } else {
-                        r.text.to_string()
+                        r.own.text(Own::Text).to_string()
                     }),
                 });
             }
@@ -1311,11 +1312,11 @@ impl<'a> Snapshot<'a> {
         let i = &self.state.interner;
         match column {
             TextColumn::Phone => i.resolve(r.phone),
-            TextColumn::CorrelationId => i.resolve(r.correlation_id),
-            TextColumn::Wamid => r.wamid.as_deref().unwrap_or(""),
-            TextColumn::ConversationId => i.resolve(r.conversation_id),
+            TextColumn::CorrelationId => r.own.text(Own::CorrelationId),
+            TextColumn::Wamid => r.own.text(Own::Wamid),
+            TextColumn::ConversationId => r.own.text(Own::ConversationId),
             TextColumn::RecipientRef => i.resolve(r.recipient_ref),
-            TextColumn::Text => &r.text,
+            TextColumn::Text => r.own.text(Own::Text),
         }
     }
 
@@ -1359,14 +1360,14 @@ impl<'a> Snapshot<'a> {
             phone: i.opt(r.phone),
             wa_id: i.opt(r.wa_id),
             contact_name: i.opt(r.contact_name),
-            wamid: r.wamid.as_deref().map(str::to_string),
-            correlation_id: i.opt(r.correlation_id),
+            wamid: r.own.get(Own::Wamid).map(str::to_string),
+            correlation_id: non_empty(r.own.text(Own::CorrelationId)),
             content_type: i.opt(r.content_type),
-            text: r.text.to_string(),
+            text: r.own.text(Own::Text).to_string(),
             button: i.opt(r.button),
             error_code: r.error_code,
             error_title: i.opt(r.error_title),
-            conversation_id: i.opt(r.conversation_id),
+            conversation_id: non_empty(r.own.text(Own::ConversationId)),
             conversation_type: i.opt(r.conversation_type),
             conversation_expiry_ms: r.conversation_expiry_ms,
             pricing_category: i.opt(r.pricing_category),
@@ -1383,6 +1384,11 @@ impl<'a> Snapshot<'a> {
             has_send: r.send.is_some(),
         }
     }
+}
+
+/// Absent and empty read the same in an [`Entry`], as interned strings do.
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
 }
 
 fn first_mark(marks: &[StatusMark], status: WebhookStatus) -> Option<i64> {
