@@ -15,7 +15,10 @@
 //! from the same keys as the bitmaps, in the same place (`State::reindex`),
 //! so the two always agree.
 
+use crate::own::RawBytes;
+use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 
 /// The codes of one field, as narrow as its number of distinct keys allows.
 #[derive(Clone, Debug)]
@@ -100,6 +103,59 @@ impl Codes {
     }
 }
 
+/// A column as a checkpoint holds it: codes as little-endian bytes of
+/// `width` each, and the code -> key table.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SavedColumn {
+    width: u8,
+    codes: RawBytes,
+    keys: Vec<i64>,
+}
+
+impl Codes {
+    fn save(&self, erased: &RoaringBitmap) -> (u8, Vec<u8>) {
+        fn bytes<T: Copy, const W: usize>(v: &[T], le: impl Fn(T) -> [u8; W]) -> Vec<u8> {
+            let mut out = Vec::with_capacity(v.len() * W);
+            for c in v {
+                out.extend_from_slice(&le(*c));
+            }
+            out
+        }
+        let (width, mut out) = match self {
+            Codes::U8(v) => (1, v.clone()),
+            Codes::U16(v) => (2, bytes(v, u16::to_le_bytes)),
+            Codes::U32(v) => (4, bytes(v, u32::to_le_bytes)),
+        };
+        // A purged entry's last codes say what it was: they do not go to disk.
+        for id in erased.iter() {
+            let at = id as usize * usize::from(width);
+            if let Some(code) = out.get_mut(at..at + usize::from(width)) {
+                code.fill(0);
+            }
+        }
+        (width, out)
+    }
+
+    fn load(width: u8, bytes: Vec<u8>) -> Option<Codes> {
+        match width {
+            1 => Some(Codes::U8(bytes)),
+            2 => Some(Codes::U16(
+                bytes
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .collect(),
+            )),
+            4 => Some(Codes::U32(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// One field's column: a code per entry and the key each code stands for.
 #[derive(Clone, Debug)]
 pub(crate) struct Column {
@@ -152,6 +208,42 @@ impl Column {
     fn heap_bytes(&self) -> usize {
         self.codes.heap_bytes() + self.keys.capacity() * 8 + self.lookup.capacity() * 16
     }
+
+    fn save(&self, erased: &RoaringBitmap, key_to_saved: impl Fn(u32, i64) -> i64) -> SavedColumn {
+        let (width, codes) = self.codes.save(erased);
+        SavedColumn {
+            width,
+            codes: RawBytes(codes),
+            keys: (0u32..)
+                .zip(&self.keys)
+                .map(|(code, key)| key_to_saved(code, *key))
+                .collect(),
+        }
+    }
+
+    fn load(saved: SavedColumn, entries: usize) -> Option<Column> {
+        let codes = Codes::load(saved.width, saved.codes.0)?;
+        let keys = saved.keys;
+        let valid = codes.len() <= entries
+            && match &codes {
+                Codes::U8(v) => v.iter().all(|c| usize::from(*c) < keys.len().max(1)),
+                Codes::U16(v) => v.iter().all(|c| usize::from(*c) < keys.len().max(1)),
+                Codes::U32(v) => v.iter().all(|c| (*c as usize) < keys.len().max(1)),
+            };
+        if !valid {
+            return None;
+        }
+        let mut lookup = FxHashMap::default();
+        lookup.reserve(keys.len());
+        for (code, key) in (0u32..).zip(&keys) {
+            lookup.entry(*key).or_insert(code);
+        }
+        Some(Column {
+            codes,
+            keys,
+            lookup,
+        })
+    }
 }
 
 /// The columns of every field, in `Field` order.
@@ -173,6 +265,31 @@ impl KeyColumns {
 
     pub(crate) fn column(&self, slot: usize) -> &Column {
         &self.columns[slot]
+    }
+
+    /// The columns for a checkpoint. `erased` are ids whose codes are
+    /// zeroed (purged entries); `key_to_saved(slot, code, key)` gives the
+    /// key to save for each table entry (a checkpoint renumbers strings).
+    pub(crate) fn save(
+        &self,
+        erased: &RoaringBitmap,
+        key_to_saved: impl Fn(usize, u32, i64) -> i64,
+    ) -> Vec<SavedColumn> {
+        self.columns
+            .iter()
+            .enumerate()
+            .map(|(slot, c)| c.save(erased, |code, key| key_to_saved(slot, code, key)))
+            .collect()
+    }
+
+    /// Columns from a checkpoint of a state with `entries` rows; `None`
+    /// when they do not fit it (then the caller rebuilds them).
+    pub(crate) fn load(saved: Vec<SavedColumn>, entries: usize) -> Option<KeyColumns> {
+        let columns = saved
+            .into_iter()
+            .map(|c| Column::load(c, entries))
+            .collect::<Option<Vec<Column>>>()?;
+        Some(KeyColumns { columns })
     }
 
     /// Memory held by the columns, for the store's statistics.
@@ -224,6 +341,38 @@ mod tests {
             .chain(ids.iter().map(|id| column.code(*id)))
             .collect();
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_saved_column_loads_with_the_same_codes_and_keys_and_erased_ids_zeroed() {
+        for distinct in [3i64, 300, 70_000] {
+            let mut columns = KeyColumns::new(1);
+            for id in 0..80_000u32 {
+                columns.set(0, id, i64::from(id) % distinct * 10);
+            }
+            let erased: RoaringBitmap = [7u32, 79_999].into_iter().collect();
+            let saved = columns.save(&erased, |_, _, key| key + 1);
+            let loaded = KeyColumns::load(saved, 80_000).expect("fits");
+            let (before, after) = (columns.column(0), loaded.column(0));
+            for id in [0u32, 1, 299, 300, 65_536, 79_998] {
+                assert_eq!(after.code(id), before.code(id));
+            }
+            assert_eq!(after.code(7), 0);
+            assert_eq!(after.code(79_999), 0);
+            let shifted: Vec<i64> = before.keys().iter().map(|k| k + 1).collect();
+            assert_eq!(after.keys(), &shifted[..]);
+            let mut grown = loaded;
+            grown.set(0, 80_000, 11);
+            assert_eq!(
+                grown.column(0).keys()[grown.column(0).code(80_000) as usize],
+                11
+            );
+            let saved = columns.save(&erased, |_, _, key| key);
+            assert!(
+                KeyColumns::load(saved, 1_000).is_none(),
+                "more codes than rows"
+            );
+        }
     }
 
     #[test]

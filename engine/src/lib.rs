@@ -87,6 +87,6 @@ pub use model::{
 };
 pub use state::{Field, NONE_KEY};
 pub use store::{
-    drop_derived, Config, Entry, EntryDetail, FieldValue, KeyColumn, PendingAppend, Snapshot,
-    Store, StoreStats, StoredInput, TextColumn, Timeline, TimelineItem,
+    drop_derived, Config, DerivedFrom, Entry, EntryDetail, FieldValue, KeyColumn, PendingAppend,
+    Snapshot, Store, StoreStats, StoredInput, TextColumn, Timeline, TimelineItem,
 };

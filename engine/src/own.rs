@@ -158,6 +158,23 @@ impl<'de> Deserialize<'de> for OwnStrings {
     }
 }
 
+/// A byte string that serializes as one (bincode copies it whole), not as
+/// a sequence of `u8`s read one by one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RawBytes(pub(crate) Vec<u8>);
+
+impl Serialize for RawBytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(RawBytes(OwnStrings::deserialize(d)?.0.into_vec()))
+    }
+}
+
 /// wamid -> entry, for entries whose own strings hold a wamid. The table
 /// holds only entry ids; hashing and comparing go through `wamid_of`, the
 /// owner's way to read an entry's wamid. Hashes are foldhash, seeded at

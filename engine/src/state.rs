@@ -7,9 +7,9 @@
 //! Deduplication happens *before* a record is written ([`State::classify`]),
 //! so records hold only new events and replay never needs to deduplicate.
 
-use crate::columns::KeyColumns;
+use crate::columns::{KeyColumns, SavedColumn};
 use crate::model::*;
-use crate::own::{Own, OwnStrings, WamidIndex};
+use crate::own::{Own, OwnStrings, RawBytes, WamidIndex};
 use roaring::RoaringBitmap;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
@@ -477,6 +477,81 @@ pub(crate) struct StateCheckpoint {
     fingerprints: Vec<(u64, EntryId)>,
     others: Vec<u64>,
     pending_replies: Vec<(Box<str>, Vec<EntryId>)>,
+    /// The bitmaps and key columns, so an open loads them instead of
+    /// rebuilding them from every row. `None` when they could not be saved.
+    indexes: Option<SavedIndexes>,
+}
+
+/// Bitmaps (roaring's portable format) and key columns as a checkpoint
+/// holds them; keys of text fields are renumbered like the rows' strings.
+#[derive(Serialize, Deserialize)]
+struct SavedIndexes {
+    live: RawBytes,
+    /// Per field, in `Field` order: (key, bitmap), keys ascending.
+    bitmaps: Vec<Vec<(i64, RawBytes)>>,
+    columns: Vec<SavedColumn>,
+}
+
+impl SavedIndexes {
+    /// `renumber(sym)` is the string's number in the checkpoint (`None`
+    /// for strings no live row uses).
+    fn save(state: &State, renumber: impl Fn(i64) -> Option<i64>) -> Option<SavedIndexes> {
+        let saved_key = |slot: usize, key: i64| -> Option<i64> {
+            if key == NONE_KEY || !Field::ALL[slot].is_text() {
+                Some(key)
+            } else {
+                renumber(key)
+            }
+        };
+        let serialize = |bm: &RoaringBitmap| {
+            let mut bytes = Vec::with_capacity(bm.serialized_size());
+            bm.serialize_into(&mut bytes).ok().map(|()| RawBytes(bytes))
+        };
+        let mut bitmaps = Vec::with_capacity(NFIELDS);
+        for (slot, index) in state.indexes.iter().enumerate() {
+            let mut field = Vec::with_capacity(index.len());
+            for (key, bm) in index {
+                // A bitmap is never empty, so some live row has its key.
+                field.push((saved_key(slot, *key)?, serialize(bm)?));
+            }
+            field.sort_unstable_by_key(|(key, _)| *key);
+            bitmaps.push(field);
+        }
+        let all: RoaringBitmap = (0..state.rows.len() as u32).collect();
+        let erased = all - &state.live;
+        // A table key no live row has any more gets a placeholder of its
+        // own (below every string number), so no two codes share a key.
+        let columns = state.columns.save(&erased, |slot, code, key| {
+            saved_key(slot, key).unwrap_or(NONE_KEY + 1 + i64::from(code))
+        });
+        Some(SavedIndexes {
+            live: serialize(&state.live)?,
+            bitmaps,
+            columns,
+        })
+    }
+
+    fn load(self, entries: usize) -> Option<Indexes> {
+        let deserialize = |bytes: &RawBytes| RoaringBitmap::deserialize_from(&bytes.0[..]).ok();
+        let live = deserialize(&self.live)?;
+        if live.max().is_some_and(|max| max as usize >= entries) || self.bitmaps.len() != NFIELDS {
+            return None;
+        }
+        let mut indexes = Vec::with_capacity(NFIELDS);
+        for field in &self.bitmaps {
+            let mut index = BTreeMap::new();
+            for (key, bytes) in field {
+                index.insert(*key, deserialize(bytes)?);
+            }
+            indexes.push(index);
+        }
+        let columns = KeyColumns::load(self.columns, entries)?;
+        Some(Indexes {
+            indexes,
+            columns,
+            live,
+        })
+    }
 }
 
 fn hash64(parts: &[&[u8]]) -> u64 {
@@ -1070,6 +1145,92 @@ impl State {
         }
     }
 
+    /// Undoes what entry `id` did to other entries, as a replay of the log
+    /// after its records are erased would never have done it: a reply stops
+    /// counting on the message it answers; the replies to a message stop
+    /// pointing at it (and lose its campaign); an inbound message stops
+    /// keeping the customer's 24 h window open.
+    fn forget_links(&mut self, id: EntryId) {
+        let row = &self.rows[id.0 as usize];
+        let (direction, pair, at_ms, is_click) = (
+            row.direction,
+            (row.phone_number_id, row.phone),
+            row.recorded_ms,
+            row.button != 0,
+        );
+        if let Some(target) = row.in_reply_to {
+            if self.rows.get(target.0 as usize).is_some_and(|t| !t.purged) {
+                let before = Some(self.rows[target.0 as usize].index_keys());
+                let t = &mut self.rows[target.0 as usize];
+                if is_click {
+                    t.clicks = t.clicks.saturating_sub(1);
+                } else {
+                    t.replies = t.replies.saturating_sub(1);
+                }
+                let after = Some(self.rows[target.0 as usize].index_keys());
+                self.reindex(target, before, after);
+            }
+            if let Some(list) = self.replies.get_mut(&target) {
+                list.retain(|r| *r != id);
+                if list.is_empty() {
+                    self.replies.remove(&target);
+                }
+            }
+        }
+        if let Some(replies) = self.replies.remove(&id) {
+            let wamid = self.rows[id.0 as usize]
+                .own
+                .get(Own::Wamid)
+                .map(Box::<str>::from);
+            for reply in replies {
+                if self.rows[reply.0 as usize].purged {
+                    continue;
+                }
+                let before = Some(self.rows[reply.0 as usize].index_keys());
+                let r = &mut self.rows[reply.0 as usize];
+                r.in_reply_to = None;
+                (r.category, r.name, r.template, r.user, r.subaccount) = (0, 0, 0, 0, 0);
+                let after = Some(self.rows[reply.0 as usize].index_keys());
+                self.reindex(reply, before, after);
+                if let Some(w) = &wamid {
+                    self.pending_replies
+                        .entry(w.clone())
+                        .or_default()
+                        .push(reply);
+                }
+            }
+        }
+        if direction == Direction::Inbound && pair.1 != 0 {
+            let Some(times) = self.inbound_times.get_mut(&pair) else {
+                return;
+            };
+            if let Some(pos) = times.iter().position(|t| *t == at_ms) {
+                times.remove(pos);
+            }
+            let times = times.clone();
+            let outbound = self
+                .outbound_by_pair
+                .get(&pair)
+                .cloned()
+                .unwrap_or_default();
+            for out in outbound {
+                let o = &self.rows[out.0 as usize];
+                if o.purged || o.session != Some(Session::Open) {
+                    continue;
+                }
+                let t = o.recorded_ms;
+                let pos = times.partition_point(|&x| x <= t);
+                let still_open = pos > 0 && t - times[pos - 1] <= SESSION_WINDOW_MS;
+                if !still_open {
+                    let before = Some(o.index_keys());
+                    self.rows[out.0 as usize].session = Some(Session::Closed);
+                    let after = Some(self.rows[out.0 as usize].index_keys());
+                    self.reindex(out, before, after);
+                }
+            }
+        }
+    }
+
     /// Removes entries from every index and forgets their content. Their ids
     /// stay taken.
     pub(crate) fn purge(&mut self, ids: &RoaringBitmap) {
@@ -1085,6 +1246,9 @@ impl State {
                 self.wamids.remove(w, |id| wamid_of(rows, id));
                 self.pending_replies.remove(w);
             }
+            // After the wamid's pending list is dropped: the replies this
+            // entry had wait for its wamid again, as on a replay.
+            self.forget_links(EntryId(id));
             let row = &mut self.rows[idx];
             let direction = row.direction;
             *row = Row::new(direction, 0);
@@ -1118,10 +1282,15 @@ impl State {
                 row
             })
             .collect();
+        let indexes = SavedIndexes::save(self, |sym| {
+            let sym = usize::try_from(sym).ok()?;
+            remap.get(sym).copied().flatten().map(i64::from)
+        });
         StateCheckpoint {
             applied: self.applied,
             rows,
             interner,
+            indexes,
             fingerprints: self.fingerprints.iter().map(|(k, v)| (*k, *v)).collect(),
             others: self.others.iter().copied().collect(),
             pending_replies: self
@@ -1132,21 +1301,28 @@ impl State {
         }
     }
 
-    pub(crate) fn from_checkpoint(cp: StateCheckpoint) -> State {
+    /// The state a checkpoint holds, and whether its saved bitmaps and key
+    /// columns were used (else they were rebuilt from the rows).
+    pub(crate) fn from_checkpoint(cp: StateCheckpoint) -> (State, bool) {
         let mut state = State::new();
         state.applied = cp.applied;
         state.rows = cp.rows;
         let rows = &state.rows;
+        let saved = cp.indexes;
         // Two independent halves, one per core: the lookup maps (strings,
         // wamids, sessions, replies) on a helper thread, the bitmaps and
-        // key columns here.
+        // key columns here (loaded as saved, or rebuilt from the rows when
+        // the checkpoint has none that fit).
         let (lookups, indexes) = std::thread::scope(|scope| {
             let lookups = scope.spawn(move || {
                 let mut interner = cp.interner;
                 interner.rebuild_lookup();
                 Lookups::rebuild(rows, interner)
             });
-            let indexes = Indexes::rebuild(rows);
+            let indexes = match saved.and_then(|saved| saved.load(rows.len())) {
+                Some(loaded) => (loaded, true),
+                None => (Indexes::rebuild(rows), false),
+            };
             (lookups.join(), indexes)
         });
         let lookups = match lookups {
@@ -1158,13 +1334,14 @@ impl State {
         state.inbound_times = lookups.inbound_times;
         state.outbound_by_pair = lookups.outbound_by_pair;
         state.replies = lookups.replies;
+        let (indexes, loaded) = indexes;
         state.indexes = indexes.indexes;
         state.columns = indexes.columns;
         state.live = indexes.live;
         state.fingerprints = cp.fingerprints.into_iter().collect();
         state.others = cp.others.into_iter().collect();
         state.pending_replies = cp.pending_replies.into_iter().collect();
-        state
+        (state, loaded)
     }
 }
 

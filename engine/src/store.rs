@@ -104,6 +104,20 @@ struct Shared {
     level: i32,
     next_seq: AtomicU64,
     failed: AtomicBool,
+    derived_from: DerivedFrom,
+}
+
+/// Where the derived state came from when the store opened (records after
+/// it are replayed from the log in every case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DerivedFrom {
+    /// No usable checkpoint: the whole log was replayed.
+    Log,
+    /// The checkpoint's rows; bitmaps and key columns rebuilt from them.
+    CheckpointRows,
+    /// The checkpoint's rows, bitmaps and key columns, loaded as saved.
+    Checkpoint,
 }
 
 /// An open Ticks store. Cheap to clone; all clones share one writer.
@@ -130,6 +144,8 @@ pub struct StoreStats {
     pub text_lag_records: u64,
     /// Bytes of memory the key columns hold (see [`Snapshot::column`]).
     pub column_bytes: u64,
+    /// Where the derived state came from at open.
+    pub derived_from: DerivedFrom,
 }
 
 fn now_ms() -> i64 {
@@ -201,9 +217,12 @@ impl Store {
             .flatten()
             .filter(|cp| cp.applied <= last && cp.applied <= text_covered);
         let read = started.elapsed();
-        let mut state = match checkpoint {
-            Some(cp) => State::from_checkpoint(cp),
-            None => State::new(),
+        let (mut state, derived_from) = match checkpoint {
+            Some(cp) => match State::from_checkpoint(cp) {
+                (state, true) => (state, DerivedFrom::Checkpoint),
+                (state, false) => (state, DerivedFrom::CheckpointRows),
+            },
+            None => (State::new(), DerivedFrom::Log),
         };
         let rebuilt = started.elapsed();
         let from = state.applied;
@@ -214,6 +233,7 @@ impl Store {
             state_rebuilt_ms = (rebuilt - read).as_millis() as u64,
             replayed_from = ?from,
             replay_ms = (started.elapsed() - rebuilt).as_millis() as u64,
+            ?derived_from,
             "derived state ready"
         );
         let next = last.map_or(0, |s| s.0 + 1);
@@ -227,6 +247,7 @@ impl Store {
             level: config.compression_level,
             next_seq: AtomicU64::new(next),
             failed: AtomicBool::new(false),
+            derived_from,
         });
         resume_erasures(&shared)?;
         let (tx, rx) = mpsc::channel();
@@ -580,6 +601,7 @@ impl Store {
             disk_bytes: dir_size(&self.shared.dir),
             text_lag_records: self.shared.text.lag(),
             column_bytes,
+            derived_from: self.shared.derived_from,
         })
     }
 
@@ -770,23 +792,31 @@ fn read_checkpoint(path: &Path) -> Result<Option<StateCheckpoint>> {
 }
 
 fn write_checkpoint(path: &Path, cp: &StateCheckpoint) -> Result<()> {
+    use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let plain = bincode::serde::encode_to_vec(cp, bincode::config::standard())
-        .map_err(|e| Error::Encode(e.to_string()))?;
-    let mut bytes = Vec::with_capacity(plain.len() / 3);
-    bytes.extend_from_slice(CHECKPOINT_MAGIC);
-    bytes.extend_from_slice(&CHECKPOINT_VERSION.to_le_bytes());
-    bytes.extend_from_slice(&zstd::bulk::compress(&plain, 1).map_err(io_err(path))?);
     // Write-then-rename: a crash leaves either the old checkpoint or the new
-    // one, never half of one.
+    // one, never half of one. Encoded as it streams out: the plain bytes
+    // (several GB at 10M entries) are never held whole.
     let tmp = path.with_extension("tmp");
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(&bytes).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
-    }
+    let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    out.write_all(CHECKPOINT_MAGIC).map_err(io_err(&tmp))?;
+    out.write_all(&CHECKPOINT_VERSION.to_le_bytes())
+        .map_err(io_err(&tmp))?;
+    let mut plain = std::io::BufWriter::with_capacity(
+        1 << 20,
+        zstd::stream::write::Encoder::new(out, 1).map_err(io_err(&tmp))?,
+    );
+    bincode::serde::encode_into_std_write(cp, &mut plain, bincode::config::standard())
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    let out = plain
+        .into_inner()
+        .map_err(|e| io_err(&tmp)(e.into_error()))?
+        .finish()
+        .map_err(io_err(&tmp))?;
+    let file = out.into_inner().map_err(|e| io_err(&tmp)(e.into_error()))?;
+    file.sync_all().map_err(io_err(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io_err(path))?;
     Ok(())
 }
