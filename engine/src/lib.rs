@@ -67,6 +67,7 @@
 //! modules explain why keys: sled keeps freed bytes). A purge interrupted by
 //! a crash is finished by the next open.
 
+mod checkpoint;
 mod columns;
 mod erase;
 mod error;

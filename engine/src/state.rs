@@ -465,27 +465,34 @@ where
     deserializer.deserialize_seq(Reserved(std::marker::PhantomData))
 }
 
-/// The persisted part of a [`State`]: everything that cannot be recomputed
-/// from the rows alone. Bitmaps and lookup maps are rebuilt on load.
-#[derive(Serialize, Deserialize)]
+/// The persisted part of a [`State`]: the rows, what cannot be recomputed
+/// from them, and the bitmaps and key columns. Lookup maps are rebuilt on
+/// load. `checkpoint.rs` writes the three parts as separate frames.
 pub(crate) struct StateCheckpoint {
+    pub(crate) head: CheckpointHead,
+    pub(crate) rows: Vec<Row>,
+    /// The bitmaps and key columns, so an open loads them instead of
+    /// rebuilding them from every row. `None` when they could not be saved.
+    pub(crate) indexes: Option<SavedIndexes>,
+}
+
+/// Everything of a checkpoint but the rows and the indexes.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct CheckpointHead {
     pub(crate) applied: Option<Seq>,
-    #[serde(deserialize_with = "vec_reserved")]
-    rows: Vec<Row>,
+    /// How many rows follow.
+    pub(crate) rows: u64,
     interner: Interner,
     #[serde(deserialize_with = "vec_reserved")]
     fingerprints: Vec<(u64, EntryId)>,
     others: Vec<u64>,
     pending_replies: Vec<(Box<str>, Vec<EntryId>)>,
-    /// The bitmaps and key columns, so an open loads them instead of
-    /// rebuilding them from every row. `None` when they could not be saved.
-    indexes: Option<SavedIndexes>,
 }
 
 /// Bitmaps (roaring's portable format) and key columns as a checkpoint
 /// holds them; keys of text fields are renumbered like the rows' strings.
 #[derive(Serialize, Deserialize)]
-struct SavedIndexes {
+pub(crate) struct SavedIndexes {
     live: RawBytes,
     /// Per field, in `Field` order: (key, bitmap), keys ascending.
     bitmaps: Vec<Vec<(i64, RawBytes)>>,
@@ -1287,17 +1294,20 @@ impl State {
             remap.get(sym).copied().flatten().map(i64::from)
         });
         StateCheckpoint {
-            applied: self.applied,
+            head: CheckpointHead {
+                applied: self.applied,
+                rows: self.rows.len() as u64,
+                interner,
+                fingerprints: self.fingerprints.iter().map(|(k, v)| (*k, *v)).collect(),
+                others: self.others.iter().copied().collect(),
+                pending_replies: self
+                    .pending_replies
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            },
             rows,
-            interner,
             indexes,
-            fingerprints: self.fingerprints.iter().map(|(k, v)| (*k, *v)).collect(),
-            others: self.others.iter().copied().collect(),
-            pending_replies: self
-                .pending_replies
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
         }
     }
 
@@ -1305,17 +1315,28 @@ impl State {
     /// columns were used (else they were rebuilt from the rows).
     pub(crate) fn from_checkpoint(cp: StateCheckpoint) -> (State, bool) {
         let mut state = State::new();
-        state.applied = cp.applied;
+        let head = cp.head;
+        state.applied = head.applied;
         state.rows = cp.rows;
         let rows = &state.rows;
         let saved = cp.indexes;
-        // Two independent halves, one per core: the lookup maps (strings,
-        // wamids, sessions, replies) on a helper thread, the bitmaps and
-        // key columns here (loaded as saved, or rebuilt from the rows when
-        // the checkpoint has none that fit).
-        let (lookups, indexes) = std::thread::scope(|scope| {
+        let interner = head.interner;
+        // Three independent parts: the wamid index, the other lookup maps
+        // (strings, sessions, replies), and the bitmaps and key columns
+        // (loaded as saved, or rebuilt from the rows when the checkpoint has
+        // none that fit).
+        let (wamids, lookups, indexes) = std::thread::scope(|scope| {
+            let wamids = scope.spawn(move || {
+                let mut wamids = WamidIndex::with_capacity(rows.len());
+                for (idx, row) in rows.iter().enumerate() {
+                    if !row.purged {
+                        wamids.insert(EntryId(idx as u32), |id| wamid_of(rows, id));
+                    }
+                }
+                wamids
+            });
             let lookups = scope.spawn(move || {
-                let mut interner = cp.interner;
+                let mut interner = interner;
                 interner.rebuild_lookup();
                 Lookups::rebuild(rows, interner)
             });
@@ -1323,14 +1344,14 @@ impl State {
                 Some(loaded) => (loaded, true),
                 None => (Indexes::rebuild(rows), false),
             };
-            (lookups.join(), indexes)
+            (wamids.join(), lookups.join(), indexes)
         });
-        let lookups = match lookups {
-            Ok(lookups) => lookups,
-            Err(panic) => std::panic::resume_unwind(panic),
+        let (wamids, lookups) = match (wamids, lookups) {
+            (Ok(wamids), Ok(lookups)) => (wamids, lookups),
+            (Err(panic), _) | (_, Err(panic)) => std::panic::resume_unwind(panic),
         };
+        state.wamids = wamids;
         state.interner = lookups.interner;
-        state.wamids = lookups.wamids;
         state.inbound_times = lookups.inbound_times;
         state.outbound_by_pair = lookups.outbound_by_pair;
         state.replies = lookups.replies;
@@ -1338,17 +1359,16 @@ impl State {
         state.indexes = indexes.indexes;
         state.columns = indexes.columns;
         state.live = indexes.live;
-        state.fingerprints = cp.fingerprints.into_iter().collect();
-        state.others = cp.others.into_iter().collect();
-        state.pending_replies = cp.pending_replies.into_iter().collect();
+        state.fingerprints = head.fingerprints.into_iter().collect();
+        state.others = head.others.into_iter().collect();
+        state.pending_replies = head.pending_replies.into_iter().collect();
         (state, loaded)
     }
 }
 
-/// The lookup maps of a [`State`], rebuilt from its rows.
+/// The lookup maps of a [`State`] but the wamid index, rebuilt from its rows.
 struct Lookups {
     interner: Interner,
-    wamids: WamidIndex,
     inbound_times: FxHashMap<(Sym, Sym), Vec<i64>>,
     outbound_by_pair: FxHashMap<(Sym, Sym), Vec<EntryId>>,
     replies: FxHashMap<EntryId, Vec<EntryId>>,
@@ -1358,7 +1378,6 @@ impl Lookups {
     fn rebuild(rows: &[Row], interner: Interner) -> Lookups {
         let mut l = Lookups {
             interner,
-            wamids: WamidIndex::with_capacity(rows.len()),
             inbound_times: FxHashMap::default(),
             outbound_by_pair: FxHashMap::default(),
             replies: FxHashMap::default(),
@@ -1368,7 +1387,6 @@ impl Lookups {
                 continue;
             }
             let id = EntryId(idx as u32);
-            l.wamids.insert(id, |id| wamid_of(rows, id));
             let pair = (row.phone_number_id, row.phone);
             if pair.1 != 0 {
                 match row.direction {

@@ -1,11 +1,12 @@
 //! The store: opening, the single writer with group commit, checkpoints, and
 //! the read API that queries run against.
 
+use crate::checkpoint;
 use crate::error::{io_err, Error, Result};
 use crate::log::{self, Log, PreparedInput, PurgeRecord, Record};
 use crate::model::*;
 use crate::own::Own;
-use crate::state::{Field, Row, State, StateCheckpoint, NONE_KEY};
+use crate::state::{Field, Row, State, NONE_KEY};
 use crate::text::TextIndex;
 use crate::{erase, keys};
 use roaring::RoaringBitmap;
@@ -18,8 +19,6 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-const CHECKPOINT_MAGIC: &[u8; 8] = b"TICKSCKP";
-const CHECKPOINT_VERSION: u32 = 2;
 /// Most inputs one write group takes: bounds the latency a group adds.
 const MAX_GROUP_INPUTS: usize = 4096;
 
@@ -212,10 +211,13 @@ impl Store {
         // A checkpoint is usable when it is not ahead of the log, and not
         // ahead of the text index (documents are produced by replay).
         let started = std::time::Instant::now();
-        let checkpoint = read_checkpoint(&checkpoint_path(&dir))
-            .ok()
-            .flatten()
-            .filter(|cp| cp.applied <= last && cp.applied <= text_covered);
+        let checkpoint = checkpoint::read(&checkpoint_path(&dir), |applied| {
+            applied <= last && applied <= text_covered
+        })
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the checkpoint could not be read; replaying the log");
+            None
+        });
         let read = started.elapsed();
         let (mut state, derived_from) = match checkpoint {
             Some(cp) => match State::from_checkpoint(cp) {
@@ -561,7 +563,12 @@ impl Store {
 
     /// Every purge ever made, oldest first: who, when, which filter, how
     /// many entries, which export receipt. Purge records are never deleted.
+    ///
+    /// A purge is listed once its entries are gone from queries: its record
+    /// is durable a moment before the writer applies it, and a caller that
+    /// sees it listed must not then count its entries.
     pub fn purges(&self) -> Result<Vec<(Seq, PurgeRecord)>> {
+        let applied = self.snapshot().state.applied;
         let mut out = Vec::new();
         for key in self.shared.meta.scan_prefix(PURGE_INDEX).keys() {
             let key = key?;
@@ -572,6 +579,9 @@ impl Store {
             else {
                 continue;
             };
+            if Some(seq) > applied {
+                break;
+            }
             if let Some(Record::Purge(p)) = self.record(seq)? {
                 out.push((seq, p));
             }
@@ -759,66 +769,6 @@ fn dir_size(dir: &Path) -> u64 {
         }
     }
     total
-}
-
-fn read_checkpoint(path: &Path) -> Result<Option<StateCheckpoint>> {
-    use std::io::Read;
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err(path)(e)),
-    };
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut head = [0u8; 12];
-    match reader.read_exact(&mut head) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(io_err(path)(e)),
-    }
-    if &head[..8] != CHECKPOINT_MAGIC
-        || u32::from_le_bytes([head[8], head[9], head[10], head[11]]) != CHECKPOINT_VERSION
-    {
-        return Ok(None);
-    }
-    // Decoded as it streams in: neither the compressed file nor the plain
-    // bytes (several GB at 10M entries) are ever held whole.
-    let mut plain = std::io::BufReader::with_capacity(
-        1 << 20,
-        zstd::stream::read::Decoder::with_buffer(reader).map_err(io_err(path))?,
-    );
-    let cp = bincode::serde::decode_from_std_read(&mut plain, bincode::config::standard())
-        .map_err(|e| Error::Encode(e.to_string()))?;
-    Ok(Some(cp))
-}
-
-fn write_checkpoint(path: &Path, cp: &StateCheckpoint) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    // Write-then-rename: a crash leaves either the old checkpoint or the new
-    // one, never half of one. Encoded as it streams out: the plain bytes
-    // (several GB at 10M entries) are never held whole.
-    let tmp = path.with_extension("tmp");
-    let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    out.write_all(CHECKPOINT_MAGIC).map_err(io_err(&tmp))?;
-    out.write_all(&CHECKPOINT_VERSION.to_le_bytes())
-        .map_err(io_err(&tmp))?;
-    let mut plain = std::io::BufWriter::with_capacity(
-        1 << 20,
-        zstd::stream::write::Encoder::new(out, 1).map_err(io_err(&tmp))?,
-    );
-    bincode::serde::encode_into_std_write(cp, &mut plain, bincode::config::standard())
-        .map_err(|e| Error::Encode(e.to_string()))?;
-    let out = plain
-        .into_inner()
-        .map_err(|e| io_err(&tmp)(e.into_error()))?
-        .finish()
-        .map_err(io_err(&tmp))?;
-    let file = out.into_inner().map_err(|e| io_err(&tmp)(e.into_error()))?;
-    file.sync_all().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))?;
-    Ok(())
 }
 
 /// API names of the [`Field::Engagement`] keys 1, 2 and 3.
@@ -1115,7 +1065,7 @@ fn checkpoint_now(shared: &Shared) -> Result<()> {
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .to_checkpoint();
-    write_checkpoint(&checkpoint_path(&shared.dir), &cp)
+    checkpoint::write(&checkpoint_path(&shared.dir), cp)
 }
 
 /// Finishes the erasure of every purge a crash interrupted.
