@@ -191,14 +191,33 @@ impl Status {
 }
 
 /// One status event attached to an entry, as kept in its timeline.
+/// Ordered by time, then status, then error code.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StatusMark {
     /// Meta's timestamp of the event, in milliseconds since the epoch.
     pub at_ms: i64,
     /// The reported status.
     pub status: WebhookStatus,
+    /// The error code, `i64::MIN` for none: 24 bytes a mark instead of 32,
+    /// and there are 2-3 marks per message. (`i64::MIN` also orders first,
+    /// where `None` did.)
+    error_code: i64,
+}
+
+impl StatusMark {
+    /// A mark; `error_code` is the first error code of a failed status.
+    pub fn new(at_ms: i64, status: WebhookStatus, error_code: Option<i64>) -> StatusMark {
+        StatusMark {
+            at_ms,
+            status,
+            error_code: error_code.unwrap_or(i64::MIN),
+        }
+    }
+
     /// The first error code of a failed status.
-    pub error_code: Option<i64>,
+    pub fn error_code(&self) -> Option<i64> {
+        (self.error_code != i64::MIN).then_some(self.error_code)
+    }
 }
 
 /// What the send result itself says, before any webhook.
@@ -515,11 +534,7 @@ mod tests {
     use super::*;
 
     fn mark(status: WebhookStatus, at: i64) -> StatusMark {
-        StatusMark {
-            at_ms: at,
-            status,
-            error_code: None,
-        }
+        StatusMark::new(at, status, None)
     }
 
     #[test]

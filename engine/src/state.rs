@@ -223,7 +223,7 @@ pub(crate) struct Row {
     pub(crate) recorded_ms: i64,
     pub(crate) offset_s: i32,
     pub(crate) response_code: Option<u16>,
-    pub(crate) error_code: Option<i64>,
+    pub(crate) error_code: OptI64,
     pub(crate) error_title: Sym,
     pub(crate) category: Sym,
     pub(crate) name: Sym,
@@ -238,7 +238,7 @@ pub(crate) struct Row {
     pub(crate) wa_id: Sym,
     pub(crate) content_type: Sym,
     pub(crate) conversation_type: Sym,
-    pub(crate) conversation_expiry_ms: Option<i64>,
+    pub(crate) conversation_expiry_ms: OptI64,
     pub(crate) pricing_category: Sym,
     pub(crate) pricing_model: Sym,
     pub(crate) billable: Option<bool>,
@@ -250,8 +250,11 @@ pub(crate) struct Row {
     pub(crate) in_reply_to: Option<EntryId>,
     pub(crate) replies: u32,
     pub(crate) clicks: u32,
-    pub(crate) marks: Vec<StatusMark>,
-    pub(crate) records: Vec<Seq>,
+    /// Status events, sorted (exactly sized, like `records`).
+    pub(crate) marks: Box<[StatusMark]>,
+    /// The log records that hold its events, in order (exactly sized:
+    /// a `Vec`'s spare capacity, times 10M rows, is hundreds of MB).
+    pub(crate) records: Box<[Seq]>,
     pub(crate) purged: bool,
 }
 
@@ -268,7 +271,7 @@ impl Row {
             recorded_ms: at_ms,
             offset_s: 0,
             response_code: None,
-            error_code: None,
+            error_code: OptI64::NONE,
             error_title: 0,
             category: 0,
             name: 0,
@@ -283,7 +286,7 @@ impl Row {
             wa_id: 0,
             content_type: 0,
             conversation_type: 0,
-            conversation_expiry_ms: None,
+            conversation_expiry_ms: OptI64::NONE,
             pricing_category: 0,
             pricing_model: 0,
             billable: None,
@@ -294,8 +297,8 @@ impl Row {
             in_reply_to: None,
             replies: 0,
             clicks: 0,
-            marks: Vec::new(),
-            records: Vec::new(),
+            marks: Box::default(),
+            records: Box::default(),
             purged: false,
         }
     }
@@ -333,7 +336,7 @@ impl Row {
         keys[Field::RecipientType.slot()] = sym(self.recipient_type);
         keys[Field::Status.slot()] = self.status as i64;
         keys[Field::Direction.slot()] = self.direction as i64;
-        keys[Field::ErrorCode.slot()] = self.error_code.unwrap_or(NONE_KEY);
+        keys[Field::ErrorCode.slot()] = self.error_code.get().unwrap_or(NONE_KEY);
         keys[Field::PhoneNumberId.slot()] = sym(self.phone_number_id);
         keys[Field::Subaccount.slot()] = sym(self.subaccount);
         keys[Field::User.slot()] = sym(self.user);
@@ -432,6 +435,24 @@ pub(crate) struct State {
     replies: FxHashMap<EntryId, Vec<EntryId>>,
     /// The last log record folded in.
     pub(crate) applied: Option<Seq>,
+}
+
+/// An `Option<i64>` in 8 bytes instead of 16: `i64::MIN` ([`NONE_KEY`],
+/// which is also the bitmap key of an absent value) stands for `None`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OptI64(i64);
+
+impl OptI64 {
+    pub(crate) const NONE: OptI64 = OptI64(NONE_KEY);
+
+    /// `Some(i64::MIN)` reads back as `None`: no error code or time is that.
+    pub(crate) fn new(value: Option<i64>) -> OptI64 {
+        OptI64(value.unwrap_or(NONE_KEY))
+    }
+
+    pub(crate) fn get(self) -> Option<i64> {
+        (self.0 != NONE_KEY).then_some(self.0)
+    }
 }
 
 /// Deserializes a checkpoint's vector with its whole length reserved up front.
@@ -685,7 +706,9 @@ impl State {
                         .and_then(|id| self.rows.get(id.0 as usize))
                         .is_some_and(|r| {
                             r.marks.iter().any(|m| {
-                                m.status == st.status && m.at_ms == st.at_ms && m.error_code == code
+                                m.status == st.status
+                                    && m.at_ms == st.at_ms
+                                    && m.error_code() == code
                             })
                         });
                     if seen || !overlay.keys.insert(key) {
@@ -752,8 +775,11 @@ impl State {
             if self.rows[idx].purged {
                 continue;
             }
-            if self.rows[idx].records.last() != Some(&seq) {
-                self.rows[idx].records.push(seq);
+            let row = &mut self.rows[idx];
+            if row.records.last() != Some(&seq) {
+                let mut records = std::mem::take(&mut row.records).into_vec();
+                records.push(seq);
+                row.records = records.into_boxed_slice();
             }
             let doc = match event {
                 Event::Send(send) => self.apply_send(*id, send),
@@ -832,7 +858,7 @@ impl State {
                 .set(Own::CorrelationId, send.correlation_id.as_deref());
         }
         if let Some(err) = &send.error {
-            row.error_code = err.code;
+            row.error_code = OptI64::new(err.code);
             row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
         } else if let Some(t) = &send.transport_error {
             row.error_title = i.intern(t);
@@ -893,13 +919,11 @@ impl State {
         let i = &mut self.interner;
         let row = &mut self.rows[id.0 as usize];
         let code = st.errors.first().and_then(|e| e.code);
-        let mark = StatusMark {
-            at_ms: st.at_ms,
-            status: st.status,
-            error_code: code,
-        };
+        let mark = StatusMark::new(st.at_ms, st.status, code);
         if let Err(pos) = row.marks.binary_search(&mark) {
-            row.marks.insert(pos, mark);
+            let mut marks = std::mem::take(&mut row.marks).into_vec();
+            marks.insert(pos, mark);
+            row.marks = marks.into_boxed_slice();
         }
         let learned_wamid = row.own.get(Own::Wamid).is_none();
         if learned_wamid {
@@ -926,7 +950,7 @@ impl State {
             row.conversation_type = i.intern(c);
         }
         if st.conversation_expiry_ms.is_some() {
-            row.conversation_expiry_ms = st.conversation_expiry_ms;
+            row.conversation_expiry_ms = OptI64::new(st.conversation_expiry_ms);
         }
         if let Some(p) = &st.pricing_category {
             row.pricing_category = i.intern(p);
@@ -938,7 +962,7 @@ impl State {
             row.billable = st.billable;
         }
         if let Some(err) = st.errors.first() {
-            row.error_code = err.code;
+            row.error_code = OptI64::new(err.code);
             row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
         }
         row.status = derive_status(row.send, &row.marks);
@@ -988,7 +1012,7 @@ impl State {
         row.button = i.intern_opt(msg.button.as_deref());
         row.own.set(Own::Text, Some(preview(&msg.text)));
         if let Some(err) = msg.errors.first() {
-            row.error_code = err.code;
+            row.error_code = OptI64::new(err.code);
             row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
         }
         row.own.set(Own::Wamid, Some(&msg.wamid));
@@ -1067,7 +1091,7 @@ impl State {
         row.content_type = i.intern("event");
         row.own.set(Own::Text, Some(preview(&other.summary)));
         if let Some(err) = &other.error {
-            row.error_code = err.code;
+            row.error_code = OptI64::new(err.code);
             row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
         }
         self.others.insert(other_fingerprint(other));

@@ -349,7 +349,7 @@ impl Store {
         let (entry, seqs) = {
             let snap = self.snapshot();
             match snap.state.row(id) {
-                Some(row) => (snap.entry_from_row(id, row), row.records.clone()),
+                Some(row) => (snap.entry_from_row(id, row), row.records.to_vec()),
                 None => return Ok(None),
             }
         };
@@ -404,7 +404,7 @@ impl Store {
                     .as_str()
                     .to_string(),
                 ),
-                error_code: row.error_code.filter(|_| row.marks.is_empty()),
+                error_code: row.error_code.get().filter(|_| row.marks.is_empty()),
                 entry: id,
                 text: None,
             });
@@ -424,7 +424,7 @@ impl Store {
                 at_ms: m.at_ms,
                 kind: "status".into(),
                 status: Some(m.status.as_str().to_string()),
-                error_code: m.error_code,
+                error_code: m.error_code(),
                 entry: id,
                 text: None,
             });
@@ -1158,7 +1158,7 @@ impl<'a> Snapshot<'a> {
     pub fn entry_records(&self, id: EntryId) -> Vec<Seq> {
         self.state
             .row(id)
-            .map(|r| r.records.clone())
+            .map(|r| r.records.to_vec())
             .unwrap_or_default()
     }
 
@@ -1345,11 +1345,11 @@ impl<'a> Snapshot<'a> {
             content_type: i.opt(r.content_type),
             text: r.own.text(Own::Text).to_string(),
             button: i.opt(r.button),
-            error_code: r.error_code,
+            error_code: r.error_code.get(),
             error_title: i.opt(r.error_title),
             conversation_id: non_empty(r.own.text(Own::ConversationId)),
             conversation_type: i.opt(r.conversation_type),
-            conversation_expiry_ms: r.conversation_expiry_ms,
+            conversation_expiry_ms: r.conversation_expiry_ms.get(),
             pricing_category: i.opt(r.pricing_category),
             pricing_model: i.opt(r.pricing_model),
             billable: r.billable,
