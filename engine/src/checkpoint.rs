@@ -31,8 +31,9 @@ use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"TICKSCKP";
 /// Version 3: separate frames and a table (version 2 was one stream);
-/// version 4: rows with 8-byte optional numbers and 24-byte status marks.
-const VERSION: u32 = 4;
+/// version 4: rows with 8-byte optional numbers and 24-byte status marks;
+/// version 5: the wamid index's slots saved with the indexes.
+const VERSION: u32 = 5;
 const HEADER_LEN: u64 = 12;
 /// Rows per frame: ~1M in use; a handful in unit tests, so that a test
 /// store spans many frames and both decoding threads.
@@ -415,21 +416,30 @@ mod tests {
         store.close().expect("close");
         drop(store);
         let path = dir.path().join("derived").join("state.ckpt");
-        let mut bytes = std::fs::read(&path).expect("checkpoint");
-        let len = bytes.len();
-        for cut in [None, Some(len - 3), Some(len / 2), Some(13)] {
-            match cut {
-                Some(cut) => bytes.truncate(cut),
-                None => bytes[len / 2] ^= 0x5a, // a flipped byte inside the rows
-            }
+        // Each damage is done to the checkpoint the previous open wrote.
+        type Damage = (&'static str, fn(&mut Vec<u8>));
+        let damages: [Damage; 4] = [
+            ("a flipped byte in the middle", |b| {
+                let mid = b.len() / 2;
+                b[mid] ^= 0x5a;
+            }),
+            ("the last 3 bytes cut", |b| b.truncate(b.len() - 3)),
+            ("cut in half", |b| b.truncate(b.len() / 2)),
+            ("only the header", |b| b.truncate(13)),
+        ];
+        for (damage, apply) in damages {
+            let mut bytes = std::fs::read(&path).expect("checkpoint");
+            apply(&mut bytes);
             std::fs::write(&path, &bytes).expect("write");
             let store = Store::open(Config::new(dir.path())).expect("reopen");
-            assert_eq!(store.stats().expect("stats").derived_from, DerivedFrom::Log);
+            assert_eq!(
+                store.stats().expect("stats").derived_from,
+                DerivedFrom::Log,
+                "{damage}"
+            );
             assert_eq!(store.snapshot().live().len(), 20);
-            // Closing writes a sound checkpoint again; damage it anew.
+            // Closing writes a sound checkpoint again.
             store.close().expect("close");
-            drop(store);
-            bytes = std::fs::read(&path).expect("checkpoint");
         }
     }
 }

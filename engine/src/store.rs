@@ -669,6 +669,19 @@ impl Store {
                 problems.push("a bitmap names an entry id that was never created".into());
             }
         }
+        // The wamid index (loaded from a checkpoint, not rebuilt) finds each
+        // live entry's wamid, as a replay's does.
+        let lost = live
+            .live
+            .iter()
+            .filter_map(|id| Some((id, live.rows.get(id as usize)?.own.get(Own::Wamid)?)))
+            .filter(|(_, wamid)| live.entry_for_wamid(wamid) != fresh.entry_for_wamid(wamid))
+            .count();
+        if lost > 0 {
+            problems.push(format!(
+                "{lost} wamids lead to another entry than on a replay of the log"
+            ));
+        }
         Ok(problems)
     }
 
