@@ -31,9 +31,8 @@ use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"TICKSCKP";
 /// Version 3: separate frames and a table (version 2 was one stream);
-/// version 4: rows with 8-byte optional numbers and 24-byte status marks;
-/// version 5: the wamid index's slots saved with the indexes.
-const VERSION: u32 = 5;
+/// version 4: rows with 8-byte optional numbers and 24-byte status marks.
+const VERSION: u32 = 4;
 const HEADER_LEN: u64 = 12;
 /// Rows per frame: ~1M in use; a handful in unit tests, so that a test
 /// store spans many frames and both decoding threads.

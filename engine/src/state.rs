@@ -9,7 +9,7 @@
 
 use crate::columns::{KeyColumns, SavedColumn};
 use crate::model::*;
-use crate::own::{Own, OwnStrings, RawBytes, SavedWamids, WamidIndex};
+use crate::own::{Own, OwnStrings, RawBytes, WamidIndex};
 use roaring::RoaringBitmap;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
@@ -518,9 +518,6 @@ pub(crate) struct SavedIndexes {
     /// Per field, in `Field` order: (key, bitmap), keys ascending.
     bitmaps: Vec<Vec<(i64, RawBytes)>>,
     columns: Vec<SavedColumn>,
-    /// The wamid index's slots: entry ids are not renumbered, and a purged
-    /// entry's slot is gone, so they are saved as they are.
-    wamids: Option<SavedWamids>,
 }
 
 impl SavedIndexes {
@@ -559,7 +556,6 @@ impl SavedIndexes {
             live: serialize(&state.live)?,
             bitmaps,
             columns,
-            wamids: Some(state.wamids.save()),
         })
     }
 
@@ -1347,8 +1343,7 @@ impl State {
         state.applied = head.applied;
         state.rows = cp.rows;
         let rows = &state.rows;
-        let mut saved = cp.indexes;
-        let saved_wamids = saved.as_mut().and_then(|s| s.wamids.take());
+        let saved = cp.indexes;
         let interner = head.interner;
         // Three independent parts: the wamid index, the other lookup maps
         // (strings, sessions, replies), and the bitmaps and key columns
@@ -1356,9 +1351,6 @@ impl State {
         // none that fit).
         let (wamids, lookups, indexes) = std::thread::scope(|scope| {
             let wamids = scope.spawn(move || {
-                if let Some(loaded) = saved_wamids.and_then(|w| WamidIndex::load(w, rows.len())) {
-                    return loaded;
-                }
                 let mut wamids = WamidIndex::with_capacity(rows.len());
                 for (idx, row) in rows.iter().enumerate() {
                     if !row.purged {

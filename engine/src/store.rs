@@ -669,8 +669,7 @@ impl Store {
                 problems.push("a bitmap names an entry id that was never created".into());
             }
         }
-        // The wamid index (loaded from a checkpoint, not rebuilt) finds each
-        // live entry's wamid, as a replay's does.
+        // The wamid index finds each live entry's wamid, as a replay's does.
         let lost = live
             .live
             .iter()
