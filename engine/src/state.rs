@@ -1504,3 +1504,115 @@ fn push_error_words(buf: &mut String, err: &MetaError) {
         push_words(buf, part);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Source, Store};
+
+    /// Sends, statuses (some failed), replies and clicks to some of them,
+    /// over a few campaigns, phones and days.
+    fn traffic(n: u32) -> Vec<Input> {
+        let input = |events: Vec<Event>| Input {
+            source: Source::Webhook,
+            received_ms: 0,
+            raw: b"{}".to_vec(),
+            events,
+        };
+        let mut inputs = Vec::new();
+        for i in 0..n {
+            let at = 1_700_000_000_000 + i64::from(i) * 3_600_000;
+            let phone = format!("5511{:08}", i % 7);
+            inputs.push(input(vec![Event::Send(Box::new(SendEvent {
+                recorded_ms: at,
+                wamid: Some(format!("wamid.{i}")),
+                response_code: Some(200),
+                outcome: Some(SendOutcome::Accepted),
+                name: Some(format!("Campaign {}", i % 4)),
+                category: Some("marketing_campaign".into()),
+                phone: Some(phone.clone()),
+                phone_number_id: Some("1".into()),
+                text: format!("offer {i}"),
+                ..Default::default()
+            }))]));
+            let status = if i % 5 == 0 {
+                WebhookStatus::Failed
+            } else {
+                WebhookStatus::Read
+            };
+            inputs.push(input(vec![Event::Status(Box::new(StatusEvent {
+                wamid: format!("wamid.{i}"),
+                status,
+                at_ms: at + 60_000,
+                recipient: Some(phone.clone()),
+                phone_number_id: Some("1".into()),
+                correlation_id: None,
+                conversation_id: Some(format!("conv{i}")),
+                conversation_type: Some("marketing".into()),
+                conversation_expiry_ms: Some(at + 86_400_000),
+                pricing_category: Some("marketing".into()),
+                pricing_model: None,
+                billable: Some(true),
+                errors: if status == WebhookStatus::Failed {
+                    vec![MetaError {
+                        code: Some(131_049),
+                        ..Default::default()
+                    }]
+                } else {
+                    Vec::new()
+                },
+            }))]));
+            if i % 3 == 0 {
+                inputs.push(input(vec![Event::Inbound(Box::new(InboundEvent {
+                    wamid: format!("wamid.in.{i}"),
+                    from: Some(phone),
+                    phone_number_id: Some("1".into()),
+                    at_ms: at + 120_000,
+                    content_type: if i % 2 == 0 { "button" } else { "text" }.into(),
+                    text: "quero".into(),
+                    context_wamid: Some(format!("wamid.{i}")),
+                    button: (i % 2 == 0).then(|| "QUERO".into()),
+                    ..Default::default()
+                }))]));
+            }
+        }
+        inputs
+    }
+
+    /// The two ways an open gets its bitmaps and key columns, loading the
+    /// saved ones or rebuilding them from the rows, give the same indexes,
+    /// also with purged entries (whose codes are zeroed in the saved ones).
+    #[test]
+    fn saved_indexes_load_to_what_a_rebuild_from_the_rows_gives() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(Config::new(dir.path())).expect("open");
+        store.append(traffic(120)).expect("append");
+        let doomed: RoaringBitmap = store.snapshot().live().iter().step_by(11).collect();
+        store
+            .purge(&doomed, "test", "some", None, true)
+            .expect("purge");
+        let (loaded, used_saved) = State::from_checkpoint(store.state_for_test().to_checkpoint());
+        assert!(used_saved);
+        let mut cp = store.state_for_test().to_checkpoint();
+        cp.indexes = None;
+        let (rebuilt, used_saved) = State::from_checkpoint(cp);
+        assert!(!used_saved);
+        assert!(loaded.live.len() > 100 && !loaded.live.contains(doomed.min().expect("some")));
+        assert_eq!(loaded.live, rebuilt.live);
+        assert_eq!(loaded.indexes, rebuilt.indexes);
+        let key = |state: &State, slot: usize, id: u32| {
+            let column = state.columns.column(slot);
+            column.keys()[column.code(id) as usize]
+        };
+        for id in loaded.live.iter() {
+            for slot in 0..NFIELDS {
+                assert_eq!(
+                    key(&loaded, slot, id),
+                    key(&rebuilt, slot, id),
+                    "{slot} of {id}"
+                );
+            }
+        }
+        store.close().expect("close");
+    }
+}

@@ -305,6 +305,12 @@ impl Store {
             .ok_or_else(|| Error::Invalid("append returned no outcome".into()))
     }
 
+    /// The derived state itself, for the engine's own tests.
+    #[cfg(test)]
+    pub(crate) fn state_for_test(&self) -> RwLockReadGuard<'_, State> {
+        self.shared.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// A consistent read view of the derived state. Hold it briefly: the
     /// writer waits for readers before applying the next group.
     pub fn snapshot(&self) -> Snapshot<'_> {
