@@ -57,7 +57,10 @@
 //! zstd dictionary and encrypted with per-period keys kept in the data
 //! directory's `keyring`. Derived state (checkpoint file, full-text index)
 //! is disposable: [`drop_derived`] removes it and the next open rebuilds it
-//! from the log.
+//! from the log. The checkpoint (the `checkpoint` module) holds the rows,
+//! the bitmaps and the key columns, so that an open loads them and replays
+//! only the log records after it ([`StoreStats::derived_from`] says which
+//! happened).
 //!
 //! # Deletion
 //! [`Store::purge`] appends a purge record (never content), removes the
