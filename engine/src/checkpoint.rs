@@ -8,7 +8,8 @@
 //! ...
 //! zstd frame: bincode2(Option<SavedIndexes>)  bitmaps and key columns
 //! zstd skippable frame: the table of frames   (kind u8, offset u64, length u64,
-//!                                              plain length u64, rows u64) x n | n u32 LE
+//!                                              plain length u64, rows u64) x n
+//!                                             | CRC-32 of those entries u32 LE | n u32 LE
 //! ```
 //!
 //! The frames are independent, so an open decodes the rows on two threads,
@@ -31,8 +32,10 @@ use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"TICKSCKP";
 /// Version 3: separate frames and a table (version 2 was one stream);
-/// version 4: rows with 8-byte optional numbers and 24-byte status marks.
-const VERSION: u32 = 4;
+/// version 4: rows with 8-byte optional numbers and 24-byte status marks;
+/// version 6: a CRC-32 over the table of frames (5 was a format tried and
+/// reverted in session 5).
+const VERSION: u32 = 6;
 const HEADER_LEN: u64 = 12;
 /// Rows per frame: ~1M in use; a handful in unit tests, so that a test
 /// store spans many frames and both decoding threads.
@@ -155,6 +158,10 @@ pub(crate) fn write(path: &Path, cp: StateCheckpoint) -> Result<()> {
         table.extend_from_slice(&f.plain.to_le_bytes());
         table.extend_from_slice(&f.rows.to_le_bytes());
     }
+    // The frames carry zstd checksums; the table, which decides offsets
+    // and allocation sizes, carries its own.
+    let crc = crc32fast::hash(&table);
+    table.extend_from_slice(&crc.to_le_bytes());
     table.extend_from_slice(&(frames.len() as u32).to_le_bytes());
     out.write_all(&SKIPPABLE_MAGIC.to_le_bytes()).map_err(io)?;
     out.write_all(&(table.len() as u32).to_le_bytes())
@@ -172,14 +179,21 @@ fn read_table(file: &mut std::fs::File, file_len: u64) -> Option<Vec<Frame>> {
     file.seek(SeekFrom::Start(file_len.checked_sub(4)?)).ok()?;
     file.read_exact(&mut count).ok()?;
     let n = u32::from_le_bytes(count) as usize;
-    let table_len = n.checked_mul(TABLE_ENTRY_LEN)?.checked_add(4)?;
+    let table_len = n.checked_mul(TABLE_ENTRY_LEN)?.checked_add(8)?;
     let start = file_len.checked_sub(table_len as u64 + 8)?;
     file.seek(SeekFrom::Start(start)).ok()?;
     let mut bytes = vec![0u8; table_len + 8];
     file.read_exact(&mut bytes).ok()?;
     let magic = u32::from_le_bytes(bytes[0..4].try_into().ok()?);
     let len = u32::from_le_bytes(bytes[4..8].try_into().ok()?) as usize;
-    if magic != SKIPPABLE_MAGIC || len != table_len {
+    let entries = bytes.get(8..8 + n * TABLE_ENTRY_LEN)?;
+    let crc = u32::from_le_bytes(
+        bytes
+            .get(8 + n * TABLE_ENTRY_LEN..12 + n * TABLE_ENTRY_LEN)?
+            .try_into()
+            .ok()?,
+    );
+    if magic != SKIPPABLE_MAGIC || len != table_len || crc32fast::hash(entries) != crc {
         return None;
     }
     let u64_at = |at: usize| {
@@ -408,7 +422,8 @@ mod tests {
 
     #[test]
     fn a_damaged_checkpoint_is_ignored_and_the_log_replayed() {
-        // What catches the damage: the table's bounds, the frames' checksums.
+        // What catches the damage: the table's bounds and checksum, the
+        // frames' checksums.
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(Config::new(dir.path())).expect("open");
         store.append((0..20).map(send).collect()).expect("append");
@@ -417,7 +432,11 @@ mod tests {
         let path = dir.path().join("derived").join("state.ckpt");
         // Each damage is done to the checkpoint the previous open wrote.
         type Damage = (&'static str, fn(&mut Vec<u8>));
-        let damages: [Damage; 4] = [
+        let damages: [Damage; 5] = [
+            ("a flipped byte in the table of frames", |b| {
+                let at = b.len() - 12;
+                b[at] ^= 0x01;
+            }),
             ("a flipped byte in the middle", |b| {
                 let mid = b.len() / 2;
                 b[mid] ^= 0x5a;
