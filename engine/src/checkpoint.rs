@@ -16,8 +16,9 @@
 //! each from its own file handle, and reads the head first to decide
 //! whether the rest is worth reading. A frame is decompressed whole and its
 //! rows decoded from the slice: bincode reading through `std::io::Read`
-//! costs a call per field, which was most of the time of an open. A plain zstd decoder reads the whole
-//! file after the 12-byte header as one stream (it skips the table).
+//! costs a call per field, which was most of the time of an open. A plain
+//! zstd decoder reads the whole file after the 12-byte header as one stream
+//! (it skips the table).
 //!
 //! The file is written to a temporary name, fsynced and renamed: a crash
 //! leaves the old checkpoint or the new one, never half of one. It is
@@ -37,8 +38,8 @@ const MAGIC: &[u8; 8] = b"TICKSCKP";
 /// reverted in session 5).
 const VERSION: u32 = 6;
 const HEADER_LEN: u64 = 12;
-/// Rows per frame: ~1M in use; a handful in unit tests, so that a test
-/// store spans many frames and both decoding threads.
+/// Rows per frame (~70 MB of plain bytes at 10M entries); a handful in
+/// unit tests, so that a test store spans many frames and both threads.
 const ROWS_PER_FRAME: usize = if cfg!(test) { 7 } else { 1 << 18 };
 /// zstd's first skippable-frame magic number.
 const SKIPPABLE_MAGIC: u32 = 0x184D_2A50;
@@ -70,26 +71,11 @@ fn encode_err(e: impl std::fmt::Display) -> Error {
     Error::Encode(e.to_string())
 }
 
-/// Counts what passes through, so each frame's length is known.
-struct Counting<W> {
-    inner: W,
-    written: u64,
-}
-
-impl<W: Write> Write for Counting<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.written += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Writes one zstd frame holding what `encode` writes, and returns it.
-fn write_frame<W: Write>(
-    out: &mut Counting<W>,
+/// One zstd frame holding what `encode` writes, appended to `out` at
+/// `offset`; returns the frame, and the offset after it.
+fn write_frame(
+    out: &mut impl Write,
+    offset: u64,
     kind: Kind,
     rows: u64,
     encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
@@ -103,7 +89,6 @@ fn write_frame<W: Write>(
         .set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
         .map_err(encode_err)?;
     let compressed = compressor.compress(&plain).map_err(encode_err)?;
-    let offset = out.written;
     out.write_all(&compressed).map_err(encode_err)?;
     Ok(Frame {
         kind,
@@ -120,21 +105,26 @@ pub(crate) fn write(path: &Path, cp: StateCheckpoint) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let tmp = path.with_extension("tmp");
     let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    let mut out = Counting {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        written: 0,
-    };
+    let mut out = BufWriter::with_capacity(1 << 20, file);
     let io = |e| io_err(&tmp)(e);
     out.write_all(MAGIC).map_err(io)?;
     out.write_all(&VERSION.to_le_bytes()).map_err(io)?;
-    let mut frames = Vec::new();
-    frames.push(write_frame(&mut out, Kind::Head, 0, |plain| {
-        bincode::serde::encode_into_std_write(&cp.head, plain, config()).map_err(encode_err)?;
-        Ok(())
-    })?);
+    let mut frames: Vec<Frame> = Vec::new();
+    let next = |frames: &[Frame]| frames.last().map_or(HEADER_LEN, |f| f.offset + f.len);
+    frames.push(write_frame(
+        &mut out,
+        next(&frames),
+        Kind::Head,
+        0,
+        |plain| {
+            bincode::serde::encode_into_std_write(&cp.head, plain, config()).map_err(encode_err)?;
+            Ok(())
+        },
+    )?);
     for chunk in cp.rows.chunks(ROWS_PER_FRAME) {
         frames.push(write_frame(
             &mut out,
+            next(&frames),
             Kind::Rows,
             chunk.len() as u64,
             |plain| {
@@ -146,10 +136,17 @@ pub(crate) fn write(path: &Path, cp: StateCheckpoint) -> Result<()> {
             },
         )?);
     }
-    frames.push(write_frame(&mut out, Kind::Indexes, 0, |plain| {
-        bincode::serde::encode_into_std_write(&cp.indexes, plain, config()).map_err(encode_err)?;
-        Ok(())
-    })?);
+    frames.push(write_frame(
+        &mut out,
+        next(&frames),
+        Kind::Indexes,
+        0,
+        |plain| {
+            bincode::serde::encode_into_std_write(&cp.indexes, plain, config())
+                .map_err(encode_err)?;
+            Ok(())
+        },
+    )?);
     let mut table = Vec::with_capacity(frames.len() * TABLE_ENTRY_LEN + 4);
     for f in &frames {
         table.push(f.kind as u8);
@@ -167,7 +164,7 @@ pub(crate) fn write(path: &Path, cp: StateCheckpoint) -> Result<()> {
     out.write_all(&(table.len() as u32).to_le_bytes())
         .map_err(io)?;
     out.write_all(&table).map_err(io)?;
-    let file = out.inner.into_inner().map_err(|e| io(e.into_error()))?;
+    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io_err(path))?;
     Ok(())
@@ -229,15 +226,8 @@ fn read_table(file: &mut std::fs::File, file_len: u64) -> Option<Vec<Frame>> {
 
 /// One frame of the file, decompressed, read through `file`.
 fn read_frame(file: &mut std::fs::File, path: &Path, frame: &Frame) -> Result<Vec<u8>> {
-    // The decompressor checks the plain length; the caps (here and in
-    // `read`) keep a damaged table from asking for absurd allocations.
-    const MAX_PLAIN: u64 = 1 << 34;
-    if frame.plain > MAX_PLAIN {
-        return Err(Error::Encode(format!(
-            "checkpoint frame of {} bytes",
-            frame.plain
-        )));
-    }
+    // The decompressor checks the plain length; `read` has checked that
+    // the table's sizes are plausible before any frame is read.
     file.seek(SeekFrom::Start(frame.offset))
         .map_err(io_err(path))?;
     let mut compressed = vec![0u8; usize::try_from(frame.len).map_err(encode_err)?];
@@ -301,24 +291,20 @@ pub(crate) fn read(
     ) else {
         return Ok(None);
     };
-    // Sizes from the table decide allocations: they must be plausible for
-    // a file of this length (these rows compress 3-5 times, never 64).
-    let plain_total: u64 = frames.iter().map(|f| f.plain).sum();
-    let claimed_rows: u64 = frames.iter().map(|f| f.rows).sum();
-    if plain_total > file_len.saturating_mul(64) || claimed_rows > plain_total {
-        return Ok(None);
-    }
-    let (head, _): (CheckpointHead, usize) = decode(&read_frame(&mut file, path, head_frame)?)?;
-    if !usable(head.applied) {
-        return Ok(None);
-    }
     let row_frames: Vec<Frame> = frames
         .iter()
         .filter(|f| f.kind == Kind::Rows)
         .copied()
         .collect();
     let total: u64 = row_frames.iter().map(|f| f.rows).sum();
-    if total != head.rows {
+    // Sizes from the table decide allocations: they must be plausible for
+    // a file of this length (these rows compress 3-5 times, never 64).
+    let plain_total: u64 = frames.iter().map(|f| f.plain).sum();
+    if plain_total > file_len.saturating_mul(64) || total > plain_total {
+        return Ok(None);
+    }
+    let (head, _): (CheckpointHead, usize) = decode(&read_frame(&mut file, path, head_frame)?)?;
+    if !usable(head.applied) || total != head.rows {
         return Ok(None);
     }
     // Two halves of the rows, one per core; the second thread also decodes

@@ -29,8 +29,10 @@ const OWN_FIELDS: usize = 4;
 /// An entry's own strings, packed: per field in [`Own`] order, a LEB128
 /// tag (0 absent, else byte length + 1) and the UTF-8 bytes. An entry
 /// with none of them holds an empty box, which does not allocate.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct OwnStrings(Box<[u8]>);
+/// Serialized as one byte string (bincode copies it whole), not as a
+/// sequence of `u8`s read one by one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OwnStrings(#[serde(with = "serde_bytes")] Box<[u8]>);
 
 fn read_tag(bytes: &[u8], pos: &mut usize) -> Option<usize> {
     let mut value = 0usize;
@@ -90,18 +92,30 @@ impl OwnStrings {
 
     /// Sets (or, with `None`, clears) one field, keeping the others.
     pub(crate) fn set(&mut self, field: Own, value: Option<&str>) {
-        if self.get(field) == value {
+        let mut changes = [None; OWN_FIELDS];
+        changes[field as usize] = Some(value);
+        self.rewrite(changes);
+    }
+
+    /// Sets several fields, keeping the others, with one re-encoding (one
+    /// allocation) for all of them: the writer sets up to three per event.
+    pub(crate) fn set_all<'v>(&mut self, values: impl IntoIterator<Item = (Own, &'v str)>) {
+        let mut changes = [None; OWN_FIELDS];
+        for (field, value) in values {
+            changes[field as usize] = Some(Some(value));
+        }
+        self.rewrite(changes);
+    }
+
+    /// Re-encodes with `changes[i]`, where given, as field `i`'s value.
+    fn rewrite(&mut self, changes: [Option<Option<&str>>; OWN_FIELDS]) {
+        if (0..OWN_FIELDS).all(|i| changes[i].is_none_or(|v| self.field_at(i) == v)) {
             return;
         }
         let mut out = Vec::new();
         {
-            let values: [Option<&str>; OWN_FIELDS] = std::array::from_fn(|i| {
-                if i == field as usize {
-                    value
-                } else {
-                    self.field_at(i)
-                }
-            });
+            let values: [Option<&str>; OWN_FIELDS] =
+                std::array::from_fn(|i| changes[i].unwrap_or_else(|| self.field_at(i)));
             if values.iter().any(Option::is_some) {
                 out.reserve(
                     OWN_FIELDS + values.iter().flatten().map(|v| v.len() + 1).sum::<usize>(),
@@ -121,59 +135,10 @@ impl OwnStrings {
     }
 }
 
-// As one byte string, not a sequence of `u8`s: a checkpoint holds ~10M of
-// them and bincode reads a byte string in one copy.
-impl Serialize for OwnStrings {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for OwnStrings {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Bytes;
-        impl<'de> serde::de::Visitor<'de> for Bytes {
-            type Value = OwnStrings;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("packed entry strings")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<OwnStrings, E> {
-                Ok(OwnStrings(Box::from(v)))
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<OwnStrings, E> {
-                Ok(OwnStrings(v.into_boxed_slice()))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<OwnStrings, A::Error> {
-                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
-                while let Some(b) = seq.next_element()? {
-                    v.push(b);
-                }
-                Ok(OwnStrings(v.into_boxed_slice()))
-            }
-        }
-        d.deserialize_byte_buf(Bytes)
-    }
-}
-
 /// A byte string that serializes as one (bincode copies it whole), not as
 /// a sequence of `u8`s read one by one.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct RawBytes(pub(crate) Vec<u8>);
-
-impl Serialize for RawBytes {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for RawBytes {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(RawBytes(OwnStrings::deserialize(d)?.0.into_vec()))
-    }
-}
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RawBytes(#[serde(with = "serde_bytes")] pub(crate) Vec<u8>);
 
 /// wamid -> entry, for entries whose own strings hold a wamid. The table
 /// holds only entry ids; hashing and comparing go through `wamid_of`, the
@@ -262,6 +227,10 @@ mod tests {
         s.set(Own::Text, None);
         s.set(Own::ConversationId, None);
         assert_eq!(s, OwnStrings::default(), "nothing set, nothing held");
+        s.set_all([(Own::CorrelationId, "crm-1"), (Own::Wamid, "wamid.X")]);
+        assert_eq!(s.get(Own::CorrelationId), Some("crm-1"));
+        assert_eq!(s.get(Own::Wamid), Some("wamid.X"));
+        assert_eq!(s.get(Own::Text), None);
     }
 
     #[test]

@@ -250,10 +250,9 @@ pub(crate) struct Row {
     pub(crate) in_reply_to: Option<EntryId>,
     pub(crate) replies: u32,
     pub(crate) clicks: u32,
-    /// Status events, sorted (exactly sized, like `records`).
+    /// Status events, sorted (exactly sized: see `with_inserted`).
     pub(crate) marks: Box<[StatusMark]>,
-    /// The log records that hold its events, in order (exactly sized:
-    /// a `Vec`'s spare capacity, times 10M rows, is hundreds of MB).
+    /// The log records that hold its events, in order (exactly sized).
     pub(crate) records: Box<[Seq]>,
     pub(crate) purged: bool,
 }
@@ -456,9 +455,9 @@ impl OptI64 {
 }
 
 /// Deserializes a checkpoint's vector with its whole length reserved up front.
-/// serde's own `Vec` reserves at most 1 MiB and then doubles: for 10M rows
-/// that is ~12 regrowths of a multi-GB vector, each one copied into fresh
-/// pages the kernel must zero (a third of the checkpoint read). The length
+/// serde's own `Vec` reserves at most 1 MiB and then doubles: for millions
+/// of strings or fingerprints that is a dozen regrowths, each one copied
+/// into fresh pages the kernel must zero. The length
 /// comes from Ticks' own file; the cap bounds what a corrupt one could ask.
 fn vec_reserved<'de, D, T>(deserializer: D) -> std::result::Result<Vec<T>, D::Error>
 where
@@ -545,8 +544,9 @@ impl SavedIndexes {
             field.sort_unstable_by_key(|(key, _)| *key);
             bitmaps.push(field);
         }
-        let all: RoaringBitmap = (0..state.rows.len() as u32).collect();
-        let erased = all - &state.live;
+        let mut erased = RoaringBitmap::new();
+        erased.insert_range(0..state.rows.len() as u32);
+        erased -= &state.live;
         // A table key no live row has any more gets a placeholder of its
         // own (below every string number), so no two codes share a key.
         let columns = state.columns.save(&erased, |slot, code, key| {
@@ -604,6 +604,17 @@ fn preview(text: &str) -> &str {
         Some((cut, _)) => &text[..cut],
         None => text,
     }
+}
+
+/// `slice` with `item` inserted at `pos`, in one exactly sized allocation
+/// (rows keep their marks and records in boxes: a `Vec`'s spare capacity,
+/// times 10M rows, is hundreds of MB).
+fn with_inserted<T: Clone>(slice: &[T], pos: usize, item: T) -> Box<[T]> {
+    let mut out = Vec::with_capacity(slice.len() + 1);
+    out.extend_from_slice(&slice[..pos]);
+    out.push(item);
+    out.extend_from_slice(&slice[pos..]);
+    out.into_boxed_slice()
 }
 
 /// The wamid of entry `id`, if it has one (what [`WamidIndex`] hashes).
@@ -777,9 +788,7 @@ impl State {
             }
             let row = &mut self.rows[idx];
             if row.records.last() != Some(&seq) {
-                let mut records = std::mem::take(&mut row.records).into_vec();
-                records.push(seq);
-                row.records = records.into_boxed_slice();
+                row.records = with_inserted(&row.records, row.records.len(), seq);
             }
             let doc = match event {
                 Event::Send(send) => self.apply_send(*id, send),
@@ -853,21 +862,26 @@ impl State {
         if send.wa_id.is_some() {
             row.wa_id = i.intern_opt(send.wa_id.as_deref());
         }
-        if send.correlation_id.is_some() {
-            row.own
-                .set(Own::CorrelationId, send.correlation_id.as_deref());
-        }
         if let Some(err) = &send.error {
             row.error_code = OptI64::new(err.code);
             row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
         } else if let Some(t) = &send.transport_error {
             row.error_title = i.intern(t);
         }
-        row.own.set(Own::Text, Some(preview(&send.text)));
+        row.own.set_all(
+            [
+                Some((Own::Text, preview(&send.text))),
+                send.correlation_id
+                    .as_deref()
+                    .map(|c| (Own::CorrelationId, c)),
+                send.wamid.as_deref().map(|w| (Own::Wamid, w)),
+            ]
+            .into_iter()
+            .flatten(),
+        );
         row.status = derive_status(row.send, &row.marks);
         match &send.wamid {
-            Some(w) => {
-                row.own.set(Own::Wamid, Some(w));
+            Some(_) => {
                 let rows = &self.rows;
                 self.wamids.insert(id, |id| wamid_of(rows, id));
             }
@@ -921,14 +935,24 @@ impl State {
         let code = st.errors.first().and_then(|e| e.code);
         let mark = StatusMark::new(st.at_ms, st.status, code);
         if let Err(pos) = row.marks.binary_search(&mark) {
-            let mut marks = std::mem::take(&mut row.marks).into_vec();
-            marks.insert(pos, mark);
-            row.marks = marks.into_boxed_slice();
+            row.marks = with_inserted(&row.marks, pos, mark);
         }
         let learned_wamid = row.own.get(Own::Wamid).is_none();
-        if learned_wamid {
-            row.own.set(Own::Wamid, Some(&st.wamid));
-        }
+        let correlation_id = st
+            .correlation_id
+            .as_deref()
+            .filter(|_| row.own.get(Own::CorrelationId).is_none());
+        row.own.set_all(
+            [
+                learned_wamid.then_some((Own::Wamid, st.wamid.as_str())),
+                correlation_id.map(|c| (Own::CorrelationId, c)),
+                st.conversation_id
+                    .as_deref()
+                    .map(|c| (Own::ConversationId, c)),
+            ]
+            .into_iter()
+            .flatten(),
+        );
         if row.send.is_none() {
             // Known only from webhooks so far: its time is the earliest event.
             row.recorded_ms = row.marks.first().map_or(st.at_ms, |m| m.at_ms);
@@ -938,13 +962,6 @@ impl State {
         }
         if row.phone_number_id == 0 {
             row.phone_number_id = i.intern_opt(st.phone_number_id.as_deref());
-        }
-        if row.own.get(Own::CorrelationId).is_none() && st.correlation_id.is_some() {
-            row.own
-                .set(Own::CorrelationId, st.correlation_id.as_deref());
-        }
-        if let Some(c) = &st.conversation_id {
-            row.own.set(Own::ConversationId, Some(c));
         }
         if let Some(c) = &st.conversation_type {
             row.conversation_type = i.intern(c);
@@ -1010,12 +1027,14 @@ impl State {
         row.phone_number_id = i.intern_opt(msg.phone_number_id.as_deref());
         row.content_type = i.intern(&msg.content_type);
         row.button = i.intern_opt(msg.button.as_deref());
-        row.own.set(Own::Text, Some(preview(&msg.text)));
+        row.own.set_all([
+            (Own::Text, preview(&msg.text)),
+            (Own::Wamid, msg.wamid.as_str()),
+        ]);
         if let Some(err) = msg.errors.first() {
             row.error_code = OptI64::new(err.code);
             row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
         }
-        row.own.set(Own::Wamid, Some(&msg.wamid));
         let rows = &self.rows;
         self.wamids.insert(id, |id| wamid_of(rows, id));
         if let Some(ctx) = &msg.context_wamid {

@@ -679,8 +679,8 @@ impl Store {
         let lost = live
             .live
             .iter()
-            .filter_map(|id| Some((id, live.rows.get(id as usize)?.own.get(Own::Wamid)?)))
-            .filter(|(_, wamid)| live.entry_for_wamid(wamid) != fresh.entry_for_wamid(wamid))
+            .filter_map(|id| live.rows.get(id as usize)?.own.get(Own::Wamid))
+            .filter(|wamid| live.entry_for_wamid(wamid) != fresh.entry_for_wamid(wamid))
             .count();
         if lost > 0 {
             problems.push(format!(

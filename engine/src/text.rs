@@ -209,26 +209,15 @@ impl TextIndex {
         let warming = {
             // Map the segments there are now in the background, so the
             // first narrowed text search does not pay for it (about 2 s at
-            // 10M entries). It holds the reader, not the store: closing
+            // 10M entries). It holds the segments, not the store: closing
             // never waits for it.
-            let (reader, cache) = (reader.clone(), entry_docs.clone());
-            let searcher = reader.searcher();
-            if let Ok(mut c) = cache.lock() {
-                for segment in searcher.segment_readers() {
+            let segments = reader.searcher().segment_readers().to_vec();
+            if let Ok(mut c) = entry_docs.lock() {
+                for segment in &segments {
                     c.insert(segment.segment_id(), None);
                 }
             }
-            std::thread::Builder::new()
-                .name("ticks-text-warm".into())
-                .spawn(move || {
-                    for segment in searcher.segment_readers() {
-                        let built = EntryDocs::build(segment).ok().map(Arc::new);
-                        if let Ok(mut c) = cache.lock() {
-                            finish_building(&mut c, segment.segment_id(), built);
-                        }
-                    }
-                })
-                .ok()
+            build_maps("ticks-text-warm", segments, entry_docs.clone()).ok()
         };
         let (tx, rx) = mpsc::channel();
         let thread = {
@@ -400,16 +389,11 @@ impl TextIndex {
         }
         cache.insert(id, None);
         drop(cache);
-        let (segment, cache) = (segment.clone(), self.entry_docs.clone());
-        let spawned = std::thread::Builder::new()
-            .name("ticks-text-map".into())
-            .spawn(move || {
-                let built = EntryDocs::build(&segment).ok().map(Arc::new);
-                if let Ok(mut c) = cache.lock() {
-                    finish_building(&mut c, segment.segment_id(), built);
-                }
-            });
-        match spawned {
+        match build_maps(
+            "ticks-text-map",
+            vec![segment.clone()],
+            self.entry_docs.clone(),
+        ) {
             Ok(handle) => {
                 if let Ok(mut builders) = self.map_builders.lock() {
                     builders.retain(|b| !b.is_finished());
@@ -704,21 +688,27 @@ fn indexer_loop(
 /// Collects the `entry` fast field of every matching document.
 struct EntryCollector;
 
-/// Records a built map (or forgets a failed build, so the next search
-/// tries again).
-fn finish_building(
-    cache: &mut HashMap<SegmentId, Option<Arc<EntryDocs>>>,
-    id: SegmentId,
-    built: Option<Arc<EntryDocs>>,
-) {
-    match built {
-        Some(map) => {
-            cache.insert(id, Some(map));
-        }
-        None => {
-            cache.remove(&id);
-        }
-    }
+/// Starts a thread that builds the entry -> documents map of each segment
+/// and records it in `cache` (or forgets a failed build, so the next
+/// search tries again). The thread holds the segments, not the store.
+fn build_maps(
+    name: &str,
+    segments: Vec<SegmentReader>,
+    cache: Arc<Mutex<HashMap<SegmentId, Option<Arc<EntryDocs>>>>>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            for segment in segments {
+                let built = EntryDocs::build(&segment).ok().map(Arc::new);
+                if let Ok(mut c) = cache.lock() {
+                    match built {
+                        Some(map) => c.insert(segment.segment_id(), Some(map)),
+                        None => c.remove(&segment.segment_id()),
+                    };
+                }
+            }
+        })
 }
 
 /// The candidates among one segment's matches, read through its `entry`

@@ -280,23 +280,19 @@ pub(crate) fn kind(v: &Json<'_>) -> &'static str {
 /// objects in key order (as earlier versions read them from
 /// `serde_json::Value`: the text is part of a webhook event's fingerprint).
 pub(crate) fn all_strings(v: &Json<'_>, out: &mut String) {
-    match v {
-        Json::String(s) => {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(s);
+    let mut line = |text: &str| {
+        if !out.is_empty() {
+            out.push('\n');
         }
+        out.push_str(text);
+    };
+    match v {
+        Json::String(s) => line(s),
+        Json::Number(n) => line(&n.to_string()),
         Json::Array(a) => a.iter().for_each(|x| all_strings(x, out)),
         Json::Object(o) => in_key_order(o)
             .into_iter()
             .for_each(|(_, x)| all_strings(x, out)),
-        Json::Number(n) => {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(&n.to_string());
-        }
         _ => {}
     }
 }
