@@ -1,24 +1,26 @@
 //! The checkpoint file: the derived state saved so that an open replays
-//! only the log records after it, instead of the whole log.
+//! only the log records after it, and decodes no row.
 //!
 //! ```text
 //! b"TICKSCKP" | version u32 LE
-//! zstd frame: bincode2(CheckpointHead)        applied seq, row count, strings, maps
-//! zstd frame: bincode2(Row) x ROWS_PER_FRAME  the rows, in id order, in several frames
-//! ...
-//! zstd frame: bincode2(Option<SavedIndexes>)  bitmaps and key columns
-//! zstd skippable frame: the table of frames   (kind u8, offset u64, length u64,
-//!                                              plain length u64, rows u64) x n
-//!                                             | CRC-32 of those entries u32 LE | n u32 LE
+//! zstd frame: bincode2(CheckpointHead)      applied seq, id count, strings, dedup maps
+//! skippable frame: sealed blocks of rows    (plain length u32 LE | block) x n | CRC-32
+//! ...                                       BLOCKS_PER_FRAME blocks a frame
+//! zstd frame: recorded_ms of sealed rows    i64 LE each
+//! zstd frame: bincode2(unsealed rows)       (changed sealed rows, the newest rows)
+//! zstd frame: bincode2(Option<SavedIndexes>) bitmaps and key columns
+//! zstd frame: bincode2(SavedLookups)        wamid index slots, session and reply maps
+//! zstd skippable frame: the table of frames (kind u8, offset u64, length u64,
+//!                                            plain length u64, items u64) x n
+//!                                           | CRC-32 of those entries u32 LE | n u32 LE
 //! ```
 //!
-//! The frames are independent, so an open decodes the rows on two threads,
-//! each from its own file handle, and reads the head first to decide
-//! whether the rest is worth reading. A frame is decompressed whole and its
-//! rows decoded from the slice: bincode reading through `std::io::Read`
-//! costs a call per field, which was most of the time of an open. A plain
-//! zstd decoder reads the whole file after the 12-byte header as one stream
-//! (it skips the table).
+//! Sealed blocks (see `rows.rs`) are compressed already: they are written
+//! as they are, in zstd skippable frames that end with a CRC-32, and
+//! loaded as they are. The other frames are zstd frames with checksums.
+//! The whole file after the 12-byte header is still one valid zstd stream.
+//! An open reads the head first (is the rest worth reading?), then the
+//! blocks on one thread and the other frames on another.
 //!
 //! The file is written to a temporary name, fsynced and renamed: a crash
 //! leaves the old checkpoint or the new one, never half of one. It is
@@ -27,40 +29,60 @@
 
 use crate::error::{io_err, Error, Result};
 use crate::model::Seq;
-use crate::state::{CheckpointHead, Row, SavedIndexes, StateCheckpoint};
+use crate::rows::RowParts;
+use crate::state::{CheckpointHead, Row, SavedIndexes, SavedLookups, StateCheckpoint};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"TICKSCKP";
 /// Version 3: separate frames and a table (version 2 was one stream);
 /// version 4: rows with 8-byte optional numbers and 24-byte status marks;
 /// version 6: a CRC-32 over the table of frames (5 was a format tried and
-/// reverted in session 5).
-const VERSION: u32 = 6;
+/// reverted in session 5); version 7: sealed blocks of rows as they are
+/// held in memory, and the lookup maps.
+const VERSION: u32 = 7;
 const HEADER_LEN: u64 = 12;
-/// Rows per frame (~70 MB of plain bytes at 10M entries); a handful in
-/// unit tests, so that a test store spans many frames and both threads.
-const ROWS_PER_FRAME: usize = if cfg!(test) { 7 } else { 1 << 18 };
-/// zstd's first skippable-frame magic number.
+/// Sealed blocks per frame (~16 MB at 10M entries); a few in unit tests,
+/// so that a test store spans several frames.
+const BLOCKS_PER_FRAME: usize = if cfg!(test) { 3 } else { 1 << 12 };
+/// zstd's first skippable-frame magic number: the table's frame.
 const SKIPPABLE_MAGIC: u32 = 0x184D_2A50;
+/// Another skippable-frame magic number: a frame of sealed blocks.
+const BLOCKS_MAGIC: u32 = 0x184D_2A51;
 const TABLE_ENTRY_LEN: usize = 1 + 8 + 8 + 8 + 8;
 const LEVEL: i32 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Head = 0,
-    Rows = 1,
+    Blocks = 1,
     Indexes = 2,
+    Recorded = 3,
+    Unsealed = 4,
+    Lookups = 5,
 }
 
-/// A frame of the file: `offset` counts from the start of the file.
+impl Kind {
+    const ALL: [Kind; 6] = [
+        Kind::Head,
+        Kind::Blocks,
+        Kind::Indexes,
+        Kind::Recorded,
+        Kind::Unsealed,
+        Kind::Lookups,
+    ];
+}
+
+/// A frame of the file: `offset` counts from the start of the file;
+/// `items` is the number of blocks of a blocks frame.
 #[derive(Clone, Copy, Debug)]
 struct Frame {
     kind: Kind,
     offset: u64,
     len: u64,
     plain: u64,
-    rows: u64,
+    items: u64,
 }
 
 fn config() -> bincode::config::Configuration {
@@ -72,12 +94,11 @@ fn encode_err(e: impl std::fmt::Display) -> Error {
 }
 
 /// One zstd frame holding what `encode` writes, appended to `out` at
-/// `offset`; returns the frame, and the offset after it.
+/// `offset`.
 fn write_frame(
     out: &mut impl Write,
     offset: u64,
     kind: Kind,
-    rows: u64,
     encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
 ) -> Result<Frame> {
     let mut plain = Vec::new();
@@ -95,8 +116,38 @@ fn write_frame(
         offset,
         len: compressed.len() as u64,
         plain: plain.len() as u64,
-        rows,
+        items: 0,
     })
+}
+
+/// One skippable frame of sealed blocks, appended to `out` at `offset`.
+fn write_blocks(out: &mut impl Write, offset: u64, blocks: &[Arc<[u8]>]) -> Result<Frame> {
+    let mut data = Vec::with_capacity(blocks.iter().map(|b| b.len() + 4).sum());
+    for block in blocks {
+        data.extend_from_slice(&(block.len() as u32).to_le_bytes());
+        data.extend_from_slice(block);
+    }
+    let crc = crc32fast::hash(&data);
+    let body_len = u32::try_from(data.len() + 4).map_err(encode_err)?;
+    out.write_all(&BLOCKS_MAGIC.to_le_bytes())
+        .map_err(encode_err)?;
+    out.write_all(&body_len.to_le_bytes()).map_err(encode_err)?;
+    out.write_all(&data).map_err(encode_err)?;
+    out.write_all(&crc.to_le_bytes()).map_err(encode_err)?;
+    Ok(Frame {
+        kind: Kind::Blocks,
+        offset,
+        len: 8 + u64::from(body_len),
+        plain: data.len() as u64,
+        items: blocks.len() as u64,
+    })
+}
+
+fn bincode_frame<T: serde::Serialize>(value: &T) -> impl FnOnce(&mut Vec<u8>) -> Result<()> + '_ {
+    move |plain| {
+        bincode::serde::encode_into_std_write(value, plain, config()).map_err(encode_err)?;
+        Ok(())
+    }
 }
 
 /// Writes `cp` to `path` (atomically, see the module documentation).
@@ -115,37 +166,41 @@ pub(crate) fn write(path: &Path, cp: StateCheckpoint) -> Result<()> {
         &mut out,
         next(&frames),
         Kind::Head,
-        0,
-        |plain| {
-            bincode::serde::encode_into_std_write(&cp.head, plain, config()).map_err(encode_err)?;
-            Ok(())
-        },
+        bincode_frame(&cp.head),
     )?);
-    for chunk in cp.rows.chunks(ROWS_PER_FRAME) {
-        frames.push(write_frame(
-            &mut out,
-            next(&frames),
-            Kind::Rows,
-            chunk.len() as u64,
-            |plain| {
-                for row in chunk {
-                    bincode::serde::encode_into_std_write(row, &mut *plain, config())
-                        .map_err(encode_err)?;
-                }
-                Ok(())
-            },
-        )?);
+    for chunk in cp.rows.blocks.chunks(BLOCKS_PER_FRAME) {
+        frames.push(write_blocks(&mut out, next(&frames), chunk)?);
     }
     frames.push(write_frame(
         &mut out,
         next(&frames),
-        Kind::Indexes,
-        0,
+        Kind::Recorded,
         |plain| {
-            bincode::serde::encode_into_std_write(&cp.indexes, plain, config())
-                .map_err(encode_err)?;
+            plain.reserve(cp.rows.recorded.len() * 8);
+            for ms in &cp.rows.recorded {
+                plain.extend_from_slice(&ms.to_le_bytes());
+            }
             Ok(())
         },
+    )?);
+    let unsealed = (&cp.rows.changed, &cp.rows.tail);
+    frames.push(write_frame(
+        &mut out,
+        next(&frames),
+        Kind::Unsealed,
+        bincode_frame(&unsealed),
+    )?);
+    frames.push(write_frame(
+        &mut out,
+        next(&frames),
+        Kind::Indexes,
+        bincode_frame(&cp.indexes),
+    )?);
+    frames.push(write_frame(
+        &mut out,
+        next(&frames),
+        Kind::Lookups,
+        bincode_frame(&cp.lookups),
     )?);
     let mut table = Vec::with_capacity(frames.len() * TABLE_ENTRY_LEN + 4);
     for f in &frames {
@@ -153,10 +208,10 @@ pub(crate) fn write(path: &Path, cp: StateCheckpoint) -> Result<()> {
         table.extend_from_slice(&f.offset.to_le_bytes());
         table.extend_from_slice(&f.len.to_le_bytes());
         table.extend_from_slice(&f.plain.to_le_bytes());
-        table.extend_from_slice(&f.rows.to_le_bytes());
+        table.extend_from_slice(&f.items.to_le_bytes());
     }
-    // The frames carry zstd checksums; the table, which decides offsets
-    // and allocation sizes, carries its own.
+    // The frames carry checksums; the table, which decides offsets and
+    // allocation sizes, carries its own.
     let crc = crc32fast::hash(&table);
     table.extend_from_slice(&crc.to_le_bytes());
     table.extend_from_slice(&(frames.len() as u32).to_le_bytes());
@@ -203,18 +258,13 @@ fn read_table(file: &mut std::fs::File, file_len: u64) -> Option<Vec<Frame>> {
     let mut frames = Vec::with_capacity(n);
     for i in 0..n {
         let at = 8 + i * TABLE_ENTRY_LEN;
-        let kind = match bytes[at] {
-            0 => Kind::Head,
-            1 => Kind::Rows,
-            2 => Kind::Indexes,
-            _ => return None,
-        };
+        let kind = *Kind::ALL.get(usize::from(bytes[at]))?;
         let frame = Frame {
             kind,
             offset: u64_at(at + 1)?,
             len: u64_at(at + 9)?,
             plain: u64_at(at + 17)?,
-            rows: u64_at(at + 25)?,
+            items: u64_at(at + 25)?,
         };
         if frame.offset < HEADER_LEN || frame.offset.checked_add(frame.len)? > start {
             return None;
@@ -224,14 +274,20 @@ fn read_table(file: &mut std::fs::File, file_len: u64) -> Option<Vec<Frame>> {
     Some(frames)
 }
 
-/// One frame of the file, decompressed, read through `file`.
+/// The bytes of one frame as stored.
+fn read_stored(file: &mut std::fs::File, path: &Path, frame: &Frame) -> Result<Vec<u8>> {
+    file.seek(SeekFrom::Start(frame.offset))
+        .map_err(io_err(path))?;
+    let mut stored = vec![0u8; usize::try_from(frame.len).map_err(encode_err)?];
+    file.read_exact(&mut stored).map_err(io_err(path))?;
+    Ok(stored)
+}
+
+/// One zstd frame of the file, decompressed.
 fn read_frame(file: &mut std::fs::File, path: &Path, frame: &Frame) -> Result<Vec<u8>> {
     // The decompressor checks the plain length; `read` has checked that
     // the table's sizes are plausible before any frame is read.
-    file.seek(SeekFrom::Start(frame.offset))
-        .map_err(io_err(path))?;
-    let mut compressed = vec![0u8; usize::try_from(frame.len).map_err(encode_err)?];
-    file.read_exact(&mut compressed).map_err(io_err(path))?;
+    let compressed = read_stored(file, path, frame)?;
     let plain = zstd::bulk::Decompressor::new()
         .map_err(encode_err)?
         .decompress(&compressed, frame.plain as usize)
@@ -244,27 +300,86 @@ fn read_frame(file: &mut std::fs::File, path: &Path, frame: &Frame) -> Result<Ve
     Ok(plain)
 }
 
-fn decode<T: serde::de::DeserializeOwned>(plain: &[u8]) -> Result<(T, usize)> {
-    bincode::serde::decode_from_slice(plain, config()).map_err(encode_err)
+fn damaged(what: &str) -> Error {
+    Error::Encode(format!("checkpoint: {what}"))
 }
 
-fn decode_rows_into(path: &Path, frames: &[Frame], rows: &mut Vec<Row>) -> Result<()> {
+/// The sealed blocks of the blocks frames, in order.
+fn read_blocks(path: &Path, frames: &[Frame]) -> Result<Vec<Arc<[u8]>>> {
     let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut blocks = Vec::with_capacity(frames.iter().map(|f| f.items as usize).sum());
     for frame in frames {
-        let plain = read_frame(&mut file, path, frame)?;
+        let stored = read_stored(&mut file, path, frame)?;
+        let body = stored
+            .get(8..)
+            .ok_or_else(|| damaged("short blocks frame"))?;
+        if stored[..4] != BLOCKS_MAGIC.to_le_bytes() || body.len() < 4 {
+            return Err(damaged("not a blocks frame"));
+        }
+        let (data, crc) = body.split_at(body.len() - 4);
+        if crc32fast::hash(data).to_le_bytes() != crc {
+            return Err(damaged("a blocks frame fails its checksum"));
+        }
         let mut at = 0;
-        for _ in 0..frame.rows {
-            let (row, used) = decode(plain.get(at..).unwrap_or_default())?;
-            rows.push(row);
-            at += used;
+        for _ in 0..frame.items {
+            let len = data
+                .get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+                .ok_or_else(|| damaged("a block's length"))? as usize;
+            let block = data
+                .get(at + 4..at + 4 + len)
+                .ok_or_else(|| damaged("a block past its frame"))?;
+            blocks.push(Arc::from(block));
+            at += 4 + len;
         }
     }
-    Ok(())
+    Ok(blocks)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(plain: &[u8]) -> Result<T> {
+    bincode::serde::decode_from_slice(plain, config())
+        .map(|(value, _)| value)
+        .map_err(encode_err)
+}
+
+/// The frames other than the head and the blocks, decoded.
+struct Rest {
+    recorded: Vec<i64>,
+    changed: Vec<(u32, Row)>,
+    tail: Vec<Row>,
+    indexes: Option<SavedIndexes>,
+    lookups: SavedLookups,
+}
+
+fn read_rest(path: &Path, frames: &[Frame]) -> Result<Rest> {
+    let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+    let mut plain = |kind: Kind| -> Result<Vec<u8>> {
+        let frame = frames
+            .iter()
+            .find(|f| f.kind == kind)
+            .ok_or_else(|| damaged("a frame is missing"))?;
+        read_frame(&mut file, path, frame)
+    };
+    let recorded = plain(Kind::Recorded)?
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default()))
+        .collect();
+    let (changed, tail) = decode(&plain(Kind::Unsealed)?)?;
+    let indexes = decode(&plain(Kind::Indexes)?)?;
+    let lookups = decode(&plain(Kind::Lookups)?)?;
+    Ok(Rest {
+        recorded,
+        changed,
+        tail,
+        indexes,
+        lookups,
+    })
 }
 
 /// Reads the checkpoint at `path` if there is one, it is of this version,
 /// and `usable(applied)` accepts the log position it was taken at (asked
-/// before the rows are read).
+/// before the rest is read).
 pub(crate) fn read(
     path: &Path,
     usable: impl FnOnce(Option<Seq>) -> bool,
@@ -285,59 +400,43 @@ pub(crate) fn read(
     let Some(frames) = read_table(&mut file, file_len) else {
         return Ok(None);
     };
-    let (Some(head_frame), Some(index_frame)) = (
-        frames.iter().find(|f| f.kind == Kind::Head),
-        frames.iter().find(|f| f.kind == Kind::Indexes),
-    ) else {
+    let Some(head_frame) = frames.iter().find(|f| f.kind == Kind::Head) else {
         return Ok(None);
     };
-    let row_frames: Vec<Frame> = frames
+    // Sizes from the table decide allocations: they must be plausible for
+    // a file of this length (nothing here compresses 64 times).
+    let plain_total: u64 = frames.iter().map(|f| f.plain).sum();
+    if plain_total > file_len.saturating_mul(64) {
+        return Ok(None);
+    }
+    let head: CheckpointHead = decode(&read_frame(&mut file, path, head_frame)?)?;
+    if !usable(head.applied) {
+        return Ok(None);
+    }
+    let block_frames: Vec<Frame> = frames
         .iter()
-        .filter(|f| f.kind == Kind::Rows)
+        .filter(|f| f.kind == Kind::Blocks)
         .copied()
         .collect();
-    let total: u64 = row_frames.iter().map(|f| f.rows).sum();
-    // Sizes from the table decide allocations: they must be plausible for
-    // a file of this length (these rows compress 3-5 times, never 64).
-    let plain_total: u64 = frames.iter().map(|f| f.plain).sum();
-    if plain_total > file_len.saturating_mul(64) || total > plain_total {
-        return Ok(None);
-    }
-    let (head, _): (CheckpointHead, usize) = decode(&read_frame(&mut file, path, head_frame)?)?;
-    if !usable(head.applied) || total != head.rows {
-        return Ok(None);
-    }
-    // Two halves of the rows, one per core; the second thread also decodes
-    // the indexes. The first half decodes straight into the final vector.
-    let mut split = 0;
-    let mut first_rows = 0;
-    while split < row_frames.len() && first_rows * 2 < total {
-        first_rows += row_frames[split].rows;
-        split += 1;
-    }
-    let (first, second) = row_frames.split_at(split);
-    let mut rows = Vec::with_capacity(usize::try_from(total).map_err(encode_err)?);
-    let (mine, theirs) = std::thread::scope(|scope| {
-        let theirs = scope.spawn(|| -> Result<(Vec<Row>, Option<SavedIndexes>)> {
-            let count: u64 = second.iter().map(|f| f.rows).sum();
-            let mut rows = Vec::with_capacity(usize::try_from(count).map_err(encode_err)?);
-            decode_rows_into(path, second, &mut rows)?;
-            let mut file = std::fs::File::open(path).map_err(io_err(path))?;
-            let (indexes, _) = decode(&read_frame(&mut file, path, index_frame)?)?;
-            Ok((rows, indexes))
-        });
-        (decode_rows_into(path, first, &mut rows), theirs.join())
+    let (blocks, rest) = std::thread::scope(|scope| {
+        let rest = scope.spawn(|| read_rest(path, &frames));
+        (read_blocks(path, &block_frames), rest.join())
     });
-    mine?;
-    let (rest, indexes) = match theirs {
-        Ok(result) => result?,
+    let blocks = blocks?;
+    let rest = match rest {
+        Ok(rest) => rest?,
         Err(panic) => std::panic::resume_unwind(panic),
     };
-    rows.extend(rest);
     Ok(Some(StateCheckpoint {
         head,
-        rows,
-        indexes,
+        rows: RowParts {
+            blocks,
+            recorded: rest.recorded,
+            changed: rest.changed,
+            tail: rest.tail,
+        },
+        indexes: rest.indexes,
+        lookups: rest.lookups,
     }))
 }
 

@@ -78,6 +78,7 @@ mod keys;
 mod log;
 mod model;
 mod own;
+mod rows;
 mod state;
 mod store;
 mod text;

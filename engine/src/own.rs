@@ -140,21 +140,46 @@ impl OwnStrings {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct RawBytes(#[serde(with = "serde_bytes")] pub(crate) Vec<u8>);
 
-/// wamid -> entry, for entries whose own strings hold a wamid. The table
-/// holds only entry ids; hashing and comparing go through `wamid_of`, the
-/// owner's way to read an entry's wamid. Hashes are foldhash, seeded at
-/// random per process: wamids come from outside.
-#[derive(Default)]
+/// wamid -> entry, for entries whose own strings hold a wamid. A slot
+/// holds the entry id and 32 bits of the wamid's hash, never the wamid:
+/// comparing goes through `is(id, wamid)`, the owner's way to check an
+/// entry's wamid (which may decode a sealed row), and only for slots whose
+/// hash bits match, so a miss decodes nothing; growing the table rehashes
+/// from the stored bits. Hashes are foldhash, seeded at random when the
+/// index is made (wamids come from outside); a checkpoint saves the seed
+/// with the slots, so an open loads the table instead of reading every
+/// row's wamid.
 pub(crate) struct WamidIndex {
-    table: HashTable<u32>,
-    hasher: foldhash::fast::RandomState,
+    table: HashTable<u64>,
+    seed: u64,
+    hasher: foldhash::fast::SeedableRandomState,
+}
+
+impl Default for WamidIndex {
+    fn default() -> WamidIndex {
+        WamidIndex::with_seed(rand::random(), 0)
+    }
+}
+
+/// The table's hash of a slot's 32 stored bits: spread over 64, so that
+/// both the bucket (low bits) and hashbrown's tag (top bits) vary.
+fn spread(bits: u32) -> u64 {
+    u64::from(bits).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+fn slot_bits(slot: u64) -> u32 {
+    (slot >> 32) as u32
 }
 
 impl WamidIndex {
-    pub(crate) fn with_capacity(n: usize) -> WamidIndex {
+    fn with_seed(seed: u64, capacity: usize) -> WamidIndex {
         WamidIndex {
-            table: HashTable::with_capacity(n),
-            hasher: Default::default(),
+            table: HashTable::with_capacity(capacity),
+            seed,
+            hasher: foldhash::fast::SeedableRandomState::with_seed(
+                seed,
+                foldhash::SharedSeed::global_fixed(),
+            ),
         }
     }
 
@@ -163,46 +188,62 @@ impl WamidIndex {
         self.table.len()
     }
 
-    pub(crate) fn get<'a>(
-        &self,
-        wamid: &str,
-        wamid_of: impl Fn(u32) -> Option<&'a str>,
-    ) -> Option<EntryId> {
-        let hash = self.hasher.hash_one(wamid);
-        self.table
-            .find(hash, |id| wamid_of(*id) == Some(wamid))
-            .map(|id| EntryId(*id))
+    fn bits(&self, wamid: &str) -> u32 {
+        (self.hasher.hash_one(wamid) >> 32) as u32
     }
 
-    /// Maps `wamid_of(id)` to `id`, replacing an entry that had the same
-    /// wamid. The entry's wamid must already be readable through `wamid_of`.
-    pub(crate) fn insert<'a>(&mut self, id: EntryId, wamid_of: impl Fn(u32) -> Option<&'a str>) {
-        let Some(wamid) = wamid_of(id.0) else {
-            return;
-        };
-        let hasher = &self.hasher;
-        let hash = hasher.hash_one(wamid);
+    pub(crate) fn get(&self, wamid: &str, is: impl Fn(u32, &str) -> bool) -> Option<EntryId> {
+        let bits = self.bits(wamid);
+        self.table
+            .find(spread(bits), |slot| {
+                slot_bits(*slot) == bits && is(*slot as u32, wamid)
+            })
+            .map(|slot| EntryId(*slot as u32))
+    }
+
+    /// Maps `wamid` to `id`, replacing an entry that had the same wamid.
+    pub(crate) fn insert(&mut self, id: EntryId, wamid: &str, is: impl Fn(u32, &str) -> bool) {
+        let bits = self.bits(wamid);
+        let slot = (u64::from(bits) << 32) | u64::from(id.0);
         match self.table.entry(
-            hash,
-            |other| wamid_of(*other) == Some(wamid),
-            |other| hasher.hash_one(wamid_of(*other).unwrap_or("")),
+            spread(bits),
+            |other| slot_bits(*other) == bits && is(*other as u32, wamid),
+            |other| spread(slot_bits(*other)),
         ) {
-            hashbrown::hash_table::Entry::Occupied(mut slot) => *slot.get_mut() = id.0,
-            hashbrown::hash_table::Entry::Vacant(slot) => {
-                slot.insert(id.0);
+            hashbrown::hash_table::Entry::Occupied(mut found) => *found.get_mut() = slot,
+            hashbrown::hash_table::Entry::Vacant(free) => {
+                free.insert(slot);
             }
         }
     }
 
     /// Forgets `wamid` (call before the entry's own copy is cleared).
-    pub(crate) fn remove<'a>(&mut self, wamid: &str, wamid_of: impl Fn(u32) -> Option<&'a str>) {
-        let hash = self.hasher.hash_one(wamid);
-        if let Ok(slot) = self
-            .table
-            .find_entry(hash, |id| wamid_of(*id) == Some(wamid))
-        {
-            slot.remove();
+    pub(crate) fn remove(&mut self, wamid: &str, is: impl Fn(u32, &str) -> bool) {
+        let bits = self.bits(wamid);
+        if let Ok(found) = self.table.find_entry(spread(bits), |slot| {
+            slot_bits(*slot) == bits && is(*slot as u32, wamid)
+        }) {
+            found.remove();
         }
+    }
+
+    /// The seed and every slot, for a checkpoint.
+    pub(crate) fn save(&self) -> (u64, Vec<u64>) {
+        (self.seed, self.table.iter().copied().collect())
+    }
+
+    /// The index a checkpoint saved (slots of entries that are no longer
+    /// live, as `keep` says, are left out).
+    pub(crate) fn load(seed: u64, slots: &[u64], keep: impl Fn(u32) -> bool) -> WamidIndex {
+        let mut index = WamidIndex::with_seed(seed, slots.len());
+        for &slot in slots {
+            if keep(slot as u32) {
+                index
+                    .table
+                    .insert_unique(spread(slot_bits(slot)), slot, |s| spread(slot_bits(*s)));
+            }
+        }
+        index
     }
 }
 
@@ -242,22 +283,29 @@ mod tests {
                 s
             })
             .collect();
-        let wamid_of = |id: u32| owners.get(id as usize).and_then(|s| s.get(Own::Wamid));
+        let is = |id: u32, wamid: &str| {
+            owners.get(id as usize).and_then(|s| s.get(Own::Wamid)) == Some(wamid)
+        };
         let mut index = WamidIndex::default();
         for id in 0..1000 {
-            index.insert(EntryId(id), wamid_of);
+            index.insert(EntryId(id), &format!("wamid.{id}"), is);
         }
         assert_eq!(index.len(), 1000);
-        assert_eq!(index.get("wamid.617", wamid_of), Some(EntryId(617)));
-        assert_eq!(index.get("wamid.1000", wamid_of), None);
-        index.remove("wamid.617", wamid_of);
-        assert_eq!(index.get("wamid.617", wamid_of), None);
+        assert_eq!(index.get("wamid.617", is), Some(EntryId(617)));
+        assert_eq!(index.get("wamid.1000", is), None);
+        index.remove("wamid.617", is);
+        assert_eq!(index.get("wamid.617", is), None);
         assert_eq!(index.len(), 999);
-        index.insert(EntryId(3), wamid_of);
+        index.insert(EntryId(3), "wamid.3", is);
         assert_eq!(
             index.len(),
             999,
             "the same wamid again replaces, never duplicates"
         );
+        let (seed, slots) = index.save();
+        let loaded = WamidIndex::load(seed, &slots, |id| id != 5);
+        assert_eq!(loaded.len(), 998, "what `keep` refuses is left out");
+        assert_eq!(loaded.get("wamid.999", is), Some(EntryId(999)));
+        assert_eq!(loaded.get("wamid.5", is), None);
     }
 }

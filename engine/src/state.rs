@@ -10,9 +10,11 @@
 use crate::columns::{KeyColumns, SavedColumn};
 use crate::model::*;
 use crate::own::{Own, OwnStrings, RawBytes, WamidIndex};
+use crate::rows::{RowParts, Rows};
 use roaring::RoaringBitmap;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -204,13 +206,29 @@ impl Interner {
     pub(crate) fn opt(&self, sym: Sym) -> Option<String> {
         (sym != 0).then(|| self.resolve(sym).to_string())
     }
+    /// Rebuilds the string -> number lookup; blanked strings (all "")
+    /// keep pointing at number 0.
     fn rebuild_lookup(&mut self) {
-        self.lookup = self
-            .strings
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.clone(), i as Sym))
-            .collect();
+        let mut lookup = StrMap::default();
+        lookup.reserve(self.strings.len());
+        for (i, s) in self.strings.iter().enumerate() {
+            lookup.entry(s.clone()).or_insert(i as Sym);
+        }
+        self.lookup = lookup;
+    }
+
+    /// Blanks a string no entry uses any more (its number stays taken, and
+    /// the same text interned again gets a new one).
+    fn forget(&mut self, sym: Sym) {
+        if sym == 0 {
+            return;
+        }
+        if let Some(slot) = self.strings.get_mut(sym as usize) {
+            if self.lookup.get(&**slot) == Some(&sym) {
+                self.lookup.remove(&**slot);
+            }
+            *slot = Arc::from("");
+        }
     }
 }
 
@@ -258,7 +276,7 @@ pub(crate) struct Row {
 }
 
 impl Row {
-    fn new(direction: Direction, at_ms: i64) -> Row {
+    pub(crate) fn new(direction: Direction, at_ms: i64) -> Row {
         Row {
             direction,
             status: match direction {
@@ -302,26 +320,28 @@ impl Row {
         }
     }
 
-    /// Replaces every interned string of the row through `f`.
-    fn map_syms(&mut self, mut f: impl FnMut(Sym) -> Sym) {
-        self.error_title = f(self.error_title);
-        self.category = f(self.category);
-        self.name = f(self.name);
-        self.template = f(self.template);
-        self.language = f(self.language);
-        self.recipient_type = f(self.recipient_type);
-        self.recipient_ref = f(self.recipient_ref);
-        self.user = f(self.user);
-        self.subaccount = f(self.subaccount);
-        self.phone_number_id = f(self.phone_number_id);
-        self.phone = f(self.phone);
-        self.wa_id = f(self.wa_id);
-        self.content_type = f(self.content_type);
-        self.conversation_type = f(self.conversation_type);
-        self.pricing_category = f(self.pricing_category);
-        self.pricing_model = f(self.pricing_model);
-        self.contact_name = f(self.contact_name);
-        self.button = f(self.button);
+    /// Every interned string the row refers to (0 for none).
+    fn syms(&self) -> [Sym; 18] {
+        [
+            self.error_title,
+            self.category,
+            self.name,
+            self.template,
+            self.language,
+            self.recipient_type,
+            self.recipient_ref,
+            self.user,
+            self.subaccount,
+            self.phone_number_id,
+            self.phone,
+            self.wa_id,
+            self.content_type,
+            self.conversation_type,
+            self.pricing_category,
+            self.pricing_model,
+            self.contact_name,
+            self.button,
+        ]
     }
 
     /// The bitmap key of every indexed field, in `Field` order.
@@ -409,7 +429,7 @@ pub(crate) struct Overlay {
 
 /// The derived state of the whole store.
 pub(crate) struct State {
-    pub(crate) rows: Vec<Row>,
+    pub(crate) rows: Rows,
     /// Entries that exist and are not purged.
     pub(crate) live: RoaringBitmap,
     pub(crate) interner: Interner,
@@ -485,32 +505,51 @@ where
     deserializer.deserialize_seq(Reserved(std::marker::PhantomData))
 }
 
-/// The persisted part of a [`State`]: the rows, what cannot be recomputed
-/// from them, and the bitmaps and key columns. Lookup maps are rebuilt on
-/// load. `checkpoint.rs` writes the three parts as separate frames.
+/// The persisted part of a [`State`]: everything, in the parts
+/// `checkpoint.rs` writes as separate frames, so that an open decodes no
+/// row: the sealed blocks are loaded as they are.
 pub(crate) struct StateCheckpoint {
     pub(crate) head: CheckpointHead,
-    pub(crate) rows: Vec<Row>,
-    /// The bitmaps and key columns, so an open loads them instead of
-    /// rebuilding them from every row. `None` when they could not be saved.
+    pub(crate) rows: RowParts,
+    /// The bitmaps and key columns. `None` when they could not be saved
+    /// (then an open rebuilds them from the rows).
     pub(crate) indexes: Option<SavedIndexes>,
+    pub(crate) lookups: SavedLookups,
 }
 
-/// Everything of a checkpoint but the rows and the indexes.
+/// Everything of a checkpoint but the rows, the indexes and the lookups.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct CheckpointHead {
     pub(crate) applied: Option<Seq>,
-    /// How many rows follow.
+    /// How many entry ids were handed out.
     pub(crate) rows: u64,
-    interner: Interner,
+    /// The interned strings by number; those only purged entries used are
+    /// blanked (see [`State::purge`]).
+    #[serde(deserialize_with = "vec_reserved")]
+    strings: Vec<Arc<str>>,
     #[serde(deserialize_with = "vec_reserved")]
     fingerprints: Vec<(u64, EntryId)>,
     others: Vec<u64>,
     pending_replies: Vec<(Box<str>, Vec<EntryId>)>,
 }
 
+/// The lookup maps, so that an open does not read every row to rebuild
+/// them.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SavedLookups {
+    wamid_seed: u64,
+    /// [`WamidIndex`] slots, u64 LE each.
+    wamid_slots: RawBytes,
+    #[serde(deserialize_with = "vec_reserved")]
+    inbound_times: Vec<((Sym, Sym), Vec<i64>)>,
+    #[serde(deserialize_with = "vec_reserved")]
+    outbound_by_pair: Vec<((Sym, Sym), Vec<EntryId>)>,
+    #[serde(deserialize_with = "vec_reserved")]
+    replies: Vec<(EntryId, Vec<EntryId>)>,
+}
+
 /// Bitmaps (roaring's portable format) and key columns as a checkpoint
-/// holds them; keys of text fields are renumbered like the rows' strings.
+/// holds them.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct SavedIndexes {
     live: RawBytes,
@@ -520,38 +559,23 @@ pub(crate) struct SavedIndexes {
 }
 
 impl SavedIndexes {
-    /// `renumber(sym)` is the string's number in the checkpoint (`None`
-    /// for strings no live row uses).
-    fn save(state: &State, renumber: impl Fn(i64) -> Option<i64>) -> Option<SavedIndexes> {
-        let saved_key = |slot: usize, key: i64| -> Option<i64> {
-            if key == NONE_KEY || !Field::ALL[slot].is_text() {
-                Some(key)
-            } else {
-                renumber(key)
-            }
-        };
+    fn save(state: &State) -> Option<SavedIndexes> {
         let serialize = |bm: &RoaringBitmap| {
             let mut bytes = Vec::with_capacity(bm.serialized_size());
             bm.serialize_into(&mut bytes).ok().map(|()| RawBytes(bytes))
         };
         let mut bitmaps = Vec::with_capacity(NFIELDS);
-        for (slot, index) in state.indexes.iter().enumerate() {
+        for index in &state.indexes {
             let mut field = Vec::with_capacity(index.len());
             for (key, bm) in index {
-                // A bitmap is never empty, so some live row has its key.
-                field.push((saved_key(slot, *key)?, serialize(bm)?));
+                field.push((*key, serialize(bm)?));
             }
-            field.sort_unstable_by_key(|(key, _)| *key);
             bitmaps.push(field);
         }
         let mut erased = RoaringBitmap::new();
         erased.insert_range(0..state.rows.len() as u32);
         erased -= &state.live;
-        // A table key no live row has any more gets a placeholder of its
-        // own (below every string number), so no two codes share a key.
-        let columns = state.columns.save(&erased, |slot, code, key| {
-            saved_key(slot, key).unwrap_or(NONE_KEY + 1 + i64::from(code))
-        });
+        let columns = state.columns.save(&erased, |_, _, key| key);
         Some(SavedIndexes {
             live: serialize(&state.live)?,
             bitmaps,
@@ -617,15 +641,16 @@ fn with_inserted<T: Clone>(slice: &[T], pos: usize, item: T) -> Box<[T]> {
     out.into_boxed_slice()
 }
 
-/// The wamid of entry `id`, if it has one (what [`WamidIndex`] hashes).
-fn wamid_of(rows: &[Row], id: u32) -> Option<&str> {
-    rows.get(id as usize).and_then(|r| r.own.get(Own::Wamid))
+/// Whether entry `id`'s wamid is `wamid` (how [`WamidIndex`] compares).
+fn wamid_is(rows: &Rows, id: u32, wamid: &str) -> bool {
+    rows.get(id)
+        .is_some_and(|r| r.own.get(Own::Wamid) == Some(wamid))
 }
 
 impl State {
     pub(crate) fn new() -> State {
         State {
-            rows: Vec::new(),
+            rows: Rows::default(),
             live: RoaringBitmap::new(),
             interner: Interner::new(),
             indexes: vec![BTreeMap::new(); NFIELDS],
@@ -641,13 +666,13 @@ impl State {
         }
     }
 
-    pub(crate) fn row(&self, id: EntryId) -> Option<&Row> {
-        self.rows.get(id.0 as usize).filter(|r| !r.purged)
+    pub(crate) fn row(&self, id: EntryId) -> Option<Cow<'_, Row>> {
+        self.rows.get(id.0).filter(|r| !r.purged)
     }
 
     pub(crate) fn entry_for_wamid(&self, wamid: &str) -> Option<EntryId> {
         self.wamids
-            .get(wamid, |id| wamid_of(&self.rows, id))
+            .get(wamid, |id, w| wamid_is(&self.rows, id, w))
             .filter(|id| self.live.contains(id.0))
     }
 
@@ -665,7 +690,7 @@ impl State {
 
     fn lookup_wamid(&self, overlay: &Overlay, wamid: &str) -> Option<EntryId> {
         self.wamids
-            .get(wamid, |id| wamid_of(&self.rows, id))
+            .get(wamid, |id, w| wamid_is(&self.rows, id, w))
             .or_else(|| overlay.wamids.get(wamid).copied())
     }
 
@@ -689,7 +714,7 @@ impl State {
                         let key = DedupKey::SendWamid(wamid.clone());
                         let existing = self.lookup_wamid(overlay, wamid);
                         let already_sent = existing
-                            .and_then(|id| self.rows.get(id.0 as usize))
+                            .and_then(|id| self.rows.get(id.0))
                             .is_some_and(|r| r.send.is_some());
                         if already_sent || overlay.keys.contains(&key) {
                             None
@@ -714,7 +739,7 @@ impl State {
                     let key = DedupKey::Status(st.wamid.clone(), st.status, st.at_ms, code);
                     let existing = self.lookup_wamid(overlay, &st.wamid);
                     let seen = existing
-                        .and_then(|id| self.rows.get(id.0 as usize))
+                        .and_then(|id| self.rows.get(id.0))
                         .is_some_and(|r| {
                             r.marks.iter().any(|m| {
                                 m.status == st.status
@@ -758,8 +783,9 @@ impl State {
         let mut docs = Vec::new();
         for (id, event) in events {
             let idx = id.0 as usize;
-            let before = if idx < self.rows.len() && !self.rows[idx].purged {
-                Some(self.rows[idx].index_keys())
+            let before = if idx < self.rows.len() {
+                let row = self.rows.get_mut(id.0);
+                (!row.purged).then(|| row.index_keys())
             } else {
                 None
             };
@@ -783,10 +809,10 @@ impl State {
                 };
                 self.rows.push(Row::new(direction, at));
             }
-            if self.rows[idx].purged {
+            if self.rows.get_mut(id.0).purged {
                 continue;
             }
-            let row = &mut self.rows[idx];
+            let row = self.rows.get_mut(id.0);
             if row.records.last() != Some(&seq) {
                 row.records = with_inserted(&row.records, row.records.len(), seq);
             }
@@ -799,9 +825,10 @@ impl State {
             if let Some(doc) = doc {
                 docs.push(doc);
             }
-            let after = self.rows[idx].index_keys();
+            let after = self.rows.get_mut(id.0).index_keys();
             self.reindex(*id, before, Some(after));
         }
+        self.rows.seal();
         self.applied = Some(seq);
         docs
     }
@@ -839,7 +866,7 @@ impl State {
 
     fn apply_send(&mut self, id: EntryId, send: &SendEvent) -> Option<TextDoc> {
         let i = &mut self.interner;
-        let row = &mut self.rows[id.0 as usize];
+        let row = self.rows.get_mut(id.0);
         row.send = send.outcome.or(Some(SendOutcome::Accepted));
         row.recorded_ms = send.recorded_ms;
         row.offset_s = send.offset_s;
@@ -881,9 +908,9 @@ impl State {
         );
         row.status = derive_status(row.send, &row.marks);
         match &send.wamid {
-            Some(_) => {
+            Some(wamid) => {
                 let rows = &self.rows;
-                self.wamids.insert(id, |id| wamid_of(rows, id));
+                self.wamids.insert(id, wamid, |id, w| wamid_is(rows, id, w));
             }
             None => {
                 self.fingerprints.insert(send.fingerprint, id);
@@ -927,11 +954,11 @@ impl State {
     }
 
     fn apply_status(&mut self, id: EntryId, st: &StatusEvent) -> Option<TextDoc> {
-        let is_new_entry = self.rows[id.0 as usize].records.len() == 1
-            && self.rows[id.0 as usize].send.is_none()
-            && self.rows[id.0 as usize].marks.is_empty();
+        let is_new_entry = self.rows.get_mut(id.0).records.len() == 1
+            && self.rows.get_mut(id.0).send.is_none()
+            && self.rows.get_mut(id.0).marks.is_empty();
         let i = &mut self.interner;
-        let row = &mut self.rows[id.0 as usize];
+        let row = self.rows.get_mut(id.0);
         let code = st.errors.first().and_then(|e| e.code);
         let mark = StatusMark::new(st.at_ms, st.status, code);
         if let Err(pos) = row.marks.binary_search(&mark) {
@@ -985,7 +1012,8 @@ impl State {
         row.status = derive_status(row.send, &row.marks);
         if learned_wamid {
             let rows = &self.rows;
-            self.wamids.insert(id, |id| wamid_of(rows, id));
+            self.wamids
+                .insert(id, &st.wamid, |id, w| wamid_is(rows, id, w));
         }
         if is_new_entry {
             self.track_session(id);
@@ -1019,7 +1047,7 @@ impl State {
 
     fn apply_inbound(&mut self, id: EntryId, msg: &InboundEvent) -> Option<TextDoc> {
         let i = &mut self.interner;
-        let row = &mut self.rows[id.0 as usize];
+        let row = self.rows.get_mut(id.0);
         row.recorded_ms = msg.at_ms;
         row.phone = i.intern_opt(msg.from.as_deref());
         row.wa_id = row.phone;
@@ -1036,9 +1064,10 @@ impl State {
             row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
         }
         let rows = &self.rows;
-        self.wamids.insert(id, |id| wamid_of(rows, id));
+        self.wamids
+            .insert(id, &msg.wamid, |id, w| wamid_is(rows, id, w));
         if let Some(ctx) = &msg.context_wamid {
-            match self.wamids.get(ctx, |id| wamid_of(rows, id)) {
+            match self.wamids.get(ctx, |id, w| wamid_is(rows, id, w)) {
                 Some(target) if target != id => self.link_reply(id, target),
                 _ => self
                     .pending_replies
@@ -1050,8 +1079,8 @@ impl State {
         // A customer message opens the 24 h window for the business's later
         // sends to that customer, including sends logged before it arrived.
         let pair = (
-            self.rows[id.0 as usize].phone_number_id,
-            self.rows[id.0 as usize].phone,
+            self.rows.get_mut(id.0).phone_number_id,
+            self.rows.get_mut(id.0).phone,
         );
         if pair.1 != 0 {
             let times = self.inbound_times.entry(pair).or_default();
@@ -1059,15 +1088,18 @@ impl State {
             times.insert(pos, msg.at_ms);
             if let Some(outbound) = self.outbound_by_pair.get(&pair).cloned() {
                 for out in outbound {
-                    let o = &self.rows[out.0 as usize];
-                    if o.session != Some(Session::Open)
-                        && !o.purged
-                        && o.recorded_ms >= msg.at_ms
-                        && o.recorded_ms - msg.at_ms <= SESSION_WINDOW_MS
-                    {
+                    // Most of a customer's earlier sends fall outside the
+                    // window: decided from the time column, without
+                    // decoding their rows.
+                    let at = self.rows.recorded_ms(out.0);
+                    if at < msg.at_ms || at - msg.at_ms > SESSION_WINDOW_MS {
+                        continue;
+                    }
+                    let o = self.rows.get_mut(out.0);
+                    if o.session != Some(Session::Open) && !o.purged {
                         let before = Some(o.index_keys());
-                        self.rows[out.0 as usize].session = Some(Session::Open);
-                        let after = Some(self.rows[out.0 as usize].index_keys());
+                        self.rows.get_mut(out.0).session = Some(Session::Open);
+                        let after = Some(self.rows.get_mut(out.0).index_keys());
                         self.reindex(out, before, after);
                     }
                 }
@@ -1102,7 +1134,7 @@ impl State {
 
     fn apply_other(&mut self, id: EntryId, other: &OtherEvent) -> Option<TextDoc> {
         let i = &mut self.interner;
-        let row = &mut self.rows[id.0 as usize];
+        let row = self.rows.get_mut(id.0);
         row.category = i.intern(&other.field);
         row.name = i.intern_opt(other.account.as_deref());
         row.template = i.intern_opt(other.template.as_deref());
@@ -1128,26 +1160,26 @@ impl State {
     /// Records that `reply` answers `target` (its `context.id`), and copies
     /// the campaign context onto the reply so per-campaign reports see it.
     fn link_reply(&mut self, reply: EntryId, target: EntryId) {
-        let t = &self.rows[target.0 as usize];
+        let t = self.rows.get_mut(target.0);
         if t.purged {
             return;
         }
         let (category, name, template, user, subaccount) =
             (t.category, t.name, t.template, t.user, t.subaccount);
-        let is_click = self.rows[reply.0 as usize].button != 0;
-        let before_t = Some(self.rows[target.0 as usize].index_keys());
+        let is_click = self.rows.get_mut(reply.0).button != 0;
+        let before_t = Some(self.rows.get_mut(target.0).index_keys());
         {
-            let t = &mut self.rows[target.0 as usize];
+            let t = self.rows.get_mut(target.0);
             if is_click {
                 t.clicks += 1;
             } else {
                 t.replies += 1;
             }
         }
-        let after_t = Some(self.rows[target.0 as usize].index_keys());
+        let after_t = Some(self.rows.get_mut(target.0).index_keys());
         self.reindex(target, before_t, after_t);
         self.replies.entry(target).or_default().push(reply);
-        let r = &mut self.rows[reply.0 as usize];
+        let r = self.rows.get_mut(reply.0);
         r.in_reply_to = Some(target);
         // The caller reindexes the reply itself after this returns; when the
         // link is resolved late, `resolve_pending_replies` does it.
@@ -1159,17 +1191,17 @@ impl State {
     }
 
     fn resolve_pending_replies(&mut self, target: EntryId) {
-        let Some(wamid) = self.rows[target.0 as usize].own.get(Own::Wamid) else {
+        let Some(wamid) = self.rows.get_mut(target.0).own.get(Own::Wamid) else {
             return;
         };
         if let Some(replies) = self.pending_replies.remove(wamid) {
             for reply in replies {
-                if self.rows[reply.0 as usize].purged {
+                if self.rows.get_mut(reply.0).purged {
                     continue;
                 }
-                let before = Some(self.rows[reply.0 as usize].index_keys());
+                let before = Some(self.rows.get_mut(reply.0).index_keys());
                 self.link_reply(reply, target);
-                let after = Some(self.rows[reply.0 as usize].index_keys());
+                let after = Some(self.rows.get_mut(reply.0).index_keys());
                 self.reindex(reply, before, after);
             }
         }
@@ -1178,7 +1210,7 @@ impl State {
     /// Sets the session flag of an outbound entry from the inbound messages
     /// known now, and remembers the entry for inbound messages learned later.
     fn track_session(&mut self, id: EntryId) {
-        let row = &self.rows[id.0 as usize];
+        let row = self.rows.get_mut(id.0);
         let pair = (row.phone_number_id, row.phone);
         if pair.1 == 0 {
             return;
@@ -1188,7 +1220,7 @@ impl State {
             let pos = times.partition_point(|&x| x <= t);
             pos > 0 && t - times[pos - 1] <= SESSION_WINDOW_MS
         });
-        self.rows[id.0 as usize].session = Some(if open { Session::Open } else { Session::Closed });
+        self.rows.get_mut(id.0).session = Some(if open { Session::Open } else { Session::Closed });
         let list = self.outbound_by_pair.entry(pair).or_default();
         if list.last() != Some(&id) {
             list.push(id);
@@ -1201,7 +1233,7 @@ impl State {
     /// pointing at it (and lose its campaign); an inbound message stops
     /// keeping the customer's 24 h window open.
     fn forget_links(&mut self, id: EntryId) {
-        let row = &self.rows[id.0 as usize];
+        let row = self.rows.get_mut(id.0);
         let (direction, pair, at_ms, is_click) = (
             row.direction,
             (row.phone_number_id, row.phone),
@@ -1209,15 +1241,15 @@ impl State {
             row.button != 0,
         );
         if let Some(target) = row.in_reply_to {
-            if self.rows.get(target.0 as usize).is_some_and(|t| !t.purged) {
-                let before = Some(self.rows[target.0 as usize].index_keys());
-                let t = &mut self.rows[target.0 as usize];
+            if (target.0 as usize) < self.rows.len() && !self.rows.get_mut(target.0).purged {
+                let before = Some(self.rows.get_mut(target.0).index_keys());
+                let t = self.rows.get_mut(target.0);
                 if is_click {
                     t.clicks = t.clicks.saturating_sub(1);
                 } else {
                     t.replies = t.replies.saturating_sub(1);
                 }
-                let after = Some(self.rows[target.0 as usize].index_keys());
+                let after = Some(self.rows.get_mut(target.0).index_keys());
                 self.reindex(target, before, after);
             }
             if let Some(list) = self.replies.get_mut(&target) {
@@ -1228,19 +1260,21 @@ impl State {
             }
         }
         if let Some(replies) = self.replies.remove(&id) {
-            let wamid = self.rows[id.0 as usize]
+            let wamid = self
+                .rows
+                .get_mut(id.0)
                 .own
                 .get(Own::Wamid)
                 .map(Box::<str>::from);
             for reply in replies {
-                if self.rows[reply.0 as usize].purged {
+                if self.rows.get_mut(reply.0).purged {
                     continue;
                 }
-                let before = Some(self.rows[reply.0 as usize].index_keys());
-                let r = &mut self.rows[reply.0 as usize];
+                let before = Some(self.rows.get_mut(reply.0).index_keys());
+                let r = self.rows.get_mut(reply.0);
                 r.in_reply_to = None;
                 (r.category, r.name, r.template, r.user, r.subaccount) = (0, 0, 0, 0, 0);
-                let after = Some(self.rows[reply.0 as usize].index_keys());
+                let after = Some(self.rows.get_mut(reply.0).index_keys());
                 self.reindex(reply, before, after);
                 if let Some(w) = &wamid {
                     self.pending_replies
@@ -1264,7 +1298,7 @@ impl State {
                 .cloned()
                 .unwrap_or_default();
             for out in outbound {
-                let o = &self.rows[out.0 as usize];
+                let o = self.rows.get_mut(out.0);
                 if o.purged || o.session != Some(Session::Open) {
                     continue;
                 }
@@ -1273,8 +1307,8 @@ impl State {
                 let still_open = pos > 0 && t - times[pos - 1] <= SESSION_WINDOW_MS;
                 if !still_open {
                     let before = Some(o.index_keys());
-                    self.rows[out.0 as usize].session = Some(Session::Closed);
-                    let after = Some(self.rows[out.0 as usize].index_keys());
+                    self.rows.get_mut(out.0).session = Some(Session::Closed);
+                    let after = Some(self.rows.get_mut(out.0).index_keys());
                     self.reindex(out, before, after);
                 }
             }
@@ -1284,63 +1318,86 @@ impl State {
     /// Removes entries from every index and forgets their content. Their ids
     /// stay taken.
     pub(crate) fn purge(&mut self, ids: &RoaringBitmap) {
+        let mut candidates = FxHashSet::default();
         for id in ids.iter() {
-            let idx = id as usize;
-            if idx >= self.rows.len() || self.rows[idx].purged {
+            if !self.live.contains(id) {
                 continue;
             }
-            let before = Some(self.rows[idx].index_keys());
+            let before = Some(self.rows.get_mut(id).index_keys());
             self.reindex(EntryId(id), before, None);
-            if let Some(w) = self.rows[idx].own.get(Own::Wamid) {
+            if let Some(w) = self.rows.get_mut(id).own.get(Own::Wamid) {
+                let w = w.to_string();
                 let rows = &self.rows;
-                self.wamids.remove(w, |id| wamid_of(rows, id));
-                self.pending_replies.remove(w);
+                self.wamids.remove(&w, |id, w| wamid_is(rows, id, w));
+                self.pending_replies.remove(w.as_str());
             }
             // After the wamid's pending list is dropped: the replies this
             // entry had wait for its wamid again, as on a replay.
             self.forget_links(EntryId(id));
-            let row = &mut self.rows[idx];
+            let row = self.rows.get_mut(id);
+            candidates.extend(row.syms().into_iter().filter(|s| *s != 0));
             let direction = row.direction;
+            let pair = (row.phone_number_id, row.phone);
             *row = Row::new(direction, 0);
             row.purged = true;
+            // The session maps forget it too, as a replay would never
+            // have known it (and they must not keep its phone).
+            if let Some(list) = self.outbound_by_pair.get_mut(&pair) {
+                list.retain(|out| out.0 != id);
+                if list.is_empty() {
+                    self.outbound_by_pair.remove(&pair);
+                }
+            }
+            if self.inbound_times.get(&pair).is_some_and(Vec::is_empty) {
+                self.inbound_times.remove(&pair);
+            }
+        }
+        self.forget_unused_strings(candidates);
+        // Sealed blocks still hold the purged rows' old content: written
+        // anew now, not at the next resealing.
+        self.rows.reseal_changed();
+    }
+
+    /// Blanks those of `candidates` no live entry refers to any more: a
+    /// purged entry's phone, name or error title must not outlive it, in
+    /// memory or in a checkpoint. Reads every live row (sealed blocks
+    /// decompressed once each), so it runs once per purge.
+    fn forget_unused_strings(&mut self, mut candidates: FxHashSet<Sym>) {
+        if candidates.is_empty() {
+            return;
+        }
+        self.rows.for_each(self.live.iter(), |_, row| {
+            for sym in row.syms() {
+                candidates.remove(&sym);
+            }
+        });
+        // Strings other maps hold as keys are still in use.
+        for (pnid, phone) in self
+            .inbound_times
+            .keys()
+            .chain(self.outbound_by_pair.keys())
+        {
+            candidates.remove(pnid);
+            candidates.remove(phone);
+        }
+        for sym in candidates {
+            self.interner.forget(sym);
         }
     }
 
+    /// The checkpoint of this state. Cheap to take under the read lock:
+    /// sealed blocks are shared, not copied; the rest is maps and columns.
     pub(crate) fn to_checkpoint(&self) -> StateCheckpoint {
-        // Only the strings live rows use are written: a purged entry's
-        // phone, name or title must not outlive it in the file.
-        let mut remap: Vec<Option<Sym>> = vec![None; self.interner.strings.len()];
-        let mut interner = Interner::new();
-        remap[0] = Some(0);
-        let rows = self
-            .rows
-            .iter()
-            .map(|row| {
-                let mut row = row.clone();
-                if !row.purged {
-                    row.map_syms(|sym| {
-                        *remap
-                            .get_mut(sym as usize)
-                            .map(|slot| {
-                                slot.get_or_insert_with(|| {
-                                    interner.intern(self.interner.resolve(sym))
-                                })
-                            })
-                            .unwrap_or(&mut 0)
-                    });
-                }
-                row
-            })
-            .collect();
-        let indexes = SavedIndexes::save(self, |sym| {
-            let sym = usize::try_from(sym).ok()?;
-            remap.get(sym).copied().flatten().map(i64::from)
-        });
+        let (wamid_seed, slots) = self.wamids.save();
+        let mut wamid_slots = Vec::with_capacity(slots.len() * 8);
+        for slot in slots {
+            wamid_slots.extend_from_slice(&slot.to_le_bytes());
+        }
         StateCheckpoint {
             head: CheckpointHead {
                 applied: self.applied,
                 rows: self.rows.len() as u64,
-                interner,
+                strings: self.interner.strings.clone(),
                 fingerprints: self.fingerprints.iter().map(|(k, v)| (*k, *v)).collect(),
                 others: self.others.iter().copied().collect(),
                 pending_replies: self
@@ -1349,109 +1406,78 @@ impl State {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
             },
-            rows,
-            indexes,
+            rows: self.rows.parts(),
+            indexes: SavedIndexes::save(self),
+            lookups: SavedLookups {
+                wamid_seed,
+                wamid_slots: RawBytes(wamid_slots),
+                inbound_times: self
+                    .inbound_times
+                    .iter()
+                    .map(|(k, v)| (*k, v.clone()))
+                    .collect(),
+                outbound_by_pair: self
+                    .outbound_by_pair
+                    .iter()
+                    .map(|(k, v)| (*k, v.clone()))
+                    .collect(),
+                replies: self.replies.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            },
         }
     }
 
     /// The state a checkpoint holds, and whether its saved bitmaps and key
-    /// columns were used (else they were rebuilt from the rows).
-    pub(crate) fn from_checkpoint(cp: StateCheckpoint) -> (State, bool) {
+    /// columns were used (else they were rebuilt from the rows). `None`
+    /// when its parts do not fit together.
+    pub(crate) fn from_checkpoint(cp: StateCheckpoint) -> Option<(State, bool)> {
         let mut state = State::new();
         let head = cp.head;
         state.applied = head.applied;
-        state.rows = cp.rows;
-        let rows = &state.rows;
+        state.rows = Rows::from_parts(cp.rows)?;
+        if state.rows.len() as u64 != head.rows {
+            return None;
+        }
+        state.interner.strings = head.strings;
+        if state.interner.strings.first().is_none_or(|s| !s.is_empty()) {
+            return None;
+        }
+        let entries = state.rows.len();
+        let lookups = cp.lookups;
         let saved = cp.indexes;
-        let interner = head.interner;
-        // Three independent parts: the wamid index, the other lookup maps
-        // (strings, sessions, replies), and the bitmaps and key columns
-        // (loaded as saved, or rebuilt from the rows when the checkpoint has
-        // none that fit).
-        let (wamids, lookups, indexes) = std::thread::scope(|scope| {
+        let rows = &state.rows;
+        // The wamid index on a thread of its own; the bitmaps and key
+        // columns here (loaded as saved, or rebuilt from the rows).
+        let (wamids, indexes) = std::thread::scope(|scope| {
+            let slots = &lookups.wamid_slots.0;
             let wamids = scope.spawn(move || {
-                let mut wamids = WamidIndex::with_capacity(rows.len());
-                for (idx, row) in rows.iter().enumerate() {
-                    if !row.purged {
-                        wamids.insert(EntryId(idx as u32), |id| wamid_of(rows, id));
-                    }
-                }
-                wamids
+                let slots: Vec<u64> = slots
+                    .chunks_exact(8)
+                    .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+                    .collect();
+                WamidIndex::load(lookups.wamid_seed, &slots, |id| (id as usize) < entries)
             });
-            let lookups = scope.spawn(move || {
-                let mut interner = interner;
-                interner.rebuild_lookup();
-                Lookups::rebuild(rows, interner)
-            });
-            let indexes = match saved.and_then(|saved| saved.load(rows.len())) {
+            let indexes = match saved.and_then(|saved| saved.load(entries)) {
                 Some(loaded) => (loaded, true),
                 None => (Indexes::rebuild(rows), false),
             };
-            (wamids.join(), lookups.join(), indexes)
+            (wamids.join(), indexes)
         });
-        let (wamids, lookups) = match (wamids, lookups) {
-            (Ok(wamids), Ok(lookups)) => (wamids, lookups),
-            (Err(panic), _) | (_, Err(panic)) => std::panic::resume_unwind(panic),
+        state.wamids = match wamids {
+            Ok(wamids) => wamids,
+            Err(panic) => std::panic::resume_unwind(panic),
         };
-        state.wamids = wamids;
-        state.interner = lookups.interner;
-        state.inbound_times = lookups.inbound_times;
-        state.outbound_by_pair = lookups.outbound_by_pair;
-        state.replies = lookups.replies;
+        state.interner.rebuild_lookup();
         let (indexes, loaded) = indexes;
         state.indexes = indexes.indexes;
         state.columns = indexes.columns;
         state.live = indexes.live;
+        state.inbound_times = lookups.inbound_times.into_iter().collect();
+        state.outbound_by_pair = lookups.outbound_by_pair.into_iter().collect();
+        state.replies = lookups.replies.into_iter().collect();
         state.fingerprints = head.fingerprints.into_iter().collect();
         state.others = head.others.into_iter().collect();
         state.pending_replies = head.pending_replies.into_iter().collect();
-        (state, loaded)
-    }
-}
-
-/// The lookup maps of a [`State`] but the wamid index, rebuilt from its rows.
-struct Lookups {
-    interner: Interner,
-    inbound_times: FxHashMap<(Sym, Sym), Vec<i64>>,
-    outbound_by_pair: FxHashMap<(Sym, Sym), Vec<EntryId>>,
-    replies: FxHashMap<EntryId, Vec<EntryId>>,
-}
-
-impl Lookups {
-    fn rebuild(rows: &[Row], interner: Interner) -> Lookups {
-        let mut l = Lookups {
-            interner,
-            inbound_times: FxHashMap::default(),
-            outbound_by_pair: FxHashMap::default(),
-            replies: FxHashMap::default(),
-        };
-        for (idx, row) in rows.iter().enumerate() {
-            if row.purged {
-                continue;
-            }
-            let id = EntryId(idx as u32);
-            let pair = (row.phone_number_id, row.phone);
-            if pair.1 != 0 {
-                match row.direction {
-                    Direction::Inbound => l
-                        .inbound_times
-                        .entry(pair)
-                        .or_default()
-                        .push(row.recorded_ms),
-                    Direction::Outbound if row.session.is_some() => {
-                        l.outbound_by_pair.entry(pair).or_default().push(id)
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(target) = row.in_reply_to {
-                l.replies.entry(target).or_default().push(id);
-            }
-        }
-        for times in l.inbound_times.values_mut() {
-            times.sort_unstable();
-        }
-        l
+        Some((state, loaded))
     }
 }
 
@@ -1463,7 +1489,7 @@ struct Indexes {
 }
 
 impl Indexes {
-    fn rebuild(rows: &[Row]) -> Indexes {
+    fn rebuild(rows: &Rows) -> Indexes {
         // Bitmaps are built in a hash map per field and ordered once at the
         // end. `insert`, not `push`: roaring's push on a bitmap container
         // first looks for the container's maximum by scanning its words
@@ -1471,17 +1497,16 @@ impl Indexes {
         let mut building: Vec<FxHashMap<i64, RoaringBitmap>> = vec![FxHashMap::default(); NFIELDS];
         let mut columns = KeyColumns::new(NFIELDS);
         let mut live = RoaringBitmap::new();
-        for (idx, row) in rows.iter().enumerate() {
+        rows.for_each_all(|id, row| {
             if row.purged {
-                continue;
+                return;
             }
-            let id = idx as u32;
             for (slot, key) in row.index_keys().iter().enumerate() {
                 building[slot].entry(*key).or_default().insert(id);
                 columns.set(slot, id, *key);
             }
             live.insert(id);
-        }
+        });
         Indexes {
             indexes: building
                 .into_iter()
@@ -1610,11 +1635,12 @@ mod tests {
         store
             .purge(&doomed, "test", "some", None, true)
             .expect("purge");
-        let (loaded, used_saved) = State::from_checkpoint(store.state_for_test().to_checkpoint());
+        let (loaded, used_saved) =
+            State::from_checkpoint(store.state_for_test().to_checkpoint()).expect("fits");
         assert!(used_saved);
         let mut cp = store.state_for_test().to_checkpoint();
         cp.indexes = None;
-        let (rebuilt, used_saved) = State::from_checkpoint(cp);
+        let (rebuilt, used_saved) = State::from_checkpoint(cp).expect("fits");
         assert!(!used_saved);
         assert!(loaded.live.len() > 100 && !loaded.live.contains(doomed.min().expect("some")));
         assert_eq!(loaded.live, rebuilt.live);

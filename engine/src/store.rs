@@ -38,6 +38,11 @@ pub struct Config {
     /// it a purge removes content from the log, but sled may keep the freed
     /// bytes in its files until it rewrites them.
     pub encrypt: bool,
+    /// How many of the newest entries keep their rows unsealed (as structs,
+    /// not in compressed blocks): their statuses are still arriving. Lower
+    /// costs less memory and more re-sealing; tests set it low so that
+    /// small stores are sealed too.
+    pub unsealed_rows: usize,
 }
 
 impl Config {
@@ -49,6 +54,7 @@ impl Config {
             text_commit_interval: Duration::from_millis(500),
             compression_level: 3,
             encrypt: true,
+            unsealed_rows: 1 << 16,
         }
     }
 
@@ -143,6 +149,10 @@ pub struct StoreStats {
     pub text_lag_records: u64,
     /// Bytes of memory the key columns hold (see [`Snapshot::column`]).
     pub column_bytes: u64,
+    /// Bytes of memory the entries' rows hold: sealed blocks, their time
+    /// column, and an estimate for the newest and recently changed rows
+    /// held unsealed.
+    pub row_bytes: u64,
     /// Where the derived state came from at open.
     pub derived_from: DerivedFrom,
 }
@@ -221,11 +231,16 @@ impl Store {
         let read = started.elapsed();
         let (mut state, derived_from) = match checkpoint {
             Some(cp) => match State::from_checkpoint(cp) {
-                (state, true) => (state, DerivedFrom::Checkpoint),
-                (state, false) => (state, DerivedFrom::CheckpointRows),
+                Some((state, true)) => (state, DerivedFrom::Checkpoint),
+                Some((state, false)) => (state, DerivedFrom::CheckpointRows),
+                None => {
+                    tracing::warn!("the checkpoint's parts do not fit together; replaying the log");
+                    (State::new(), DerivedFrom::Log)
+                }
             },
             None => (State::new(), DerivedFrom::Log),
         };
+        state.rows.keep_unsealed(config.unsealed_rows);
         let rebuilt = started.elapsed();
         let from = state.applied;
         replay(&log, &mut state, &text, text_covered)?;
@@ -355,7 +370,7 @@ impl Store {
         let (entry, seqs) = {
             let snap = self.snapshot();
             match snap.state.row(id) {
-                Some(row) => (snap.entry_from_row(id, row), row.records.to_vec()),
+                Some(row) => (snap.entry_from_row(id, &row), row.records.to_vec()),
                 None => return Ok(None),
             }
         };
@@ -393,7 +408,7 @@ impl Store {
         let Some(row) = snap.state.row(id) else {
             return Ok(None);
         };
-        let entry = snap.entry_from_row(id, row);
+        let entry = snap.entry_from_row(id, &row);
         let mut items = Vec::new();
         if let Some(outcome) = row.send {
             items.push(TimelineItem {
@@ -604,10 +619,11 @@ impl Store {
 
     /// Sizes and counts.
     pub fn stats(&self) -> Result<StoreStats> {
-        let (live, total, column_bytes) = {
+        let (live, total, column_bytes, row_bytes) = {
             let s = self.snapshot();
             let columns = s.state.columns.heap_bytes() as u64;
-            (s.state.live.len(), s.state.rows.len() as u64, columns)
+            let rows = s.state.rows.heap_bytes() as u64;
+            (s.state.live.len(), s.state.rows.len() as u64, columns, rows)
         };
         Ok(StoreStats {
             log_records: self.shared.log.len() as u64,
@@ -617,6 +633,7 @@ impl Store {
             disk_bytes: dir_size(&self.shared.dir),
             text_lag_records: self.shared.text.lag(),
             column_bytes,
+            row_bytes,
             derived_from: self.shared.derived_from,
         })
     }
@@ -675,11 +692,34 @@ impl Store {
                 problems.push("a bitmap names an entry id that was never created".into());
             }
         }
+        // Every live entry reads the same as on a replay (strings compared
+        // as text: their numbers may differ between interners). In chunks,
+        // so that a large store is compared without holding every entry.
+        let ids: Vec<u32> = live.live.iter().collect();
+        let mut differing = 0usize;
+        for chunk in ids.chunks(4096) {
+            let mut mine = Vec::with_capacity(chunk.len());
+            live.rows.for_each(chunk.iter().copied(), |id, row| {
+                mine.push(entry_of(live, EntryId(id), row));
+            });
+            let mut theirs = Vec::with_capacity(chunk.len());
+            fresh.rows.for_each(chunk.iter().copied(), |id, row| {
+                theirs.push(entry_of(&fresh, EntryId(id), row));
+            });
+            // Both in id order; a side without a row counts as differing.
+            differing += mine.len().abs_diff(theirs.len())
+                + mine.iter().zip(&theirs).filter(|(a, b)| a != b).count();
+        }
+        if differing > 0 {
+            problems.push(format!(
+                "{differing} entries read otherwise than on a replay of the log"
+            ));
+        }
         // The wamid index finds each live entry's wamid, as a replay's does.
         let lost = live
             .live
             .iter()
-            .filter_map(|id| live.rows.get(id as usize)?.own.get(Own::Wamid))
+            .filter_map(|id| live.rows.get(id)?.own.get(Own::Wamid).map(str::to_string))
             .filter(|wamid| live.entry_for_wamid(wamid) != fresh.entry_for_wamid(wamid))
             .count();
         if lost > 0 {
@@ -700,6 +740,14 @@ impl Store {
         } else {
             return Ok(());
         }
+        // With the writer gone, seal every row but the newest few, so the
+        // checkpoint holds blocks and the next open has none to seal.
+        self.shared
+            .state
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .rows
+            .seal_all();
         let checkpointed = self.checkpoint();
         self.shared.text.close()?;
         self.shared.db.flush()?;
@@ -1000,12 +1048,10 @@ fn write_group(shared: &Shared, mut ops: Vec<WriteOp>) {
                 WriteOp::Purge(_, ids, _) => {
                     if let Some((seq, _)) = applies.first() {
                         // Where their content lies, before the rows forget it.
-                        let periods: BTreeSet<u32> = ids
-                            .iter()
-                            .filter_map(|id| state.rows.get(id as usize))
-                            .flat_map(|row| row.records.iter())
-                            .map(|s| keys::period_of(s.0))
-                            .collect();
+                        let mut periods = BTreeSet::new();
+                        state.rows.for_each(ids.iter(), |_, row| {
+                            periods.extend(row.records.iter().map(|s| keys::period_of(s.0)));
+                        });
                         purge_periods.push((*seq, periods));
                         state.purge(ids);
                         state.applied = Some(*seq);
@@ -1296,17 +1342,37 @@ impl<'a> Snapshot<'a> {
 
     /// `recorded_at` of an entry, UTC milliseconds (0 for unknown ids).
     pub fn recorded_ms(&self, id: u32) -> i64 {
-        self.state
-            .rows
-            .get(id as usize)
-            .map_or(0, |r| r.recorded_ms)
+        self.state.rows.recorded_ms(id)
     }
 
     /// The entry's value of a column, for sorting by columns without a bitmap.
-    pub fn sort_text(&self, id: u32, column: TextColumn) -> &str {
-        let Some(r) = self.state.rows.get(id as usize) else {
-            return "";
-        };
+    pub fn sort_text(&self, id: u32, column: TextColumn) -> String {
+        self.state
+            .rows
+            .get(id)
+            .map(|r| self.text_of(&r, column).to_string())
+            .unwrap_or_default()
+    }
+
+    /// [`Snapshot::sort_text`] of each of `ids`, in their order. Reads
+    /// each block of rows once when `ids` ascend (what sorting a match set
+    /// by a text column asks).
+    pub fn sort_texts(&self, ids: &[u32], column: TextColumn) -> Vec<String> {
+        let mut out = vec![String::new(); ids.len()];
+        let mut pos = 0;
+        self.state.rows.for_each(ids.iter().copied(), |id, row| {
+            while pos < ids.len() && ids[pos] != id {
+                pos += 1;
+            }
+            if let Some(slot) = out.get_mut(pos) {
+                *slot = self.text_of(row, column).to_string();
+                pos += 1;
+            }
+        });
+        out
+    }
+
+    fn text_of<'r>(&'r self, r: &'r Row, column: TextColumn) -> &'r str {
         let i = &self.state.interner;
         match column {
             TextColumn::Phone => i.resolve(r.phone),
@@ -1326,61 +1392,94 @@ impl<'a> Snapshot<'a> {
         column: TextColumn,
         values: &[String],
     ) -> RoaringBitmap {
-        candidates
-            .iter()
-            .filter(|id| values.iter().any(|v| self.sort_text(*id, column) == v))
-            .collect()
+        let mut out = RoaringBitmap::new();
+        self.state.rows.for_each(candidates.iter(), |id, row| {
+            let text = self.text_of(row, column);
+            if values.iter().any(|v| v == text) {
+                out.insert(id);
+            }
+        });
+        out
+    }
+
+    /// The live entries among `ids`, in the order of `ids`, as shown in the
+    /// log table. Reads each block of rows once (a page of the table
+    /// often lies in one or two).
+    pub fn entries(&self, ids: &[u32]) -> Vec<Entry> {
+        let mut order: Vec<(u32, usize)> = ids.iter().copied().zip(0..).collect();
+        order.sort_unstable();
+        let mut distinct: Vec<u32> = order.iter().map(|(id, _)| *id).collect();
+        distinct.dedup();
+        let mut found: Vec<Option<Entry>> = vec![None; ids.len()];
+        let mut k = 0;
+        self.state.rows.for_each(distinct, |id, row| {
+            while k < order.len() && order[k].0 < id {
+                k += 1;
+            }
+            while k < order.len() && order[k].0 == id {
+                if !row.purged {
+                    found[order[k].1] = Some(self.entry_from_row(EntryId(id), row));
+                }
+                k += 1;
+            }
+        });
+        found.into_iter().flatten().collect()
     }
 
     /// The entry, as shown in the log table.
     pub fn entry(&self, id: EntryId) -> Option<Entry> {
-        self.state.row(id).map(|row| self.entry_from_row(id, row))
+        self.state.row(id).map(|row| self.entry_from_row(id, &row))
     }
 
     fn entry_from_row(&self, id: EntryId, r: &Row) -> Entry {
-        let i = &self.state.interner;
-        Entry {
-            id,
-            direction: r.direction,
-            status: r.status,
-            recorded_ms: r.recorded_ms,
-            offset_s: r.offset_s,
-            category: i.opt(r.category),
-            name: i.opt(r.name),
-            template: i.opt(r.template),
-            template_language: i.opt(r.language),
-            response_code: r.response_code,
-            recipient_type: i.opt(r.recipient_type),
-            recipient_ref: i.opt(r.recipient_ref),
-            user: i.opt(r.user),
-            subaccount: i.opt(r.subaccount),
-            phone_number_id: i.opt(r.phone_number_id),
-            phone: i.opt(r.phone),
-            wa_id: i.opt(r.wa_id),
-            contact_name: i.opt(r.contact_name),
-            wamid: r.own.get(Own::Wamid).map(str::to_string),
-            correlation_id: non_empty(r.own.text(Own::CorrelationId)),
-            content_type: i.opt(r.content_type),
-            text: r.own.text(Own::Text).to_string(),
-            button: i.opt(r.button),
-            error_code: r.error_code.get(),
-            error_title: i.opt(r.error_title),
-            conversation_id: non_empty(r.own.text(Own::ConversationId)),
-            conversation_type: i.opt(r.conversation_type),
-            conversation_expiry_ms: r.conversation_expiry_ms.get(),
-            pricing_category: i.opt(r.pricing_category),
-            pricing_model: i.opt(r.pricing_model),
-            billable: r.billable,
-            session: r.session,
-            in_reply_to: r.in_reply_to,
-            replies: r.replies,
-            clicks: r.clicks,
-            sent_ms: first_mark(&r.marks, WebhookStatus::Sent),
-            delivered_ms: first_mark(&r.marks, WebhookStatus::Delivered),
-            read_ms: first_mark(&r.marks, WebhookStatus::Read),
-            failed_ms: first_mark(&r.marks, WebhookStatus::Failed),
-            has_send: r.send.is_some(),
-        }
+        entry_of(&self.state, id, r)
+    }
+}
+
+/// The entry of a row, its strings resolved through `state`'s interner.
+fn entry_of(state: &State, id: EntryId, r: &Row) -> Entry {
+    let i = &state.interner;
+    Entry {
+        id,
+        direction: r.direction,
+        status: r.status,
+        recorded_ms: r.recorded_ms,
+        offset_s: r.offset_s,
+        category: i.opt(r.category),
+        name: i.opt(r.name),
+        template: i.opt(r.template),
+        template_language: i.opt(r.language),
+        response_code: r.response_code,
+        recipient_type: i.opt(r.recipient_type),
+        recipient_ref: i.opt(r.recipient_ref),
+        user: i.opt(r.user),
+        subaccount: i.opt(r.subaccount),
+        phone_number_id: i.opt(r.phone_number_id),
+        phone: i.opt(r.phone),
+        wa_id: i.opt(r.wa_id),
+        contact_name: i.opt(r.contact_name),
+        wamid: r.own.get(Own::Wamid).map(str::to_string),
+        correlation_id: non_empty(r.own.text(Own::CorrelationId)),
+        content_type: i.opt(r.content_type),
+        text: r.own.text(Own::Text).to_string(),
+        button: i.opt(r.button),
+        error_code: r.error_code.get(),
+        error_title: i.opt(r.error_title),
+        conversation_id: non_empty(r.own.text(Own::ConversationId)),
+        conversation_type: i.opt(r.conversation_type),
+        conversation_expiry_ms: r.conversation_expiry_ms.get(),
+        pricing_category: i.opt(r.pricing_category),
+        pricing_model: i.opt(r.pricing_model),
+        billable: r.billable,
+        session: r.session,
+        in_reply_to: r.in_reply_to,
+        replies: r.replies,
+        clicks: r.clicks,
+        sent_ms: first_mark(&r.marks, WebhookStatus::Sent),
+        delivered_ms: first_mark(&r.marks, WebhookStatus::Delivered),
+        read_ms: first_mark(&r.marks, WebhookStatus::Read),
+        failed_ms: first_mark(&r.marks, WebhookStatus::Failed),
+        has_send: r.send.is_some(),
     }
 }
 

@@ -2,9 +2,18 @@
 
 use proptest::prelude::*;
 use ticks_engine::{
-    Config, Event, Field, FieldValue, Input, MetaError, SendEvent, SendOutcome, Source, Status,
+    Event, Field, FieldValue, Input, MetaError, SendEvent, SendOutcome, Source, Status,
     StatusEvent, Store, WebhookStatus,
 };
+
+/// A store configuration that seals all but the newest 8 rows in
+/// compressed blocks, so that a small test store reads its rows the way a
+/// large one does.
+fn sealing(dir: impl Into<std::path::PathBuf>) -> ticks_engine::Config {
+    let mut config = ticks_engine::Config::new(dir);
+    config.unsealed_rows = 8;
+    config
+}
 
 fn status_event(status: WebhookStatus, at_s: i64, code: Option<i64>) -> Event {
     Event::Status(Box::new(StatusEvent {
@@ -82,7 +91,7 @@ proptest! {
         };
         let reference = {
             let dir = tempfile::tempdir().expect("tempdir");
-            let store = Store::open(Config::new(dir.path())).expect("open");
+            let store = Store::open(sealing(dir.path())).expect("open");
             store.append((0..5).map(|i| input(vec![events(i)])).collect()).expect("append");
             let s = final_state(&store);
             store.close().expect("close");
@@ -90,7 +99,7 @@ proptest! {
         };
         prop_assert_eq!(reference.0, Status::Read);
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(Config::new(dir.path())).expect("open");
+        let store = Store::open(sealing(dir.path())).expect("open");
         let mut sequence: Vec<usize> = order.clone();
         sequence.extend(dups);
         // Group consecutive events into inputs as the cuts say.
@@ -111,7 +120,7 @@ proptest! {
         prop_assert_eq!(final_state(&store), reference);
         store.close().expect("close");
         drop(store);
-        let reopened = Store::open(Config::new(dir.path())).expect("reopen");
+        let reopened = Store::open(sealing(dir.path())).expect("reopen");
         prop_assert_eq!(final_state(&reopened), reference);
         reopened.close().expect("close");
     }
@@ -121,14 +130,14 @@ proptest! {
 fn a_store_reopens_after_close_and_after_a_drop_without_close() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
-        let store = Store::open(Config::new(dir.path())).expect("open");
+        let store = Store::open(sealing(dir.path())).expect("open");
         store.append_one(input(vec![send_event()])).expect("append");
         store.close().expect("close");
     }
     {
-        let _store = Store::open(Config::new(dir.path())).expect("reopen");
+        let _store = Store::open(sealing(dir.path())).expect("reopen");
     }
-    let store = Store::open(Config::new(dir.path())).expect("reopen again");
+    let store = Store::open(sealing(dir.path())).expect("reopen again");
     assert_eq!(store.snapshot().live().len(), 1);
     store.close().expect("close");
 }
@@ -136,7 +145,7 @@ fn a_store_reopens_after_close_and_after_a_drop_without_close() {
 #[test]
 fn invalid_configuration_is_refused_with_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = Config::new(dir.path());
+    let mut config = sealing(dir.path());
     config.compression_level = 40;
     let err = Store::open(config).err().expect("refused");
     assert!(err.to_string().contains("compression_level"), "{err}");
@@ -145,7 +154,7 @@ fn invalid_configuration_is_refused_with_the_reason() {
 #[test]
 fn submitted_batches_are_written_in_submission_order_whatever_order_they_are_awaited() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(Config::new(dir.path())).expect("open");
+    let store = Store::open(sealing(dir.path())).expect("open");
     // The status first, then its send: the status creates the entry and the
     // send joins it only if the two batches are applied in this order.
     let first = store

@@ -8,7 +8,7 @@ use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use ticks_engine::{Entry, EntryId, Field, FieldValue, Snapshot, Store, TextColumn};
+use ticks_engine::{Entry, Field, FieldValue, Snapshot, Store, TextColumn};
 
 const DAY_MS: i64 = 86_400_000;
 pub(crate) const HOUR_MS: i64 = 3_600_000;
@@ -304,10 +304,7 @@ pub fn search(store: &Store, q: &LogQuery) -> Result<Page, QueryError> {
         (true, Some(c)) => Some(encode_cursor(&c)),
         _ => None,
     };
-    let entries = ids
-        .iter()
-        .filter_map(|id| snap.entry(EntryId(*id)))
-        .collect();
+    let entries = snap.entries(&ids);
     Ok(Page {
         total,
         entries,
@@ -393,34 +390,43 @@ fn page_ids(
             } else {
                 TextColumn::CorrelationId
             };
-            let mut ids: Vec<u32> = matches.iter().collect();
-            let w = within(snap, false);
-            let cmp = |a: &u32, b: &u32| {
-                let o = snap.sort_text(*a, column).cmp(snap.sort_text(*b, column));
+            // Each match's text read once (rows may be sealed in
+            // compressed blocks), then sorted by text, newest first within
+            // equal texts.
+            let ids: Vec<u32> = matches.iter().collect();
+            let texts = snap.sort_texts(&ids, column);
+            let mut keyed: Vec<(String, i64, u32)> = texts
+                .into_iter()
+                .zip(&ids)
+                .map(|(text, id)| (text, snap.recorded_ms(*id), *id))
+                .collect();
+            let cmp = |a: &(String, i64, u32), b: &(String, i64, u32)| {
+                let o = a.0.cmp(&b.0);
                 let o = if sort.descending { o.reverse() } else { o };
-                o.then_with(|| w(a, b))
+                o.then_with(|| (b.1, b.2).cmp(&(a.1, a.2)))
             };
-            ids.sort_unstable_by(cmp);
+            keyed.sort_unstable_by(cmp);
             let start = match cursor {
                 Some(c) => {
                     let BucketKey::Text(t) = &c.bucket else {
                         return (vec![], None);
                     };
-                    ids.partition_point(|id| {
-                        let o = snap.sort_text(*id, column).cmp(t.as_str());
+                    keyed.partition_point(|(text, ms, id)| {
+                        let o = text.as_str().cmp(t.as_str());
                         let o = if sort.descending { o.reverse() } else { o };
                         o == Ordering::Less
-                            || (o == Ordering::Equal
-                                && !after_in_bucket(snap.recorded_ms(*id), *id, c, false))
+                            || (o == Ordering::Equal && !after_in_bucket(*ms, *id, c, false))
                     })
                 }
-                None => offset.min(ids.len()),
+                None => offset.min(keyed.len()),
             };
-            let out: Vec<u32> = ids[start..].iter().take(limit).copied().collect();
-            let last = out.last().map(|id| Cursor {
+            let page = &keyed[start.min(keyed.len())..];
+            let page = &page[..limit.min(page.len())];
+            let out: Vec<u32> = page.iter().map(|(_, _, id)| *id).collect();
+            let last = page.last().map(|(text, ms, id)| Cursor {
                 sort: tag,
-                bucket: BucketKey::Text(snap.sort_text(*id, column).to_string()),
-                ms: snap.recorded_ms(*id),
+                bucket: BucketKey::Text(text.clone()),
+                ms: *ms,
                 id: *id,
             });
             (out, last)

@@ -12,9 +12,18 @@ use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::io::BufReader;
 use std::sync::OnceLock;
-use ticks_engine::{Config, Entry, EntryId, Source, Store};
+use ticks_engine::{Entry, EntryId, Source, Store};
 use ticks_ingest::generate::{Generator, GeneratorOptions};
 use ticks_query::{search, stats, GroupBy, LogQuery};
+
+/// A store configuration that seals all but the newest 8 rows in
+/// compressed blocks, so that a small test store reads its rows the way a
+/// large one does.
+fn sealing(dir: impl Into<std::path::PathBuf>) -> ticks_engine::Config {
+    let mut config = ticks_engine::Config::new(dir);
+    config.unsealed_rows = 8;
+    config
+}
 
 const MESSAGES: u64 = 3000;
 
@@ -60,7 +69,7 @@ fn shared() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(Config::new(dir.path())).expect("open");
+        let store = Store::open(sealing(dir.path())).expect("open");
         let report = import(&store, &ndjson(MESSAGES, 7));
         assert_eq!(report.rejected, 0, "{:?}", report.rejections.first());
         store.flush_text().expect("flush");
@@ -282,7 +291,7 @@ fn cursor_pages_cover_everything_once_for_several_sorts() {
 #[test]
 fn a_cursor_stays_stable_while_new_entries_arrive() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(Config::new(dir.path())).expect("open");
+    let store = Store::open(sealing(dir.path())).expect("open");
     import(&store, &ndjson(300, 1));
     let first = search(&store, &query(&[("limit", "100")])).expect("page");
     let cursor = first.next_cursor.clone().expect("more pages");
@@ -319,7 +328,7 @@ fn a_cursor_stays_stable_while_new_entries_arrive() {
 #[test]
 fn free_text_finds_words_phrases_prefixes_phones_and_wamids() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(Config::new(dir.path())).expect("open");
+    let store = Store::open(sealing(dir.path())).expect("open");
     let data = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../tests/data/send_template_accepted.json"
@@ -463,7 +472,7 @@ fn dropping_every_derived_structure_and_reopening_gives_identical_answers() {
             .collect()
     };
     let before = {
-        let store = Store::open(Config::new(dir.path())).expect("open");
+        let store = Store::open(sealing(dir.path())).expect("open");
         import(&store, &ndjson(800, 3));
         // Purged entries too: their ids stay taken, their values must not
         // come back from any saved index.
@@ -476,7 +485,7 @@ fn dropping_every_derived_structure_and_reopening_gives_identical_answers() {
         a
     };
     ticks_engine::drop_derived(dir.path()).expect("drop");
-    let store = Store::open(Config::new(dir.path())).expect("reopen");
+    let store = Store::open(sealing(dir.path())).expect("reopen");
     let from = store.stats().expect("stats").derived_from;
     assert_eq!(from, ticks_engine::DerivedFrom::Log);
     assert_eq!(answers(&store), before, "rebuilt from the log alone");
@@ -486,7 +495,7 @@ fn dropping_every_derived_structure_and_reopening_gives_identical_answers() {
     // And from the checkpoint written at close, which holds the bitmaps and
     // key columns: the same answers, and they agree with a replay of the
     // log, also after more traffic lands on the loaded indexes.
-    let store = Store::open(Config::new(dir.path())).expect("reopen");
+    let store = Store::open(sealing(dir.path())).expect("reopen");
     let from = store.stats().expect("stats").derived_from;
     assert_eq!(from, ticks_engine::DerivedFrom::Checkpoint);
     assert_eq!(answers(&store), before, "from the checkpoint");
@@ -503,7 +512,7 @@ fn dropping_every_derived_structure_and_reopening_gives_identical_answers() {
 #[test]
 fn importing_the_same_file_twice_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(Config::new(dir.path())).expect("open");
+    let store = Store::open(sealing(dir.path())).expect("open");
     let data = ndjson(500, 11);
     let first = import(&store, &data);
     let stats_before = store.stats().expect("stats");
@@ -520,7 +529,7 @@ fn importing_the_same_file_twice_changes_nothing() {
 #[test]
 fn bad_lines_are_counted_reported_with_line_numbers_and_kept_in_the_rejects_file() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(Config::new(dir.path())).expect("open");
+    let store = Store::open(sealing(dir.path())).expect("open");
     let good = ndjson(20, 5);
     let mut lines: Vec<&[u8]> = good
         .split(|b| *b == b'\n')
@@ -560,7 +569,7 @@ fn bad_lines_are_counted_reported_with_line_numbers_and_kept_in_the_rejects_file
 #[test]
 fn a_status_before_its_send_is_queryable_and_the_send_fills_the_same_entry() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(Config::new(dir.path())).expect("open");
+    let store = Store::open(sealing(dir.path())).expect("open");
     let fixture = |n: &str| {
         std::fs::read(format!("{}/../tests/data/{n}", env!("CARGO_MANIFEST_DIR"))).expect("fixture")
     };
@@ -633,7 +642,7 @@ fn a_status_before_its_send_is_queryable_and_the_send_fills_the_same_entry() {
 #[test]
 fn text_within_candidates_equals_text_everywhere_intersected() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(Config::new(dir.path())).expect("open");
+    let store = Store::open(sealing(dir.path())).expect("open");
     for seed in [21, 22, 23] {
         import(&store, &ndjson(400, seed));
         store.flush_text().expect("flush"); // one segment per batch, at least

@@ -9,6 +9,15 @@ use ticks_engine::{Direction, Entry, EntryId, FieldValue, Status, Store};
 use ticks_ingest::generate::{Generator, GeneratorOptions};
 use ticks_query::{report, search, Drill, Interval, LogQuery, Plan, Report, ReportOptions};
 
+/// A store configuration that seals all but the newest 8 rows in
+/// compressed blocks, so that a small test store reads its rows the way a
+/// large one does.
+fn sealing(dir: impl Into<std::path::PathBuf>) -> ticks_engine::Config {
+    let mut config = ticks_engine::Config::new(dir);
+    config.unsealed_rows = 8;
+    config
+}
+
 struct Fixture {
     _dir: tempfile::TempDir,
     store: Store,
@@ -19,7 +28,7 @@ fn shared() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(ticks_engine::Config::new(dir.path())).expect("open");
+        let store = Store::open(sealing(dir.path())).expect("open");
         let mut opts = GeneratorOptions::new(2500);
         opts.seed = 11;
         let mut data = Vec::new();

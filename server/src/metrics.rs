@@ -129,6 +129,11 @@ ticks_relay_backlog {relay_backlog}"
                 "# TYPE ticks_key_column_bytes gauge\nticks_key_column_bytes {}",
                 stats.column_bytes
             );
+            let _ = writeln!(
+                out,
+                "# TYPE ticks_row_bytes gauge\nticks_row_bytes {}",
+                stats.row_bytes
+            );
         }
         out
     }

@@ -1,0 +1,446 @@
+//! The rows of the derived state, one per entry id, most of them sealed in
+//! compressed blocks.
+//!
+//! An entry changes while it is young (its send result, statuses and
+//! replies arrive within minutes to hours of each other) and is only read
+//! after that: a page of the table, a detail view, an export. So a row is
+//! kept as a struct while it is among the newest ids (`tail`) or while it
+//! changed since it was sealed (`changed`); the others are sealed in blocks
+//! of [`BLOCK_ROWS`] rows, bincode-encoded and zstd-compressed. At 10M
+//! entries a row in the heap cost ~470 bytes (the struct and its three
+//! allocations); sealed it costs about a fifth of that.
+//!
+//! Readers get a [`Cow`]: borrowed for a row held as a struct, decoded for a
+//! sealed one. Whoever reads many rows goes through [`Rows::for_each`],
+//! which decompresses each block once. Time sorts read `recorded_ms` for
+//! thousands of rows per query, so it is kept in a column beside the
+//! blocks. The writer calls [`Rows::seal`] after each record: it seals the
+//! tail beyond the newest [`KEEP_RECENT`] ids, and when too many sealed rows
+//! changed it writes their blocks anew.
+//!
+//! Block layout, before compression: `n u32 LE | end of row i u32 LE x n |
+//! bincode2(Row) x n`; compressed: `plain length u32 LE | zstd frame`.
+
+use crate::state::Row;
+use rustc_hash::FxHashMap;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Rows per sealed block: large enough to compress well (~16 KB of plain
+/// rows), small enough that reading one row costs microseconds.
+pub(crate) const BLOCK_ROWS: usize = if cfg!(test) { 4 } else { 64 };
+/// The newest ids stay unsealed, by default: their statuses are still
+/// arriving (`Config::unsealed_rows`).
+const KEEP_RECENT: usize = if cfg!(test) { 3 } else { 1 << 16 };
+const LEVEL: i32 = 1;
+
+thread_local! {
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+/// Every row of the store, by entry id.
+pub(crate) struct Rows {
+    /// Sealed rows: block `b` holds ids `b * BLOCK_ROWS ..` and is full.
+    blocks: Vec<Arc<[u8]>>,
+    /// `recorded_ms` of every sealed row, as of its block.
+    recorded: Vec<i64>,
+    /// Sealed rows changed since: these win over their blocks.
+    changed: FxHashMap<u32, Row>,
+    /// Rows after the last sealed one.
+    tail: VecDeque<Row>,
+    /// How many of the newest rows stay unsealed.
+    keep_recent: usize,
+}
+
+impl Default for Rows {
+    fn default() -> Rows {
+        Rows {
+            blocks: Vec::new(),
+            recorded: Vec::new(),
+            changed: FxHashMap::default(),
+            tail: VecDeque::new(),
+            keep_recent: KEEP_RECENT,
+        }
+    }
+}
+
+/// The parts of [`Rows`], as a checkpoint saves them.
+pub(crate) struct RowParts {
+    pub(crate) blocks: Vec<Arc<[u8]>>,
+    pub(crate) recorded: Vec<i64>,
+    pub(crate) changed: Vec<(u32, Row)>,
+    pub(crate) tail: Vec<Row>,
+}
+
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Encodes and compresses one block.
+fn seal_block<'a>(rows: impl Iterator<Item = &'a Row>) -> Arc<[u8]> {
+    let rows: Vec<&Row> = rows.collect();
+    let n = rows.len();
+    let mut plain = vec![0u8; 4 + 4 * n];
+    plain[..4].copy_from_slice(&(n as u32).to_le_bytes());
+    let header = plain.len();
+    for (i, row) in rows.iter().enumerate() {
+        // Encoding a row into a Vec cannot fail: every field is plain data.
+        if let Err(e) = bincode::serde::encode_into_std_write(row, &mut plain, config()) {
+            tracing::error!("a row could not be encoded: {e}");
+        }
+        let end = (plain.len() - header) as u32;
+        plain[4 + 4 * i..8 + 4 * i].copy_from_slice(&end.to_le_bytes());
+    }
+    COMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let compressed = match &mut *cell {
+            Some(c) => c.compress(&plain),
+            slot => zstd::bulk::Compressor::new(LEVEL).and_then(|mut c| {
+                let out = c.compress(&plain);
+                *slot = Some(c);
+                out
+            }),
+        };
+        let mut block = Vec::with_capacity(4 + plain.len() / 3);
+        block.extend_from_slice(&(plain.len() as u32).to_le_bytes());
+        match compressed {
+            Ok(bytes) => block.extend_from_slice(&bytes),
+            // zstd does not fail on memory it allocated itself; should it,
+            // the block is stored as a frame of raw bytes, still readable.
+            Err(e) => {
+                tracing::error!("a block of rows could not be compressed: {e}");
+                block.extend_from_slice(
+                    &zstd::stream::encode_all(&plain[..], 0).unwrap_or_default(),
+                );
+            }
+        }
+        Arc::from(block)
+    })
+}
+
+/// A sealed block, decompressed.
+struct Plain(Vec<u8>);
+
+impl Plain {
+    fn open(block: &[u8]) -> Option<Plain> {
+        let len = u32::from_le_bytes(block.get(..4)?.try_into().ok()?) as usize;
+        DECOMPRESSOR.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            if cell.is_none() {
+                *cell = zstd::bulk::Decompressor::new().ok();
+            }
+            let plain = cell.as_mut()?.decompress(&block[4..], len).ok()?;
+            (plain.len() == len).then_some(Plain(plain))
+        })
+    }
+
+    fn count(&self) -> usize {
+        self.0
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, |b| u32::from_le_bytes(b) as usize)
+    }
+
+    fn row(&self, i: usize) -> Option<Row> {
+        let n = self.count();
+        if i >= n {
+            return None;
+        }
+        let end_at = |k: usize| -> Option<usize> {
+            let b = self.0.get(4 + 4 * k..8 + 4 * k)?;
+            Some(u32::from_le_bytes(b.try_into().ok()?) as usize)
+        };
+        let start = if i == 0 { 0 } else { end_at(i - 1)? };
+        let end = end_at(i)?;
+        let data = self.0.get(4 + 4 * n..)?;
+        let (row, _) = bincode::serde::decode_from_slice(data.get(start..end)?, config()).ok()?;
+        Some(row)
+    }
+}
+
+impl Rows {
+    /// How many ids were handed out.
+    pub(crate) fn len(&self) -> usize {
+        self.sealed_len() + self.tail.len()
+    }
+
+    fn sealed_len(&self) -> usize {
+        self.blocks.len() * BLOCK_ROWS
+    }
+
+    /// Entry `id`'s row; `None` past the end (or, never expected, for a
+    /// sealed block that does not decode, which is logged).
+    pub(crate) fn get(&self, id: u32) -> Option<Cow<'_, Row>> {
+        let idx = id as usize;
+        let sealed = self.sealed_len();
+        if idx >= sealed {
+            return self.tail.get(idx - sealed).map(Cow::Borrowed);
+        }
+        if let Some(row) = self.changed.get(&id) {
+            return Some(Cow::Borrowed(row));
+        }
+        let row = Plain::open(&self.blocks[idx / BLOCK_ROWS])
+            .and_then(|plain| plain.row(idx % BLOCK_ROWS));
+        if row.is_none() {
+            tracing::error!("the sealed row of entry {id} does not decode");
+        }
+        row.map(Cow::Owned)
+    }
+
+    /// Entry `id`'s row, to change. Panics past the end, like indexing a
+    /// slice: the writer only touches ids it handed out.
+    pub(crate) fn get_mut(&mut self, id: u32) -> &mut Row {
+        let idx = id as usize;
+        let sealed = self.sealed_len();
+        if idx >= sealed {
+            return &mut self.tail[idx - sealed];
+        }
+        if !self.changed.contains_key(&id) {
+            let row = Plain::open(&self.blocks[idx / BLOCK_ROWS])
+                .and_then(|plain| plain.row(idx % BLOCK_ROWS))
+                .unwrap_or_else(|| panic!("the sealed row of entry {id} does not decode"));
+            self.changed.insert(id, row);
+        }
+        match self.changed.get_mut(&id) {
+            Some(row) => row,
+            None => unreachable!("inserted above"),
+        }
+    }
+
+    /// Appends the row of the next id.
+    pub(crate) fn push(&mut self, row: Row) {
+        self.tail.push_back(row);
+    }
+
+    /// `recorded_ms` of entry `id` (0 past the end), without decoding it.
+    pub(crate) fn recorded_ms(&self, id: u32) -> i64 {
+        let idx = id as usize;
+        let sealed = self.sealed_len();
+        if idx >= sealed {
+            return self.tail.get(idx - sealed).map_or(0, |r| r.recorded_ms);
+        }
+        match self.changed.get(&id) {
+            Some(row) => row.recorded_ms,
+            None => self.recorded[idx],
+        }
+    }
+
+    /// Calls `f` with each of `ids` (ascending; ids past the end are
+    /// skipped) and its row, decompressing each sealed block once.
+    pub(crate) fn for_each(
+        &self,
+        ids: impl IntoIterator<Item = u32>,
+        mut f: impl FnMut(u32, &Row),
+    ) {
+        let sealed = self.sealed_len();
+        let mut open: Option<(usize, Option<Plain>)> = None;
+        for id in ids {
+            let idx = id as usize;
+            if idx >= sealed {
+                match self.tail.get(idx - sealed) {
+                    Some(row) => f(id, row),
+                    None => return,
+                }
+                continue;
+            }
+            if let Some(row) = self.changed.get(&id) {
+                f(id, row);
+                continue;
+            }
+            let b = idx / BLOCK_ROWS;
+            if open.as_ref().is_none_or(|(at, _)| *at != b) {
+                open = Some((b, Plain::open(&self.blocks[b])));
+            }
+            match open
+                .as_ref()
+                .and_then(|(_, p)| p.as_ref()?.row(idx % BLOCK_ROWS))
+            {
+                Some(row) => f(id, &row),
+                None => tracing::error!("the sealed row of entry {id} does not decode"),
+            }
+        }
+    }
+
+    /// Calls `f` with every row, in id order.
+    pub(crate) fn for_each_all(&self, f: impl FnMut(u32, &Row)) {
+        self.for_each(0..self.len() as u32, f)
+    }
+
+    /// Seals the tail beyond the newest ids, and writes anew the blocks of
+    /// changed rows when there are too many of them. The writer calls this
+    /// after each record.
+    pub(crate) fn seal(&mut self) {
+        while self.tail.len() >= self.keep_recent + BLOCK_ROWS {
+            let block = seal_block(self.tail.range(..BLOCK_ROWS));
+            self.recorded
+                .extend(self.tail.range(..BLOCK_ROWS).map(|r| r.recorded_ms));
+            self.tail.drain(..BLOCK_ROWS);
+            self.blocks.push(block);
+        }
+        if self.changed.len() > self.max_changed() {
+            self.reseal_changed();
+        }
+    }
+
+    /// Sealed rows that may change before their blocks are written anew.
+    fn max_changed(&self) -> usize {
+        (self.keep_recent / 4).max(4)
+    }
+
+    /// Keeps the newest `rows` unsealed from now on, sealing any beyond.
+    pub(crate) fn keep_unsealed(&mut self, rows: usize) {
+        self.keep_recent = rows;
+        self.seal();
+    }
+
+    /// Seals every row but the newest: what a checkpoint does, so that it
+    /// writes blocks and the next open has nothing to seal.
+    pub(crate) fn seal_all(&mut self) {
+        while self.tail.len() >= BLOCK_ROWS {
+            let block = seal_block(self.tail.range(..BLOCK_ROWS));
+            self.recorded
+                .extend(self.tail.range(..BLOCK_ROWS).map(|r| r.recorded_ms));
+            self.tail.drain(..BLOCK_ROWS);
+            self.blocks.push(block);
+        }
+        self.reseal_changed();
+    }
+
+    /// Writes anew each block holding a changed row.
+    pub(crate) fn reseal_changed(&mut self) {
+        let mut by_block: Vec<u32> = self.changed.keys().copied().collect();
+        by_block.sort_unstable();
+        by_block.dedup_by_key(|id| *id as usize / BLOCK_ROWS);
+        for first in by_block {
+            let b = first as usize / BLOCK_ROWS;
+            let Some(plain) = Plain::open(&self.blocks[b]) else {
+                tracing::error!(
+                    "block {b} of rows does not decode; its changed rows stay unsealed"
+                );
+                continue;
+            };
+            let mut rows = Vec::with_capacity(BLOCK_ROWS);
+            for i in 0..BLOCK_ROWS {
+                let id = (b * BLOCK_ROWS + i) as u32;
+                match self.changed.remove(&id).or_else(|| plain.row(i)) {
+                    Some(row) => rows.push(row),
+                    None => {
+                        tracing::error!("row {i} of block {b} does not decode");
+                        return;
+                    }
+                }
+            }
+            for (i, row) in rows.iter().enumerate() {
+                self.recorded[b * BLOCK_ROWS + i] = row.recorded_ms;
+            }
+            self.blocks[b] = seal_block(rows.iter());
+        }
+    }
+
+    /// Bytes held: sealed blocks, the time column, and an estimate for the
+    /// rows held as structs.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let sealed: usize = self.blocks.iter().map(|b| b.len()).sum();
+        sealed + self.recorded.len() * 8 + (self.changed.len() + self.tail.len()) * 480
+    }
+
+    /// The parts, for a checkpoint: sealed blocks are shared, the rows
+    /// held as structs copied.
+    pub(crate) fn parts(&self) -> RowParts {
+        let mut changed: Vec<(u32, Row)> = self
+            .changed
+            .iter()
+            .map(|(id, r)| (*id, r.clone()))
+            .collect();
+        changed.sort_unstable_by_key(|(id, _)| *id);
+        RowParts {
+            blocks: self.blocks.clone(),
+            recorded: self.recorded.clone(),
+            changed,
+            tail: self.tail.iter().cloned().collect(),
+        }
+    }
+
+    /// Rows from a checkpoint's parts; `None` when they do not fit together.
+    pub(crate) fn from_parts(parts: RowParts) -> Option<Rows> {
+        let sealed = parts.blocks.len() * BLOCK_ROWS;
+        if parts.recorded.len() != sealed
+            || parts.changed.iter().any(|(id, _)| *id as usize >= sealed)
+        {
+            return None;
+        }
+        Some(Rows {
+            blocks: parts.blocks,
+            recorded: parts.recorded,
+            changed: parts.changed.into_iter().collect(),
+            tail: parts.tail.into(),
+            keep_recent: KEEP_RECENT,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Direction;
+
+    fn row(i: u32) -> Row {
+        let mut r = Row::new(Direction::Outbound, 1_000 + i64::from(i));
+        r.replies = i;
+        r.own
+            .set(crate::own::Own::Wamid, Some(&format!("wamid.{i}")));
+        r
+    }
+
+    #[test]
+    fn sealed_rows_read_back_as_they_were_and_changes_survive_resealing() {
+        let mut rows = Rows::default();
+        for i in 0..1000 {
+            rows.push(row(i));
+            rows.seal();
+        }
+        assert!(
+            rows.blocks.len() >= 1000 / BLOCK_ROWS - 1,
+            "most rows are sealed"
+        );
+        assert_eq!(rows.len(), 1000);
+        for i in [0u32, 63, 64, 500, 999] {
+            let r = rows.get(i).expect("row");
+            assert_eq!((r.replies, r.recorded_ms), (i, 1_000 + i64::from(i)));
+            assert_eq!(
+                r.own.get(crate::own::Own::Wamid),
+                Some(format!("wamid.{i}").as_str())
+            );
+        }
+        assert!(rows.get(1000).is_none());
+        // Change more sealed rows than may stay unsealed: their blocks are
+        // written anew, and every change reads back.
+        for i in (0..900).step_by(7) {
+            let r = rows.get_mut(i);
+            r.replies += 1_000_000;
+            r.recorded_ms = -i64::from(i);
+            rows.seal();
+        }
+        assert!(rows.changed.len() <= rows.max_changed());
+        let mut seen = 0;
+        rows.for_each_all(|id, r| {
+            let changed = id < 900 && id % 7 == 0;
+            let want = if changed { id + 1_000_000 } else { id };
+            assert_eq!(r.replies, want, "row {id}");
+            let want_ms = if changed {
+                -i64::from(id)
+            } else {
+                1_000 + i64::from(id)
+            };
+            assert_eq!(rows.recorded_ms(id), want_ms, "recorded_ms of {id}");
+            seen += 1;
+        });
+        assert_eq!(seen, 1000);
+        rows.seal_all();
+        assert!(rows.changed.is_empty() && rows.tail.len() < BLOCK_ROWS);
+        assert_eq!(rows.get(7).map(|r| r.replies), Some(1_000_007));
+    }
+}
