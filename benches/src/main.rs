@@ -51,12 +51,13 @@ fn config(args: &Args) -> Config {
     c
 }
 
-fn rss_mib() -> f64 {
+/// A line of `/proc/self/status` in MiB (`VmRSS`, `RssAnon`, `RssFile`).
+fn status_mib(key: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
@@ -162,8 +163,9 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let store = Store::open(config(&args))?;
     println!(
-        "reopen after a clean stop: {:.2} s",
-        started.elapsed().as_secs_f64()
+        "reopen after a clean stop: {:.2} s (resident right after: {:.0} MiB)",
+        started.elapsed().as_secs_f64(),
+        status_mib("VmRSS:")
     );
     store.flush_text()?;
 
@@ -364,8 +366,10 @@ fn main() -> Result<()> {
         )?;
     }
     println!(
-        "resident memory while serving queries: {:.0} MiB",
-        rss_mib()
+        "resident memory while serving queries: {:.0} MiB ({:.0} MiB anonymous, {:.0} MiB of mapped files)",
+        status_mib("VmRSS:"),
+        status_mib("RssAnon:"),
+        status_mib("RssFile:")
     );
     store.close()?;
     Ok(())

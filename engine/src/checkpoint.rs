@@ -353,6 +353,8 @@ struct Rest {
 }
 
 fn read_rest(path: &Path, frames: &[Frame]) -> Result<Rest> {
+    let started = std::time::Instant::now();
+    let ms = || started.elapsed().as_millis() as u64;
     let mut file = std::fs::File::open(path).map_err(io_err(path))?;
     let mut plain = |kind: Kind| -> Result<Vec<u8>> {
         let frame = frames
@@ -365,9 +367,19 @@ fn read_rest(path: &Path, frames: &[Frame]) -> Result<Rest> {
         .chunks_exact(8)
         .map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default()))
         .collect();
+    let recorded_ms = ms();
     let (changed, tail) = decode(&plain(Kind::Unsealed)?)?;
+    let unsealed_ms = ms();
     let indexes = decode(&plain(Kind::Indexes)?)?;
+    let indexes_ms = ms();
     let lookups = decode(&plain(Kind::Lookups)?)?;
+    tracing::info!(
+        recorded_ms,
+        unsealed_ms,
+        indexes_ms,
+        lookups_ms = ms(),
+        "checkpoint: frames but the blocks read"
+    );
     Ok(Rest {
         recorded,
         changed,
@@ -420,7 +432,13 @@ pub(crate) fn read(
         .collect();
     let (blocks, rest) = std::thread::scope(|scope| {
         let rest = scope.spawn(|| read_rest(path, &frames));
-        (read_blocks(path, &block_frames), rest.join())
+        let started = std::time::Instant::now();
+        let blocks = read_blocks(path, &block_frames);
+        tracing::info!(
+            blocks_ms = started.elapsed().as_millis() as u64,
+            "checkpoint: blocks read"
+        );
+        (blocks, rest.join())
     });
     let blocks = blocks?;
     let rest = match rest {

@@ -188,6 +188,11 @@ impl WamidIndex {
         self.table.len()
     }
 
+    /// Slots allocated.
+    pub(crate) fn capacity(&self) -> usize {
+        self.table.capacity()
+    }
+
     fn bits(&self, wamid: &str) -> u32 {
         (self.hasher.hash_one(wamid) >> 32) as u32
     }

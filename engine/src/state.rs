@@ -1385,6 +1385,44 @@ impl State {
         }
     }
 
+    /// Estimated heap bytes of each part, for the log at open and for
+    /// finding where memory goes.
+    pub(crate) fn heap_report(&self) -> Vec<(&'static str, usize)> {
+        fn vecs<K, T>(map: &FxHashMap<K, Vec<T>>) -> usize {
+            map.capacity() * (std::mem::size_of::<(K, Vec<T>)>() + 1)
+                + map
+                    .values()
+                    .map(|v| v.capacity() * std::mem::size_of::<T>() + 16)
+                    .sum::<usize>()
+        }
+        let strings: usize = self.interner.strings.iter().map(|s| s.len() + 16 + 8).sum();
+        let bitmaps: usize = self
+            .indexes
+            .iter()
+            .flat_map(|index| index.values())
+            .map(|bm| bm.serialized_size() + 48)
+            .sum();
+        vec![
+            ("rows", self.rows.heap_bytes()),
+            (
+                "strings",
+                strings
+                    + self.interner.strings.capacity() * 16
+                    + self.interner.lookup.capacity() * 21,
+            ),
+            ("bitmaps", bitmaps + self.live.serialized_size()),
+            ("key columns", self.columns.heap_bytes()),
+            ("wamid index", self.wamids.capacity() * 9),
+            (
+                "dedup maps",
+                self.fingerprints.capacity() * 13 + self.others.capacity() * 9,
+            ),
+            ("inbound times", vecs(&self.inbound_times)),
+            ("outbound by pair", vecs(&self.outbound_by_pair)),
+            ("replies", vecs(&self.replies)),
+        ]
+    }
+
     /// The checkpoint of this state. Cheap to take under the read lock:
     /// sealed blocks are shared, not copied; the rest is maps and columns.
     pub(crate) fn to_checkpoint(&self) -> StateCheckpoint {

@@ -157,6 +157,19 @@ pub struct StoreStats {
     pub derived_from: DerivedFrom,
 }
 
+/// The process's resident memory in MiB, for the log (0 where
+/// `/proc/self/status` does not exist).
+fn resident_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
@@ -168,7 +181,9 @@ impl Store {
         config.validate()?;
         let dir = config.dir.clone();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let opening = std::time::Instant::now();
         let db = open_sled(&dir.join("log"), config.cache_bytes)?;
+        let sled_ms = opening.elapsed().as_millis() as u64;
         let meta = db.open_tree("meta")?;
         match meta.get("format")?.and_then(|v| v.first().copied()) {
             Some(v) if v == log::FORMAT_VERSION => {}
@@ -193,6 +208,12 @@ impl Store {
         let last = log.last_seq()?;
         let (text, mut text_covered) =
             TextIndex::open(&dir.join("text"), config.text_commit_interval)?;
+        tracing::info!(
+            sled_ms,
+            log_and_text_ms = opening.elapsed().as_millis() as u64,
+            resident_mib = resident_mib(),
+            "opened the log and the text index"
+        );
         if text_covered > last {
             // The index claims records the log does not have: it cannot be
             // trusted, so it is rebuilt from the log.
@@ -252,6 +273,16 @@ impl Store {
             replay_ms = (started.elapsed() - rebuilt).as_millis() as u64,
             ?derived_from,
             "derived state ready"
+        );
+        let memory: Vec<String> = state
+            .heap_report()
+            .into_iter()
+            .map(|(part, bytes)| format!("{part} {} MiB", bytes >> 20))
+            .collect();
+        tracing::info!(
+            memory = %memory.join(", "),
+            resident_mib = resident_mib(),
+            "derived state memory (estimates)"
         );
         let next = last.map_or(0, |s| s.0 + 1);
         let shared = Arc::new(Shared {
@@ -1218,12 +1249,21 @@ impl<'a> Snapshot<'a> {
         &self.state.live
     }
 
-    /// The log records an entry's events came from, in log order.
-    pub fn entry_records(&self, id: EntryId) -> Vec<Seq> {
-        self.state
-            .row(id)
-            .map(|r| r.records.to_vec())
-            .unwrap_or_default()
+    /// The log records the events of the live entries among `ids` came
+    /// from: each entry's in log order, entries in id order, a record
+    /// shared by several entries once per entry. Reads each block of rows
+    /// once.
+    pub fn entry_records(&self, ids: &[u32]) -> Vec<Seq> {
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut seqs = Vec::new();
+        self.state.rows.for_each(sorted, |_, row| {
+            if !row.purged {
+                seqs.extend_from_slice(&row.records);
+            }
+        });
+        seqs
     }
 
     /// The entry of a message id.

@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Write;
-use ticks_engine::{Entry, EntryId, Seq, Store};
+use ticks_engine::{Entry, Seq, Store};
 use ticks_query::LogQuery;
 
 /// Rows read from the snapshot at a time: the read lock is held per chunk.
@@ -219,13 +219,7 @@ fn entries_in_chunks(
     mut each: impl FnMut(&Entry) -> Result<()>,
 ) -> Result<()> {
     for chunk in ids.chunks(CHUNK) {
-        let entries: Vec<Entry> = {
-            let snap = store.snapshot();
-            chunk
-                .iter()
-                .filter_map(|id| snap.entry(EntryId(*id)))
-                .collect()
-        };
+        let entries: Vec<Entry> = store.snapshot().entries(chunk);
         for e in &entries {
             each(e)?;
         }
@@ -264,10 +258,7 @@ pub(crate) fn write_export(
             // The raw inputs of the matching entries, each once, in log order.
             let mut seqs: Vec<Seq> = Vec::new();
             for chunk in ids.chunks(CHUNK) {
-                let snap = store.snapshot();
-                for id in chunk {
-                    seqs.extend(snap.entry_records(EntryId(*id)));
-                }
+                seqs.extend(store.snapshot().entry_records(chunk));
             }
             count = ids.len() as u64;
             seqs.sort_unstable();
