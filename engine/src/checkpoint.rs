@@ -30,7 +30,9 @@
 use crate::error::{io_err, Error, Result};
 use crate::model::Seq;
 use crate::rows::RowParts;
+use crate::rows::{stored_bytes, Block};
 use crate::state::{CheckpointHead, Row, SavedIndexes, SavedLookups, StateCheckpoint};
+use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -120,12 +122,22 @@ fn write_frame(
     })
 }
 
-/// One skippable frame of sealed blocks, appended to `out` at `offset`.
-fn write_blocks(out: &mut impl Write, offset: u64, blocks: &[Arc<[u8]>]) -> Result<Frame> {
-    let mut data = Vec::with_capacity(blocks.iter().map(|b| b.len() + 4).sum());
+/// One skippable frame of sealed blocks, appended to `out` at `offset`;
+/// also where each block's bytes landed in the file.
+fn write_blocks(
+    out: &mut impl Write,
+    offset: u64,
+    blocks: &[Block],
+    file: Option<&Arc<File>>,
+) -> Result<(Frame, Vec<(u64, u32)>)> {
+    let mut data = Vec::new();
+    let mut placed = Vec::with_capacity(blocks.len());
     for block in blocks {
-        data.extend_from_slice(&(block.len() as u32).to_le_bytes());
-        data.extend_from_slice(block);
+        let bytes = stored_bytes(block, file).map_err(encode_err)?;
+        let len = u32::try_from(bytes.len()).map_err(encode_err)?;
+        data.extend_from_slice(&len.to_le_bytes());
+        placed.push((offset + 8 + data.len() as u64, len));
+        data.extend_from_slice(&bytes);
     }
     let crc = crc32fast::hash(&data);
     let body_len = u32::try_from(data.len() + 4).map_err(encode_err)?;
@@ -134,13 +146,14 @@ fn write_blocks(out: &mut impl Write, offset: u64, blocks: &[Arc<[u8]>]) -> Resu
     out.write_all(&body_len.to_le_bytes()).map_err(encode_err)?;
     out.write_all(&data).map_err(encode_err)?;
     out.write_all(&crc.to_le_bytes()).map_err(encode_err)?;
-    Ok(Frame {
+    let frame = Frame {
         kind: Kind::Blocks,
         offset,
         len: 8 + u64::from(body_len),
         plain: data.len() as u64,
         items: blocks.len() as u64,
-    })
+    };
+    Ok((frame, placed))
 }
 
 fn bincode_frame<T: serde::Serialize>(value: &T) -> impl FnOnce(&mut Vec<u8>) -> Result<()> + '_ {
@@ -150,8 +163,9 @@ fn bincode_frame<T: serde::Serialize>(value: &T) -> impl FnOnce(&mut Vec<u8>) ->
     }
 }
 
-/// Writes `cp` to `path` (atomically, see the module documentation).
-pub(crate) fn write(path: &Path, cp: StateCheckpoint) -> Result<()> {
+/// Writes `cp` to `path` (atomically, see the module documentation), and
+/// returns where each sealed block landed in it (offset, length).
+pub(crate) fn write(path: &Path, cp: &StateCheckpoint) -> Result<Vec<(u64, u32)>> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let tmp = path.with_extension("tmp");
@@ -168,8 +182,11 @@ pub(crate) fn write(path: &Path, cp: StateCheckpoint) -> Result<()> {
         Kind::Head,
         bincode_frame(&cp.head),
     )?);
+    let mut placed = Vec::with_capacity(cp.rows.blocks.len());
     for chunk in cp.rows.blocks.chunks(BLOCKS_PER_FRAME) {
-        frames.push(write_blocks(&mut out, next(&frames), chunk)?);
+        let (frame, at) = write_blocks(&mut out, next(&frames), chunk, cp.rows.file.as_ref())?;
+        frames.push(frame);
+        placed.extend(at);
     }
     frames.push(write_frame(
         &mut out,
@@ -222,7 +239,7 @@ pub(crate) fn write(path: &Path, cp: StateCheckpoint) -> Result<()> {
     let file = out.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io_err(path))?;
-    Ok(())
+    Ok(placed)
 }
 
 /// Reads the table of frames from the end of the file.
@@ -304,37 +321,43 @@ fn damaged(what: &str) -> Error {
     Error::Encode(format!("checkpoint: {what}"))
 }
 
-/// The sealed blocks of the blocks frames, in order.
-fn read_blocks(path: &Path, frames: &[Frame]) -> Result<Vec<Arc<[u8]>>> {
-    let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+/// The sealed blocks of the blocks frames, in order, as places in the
+/// file (read when needed), and the file. Every frame is read once here to
+/// check its CRC-32, through one reused buffer.
+fn read_blocks(path: &Path, frames: &[Frame]) -> Result<(Vec<Block>, Arc<File>)> {
+    let mut file = File::open(path).map_err(io_err(path))?;
     let mut blocks = Vec::with_capacity(frames.iter().map(|f| f.items as usize).sum());
+    let mut stored = Vec::new();
     for frame in frames {
-        let stored = read_stored(&mut file, path, frame)?;
-        let body = stored
-            .get(8..)
-            .ok_or_else(|| damaged("short blocks frame"))?;
-        if stored[..4] != BLOCKS_MAGIC.to_le_bytes() || body.len() < 4 {
+        stored.resize(usize::try_from(frame.len).map_err(encode_err)?, 0);
+        file.seek(SeekFrom::Start(frame.offset))
+            .map_err(io_err(path))?;
+        file.read_exact(&mut stored).map_err(io_err(path))?;
+        if stored.len() < 12 || stored[..4] != BLOCKS_MAGIC.to_le_bytes() {
             return Err(damaged("not a blocks frame"));
         }
-        let (data, crc) = body.split_at(body.len() - 4);
-        if crc32fast::hash(data).to_le_bytes() != crc {
+        let data_end = stored.len() - 4;
+        if crc32fast::hash(&stored[8..data_end]).to_le_bytes() != stored[data_end..] {
             return Err(damaged("a blocks frame fails its checksum"));
         }
-        let mut at = 0;
+        let mut at = 8;
         for _ in 0..frame.items {
-            let len = data
+            let len = stored
                 .get(at..at + 4)
                 .and_then(|b| b.try_into().ok())
                 .map(u32::from_le_bytes)
-                .ok_or_else(|| damaged("a block's length"))? as usize;
-            let block = data
-                .get(at + 4..at + 4 + len)
-                .ok_or_else(|| damaged("a block past its frame"))?;
-            blocks.push(Arc::from(block));
-            at += 4 + len;
+                .ok_or_else(|| damaged("a block's length"))?;
+            if at + 4 + len as usize > data_end {
+                return Err(damaged("a block past its frame"));
+            }
+            blocks.push(Block::InFile {
+                offset: frame.offset + at as u64 + 4,
+                len,
+            });
+            at += 4 + len as usize;
         }
     }
-    Ok(blocks)
+    Ok((blocks, Arc::new(file)))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(plain: &[u8]) -> Result<T> {
@@ -440,7 +463,7 @@ pub(crate) fn read(
         );
         (blocks, rest.join())
     });
-    let blocks = blocks?;
+    let (blocks, file) = blocks?;
     let rest = match rest {
         Ok(rest) => rest?,
         Err(panic) => std::panic::resume_unwind(panic),
@@ -449,6 +472,7 @@ pub(crate) fn read(
         head,
         rows: RowParts {
             blocks,
+            file: Some(file),
             recorded: rest.recorded,
             changed: rest.changed,
             tail: rest.tail,
@@ -520,6 +544,28 @@ mod tests {
         );
         assert_eq!(store.snapshot().entry_for_wamid("wamid.17"), None, "purged");
         assert_eq!(store.check().expect("check"), Vec::<String>::new());
+        // Its sealed blocks are read from the file; a checkpoint taken now
+        // moves them to the new file (the old one is replaced under them),
+        // with more rows sealed and some changed meanwhile.
+        store
+            .append((45..90).map(send).collect())
+            .expect("append more");
+        store.checkpoint().expect("checkpoint");
+        store
+            .append((90..120).map(send).collect())
+            .expect("append after");
+        let with_more = entries(&store);
+        assert_eq!(with_more.len(), 42 + 75);
+        assert_eq!(
+            &with_more[..42],
+            &before[..],
+            "the loaded entries read the same"
+        );
+        assert_eq!(store.check().expect("check"), Vec::<String>::new());
+        store.close().expect("close");
+        drop(store);
+        let store = Store::open(Config::new(dir.path())).expect("reopen again");
+        assert_eq!(entries(&store), with_more);
         store.close().expect("close");
     }
 

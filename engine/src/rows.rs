@@ -18,14 +18,23 @@
 //! tail beyond the newest [`KEEP_RECENT`] ids, and when too many sealed rows
 //! changed it writes their blocks anew.
 //!
+//! A sealed block is held in memory (`Block::Held`) until a checkpoint
+//! writes it; from then on it is read from the checkpoint file when
+//! needed (`Block::InFile`, one positioned read): the blocks of a large
+//! store stay in the page cache, not in the process. After a checkpoint is
+//! written, [`Rows::adopt`] points the blocks it holds at the new file.
+//!
 //! Block layout, before compression: `n u32 LE | end of row i u32 LE x n |
 //! bincode2(Row) x n`; compressed: `plain length u32 LE | zstd frame`.
 
 use crate::state::Row;
+use bytes::Bytes;
 use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 /// Rows per sealed block: large enough to compress well (~16 KB of plain
@@ -44,7 +53,9 @@ thread_local! {
 /// Every row of the store, by entry id.
 pub(crate) struct Rows {
     /// Sealed rows: block `b` holds ids `b * BLOCK_ROWS ..` and is full.
-    blocks: Vec<Arc<[u8]>>,
+    blocks: Vec<Block>,
+    /// The checkpoint file that `Block::InFile` blocks are read from.
+    file: Option<Arc<File>>,
     /// `recorded_ms` of every sealed row, as of its block.
     recorded: Vec<i64>,
     /// Sealed rows changed since: these win over their blocks.
@@ -59,6 +70,7 @@ impl Default for Rows {
     fn default() -> Rows {
         Rows {
             blocks: Vec::new(),
+            file: None,
             recorded: Vec::new(),
             changed: FxHashMap::default(),
             tail: VecDeque::new(),
@@ -67,9 +79,32 @@ impl Default for Rows {
     }
 }
 
+/// A sealed block of rows.
+#[derive(Clone, Debug)]
+pub(crate) enum Block {
+    /// In memory: sealed since the last checkpoint.
+    Held(Bytes),
+    /// In the checkpoint file, at `offset`.
+    InFile { offset: u64, len: u32 },
+}
+
+impl Block {
+    /// Whether two handles name the same block (the same bytes in memory,
+    /// or the same place in the same file).
+    fn same(&self, other: &Block) -> bool {
+        match (self, other) {
+            (Block::Held(a), Block::Held(b)) => a.as_ptr() == b.as_ptr() && a.len() == b.len(),
+            (Block::InFile { offset: a, .. }, Block::InFile { offset: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
 /// The parts of [`Rows`], as a checkpoint saves them.
 pub(crate) struct RowParts {
-    pub(crate) blocks: Vec<Arc<[u8]>>,
+    pub(crate) blocks: Vec<Block>,
+    /// The file `Block::InFile` blocks are in.
+    pub(crate) file: Option<Arc<File>>,
     pub(crate) recorded: Vec<i64>,
     pub(crate) changed: Vec<(u32, Row)>,
     pub(crate) tail: Vec<Row>,
@@ -80,7 +115,7 @@ fn config() -> bincode::config::Configuration {
 }
 
 /// Encodes and compresses one block.
-fn seal_block<'a>(rows: impl Iterator<Item = &'a Row>) -> Arc<[u8]> {
+fn seal_block<'a>(rows: impl Iterator<Item = &'a Row>) -> Block {
     let rows: Vec<&Row> = rows.collect();
     let n = rows.len();
     let mut plain = vec![0u8; 4 + 4 * n];
@@ -117,7 +152,7 @@ fn seal_block<'a>(rows: impl Iterator<Item = &'a Row>) -> Arc<[u8]> {
                 );
             }
         }
-        Arc::from(block)
+        Block::Held(Bytes::from(block))
     })
 }
 
@@ -161,7 +196,42 @@ impl Plain {
     }
 }
 
+thread_local! {
+    static READ_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The stored bytes of a block (a positioned read for one in the file),
+/// decompressed.
+fn open_block(block: &Block, file: Option<&Arc<File>>) -> Option<Plain> {
+    match block {
+        Block::Held(bytes) => Plain::open(bytes),
+        Block::InFile { offset, len } => READ_BUFFER.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            buf.resize(*len as usize, 0);
+            file?.read_exact_at(&mut buf, *offset).ok()?;
+            Plain::open(&buf)
+        }),
+    }
+}
+
+/// The stored bytes of a block, for a checkpoint.
+pub(crate) fn stored_bytes(block: &Block, file: Option<&Arc<File>>) -> std::io::Result<Bytes> {
+    match block {
+        Block::Held(bytes) => Ok(bytes.clone()),
+        Block::InFile { offset, len } => {
+            let file = file.ok_or_else(|| std::io::Error::other("a block in no file"))?;
+            let mut buf = vec![0u8; *len as usize];
+            file.read_exact_at(&mut buf, *offset)?;
+            Ok(Bytes::from(buf))
+        }
+    }
+}
+
 impl Rows {
+    fn open_block(&self, b: usize) -> Option<Plain> {
+        open_block(&self.blocks[b], self.file.as_ref())
+    }
+
     /// How many ids were handed out.
     pub(crate) fn len(&self) -> usize {
         self.sealed_len() + self.tail.len()
@@ -182,7 +252,8 @@ impl Rows {
         if let Some(row) = self.changed.get(&id) {
             return Some(Cow::Borrowed(row));
         }
-        let row = Plain::open(&self.blocks[idx / BLOCK_ROWS])
+        let row = self
+            .open_block(idx / BLOCK_ROWS)
             .and_then(|plain| plain.row(idx % BLOCK_ROWS));
         if row.is_none() {
             tracing::error!("the sealed row of entry {id} does not decode");
@@ -199,7 +270,8 @@ impl Rows {
             return &mut self.tail[idx - sealed];
         }
         if !self.changed.contains_key(&id) {
-            let row = Plain::open(&self.blocks[idx / BLOCK_ROWS])
+            let row = self
+                .open_block(idx / BLOCK_ROWS)
                 .and_then(|plain| plain.row(idx % BLOCK_ROWS))
                 .unwrap_or_else(|| panic!("the sealed row of entry {id} does not decode"));
             self.changed.insert(id, row);
@@ -252,7 +324,7 @@ impl Rows {
             }
             let b = idx / BLOCK_ROWS;
             if open.as_ref().is_none_or(|(at, _)| *at != b) {
-                open = Some((b, Plain::open(&self.blocks[b])));
+                open = Some((b, self.open_block(b)));
             }
             match open
                 .as_ref()
@@ -316,7 +388,7 @@ impl Rows {
         by_block.dedup_by_key(|id| *id as usize / BLOCK_ROWS);
         for first in by_block {
             let b = first as usize / BLOCK_ROWS;
-            let Some(plain) = Plain::open(&self.blocks[b]) else {
+            let Some(plain) = self.open_block(b) else {
                 tracing::error!(
                     "block {b} of rows does not decode; its changed rows stay unsealed"
                 );
@@ -340,10 +412,17 @@ impl Rows {
         }
     }
 
-    /// Bytes held: sealed blocks, the time column, and an estimate for the
-    /// rows held as structs.
+    /// Bytes held: sealed blocks in memory (not those in the file), the
+    /// time column, and an estimate for the rows held as structs.
     pub(crate) fn heap_bytes(&self) -> usize {
-        let sealed: usize = self.blocks.iter().map(|b| b.len()).sum();
+        let sealed: usize = self
+            .blocks
+            .iter()
+            .map(|b| match b {
+                Block::Held(bytes) => bytes.len() + 32,
+                Block::InFile { .. } => 16,
+            })
+            .sum();
         sealed + self.recorded.len() * 8 + (self.changed.len() + self.tail.len()) * 480
     }
 
@@ -358,10 +437,39 @@ impl Rows {
         changed.sort_unstable_by_key(|(id, _)| *id);
         RowParts {
             blocks: self.blocks.clone(),
+            file: self.file.clone(),
             recorded: self.recorded.clone(),
             changed,
             tail: self.tail.iter().cloned().collect(),
         }
+    }
+
+    /// After a checkpoint that held `saved` was written to `file`, with
+    /// block `i` at `placed[i]`: each block still as it was saved is read
+    /// from the new file from now on (and dropped from memory); blocks
+    /// sealed anew since stay held. No block refers to the old file after.
+    pub(crate) fn adopt(&mut self, saved: &[Block], file: Arc<File>, placed: &[(u64, u32)]) {
+        if saved.len() != placed.len() {
+            return;
+        }
+        for (i, block) in self.blocks.iter_mut().enumerate() {
+            match (saved.get(i), placed.get(i)) {
+                (Some(old), Some(&(offset, len))) if block.same(old) => {
+                    *block = Block::InFile { offset, len };
+                }
+                _ => {
+                    if let Block::InFile { .. } = block {
+                        // Changed since the copy yet still in the old file:
+                        // cannot happen (resealing makes a held block), but
+                        // a block must never outlive its file.
+                        if let Ok(bytes) = stored_bytes(block, self.file.as_ref()) {
+                            *block = Block::Held(bytes);
+                        }
+                    }
+                }
+            }
+        }
+        self.file = Some(file);
     }
 
     /// Rows from a checkpoint's parts; `None` when they do not fit together.
@@ -374,6 +482,7 @@ impl Rows {
         }
         Some(Rows {
             blocks: parts.blocks,
+            file: parts.file,
             recorded: parts.recorded,
             changed: parts.changed.into_iter().collect(),
             tail: parts.tail.into(),

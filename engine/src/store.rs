@@ -110,6 +110,8 @@ struct Shared {
     next_seq: AtomicU64,
     failed: AtomicBool,
     derived_from: DerivedFrom,
+    /// Held while a checkpoint is written: one at a time.
+    checkpointing: Mutex<()>,
 }
 
 /// Where the derived state came from when the store opened (records after
@@ -182,6 +184,14 @@ impl Store {
         let dir = config.dir.clone();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let opening = std::time::Instant::now();
+        // The checkpoint loads on its own thread while sled and tantivy
+        // open (each takes seconds at 10M entries); whether it is usable is
+        // decided once the log's and the text index's positions are known.
+        let path = checkpoint_path(&dir);
+        let loading = std::thread::Builder::new()
+            .name("ticks-checkpoint-load".into())
+            .spawn(move || load_checkpoint(&path))
+            .map_err(io_err(&dir))?;
         let db = open_sled(&dir.join("log"), config.cache_bytes)?;
         let sled_ms = opening.elapsed().as_millis() as u64;
         let meta = db.open_tree("meta")?;
@@ -221,14 +231,15 @@ impl Store {
             text.close()?;
             remove_dir(&dir.join("text"))?;
             let (t, c) = TextIndex::open(&dir.join("text"), config.text_commit_interval)?;
-            return Self::finish_open(config, db, meta, log, last, t, c);
+            return Self::finish_open(config, db, meta, log, last, t, c, loading);
         }
         if text_covered.is_none() && last.is_some() {
             text_covered = None;
         }
-        Self::finish_open(config, db, meta, log, last, text, text_covered)
+        Self::finish_open(config, db, meta, log, last, text, text_covered, loading)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn finish_open(
         config: Config,
         db: sled::Db,
@@ -237,40 +248,36 @@ impl Store {
         last: Option<Seq>,
         text: TextIndex,
         text_covered: Option<Seq>,
+        loading: std::thread::JoinHandle<Option<LoadedCheckpoint>>,
     ) -> Result<Store> {
         let dir = config.dir.clone();
-        // A checkpoint is usable when it is not ahead of the log, and not
-        // ahead of the text index (documents are produced by replay).
         let started = std::time::Instant::now();
-        let checkpoint = checkpoint::read(&checkpoint_path(&dir), |applied| {
-            applied <= last && applied <= text_covered
-        })
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "the checkpoint could not be read; replaying the log");
-            None
-        });
-        let read = started.elapsed();
-        let (mut state, derived_from) = match checkpoint {
-            Some(cp) => match State::from_checkpoint(cp) {
-                Some((state, true)) => (state, DerivedFrom::Checkpoint),
-                Some((state, false)) => (state, DerivedFrom::CheckpointRows),
-                None => {
-                    tracing::warn!("the checkpoint's parts do not fit together; replaying the log");
-                    (State::new(), DerivedFrom::Log)
-                }
-            },
-            None => (State::new(), DerivedFrom::Log),
+        // A checkpoint is usable when it is not ahead of the log, and not
+        // ahead of the text index (documents are produced by replay). A
+        // panic while loading it is a checkpoint that does not load.
+        let loaded = loading.join().ok().flatten();
+        let waited = started.elapsed();
+        let (mut state, derived_from, read) = match loaded {
+            Some(l) if l.state.applied <= last && l.state.applied <= text_covered => {
+                (l.state, l.derived_from, l.read)
+            }
+            Some(_) => {
+                tracing::warn!(
+                    "the checkpoint is ahead of the log or of the text index; replaying the log"
+                );
+                (State::new(), DerivedFrom::Log, Duration::ZERO)
+            }
+            None => (State::new(), DerivedFrom::Log, Duration::ZERO),
         };
         state.rows.keep_unsealed(config.unsealed_rows);
-        let rebuilt = started.elapsed();
         let from = state.applied;
         replay(&log, &mut state, &text, text_covered)?;
         tracing::info!(
             entries = state.rows.len(),
-            checkpoint_read_ms = read.as_millis() as u64,
-            state_rebuilt_ms = (rebuilt - read).as_millis() as u64,
+            checkpoint_load_ms = read.as_millis() as u64,
+            waited_for_checkpoint_ms = waited.as_millis() as u64,
             replayed_from = ?from,
-            replay_ms = (started.elapsed() - rebuilt).as_millis() as u64,
+            replay_ms = (started.elapsed() - waited).as_millis() as u64,
             ?derived_from,
             "derived state ready"
         );
@@ -296,6 +303,7 @@ impl Store {
             next_seq: AtomicU64::new(next),
             failed: AtomicBool::new(false),
             derived_from,
+            checkpointing: Mutex::new(()),
         });
         resume_erasures(&shared)?;
         let (tx, rx) = mpsc::channel();
@@ -1153,14 +1161,61 @@ fn erase_content(
 
 /// Writes the derived state to the checkpoint file. The text index is
 /// committed first, because a checkpoint must never be ahead of it.
+///
+/// Then the sealed blocks it holds are read from the new file: they leave
+/// memory, and no block refers to the replaced file any more.
 fn checkpoint_now(shared: &Shared) -> Result<()> {
+    let _one_at_a_time = shared
+        .checkpointing
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     shared.text.flush()?;
     let cp = shared
         .state
         .read()
         .unwrap_or_else(|p| p.into_inner())
         .to_checkpoint();
-    checkpoint::write(&checkpoint_path(&shared.dir), cp)
+    let path = checkpoint_path(&shared.dir);
+    let placed = checkpoint::write(&path, &cp)?;
+    let file = Arc::new(std::fs::File::open(&path).map_err(io_err(&path))?);
+    shared
+        .state
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .rows
+        .adopt(&cp.rows.blocks, file, &placed);
+    Ok(())
+}
+
+/// A checkpoint loaded into a state, not yet checked against the log.
+struct LoadedCheckpoint {
+    state: State,
+    derived_from: DerivedFrom,
+    /// How long reading and loading it took.
+    read: Duration,
+}
+
+/// The state the checkpoint at `path` holds; `None` when there is none or
+/// it does not load (then the log is replayed: it is derived data).
+fn load_checkpoint(path: &Path) -> Option<LoadedCheckpoint> {
+    let started = std::time::Instant::now();
+    let checkpoint = checkpoint::read(path, |_| true).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the checkpoint could not be read; replaying the log");
+        None
+    })?;
+    let Some((state, saved_indexes)) = State::from_checkpoint(checkpoint) else {
+        tracing::warn!("the checkpoint's parts do not fit together; replaying the log");
+        return None;
+    };
+    Some(LoadedCheckpoint {
+        state,
+        derived_from: if saved_indexes {
+            DerivedFrom::Checkpoint
+        } else {
+            DerivedFrom::CheckpointRows
+        },
+        read: started.elapsed(),
+    })
 }
 
 /// Finishes the erasure of every purge a crash interrupted.
