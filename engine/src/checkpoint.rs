@@ -42,8 +42,9 @@ const MAGIC: &[u8; 8] = b"TICKSCKP";
 /// version 4: rows with 8-byte optional numbers and 24-byte status marks;
 /// version 6: a CRC-32 over the table of frames (5 was a format tried and
 /// reverted in session 5); version 7: sealed blocks of rows as they are
-/// held in memory, and the lookup maps.
-const VERSION: u32 = 7;
+/// held in memory, and the lookup maps; version 8: interned strings as an
+/// arena.
+const VERSION: u32 = 8;
 const HEADER_LEN: u64 = 12;
 /// Sealed blocks per frame (~16 MB at 10M entries); a few in unit tests,
 /// so that a test store spans several frames.

@@ -16,8 +16,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
 
 /// Hash maps keyed by strings from the outside world (wamids, names) use
 /// foldhash seeded at random per process: several times faster than SipHash
@@ -165,14 +165,31 @@ impl Field {
 
 const NFIELDS: usize = Field::ALL.len();
 
-/// String interner shared by all rows: low-cardinality values (names,
-/// categories) cost 4 bytes a row instead of a heap string each.
-#[derive(Default, Clone, Serialize, Deserialize)]
+/// String interner shared by all rows: names, categories or phones cost 4
+/// bytes a row instead of a heap string each. The strings are packed in
+/// one arena (a byte vector and the end of each string), and the lookup is
+/// a hash table of numbers that hashes and compares through the arena: a
+/// string costs its bytes and about 9 more, where a shared `Arc<str>` with
+/// a map entry cost ~80 (at 10M entries, ~3M phones: 250 MB -> ~70 MB).
+#[derive(Default)]
 pub(crate) struct Interner {
-    #[serde(deserialize_with = "vec_reserved")]
-    strings: Vec<Arc<str>>,
-    #[serde(skip)]
-    lookup: StrMap<Arc<str>, Sym>,
+    bytes: Vec<u8>,
+    /// `ends[n]`: where string `n` ends in `bytes` (it starts where
+    /// string `n - 1` ends).
+    ends: Vec<u32>,
+    /// Strings blanked by a purge: their bytes are zeroed, they read as "".
+    forgotten: RoaringBitmap,
+    lookup: hashbrown::HashTable<Sym>,
+    hasher: foldhash::fast::RandomState,
+}
+
+/// The strings of an [`Interner`], as a checkpoint saves them.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SavedStrings {
+    bytes: RawBytes,
+    /// `ends`, u32 LE each.
+    ends: RawBytes,
+    forgotten: RawBytes,
 }
 
 impl Interner {
@@ -181,14 +198,23 @@ impl Interner {
         i.intern("");
         i
     }
+
+    fn text(&self, sym: Sym) -> &str {
+        arena_text(&self.bytes, &self.ends, sym)
+    }
+
     pub(crate) fn intern(&mut self, s: &str) -> Sym {
-        if let Some(&sym) = self.lookup.get(s) {
+        if let Some(sym) = self.get(s) {
             return sym;
         }
-        let arc: Arc<str> = Arc::from(s);
-        let sym = self.strings.len() as Sym;
-        self.strings.push(arc.clone());
-        self.lookup.insert(arc, sym);
+        let sym = self.ends.len() as Sym;
+        self.bytes.extend_from_slice(s.as_bytes());
+        self.ends.push(self.bytes.len() as u32);
+        let hash = self.hasher.hash_one(s);
+        let (bytes, ends, hasher) = (&self.bytes, &self.ends, &self.hasher);
+        self.lookup.insert_unique(hash, sym, |other| {
+            hasher.hash_one(arena_text(bytes, ends, *other))
+        });
         sym
     }
     pub(crate) fn intern_opt(&mut self, s: Option<&str>) -> Sym {
@@ -198,38 +224,123 @@ impl Interner {
         }
     }
     pub(crate) fn get(&self, s: &str) -> Option<Sym> {
-        self.lookup.get(s).copied()
+        let hash = self.hasher.hash_one(s);
+        self.lookup
+            .find(hash, |sym| {
+                self.text(*sym) == s && !self.forgotten.contains(*sym)
+            })
+            .copied()
     }
     pub(crate) fn resolve(&self, sym: Sym) -> &str {
-        self.strings.get(sym as usize).map(|s| &**s).unwrap_or("")
+        if self.forgotten.contains(sym) {
+            return "";
+        }
+        self.text(sym)
     }
     pub(crate) fn opt(&self, sym: Sym) -> Option<String> {
         (sym != 0).then(|| self.resolve(sym).to_string())
     }
-    /// Rebuilds the string -> number lookup; blanked strings (all "")
-    /// keep pointing at number 0.
+
+    /// Rebuilds the string -> number lookup (forgotten strings are not in it).
     fn rebuild_lookup(&mut self) {
-        let mut lookup = StrMap::default();
-        lookup.reserve(self.strings.len());
-        for (i, s) in self.strings.iter().enumerate() {
-            lookup.entry(s.clone()).or_insert(i as Sym);
+        let mut lookup = hashbrown::HashTable::with_capacity(self.ends.len());
+        let (bytes, ends, hasher) = (&self.bytes, &self.ends, &self.hasher);
+        for sym in 0..ends.len() as Sym {
+            if !self.forgotten.contains(sym) {
+                lookup.insert_unique(
+                    hasher.hash_one(arena_text(bytes, ends, sym)),
+                    sym,
+                    |other| hasher.hash_one(arena_text(bytes, ends, *other)),
+                );
+            }
         }
         self.lookup = lookup;
     }
 
-    /// Blanks a string no entry uses any more (its number stays taken, and
-    /// the same text interned again gets a new one).
+    /// Blanks a string no entry uses any more: its bytes are zeroed, its
+    /// number stays taken, and the same text interned again gets a new one.
     fn forget(&mut self, sym: Sym) {
-        if sym == 0 {
+        if sym == 0 || sym as usize >= self.ends.len() || self.forgotten.contains(sym) {
             return;
         }
-        if let Some(slot) = self.strings.get_mut(sym as usize) {
-            if self.lookup.get(&**slot) == Some(&sym) {
-                self.lookup.remove(&**slot);
-            }
-            *slot = Arc::from("");
+        let hash = self.hasher.hash_one(self.text(sym));
+        if let Ok(found) = self.lookup.find_entry(hash, |other| *other == sym) {
+            found.remove();
+        }
+        let n = sym as usize;
+        let start = if n == 0 { 0 } else { self.ends[n - 1] as usize };
+        let end = self.ends[n] as usize;
+        if let Some(bytes) = self.bytes.get_mut(start..end) {
+            bytes.fill(0);
+        }
+        self.forgotten.insert(sym);
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.bytes.capacity()
+            + self.ends.capacity() * 4
+            + self.lookup.capacity() * 5
+            + self.forgotten.serialized_size()
+    }
+
+    fn save(&self) -> SavedStrings {
+        let mut ends = Vec::with_capacity(self.ends.len() * 4);
+        for end in &self.ends {
+            ends.extend_from_slice(&end.to_le_bytes());
+        }
+        let mut forgotten = Vec::new();
+        // Serializing into a Vec cannot fail.
+        let _ = self.forgotten.serialize_into(&mut forgotten);
+        SavedStrings {
+            bytes: RawBytes(self.bytes.clone()),
+            ends: RawBytes(ends),
+            forgotten: RawBytes(forgotten),
         }
     }
+
+    /// The interner a checkpoint saved; `None` when it does not hold
+    /// together (ends out of order or past the bytes, no empty string 0).
+    fn load(saved: SavedStrings) -> Option<Interner> {
+        let ends: Vec<u32> = saved
+            .ends
+            .0
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let ordered = ends.windows(2).all(|w| w[0] <= w[1]);
+        if ends.first() != Some(&0)
+            || !ordered
+            || ends
+                .last()
+                .is_some_and(|end| *end as usize > saved.bytes.0.len())
+        {
+            return None;
+        }
+        let mut interner = Interner {
+            bytes: saved.bytes.0,
+            ends,
+            forgotten: RoaringBitmap::deserialize_from(&saved.forgotten.0[..]).ok()?,
+            lookup: hashbrown::HashTable::new(),
+            hasher: Default::default(),
+        };
+        interner.rebuild_lookup();
+        Some(interner)
+    }
+}
+
+/// String `sym` of an arena (what the lookup hashes when it grows).
+fn arena_text<'a>(bytes: &'a [u8], ends: &[u32], sym: Sym) -> &'a str {
+    let n = sym as usize;
+    let start = if n == 0 {
+        0
+    } else {
+        ends.get(n - 1).copied().unwrap_or(0)
+    };
+    let end = ends.get(n).copied().unwrap_or(start);
+    bytes
+        .get(start as usize..end as usize)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .unwrap_or("")
 }
 
 /// The current state of one entry.
@@ -449,11 +560,88 @@ pub(crate) struct State {
     inbound_times: FxHashMap<(Sym, Sym), Vec<i64>>,
     /// (phone_number_id, customer) -> outbound entries, to open their window
     /// when an earlier inbound message is learned late.
-    outbound_by_pair: FxHashMap<(Sym, Sym), Vec<EntryId>>,
+    outbound_by_pair: OutboundByPair,
     /// Outbound entry -> the inbound entries that answer it.
     replies: FxHashMap<EntryId, Vec<EntryId>>,
     /// The last log record folded in.
     pub(crate) applied: Option<Seq>,
+}
+
+/// Outbound entries by (phone number id, customer), to open their 24 h
+/// window when an earlier inbound message is learned late. The entries of
+/// a pair form a list through entry ids, newest first: `newest[pair]`,
+/// then `previous[id]`. 4 bytes an entry and a map slot a pair, where a
+/// vector per pair cost ~100 bytes a pair (~325 MB at 10M entries).
+#[derive(Default)]
+struct OutboundByPair {
+    newest: FxHashMap<(Sym, Sym), u32>,
+    /// By entry id: the next older entry of its pair, [`LIST_END`] after
+    /// the oldest, [`UNLISTED`] for entries in no list.
+    previous: Vec<u32>,
+}
+
+const LIST_END: u32 = u32::MAX - 1;
+const UNLISTED: u32 = u32::MAX;
+
+impl OutboundByPair {
+    /// Puts `id` at the head of `pair`'s list, unless it is in it already.
+    fn push(&mut self, pair: (Sym, Sym), id: u32) {
+        let idx = id as usize;
+        if self.previous.len() <= idx {
+            self.previous.resize(idx + 1, UNLISTED);
+        }
+        if self.previous[idx] != UNLISTED {
+            return;
+        }
+        let head = self.newest.insert(pair, id).unwrap_or(LIST_END);
+        self.previous[idx] = head;
+    }
+
+    /// Takes `id` out of `pair`'s list.
+    fn remove(&mut self, pair: (Sym, Sym), id: u32) {
+        let Some(&head) = self.newest.get(&pair) else {
+            return;
+        };
+        let Some(&after) = self.previous.get(id as usize) else {
+            return;
+        };
+        if after == UNLISTED {
+            return;
+        }
+        if head == id {
+            if after == LIST_END {
+                self.newest.remove(&pair);
+            } else {
+                self.newest.insert(pair, after);
+            }
+        } else {
+            let mut at = head;
+            while let Some(&next) = self.previous.get(at as usize) {
+                if next == id {
+                    self.previous[at as usize] = after;
+                    break;
+                }
+                if next == LIST_END || next == UNLISTED {
+                    return; // not in this pair's list
+                }
+                at = next;
+            }
+        }
+        self.previous[id as usize] = UNLISTED;
+    }
+
+    /// `pair`'s entries, newest first.
+    fn list(&self, pair: (Sym, Sym)) -> impl Iterator<Item = u32> + '_ {
+        let mut at = self.newest.get(&pair).copied().unwrap_or(LIST_END);
+        std::iter::from_fn(move || {
+            if at == LIST_END || at == UNLISTED {
+                return None;
+            }
+            let id = at;
+            at = self.previous.get(id as usize).copied().unwrap_or(LIST_END);
+            Some(id)
+        })
+    }
 }
 
 /// An `Option<i64>` in 8 bytes instead of 16: `i64::MIN` ([`NONE_KEY`],
@@ -525,8 +713,7 @@ pub(crate) struct CheckpointHead {
     pub(crate) rows: u64,
     /// The interned strings by number; those only purged entries used are
     /// blanked (see [`State::purge`]).
-    #[serde(deserialize_with = "vec_reserved")]
-    strings: Vec<Arc<str>>,
+    strings: SavedStrings,
     #[serde(deserialize_with = "vec_reserved")]
     fingerprints: Vec<(u64, EntryId)>,
     others: Vec<u64>,
@@ -543,7 +730,9 @@ pub(crate) struct SavedLookups {
     #[serde(deserialize_with = "vec_reserved")]
     inbound_times: Vec<((Sym, Sym), Vec<i64>)>,
     #[serde(deserialize_with = "vec_reserved")]
-    outbound_by_pair: Vec<((Sym, Sym), Vec<EntryId>)>,
+    outbound_newest: Vec<((Sym, Sym), u32)>,
+    /// [`OutboundByPair`]'s links, u32 LE each.
+    outbound_previous: RawBytes,
     #[serde(deserialize_with = "vec_reserved")]
     replies: Vec<(EntryId, Vec<EntryId>)>,
 }
@@ -660,7 +849,7 @@ impl State {
             others: FxHashSet::default(),
             pending_replies: StrMap::default(),
             inbound_times: FxHashMap::default(),
-            outbound_by_pair: FxHashMap::default(),
+            outbound_by_pair: OutboundByPair::default(),
             replies: FxHashMap::default(),
             applied: None,
         }
@@ -867,6 +1056,7 @@ impl State {
     fn apply_send(&mut self, id: EntryId, send: &SendEvent) -> Option<TextDoc> {
         let i = &mut self.interner;
         let row = self.rows.get_mut(id.0);
+        let was = (row.phone_number_id, row.phone);
         row.send = send.outcome.or(Some(SendOutcome::Accepted));
         row.recorded_ms = send.recorded_ms;
         row.offset_s = send.offset_s;
@@ -916,7 +1106,7 @@ impl State {
                 self.fingerprints.insert(send.fingerprint, id);
             }
         }
-        self.track_session(id);
+        self.track_session(id, was);
         self.resolve_pending_replies(id);
 
         let mut text = String::new();
@@ -1016,7 +1206,7 @@ impl State {
                 .insert(id, &st.wamid, |id, w| wamid_is(rows, id, w));
         }
         if is_new_entry {
-            self.track_session(id);
+            self.track_session(id, (0, 0));
             self.resolve_pending_replies(id);
         }
 
@@ -1086,7 +1276,8 @@ impl State {
             let times = self.inbound_times.entry(pair).or_default();
             let pos = times.partition_point(|&t| t <= msg.at_ms);
             times.insert(pos, msg.at_ms);
-            if let Some(outbound) = self.outbound_by_pair.get(&pair).cloned() {
+            let outbound: Vec<EntryId> = self.outbound_by_pair.list(pair).map(EntryId).collect();
+            {
                 for out in outbound {
                     // Most of a customer's earlier sends fall outside the
                     // window: decided from the time column, without
@@ -1209,9 +1400,13 @@ impl State {
 
     /// Sets the session flag of an outbound entry from the inbound messages
     /// known now, and remembers the entry for inbound messages learned later.
-    fn track_session(&mut self, id: EntryId) {
+    /// `was` is the entry's (phone number id, customer) before this event.
+    fn track_session(&mut self, id: EntryId, was: (Sym, Sym)) {
         let row = self.rows.get_mut(id.0);
         let pair = (row.phone_number_id, row.phone);
+        if was != pair && was.1 != 0 {
+            self.outbound_by_pair.remove(was, id.0);
+        }
         if pair.1 == 0 {
             return;
         }
@@ -1221,10 +1416,7 @@ impl State {
             pos > 0 && t - times[pos - 1] <= SESSION_WINDOW_MS
         });
         self.rows.get_mut(id.0).session = Some(if open { Session::Open } else { Session::Closed });
-        let list = self.outbound_by_pair.entry(pair).or_default();
-        if list.last() != Some(&id) {
-            list.push(id);
-        }
+        self.outbound_by_pair.push(pair, id.0);
     }
 
     /// Undoes what entry `id` did to other entries, as a replay of the log
@@ -1292,11 +1484,7 @@ impl State {
                 times.remove(pos);
             }
             let times = times.clone();
-            let outbound = self
-                .outbound_by_pair
-                .get(&pair)
-                .cloned()
-                .unwrap_or_default();
+            let outbound: Vec<EntryId> = self.outbound_by_pair.list(pair).map(EntryId).collect();
             for out in outbound {
                 let o = self.rows.get_mut(out.0);
                 if o.purged || o.session != Some(Session::Open) {
@@ -1342,12 +1530,7 @@ impl State {
             row.purged = true;
             // The session maps forget it too, as a replay would never
             // have known it (and they must not keep its phone).
-            if let Some(list) = self.outbound_by_pair.get_mut(&pair) {
-                list.retain(|out| out.0 != id);
-                if list.is_empty() {
-                    self.outbound_by_pair.remove(&pair);
-                }
-            }
+            self.outbound_by_pair.remove(pair, id);
             if self.inbound_times.get(&pair).is_some_and(Vec::is_empty) {
                 self.inbound_times.remove(&pair);
             }
@@ -1375,7 +1558,7 @@ impl State {
         for (pnid, phone) in self
             .inbound_times
             .keys()
-            .chain(self.outbound_by_pair.keys())
+            .chain(self.outbound_by_pair.newest.keys())
         {
             candidates.remove(pnid);
             candidates.remove(phone);
@@ -1395,7 +1578,6 @@ impl State {
                     .map(|v| v.capacity() * std::mem::size_of::<T>() + 16)
                     .sum::<usize>()
         }
-        let strings: usize = self.interner.strings.iter().map(|s| s.len() + 16 + 8).sum();
         let bitmaps: usize = self
             .indexes
             .iter()
@@ -1404,12 +1586,7 @@ impl State {
             .sum();
         vec![
             ("rows", self.rows.heap_bytes()),
-            (
-                "strings",
-                strings
-                    + self.interner.strings.capacity() * 16
-                    + self.interner.lookup.capacity() * 21,
-            ),
+            ("strings", self.interner.heap_bytes()),
             ("bitmaps", bitmaps + self.live.serialized_size()),
             ("key columns", self.columns.heap_bytes()),
             ("wamid index", self.wamids.capacity() * 9),
@@ -1418,7 +1595,11 @@ impl State {
                 self.fingerprints.capacity() * 13 + self.others.capacity() * 9,
             ),
             ("inbound times", vecs(&self.inbound_times)),
-            ("outbound by pair", vecs(&self.outbound_by_pair)),
+            (
+                "outbound by pair",
+                self.outbound_by_pair.newest.capacity() * 13
+                    + self.outbound_by_pair.previous.capacity() * 4,
+            ),
             ("replies", vecs(&self.replies)),
         ]
     }
@@ -1435,7 +1616,7 @@ impl State {
             head: CheckpointHead {
                 applied: self.applied,
                 rows: self.rows.len() as u64,
-                strings: self.interner.strings.clone(),
+                strings: self.interner.save(),
                 fingerprints: self.fingerprints.iter().map(|(k, v)| (*k, *v)).collect(),
                 others: self.others.iter().copied().collect(),
                 pending_replies: self
@@ -1454,11 +1635,19 @@ impl State {
                     .iter()
                     .map(|(k, v)| (*k, v.clone()))
                     .collect(),
-                outbound_by_pair: self
+                outbound_newest: self
                     .outbound_by_pair
+                    .newest
                     .iter()
-                    .map(|(k, v)| (*k, v.clone()))
+                    .map(|(k, v)| (*k, *v))
                     .collect(),
+                outbound_previous: RawBytes(
+                    self.outbound_by_pair
+                        .previous
+                        .iter()
+                        .flat_map(|p| p.to_le_bytes())
+                        .collect(),
+                ),
                 replies: self.replies.iter().map(|(k, v)| (*k, v.clone())).collect(),
             },
         }
@@ -1475,10 +1664,7 @@ impl State {
         if state.rows.len() as u64 != head.rows {
             return None;
         }
-        state.interner.strings = head.strings;
-        if state.interner.strings.first().is_none_or(|s| !s.is_empty()) {
-            return None;
-        }
+        state.interner = Interner::load(head.strings)?;
         let entries = state.rows.len();
         let lookups = cp.lookups;
         let saved = cp.indexes;
@@ -1504,13 +1690,20 @@ impl State {
             Ok(wamids) => wamids,
             Err(panic) => std::panic::resume_unwind(panic),
         };
-        state.interner.rebuild_lookup();
         let (indexes, loaded) = indexes;
         state.indexes = indexes.indexes;
         state.columns = indexes.columns;
         state.live = indexes.live;
         state.inbound_times = lookups.inbound_times.into_iter().collect();
-        state.outbound_by_pair = lookups.outbound_by_pair.into_iter().collect();
+        state.outbound_by_pair = OutboundByPair {
+            newest: lookups.outbound_newest.into_iter().collect(),
+            previous: lookups
+                .outbound_previous
+                .0
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        };
         state.replies = lookups.replies.into_iter().collect();
         state.fingerprints = head.fingerprints.into_iter().collect();
         state.others = head.others.into_iter().collect();
@@ -1659,6 +1852,73 @@ mod tests {
             }
         }
         inputs
+    }
+
+    #[test]
+    fn outbound_lists_keep_each_entry_once_newest_first_and_unlink_anywhere() {
+        let mut lists = OutboundByPair::default();
+        let (a, b) = ((1, 10), (1, 11));
+        for id in [3, 5, 9, 12] {
+            lists.push(a, id);
+        }
+        lists.push(b, 7);
+        lists.push(a, 5);
+        let of = |l: &OutboundByPair, p| l.list(p).collect::<Vec<u32>>();
+        assert_eq!(of(&lists, a), vec![12, 9, 5, 3], "newest first, 5 once");
+        lists.remove(a, 9);
+        assert_eq!(of(&lists, a), vec![12, 5, 3], "from the middle");
+        lists.remove(a, 12);
+        lists.remove(a, 3);
+        assert_eq!(of(&lists, a), vec![5], "the head and the tail");
+        lists.remove(b, 5);
+        assert_eq!(of(&lists, a), vec![5], "not in that pair's list: untouched");
+        lists.remove(a, 5);
+        assert!(of(&lists, a).is_empty() && !lists.newest.contains_key(&a));
+        lists.push(a, 9);
+        assert_eq!(
+            (of(&lists, a), of(&lists, b)),
+            (vec![9], vec![7]),
+            "listed again"
+        );
+    }
+
+    #[test]
+    fn the_interner_finds_forgets_and_reloads_its_strings() {
+        let mut i = Interner::new();
+        let a = i.intern("Black Friday");
+        let b = i.intern("5511999990001");
+        assert_eq!(
+            i.intern("Black Friday"),
+            a,
+            "the same text, the same number"
+        );
+        assert_eq!((i.get(""), i.get("5511999990001")), (Some(0), Some(b)));
+        for n in 0..10_000 {
+            i.intern(&format!("phone {n}"));
+        }
+        assert_eq!(
+            i.resolve(b),
+            "5511999990001",
+            "kept across the table's growth"
+        );
+        i.forget(b);
+        assert_eq!((i.resolve(b), i.get("5511999990001")), ("", None));
+        assert!(
+            !i.bytes.windows(13).any(|w| w == b"5511999990001"),
+            "its bytes are gone"
+        );
+        let again = i.intern("5511999990001");
+        assert_ne!(again, b, "interned again, it gets a new number");
+        let loaded = Interner::load(i.save()).expect("loads");
+        assert_eq!(loaded.get("5511999990001"), Some(again));
+        assert_eq!(
+            (
+                loaded.resolve(b),
+                loaded.get("phone 9999").map(|s| loaded.resolve(s))
+            ),
+            ("", Some("phone 9999"))
+        );
+        assert_eq!(loaded.get("Black Friday"), Some(a));
     }
 
     /// The two ways an open gets its bitmaps and key columns, loading the
