@@ -192,8 +192,14 @@ impl Store {
             .name("ticks-checkpoint-load".into())
             .spawn(move || load_checkpoint(&path))
             .map_err(io_err(&dir))?;
+        // The text index opens first: its thread that builds the entry ->
+        // documents maps then runs while sled opens, so text queries right
+        // after the open find them built.
+        let (text, mut text_covered) =
+            TextIndex::open(&dir.join("text"), config.text_commit_interval)?;
+        let text_ms = opening.elapsed().as_millis() as u64;
         let db = open_sled(&dir.join("log"), config.cache_bytes)?;
-        let sled_ms = opening.elapsed().as_millis() as u64;
+        let sled_ms = opening.elapsed().as_millis() as u64 - text_ms;
         let meta = db.open_tree("meta")?;
         match meta.get("format")?.and_then(|v| v.first().copied()) {
             Some(v) if v == log::FORMAT_VERSION => {}
@@ -216,9 +222,8 @@ impl Store {
         }
         let log = Log::open(&db, &dir.join("keyring"), config.encrypt)?;
         let last = log.last_seq()?;
-        let (text, mut text_covered) =
-            TextIndex::open(&dir.join("text"), config.text_commit_interval)?;
         tracing::info!(
+            text_ms,
             sled_ms,
             log_and_text_ms = opening.elapsed().as_millis() as u64,
             resident_mib = resident_mib(),

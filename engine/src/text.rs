@@ -699,6 +699,8 @@ fn build_maps(
     std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
+            let started = std::time::Instant::now();
+            let count = segments.len();
             for segment in segments {
                 let built = EntryDocs::build(&segment).ok().map(Arc::new);
                 if let Ok(mut c) = cache.lock() {
@@ -708,6 +710,11 @@ fn build_maps(
                     };
                 }
             }
+            tracing::debug!(
+                segments = count,
+                ms = started.elapsed().as_millis() as u64,
+                "full-text index: entry -> documents maps built"
+            );
         })
 }
 
