@@ -195,8 +195,7 @@ impl Store {
         // The text index opens first: its thread that builds the entry ->
         // documents maps then runs while sled opens, so text queries right
         // after the open find them built.
-        let (text, mut text_covered) =
-            TextIndex::open(&dir.join("text"), config.text_commit_interval)?;
+        let (text, mut text_covered) = open_text(&dir.join("text"), config.text_commit_interval)?;
         let text_ms = opening.elapsed().as_millis() as u64;
         let db = open_sled(&dir.join("log"), config.cache_bytes)?;
         let sled_ms = opening.elapsed().as_millis() as u64 - text_ms;
@@ -847,6 +846,22 @@ fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
                 waited += Duration::from_millis(50);
             }
             other => return Ok(other?),
+        }
+    }
+}
+
+/// Opens the text index, waiting up to 3 s for a store of this directory
+/// that was dropped without `close` to release its writer's lock (as
+/// `open_sled` waits for sled's).
+fn open_text(path: &Path, commit_interval: Duration) -> Result<(TextIndex, Option<Seq>)> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match TextIndex::open(path, commit_interval) {
+            Err(Error::Text(e)) if e.contains("LockBusy") && waited < Duration::from_secs(3) => {
+                std::thread::sleep(Duration::from_millis(50));
+                waited += Duration::from_millis(50);
+            }
+            other => return other,
         }
     }
 }
