@@ -118,6 +118,10 @@ impl EntryDocs {
         })
     }
 
+    fn heap_bytes(&self) -> usize {
+        (self.offsets.capacity() + self.docs.capacity() + self.entry_of.capacity()) * 4
+    }
+
     /// The entry ids this segment has documents for lie in this range.
     fn entries(&self) -> std::ops::RangeInclusive<u32> {
         self.first..=self.first + (self.offsets.len() as u32).saturating_sub(2)
@@ -701,8 +705,10 @@ fn build_maps(
         .spawn(move || {
             let started = std::time::Instant::now();
             let count = segments.len();
+            let mut bytes = 0usize;
             for segment in segments {
                 let built = EntryDocs::build(&segment).ok().map(Arc::new);
+                bytes += built.as_ref().map_or(0, |m| m.heap_bytes());
                 if let Ok(mut c) = cache.lock() {
                     match built {
                         Some(map) => c.insert(segment.segment_id(), Some(map)),
@@ -713,6 +719,7 @@ fn build_maps(
             tracing::debug!(
                 segments = count,
                 ms = started.elapsed().as_millis() as u64,
+                mib = bytes >> 20,
                 "full-text index: entry -> documents maps built"
             );
         })
