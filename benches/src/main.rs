@@ -43,11 +43,15 @@ struct Args {
     /// Run only the query kinds whose name contains this.
     #[arg(long)]
     only: Option<String>,
+    /// sled's page cache in MiB (the store's default is 256).
+    #[arg(long, default_value_t = 256)]
+    cache_mib: u64,
 }
 
 fn config(args: &Args) -> Config {
     let mut c = Config::new(&args.dir);
     c.compression_level = args.compression_level;
+    c.cache_bytes = args.cache_mib << 20;
     c
 }
 

@@ -115,45 +115,43 @@ fn config() -> bincode::config::Configuration {
 }
 
 /// Encodes and compresses one block.
-fn seal_block<'a>(rows: impl Iterator<Item = &'a Row>) -> Block {
+fn seal_block<'a>(rows: impl Iterator<Item = &'a Row>) -> Option<Block> {
     let rows: Vec<&Row> = rows.collect();
     let n = rows.len();
     let mut plain = vec![0u8; 4 + 4 * n];
     plain[..4].copy_from_slice(&(n as u32).to_le_bytes());
     let header = plain.len();
     for (i, row) in rows.iter().enumerate() {
-        // Encoding a row into a Vec cannot fail: every field is plain data.
         if let Err(e) = bincode::serde::encode_into_std_write(row, &mut plain, config()) {
-            tracing::error!("a row could not be encoded: {e}");
+            tracing::error!("a row could not be encoded, its block stays unsealed: {e}");
+            return None;
         }
         let end = (plain.len() - header) as u32;
         plain[4 + 4 * i..8 + 4 * i].copy_from_slice(&end.to_le_bytes());
     }
-    COMPRESSOR.with(|cell| {
+    let compressed = COMPRESSOR.with(|cell| {
         let mut cell = cell.borrow_mut();
-        let compressed = match &mut *cell {
+        match &mut *cell {
             Some(c) => c.compress(&plain),
             slot => zstd::bulk::Compressor::new(LEVEL).and_then(|mut c| {
                 let out = c.compress(&plain);
                 *slot = Some(c);
                 out
             }),
-        };
-        let mut block = Vec::with_capacity(4 + plain.len() / 3);
-        block.extend_from_slice(&(plain.len() as u32).to_le_bytes());
-        match compressed {
-            Ok(bytes) => block.extend_from_slice(&bytes),
-            // zstd does not fail on memory it allocated itself; should it,
-            // the block is stored as a frame of raw bytes, still readable.
-            Err(e) => {
-                tracing::error!("a block of rows could not be compressed: {e}");
-                block.extend_from_slice(
-                    &zstd::stream::encode_all(&plain[..], 0).unwrap_or_default(),
-                );
-            }
         }
-        Block::Held(Bytes::from(block))
-    })
+    });
+    match compressed {
+        Ok(bytes) => {
+            let mut block = Vec::with_capacity(4 + bytes.len());
+            block.extend_from_slice(&(plain.len() as u32).to_le_bytes());
+            block.extend_from_slice(&bytes);
+            Some(Block::Held(Bytes::from(block)))
+        }
+        Err(e) => {
+            tracing::error!("a block of rows could not be compressed, it stays unsealed: {e}");
+            None
+        }
+    }
 }
 
 /// A sealed block, decompressed.
@@ -346,11 +344,9 @@ impl Rows {
     /// after each record.
     pub(crate) fn seal(&mut self) {
         while self.tail.len() >= self.keep_recent + BLOCK_ROWS {
-            let block = seal_block(self.tail.range(..BLOCK_ROWS));
-            self.recorded
-                .extend(self.tail.range(..BLOCK_ROWS).map(|r| r.recorded_ms));
-            self.tail.drain(..BLOCK_ROWS);
-            self.blocks.push(block);
+            if !self.seal_oldest_of_tail() {
+                break;
+            }
         }
         if self.changed.len() > self.max_changed() {
             self.reseal_changed();
@@ -372,43 +368,73 @@ impl Rows {
     /// writes blocks and the next open has nothing to seal.
     pub(crate) fn seal_all(&mut self) {
         while self.tail.len() >= BLOCK_ROWS {
-            let block = seal_block(self.tail.range(..BLOCK_ROWS));
-            self.recorded
-                .extend(self.tail.range(..BLOCK_ROWS).map(|r| r.recorded_ms));
-            self.tail.drain(..BLOCK_ROWS);
-            self.blocks.push(block);
+            if !self.seal_oldest_of_tail() {
+                break;
+            }
         }
         self.reseal_changed();
     }
 
-    /// Writes anew each block holding a changed row.
+    /// Seals the tail's oldest block of rows; false when it could not be
+    /// (they stay unsealed).
+    fn seal_oldest_of_tail(&mut self) -> bool {
+        let Some(block) = seal_block(self.tail.range(..BLOCK_ROWS)) else {
+            return false;
+        };
+        self.recorded
+            .extend(self.tail.range(..BLOCK_ROWS).map(|r| r.recorded_ms));
+        self.tail.drain(..BLOCK_ROWS);
+        self.blocks.push(block);
+        true
+    }
+
+    /// Writes anew each block holding a changed row. A block that cannot
+    /// be read or sealed keeps its changed rows unsealed (nothing is lost).
     pub(crate) fn reseal_changed(&mut self) {
         let mut by_block: Vec<u32> = self.changed.keys().copied().collect();
         by_block.sort_unstable();
         by_block.dedup_by_key(|id| *id as usize / BLOCK_ROWS);
-        for first in by_block {
+        'blocks: for first in by_block {
             let b = first as usize / BLOCK_ROWS;
+            let base = b * BLOCK_ROWS;
             let Some(plain) = self.open_block(b) else {
                 tracing::error!(
                     "block {b} of rows does not decode; its changed rows stay unsealed"
                 );
                 continue;
             };
-            let mut rows = Vec::with_capacity(BLOCK_ROWS);
+            let mut unchanged: Vec<Option<Row>> = Vec::with_capacity(BLOCK_ROWS);
             for i in 0..BLOCK_ROWS {
-                let id = (b * BLOCK_ROWS + i) as u32;
-                match self.changed.remove(&id).or_else(|| plain.row(i)) {
-                    Some(row) => rows.push(row),
+                if self.changed.contains_key(&((base + i) as u32)) {
+                    unchanged.push(None);
+                    continue;
+                }
+                match plain.row(i) {
+                    Some(row) => unchanged.push(Some(row)),
                     None => {
-                        tracing::error!("row {i} of block {b} does not decode");
-                        return;
+                        tracing::error!("row {i} of block {b} does not decode; it stays unsealed");
+                        continue 'blocks;
                     }
                 }
             }
+            let rows: Vec<&Row> = unchanged
+                .iter()
+                .enumerate()
+                .filter_map(|(i, row)| {
+                    row.as_ref()
+                        .or_else(|| self.changed.get(&((base + i) as u32)))
+                })
+                .collect();
+            let Some(block) = seal_block(rows.iter().copied()) else {
+                continue;
+            };
             for (i, row) in rows.iter().enumerate() {
-                self.recorded[b * BLOCK_ROWS + i] = row.recorded_ms;
+                self.recorded[base + i] = row.recorded_ms;
             }
-            self.blocks[b] = seal_block(rows.iter());
+            self.blocks[b] = block;
+            for i in 0..BLOCK_ROWS {
+                self.changed.remove(&((base + i) as u32));
+            }
         }
     }
 
