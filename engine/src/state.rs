@@ -565,6 +565,9 @@ pub(crate) struct State {
     replies: FxHashMap<EntryId, Vec<EntryId>>,
     /// The last log record folded in.
     pub(crate) applied: Option<Seq>,
+    /// Strings purged entries used, until the purge's erasure blanks those
+    /// no live entry uses (not saved: a replay of the purge sets it again).
+    purged_strings: FxHashSet<Sym>,
 }
 
 /// Outbound entries by (phone number id, customer), to open their 24 h
@@ -852,6 +855,7 @@ impl State {
             outbound_by_pair: OutboundByPair::default(),
             replies: FxHashMap::default(),
             applied: None,
+            purged_strings: FxHashSet::default(),
         }
     }
 
@@ -1535,19 +1539,22 @@ impl State {
                 self.inbound_times.remove(&pair);
             }
         }
-        self.forget_unused_strings(candidates);
+        self.purged_strings.extend(candidates);
         // Sealed blocks still hold the purged rows' old content: written
         // anew now, not at the next resealing.
         self.rows.reseal_changed();
     }
 
-    /// Blanks those of `candidates` no live entry refers to any more: a
-    /// purged entry's phone, name or error title must not outlive it, in
-    /// memory or in a checkpoint. Reads every live row (sealed blocks
-    /// decompressed once each), so it runs once per purge.
-    fn forget_unused_strings(&mut self, mut candidates: FxHashSet<Sym>) {
+    /// Those of the strings purged entries used that no live entry refers
+    /// to any more: what [`State::forget_strings`] blanks, so that a purged
+    /// entry's phone, name or error title outlives it neither in memory nor
+    /// in a checkpoint. Reads every live row (one read and decompression
+    /// per sealed block: seconds at 10M entries), so the purge's erasure
+    /// calls it under the read lock, where queries go on.
+    pub(crate) fn unused_purged_strings(&self) -> Vec<Sym> {
+        let mut candidates = self.purged_strings.clone();
         if candidates.is_empty() {
-            return;
+            return Vec::new();
         }
         self.rows.for_each(self.live.iter(), |_, row| {
             for sym in row.syms() {
@@ -1563,9 +1570,21 @@ impl State {
             candidates.remove(pnid);
             candidates.remove(phone);
         }
-        for sym in candidates {
-            self.interner.forget(sym);
+        candidates.into_iter().collect()
+    }
+
+    /// Blanks `unused` (from [`State::unused_purged_strings`], with no
+    /// record applied since) and forgets the purged entries' strings.
+    pub(crate) fn forget_strings(&mut self, unused: &[Sym]) {
+        for sym in unused {
+            self.interner.forget(*sym);
         }
+        self.purged_strings.clear();
+    }
+
+    /// Whether a purge left strings to check (see `unused_purged_strings`).
+    pub(crate) fn has_purged_strings(&self) -> bool {
+        !self.purged_strings.is_empty()
     }
 
     /// Estimated heap bytes of each part, for the log at open and for

@@ -310,6 +310,9 @@ impl Store {
             checkpointing: Mutex::new(()),
         });
         resume_erasures(&shared)?;
+        // A purge replayed from the log whose erasure had finished: its
+        // strings are blanked here (the writer has not started yet).
+        forget_purged_strings(&shared);
         let (tx, rx) = mpsc::channel();
         let handle = {
             let shared = shared.clone();
@@ -1172,11 +1175,30 @@ fn erase_content(
     for period in periods {
         erase::rewrite_period(&shared.log, period, ids, shared.level)?;
     }
+    forget_purged_strings(shared);
     // The checkpoint holds rows: replace it with one without them.
     checkpoint_now(shared)?;
     shared.meta.remove(erase::pending_key(seq))?;
     shared.db.flush()?;
     Ok(())
+}
+
+/// Blanks the strings only purged entries used. Called by the writer
+/// thread (the erasure runs on it), so no record is applied between the
+/// scan, under the read lock where queries go on, and the blanking.
+fn forget_purged_strings(shared: &Shared) {
+    let unused = {
+        let state = shared.state.read().unwrap_or_else(|p| p.into_inner());
+        if !state.has_purged_strings() {
+            return;
+        }
+        state.unused_purged_strings()
+    };
+    shared
+        .state
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .forget_strings(&unused);
 }
 
 /// Writes the derived state to the checkpoint file. The text index is
