@@ -35,7 +35,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Rows per sealed block: large enough to compress well (~16 KB of plain
 /// rows), small enough that reading one row costs microseconds.
@@ -64,6 +64,43 @@ pub(crate) struct Rows {
     tail: VecDeque<Row>,
     /// How many of the newest rows stay unsealed.
     keep_recent: usize,
+    /// Blocks decompressed lately.
+    cache: Mutex<BlockCache>,
+}
+
+/// Blocks decompressed lately, so that rows read again soon (the next
+/// page of a search, the same page again, a detail view after the table)
+/// are not read and decompressed again. Small (~4 MB of plain rows): a scan
+/// passes through it without holding much.
+#[derive(Default)]
+struct BlockCache {
+    blocks: FxHashMap<usize, (Arc<Plain>, u64)>,
+    tick: u64,
+}
+
+const CACHED_BLOCKS: usize = 256;
+
+impl BlockCache {
+    fn get(&mut self, b: usize) -> Option<Arc<Plain>> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.blocks.get_mut(&b).map(|(plain, used)| {
+            *used = tick;
+            plain.clone()
+        })
+    }
+
+    fn put(&mut self, b: usize, plain: Arc<Plain>) {
+        if self.blocks.len() >= CACHED_BLOCKS {
+            // The least recently used goes (a linear look over 256).
+            if let Some(oldest) = self.blocks.iter().min_by_key(|(_, (_, used))| *used) {
+                let oldest = *oldest.0;
+                self.blocks.remove(&oldest);
+            }
+        }
+        self.tick += 1;
+        self.blocks.insert(b, (plain, self.tick));
+    }
 }
 
 impl Default for Rows {
@@ -75,6 +112,7 @@ impl Default for Rows {
             changed: FxHashMap::default(),
             tail: VecDeque::new(),
             keep_recent: KEEP_RECENT,
+            cache: Mutex::default(),
         }
     }
 }
@@ -226,8 +264,14 @@ pub(crate) fn stored_bytes(block: &Block, file: Option<&Arc<File>>) -> std::io::
 }
 
 impl Rows {
-    fn open_block(&self, b: usize) -> Option<Plain> {
-        open_block(&self.blocks[b], self.file.as_ref())
+    fn open_block(&self, b: usize) -> Option<Arc<Plain>> {
+        let cache = || self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(plain) = cache().get(b) {
+            return Some(plain);
+        }
+        let plain = Arc::new(open_block(&self.blocks[b], self.file.as_ref())?);
+        cache().put(b, plain.clone());
+        Some(plain)
     }
 
     /// How many ids were handed out.
@@ -306,7 +350,7 @@ impl Rows {
         mut f: impl FnMut(u32, &Row),
     ) {
         let sealed = self.sealed_len();
-        let mut open: Option<(usize, Option<Plain>)> = None;
+        let mut open: Option<(usize, Option<Arc<Plain>>)> = None;
         for id in ids {
             let idx = id as usize;
             if idx >= sealed {
@@ -432,6 +476,11 @@ impl Rows {
                 self.recorded[base + i] = row.recorded_ms;
             }
             self.blocks[b] = block;
+            self.cache
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .blocks
+                .remove(&b);
             for i in 0..BLOCK_ROWS {
                 self.changed.remove(&((base + i) as u32));
             }
@@ -513,6 +562,7 @@ impl Rows {
             changed: parts.changed.into_iter().collect(),
             tail: parts.tail.into(),
             keep_recent: KEEP_RECENT,
+            cache: Mutex::default(),
         })
     }
 }
