@@ -15,8 +15,10 @@
 //! which decompresses each block once. Time sorts read `recorded_ms` for
 //! thousands of rows per query, so it is kept in a column beside the
 //! blocks. The writer calls [`Rows::seal`] after each record: it seals the
-//! tail beyond the newest [`KEEP_RECENT`] ids, and when too many sealed rows
-//! changed it writes their blocks anew.
+//! tail beyond the newest `Config::unsealed_rows` ids (65,536 by default),
+//! and when more than a quarter of that many sealed rows changed it writes
+//! their blocks anew. The last 256 blocks decompressed are kept in a small
+//! cache, which a resealed block leaves.
 //!
 //! A sealed block is held in memory (`Block::Held`) until a checkpoint
 //! writes it; from then on it is read from the checkpoint file when
