@@ -232,16 +232,21 @@ impl WamidIndex {
         }
     }
 
-    /// The seed and every slot, for a checkpoint.
-    pub(crate) fn save(&self) -> (u64, Vec<u64>) {
-        (self.seed, self.table.iter().copied().collect())
+    /// The seed and every slot (u64 LE each), for a checkpoint.
+    pub(crate) fn save(&self) -> (u64, Vec<u8>) {
+        let mut slots = Vec::with_capacity(self.table.len() * 8);
+        for slot in self.table.iter() {
+            slots.extend_from_slice(&slot.to_le_bytes());
+        }
+        (self.seed, slots)
     }
 
     /// The index a checkpoint saved (slots of entries that are no longer
     /// live, as `keep` says, are left out).
-    pub(crate) fn load(seed: u64, slots: &[u64], keep: impl Fn(u32) -> bool) -> WamidIndex {
-        let mut index = WamidIndex::with_seed(seed, slots.len());
-        for &slot in slots {
+    pub(crate) fn load(seed: u64, slots: &[u8], keep: impl Fn(u32) -> bool) -> WamidIndex {
+        let mut index = WamidIndex::with_seed(seed, slots.len() / 8);
+        for bytes in slots.chunks_exact(8) {
+            let slot = u64::from_le_bytes(bytes.try_into().unwrap_or_default());
             if keep(slot as u32) {
                 index
                     .table

@@ -267,10 +267,8 @@ impl Interner {
         if let Ok(found) = self.lookup.find_entry(hash, |other| *other == sym) {
             found.remove();
         }
-        let n = sym as usize;
-        let start = if n == 0 { 0 } else { self.ends[n - 1] as usize };
-        let end = self.ends[n] as usize;
-        if let Some(bytes) = self.bytes.get_mut(start..end) {
+        let span = arena_span(&self.ends, sym);
+        if let Some(bytes) = self.bytes.get_mut(span) {
             bytes.fill(0);
         }
         self.forgotten.insert(sym);
@@ -328,8 +326,8 @@ impl Interner {
     }
 }
 
-/// String `sym` of an arena (what the lookup hashes when it grows).
-fn arena_text<'a>(bytes: &'a [u8], ends: &[u32], sym: Sym) -> &'a str {
+/// Where string `sym` lies in an arena.
+fn arena_span(ends: &[u32], sym: Sym) -> std::ops::Range<usize> {
     let n = sym as usize;
     let start = if n == 0 {
         0
@@ -337,8 +335,13 @@ fn arena_text<'a>(bytes: &'a [u8], ends: &[u32], sym: Sym) -> &'a str {
         ends.get(n - 1).copied().unwrap_or(0)
     };
     let end = ends.get(n).copied().unwrap_or(start);
+    start as usize..end as usize
+}
+
+/// String `sym` of an arena (what the lookup hashes when it grows).
+fn arena_text<'a>(bytes: &'a [u8], ends: &[u32], sym: Sym) -> &'a str {
     bytes
-        .get(start as usize..end as usize)
+        .get(arena_span(ends, sym))
         .and_then(|b| std::str::from_utf8(b).ok())
         .unwrap_or("")
 }
@@ -1290,9 +1293,8 @@ impl State {
                     if at < msg.at_ms || at - msg.at_ms > SESSION_WINDOW_MS {
                         continue;
                     }
-                    let o = self.rows.get_mut(out.0);
-                    if o.session != Some(Session::Open) && !o.purged {
-                        let before = Some(o.index_keys());
+                    if self.live.contains(out.0) && !self.session_open(out.0) {
+                        let before = Some(self.rows.get_mut(out.0).index_keys());
                         self.rows.get_mut(out.0).session = Some(Session::Open);
                         let after = Some(self.rows.get_mut(out.0).index_keys());
                         self.reindex(out, before, after);
@@ -1402,6 +1404,13 @@ impl State {
         }
     }
 
+    /// Whether entry `id`'s 24 h window is open, read from its key column:
+    /// deciding it decodes no sealed row (only a change does).
+    fn session_open(&self, id: u32) -> bool {
+        let column = self.columns.column(Field::Session.slot());
+        column.keys().get(column.code(id) as usize) == Some(&(Session::Open as i64))
+    }
+
     /// Sets the session flag of an outbound entry from the inbound messages
     /// known now, and remembers the entry for inbound messages learned later.
     /// `was` is the entry's (phone number id, customer) before this event.
@@ -1490,15 +1499,14 @@ impl State {
             let times = times.clone();
             let outbound: Vec<EntryId> = self.outbound_by_pair.list(pair).map(EntryId).collect();
             for out in outbound {
-                let o = self.rows.get_mut(out.0);
-                if o.purged || o.session != Some(Session::Open) {
+                if !self.live.contains(out.0) || !self.session_open(out.0) {
                     continue;
                 }
-                let t = o.recorded_ms;
+                let t = self.rows.recorded_ms(out.0);
                 let pos = times.partition_point(|&x| x <= t);
                 let still_open = pos > 0 && t - times[pos - 1] <= SESSION_WINDOW_MS;
                 if !still_open {
-                    let before = Some(o.index_keys());
+                    let before = Some(self.rows.get_mut(out.0).index_keys());
                     self.rows.get_mut(out.0).session = Some(Session::Closed);
                     let after = Some(self.rows.get_mut(out.0).index_keys());
                     self.reindex(out, before, after);
@@ -1626,11 +1634,7 @@ impl State {
     /// The checkpoint of this state. Cheap to take under the read lock:
     /// sealed blocks are shared, not copied; the rest is maps and columns.
     pub(crate) fn to_checkpoint(&self) -> StateCheckpoint {
-        let (wamid_seed, slots) = self.wamids.save();
-        let mut wamid_slots = Vec::with_capacity(slots.len() * 8);
-        for slot in slots {
-            wamid_slots.extend_from_slice(&slot.to_le_bytes());
-        }
+        let (wamid_seed, wamid_slots) = self.wamids.save();
         StateCheckpoint {
             head: CheckpointHead {
                 applied: self.applied,
@@ -1693,11 +1697,7 @@ impl State {
         let (wamids, indexes) = std::thread::scope(|scope| {
             let slots = &lookups.wamid_slots.0;
             let wamids = scope.spawn(move || {
-                let slots: Vec<u64> = slots
-                    .chunks_exact(8)
-                    .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
-                    .collect();
-                WamidIndex::load(lookups.wamid_seed, &slots, |id| (id as usize) < entries)
+                WamidIndex::load(lookups.wamid_seed, slots, |id| (id as usize) < entries)
             });
             let indexes = match saved.and_then(|saved| saved.load(entries)) {
                 Some(loaded) => (loaded, true),
