@@ -72,8 +72,7 @@ pub(crate) fn rewrite_period(
     level: i32,
 ) -> Result<()> {
     log.begin_rekey(period)?;
-    let mut writes = Vec::new();
-    let mut removals = Vec::new();
+    let mut writes: Vec<(Seq, Option<Vec<u8>>)> = Vec::new();
     for item in log.iter_period(period) {
         let (seq, bytes) = item?;
         if !crate::log::is_input(&bytes) {
@@ -83,24 +82,21 @@ pub(crate) fn rewrite_period(
         let assigned: Vec<EntryId> = header.assignments.iter().flatten().copied().collect();
         let purged = assigned.iter().filter(|id| ids.contains(id.0)).count();
         if purged > 0 && purged == assigned.len() {
-            removals.push(seq);
+            writes.push((seq, None));
         } else if purged > 0 {
             let Record::Input(mut rec) = log.decode(seq, &bytes)? else {
                 continue;
             };
             redact(&mut rec, ids);
-            writes.push((seq, log.reencode(seq, &rec, level)?));
+            writes.push((seq, Some(log.reencode(seq, &rec, level)?)));
         } else if let Some(resealed) = log.reseal(seq, &bytes)? {
-            writes.push((seq, resealed));
+            writes.push((seq, Some(resealed)));
         }
         if writes.len() >= 1024 {
-            log.put_many(std::mem::take(&mut writes))?;
+            log.rewrite(std::mem::take(&mut writes))?;
         }
     }
-    log.put_many(writes)?;
-    for seq in removals {
-        log.remove(seq)?;
-    }
+    log.rewrite(writes)?;
     log.flush()?;
     log.finish_rekey(period)
 }

@@ -70,6 +70,7 @@
 //! modules explain why keys: sled keeps freed bytes). A purge interrupted by
 //! a crash is finished by the next open.
 
+mod blocks;
 mod checkpoint;
 mod columns;
 mod erase;

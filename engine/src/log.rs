@@ -2,9 +2,10 @@
 //!
 //! # Record format (version 2)
 //!
-//! Key: the sequence number, 8 bytes big-endian (so sled's order is log order).
-//!
-//! Value:
+//! Records are stored a few at a time in blocks (see the `blocks` module),
+//! each block under the 8-byte big-endian sequence number of its first
+//! record, so sled's order is log order; stores of format 1 and 2 have one
+//! record per key, the record itself as the value. A record is:
 //! ```text
 //! [0]      format version (2; version 1 records, without [g], still decode)
 //! [1]      kind: 1 = input, 2 = purge
@@ -30,11 +31,17 @@ use crate::error::{Error, Result};
 use crate::keys::{self, Keyring};
 use crate::model::{EntryId, Event, Input, Seq, Source};
 use serde::{Deserialize, Serialize};
-use std::sync::RwLock;
+use crate::blocks::{self, BlockBuilder, BlockView};
+use std::sync::{Mutex, RwLock};
 
 /// The version of the record format written by this build.
 pub const FORMAT_VERSION: u8 = 2;
-/// The oldest record format this build still reads.
+/// The store's format, kept in its `meta` tree: 1 and 2 are their record
+/// format with one record per sled key; 3 has records of format 2 in blocks
+/// (see the `blocks` module). This build reads them all, writes 3, and
+/// marks an older store 3 when it opens it (older builds then refuse it).
+pub(crate) const STORE_FORMAT: u8 = 3;
+/// The oldest record format (and store format) this build still reads.
 pub(crate) const OLDEST_READABLE: u8 = 1;
 const KIND_INPUT: u8 = 1;
 const KIND_PURGE: u8 = 2;
@@ -386,42 +393,123 @@ pub(crate) fn encode_purge(p: &PurgeRecord) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The sled tree that holds the log, keyed by big-endian sequence numbers,
-/// with the keys that encrypt its records.
+/// The sled tree that holds the log, with the keys that encrypt its
+/// records. Records sit in blocks of consecutive sequence numbers (see the
+/// `blocks` module), keyed by the big-endian sequence number of each
+/// block's first slot, so sled's order is log order; stores written before
+/// blocks hold one record per key, and both read the same.
 pub(crate) struct Log {
     db: sled::Db,
     tree: sled::Tree,
     keys: RwLock<Keyring>,
     encrypt: bool,
+    /// The newest block while it is not full: the next group commit adds
+    /// to it (rewriting its value) instead of starting a block of its own,
+    /// so that single webhooks do not make one key each. `None` when the
+    /// next record starts a block (after a full one, a purge's rewrite, or
+    /// a failed write).
+    tail: Mutex<Option<BlockBuilder>>,
+    /// Records in the log, counted on first use and then kept.
+    records: Mutex<Option<u64>>,
 }
 
 pub(crate) fn seq_key(seq: Seq) -> [u8; 8] {
     seq.0.to_be_bytes()
 }
 
-/// A record of a sled range over the log, with its key decoded.
-fn record_of(item: sled::Result<(sled::IVec, sled::IVec)>) -> Result<(Seq, sled::IVec)> {
-    let (k, v) = item?;
-    let seq = key_seq(&k).ok_or_else(|| Error::Corrupt {
+fn key_seq(key: &[u8]) -> Result<Seq> {
+    let arr: [u8; 8] = key.try_into().map_err(|_| Error::Corrupt {
         seq: 0,
         reason: "log key is not 8 bytes".into(),
     })?;
-    Ok((seq, v))
+    Ok(Seq(u64::from_be_bytes(arr)))
 }
 
-fn key_seq(key: &[u8]) -> Option<Seq> {
-    let arr: [u8; 8] = key.try_into().ok()?;
-    Some(Seq(u64::from_be_bytes(arr)))
+/// The record of `seq` in the value stored under `key`, if it holds one.
+fn record_in(key: Seq, value: &sled::IVec, seq: Seq) -> Result<Option<sled::IVec>> {
+    if !blocks::is_block(value) {
+        return Ok((key == seq).then(|| value.clone()));
+    }
+    let view = BlockView::parse(value).ok_or_else(|| corrupt(key, "damaged block header"))?;
+    let slot = usize::try_from(seq.0 - key.0).unwrap_or(usize::MAX);
+    Ok(view.slot(slot).map(|(at, len)| value.subslice(at, len)))
+}
+
+/// Every record of the values of a sled range, in log order, from `from`
+/// on: blocks are opened into their records.
+struct Records {
+    values: sled::Iter,
+    from: Seq,
+    /// The block being read, with the next slot to look at.
+    block: Option<(Seq, sled::IVec, usize)>,
+    /// An error to report first (from finding the start).
+    pending: Option<Error>,
+}
+
+impl Iterator for Records {
+    type Item = Result<(Seq, sled::IVec)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.pending.take() {
+            return Some(Err(e));
+        }
+        loop {
+            if let Some((key, value, next)) = &mut self.block {
+                let Some(view) = BlockView::parse(value) else {
+                    let e = corrupt(*key, "damaged block header");
+                    self.block = None;
+                    return Some(Err(e));
+                };
+                while *next < view.slots() {
+                    let i = *next;
+                    *next += 1;
+                    let seq = Seq(key.0 + i as u64);
+                    if seq < self.from {
+                        continue;
+                    }
+                    if let Some((at, len)) = view.slot(i) {
+                        return Some(Ok((seq, value.subslice(at, len))));
+                    }
+                }
+                self.block = None;
+            }
+            let (key, value) = match self.values.next()? {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let key = match key_seq(&key) {
+                Ok(k) => k,
+                Err(e) => return Some(Err(e)),
+            };
+            if blocks::is_block(&value) {
+                self.block = Some((key, value, 0));
+            } else if key >= self.from {
+                return Some(Ok((key, value)));
+            }
+        }
+    }
 }
 
 impl Log {
     pub(crate) fn open(db: &sled::Db, keyring: &std::path::Path, encrypt: bool) -> Result<Log> {
         let tree = db.open_tree("log")?;
+        // A block the last run left open is added to, as if it had not
+        // stopped.
+        let tail = match tree.last()? {
+            Some((k, v)) if blocks::is_block(&v) => {
+                let first = key_seq(&k)?;
+                BlockBuilder::from_value(first, &v)
+                    .filter(|b| !b.is_empty() && b.accepts(b.next_seq(), 0))
+            }
+            _ => None,
+        };
         Ok(Log {
             db: db.clone(),
             tree,
             keys: RwLock::new(Keyring::load(keyring)?),
             encrypt,
+            tail: Mutex::new(tail),
+            records: Mutex::new(None),
         })
     }
 
@@ -431,6 +519,14 @@ impl Log {
 
     fn ring_mut(&self) -> std::sync::RwLockWriteGuard<'_, Keyring> {
         self.keys.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn tail(&self) -> std::sync::MutexGuard<'_, Option<BlockBuilder>> {
+        self.tail.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn record_count(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Encodes an input record for `seq` (the writer thread only: it may
@@ -476,7 +572,7 @@ impl Log {
             .ok_or_else(|| corrupt(seq, "the payload does not authenticate"))
     }
 
-    /// Decodes one log value.
+    /// Decodes one log record.
     pub(crate) fn decode(&self, seq: Seq, bytes: &[u8]) -> Result<Record> {
         if bytes.len() < 2 {
             return Err(corrupt(seq, "record shorter than 2 bytes"));
@@ -596,13 +692,101 @@ impl Log {
         self.ring().rekeying()
     }
 
-    /// Writes records (no flush).
-    pub(crate) fn put_many(&self, records: Vec<(Seq, Vec<u8>)>) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        for (seq, bytes) in records {
-            batch.insert(&seq_key(seq), bytes);
+    /// The key and value that hold `seq`'s record, if any value does: the
+    /// last key at or before it (a block holds the sequence numbers from
+    /// its key on).
+    fn holder(&self, seq: Seq) -> Result<Option<(Seq, sled::IVec)>> {
+        match self.tree.range(..=seq_key(seq)).next_back() {
+            None => Ok(None),
+            Some(item) => {
+                let (k, v) = item?;
+                Ok(Some((key_seq(&k)?, v)))
+            }
         }
+    }
+
+    /// Replaces existing records (`Some`) or removes them (`None`), in one
+    /// sled batch, without a flush. Blocks are rewritten whole; a block
+    /// left without records is removed. A sequence number that no value
+    /// holds is written as a block of its own (or, for a removal, ignored).
+    pub(crate) fn rewrite(&self, mut changes: Vec<(Seq, Option<Vec<u8>>)>) -> Result<()> {
+        changes.sort_by_key(|(seq, _)| *seq);
+        // Held throughout: the writer must not add to a block between our
+        // reading it and writing it back.
+        let mut tail = self.tail();
+        let mut batch = sled::Batch::default();
+        let mut removed = 0u64;
+        let mut added = 0u64;
+        let mut open: Option<BlockBuilder> = None;
+        let mut rewritten: Vec<Seq> = Vec::new();
+        let close = |block: BlockBuilder, batch: &mut sled::Batch| {
+            if block.is_empty() {
+                batch.remove(&seq_key(block.first()));
+            } else {
+                batch.insert(&seq_key(block.first()), block.encode());
+            }
+        };
+        for (seq, record) in changes {
+            if open.as_ref().is_some_and(|b| seq >= b.next_seq()) {
+                if let Some(b) = open.take() {
+                    close(b, &mut batch);
+                }
+            }
+            if open.is_none() {
+                match self.holder(seq)? {
+                    Some((key, value)) if blocks::is_block(&value) => {
+                        let block = BlockBuilder::from_value(key, &value)
+                            .ok_or_else(|| corrupt(key, "damaged block header"))?;
+                        if seq < block.next_seq() {
+                            rewritten.push(key);
+                            open = Some(block);
+                        }
+                    }
+                    Some((key, _)) if key == seq => {
+                        // A record of the one-per-key layout.
+                        match record {
+                            Some(bytes) => batch.insert(&seq_key(seq), bytes),
+                            None => {
+                                batch.remove(&seq_key(seq));
+                                removed += 1;
+                            }
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            match (&mut open, record) {
+                (Some(block), record) => {
+                    let had = block.holds(seq);
+                    let bytes = record.unwrap_or_default();
+                    removed += u64::from(had && bytes.is_empty());
+                    added += u64::from(!had && !bytes.is_empty());
+                    block.set(seq, &bytes);
+                }
+                (None, Some(bytes)) => {
+                    let mut block = BlockBuilder::new(seq);
+                    block.push(&bytes);
+                    batch.insert(&seq_key(seq), block.encode());
+                    added += 1;
+                }
+                (None, None) => {}
+            }
+        }
+        if let Some(b) = open.take() {
+            close(b, &mut batch);
+        }
+        // The writer starts a new block rather than add to a rewritten one.
+        if tail.as_ref().is_some_and(|t| rewritten.contains(&t.first())) {
+            *tail = None;
+        }
+        // Under the count's lock, so that a count being taken sees each
+        // change once (see `len`).
+        let mut count = self.record_count();
         self.tree.apply_batch(batch)?;
+        if let Some(n) = count.as_mut() {
+            *n = (*n + added).saturating_sub(removed);
+        }
         Ok(())
     }
 
@@ -613,37 +797,78 @@ impl Log {
     ) -> impl Iterator<Item = Result<(Seq, sled::IVec)>> + '_ {
         let start = u64::from(period) << keys::PERIOD_BITS;
         let end = start + (1u64 << keys::PERIOD_BITS);
-        self.tree
-            .range(seq_key(Seq(start))..seq_key(Seq(end)))
-            .map(record_of)
+        // No block spans two periods: the period's records are the values
+        // keyed in it.
+        Records {
+            values: self.tree.range(seq_key(Seq(start))..seq_key(Seq(end))),
+            from: Seq(start),
+            block: None,
+            pending: None,
+        }
     }
 
+    /// The last sequence number written, if any.
     pub(crate) fn last_seq(&self) -> Result<Option<Seq>> {
-        Ok(self.tree.last()?.and_then(|(k, _)| key_seq(&k)))
+        let Some((k, v)) = self.tree.last()? else {
+            return Ok(None);
+        };
+        let key = key_seq(&k)?;
+        if !blocks::is_block(&v) {
+            return Ok(Some(key));
+        }
+        let view = BlockView::parse(&v).ok_or_else(|| corrupt(key, "damaged block header"))?;
+        Ok(Some(Seq(key.0 + view.slots().saturating_sub(1) as u64)))
     }
 
-    /// Writes a group of records and makes them durable with one fsync: the
-    /// group commit that lets concurrent appends share a flush.
+    /// Writes a group of records (consecutive sequence numbers, after every
+    /// record written so far) and makes them durable with one fsync: the
+    /// group commit that lets concurrent appends share a flush. Records go
+    /// into the open tail block while it has room, then into new blocks;
+    /// every block touched is written in one sled batch.
     pub(crate) fn write_durable(&self, records: &[(Seq, Vec<u8>)]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
+        let mut tail = self.tail();
         let mut batch = sled::Batch::default();
+        let mut block = match tail.take() {
+            Some(t) if t.accepts(records[0].0, records[0].1.len()) => t,
+            _ => BlockBuilder::new(records[0].0),
+        };
         for (seq, bytes) in records {
-            batch.insert(&seq_key(*seq), bytes.as_slice());
+            if !block.accepts(*seq, bytes.len()) {
+                batch.insert(&seq_key(block.first()), block.encode());
+                block = BlockBuilder::new(*seq);
+                if !block.accepts(*seq, bytes.len()) {
+                    return Err(Error::Invalid(format!(
+                        "log write out of order at record {}",
+                        seq.0
+                    )));
+                }
+            }
+            block.push(bytes);
         }
-        self.tree.apply_batch(batch)?;
+        batch.insert(&seq_key(block.first()), block.encode());
+        {
+            let mut count = self.record_count();
+            self.tree.apply_batch(batch)?;
+            if let Some(n) = count.as_mut() {
+                *n += records.len() as u64;
+            }
+        }
         self.db.flush()?;
+        if block.accepts(block.next_seq(), 0) {
+            *tail = Some(block);
+        }
         Ok(())
     }
 
+    /// The record of `seq`, if the log holds it.
     pub(crate) fn get(&self, seq: Seq) -> Result<Option<sled::IVec>> {
-        Ok(self.tree.get(seq_key(seq))?)
-    }
-
-    pub(crate) fn remove(&self, seq: Seq) -> Result<()> {
-        self.tree.remove(seq_key(seq))?;
-        Ok(())
+        match self.holder(seq)? {
+            Some((key, value)) => record_in(key, &value, seq),
+            None => Ok(None),
+        }
     }
 
     /// Iterates raw records with a sequence number strictly after `after`.
@@ -651,17 +876,61 @@ impl Log {
         &self,
         after: Option<Seq>,
     ) -> impl Iterator<Item = Result<(Seq, sled::IVec)>> + '_ {
-        let start = after.map_or(0, |s| s.0.saturating_add(1));
-        let iter = if after.is_some_and(|s| s.0 == u64::MAX) {
-            self.tree
-                .range(seq_key(Seq(u64::MAX))..seq_key(Seq(u64::MAX)))
-        } else {
-            self.tree.range(seq_key(Seq(start))..)
+        let from = match after {
+            None => Some(Seq(0)),
+            Some(s) => s.0.checked_add(1).map(Seq),
         };
-        iter.map(record_of)
+        let (values, from, pending) = match from {
+            None => {
+                let end = seq_key(Seq(u64::MAX));
+                (self.tree.range(end..end), Seq(u64::MAX), None)
+            }
+            Some(from) => {
+                // The block that holds `from` may start before it.
+                let (start, pending) = match self.holder(from) {
+                    Ok(Some((key, _))) => (key, None),
+                    Ok(None) => (from, None),
+                    Err(e) => (from, Some(e)),
+                };
+                (self.tree.range(seq_key(start)..), from, pending)
+            }
+        };
+        Records {
+            values,
+            from,
+            block: None,
+            pending,
+        }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.tree.len()
+    /// How many records the log holds: counted by a scan on first use,
+    /// then kept up to date by every write.
+    pub(crate) fn len(&self) -> Result<u64> {
+        if let Some(n) = *self.record_count() {
+            return Ok(n);
+        }
+        // The long scan runs without the lock, up to the last record
+        // written when it started; the few written since are counted under
+        // it, while writes wait (they change the count under it too).
+        let before = self.last_seq()?;
+        let mut n = 0u64;
+        if let Some(last) = before {
+            for item in self.iter_after(None) {
+                if item?.0 > last {
+                    break;
+                }
+                n += 1;
+            }
+        }
+        let mut count = self.record_count();
+        if let Some(n) = *count {
+            return Ok(n);
+        }
+        for item in self.iter_after(before) {
+            item?;
+            n += 1;
+        }
+        *count = Some(n);
+        Ok(n)
     }
 }

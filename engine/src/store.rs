@@ -201,21 +201,22 @@ impl Store {
         let sled_ms = opening.elapsed().as_millis() as u64 - text_ms;
         let meta = db.open_tree("meta")?;
         match meta.get("format")?.and_then(|v| v.first().copied()) {
-            Some(v) if v == log::FORMAT_VERSION => {}
-            Some(v) if (log::OLDEST_READABLE..log::FORMAT_VERSION).contains(&v) => {
-                // Older records stay readable; new ones are written in the
-                // current format, so older builds must no longer open it.
-                meta.insert("format", &[log::FORMAT_VERSION])?;
+            Some(v) if v == log::STORE_FORMAT => {}
+            Some(v) if (log::OLDEST_READABLE..log::STORE_FORMAT).contains(&v) => {
+                // Older records and layouts stay readable; new ones are
+                // written in the current format, so older builds must no
+                // longer open it.
+                meta.insert("format", &[log::STORE_FORMAT])?;
                 db.flush()?;
             }
             Some(v) => {
                 return Err(Error::IncompatibleFormat {
                     found: u32::from(v),
-                    expected: log::FORMAT_VERSION as u32,
+                    expected: u32::from(log::STORE_FORMAT),
                 })
             }
             None => {
-                meta.insert("format", &[log::FORMAT_VERSION])?;
+                meta.insert("format", &[log::STORE_FORMAT])?;
                 db.flush()?;
             }
         }
@@ -672,7 +673,7 @@ impl Store {
             (s.state.live.len(), s.state.rows.len() as u64, columns, rows)
         };
         Ok(StoreStats {
-            log_records: self.shared.log.len() as u64,
+            log_records: self.shared.log.len()?,
             last_seq: self.shared.log.last_seq()?.map(|s| s.0),
             live_entries: live,
             total_entries: total,
