@@ -256,9 +256,15 @@ mod tests {
     fn a_block_closes_at_its_size_its_count_or_a_period_boundary() {
         let mut b = BlockBuilder::new(Seq(0));
         assert!(!b.accepts(Seq(1), 1), "the first record must be the key's");
-        assert!(b.accepts(Seq(0), TARGET_BYTES * 4), "an empty block takes any size");
+        assert!(
+            b.accepts(Seq(0), TARGET_BYTES * 4),
+            "an empty block takes any size"
+        );
         b.push(&[7; 100]);
-        assert!(!b.accepts(Seq(2), 1), "sequence numbers must be consecutive");
+        assert!(
+            !b.accepts(Seq(2), 1),
+            "sequence numbers must be consecutive"
+        );
         assert!(!b.accepts(Seq(1), TARGET_BYTES), "over the target size");
         for i in 1..MAX_RECORDS as u64 {
             assert!(b.accepts(Seq(i), 1));
@@ -280,7 +286,10 @@ mod tests {
         assert!(BlockView::parse(&value).is_some());
         value.pop();
         assert!(BlockView::parse(&value).is_none(), "truncated");
-        assert!(BlockView::parse(&[2, 1, 0]).is_none(), "a record, not a block");
+        assert!(
+            BlockView::parse(&[2, 1, 0]).is_none(),
+            "a record, not a block"
+        );
         assert!(BlockView::parse(&[BLOCK_TAG, 5]).is_none(), "short header");
     }
 }

@@ -27,11 +27,11 @@
 //! strings into the raw JSON they came from. The key of generation g of
 //! the record's period (see the `keys` module) encrypts it.
 
+use crate::blocks::{self, BlockBuilder, BlockView};
 use crate::error::{Error, Result};
 use crate::keys::{self, Keyring};
 use crate::model::{EntryId, Event, Input, Seq, Source};
 use serde::{Deserialize, Serialize};
-use crate::blocks::{self, BlockBuilder, BlockView};
 use std::sync::{Mutex, RwLock};
 
 /// The version of the record format written by this build.
@@ -777,7 +777,10 @@ impl Log {
             close(b, &mut batch);
         }
         // The writer starts a new block rather than add to a rewritten one.
-        if tail.as_ref().is_some_and(|t| rewritten.contains(&t.first())) {
+        if tail
+            .as_ref()
+            .is_some_and(|t| rewritten.contains(&t.first()))
+        {
             *tail = None;
         }
         // Under the count's lock, so that a count being taken sees each
@@ -932,5 +935,181 @@ impl Log {
         }
         *count = Some(n);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record's bytes for these tests: the log layer never decodes them.
+    fn record(seq: u64, len: usize) -> Vec<u8> {
+        let mut r = vec![FORMAT_VERSION, KIND_PURGE];
+        r.extend(std::iter::repeat_n((seq % 251) as u8, len));
+        r.extend_from_slice(&seq.to_le_bytes());
+        r
+    }
+
+    fn open(dir: &std::path::Path) -> (sled::Db, Log) {
+        let db = sled::Config::new()
+            .path(dir.join("log"))
+            .open()
+            .expect("sled opens");
+        let log = Log::open(&db, &dir.join("keyring"), false).expect("log opens");
+        (db, log)
+    }
+
+    fn write(log: &Log, seqs: std::ops::Range<u64>, len: usize) {
+        let records: Vec<(Seq, Vec<u8>)> = seqs.map(|s| (Seq(s), record(s, len))).collect();
+        log.write_durable(&records).expect("written");
+    }
+
+    fn all(log: &Log, after: Option<u64>) -> Vec<(u64, Vec<u8>)> {
+        log.iter_after(after.map(Seq))
+            .map(|r| r.map(|(s, v)| (s.0, v.to_vec())).expect("readable"))
+            .collect()
+    }
+
+    #[test]
+    fn records_read_back_one_by_one_and_in_order_from_any_point() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_db, log) = open(dir.path());
+        write(&log, 0..150, 40);
+        write(&log, 150..151, 9000); // larger than a block on its own
+        write(&log, 151..160, 40);
+        for s in [0, 63, 64, 100, 149, 150, 151, 159] {
+            assert_eq!(
+                log.get(Seq(s)).expect("get").map(|v| v.to_vec()),
+                Some(record(s, if s == 150 { 9000 } else { 40 })),
+                "record {s}"
+            );
+        }
+        assert_eq!(log.get(Seq(160)).expect("get"), None);
+        let expected: Vec<u64> = (0..160).collect();
+        assert_eq!(
+            all(&log, None).iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            expected
+        );
+        assert_eq!(
+            all(&log, Some(99)).first().map(|(s, _)| *s),
+            Some(100),
+            "from inside a block"
+        );
+        assert_eq!(all(&log, Some(159)), vec![]);
+        assert_eq!(log.last_seq().expect("last"), Some(Seq(159)));
+        assert_eq!(log.len().expect("len"), 160);
+        assert!(
+            log.tree.len() < 20,
+            "160 records in {} keys",
+            log.tree.len()
+        );
+    }
+
+    #[test]
+    fn single_appends_share_a_block_and_the_block_survives_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let (_db, log) = open(dir.path());
+            for s in 0..10 {
+                write(&log, s..s + 1, 30);
+            }
+            assert_eq!(log.tree.len(), 1, "ten appends, one block");
+        }
+        let (_db, log) = open(dir.path());
+        write(&log, 10..11, 30);
+        assert_eq!(log.tree.len(), 1, "the reopened log adds to its last block");
+        assert_eq!(all(&log, None).len(), 11);
+        assert_eq!(log.last_seq().expect("last"), Some(Seq(10)));
+    }
+
+    #[test]
+    fn blocks_never_span_a_key_period() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_db, log) = open(dir.path());
+        let boundary = 1u64 << keys::PERIOD_BITS;
+        write(&log, boundary - 3..boundary + 3, 10);
+        let first: Vec<u64> = log.iter_period(0).map(|r| r.expect("read").0 .0).collect();
+        let second: Vec<u64> = log.iter_period(1).map(|r| r.expect("read").0 .0).collect();
+        assert_eq!(first, (boundary - 3..boundary).collect::<Vec<_>>());
+        assert_eq!(second, (boundary..boundary + 3).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_rewrite_replaces_and_removes_records_and_new_writes_go_after_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_db, log) = open(dir.path());
+        write(&log, 0..20, 40);
+        assert_eq!(log.len().expect("len"), 20);
+        log.rewrite(vec![
+            (Seq(3), Some(b"redacted".to_vec())),
+            (Seq(4), None),
+            (Seq(19), None),
+            (Seq(99), None), // held by nothing: ignored
+        ])
+        .expect("rewritten");
+        assert_eq!(
+            log.get(Seq(3)).expect("get").map(|v| v.to_vec()),
+            Some(b"redacted".to_vec())
+        );
+        assert_eq!(log.get(Seq(4)).expect("get"), None);
+        assert_eq!(
+            log.get(Seq(5)).expect("get").map(|v| v.to_vec()),
+            Some(record(5, 40))
+        );
+        assert_eq!(log.len().expect("len"), 18);
+        // The tail block was rewritten: the next write must not bring back
+        // what the rewrite removed.
+        write(&log, 20..22, 40);
+        assert_eq!(log.get(Seq(19)).expect("get"), None);
+        assert_eq!(
+            log.get(Seq(3)).expect("get").map(|v| v.to_vec()),
+            Some(b"redacted".to_vec())
+        );
+        assert_eq!(all(&log, None).len(), 20);
+        assert_eq!(log.len().expect("len"), 20);
+        // A block whose every record goes is removed.
+        let gone: Vec<(Seq, Option<Vec<u8>>)> = (0..22).map(|s| (Seq(s), None)).collect();
+        log.rewrite(gone).expect("rewritten");
+        assert_eq!(log.tree.len(), 0);
+        assert_eq!(log.len().expect("len"), 0);
+    }
+
+    #[test]
+    fn a_store_of_one_record_per_key_reads_as_before_and_grows_in_blocks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, log) = open(dir.path());
+        // The format 1 and 2 layout: the record itself under its key.
+        for s in 0..5u64 {
+            log.tree
+                .insert(seq_key(Seq(s)), record(s, 20))
+                .expect("inserted");
+        }
+        // Opened again, as a store written by an older build would be.
+        let log = Log::open(&db, &dir.path().join("keyring"), false).expect("opens");
+        assert_eq!(log.last_seq().expect("last"), Some(Seq(4)));
+        write(&log, 5..8, 20);
+        assert_eq!(log.tree.len(), 6, "five old keys and one block");
+        assert_eq!(
+            all(&log, None).iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            (0..8).collect::<Vec<_>>()
+        );
+        assert_eq!(all(&log, Some(2)).first().map(|(s, _)| *s), Some(3));
+        assert_eq!(
+            log.get(Seq(2)).expect("get").map(|v| v.to_vec()),
+            Some(record(2, 20))
+        );
+        log.rewrite(vec![
+            (Seq(1), None),
+            (Seq(2), Some(b"new".to_vec())),
+            (Seq(6), None),
+        ])
+        .expect("rewritten");
+        assert_eq!(log.get(Seq(1)).expect("get"), None);
+        assert_eq!(
+            log.get(Seq(2)).expect("get").map(|v| v.to_vec()),
+            Some(b"new".to_vec())
+        );
+        assert_eq!(log.get(Seq(6)).expect("get"), None);
+        assert_eq!(log.len().expect("len"), 6);
     }
 }
