@@ -140,22 +140,42 @@ impl EntryDocs {
     }
 }
 
-/// A set of a segment's documents, one bit each.
+/// A set of a segment's documents, one bit each, with the lowest and
+/// highest marked and how many marks were made.
 struct DocMarks {
     words: Vec<u64>,
+    first: Option<DocId>,
+    last: Option<DocId>,
+    count: u64,
 }
+
+/// How many postings reading in order costs as much as one seek: seeking
+/// finds the block (a skip list) and searches it, reading tests one bit.
+const POSTINGS_PER_SEEK: u64 = 8;
 
 impl DocMarks {
     fn new(max_doc: DocId) -> DocMarks {
         DocMarks {
             words: vec![0; (max_doc as usize).div_ceil(64)],
+            first: None,
+            last: None,
+            count: 0,
         }
     }
 
     fn mark(&mut self, doc: DocId) {
         if let Some(w) = self.words.get_mut(doc as usize / 64) {
             *w |= 1 << (doc % 64);
+            self.first = Some(self.first.map_or(doc, |f| f.min(doc)));
+            self.last = Some(self.last.map_or(doc, |l| l.max(doc)));
+            self.count += 1;
         }
+    }
+
+    fn contains(&self, doc: DocId) -> bool {
+        self.words
+            .get(doc as usize / 64)
+            .is_some_and(|w| w & (1 << (doc % 64)) != 0)
     }
 
     /// The first marked document at or after `from`.
@@ -339,14 +359,40 @@ impl TextIndex {
                     marked.mark(*doc);
                 }
             }
-            let Some(mut target) = marked.next_from(0) else {
+            let (Some(first), Some(last)) = (marked.first, marked.last) else {
                 continue;
             };
             let alive = segment.alive_bitset();
             let mut scorer = weight.scorer(segment, 1.0)?;
+            let mut hit = |doc: DocId| {
+                if marked.contains(doc) && alive.is_none_or(|a| a.is_alive(doc)) {
+                    // Marked documents all have an entry.
+                    found.extend(map.entry_of.get(doc as usize).filter(|e| **e != u32::MAX));
+                }
+            };
+            // Candidates come from a date range and documents follow
+            // arrival, so the marks gather in a span of the segment. Where
+            // the query's postings in that span are few against the marks
+            // (a common word), reading them in order and testing each mark
+            // beats seeking to every mark; a rare word seeks.
+            let span = u64::from(last - first + 1);
+            let postings_in_span =
+                u64::from(scorer.size_hint()) * span / u64::from(segment.max_doc().max(1));
+            if postings_in_span <= marked.count * POSTINGS_PER_SEEK {
+                let mut doc = scorer.doc();
+                if doc < first {
+                    doc = scorer.seek(first);
+                }
+                while doc <= last {
+                    // TERMINATED is above every document: it ends this too.
+                    hit(doc);
+                    doc = scorer.advance();
+                }
+                continue;
+            }
+            let mut target = first;
             // Leapfrog: whichever side is behind jumps to the other's
-            // position, so a rare word costs its few postings and a common
-            // word costs the candidates.
+            // position, so a rare word costs its few postings.
             loop {
                 let mut at = scorer.doc();
                 if at < target {
@@ -356,10 +402,7 @@ impl TextIndex {
                     break;
                 }
                 let from = if at == target {
-                    if alive.is_none_or(|a| a.is_alive(at)) {
-                        // Marked documents all have an entry.
-                        found.extend(map.entry_of.get(at as usize).filter(|e| **e != u32::MAX));
-                    }
+                    hit(at);
                     at + 1
                 } else {
                     at
