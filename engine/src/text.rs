@@ -25,8 +25,8 @@ use tantivy::query::{
 use tantivy::schema::{Field, IndexRecordOption, Schema, FAST, INDEXED, STRING, TEXT};
 use tantivy::tokenizer::TokenStream;
 use tantivy::{
-    DocId, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, SegmentReader, TantivyDocument,
-    Term, TERMINATED,
+    DocId, DocSet, Index, IndexReader, IndexSettings, IndexSortByField, IndexWriter, Order,
+    ReloadPolicy, SegmentReader, TantivyDocument, Term, TERMINATED,
 };
 
 const WRITER_HEAP_BYTES: usize = 64 * 1024 * 1024;
@@ -37,6 +37,7 @@ const MAX_QUERY_TERMS: usize = 32;
 #[derive(Clone, Copy)]
 struct Fields {
     entry: Field,
+    seq: Field,
     text: Field,
     exact: Field,
 }
@@ -140,14 +141,17 @@ impl EntryDocs {
     }
 }
 
-/// A set of a segment's documents, one bit each, with the lowest and
-/// highest marked and how many marks were made.
+/// A set of a segment's documents, one bit each, with how many marks were
+/// made in all and in each window of `1 << WINDOW_BITS` documents.
 struct DocMarks {
     words: Vec<u64>,
-    first: Option<DocId>,
-    last: Option<DocId>,
+    per_window: Vec<u32>,
     count: u64,
 }
+
+/// Documents per window of [`DocMarks`]: small enough that the marks of a
+/// date range fill their windows, large enough that the windows are few.
+const WINDOW_BITS: u32 = 16;
 
 /// How many postings reading in order costs as much as one seek: seeking
 /// finds the block (a skip list) and searches it, reading tests one bit.
@@ -157,18 +161,19 @@ impl DocMarks {
     fn new(max_doc: DocId) -> DocMarks {
         DocMarks {
             words: vec![0; (max_doc as usize).div_ceil(64)],
-            first: None,
-            last: None,
+            per_window: vec![0; (max_doc as usize).div_ceil(1 << WINDOW_BITS)],
             count: 0,
         }
     }
 
     fn mark(&mut self, doc: DocId) {
         if let Some(w) = self.words.get_mut(doc as usize / 64) {
-            *w |= 1 << (doc % 64);
-            self.first = Some(self.first.map_or(doc, |f| f.min(doc)));
-            self.last = Some(self.last.map_or(doc, |l| l.max(doc)));
-            self.count += 1;
+            let bit = 1 << (doc % 64);
+            if *w & bit == 0 {
+                *w |= bit;
+                self.count += 1;
+                self.per_window[(doc >> WINDOW_BITS) as usize] += 1;
+            }
         }
     }
 
@@ -192,12 +197,86 @@ impl DocMarks {
     }
 }
 
+/// The entries a search found, as one bit each over the span of the
+/// candidates: hits come in document order, not entry order, and setting
+/// bits then reading them out in order beats sorting a list of hits.
+struct EntrySet {
+    /// Entry id of bit 0: a multiple of 65,536, so the bitmap is built
+    /// container by container.
+    base: u32,
+    bits: Vec<u8>,
+}
+
+impl EntrySet {
+    fn new(lowest: u32, highest: u32) -> EntrySet {
+        let base = lowest & !0xFFFF;
+        EntrySet {
+            base,
+            bits: vec![0; ((highest - base) as usize >> 3) + 1],
+        }
+    }
+
+    /// Adds an entry (ignored outside the span: not a candidate).
+    fn insert(&mut self, entry: u32) {
+        if let Some(offset) = entry.checked_sub(self.base) {
+            if let Some(byte) = self.bits.get_mut(offset as usize >> 3) {
+                *byte |= 1 << (offset & 7);
+            }
+        }
+    }
+
+    /// Adds the entry of a marked document (every marked one has one).
+    fn insert_doc(&mut self, map: &EntryDocs, doc: DocId) {
+        if let Some(&entry) = map.entry_of.get(doc as usize) {
+            if entry != u32::MAX {
+                self.insert(entry);
+            }
+        }
+    }
+
+    fn into_bitmap(self) -> RoaringBitmap {
+        RoaringBitmap::from_lsb0_bytes(self.base, &self.bits)
+    }
+}
+
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let entry = b.add_u64_field("entry", INDEXED | FAST);
+    let seq = b.add_u64_field("seq", FAST);
     let text = b.add_text_field("text", TEXT);
     let exact = b.add_text_field("exact", STRING);
-    (b.build(), Fields { entry, text, exact })
+    (
+        b.build(),
+        Fields {
+            entry,
+            seq,
+            text,
+            exact,
+        },
+    )
+}
+
+/// Every segment keeps its documents in log order, merged segments too:
+/// documents are added in that order, and a merge of segments whose
+/// sequence numbers do not overlap (always the case) just stacks them by
+/// their first one. Without it a merge stacks segments in whatever order
+/// it picked them, and a week of candidates spreads over the whole index.
+fn settings() -> IndexSettings {
+    IndexSettings {
+        sort_by_field: Some(IndexSortByField {
+            field: "seq".into(),
+            order: Order::Asc,
+        }),
+        ..IndexSettings::default()
+    }
+}
+
+/// Whether an index on disk has this build's schema and document order
+/// (indexes written before documents carried their sequence number are
+/// rebuilt from the log).
+fn is_current(index: &Index) -> bool {
+    let (schema, _) = schema();
+    index.schema() == schema && index.settings().sort_by_field == settings().sort_by_field
 }
 
 fn seq_plus_one(seq: Option<Seq>) -> u64 {
@@ -210,11 +289,27 @@ impl TextIndex {
     pub(crate) fn open(dir: &Path, commit_every: Duration) -> Result<(TextIndex, Option<Seq>)> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let (schema, fields) = schema();
-        let exists = dir.join("meta.json").exists();
-        let index = if exists {
-            Index::open_in_dir(dir)?
-        } else {
-            Index::create_in_dir(dir, schema)?
+        let existing = match dir.join("meta.json").exists() {
+            true => Some(Index::open_in_dir(dir)?),
+            false => None,
+        };
+        let index = match existing {
+            Some(index) if is_current(&index) => index,
+            existing => {
+                if existing.is_some() {
+                    // Derived data: the store indexes the whole log again.
+                    tracing::warn!(
+                        "full-text index of an older layout: rebuilding it from the log"
+                    );
+                    drop(existing);
+                    std::fs::remove_dir_all(dir).map_err(io_err(dir))?;
+                    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+                }
+                Index::builder()
+                    .schema(schema)
+                    .settings(settings())
+                    .create_in_dir(dir)?
+            }
         };
         let covered = index
             .load_metas()?
@@ -338,12 +433,14 @@ impl TextIndex {
         text: &str,
         within: &RoaringBitmap,
     ) -> Result<RoaringBitmap> {
-        let Some(query) = self.build_query(text)? else {
+        let (Some(query), Some(lowest), Some(highest)) =
+            (self.build_query(text)?, within.min(), within.max())
+        else {
             return Ok(RoaringBitmap::new());
         };
         let searcher = self.reader.searcher();
         let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
-        let mut found: Vec<u32> = Vec::new();
+        let mut found = EntrySet::new(lowest, highest);
         for segment in searcher.segment_readers() {
             let Some(map) = self.entry_docs_or_build_later(segment) else {
                 // No map yet (just opened, or a fresh merge): building one
@@ -359,57 +456,63 @@ impl TextIndex {
                     marked.mark(*doc);
                 }
             }
-            let (Some(first), Some(last)) = (marked.first, marked.last) else {
-                continue;
-            };
-            let alive = segment.alive_bitset();
-            let mut scorer = weight.scorer(segment, 1.0)?;
-            let mut hit = |doc: DocId| {
-                if marked.contains(doc) && alive.is_none_or(|a| a.is_alive(doc)) {
-                    // Marked documents all have an entry.
-                    found.extend(map.entry_of.get(doc as usize).filter(|e| **e != u32::MAX));
-                }
-            };
-            // Candidates come from a date range and documents follow
-            // arrival, so the marks gather in a span of the segment. Where
-            // the query's postings in that span are few against the marks
-            // (a common word), reading them in order and testing each mark
-            // beats seeking to every mark; a rare word seeks.
-            let span = u64::from(last - first + 1);
-            let postings_in_span =
-                u64::from(scorer.size_hint()) * span / u64::from(segment.max_doc().max(1));
-            if postings_in_span <= marked.count * POSTINGS_PER_SEEK {
-                let mut doc = scorer.doc();
-                if doc < first {
-                    doc = scorer.seek(first);
-                }
-                while doc <= last {
-                    // TERMINATED is above every document: it ends this too.
-                    hit(doc);
-                    doc = scorer.advance();
-                }
+            if marked.count == 0 {
                 continue;
             }
-            let mut target = first;
-            // Leapfrog: whichever side is behind jumps to the other's
-            // position, so a rare word costs its few postings.
-            loop {
+            let alive = segment.alive_bitset();
+            let mut scorer = weight.scorer(segment, 1.0)?;
+            let postings = u64::from(scorer.size_hint());
+            let max_doc = u64::from(segment.max_doc().max(1));
+            // Documents are in log order (the index is sorted by sequence
+            // number), so a date range's candidates gather in a part of the
+            // segment. Window by window: where the query's postings are few
+            // against the marks (a common word), they are read in order and
+            // each tested against the marks; where they are many (a rare
+            // word, or few candidates), the query seeks from mark to mark.
+            for (window, &marks) in marked.per_window.iter().enumerate() {
+                if marks == 0 {
+                    continue;
+                }
+                let window_start = (window as DocId) << WINDOW_BITS;
+                let window_end = window_start.saturating_add(1 << WINDOW_BITS);
+                let Some(mut target) = marked.next_from(window_start) else {
+                    break;
+                };
+                if target >= window_end {
+                    continue;
+                }
+                let span = u64::from(window_end.min(segment.max_doc()) - window_start);
+                let postings_here = postings * span / max_doc;
                 let mut at = scorer.doc();
                 if at < target {
                     at = scorer.seek(target);
                 }
-                if at == TERMINATED {
-                    break;
+                if postings_here <= u64::from(marks) * POSTINGS_PER_SEEK {
+                    // TERMINATED is above every window's end: it ends this too.
+                    while at < window_end {
+                        if marked.contains(at) && alive.is_none_or(|a| a.is_alive(at)) {
+                            found.insert_doc(&map, at);
+                        }
+                        at = scorer.advance();
+                    }
+                    continue;
                 }
-                let from = if at == target {
-                    hit(at);
-                    at + 1
-                } else {
-                    at
-                };
-                match marked.next_from(from) {
-                    Some(next) => target = next,
-                    None => break,
+                // Leapfrog: whichever side is behind jumps to the other's
+                // position.
+                loop {
+                    if at == target {
+                        if alive.is_none_or(|a| a.is_alive(at)) {
+                            found.insert_doc(&map, at);
+                        }
+                        at = scorer.advance();
+                    }
+                    match marked.next_from(at) {
+                        Some(next) if next < window_end => target = next,
+                        _ => break,
+                    }
+                    if at < target {
+                        at = scorer.seek(target);
+                    }
                 }
             }
         }
@@ -422,10 +525,7 @@ impl TextIndex {
             // Merged-away segments will not come back.
             cache.retain(|id, _| searched.contains(id));
         }
-        found.sort_unstable();
-        found.dedup();
-        Ok(RoaringBitmap::from_sorted_iter(found.iter().copied())
-            .unwrap_or_else(|_| found.iter().copied().collect()))
+        Ok(found.into_bitmap())
     }
 
     /// The segment's entry -> documents map if it is built; otherwise starts
@@ -676,6 +776,7 @@ fn indexer_loop(
                 for doc in docs {
                     let mut d = TantivyDocument::default();
                     d.add_u64(fields.entry, u64::from(doc.entry.0));
+                    d.add_u64(fields.seq, seq.0);
                     d.add_text(fields.text, &doc.text);
                     for e in &doc.exact {
                         d.add_text(fields.exact, e);
@@ -778,7 +879,7 @@ fn collect_within(
     weight: &dyn tantivy::query::Weight,
     segment: &SegmentReader,
     within: &RoaringBitmap,
-    found: &mut Vec<u32>,
+    found: &mut EntrySet,
 ) -> Result<()> {
     let column = segment.fast_fields().u64("entry")?;
     let alive = segment.alive_bitset();
@@ -789,7 +890,7 @@ fn collect_within(
             if let Some(entry) = column.first(doc) {
                 let entry = entry as u32;
                 if within.contains(entry) {
-                    found.push(entry);
+                    found.insert(entry);
                 }
             }
         }
@@ -922,6 +1023,63 @@ mod tests {
         let left = index.search("pedido").expect("search");
         assert_eq!(left.len(), 9);
         assert!(!left.contains(3));
+        index.close().expect("close");
+    }
+
+    #[test]
+    fn merged_segments_keep_their_documents_in_log_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (index, _) = TextIndex::open(dir.path(), Duration::from_millis(50)).expect("open");
+        // One segment per flush, and entries that do not follow the log
+        // order (a status of an old message arrives later).
+        for seq in 0..6u64 {
+            let docs = vec![TextDoc {
+                entry: EntryId((seq as u32 * 7) % 5),
+                text: format!("pedido {seq}"),
+                exact: vec![],
+            }];
+            index.submit(Seq(seq), docs).expect("submit");
+            index.flush().expect("flush");
+        }
+        // A purge merges every segment.
+        index.delete(vec![EntryId(99)], Seq(6)).expect("merge");
+        let searcher = index.reader.searcher();
+        assert_eq!(searcher.segment_readers().len(), 1, "merged");
+        let segment = &searcher.segment_readers()[0];
+        let column = segment.fast_fields().u64("seq").expect("seq column");
+        let order: Vec<u64> = (0..segment.max_doc())
+            .filter_map(|doc| column.first(doc))
+            .collect();
+        assert_eq!(order, (0..6).collect::<Vec<_>>());
+        index.close().expect("close");
+    }
+
+    #[test]
+    fn an_index_without_sequence_numbers_is_rebuilt_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            // The layout before documents carried their sequence number.
+            let mut b = Schema::builder();
+            let entry = b.add_u64_field("entry", INDEXED | FAST);
+            let text = b.add_text_field("text", TEXT);
+            b.add_text_field("exact", STRING);
+            let old = Index::create_in_dir(dir.path(), b.build()).expect("old index");
+            let mut writer: IndexWriter = old
+                .writer_with_num_threads(1, WRITER_HEAP_BYTES)
+                .expect("writer");
+            let mut d = TantivyDocument::default();
+            d.add_u64(entry, 1);
+            d.add_text(text, "pedido antigo");
+            writer.add_document(d).expect("add");
+            let mut commit = writer.prepare_commit().expect("prepare");
+            commit.set_payload("41");
+            commit.commit().expect("commit");
+        }
+        let (index, covered) =
+            TextIndex::open(dir.path(), Duration::from_millis(50)).expect("open");
+        assert_eq!(covered, None, "the store must index the whole log again");
+        assert!(index.search("antigo").expect("search").is_empty());
+        assert!(is_current(&index.index));
         index.close().expect("close");
     }
 
