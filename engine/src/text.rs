@@ -26,7 +26,7 @@ use tantivy::schema::{Field, IndexRecordOption, Schema, FAST, INDEXED, STRING, T
 use tantivy::tokenizer::TokenStream;
 use tantivy::{
     DocId, DocSet, Index, IndexReader, IndexSettings, IndexSortByField, IndexWriter, Order,
-    ReloadPolicy, SegmentReader, TantivyDocument, Term, TERMINATED,
+    ReloadPolicy, SeekDangerResult, SegmentReader, TantivyDocument, Term, TERMINATED,
 };
 
 const WRITER_HEAP_BYTES: usize = 64 * 1024 * 1024;
@@ -153,8 +153,10 @@ struct DocMarks {
 /// date range fill their windows, large enough that the windows are few.
 const WINDOW_BITS: u32 = 16;
 
-/// How many postings reading in order costs as much as one seek: seeking
-/// finds the block (a skip list) and searches it, reading tests one bit.
+/// How many postings of a word reading in order costs as much as probing
+/// one candidate: a probe finds the block (a skip list) and searches it,
+/// reading tests one bit. Measured at 10M messages: reading wins for
+/// common words; phrases always probe (see `reads_positions`).
 const POSTINGS_PER_SEEK: u64 = 8;
 
 impl DocMarks {
@@ -440,6 +442,13 @@ impl TextIndex {
         };
         let searcher = self.reader.searcher();
         let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
+        // A phrase's estimate of its postings is far below what reading
+        // them costs (positions at every document that has all its words):
+        // a phrase always probes.
+        let postings_per_seek = match self.reads_positions(text)? {
+            true => 0,
+            false => POSTINGS_PER_SEEK,
+        };
         let mut found = EntrySet::new(lowest, highest);
         for segment in searcher.segment_readers() {
             let Some(map) = self.entry_docs_or_build_later(segment) else {
@@ -461,33 +470,43 @@ impl TextIndex {
             }
             let alive = segment.alive_bitset();
             let mut scorer = weight.scorer(segment, 1.0)?;
+            // False after a probe that missed: the scorer may then only be
+            // probed again (`seek_danger`) until one hits.
+            let mut valid = true;
             let postings = u64::from(scorer.size_hint());
             let max_doc = u64::from(segment.max_doc().max(1));
             // Documents are in log order (the index is sorted by sequence
             // number), so a date range's candidates gather in a part of the
             // segment. Window by window: where the query's postings are few
             // against the marks (a common word), they are read in order and
-            // each tested against the marks; where they are many (a rare
-            // word, or few candidates), the query seeks from mark to mark.
+            // each tested against the marks; elsewhere (a rare word, few
+            // candidates, a phrase) each mark is probed, which for a phrase
+            // reads positions only at the marks.
             for (window, &marks) in marked.per_window.iter().enumerate() {
                 if marks == 0 {
                     continue;
                 }
                 let window_start = (window as DocId) << WINDOW_BITS;
                 let window_end = window_start.saturating_add(1 << WINDOW_BITS);
-                let Some(mut target) = marked.next_from(window_start) else {
-                    break;
-                };
-                if target >= window_end {
-                    continue;
-                }
                 let span = u64::from(window_end.min(segment.max_doc()) - window_start);
                 let postings_here = postings * span / max_doc;
-                let mut at = scorer.doc();
-                if at < target {
-                    at = scorer.seek(target);
-                }
-                if postings_here <= u64::from(marks) * POSTINGS_PER_SEEK {
+                let from = if valid {
+                    scorer.doc().max(window_start)
+                } else {
+                    window_start
+                };
+                let Some(mut target) = marked.next_from(from).filter(|t| *t < window_end) else {
+                    continue;
+                };
+                if postings_here <= u64::from(marks) * postings_per_seek {
+                    if !valid {
+                        scorer = weight.scorer(segment, 1.0)?;
+                        valid = true;
+                    }
+                    let mut at = scorer.doc();
+                    if at < target {
+                        at = scorer.seek(target);
+                    }
                     // TERMINATED is above every window's end: it ends this too.
                     while at < window_end {
                         if marked.contains(at) && alive.is_none_or(|a| a.is_alive(at)) {
@@ -497,21 +516,23 @@ impl TextIndex {
                     }
                     continue;
                 }
-                // Leapfrog: whichever side is behind jumps to the other's
-                // position.
                 loop {
-                    if at == target {
-                        if alive.is_none_or(|a| a.is_alive(at)) {
-                            found.insert_doc(&map, at);
+                    let next = match scorer.seek_danger(target) {
+                        SeekDangerResult::Found => {
+                            valid = true;
+                            if alive.is_none_or(|a| a.is_alive(target)) {
+                                found.insert_doc(&map, target);
+                            }
+                            target + 1
                         }
-                        at = scorer.advance();
-                    }
-                    match marked.next_from(at) {
-                        Some(next) if next < window_end => target = next,
+                        SeekDangerResult::SeekLowerBound(bound) => {
+                            valid = false;
+                            bound
+                        }
+                    };
+                    match marked.next_from(next) {
+                        Some(t) if t < window_end => target = t,
                         _ => break,
-                    }
-                    if at < target {
-                        at = scorer.seek(target);
                     }
                 }
             }
@@ -638,6 +659,19 @@ impl TextIndex {
             return Ok(None);
         }
         Ok(Some(Box::new(BooleanQuery::new(clauses))))
+    }
+
+    /// Whether the query matches a phrase (two or more tokens in a row):
+    /// reading its postings then means reading positions, document by
+    /// document, so probing the candidates pays sooner than for words.
+    fn reads_positions(&self, text: &str) -> Result<bool> {
+        for part in split_query(text.trim()) {
+            let (QueryPart::Word(t) | QueryPart::Phrase(t) | QueryPart::Prefix(t)) = part;
+            if self.tokens(&t)?.len() > 1 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn word_clause(&self, word: &str) -> Result<Box<dyn Query>> {
