@@ -151,16 +151,9 @@ impl BlockBuilder {
 
     /// Replaces the record of an existing slot (empty: removes it).
     pub(crate) fn set(&mut self, seq: Seq, record: &[u8]) -> bool {
-        let Some(i) = seq
-            .0
-            .checked_sub(self.first.0)
-            .and_then(|i| usize::try_from(i).ok())
-            .filter(|&i| i < self.ends.len())
-        else {
+        let Some((i, start, end)) = self.slot_of(seq) else {
             return false;
         };
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        let end = self.ends[i] as usize;
         self.data.splice(start..end, record.iter().copied());
         let delta = record.len() as i64 - (end - start) as i64;
         for e in &mut self.ends[i..] {
@@ -171,16 +164,18 @@ impl BlockBuilder {
 
     /// Whether slot `seq` holds a record.
     pub(crate) fn holds(&self, seq: Seq) -> bool {
-        let Some(i) = seq
+        self.slot_of(seq).is_some_and(|(_, start, end)| end > start)
+    }
+
+    /// The slot index of `seq` and where its record lies in the data.
+    fn slot_of(&self, seq: Seq) -> Option<(usize, usize, usize)> {
+        let i = seq
             .0
             .checked_sub(self.first.0)
             .and_then(|i| usize::try_from(i).ok())
-            .filter(|&i| i < self.ends.len())
-        else {
-            return false;
-        };
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        self.ends[i] > start
+            .filter(|&i| i < self.ends.len())?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        Some((i, start, self.ends[i] as usize))
     }
 
     /// Whether no slot holds a record.
