@@ -137,7 +137,8 @@ pub struct Store {
 /// Counts and sizes, for `ticks stats` and `/metrics`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StoreStats {
-    /// Records in the log.
+    /// Records in the log (the first `stats` of an open store counts them
+    /// by reading the whole log; later ones get the count kept since).
     pub log_records: u64,
     /// The last sequence number written.
     pub last_seq: Option<u64>,
