@@ -53,7 +53,10 @@
 //!
 //! # Format
 //! Log records carry [`FORMAT_VERSION`]; the byte layout is in the `log`
-//! module and `ARCHITECTURE.md`. Payloads are compressed with a built-in
+//! module and `ARCHITECTURE.md`. They are stored a few at a time, in blocks
+//! of consecutive sequence numbers under one sled key (the `blocks`
+//! module): one key per record made sled's page table the largest part of
+//! the memory of a large store. Payloads are compressed with a built-in
 //! zstd dictionary and encrypted with per-period keys kept in the data
 //! directory's `keyring`. Derived state (checkpoint file, full-text index)
 //! is disposable: [`drop_derived`] removes it and the next open rebuilds it
