@@ -373,7 +373,20 @@ struct Rest {
     changed: Vec<(u32, Row)>,
     tail: Vec<Row>,
     indexes: Option<SavedIndexes>,
-    lookups: SavedLookups,
+}
+
+/// Decodes the frame of `kind` (read from its own handle on the file).
+fn read_decoded<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    frames: &[Frame],
+    kind: Kind,
+) -> Result<T> {
+    let mut file = std::fs::File::open(path).map_err(io_err(path))?;
+    let frame = frames
+        .iter()
+        .find(|f| f.kind == kind)
+        .ok_or_else(|| damaged("a frame is missing"))?;
+    decode(&read_frame(&mut file, path, frame)?)
 }
 
 fn read_rest(path: &Path, frames: &[Frame]) -> Result<Rest> {
@@ -395,21 +408,17 @@ fn read_rest(path: &Path, frames: &[Frame]) -> Result<Rest> {
     let (changed, tail) = decode(&plain(Kind::Unsealed)?)?;
     let unsealed_ms = ms();
     let indexes = decode(&plain(Kind::Indexes)?)?;
-    let indexes_ms = ms();
-    let lookups = decode(&plain(Kind::Lookups)?)?;
     tracing::info!(
         recorded_ms,
         unsealed_ms,
-        indexes_ms,
-        lookups_ms = ms(),
-        "checkpoint: frames but the blocks read"
+        indexes_ms = ms(),
+        "checkpoint: time column, unsealed rows and indexes read"
     );
     Ok(Rest {
         recorded,
         changed,
         tail,
         indexes,
-        lookups,
     })
 }
 
@@ -454,17 +463,23 @@ pub(crate) fn read(
         .filter(|f| f.kind == Kind::Blocks)
         .copied()
         .collect();
-    let (blocks, rest) = std::thread::scope(|scope| {
+    // Two threads: the blocks' checksums and the lookup maps on this one,
+    // the other frames (the indexes are the largest) on the other.
+    let (blocks, lookups, rest) = std::thread::scope(|scope| {
         let rest = scope.spawn(|| read_rest(path, &frames));
         let started = std::time::Instant::now();
         let blocks = read_blocks(path, &block_frames);
+        let blocks_ms = started.elapsed().as_millis() as u64;
+        let lookups: Result<SavedLookups> = read_decoded(path, &frames, Kind::Lookups);
         tracing::info!(
-            blocks_ms = started.elapsed().as_millis() as u64,
-            "checkpoint: blocks read"
+            blocks_ms,
+            lookups_ms = started.elapsed().as_millis() as u64,
+            "checkpoint: blocks and lookup maps read"
         );
-        (blocks, rest.join())
+        (blocks, lookups, rest.join())
     });
     let (blocks, file) = blocks?;
+    let lookups = lookups?;
     let rest = match rest {
         Ok(rest) => rest?,
         Err(panic) => std::panic::resume_unwind(panic),
@@ -479,7 +494,7 @@ pub(crate) fn read(
             tail: rest.tail,
         },
         indexes: rest.indexes,
-        lookups: rest.lookups,
+        lookups,
     }))
 }
 
