@@ -174,7 +174,9 @@ impl DocMarks {
             if *w & bit == 0 {
                 *w |= bit;
                 self.count += 1;
-                self.per_window[(doc >> WINDOW_BITS) as usize] += 1;
+                if let Some(n) = self.per_window.get_mut((doc >> WINDOW_BITS) as usize) {
+                    *n += 1;
+                }
             }
         }
     }
