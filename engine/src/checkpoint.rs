@@ -375,31 +375,36 @@ struct Rest {
     indexes: Option<SavedIndexes>,
 }
 
-/// Decodes the frame of `kind` (read from its own handle on the file).
+/// The plain bytes of the frame of `kind`.
+fn read_kind(
+    file: &mut std::fs::File,
+    path: &Path,
+    frames: &[Frame],
+    kind: Kind,
+) -> Result<Vec<u8>> {
+    let frame = frames
+        .iter()
+        .find(|f| f.kind == kind)
+        .ok_or_else(|| damaged("a frame is missing"))?;
+    read_frame(file, path, frame)
+}
+
+/// Decodes the frame of `kind`, read through a handle of its own (for a
+/// thread that reads beside another).
 fn read_decoded<T: serde::de::DeserializeOwned>(
     path: &Path,
     frames: &[Frame],
     kind: Kind,
 ) -> Result<T> {
     let mut file = std::fs::File::open(path).map_err(io_err(path))?;
-    let frame = frames
-        .iter()
-        .find(|f| f.kind == kind)
-        .ok_or_else(|| damaged("a frame is missing"))?;
-    decode(&read_frame(&mut file, path, frame)?)
+    decode(&read_kind(&mut file, path, frames, kind)?)
 }
 
 fn read_rest(path: &Path, frames: &[Frame]) -> Result<Rest> {
     let started = std::time::Instant::now();
     let ms = || started.elapsed().as_millis() as u64;
     let mut file = std::fs::File::open(path).map_err(io_err(path))?;
-    let mut plain = |kind: Kind| -> Result<Vec<u8>> {
-        let frame = frames
-            .iter()
-            .find(|f| f.kind == kind)
-            .ok_or_else(|| damaged("a frame is missing"))?;
-        read_frame(&mut file, path, frame)
-    };
+    let mut plain = |kind: Kind| read_kind(&mut file, path, frames, kind);
     let recorded = plain(Kind::Recorded)?
         .chunks_exact(8)
         .map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default()))

@@ -425,12 +425,17 @@ fn key_seq(key: &[u8]) -> Result<Seq> {
     Ok(Seq(u64::from_be_bytes(arr)))
 }
 
+/// The header of the block stored under `key`.
+fn block_view(key: Seq, value: &[u8]) -> Result<BlockView<'_>> {
+    BlockView::parse(value).ok_or_else(|| corrupt(key, "damaged block header"))
+}
+
 /// The record of `seq` in the value stored under `key`, if it holds one.
 fn record_in(key: Seq, value: &sled::IVec, seq: Seq) -> Result<Option<sled::IVec>> {
     if !blocks::is_block(value) {
         return Ok((key == seq).then(|| value.clone()));
     }
-    let view = BlockView::parse(value).ok_or_else(|| corrupt(key, "damaged block header"))?;
+    let view = block_view(key, value)?;
     let slot = usize::try_from(seq.0 - key.0).unwrap_or(usize::MAX);
     Ok(view.slot(slot).map(|(at, len)| value.subslice(at, len)))
 }
@@ -455,10 +460,12 @@ impl Iterator for Records {
         }
         loop {
             if let Some((key, value, next)) = &mut self.block {
-                let Some(view) = BlockView::parse(value) else {
-                    let e = corrupt(*key, "damaged block header");
-                    self.block = None;
-                    return Some(Err(e));
+                let view = match block_view(*key, value) {
+                    Ok(view) => view,
+                    Err(e) => {
+                        self.block = None;
+                        return Some(Err(e));
+                    }
                 };
                 while *next < view.slots() {
                     let i = *next;
@@ -819,8 +826,8 @@ impl Log {
         if !blocks::is_block(&v) {
             return Ok(Some(key));
         }
-        let view = BlockView::parse(&v).ok_or_else(|| corrupt(key, "damaged block header"))?;
-        Ok(Some(Seq(key.0 + view.slots().saturating_sub(1) as u64)))
+        let slots = block_view(key, &v)?.slots();
+        Ok(Some(Seq(key.0 + slots.saturating_sub(1) as u64)))
     }
 
     /// Writes a group of records (consecutive sequence numbers, after every
@@ -842,12 +849,6 @@ impl Log {
             if !block.accepts(*seq, bytes.len()) {
                 batch.insert(&seq_key(block.first()), block.encode());
                 block = BlockBuilder::new(*seq);
-                if !block.accepts(*seq, bytes.len()) {
-                    return Err(Error::Invalid(format!(
-                        "log write out of order at record {}",
-                        seq.0
-                    )));
-                }
             }
             block.push(bytes);
         }
