@@ -5,11 +5,10 @@
 //! keys made millions of pages, each with its own bookkeeping), and its leaf
 //! splits a third of the writer's time. A *block* holds up to
 //! [`MAX_RECORDS`] records with consecutive sequence numbers of one key
-//! period, about [`TARGET_BYTES`] in all, under the key of its first
-//! sequence number: the records themselves are unchanged (each still
-//! compressed and encrypted alone, so one is read without the others).
+//! period, about [`TARGET_PLAIN_BYTES`] in all, under the key of its first
+//! sequence number.
 //!
-//! # Block format (store format 3)
+//! # Open block (the layout inside a sealed block; stored as such by store format 3)
 //! ```text
 //! [0]          BLOCK_TAG (0x80; a record of the older one-per-key layout
 //!              starts with its format version, 1 or 2)
@@ -19,25 +18,99 @@
 //!              (its record was removed by a purge)
 //! [3+4n..]     the records, one after the other
 //! ```
+//!
+//! # Sealed block (store format 4)
+//! ```text
+//! [0]          SEALED_TAG (0x81)
+//! [1..3]       n = number of slots, u16 LE
+//! [3..5]       records held (slots not empty), u16 LE
+//! [5..13]      the first slot's sequence number, u64 LE (the block's key)
+//! [13..17]     key generation, u32 LE (0: not encrypted)
+//! [17..]       zstd(open block), with the records' dictionary; when the
+//!              generation is not 0: nonce (12) | ChaCha20-Poly1305 of it,
+//!              with bytes 0..17 as associated data (so a block cannot be
+//!              moved to another key, nor its counts changed)
+//! ```
+//! Records stored in format 4 blocks are plain (record version 3: no zstd,
+//! no encryption of their own): compressed together, the status webhooks of
+//! one campaign share their keys, numbers and names, and a block of 64 is
+//! less than half the bytes of its records compressed one by one (measured
+//! on generated traffic: 175 MB -> 78 MB). One encryption per block also
+//! saves each record's nonce and tag. Reading one record opens its block
+//! (tens of microseconds); reading the log in order opens each block once.
+//!
 //! A block never spans two key periods, so a period's records are the
-//! blocks whose keys fall in it. Target size: 17 keys of a leaf (sled
-//! splits past 16) must stay under sled's 128 KiB threshold for writing a
-//! page to a file of its own.
+//! blocks whose keys fall in it, and a period's key opens all of them.
+//! Size: 17 keys of a leaf (sled splits past 16) should stay under sled's
+//! 128 KiB threshold for writing a page to a file of its own; 64 KiB of
+//! JSON compresses to well under a tenth of that.
 
 use crate::keys;
 use crate::model::Seq;
 
-/// The first byte of a block value.
+/// The first byte of an open block.
 pub(crate) const BLOCK_TAG: u8 = 0x80;
+/// The first byte of a sealed block.
+pub(crate) const SEALED_TAG: u8 = 0x81;
 /// Records per block at most.
 pub(crate) const MAX_RECORDS: usize = 64;
-/// A block is closed once its records reach this many bytes.
-pub(crate) const TARGET_BYTES: usize = 6 * 1024;
+/// A block is closed once its (plain) records reach this many bytes.
+pub(crate) const TARGET_PLAIN_BYTES: usize = 64 * 1024;
 const HEAD: usize = 3;
+/// Length of a sealed block's header (the associated data of its encryption).
+pub(crate) const SEALED_HEAD: usize = 17;
 
-/// Whether a stored value is a block (not a record of the older layout).
+/// Whether a stored value is an open block (not a record of the older
+/// layout, nor a sealed block).
 pub(crate) fn is_block(value: &[u8]) -> bool {
     value.first() == Some(&BLOCK_TAG)
+}
+
+/// Whether a stored value is a sealed block.
+pub(crate) fn is_sealed(value: &[u8]) -> bool {
+    value.first() == Some(&SEALED_TAG)
+}
+
+/// The header of a sealed block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct SealedHead {
+    /// Number of slots.
+    pub(crate) slots: usize,
+    /// Slots that hold a record.
+    pub(crate) records: usize,
+    /// The first slot's sequence number.
+    pub(crate) first: Seq,
+    /// Key generation (0: not encrypted).
+    pub(crate) generation: u32,
+}
+
+impl SealedHead {
+    /// Parses the header of a sealed block; `None` when it is not one.
+    pub(crate) fn parse(value: &[u8]) -> Option<SealedHead> {
+        if !is_sealed(value) || value.len() < SEALED_HEAD {
+            return None;
+        }
+        let u16_at = |i: usize| usize::from(u16::from_le_bytes([value[i], value[i + 1]]));
+        let first = u64::from_le_bytes(value[5..13].try_into().ok()?);
+        let generation = u32::from_le_bytes(value[13..17].try_into().ok()?);
+        Some(SealedHead {
+            slots: u16_at(1),
+            records: u16_at(3),
+            first: Seq(first),
+            generation,
+        })
+    }
+
+    /// The header's bytes.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(SEALED_HEAD);
+        out.push(SEALED_TAG);
+        out.extend_from_slice(&(self.slots as u16).to_le_bytes());
+        out.extend_from_slice(&(self.records as u16).to_le_bytes());
+        out.extend_from_slice(&self.first.0.to_le_bytes());
+        out.extend_from_slice(&self.generation.to_le_bytes());
+        out
+    }
 }
 
 /// A parsed block header: where each slot's record lies in the value.
@@ -102,7 +175,7 @@ impl BlockBuilder {
         BlockBuilder {
             first,
             ends: Vec::new(),
-            data: Vec::with_capacity(TARGET_BYTES + 1024),
+            data: Vec::new(),
         }
     }
 
@@ -140,7 +213,7 @@ impl BlockBuilder {
         seq == self.next_seq()
             && keys::period_of(seq.0) == keys::period_of(self.first.0)
             && self.ends.len() < MAX_RECORDS
-            && self.data.len() + len <= TARGET_BYTES
+            && self.data.len() + len <= TARGET_PLAIN_BYTES
     }
 
     /// Adds the next slot (an empty `record` marks a removed one).
@@ -183,7 +256,45 @@ impl BlockBuilder {
         self.data.is_empty()
     }
 
-    /// The stored value.
+    /// Number of slots, empty ones included.
+    pub(crate) fn slots(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Number of slots that hold a record.
+    pub(crate) fn records(&self) -> usize {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .filter(|&&end| {
+                let held = end > start;
+                start = end;
+                held
+            })
+            .count()
+    }
+
+    /// The records of the slots, in order (`None`: an empty slot).
+    pub(crate) fn each(&self) -> impl Iterator<Item = (Seq, Option<&[u8]>)> + '_ {
+        (0..self.ends.len()).map(move |i| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+            let end = self.ends[i] as usize;
+            let seq = Seq(self.first.0 + i as u64);
+            (seq, (end > start).then(|| &self.data[start..end]))
+        })
+    }
+
+    /// The header a sealed form of this block has, under `generation`.
+    pub(crate) fn sealed_head(&self, generation: u32) -> SealedHead {
+        SealedHead {
+            slots: self.slots(),
+            records: self.records(),
+            first: self.first,
+            generation,
+        }
+    }
+
+    /// The open form of the block (stored by store format 3; sealed by 4).
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEAD + 4 * self.ends.len() + self.data.len());
         out.push(BLOCK_TAG);
@@ -252,7 +363,7 @@ mod tests {
         let mut b = BlockBuilder::new(Seq(0));
         assert!(!b.accepts(Seq(1), 1), "the first record must be the key's");
         assert!(
-            b.accepts(Seq(0), TARGET_BYTES * 4),
+            b.accepts(Seq(0), TARGET_PLAIN_BYTES * 4),
             "an empty block takes any size"
         );
         b.push(&[7; 100]);
@@ -260,7 +371,10 @@ mod tests {
             !b.accepts(Seq(2), 1),
             "sequence numbers must be consecutive"
         );
-        assert!(!b.accepts(Seq(1), TARGET_BYTES), "over the target size");
+        assert!(
+            !b.accepts(Seq(1), TARGET_PLAIN_BYTES),
+            "over the target size"
+        );
         for i in 1..MAX_RECORDS as u64 {
             assert!(b.accepts(Seq(i), 1));
             b.push(&[1]);
@@ -286,5 +400,30 @@ mod tests {
             "a record, not a block"
         );
         assert!(BlockView::parse(&[BLOCK_TAG, 5]).is_none(), "short header");
+    }
+
+    #[test]
+    fn a_sealed_header_counts_slots_and_held_records() {
+        let mut b = BlockBuilder::new(Seq(70));
+        for r in [&b"a"[..], b"", b"ccc", b""] {
+            b.push(r);
+        }
+        assert_eq!((b.slots(), b.records()), (4, 2));
+        let head = b.sealed_head(9);
+        let bytes = head.encode();
+        assert_eq!(bytes.len(), SEALED_HEAD);
+        assert_eq!(SealedHead::parse(&bytes), Some(head));
+        assert_eq!(
+            (head.slots, head.records, head.first, head.generation),
+            (4, 2, Seq(70), 9)
+        );
+        assert!(
+            SealedHead::parse(&bytes[..SEALED_HEAD - 1]).is_none(),
+            "short"
+        );
+        assert!(SealedHead::parse(&b.encode()).is_none(), "an open block");
+        let held: Vec<(Seq, Option<&[u8]>)> = b.each().collect();
+        assert_eq!(held[2], (Seq(72), Some(&b"ccc"[..])));
+        assert_eq!(held[3], (Seq(73), None));
     }
 }

@@ -65,18 +65,18 @@ pub(crate) fn periods_holding(
 }
 
 /// Re-keys `period`, dropping or redacting what belongs to `ids`.
-pub(crate) fn rewrite_period(
-    log: &Log,
-    period: u32,
-    ids: &RoaringBitmap,
-    level: i32,
-) -> Result<()> {
+pub(crate) fn rewrite_period(log: &Log, period: u32, ids: &RoaringBitmap) -> Result<()> {
     log.begin_rekey(period)?;
     let mut writes: Vec<(Seq, Option<Vec<u8>>)> = Vec::new();
     for item in log.iter_period(period) {
         let (seq, bytes) = item?;
         if !crate::log::is_input(&bytes) {
-            continue; // purge records hold no content and stay as they are
+            // Purge records hold no content, but their block is sealed
+            // again under the new key like every other.
+            if let Some(resealed) = log.reseal(seq, &bytes)? {
+                writes.push((seq, Some(resealed)));
+            }
+            continue;
         }
         let header = crate::log::decode_header(seq, &bytes)?;
         let assigned: Vec<EntryId> = header.assignments.iter().flatten().copied().collect();
@@ -88,7 +88,7 @@ pub(crate) fn rewrite_period(
                 continue;
             };
             redact(&mut rec, ids);
-            writes.push((seq, Some(log.reencode(seq, &rec, level)?)));
+            writes.push((seq, Some(log.reencode(seq, &rec)?)));
         } else if let Some(resealed) = log.reseal(seq, &bytes)? {
             writes.push((seq, Some(resealed)));
         }

@@ -1,13 +1,13 @@
 //! The append-only log on sled, and the byte format of its records.
 //!
-//! # Record format (version 2)
+//! # Record format (version 3)
 //!
 //! Records are stored a few at a time in blocks (see the `blocks` module),
 //! each block under the 8-byte big-endian sequence number of its first
 //! record, so sled's order is log order; stores of format 1 and 2 have one
 //! record per key, the record itself as the value. A record is:
 //! ```text
-//! [0]      format version (2; version 1 records, without [g], still decode)
+//! [0]      format version (3; versions 1, without [g], and 2 still decode)
 //! [1]      kind: 1 = input, 2 = purge
 //! input:
 //! [2]      source (0 send_api, 1 webhook, 2 import, 3 proxy)
@@ -15,19 +15,22 @@
 //! [11..15] n = number of parsed events, u32 LE
 //! [15..]   n assignments, u32 LE each: the entry id the event belongs to,
 //!          or u32::MAX when it was a duplicate and must be ignored
-//! [g]      key generation, u32 LE (0: the payload is not encrypted)
-//! [..]     payload: zstd frame of ( raw_len u32 LE | raw bytes | bincode(Vec<Event>) ),
-//!          encrypted when g > 0: nonce (12) | ChaCha20-Poly1305(payload),
-//!          with every header byte before it as associated data
+//! [g]      key generation, u32 LE (always 0 in version 3)
+//! [..]     payload: raw_len u32 LE | raw bytes | bincode(Vec<Event>)
+//!          version 3: plain, because the sealed block that holds the record
+//!          is compressed and encrypted as a whole (see `blocks`);
+//!          version 2: a zstd frame of it, encrypted when g > 0:
+//!          nonce (12) | ChaCha20-Poly1305(frame), with every header byte
+//!          before it as associated data, under the key of generation g of
+//!          the record's period (see the `keys` module)
 //! purge:
 //! [2..]    bincode(PurgeRecord) (names entries, holds none of their content)
 //! ```
 //! Raw bytes are kept exactly as received; the parsed events sit beside them
 //! in the same compressed frame, where zstd's window folds their repeated
-//! strings into the raw JSON they came from. The key of generation g of
-//! the record's period (see the `keys` module) encrypts it.
+//! strings into the raw JSON they came from.
 
-use crate::blocks::{self, BlockBuilder, BlockView};
+use crate::blocks::{self, BlockBuilder, BlockView, SealedHead};
 use crate::error::{Error, Result};
 use crate::keys::{self, Keyring};
 use crate::model::{EntryId, Event, Input, Seq, Source};
@@ -35,12 +38,15 @@ use serde::{Deserialize, Serialize};
 use std::sync::{Mutex, RwLock};
 
 /// The version of the record format written by this build.
-pub const FORMAT_VERSION: u8 = 2;
+pub const FORMAT_VERSION: u8 = 3;
+/// The record version whose payload is compressed (and encrypted) alone.
+const SEALED_ALONE: u8 = 2;
 /// The store's format, kept in its `meta` tree: 1 and 2 are their record
-/// format with one record per sled key; 3 has records of format 2 in blocks
-/// (see the `blocks` module). This build reads them all, writes 3, and
-/// marks an older store 3 when it opens it (older builds then refuse it).
-pub(crate) const STORE_FORMAT: u8 = 3;
+/// format with one record per sled key; 3 has records of format 2 in open
+/// blocks; 4 writes sealed blocks of version 3 records (see the `blocks`
+/// module). This build reads them all, writes 4, and marks an older store
+/// 4 when it opens it (older builds then refuse it).
+pub(crate) const STORE_FORMAT: u8 = 4;
 /// The oldest record format (and store format) this build still reads.
 pub(crate) const OLDEST_READABLE: u8 = 1;
 const KIND_INPUT: u8 = 1;
@@ -156,18 +162,19 @@ fn decompress(seq: Seq, frame: &[u8]) -> Result<Vec<u8>> {
     })
 }
 
-/// An input whose payload has been encoded and compressed by the caller's
-/// thread, so that the single writer only stamps and stores it.
+/// An input whose payload has been encoded by the caller's thread, so that
+/// the single writer only stamps it and stores it (compressing its block).
 pub(crate) struct PreparedInput {
     pub(crate) source: Source,
     pub(crate) received_ms: i64,
+    /// The plain payload (raw bytes and encoded events).
     pub(crate) payload: Vec<u8>,
     pub(crate) events: Vec<Event>,
 }
 
 impl PreparedInput {
-    pub(crate) fn prepare(input: Input, level: i32) -> Result<PreparedInput> {
-        let payload = compress(&plain_payload(&input)?, level)?;
+    pub(crate) fn prepare(input: Input) -> Result<PreparedInput> {
+        let payload = plain_payload(&input)?;
         Ok(PreparedInput {
             source: input.source,
             received_ms: input.received_ms,
@@ -358,9 +365,8 @@ fn raw_end(seq: Seq, plain: &[u8]) -> Result<usize> {
         .ok_or_else(|| corrupt(seq, "raw length runs past the payload"))
 }
 
-fn decode_payload(seq: Seq, payload: &[u8]) -> Result<(Vec<u8>, Vec<Event>)> {
-    let plain = decompress(seq, payload)?;
-    let raw_end = raw_end(seq, &plain)?;
+fn decode_payload(seq: Seq, plain: &[u8]) -> Result<(Vec<u8>, Vec<Event>)> {
+    let raw_end = raw_end(seq, plain)?;
     let (events, _): (Vec<Event>, usize) =
         bincode::serde::decode_from_slice(&plain[raw_end..], bincode_config())
             .map_err(|e| corrupt(seq, &format!("events: {e}")))?;
@@ -397,17 +403,19 @@ pub(crate) fn encode_purge(p: &PurgeRecord) -> Result<Vec<u8>> {
 /// records. Records sit in blocks of consecutive sequence numbers (see the
 /// `blocks` module), keyed by the big-endian sequence number of each
 /// block's first slot, so sled's order is log order; stores written before
-/// blocks hold one record per key, and both read the same.
+/// blocks hold one record per key, and all read the same.
 pub(crate) struct Log {
     db: sled::Db,
     tree: sled::Tree,
     keys: RwLock<Keyring>,
     encrypt: bool,
+    /// zstd level of sealed blocks.
+    level: i32,
     /// The newest block while it is not full: the next group commit adds
-    /// to it (rewriting its value) instead of starting a block of its own,
-    /// so that single webhooks do not make one key each. `None` when the
-    /// next record starts a block (after a full one, a purge's rewrite, or
-    /// a failed write).
+    /// to it (sealing and rewriting its value) instead of starting a block
+    /// of its own, so that single webhooks do not make one key each. `None`
+    /// when the next record starts a block (after a full one, a purge's
+    /// rewrite, or a failed write).
     tail: Mutex<Option<BlockBuilder>>,
     /// Records in the log, counted on first use and then kept.
     records: Mutex<Option<u64>>,
@@ -425,33 +433,39 @@ fn key_seq(key: &[u8]) -> Result<Seq> {
     Ok(Seq(u64::from_be_bytes(arr)))
 }
 
-/// The header of the block stored under `key`.
+/// The header of the (open) block stored under `key`.
 fn block_view(key: Seq, value: &[u8]) -> Result<BlockView<'_>> {
     BlockView::parse(value).ok_or_else(|| corrupt(key, "damaged block header"))
 }
 
-/// The record of `seq` in the value stored under `key`, if it holds one.
-fn record_in(key: Seq, value: &sled::IVec, seq: Seq) -> Result<Option<sled::IVec>> {
+/// How many records a stored value holds, read from its header alone.
+fn records_held(key: Seq, value: &[u8]) -> Result<u64> {
+    if let Some(head) = SealedHead::parse(value) {
+        return Ok(head.records as u64);
+    }
     if !blocks::is_block(value) {
-        return Ok((key == seq).then(|| value.clone()));
+        return Ok(1);
     }
     let view = block_view(key, value)?;
-    let slot = usize::try_from(seq.0 - key.0).unwrap_or(usize::MAX);
-    Ok(view.slot(slot).map(|(at, len)| value.subslice(at, len)))
+    Ok((0..view.slots())
+        .filter(|&i| view.slot(i).is_some())
+        .count() as u64)
 }
 
 /// Every record of the values of a sled range, in log order, from `from`
-/// on: blocks are opened into their records.
-struct Records {
+/// on: blocks are opened into their records (a sealed one decrypted and
+/// decompressed once).
+struct Records<'a> {
+    log: &'a Log,
     values: sled::Iter,
     from: Seq,
-    /// The block being read, with the next slot to look at.
+    /// The open block being read, with the next slot to look at.
     block: Option<(Seq, sled::IVec, usize)>,
     /// An error to report first (from finding the start).
     pending: Option<Error>,
 }
 
-impl Iterator for Records {
+impl Iterator for Records<'_> {
     type Item = Result<(Seq, sled::IVec)>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -488,7 +502,12 @@ impl Iterator for Records {
                 Ok(k) => k,
                 Err(e) => return Some(Err(e)),
             };
-            if blocks::is_block(&value) {
+            if blocks::is_sealed(&value) {
+                match self.log.open_sealed(key, &value) {
+                    Ok(open) => self.block = Some((key, open, 0)),
+                    Err(e) => return Some(Err(e)),
+                }
+            } else if blocks::is_block(&value) {
                 self.block = Some((key, value, 0));
             } else if key >= self.from {
                 return Some(Ok((key, value)));
@@ -498,26 +517,33 @@ impl Iterator for Records {
 }
 
 impl Log {
-    pub(crate) fn open(db: &sled::Db, keyring: &std::path::Path, encrypt: bool) -> Result<Log> {
-        let tree = db.open_tree("log")?;
-        // A block the last run left open is added to, as if it had not
-        // stopped.
-        let tail = match tree.last()? {
-            Some((k, v)) if blocks::is_block(&v) => {
-                let first = key_seq(&k)?;
-                BlockBuilder::from_value(first, &v)
-                    .filter(|b| !b.is_empty() && b.accepts(b.next_seq(), 0))
-            }
-            _ => None,
-        };
-        Ok(Log {
+    /// Opens the log tree of `db` with the keyring at `keyring`; new blocks
+    /// are compressed at zstd `level`, and encrypted if `encrypt`.
+    pub(crate) fn open(
+        db: &sled::Db,
+        keyring: &std::path::Path,
+        encrypt: bool,
+        level: i32,
+    ) -> Result<Log> {
+        let log = Log {
             db: db.clone(),
-            tree,
+            tree: db.open_tree("log")?,
             keys: RwLock::new(Keyring::load(keyring)?),
             encrypt,
-            tail: Mutex::new(tail),
+            level,
+            tail: Mutex::new(None),
             records: Mutex::new(None),
-        })
+        };
+        // A block the last run left open is added to, as if it had not
+        // stopped.
+        if let Some((k, v)) = log.tree.last()? {
+            let first = key_seq(&k)?;
+            let tail = log
+                .load_block(first, &v)?
+                .filter(|b| !b.is_empty() && b.accepts(b.next_seq(), 0));
+            *log.tail() = tail;
+        }
+        Ok(log)
     }
 
     fn ring(&self) -> std::sync::RwLockReadGuard<'_, Keyring> {
@@ -536,47 +562,148 @@ impl Log {
         self.records.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Encodes an input record for `seq` (the writer thread only: it may
-    /// create the period's first key, which is saved before it is used).
+    /// The newest key of `period`, made and saved first if it has none.
+    fn period_key(&self, period: u32) -> Result<(u32, keys::KeyBytes)> {
+        // Readers decode under the read lock; the write lock is taken only
+        // for a period's first block, when its key is made.
+        if let Some(k) = self.ring().newest(period) {
+            return Ok(k);
+        }
+        let mut ring = self.ring_mut();
+        let (generation, key, created) = ring.current(period);
+        if created {
+            ring.save()?;
+        }
+        Ok((generation, key))
+    }
+
+    /// The stored value of a block: its open form compressed and, when the
+    /// store encrypts, sealed under the newest key of its period.
+    fn seal(&self, block: &BlockBuilder) -> Result<Vec<u8>> {
+        let frame = compress(&block.encode(), self.level)?;
+        let key = if self.encrypt {
+            Some(self.period_key(keys::period_of(block.first().0))?)
+        } else {
+            None
+        };
+        let mut out = block.sealed_head(key.map_or(0, |(g, _)| g)).encode();
+        match key {
+            Some((_, k)) => keys::seal_onto(&k, &mut out, &frame)?,
+            None => out.extend_from_slice(&frame),
+        }
+        Ok(out)
+    }
+
+    /// The open form of the sealed block stored under `key`.
+    fn open_sealed(&self, key: Seq, value: &[u8]) -> Result<sled::IVec> {
+        let head = SealedHead::parse(value).ok_or_else(|| corrupt(key, "damaged block header"))?;
+        if head.first != key {
+            return Err(corrupt(key, "a block stored under another key"));
+        }
+        let (aad, body) = value.split_at(blocks::SEALED_HEAD);
+        let frame = if head.generation == 0 {
+            decompress(key, body)?
+        } else {
+            let ring = self.ring();
+            let k = ring
+                .get(keys::period_of(key.0), head.generation)
+                .ok_or_else(|| corrupt(key, "its encryption key was destroyed"))?;
+            let compressed = keys::open(k, aad, body)
+                .ok_or_else(|| corrupt(key, "the block does not authenticate"))?;
+            drop(ring);
+            decompress(key, &compressed)?
+        };
+        if block_view(key, &frame)?.slots() != head.slots {
+            return Err(corrupt(key, "block header and content disagree"));
+        }
+        Ok(sled::IVec::from(frame))
+    }
+
+    /// A stored value as an open block to change (`None`: a record of the
+    /// one-per-key layout). Records of an open block written by store
+    /// format 3 are made plain, since the block will be sealed as a whole.
+    fn load_block(&self, key: Seq, value: &sled::IVec) -> Result<Option<BlockBuilder>> {
+        let sealed = blocks::is_sealed(value);
+        let open = if sealed {
+            self.open_sealed(key, value)?
+        } else if blocks::is_block(value) {
+            value.clone()
+        } else {
+            return Ok(None);
+        };
+        let mut block = BlockBuilder::from_value(key, &open)
+            .ok_or_else(|| corrupt(key, "damaged block header"))?;
+        if !sealed {
+            let mut plain = Vec::new();
+            for (seq, record) in block.each() {
+                if let Some(bytes) = record.filter(|b| is_input(b) && b[0] <= SEALED_ALONE) {
+                    plain.push((seq, self.plain_record(seq, bytes)?));
+                }
+            }
+            for (seq, bytes) in plain {
+                block.set(seq, &bytes);
+            }
+        }
+        Ok(Some(block))
+    }
+
+    /// The record of `seq` in the value stored under `key`, if it holds one.
+    fn record_in(&self, key: Seq, value: &sled::IVec, seq: Seq) -> Result<Option<sled::IVec>> {
+        let open = if blocks::is_sealed(value) {
+            self.open_sealed(key, value)?
+        } else if blocks::is_block(value) {
+            value.clone()
+        } else {
+            return Ok((key == seq).then(|| value.clone()));
+        };
+        let view = block_view(key, &open)?;
+        let slot = usize::try_from(seq.0 - key.0).unwrap_or(usize::MAX);
+        Ok(view.slot(slot).map(|(at, len)| open.subslice(at, len)))
+    }
+
+    /// Encodes an input record for `seq`, given which entry each of its
+    /// events went to: a version 3 record, plain until its block is sealed.
     pub(crate) fn encode_input(
         &self,
-        seq: Seq,
+        _seq: Seq,
         input: &PreparedInput,
         assignments: &[Option<EntryId>],
     ) -> Result<Vec<u8>> {
-        let header = input.header(assignments);
-        if !self.encrypt {
-            return finish_record(header, 0, None, &input.payload);
-        }
-        let period = keys::period_of(seq.0);
-        // Readers decode under the read lock; the write lock is taken only
-        // for a period's first record, when its key is made.
-        let existing = self.ring().newest(period);
-        let (generation, key) = match existing {
-            Some(k) => k,
-            None => {
-                let mut ring = self.ring_mut();
-                let (generation, key, created) = ring.current(period);
-                if created {
-                    ring.save()?;
-                }
-                (generation, key)
-            }
-        };
-        finish_record(header, generation, Some(&key), &input.payload)
+        finish_record(input.header(assignments), 0, None, &input.payload)
     }
 
-    /// The plain (zstd) payload of an input record.
-    fn plain_payload(&self, seq: Seq, header: &Header<'_>) -> Result<Vec<u8>> {
+    /// The plain payload of an input record: as it is (version 3), or
+    /// decrypted and decompressed (versions 1 and 2).
+    fn plain_payload<'b>(
+        &self,
+        seq: Seq,
+        bytes: &[u8],
+        header: &Header<'b>,
+    ) -> Result<std::borrow::Cow<'b, [u8]>> {
+        if bytes[0] > SEALED_ALONE {
+            return Ok(std::borrow::Cow::Borrowed(header.payload));
+        }
         if header.generation == 0 {
-            return Ok(header.payload.to_vec());
+            return Ok(decompress(seq, header.payload)?.into());
         }
         let ring = self.ring();
         let key = ring
             .get(keys::period_of(seq.0), header.generation)
             .ok_or_else(|| corrupt(seq, "its encryption key was destroyed"))?;
-        keys::open(key, header.aad, header.payload)
-            .ok_or_else(|| corrupt(seq, "the payload does not authenticate"))
+        let frame = keys::open(key, header.aad, header.payload)
+            .ok_or_else(|| corrupt(seq, "the payload does not authenticate"))?;
+        drop(ring);
+        Ok(decompress(seq, &frame)?.into())
+    }
+
+    /// An input record of version 1 or 2 as a plain version 3 record.
+    fn plain_record(&self, seq: Seq, bytes: &[u8]) -> Result<Vec<u8>> {
+        let header = decode_header(seq, bytes)?;
+        let payload = self.plain_payload(seq, bytes, &header)?;
+        let ids_end = 15 + 4 * header.assignments.len();
+        let mut head = bytes[..ids_end].to_vec();
+        head[0] = FORMAT_VERSION;
+        finish_record(head, 0, None, &payload)
     }
 
     /// Decodes one log record.
@@ -589,7 +716,7 @@ impl Log {
             KIND_INPUT => {
                 let header = decode_header(seq, bytes)?;
                 let (source, received_ms) = input_meta(seq, bytes)?;
-                let payload = self.plain_payload(seq, &header)?;
+                let payload = self.plain_payload(seq, bytes, &header)?;
                 let (raw, events) = decode_payload(seq, &payload)?;
                 if events.len() != header.assignments.len() {
                     return Err(corrupt(seq, "event count differs from assignments"));
@@ -611,7 +738,7 @@ impl Log {
     }
 
     /// Only the source, receive time and raw bytes of an input record
-    /// (`None` for a purge record): the events are not decompressed.
+    /// (`None` for a purge record): the events are not decoded.
     pub(crate) fn decode_raw(
         &self,
         seq: Seq,
@@ -626,43 +753,37 @@ impl Log {
         }
         let header = decode_header(seq, bytes)?;
         let (source, received_ms) = input_meta(seq, bytes)?;
-        let plain = decompress(seq, &self.plain_payload(seq, &header)?)?;
+        let plain = self.plain_payload(seq, bytes, &header)?;
         let raw = plain[4..raw_end(seq, &plain)?].to_vec();
         Ok(Some((source, received_ms, raw)))
     }
 
-    /// Re-encodes a decoded input record under the newest key of its
-    /// period (used by purges: redacted records, and survivors of a re-key).
-    pub(crate) fn reencode(&self, seq: Seq, rec: &InputRecord, level: i32) -> Result<Vec<u8>> {
+    /// Re-encodes a decoded input record (used by purges for redacted
+    /// records).
+    pub(crate) fn reencode(&self, seq: Seq, rec: &InputRecord) -> Result<Vec<u8>> {
         let assignments: Vec<Option<EntryId>> = rec.events.iter().map(|(a, _)| *a).collect();
         let events: Vec<Event> = rec.events.iter().map(|(_, e)| e.clone()).collect();
-        let prepared = PreparedInput::prepare(
-            Input {
-                source: rec.source,
-                received_ms: rec.received_ms,
-                raw: rec.raw.clone(),
-                events,
-            },
-            level,
-        )?;
+        let prepared = PreparedInput::prepare(Input {
+            source: rec.source,
+            received_ms: rec.received_ms,
+            raw: rec.raw.clone(),
+            events,
+        })?;
         self.encode_input(seq, &prepared, &assignments)
     }
 
-    /// Moves a record to the newest key of its period without decoding
-    /// its content (no decompression). Returns `None` when it already is.
+    /// What a re-key of its period writes for a record that stays: the
+    /// record for its block to be sealed again under the period's new key
+    /// (a version 2 record made plain first), or `None` when nothing needs
+    /// writing (the store does not encrypt, or the record never was).
     pub(crate) fn reseal(&self, seq: Seq, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
-        if !is_input(bytes) || bytes.first() == Some(&1) || !self.encrypt {
+        if !self.encrypt || bytes.first() == Some(&1) {
             return Ok(None);
         }
-        let header = decode_header(seq, bytes)?;
-        let period = keys::period_of(seq.0);
-        let (generation, key, _) = self.ring_mut().current(period);
-        if header.generation == generation {
-            return Ok(None);
+        if is_input(bytes) && bytes.first() == Some(&SEALED_ALONE) {
+            return Ok(Some(self.plain_record(seq, bytes)?));
         }
-        let payload = self.plain_payload(seq, &header)?;
-        let head = bytes[..header.aad.len() - 4].to_vec();
-        Ok(Some(finish_record(head, generation, Some(&key), &payload)?))
+        Ok(Some(bytes.to_vec()))
     }
 
     /// Makes every write so far durable.
@@ -713,9 +834,10 @@ impl Log {
     }
 
     /// Replaces existing records (`Some`) or removes them (`None`), in one
-    /// sled batch, without a flush. Blocks are rewritten whole; a block
-    /// left without records is removed. A sequence number that no value
-    /// holds is written as a block of its own (or, for a removal, ignored).
+    /// sled batch, without a flush. Blocks are rewritten whole and sealed
+    /// under their period's newest key; a block left without records is
+    /// removed. A sequence number that no value holds is written as a block
+    /// of its own (or, for a removal, ignored).
     pub(crate) fn rewrite(&self, mut changes: Vec<(Seq, Option<Vec<u8>>)>) -> Result<()> {
         changes.sort_by_key(|(seq, _)| *seq);
         // Held throughout: the writer must not add to a block between our
@@ -726,41 +848,43 @@ impl Log {
         let mut added = 0u64;
         let mut open: Option<BlockBuilder> = None;
         let mut rewritten: Vec<Seq> = Vec::new();
-        let close = |block: BlockBuilder, batch: &mut sled::Batch| {
+        let close = |block: BlockBuilder, batch: &mut sled::Batch| -> Result<()> {
             if block.is_empty() {
                 batch.remove(&seq_key(block.first()));
             } else {
-                batch.insert(&seq_key(block.first()), block.encode());
+                batch.insert(&seq_key(block.first()), self.seal(&block)?);
             }
+            Ok(())
         };
         for (seq, record) in changes {
             if open.as_ref().is_some_and(|b| seq >= b.next_seq()) {
                 if let Some(b) = open.take() {
-                    close(b, &mut batch);
+                    close(b, &mut batch)?;
                 }
             }
             if open.is_none() {
-                match self.holder(seq)? {
-                    Some((key, value)) if blocks::is_block(&value) => {
-                        let block = BlockBuilder::from_value(key, &value)
-                            .ok_or_else(|| corrupt(key, "damaged block header"))?;
-                        if seq < block.next_seq() {
+                if let Some((key, value)) = self.holder(seq)? {
+                    match self.load_block(key, &value)? {
+                        Some(block) if seq < block.next_seq() => {
                             rewritten.push(key);
                             open = Some(block);
                         }
-                    }
-                    Some((key, _)) if key == seq => {
-                        // A record of the one-per-key layout.
-                        match record {
-                            Some(bytes) => batch.insert(&seq_key(seq), bytes),
-                            None => {
-                                batch.remove(&seq_key(seq));
-                                removed += 1;
+                        Some(_) => {}
+                        // A record of the one-per-key layout: it becomes
+                        // a sealed block of one.
+                        None if key == seq => {
+                            let mut block = BlockBuilder::new(seq);
+                            block.push(&[]);
+                            open = Some(block);
+                            removed += 1;
+                            added += u64::from(record.as_ref().is_some_and(|r| !r.is_empty()));
+                            if let (Some(block), Some(bytes)) = (&mut open, &record) {
+                                block.set(seq, bytes);
                             }
+                            continue;
                         }
-                        continue;
+                        None => {}
                     }
-                    _ => {}
                 }
             }
             match (&mut open, record) {
@@ -774,14 +898,14 @@ impl Log {
                 (None, Some(bytes)) => {
                     let mut block = BlockBuilder::new(seq);
                     block.push(&bytes);
-                    batch.insert(&seq_key(seq), block.encode());
+                    batch.insert(&seq_key(seq), self.seal(&block)?);
                     added += 1;
                 }
                 (None, None) => {}
             }
         }
         if let Some(b) = open.take() {
-            close(b, &mut batch);
+            close(b, &mut batch)?;
         }
         // The writer starts a new block rather than add to a rewritten one.
         if tail
@@ -810,6 +934,7 @@ impl Log {
         // No block spans two periods: the period's records are the values
         // keyed in it.
         Records {
+            log: self,
             values: self.tree.range(seq_key(Seq(start))..seq_key(Seq(end))),
             from: Seq(start),
             block: None,
@@ -823,10 +948,13 @@ impl Log {
             return Ok(None);
         };
         let key = key_seq(&k)?;
-        if !blocks::is_block(&v) {
+        let slots = if let Some(head) = SealedHead::parse(&v) {
+            head.slots
+        } else if blocks::is_block(&v) {
+            block_view(key, &v)?.slots()
+        } else {
             return Ok(Some(key));
-        }
-        let slots = block_view(key, &v)?.slots();
+        };
         Ok(Some(Seq(key.0 + slots.saturating_sub(1) as u64)))
     }
 
@@ -834,7 +962,7 @@ impl Log {
     /// record written so far) and makes them durable with one fsync: the
     /// group commit that lets concurrent appends share a flush. Records go
     /// into the open tail block while it has room, then into new blocks;
-    /// every block touched is written in one sled batch.
+    /// every block touched is sealed and written in one sled batch.
     pub(crate) fn write_durable(&self, records: &[(Seq, Vec<u8>)]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
@@ -847,12 +975,12 @@ impl Log {
         };
         for (seq, bytes) in records {
             if !block.accepts(*seq, bytes.len()) {
-                batch.insert(&seq_key(block.first()), block.encode());
+                batch.insert(&seq_key(block.first()), self.seal(&block)?);
                 block = BlockBuilder::new(*seq);
             }
             block.push(bytes);
         }
-        batch.insert(&seq_key(block.first()), block.encode());
+        batch.insert(&seq_key(block.first()), self.seal(&block)?);
         {
             let mut count = self.record_count();
             self.tree.apply_batch(batch)?;
@@ -870,7 +998,7 @@ impl Log {
     /// The record of `seq`, if the log holds it.
     pub(crate) fn get(&self, seq: Seq) -> Result<Option<sled::IVec>> {
         match self.holder(seq)? {
-            Some((key, value)) => record_in(key, &value, seq),
+            Some((key, value)) => self.record_in(key, &value, seq),
             None => Ok(None),
         }
     }
@@ -900,6 +1028,7 @@ impl Log {
             }
         };
         Records {
+            log: self,
             values,
             from,
             block: None,
@@ -907,32 +1036,33 @@ impl Log {
         }
     }
 
-    /// How many records the log holds: counted by a scan on first use,
-    /// then kept up to date by every write.
+    /// How many records the log holds: counted from the blocks' headers on
+    /// first use (nothing is decompressed), then kept up to date by every
+    /// write.
     pub(crate) fn len(&self) -> Result<u64> {
         if let Some(n) = *self.record_count() {
             return Ok(n);
         }
-        // The long scan runs without the lock, up to the last record
-        // written when it started; the few written since are counted under
-        // it, while writes wait (they change the count under it too).
-        let before = self.last_seq()?;
+        // The long scan runs without the lock, over the values before the
+        // last one when it started; the last (the writer's tail) and any
+        // after it are counted under the lock, while writes wait (they
+        // change the count under it too).
+        let last_key = match self.tree.last()? {
+            Some((k, _)) => key_seq(&k)?,
+            None => Seq(0),
+        };
         let mut n = 0u64;
-        if let Some(last) = before {
-            for item in self.iter_after(None) {
-                if item?.0 > last {
-                    break;
-                }
-                n += 1;
-            }
+        for item in self.tree.range(..seq_key(last_key)) {
+            let (k, v) = item?;
+            n += records_held(key_seq(&k)?, &v)?;
         }
         let mut count = self.record_count();
         if let Some(n) = *count {
             return Ok(n);
         }
-        for item in self.iter_after(before) {
-            item?;
-            n += 1;
+        for item in self.tree.range(seq_key(last_key)..) {
+            let (k, v) = item?;
+            n += records_held(key_seq(&k)?, &v)?;
         }
         *count = Some(n);
         Ok(n)
@@ -956,7 +1086,7 @@ mod tests {
             .path(dir.join("log"))
             .open()
             .expect("sled opens");
-        let log = Log::open(&db, &dir.join("keyring"), false).expect("log opens");
+        let log = Log::open(&db, &dir.join("keyring"), false, 3).expect("log opens");
         (db, log)
     }
 
@@ -1086,7 +1216,7 @@ mod tests {
                 .expect("inserted");
         }
         // Opened again, as a store written by an older build would be.
-        let log = Log::open(&db, &dir.path().join("keyring"), false).expect("opens");
+        let log = Log::open(&db, &dir.path().join("keyring"), false, 3).expect("opens");
         assert_eq!(log.last_seq().expect("last"), Some(Seq(4)));
         write(&log, 5..8, 20);
         assert_eq!(log.tree.len(), 6, "five old keys and one block");
@@ -1112,5 +1242,144 @@ mod tests {
         );
         assert_eq!(log.get(Seq(6)).expect("get"), None);
         assert_eq!(log.len().expect("len"), 6);
+    }
+
+    fn open_encrypting(dir: &std::path::Path) -> (sled::Db, Log) {
+        let db = sled::Config::new()
+            .path(dir.join("log"))
+            .open()
+            .expect("sled opens");
+        let log = Log::open(&db, &dir.join("keyring"), true, 3).expect("log opens");
+        (db, log)
+    }
+
+    fn input(raw: &str) -> PreparedInput {
+        PreparedInput::prepare(Input {
+            source: Source::Webhook,
+            received_ms: 1_700_000_000_000,
+            raw: raw.as_bytes().to_vec(),
+            events: vec![Event::Other(Box::default())],
+        })
+        .expect("prepared")
+    }
+
+    fn raw_of(log: &Log, seq: u64) -> Vec<u8> {
+        let bytes = log.get(Seq(seq)).expect("get").expect("held");
+        match log.decode(Seq(seq), &bytes).expect("decodes") {
+            Record::Input(rec) => rec.raw,
+            Record::Purge(_) => panic!("an input"),
+        }
+    }
+
+    fn stored_values(log: &Log) -> Vec<Vec<u8>> {
+        log.tree
+            .iter()
+            .map(|kv| kv.expect("readable").1.to_vec())
+            .collect()
+    }
+
+    fn holds(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn a_sealed_block_shows_nothing_of_its_records_and_needs_its_period_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_db, log) = open_encrypting(dir.path());
+        let records: Vec<(Seq, Vec<u8>)> = (0..40u64)
+            .map(|s| {
+                let raw = format!("{{\"body\":\"needle-{s:03}\"}}");
+                let bytes = log
+                    .encode_input(Seq(s), &input(&raw), &[Some(EntryId(s as u32))])
+                    .expect("encoded");
+                (Seq(s), bytes)
+            })
+            .collect();
+        log.write_durable(&records).expect("written");
+        let values = stored_values(&log);
+        assert_eq!(values.len(), 1, "forty small records, one block");
+        assert!(blocks::is_sealed(&values[0]));
+        assert!(!holds(&values[0], b"needle-"), "the block is encrypted");
+        assert_eq!(raw_of(&log, 17), b"{\"body\":\"needle-017\"}");
+        assert_eq!(log.len().expect("len"), 40);
+        assert_eq!(log.last_seq().expect("last"), Some(Seq(39)));
+
+        // With the period's key destroyed the block no longer opens.
+        log.begin_rekey(0).expect("rekey");
+        log.finish_rekey(0).expect("retired");
+        let err = log.get(Seq(17)).expect_err("unreadable");
+        assert!(err.to_string().contains("destroyed"), "{err}");
+    }
+
+    #[test]
+    fn a_sealed_block_copied_under_another_key_does_not_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_db, log) = open_encrypting(dir.path());
+        write(&log, 0..3, 20);
+        let value = log.tree.get(seq_key(Seq(0))).expect("read").expect("held");
+        log.tree.insert(seq_key(Seq(3)), value).expect("copied");
+        assert!(log.get(Seq(3)).is_err(), "a block names its own key");
+        let mut tampered = log
+            .tree
+            .get(seq_key(Seq(0)))
+            .expect("read")
+            .expect("held")
+            .to_vec();
+        tampered[3] ^= 1; // the record count, authenticated with the content
+        log.tree.insert(seq_key(Seq(0)), tampered).expect("written");
+        assert!(
+            log.get(Seq(1)).is_err(),
+            "a changed header does not authenticate"
+        );
+    }
+
+    #[test]
+    fn a_block_of_records_sealed_one_by_one_is_sealed_whole_by_a_re_key() {
+        // How store format 3 wrote a block: open, each record compressed and
+        // encrypted under its period's key (record version 2).
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_db, log) = open_encrypting(dir.path());
+        let (generation, key) = log.period_key(0).expect("key");
+        let mut block = BlockBuilder::new(Seq(0));
+        for s in 0..5u64 {
+            let raw = format!("{{\"old\":\"needle-{s}\"}}");
+            let prepared = input(&raw);
+            let mut head = prepared.header(&[Some(EntryId(s as u32))]);
+            head[0] = SEALED_ALONE;
+            let frame = compress(&prepared.payload, 3).expect("compressed");
+            let record = finish_record(head, generation, Some(&key), &frame).expect("sealed");
+            block.push(&record);
+        }
+        log.tree
+            .insert(seq_key(Seq(0)), block.encode())
+            .expect("stored");
+        assert_eq!(raw_of(&log, 3), b"{\"old\":\"needle-3\"}");
+
+        // A re-key: every record rewritten, then the old key destroyed.
+        log.begin_rekey(0).expect("rekey");
+        let mut changes = Vec::new();
+        for item in log.iter_period(0) {
+            let (seq, bytes) = item.expect("read");
+            if let Some(new) = log.reseal(seq, &bytes).expect("resealed") {
+                changes.push((seq, Some(new)));
+            }
+        }
+        assert_eq!(changes.len(), 5);
+        log.rewrite(changes).expect("rewritten");
+        log.finish_rekey(0).expect("retired");
+
+        let values = stored_values(&log);
+        assert_eq!(values.len(), 1);
+        assert!(
+            blocks::is_sealed(&values[0]),
+            "the block is sealed whole now"
+        );
+        for s in 0..5u64 {
+            assert_eq!(
+                raw_of(&log, s),
+                format!("{{\"old\":\"needle-{s}\"}}").as_bytes()
+            );
+        }
+        assert_eq!(log.len().expect("len"), 5);
     }
 }

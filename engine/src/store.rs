@@ -31,7 +31,7 @@ pub struct Config {
     pub cache_bytes: u64,
     /// How often the full-text index commits (its maximum lag behind the log).
     pub text_commit_interval: Duration,
-    /// zstd level for record payloads (1 is fast; higher is smaller).
+    /// zstd level for log blocks (1 is fast; higher is smaller).
     pub compression_level: i32,
     /// Encrypt record payloads with per-period keys (the default), so that
     /// a purge can make deleted content unrecoverable (see `keys`). Without
@@ -106,7 +106,6 @@ struct Shared {
     state: RwLock<State>,
     text: TextIndex,
     dir: PathBuf,
-    level: i32,
     next_seq: AtomicU64,
     failed: AtomicBool,
     derived_from: DerivedFrom,
@@ -221,7 +220,12 @@ impl Store {
                 db.flush()?;
             }
         }
-        let log = Log::open(&db, &dir.join("keyring"), config.encrypt)?;
+        let log = Log::open(
+            &db,
+            &dir.join("keyring"),
+            config.encrypt,
+            config.compression_level,
+        )?;
         let last = log.last_seq()?;
         tracing::info!(
             text_ms,
@@ -305,7 +309,6 @@ impl Store {
             state: RwLock::new(state),
             text,
             dir,
-            level: config.compression_level,
             next_seq: AtomicU64::new(next),
             failed: AtomicBool::new(false),
             derived_from,
@@ -354,7 +357,7 @@ impl Store {
     pub fn submit(&self, inputs: Vec<Input>) -> Result<PendingAppend> {
         let prepared = inputs
             .into_iter()
-            .map(|i| PreparedInput::prepare(i, self.shared.level))
+            .map(PreparedInput::prepare)
             .collect::<Result<Vec<_>>>()?;
         let (tx, rx) = mpsc::channel();
         self.send(WriteOp::Append(prepared, tx))?;
@@ -1175,7 +1178,7 @@ fn erase_content(
     // A re-key an earlier crash interrupted is finished too.
     periods.extend(shared.log.rekeying());
     for period in periods {
-        erase::rewrite_period(&shared.log, period, ids, shared.level)?;
+        erase::rewrite_period(&shared.log, period, ids)?;
     }
     forget_purged_strings(shared);
     // The checkpoint holds rows: replace it with one without them.
