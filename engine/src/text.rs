@@ -81,19 +81,34 @@ struct EntryDocs {
 }
 
 impl EntryDocs {
+    /// Reads the segment's `entry` column in runs (not document by
+    /// document) and places each document by a counting sort over the
+    /// entry span: documents are in log order, so each entry's documents
+    /// come out ascending without sorting (3.0 s -> well under 1 s at 10M
+    /// messages, where the first narrowed text search after an open used
+    /// to wait for it).
     fn build(segment: &SegmentReader) -> Result<EntryDocs> {
         let column = segment.fast_fields().u64("entry")?;
-        let mut pairs: Vec<(u32, DocId)> = (0..segment.max_doc())
-            .filter_map(|doc| column.first(doc).map(|entry| (entry as u32, doc)))
-            .collect();
-        let mut entry_of = vec![u32::MAX; segment.max_doc() as usize];
-        for (entry, doc) in &pairs {
-            entry_of[*doc as usize] = *entry;
+        let max_doc = segment.max_doc() as usize;
+        let mut entry_of = vec![u32::MAX; max_doc];
+        if matches!(column.index, tantivy::columnar::ColumnIndex::Full) {
+            let mut run = vec![0u64; 4096];
+            for (start, out) in (0..).step_by(run.len()).zip(entry_of.chunks_mut(run.len())) {
+                let values = &mut run[..out.len()];
+                column.values.get_range(start, values);
+                for (slot, value) in out.iter_mut().zip(values.iter()) {
+                    *slot = *value as u32;
+                }
+            }
+        } else {
+            for (doc, slot) in entry_of.iter_mut().enumerate() {
+                if let Some(entry) = column.first(doc as DocId) {
+                    *slot = entry as u32;
+                }
+            }
         }
-        let (Some(first), Some(last)) = (
-            pairs.iter().map(|p| p.0).min(),
-            pairs.iter().map(|p| p.0).max(),
-        ) else {
+        let held = || entry_of.iter().copied().filter(|&e| e != u32::MAX);
+        let (Some(first), Some(last)) = (held().min(), held().max()) else {
             return Ok(EntryDocs {
                 first: 0,
                 offsets: vec![0],
@@ -101,20 +116,23 @@ impl EntryDocs {
                 entry_of,
             });
         };
-        // Stable by entry: each entry's documents stay in ascending order.
-        pairs.sort_by_key(|p| p.0);
         let span = (last - first) as usize + 1;
         let mut offsets = vec![0u32; span + 1];
-        for (entry, _) in &pairs {
+        for entry in held() {
             offsets[(entry - first) as usize + 1] += 1;
         }
         for i in 1..offsets.len() {
             offsets[i] += offsets[i - 1];
         }
-        // A fresh, exactly sized vector: collecting in place would keep
-        // the pairs' buffer, twice the size (134 MB at 10M messages).
-        let mut docs = Vec::with_capacity(pairs.len());
-        docs.extend(pairs.iter().map(|p| p.1));
+        let mut next = offsets[..span].to_vec();
+        let mut docs = vec![0 as DocId; offsets[span] as usize];
+        for (doc, &entry) in entry_of.iter().enumerate() {
+            if entry != u32::MAX {
+                let at = &mut next[(entry - first) as usize];
+                docs[*at as usize] = doc as DocId;
+                *at += 1;
+            }
+        }
         Ok(EntryDocs {
             first,
             offsets,
