@@ -1162,6 +1162,16 @@ impl State {
             row.marks = with_inserted(&row.marks, pos, mark);
         }
         let learned_wamid = row.own.get(Own::Wamid).is_none();
+        // Ids the entry's documents do not hold yet: every status of a
+        // message repeats its correlation id (and some its conversation),
+        // and a document per repeat was most of the index's documents.
+        let unseen = |field: Own, value: &Option<String>| {
+            value
+                .clone()
+                .filter(|v| row.own.get(field) != Some(v.as_str()))
+        };
+        let new_conversation = unseen(Own::ConversationId, &st.conversation_id);
+        let new_correlation = unseen(Own::CorrelationId, &st.correlation_id);
         let correlation_id = st
             .correlation_id
             .as_deref()
@@ -1222,8 +1232,8 @@ impl State {
             push_error_words(&mut text, err);
         }
         let mut exact: Vec<String> = Vec::new();
-        exact.extend(st.conversation_id.iter().cloned());
-        exact.extend(st.correlation_id.iter().cloned());
+        exact.extend(new_conversation);
+        exact.extend(new_correlation);
         if is_new_entry {
             exact.push(st.wamid.clone());
             exact.extend(st.recipient.iter().cloned());
