@@ -647,18 +647,58 @@ impl Log {
         Ok(Some(block))
     }
 
-    /// The record of `seq` in the value stored under `key`, if it holds one.
-    fn record_in(&self, key: Seq, value: &sled::IVec, seq: Seq) -> Result<Option<sled::IVec>> {
-        let open = if blocks::is_sealed(value) {
-            self.open_sealed(key, value)?
-        } else if blocks::is_block(value) {
-            value.clone()
+    /// A stored value with a sealed block opened, and the sequence numbers
+    /// it spans from its key.
+    fn opened(&self, key: Seq, value: sled::IVec) -> Result<(sled::IVec, u64)> {
+        if blocks::is_sealed(&value) {
+            let open = self.open_sealed(key, &value)?;
+            let slots = block_view(key, &open)?.slots();
+            Ok((open, slots as u64))
+        } else if blocks::is_block(&value) {
+            let slots = block_view(key, &value)?.slots();
+            Ok((value, slots as u64))
         } else {
-            return Ok((key == seq).then(|| value.clone()));
-        };
-        let view = block_view(key, &open)?;
+            Ok((value, 1))
+        }
+    }
+
+    /// The record of `seq` in `open` (stored under `key`, sealed blocks
+    /// opened), if it holds one.
+    fn record_in(key: Seq, open: &sled::IVec, seq: Seq) -> Result<Option<sled::IVec>> {
+        if !blocks::is_block(open) {
+            return Ok((key == seq).then(|| open.clone()));
+        }
+        let view = block_view(key, open)?;
         let slot = usize::try_from(seq.0 - key.0).unwrap_or(usize::MAX);
         Ok(view.slot(slot).map(|(at, len)| open.subslice(at, len)))
+    }
+
+    /// The records of `seqs` (ascending) that the log holds, with their
+    /// sequence numbers: each block is opened once for all the records it
+    /// holds, not once per record.
+    pub(crate) fn get_many(&self, seqs: &[Seq]) -> Result<Vec<(Seq, sled::IVec)>> {
+        let mut found = Vec::with_capacity(seqs.len());
+        let mut current: Option<(Seq, u64, sled::IVec)> = None;
+        for &seq in seqs {
+            let held = current
+                .as_ref()
+                .is_some_and(|(key, span, _)| seq >= *key && seq.0 - key.0 < *span);
+            if !held {
+                current = match self.holder(seq)? {
+                    Some((key, value)) => {
+                        let (open, span) = self.opened(key, value)?;
+                        Some((key, span, open))
+                    }
+                    None => None,
+                };
+            }
+            if let Some((key, _, open)) = &current {
+                if let Some(record) = Self::record_in(*key, open, seq)? {
+                    found.push((seq, record));
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Encodes an input record for `seq`, given which entry each of its
@@ -998,7 +1038,7 @@ impl Log {
     /// The record of `seq`, if the log holds it.
     pub(crate) fn get(&self, seq: Seq) -> Result<Option<sled::IVec>> {
         match self.holder(seq)? {
-            Some((key, value)) => self.record_in(key, &value, seq),
+            Some((key, value)) => Self::record_in(key, &self.opened(key, value)?.0, seq),
             None => Ok(None),
         }
     }
@@ -1381,5 +1421,40 @@ mod tests {
             );
         }
         assert_eq!(log.len().expect("len"), 5);
+    }
+
+    #[test]
+    fn many_records_read_at_once_are_those_a_get_each_would_return() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, log) = open(dir.path());
+        // A store of format 1 or 2 first: one record per key.
+        log.tree
+            .insert(seq_key(Seq(0)), record(0, 30))
+            .expect("inserted");
+        let log = Log::open(&db, &dir.path().join("keyring"), false, 3).expect("opens");
+        write(&log, 1..200, 300);
+        log.rewrite(vec![(Seq(70), None)]).expect("rewritten");
+        let wanted: Vec<Seq> = [0u64, 1, 2, 63, 64, 70, 71, 150, 199, 200, 5000]
+            .into_iter()
+            .map(Seq)
+            .collect();
+        let many: Vec<(u64, Vec<u8>)> = log
+            .get_many(&wanted)
+            .expect("read")
+            .into_iter()
+            .map(|(s, v)| (s.0, v.to_vec()))
+            .collect();
+        let one_by_one: Vec<(u64, Vec<u8>)> = wanted
+            .iter()
+            .filter_map(|s| log.get(*s).expect("get").map(|v| (s.0, v.to_vec())))
+            .collect();
+        assert_eq!(many, one_by_one);
+        let seqs: Vec<u64> = many.iter().map(|(s, _)| *s).collect();
+        assert_eq!(
+            seqs,
+            vec![0, 1, 2, 63, 64, 71, 150, 199],
+            "removed and unwritten left out"
+        );
+        assert!(log.tree.len() > 2, "the records span several blocks");
     }
 }

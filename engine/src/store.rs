@@ -426,10 +426,9 @@ impl Store {
             }
         };
         let mut inputs = Vec::new();
-        for seq in seqs {
-            let Some(bytes) = self.shared.log.get(seq)? else {
-                continue;
-            };
+        let mut seqs = seqs;
+        seqs.sort_unstable();
+        for (seq, bytes) in self.shared.log.get_many(&seqs)? {
             if let Record::Input(rec) = self.shared.log.decode(seq, &bytes)? {
                 let events = rec
                     .events
@@ -596,9 +595,11 @@ impl Store {
                 }
             }
         } else {
-            for seq in seqs {
-                if let Some(bytes) = log.get(*seq)? {
-                    call(*seq, &bytes)?;
+            // In runs, so that a block is opened once for the records of
+            // it that are wanted, and memory stays bounded.
+            for run in seqs.chunks(4096) {
+                for (seq, bytes) in log.get_many(run)? {
+                    call(seq, &bytes)?;
                 }
             }
         }
