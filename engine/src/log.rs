@@ -538,10 +538,16 @@ impl Log {
         // stopped.
         if let Some((k, v)) = log.tree.last()? {
             let first = key_seq(&k)?;
-            let tail = log
-                .load_block(first, &v)?
-                .filter(|b| !b.is_empty() && b.accepts(b.next_seq(), 0));
-            *log.tail() = tail;
+            // A last block that does not open is left as it is (reading it
+            // reports the damage); new records start a block of their own.
+            let tail = match log.load_block(first, &v) {
+                Ok(block) => block,
+                Err(e) => {
+                    tracing::warn!("the log's last block is not added to: {e}");
+                    None
+                }
+            };
+            *log.tail() = tail.filter(|b| !b.is_empty() && b.accepts(b.next_seq(), 0));
         }
         Ok(log)
     }
@@ -1456,5 +1462,30 @@ mod tests {
             "removed and unwritten left out"
         );
         assert!(log.tree.len() > 2, "the records span several blocks");
+    }
+
+    #[test]
+    fn a_damaged_last_block_is_reported_and_new_records_go_after_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (db, log) = open_encrypting(dir.path());
+        write(&log, 0..3, 20);
+        let mut value = log
+            .tree
+            .get(seq_key(Seq(0)))
+            .expect("read")
+            .expect("held")
+            .to_vec();
+        if let Some(last) = value.last_mut() {
+            *last ^= 0xff;
+        }
+        log.tree.insert(seq_key(Seq(0)), value).expect("damaged");
+        let log = Log::open(&db, &dir.path().join("keyring"), true, 3).expect("still opens");
+        write(&log, 3..4, 20);
+        assert!(log.get(Seq(1)).is_err(), "the damage is reported");
+        assert_eq!(
+            log.get(Seq(3)).expect("get").map(|v| v.to_vec()),
+            Some(record(3, 20)),
+            "the new record has a block of its own"
+        );
     }
 }
