@@ -56,9 +56,9 @@
 //! module and `ARCHITECTURE.md`. They are stored a few at a time, in blocks
 //! of consecutive sequence numbers under one sled key (the `blocks`
 //! module): one key per record made sled's page table the largest part of
-//! the memory of a large store. Payloads are compressed with a built-in
-//! zstd dictionary and encrypted with per-period keys kept in the data
-//! directory's `keyring`. Derived state (checkpoint file, full-text index)
+//! the memory of a large store. Each block is compressed whole (zstd, with
+//! a built-in dictionary) and encrypted once with its period's key, kept in
+//! the data directory's `keyring`. Derived state (checkpoint file, full-text index)
 //! is disposable: [`drop_derived`] removes it and the next open rebuilds it
 //! from the log. The checkpoint (the `checkpoint` module) holds the rows,
 //! the bitmaps and the key columns, so that an open loads them and replays

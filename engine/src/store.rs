@@ -33,7 +33,7 @@ pub struct Config {
     pub text_commit_interval: Duration,
     /// zstd level for log blocks (1 is fast; higher is smaller).
     pub compression_level: i32,
-    /// Encrypt record payloads with per-period keys (the default), so that
+    /// Encrypt log blocks with per-period keys (the default), so that
     /// a purge can make deleted content unrecoverable (see `keys`). Without
     /// it a purge removes content from the log, but sled may keep the freed
     /// bytes in its files until it rewrites them.
