@@ -707,11 +707,10 @@ impl Log {
         Ok(found)
     }
 
-    /// Encodes an input record for `seq`, given which entry each of its
-    /// events went to: a version 3 record, plain until its block is sealed.
+    /// Encodes an input record, given which entry each of its events went
+    /// to: a version 3 record, plain until its block is sealed (so the
+    /// record itself does not depend on its sequence number).
     pub(crate) fn encode_input(
-        &self,
-        _seq: Seq,
         input: &PreparedInput,
         assignments: &[Option<EntryId>],
     ) -> Result<Vec<u8>> {
@@ -806,7 +805,7 @@ impl Log {
 
     /// Re-encodes a decoded input record (used by purges for redacted
     /// records).
-    pub(crate) fn reencode(&self, seq: Seq, rec: &InputRecord) -> Result<Vec<u8>> {
+    pub(crate) fn reencode(rec: &InputRecord) -> Result<Vec<u8>> {
         let assignments: Vec<Option<EntryId>> = rec.events.iter().map(|(a, _)| *a).collect();
         let events: Vec<Event> = rec.events.iter().map(|(_, e)| e.clone()).collect();
         let prepared = PreparedInput::prepare(Input {
@@ -815,7 +814,7 @@ impl Log {
             raw: rec.raw.clone(),
             events,
         })?;
-        self.encode_input(seq, &prepared, &assignments)
+        Self::encode_input(&prepared, &assignments)
     }
 
     /// What a re-key of its period writes for a record that stays: the
@@ -1335,9 +1334,8 @@ mod tests {
         let records: Vec<(Seq, Vec<u8>)> = (0..40u64)
             .map(|s| {
                 let raw = format!("{{\"body\":\"needle-{s:03}\"}}");
-                let bytes = log
-                    .encode_input(Seq(s), &input(&raw), &[Some(EntryId(s as u32))])
-                    .expect("encoded");
+                let bytes =
+                    Log::encode_input(&input(&raw), &[Some(EntryId(s as u32))]).expect("encoded");
                 (Seq(s), bytes)
             })
             .collect();

@@ -1045,7 +1045,7 @@ fn write_group(shared: &Shared, mut ops: Vec<WriteOp>) {
                         }
                         let seq = Seq(next);
                         next += 1;
-                        match shared.log.encode_input(seq, p, &assignments) {
+                        match Log::encode_input(p, &assignments) {
                             Ok(bytes) => records.push((seq, bytes)),
                             Err(e) => encode_error = Some(e),
                         }
