@@ -70,18 +70,17 @@ pub(crate) fn rewrite_period(log: &Log, period: u32, ids: &RoaringBitmap) -> Res
     let mut writes: Vec<(Seq, Option<Vec<u8>>)> = Vec::new();
     for item in log.iter_period(period) {
         let (seq, bytes) = item?;
-        if !crate::log::is_input(&bytes) {
-            // Purge records hold no content, but their block is sealed
-            // again under the new key like every other.
-            if let Some(resealed) = log.reseal(seq, &bytes)? {
-                writes.push((seq, Some(resealed)));
-            }
-            continue;
-        }
-        let header = crate::log::decode_header(seq, &bytes)?;
-        let assigned: Vec<EntryId> = header.assignments.iter().flatten().copied().collect();
-        let purged = assigned.iter().filter(|id| ids.contains(id.0)).count();
-        if purged > 0 && purged == assigned.len() {
+        // Purge records hold no content: like every record that stays,
+        // their block is sealed again under the new key.
+        let (purged, assigned) = if crate::log::is_input(&bytes) {
+            let header = crate::log::decode_header(seq, &bytes)?;
+            let assigned: Vec<EntryId> = header.assignments.iter().flatten().copied().collect();
+            let purged = assigned.iter().filter(|id| ids.contains(id.0)).count();
+            (purged, assigned.len())
+        } else {
+            (0, 0)
+        };
+        if purged > 0 && purged == assigned {
             writes.push((seq, None));
         } else if purged > 0 {
             let Record::Input(mut rec) = log.decode(seq, &bytes)? else {

@@ -502,12 +502,11 @@ impl Iterator for Records<'_> {
                 Ok(k) => k,
                 Err(e) => return Some(Err(e)),
             };
-            if blocks::is_sealed(&value) {
-                match self.log.open_sealed(key, &value) {
-                    Ok(open) => self.block = Some((key, open, 0)),
-                    Err(e) => return Some(Err(e)),
-                }
-            } else if blocks::is_block(&value) {
+            let value = match self.log.open_value(key, value) {
+                Ok(v) => v,
+                Err(e) => return Some(Err(e)),
+            };
+            if blocks::is_block(&value) {
                 self.block = Some((key, value, 0));
             } else if key >= self.from {
                 return Some(Ok((key, value)));
@@ -630,13 +629,10 @@ impl Log {
     /// format 3 are made plain, since the block will be sealed as a whole.
     fn load_block(&self, key: Seq, value: &sled::IVec) -> Result<Option<BlockBuilder>> {
         let sealed = blocks::is_sealed(value);
-        let open = if sealed {
-            self.open_sealed(key, value)?
-        } else if blocks::is_block(value) {
-            value.clone()
-        } else {
+        let open = self.open_value(key, value.clone())?;
+        if !blocks::is_block(&open) {
             return Ok(None);
-        };
+        }
         let mut block = BlockBuilder::from_value(key, &open)
             .ok_or_else(|| corrupt(key, "damaged block header"))?;
         if !sealed {
@@ -653,18 +649,13 @@ impl Log {
         Ok(Some(block))
     }
 
-    /// A stored value with a sealed block opened, and the sequence numbers
-    /// it spans from its key.
-    fn opened(&self, key: Seq, value: sled::IVec) -> Result<(sled::IVec, u64)> {
+    /// A stored value with a sealed block opened: an open block, or a
+    /// record of the one-per-key layout, as they are.
+    fn open_value(&self, key: Seq, value: sled::IVec) -> Result<sled::IVec> {
         if blocks::is_sealed(&value) {
-            let open = self.open_sealed(key, &value)?;
-            let slots = block_view(key, &open)?.slots();
-            Ok((open, slots as u64))
-        } else if blocks::is_block(&value) {
-            let slots = block_view(key, &value)?.slots();
-            Ok((value, slots as u64))
+            self.open_sealed(key, &value)
         } else {
-            Ok((value, 1))
+            Ok(value)
         }
     }
 
@@ -692,7 +683,11 @@ impl Log {
             if !held {
                 current = match self.holder(seq)? {
                     Some((key, value)) => {
-                        let (open, span) = self.opened(key, value)?;
+                        let open = self.open_value(key, value)?;
+                        let span = match blocks::is_block(&open) {
+                            true => block_view(key, &open)?.slots() as u64,
+                            false => 1,
+                        };
                         Some((key, span, open))
                     }
                     None => None,
@@ -915,18 +910,12 @@ impl Log {
                             open = Some(block);
                         }
                         Some(_) => {}
-                        // A record of the one-per-key layout: it becomes
-                        // a sealed block of one.
+                        // A record of the one-per-key layout: changed in
+                        // a block of one, which is sealed like the others.
                         None if key == seq => {
                             let mut block = BlockBuilder::new(seq);
-                            block.push(&[]);
+                            block.push(&value);
                             open = Some(block);
-                            removed += 1;
-                            added += u64::from(record.as_ref().is_some_and(|r| !r.is_empty()));
-                            if let (Some(block), Some(bytes)) = (&mut open, &record) {
-                                block.set(seq, bytes);
-                            }
-                            continue;
                         }
                         None => {}
                     }
@@ -1043,7 +1032,7 @@ impl Log {
     /// The record of `seq`, if the log holds it.
     pub(crate) fn get(&self, seq: Seq) -> Result<Option<sled::IVec>> {
         match self.holder(seq)? {
-            Some((key, value)) => Self::record_in(key, &self.opened(key, value)?.0, seq),
+            Some((key, value)) => Self::record_in(key, &self.open_value(key, value)?, seq),
             None => Ok(None),
         }
     }
@@ -1127,11 +1116,15 @@ mod tests {
     }
 
     fn open(dir: &std::path::Path) -> (sled::Db, Log) {
+        open_with(dir, false)
+    }
+
+    fn open_with(dir: &std::path::Path, encrypt: bool) -> (sled::Db, Log) {
         let db = sled::Config::new()
             .path(dir.join("log"))
             .open()
             .expect("sled opens");
-        let log = Log::open(&db, &dir.join("keyring"), false, 3).expect("log opens");
+        let log = Log::open(&db, &dir.join("keyring"), encrypt, 3).expect("log opens");
         (db, log)
     }
 
@@ -1290,12 +1283,7 @@ mod tests {
     }
 
     fn open_encrypting(dir: &std::path::Path) -> (sled::Db, Log) {
-        let db = sled::Config::new()
-            .path(dir.join("log"))
-            .open()
-            .expect("sled opens");
-        let log = Log::open(&db, &dir.join("keyring"), true, 3).expect("log opens");
-        (db, log)
+        open_with(dir, true)
     }
 
     fn input(raw: &str) -> PreparedInput {

@@ -418,7 +418,7 @@ impl Store {
 
     /// One entry with every raw input it came from.
     pub fn entry_detail(&self, id: EntryId) -> Result<Option<EntryDetail>> {
-        let (entry, seqs) = {
+        let (entry, mut seqs) = {
             let snap = self.snapshot();
             match snap.state.row(id) {
                 Some(row) => (snap.entry_from_row(id, &row), row.records.to_vec()),
@@ -426,7 +426,6 @@ impl Store {
             }
         };
         let mut inputs = Vec::new();
-        let mut seqs = seqs;
         seqs.sort_unstable();
         for (seq, bytes) in self.shared.log.get_many(&seqs)? {
             if let Record::Input(rec) = self.shared.log.decode(seq, &bytes)? {
