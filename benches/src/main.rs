@@ -43,6 +43,14 @@ struct Args {
     /// Run only the query kinds whose name contains this.
     #[arg(long)]
     only: Option<String>,
+    /// Unmeasured runs of each query kind before its samples (0: the
+    /// first samples pay for the page cache and the text maps an open
+    /// leaves to background threads).
+    #[arg(long, default_value_t = 0)]
+    warmup: usize,
+    /// Print this many of each kind's slowest samples, with their query.
+    #[arg(long, default_value_t = 0)]
+    slowest: usize,
     /// sled's page cache in MiB (the store's default is 256).
     #[arg(long, default_value_t = 256)]
     cache_mib: u64,
@@ -197,6 +205,9 @@ fn main() -> Result<()> {
         {
             return Ok(());
         }
+        for i in 0..args.warmup {
+            exec(&LogQuery::from_params(&make(i), &[])?)?;
+        }
         let mut times = Vec::with_capacity(args.samples);
         for i in 0..args.samples {
             let q = LogQuery::from_params(&make(i), &[])?;
@@ -204,11 +215,24 @@ fn main() -> Result<()> {
             exec(&q)?;
             times.push(t.elapsed());
         }
+        let mut slowest: Vec<(Duration, usize)> = times.iter().copied().zip(0..).collect();
+        slowest.sort_by(|a, b| b.cmp(a));
         let (p50, p99, max) = percentiles(times);
         println!(
-            "{name}: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({} samples)",
-            args.samples
+            "{name}: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({} samples{})",
+            args.samples,
+            match args.warmup {
+                0 => String::new(),
+                n => format!(" after {n} unmeasured"),
+            }
         );
+        for (took, i) in slowest.into_iter().take(args.slowest) {
+            println!(
+                "  sample {i}: {:.2} ms {:?}",
+                took.as_secs_f64() * 1000.0,
+                make(i)
+            );
+        }
         Ok(())
     };
     let page = |q: &LogQuery| -> Result<()> {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::index::SegmentId;
 use tantivy::query::{
-    BooleanQuery, EnableScoring, Occur, PhraseQuery, Query, RegexQuery, TermQuery,
+    BooleanQuery, EnableScoring, Occur, PhraseQuery, Query, RegexQuery, TermQuery, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption, Schema, FAST, INDEXED, STRING, TEXT};
 use tantivy::tokenizer::TokenStream;
@@ -67,7 +67,28 @@ pub(crate) struct TextIndex {
     /// since). A deletion waits for them: the segment readers they hold
     /// would keep old segment files from removal.
     map_builders: Mutex<Vec<JoinHandle<()>>>,
+    /// Buffers of finished searches, taken by the next ones (one per
+    /// concurrent search), so their pages stay faulted in.
+    scratch: Mutex<Vec<Scratch>>,
+    /// Candidates (or marks) from which a segment's search is split over
+    /// two threads: [`SPLIT_FROM`], lower in tests.
+    split_from: usize,
 }
+
+/// A search's working sets, kept between searches (two of each: a big
+/// search runs on two threads).
+#[derive(Default)]
+struct Scratch {
+    marks: DocMarks,
+    more_marks: DocMarks,
+    entries: Vec<u8>,
+    more_entries: Vec<u8>,
+    /// One segment's candidates, as a list to split.
+    candidates: Vec<u32>,
+}
+
+/// Searches whose buffers are kept; more concurrent ones allocate.
+const KEPT_SCRATCH: usize = 2;
 
 /// One segment's documents by entry id, in compressed-row form: the
 /// documents of entry `first + i` are `docs[offsets[i]..offsets[i + 1]]`.
@@ -78,6 +99,11 @@ struct EntryDocs {
     /// doc -> entry (`u32::MAX`: none), the reverse of the above; cheaper
     /// than decoding the fast field for every hit.
     entry_of: Vec<u32>,
+    /// The entries with at least one document here. A segment's entry span
+    /// is wide (a status can name a message months old), so a search
+    /// intersects its candidates with this instead of looking up every
+    /// candidate of the span.
+    present: RoaringBitmap,
 }
 
 impl EntryDocs {
@@ -114,6 +140,7 @@ impl EntryDocs {
                 offsets: vec![0],
                 docs: Vec::new(),
                 entry_of,
+                present: RoaringBitmap::new(),
             });
         };
         let span = (last - first) as usize + 1;
@@ -133,21 +160,47 @@ impl EntryDocs {
                 *at += 1;
             }
         }
+        let present = RoaringBitmap::from_sorted_iter(
+            offsets
+                .windows(2)
+                .zip(first..)
+                .filter(|(pair, _)| pair[0] < pair[1])
+                .map(|(_, entry)| entry),
+        )
+        .map_err(|e| Error::Text(format!("building a segment's entry map: {e}")))?;
         Ok(EntryDocs {
             first,
             offsets,
             docs,
             entry_of,
+            present,
         })
     }
 
     fn heap_bytes(&self) -> usize {
         (self.offsets.capacity() + self.docs.capacity() + self.entry_of.capacity()) * 4
+            + self.present.serialized_size()
     }
 
-    /// The entry ids this segment has documents for lie in this range.
-    fn entries(&self) -> std::ops::RangeInclusive<u32> {
-        self.first..=self.first + (self.offsets.len() as u32).saturating_sub(2)
+    /// Marks the documents of `entries` (ascending). A sparse set of
+    /// candidates misses the cache twice per entry (its offsets, then its
+    /// documents), one after the other; fetching both ahead of use lets
+    /// the misses of several entries overlap.
+    fn mark_docs(&self, entries: &[u32], marks: &mut DocMarks) {
+        const AHEAD: usize = 8;
+        for (i, &entry) in entries.iter().enumerate() {
+            if let Some(&later) = entries.get(i + 2 * AHEAD) {
+                prefetch(&self.offsets, later.wrapping_sub(self.first) as usize);
+            }
+            if let Some(&soon) = entries.get(i + AHEAD) {
+                if let Some(&at) = self.offsets.get(soon.wrapping_sub(self.first) as usize) {
+                    prefetch(&self.docs, at as usize);
+                }
+            }
+            for doc in self.docs_of(entry) {
+                marks.mark(*doc);
+            }
+        }
     }
 
     fn docs_of(&self, entry: u32) -> &[DocId] {
@@ -159,8 +212,17 @@ impl EntryDocs {
     }
 }
 
+/// Brings `slice[index]` into the cache ahead of its use (nothing if out
+/// of range). A plain load the optimiser may not drop: the workspace
+/// forbids `unsafe`, so no prefetch instruction.
+#[inline(always)]
+fn prefetch(slice: &[u32], index: usize) {
+    std::hint::black_box(slice.get(index).copied());
+}
+
 /// A set of a segment's documents, one bit each, with how many marks were
 /// made in all and in each window of `1 << WINDOW_BITS` documents.
+#[derive(Default)]
 struct DocMarks {
     words: Vec<u64>,
     per_window: Vec<u32>,
@@ -178,12 +240,60 @@ const WINDOW_BITS: u32 = 16;
 const POSTINGS_PER_SEEK: u64 = 8;
 
 impl DocMarks {
-    fn new(max_doc: DocId) -> DocMarks {
-        DocMarks {
-            words: vec![0; (max_doc as usize).div_ceil(64)],
-            per_window: vec![0; (max_doc as usize).div_ceil(1 << WINDOW_BITS)],
-            count: 0,
+    /// Empties the set and sizes it for a segment of `max_doc` documents.
+    /// Only the windows that hold marks are cleared, and the buffers are
+    /// kept: a fresh set per segment and query faulted in (and zeroed)
+    /// megabytes of new pages, a quarter of a search's time at 10M.
+    fn reset(&mut self, max_doc: DocId) {
+        const WORDS_PER_WINDOW: usize = 1 << (WINDOW_BITS - 6);
+        for (window, marks) in self.per_window.iter_mut().enumerate() {
+            if *marks != 0 {
+                let from = window * WORDS_PER_WINDOW;
+                let to = (from + WORDS_PER_WINDOW).min(self.words.len());
+                self.words[from..to].fill(0);
+                *marks = 0;
+            }
         }
+        self.count = 0;
+        self.words.resize((max_doc as usize).div_ceil(64), 0);
+        self.per_window
+            .resize((max_doc as usize).div_ceil(1 << WINDOW_BITS), 0);
+    }
+
+    /// Moves `other`'s marks (of other documents: each document has one
+    /// entry) into this set, leaving `other` empty.
+    fn absorb(&mut self, other: &mut DocMarks) {
+        const WORDS_PER_WINDOW: usize = 1 << (WINDOW_BITS - 6);
+        for (window, marks) in other.per_window.iter_mut().enumerate() {
+            if *marks == 0 {
+                continue;
+            }
+            let from = window * WORDS_PER_WINDOW;
+            let to = (from + WORDS_PER_WINDOW).min(other.words.len());
+            for (mine, theirs) in self.words[from..to]
+                .iter_mut()
+                .zip(&mut other.words[from..to])
+            {
+                *mine |= std::mem::take(theirs);
+            }
+            if let Some(n) = self.per_window.get_mut(window) {
+                *n += *marks;
+            }
+            *marks = 0;
+        }
+        self.count += std::mem::take(&mut other.count);
+    }
+
+    /// The first window of the second half of the marks.
+    fn middle_window(&self) -> usize {
+        let mut seen = 0u64;
+        for (window, &marks) in self.per_window.iter().enumerate() {
+            seen += u64::from(marks);
+            if seen * 2 >= self.count {
+                return window + 1;
+            }
+        }
+        self.per_window.len()
     }
 
     fn mark(&mut self, doc: DocId) {
@@ -230,12 +340,12 @@ struct EntrySet {
 }
 
 impl EntrySet {
-    fn new(lowest: u32, highest: u32) -> EntrySet {
+    /// An empty set over `lowest..=highest`, in `bits` (all zero: see
+    /// [`EntrySet::into_bitmap`]).
+    fn new(lowest: u32, highest: u32, mut bits: Vec<u8>) -> EntrySet {
         let base = lowest & !0xFFFF;
-        EntrySet {
-            base,
-            bits: vec![0; ((highest - base) as usize >> 3) + 1],
-        }
+        bits.resize(((highest - base) as usize >> 3) + 1, 0);
+        EntrySet { base, bits }
     }
 
     /// Adds an entry (ignored outside the span: not a candidate).
@@ -256,8 +366,113 @@ impl EntrySet {
         }
     }
 
-    fn into_bitmap(self) -> RoaringBitmap {
-        RoaringBitmap::from_lsb0_bytes(self.base, &self.bits)
+    /// Moves `other`'s entries (a set over the same span) into this one,
+    /// leaving `other` empty.
+    fn absorb(&mut self, other: &mut EntrySet) {
+        for (mine, theirs) in self.bits.iter_mut().zip(&mut other.bits) {
+            *mine |= std::mem::take(theirs);
+        }
+    }
+
+    /// The set as a bitmap, and its buffer zeroed for the next search.
+    fn into_bitmap(mut self) -> (RoaringBitmap, Vec<u8>) {
+        let bitmap = RoaringBitmap::from_lsb0_bytes(self.base, &self.bits);
+        self.bits.fill(0);
+        (bitmap, self.bits)
+    }
+}
+
+/// Candidates at which a search's marking, and then its scoring, is
+/// split over two threads: below it, waking the second costs more than it
+/// saves.
+const SPLIT_FROM: usize = 32_768;
+
+/// One segment's part of [`TextIndex::search_within`], once its
+/// candidates' documents are marked.
+struct SegmentSearch<'a> {
+    weight: &'a dyn Weight,
+    segment: &'a SegmentReader,
+    map: &'a EntryDocs,
+    marked: &'a DocMarks,
+    /// See [`POSTINGS_PER_SEEK`] (0: always probe).
+    postings_per_seek: u64,
+}
+
+impl SegmentSearch<'_> {
+    /// Adds to `found` the entries of the marked documents in `windows`
+    /// that the query matches, with a scorer of its own (so that two
+    /// threads can search two ranges of windows).
+    ///
+    /// Documents are in log order (the index is sorted by sequence number),
+    /// so a date range's candidates gather in a part of the segment. Window
+    /// by window: where the query's postings are few against the marks (a
+    /// common word), they are read in order and each tested against the
+    /// marks; elsewhere (a rare word, few candidates, a phrase) each mark
+    /// is probed, which for a phrase reads positions only at the marks.
+    fn run(&self, windows: std::ops::Range<usize>, found: &mut EntrySet) -> Result<()> {
+        let (segment, marked, map) = (self.segment, self.marked, self.map);
+        let alive = segment.alive_bitset();
+        let mut scorer = self.weight.scorer(segment, 1.0)?;
+        // False after a probe that missed: the scorer may then only be
+        // probed again (`seek_danger`) until one hits.
+        let mut valid = true;
+        let postings = u64::from(scorer.size_hint());
+        let max_doc = u64::from(segment.max_doc().max(1));
+        for window in windows {
+            let Some(&marks) = marked.per_window.get(window).filter(|m| **m != 0) else {
+                continue;
+            };
+            let window_start = (window as DocId) << WINDOW_BITS;
+            let window_end = window_start.saturating_add(1 << WINDOW_BITS);
+            let span = u64::from(window_end.min(segment.max_doc()) - window_start);
+            let postings_here = postings * span / max_doc;
+            let from = if valid {
+                scorer.doc().max(window_start)
+            } else {
+                window_start
+            };
+            let Some(mut target) = marked.next_from(from).filter(|t| *t < window_end) else {
+                continue;
+            };
+            if postings_here <= u64::from(marks) * self.postings_per_seek {
+                if !valid {
+                    scorer = self.weight.scorer(segment, 1.0)?;
+                    valid = true;
+                }
+                let mut at = scorer.doc();
+                if at < target {
+                    at = scorer.seek(target);
+                }
+                // TERMINATED is above every window's end: it ends this too.
+                while at < window_end {
+                    if marked.contains(at) && alive.is_none_or(|a| a.is_alive(at)) {
+                        found.insert_doc(map, at);
+                    }
+                    at = scorer.advance();
+                }
+                continue;
+            }
+            loop {
+                let next = match scorer.seek_danger(target) {
+                    SeekDangerResult::Found => {
+                        valid = true;
+                        if alive.is_none_or(|a| a.is_alive(target)) {
+                            found.insert_doc(map, target);
+                        }
+                        target + 1
+                    }
+                    SeekDangerResult::SeekLowerBound(bound) => {
+                        valid = false;
+                        bound
+                    }
+                };
+                match marked.next_from(next) {
+                    Some(t) if t < window_end => target = t,
+                    _ => break,
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -384,6 +599,8 @@ impl TextIndex {
                 submitted: AtomicU64::new(seq_plus_one(covered)),
                 entry_docs,
                 map_builders: Mutex::new(warming.into_iter().collect()),
+                scratch: Mutex::new(Vec::new()),
+                split_from: SPLIT_FROM,
             },
             covered,
         ))
@@ -469,7 +686,21 @@ impl TextIndex {
             true => 0,
             false => POSTINGS_PER_SEEK,
         };
-        let mut found = EntrySet::new(lowest, highest);
+        let mut scratch = self
+            .scratch
+            .lock()
+            .ok()
+            .and_then(|mut kept| kept.pop())
+            .unwrap_or_default();
+        let mut found = EntrySet::new(lowest, highest, std::mem::take(&mut scratch.entries));
+        let mut found_too =
+            EntrySet::new(lowest, highest, std::mem::take(&mut scratch.more_entries));
+        let Scratch {
+            marks: marked,
+            more_marks,
+            candidates,
+            ..
+        } = &mut scratch;
         for segment in searcher.segment_readers() {
             let Some(map) = self.entry_docs_or_build_later(segment) else {
                 // No map yet (just opened, or a fresh merge): building one
@@ -478,83 +709,44 @@ impl TextIndex {
                 collect_within(&*weight, segment, within, &mut found)?;
                 continue;
             };
-            // The candidates' documents, marked in doc order (no sort).
-            let mut marked = DocMarks::new(segment.max_doc());
-            for entry in within.range(map.entries()) {
-                for doc in map.docs_of(entry) {
-                    marked.mark(*doc);
-                }
-            }
-            if marked.count == 0 {
+            candidates.clear();
+            candidates.extend(&(within & &map.present));
+            if candidates.is_empty() {
                 continue;
             }
-            let alive = segment.alive_bitset();
-            let mut scorer = weight.scorer(segment, 1.0)?;
-            // False after a probe that missed: the scorer may then only be
-            // probed again (`seek_danger`) until one hits.
-            let mut valid = true;
-            let postings = u64::from(scorer.size_hint());
-            let max_doc = u64::from(segment.max_doc().max(1));
-            // Documents are in log order (the index is sorted by sequence
-            // number), so a date range's candidates gather in a part of the
-            // segment. Window by window: where the query's postings are few
-            // against the marks (a common word), they are read in order and
-            // each tested against the marks; elsewhere (a rare word, few
-            // candidates, a phrase) each mark is probed, which for a phrase
-            // reads positions only at the marks.
-            for (window, &marks) in marked.per_window.iter().enumerate() {
-                if marks == 0 {
-                    continue;
-                }
-                let window_start = (window as DocId) << WINDOW_BITS;
-                let window_end = window_start.saturating_add(1 << WINDOW_BITS);
-                let span = u64::from(window_end.min(segment.max_doc()) - window_start);
-                let postings_here = postings * span / max_doc;
-                let from = if valid {
-                    scorer.doc().max(window_start)
-                } else {
-                    window_start
-                };
-                let Some(mut target) = marked.next_from(from).filter(|t| *t < window_end) else {
-                    continue;
-                };
-                if postings_here <= u64::from(marks) * postings_per_seek {
-                    if !valid {
-                        scorer = weight.scorer(segment, 1.0)?;
-                        valid = true;
-                    }
-                    let mut at = scorer.doc();
-                    if at < target {
-                        at = scorer.seek(target);
-                    }
-                    // TERMINATED is above every window's end: it ends this too.
-                    while at < window_end {
-                        if marked.contains(at) && alive.is_none_or(|a| a.is_alive(at)) {
-                            found.insert_doc(&map, at);
-                        }
-                        at = scorer.advance();
-                    }
-                    continue;
-                }
-                loop {
-                    let next = match scorer.seek_danger(target) {
-                        SeekDangerResult::Found => {
-                            valid = true;
-                            if alive.is_none_or(|a| a.is_alive(target)) {
-                                found.insert_doc(&map, target);
-                            }
-                            target + 1
-                        }
-                        SeekDangerResult::SeekLowerBound(bound) => {
-                            valid = false;
-                            bound
-                        }
-                    };
-                    match marked.next_from(next) {
-                        Some(t) if t < window_end => target = t,
-                        _ => break,
-                    }
-                }
+            // The candidates' documents, marked in doc order (no sort); a
+            // big set on both cores, each marking half the candidates.
+            marked.reset(segment.max_doc());
+            if candidates.len() >= self.split_from {
+                more_marks.reset(segment.max_doc());
+                let (first, second) = candidates.split_at(candidates.len() / 2);
+                rayon::join(
+                    || map.mark_docs(first, marked),
+                    || map.mark_docs(second, more_marks),
+                );
+                marked.absorb(more_marks);
+            } else {
+                map.mark_docs(candidates, marked);
+            }
+            let search = SegmentSearch {
+                weight: &*weight,
+                segment,
+                map: &map,
+                marked,
+                postings_per_seek,
+            };
+            let windows = marked.per_window.len();
+            if marked.count >= self.split_from as u64 {
+                // Both cores again, each over windows holding half the marks.
+                let middle = marked.middle_window();
+                let (early, late) = rayon::join(
+                    || search.run(0..middle, &mut found),
+                    || search.run(middle..windows, &mut found_too),
+                );
+                early?;
+                late?;
+            } else {
+                search.run(0..windows, &mut found)?;
             }
         }
         let searched: Vec<SegmentId> = searcher
@@ -566,7 +758,16 @@ impl TextIndex {
             // Merged-away segments will not come back.
             cache.retain(|id, _| searched.contains(id));
         }
-        Ok(found.into_bitmap())
+        found.absorb(&mut found_too);
+        let (found, entries) = found.into_bitmap();
+        (scratch.entries, scratch.more_entries) = (entries, found_too.bits);
+        scratch.marks.reset(0);
+        if let Ok(mut kept) = self.scratch.lock() {
+            if kept.len() < KEPT_SCRATCH {
+                kept.push(scratch);
+            }
+        }
+        Ok(found)
     }
 
     /// The segment's entry -> documents map if it is built; otherwise starts
@@ -1137,9 +1338,75 @@ mod tests {
         index.close().expect("close");
     }
 
+    /// A search split over two threads (candidates halved for marking,
+    /// windows halved for scoring) finds exactly what one thread finds,
+    /// for words read in order, words probed, phrases and prefixes.
+    #[test]
+    fn a_search_split_over_two_threads_finds_what_one_finds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut index, _) = TextIndex::open(dir.path(), Duration::from_millis(50)).expect("open");
+        index.split_from = 1;
+        let words = ["quero", "entrega", "black friday", "promocao", "prazo"];
+        for batch in 0..3u32 {
+            let mut docs = Vec::new();
+            for entry in batch * 1500..(batch + 1) * 1500 {
+                docs.push(TextDoc {
+                    entry: EntryId(entry),
+                    text: format!("pedido {}", words[entry as usize % words.len()]),
+                    exact: vec![],
+                });
+                // A later document of an older entry, as a status brings.
+                if entry % 4 == 0 && entry >= 700 {
+                    docs.push(TextDoc {
+                        entry: EntryId(entry - 700),
+                        text: format!("erro {}", words[entry as usize % 3]),
+                        exact: vec![],
+                    });
+                }
+            }
+            index.submit(Seq(u64::from(batch)), docs).expect("submit");
+            index.flush().expect("flush");
+        }
+        let all: RoaringBitmap = (0..4500).collect();
+        index.search_within("pedido", &all).expect("start the maps");
+        for _ in 0..200 {
+            let built = index.entry_docs.lock().expect("maps");
+            if !built.is_empty() && built.values().all(Option::is_some) {
+                break;
+            }
+            drop(built);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let sets: [RoaringBitmap; 4] = [
+            all.clone(),
+            (0..4500).step_by(3).collect(),
+            (0..4500).step_by(150).collect(),
+            (1000..2600).collect(),
+        ];
+        let mut matched = 0;
+        for text in [
+            "quero",
+            "entrega",
+            "\"black friday\"",
+            "promo*",
+            "erro",
+            "nada",
+        ] {
+            let everywhere = index.search(text).expect("search");
+            for within in &sets {
+                let got = index.search_within(text, within).expect("within");
+                assert_eq!(got, &everywhere & within, "{text} within {}", within.len());
+                matched += got.len();
+            }
+        }
+        assert!(matched > 1000, "the comparison covers real matches");
+        index.close().expect("close");
+    }
+
     #[test]
     fn doc_marks_find_the_next_marked_document_across_words() {
-        let mut marks = DocMarks::new(300);
+        let mut marks = DocMarks::default();
+        marks.reset(300);
         for doc in [0, 63, 64, 200, 299] {
             marks.mark(doc);
         }
