@@ -131,6 +131,7 @@ fn main() -> Result<()> {
         let store = Store::open(config(&args))?;
         let started = Instant::now();
         let cpu_before = process_cpu_secs();
+        let threads_before = thread_cpu_secs();
         let report = ticks_ingest::import(
             &store,
             BufReader::with_capacity(
@@ -155,6 +156,31 @@ fn main() -> Result<()> {
                 (after - before) * 1e6 / report.lines.max(1) as f64,
                 (after - before) / all_secs
             );
+        }
+        // Which threads spent it. Threads that ended during the import
+        // (tantivy starts an indexing thread per segment; the import's
+        // submitting thread) are counted together as the rest.
+        if let (Some(before), Some(after)) = (cpu_before, process_cpu_secs()) {
+            let mut by_thread = thread_cpu_secs();
+            for (name, secs) in &mut by_thread {
+                *secs -= threads_before
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or(0.0, |(_, s)| *s);
+            }
+            by_thread.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let total = (after - before).max(1e-9);
+            let live: f64 = by_thread.iter().map(|(_, s)| s).sum();
+            let mut shares: Vec<String> = by_thread
+                .iter()
+                .filter(|(_, secs)| *secs >= total * 0.005)
+                .map(|(name, secs)| format!("{name} {:.0}%", secs * 100.0 / total))
+                .collect();
+            shares.push(format!(
+                "ended threads {:.0}%",
+                (total - live) * 100.0 / total
+            ));
+            println!("ingest CPU by thread: {}", shares.join(", "));
         }
         store.close()?;
         drop(store);
@@ -405,6 +431,34 @@ fn main() -> Result<()> {
 
 /// User + system CPU seconds of this process so far (Linux: /proc/self/stat,
 /// at the kernel's usual 100 ticks a second); `None` elsewhere.
+/// CPU seconds of each live thread of this process, by thread name with
+/// trailing digits dropped (`merge_thread_0` and `_1` add up), most first.
+fn thread_cpu_secs() -> Vec<(String, f64)> {
+    let mut by_name: std::collections::BTreeMap<String, f64> = Default::default();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some((head, rest)), Some(open)) = (stat.rsplit_once(')'), stat.find('(')) else {
+            continue;
+        };
+        let name =
+            head[open + 1..].trim_end_matches(|c: char| c.is_ascii_digit() || c == '_' || c == '-');
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
+            .sum();
+        *by_name.entry(name.to_string()).or_default() += ticks / 100.0;
+    }
+    let mut out: Vec<(String, f64)> = by_name.into_iter().collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    out
+}
+
 fn process_cpu_secs() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the parenthesised command name; utime and stime are the
