@@ -270,11 +270,13 @@ impl DocMarks {
             }
             let from = window * WORDS_PER_WINDOW;
             let to = (from + WORDS_PER_WINDOW).min(other.words.len());
-            for (mine, theirs) in self.words[from..to]
-                .iter_mut()
-                .zip(&mut other.words[from..to])
+            // Both sets are sized for the same segment.
+            if let (Some(mine), Some(theirs)) =
+                (self.words.get_mut(from..to), other.words.get_mut(from..to))
             {
-                *mine |= std::mem::take(theirs);
+                for (mine, theirs) in mine.iter_mut().zip(theirs) {
+                    *mine |= std::mem::take(theirs);
+                }
             }
             if let Some(n) = self.per_window.get_mut(window) {
                 *n += *marks;
@@ -701,6 +703,7 @@ impl TextIndex {
             candidates,
             ..
         } = &mut scratch;
+        let mut split = false;
         for segment in searcher.segment_readers() {
             let Some(map) = self.entry_docs_or_build_later(segment) else {
                 // No map yet (just opened, or a fresh merge): building one
@@ -738,6 +741,7 @@ impl TextIndex {
             let windows = marked.per_window.len();
             if marked.count >= self.split_from as u64 {
                 // Both cores again, each over windows holding half the marks.
+                split = true;
                 let middle = marked.middle_window();
                 let (early, late) = rayon::join(
                     || search.run(0..middle, &mut found),
@@ -758,7 +762,9 @@ impl TextIndex {
             // Merged-away segments will not come back.
             cache.retain(|id, _| searched.contains(id));
         }
-        found.absorb(&mut found_too);
+        if split {
+            found.absorb(&mut found_too);
+        }
         let (found, entries) = found.into_bitmap();
         (scratch.entries, scratch.more_entries) = (entries, found_too.bits);
         scratch.marks.reset(0);
