@@ -432,7 +432,7 @@ fn main() -> Result<()> {
 /// User + system CPU seconds of this process so far (Linux: /proc/self/stat,
 /// at the kernel's usual 100 ticks a second); `None` elsewhere.
 /// CPU seconds of each live thread of this process, by thread name with
-/// trailing digits dropped (`merge_thread_0` and `_1` add up), most first.
+/// trailing digits dropped (`merge_thread_0` and `_1` add up).
 fn thread_cpu_secs() -> Vec<(String, f64)> {
     let mut by_name: std::collections::BTreeMap<String, f64> = Default::default();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
@@ -442,30 +442,27 @@ fn thread_cpu_secs() -> Vec<(String, f64)> {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
             continue;
         };
-        let (Some((head, rest)), Some(open)) = (stat.rsplit_once(')'), stat.find('(')) else {
-            continue;
-        };
-        let name =
-            head[open + 1..].trim_end_matches(|c: char| c.is_ascii_digit() || c == '_' || c == '-');
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = [11, 12]
-            .iter()
-            .filter_map(|&i| fields.get(i)?.parse::<f64>().ok())
-            .sum();
-        *by_name.entry(name.to_string()).or_default() += ticks / 100.0;
+        if let Some((name, secs)) = stat_cpu_secs(&stat) {
+            let name = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_' || c == '-');
+            *by_name.entry(name.to_string()).or_default() += secs;
+        }
     }
-    let mut out: Vec<(String, f64)> = by_name.into_iter().collect();
-    out.sort_by(|a, b| b.1.total_cmp(&a.1));
-    out
+    by_name.into_iter().collect()
 }
 
 fn process_cpu_secs() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th fields of the whole line.
-    let rest = stat.rsplit_once(')')?.1;
+    Some(stat_cpu_secs(&stat)?.1)
+}
+
+/// The command name and user + system CPU seconds of a `/proc/.../stat`
+/// line: utime and stime are the 14th and 15th fields of the line, the
+/// 12th and 13th after the parenthesised name.
+fn stat_cpu_secs(stat: &str) -> Option<(&str, f64)> {
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = &head[head.find('(')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
+    Some((name, (utime + stime) / 100.0))
 }

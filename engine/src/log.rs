@@ -1286,6 +1286,15 @@ mod tests {
         open_with(dir, true)
     }
 
+    /// The bytes sled holds under a block's key, as stored (sealed or not).
+    fn stored(log: &Log, key: Seq) -> Vec<u8> {
+        log.tree
+            .get(seq_key(key))
+            .expect("read")
+            .expect("held")
+            .to_vec()
+    }
+
     fn input(raw: &str) -> PreparedInput {
         PreparedInput::prepare(Input {
             source: Source::Webhook,
@@ -1348,15 +1357,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (_db, log) = open_encrypting(dir.path());
         write(&log, 0..3, 20);
-        let value = log.tree.get(seq_key(Seq(0))).expect("read").expect("held");
-        log.tree.insert(seq_key(Seq(3)), value).expect("copied");
+        log.tree
+            .insert(seq_key(Seq(3)), stored(&log, Seq(0)))
+            .expect("copied");
         assert!(log.get(Seq(3)).is_err(), "a block names its own key");
-        let mut tampered = log
-            .tree
-            .get(seq_key(Seq(0)))
-            .expect("read")
-            .expect("held")
-            .to_vec();
+        let mut tampered = stored(&log, Seq(0));
         tampered[3] ^= 1; // the record count, authenticated with the content
         log.tree.insert(seq_key(Seq(0)), tampered).expect("written");
         assert!(
@@ -1455,12 +1460,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (db, log) = open_encrypting(dir.path());
         write(&log, 0..3, 20);
-        let mut value = log
-            .tree
-            .get(seq_key(Seq(0)))
-            .expect("read")
-            .expect("held")
-            .to_vec();
+        let mut value = stored(&log, Seq(0));
         if let Some(last) = value.last_mut() {
             *last ^= 0xff;
         }

@@ -233,6 +233,14 @@ struct DocMarks {
 /// date range fill their windows, large enough that the windows are few.
 const WINDOW_BITS: u32 = 16;
 
+/// The words of a set of `words` words that hold a window's marks (the
+/// last window may be short).
+fn window_words(window: usize, words: usize) -> std::ops::Range<usize> {
+    const WORDS_PER_WINDOW: usize = 1 << (WINDOW_BITS - 6);
+    let from = (window * WORDS_PER_WINDOW).min(words);
+    from..(from + WORDS_PER_WINDOW).min(words)
+}
+
 /// How many postings of a word reading in order costs as much as probing
 /// one candidate: a probe finds the block (a skip list) and searches it,
 /// reading tests one bit. Measured at 10M messages: reading wins for
@@ -245,12 +253,10 @@ impl DocMarks {
     /// kept: a fresh set per segment and query faulted in (and zeroed)
     /// megabytes of new pages, a quarter of a search's time at 10M.
     fn reset(&mut self, max_doc: DocId) {
-        const WORDS_PER_WINDOW: usize = 1 << (WINDOW_BITS - 6);
         for (window, marks) in self.per_window.iter_mut().enumerate() {
             if *marks != 0 {
-                let from = window * WORDS_PER_WINDOW;
-                let to = (from + WORDS_PER_WINDOW).min(self.words.len());
-                self.words[from..to].fill(0);
+                let words = window_words(window, self.words.len());
+                self.words[words].fill(0);
                 *marks = 0;
             }
         }
@@ -263,17 +269,16 @@ impl DocMarks {
     /// Moves `other`'s marks (of other documents: each document has one
     /// entry) into this set, leaving `other` empty.
     fn absorb(&mut self, other: &mut DocMarks) {
-        const WORDS_PER_WINDOW: usize = 1 << (WINDOW_BITS - 6);
         for (window, marks) in other.per_window.iter_mut().enumerate() {
             if *marks == 0 {
                 continue;
             }
-            let from = window * WORDS_PER_WINDOW;
-            let to = (from + WORDS_PER_WINDOW).min(other.words.len());
             // Both sets are sized for the same segment.
-            if let (Some(mine), Some(theirs)) =
-                (self.words.get_mut(from..to), other.words.get_mut(from..to))
-            {
+            let words = window_words(window, other.words.len());
+            if let (Some(mine), Some(theirs)) = (
+                self.words.get_mut(words.clone()),
+                other.words.get_mut(words),
+            ) {
                 for (mine, theirs) in mine.iter_mut().zip(theirs) {
                     *mine |= std::mem::take(theirs);
                 }
@@ -765,9 +770,10 @@ impl TextIndex {
         if split {
             found.absorb(&mut found_too);
         }
+        // The marks left in `scratch.marks` are cleared by the next
+        // search's first `reset`; `more_marks` was emptied by `absorb`.
         let (found, entries) = found.into_bitmap();
         (scratch.entries, scratch.more_entries) = (entries, found_too.bits);
-        scratch.marks.reset(0);
         if let Ok(mut kept) = self.scratch.lock() {
             if kept.len() < KEPT_SCRATCH {
                 kept.push(scratch);
