@@ -1127,6 +1127,7 @@ fn write_group(shared: &Shared, mut ops: Vec<WriteOp>) {
             }
         }
     }
+    crate::state::coalesce_docs(&mut docs_by_seq);
     for (seq, docs) in docs_by_seq {
         if let Err(e) = shared.text.submit(seq, docs) {
             tracing::error!("full-text index unavailable: {e}");

@@ -181,3 +181,69 @@ fn submitted_batches_are_written_in_submission_order_whatever_order_they_are_awa
     assert_eq!(final_state(&store).0, Status::Delivered);
     store.close().expect("close");
 }
+
+#[test]
+fn a_send_and_its_statuses_stored_together_are_found_by_the_words_and_ids_of_each() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(sealing(dir.path())).expect("open");
+    let send = Event::Send(Box::new(SendEvent {
+        recorded_ms: 999_000,
+        wamid: Some("wamid.P".into()),
+        response_code: Some(200),
+        outcome: Some(SendOutcome::Accepted),
+        name: Some("Natal Premiado".into()),
+        phone: Some("5511900000000".into()),
+        wa_id: Some("5511900000000".into()),
+        correlation_id: Some("crm-7".into()),
+        text: "seu pedido saiu para entrega".into(),
+        ..Default::default()
+    }));
+    let mut sent = status_event(WebhookStatus::Sent, 1_000, None);
+    if let Event::Status(st) = &mut sent {
+        st.conversation_id = Some("conv77".into());
+    }
+    let mut failed = status_event(WebhookStatus::Failed, 1_010, Some(131026));
+    if let Event::Status(st) = &mut failed {
+        st.errors[0].title = Some("Message undeliverable".into());
+    }
+    // One append: the three records share a write group, and so a
+    // document of the full-text index.
+    store
+        .append(vec![
+            input(vec![send]),
+            input(vec![sent]),
+            input(vec![failed]),
+        ])
+        .expect("append");
+    store.flush_text().expect("flush");
+    let id = store
+        .snapshot()
+        .entry_for_wamid("wamid.P")
+        .expect("entry")
+        .0;
+    for query in [
+        "entrega",
+        "\"saiu para\"",
+        "natal",
+        "conv77",
+        "crm-7",
+        "wamid.P",
+        "5511900000000",
+        "+55 11 90000-0000",
+        "undeliverable",
+        "undeliver*",
+        "entrega undeliverable",
+    ] {
+        let found = store.text_search(query).expect("search");
+        assert_eq!(found.iter().collect::<Vec<_>>(), vec![id], "{query}");
+    }
+    assert!(
+        // The send's words end with the phone number, the failure's begin
+        // with its code.
+        store
+            .text_search("\"5511900000000 131026\"")
+            .expect("search")
+            .is_empty(),
+        "a phrase does not run from one record's text into the next"
+    );
+}
