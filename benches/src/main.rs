@@ -54,6 +54,10 @@ struct Args {
     /// sled's page cache in MiB (the store's default is 256).
     #[arg(long, default_value_t = 256)]
     cache_mib: u64,
+    /// Lines per import batch (one group commit each; the import's default
+    /// is 2048).
+    #[arg(long, default_value_t = ticks_ingest::ImportOptions::default().batch_lines)]
+    batch_lines: usize,
 }
 
 fn config(args: &Args) -> Config {
@@ -138,7 +142,10 @@ fn main() -> Result<()> {
                 1 << 20,
                 zstd::stream::read::Decoder::new(std::fs::File::open(&file)?)?,
             ),
-            &ticks_ingest::ImportOptions::default(),
+            &ticks_ingest::ImportOptions {
+                batch_lines: args.batch_lines,
+                ..ticks_ingest::ImportOptions::default()
+            },
         )?;
         let import_secs = started.elapsed().as_secs_f64();
         store.flush_text()?;
