@@ -55,7 +55,7 @@ struct Args {
     #[arg(long, default_value_t = 256)]
     cache_mib: u64,
     /// Lines per import batch (one group commit each; the import's default
-    /// is 2048).
+    /// is 8192).
     #[arg(long, default_value_t = ticks_ingest::ImportOptions::default().batch_lines)]
     batch_lines: usize,
 }
