@@ -154,21 +154,22 @@ fn main() -> Result<()> {
             "ingest: {} events in {:.1} s = {:.0} events/s acknowledged durable ({:.0} events/s including the full-text catch-up); {} stored, {} duplicates, {} rejected",
             report.lines, import_secs, report.lines as f64 / import_secs, report.lines as f64 / all_secs, report.stored, report.duplicates, report.rejected
         );
+        // The process and its threads read at the same moment, so that
+        // the threads' shares add up to the process's time.
+        let (cpu_after, threads_after) = (process_cpu_secs(), thread_cpu_secs());
         // CPU time is steadier than wall time on a shared 2-core machine:
         // it tells small changes apart where events/s varies by ±8%.
-        if let (Some(before), Some(after)) = (cpu_before, process_cpu_secs()) {
+        if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
             println!(
                 "ingest CPU: {:.1} s user+system = {:.1} µs per input event ({:.2} cores busy)",
                 after - before,
                 (after - before) * 1e6 / report.lines.max(1) as f64,
                 (after - before) / all_secs
             );
-        }
-        // Which threads spent it. Threads that ended during the import
-        // (tantivy starts an indexing thread per segment; the import's
-        // submitting thread) are counted together as the rest.
-        if let (Some(before), Some(after)) = (cpu_before, process_cpu_secs()) {
-            let mut by_thread = thread_cpu_secs();
+            // Which threads spent it. Threads that ended during the import
+            // (tantivy starts an indexing thread per segment; the import's
+            // submitting thread) are counted together as the rest.
+            let mut by_thread = threads_after;
             for (name, secs) in &mut by_thread {
                 *secs -= threads_before
                     .iter()
@@ -436,8 +437,6 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// User + system CPU seconds of this process so far (Linux: /proc/self/stat,
-/// at the kernel's usual 100 ticks a second); `None` elsewhere.
 /// CPU seconds of each live thread of this process, by thread name with
 /// trailing digits dropped (`merge_thread_0` and `_1` add up).
 fn thread_cpu_secs() -> Vec<(String, f64)> {
@@ -457,6 +456,8 @@ fn thread_cpu_secs() -> Vec<(String, f64)> {
     by_name.into_iter().collect()
 }
 
+/// User + system CPU seconds of this process so far (Linux: /proc/self/stat,
+/// at the kernel's usual 100 ticks a second); `None` elsewhere.
 fn process_cpu_secs() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     Some(stat_cpu_secs(&stat)?.1)

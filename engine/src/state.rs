@@ -553,20 +553,28 @@ impl TextDoc {
 /// same entries.
 pub(crate) fn coalesce_docs(group: &mut [(Seq, Vec<TextDoc>)]) {
     let mut first: FxHashMap<EntryId, (usize, usize)> = FxHashMap::default();
+    first.reserve(group.len());
     for record in 0..group.len() {
-        let docs = std::mem::take(&mut group[record].1);
-        let mut kept: Vec<TextDoc> = Vec::with_capacity(docs.len());
-        for doc in docs {
-            match first.get(&doc.entry) {
-                Some(&(r, d)) if r == record => kept[d].absorb(doc),
-                Some(&(r, d)) => group[r].1[d].absorb(doc),
+        // Folded in place: most records keep their one document, and a
+        // list per record would be thousands of allocations per group.
+        let mut docs = std::mem::take(&mut group[record].1);
+        let mut i = 0;
+        while i < docs.len() {
+            match first.get(&docs[i].entry) {
+                // An earlier document of this record: `d < i`, untouched by
+                // removing `i`.
+                Some(&(r, d)) if r == record => {
+                    let doc = docs.remove(i);
+                    docs[d].absorb(doc);
+                }
+                Some(&(r, d)) => group[r].1[d].absorb(docs.remove(i)),
                 None => {
-                    first.insert(doc.entry, (record, kept.len()));
-                    kept.push(doc);
+                    first.insert(docs[i].entry, (record, i));
+                    i += 1;
                 }
             }
         }
-        group[record].1 = kept;
+        group[record].1 = docs;
     }
 }
 
