@@ -590,6 +590,7 @@ impl TextIndex {
         writer.garbage_collect_files().wait()?;
         let committed = Arc::new(AtomicU64::new(seq_plus_one(covered)));
         let entry_docs = Arc::new(Mutex::new(HashMap::new()));
+        read_ahead(dir);
         let warming = {
             // Map the segments there are now in the background, so the
             // first narrowed text search does not pay for it (about 2 s at
@@ -1158,6 +1159,43 @@ fn build_maps(
                 "full-text index: entry -> documents maps built"
             );
         })
+}
+
+/// Asks the kernel to read the index's files into the page cache, term
+/// dictionaries and postings first, so the first searches after an open do
+/// not wait on hundreds of small reads each. Files are out of the cache
+/// after a restart, and after a big import whose input pushed them out: at
+/// 10M messages the first free-text searches of such an open took up to
+/// 3 s, and their p99 was 163 ms. The kernel reads in the background; when
+/// the files are cached already, the advice costs nothing.
+fn read_ahead(dir: &Path) {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(listing) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut files: Vec<std::path::PathBuf> = listing.flatten().map(|e| e.path()).collect();
+        let order = |path: &std::path::PathBuf| match path.extension().and_then(|e| e.to_str()) {
+            Some("term") => 0,
+            Some("idx") => 1,
+            Some("fast") => 2,
+            Some("pos") => 3,
+            _ => 4,
+        };
+        files.sort_by_key(order);
+        // The advice itself can wait while the kernel queues the reads.
+        let _ = std::thread::Builder::new()
+            .name("ticks-text-readahead".into())
+            .spawn(move || {
+                for path in files {
+                    if let Ok(file) = std::fs::File::open(&path) {
+                        let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::WillNeed);
+                    }
+                }
+            });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = dir;
 }
 
 /// The candidates among one segment's matches, read through its `entry`
