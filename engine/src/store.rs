@@ -109,8 +109,12 @@ struct Shared {
     next_seq: AtomicU64,
     failed: AtomicBool,
     derived_from: DerivedFrom,
-    /// Held while a checkpoint is written: one at a time.
-    checkpointing: Mutex<()>,
+    /// Held while a checkpoint is written: one at a time. It holds the log
+    /// position of the checkpoint file as written or loaded (`None`: no
+    /// file matches the state, or the state was rebuilt from it), so a
+    /// close that changed nothing does not write the same state again
+    /// (at 10M messages a checkpoint is 1.1 GB and seconds of work).
+    checkpointing: Mutex<Option<Option<Seq>>>,
 }
 
 /// Where the derived state came from when the store opened (records after
@@ -300,6 +304,7 @@ impl Store {
         };
         state.rows.keep_unsealed(config.unsealed_rows);
         let from = state.applied;
+        let on_disk = (derived_from == DerivedFrom::Checkpoint).then_some(from);
         replay(&log, &mut state, &text, text_covered)?;
         tracing::info!(
             entries = state.rows.len(),
@@ -331,7 +336,7 @@ impl Store {
             next_seq: AtomicU64::new(next),
             failed: AtomicBool::new(false),
             derived_from,
-            checkpointing: Mutex::new(()),
+            checkpointing: Mutex::new(on_disk),
         });
         resume_erasures(&shared)?;
         // A purge replayed from the log whose erasure had finished: its
@@ -687,6 +692,23 @@ impl Store {
         checkpoint_now(&self.shared)
     }
 
+    /// Whether the checkpoint file holds the state as it is now: written
+    /// or loaded at the last applied record.
+    fn checkpoint_is_current(&self) -> bool {
+        let on_disk = *self
+            .shared
+            .checkpointing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let applied = self
+            .shared
+            .state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .applied;
+        on_disk == Some(applied) && checkpoint_path(&self.shared.dir).exists()
+    }
+
     /// Sizes and counts.
     pub fn stats(&self) -> Result<StoreStats> {
         let (live, total, column_bytes, row_bytes) = {
@@ -801,7 +823,8 @@ impl Store {
     }
 
     /// Stops the writer and the indexer after they finish what they have,
-    /// writes a checkpoint, and flushes the log.
+    /// writes a checkpoint (unless the one on disk already holds every
+    /// record), and flushes the log.
     pub fn close(&self) -> Result<()> {
         let taken = self.writer.lock().map_err(|_| Error::Closed)?.take();
         if let Some((tx, handle)) = taken {
@@ -818,7 +841,10 @@ impl Store {
             .unwrap_or_else(|p| p.into_inner())
             .rows
             .seal_all();
-        let checkpointed = self.checkpoint();
+        let checkpointed = match self.checkpoint_is_current() {
+            true => Ok(()),
+            false => self.checkpoint(),
+        };
         self.shared.text.close()?;
         self.shared.db.flush()?;
         checkpointed
@@ -1232,18 +1258,21 @@ fn forget_purged_strings(shared: &Shared) {
 /// Then the sealed blocks it holds are read from the new file: they leave
 /// memory, and no block refers to the replaced file any more.
 fn checkpoint_now(shared: &Shared) -> Result<()> {
-    let _one_at_a_time = shared
+    let mut on_disk = shared
         .checkpointing
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     shared.text.flush()?;
-    let cp = shared
-        .state
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .to_checkpoint();
+    let (cp, applied) = {
+        let state = shared.state.read().unwrap_or_else(|p| p.into_inner());
+        (state.to_checkpoint(), state.applied)
+    };
     let path = checkpoint_path(&shared.dir);
+    // Until the new file is in place, the old one no longer counts as
+    // current: a failed write leaves it to the next checkpoint.
+    *on_disk = None;
     let placed = checkpoint::write(&path, &cp)?;
+    *on_disk = Some(applied);
     let file = Arc::new(std::fs::File::open(&path).map_err(io_err(&path))?);
     shared
         .state
