@@ -686,9 +686,13 @@ impl Store {
     }
 
     /// Writes the derived state to a checkpoint, so the next open replays
-    /// only what came after. The text index is committed first, because a
-    /// checkpoint must never be ahead of it.
+    /// only what came after; does nothing when the checkpoint file already
+    /// holds the last applied record. The text index is committed first,
+    /// because a checkpoint must never be ahead of it.
     pub fn checkpoint(&self) -> Result<()> {
+        if self.checkpoint_is_current() {
+            return Ok(());
+        }
         checkpoint_now(&self.shared)
     }
 
@@ -841,10 +845,7 @@ impl Store {
             .unwrap_or_else(|p| p.into_inner())
             .rows
             .seal_all();
-        let checkpointed = match self.checkpoint_is_current() {
-            true => Ok(()),
-            false => self.checkpoint(),
-        };
+        let checkpointed = self.checkpoint();
         self.shared.text.close()?;
         self.shared.db.flush()?;
         checkpointed

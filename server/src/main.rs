@@ -683,7 +683,8 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
             retention::spawn(store.clone(), days, dir);
         }
         {
-            // A checkpoint every 10 minutes keeps the next start short.
+            // A checkpoint every 10 minutes keeps the next start short (an
+            // idle store has nothing new to write, and writes nothing).
             let store = store.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -698,7 +699,7 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
         http::serve(app, listener, shutdown_signal()).await;
         anyhow::Ok(())
     });
-    tracing::info!("shutting down: writing a checkpoint");
+    tracing::info!("shutting down: a checkpoint if records came since the last");
     store.close()?;
     result
 }
