@@ -112,8 +112,9 @@ struct Shared {
     /// Held while a checkpoint is written: one at a time. It holds the log
     /// position of the checkpoint file as written or loaded (`None`: no
     /// file matches the state, or the state was rebuilt from it), so a
-    /// close that changed nothing does not write the same state again
-    /// (at 10M messages a checkpoint is 1.1 GB and seconds of work).
+    /// checkpoint of a state that has not moved since (at close, or the
+    /// server's timer) is not written again: at 10M messages it is 1.1 GB
+    /// and seconds of work.
     checkpointing: Mutex<Option<Option<Seq>>>,
 }
 
@@ -214,12 +215,10 @@ impl Store {
         let text_ms = opening.elapsed().as_millis() as u64;
         // Joined before any error returns, so a failed open leaves no sled
         // handle (and its lock) behind.
-        let (db, sled_ms) = sled_opening
-            .join()
-            .unwrap_or_else(|_| {
-                let bug = "the thread opening sled panicked".to_string();
-                (Err(sled::Error::ReportableBug(bug).into()), 0)
-            });
+        let (db, sled_ms) = sled_opening.join().unwrap_or_else(|_| {
+            let bug = "the thread opening sled panicked".to_string();
+            (Err(sled::Error::ReportableBug(bug).into()), 0)
+        });
         let (text, mut text_covered) = text?;
         let db = db?;
         let meta = db.open_tree("meta")?;

@@ -2,8 +2,8 @@
 
 use proptest::prelude::*;
 use ticks_engine::{
-    DerivedFrom, Event, Field, FieldValue, Input, MetaError, SendEvent, SendOutcome, Source, Status,
-    StatusEvent, Store, WebhookStatus,
+    DerivedFrom, Event, Field, FieldValue, Input, MetaError, SendEvent, SendOutcome, Source,
+    Status, StatusEvent, Store, WebhookStatus,
 };
 
 /// A store configuration that seals all but the newest 8 rows in
@@ -149,7 +149,11 @@ fn a_close_that_changed_nothing_keeps_the_checkpoint_and_one_that_did_replaces_i
     let dir = tempfile::tempdir().expect("tempdir");
     let checkpoint = dir.path().join("derived").join("state.ckpt");
     // A checkpoint is written to a new file and renamed over the old one.
-    let file_id = || std::fs::metadata(&checkpoint).expect("checkpoint file").ino();
+    let file_id = || {
+        std::fs::metadata(&checkpoint)
+            .expect("checkpoint file")
+            .ino()
+    };
     {
         let store = Store::open(sealing(dir.path())).expect("open");
         store.append_one(input(vec![send_event()])).expect("append");
@@ -158,20 +162,34 @@ fn a_close_that_changed_nothing_keeps_the_checkpoint_and_one_that_did_replaces_i
     let written = file_id();
     {
         let store = Store::open(sealing(dir.path())).expect("reopen");
-        assert_eq!(store.stats().expect("stats").derived_from, DerivedFrom::Checkpoint);
+        assert_eq!(
+            store.stats().expect("stats").derived_from,
+            DerivedFrom::Checkpoint
+        );
         assert_eq!(store.snapshot().live().len(), 1);
         store.close().expect("close");
     }
-    assert_eq!(file_id(), written, "nothing was appended: the checkpoint stays");
+    assert_eq!(
+        file_id(),
+        written,
+        "nothing was appended: the checkpoint stays"
+    );
     {
         let store = Store::open(sealing(dir.path())).expect("reopen");
         let status = status_event(WebhookStatus::Delivered, 1_000, None);
         store.append_one(input(vec![status])).expect("append");
         store.close().expect("close");
     }
-    assert_ne!(file_id(), written, "a record was appended: a new checkpoint");
+    assert_ne!(
+        file_id(),
+        written,
+        "a record was appended: a new checkpoint"
+    );
     let store = Store::open(sealing(dir.path())).expect("reopen");
-    assert_eq!(store.stats().expect("stats").derived_from, DerivedFrom::Checkpoint);
+    assert_eq!(
+        store.stats().expect("stats").derived_from,
+        DerivedFrom::Checkpoint
+    );
     assert_eq!(final_state(&store).0, Status::Delivered);
     store.close().expect("close");
 }

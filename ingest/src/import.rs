@@ -19,8 +19,8 @@ pub struct ImportOptions<'a> {
     /// Lines per append (one flush per batch). The default, 8192, keeps
     /// both cores busy: with 2048 a 1M-message import had 1.78 cores busy
     /// and spent 6% and 16% more CPU per line in two runs alternating with
-    /// 8192 (`ticks-bench --batch-lines`). A webhook that arrives meanwhile waits for at most
-    /// one batch, about 0.1 s.
+    /// 8192 (`ticks-bench --batch-lines`). A webhook that arrives meanwhile
+    /// waits for at most one batch, about 0.1 s.
     pub batch_lines: usize,
     /// Recorded as the inputs' source.
     pub source: Source,
