@@ -47,6 +47,11 @@ pub enum Error {
     /// The store is shutting down, or its writer stopped after a failure.
     #[error("the store is closed")]
     Closed,
+    /// Writes are failing (a full disk, no descriptors left) and the store
+    /// is recovering: nothing of the refused write was acknowledged, and it
+    /// can be retried.
+    #[error("the store cannot write now: {0}")]
+    Unavailable(String),
     /// An invalid request to the engine itself (not a parse error of user input).
     #[error("{0}")]
     Invalid(String),

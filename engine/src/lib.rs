@@ -97,5 +97,5 @@ pub use model::{
 pub use state::{Field, NONE_KEY};
 pub use store::{
     drop_derived, Config, DerivedFrom, Entry, EntryDetail, FieldValue, KeyColumn, PendingAppend,
-    Snapshot, Store, StoreStats, StoredInput, TextColumn, Timeline, TimelineItem,
+    Snapshot, Store, StoreStats, StoredInput, TextColumn, Timeline, TimelineItem, WriteHealth,
 };

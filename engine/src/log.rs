@@ -405,8 +405,12 @@ pub(crate) fn encode_purge(p: &PurgeRecord) -> Result<Vec<u8>> {
 /// block's first slot, so sled's order is log order; stores written before
 /// blocks hold one record per key, and all read the same.
 pub(crate) struct Log {
-    db: sled::Db,
-    tree: sled::Tree,
+    /// The sled database and its log tree. `None` while the store recovers
+    /// from a failed write: sled keeps the first I/O error it meets and
+    /// refuses every later write until it is opened again, and it opens
+    /// again only once every handle of the failed one is dropped (see
+    /// [`Log::release`] and [`Log::attach`]).
+    handles: RwLock<Option<Handles>>,
     keys: RwLock<Keyring>,
     encrypt: bool,
     /// zstd level of sealed blocks.
@@ -419,6 +423,13 @@ pub(crate) struct Log {
     tail: Mutex<Option<BlockBuilder>>,
     /// Records in the log, counted on first use and then kept.
     records: Mutex<Option<u64>>,
+}
+
+/// What [`Log`] holds of sled.
+#[derive(Clone)]
+struct Handles {
+    db: sled::Db,
+    tree: sled::Tree,
 }
 
 pub(crate) fn seq_key(seq: Seq) -> [u8; 8] {
@@ -457,7 +468,8 @@ fn records_held(key: Seq, value: &[u8]) -> Result<u64> {
 /// decompressed once).
 struct Records<'a> {
     log: &'a Log,
-    values: sled::Iter,
+    /// `None` when the log was detached from sled (`pending` says so).
+    values: Option<sled::Iter>,
     from: Seq,
     /// The open block being read, with the next slot to look at.
     block: Option<(Seq, sled::IVec, usize)>,
@@ -494,7 +506,7 @@ impl Iterator for Records<'_> {
                 }
                 self.block = None;
             }
-            let (key, value) = match self.values.next()? {
+            let (key, value) = match self.values.as_mut()?.next()? {
                 Ok(kv) => kv,
                 Err(e) => return Some(Err(e.into())),
             };
@@ -525,30 +537,63 @@ impl Log {
         level: i32,
     ) -> Result<Log> {
         let log = Log {
-            db: db.clone(),
-            tree: db.open_tree("log")?,
+            handles: RwLock::new(None),
             keys: RwLock::new(Keyring::load(keyring)?),
             encrypt,
             level,
             tail: Mutex::new(None),
             records: Mutex::new(None),
         };
-        // A block the last run left open is added to, as if it had not
-        // stopped.
-        if let Some((k, v)) = log.tree.last()? {
+        log.attach(db)?;
+        Ok(log)
+    }
+
+    /// Works on the log tree of `db` from now on, as if just opened: a
+    /// block the last writer left open is added to, and the record count
+    /// is taken again on first use.
+    pub(crate) fn attach(&self, db: &sled::Db) -> Result<()> {
+        let tree = db.open_tree("log")?;
+        let mut tail = None;
+        if let Some((k, v)) = tree.last()? {
             let first = key_seq(&k)?;
             // A last block that does not open is left as it is (reading it
             // reports the damage); new records start a block of their own.
-            let tail = match log.load_block(first, &v) {
+            tail = match self.load_block(first, &v) {
                 Ok(block) => block,
                 Err(e) => {
                     tracing::warn!("the log's last block is not added to: {e}");
                     None
                 }
             };
-            *log.tail() = tail.filter(|b| !b.is_empty() && b.accepts(b.next_seq(), 0));
         }
-        Ok(log)
+        *self.tail() = tail.filter(|b| !b.is_empty() && b.accepts(b.next_seq(), 0));
+        *self.record_count() = None;
+        *self.handles.write().unwrap_or_else(|p| p.into_inner()) = Some(Handles {
+            db: db.clone(),
+            tree,
+        });
+        Ok(())
+    }
+
+    /// Drops the log's handles of sled, so that it can be opened again;
+    /// until [`Log::attach`], every read and write answers
+    /// [`Error::Unavailable`].
+    pub(crate) fn release(&self) {
+        *self.tail() = None;
+        *self.handles.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn handles(&self) -> Result<Handles> {
+        self.handles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| Error::Unavailable("the log is being reopened".into()))
+    }
+
+    /// The log's sled tree.
+    fn tree(&self) -> Result<sled::Tree> {
+        Ok(self.handles()?.tree)
     }
 
     fn ring(&self) -> std::sync::RwLockReadGuard<'_, Keyring> {
@@ -828,7 +873,7 @@ impl Log {
 
     /// Makes every write so far durable.
     pub(crate) fn flush(&self) -> Result<()> {
-        self.db.flush()?;
+        self.handles()?.db.flush()?;
         Ok(())
     }
 
@@ -864,7 +909,7 @@ impl Log {
     /// last key at or before it (a block holds the sequence numbers from
     /// its key on).
     fn holder(&self, seq: Seq) -> Result<Option<(Seq, sled::IVec)>> {
-        match self.tree.range(..=seq_key(seq)).next_back() {
+        match self.tree()?.range(..=seq_key(seq)).next_back() {
             None => Ok(None),
             Some(item) => {
                 let (k, v) = item?;
@@ -951,7 +996,7 @@ impl Log {
         // Under the count's lock, so that a count being taken sees each
         // change once (see `len`).
         let mut count = self.record_count();
-        self.tree.apply_batch(batch)?;
+        self.tree()?.apply_batch(batch)?;
         if let Some(n) = count.as_mut() {
             *n = (*n + added).saturating_sub(removed);
         }
@@ -967,18 +1012,25 @@ impl Log {
         let end = start + (1u64 << keys::PERIOD_BITS);
         // No block spans two periods: the period's records are the values
         // keyed in it.
+        let (values, pending) = match self.tree() {
+            Ok(tree) => (
+                Some(tree.range(seq_key(Seq(start))..seq_key(Seq(end)))),
+                None,
+            ),
+            Err(e) => (None, Some(e)),
+        };
         Records {
             log: self,
-            values: self.tree.range(seq_key(Seq(start))..seq_key(Seq(end))),
+            values,
             from: Seq(start),
             block: None,
-            pending: None,
+            pending,
         }
     }
 
     /// The last sequence number written, if any.
     pub(crate) fn last_seq(&self) -> Result<Option<Seq>> {
-        let Some((k, v)) = self.tree.last()? else {
+        let Some((k, v)) = self.tree()?.last()? else {
             return Ok(None);
         };
         let key = key_seq(&k)?;
@@ -1001,6 +1053,7 @@ impl Log {
         if records.is_empty() {
             return Ok(());
         }
+        let handles = self.handles()?;
         let mut tail = self.tail();
         let mut batch = sled::Batch::default();
         let mut block = match tail.take() {
@@ -1017,12 +1070,12 @@ impl Log {
         batch.insert(&seq_key(block.first()), self.seal(&block)?);
         {
             let mut count = self.record_count();
-            self.tree.apply_batch(batch)?;
+            handles.tree.apply_batch(batch)?;
             if let Some(n) = count.as_mut() {
                 *n += records.len() as u64;
             }
         }
-        self.db.flush()?;
+        handles.db.flush()?;
         if block.accepts(block.next_seq(), 0) {
             *tail = Some(block);
         }
@@ -1046,10 +1099,22 @@ impl Log {
             None => Some(Seq(0)),
             Some(s) => s.0.checked_add(1).map(Seq),
         };
+        let tree = match self.tree() {
+            Ok(tree) => tree,
+            Err(e) => {
+                return Records {
+                    log: self,
+                    values: None,
+                    from: Seq(u64::MAX),
+                    block: None,
+                    pending: Some(e),
+                }
+            }
+        };
         let (values, from, pending) = match from {
             None => {
                 let end = seq_key(Seq(u64::MAX));
-                (self.tree.range(end..end), Seq(u64::MAX), None)
+                (tree.range(end..end), Seq(u64::MAX), None)
             }
             Some(from) => {
                 // The block that holds `from` may start before it.
@@ -1058,12 +1123,12 @@ impl Log {
                     Ok(None) => (from, None),
                     Err(e) => (from, Some(e)),
                 };
-                (self.tree.range(seq_key(start)..), from, pending)
+                (tree.range(seq_key(start)..), from, pending)
             }
         };
         Records {
             log: self,
-            values,
+            values: Some(values),
             from,
             block: None,
             pending,
@@ -1081,12 +1146,13 @@ impl Log {
         // last one when it started; the last (the writer's tail) and any
         // after it are counted under the lock, while writes wait (they
         // change the count under it too).
-        let last_key = match self.tree.last()? {
+        let tree = self.tree()?;
+        let last_key = match tree.last()? {
             Some((k, _)) => key_seq(&k)?,
             None => Seq(0),
         };
         let mut n = 0u64;
-        for item in self.tree.range(..seq_key(last_key)) {
+        for item in tree.range(..seq_key(last_key)) {
             let (k, v) = item?;
             n += records_held(key_seq(&k)?, &v)?;
         }
@@ -1094,7 +1160,7 @@ impl Log {
         if let Some(n) = *count {
             return Ok(n);
         }
-        for item in self.tree.range(seq_key(last_key)..) {
+        for item in tree.range(seq_key(last_key)..) {
             let (k, v) = item?;
             n += records_held(key_seq(&k)?, &v)?;
         }
@@ -1168,9 +1234,9 @@ mod tests {
         assert_eq!(log.last_seq().expect("last"), Some(Seq(159)));
         assert_eq!(log.len().expect("len"), 160);
         assert!(
-            log.tree.len() < 20,
+            log.tree().expect("attached").len() < 20,
             "160 records in {} keys",
-            log.tree.len()
+            log.tree().expect("attached").len()
         );
     }
 
@@ -1182,11 +1248,19 @@ mod tests {
             for s in 0..10 {
                 write(&log, s..s + 1, 30);
             }
-            assert_eq!(log.tree.len(), 1, "ten appends, one block");
+            assert_eq!(
+                log.tree().expect("attached").len(),
+                1,
+                "ten appends, one block"
+            );
         }
         let (_db, log) = open(dir.path());
         write(&log, 10..11, 30);
-        assert_eq!(log.tree.len(), 1, "the reopened log adds to its last block");
+        assert_eq!(
+            log.tree().expect("attached").len(),
+            1,
+            "the reopened log adds to its last block"
+        );
         assert_eq!(all(&log, None).len(), 11);
         assert_eq!(log.last_seq().expect("last"), Some(Seq(10)));
     }
@@ -1239,7 +1313,7 @@ mod tests {
         // A block whose every record goes is removed.
         let gone: Vec<(Seq, Option<Vec<u8>>)> = (0..22).map(|s| (Seq(s), None)).collect();
         log.rewrite(gone).expect("rewritten");
-        assert_eq!(log.tree.len(), 0);
+        assert_eq!(log.tree().expect("attached").len(), 0);
         assert_eq!(log.len().expect("len"), 0);
     }
 
@@ -1249,7 +1323,8 @@ mod tests {
         let (db, log) = open(dir.path());
         // The format 1 and 2 layout: the record itself under its key.
         for s in 0..5u64 {
-            log.tree
+            log.tree()
+                .expect("attached")
                 .insert(seq_key(Seq(s)), record(s, 20))
                 .expect("inserted");
         }
@@ -1257,7 +1332,11 @@ mod tests {
         let log = Log::open(&db, &dir.path().join("keyring"), false, 3).expect("opens");
         assert_eq!(log.last_seq().expect("last"), Some(Seq(4)));
         write(&log, 5..8, 20);
-        assert_eq!(log.tree.len(), 6, "five old keys and one block");
+        assert_eq!(
+            log.tree().expect("attached").len(),
+            6,
+            "five old keys and one block"
+        );
         assert_eq!(
             all(&log, None).iter().map(|(s, _)| *s).collect::<Vec<_>>(),
             (0..8).collect::<Vec<_>>()
@@ -1288,7 +1367,8 @@ mod tests {
 
     /// The bytes sled holds under a block's key, as stored (sealed or not).
     fn stored(log: &Log, key: Seq) -> Vec<u8> {
-        log.tree
+        log.tree()
+            .expect("attached")
             .get(seq_key(key))
             .expect("read")
             .expect("held")
@@ -1314,7 +1394,8 @@ mod tests {
     }
 
     fn stored_values(log: &Log) -> Vec<Vec<u8>> {
-        log.tree
+        log.tree()
+            .expect("attached")
             .iter()
             .map(|kv| kv.expect("readable").1.to_vec())
             .collect()
@@ -1357,13 +1438,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (_db, log) = open_encrypting(dir.path());
         write(&log, 0..3, 20);
-        log.tree
+        log.tree()
+            .expect("attached")
             .insert(seq_key(Seq(3)), stored(&log, Seq(0)))
             .expect("copied");
         assert!(log.get(Seq(3)).is_err(), "a block names its own key");
         let mut tampered = stored(&log, Seq(0));
         tampered[3] ^= 1; // the record count, authenticated with the content
-        log.tree.insert(seq_key(Seq(0)), tampered).expect("written");
+        log.tree()
+            .expect("attached")
+            .insert(seq_key(Seq(0)), tampered)
+            .expect("written");
         assert!(
             log.get(Seq(1)).is_err(),
             "a changed header does not authenticate"
@@ -1387,7 +1472,8 @@ mod tests {
             let record = finish_record(head, generation, Some(&key), &frame).expect("sealed");
             block.push(&record);
         }
-        log.tree
+        log.tree()
+            .expect("attached")
             .insert(seq_key(Seq(0)), block.encode())
             .expect("stored");
         assert_eq!(raw_of(&log, 3), b"{\"old\":\"needle-3\"}");
@@ -1425,7 +1511,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (db, log) = open(dir.path());
         // A store of format 1 or 2 first: one record per key.
-        log.tree
+        log.tree()
+            .expect("attached")
             .insert(seq_key(Seq(0)), record(0, 30))
             .expect("inserted");
         let log = Log::open(&db, &dir.path().join("keyring"), false, 3).expect("opens");
@@ -1452,7 +1539,10 @@ mod tests {
             vec![0, 1, 2, 63, 64, 71, 150, 199],
             "removed and unwritten left out"
         );
-        assert!(log.tree.len() > 2, "the records span several blocks");
+        assert!(
+            log.tree().expect("attached").len() > 2,
+            "the records span several blocks"
+        );
     }
 
     #[test]
@@ -1464,7 +1554,10 @@ mod tests {
         if let Some(last) = value.last_mut() {
             *last ^= 0xff;
         }
-        log.tree.insert(seq_key(Seq(0)), value).expect("damaged");
+        log.tree()
+            .expect("attached")
+            .insert(seq_key(Seq(0)), value)
+            .expect("damaged");
         let log = Log::open(&db, &dir.path().join("keyring"), true, 3).expect("still opens");
         write(&log, 3..4, 20);
         assert!(log.get(Seq(1)).is_err(), "the damage is reported");

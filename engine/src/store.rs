@@ -13,7 +13,7 @@ use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
@@ -100,14 +100,21 @@ enum WriteOp {
 }
 
 struct Shared {
-    db: sled::Db,
+    /// sled and its `meta` tree. `None` while the writer reopens sled after
+    /// a failed write (see [`recover`]).
+    sled: RwLock<Option<(sled::Db, sled::Tree)>>,
     log: Log,
-    meta: sled::Tree,
     state: RwLock<State>,
     text: TextIndex,
     dir: PathBuf,
+    /// sled's page cache, for a reopen.
+    cache_bytes: u64,
     next_seq: AtomicU64,
-    failed: AtomicBool,
+    /// Why writes fail now; `None` while they succeed. Set by a failed
+    /// group commit, cleared once the writer has recovered.
+    fault: Mutex<Option<String>>,
+    /// Group commits that failed since the store opened.
+    write_failures: AtomicU64,
     derived_from: DerivedFrom,
     /// Held while a checkpoint is written: one at a time. It holds the log
     /// position of the checkpoint file as written or loaded (`None`: no
@@ -116,6 +123,16 @@ struct Shared {
     /// server's timer) is not written again: at 10M messages it is 1.1 GB
     /// and seconds of work.
     checkpointing: Mutex<Option<Option<Seq>>>,
+}
+
+/// See [`Store::write_health`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteHealth {
+    /// Why writes fail now; `None` while they succeed.
+    pub fault: Option<String>,
+    /// Group commits that failed since the store opened (their writes were
+    /// refused, never acknowledged).
+    pub failures: u64,
 }
 
 /// Where the derived state came from when the store opened (records after
@@ -326,14 +343,15 @@ impl Store {
         );
         let next = last.map_or(0, |s| s.0 + 1);
         let shared = Arc::new(Shared {
-            db,
+            sled: RwLock::new(Some((db, meta))),
             log,
-            meta,
             state: RwLock::new(state),
             text,
             dir,
+            cache_bytes: config.cache_bytes,
             next_seq: AtomicU64::new(next),
-            failed: AtomicBool::new(false),
+            fault: Mutex::new(None),
+            write_failures: AtomicU64::new(0),
             derived_from,
             checkpointing: Mutex::new(on_disk),
         });
@@ -353,6 +371,23 @@ impl Store {
             shared,
             writer: Arc::new(Mutex::new(Some((tx, handle)))),
         })
+    }
+
+    /// Why writes fail now, while the store recovers from a failed write
+    /// (a full disk, no descriptors left): of the log first (writes are
+    /// refused), else of the full-text index (writes are accepted and
+    /// become searchable once it recovers); `None` while both succeed.
+    pub fn write_fault(&self) -> Option<String> {
+        self.shared.fault().or_else(|| self.shared.text.fault())
+    }
+
+    /// Whether writes succeed now, and how many group commits failed
+    /// since the store opened.
+    pub fn write_health(&self) -> WriteHealth {
+        WriteHealth {
+            fault: self.shared.fault(),
+            failures: self.shared.write_failures.load(Ordering::SeqCst),
+        }
     }
 
     /// The data directory.
@@ -665,7 +700,7 @@ impl Store {
     pub fn purges(&self) -> Result<Vec<(Seq, PurgeRecord)>> {
         let applied = self.snapshot().state.applied;
         let mut out = Vec::new();
-        for key in self.shared.meta.scan_prefix(PURGE_INDEX).keys() {
+        for key in self.shared.meta()?.scan_prefix(PURGE_INDEX).keys() {
             let key = key?;
             let Some(seq) = key
                 .strip_prefix(PURGE_INDEX)
@@ -846,23 +881,23 @@ impl Store {
             .seal_all();
         let checkpointed = self.checkpoint();
         self.shared.text.close()?;
-        self.shared.db.flush()?;
+        self.shared.db()?.flush()?;
         checkpointed
     }
 
     /// Saves a named value in the store's settings (saved searches, receipts).
     pub fn put_setting(&self, namespace: &str, key: &str, value: &[u8]) -> Result<()> {
         self.shared
-            .meta
+            .meta()?
             .insert(setting_key(namespace, key), value)?;
-        self.shared.db.flush()?;
+        self.shared.db()?.flush()?;
         Ok(())
     }
 
     /// Removes a setting; true when it existed.
     pub fn delete_setting(&self, namespace: &str, key: &str) -> Result<bool> {
-        let old = self.shared.meta.remove(setting_key(namespace, key))?;
-        self.shared.db.flush()?;
+        let old = self.shared.meta()?.remove(setting_key(namespace, key))?;
+        self.shared.db()?.flush()?;
         Ok(old.is_some())
     }
 
@@ -870,7 +905,7 @@ impl Store {
     pub fn settings(&self, namespace: &str) -> Result<Vec<(String, Vec<u8>)>> {
         let prefix = setting_key(namespace, "");
         let mut out = Vec::new();
-        for item in self.shared.meta.scan_prefix(&prefix) {
+        for item in self.shared.meta()?.scan_prefix(&prefix) {
             let (k, v) = item?;
             let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
             out.push((key, v.to_vec()));
@@ -1021,8 +1056,43 @@ fn replay(log: &Log, state: &mut State, text: &TextIndex, text_covered: Option<S
     Ok(())
 }
 
+/// The writer thread: takes write ops in groups and commits each group
+/// with one flush. After a failed commit it refuses ops at once (their
+/// callers can retry: nothing of them was acknowledged) and tries to
+/// recover with backoff until a write succeeds again.
 fn writer_loop(shared: Arc<Shared>, rx: Receiver<WriteOp>) {
-    while let Ok(first) = rx.recv() {
+    let mut backoff = RECOVERY_FIRST_WAIT;
+    let mut next_try = std::time::Instant::now();
+    loop {
+        if let Some(reason) = shared.fault() {
+            let now = std::time::Instant::now();
+            if now >= next_try {
+                match recover(&shared) {
+                    Ok(()) => {
+                        tracing::warn!("the store writes again after a failed write ({reason})");
+                        *shared.fault.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                        backoff = RECOVERY_FIRST_WAIT;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            retry_in_ms = backoff.as_millis() as u64,
+                            "the store cannot write yet: {e}"
+                        );
+                        next_try = std::time::Instant::now() + backoff;
+                        backoff = (backoff * 2).min(RECOVERY_LAST_WAIT);
+                    }
+                }
+                continue;
+            }
+            match rx.recv_timeout(next_try - now) {
+                Ok(op) => refuse(op, &reason),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            continue;
+        }
+        let Ok(first) = rx.recv() else { return };
         let mut ops = vec![first];
         let mut inputs = match &ops[0] {
             WriteOp::Append(v, _) => v.len(),
@@ -1041,22 +1111,88 @@ fn writer_loop(shared: Arc<Shared>, rx: Receiver<WriteOp>) {
             }
         }
         write_group(&shared, ops);
+        if shared.fault().is_some() {
+            backoff = RECOVERY_FIRST_WAIT;
+            next_try = std::time::Instant::now() + backoff;
+        }
     }
+}
+
+/// The first wait before reopening sled after a failed write, doubled
+/// after each attempt that fails, up to [`RECOVERY_LAST_WAIT`].
+const RECOVERY_FIRST_WAIT: Duration = Duration::from_millis(100);
+const RECOVERY_LAST_WAIT: Duration = Duration::from_secs(5);
+/// The `meta` key a recovery writes (and flushes) to prove the disk takes
+/// writes again.
+const PROBE_KEY: &[u8] = b"probe";
+
+/// Answers an op without running it: writes are failing.
+fn refuse(op: WriteOp, reason: &str) {
+    let err = || Error::Unavailable(reason.to_string());
+    match op {
+        WriteOp::Append(_, reply) => drop(reply.send(Err(err()))),
+        WriteOp::Purge(_, _, reply) => drop(reply.send(Err(err()))),
+    }
+}
+
+/// Brings the store back after a failed write, without a restart. sled
+/// keeps the first I/O error it meets and refuses every write after it, so
+/// it is closed (every handle dropped) and opened again; a probe write
+/// proves the cause is gone. Records of the failed group that reached the
+/// disk after all are applied, as an open would apply them (their callers
+/// were told of a failure, so a retry is then recognised as a duplicate);
+/// a purge among them is erased, one that did not reach the disk is
+/// forgotten.
+fn recover(shared: &Shared) -> Result<()> {
+    shared.log.release();
+    drop(
+        shared
+            .sled
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(),
+    );
+    let db = open_sled(&shared.dir.join("log"), shared.cache_bytes)?;
+    let meta = db.open_tree("meta")?;
+    meta.insert(PROBE_KEY, &now_ms().to_be_bytes())?;
+    db.flush()?;
+    shared.log.attach(&db)?;
+    *shared.sled.write().unwrap_or_else(|p| p.into_inner()) = Some((db, meta));
+    let next = shared.next_seq.load(Ordering::SeqCst);
+    let mut reached = next;
+    {
+        let mut state = shared.state.write().unwrap_or_else(|p| p.into_inner());
+        for item in shared.log.iter_after(next.checked_sub(1).map(Seq)) {
+            let (seq, bytes) = item?;
+            let record = shared.log.decode(seq, &bytes)?;
+            apply_record(&mut state, seq, record, Some(&shared.text))?;
+            reached = seq.0 + 1;
+        }
+    }
+    if reached > next {
+        tracing::info!(
+            records = reached - next,
+            "records of the failed write reached the disk and are applied"
+        );
+    }
+    shared.next_seq.store(reached, Ordering::SeqCst);
+    resume_erasures(shared)
 }
 
 /// Writes one group: classify against the state, write every record and
 /// flush once, then apply and answer. A failure answers every caller of the
 /// group with the error and applies nothing.
 fn write_group(shared: &Shared, mut ops: Vec<WriteOp>) {
-    if shared.failed.load(Ordering::SeqCst) {
-        for op in ops {
-            match op {
-                WriteOp::Append(_, reply) => drop(reply.send(Err(Error::Closed))),
-                WriteOp::Purge(_, _, reply) => drop(reply.send(Err(Error::Closed))),
+    let meta = match shared.meta() {
+        Ok(m) => m,
+        Err(e) => {
+            let reason = e.to_string();
+            for op in ops {
+                refuse(op, &reason);
             }
+            return;
         }
-        return;
-    }
+    };
     let mut next = shared.next_seq.load(Ordering::SeqCst);
     let mut records: Vec<(Seq, Vec<u8>)> = Vec::new();
     let mut encode_error: Option<Error> = None;
@@ -1110,10 +1246,9 @@ fn write_group(shared: &Shared, mut ops: Vec<WriteOp>) {
                         next += 1;
                         // Made durable by the same flush as the record: the
                         // next open finishes an erasure a crash interrupted.
-                        let marked = shared
-                            .meta
+                        let marked = meta
                             .insert(erase::pending_key(seq), &[])
-                            .and_then(|_| shared.meta.insert(purge_index_key(seq), &[]));
+                            .and_then(|_| meta.insert(purge_index_key(seq), &[]));
                         if let Err(e) = marked {
                             encode_error = Some(e.into());
                         }
@@ -1131,17 +1266,15 @@ fn write_group(shared: &Shared, mut ops: Vec<WriteOp>) {
         None => shared.log.write_durable(&records),
     };
     if let Err(e) = written {
-        tracing::error!("log write failed; the store stops accepting writes: {e}");
-        // After a failed write sled's state is unknown: stop writing rather
-        // than acknowledge anything on top of it.
-        shared.failed.store(true, Ordering::SeqCst);
-        let msg = e.to_string();
+        tracing::error!("log write failed; its writes are refused and the store recovers: {e}");
+        // After a failed write sled's state is unknown: nothing is written
+        // on top of it until `recover` has reopened it. This group's
+        // callers are told; nothing of it was acknowledged or applied.
+        let reason = format!("log write failed: {e}");
+        shared.write_failures.fetch_add(1, Ordering::SeqCst);
+        *shared.fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
         for op in ops {
-            let err = Error::Invalid(format!("log write failed: {msg}"));
-            match op {
-                WriteOp::Append(_, reply) => drop(reply.send(Err(err))),
-                WriteOp::Purge(_, _, reply) => drop(reply.send(Err(err))),
-            }
+            refuse(op, &reason);
         }
         return;
     }
@@ -1198,6 +1331,28 @@ fn write_group(shared: &Shared, mut ops: Vec<WriteOp>) {
     }
 }
 
+impl Shared {
+    fn db(&self) -> Result<sled::Db> {
+        Ok(self.sled_handles()?.0)
+    }
+
+    fn meta(&self) -> Result<sled::Tree> {
+        Ok(self.sled_handles()?.1)
+    }
+
+    fn sled_handles(&self) -> Result<(sled::Db, sled::Tree)> {
+        self.sled
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| Error::Unavailable("sled is being reopened".into()))
+    }
+
+    fn fault(&self) -> Option<String> {
+        self.fault.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 /// `meta` keys listing the purge records.
 const PURGE_INDEX: &[u8] = b"purge/";
 
@@ -1229,8 +1384,8 @@ fn erase_content(
     forget_purged_strings(shared);
     // The checkpoint holds rows: replace it with one without them.
     checkpoint_now(shared)?;
-    shared.meta.remove(erase::pending_key(seq))?;
-    shared.db.flush()?;
+    shared.meta()?.remove(erase::pending_key(seq))?;
+    shared.db()?.flush()?;
     Ok(())
 }
 
@@ -1316,8 +1471,8 @@ fn load_checkpoint(path: &Path) -> Option<LoadedCheckpoint> {
 
 /// Finishes the erasure of every purge a crash interrupted.
 fn resume_erasures(shared: &Shared) -> Result<()> {
-    let pending: Vec<Seq> = shared
-        .meta
+    let meta = shared.meta()?;
+    let pending: Vec<Seq> = meta
         .scan_prefix(b"erase/")
         .keys()
         .filter_map(|k| k.ok().and_then(|k| erase::pending_seq(&k)))
@@ -1334,11 +1489,12 @@ fn resume_erasures(shared: &Shared) -> Result<()> {
             // The marker reached the disk but the purge record did not:
             // that purge never happened.
             None => {
-                shared.meta.remove(erase::pending_key(seq))?;
+                meta.remove(erase::pending_key(seq))?;
+                meta.remove(purge_index_key(seq))?;
             }
         }
     }
-    shared.db.flush()?;
+    shared.db()?.flush()?;
     Ok(())
 }
 

@@ -225,6 +225,35 @@ impl<'a> At<'a> {
         }
     }
 
+    /// A text field of a format Ticks defines (a send result's name,
+    /// category...): a string, or absent; a number, an object or an array is
+    /// an error that names the field, never silently text.
+    pub(crate) fn opt_text(&self, key: &str) -> Result<Option<String>, ParseError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s.to_string())),
+            Some(other) => Err(ParseError::field(
+                join(self.path, key),
+                format!("expected a string, found {}", kind(other)),
+            )),
+        }
+    }
+
+    /// A field that holds digits (a phone number, a phone number id): a
+    /// string, or a whole non-negative number, which is written as its
+    /// digits (some senders serialise ids as numbers).
+    pub(crate) fn opt_digits(&self, key: &str) -> Result<Option<String>, ParseError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s.to_string())),
+            Some(Json::Number(n)) if n.is_u64() => Ok(Some(n.to_string())),
+            Some(other) => Err(ParseError::field(
+                join(self.path, key),
+                format!("expected a string of digits, found {}", kind(other)),
+            )),
+        }
+    }
+
     pub(crate) fn req_str(&self, key: &str) -> Result<String, ParseError> {
         self.opt_str(key)?
             .ok_or_else(|| ParseError::field(join(self.path, key), "missing"))

@@ -23,6 +23,8 @@ pub(crate) fn parse_send_value(v: &Json<'_>, path: &str) -> Result<SendEvent, Pa
     let request = at
         .object("request")?
         .ok_or_else(|| ParseError::field(&request_path, "missing"))?;
+    // After the request: a body missing both reports the request first.
+    let recorded = plausible(recorded, &join(path, "recorded_at"))?;
     let response_code = match at.get("response_code") {
         None => None,
         Some(Json::Number(n)) => {
@@ -67,7 +69,7 @@ pub(crate) fn parse_send_value(v: &Json<'_>, path: &str) -> Result<SendEvent, Pa
             ))
         }
     };
-    let transport_error = at.opt_str("error")?;
+    let transport_error = at.opt_text("error")?;
 
     let wamid = match response.and_then(|r| r.get("messages")) {
         None | Some(Json::Null) => None,
@@ -107,7 +109,7 @@ pub(crate) fn parse_send_value(v: &Json<'_>, path: &str) -> Result<SendEvent, Pa
         .map(meta_error_from_send);
 
     let request_at = At::new(request, &request_path);
-    let content_type = match request_at.str_or_none("type") {
+    let content_type = match request_at.opt_text("type")? {
         Some(t) => Some(t),
         None if request.get("status").and_then(Json::as_str) == Some("read") => {
             Some("read_receipt".into())
@@ -136,22 +138,22 @@ pub(crate) fn parse_send_value(v: &Json<'_>, path: &str) -> Result<SendEvent, Pa
             Json::Number(n) => Some(n.to_string()),
             _ => None,
         });
-    let phone = request_at.str_or_none("to").map(|t| normalize_phone(&t));
+    let phone = request_at.opt_digits("to")?.map(|t| normalize_phone(&t));
     let correlation_id = at
-        .opt_str("correlation_id")?
+        .opt_text("correlation_id")?
         .or_else(|| request_at.str_or_none("biz_opaque_callback_data"));
     let reply_to = dig_str(request, &["context", "message_id"]);
     let wamid_present = wamid.is_some();
     Ok(SendEvent {
         recorded_ms: recorded.ms,
         offset_s: recorded.offset_s,
-        category: at.opt_str("category")?,
-        name: at.opt_str("name")?,
-        recipient_type: at.opt_str("recipient_type")?,
-        recipient_ref: at.opt_str("recipient_ref")?,
-        user: at.opt_str("user")?,
-        subaccount: at.opt_str("subaccount")?,
-        phone_number_id: at.opt_str("phone_number_id")?,
+        category: at.opt_text("category")?,
+        name: at.opt_text("name")?,
+        recipient_type: at.opt_text("recipient_type")?,
+        recipient_ref: at.opt_text("recipient_ref")?,
+        user: at.opt_text("user")?,
+        subaccount: at.opt_text("subaccount")?,
+        phone_number_id: at.opt_digits("phone_number_id")?,
         correlation_id,
         phone,
         wa_id,
@@ -174,6 +176,32 @@ pub(crate) fn parse_send_value(v: &Json<'_>, path: &str) -> Result<SendEvent, Pa
             fingerprint(request, recorded.ms)
         },
     })
+}
+
+/// The earliest instant a send result may carry: WhatsApp began in 2009,
+/// so an earlier time is a unit mistake (`12345` read as epoch seconds),
+/// not a message.
+const EARLIEST_MS: i64 = 1_230_768_000_000; // 2009-01-01T00:00:00Z
+/// The latest: beyond 2100 is a unit mistake the other way (microseconds).
+const LATEST_MS: i64 = 4_102_444_800_000; // 2100-01-01T00:00:00Z
+
+/// Refuses a time no WhatsApp message can have, naming the field.
+fn plausible(
+    instant: crate::time::Instant,
+    path: &str,
+) -> Result<crate::time::Instant, ParseError> {
+    if (EARLIEST_MS..LATEST_MS).contains(&instant.ms) {
+        Ok(instant)
+    } else {
+        Err(ParseError::field(
+            path,
+            format!(
+                "{} ms after 1970 is outside 2009-2100: give RFC 3339 with an offset, \
+                 or epoch seconds or milliseconds",
+                instant.ms
+            ),
+        ))
+    }
 }
 
 /// Identity of a send that got no wamid: the same request at the same time
@@ -258,11 +286,17 @@ fn render_content(
                     ParseError::field(join(path, "template"), "missing for a template send")
                 })?;
             let tpath = join(path, "template");
+            let tat = At::new(t, &tpath);
             *template = Some(
-                dig_str(t, &["name"])
+                tat.opt_text("name")?
                     .ok_or_else(|| ParseError::field(join(&tpath, "name"), "missing"))?,
             );
-            *language = dig_str(t, &["language", "code"]).or_else(|| dig_str(t, &["language"]));
+            *language = match tat.get("language") {
+                Some(l @ Json::Object(_)) => {
+                    At::new(l, &join(&tpath, "language")).opt_text("code")?
+                }
+                _ => tat.opt_text("language")?,
+            };
             let components = match t.get("components") {
                 None | Some(Json::Null) => &[][..],
                 Some(Json::Array(a)) => a.as_slice(),

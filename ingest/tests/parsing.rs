@@ -258,6 +258,73 @@ fn bad_send_results_name_the_field() {
         let err = send_input(body.as_bytes().to_vec(), Source::SendApi, 0).expect_err(body);
         assert!(err.to_string().contains(expected), "{body}: got {err}");
     }
+}
+
+#[test]
+fn every_send_result_field_has_one_type() {
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"{"recorded_at":"2025-01-01T00:00:00Z","request":{"to":{}}}"#,
+            "request.to: expected a string of digits, found an object",
+        ),
+        (
+            r#"{"recorded_at":"2025-01-01T00:00:00Z","request":{"to":5511.5}}"#,
+            "request.to: expected a string of digits, found a number",
+        ),
+        (
+            r#"{"recorded_at":"2025-01-01T00:00:00Z","request":{"type":5}}"#,
+            "request.type: expected a string, found a number",
+        ),
+        (
+            r#"{"recorded_at":"2025-01-01T00:00:00Z","request":{"type":"template","template":{"name":5}}}"#,
+            "request.template.name: expected a string, found a number",
+        ),
+        (
+            r#"{"recorded_at":"2025-01-01T00:00:00Z","request":{"type":"template","template":{"name":"x","language":{"code":1}}}}"#,
+            "request.template.language.code: expected a string, found a number",
+        ),
+        (
+            r#"{"recorded_at":12345,"request":{}}"#,
+            "recorded_at: 12345000 ms after 1970 is outside 2009-2100",
+        ),
+        (
+            r#"{"recorded_at":"1970-01-01T00:00:00Z","request":{}}"#,
+            "recorded_at: 0 ms after 1970 is outside 2009-2100",
+        ),
+        (
+            r#"{"recorded_at":"2025-01-01T00:00:00Z","category":7,"request":{}}"#,
+            "category: expected a string, found a number",
+        ),
+        (
+            r#"{"recorded_at":"2025-01-01T00:00:00Z","user":true,"request":{}}"#,
+            "user: expected a string, found a boolean",
+        ),
+        (
+            r#"{"recorded_at":"2025-01-01T00:00:00Z","phone_number_id":-1,"request":{}}"#,
+            "phone_number_id: expected a string of digits, found a number",
+        ),
+    ];
+    for (body, expected) in cases {
+        let err = send_input(body.as_bytes().to_vec(), Source::SendApi, 0).expect_err(body);
+        assert!(err.to_string().contains(expected), "{body}: got {err}");
+    }
+    // Digits may come as a number, as documented: a phone and a phone number id.
+    let ok = br#"{"recorded_at":1740834003000,"phone_number_id":106540352242922,"request":{"to":5511987654321,"type":"text","text":{"body":"x"}}}"#;
+    let Some(Event::Send(s)) = send_input(ok.to_vec(), Source::SendApi, 0)
+        .expect("digits as numbers are accepted")
+        .events
+        .into_iter()
+        .next()
+    else {
+        panic!("a send");
+    };
+    assert_eq!(s.phone.as_deref(), Some("5511987654321"));
+    assert_eq!(s.phone_number_id.as_deref(), Some("106540352242922"));
+    assert_eq!(s.recorded_ms, 1_740_834_003_000);
+}
+
+#[test]
+fn a_body_that_is_not_json_is_a_json_error() {
     assert!(matches!(
         send_input(b"{not json".to_vec(), Source::SendApi, 0),
         Err(ParseError::Json(_))

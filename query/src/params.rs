@@ -202,6 +202,19 @@ fn invalid(param: &str, message: impl Into<String>) -> QueryError {
 }
 
 impl LogQuery {
+    /// True when the query narrows nothing: no filter value, no time bound
+    /// and no free text, so it matches every entry. A deletion refuses such
+    /// a query unless it says `all` (see the server's `purge` module).
+    pub fn selects_everything(&self) -> bool {
+        self.from_ms.is_none()
+            && self.to_ms.is_none()
+            && self.text.is_none()
+            && self
+                .filters
+                .iter()
+                .all(|f| f.include.is_empty() && f.exclude.is_empty())
+    }
+
     /// Validates query parameters. Parameters in `ignore` (e.g. an export's
     /// `format`) are skipped; any other unknown name is an error.
     pub fn from_params(

@@ -2,8 +2,8 @@
 
 use crate::config::Scope;
 use crate::http::{
-    blocking, json_response, query_pairs, read_body, text_response, ApiError, App, Body,
-    MAX_IMPORT_BYTES,
+    blocking, json_response, query_pairs, read_body, read_unauthenticated_body, text_response,
+    ApiError, App, Body, MAX_IMPORT_BYTES,
 };
 use hmac::{Hmac, Mac};
 use hyper::body::Incoming;
@@ -93,11 +93,13 @@ pub(crate) async fn webhook_post(
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok())
         .map(String::from);
-    let body = read_body(req.into_body(), app.settings.max_body_bytes).await?;
+    // Held against the unauthenticated budget until the answer: the
+    // signature is checked only once the whole body is here.
+    let (body, _held) = read_unauthenticated_body(&app, req, app.settings.max_body_bytes).await?;
     if let Some(secret) = &app.settings.app_secret {
         if !check_signature(secret, signature.as_deref(), &body) {
             app.metrics.count_rejected("webhook");
-            return Err(ApiError::Unauthorized);
+            return Err(ApiError::BadSignature);
         }
     }
     let store = app.store()?.clone();
@@ -434,6 +436,33 @@ pub(crate) async fn post_delete(
             })
         }
     };
+    let all = match v.get("all") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::BadRequest {
+                code: "invalid_param",
+                message: "all: expected true or false".into(),
+                field: Some("all".into()),
+            })
+        }
+    };
+    if let Some(Value::Object(o)) = Some(&v) {
+        if let Some(k) = o
+            .keys()
+            .find(|k| !["ids", "filter", "all", "force", "receipt"].contains(&k.as_str()))
+        {
+            return Err(ApiError::BadRequest {
+                code: "invalid_param",
+                message: format!(
+                    "{k}: unknown; a deletion takes ids or filter, all, force, receipt"
+                ),
+                field: Some(k.clone()),
+            });
+        }
+    } else {
+        return Err(ApiError::bad("invalid_json", "expected a JSON object"));
+    }
     let store = app.store()?.clone();
     let (ids, filter_text) = if let Some(list) = v.get("ids") {
         let arr = list.as_array().ok_or(ApiError::BadRequest {
@@ -461,20 +490,27 @@ pub(crate) async fn post_delete(
                 .join(",")
         );
         (ids, text)
-    } else if let Some(filter) = v.get("filter").and_then(Value::as_str) {
+    } else if v.get("filter").is_some() || all {
+        let filter = match v.get("filter") {
+            None | Some(Value::Null) => "",
+            Some(Value::String(f)) => f.as_str(),
+            Some(_) => {
+                return Err(ApiError::BadRequest {
+                    code: "invalid_param",
+                    message: "filter: expected the query string of /v1/logs".into(),
+                    field: Some("filter".into()),
+                })
+            }
+        };
         let params: Vec<(String, String)> = form_urlencoded::parse(filter.as_bytes())
             .into_owned()
             .collect();
-        if params.is_empty() {
-            return Err(ApiError::BadRequest {
+        let query =
+            crate::purge::deletion_query(&params, all).map_err(|r| ApiError::BadRequest {
                 code: "invalid_param",
-                message:
-                    "filter: an empty filter would delete everything; list the filter explicitly"
-                        .into(),
-                field: Some("filter".into()),
-            });
-        }
-        let query = LogQuery::from_params(&params, &["limit", "offset", "cursor", "sort"])?;
+                field: Some(r.field().to_string()),
+                message: r.to_string(),
+            })?;
         let s = store.clone();
         let ids = blocking(move || Ok(ticks_query::matching(&s, &query)?)).await?;
         (ids, filter.to_string())
@@ -516,7 +552,7 @@ pub(crate) async fn save_search(
     app: Arc<App>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    app.authorize(req.headers(), Scope::Read)?;
+    app.authorize(req.headers(), Scope::Admin)?;
     let body = read_body(req.into_body(), 64 * 1024).await?;
     let v: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad("invalid_json", e.to_string()))?;
@@ -553,7 +589,7 @@ pub(crate) async fn delete_search(
     req: &Request<Incoming>,
     name: &str,
 ) -> Result<Response<Body>, ApiError> {
-    app.authorize(req.headers(), Scope::Read)?;
+    app.authorize(req.headers(), Scope::Admin)?;
     let name: String = form_urlencoded::parse(format!("n={name}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())

@@ -13,9 +13,13 @@ use std::path::{Path, PathBuf};
 pub(crate) enum Scope {
     /// Post send results and imports.
     Ingest,
+    /// Send through the logging proxy (`/graph/...`): it writes the audit
+    /// log and spends the business's Graph API quota, so it is a scope of
+    /// its own.
+    Send,
     /// Read logs, stats, exports.
     Read,
-    /// Delete, purge, settings.
+    /// Delete, purge, settings (saved searches); implies every other scope.
     Admin,
 }
 
@@ -23,6 +27,7 @@ impl Scope {
     pub(crate) fn parse(s: &str) -> Option<Scope> {
         match s.trim() {
             "ingest" => Some(Scope::Ingest),
+            "send" => Some(Scope::Send),
             "read" => Some(Scope::Read),
             "admin" => Some(Scope::Admin),
             _ => None,
@@ -54,11 +59,23 @@ pub(crate) struct FileConfig {
     app_secret: Option<String>,
     verify_token: Option<String>,
     graph_base_url: Option<String>,
+    /// The Graph API token the logging proxy sends upstream.
+    graph_token: Option<String>,
+    /// Forward the sender's own `Authorization` to the Graph API (the sender
+    /// then authenticates to Ticks with `X-Ticks-Token`).
+    #[serde(default)]
+    proxy_trust_client_token: bool,
     #[serde(default)]
     relay_urls: Vec<String>,
     #[serde(default)]
     tokens: Vec<TokenConfig>,
     max_body_mib: Option<usize>,
+    /// Most connections served at once (default: a quarter of the
+    /// descriptor limit, at most 4096).
+    max_connections: Option<usize>,
+    /// Most memory held by request bodies not yet authenticated (webhooks
+    /// before their signature is checked), in MiB, across all connections.
+    unauthenticated_body_mib: Option<usize>,
     /// Entries older than this many days are exported, then purged, daily.
     retention_days: Option<u32>,
     /// Where retention writes its exports.
@@ -73,8 +90,11 @@ pub(crate) struct Overrides {
     pub(crate) app_secret: Option<String>,
     pub(crate) verify_token: Option<String>,
     pub(crate) graph_base_url: Option<String>,
+    pub(crate) graph_token: Option<String>,
+    pub(crate) proxy_trust_client_token: bool,
     pub(crate) relay_urls: Vec<String>,
     pub(crate) tokens: Vec<String>,
+    pub(crate) max_connections: Option<usize>,
     pub(crate) retention_days: Option<u32>,
     pub(crate) retention_export_dir: Option<PathBuf>,
 }
@@ -87,10 +107,19 @@ pub(crate) struct Settings {
     pub(crate) app_secret: Option<String>,
     pub(crate) verify_token: Option<String>,
     pub(crate) graph_base_url: String,
+    /// What the logging proxy sends upstream as `Authorization`.
+    pub(crate) graph_token: Option<String>,
+    /// See [`FileConfig::proxy_trust_client_token`].
+    pub(crate) proxy_trust_client_token: bool,
     pub(crate) relay_urls: Vec<String>,
     /// (name, sha256 of token, scopes)
     pub(crate) tokens: Vec<(String, [u8; 32], Vec<Scope>)>,
     pub(crate) max_body_bytes: usize,
+    /// Connections served at once; `None`: derived from the descriptor
+    /// limit at start (see `main`).
+    pub(crate) max_connections: Option<usize>,
+    /// Bytes of unauthenticated request bodies held at once, in total.
+    pub(crate) unauthenticated_body_bytes: usize,
     /// Maximum age in days, with the folder retention exports to.
     pub(crate) retention: Option<(u32, PathBuf)>,
 }
@@ -113,8 +142,9 @@ fn parse_token_flag(s: &str) -> Result<(String, [u8; 32], Vec<Scope>)> {
     let scopes = scopes
         .split(',')
         .map(|x| {
-            Scope::parse(x)
-                .with_context(|| format!("token {name}: unknown scope {x:?} (ingest, read, admin)"))
+            Scope::parse(x).with_context(|| {
+                format!("token {name}: unknown scope {x:?} (ingest, send, read, admin)")
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     if token.len() < 16 {
@@ -163,6 +193,13 @@ impl Settings {
         if tokens.is_empty() && !listen.ip().is_loopback() {
             bail!("listen: {listen} is not a loopback address, and no API token is configured: add tokens before exposing Ticks");
         }
+        let app_secret = over
+            .app_secret
+            .or(file_cfg.app_secret)
+            .filter(|s| !s.is_empty());
+        if app_secret.is_none() && !listen.ip().is_loopback() {
+            bail!("listen: {listen} is not a loopback address, and no app_secret is configured: anyone could post webhooks; set app_secret (TICKS_APP_SECRET) to check Meta's X-Hub-Signature-256");
+        }
         let graph_base_url = over
             .graph_base_url
             .or(file_cfg.graph_base_url)
@@ -180,6 +217,14 @@ impl Settings {
         let max_body_mib = file_cfg.max_body_mib.unwrap_or(8);
         if !(3..=256).contains(&max_body_mib) {
             bail!("max_body_mib: must be between 3 (Meta sends up to 3 MB) and 256, got {max_body_mib}");
+        }
+        let max_connections = over.max_connections.or(file_cfg.max_connections);
+        if max_connections == Some(0) {
+            bail!("max_connections: must be at least 1");
+        }
+        let unauthenticated_body_mib = file_cfg.unauthenticated_body_mib.unwrap_or(64);
+        if !(4..=4096).contains(&unauthenticated_body_mib) {
+            bail!("unauthenticated_body_mib: must be between 4 (one of Meta's webhooks) and 4096, got {unauthenticated_body_mib}");
         }
         let retention = match (
             over.retention_days.or(file_cfg.retention_days),
@@ -199,15 +244,20 @@ impl Settings {
                 .or(file_cfg.data)
                 .unwrap_or_else(|| PathBuf::from("ticks-data")),
             listen,
-            app_secret: over
-                .app_secret
-                .or(file_cfg.app_secret)
-                .filter(|s| !s.is_empty()),
+            app_secret,
             verify_token: over
                 .verify_token
                 .or(file_cfg.verify_token)
                 .filter(|s| !s.is_empty()),
             graph_base_url: graph_base_url.trim_end_matches('/').to_string(),
+            graph_token: over
+                .graph_token
+                .or(file_cfg.graph_token)
+                .filter(|s| !s.is_empty()),
+            proxy_trust_client_token: over.proxy_trust_client_token
+                || file_cfg.proxy_trust_client_token,
+            max_connections,
+            unauthenticated_body_bytes: unauthenticated_body_mib * 1024 * 1024,
             relay_urls,
             tokens,
             max_body_bytes: max_body_mib * 1024 * 1024,
@@ -252,10 +302,27 @@ mod tests {
             Overrides {
                 listen: Some("0.0.0.0:8080".into()),
                 tokens: vec!["crm:ingest,read:0123456789abcdef".into()],
+                app_secret: Some("meta-app-secret".into()),
                 ..Default::default()
             },
         );
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn exposing_without_an_app_secret_is_refused() {
+        let err = Settings::load(
+            None,
+            Overrides {
+                listen: Some("0.0.0.0:8080".into()),
+                tokens: vec!["crm:ingest,read:0123456789abcdef".into()],
+                ..Default::default()
+            },
+        )
+        .expect_err("refused");
+        assert!(err.to_string().contains("no app_secret"), "{err}");
+        // On loopback the signature stays optional (a local test setup).
+        assert!(Settings::load(None, Overrides::default()).is_ok());
     }
 
     #[test]

@@ -27,9 +27,17 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest NDJSON import body over HTTP (bigger files: `ticks import`).
 pub(crate) const MAX_IMPORT_BYTES: usize = 512 * 1024 * 1024;
 
+/// Bytes of unauthenticated bodies one connection may hold at once (an
+/// HTTP/2 connection carries several requests): two of Meta's largest
+/// webhooks.
+const CONNECTION_BODY_BYTES: usize = 8 * 1024 * 1024;
+
 /// Shared state of the running server.
 pub(crate) struct App {
     pub(crate) settings: Settings,
+    /// Bytes of request bodies held before they are authenticated, across
+    /// all connections (see [`read_unauthenticated_body`]).
+    unauthenticated: Arc<tokio::sync::Semaphore>,
     store: OnceLock<Store>,
     ready: AtomicBool,
     pub(crate) metrics: Metrics,
@@ -42,6 +50,9 @@ pub(crate) struct App {
 impl App {
     pub(crate) fn new(settings: Settings) -> App {
         App {
+            unauthenticated: Arc::new(tokio::sync::Semaphore::new(
+                settings.unauthenticated_body_bytes,
+            )),
             proxy: crate::proxy::client(),
             relays: OnceLock::new(),
             settings,
@@ -81,14 +92,19 @@ impl App {
         req_headers: &hyper::HeaderMap,
         scope: Scope,
     ) -> Result<String, ApiError> {
+        self.authorize_token(bearer_token(req_headers), scope)
+    }
+
+    /// Checks a presented token (however it was carried) for a scope.
+    pub(crate) fn authorize_token(
+        &self,
+        presented: Option<&str>,
+        scope: Scope,
+    ) -> Result<String, ApiError> {
         if self.settings.tokens.is_empty() {
             return Ok("local".into());
         }
-        let presented = req_headers
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized)?;
+        let presented = presented.ok_or(ApiError::Unauthorized)?;
         let digest = sha256(presented.trim().as_bytes());
         // Compare against every token, always, in constant time.
         let mut found: Option<&(String, [u8; 32], Vec<Scope>)> = None;
@@ -108,6 +124,17 @@ impl App {
     }
 }
 
+/// The token of an `Authorization: Bearer ...` header. The scheme is
+/// matched without regard to case (RFC 7235 section 2.1).
+pub(crate) fn bearer_token(headers: &hyper::HeaderMap) -> Option<&str> {
+    let value = headers.get(hyper::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 /// Every way a request can fail. The first group is the caller's (4xx),
 /// the rest are ours (5xx).
 #[derive(Debug)]
@@ -118,6 +145,8 @@ pub(crate) enum ApiError {
         field: Option<String>,
     },
     Unauthorized,
+    /// A webhook whose `X-Hub-Signature-256` is missing or wrong.
+    BadSignature,
     Forbidden(String),
     NotFound(String),
     MethodNotAllowed,
@@ -152,6 +181,12 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "a valid bearer token is required".into(),
+                None,
+            ),
+            ApiError::BadSignature => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_signature",
+                "X-Hub-Signature-256 is missing or is not the HMAC-SHA256 of the body with the app secret".into(),
                 None,
             ),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m, None),
@@ -200,6 +235,7 @@ impl From<ticks_engine::Error> for ApiError {
     fn from(e: ticks_engine::Error) -> Self {
         match e {
             ticks_engine::Error::Closed => ApiError::Unavailable("the store is closed".into()),
+            e @ ticks_engine::Error::Unavailable(_) => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -267,6 +303,115 @@ pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Api
     }
 }
 
+/// The unauthenticated-body budget of one connection, put in each of its
+/// requests' extensions by [`serve`].
+#[derive(Clone)]
+pub(crate) struct ConnectionBudget(Arc<tokio::sync::Semaphore>);
+
+/// The budget a body read by [`read_unauthenticated_body`] holds until the
+/// request is answered.
+pub(crate) struct HeldBody {
+    _server: Option<tokio::sync::OwnedSemaphorePermit>,
+    _connection: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Reads a body that nothing has authenticated yet (a webhook before its
+/// signature is checked). Its bytes count against the server's budget
+/// (`unauthenticated_body_mib`) and the connection's while they are held;
+/// a body that does not fit is refused with 503 (Meta retries) and its
+/// bytes are not read, so a flood of unsigned bodies cannot grow the
+/// process.
+pub(crate) async fn read_unauthenticated_body(
+    app: &App,
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<(Bytes, HeldBody), ApiError> {
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::TooLarge(limit));
+    }
+    let connection = req.extensions().get::<ConnectionBudget>().cloned();
+    let mut held = HeldBody {
+        _server: None,
+        _connection: None,
+    };
+    let full = || {
+        ApiError::Unavailable(
+            "too many request bodies are waiting for authentication; retry later".into(),
+        )
+    };
+    let take = |n: usize, held: &mut HeldBody| -> Result<(), ApiError> {
+        let n = u32::try_from(n).map_err(|_| ApiError::TooLarge(limit))?;
+        if n == 0 {
+            return Ok(());
+        }
+        let server = app
+            .unauthenticated
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|_| full())?;
+        match held._server.as_mut() {
+            Some(p) => p.merge(server),
+            None => held._server = Some(server),
+        }
+        if let Some(ConnectionBudget(c)) = &connection {
+            let mine = c.clone().try_acquire_many_owned(n).map_err(|_| full())?;
+            match held._connection.as_mut() {
+                Some(p) => p.merge(mine),
+                None => held._connection = Some(mine),
+            }
+        }
+        Ok(())
+    };
+    // A declared length is reserved before a byte is read.
+    let reserved = declared.unwrap_or(0);
+    take(reserved, &mut held)?;
+    let mut body = req.into_body();
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|e| ApiError::bad("bad_body", format!("reading the body: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                total += data.len();
+                if total > limit {
+                    return Err(ApiError::TooLarge(limit));
+                }
+                if total > reserved {
+                    take(total - reserved.max(total - data.len()), &mut held)?;
+                }
+                chunks.push(data);
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(BODY_TIMEOUT, read).await {
+        Err(_) => {
+            return Err(ApiError::bad(
+                "timeout",
+                "the request body took too long to arrive",
+            ))
+        }
+        Ok(r) => r?,
+    }
+    let bytes = match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.swap_remove(0),
+        _ => {
+            let mut all = Vec::with_capacity(total);
+            for c in &chunks {
+                all.extend_from_slice(c);
+            }
+            Bytes::from(all)
+        }
+    };
+    Ok((bytes, held))
+}
+
 /// Runs blocking engine work off the async threads.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -290,14 +435,18 @@ async fn route(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, 
         (Method::GET, [""]) | (Method::GET, ["ui", ..]) => Ok(ui::page()),
         (Method::GET, ["assets", name]) => ui::asset(name),
         (Method::GET, ["healthz"]) => Ok(text_response(StatusCode::OK, "text/plain", "ok\n")),
-        (Method::GET, ["readyz"]) => Ok(if app.is_ready() {
-            text_response(StatusCode::OK, "text/plain", "ready\n")
-        } else {
-            text_response(
+        (Method::GET, ["readyz"]) => Ok(match app.store_if_open().and_then(Store::write_fault) {
+            Some(fault) => text_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("writes are failing: {fault}\n"),
+            ),
+            None if app.is_ready() => text_response(StatusCode::OK, "text/plain", "ready\n"),
+            None => text_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "text/plain",
                 "catching up\n",
-            )
+            ),
         }),
         (Method::GET, ["metrics"]) => Ok(text_response(
             StatusCode::OK,
@@ -393,14 +542,39 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     response
 }
 
-/// Serves until `shutdown` resolves.
+/// Serves until `shutdown` resolves, at most `max_connections` connections
+/// at a time: past it, new connections wait in the kernel's accept queue
+/// (which costs no descriptor) until one closes, so a storm of idle
+/// connections cannot take the descriptors the store needs.
 pub(crate) async fn serve(
     app: Arc<App>,
     listener: TcpListener,
+    max_connections: usize,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let mut warned = false;
     loop {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(s) => s,
+            Err(_) => {
+                if !warned {
+                    tracing::warn!(
+                        max_connections,
+                        "the connection limit is reached: new connections wait until one closes"
+                    );
+                    warned = true;
+                }
+                tokio::select! {
+                    s = slots.clone().acquire_owned() => match s {
+                        Ok(s) => s,
+                        Err(_) => break,
+                    },
+                    _ = &mut shutdown => break,
+                }
+            }
+        };
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = &mut shutdown => break,
@@ -414,9 +588,14 @@ pub(crate) async fn serve(
             }
         };
         let app = app.clone();
+        app.metrics.connection_opened();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
+            let budget =
+                ConnectionBudget(Arc::new(tokio::sync::Semaphore::new(CONNECTION_BODY_BYTES)));
+            let metrics_app = app.clone();
+            let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                 let app = app.clone();
+                req.extensions_mut().insert(budget.clone());
                 async move { Ok::<_, Infallible>(handle(app, req).await) }
             });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -427,6 +606,8 @@ pub(crate) async fn serve(
             if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
                 tracing::debug!("connection ended: {e}");
             }
+            metrics_app.metrics.connection_closed();
+            drop(slot);
         });
     }
 }

@@ -70,12 +70,24 @@ enum Command {
         /// Token for Meta's GET /webhook verification.
         #[arg(long, env = "TICKS_VERIFY_TOKEN", hide_env_values = true)]
         verify_token: Option<String>,
-        /// API token as name:scopes:token (scopes: ingest,read,admin); repeatable.
+        /// API token as name:scopes:token (scopes: ingest,send,read,admin); repeatable.
         #[arg(long = "token", env = "TICKS_TOKENS", hide_env_values = true)]
         tokens: Vec<String>,
         /// Graph API base URL for the logging proxy.
         #[arg(long, env = "TICKS_GRAPH_BASE_URL")]
         graph_base_url: Option<String>,
+        /// The Graph API token the logging proxy sends upstream.
+        #[arg(long, env = "TICKS_GRAPH_TOKEN", hide_env_values = true)]
+        graph_token: Option<String>,
+        /// The logging proxy forwards the sender's own Authorization header
+        /// to the Graph API (the sender then authenticates to Ticks with
+        /// X-Ticks-Token).
+        #[arg(long, env = "TICKS_PROXY_TRUST_CLIENT_TOKEN")]
+        proxy_trust_client_token: bool,
+        /// Most connections served at once (default: a quarter of the
+        /// descriptor limit, at most 4096).
+        #[arg(long, env = "TICKS_MAX_CONNECTIONS")]
+        max_connections: Option<usize>,
         /// Downstream URL to relay webhooks to; repeatable.
         #[arg(long = "relay-url", env = "TICKS_RELAY_URLS", value_delimiter = ',')]
         relay_urls: Vec<String>,
@@ -127,7 +139,7 @@ enum Command {
     /// covers them (`--export-to DIR` makes one first, or `--receipt ID` names
     /// one), or with `--force`, which the purge record keeps.
     Purge {
-        /// Filters as key=value (the parameters of GET /v1/logs); at least one.
+        /// Filters as key=value (the parameters of GET /v1/logs, without paging); `--all` to select every entry.
         params: Vec<String>,
         /// Export the entries to this folder first, then purge them.
         #[arg(long)]
@@ -141,6 +153,9 @@ enum Command {
         /// Delete without an export, accepting that the entries are lost.
         #[arg(long)]
         force: bool,
+        /// Allow a filter that selects every entry (or no filter at all).
+        #[arg(long)]
+        all: bool,
     },
     /// Show one entry with its raw payloads.
     Show {
@@ -233,6 +248,9 @@ fn run(cli: Cli) -> Result<()> {
             verify_token,
             tokens,
             graph_base_url,
+            graph_token,
+            proxy_trust_client_token,
+            max_connections,
             relay_urls,
             retention_days,
             retention_export_dir,
@@ -245,6 +263,9 @@ fn run(cli: Cli) -> Result<()> {
                     app_secret,
                     verify_token,
                     graph_base_url,
+                    graph_token,
+                    proxy_trust_client_token,
+                    max_connections,
                     relay_urls,
                     tokens,
                     retention_days,
@@ -320,17 +341,14 @@ fn run(cli: Cli) -> Result<()> {
             format,
             receipt,
             force,
+            all,
         } => {
             let pairs = key_values(&params)?;
-            if pairs.is_empty() {
-                bail!("give at least one filter (e.g. to=2025-01-01 or name=...): purging everything is not offered");
-            }
+            let query = purge::deletion_query(&pairs, all)?;
             let format = export::Format::parse(&format).with_context(|| {
                 format!("format: {format:?} is not one of csv, xlsx, pdf, ndjson")
             })?;
             let store = open_store(&data_dir(&cli.data, &cli.config)?)?;
-            let query =
-                ticks_query::LogQuery::from_params(&pairs, &["limit", "offset", "cursor", "sort"])?;
             let filter: String = form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(pairs.iter())
                 .finish();
@@ -635,11 +653,49 @@ fn print_page(page: &ticks_query::Page, format: Format) -> Result<()> {
     Ok(())
 }
 
+/// Raises the soft limit on open descriptors to the hard limit (a server
+/// holds one per connection, and sled and tantivy need theirs), and returns
+/// the limit now in force, if any.
+fn raise_descriptor_limit() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!("could not raise the open-file limit: {e}");
+        }
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+/// Connections served at once when the configuration does not say: a
+/// quarter of the descriptor limit, so that connections can never take the
+/// descriptors the store's files, the checkpoint and the relays need.
+fn default_max_connections(descriptor_limit: Option<u64>) -> usize {
+    descriptor_limit.map_or(4096, |n| (n / 4).clamp(16, 4096) as usize)
+}
+
 fn serve(settings: config::Settings, demo: bool) -> Result<()> {
     let data = settings.data.clone();
+    let descriptors = raise_descriptor_limit();
+    let max_connections = settings
+        .max_connections
+        .unwrap_or_else(|| default_max_connections(descriptors));
+    if let Some(n) = descriptors {
+        if max_connections as u64 > n / 2 {
+            tracing::warn!(
+                max_connections,
+                descriptor_limit = n,
+                "max_connections is over half the descriptor limit: a connection storm may starve the store of descriptors"
+            );
+        }
+    }
     let store = open_store(&data)?;
     if settings.app_secret.is_none() {
-        tracing::warn!("no app secret configured: webhook signatures are not checked");
+        tracing::warn!("no app secret configured: webhook signatures are not checked (allowed on loopback only)");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -696,7 +752,7 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
                 }
             });
         }
-        http::serve(app, listener, shutdown_signal()).await;
+        http::serve(app, listener, max_connections, shutdown_signal()).await;
         anyhow::Ok(())
     });
     tracing::info!("shutting down: a checkpoint if records came since the last");

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use ticks_engine::Store;
@@ -36,6 +37,8 @@ pub(crate) struct Metrics {
     /// (route, status) -> count.
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     query_latency: Mutex<Histogram>,
+    /// Connections being served now.
+    connections: AtomicU64,
 }
 
 impl Metrics {
@@ -56,6 +59,14 @@ impl Metrics {
         if let Ok(mut m) = self.requests.lock() {
             *m.entry((route, status)).or_default() += 1;
         }
+    }
+
+    pub(crate) fn connection_opened(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn connection_closed(&self) {
+        self.connections.fetch_sub(1, Ordering::Relaxed);
     }
 
     pub(crate) fn observe_query(&self, elapsed: Duration) {
@@ -103,6 +114,27 @@ impl Metrics {
 # TYPE ticks_relay_backlog gauge
 ticks_relay_backlog {relay_backlog}"
         );
+        let _ = writeln!(
+            out,
+            "# HELP ticks_connections_open Connections being served.
+# TYPE ticks_connections_open gauge
+ticks_connections_open {}",
+            self.connections.load(Ordering::Relaxed)
+        );
+        if let Some(store) = store {
+            let health = store.write_health();
+            let _ = writeln!(
+                out,
+                "# HELP ticks_store_write_failures_total Group commits that failed (their writes were refused, not acknowledged).
+# TYPE ticks_store_write_failures_total counter
+ticks_store_write_failures_total {}
+# HELP ticks_store_writable 1 while the store accepts writes, 0 while it recovers from a failed write.
+# TYPE ticks_store_writable gauge
+ticks_store_writable {}",
+                health.failures,
+                u8::from(health.fault.is_none())
+            );
+        }
         if let Some(stats) = store.and_then(|s| s.stats().ok()) {
             let _ = writeln!(
                 out,

@@ -3,10 +3,21 @@
 //! including calls that got no answer.
 //!
 //! The request goes to `graph_base_url` unchanged (method, path, query,
-//! body, `Authorization`), minus the `X-Ticks-*` headers that carry the log
-//! context; Meta's answer comes back unchanged.
+//! body), minus the `X-Ticks-*` headers that carry the log context; Meta's
+//! answer comes back unchanged.
+//!
+//! # Who may send, and with which Graph API token
+//! With API tokens configured, every proxied call needs a token with the
+//! `send` scope: in `X-Ticks-Token`, or as the bearer token when the
+//! proxy does not forward the sender's own `Authorization`. Upstream, the
+//! proxy sends `Bearer <graph_token>` when one is configured; the sender's
+//! own `Authorization` goes to Meta only with `proxy_trust_client_token`
+//! (or with no API tokens at all, on loopback). Otherwise the call is
+//! refused: an open proxy would let anyone who reaches the port write the
+//! audit log and relay through the business's account.
 
-use crate::http::{full, read_body, ApiError, App, Body};
+use crate::config::Scope;
+use crate::http::{bearer_token, full, read_body, ApiError, App, Body};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value};
@@ -39,6 +50,13 @@ fn forwardable(name: &str) -> bool {
         ))
 }
 
+/// The sender's own `Authorization`, as a header value for the upstream call.
+fn client_authorization(req: &Request<Incoming>) -> Option<reqwest::header::HeaderValue> {
+    req.headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| reqwest::header::HeaderValue::from_bytes(v.as_bytes()).ok())
+}
+
 pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -52,6 +70,26 @@ pub(crate) async fn forward(
     req: Request<Incoming>,
     rest: &str,
 ) -> Result<Response<Body>, ApiError> {
+    let trust_client = app.settings.proxy_trust_client_token;
+    let presented = match req.headers().get("x-ticks-token") {
+        Some(v) => Some(v.to_str().map_err(|_| ApiError::Unauthorized)?.trim()),
+        None if trust_client => None,
+        None => bearer_token(req.headers()),
+    };
+    app.authorize_token(presented, Scope::Send)?;
+    let upstream_auth = match (&app.settings.graph_token, trust_client) {
+        (Some(token), _) => Some(
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| ApiError::Internal("graph_token is not a valid header value".into()))?,
+        ),
+        (None, true) => client_authorization(&req),
+        (None, false) if app.settings.tokens.is_empty() => client_authorization(&req),
+        (None, false) => {
+            return Err(ApiError::Unavailable(
+                "the logging proxy has no Graph API credential: set graph_token, or proxy_trust_client_token to forward the sender's own".into(),
+            ))
+        }
+    };
     let method = req.method().clone();
     let query = req
         .uri()
@@ -67,7 +105,7 @@ pub(crate) async fn forward(
             if let Ok(v) = value.to_str() {
                 context.insert((*field).to_string(), Value::String(v.to_string()));
             }
-        } else if forwardable(&lower) {
+        } else if forwardable(&lower) && lower != "authorization" {
             if let (Ok(n), Ok(v)) = (
                 reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()),
                 reqwest::header::HeaderValue::from_bytes(value.as_bytes()),
@@ -75,6 +113,9 @@ pub(crate) async fn forward(
                 headers.insert(n, v);
             }
         }
+    }
+    if let Some(auth) = upstream_auth {
+        headers.insert(reqwest::header::AUTHORIZATION, auth);
     }
     let body = read_body(req.into_body(), app.settings.max_body_bytes).await?;
     // A send is a POST to /{version}/{phone_number_id}/messages.

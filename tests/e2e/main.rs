@@ -11,6 +11,13 @@
 //! - `crash`: kill -9 mid-ingest, many times; every acknowledged write survives.
 //! - `export`: every format parsed back, receipts.
 //! - `purge`: export before purge, a purge killed midway, retention.
+//! - `proxy`: the logging proxy in front of a fake Graph API.
+//! - `relay`: webhooks relayed to the business's own app, across restarts.
+//! - `cli`: the command line on a data directory.
+//! - `safety`: the route x scope table of the README, cell by cell; the
+//!   proxy's tokens; deletions that would reach further than they say; a
+//!   full disk and a connection storm survived without a restart; unsigned
+//!   bodies that cannot grow the process; start-up refusals; loose input.
 
 mod api;
 mod auth;
@@ -20,5 +27,6 @@ mod export;
 mod proxy;
 mod purge;
 mod relay;
+mod safety;
 mod support;
 mod webhook;

@@ -18,7 +18,22 @@ pub(crate) struct Server {
 impl Server {
     /// Starts `ticks serve` on a free port and waits until it is ready.
     pub(crate) fn start(dir: &Path, extra: &[&str]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticks"));
+        Self::start_limited(dir, extra, None)
+    }
+
+    /// Starts `ticks serve` with at most `open_files` descriptors (soft and
+    /// hard limit), when given.
+    pub(crate) fn start_limited(dir: &Path, extra: &[&str], open_files: Option<u64>) -> Server {
+        let mut cmd = match open_files {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}"))
+                    .arg("--")
+                    .arg(env!("CARGO_BIN_EXE_ticks"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_ticks")),
+        };
         cmd.arg("serve")
             .arg("--data")
             .arg(dir)
@@ -65,6 +80,11 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         server
+    }
+
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
