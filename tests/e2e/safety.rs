@@ -750,6 +750,17 @@ fn unsigned_bodies_cannot_grow_the_process() {
         "some were refused for want of memory: {statuses:?}"
     );
     let peak = peak_resident(s.pid());
+    eprintln!(
+        "100 unsigned 8 MiB bodies: peak resident {} MiB (before them {} MiB); answers {:?}",
+        peak >> 20,
+        before >> 20,
+        statuses
+            .iter()
+            .fold(std::collections::BTreeMap::new(), |mut m, s| {
+                *m.entry(*s).or_insert(0) += 1;
+                m
+            })
+    );
     // 100 x 8 MiB is 800 MiB; the budget for unsigned bodies is 64 MiB.
     assert!(
         peak < before + 200 * 1024 * 1024,
