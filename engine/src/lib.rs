@@ -82,6 +82,7 @@ mod keys;
 mod log;
 mod model;
 mod own;
+mod phone;
 mod rows;
 mod state;
 mod store;
@@ -94,6 +95,7 @@ pub use model::{
     OtherEvent, SendEvent, SendOutcome, Seq, Session, Source, Status, StatusEvent, StatusMark,
     TemplateParam, WebhookStatus,
 };
+pub use phone::normalize_phone;
 pub use state::{Field, NONE_KEY};
 pub use store::{
     drop_derived, Config, DerivedFrom, Entry, EntryDetail, FieldValue, KeyColumn, PendingAppend,

@@ -876,7 +876,7 @@ impl TextIndex {
         }
         let f = self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        if let Some(digits) = as_phone_number(text) {
+        if let Some(digits) = crate::phone::as_phone_number(text) {
             clauses.push((Occur::Must, self.word_clause(&digits)?));
             return Ok(Some(Box::new(BooleanQuery::new(clauses))));
         }
@@ -990,15 +990,6 @@ fn regex_escape(s: &str) -> String {
         }
     }
     out
-}
-
-/// Digits of a query that is only a phone number as people type one.
-pub(crate) fn as_phone_number(text: &str) -> Option<String> {
-    let ok = text
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '(' | ')' | '.' | ' '));
-    let digits: String = text.chars().filter(|c| c.is_ascii_digit()).collect();
-    (ok && digits.len() >= 6 && text.chars().any(|c| !c.is_ascii_digit())).then_some(digits)
 }
 
 #[derive(Debug, PartialEq)]
@@ -1687,19 +1678,5 @@ mod tests {
         assert_eq!(seen, vec![0, 63, 64, 200, 299]);
         assert_eq!(marks.next_from(65), Some(200));
         assert_eq!(marks.next_from(300), None);
-    }
-
-    #[test]
-    fn phone_numbers_are_recognised_as_typed() {
-        assert_eq!(
-            as_phone_number("+55 (11) 98765-4321").as_deref(),
-            Some("5511987654321")
-        );
-        assert_eq!(
-            as_phone_number("5511987654321"),
-            None,
-            "plain digits are a word already"
-        );
-        assert_eq!(as_phone_number("order 12345"), None);
     }
 }

@@ -46,7 +46,6 @@ mod webhook;
 pub use codes::{http_code_info, meta_error_info, CodeInfo};
 pub use error::{ImportError, ParseError};
 pub use import::{import, ImportOptions, ImportReport, Rejection};
-pub use send::normalize_phone;
 pub use time::format_rfc3339;
 
 use json::Json;

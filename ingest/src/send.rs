@@ -4,7 +4,7 @@ use crate::error::ParseError;
 use crate::json::{dig, dig_str, index, join, kind, At, Json};
 use crate::time::parse_instant;
 use std::hash::{Hash, Hasher};
-use ticks_engine::{MetaError, SendEvent, SendOutcome, TemplateParam};
+use ticks_engine::{normalize_phone, MetaError, SendEvent, SendOutcome, TemplateParam};
 
 /// Parses one send result object (see the module docs of the crate for the shape).
 pub(crate) fn parse_send_value(v: &Json<'_>, path: &str) -> Result<SendEvent, ParseError> {
@@ -213,19 +213,6 @@ fn fingerprint(request: &Json<'_>, recorded_ms: i64) -> u64 {
     request.canonical().hash(&mut h);
     recorded_ms.hash(&mut h);
     h.finish()
-}
-
-/// Digits of a phone number as typed (`+55 (11) 98765-4321` -> `5511987654321`);
-/// anything that is not a phone number (a business-scoped user id) is kept as is.
-pub fn normalize_phone(s: &str) -> String {
-    let looks_like_phone = s
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '(' | ')' | '.' | ' '));
-    if looks_like_phone {
-        s.chars().filter(|c| c.is_ascii_digit()).collect()
-    } else {
-        s.to_string()
-    }
 }
 
 /// Reads a Meta error object (`{message, type, code, error_data: {details}, error_subcode}`).
@@ -451,11 +438,5 @@ mod tests {
             m.title.as_deref(),
             Some("Recipient phone number not in allowed list")
         );
-    }
-
-    #[test]
-    fn phones_are_normalised_to_digits() {
-        assert_eq!(normalize_phone("+55 (11) 98765-4321"), "5511987654321");
-        assert_eq!(normalize_phone("BR.abc123"), "BR.abc123");
     }
 }

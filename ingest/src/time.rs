@@ -46,25 +46,15 @@ pub(crate) fn epoch_to_ms(n: i64) -> i64 {
     }
 }
 
+/// An RFC 3339 time with the offset it was written in (`Z` is +00:00); a
+/// time without an offset is refused, since it names no instant.
 pub(crate) fn parse_rfc3339(s: &str) -> Option<Instant> {
-    let ts: jiff::Timestamp = s.trim().parse().ok()?;
     let s = s.trim();
-    let offset_s = if s.ends_with('Z') || s.ends_with('z') {
-        0
-    } else {
-        let tail = s.get(s.len().checked_sub(6)?..)?;
-        let sign = match tail.as_bytes().first()? {
-            b'+' => 1,
-            b'-' => -1,
-            _ => return None,
-        };
-        let h: i32 = tail.get(1..3)?.parse().ok()?;
-        let m: i32 = tail.get(4..6)?.parse().ok()?;
-        sign * (h * 3600 + m * 60)
-    };
+    let ts: jiff::Timestamp = s.parse().ok()?;
+    let offset = jiff::fmt::temporal::Pieces::parse(s).ok()?.offset()?;
     Some(Instant {
         ms: ts.as_millisecond(),
-        offset_s,
+        offset_s: offset.to_numeric_offset().seconds(),
     })
 }
 

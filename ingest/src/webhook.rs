@@ -8,9 +8,10 @@
 
 use crate::error::ParseError;
 use crate::json::{all_strings, dig_str, index, join, kind, At, Json};
-use crate::send::{meta_error_from_send, normalize_phone};
+use crate::send::meta_error_from_send;
 use crate::time::parse_meta_timestamp;
 use std::collections::HashMap;
+use ticks_engine::normalize_phone;
 use ticks_engine::{Event, InboundEvent, MetaError, OtherEvent, StatusEvent, WebhookStatus};
 
 pub(crate) fn parse_webhook_value(

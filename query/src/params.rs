@@ -397,22 +397,10 @@ fn validate_value(param: &str, field: FilterField, v: &str) -> Result<String, Qu
         FilterField::Id if v.parse::<u32>().is_err() => {
             return Err(invalid(param, format!("{v:?} is not an entry id")));
         }
-        FilterField::Phone => return Ok(ticks_ingest_phone(v)),
+        FilterField::Phone => return Ok(ticks_engine::normalize_phone(v)),
         _ => {}
     }
     Ok(v.to_string())
-}
-
-/// Phone digits as stored (the same normalisation as ingest).
-fn ticks_ingest_phone(s: &str) -> String {
-    let phone_like = s
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '(' | ')' | '.' | ' '));
-    if phone_like {
-        s.chars().filter(|c| c.is_ascii_digit()).collect()
-    } else {
-        s.to_string()
-    }
 }
 
 /// Parses an IANA time zone name (or `UTC`, or a fixed offset like `-03:00`).
