@@ -73,12 +73,9 @@
 //! modules explain why keys: sled keeps freed bytes). A purge interrupted by
 //! a crash is finished by the next open.
 
-mod blocks;
 mod checkpoint;
 mod columns;
-mod erase;
 mod error;
-mod keys;
 mod log;
 mod model;
 mod own;

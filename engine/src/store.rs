@@ -4,11 +4,11 @@
 use crate::checkpoint;
 use crate::error::{io_err, Error, Result};
 use crate::log::{self, Log, PreparedInput, PurgeRecord, Record};
+use crate::log::{erase, keys};
 use crate::model::*;
 use crate::own::Own;
 use crate::state::{Field, Row, State, NONE_KEY};
 use crate::text::TextIndex;
-use crate::{erase, keys};
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

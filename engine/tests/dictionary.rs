@@ -20,13 +20,13 @@ fn samples(messages: u64, seed: u64) -> Vec<Input> {
         .collect()
 }
 
-/// Regenerates `engine/src/payload.dict` from generated traffic (no real
+/// Regenerates `engine/src/log/payload.dict` from generated traffic (no real
 /// customer's data): `cargo test -p ticks-engine --test dictionary -- --ignored`.
 #[test]
 #[ignore]
 fn train_the_payload_dictionary() {
     let dict = ticks_engine::train_dictionary(&samples(6000, 99), 64 * 1024).expect("train");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/payload.dict");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/log/payload.dict");
     std::fs::write(&path, &dict).expect("write");
     eprintln!("wrote {} bytes to {}", dict.len(), path.display());
 }

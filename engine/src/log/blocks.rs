@@ -45,7 +45,7 @@
 //! 128 KiB threshold for writing a page to a file of its own; 64 KiB of
 //! JSON compresses to well under a tenth of that.
 
-use crate::keys;
+use crate::log::keys;
 use crate::model::Seq;
 
 /// The first byte of an open block.

@@ -16,7 +16,7 @@
 //! whose erasure has not finished; the next open finishes it.
 
 use crate::error::{Error, Result};
-use crate::keys;
+use crate::log::keys;
 use crate::log::{InputRecord, Log, Record};
 use crate::model::{EntryId, Event, Seq};
 use roaring::RoaringBitmap;

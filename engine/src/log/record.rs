@@ -1,0 +1,399 @@
+//! The byte format of one log record: what [`Log`](super::Log) stores
+//! inside its blocks, encoded and decoded here.
+//!
+//! # Record format (version 3)
+//!
+//! Records are stored a few at a time in blocks (see the `blocks` module),
+//! each block under the 8-byte big-endian sequence number of its first
+//! record, so sled's order is log order; stores of format 1 and 2 have one
+//! record per key, the record itself as the value. A record is:
+//! ```text
+//! [0]      format version (3; versions 1, without [g], and 2 still decode)
+//! [1]      kind: 1 = input, 2 = purge
+//! input:
+//! [2]      source (0 send_api, 1 webhook, 2 import, 3 proxy)
+//! [3..11]  received_ms, i64 little-endian
+//! [11..15] n = number of parsed events, u32 LE
+//! [15..]   n assignments, u32 LE each: the entry id the event belongs to,
+//!          or u32::MAX when it was a duplicate and must be ignored
+//! [g]      key generation, u32 LE (always 0 in version 3)
+//! [..]     payload: raw_len u32 LE | raw bytes | bincode(Vec<Event>)
+//!          version 3: plain, because the sealed block that holds the record
+//!          is compressed and encrypted as a whole (see `blocks`);
+//!          version 2: a zstd frame of it, encrypted when g > 0:
+//!          nonce (12) | ChaCha20-Poly1305(frame), with every header byte
+//!          before it as associated data, under the key of generation g of
+//!          the record's period (see the `keys` module)
+//! purge:
+//! [2..]    bincode(PurgeRecord) (names entries, holds none of their content)
+//! ```
+//! Raw bytes are kept exactly as received; the parsed events sit beside them
+//! in the same compressed frame, where zstd's window folds their repeated
+//! strings into the raw JSON they came from.
+
+use super::keys;
+use crate::error::{Error, Result};
+use crate::model::{EntryId, Event, Input, Seq, Source};
+use serde::{Deserialize, Serialize};
+
+/// The version of the record format written by this build.
+pub const FORMAT_VERSION: u8 = 3;
+/// The record version whose payload is compressed (and encrypted) alone.
+pub(super) const SEALED_ALONE: u8 = 2;
+/// The store's format, kept in its `meta` tree: 1 and 2 are their record
+/// format with one record per sled key; 3 has records of format 2 in open
+/// blocks; 4 writes sealed blocks of version 3 records (see the `blocks`
+/// module). This build reads them all, writes 4, and marks an older store
+/// 4 when it opens it (older builds then refuse it).
+pub(crate) const STORE_FORMAT: u8 = 4;
+/// The oldest record format (and store format) this build still reads.
+pub(crate) const OLDEST_READABLE: u8 = 1;
+pub(super) const KIND_INPUT: u8 = 1;
+pub(super) const KIND_PURGE: u8 = 2;
+pub(super) const DUPLICATE: u32 = u32::MAX;
+
+pub(super) fn bincode_config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// The zstd dictionary every record payload is compressed with, trained on
+/// generated traffic (JSON keys, Meta's constant strings, the shape of the
+/// encoded events) and so holding no customer's data. A record of a few
+/// hundred bytes compressed alone finds little to reuse; with the
+/// dictionary it starts from what every payload has in common. Its id is
+/// in each zstd frame, so records written without it (or with a later
+/// dictionary) still decode. Made by `train_dictionary` (see its docs).
+pub(super) const DICTIONARY: &[u8] = include_bytes!("payload.dict");
+
+/// The dictionary id written in the frames that use [`DICTIONARY`].
+pub(super) fn dictionary_id() -> u32 {
+    static ID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| zstd::zstd_safe::get_dict_id(DICTIONARY).map_or(0, |id| id.get()))
+}
+
+/// Trains a payload dictionary from sample inputs, the way
+/// `engine/src/log/payload.dict` was made:
+/// `cargo test -p ticks-engine --test dictionary -- --ignored` regenerates it
+/// from the data generator. A new dictionary needs a new id (zstd picks one
+/// at random) and must be added beside the old one, never instead of it,
+/// for records compressed with the old one to stay readable.
+pub fn train_dictionary(samples: &[Input], max_bytes: usize) -> Result<Vec<u8>> {
+    let plains: Vec<Vec<u8>> = samples.iter().map(plain_payload).collect::<Result<_>>()?;
+    zstd::dict::from_samples(&plains, max_bytes).map_err(|e| Error::Encode(e.to_string()))
+}
+
+pub(super) fn plain_payload(input: &Input) -> Result<Vec<u8>> {
+    let events_bytes = bincode::serde::encode_to_vec(&input.events, bincode_config())
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    let raw_len = u32::try_from(input.raw.len())
+        .map_err(|_| Error::Encode("raw input larger than 4 GiB".into()))?;
+    let mut plain = Vec::with_capacity(4 + input.raw.len() + events_bytes.len());
+    plain.extend_from_slice(&raw_len.to_le_bytes());
+    plain.extend_from_slice(&input.raw);
+    plain.extend_from_slice(&events_bytes);
+    Ok(plain)
+}
+
+thread_local! {
+    /// One zstd context per thread and level, with the dictionary loaded:
+    /// creating a context per record cost more than compressing it (perf).
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { std::cell::RefCell::new(None) };
+}
+
+pub(super) fn compress(plain: &[u8], level: i32) -> Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            let c = zstd::bulk::Compressor::with_dictionary(level, DICTIONARY)
+                .map_err(|e| Error::Encode(e.to_string()))?;
+            *slot = Some((level, c));
+        }
+        match slot.as_mut() {
+            Some((_, c)) => c.compress(plain).map_err(|e| Error::Encode(e.to_string())),
+            None => Err(Error::Encode("no compressor".into())),
+        }
+    })
+}
+
+thread_local! {
+    /// One zstd decompression context per thread and dictionary (none, or
+    /// the built-in one): creating one per record was the largest cost of
+    /// reading the log sequentially (perf).
+    static DECOMPRESSOR: std::cell::RefCell<[Option<zstd::bulk::Decompressor<'static>>; 2]> = const { std::cell::RefCell::new([None, None]) };
+}
+
+/// Decompresses one payload frame.
+pub(super) fn decompress(seq: Seq, frame: &[u8]) -> Result<Vec<u8>> {
+    let size = zstd::zstd_safe::get_frame_content_size(frame)
+        .ok()
+        .flatten()
+        .and_then(|n| usize::try_from(n).ok());
+    let Some(size) = size else {
+        return zstd::stream::decode_all(frame).map_err(|e| corrupt(seq, &format!("zstd: {e}")));
+    };
+    let with_dictionary = match zstd::zstd_safe::get_dict_id_from_frame(frame) {
+        None => false,
+        Some(id) if id.get() == dictionary_id() => true,
+        Some(id) => {
+            return Err(corrupt(
+                seq,
+                &format!("compressed with unknown dictionary {id}"),
+            ))
+        }
+    };
+    DECOMPRESSOR.with(|cell| {
+        let mut slots = cell.borrow_mut();
+        let slot = &mut slots[usize::from(with_dictionary)];
+        if slot.is_none() {
+            let d = if with_dictionary {
+                zstd::bulk::Decompressor::with_dictionary(DICTIONARY)
+            } else {
+                zstd::bulk::Decompressor::new()
+            };
+            *slot = Some(d.map_err(|e| corrupt(seq, &format!("zstd: {e}")))?);
+        }
+        match slot.as_mut() {
+            Some(d) => d
+                .decompress(frame, size)
+                .map_err(|e| corrupt(seq, &format!("zstd: {e}"))),
+            None => Err(corrupt(seq, "no zstd context")),
+        }
+    })
+}
+
+/// An input whose payload has been encoded by the caller's thread, so that
+/// the single writer only stamps it and stores it (compressing its block).
+pub(crate) struct PreparedInput {
+    pub(crate) source: Source,
+    pub(crate) received_ms: i64,
+    /// The plain payload (raw bytes and encoded events).
+    pub(crate) payload: Vec<u8>,
+    pub(crate) events: Vec<Event>,
+}
+
+impl PreparedInput {
+    pub(crate) fn prepare(input: Input) -> Result<PreparedInput> {
+        let payload = plain_payload(&input)?;
+        Ok(PreparedInput {
+            source: input.source,
+            received_ms: input.received_ms,
+            payload,
+            events: input.events,
+        })
+    }
+
+    /// The record header (everything before the generation), given which
+    /// entry each event went to.
+    pub(super) fn header(&self, assignments: &[Option<EntryId>]) -> Vec<u8> {
+        header_bytes(
+            self.source,
+            self.received_ms,
+            assignments,
+            self.payload.len(),
+        )
+    }
+}
+
+pub(super) fn header_bytes(
+    source: Source,
+    received_ms: i64,
+    assignments: &[Option<EntryId>],
+    payload_len: usize,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(19 + 4 * assignments.len() + payload_len + 28);
+    out.push(FORMAT_VERSION);
+    out.push(KIND_INPUT);
+    out.push(source_code(source));
+    out.extend_from_slice(&received_ms.to_le_bytes());
+    out.extend_from_slice(&(assignments.len() as u32).to_le_bytes());
+    for a in assignments {
+        out.extend_from_slice(&a.map_or(DUPLICATE, |id| id.0).to_le_bytes());
+    }
+    out
+}
+
+/// Appends the generation and the (sealed) payload to a header.
+pub(super) fn finish_record(
+    mut header: Vec<u8>,
+    generation: u32,
+    key: Option<&keys::KeyBytes>,
+    payload: &[u8],
+) -> Result<Vec<u8>> {
+    header.extend_from_slice(&generation.to_le_bytes());
+    match key {
+        Some(k) => keys::seal_onto(k, &mut header, payload)?,
+        None => header.extend_from_slice(payload),
+    }
+    Ok(header)
+}
+
+pub(super) fn source_code(s: Source) -> u8 {
+    match s {
+        Source::SendApi => 0,
+        Source::Webhook => 1,
+        Source::Import => 2,
+        Source::Proxy => 3,
+    }
+}
+
+pub(super) fn source_from(b: u8) -> Option<Source> {
+    Some(match b {
+        0 => Source::SendApi,
+        1 => Source::Webhook,
+        2 => Source::Import,
+        3 => Source::Proxy,
+        _ => return None,
+    })
+}
+
+/// A deletion, as recorded in the log. It names entries, never their content.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PurgeRecord {
+    /// When the purge was requested, UTC milliseconds.
+    pub at_ms: i64,
+    /// Who asked (token name or `cli`).
+    pub actor: String,
+    /// The filter that selected the entries, as the user wrote it.
+    pub filter: String,
+    /// How many entries were deleted.
+    pub count: u64,
+    /// The export receipt that covered them, if any.
+    pub receipt: Option<String>,
+    /// True when the user accepted deleting without an export.
+    pub forced: bool,
+    /// The deleted entry ids, as a serialized roaring bitmap.
+    pub ids: Vec<u8>,
+}
+
+/// A decoded log record.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// An input with its raw bytes and parsed events.
+    Input(InputRecord),
+    /// A deletion.
+    Purge(PurgeRecord),
+}
+
+/// A decoded input record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputRecord {
+    /// Where it came from.
+    pub source: Source,
+    /// When it was received, UTC milliseconds.
+    pub received_ms: i64,
+    /// The exact bytes received.
+    pub raw: Vec<u8>,
+    /// Every parsed event with the entry it was stored under (`None`: a duplicate).
+    pub events: Vec<(Option<EntryId>, Event)>,
+}
+
+/// Only the header of an input record: what replay needs without the payload.
+pub(crate) struct Header<'a> {
+    pub(crate) assignments: Vec<Option<EntryId>>,
+    /// The key generation (0: plain payload).
+    pub(crate) generation: u32,
+    /// The bytes the payload's encryption authenticates.
+    pub(crate) aad: &'a [u8],
+    /// The payload, sealed when `generation > 0`.
+    pub(crate) payload: &'a [u8],
+}
+
+pub(super) fn corrupt(seq: Seq, why: &str) -> Error {
+    Error::Corrupt {
+        seq: seq.0,
+        reason: why.to_string(),
+    }
+}
+
+pub(crate) fn decode_header(seq: Seq, bytes: &[u8]) -> Result<Header<'_>> {
+    if bytes.len() < 15 {
+        return Err(corrupt(seq, "input record shorter than its header"));
+    }
+    let n = u32::from_le_bytes([bytes[11], bytes[12], bytes[13], bytes[14]]) as usize;
+    let end = 15 + 4 * n;
+    if bytes.len() < end {
+        return Err(corrupt(seq, "assignments run past the record"));
+    }
+    let assignments = bytes[15..end]
+        .chunks_exact(4)
+        .map(|c| {
+            let v = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            (v != DUPLICATE).then_some(EntryId(v))
+        })
+        .collect();
+    if bytes[0] == 1 {
+        return Ok(Header {
+            assignments,
+            generation: 0,
+            aad: &bytes[..end],
+            payload: &bytes[end..],
+        });
+    }
+    if bytes.len() < end + 4 {
+        return Err(corrupt(seq, "key generation missing"));
+    }
+    let generation =
+        u32::from_le_bytes([bytes[end], bytes[end + 1], bytes[end + 2], bytes[end + 3]]);
+    Ok(Header {
+        assignments,
+        generation,
+        aad: &bytes[..end + 4],
+        payload: &bytes[end + 4..],
+    })
+}
+
+pub(super) fn check_version(bytes: &[u8]) -> Result<()> {
+    if !(OLDEST_READABLE..=FORMAT_VERSION).contains(&bytes[0]) {
+        return Err(Error::IncompatibleFormat {
+            found: bytes[0] as u32,
+            expected: FORMAT_VERSION as u32,
+        });
+    }
+    Ok(())
+}
+
+/// Where the raw bytes end in a decompressed payload (they start at 4).
+pub(super) fn raw_end(seq: Seq, plain: &[u8]) -> Result<usize> {
+    let len = plain
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .ok_or_else(|| corrupt(seq, "payload shorter than its length prefix"))?;
+    4usize
+        .checked_add(len)
+        .filter(|&e| e <= plain.len())
+        .ok_or_else(|| corrupt(seq, "raw length runs past the payload"))
+}
+
+pub(super) fn decode_payload(seq: Seq, plain: &[u8]) -> Result<(Vec<u8>, Vec<Event>)> {
+    let raw_end = raw_end(seq, plain)?;
+    let (events, _): (Vec<Event>, usize) =
+        bincode::serde::decode_from_slice(&plain[raw_end..], bincode_config())
+            .map_err(|e| corrupt(seq, &format!("events: {e}")))?;
+    Ok((plain[4..raw_end].to_vec(), events))
+}
+
+/// Whether a stored value is an input record (not a purge record).
+pub(crate) fn is_input(bytes: &[u8]) -> bool {
+    bytes.get(1) == Some(&KIND_INPUT)
+}
+
+/// The source and receive time of an input record's header.
+pub(super) fn input_meta(seq: Seq, bytes: &[u8]) -> Result<(Source, i64)> {
+    let source = bytes
+        .get(2)
+        .and_then(|b| source_from(*b))
+        .ok_or_else(|| corrupt(seq, "unknown source"))?;
+    let ms: [u8; 8] = bytes
+        .get(3..11)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| corrupt(seq, "input record shorter than its header"))?;
+    Ok((source, i64::from_le_bytes(ms)))
+}
+
+pub(crate) fn encode_purge(p: &PurgeRecord) -> Result<Vec<u8>> {
+    let mut out = vec![FORMAT_VERSION, KIND_PURGE];
+    let body = bincode::serde::encode_to_vec(p, bincode_config())
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
