@@ -73,14 +73,10 @@
 //! modules explain why keys: sled keeps freed bytes). A purge interrupted by
 //! a crash is finished by the next open.
 
-mod checkpoint;
-mod columns;
 mod error;
 mod log;
 mod model;
-mod own;
 mod phone;
-mod rows;
 mod state;
 mod store;
 mod text;

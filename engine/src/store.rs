@@ -1,12 +1,12 @@
 //! The store: opening, the single writer with group commit, checkpoints, and
 //! the read API that queries run against.
 
-use crate::checkpoint;
 use crate::error::{io_err, Error, Result};
 use crate::log::{self, Log, PreparedInput, PurgeRecord, Record};
 use crate::log::{erase, keys};
 use crate::model::*;
-use crate::own::Own;
+use crate::state::checkpoint;
+use crate::state::own::Own;
 use crate::state::{Field, Row, State, NONE_KEY};
 use crate::text::TextIndex;
 use roaring::RoaringBitmap;
@@ -1507,7 +1507,7 @@ pub struct Snapshot<'a> {
 /// entry has a *code*, a small dense number that stands for one key; a scan
 /// counts codes in an array and decodes each distinct code once.
 #[derive(Clone, Copy)]
-pub struct KeyColumn<'s>(&'s crate::columns::Column);
+pub struct KeyColumn<'s>(&'s crate::state::columns::Column);
 
 impl KeyColumn<'_> {
     /// The code of entry `id`.

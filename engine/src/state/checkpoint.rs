@@ -29,8 +29,8 @@
 
 use crate::error::{io_err, Error, Result};
 use crate::model::Seq;
-use crate::rows::RowParts;
-use crate::rows::{stored_bytes, Block};
+use crate::state::rows::RowParts;
+use crate::state::rows::{stored_bytes, Block};
 use crate::state::{CheckpointHead, Row, SavedIndexes, SavedLookups, StateCheckpoint};
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};

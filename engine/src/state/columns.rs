@@ -15,7 +15,7 @@
 //! from the same keys as the bitmaps, in the same place (`State::reindex`),
 //! so the two always agree.
 
-use crate::own::RawBytes;
+use crate::state::own::RawBytes;
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};

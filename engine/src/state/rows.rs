@@ -29,9 +29,13 @@
 //! Block layout, before compression: `n u32 LE | end of row i u32 LE x n |
 //! bincode2(Row) x n`; compressed: `plain length u32 LE | zstd frame`.
 
-use crate::state::Row;
+use super::field::{Field, DAY_MS, HOUR_MS, NFIELDS, NONE_KEY};
+use super::interner::Sym;
+use super::own::OwnStrings;
+use crate::model::*;
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -569,6 +573,191 @@ impl Rows {
     }
 }
 
+/// The current state of one entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Row {
+    pub(crate) direction: Direction,
+    pub(crate) status: Status,
+    pub(crate) send: Option<SendOutcome>,
+    pub(crate) recorded_ms: i64,
+    pub(crate) offset_s: i32,
+    pub(crate) response_code: Option<u16>,
+    pub(crate) error_code: OptI64,
+    pub(crate) error_title: Sym,
+    pub(crate) category: Sym,
+    pub(crate) name: Sym,
+    pub(crate) template: Sym,
+    pub(crate) language: Sym,
+    pub(crate) recipient_type: Sym,
+    pub(crate) recipient_ref: Sym,
+    pub(crate) user: Sym,
+    pub(crate) subaccount: Sym,
+    pub(crate) phone_number_id: Sym,
+    pub(crate) phone: Sym,
+    pub(crate) wa_id: Sym,
+    pub(crate) content_type: Sym,
+    pub(crate) conversation_type: Sym,
+    pub(crate) conversation_expiry_ms: OptI64,
+    pub(crate) pricing_category: Sym,
+    pub(crate) pricing_model: Sym,
+    pub(crate) billable: Option<bool>,
+    pub(crate) contact_name: Sym,
+    pub(crate) button: Sym,
+    /// wamid, correlation id, conversation id and text preview.
+    pub(crate) own: OwnStrings,
+    pub(crate) session: Option<Session>,
+    pub(crate) in_reply_to: Option<EntryId>,
+    pub(crate) replies: u32,
+    pub(crate) clicks: u32,
+    /// Status events, sorted (exactly sized: see `with_inserted`).
+    pub(crate) marks: Box<[StatusMark]>,
+    /// The log records that hold its events, in order (exactly sized).
+    pub(crate) records: Box<[Seq]>,
+    pub(crate) purged: bool,
+}
+
+impl Row {
+    pub(crate) fn new(direction: Direction, at_ms: i64) -> Row {
+        Row {
+            direction,
+            status: match direction {
+                Direction::Outbound => Status::Accepted,
+                Direction::Inbound => Status::Received,
+                Direction::Event => Status::Logged,
+            },
+            send: None,
+            recorded_ms: at_ms,
+            offset_s: 0,
+            response_code: None,
+            error_code: OptI64::NONE,
+            error_title: 0,
+            category: 0,
+            name: 0,
+            template: 0,
+            language: 0,
+            recipient_type: 0,
+            recipient_ref: 0,
+            user: 0,
+            subaccount: 0,
+            phone_number_id: 0,
+            phone: 0,
+            wa_id: 0,
+            content_type: 0,
+            conversation_type: 0,
+            conversation_expiry_ms: OptI64::NONE,
+            pricing_category: 0,
+            pricing_model: 0,
+            billable: None,
+            contact_name: 0,
+            button: 0,
+            own: OwnStrings::default(),
+            session: None,
+            in_reply_to: None,
+            replies: 0,
+            clicks: 0,
+            marks: Box::default(),
+            records: Box::default(),
+            purged: false,
+        }
+    }
+
+    /// Every interned string the row refers to (0 for none).
+    pub(crate) fn syms(&self) -> [Sym; 18] {
+        [
+            self.error_title,
+            self.category,
+            self.name,
+            self.template,
+            self.language,
+            self.recipient_type,
+            self.recipient_ref,
+            self.user,
+            self.subaccount,
+            self.phone_number_id,
+            self.phone,
+            self.wa_id,
+            self.content_type,
+            self.conversation_type,
+            self.pricing_category,
+            self.pricing_model,
+            self.contact_name,
+            self.button,
+        ]
+    }
+
+    /// The bitmap key of every indexed field, in `Field` order.
+    pub(crate) fn index_keys(&self) -> [i64; NFIELDS] {
+        let sym = |s: Sym| if s == 0 { NONE_KEY } else { s as i64 };
+        let mut keys = [NONE_KEY; NFIELDS];
+        keys[Field::Category.slot()] = sym(self.category);
+        keys[Field::Name.slot()] = sym(self.name);
+        keys[Field::Template.slot()] = sym(self.template);
+        keys[Field::ResponseCode.slot()] = self.response_code.map_or(NONE_KEY, i64::from);
+        keys[Field::RecipientType.slot()] = sym(self.recipient_type);
+        keys[Field::Status.slot()] = self.status as i64;
+        keys[Field::Direction.slot()] = self.direction as i64;
+        keys[Field::ErrorCode.slot()] = self.error_code.get().unwrap_or(NONE_KEY);
+        keys[Field::PhoneNumberId.slot()] = sym(self.phone_number_id);
+        keys[Field::Subaccount.slot()] = sym(self.subaccount);
+        keys[Field::User.slot()] = sym(self.user);
+        keys[Field::ContentType.slot()] = sym(self.content_type);
+        keys[Field::ConversationType.slot()] = sym(self.conversation_type);
+        keys[Field::PricingCategory.slot()] = sym(self.pricing_category);
+        keys[Field::Session.slot()] = self.session.map_or(NONE_KEY, |s| s as i64);
+        keys[Field::Day.slot()] = self.recorded_ms.div_euclid(DAY_MS);
+        keys[Field::Hour.slot()] = self.recorded_ms.div_euclid(HOUR_MS);
+        keys[Field::Engagement.slot()] = match (self.replies > 0, self.clicks > 0) {
+            (false, false) => NONE_KEY,
+            (true, false) => 1,
+            (false, true) => 2,
+            (true, true) => 3,
+        };
+        keys[Field::Language.slot()] = sym(self.language);
+        keys[Field::Reached.slot()] = match self.direction {
+            Direction::Outbound => self
+                .marks
+                .iter()
+                .map(|m| reach_of(m.status))
+                .max()
+                .filter(|r| *r > 0)
+                .map_or(NONE_KEY, i64::from),
+            _ => NONE_KEY,
+        };
+        keys[Field::Button.slot()] = sym(self.button);
+        keys
+    }
+}
+
+/// How far along delivery a status proves the message got: 1 sent,
+/// 2 delivered, 3 read. A deletion (older accounts) proves delivery; a played
+/// voice message was read; failed and warning prove nothing.
+fn reach_of(status: WebhookStatus) -> u8 {
+    match status {
+        WebhookStatus::Sent => 1,
+        WebhookStatus::Delivered | WebhookStatus::Deleted => 2,
+        WebhookStatus::Read | WebhookStatus::Played => 3,
+        WebhookStatus::Failed | WebhookStatus::Warning => 0,
+    }
+}
+
+/// An `Option<i64>` in 8 bytes instead of 16: `i64::MIN` ([`NONE_KEY`],
+/// which is also the bitmap key of an absent value) stands for `None`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OptI64(i64);
+
+impl OptI64 {
+    pub(crate) const NONE: OptI64 = OptI64(NONE_KEY);
+
+    /// `Some(i64::MIN)` reads back as `None`: no error code or time is that.
+    pub(crate) fn new(value: Option<i64>) -> OptI64 {
+        OptI64(value.unwrap_or(NONE_KEY))
+    }
+
+    pub(crate) fn get(self) -> Option<i64> {
+        (self.0 != NONE_KEY).then_some(self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,7 +767,7 @@ mod tests {
         let mut r = Row::new(Direction::Outbound, 1_000 + i64::from(i));
         r.replies = i;
         r.own
-            .set(crate::own::Own::Wamid, Some(&format!("wamid.{i}")));
+            .set(crate::state::own::Own::Wamid, Some(&format!("wamid.{i}")));
         r
     }
 
@@ -598,7 +787,7 @@ mod tests {
             let r = rows.get(i).expect("row");
             assert_eq!((r.replies, r.recorded_ms), (i, 1_000 + i64::from(i)));
             assert_eq!(
-                r.own.get(crate::own::Own::Wamid),
+                r.own.get(crate::state::own::Own::Wamid),
                 Some(format!("wamid.{i}").as_str())
             );
         }
