@@ -89,7 +89,7 @@ pub use model::{
     TemplateParam, WebhookStatus,
 };
 pub use phone::normalize_phone;
-pub use state::{Field, NONE_KEY};
+pub use state::{hour_start_ms, Field, NONE_KEY};
 pub use store::{
     drop_derived, Config, DerivedFrom, Entry, EntryDetail, FieldValue, KeyColumn, PendingAppend,
     Snapshot, Store, StoreStats, StoredInput, TextColumn, Timeline, TimelineItem, WriteHealth,

@@ -7,7 +7,7 @@ use crate::log::{erase, keys};
 use crate::model::*;
 use crate::state::checkpoint;
 use crate::state::own::Own;
-use crate::state::{Field, Row, State, NONE_KEY};
+use crate::state::{Field, Row, State, DAY_MS, HOUR_MS, NONE_KEY};
 use crate::text::TextIndex;
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
@@ -1685,6 +1685,48 @@ impl<'a> Snapshot<'a> {
     /// entries only (a purged entry keeps its last code).
     pub fn column(&self, field: Field) -> KeyColumn<'_> {
         KeyColumn(self.state.columns.column(field as usize))
+    }
+
+    /// The entries recorded in `[from, to)` (UTC milliseconds): whole days
+    /// and hours come straight from their bitmaps; only the edge hours are
+    /// checked entry by entry.
+    pub fn recorded_between(&self, from: i64, to: i64) -> RoaringBitmap {
+        let mut parts: Vec<&RoaringBitmap> = Vec::new();
+        let mut edges = RoaringBitmap::new();
+        let first_full_day = from.div_euclid(DAY_MS) + i64::from(from.rem_euclid(DAY_MS) != 0);
+        let last_full_day = to.div_euclid(DAY_MS) - 1; // the day ending at or before `to`
+        for (day, bm) in self.values(Field::Day) {
+            if day >= first_full_day && day <= last_full_day {
+                parts.push(bm);
+            }
+        }
+        let full_days_from = first_full_day.saturating_mul(DAY_MS);
+        let full_days_to = (last_full_day + 1).saturating_mul(DAY_MS);
+        for (hour, bm) in self.values(Field::Hour) {
+            let start = hour.saturating_mul(HOUR_MS);
+            let end = start.saturating_add(HOUR_MS);
+            if end <= from || start >= to {
+                continue;
+            }
+            if first_full_day <= last_full_day && start >= full_days_from && end <= full_days_to {
+                continue; // covered by a whole day
+            }
+            if start >= from && end <= to {
+                parts.push(bm);
+            } else {
+                for id in bm {
+                    let ms = self.recorded_ms(id);
+                    if ms >= from && ms < to {
+                        edges.insert(id);
+                    }
+                }
+            }
+        }
+        let mut all = edges;
+        for p in parts {
+            all |= p;
+        }
+        all
     }
 
     /// `recorded_at` of an entry, UTC milliseconds (0 for unknown ids).

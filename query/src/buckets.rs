@@ -1,7 +1,6 @@
 //! Local calendar buckets (days or hours in an IANA zone) built from the
 //! UTC hour bitmaps: shared by group-by and the report's series.
 
-use crate::exec::HOUR_MS;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, Zoned};
 use serde::Serialize;
@@ -39,7 +38,7 @@ impl<'a> Bucketer<'a> {
         self.hours
             .entry(hour)
             .or_insert_with(|| {
-                let start = hour * HOUR_MS;
+                let start = ticks_engine::hour_start_ms(hour);
                 let whole = Timestamp::from_millisecond(start)
                     .map(|ts| tz.to_offset(ts).seconds() % 3600 == 0)
                     .unwrap_or(false);

@@ -10,9 +10,6 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use ticks_engine::{Entry, Field, FieldValue, Snapshot, Store, TextColumn};
 
-const DAY_MS: i64 = 86_400_000;
-pub(crate) const HOUR_MS: i64 = 3_600_000;
-
 /// One page of the log table.
 #[derive(Clone, Debug, Serialize)]
 pub struct Page {
@@ -147,8 +144,7 @@ pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) ->
         }
     }
     if q.from_ms.is_some() || q.to_ms.is_some() {
-        musts.push(Cow::Owned(range_bitmap(
-            snap,
+        musts.push(Cow::Owned(snap.recorded_between(
             q.from_ms.unwrap_or(i64::MIN),
             q.to_ms.unwrap_or(i64::MAX),
         )));
@@ -175,47 +171,6 @@ pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) ->
         result -= set;
     }
     result
-}
-
-/// Entries recorded in `[from, to)`: whole days and hours come straight
-/// from their bitmaps; only the edge hours are checked entry by entry.
-fn range_bitmap(snap: &Snapshot<'_>, from: i64, to: i64) -> RoaringBitmap {
-    let mut parts: Vec<&RoaringBitmap> = Vec::new();
-    let mut edges = RoaringBitmap::new();
-    let first_full_day = from.div_euclid(DAY_MS) + i64::from(from.rem_euclid(DAY_MS) != 0);
-    let last_full_day = to.div_euclid(DAY_MS) - 1; // the day ending at or before `to`
-    for (day, bm) in snap.values(Field::Day) {
-        if day >= first_full_day && day <= last_full_day {
-            parts.push(bm);
-        }
-    }
-    let full_days_from = first_full_day.saturating_mul(DAY_MS);
-    let full_days_to = (last_full_day + 1).saturating_mul(DAY_MS);
-    for (hour, bm) in snap.values(Field::Hour) {
-        let start = hour.saturating_mul(HOUR_MS);
-        let end = start.saturating_add(HOUR_MS);
-        if end <= from || start >= to {
-            continue;
-        }
-        if first_full_day <= last_full_day && start >= full_days_from && end <= full_days_to {
-            continue; // covered by a whole day
-        }
-        if start >= from && end <= to {
-            parts.push(bm);
-        } else {
-            for id in bm {
-                let ms = snap.recorded_ms(id);
-                if ms >= from && ms < to {
-                    edges.insert(id);
-                }
-            }
-        }
-    }
-    let mut all = edges;
-    for p in parts {
-        all |= p;
-    }
-    all
 }
 
 /// Where a page resumes.

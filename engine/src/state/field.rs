@@ -6,6 +6,11 @@
 pub(crate) const DAY_MS: i64 = 86_400_000;
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 
+/// The first millisecond (UTC) of the hour a [`Field::Hour`] key stands for.
+pub fn hour_start_ms(key: i64) -> i64 {
+    key.saturating_mul(HOUR_MS)
+}
+
 /// Key of a bitmap for a field whose value is absent.
 /// The bitmap key of entries without a value ([`crate::FieldValue::None`]).
 pub const NONE_KEY: i64 = i64::MIN;

@@ -14,12 +14,13 @@ mod interner;
 pub(crate) mod own;
 pub(crate) mod rows;
 
-pub use field::{Field, NONE_KEY};
+pub use field::{hour_start_ms, Field, NONE_KEY};
+pub(crate) use field::{DAY_MS, HOUR_MS};
 pub(crate) use rows::Row;
 
 use crate::model::*;
 use columns::{KeyColumns, SavedColumn};
-use field::{HOUR_MS, NFIELDS};
+use field::NFIELDS;
 use interner::{Interner, SavedStrings, Sym};
 use own::{Own, RawBytes, WamidIndex};
 use roaring::RoaringBitmap;
