@@ -1,10 +1,12 @@
 //! Request handlers of the HTTP API.
 
-use crate::config::Scope;
-use crate::http::{
-    blocking, json_response, query_pairs, read_body, read_unauthenticated_body, text_response,
-    ApiError, App, Body, MAX_IMPORT_BYTES,
+use crate::app::App;
+use crate::error::ApiError;
+use crate::present::{entry_json, rfc3339};
+use crate::request::{
+    blocking, query_pairs, read_body, read_unauthenticated_body, MAX_IMPORT_BYTES,
 };
+use crate::respond::{json_response, text_response, Body};
 use hmac::{Hmac, Mac};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -12,37 +14,8 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use std::sync::Arc;
 use std::time::Instant;
-use ticks_engine::{Entry, EntryId, Event, Source};
+use ticks_engine::{EntryId, Event, Source};
 use ticks_query::{GroupBy, LogQuery};
-
-/// Formats UTC milliseconds as RFC 3339 in the given offset.
-pub(crate) fn rfc3339(ms: i64, offset_s: i32) -> String {
-    ticks_ingest::format_rfc3339(ms, offset_s)
-}
-
-/// An entry as the API shows it: every column, times as RFC 3339 with the
-/// original offset, and the human reason for an error.
-pub(crate) fn entry_json(e: &Entry) -> Value {
-    let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
-    v["recorded_at"] = Value::String(rfc3339(e.recorded_ms, e.offset_s));
-    v["status"] = Value::String(e.status.as_str().into());
-    v["direction"] = Value::String(e.direction.as_str().into());
-    v["id"] = json!(e.id.0);
-    v["session"] = e
-        .session
-        .map_or(Value::Null, |s| Value::String(s.as_str().into()));
-    if let Some(r) = e.in_reply_to {
-        v["in_reply_to"] = json!(r.0);
-    }
-    if let Some(info) = e.error_code.and_then(ticks_ingest::meta_error_info) {
-        v["error_meaning"] = json!(info.meaning);
-        v["error_action"] = json!(info.action);
-    }
-    if let Some(info) = e.response_code.and_then(ticks_ingest::http_code_info) {
-        v["response_meaning"] = json!(info.meaning);
-    }
-    v
-}
 
 pub(crate) fn webhook_verify(
     app: &App,
@@ -124,7 +97,6 @@ pub(crate) async fn post_sends(
     app: Arc<App>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    app.authorize(req.headers(), Scope::Ingest)?;
     let body = read_body(req.into_body(), app.settings.max_body_bytes).await?;
     let store = app.store()?.clone();
     let items = ticks_ingest::send_batch(&body, Source::SendApi, ticks_ingest::now_ms())?;
@@ -176,7 +148,6 @@ pub(crate) async fn post_import(
     app: Arc<App>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    app.authorize(req.headers(), Scope::Ingest)?;
     let body = read_body(req.into_body(), MAX_IMPORT_BYTES).await?;
     let store = app.store()?.clone();
     let started = Instant::now();
@@ -206,7 +177,6 @@ pub(crate) async fn get_logs(
     app: Arc<App>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    app.authorize(req.headers(), Scope::Read)?;
     let params = query_pairs(&req);
     let query = LogQuery::from_params(&params, &[])?;
     let store = app.store()?.clone();
@@ -235,12 +205,7 @@ fn raw_json(raw: &[u8]) -> Value {
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(raw).into_owned()))
 }
 
-pub(crate) async fn get_log(
-    app: Arc<App>,
-    req: &Request<Incoming>,
-    id: &str,
-) -> Result<Response<Body>, ApiError> {
-    app.authorize(req.headers(), Scope::Read)?;
+pub(crate) async fn get_log(app: Arc<App>, id: &str) -> Result<Response<Body>, ApiError> {
     let id = parse_id(id)?;
     let store = app.store()?.clone();
     let value = blocking(move || {
@@ -282,12 +247,7 @@ pub(crate) async fn get_log(
     Ok(json_response(StatusCode::OK, &value))
 }
 
-pub(crate) async fn get_timeline(
-    app: Arc<App>,
-    req: &Request<Incoming>,
-    wamid: &str,
-) -> Result<Response<Body>, ApiError> {
-    app.authorize(req.headers(), Scope::Read)?;
+pub(crate) async fn get_timeline(app: Arc<App>, wamid: &str) -> Result<Response<Body>, ApiError> {
     let wamid = form_urlencoded::parse(format!("w={wamid}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
@@ -307,7 +267,6 @@ pub(crate) async fn get_stats(
     app: Arc<App>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    app.authorize(req.headers(), Scope::Read)?;
     let params = query_pairs(&req);
     let group = params
         .iter()
@@ -332,7 +291,6 @@ pub(crate) async fn get_report(
     app: Arc<App>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    app.authorize(req.headers(), Scope::Read)?;
     let params = query_pairs(&req);
     let options = ticks_query::ReportOptions::from_params(&params)?;
     let query = LogQuery::from_params(&params, &ticks_query::REPORT_PARAMS)?;
@@ -384,8 +342,8 @@ pub(crate) async fn delete_log(
     app: Arc<App>,
     req: &Request<Incoming>,
     id: &str,
+    actor: String,
 ) -> Result<Response<Body>, ApiError> {
-    let actor = app.authorize(req.headers(), Scope::Admin)?;
     let id = parse_id(id)?;
     let params = query_pairs(req);
     let receipt = params
@@ -419,8 +377,8 @@ pub(crate) async fn delete_log(
 pub(crate) async fn post_delete(
     app: Arc<App>,
     req: Request<Incoming>,
+    actor: String,
 ) -> Result<Response<Body>, ApiError> {
-    let actor = app.authorize(req.headers(), Scope::Admin)?;
     let body = read_body(req.into_body(), 16 * 1024 * 1024).await?;
     let v: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad("invalid_json", e.to_string()))?;
@@ -534,11 +492,7 @@ pub(crate) async fn post_delete(
 
 const SEARCHES: &str = "saved_search";
 
-pub(crate) async fn list_searches(
-    app: Arc<App>,
-    req: &Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    app.authorize(req.headers(), Scope::Read)?;
+pub(crate) async fn list_searches(app: Arc<App>) -> Result<Response<Body>, ApiError> {
     let store = app.store()?.clone();
     let list = blocking(move || Ok(store.settings(SEARCHES)?)).await?;
     let items: Vec<Value> = list
@@ -552,7 +506,6 @@ pub(crate) async fn save_search(
     app: Arc<App>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    app.authorize(req.headers(), Scope::Admin)?;
     let body = read_body(req.into_body(), 64 * 1024).await?;
     let v: Value =
         serde_json::from_slice(&body).map_err(|e| ApiError::bad("invalid_json", e.to_string()))?;
@@ -584,12 +537,7 @@ pub(crate) async fn save_search(
     Ok(json_response(StatusCode::OK, &json!({"saved": name})))
 }
 
-pub(crate) async fn delete_search(
-    app: Arc<App>,
-    req: &Request<Incoming>,
-    name: &str,
-) -> Result<Response<Body>, ApiError> {
-    app.authorize(req.headers(), Scope::Admin)?;
+pub(crate) async fn delete_search(app: Arc<App>, name: &str) -> Result<Response<Body>, ApiError> {
     let name: String = form_urlencoded::parse(format!("n={name}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
@@ -614,7 +562,6 @@ pub(crate) async fn get_export(
 ) -> Result<Response<Body>, ApiError> {
     use crate::export::{self, Format};
     use http_body_util::BodyExt;
-    app.authorize(req.headers(), Scope::Read)?;
     let params = query_pairs(&req);
     let format_text = params
         .iter()
@@ -642,7 +589,7 @@ pub(crate) async fn get_export(
                 let path = std::env::temp_dir()
                     .join(format!("ticks-export-{}.xlsx", rand::random::<u64>()));
                 let r = export::write_xlsx(&store, &query, &filter, &path).and_then(|receipt| {
-                    let mut w = crate::http::ChannelWriter {
+                    let mut w = crate::respond::ChannelWriter {
                         tx: tx.clone(),
                         buf: Vec::new(),
                     };
@@ -655,7 +602,7 @@ pub(crate) async fn get_export(
                 r
             }
             _ => {
-                let mut w = crate::http::ChannelWriter {
+                let mut w = crate::respond::ChannelWriter {
                     tx: tx.clone(),
                     buf: Vec::new(),
                 };
@@ -675,7 +622,7 @@ pub(crate) async fn get_export(
             }
         }
     });
-    let body = crate::http::ChannelBody { rx }.boxed();
+    let body = crate::respond::ChannelBody { rx }.boxed();
     let mut resp = Response::new(body);
     let headers = resp.headers_mut();
     headers.insert(
@@ -693,11 +640,7 @@ pub(crate) async fn get_export(
     Ok(resp)
 }
 
-pub(crate) async fn get_receipts(
-    app: Arc<App>,
-    req: &Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    app.authorize(req.headers(), Scope::Read)?;
+pub(crate) async fn get_receipts(app: Arc<App>) -> Result<Response<Body>, ApiError> {
     let store = app.store()?.clone();
     let list = blocking(move || {
         crate::export::list_receipts(&store).map_err(|e| ApiError::Internal(e.to_string()))
@@ -707,11 +650,7 @@ pub(crate) async fn get_receipts(
 }
 
 /// `GET /v1/purges`: every purge record, oldest first.
-pub(crate) async fn get_purges(
-    app: Arc<App>,
-    req: &Request<Incoming>,
-) -> Result<Response<Body>, ApiError> {
-    app.authorize(req.headers(), Scope::Admin)?;
+pub(crate) async fn get_purges(app: Arc<App>) -> Result<Response<Body>, ApiError> {
     let store = app.store()?.clone();
     let list = blocking(move || Ok(store.purges()?)).await?;
     let items: Vec<Value> = list

@@ -24,6 +24,16 @@ pub(crate) enum Scope {
 }
 
 impl Scope {
+    /// The scope as configured and documented.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Scope::Ingest => "ingest",
+            Scope::Send => "send",
+            Scope::Read => "read",
+            Scope::Admin => "admin",
+        }
+    }
+
     pub(crate) fn parse(s: &str) -> Option<Scope> {
         match s.trim() {
             "ingest" => Some(Scope::Ingest),

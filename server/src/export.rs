@@ -15,7 +15,7 @@
 //! - PDF is a printable report (title, filters, generation time, totals,
 //!   then the table, "page N of M"), written page by page (see `pdf`).
 
-use crate::api::rfc3339;
+use crate::present::rfc3339;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -1,26 +1,41 @@
 //! `ticks`: the Ticks server and command line.
 //!
-//! # Layout
-//! - `config`: settings from file, environment and flags, validated.
-//! - `http`: the accept loop, routing, auth, error -> status mapping.
-//! - `api`: the handlers of `/webhook` and `/v1/*`.
-//! - `metrics`: Prometheus counters.
-//! - `ui`: the embedded web page.
+//! # Layout, from the top down (no module imports one above it)
+//! - `main`: the command line; `serve` starts the server.
+//! - `http`: the accept loop and its connection limit.
+//! - `routes`: the route table (method, path, access, metrics label) that
+//!   the router, the metrics and the OpenAPI test read; the token check.
+//! - `api`, `proxy`, `ui`: the handlers of `/webhook` and `/v1/*`, the
+//!   logging proxy, the page.
+//! - `export`, `purge`, `retention`, `pdf`, `report_text`, `relay`:
+//!   exports with receipts, deletion under the export-first rule, the daily
+//!   retention, the relay to the business's own app.
+//! - `request`, `app`, `error`, `respond`, `present`: reading requests within
+//!   their budgets, the shared state and token checks, errors as statuses,
+//!   responses, how entries and times look.
+//! - `config`, `metrics`: settings from file, environment and flags;
+//!   Prometheus counters.
 //!
 //! Engine calls block (they wait for fsync), so handlers run them on
 //! tokio's blocking pool; the async threads only move bytes.
 
 mod api;
+mod app;
 mod config;
+mod error;
 mod export;
 mod http;
 mod metrics;
 mod pdf;
+mod present;
 mod proxy;
 mod purge;
 mod relay;
 mod report_text;
+mod request;
+mod respond;
 mod retention;
+mod routes;
 mod ui;
 
 use anyhow::{bail, Context, Result};
@@ -394,7 +409,7 @@ fn run(cli: Cli) -> Result<()> {
             let detail = store
                 .entry_detail(EntryId(id))?
                 .with_context(|| format!("entry {id} does not exist"))?;
-            let mut v = api::entry_json(&detail.entry);
+            let mut v = present::entry_json(&detail.entry);
             v["inputs"] = detail
                 .inputs
                 .iter()
@@ -418,7 +433,7 @@ fn run(cli: Cli) -> Result<()> {
             for item in t.items {
                 println!(
                     "{}  {:<7} {:<12} {}{}",
-                    api::rfc3339(item.at_ms, t.entry.offset_s),
+                    present::rfc3339(item.at_ms, t.entry.offset_s),
                     item.kind,
                     item.status.unwrap_or_default(),
                     item.error_code
@@ -593,12 +608,12 @@ fn print_page(page: &ticks_query::Page, format: Format) -> Result<()> {
     let mut out = stdout.lock();
     match format {
         Format::Json => {
-            let v = serde_json::json!({"total": page.total, "entries": page.entries.iter().map(api::entry_json).collect::<Vec<_>>(), "next_cursor": page.next_cursor});
+            let v = serde_json::json!({"total": page.total, "entries": page.entries.iter().map(present::entry_json).collect::<Vec<_>>(), "next_cursor": page.next_cursor});
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
         Format::Ndjson => {
             for e in &page.entries {
-                writeln!(out, "{}", serde_json::to_string(&api::entry_json(e))?)?;
+                writeln!(out, "{}", serde_json::to_string(&present::entry_json(e))?)?;
             }
         }
         Format::Table => {
@@ -627,7 +642,7 @@ fn print_page(page: &ticks_query::Page, format: Format) -> Result<()> {
                     out,
                     "{:>8}  {:<29}  {:<18}  {:<24}  {:<22}  {:>4}  {:<8}  {:<10}  {:<14}  {}",
                     e.id.0,
-                    api::rfc3339(e.recorded_ms, e.offset_s),
+                    present::rfc3339(e.recorded_ms, e.offset_s),
                     cut(&e.category, 18),
                     cut(&e.name, 24),
                     cut(&e.template, 22),
@@ -715,7 +730,7 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
             )
         };
         let retention_settings = settings.retention.clone();
-        let app = Arc::new(http::App::new(settings));
+        let app = Arc::new(app::App::new(settings));
         app.set_store(store.clone());
         let _ = app.relays.set(relays);
         println!("ticks listening on http://{addr}");

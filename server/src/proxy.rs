@@ -16,13 +16,16 @@
 //! refused: an open proxy would let anyone who reaches the port write the
 //! audit log and relay through the business's account.
 
+use crate::app::{bearer_token, App};
 use crate::config::Scope;
-use crate::http::{bearer_token, full, read_body, ApiError, App, Body};
+use crate::error::ApiError;
+use crate::present::rfc3339;
+use crate::request::read_body;
+use crate::respond::{full, json_response, Body};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 use ticks_engine::Source;
 
 const CONTEXT_HEADERS: [(&str, &str); 5] = [
@@ -55,14 +58,6 @@ fn client_authorization(req: &Request<Incoming>) -> Option<reqwest::header::Head
     req.headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| reqwest::header::HeaderValue::from_bytes(v.as_bytes()).ok())
-}
-
-pub(crate) fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
 }
 
 pub(crate) async fn forward(
@@ -124,7 +119,7 @@ pub(crate) async fn forward(
         ("POST", [_version, pni, "messages"]) => Some(pni.to_string()),
         _ => None,
     };
-    let recorded_at = crate::api::rfc3339(ticks_ingest::now_ms(), 0);
+    let recorded_at = rfc3339(ticks_ingest::now_ms(), 0);
     let method_r = reqwest::Method::from_bytes(method.as_str().as_bytes())
         .map_err(|e| ApiError::bad("bad_method", e.to_string()))?;
     let sent = app
@@ -165,12 +160,7 @@ pub(crate) async fn forward(
                 StatusCode::BAD_GATEWAY
             };
             let err = json!({"error": {"code": "upstream", "message": format!("the Graph API did not answer: {what}")}});
-            (
-                crate::http::json_response(status, &err),
-                None,
-                Value::Null,
-                Some(what),
-            )
+            (json_response(status, &err), None, Value::Null, Some(what))
         }
     };
     if let Some(pni) = phone_number_id {

@@ -23,7 +23,7 @@ pub(crate) fn run_once(
     if ids.is_empty() {
         return Ok(None);
     }
-    let filter = format!("to={}", crate::api::rfc3339(cutoff, 0));
+    let filter = format!("to={}", crate::present::rfc3339(cutoff, 0));
     let (receipt, path) = export::export_to_folder(
         store,
         &query,

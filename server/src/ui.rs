@@ -1,6 +1,7 @@
 //! The web page, embedded in the binary: no CDN, no build step.
 
-use crate::http::{text_response, ApiError, Body};
+use crate::error::ApiError;
+use crate::respond::{text_response, Body};
 use hyper::{Response, StatusCode};
 
 const INDEX_HTML: &str = include_str!("../ui/index.html");
