@@ -1,0 +1,349 @@
+//! The read view queries run against: bitmaps, key columns, rows, and
+//! the field values as the API names them.
+
+use super::views::{entry_of, Entry, TextColumn};
+use crate::model::*;
+use crate::state::own::Own;
+use crate::state::{Field, Row, State, DAY_MS, HOUR_MS, NONE_KEY};
+use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
+use std::sync::RwLockReadGuard;
+
+/// API names of the [`Field::Engagement`] keys 1, 2 and 3.
+pub(super) const ENGAGEMENT_NAMES: [&str; 3] = ["replied", "clicked", "replied_and_clicked"];
+/// API names of the [`Field::Reached`] keys 1, 2 and 3.
+pub(super) const REACHED_NAMES: [&str; 3] = ["sent", "delivered", "read"];
+
+pub(super) fn named(names: &[&str], key: i64) -> FieldValue {
+    usize::try_from(key - 1)
+        .ok()
+        .and_then(|i| names.get(i))
+        .map_or(FieldValue::Int(key), |n| FieldValue::Text((*n).into()))
+}
+
+/// A consistent read view of the derived state.
+pub struct Snapshot<'a> {
+    pub(super) state: RwLockReadGuard<'a, State>,
+}
+
+/// One field's bitmap key of every entry (see [`Snapshot::column`]). Each
+/// entry has a *code*, a small dense number that stands for one key; a scan
+/// counts codes in an array and decodes each distinct code once.
+#[derive(Clone, Copy)]
+pub struct KeyColumn<'s>(&'s crate::state::columns::Column);
+
+impl KeyColumn<'_> {
+    /// The code of entry `id`.
+    #[inline]
+    pub fn code(&self, id: u32) -> u32 {
+        self.0.code(id)
+    }
+
+    /// Appends the code of each of `ids` to `out`: the fast way to read
+    /// many entries (a scan reads a chunk of ids column by column).
+    pub fn gather(&self, ids: &[u32], out: &mut Vec<u32>) {
+        self.0.gather(ids, out);
+    }
+
+    /// The number of codes given out: every code is below it.
+    pub fn codes(&self) -> usize {
+        self.0.keys().len()
+    }
+
+    /// The bitmap key a code stands for, as [`Snapshot::values`] lists it
+    /// ([`crate::NONE_KEY`] when the entry has no value).
+    pub fn key(&self, code: u32) -> i64 {
+        self.0
+            .keys()
+            .get(code as usize)
+            .copied()
+            .unwrap_or(NONE_KEY)
+    }
+}
+
+/// A bitmap key decoded for display: absent, a number, or a text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FieldValue {
+    /// The field is absent.
+    None,
+    /// A numeric value (codes, days, hours).
+    Int(i64),
+    /// A text value.
+    Text(String),
+}
+
+impl<'a> Snapshot<'a> {
+    /// Every live entry.
+    pub fn live(&self) -> &RoaringBitmap {
+        &self.state.live
+    }
+
+    /// The log records the events of the live entries among `ids` came
+    /// from: each entry's in log order, entries in id order, a record
+    /// shared by several entries once per entry. Reads each block of rows
+    /// once.
+    pub fn entry_records(&self, ids: &[u32]) -> Vec<Seq> {
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut seqs = Vec::new();
+        self.state.rows.for_each(sorted, |_, row| {
+            if !row.purged {
+                seqs.extend_from_slice(&row.records);
+            }
+        });
+        seqs
+    }
+
+    /// The entry of a message id.
+    pub fn entry_for_wamid(&self, wamid: &str) -> Option<EntryId> {
+        self.state.entry_for_wamid(wamid)
+    }
+
+    /// Number of entry ids ever handed out (live or purged).
+    pub fn entry_count(&self) -> usize {
+        self.state.rows.len()
+    }
+
+    /// The bitmap of entries whose `field` has the given value; `None` when
+    /// no entry has it.
+    pub fn bitmap(&self, field: Field, value: &FieldValue) -> Option<&RoaringBitmap> {
+        let key = self.key_of(field, value)?;
+        self.state.bitmap(field, key)
+    }
+
+    fn key_of(&self, field: Field, value: &FieldValue) -> Option<i64> {
+        match value {
+            FieldValue::None => Some(NONE_KEY),
+            FieldValue::Int(i) => Some(*i),
+            FieldValue::Text(t) if field.is_text() => self.state.interner.get(t).map(i64::from),
+            FieldValue::Text(t) => match field {
+                Field::Status => Status::parse(t).map(|s| s as i64),
+                Field::Direction => Direction::parse(t).map(|d| d as i64),
+                Field::Session => match t.as_str() {
+                    "open" => Some(Session::Open as i64),
+                    "closed" => Some(Session::Closed as i64),
+                    _ => None,
+                },
+                Field::Engagement => ENGAGEMENT_NAMES
+                    .iter()
+                    .position(|n| n == t)
+                    .map(|i| i as i64 + 1),
+                Field::Reached => REACHED_NAMES
+                    .iter()
+                    .position(|n| n == t)
+                    .map(|i| i as i64 + 1),
+                _ => t.parse().ok(),
+            },
+        }
+    }
+
+    /// Decodes a bitmap key of `field` for display.
+    pub fn value_of(&self, field: Field, key: i64) -> FieldValue {
+        if key == NONE_KEY {
+            return FieldValue::None;
+        }
+        if field.is_text() {
+            return FieldValue::Text(self.state.interner.resolve(key as u32).to_string());
+        }
+        match field {
+            Field::Status => Status::ALL
+                .iter()
+                .find(|s| **s as i64 == key)
+                .map_or(FieldValue::Int(key), |s| {
+                    FieldValue::Text(s.as_str().into())
+                }),
+            Field::Direction => FieldValue::Text(
+                match key {
+                    0 => "outbound",
+                    1 => "inbound",
+                    _ => "event",
+                }
+                .into(),
+            ),
+            Field::Session => FieldValue::Text(
+                if key == Session::Open as i64 {
+                    "open"
+                } else {
+                    "closed"
+                }
+                .into(),
+            ),
+            Field::Engagement => named(&ENGAGEMENT_NAMES, key),
+            Field::Reached => named(&REACHED_NAMES, key),
+            _ => FieldValue::Int(key),
+        }
+    }
+
+    /// Every value of a field with its bitmap, in key order.
+    ///
+    /// The [`Field::Engagement`] keys are 1 replied, 2 clicked, 3 both;
+    /// the [`Field::Reached`] keys are 1 sent, 2 delivered, 3 read.
+    pub fn values(&self, field: Field) -> impl Iterator<Item = (i64, &RoaringBitmap)> + '_ {
+        self.state.field_index(field).iter().map(|(k, v)| (*k, v))
+    }
+
+    /// The values of a text field sorted by their text, for sorting by it.
+    pub fn values_by_text(&self, field: Field) -> Vec<(String, &RoaringBitmap)> {
+        let mut v: Vec<(String, &RoaringBitmap)> = self
+            .state
+            .field_index(field)
+            .iter()
+            .map(|(k, bm)| {
+                let text = match self.value_of(field, *k) {
+                    FieldValue::Text(t) => t,
+                    FieldValue::Int(i) => i.to_string(),
+                    FieldValue::None => String::new(),
+                };
+                (text, bm)
+            })
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// One field's key of every entry, as a column of small codes: what a
+    /// scan reads instead of intersecting bitmaps. Meaningful for live
+    /// entries only (a purged entry keeps its last code).
+    pub fn column(&self, field: Field) -> KeyColumn<'_> {
+        KeyColumn(self.state.columns.column(field as usize))
+    }
+
+    /// The entries recorded in `[from, to)` (UTC milliseconds): whole days
+    /// and hours come straight from their bitmaps; only the edge hours are
+    /// checked entry by entry.
+    pub fn recorded_between(&self, from: i64, to: i64) -> RoaringBitmap {
+        let mut parts: Vec<&RoaringBitmap> = Vec::new();
+        let mut edges = RoaringBitmap::new();
+        let first_full_day = from.div_euclid(DAY_MS) + i64::from(from.rem_euclid(DAY_MS) != 0);
+        let last_full_day = to.div_euclid(DAY_MS) - 1; // the day ending at or before `to`
+        for (day, bm) in self.values(Field::Day) {
+            if day >= first_full_day && day <= last_full_day {
+                parts.push(bm);
+            }
+        }
+        let full_days_from = first_full_day.saturating_mul(DAY_MS);
+        let full_days_to = (last_full_day + 1).saturating_mul(DAY_MS);
+        for (hour, bm) in self.values(Field::Hour) {
+            let start = hour.saturating_mul(HOUR_MS);
+            let end = start.saturating_add(HOUR_MS);
+            if end <= from || start >= to {
+                continue;
+            }
+            if first_full_day <= last_full_day && start >= full_days_from && end <= full_days_to {
+                continue; // covered by a whole day
+            }
+            if start >= from && end <= to {
+                parts.push(bm);
+            } else {
+                for id in bm {
+                    let ms = self.recorded_ms(id);
+                    if ms >= from && ms < to {
+                        edges.insert(id);
+                    }
+                }
+            }
+        }
+        let mut all = edges;
+        for p in parts {
+            all |= p;
+        }
+        all
+    }
+
+    /// `recorded_at` of an entry, UTC milliseconds (0 for unknown ids).
+    pub fn recorded_ms(&self, id: u32) -> i64 {
+        self.state.rows.recorded_ms(id)
+    }
+
+    /// The entry's value of a column, for sorting by columns without a bitmap.
+    pub fn sort_text(&self, id: u32, column: TextColumn) -> String {
+        self.state
+            .rows
+            .get(id)
+            .map(|r| self.text_of(&r, column).to_string())
+            .unwrap_or_default()
+    }
+
+    /// [`Snapshot::sort_text`] of each of `ids`, in their order. Reads
+    /// each block of rows once when `ids` ascend (what sorting a match set
+    /// by a text column asks).
+    pub fn sort_texts(&self, ids: &[u32], column: TextColumn) -> Vec<String> {
+        let mut out = vec![String::new(); ids.len()];
+        let mut pos = 0;
+        self.state.rows.for_each(ids.iter().copied(), |id, row| {
+            while pos < ids.len() && ids[pos] != id {
+                pos += 1;
+            }
+            if let Some(slot) = out.get_mut(pos) {
+                *slot = self.text_of(row, column).to_string();
+                pos += 1;
+            }
+        });
+        out
+    }
+
+    fn text_of<'r>(&'r self, r: &'r Row, column: TextColumn) -> &'r str {
+        let i = &self.state.interner;
+        match column {
+            TextColumn::Phone => i.resolve(r.phone),
+            TextColumn::CorrelationId => r.own.text(Own::CorrelationId),
+            TextColumn::Wamid => r.own.text(Own::Wamid),
+            TextColumn::ConversationId => r.own.text(Own::ConversationId),
+            TextColumn::RecipientRef => i.resolve(r.recipient_ref),
+            TextColumn::Text => r.own.text(Own::Text),
+        }
+    }
+
+    /// Entries whose text column equals `value` exactly (a scan of the
+    /// candidates: meant for high-cardinality columns without a bitmap).
+    pub fn filter_text_eq(
+        &self,
+        candidates: &RoaringBitmap,
+        column: TextColumn,
+        values: &[String],
+    ) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        self.state.rows.for_each(candidates.iter(), |id, row| {
+            let text = self.text_of(row, column);
+            if values.iter().any(|v| v == text) {
+                out.insert(id);
+            }
+        });
+        out
+    }
+
+    /// The live entries among `ids`, in the order of `ids`, as shown in the
+    /// log table. Reads each block of rows once (a page of the table
+    /// often lies in one or two).
+    pub fn entries(&self, ids: &[u32]) -> Vec<Entry> {
+        let mut order: Vec<(u32, usize)> = ids.iter().copied().zip(0..).collect();
+        order.sort_unstable();
+        let mut distinct: Vec<u32> = order.iter().map(|(id, _)| *id).collect();
+        distinct.dedup();
+        let mut found: Vec<Option<Entry>> = vec![None; ids.len()];
+        let mut k = 0;
+        self.state.rows.for_each(distinct, |id, row| {
+            while k < order.len() && order[k].0 < id {
+                k += 1;
+            }
+            while k < order.len() && order[k].0 == id {
+                if !row.purged {
+                    found[order[k].1] = Some(self.entry_from_row(EntryId(id), row));
+                }
+                k += 1;
+            }
+        });
+        found.into_iter().flatten().collect()
+    }
+
+    /// The entry, as shown in the log table.
+    pub fn entry(&self, id: EntryId) -> Option<Entry> {
+        self.state.row(id).map(|row| self.entry_from_row(id, &row))
+    }
+
+    pub(super) fn entry_from_row(&self, id: EntryId, r: &Row) -> Entry {
+        entry_of(&self.state, id, r)
+    }
+}

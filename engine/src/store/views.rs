@@ -1,0 +1,219 @@
+//! Entries as the engine hands them out: every column of a row, an entry's
+//! raw inputs, a message's timeline.
+
+use crate::model::*;
+use crate::state::own::Own;
+use crate::state::{Row, State};
+use serde::{Deserialize, Serialize};
+
+/// The entry of a row, its strings resolved through `state`'s interner.
+pub(super) fn entry_of(state: &State, id: EntryId, r: &Row) -> Entry {
+    let i = &state.interner;
+    Entry {
+        id,
+        direction: r.direction,
+        status: r.status,
+        recorded_ms: r.recorded_ms,
+        offset_s: r.offset_s,
+        category: i.opt(r.category),
+        name: i.opt(r.name),
+        template: i.opt(r.template),
+        template_language: i.opt(r.language),
+        response_code: r.response_code,
+        recipient_type: i.opt(r.recipient_type),
+        recipient_ref: i.opt(r.recipient_ref),
+        user: i.opt(r.user),
+        subaccount: i.opt(r.subaccount),
+        phone_number_id: i.opt(r.phone_number_id),
+        phone: i.opt(r.phone),
+        wa_id: i.opt(r.wa_id),
+        contact_name: i.opt(r.contact_name),
+        wamid: r.own.get(Own::Wamid).map(str::to_string),
+        correlation_id: non_empty(r.own.text(Own::CorrelationId)),
+        content_type: i.opt(r.content_type),
+        text: r.own.text(Own::Text).to_string(),
+        button: i.opt(r.button),
+        error_code: r.error_code.get(),
+        error_title: i.opt(r.error_title),
+        conversation_id: non_empty(r.own.text(Own::ConversationId)),
+        conversation_type: i.opt(r.conversation_type),
+        conversation_expiry_ms: r.conversation_expiry_ms.get(),
+        pricing_category: i.opt(r.pricing_category),
+        pricing_model: i.opt(r.pricing_model),
+        billable: r.billable,
+        session: r.session,
+        in_reply_to: r.in_reply_to,
+        replies: r.replies,
+        clicks: r.clicks,
+        sent_ms: first_mark(&r.marks, WebhookStatus::Sent),
+        delivered_ms: first_mark(&r.marks, WebhookStatus::Delivered),
+        read_ms: first_mark(&r.marks, WebhookStatus::Read),
+        failed_ms: first_mark(&r.marks, WebhookStatus::Failed),
+        has_send: r.send.is_some(),
+    }
+}
+
+/// Absent and empty read the same in an [`Entry`], as interned strings do.
+pub(super) fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+pub(super) fn first_mark(marks: &[StatusMark], status: WebhookStatus) -> Option<i64> {
+    marks
+        .iter()
+        .filter(|m| m.status == status)
+        .map(|m| m.at_ms)
+        .min()
+}
+
+/// High-cardinality columns that have no bitmap index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextColumn {
+    /// Recipient or sender phone.
+    Phone,
+    /// Correlation id.
+    CorrelationId,
+    /// Message id.
+    Wamid,
+    /// Conversation id.
+    ConversationId,
+    /// The CRM's recipient reference.
+    RecipientRef,
+    /// The message text preview.
+    Text,
+}
+
+/// One entry as the log table shows it: every column of both reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The entry id (the table's `#`).
+    pub id: EntryId,
+    /// outbound (MT), inbound (MO) or event.
+    pub direction: Direction,
+    /// Current status.
+    pub status: Status,
+    /// Recorded on, UTC milliseconds.
+    pub recorded_ms: i64,
+    /// The original UTC offset of the recorded time, seconds.
+    pub offset_s: i32,
+    /// Category (marketing campaign, template bot...).
+    pub category: Option<String>,
+    /// Campaign, bot or automation name.
+    pub name: Option<String>,
+    /// Template name.
+    pub template: Option<String>,
+    /// Template language.
+    pub template_language: Option<String>,
+    /// HTTP response code.
+    pub response_code: Option<u16>,
+    /// Recipient type (lead, customer, contact).
+    pub recipient_type: Option<String>,
+    /// CRM contact reference.
+    pub recipient_ref: Option<String>,
+    /// User who sent it.
+    pub user: Option<String>,
+    /// Subaccount.
+    pub subaccount: Option<String>,
+    /// Business phone number id.
+    pub phone_number_id: Option<String>,
+    /// Customer phone.
+    pub phone: Option<String>,
+    /// WhatsApp user id.
+    pub wa_id: Option<String>,
+    /// Customer profile name (inbound).
+    pub contact_name: Option<String>,
+    /// Message id.
+    pub wamid: Option<String>,
+    /// Correlation id.
+    pub correlation_id: Option<String>,
+    /// Content type.
+    pub content_type: Option<String>,
+    /// Message text (preview).
+    pub text: String,
+    /// Button payload of a quick-reply click.
+    pub button: Option<String>,
+    /// Meta error code.
+    pub error_code: Option<i64>,
+    /// Meta error title.
+    pub error_title: Option<String>,
+    /// Conversation id.
+    pub conversation_id: Option<String>,
+    /// Conversation type (origin).
+    pub conversation_type: Option<String>,
+    /// Conversation expiry, UTC milliseconds.
+    pub conversation_expiry_ms: Option<i64>,
+    /// Pricing category.
+    pub pricing_category: Option<String>,
+    /// Pricing model (CBP, PMP).
+    pub pricing_model: Option<String>,
+    /// Whether the message is billable.
+    pub billable: Option<bool>,
+    /// Whether a 24 h session was open at send time.
+    pub session: Option<Session>,
+    /// The outbound message an inbound one answers.
+    pub in_reply_to: Option<EntryId>,
+    /// Replies received to this message.
+    pub replies: u32,
+    /// Quick-reply clicks on this message.
+    pub clicks: u32,
+    /// First `sent` status time.
+    pub sent_ms: Option<i64>,
+    /// First `delivered` status time.
+    pub delivered_ms: Option<i64>,
+    /// First `read` status time.
+    pub read_ms: Option<i64>,
+    /// First `failed` status time.
+    pub failed_ms: Option<i64>,
+    /// Whether a send result was logged (false: known only from webhooks).
+    pub has_send: bool,
+}
+
+/// An entry with every input it came from.
+#[derive(Clone, Debug)]
+pub struct EntryDetail {
+    /// The entry's columns.
+    pub entry: Entry,
+    /// The inputs, in log order.
+    pub inputs: Vec<StoredInput>,
+}
+
+/// One stored input of an entry.
+#[derive(Clone, Debug)]
+pub struct StoredInput {
+    /// Its log record.
+    pub seq: Seq,
+    /// Where it came from.
+    pub source: Source,
+    /// When it was received, UTC milliseconds.
+    pub received_ms: i64,
+    /// The exact bytes received.
+    pub raw: Vec<u8>,
+    /// The events of this input that belong to the entry.
+    pub events: Vec<Event>,
+}
+
+/// A message's timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct Timeline {
+    /// The message's entry.
+    pub entry: Entry,
+    /// What happened, in time order.
+    pub items: Vec<TimelineItem>,
+}
+
+/// One step of a timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct TimelineItem {
+    /// When, UTC milliseconds.
+    pub at_ms: i64,
+    /// `send`, `status`, `inbound`, `reply` or `click`.
+    pub kind: String,
+    /// The status reached, for `send` and `status`.
+    pub status: Option<String>,
+    /// The error code, when the step failed.
+    pub error_code: Option<i64>,
+    /// The entry the step belongs to (replies are entries of their own).
+    pub entry: EntryId,
+    /// The text of a reply or the title of a click.
+    pub text: Option<String>,
+}
