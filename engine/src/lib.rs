@@ -53,7 +53,7 @@
 //!
 //! # Format
 //! Log records carry [`FORMAT_VERSION`]; the byte layout is in the `log`
-//! module and `ARCHITECTURE.md`. They are stored a few at a time, in blocks
+//! module and `FORMAT.md`. They are stored a few at a time, in blocks
 //! of consecutive sequence numbers under one sled key (the `blocks`
 //! module): one key per record made sled's page table the largest part of
 //! the memory of a large store. Each block is compressed whole (zstd, with
