@@ -1,0 +1,66 @@
+//! What the subcommands share: where the store is, filters given as
+//! `key=value`, output formats.
+
+use crate::config;
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+use std::path::{Path, PathBuf};
+use ticks_engine::{Config as StoreConfig, Store};
+
+/// Where the store is: the global `--data` and `--config`.
+pub(crate) struct Place {
+    pub(crate) data: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
+}
+
+impl Place {
+    /// The data directory, as the configuration resolves it.
+    pub(crate) fn data_dir(&self) -> Result<PathBuf> {
+        data_dir(&self.data, &self.config)
+    }
+
+    /// Opens the store in the data directory.
+    pub(crate) fn open_store(&self) -> Result<Store> {
+        open_store(&self.data_dir()?)
+    }
+}
+
+fn data_dir(cli_data: &Option<PathBuf>, config: &Option<PathBuf>) -> Result<PathBuf> {
+    let settings = config::Settings::load(
+        config.as_deref(),
+        config::Overrides {
+            data: cli_data.clone(),
+            ..Default::default()
+        },
+    )?;
+    Ok(settings.data)
+}
+
+pub(crate) fn open_store(dir: &Path) -> Result<Store> {
+    Store::open(StoreConfig::new(dir)).with_context(|| {
+        format!(
+            "opening the store in {} (is `ticks serve` running on it?)",
+            dir.display()
+        )
+    })
+}
+
+/// CLI filters `key=value` as query parameters.
+pub(crate) fn key_values(params: &[String]) -> Result<Vec<(String, String)>> {
+    params
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("{p:?}: expected key=value"))
+        })
+        .collect()
+}
+
+/// How `query` and `report` print.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Format {
+    Table,
+    Json,
+    Ndjson,
+}

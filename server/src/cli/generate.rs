@@ -1,0 +1,46 @@
+//! `ticks generate`: print generated realistic traffic as NDJSON.
+
+use super::common::Place;
+use anyhow::Result;
+use std::io::Write;
+
+/// The arguments of `ticks generate`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Number of messages.
+    #[arg(long)]
+    pub(crate) messages: u64,
+    /// Seed (the same seed gives the same data).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Days the messages spread over.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) days: u32,
+    /// Make the data end now instead of on 2025-01-31.
+    #[arg(long)]
+    pub(crate) until_now: bool,
+}
+
+/// `ticks generate`.
+pub(crate) fn run(_place: &Place, args: Args) -> Result<()> {
+    let Args {
+        messages,
+        seed,
+        days,
+        until_now,
+    } = args;
+    let mut opts = ticks_ingest::generate::GeneratorOptions::new(messages);
+    opts.seed = seed;
+    opts.span_ms = i64::from(days.max(1)) * 86_400_000;
+    if until_now {
+        opts.start_ms = ticks_ingest::now_ms() - opts.span_ms;
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for line in ticks_ingest::generate::Generator::new(opts) {
+        out.write_all(&line)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}

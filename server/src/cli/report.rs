@@ -1,0 +1,36 @@
+//! `ticks report`: the consolidated report (funnels, failure reasons, series, inbound) for filters,
+
+use super::common::{key_values, Format, Place};
+use crate::report_text;
+use anyhow::Result;
+
+/// The arguments of `ticks report`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Filters as key=value (the parameters of GET /v1/report).
+    pub(crate) params: Vec<String>,
+    /// Output format: table or json.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub(crate) format: Format,
+}
+
+/// `ticks report`.
+pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
+    let Args { params, format } = args;
+    let store = place.open_store()?;
+    let pairs = key_values(&params)?;
+    let options = ticks_query::ReportOptions::from_params(&pairs)?;
+    let query = ticks_query::LogQuery::from_params(&pairs, &ticks_query::REPORT_PARAMS)?;
+    let report = ticks_query::report(&store, &query, &options)?;
+    store.close()?;
+    match format {
+        Format::Table => {
+            let zone = query.tz.iana_name().unwrap_or("UTC").to_string();
+            print!("{}", report_text::render(&report, &zone));
+        }
+        Format::Json | Format::Ndjson => {
+            println!("{}", serde_json::to_string_pretty(&report)?)
+        }
+    }
+    Ok(())
+}

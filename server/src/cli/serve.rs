@@ -1,0 +1,246 @@
+//! `ticks serve`: serve the API, the webhook endpoint and the web page.
+
+use super::common::{open_store, Place};
+use crate::{app, config, http, relay, retention};
+use anyhow::{Context, Result};
+use std::io::{BufReader, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use ticks_engine::Store;
+
+/// The arguments of `ticks serve`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "TICKS_LISTEN")]
+    pub(crate) listen: Option<String>,
+    /// Fill an empty store with generated realistic data.
+    #[arg(long)]
+    pub(crate) demo: bool,
+    /// Meta app secret, to check X-Hub-Signature-256.
+    #[arg(long, env = "TICKS_APP_SECRET", hide_env_values = true)]
+    pub(crate) app_secret: Option<String>,
+    /// Token for Meta's GET /webhook verification.
+    #[arg(long, env = "TICKS_VERIFY_TOKEN", hide_env_values = true)]
+    pub(crate) verify_token: Option<String>,
+    /// API token as name:scopes:token (scopes: ingest,send,read,admin); repeatable.
+    #[arg(long = "token", env = "TICKS_TOKENS", hide_env_values = true)]
+    pub(crate) tokens: Vec<String>,
+    /// Graph API base URL for the logging proxy.
+    #[arg(long, env = "TICKS_GRAPH_BASE_URL")]
+    pub(crate) graph_base_url: Option<String>,
+    /// The Graph API token the logging proxy sends upstream.
+    #[arg(long, env = "TICKS_GRAPH_TOKEN", hide_env_values = true)]
+    pub(crate) graph_token: Option<String>,
+    /// The logging proxy forwards the sender's own Authorization header
+    /// to the Graph API (the sender then authenticates to Ticks with
+    /// X-Ticks-Token).
+    #[arg(long, env = "TICKS_PROXY_TRUST_CLIENT_TOKEN")]
+    pub(crate) proxy_trust_client_token: bool,
+    /// Most connections served at once (default: a quarter of the
+    /// descriptor limit, at most 4096).
+    #[arg(long, env = "TICKS_MAX_CONNECTIONS")]
+    pub(crate) max_connections: Option<usize>,
+    /// Downstream URL to relay webhooks to; repeatable.
+    #[arg(long = "relay-url", env = "TICKS_RELAY_URLS", value_delimiter = ',')]
+    pub(crate) relay_urls: Vec<String>,
+    /// Export, then purge, entries older than this many days (daily).
+    #[arg(long, env = "TICKS_RETENTION_DAYS")]
+    pub(crate) retention_days: Option<u32>,
+    /// Where retention writes its exports.
+    #[arg(long, env = "TICKS_RETENTION_EXPORT_DIR")]
+    pub(crate) retention_export_dir: Option<PathBuf>,
+}
+
+/// `ticks serve`.
+pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
+    let Args {
+        listen,
+        demo,
+        app_secret,
+        verify_token,
+        tokens,
+        graph_base_url,
+        graph_token,
+        proxy_trust_client_token,
+        max_connections,
+        relay_urls,
+        retention_days,
+        retention_export_dir,
+    } = args;
+    let settings = config::Settings::load(
+        place.config.as_deref(),
+        config::Overrides {
+            data: place.data.clone(),
+            listen,
+            app_secret,
+            verify_token,
+            graph_base_url,
+            graph_token,
+            proxy_trust_client_token,
+            max_connections,
+            relay_urls,
+            tokens,
+            retention_days,
+            retention_export_dir,
+        },
+    )?;
+    serve(settings, demo)
+}
+
+/// Raises the soft limit on open descriptors to the hard limit (a server
+/// holds one per connection, and sled and tantivy need theirs), and returns
+/// the limit now in force, if any.
+fn raise_descriptor_limit() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!("could not raise the open-file limit: {e}");
+        }
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+/// Connections served at once when the configuration does not say: a
+/// quarter of the descriptor limit, so that connections can never take the
+/// descriptors the store's files, the checkpoint and the relays need.
+fn default_max_connections(descriptor_limit: Option<u64>) -> usize {
+    descriptor_limit.map_or(4096, |n| (n / 4).clamp(16, 4096) as usize)
+}
+
+fn serve(settings: config::Settings, demo: bool) -> Result<()> {
+    let data = settings.data.clone();
+    let descriptors = raise_descriptor_limit();
+    let max_connections = settings
+        .max_connections
+        .unwrap_or_else(|| default_max_connections(descriptors));
+    if let Some(n) = descriptors {
+        if max_connections as u64 > n / 2 {
+            tracing::warn!(
+                max_connections,
+                descriptor_limit = n,
+                "max_connections is over half the descriptor limit: a connection storm may starve the store of descriptors"
+            );
+        }
+    }
+    let store = open_store(&data)?;
+    if settings.app_secret.is_none() {
+        tracing::warn!("no app secret configured: webhook signatures are not checked (allowed on loopback only)");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("listening on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let relays = if settings.relay_urls.is_empty() {
+            relay::Relays::none()
+        } else {
+            relay::start(
+                store.clone(),
+                &settings.relay_urls,
+                settings.app_secret.clone(),
+            )
+        };
+        let retention_settings = settings.retention.clone();
+        let app = Arc::new(app::App::new(settings));
+        app.set_store(store.clone());
+        let _ = app.relays.set(relays);
+        println!("ticks listening on http://{addr}");
+        let _ = std::io::stdout().flush();
+        {
+            let app = app.clone();
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || {
+                if demo {
+                    if let Err(e) = fill_demo(&store) {
+                        tracing::error!("demo data: {e:#}");
+                    }
+                }
+                if let Err(e) = store.flush_text() {
+                    tracing::error!("full-text index: {e}");
+                }
+                app.set_ready();
+            });
+        }
+        if let Some((days, dir)) = retention_settings {
+            retention::spawn(store.clone(), days, dir);
+        }
+        {
+            // A checkpoint every 10 minutes keeps the next start short (an
+            // idle store has nothing new to write, and writes nothing).
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(600));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let s = store.clone();
+                    let _ = tokio::task::spawn_blocking(move || s.checkpoint()).await;
+                }
+            });
+        }
+        http::serve(app, listener, max_connections, shutdown_signal()).await;
+        anyhow::Ok(())
+    });
+    tracing::info!("shutting down: a checkpoint if records came since the last");
+    store.close()?;
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Fills an empty store with 30 days of generated traffic ending now.
+fn fill_demo(store: &Store) -> Result<()> {
+    // Not `stats()`: its log count reads the whole log once.
+    if !store.snapshot().live().is_empty() {
+        return Ok(());
+    }
+    let mut opts = ticks_ingest::generate::GeneratorOptions::new(20_000);
+    opts.start_ms = ticks_ingest::now_ms() - opts.span_ms;
+    let mut data = Vec::new();
+    for line in ticks_ingest::generate::Generator::new(opts) {
+        data.extend_from_slice(&line);
+        data.push(b'\n');
+    }
+    let report = ticks_ingest::import(
+        store,
+        BufReader::new(&data[..]),
+        &ticks_ingest::ImportOptions::default(),
+    )?;
+    tracing::info!(
+        lines = report.lines,
+        stored = report.stored,
+        "demo data generated"
+    );
+    Ok(())
+}
