@@ -6,22 +6,36 @@
 //! same state as the live writer built (invariant 1 of `ARCHITECTURE.md`).
 //! Deduplication happens *before* a record is written ([`State::classify`]),
 //! so records hold only new events and replay never needs to deduplicate.
+//!
+//! - this module: [`State`] and the fold itself (classify, apply, the event
+//!   kinds, reply links, sessions, purge), longer than the others because
+//!   the fold and the maps it keeps (deduplication, replies, sessions,
+//!   bitmaps) change together under one set of invariants;
+//! - `field`: the field catalog; `interner`: shared strings; `rows`: `Row`
+//!   and `Rows`; `own`: strings one row has; `columns`: key columns;
+//!   `docs`: text documents; `links`: outbound lists per customer;
+//!   `checkpoint`: the checkpoint file.
 
 pub(crate) mod checkpoint;
 pub(crate) mod columns;
+mod docs;
 mod field;
 mod interner;
+mod links;
 pub(crate) mod own;
 pub(crate) mod rows;
 
+pub(crate) use docs::{coalesce_docs, TextDoc};
 pub use field::{hour_start_ms, Field, NONE_KEY};
 pub(crate) use field::{DAY_MS, HOUR_MS};
 pub(crate) use rows::Row;
 
 use crate::model::*;
 use columns::{KeyColumns, SavedColumn};
+use docs::{push_error_words, push_words};
 use field::NFIELDS;
 use interner::{Interner, SavedStrings, Sym};
+use links::OutboundByPair;
 use own::{Own, RawBytes, WamidIndex};
 use roaring::RoaringBitmap;
 use rows::{OptI64, RowParts, Rows};
@@ -41,71 +55,6 @@ const SESSION_WINDOW_MS: i64 = 24 * HOUR_MS;
 /// How much message text a row keeps for the table; the full text stays in
 /// the log and the full-text index.
 const TEXT_PREVIEW_CHARS: usize = 280;
-
-/// A document for the full-text index, produced when a record is applied.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct TextDoc {
-    pub(crate) entry: EntryId,
-    /// Tokenized words: names, message text, parameters, error texts.
-    pub(crate) text: String,
-    /// The texts of later records of the entry folded into this document
-    /// (see [`coalesce_docs`]), each indexed as a value of its own, so that
-    /// a phrase does not run from one record's words into the next.
-    pub(crate) later_texts: Vec<String>,
-    /// Whole tokens matched exactly: wamid, phone digits, correlation and conversation ids.
-    pub(crate) exact: Vec<String>,
-}
-
-impl TextDoc {
-    /// Adds another document of the same entry to this one: its texts as
-    /// values of their own, its identifiers unless this one has them.
-    fn absorb(&mut self, other: TextDoc) {
-        self.later_texts.extend(
-            std::iter::once(other.text)
-                .chain(other.later_texts)
-                .filter(|t| !t.is_empty()),
-        );
-        for e in other.exact {
-            if !self.exact.contains(&e) {
-                self.exact.push(e);
-            }
-        }
-    }
-}
-
-/// Folds the documents of one write group so that each entry has at most
-/// one: a later record's document joins the entry's first one. A send and
-/// its first status usually land in the same group of a bulk import (the
-/// status brings the conversation id): at 1M messages the index held 1.07M
-/// documents instead of 2.02M, and the import spent about 10% less CPU,
-/// in indexing and in every merge. Search is per entry, so it finds the
-/// same entries.
-pub(crate) fn coalesce_docs(group: &mut [(Seq, Vec<TextDoc>)]) {
-    let mut first: FxHashMap<EntryId, (usize, usize)> = FxHashMap::default();
-    first.reserve(group.len());
-    for record in 0..group.len() {
-        // Folded in place: most records keep their one document, and a
-        // list per record would be thousands of allocations per group.
-        let mut docs = std::mem::take(&mut group[record].1);
-        let mut i = 0;
-        while i < docs.len() {
-            match first.get(&docs[i].entry) {
-                // An earlier document of this record: `d < i`, untouched by
-                // removing `i`.
-                Some(&(r, d)) if r == record => {
-                    let doc = docs.remove(i);
-                    docs[d].absorb(doc);
-                }
-                Some(&(r, d)) => group[r].1[d].absorb(docs.remove(i)),
-                None => {
-                    first.insert(docs[i].entry, (record, i));
-                    i += 1;
-                }
-            }
-        }
-        group[record].1 = docs;
-    }
-}
 
 /// Keys that identify an event for deduplication within one write group.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -155,83 +104,6 @@ pub(crate) struct State {
     /// Strings purged entries used, until the purge's erasure blanks those
     /// no live entry uses (not saved: a replay of the purge sets it again).
     purged_strings: FxHashSet<Sym>,
-}
-
-/// Outbound entries by (phone number id, customer), to open their 24 h
-/// window when an earlier inbound message is learned late. The entries of
-/// a pair form a list through entry ids, newest first: `newest[pair]`,
-/// then `previous[id]`. 4 bytes an entry and a map slot a pair, where a
-/// vector per pair cost ~100 bytes a pair (~325 MB at 10M entries).
-#[derive(Default)]
-struct OutboundByPair {
-    newest: FxHashMap<(Sym, Sym), u32>,
-    /// By entry id: the next older entry of its pair, [`LIST_END`] after
-    /// the oldest, [`UNLISTED`] for entries in no list.
-    previous: Vec<u32>,
-}
-
-const LIST_END: u32 = u32::MAX - 1;
-const UNLISTED: u32 = u32::MAX;
-
-impl OutboundByPair {
-    /// Puts `id` at the head of `pair`'s list, unless it is in it already.
-    fn push(&mut self, pair: (Sym, Sym), id: u32) {
-        let idx = id as usize;
-        if self.previous.len() <= idx {
-            self.previous.resize(idx + 1, UNLISTED);
-        }
-        if self.previous[idx] != UNLISTED {
-            return;
-        }
-        let head = self.newest.insert(pair, id).unwrap_or(LIST_END);
-        self.previous[idx] = head;
-    }
-
-    /// Takes `id` out of `pair`'s list.
-    fn remove(&mut self, pair: (Sym, Sym), id: u32) {
-        let Some(&head) = self.newest.get(&pair) else {
-            return;
-        };
-        let Some(&after) = self.previous.get(id as usize) else {
-            return;
-        };
-        if after == UNLISTED {
-            return;
-        }
-        if head == id {
-            if after == LIST_END {
-                self.newest.remove(&pair);
-            } else {
-                self.newest.insert(pair, after);
-            }
-        } else {
-            let mut at = head;
-            while let Some(&next) = self.previous.get(at as usize) {
-                if next == id {
-                    self.previous[at as usize] = after;
-                    break;
-                }
-                if next == LIST_END || next == UNLISTED {
-                    return; // not in this pair's list
-                }
-                at = next;
-            }
-        }
-        self.previous[id as usize] = UNLISTED;
-    }
-
-    /// `pair`'s entries, newest first.
-    fn list(&self, pair: (Sym, Sym)) -> impl Iterator<Item = u32> + '_ {
-        let mut at = self.newest.get(&pair).copied().unwrap_or(LIST_END);
-        std::iter::from_fn(move || {
-            if at == LIST_END || at == UNLISTED {
-                return None;
-            }
-            let id = at;
-            at = self.previous.get(id as usize).copied().unwrap_or(LIST_END);
-            Some(id)
-        })
-    }
 }
 
 /// Deserializes a checkpoint's vector with its whole length reserved up front.
@@ -1360,28 +1232,6 @@ fn new_id(overlay: &mut Overlay, wamid: Option<&String>) -> EntryId {
         overlay.wamids.insert(w.clone(), id);
     }
     id
-}
-
-fn push_words(buf: &mut String, s: &str) {
-    if s.is_empty() {
-        return;
-    }
-    if !buf.is_empty() {
-        buf.push('\n');
-    }
-    buf.push_str(s);
-}
-
-fn push_error_words(buf: &mut String, err: &MetaError) {
-    if let Some(c) = err.code {
-        push_words(buf, &c.to_string());
-    }
-    for part in [&err.title, &err.message, &err.details]
-        .into_iter()
-        .flatten()
-    {
-        push_words(buf, part);
-    }
 }
 
 #[cfg(test)]
