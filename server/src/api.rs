@@ -4,7 +4,7 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::present::{entry_json, rfc3339};
 use crate::request::{
-    blocking, query_pairs, read_body, read_unauthenticated_body, MAX_IMPORT_BYTES,
+    blocking, json_body, query_pairs, read_body, read_unauthenticated_body, MAX_IMPORT_BYTES,
 };
 use crate::respond::{json_response, text_response, Body};
 use hmac::{Hmac, Mac};
@@ -372,6 +372,38 @@ pub(crate) async fn delete_log(
     purge_response(outcome)
 }
 
+/// The body of `POST /v1/delete`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteRequest {
+    /// The entries to delete, by id.
+    #[serde(default)]
+    ids: Option<Vec<u32>>,
+    /// Or the entries a filter selects (the query string of `/v1/logs`).
+    #[serde(default)]
+    filter: Option<String>,
+    /// The filter may select every entry.
+    #[serde(default)]
+    all: Option<bool>,
+    /// Delete without an export, accepting the loss.
+    #[serde(default)]
+    force: Option<bool>,
+    /// The export receipt that covers the entries.
+    #[serde(default)]
+    receipt: Option<String>,
+}
+
+/// The body of `POST /v1/searches`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SaveSearchRequest {
+    #[serde(default)]
+    name: String,
+    /// The query string of `/v1/logs`.
+    #[serde(default)]
+    query: String,
+}
+
 /// `POST /v1/delete` with `{"ids": [..]}` or `{"filter": "status=failed&..."}`,
 /// and `"receipt": "<export receipt id>"` or `"force": true` (see `purge`).
 pub(crate) async fn post_delete(
@@ -380,66 +412,17 @@ pub(crate) async fn post_delete(
     actor: String,
 ) -> Result<Response<Body>, ApiError> {
     let body = read_body(req.into_body(), 16 * 1024 * 1024).await?;
-    let v: Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad("invalid_json", e.to_string()))?;
-    let receipt = v.get("receipt").and_then(Value::as_str).map(str::to_string);
-    let force = match v.get("force") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(ApiError::BadRequest {
-                code: "invalid_param",
-                message: "force: expected true or false".into(),
-                field: Some("force".into()),
-            })
-        }
-    };
-    let all = match v.get("all") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(ApiError::BadRequest {
-                code: "invalid_param",
-                message: "all: expected true or false".into(),
-                field: Some("all".into()),
-            })
-        }
-    };
-    if let Some(Value::Object(o)) = Some(&v) {
-        if let Some(k) = o
-            .keys()
-            .find(|k| !["ids", "filter", "all", "force", "receipt"].contains(&k.as_str()))
-        {
-            return Err(ApiError::BadRequest {
-                code: "invalid_param",
-                message: format!(
-                    "{k}: unknown; a deletion takes ids or filter, all, force, receipt"
-                ),
-                field: Some(k.clone()),
-            });
-        }
-    } else {
-        return Err(ApiError::bad("invalid_json", "expected a JSON object"));
-    }
+    let DeleteRequest {
+        ids,
+        filter,
+        all,
+        force,
+        receipt,
+    } = json_body(&body)?;
+    let (all, force) = (all.unwrap_or(false), force.unwrap_or(false));
     let store = app.store()?.clone();
-    let (ids, filter_text) = if let Some(list) = v.get("ids") {
-        let arr = list.as_array().ok_or(ApiError::BadRequest {
-            code: "invalid_param",
-            message: "ids: expected an array of entry ids".into(),
-            field: Some("ids".into()),
-        })?;
-        let mut ids = roaring::RoaringBitmap::new();
-        for (i, x) in arr.iter().enumerate() {
-            let id =
-                x.as_u64()
-                    .filter(|n| *n <= u64::from(u32::MAX))
-                    .ok_or(ApiError::BadRequest {
-                        code: "invalid_param",
-                        message: format!("ids[{i}]: not an entry id"),
-                        field: Some("ids".into()),
-                    })?;
-            ids.insert(id as u32);
-        }
+    let (ids, filter_text) = if let Some(list) = ids {
+        let ids: roaring::RoaringBitmap = list.into_iter().collect();
         let text = format!(
             "id={}",
             ids.iter()
@@ -448,18 +431,8 @@ pub(crate) async fn post_delete(
                 .join(",")
         );
         (ids, text)
-    } else if v.get("filter").is_some() || all {
-        let filter = match v.get("filter") {
-            None | Some(Value::Null) => "",
-            Some(Value::String(f)) => f.as_str(),
-            Some(_) => {
-                return Err(ApiError::BadRequest {
-                    code: "invalid_param",
-                    message: "filter: expected the query string of /v1/logs".into(),
-                    field: Some("filter".into()),
-                })
-            }
-        };
+    } else if filter.is_some() || all {
+        let filter = filter.unwrap_or_default();
         let params: Vec<(String, String)> = form_urlencoded::parse(filter.as_bytes())
             .into_owned()
             .collect();
@@ -471,7 +444,7 @@ pub(crate) async fn post_delete(
             })?;
         let s = store.clone();
         let ids = blocking(move || Ok(ticks_query::matching(&s, &query)?)).await?;
-        (ids, filter.to_string())
+        (ids, filter)
     } else {
         return Err(ApiError::bad("invalid_param", "give ids or filter"));
     };
@@ -507,13 +480,8 @@ pub(crate) async fn save_search(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let body = read_body(req.into_body(), 64 * 1024).await?;
-    let v: Value =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad("invalid_json", e.to_string()))?;
-    let name = v
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .unwrap_or("");
+    let SaveSearchRequest { name, query } = json_body(&body)?;
+    let name = name.trim();
     if name.is_empty() || name.len() > 100 || name.contains('/') {
         return Err(ApiError::BadRequest {
             code: "invalid_param",
@@ -521,11 +489,6 @@ pub(crate) async fn save_search(
             field: Some("name".into()),
         });
     }
-    let query = v
-        .get("query")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
     let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();

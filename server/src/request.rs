@@ -154,3 +154,70 @@ pub(crate) fn query_pairs(req: &Request<Incoming>) -> Vec<(String, String)> {
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default()
 }
+
+/// A JSON body read into a typed request. A body that is not JSON is a 400
+/// `invalid_json`; a field of the wrong type, or one the request does not
+/// have, is a 400 `invalid_param` that names the field.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::bad("invalid_json", inner.to_string());
+        }
+        let message = inner.to_string();
+        // The path names the field (an unknown one too); a body that is not
+        // an object has none.
+        let field = match path.as_str() {
+            "." => "(body)".to_string(),
+            _ => path,
+        };
+        let message = match message.split(" at line ").next() {
+            Some(m) => format!("{field}: {m}"),
+            None => format!("{field}: {message}"),
+        };
+        ApiError::BadRequest {
+            code: "invalid_param",
+            message,
+            field: Some(field),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Shape {
+        #[serde(default)]
+        all: Option<bool>,
+        #[serde(default)]
+        ids: Option<Vec<u32>>,
+    }
+
+    fn field_of(body: &str) -> Option<String> {
+        match json_body::<Shape>(body.as_bytes()) {
+            Err(ApiError::BadRequest { field, .. }) => field,
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_wrong_or_unknown_field_is_named() {
+        assert_eq!(field_of(r#"{"all": "yes"}"#).as_deref(), Some("all"));
+        assert_eq!(field_of(r#"{"ids": [1, -2]}"#).as_deref(), Some("ids[1]"));
+        assert_eq!(field_of(r#"{"forse": true}"#).as_deref(), Some("forse"));
+        assert!(matches!(
+            json_body::<Shape>(b"{not json"),
+            Err(ApiError::BadRequest {
+                code: "invalid_json",
+                ..
+            })
+        ));
+        assert!(json_body::<Shape>(br#"{"all": null, "ids": [4]}"#).is_ok());
+    }
+}
