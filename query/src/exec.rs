@@ -243,6 +243,14 @@ pub fn search(store: &Store, q: &LogQuery) -> Result<Page, QueryError> {
     let snap = store.snapshot();
     let matches = matches_in(&snap, q, &pre);
     let total = matches.len();
+    if q.limit == 0 {
+        // The total alone: no page is sorted or read.
+        return Ok(Page {
+            total,
+            entries: Vec::new(),
+            next_cursor: None,
+        });
+    }
     let (ids, last) = page_ids(
         &snap,
         &matches,

@@ -6,7 +6,7 @@
 //! param     := ["-"] filter "=" ["-"] value      (repeat a filter for OR; "-" negates)
 //!            | "from=" time | "to=" time | "tz=" iana-zone
 //!            | "text=" free-text | "sort=" ["-"] column
-//!            | "limit=" 1..=1000 | "offset=" n | "cursor=" token
+//!            | "limit=" 0..=1000 (0: the total alone) | "offset=" n | "cursor=" token
 //! filter    := category | response_code | recipient_type | status | name | template
 //!            | error_code | direction | content_type | phone_number_id | subaccount
 //!            | user | correlation_id | conversation_type | pricing_category
@@ -256,10 +256,11 @@ impl LogQuery {
                     let n: usize = value
                         .parse()
                         .map_err(|_| invalid(key, format!("{value:?} is not a number")))?;
-                    if n == 0 || n > MAX_LIMIT {
+                    // 0 asks for the total alone (as Elasticsearch's `size=0`).
+                    if n > MAX_LIMIT {
                         return Err(invalid(
                             key,
-                            format!("must be between 1 and {MAX_LIMIT}, got {n}"),
+                            format!("must be between 0 and {MAX_LIMIT}, got {n}"),
                         ));
                     }
                     q.limit = n;
@@ -513,7 +514,7 @@ mod tests {
             (vec![("from", "yesterday")], "from"),
             (vec![("from", "2025-03-02"), ("to", "2025-03-01")], "to"),
             (vec![("limit", "1001")], "limit"),
-            (vec![("limit", "0")], "limit"),
+            (vec![("limit", "-1")], "limit"),
             (vec![("status", "teleported")], "status"),
             (vec![("tz", "Mars/Olympus")], "tz"),
             (vec![("sort", "colour")], "sort"),

@@ -2,7 +2,7 @@
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::present::{entry_json, rfc3339};
+use crate::present::{entry_fields, entry_json, only_fields, rfc3339};
 use crate::request::{
     blocking, json_body, query_pairs, read_body, read_unauthenticated_body, MAX_IMPORT_BYTES,
 };
@@ -178,15 +178,48 @@ pub(crate) async fn get_logs(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let params = query_pairs(&req);
-    let query = LogQuery::from_params(&params, &[])?;
+    let query = LogQuery::from_params(&params, &["fields"])?;
+    let fields = requested_fields(&params)?;
     let store = app.store()?.clone();
     let started = Instant::now();
     let page = blocking(move || Ok(ticks_query::search(&store, &query)?)).await?;
     app.metrics.observe_query(started.elapsed());
+    let entries: Vec<Value> = page
+        .entries
+        .iter()
+        .map(|e| match &fields {
+            Some(f) => only_fields(entry_json(e), f),
+            None => entry_json(e),
+        })
+        .collect();
     Ok(json_response(
         StatusCode::OK,
-        &json!({"total": page.total, "entries": page.entries.iter().map(entry_json).collect::<Vec<_>>(), "next_cursor": page.next_cursor}),
+        &json!({"total": page.total, "entries": entries, "next_cursor": page.next_cursor}),
     ))
+}
+
+/// `fields=a,b,c`: the columns each entry is answered with (all when
+/// absent); an unknown name is a 400 that names it.
+fn requested_fields(params: &[(String, String)]) -> Result<Option<Vec<String>>, ApiError> {
+    let Some((_, list)) = params.iter().rev().find(|(k, _)| k == "fields") else {
+        return Ok(None);
+    };
+    let known = entry_fields();
+    let mut fields = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !known.contains(&name) {
+            return Err(ApiError::BadRequest {
+                code: "invalid_param",
+                message: format!(
+                    "fields: {name:?} is not a column (one of {})",
+                    known.join(", ")
+                ),
+                field: Some("fields".into()),
+            });
+        }
+        fields.push(name.to_string());
+    }
+    Ok(Some(fields))
 }
 
 fn parse_id(id: &str) -> Result<EntryId, ApiError> {

@@ -574,3 +574,39 @@ fn a_purge_needs_an_export_that_covers_it_or_an_explicit_force_and_is_recorded()
         .iter()
         .all(|p| p["actor"].is_string() && p["at"].is_string()));
 }
+
+#[test]
+fn limit_zero_answers_the_total_alone_and_fields_names_the_columns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    for i in 0..5 {
+        assert_eq!(
+            s.post_json("/v1/sends", &send_result(&format!("wamid.F{i}"), "Fields"))
+                .0,
+            200
+        );
+    }
+    let (status, v) = s.get_json("/v1/logs?limit=0&name=Fields");
+    assert_eq!(status, 200);
+    assert_eq!(v["total"], 5);
+    assert_eq!(v["entries"].as_array().map(Vec::len), Some(0));
+    assert!(v["next_cursor"].is_null());
+    let (status, v) = s.get_json("/v1/logs?fields=id,wamid,recorded_at&limit=2");
+    assert_eq!(status, 200);
+    for e in v["entries"].as_array().expect("entries") {
+        let mut keys: Vec<&str> = e
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["id", "recorded_at", "wamid"], "{e}");
+    }
+    let (status, v) = s.get_json("/v1/logs?fields=id,colour");
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["field"], "fields");
+    assert!(v["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("colour")));
+}
