@@ -58,6 +58,93 @@ struct Args {
     /// is 8192).
     #[arg(long, default_value_t = ticks_ingest::ImportOptions::default().batch_lines)]
     batch_lines: usize,
+    /// A previous run's output: each figure is printed with its ratio to
+    /// the same figure there (`×1.07`: 7% more), so a regression shows at a
+    /// glance.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+}
+
+/// The lines of the `--baseline` run, by label (the text before the first
+/// `:`).
+static BASELINE: std::sync::OnceLock<std::collections::HashMap<String, String>> =
+    std::sync::OnceLock::new();
+
+/// Prints a result line, with its figures' ratios to the baseline's.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", against_baseline(&format!($($arg)*)))
+    };
+}
+
+/// Reads a previous run's output for `--baseline`.
+fn load_baseline(path: &std::path::Path) -> Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--baseline: reading {}", path.display()))?;
+    let lines = text
+        .lines()
+        .filter_map(|l| Some((label(l)?.to_string(), l.to_string())))
+        .collect();
+    let _ = BASELINE.set(lines);
+    Ok(())
+}
+
+/// What a result line is about: a query kind (before its `: p50`), or the
+/// text before the first `:`.
+fn label(line: &str) -> Option<&str> {
+    match line.find(": p50 ") {
+        Some(i) => Some(&line[..i]),
+        None => line.split_once(':').map(|(l, _)| l.trim()),
+    }
+}
+
+/// A line split into its numbers (as written) and the text between them.
+fn numbers(line: &str) -> (Vec<String>, Vec<String>) {
+    let (mut nums, mut gaps, mut text, mut num) =
+        (Vec::new(), Vec::new(), String::new(), String::new());
+    for c in line.chars() {
+        if c.is_ascii_digit() || (c == '.' && !num.is_empty()) {
+            num.push(c);
+        } else {
+            if !num.is_empty() {
+                gaps.push(std::mem::take(&mut text));
+                nums.push(std::mem::take(&mut num));
+            }
+            text.push(c);
+        }
+    }
+    if !num.is_empty() {
+        gaps.push(std::mem::take(&mut text));
+        nums.push(num);
+    }
+    gaps.push(text);
+    (nums, gaps)
+}
+
+/// `line` with each figure followed by its ratio to the same figure of the
+/// baseline's line of the same label, when both lines have the same shape.
+fn against_baseline(line: &str) -> String {
+    let Some(old) = BASELINE.get().and_then(|b| b.get(label(line)?)) else {
+        return line.to_string();
+    };
+    let (new_nums, gaps) = numbers(line);
+    let (old_nums, old_gaps) = numbers(old);
+    if new_nums.len() != old_nums.len() || gaps != old_gaps {
+        return format!("{line}   [baseline: {old}]");
+    }
+    let mut out = String::new();
+    for (i, gap) in gaps.iter().enumerate() {
+        out.push_str(gap);
+        if let (Some(written), Some(o)) = (new_nums.get(i), old_nums.get(i)) {
+            out.push_str(written);
+            let value = |t: &str| t.trim_end_matches('.').parse::<f64>().unwrap_or(0.0);
+            let (n, o) = (value(written), value(o));
+            if o != 0.0 && (n / o - 1.0).abs() >= 0.005 {
+                out.push_str(&format!(" (×{:.2})", n / o));
+            }
+        }
+    }
+    out
 }
 
 fn config(args: &Args) -> Config {
@@ -94,6 +181,9 @@ fn params(pairs: &[(&str, String)]) -> Vec<(String, String)> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(path) = &args.baseline {
+        load_baseline(path)?;
+    }
     // The engine reports what reopening spent its time on (RUST_LOG=info).
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -126,7 +216,7 @@ fn main() -> Result<()> {
             }
             w.flush()?;
         }
-        println!(
+        say!(
             "generated {lines} input events ({:.1} MiB raw) for {} messages in {:.1} s",
             raw_bytes as f64 / 1048576.0,
             args.messages,
@@ -150,7 +240,7 @@ fn main() -> Result<()> {
         let import_secs = started.elapsed().as_secs_f64();
         store.flush_text()?;
         let all_secs = started.elapsed().as_secs_f64();
-        println!(
+        say!(
             "ingest: {} events in {:.1} s = {:.0} events/s acknowledged durable ({:.0} events/s including the full-text catch-up); {} stored, {} duplicates, {} rejected",
             report.lines, import_secs, report.lines as f64 / import_secs, report.lines as f64 / all_secs, report.stored, report.duplicates, report.rejected
         );
@@ -160,7 +250,7 @@ fn main() -> Result<()> {
         // CPU time is steadier than wall time on a shared 2-core machine:
         // it tells small changes apart where events/s varies by ±8%.
         if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
-            println!(
+            say!(
                 "ingest CPU: {:.1} s user+system = {:.1} µs per input event ({:.2} cores busy)",
                 after - before,
                 (after - before) * 1e6 / report.lines.max(1) as f64,
@@ -188,7 +278,7 @@ fn main() -> Result<()> {
                 "ended threads {:.0}%",
                 (total - live) * 100.0 / total
             ));
-            println!("ingest CPU by thread: {}", shares.join(", "));
+            say!("ingest CPU by thread: {}", shares.join(", "));
         }
         store.close()?;
         drop(store);
@@ -196,7 +286,7 @@ fn main() -> Result<()> {
         let stats = stats_store.stats()?;
         stats_store.close()?;
         drop(stats_store);
-        println!(
+        say!(
             "disk: {:.1} MiB for {} entries = {:.0} bytes/message; raw input {:.0} bytes/message; ratio {:.2}",
             stats.disk_bytes as f64 / 1048576.0,
             stats.live_entries,
@@ -208,7 +298,7 @@ fn main() -> Result<()> {
     }
     let started = Instant::now();
     let store = Store::open(config(&args))?;
-    println!(
+    say!(
         "reopen after a clean stop: {:.2} s (resident right after: {:.0} MiB)",
         started.elapsed().as_secs_f64(),
         status_mib("VmRSS:")
@@ -252,7 +342,7 @@ fn main() -> Result<()> {
         let mut slowest: Vec<(Duration, usize)> = times.iter().copied().zip(0..).collect();
         slowest.sort_by(|a, b| b.cmp(a));
         let (p50, p99, max) = percentiles(times);
-        println!(
+        say!(
             "{name}: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({} samples{})",
             args.samples,
             match args.warmup {
@@ -261,7 +351,7 @@ fn main() -> Result<()> {
             }
         );
         for (took, i) in slowest.into_iter().take(args.slowest) {
-            println!(
+            say!(
                 "  sample {i}: {:.2} ms {:?}",
                 took.as_secs_f64() * 1000.0,
                 make(i)
@@ -427,7 +517,7 @@ fn main() -> Result<()> {
             &page,
         )?;
     }
-    println!(
+    say!(
         "resident memory while serving queries: {:.0} MiB ({:.0} MiB anonymous, {:.0} MiB of mapped files)",
         status_mib("VmRSS:"),
         status_mib("RssAnon:"),
@@ -473,4 +563,24 @@ fn stat_cpu_secs(stat: &str) -> Option<(&str, f64)> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((name, (utime + stime) / 100.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_get_their_ratio_to_the_baseline() {
+        let mut b = std::collections::HashMap::new();
+        b.insert(
+            "group-by".to_string(),
+            "group-by: p50 0.12 ms, p99 0.40 ms (200 samples)".to_string(),
+        );
+        let _ = BASELINE.set(b);
+        assert_eq!(
+            against_baseline("group-by: p50 0.12 ms, p99 0.20 ms (200 samples)"),
+            "group-by: p50 0.12 ms, p99 0.20 (×0.50) ms (200 samples)"
+        );
+        assert_eq!(against_baseline("other: 5 s"), "other: 5 s");
+    }
 }
