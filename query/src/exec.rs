@@ -90,6 +90,7 @@ pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) ->
         let one_of = |values: &[String]| -> Cow<'_, RoaringBitmap> {
             match f.field {
                 FilterField::Indexed(field) => {
+                    let values = engagement_values(field, values);
                     let mut found = values
                         .iter()
                         .filter_map(|v| snap.bitmap(field, &field_value(field, v)));
@@ -309,6 +310,22 @@ fn after_in_bucket(ms: i64, id: u32, c: &Cursor, ascending_time: bool) -> bool {
     } else {
         (ms, id) < (c.ms, c.id)
     }
+}
+
+/// `engagement=replied` means "got at least one reply" and `clicked` "got
+/// at least one click", so each also takes the entries that got both (the
+/// index keeps replied, clicked and replied_and_clicked apart).
+fn engagement_values(field: Field, values: &[String]) -> Cow<'_, [String]> {
+    if field != Field::Engagement {
+        return Cow::Borrowed(values);
+    }
+    let mut all: Vec<String> = values.to_vec();
+    if values.iter().any(|v| v == "replied" || v == "clicked")
+        && !values.iter().any(|v| v == "replied_and_clicked")
+    {
+        all.push("replied_and_clicked".into());
+    }
+    Cow::Owned(all)
 }
 
 fn page_ids(

@@ -706,3 +706,66 @@ fn text_within_candidates_equals_text_everywhere_intersected() {
     );
     store.close().expect("close");
 }
+
+#[test]
+fn engagement_replied_means_at_least_one_reply_and_clicked_at_least_one_click() {
+    // A template send; a text reply and a button click that both quote it;
+    // and a text send that nobody answered.
+    let fixture = |name: &str| {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/data")
+                .join(name),
+        )
+        .expect("fixture")
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(sealing(dir.path())).expect("open");
+    for (name, send) in [
+        ("send_template_accepted.json", true),
+        ("send_text_accepted.json", true),
+        ("webhook_inbound_text.json", false),
+        ("webhook_inbound_button.json", false),
+    ] {
+        let input = if send {
+            ticks_ingest::send_input(fixture(name), Source::SendApi, 0)
+        } else {
+            ticks_ingest::webhook_input(fixture(name), Source::Webhook, 0)
+        }
+        .expect(name);
+        store.append_one(input).expect("append");
+    }
+    let wamids = |q: &[(&str, &str)]| {
+        let mut w: Vec<String> = search(&store, &query(q))
+            .expect("search")
+            .entries
+            .into_iter()
+            .filter_map(|e| e.wamid)
+            .collect();
+        w.sort();
+        w
+    };
+    let template = "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjA3QUY1RjQ3QkM2RjlBMDBBNAA=";
+    let replied_and_clicked = vec![template.to_string()];
+    assert_eq!(
+        wamids(&[("engagement", "replied_and_clicked")]),
+        replied_and_clicked
+    );
+    assert_eq!(
+        wamids(&[("engagement", "replied")]),
+        replied_and_clicked,
+        "replied: at least one reply, clicked or not"
+    );
+    assert_eq!(wamids(&[("engagement", "clicked")]), replied_and_clicked);
+    assert!(
+        !wamids(&[("direction", "outbound"), ("-engagement", "replied")])
+            .contains(&template.to_string()),
+        "the negation excludes it too"
+    );
+    assert_eq!(
+        wamids(&[("direction", "outbound"), ("-engagement", "replied")]).len(),
+        1,
+        "the unanswered send"
+    );
+    store.close().expect("close");
+}
