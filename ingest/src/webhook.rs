@@ -40,6 +40,10 @@ pub(crate) fn parse_webhook_value(
     for (ei, entry) in entries.iter().enumerate() {
         let epath = index("entry", ei);
         let account = dig_str(entry, &["id"]);
+        // Meta puts the time of account and template events on the entry.
+        let entry_ms = entry
+            .get("time")
+            .and_then(|t| parse_meta_timestamp(Some(t), "").ok());
         let changes = match entry.get("changes") {
             Some(Json::Array(a)) => a.as_slice(),
             None | Some(Json::Null) => &[],
@@ -63,7 +67,7 @@ pub(crate) fn parse_webhook_value(
                     value,
                     &join(&cpath, "value"),
                     account.as_deref(),
-                    received_ms,
+                    entry_ms.unwrap_or(received_ms),
                     &mut events,
                 );
             } else {
@@ -72,7 +76,7 @@ pub(crate) fn parse_webhook_value(
                     &field,
                     value,
                     account.clone(),
-                    received_ms,
+                    entry_ms.unwrap_or(received_ms),
                 ))));
             }
         }
@@ -106,14 +110,26 @@ fn other_change(
     field: &str,
     value: &Json<'_>,
     account: Option<String>,
-    received_ms: i64,
+    fallback_ms: i64,
 ) -> OtherEvent {
     let mut text = String::new();
     all_strings(value, &mut text);
-    let at_ms = ["timestamp", "event_time"]
-        .iter()
-        .find_map(|k| parse_meta_timestamp(value.get(k), "").ok())
-        .unwrap_or(received_ms);
+    // The event's own time: on the value, on the first item of a list in
+    // it (`user_preferences[0].timestamp`), or on the entry (`fallback_ms`
+    // is the entry's time when it has one, else the arrival).
+    let own_time = |v: &Json<'_>| {
+        ["timestamp", "event_time", "category_update_timestamp"]
+            .iter()
+            .find_map(|k| parse_meta_timestamp(v.get(k), "").ok())
+    };
+    let at_ms = own_time(value)
+        .or_else(|| match value {
+            Json::Object(members) => members
+                .iter()
+                .find_map(|(_, v)| v.as_array()?.first().and_then(own_time)),
+            _ => None,
+        })
+        .unwrap_or(fallback_ms);
     let template =
         dig_str(value, &["message_template_name"]).or_else(|| dig_str(value, &["template_name"]));
     let event = dig_str(value, &["event"]).or_else(|| dig_str(value, &["current_limit"]));
@@ -155,7 +171,9 @@ fn parse_messages_value(
     value: &Json<'_>,
     vpath: &str,
     account: Option<&str>,
-    received_ms: i64,
+    // The entry's time when it has one, else the arrival: the time of what
+    // carries none of its own (a `value.errors` item, a malformed part).
+    fallback_ms: i64,
     events: &mut Vec<Event>,
 ) {
     let phone_number_id = dig_str(value, &["metadata", "phone_number_id"]);
@@ -184,13 +202,13 @@ fn parse_messages_value(
                 "status",
                 st,
                 account.map(String::from),
-                received_ms,
+                fallback_ms,
             )))),
             Err(e) => events.push(malformed(
                 &path,
                 &e.to_string(),
                 account.map(String::from),
-                received_ms,
+                fallback_ms,
                 st,
             )),
         }
@@ -203,7 +221,7 @@ fn parse_messages_value(
                 &path,
                 &e.to_string(),
                 account.map(String::from),
-                received_ms,
+                fallback_ms,
                 msg,
             )),
         }
@@ -216,7 +234,7 @@ fn parse_messages_value(
             field: "errors".into(),
             account: account.map(String::from),
             phone_number_id: phone_number_id.clone(),
-            at_ms: received_ms,
+            at_ms: fallback_ms,
             summary: format!(
                 "webhook error {}: {}",
                 error.code.map(|c| c.to_string()).unwrap_or_default(),

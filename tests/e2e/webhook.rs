@@ -112,3 +112,50 @@ fn a_body_that_is_not_a_webhook_is_refused_with_the_reason() {
     assert_eq!(status, 400);
     assert_eq!(v["error"]["field"], "object");
 }
+
+#[test]
+fn redelivered_account_and_template_events_are_stored_once_at_their_own_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    // Meta's template events carry their time on the entry.
+    let mut template: serde_json::Value =
+        serde_json::from_slice(&fixture("webhook_template_status.json")).expect("json");
+    template["entry"][0]["time"] = serde_json::json!(1_740_900_000);
+    let template = serde_json::to_vec(&template).expect("json");
+    let bodies = [
+        template,
+        fixture("webhook_user_preferences.json"),
+        fixture("webhook_value_errors.json"),
+        fixture("webhook_account_alert.json"),
+        fixture("webhook_quality_update.json"),
+    ];
+    for body in &bodies {
+        let (a, first) = s.post_webhook(body);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let (b, second) = s.post_webhook(body);
+        assert_eq!((a, b), (200, 200));
+        assert_eq!(first["duplicate"], false, "{first}");
+        assert_eq!(second["duplicate"], true, "the redelivery: {second}");
+    }
+    let (_, v) = s.get_json("/v1/logs?direction=event&limit=100");
+    assert_eq!(v["total"], bodies.len(), "{v}");
+    let at = |category: &str| {
+        v["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .find(|e| e["category"] == category)
+            .and_then(|e| e["recorded_at"].as_str().map(String::from))
+            .unwrap_or_default()
+    };
+    assert!(
+        at("message_template_status_update").starts_with("2025-03-02T07:20:00"),
+        "the entry's time: {}",
+        at("message_template_status_update")
+    );
+    assert!(
+        at("user_preferences").starts_with("2025-03-01T13:25:00"),
+        "the preference's own time: {}",
+        at("user_preferences")
+    );
+}

@@ -247,11 +247,17 @@ fn hash64(parts: &[&[u8]]) -> u64 {
     h.finish()
 }
 
-fn other_fingerprint(o: &OtherEvent) -> u64 {
+/// What makes an account or template event the same event again: its
+/// field, account, text and its own time. An event whose body carries no
+/// time has its arrival as `at_ms` (equal to the input's `received_ms`),
+/// which a redelivery does not share, so that time is left out: the same
+/// bytes posted twice are one event.
+fn other_fingerprint(o: &OtherEvent, received_ms: i64) -> u64 {
+    let own_time = if o.at_ms == received_ms { 0 } else { o.at_ms };
     hash64(&[
         o.field.as_bytes(),
         o.account.as_deref().unwrap_or("").as_bytes(),
-        &o.at_ms.to_le_bytes(),
+        &own_time.to_le_bytes(),
         o.text.as_bytes(),
     ])
 }
@@ -339,7 +345,12 @@ impl State {
     /// it belongs to: `Some(entry)` for a new event, `None` for a duplicate,
     /// position by position. Does not modify the state: the writer applies
     /// the record only once it is durable.
-    pub(crate) fn classify(&self, overlay: &mut Overlay, events: &[Event]) -> Vec<Option<EntryId>> {
+    pub(crate) fn classify(
+        &self,
+        overlay: &mut Overlay,
+        events: &[Event],
+        received_ms: i64,
+    ) -> Vec<Option<EntryId>> {
         let mut assignments = Vec::with_capacity(events.len());
         for event in events {
             let target = match event {
@@ -397,7 +408,7 @@ impl State {
                     }
                 }
                 Event::Other(other) => {
-                    let fp = other_fingerprint(other);
+                    let fp = other_fingerprint(other, received_ms);
                     if self.others.contains(&fp) || !overlay.keys.insert(DedupKey::Other(fp)) {
                         None
                     } else {
@@ -413,7 +424,12 @@ impl State {
     /// Folds one log record's events into the state and returns the
     /// full-text documents they produce. Deterministic: the same records in
     /// the same order always give the same state.
-    pub(crate) fn apply(&mut self, seq: Seq, events: &[(EntryId, Event)]) -> Vec<TextDoc> {
+    pub(crate) fn apply(
+        &mut self,
+        seq: Seq,
+        received_ms: i64,
+        events: &[(EntryId, Event)],
+    ) -> Vec<TextDoc> {
         let mut docs = Vec::new();
         for (id, event) in events {
             let idx = id.0 as usize;
@@ -454,7 +470,7 @@ impl State {
                 Event::Send(send) => self.apply_send(*id, send),
                 Event::Status(st) => self.apply_status(*id, st),
                 Event::Inbound(msg) => self.apply_inbound(*id, msg),
-                Event::Other(other) => self.apply_other(*id, other),
+                Event::Other(other) => self.apply_other(*id, other, received_ms),
             };
             if let Some(doc) = doc {
                 docs.push(doc);
@@ -785,7 +801,12 @@ impl State {
         })
     }
 
-    fn apply_other(&mut self, id: EntryId, other: &OtherEvent) -> Option<TextDoc> {
+    fn apply_other(
+        &mut self,
+        id: EntryId,
+        other: &OtherEvent,
+        received_ms: i64,
+    ) -> Option<TextDoc> {
         let i = &mut self.interner;
         let row = self.rows.get_mut(id.0);
         row.category = i.intern(&other.field);
@@ -798,7 +819,7 @@ impl State {
             row.error_code = OptI64::new(err.code);
             row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
         }
-        self.others.insert(other_fingerprint(other));
+        self.others.insert(other_fingerprint(other, received_ms));
         let mut text = String::new();
         push_words(&mut text, &other.field);
         push_words(&mut text, &other.summary);

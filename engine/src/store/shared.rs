@@ -43,8 +43,9 @@ pub enum DerivedFrom {
     Checkpoint,
 }
 
-/// Per write op: the outcomes to answer, and the (seq, events) to apply.
-pub(super) type Plan = (Vec<AppendOutcome>, Vec<(Seq, Vec<(EntryId, Event)>)>);
+/// Per write op: the outcomes to answer, and the (seq, received_ms, events)
+/// to apply.
+pub(super) type Plan = (Vec<AppendOutcome>, Vec<(Seq, i64, Vec<(EntryId, Event)>)>);
 
 pub(super) enum WriteOp {
     Append(Vec<PreparedInput>, Sender<Result<Vec<AppendOutcome>>>),

@@ -35,7 +35,7 @@ pub(super) fn apply_record(
                 .into_iter()
                 .filter_map(|(id, e)| id.map(|id| (id, e)))
                 .collect();
-            let docs = state.apply(seq, &events);
+            let docs = state.apply(seq, rec.received_ms, &events);
             if let Some(text) = text {
                 text.submit(seq, docs)?;
             }
@@ -263,7 +263,7 @@ fn plan_group(
         match op {
             WriteOp::Append(prepared, _) => {
                 for p in prepared {
-                    let assignments = state.classify(&mut overlay, &p.events);
+                    let assignments = state.classify(&mut overlay, &p.events, p.received_ms);
                     let events = p.events.len();
                     let kept: Vec<(EntryId, Event)> = assignments
                         .iter()
@@ -291,7 +291,7 @@ fn plan_group(
                         duplicates,
                         entries,
                     });
-                    applies.push((seq, kept));
+                    applies.push((seq, p.received_ms, kept));
                 }
             }
             WriteOp::Purge(record, _, _) => {
@@ -303,7 +303,7 @@ fn plan_group(
                 meta.insert(erase::pending_key(seq), &[])?;
                 meta.insert(purge_index_key(seq), &[])?;
                 records.push((seq, bytes));
-                applies.push((seq, Vec::new()));
+                applies.push((seq, 0, Vec::new()));
             }
         }
         plans.push((outcomes, applies));
@@ -321,12 +321,12 @@ fn apply_group(shared: &Shared, ops: Vec<WriteOp>, plans: Vec<Plan>) {
         for (op, (_, applies)) in ops.iter().zip(&plans) {
             match op {
                 WriteOp::Append(..) => {
-                    for (seq, events) in applies {
-                        docs_by_seq.push((*seq, state.apply(*seq, events)));
+                    for (seq, received_ms, events) in applies {
+                        docs_by_seq.push((*seq, state.apply(*seq, *received_ms, events)));
                     }
                 }
                 WriteOp::Purge(_, ids, _) => {
-                    if let Some((seq, _)) = applies.first() {
+                    if let Some((seq, _, _)) = applies.first() {
                         // Where their content lies, before the rows forget it.
                         let mut periods = BTreeSet::new();
                         state.rows.for_each(ids.iter(), |_, row| {
@@ -351,7 +351,7 @@ fn apply_group(shared: &Shared, ops: Vec<WriteOp>, plans: Vec<Plan>) {
             WriteOp::Append(_, reply) => drop(reply.send(Ok(outcomes))),
             WriteOp::Purge(_, ids, reply) => {
                 let result = match applies.first() {
-                    Some((seq, _)) => {
+                    Some((seq, _, _)) => {
                         let periods = purge_periods
                             .iter()
                             .find(|(s, _)| s == seq)
