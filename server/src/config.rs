@@ -90,6 +90,11 @@ pub(crate) struct FileConfig {
     retention_days: Option<u32>,
     /// Where retention writes its exports.
     retention_export_dir: Option<PathBuf>,
+    /// Minutes between checkpoints of a store that changed (default 10).
+    checkpoint_minutes: Option<u32>,
+    /// A checkpoint as soon as this many records came since the last
+    /// (default 1,000,000), so a crash replays at most that many.
+    checkpoint_records: Option<u64>,
 }
 
 /// Values given on the command line or in the environment (clap reads both).
@@ -105,6 +110,7 @@ pub(crate) struct Overrides {
     pub(crate) relay_urls: Vec<String>,
     pub(crate) tokens: Vec<String>,
     pub(crate) max_connections: Option<usize>,
+    pub(crate) checkpoint_records: Option<u64>,
     pub(crate) retention_days: Option<u32>,
     pub(crate) retention_export_dir: Option<PathBuf>,
 }
@@ -130,6 +136,10 @@ pub(crate) struct Settings {
     pub(crate) max_connections: Option<usize>,
     /// Bytes of unauthenticated request bodies held at once, in total.
     pub(crate) unauthenticated_body_bytes: usize,
+    /// Minutes between checkpoints of a store that changed.
+    pub(crate) checkpoint_minutes: u32,
+    /// Records since the last checkpoint that make one due at once.
+    pub(crate) checkpoint_records: u64,
     /// Maximum age in days, with the folder retention exports to.
     pub(crate) retention: Option<(u32, PathBuf)>,
 }
@@ -236,6 +246,17 @@ impl Settings {
         if !(4..=4096).contains(&unauthenticated_body_mib) {
             bail!("unauthenticated_body_mib: must be between 4 (one of Meta's webhooks) and 4096, got {unauthenticated_body_mib}");
         }
+        let checkpoint_minutes = file_cfg.checkpoint_minutes.unwrap_or(10);
+        if checkpoint_minutes == 0 {
+            bail!("checkpoint_minutes: must be at least 1");
+        }
+        let checkpoint_records = over
+            .checkpoint_records
+            .or(file_cfg.checkpoint_records)
+            .unwrap_or(1_000_000);
+        if checkpoint_records == 0 {
+            bail!("checkpoint_records: must be at least 1");
+        }
         let retention = match (
             over.retention_days.or(file_cfg.retention_days),
             over.retention_export_dir.or(file_cfg.retention_export_dir),
@@ -268,6 +289,8 @@ impl Settings {
                 || file_cfg.proxy_trust_client_token,
             max_connections,
             unauthenticated_body_bytes: unauthenticated_body_mib * 1024 * 1024,
+            checkpoint_minutes,
+            checkpoint_records,
             relay_urls,
             tokens,
             max_body_bytes: max_body_mib * 1024 * 1024,

@@ -107,3 +107,41 @@ fn a_clean_stop_and_restart_keeps_every_answer() {
     let after: Vec<serde_json::Value> = queries.iter().map(|q| server.get_json(q).1).collect();
     assert_eq!(before, after);
 }
+
+/// A checkpoint is written once `--checkpoint-records` records came, not
+/// only on the 10-minute timer, so an open after `kill -9` replays little.
+#[test]
+fn a_volume_of_records_brings_a_checkpoint_before_the_timer_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let checkpoint = dir.path().join("derived").join("state.ckpt");
+    let mut server = Server::start(dir.path(), &["--checkpoint-records", "100"]);
+    let mut acknowledged = Vec::new();
+    for i in 0..30 {
+        let batch: Vec<serde_json::Value> = (0..5)
+            .map(|k| send_result(&format!("wamid.CKPT.{i}.{k}"), "Checkpoint"))
+            .collect();
+        let (status, _) = server.post_json("/v1/sends", &serde_json::json!(batch));
+        assert_eq!(status, 200);
+        acknowledged.extend((0..5).map(|k| format!("wamid.CKPT.{i}.{k}")));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !checkpoint.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint after 150 records with --checkpoint-records 100"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.kill9();
+    let server = Server::start(dir.path(), &[]);
+    let (_, v) = server.get_json("/v1/logs?name=Checkpoint&limit=1000");
+    let stored: std::collections::BTreeSet<String> = v["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["wamid"].as_str().map(String::from))
+        .collect();
+    for w in &acknowledged {
+        assert!(stored.contains(w), "{w} was acknowledged and is missing");
+    }
+}

@@ -459,6 +459,28 @@ impl Store {
         checkpoint_now(&self.shared)
     }
 
+    /// Log records applied since the checkpoint file was written or loaded
+    /// (every record when there is none): what an open after a crash would
+    /// replay. Waits while a checkpoint is being written.
+    pub fn records_since_checkpoint(&self) -> u64 {
+        let on_disk = *self
+            .shared
+            .checkpointing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let applied = self
+            .shared
+            .state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .applied;
+        let from = match on_disk {
+            Some(Some(seq)) => seq.0 + 1,
+            _ => 0,
+        };
+        applied.map_or(0, |a| (a.0 + 1).saturating_sub(from))
+    }
+
     /// Whether the checkpoint file holds the state as it is now: written
     /// or loaded at the last applied record.
     fn checkpoint_is_current(&self) -> bool {

@@ -42,6 +42,10 @@ pub(crate) struct Args {
     /// descriptor limit, at most 4096).
     #[arg(long, env = "TICKS_MAX_CONNECTIONS")]
     pub(crate) max_connections: Option<usize>,
+    /// A checkpoint as soon as this many records came since the last
+    /// (default 1,000,000), so an open after a crash replays at most that.
+    #[arg(long, env = "TICKS_CHECKPOINT_RECORDS")]
+    pub(crate) checkpoint_records: Option<u64>,
     /// Downstream URL to relay webhooks to; repeatable.
     #[arg(long = "relay-url", env = "TICKS_RELAY_URLS", value_delimiter = ',')]
     pub(crate) relay_urls: Vec<String>,
@@ -65,6 +69,7 @@ pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
         graph_token,
         proxy_trust_client_token,
         max_connections,
+        checkpoint_records,
         relay_urls,
         retention_days,
         retention_export_dir,
@@ -80,6 +85,7 @@ pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
             graph_token,
             proxy_trust_client_token,
             max_connections,
+            checkpoint_records,
             relay_urls,
             tokens,
             retention_days,
@@ -88,6 +94,10 @@ pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
     )?;
     serve(settings, demo)
 }
+
+/// How often the checkpoint timer looks at how many records came since
+/// the last checkpoint.
+const CHECKPOINT_LOOK: Duration = Duration::from_secs(5);
 
 /// Raises the soft limit on open descriptors to the hard limit (a server
 /// holds one per connection, and sled and tantivy need theirs), and returns
@@ -151,6 +161,10 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
             )
         };
         let retention_settings = settings.retention.clone();
+        let checkpoint_policy = (
+            Duration::from_secs(u64::from(settings.checkpoint_minutes) * 60),
+            settings.checkpoint_records,
+        );
         let app = Arc::new(app::App::new(settings));
         app.set_store(store.clone());
         let _ = app.relays.set(relays);
@@ -175,16 +189,34 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
             retention::spawn(store.clone(), days, dir);
         }
         {
-            // A checkpoint every 10 minutes keeps the next start short (an
-            // idle store has nothing new to write, and writes nothing).
+            // A checkpoint every `checkpoint_minutes`, or as soon as
+            // `checkpoint_records` records came since the last, keeps the
+            // next start short, after a crash too: an open replays only
+            // what came after the checkpoint (an idle store writes nothing).
             let store = store.clone();
+            let (every, records) = checkpoint_policy;
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(600));
+                let mut tick = tokio::time::interval(CHECKPOINT_LOOK);
+                let mut last = tokio::time::Instant::now();
                 tick.tick().await;
                 loop {
                     tick.tick().await;
                     let s = store.clone();
-                    let _ = tokio::task::spawn_blocking(move || s.checkpoint()).await;
+                    let due_by_time = last.elapsed() >= every;
+                    let done = tokio::task::spawn_blocking(move || {
+                        if due_by_time || s.records_since_checkpoint() >= records {
+                            s.checkpoint().map(|()| true)
+                        } else {
+                            Ok(false)
+                        }
+                    })
+                    .await;
+                    match done {
+                        Ok(Ok(true)) => last = tokio::time::Instant::now(),
+                        Ok(Ok(false)) => {}
+                        Ok(Err(e)) => tracing::error!("checkpoint failed: {e}"),
+                        Err(e) => tracing::error!("checkpoint task failed: {e}"),
+                    }
                 }
             });
         }
