@@ -59,9 +59,41 @@ pub fn meta_error_info(code: i64) -> Option<CodeInfo> {
             "fix the number's setup",
         ),
         368 | 131031 => info("account restricted or locked for policy", "appeal"),
+        130472 => info(
+            "the user is in Meta's marketing-message experiment group: not delivered, not charged",
+            "reach the user another way, or wait until they write (then a reply in the window goes through)",
+        ),
+        130497 => info(
+            "the business may not message users in this country",
+            "do not send to this country",
+        ),
+        131021 => info("the recipient is the sender's own number", "fix the recipient"),
+        131037 => info(
+            "the phone number's display name is not approved",
+            "get the display name approved",
+        ),
+        131045 => info(
+            "the phone number's certificate or registration is not valid",
+            "register the number again",
+        ),
+        131057 => info(
+            "the account is in maintenance mode (for example, a throughput upgrade)",
+            "retry later",
+        ),
+        132068 => info("the flow is blocked", "fix the flow"),
+        132069 => info("the flow is throttled", "slow down sends of this flow"),
         _ => None,
     }
 }
+
+/// One code of each meaning [`meta_error_info`] knows, for the code table
+/// the API serves (`GET /v1/codes`).
+pub const KNOWN_META_CODES: [i64; 46] = [
+    0, 1, 2, 3, 4, 10, 100, 190, 200, 368, 470, 80007, 130429, 130472, 130497, 131000, 131005,
+    131008, 131009, 131016, 131021, 131026, 131031, 131037, 131042, 131045, 131047, 131048, 131049,
+    131050, 131051, 131052, 131053, 131056, 131057, 132000, 132001, 132005, 132007, 132012, 132015,
+    132016, 132068, 132069, 133010, 135000,
+];
 
 /// The meaning of the HTTP status of a send.
 pub fn http_code_info(code: u16) -> Option<CodeInfo> {
@@ -100,5 +132,18 @@ mod tests {
             http_code_info(429).map(|i| i.action),
             Some("back off and retry")
         );
+    }
+
+    #[test]
+    fn every_code_in_the_table_has_a_meaning_and_an_action() {
+        for code in KNOWN_META_CODES {
+            let i = meta_error_info(code).unwrap_or_else(|| panic!("{code} has no meaning"));
+            assert!(!i.meaning.is_empty() && !i.action.is_empty(), "{code}");
+        }
+        // The codes of today's traffic (CLOUD_API.md, section 5).
+        for code in [130472, 131049, 131050, 131056, 130429] {
+            assert!(meta_error_info(code).is_some(), "{code}");
+        }
+        assert_eq!(meta_error_info(999_999), None);
     }
 }

@@ -43,7 +43,7 @@ mod send;
 mod time;
 mod webhook;
 
-pub use codes::{http_code_info, meta_error_info, CodeInfo};
+pub use codes::{http_code_info, meta_error_info, CodeInfo, KNOWN_META_CODES};
 pub use error::{ImportError, ParseError};
 pub use import::{import, ImportOptions, ImportReport, Rejection};
 pub use time::format_rfc3339;

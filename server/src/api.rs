@@ -336,11 +336,7 @@ pub(crate) async fn get_report(
 
 pub(crate) fn get_codes() -> Response<Body> {
     let mut meta = serde_json::Map::new();
-    for code in [
-        0i64, 1, 2, 3, 4, 10, 100, 190, 200, 368, 470, 80007, 130429, 131000, 131005, 131008,
-        131009, 131016, 131026, 131031, 131042, 131047, 131048, 131049, 131050, 131051, 131052,
-        131053, 131056, 132000, 132001, 132005, 132007, 132012, 132015, 132016, 133010, 135000,
-    ] {
+    for code in ticks_ingest::KNOWN_META_CODES {
         if let Some(info) = ticks_ingest::meta_error_info(code) {
             meta.insert(code.to_string(), json!(info));
         }
