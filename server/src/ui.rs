@@ -8,6 +8,7 @@ const INDEX_HTML: &str = include_str!("../ui/index.html");
 const APP_JS: &str = include_str!("../ui/app.js");
 const APP_CSS: &str = include_str!("../ui/app.css");
 const REPORT_JS: &str = include_str!("../ui/report.js");
+const API_JS: &str = include_str!("../ui/api.js");
 
 pub(crate) fn page() -> Response<Body> {
     text_response(StatusCode::OK, "text/html; charset=utf-8", INDEX_HTML)
@@ -19,6 +20,11 @@ pub(crate) fn asset(name: &str) -> Result<Response<Body>, ApiError> {
             StatusCode::OK,
             "text/javascript; charset=utf-8",
             APP_JS,
+        )),
+        "api.js" => Ok(text_response(
+            StatusCode::OK,
+            "text/javascript; charset=utf-8",
+            API_JS,
         )),
         "report.js" => Ok(text_response(
             StatusCode::OK,

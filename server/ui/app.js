@@ -1,6 +1,9 @@
 // The Ticks web page: the log table, filters in the URL, the detail view,
-// deletes and saved searches. Plain JavaScript, no build step, no CDN.
-"use strict";
+// deletes and saved searches. Plain JavaScript as ES modules (no build
+// step, no CDN): `api.js` talks to the server, `report.js` draws the report
+// and the received-messages summary, this module is the rest.
+import { api } from "./api.js";
+import { renderReport, renderMoSummary } from "./report.js";
 
 const $ = (sel) => document.querySelector(sel);
 const COLUMNS = [
@@ -68,12 +71,6 @@ function apiParams(s) {
   return p;
 }
 
-async function api(path, opts = {}) {
-  const r = await fetch(path, opts);
-  const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(body.error ? body.error.message : `HTTP ${r.status}`);
-  return body;
-}
 
 function navigate(params, replace = false) {
   const url = "/?" + params.toString();
@@ -233,7 +230,7 @@ async function render() {
     const mine = ++renderSeq;
     const p = apiParams(s); p.delete("limit");
     for (const k of ["interval", "funnel_by"]) if (s.get(k)) p.set(k, s.get(k));
-    await renderReport(p);
+    await renderReport(p, navigate);
     if (mine === renderSeq) { $("#detail").hidden = true; document.body.dataset.rendered = location.search; }
     return;
   }

@@ -1,7 +1,7 @@
 // The report view and the received-messages (MO) summary: charts drawn as
 // plain SVG, every bar, segment and number a link to the log table
 // filtered to exactly the messages behind it (the report's `drill`).
-"use strict";
+import { api } from "./api.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const STATUS_COLORS = {
@@ -179,7 +179,7 @@ function countsItems(groups, color) {
   }));
 }
 
-async function renderReport(params) {
+export async function renderReport(params, navigate) {
   const box = document.getElementById("report");
   const p = new URLSearchParams(params);
   for (const k of ["limit", "offset", "cursor", "sort", "view"]) p.delete(k);
@@ -250,7 +250,7 @@ async function renderReport(params) {
 }
 
 /// Above the MO table: replies and clicks per campaign and per button.
-async function renderMoSummary(params) {
+export async function renderMoSummary(params) {
   const box = document.getElementById("mo-summary");
   const p = new URLSearchParams(params);
   for (const k of ["limit", "offset", "cursor", "sort", "view", "direction"]) p.delete(k);
