@@ -16,4 +16,8 @@ pub enum QueryError {
     /// The engine failed.
     #[error(transparent)]
     Engine(#[from] ticks_engine::Error),
+    /// A backend failed in a way of its own (an import's input, a remote
+    /// database).
+    #[error("{0}")]
+    Backend(String),
 }

@@ -25,12 +25,14 @@
 //! # store.close()?; Ok(()) }
 //! ```
 
+mod backend;
 mod buckets;
 mod error;
 mod exec;
 mod params;
 mod report;
 
+pub use backend::{Backend, BackendResult, RawInputSink};
 pub use buckets::Interval;
 pub use error::QueryError;
 pub use exec::{group_in, matching, search, sorted_ids, stats, Group, GroupBy, Page, Stats};

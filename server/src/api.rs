@@ -75,7 +75,7 @@ pub(crate) async fn webhook_post(
             return Err(ApiError::BadSignature);
         }
     }
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let input = ticks_ingest::webhook_input(body.to_vec(), Source::Webhook, ticks_ingest::now_ms())
         .inspect_err(|_| app.metrics.count_rejected("webhook"))?;
     let outcome = blocking(move || Ok(store.append_one(input)?)).await?;
@@ -98,7 +98,7 @@ pub(crate) async fn post_sends(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let body = read_body(req.into_body(), app.settings.max_body_bytes).await?;
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let items = ticks_ingest::send_batch(&body, Source::SendApi, ticks_ingest::now_ms())?;
     let mut results: Vec<Value> = vec![Value::Null; items.len()];
     let mut inputs = Vec::new();
@@ -149,15 +149,15 @@ pub(crate) async fn post_import(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let body = read_body(req.into_body(), MAX_IMPORT_BYTES).await?;
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let started = Instant::now();
     let report = blocking(move || {
-        ticks_ingest::import(
-            &store,
-            std::io::BufReader::new(&body[..]),
-            &ticks_ingest::ImportOptions::default(),
-        )
-        .map_err(|e| ApiError::Internal(e.to_string()))
+        store
+            .import(
+                &mut std::io::BufReader::new(&body[..]),
+                &ticks_ingest::ImportOptions::default(),
+            )
+            .map_err(|e| ApiError::Internal(e.to_string()))
     })
     .await?;
     app.metrics
@@ -180,9 +180,9 @@ pub(crate) async fn get_logs(
     let params = query_pairs(&req);
     let query = LogQuery::from_params(&params, &["fields"])?;
     let fields = requested_fields(&params)?;
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let started = Instant::now();
-    let page = blocking(move || Ok(ticks_query::search(&store, &query)?)).await?;
+    let page = blocking(move || Ok(store.search(&query)?)).await?;
     app.metrics.observe_query(started.elapsed());
     let entries: Vec<Value> = page
         .entries
@@ -240,7 +240,7 @@ fn raw_json(raw: &[u8]) -> Value {
 
 pub(crate) async fn get_log(app: Arc<App>, id: &str) -> Result<Response<Body>, ApiError> {
     let id = parse_id(id)?;
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let value = blocking(move || {
         let detail = store
             .entry_detail(id)?
@@ -285,7 +285,7 @@ pub(crate) async fn get_timeline(app: Arc<App>, wamid: &str) -> Result<Response<
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let timeline = blocking(move || Ok(store.timeline(&wamid)?)).await?;
     match timeline {
         Some(t) => Ok(json_response(
@@ -308,9 +308,9 @@ pub(crate) async fn get_stats(
         .ok_or(ApiError::BadRequest { code: "invalid_param", message: "group_by: missing (status, response_code, error_code, category, name, template, day, hour...)".into(), field: Some("group_by".into()) })?;
     let group_by = GroupBy::parse(&group)?;
     let query = LogQuery::from_params(&params, &["group_by"])?;
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let started = Instant::now();
-    let stats = blocking(move || Ok(ticks_query::stats(&store, &query, group_by)?)).await?;
+    let stats = blocking(move || Ok(store.stats(&query, group_by)?)).await?;
     app.metrics.observe_query(started.elapsed());
     Ok(json_response(
         StatusCode::OK,
@@ -327,9 +327,9 @@ pub(crate) async fn get_report(
     let params = query_pairs(&req);
     let options = ticks_query::ReportOptions::from_params(&params)?;
     let query = LogQuery::from_params(&params, &ticks_query::REPORT_PARAMS)?;
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let started = Instant::now();
-    let report = blocking(move || Ok(ticks_query::report(&store, &query, &options)?)).await?;
+    let report = blocking(move || Ok(store.report(&query, &options)?)).await?;
     app.metrics.observe_query(started.elapsed());
     Ok(json_response(StatusCode::OK, &report))
 }
@@ -380,15 +380,15 @@ pub(crate) async fn delete_log(
         .find(|(k, _)| k == "receipt")
         .map(|(_, v)| v.clone());
     let force = params.iter().any(|(k, v)| k == "force" && v == "true");
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let outcome = blocking(move || {
-        if store.snapshot().entry(id).is_none() {
+        if store.entries(&[id.0]).is_empty() {
             return Err(ApiError::NotFound(format!("entry {id} does not exist")));
         }
         let mut ids = roaring::RoaringBitmap::new();
         ids.insert(id.0);
         crate::purge::purge(
-            &store,
+            &*store,
             &ids,
             &actor,
             &format!("id={id}"),
@@ -449,7 +449,7 @@ pub(crate) async fn post_delete(
         receipt,
     } = json_body(&body)?;
     let (all, force) = (all.unwrap_or(false), force.unwrap_or(false));
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let (ids, filter_text) = if let Some(list) = ids {
         let ids: roaring::RoaringBitmap = list.into_iter().collect();
         let text = format!(
@@ -472,14 +472,14 @@ pub(crate) async fn post_delete(
                 message: r.to_string(),
             })?;
         let s = store.clone();
-        let ids = blocking(move || Ok(ticks_query::matching(&s, &query)?)).await?;
+        let ids = blocking(move || Ok(s.matching(&query)?)).await?;
         (ids, filter)
     } else {
         return Err(ApiError::bad("invalid_param", "give ids or filter"));
     };
     let outcome = blocking(move || {
         crate::purge::purge(
-            &store,
+            &*store,
             &ids,
             &actor,
             &filter_text,
@@ -495,7 +495,7 @@ pub(crate) async fn post_delete(
 const SEARCHES: &str = "saved_search";
 
 pub(crate) async fn list_searches(app: Arc<App>) -> Result<Response<Body>, ApiError> {
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let list = blocking(move || Ok(store.settings(SEARCHES)?)).await?;
     let items: Vec<Value> = list
         .into_iter()
@@ -522,7 +522,7 @@ pub(crate) async fn save_search(
         .into_owned()
         .collect();
     LogQuery::from_params(&params, &["columns"])?;
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let name = name.to_string();
     let n = name.clone();
     blocking(move || Ok(store.put_setting(SEARCHES, &n, query.as_bytes())?)).await?;
@@ -534,7 +534,7 @@ pub(crate) async fn delete_search(app: Arc<App>, name: &str) -> Result<Response<
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let n = name.clone();
     let existed = blocking(move || Ok(store.delete_setting(SEARCHES, &n)?)).await?;
     if existed {
@@ -573,14 +573,14 @@ pub(crate) async fn get_export(
                 .filter(|(k, _)| !["format", "limit", "offset", "cursor"].contains(&k.as_str())),
         )
         .finish();
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     tokio::task::spawn_blocking(move || {
         let result = match format {
             Format::Xlsx => {
                 let path = std::env::temp_dir()
                     .join(format!("ticks-export-{}.xlsx", rand::random::<u64>()));
-                let r = export::write_xlsx(&store, &query, &filter, &path).and_then(|receipt| {
+                let r = export::write_xlsx(&*store, &query, &filter, &path).and_then(|receipt| {
                     let mut w = crate::respond::ChannelWriter {
                         tx: tx.clone(),
                         buf: Vec::new(),
@@ -598,14 +598,14 @@ pub(crate) async fn get_export(
                     tx: tx.clone(),
                     buf: Vec::new(),
                 };
-                export::write_export(&store, &query, &filter, format, &mut w).and_then(|r| {
+                export::write_export(&*store, &query, &filter, format, &mut w).and_then(|r| {
                     std::io::Write::flush(&mut w)
                         .map(|()| r)
                         .map_err(Into::into)
                 })
             }
         };
-        match result.and_then(|receipt| export::store_receipt(&store, &receipt)) {
+        match result.and_then(|receipt| export::store_receipt(&*store, &receipt)) {
             Ok(()) => {}
             Err(e) => {
                 tracing::error!("export failed: {e:#}");
@@ -633,9 +633,9 @@ pub(crate) async fn get_export(
 }
 
 pub(crate) async fn get_receipts(app: Arc<App>) -> Result<Response<Body>, ApiError> {
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let list = blocking(move || {
-        crate::export::list_receipts(&store).map_err(|e| ApiError::Internal(e.to_string()))
+        crate::export::list_receipts(&*store).map_err(|e| ApiError::Internal(e.to_string()))
     })
     .await?;
     Ok(json_response(StatusCode::OK, &json!({ "receipts": list })))
@@ -643,7 +643,7 @@ pub(crate) async fn get_receipts(app: Arc<App>) -> Result<Response<Body>, ApiErr
 
 /// `GET /v1/purges`: every purge record, oldest first.
 pub(crate) async fn get_purges(app: Arc<App>) -> Result<Response<Body>, ApiError> {
-    let store = app.store()?.clone();
+    let store = app.store()?;
     let list = blocking(move || Ok(store.purges()?)).await?;
     let items: Vec<Value> = list
         .into_iter()

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
-use ticks_engine::Store;
+use ticks_query::Backend;
 
 /// The HTTP client of the logging proxy.
 fn proxy_client() -> reqwest::Client {
@@ -25,7 +25,8 @@ pub(crate) struct App {
     /// Bytes of request bodies held before they are authenticated, across
     /// all connections (see [`read_unauthenticated_body`]).
     pub(crate) unauthenticated: Arc<tokio::sync::Semaphore>,
-    store: OnceLock<Store>,
+    /// Where the log lives, once it is open.
+    store: OnceLock<Arc<dyn Backend>>,
     ready: AtomicBool,
     pub(crate) metrics: Metrics,
     /// HTTP client of the logging proxy.
@@ -50,22 +51,23 @@ impl App {
     }
 
     /// Installs the opened store; the API answers 503 until then.
-    pub(crate) fn set_store(&self, store: Store) {
-        let _ = self.store.set(store);
+    pub(crate) fn set_backend(&self, backend: Arc<dyn Backend>) {
+        let _ = self.store.set(backend);
     }
 
     pub(crate) fn set_ready(&self) {
         self.ready.store(true, Ordering::SeqCst);
     }
 
-    pub(crate) fn store(&self) -> Result<&Store, ApiError> {
+    pub(crate) fn store(&self) -> Result<Arc<dyn Backend>, ApiError> {
         self.store
             .get()
+            .cloned()
             .ok_or(ApiError::Unavailable("the store is still opening".into()))
     }
 
-    pub(crate) fn store_if_open(&self) -> Option<&Store> {
-        self.store.get()
+    pub(crate) fn store_if_open(&self) -> Option<&dyn Backend> {
+        self.store.get().map(|b| &**b)
     }
 
     pub(crate) fn is_ready(&self) -> bool {

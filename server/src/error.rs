@@ -95,6 +95,7 @@ impl From<ticks_query::QueryError> for ApiError {
                 message: format!("{param}: {message}"),
                 field: Some(param),
             },
+            ticks_query::QueryError::Engine(e) => ApiError::from(e),
             other => ApiError::Internal(other.to_string()),
         }
     }

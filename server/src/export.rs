@@ -20,7 +20,8 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Write;
-use ticks_engine::{Entry, Seq, Store};
+use ticks_engine::Entry;
+use ticks_query::Backend;
 use ticks_query::LogQuery;
 
 /// Rows read from the snapshot at a time: the read lock is held per chunk.
@@ -214,12 +215,12 @@ fn one_line(raw: &[u8]) -> Vec<u8> {
 }
 
 fn entries_in_chunks(
-    store: &Store,
+    store: &dyn Backend,
     ids: &[u32],
     mut each: impl FnMut(&Entry) -> Result<()>,
 ) -> Result<()> {
     for chunk in ids.chunks(CHUNK) {
-        let entries: Vec<Entry> = store.snapshot().entries(chunk);
+        let entries: Vec<Entry> = store.entries(chunk);
         for e in &entries {
             each(e)?;
         }
@@ -229,13 +230,13 @@ fn entries_in_chunks(
 
 /// Writes the export of `query` to `out` and returns its receipt (not yet stored).
 pub(crate) fn write_export(
-    store: &Store,
+    store: &dyn Backend,
     query: &LogQuery,
     filter: &str,
     format: Format,
     out: &mut dyn Write,
 ) -> Result<Receipt> {
-    let ids = ticks_query::sorted_ids(store, query)?;
+    let ids = store.sorted_ids(query)?;
     let mut w = Hashing {
         inner: out,
         hash: Sha256::new(),
@@ -256,14 +257,8 @@ pub(crate) fn write_export(
         }
         Format::Ndjson => {
             // The raw inputs of the matching entries, each once, in log order.
-            let mut seqs: Vec<Seq> = Vec::new();
-            for chunk in ids.chunks(CHUNK) {
-                seqs.extend(store.snapshot().entry_records(chunk));
-            }
             count = ids.len() as u64;
-            seqs.sort_unstable();
-            seqs.dedup();
-            store.raw_inputs(&seqs, |_, source, received_ms, raw| {
+            store.raw_inputs(&ids, &mut |_, source, received_ms, raw| {
                 w.write_all(&ticks_ingest::export_line(
                     source,
                     received_ms,
@@ -328,13 +323,13 @@ pub(crate) fn write_export(
 
 /// Writes an XLSX export to a file (the format needs to seek).
 pub(crate) fn write_xlsx(
-    store: &Store,
+    store: &dyn Backend,
     query: &LogQuery,
     filter: &str,
     path: &std::path::Path,
 ) -> Result<Receipt> {
     use rust_xlsxwriter::{Format as CellFormat, Workbook};
-    let ids = ticks_query::sorted_ids(store, query)?;
+    let ids = store.sorted_ids(query)?;
     let mut book = Workbook::new();
     let bold = CellFormat::new().set_bold();
     let mut sheet_no = 0;
@@ -409,7 +404,7 @@ fn finish(
 
 /// Exports `query` to a file in any format and stores the receipt.
 pub(crate) fn export_to_file(
-    store: &Store,
+    store: &dyn Backend,
     query: &LogQuery,
     filter: &str,
     format: Format,
@@ -435,7 +430,7 @@ pub(crate) fn export_to_file(
 /// Exports `query` into `dir` (created if missing) as `{prefix}-{stamp}.{ext}`,
 /// for a purge that must be covered by an export; stores the receipt.
 pub(crate) fn export_to_folder(
-    store: &Store,
+    store: &dyn Backend,
     query: &LogQuery,
     filter: &str,
     format: Format,
@@ -454,7 +449,7 @@ const RECEIPT_IDS: &str = "receipt_ids";
 
 /// Stores a receipt so it can be listed, and its entry ids so a purge can
 /// tell whether an export covers what it deletes.
-pub(crate) fn store_receipt(store: &Store, receipt: &Receipt) -> Result<()> {
+pub(crate) fn store_receipt(store: &dyn Backend, receipt: &Receipt) -> Result<()> {
     let mut ids = Vec::new();
     receipt.ids.serialize_into(&mut ids)?;
     store.put_setting(RECEIPT_IDS, &receipt.id, &ids)?;
@@ -464,7 +459,7 @@ pub(crate) fn store_receipt(store: &Store, receipt: &Receipt) -> Result<()> {
 
 /// The entry ids every stored receipt exported, by receipt id.
 pub(crate) fn receipt_ids(
-    store: &Store,
+    store: &dyn Backend,
 ) -> Result<std::collections::HashMap<String, roaring::RoaringBitmap>> {
     store
         .settings(RECEIPT_IDS)?
@@ -474,7 +469,7 @@ pub(crate) fn receipt_ids(
 }
 
 /// Stored receipts, oldest first.
-pub(crate) fn list_receipts(store: &Store) -> Result<Vec<Receipt>> {
+pub(crate) fn list_receipts(store: &dyn Backend) -> Result<Vec<Receipt>> {
     Ok(store
         .settings(RECEIPTS)?
         .into_iter()

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use ticks_engine::Store;
+use ticks_query::Backend;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0, 5.0];
@@ -75,7 +75,7 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn render(&self, store: Option<&Store>, relay_backlog: u64) -> String {
+    pub(crate) fn render(&self, store: Option<&dyn Backend>, relay_backlog: u64) -> String {
         let mut out = String::new();
         out.push_str("# HELP ticks_ingest_total Inputs by kind and outcome.\n# TYPE ticks_ingest_total counter\n");
         if let Ok(m) = self.ingest.lock() {
@@ -135,7 +135,7 @@ ticks_store_writable {}",
                 u8::from(health.fault.is_none())
             );
         }
-        if let Some(stats) = store.and_then(|s| s.stats().ok()) {
+        if let Some(stats) = store.and_then(|s| s.store_stats().ok()) {
             let _ = writeln!(
                 out,
                 "# TYPE ticks_store_bytes gauge\nticks_store_bytes {}",

@@ -180,7 +180,6 @@ pub(crate) async fn forward(
             app.store(),
         ) {
             (Ok(input), Ok(store)) => {
-                let store = store.clone();
                 match tokio::task::spawn_blocking(move || store.append_one(input)).await {
                     Ok(Ok(o)) => {
                         app.metrics

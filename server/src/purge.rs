@@ -13,7 +13,7 @@
 use crate::export::{self, Receipt};
 use anyhow::Result;
 use roaring::RoaringBitmap;
-use ticks_engine::Store;
+use ticks_query::Backend;
 
 /// Parameters of `GET /v1/logs` that shape a page, not a selection: a
 /// deletion given one of them would ignore it and delete more than the
@@ -104,14 +104,14 @@ pub(crate) enum Refusal {
 
 /// Deletes the live entries among `ids` if the export-first rule allows it.
 pub(crate) fn purge(
-    store: &Store,
+    store: &dyn Backend,
     ids: &RoaringBitmap,
     actor: &str,
     filter: &str,
     receipt: Option<&str>,
     force: bool,
 ) -> Result<std::result::Result<Purged, Refusal>> {
-    let live = store.snapshot().live() & ids;
+    let live = store.live(ids);
     if live.is_empty() {
         return Ok(Ok(Purged {
             deleted: 0,

@@ -16,7 +16,8 @@ use serde::Serialize;
 use sha2::Sha256;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use ticks_engine::{Record, Seq, Source, Store};
+use ticks_engine::Seq;
+use ticks_query::Backend;
 use tokio::sync::Notify;
 
 /// Attempts before a record is given up (about 2 hours of backoff).
@@ -55,8 +56,8 @@ impl Relays {
     }
 
     /// Records behind, over every downstream.
-    pub(crate) fn backlog(&self, store: Option<&Store>) -> u64 {
-        let last = store.and_then(Store::last_seq).map_or(0, |s| s.0 + 1);
+    pub(crate) fn backlog(&self, store: Option<&dyn Backend>) -> u64 {
+        let last = store.and_then(|s| s.last_seq()).map_or(0, |s| s.0 + 1);
         self.status
             .iter()
             .filter_map(|s| {
@@ -67,8 +68,8 @@ impl Relays {
             .sum()
     }
 
-    pub(crate) fn snapshot(&self, store: Option<&Store>) -> Vec<RelayStatus> {
-        let last = store.and_then(Store::last_seq).map_or(0, |s| s.0 + 1);
+    pub(crate) fn snapshot(&self, store: Option<&dyn Backend>) -> Vec<RelayStatus> {
+        let last = store.and_then(|s| s.last_seq()).map_or(0, |s| s.0 + 1);
         self.status
             .iter()
             .filter_map(|s| s.lock().ok().map(|s| s.clone()))
@@ -85,7 +86,11 @@ fn cursor_key(url: &str) -> String {
 }
 
 /// Starts one relay task per URL.
-pub(crate) fn start(store: Store, urls: &[String], app_secret: Option<String>) -> Relays {
+pub(crate) fn start(
+    store: Arc<dyn Backend>,
+    urls: &[String],
+    app_secret: Option<String>,
+) -> Relays {
     let wake = Arc::new(Notify::new());
     let mut status = Vec::new();
     let client = reqwest::Client::builder()
@@ -147,24 +152,18 @@ fn signature(secret: &str, body: &[u8]) -> Option<String> {
 }
 
 /// The next webhook record after `cursor`, with its raw body.
-fn next_webhook(store: &Store, cursor: Option<u64>) -> Option<(Seq, Vec<u8>)> {
-    for item in store.records_after(cursor.map(Seq)) {
-        match item {
-            Ok((seq, Record::Input(rec))) if rec.source == Source::Webhook => {
-                return Some((seq, rec.raw))
-            }
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::error!("relay: reading the log: {e}");
-                return None;
-            }
+fn next_webhook(store: &dyn Backend, cursor: Option<u64>) -> Option<(Seq, Vec<u8>)> {
+    match store.webhook_after(cursor.map(Seq)) {
+        Ok(next) => next,
+        Err(e) => {
+            tracing::error!("relay: reading the log: {e}");
+            None
         }
     }
-    None
 }
 
 async fn run(
-    store: Store,
+    store: Arc<dyn Backend>,
     url: String,
     secret: Option<String>,
     client: reqwest::Client,
@@ -177,7 +176,7 @@ async fn run(
     let mut attempts: u32 = 0;
     loop {
         let s = store.clone();
-        let next = tokio::task::spawn_blocking(move || next_webhook(&s, cursor))
+        let next = tokio::task::spawn_blocking(move || next_webhook(&*s, cursor))
             .await
             .ok()
             .flatten();
@@ -246,7 +245,7 @@ async fn run(
     }
 }
 
-async fn save(store: &Store, url: &str, cursor: Option<u64>) {
+async fn save(store: &Arc<dyn Backend>, url: &str, cursor: Option<u64>) {
     let Some(c) = cursor else { return };
     let (s, key) = (store.clone(), cursor_key(url));
     let _ = tokio::task::spawn_blocking(move || {

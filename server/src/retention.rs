@@ -5,13 +5,14 @@
 use crate::{export, purge};
 use anyhow::Result;
 use std::path::Path;
-use ticks_engine::Store;
+use std::sync::Arc;
+use ticks_query::Backend;
 
 const DAY_MS: i64 = 86_400_000;
 
 /// One retention pass at `now_ms`: what it exported and purged, if anything.
 pub(crate) fn run_once(
-    store: &Store,
+    store: &dyn Backend,
     max_age_days: u32,
     export_dir: &Path,
     now_ms: i64,
@@ -19,7 +20,7 @@ pub(crate) fn run_once(
     let cutoff = now_ms - i64::from(max_age_days) * DAY_MS;
     let pairs = vec![("to".to_string(), cutoff.to_string())];
     let query = ticks_query::LogQuery::from_params(&pairs, &[])?;
-    let ids = ticks_query::matching(store, &query)?;
+    let ids = store.matching(&query)?;
     if ids.is_empty() {
         return Ok(None);
     }
@@ -45,14 +46,14 @@ pub(crate) fn run_once(
 }
 
 /// Runs retention now and then every day, until the runtime stops.
-pub(crate) fn spawn(store: Store, max_age_days: u32, export_dir: std::path::PathBuf) {
+pub(crate) fn spawn(store: Arc<dyn Backend>, max_age_days: u32, export_dir: std::path::PathBuf) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(86_400));
         loop {
             tick.tick().await;
             let (s, dir) = (store.clone(), export_dir.clone());
             let result = tokio::task::spawn_blocking(move || {
-                run_once(&s, max_age_days, &dir, ticks_ingest::now_ms())
+                run_once(&*s, max_age_days, &dir, ticks_ingest::now_ms())
             })
             .await;
             match result {

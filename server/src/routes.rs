@@ -12,7 +12,6 @@ use crate::{api, proxy, ui};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::sync::Arc;
-use ticks_engine::Store;
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -344,7 +343,7 @@ pub(crate) async fn dispatch(
 
 /// `/readyz`: 200 once the store has caught up and while writes succeed.
 fn readyz(app: &App) -> Response<Body> {
-    match app.store_if_open().and_then(Store::write_fault) {
+    match app.store_if_open().and_then(|b| b.write_fault()) {
         Some(fault) => text_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",

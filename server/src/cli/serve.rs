@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use ticks_engine::Store;
+use ticks_query::Backend;
 
 /// The arguments of `ticks serve`.
 #[derive(clap::Args)]
@@ -151,11 +152,16 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
             .await
             .with_context(|| format!("listening on {}", settings.listen))?;
         let addr = listener.local_addr()?;
+        // The server talks to the log through the backend boundary; the
+        // embedded store is the backend here, and this function keeps the
+        // `Store` itself only for what is the store's own (checkpoints,
+        // the text index at start, close).
+        let backend: Arc<dyn Backend> = Arc::new(store.clone());
         let relays = if settings.relay_urls.is_empty() {
             relay::Relays::none()
         } else {
             relay::start(
-                store.clone(),
+                backend.clone(),
                 &settings.relay_urls,
                 settings.app_secret.clone(),
             )
@@ -166,7 +172,7 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
             settings.checkpoint_records,
         );
         let app = Arc::new(app::App::new(settings));
-        app.set_store(store.clone());
+        app.set_backend(backend.clone());
         let _ = app.relays.set(relays);
         println!("ticks listening on http://{addr}");
         let _ = std::io::stdout().flush();
@@ -186,7 +192,7 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
             });
         }
         if let Some((days, dir)) = retention_settings {
-            retention::spawn(store.clone(), days, dir);
+            retention::spawn(backend.clone(), days, dir);
         }
         {
             // A checkpoint every `checkpoint_minutes`, or as soon as
