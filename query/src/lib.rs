@@ -29,6 +29,7 @@ mod backend;
 mod buckets;
 mod error;
 mod exec;
+mod fields;
 mod params;
 mod report;
 
@@ -36,6 +37,7 @@ pub use backend::{Backend, BackendResult, RawInputSink};
 pub use buckets::Interval;
 pub use error::QueryError;
 pub use exec::{group_in, matching, search, sorted_ids, stats, Group, GroupBy, Page, Stats};
+pub use fields::{field, FieldKind, FieldSpec, FIELDS};
 pub use params::{
     parse_time, parse_tz, Column, Filter, FilterField, LogQuery, Sort, DEFAULT_LIMIT, MAX_LIMIT,
 };

@@ -45,34 +45,9 @@ pub enum FilterField {
 }
 
 impl FilterField {
-    /// Parses a parameter name.
+    /// Parses a parameter name (see the field catalog, `crate::FIELDS`).
     pub fn parse(name: &str) -> Option<FilterField> {
-        Some(match name {
-            "category" => FilterField::Indexed(Field::Category),
-            "response_code" | "code" => FilterField::Indexed(Field::ResponseCode),
-            "recipient_type" | "type" => FilterField::Indexed(Field::RecipientType),
-            "status" => FilterField::Indexed(Field::Status),
-            "name" | "campaign" => FilterField::Indexed(Field::Name),
-            "template" => FilterField::Indexed(Field::Template),
-            "error_code" => FilterField::Indexed(Field::ErrorCode),
-            "direction" => FilterField::Indexed(Field::Direction),
-            "content_type" => FilterField::Indexed(Field::ContentType),
-            "phone_number_id" => FilterField::Indexed(Field::PhoneNumberId),
-            "subaccount" => FilterField::Indexed(Field::Subaccount),
-            "user" => FilterField::Indexed(Field::User),
-            "conversation_type" => FilterField::Indexed(Field::ConversationType),
-            "pricing_category" => FilterField::Indexed(Field::PricingCategory),
-            "session" => FilterField::Indexed(Field::Session),
-            "language" => FilterField::Indexed(Field::Language),
-            "engagement" => FilterField::Indexed(Field::Engagement),
-            "reached" => FilterField::Indexed(Field::Reached),
-            "button" => FilterField::Indexed(Field::Button),
-            "correlation_id" => FilterField::CorrelationId,
-            "phone" => FilterField::Phone,
-            "wamid" => FilterField::Wamid,
-            "id" => FilterField::Id,
-            _ => return None,
-        })
+        crate::fields::field(name)?.filter
     }
 }
 
@@ -120,19 +95,16 @@ mod field_name {
 }
 
 impl Column {
-    /// Parses a column name.
+    /// Parses a column name (see the field catalog, `crate::FIELDS`).
     pub fn parse(name: &str) -> Option<Column> {
-        Some(match name {
-            "recorded_at" | "time" | "date" => Column::RecordedAt,
-            "id" | "#" => Column::Id,
-            "phone" => Column::Phone,
-            "correlation_id" => Column::CorrelationId,
-            other => match FilterField::parse(other)? {
-                FilterField::Indexed(f) => Column::Indexed(f),
-                FilterField::Phone => Column::Phone,
-                FilterField::CorrelationId => Column::CorrelationId,
-                FilterField::Wamid | FilterField::Id => return None,
-            },
+        let spec = crate::fields::field(name).filter(|f| f.sortable)?;
+        Some(match (spec.name, spec.filter) {
+            ("recorded_at", _) => Column::RecordedAt,
+            (_, Some(FilterField::Id)) => Column::Id,
+            (_, Some(FilterField::Indexed(f))) => Column::Indexed(f),
+            (_, Some(FilterField::Phone)) => Column::Phone,
+            (_, Some(FilterField::CorrelationId)) => Column::CorrelationId,
+            _ => return None,
         })
     }
 }

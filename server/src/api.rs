@@ -334,6 +334,21 @@ pub(crate) async fn get_report(
     Ok(json_response(StatusCode::OK, &report))
 }
 
+/// `GET /v1/fields`: the field catalog (name, aliases, label, kind, and
+/// whether it filters, sorts, groups and is exported), which the page and
+/// scripts read instead of keeping their own list.
+pub(crate) fn get_fields() -> Response<Body> {
+    let fields: Vec<Value> = ticks_query::FIELDS
+        .iter()
+        .map(|f| {
+            let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
+            v["filterable"] = json!(f.filterable());
+            v
+        })
+        .collect();
+    json_response(StatusCode::OK, &json!({ "fields": fields }))
+}
+
 pub(crate) fn get_codes() -> Response<Body> {
     let mut meta = serde_json::Map::new();
     for code in ticks_ingest::KNOWN_META_CODES {

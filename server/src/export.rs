@@ -482,6 +482,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_exported_columns_are_the_catalogs() {
+        let catalog: Vec<&str> = ticks_query::FIELDS
+            .iter()
+            .filter(|f| f.exported)
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(COLUMNS.to_vec(), catalog, "the exports' columns, in order");
+    }
+
+    #[test]
     fn formula_cells_are_neutralised() {
         for bad in ["=HYPERLINK(\"x\")", "+1", "-2+3", "@SUM(A1)", "\tx"] {
             assert!(neutralise(bad).starts_with('\''), "{bad}");

@@ -51,6 +51,7 @@ enum Handler {
     GetStats,
     GetReport,
     GetCodes,
+    GetFields,
     GetExport,
     GetReceipts,
     GetPurges,
@@ -120,6 +121,7 @@ pub(crate) const ROUTES: &[Route] = &[
     route("GET", "/metrics", Public, "other", Handler::Metrics),
     route("GET", "/v1/openapi.json", Public, "other", Handler::OpenApi),
     route("GET", "/v1/codes", Public, "other", Handler::GetCodes),
+    route("GET", "/v1/fields", Public, "other", Handler::GetFields),
     route(
         "GET",
         "/webhook",
@@ -316,6 +318,7 @@ pub(crate) async fn dispatch(
             include_str!("../openapi.json"),
         )),
         Handler::GetCodes => Ok(api::get_codes()),
+        Handler::GetFields => Ok(api::get_fields()),
         Handler::WebhookVerify => api::webhook_verify(&app, &req),
         Handler::WebhookPost => api::webhook_post(app, req).await,
         Handler::PostSends => api::post_sends(app, req).await,

@@ -39,3 +39,24 @@ pub(crate) fn asset(name: &str) -> Result<Response<Body>, ApiError> {
         _ => Err(ApiError::NotFound(format!("no asset {name}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The page's sortable columns are columns the API sorts by (the
+    /// field catalog), so the page cannot drift from it.
+    #[test]
+    fn the_pages_sort_columns_are_in_the_field_catalog() {
+        let mut sorts = 0;
+        for part in APP_JS.split("sort: \"").skip(1) {
+            let name = part.split('"').next().unwrap_or("");
+            assert!(
+                ticks_query::field(name).is_some_and(|f| f.sortable),
+                "app.js sorts by {name:?}, which the API does not"
+            );
+            sorts += 1;
+        }
+        assert!(sorts > 10, "{sorts} sort columns found");
+    }
+}

@@ -603,6 +603,20 @@ fn limit_zero_answers_the_total_alone_and_fields_names_the_columns() {
         keys.sort_unstable();
         assert_eq!(keys, ["id", "recorded_at", "wamid"], "{e}");
     }
+    // The names `fields=` takes are the catalog's.
+    let (status, catalog) = s.get_json("/v1/fields");
+    assert_eq!(status, 200);
+    let phone = catalog["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .find(|f| f["name"] == "phone")
+        .cloned()
+        .expect("phone is in the catalog");
+    assert_eq!(
+        (&phone["filterable"], &phone["sortable"], &phone["kind"]),
+        (&json!(true), &json!(true), &json!("id"))
+    );
     let (status, v) = s.get_json("/v1/logs?fields=id,colour");
     assert_eq!(status, 400);
     assert_eq!(v["error"]["field"], "fields");
