@@ -8,10 +8,9 @@
 //! period, about [`TARGET_PLAIN_BYTES`] in all, under the key of its first
 //! sequence number.
 //!
-//! # Open block (the layout inside a sealed block; stored as such by store format 3)
+//! # Open block (the layout inside a sealed block)
 //! ```text
-//! [0]          BLOCK_TAG (0x80; a record of the older one-per-key layout
-//!              starts with its format version, 1 or 2)
+//! [0]          BLOCK_TAG (0x80)
 //! [1..3]       n = number of slots, u16 LE; slot i holds sequence number key + i
 //! [3..3+4n]    end of each slot's record, u32 LE, counted from the data start;
 //!              a slot that ends where the one before it ends is empty
@@ -275,6 +274,7 @@ impl BlockBuilder {
     }
 
     /// The records of the slots, in order (`None`: an empty slot).
+    #[cfg(test)]
     pub(crate) fn each(&self) -> impl Iterator<Item = (Seq, Option<&[u8]>)> + '_ {
         (0..self.ends.len()).map(move |i| {
             let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
@@ -294,7 +294,7 @@ impl BlockBuilder {
         }
     }
 
-    /// The open form of the block (stored by store format 3; sealed by 4).
+    /// The open form of the block (what a sealed block holds).
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEAD + 4 * self.ends.len() + self.data.len());
         out.push(BLOCK_TAG);

@@ -88,7 +88,7 @@ pub(crate) fn rewrite_period(log: &Log, period: u32, ids: &RoaringBitmap) -> Res
             };
             redact(&mut rec, ids);
             writes.push((seq, Some(Log::reencode(&rec)?)));
-        } else if let Some(resealed) = log.reseal(seq, &bytes)? {
+        } else if let Some(resealed) = log.reseal(&bytes)? {
             writes.push((seq, Some(resealed)));
         }
         if writes.len() >= 1024 {

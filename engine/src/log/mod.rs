@@ -15,9 +15,7 @@ pub(crate) mod erase;
 pub(crate) mod keys;
 mod record;
 
-pub(crate) use record::{
-    decode_header, encode_purge, is_input, PreparedInput, OLDEST_READABLE, STORE_FORMAT,
-};
+pub(crate) use record::{decode_header, encode_purge, is_input, PreparedInput, STORE_FORMAT};
 pub use record::{train_dictionary, InputRecord, PurgeRecord, Record, FORMAT_VERSION};
 // The record codec's helpers, for the log's own reading and writing.
 use record::*;
@@ -31,8 +29,7 @@ use std::sync::{Mutex, RwLock};
 /// The sled tree that holds the log, with the keys that encrypt its
 /// records. Records sit in blocks of consecutive sequence numbers (see the
 /// `blocks` module), keyed by the big-endian sequence number of each
-/// block's first slot, so sled's order is log order; stores written before
-/// blocks hold one record per key, and all read the same.
+/// block's first slot, so sled's order is log order.
 pub(crate) struct Log {
     /// The sled database and its log tree. `None` while the store recovers
     /// from a failed write: sled keeps the first I/O error it meets and
@@ -82,9 +79,6 @@ fn block_view(key: Seq, value: &[u8]) -> Result<BlockView<'_>> {
 fn records_held(key: Seq, value: &[u8]) -> Result<u64> {
     if let Some(head) = SealedHead::parse(value) {
         return Ok(head.records as u64);
-    }
-    if !blocks::is_block(value) {
-        return Ok(1);
     }
     let view = block_view(key, value)?;
     Ok((0..view.slots())
@@ -149,8 +143,8 @@ impl Iterator for Records<'_> {
             };
             if blocks::is_block(&value) {
                 self.block = Some((key, value, 0));
-            } else if key >= self.from {
-                return Some(Ok((key, value)));
+            } else {
+                return Some(Err(corrupt(key, "a log value that is not a block")));
             }
         }
     }
@@ -298,33 +292,15 @@ impl Log {
         Ok(sled::IVec::from(frame))
     }
 
-    /// A stored value as an open block to change (`None`: a record of the
-    /// one-per-key layout). Records of an open block written by store
-    /// format 3 are made plain, since the block will be sealed as a whole.
+    /// A stored value as an open block to change.
     fn load_block(&self, key: Seq, value: &sled::IVec) -> Result<Option<BlockBuilder>> {
-        let sealed = blocks::is_sealed(value);
         let open = self.open_value(key, value.clone())?;
-        if !blocks::is_block(&open) {
-            return Ok(None);
-        }
-        let mut block = BlockBuilder::from_value(key, &open)
+        let block = BlockBuilder::from_value(key, &open)
             .ok_or_else(|| corrupt(key, "damaged block header"))?;
-        if !sealed {
-            let mut plain = Vec::new();
-            for (seq, record) in block.each() {
-                if let Some(bytes) = record.filter(|b| is_input(b) && b[0] <= SEALED_ALONE) {
-                    plain.push((seq, self.plain_record(seq, bytes)?));
-                }
-            }
-            for (seq, bytes) in plain {
-                block.set(seq, &bytes);
-            }
-        }
         Ok(Some(block))
     }
 
-    /// A stored value with a sealed block opened: an open block, or a
-    /// record of the one-per-key layout, as they are.
+    /// A stored value with its sealed block opened.
     fn open_value(&self, key: Seq, value: sled::IVec) -> Result<sled::IVec> {
         if blocks::is_sealed(&value) {
             self.open_sealed(key, &value)
@@ -336,9 +312,6 @@ impl Log {
     /// The record of `seq` in `open` (stored under `key`, sealed blocks
     /// opened), if it holds one.
     fn record_in(key: Seq, open: &sled::IVec, seq: Seq) -> Result<Option<sled::IVec>> {
-        if !blocks::is_block(open) {
-            return Ok((key == seq).then(|| open.clone()));
-        }
         let view = block_view(key, open)?;
         let slot = usize::try_from(seq.0 - key.0).unwrap_or(usize::MAX);
         Ok(view.slot(slot).map(|(at, len)| open.subslice(at, len)))
@@ -358,10 +331,7 @@ impl Log {
                 current = match self.holder(seq)? {
                     Some((key, value)) => {
                         let open = self.open_value(key, value)?;
-                        let span = match blocks::is_block(&open) {
-                            true => block_view(key, &open)?.slots() as u64,
-                            false => 1,
-                        };
+                        let span = block_view(key, &open)?.slots() as u64;
                         Some((key, span, open))
                     }
                     None => None,
@@ -383,41 +353,7 @@ impl Log {
         input: &PreparedInput,
         assignments: &[Option<EntryId>],
     ) -> Result<Vec<u8>> {
-        finish_record(input.header(assignments), 0, None, &input.payload)
-    }
-
-    /// The plain payload of an input record: as it is (version 3), or
-    /// decrypted and decompressed (versions 1 and 2).
-    fn plain_payload<'b>(
-        &self,
-        seq: Seq,
-        bytes: &[u8],
-        header: &Header<'b>,
-    ) -> Result<std::borrow::Cow<'b, [u8]>> {
-        if bytes[0] > SEALED_ALONE {
-            return Ok(std::borrow::Cow::Borrowed(header.payload));
-        }
-        if header.generation == 0 {
-            return Ok(decompress(seq, header.payload)?.into());
-        }
-        let ring = self.ring();
-        let key = ring
-            .get(keys::period_of(seq.0), header.generation)
-            .ok_or_else(|| corrupt(seq, "its encryption key was destroyed"))?;
-        let frame = keys::open(key, header.aad, header.payload)
-            .ok_or_else(|| corrupt(seq, "the payload does not authenticate"))?;
-        drop(ring);
-        Ok(decompress(seq, &frame)?.into())
-    }
-
-    /// An input record of version 1 or 2 as a plain version 3 record.
-    fn plain_record(&self, seq: Seq, bytes: &[u8]) -> Result<Vec<u8>> {
-        let header = decode_header(seq, bytes)?;
-        let payload = self.plain_payload(seq, bytes, &header)?;
-        let ids_end = 15 + 4 * header.assignments.len();
-        let mut head = bytes[..ids_end].to_vec();
-        head[0] = FORMAT_VERSION;
-        finish_record(head, 0, None, &payload)
+        finish_record(input.header(assignments), &input.payload)
     }
 
     /// Decodes one log record.
@@ -430,8 +366,8 @@ impl Log {
             KIND_INPUT => {
                 let header = decode_header(seq, bytes)?;
                 let (source, received_ms) = input_meta(seq, bytes)?;
-                let payload = self.plain_payload(seq, bytes, &header)?;
-                let (raw, events) = decode_payload(seq, &payload)?;
+                let payload = header.payload;
+                let (raw, events) = decode_payload(seq, payload)?;
                 if events.len() != header.assignments.len() {
                     return Err(corrupt(seq, "event count differs from assignments"));
                 }
@@ -467,8 +403,8 @@ impl Log {
         }
         let header = decode_header(seq, bytes)?;
         let (source, received_ms) = input_meta(seq, bytes)?;
-        let plain = self.plain_payload(seq, bytes, &header)?;
-        let raw = plain[4..raw_end(seq, &plain)?].to_vec();
+        let plain = header.payload;
+        let raw = plain[4..raw_end(seq, plain)?].to_vec();
         Ok(Some((source, received_ms, raw)))
     }
 
@@ -488,14 +424,10 @@ impl Log {
 
     /// What a re-key of its period writes for a record that stays: the
     /// record for its block to be sealed again under the period's new key
-    /// (a version 2 record made plain first), or `None` when nothing needs
-    /// writing (the store does not encrypt, or the record never was).
-    pub(crate) fn reseal(&self, seq: Seq, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
-        if !self.encrypt || bytes.first() == Some(&1) {
+    /// or `None` when nothing needs writing (the store does not encrypt).
+    pub(crate) fn reseal(&self, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
+        if !self.encrypt {
             return Ok(None);
-        }
-        if is_input(bytes) && bytes.first() == Some(&SEALED_ALONE) {
-            return Ok(Some(self.plain_record(seq, bytes)?));
         }
         Ok(Some(bytes.to_vec()))
     }
@@ -583,15 +515,7 @@ impl Log {
                             rewritten.push(key);
                             open = Some(block);
                         }
-                        Some(_) => {}
-                        // A record of the one-per-key layout: changed in
-                        // a block of one, which is sealed like the others.
-                        None if key == seq => {
-                            let mut block = BlockBuilder::new(seq);
-                            block.push(&value);
-                            open = Some(block);
-                        }
-                        None => {}
+                        Some(_) | None => {}
                     }
                 }
             }
@@ -665,10 +589,8 @@ impl Log {
         let key = key_seq(&k)?;
         let slots = if let Some(head) = SealedHead::parse(&v) {
             head.slots
-        } else if blocks::is_block(&v) {
-            block_view(key, &v)?.slots()
         } else {
-            return Ok(Some(key));
+            block_view(key, &v)?.slots()
         };
         Ok(Some(Seq(key.0 + slots.saturating_sub(1) as u64)))
     }
@@ -946,50 +868,6 @@ mod tests {
         assert_eq!(log.len().expect("len"), 0);
     }
 
-    #[test]
-    fn a_store_of_one_record_per_key_reads_as_before_and_grows_in_blocks() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (db, log) = open(dir.path());
-        // The format 1 and 2 layout: the record itself under its key.
-        for s in 0..5u64 {
-            log.tree()
-                .expect("attached")
-                .insert(seq_key(Seq(s)), record(s, 20))
-                .expect("inserted");
-        }
-        // Opened again, as a store written by an older build would be.
-        let log = Log::open(&db, &dir.path().join("keyring"), false, 3).expect("opens");
-        assert_eq!(log.last_seq().expect("last"), Some(Seq(4)));
-        write(&log, 5..8, 20);
-        assert_eq!(
-            log.tree().expect("attached").len(),
-            6,
-            "five old keys and one block"
-        );
-        assert_eq!(
-            all(&log, None).iter().map(|(s, _)| *s).collect::<Vec<_>>(),
-            (0..8).collect::<Vec<_>>()
-        );
-        assert_eq!(all(&log, Some(2)).first().map(|(s, _)| *s), Some(3));
-        assert_eq!(
-            log.get(Seq(2)).expect("get").map(|v| v.to_vec()),
-            Some(record(2, 20))
-        );
-        log.rewrite(vec![
-            (Seq(1), None),
-            (Seq(2), Some(b"new".to_vec())),
-            (Seq(6), None),
-        ])
-        .expect("rewritten");
-        assert_eq!(log.get(Seq(1)).expect("get"), None);
-        assert_eq!(
-            log.get(Seq(2)).expect("get").map(|v| v.to_vec()),
-            Some(b"new".to_vec())
-        );
-        assert_eq!(log.get(Seq(6)).expect("get"), None);
-        assert_eq!(log.len().expect("len"), 6);
-    }
-
     fn open_encrypting(dir: &std::path::Path) -> (sled::Db, Log) {
         open_with(dir, true)
     }
@@ -1085,65 +963,11 @@ mod tests {
     }
 
     #[test]
-    fn a_block_of_records_sealed_one_by_one_is_sealed_whole_by_a_re_key() {
-        // How store format 3 wrote a block: open, each record compressed and
-        // encrypted under its period's key (record version 2).
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (_db, log) = open_encrypting(dir.path());
-        let (generation, key) = log.period_key(0).expect("key");
-        let mut block = BlockBuilder::new(Seq(0));
-        for s in 0..5u64 {
-            let raw = format!("{{\"old\":\"needle-{s}\"}}");
-            let prepared = input(&raw);
-            let mut head = prepared.header(&[Some(EntryId(s as u32))]);
-            head[0] = SEALED_ALONE;
-            let frame = compress(&prepared.payload, 3).expect("compressed");
-            let record = finish_record(head, generation, Some(&key), &frame).expect("sealed");
-            block.push(&record);
-        }
-        log.tree()
-            .expect("attached")
-            .insert(seq_key(Seq(0)), block.encode())
-            .expect("stored");
-        assert_eq!(raw_of(&log, 3), b"{\"old\":\"needle-3\"}");
-
-        // A re-key: every record rewritten, then the old key destroyed.
-        log.begin_rekey(0).expect("rekey");
-        let mut changes = Vec::new();
-        for item in log.iter_period(0) {
-            let (seq, bytes) = item.expect("read");
-            if let Some(new) = log.reseal(seq, &bytes).expect("resealed") {
-                changes.push((seq, Some(new)));
-            }
-        }
-        assert_eq!(changes.len(), 5);
-        log.rewrite(changes).expect("rewritten");
-        log.finish_rekey(0).expect("retired");
-
-        let values = stored_values(&log);
-        assert_eq!(values.len(), 1);
-        assert!(
-            blocks::is_sealed(&values[0]),
-            "the block is sealed whole now"
-        );
-        for s in 0..5u64 {
-            assert_eq!(
-                raw_of(&log, s),
-                format!("{{\"old\":\"needle-{s}\"}}").as_bytes()
-            );
-        }
-        assert_eq!(log.len().expect("len"), 5);
-    }
-
-    #[test]
     fn many_records_read_at_once_are_those_a_get_each_would_return() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (db, log) = open(dir.path());
-        // A store of format 1 or 2 first: one record per key.
-        log.tree()
-            .expect("attached")
-            .insert(seq_key(Seq(0)), record(0, 30))
-            .expect("inserted");
+        write(&log, 0..1, 30);
+        // Reopened: the next records go into the block the last run left.
         let log = Log::open(&db, &dir.path().join("keyring"), false, 3).expect("opens");
         write(&log, 1..200, 300);
         log.rewrite(vec![(Seq(70), None)]).expect("rewritten");

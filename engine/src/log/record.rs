@@ -5,10 +5,9 @@
 //!
 //! Records are stored a few at a time in blocks (see the `blocks` module),
 //! each block under the 8-byte big-endian sequence number of its first
-//! record, so sled's order is log order; stores of format 1 and 2 have one
-//! record per key, the record itself as the value. A record is:
+//! record, so sled's order is log order. A record is:
 //! ```text
-//! [0]      format version (3; versions 1, without [g], and 2 still decode)
+//! [0]      format version (3; earlier versions are not read)
 //! [1]      kind: 1 = input, 2 = purge
 //! input:
 //! [2]      source (0 send_api, 1 webhook, 2 import, 3 proxy)
@@ -18,12 +17,8 @@
 //!          or u32::MAX when it was a duplicate and must be ignored
 //! [g]      key generation, u32 LE (always 0 in version 3)
 //! [..]     payload: raw_len u32 LE | raw bytes | bincode(Vec<Event>)
-//!          version 3: plain, because the sealed block that holds the record
-//!          is compressed and encrypted as a whole (see `blocks`);
-//!          version 2: a zstd frame of it, encrypted when g > 0:
-//!          nonce (12) | ChaCha20-Poly1305(frame), with every header byte
-//!          before it as associated data, under the key of generation g of
-//!          the record's period (see the `keys` module)
+//!          plain, because the sealed block that holds the record is
+//!          compressed and encrypted as a whole (see `blocks` and `keys`)
 //! purge:
 //! [2..]    bincode(PurgeRecord) (names entries, holds none of their content)
 //! ```
@@ -31,23 +26,17 @@
 //! in the same compressed frame, where zstd's window folds their repeated
 //! strings into the raw JSON they came from.
 
-use super::keys;
 use crate::error::{Error, Result};
 use crate::model::{EntryId, Event, Input, Seq, Source};
 use serde::{Deserialize, Serialize};
 
 /// The version of the record format written by this build.
 pub const FORMAT_VERSION: u8 = 3;
-/// The record version whose payload is compressed (and encrypted) alone.
-pub(super) const SEALED_ALONE: u8 = 2;
-/// The store's format, kept in its `meta` tree: 1 and 2 are their record
-/// format with one record per sled key; 3 has records of format 2 in open
-/// blocks; 4 writes sealed blocks of version 3 records (see the `blocks`
-/// module). This build reads them all, writes 4, and marks an older store
-/// 4 when it opens it (older builds then refuse it).
+/// The store's format, kept in its `meta` tree: 4 is sealed blocks of
+/// version 3 records (see the `blocks` module). Formats 1 to 3 (one record
+/// per key, records compressed and encrypted one by one) are no longer
+/// read: no store of them exists.
 pub(crate) const STORE_FORMAT: u8 = 4;
-/// The oldest record format (and store format) this build still reads.
-pub(crate) const OLDEST_READABLE: u8 = 1;
 pub(super) const KIND_INPUT: u8 = 1;
 pub(super) const KIND_PURGE: u8 = 2;
 pub(super) const DUPLICATE: u32 = u32::MAX;
@@ -212,18 +201,11 @@ pub(super) fn header_bytes(
     out
 }
 
-/// Appends the generation and the (sealed) payload to a header.
-pub(super) fn finish_record(
-    mut header: Vec<u8>,
-    generation: u32,
-    key: Option<&keys::KeyBytes>,
-    payload: &[u8],
-) -> Result<Vec<u8>> {
-    header.extend_from_slice(&generation.to_le_bytes());
-    match key {
-        Some(k) => keys::seal_onto(k, &mut header, payload)?,
-        None => header.extend_from_slice(payload),
-    }
+/// Appends the key generation (always 0: the block is encrypted, not the
+/// record) and the payload to a header.
+pub(super) fn finish_record(mut header: Vec<u8>, payload: &[u8]) -> Result<Vec<u8>> {
+    header.extend_from_slice(&0u32.to_le_bytes());
+    header.extend_from_slice(payload);
     Ok(header)
 }
 
@@ -290,11 +272,7 @@ pub struct InputRecord {
 /// Only the header of an input record: what replay needs without the payload.
 pub(crate) struct Header<'a> {
     pub(crate) assignments: Vec<Option<EntryId>>,
-    /// The key generation (0: plain payload).
-    pub(crate) generation: u32,
-    /// The bytes the payload's encryption authenticates.
-    pub(crate) aad: &'a [u8],
-    /// The payload, sealed when `generation > 0`.
+    /// The payload, plain (its block is compressed and encrypted whole).
     pub(crate) payload: &'a [u8],
 }
 
@@ -321,29 +299,18 @@ pub(crate) fn decode_header(seq: Seq, bytes: &[u8]) -> Result<Header<'_>> {
             (v != DUPLICATE).then_some(EntryId(v))
         })
         .collect();
-    if bytes[0] == 1 {
-        return Ok(Header {
-            assignments,
-            generation: 0,
-            aad: &bytes[..end],
-            payload: &bytes[end..],
-        });
-    }
     if bytes.len() < end + 4 {
         return Err(corrupt(seq, "key generation missing"));
     }
-    let generation =
-        u32::from_le_bytes([bytes[end], bytes[end + 1], bytes[end + 2], bytes[end + 3]]);
+    // [end..end + 4] is the key generation, always 0 in version 3.
     Ok(Header {
         assignments,
-        generation,
-        aad: &bytes[..end + 4],
         payload: &bytes[end + 4..],
     })
 }
 
 pub(super) fn check_version(bytes: &[u8]) -> Result<()> {
-    if !(OLDEST_READABLE..=FORMAT_VERSION).contains(&bytes[0]) {
+    if bytes[0] != FORMAT_VERSION {
         return Err(Error::IncompatibleFormat {
             found: bytes[0] as u32,
             expected: FORMAT_VERSION as u32,

@@ -61,13 +61,6 @@ pub(super) fn open(config: Config) -> Result<(Arc<Shared>, WriterHandle)> {
     let meta = db.open_tree("meta")?;
     match meta.get("format")?.and_then(|v| v.first().copied()) {
         Some(v) if v == log::STORE_FORMAT => {}
-        Some(v) if (log::OLDEST_READABLE..log::STORE_FORMAT).contains(&v) => {
-            // Older records and layouts stay readable; new ones are
-            // written in the current format, so older builds must no
-            // longer open it.
-            meta.insert("format", &[log::STORE_FORMAT])?;
-            db.flush()?;
-        }
         Some(v) => {
             return Err(Error::IncompatibleFormat {
                 found: u32::from(v),
