@@ -9,6 +9,8 @@ const APP_JS: &str = include_str!("../ui/app.js");
 const APP_CSS: &str = include_str!("../ui/app.css");
 const REPORT_JS: &str = include_str!("../ui/report.js");
 const API_JS: &str = include_str!("../ui/api.js");
+const COMMON_JS: &str = include_str!("../ui/common.js");
+const DETAIL_JS: &str = include_str!("../ui/detail.js");
 
 pub(crate) fn page() -> Response<Body> {
     text_response(StatusCode::OK, "text/html; charset=utf-8", INDEX_HTML)
@@ -20,6 +22,16 @@ pub(crate) fn asset(name: &str) -> Result<Response<Body>, ApiError> {
             StatusCode::OK,
             "text/javascript; charset=utf-8",
             APP_JS,
+        )),
+        "common.js" => Ok(text_response(
+            StatusCode::OK,
+            "text/javascript; charset=utf-8",
+            COMMON_JS,
+        )),
+        "detail.js" => Ok(text_response(
+            StatusCode::OK,
+            "text/javascript; charset=utf-8",
+            DETAIL_JS,
         )),
         "api.js" => Ok(text_response(
             StatusCode::OK,

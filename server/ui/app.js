@@ -1,11 +1,13 @@
-// The Ticks web page: the log table, filters in the URL, the detail view,
-// deletes and saved searches. Plain JavaScript as ES modules (no build
-// step, no CDN): `api.js` talks to the server, `report.js` draws the report
-// and the received-messages summary, this module is the rest.
+// The Ticks web page: the log table, filters in the URL, the MO view and
+// saved searches. Plain JavaScript as ES modules (no build step, no CDN):
+// `api.js` talks to the server, `common.js` holds what the modules share,
+// `detail.js` shows an entry and deletes, `report.js` draws the report and
+// the received-messages summary; this module is the rest.
 import { api } from "./api.js";
+import { $, formatTime, state, viewerTz } from "./common.js";
+import { confirmDelete, showDetail } from "./detail.js";
 import { renderReport, renderMoSummary } from "./report.js";
 
-const $ = (sel) => document.querySelector(sel);
 const COLUMNS = [
   { key: "id", label: "#", sort: "id", num: true },
   { key: "category", label: "Category", sort: "category" },
@@ -46,7 +48,6 @@ const PAGE_PARAMS = ["sort", "limit", "page", "entry", "cursor"];
 const FILTER_NAMES = ["text", "category", "status", "response_code", "recipient_type", "direction", "name", "template", "error_code",
   "content_type", "subaccount", "user", "conversation_type", "session", "correlation_id", "phone", "from", "to", "tz"];
 const TICKS = { sent: "✓", delivered: "✓✓", read: "✓✓", played: "✓✓", failed: "✕", rejected: "✕", no_response: "✕" };
-const viewerTz = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 let codes = { meta: {}, http: {} };
 let selected = new Set();
 let lastPage = null;
@@ -57,7 +58,6 @@ function hiddenColumns() {
   catch { return new Set(COLUMNS.filter(c => c.hidden).map(c => c.key)); }
 }
 
-function state() { return new URLSearchParams(location.search); }
 
 function view() { return state().get("view") || "log"; }
 function columns() { return view() === "mo" ? MO_COLUMNS : COLUMNS; }
@@ -76,19 +76,6 @@ function navigate(params, replace = false) {
   const url = "/?" + params.toString();
   if (replace) history.replaceState(null, "", url); else history.pushState(null, "", url);
   render();
-}
-
-// One formatter per zone: building one per cell cost more than the rows.
-const formatters = new Map();
-function formatTime(iso, tz) {
-  if (!iso) return "";
-  let f = formatters.get(tz);
-  if (!f) {
-    try { f = new Intl.DateTimeFormat(undefined, { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }); }
-    catch { f = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }); }
-    formatters.set(tz, f);
-  }
-  return f.format(new Date(iso));
 }
 
 function cell(e, key, tz) {
@@ -284,7 +271,7 @@ async function render() {
   const ex = apiParams(s); for (const k of ["limit", "offset", "cursor"]) ex.delete(k);
   for (const f of ["csv", "xlsx", "pdf", "ndjson"]) { ex.set("format", f); $("#export-" + f).href = "/v1/export?" + ex.toString(); }
   const entry = s.get("entry");
-  if (entry) await showDetail(entry); else $("#detail").hidden = true;
+  if (entry) await showDetail(entry, afterDelete); else $("#detail").hidden = true;
   // Which URL the page shows now: tests and tools wait on it.
   document.body.dataset.rendered = location.search;
   performance.mark("ticks-rendered");
@@ -299,123 +286,13 @@ function updateBulk() {
 
 function openDetail(id) { const p = state(); p.set("entry", id); navigate(p); }
 
-function jsonBlock(title, value) {
-  const d = document.createElement("details");
-  d.open = true;
-  const sum = document.createElement("summary");
-  sum.textContent = title;
-  const copy = document.createElement("button");
-  copy.type = "button"; copy.textContent = "Copy"; copy.style.marginLeft = "8px";
-  const text = JSON.stringify(value, null, 2);
-  copy.addEventListener("click", ev => { ev.preventDefault(); navigator.clipboard?.writeText(text); copy.textContent = "Copied"; });
-  sum.append(copy);
-  const pre = document.createElement("pre");
-  pre.textContent = text;
-  d.append(sum, pre);
-  return d;
-}
-
-async function showDetail(id) {
-  const panel = $("#detail");
-  let d;
-  try { d = await api("/v1/logs/" + encodeURIComponent(id)); }
-  catch (err) { panel.hidden = false; $("#detail-body").textContent = err.message; return; }
-  const e = d.entry;
-  $("#detail-title").textContent = `Entry #${e.id} · ${e.status.replaceAll("_", " ")}`;
-  const dl = document.createElement("dl");
-  const add = (k, v) => { if (v === null || v === undefined || v === "") return; const dt = document.createElement("dt"); dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = v; dl.append(dt, dd); };
-  add("Recorded on (original)", e.recorded_at);
-  add(`Recorded on (${viewerTz})`, formatTime(e.recorded_at, viewerTz));
-  add("Direction", e.direction); add("Category", e.category); add("Name", e.name);
-  add("Template", e.template ? `${e.template} (${e.template_language || "?"})` : null);
-  add("Response code", e.response_code != null ? `${e.response_code}${e.response_meaning ? " — " + e.response_meaning : ""}` : null);
-  add("Recipient type", e.recipient_type); add("Contact reference", e.recipient_ref); add("Phone", e.phone); add("WhatsApp id", e.wa_id);
-  add("Contact name", e.contact_name); add("User", e.user); add("Subaccount", e.subaccount); add("Phone number id", e.phone_number_id);
-  add("wamid", e.wamid); add("Correlation id", e.correlation_id); add("Content type", e.content_type); add("Message", e.text);
-  add("Error", e.error_code != null ? `${e.error_code} ${e.error_title || ""}` : null);
-  add("What to do", e.error_action ? `${e.error_meaning}: ${e.error_action}` : null);
-  add("Conversation", e.conversation_id ? `${e.conversation_type || ""} ${e.conversation_id}` : e.conversation_type);
-  add("Pricing", e.pricing_category ? `${e.pricing_category} (${e.pricing_model || ""})` : null);
-  add("24 h session", e.session); add("Replies / clicks", e.replies || e.clicks ? `${e.replies} / ${e.clicks}` : null);
-  const body = [dl];
-  if (d.template_params && d.template_params.length) {
-    const t = document.createElement("table");
-    t.innerHTML = "<thead><tr><th>Component</th><th>Parameter</th><th>Type</th><th>Value</th></tr></thead>";
-    const tb = document.createElement("tbody");
-    for (const p of d.template_params) {
-      const tr = document.createElement("tr");
-      for (const v of [p.component, p.name, p.kind, p.value]) { const td = document.createElement("td"); td.textContent = v; tr.append(td); }
-      tb.append(tr);
-    }
-    t.append(tb);
-    const h = document.createElement("h3"); h.textContent = "Template parameters";
-    body.push(h, t);
-  }
-  if (d.timeline && d.timeline.length) {
-    const h = document.createElement("h3"); h.textContent = "Timeline";
-    const ul = document.createElement("ul"); ul.className = "timeline";
-    for (const it of d.timeline) {
-      const li = document.createElement("li");
-      li.className = it.status || it.kind;
-      const when = new Date(it.at_ms).toLocaleString(undefined, { timeZone: viewerTz });
-      li.textContent = `${when} · ${it.kind}${it.status ? " " + it.status : ""}${it.error_code != null ? " (error " + it.error_code + ")" : ""}${it.text ? " · " + it.text : ""}`;
-      ul.append(li);
-    }
-    body.push(h, ul);
-  }
-  if (d.request && d.request !== null) body.push(jsonBlock("Request payload", d.request));
-  if (d.response && d.response !== null) body.push(jsonBlock("Response body", d.response));
-  for (const input of d.inputs || []) body.push(jsonBlock(`Raw ${input.source} input #${input.seq} (received ${input.received_at})`, input.raw));
-  const del = document.createElement("button");
-  del.type = "button"; del.className = "danger"; del.textContent = "Delete this entry";
-  del.addEventListener("click", () => confirmDelete(`Entry #${e.id} will be deleted.`, { ids: [e.id] }));
-  body.push(del);
-  $("#detail-body").replaceChildren(...body);
-  panel.hidden = false;
-  panel.focus();
-}
-
-/// The export covering what a deletion removes: the same filter, or the
-/// selected entries by id.
-function exportUrlFor(payload, format) {
-  const p = payload.filter ? new URLSearchParams(payload.filter) : new URLSearchParams({ id: payload.ids.join(",") });
-  p.set("format", format);
-  return "/v1/export?" + p.toString();
-}
-
-/// Deletion is for good: the dialog offers to export first (the server then
-/// finds the export's receipt), or to delete without one, which the purge
-/// record keeps as an accepted loss.
-async function confirmDelete(text, payload) {
-  const dlg = $("#confirm");
-  $("#confirm-text").textContent = text;
-  dlg.returnValue = "";
-  dlg.showModal();
-  await new Promise(resolve => dlg.addEventListener("close", resolve, { once: true }));
-  const choice = dlg.returnValue;
-  if (choice !== "export" && choice !== "force") return;
-  const body = { ...payload };
-  try {
-    if (choice === "export") {
-      const format = $("#confirm-format").value;
-      $("#total").textContent = "Exporting before deleting…";
-      const r = await fetch(exportUrlFor(payload, format));
-      if (!r.ok) throw new Error(`the export failed (HTTP ${r.status})`);
-      const blob = await r.blob();
-      const a = document.createElement("a");
-      a.href = URL.createObjectURL(blob);
-      a.download = `ticks-export-before-delete-${Date.now()}.${format}`;
-      document.body.append(a); a.click(); a.remove();
-      setTimeout(() => URL.revokeObjectURL(a.href), 60000);
-    } else {
-      body.force = true;
-    }
-    const r = await api("/v1/delete", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-    selected.clear();
-    const p = state(); p.delete("entry");
-    navigate(p, true);
-    $("#total").dataset.note = `Deleted ${r.deleted}${r.receipt ? " after export " + r.receipt : " without an export"}.`;
-  } catch (err) { alert("Delete failed: " + err.message); }
+/// After a deletion: the selection is gone, the detail closes, and the
+/// table says what happened.
+function afterDelete(r) {
+  selected.clear();
+  const p = state(); p.delete("entry");
+  navigate(p, true);
+  $("#total").dataset.note = `Deleted ${r.deleted}${r.receipt ? " after export " + r.receipt : " without an export"}.`;
 }
 
 async function loadFacets() {
@@ -504,12 +381,12 @@ function init() {
   $("#goto").addEventListener("change", () => { const p = state(); const n = parseInt($("#goto").value, 10); if (n > 0) { p.set("page", n); navigate(p); } });
   $("#detail-close").addEventListener("click", () => { const p = state(); p.delete("entry"); navigate(p); });
   document.addEventListener("keydown", ev => { if (ev.key === "Escape" && !$("#detail").hidden) $("#detail-close").click(); });
-  $("#bulk-delete").addEventListener("click", () => confirmDelete(`${selected.size} selected entries will be deleted.`, { ids: [...selected] }));
+  $("#bulk-delete").addEventListener("click", () => confirmDelete(`${selected.size} selected entries will be deleted.`, { ids: [...selected] }, afterDelete));
   $("#filter-delete").addEventListener("click", () => {
     const p = apiParams(state()); for (const k of ["limit", "tz", "sort", "offset", "cursor"]) p.delete(k);
     const s = state(); if (s.get("tz")) p.set("tz", s.get("tz"));
     if ([...p.keys()].length === 0) { alert("Choose a filter first: deleting everything is not offered here."); return; }
-    confirmDelete(`All ${lastPage ? lastPage.total.toLocaleString() : ""} entries matching the current filters will be deleted.`, { filter: p.toString() });
+    confirmDelete(`All ${lastPage ? lastPage.total.toLocaleString() : ""} entries matching the current filters will be deleted.`, { filter: p.toString() }, afterDelete);
   });
   $("#save").addEventListener("click", async () => {
     const name = prompt("Name this search");
