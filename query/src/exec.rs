@@ -2,7 +2,8 @@
 
 use crate::buckets::{bucket_label, Bucketer, Interval};
 use crate::error::QueryError;
-use crate::params::{Column, FilterField, LogQuery, Sort};
+use crate::fields::FilterField;
+use crate::params::{Column, LogQuery, Sort};
 use jiff::Zoned;
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};

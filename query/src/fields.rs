@@ -4,9 +4,30 @@
 //! [`Column::parse`](crate::Column::parse)), group-by and `GET /v1/fields`
 //! read it, so a field is added in one place.
 
-use crate::params::FilterField;
 use serde::Serialize;
 use ticks_engine::Field;
+
+/// What a filter tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterField {
+    /// A field with a bitmap index.
+    Indexed(Field),
+    /// The correlation id (exact).
+    CorrelationId,
+    /// The customer's phone (digits, exact).
+    Phone,
+    /// The message id (exact).
+    Wamid,
+    /// The entry id (`#`), e.g. the rows a user selected.
+    Id,
+}
+
+impl FilterField {
+    /// Parses a parameter name (see [`FIELDS`]).
+    pub fn parse(name: &str) -> Option<FilterField> {
+        field(name)?.filter
+    }
+}
 
 /// What a field's values are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

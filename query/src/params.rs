@@ -16,6 +16,7 @@
 //! ```
 
 use crate::error::QueryError;
+use crate::fields::FilterField;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use ticks_engine::Field;
@@ -28,28 +29,6 @@ pub const DEFAULT_LIMIT: usize = 50;
 const MAX_FILTER_VALUES: usize = 256;
 /// Most entry ids one query may list.
 const MAX_ID_VALUES: usize = 10_000;
-
-/// What a filter tests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FilterField {
-    /// A field with a bitmap index.
-    Indexed(Field),
-    /// The correlation id (exact).
-    CorrelationId,
-    /// The customer's phone (digits, exact).
-    Phone,
-    /// The message id (exact).
-    Wamid,
-    /// The entry id (`#`), e.g. the rows a user selected.
-    Id,
-}
-
-impl FilterField {
-    /// Parses a parameter name (see the field catalog, `crate::FIELDS`).
-    pub fn parse(name: &str) -> Option<FilterField> {
-        crate::fields::field(name)?.filter
-    }
-}
 
 /// One filter: the entry's value must be one of `values` (or none of them when negated).
 #[derive(Clone, Debug, PartialEq)]

@@ -23,10 +23,11 @@ const CONNECTION_READ_BUFFER: usize = 64 * 1024;
 
 async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
     let start = Instant::now();
-    let label = crate::routes::label(req.method().as_str(), req.uri().path());
+    let found = crate::routes::find(req.method().as_str(), req.uri().path());
+    let label = crate::routes::label(&found);
     // Each request runs on its own task: a panic in a handler becomes a 500
     // for that request instead of a dropped connection.
-    let response = match tokio::spawn(crate::routes::dispatch(app.clone(), req)).await {
+    let response = match tokio::spawn(crate::routes::dispatch(app.clone(), req, found)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => e.into_response(),
         Err(e) => ApiError::Internal(format!("the handler failed: {e}")).into_response(),

@@ -259,7 +259,7 @@ fn fit(pattern: &str, path: &str) -> Option<Vec<String>> {
 
 /// The route for a method and path, with its path parameters; `Err` says
 /// whether the path exists under another method (405) or not at all (404).
-fn find(method: &str, path: &str) -> Result<(&'static Route, Vec<String>), ApiError> {
+pub(crate) fn find(method: &str, path: &str) -> Found {
     let mut path_known = false;
     for r in ROUTES {
         if let Some(params) = fit(r.path, path) {
@@ -277,21 +277,22 @@ fn find(method: &str, path: &str) -> Result<(&'static Route, Vec<String>), ApiEr
     }
 }
 
-/// The metrics label of a request's route.
-pub(crate) fn label(method: &str, path: &str) -> &'static str {
-    match find(method, path) {
-        Ok((r, _)) => r.label,
-        Err(_) => "other",
-    }
+/// A request's route with its path parameters, as [`find`] answers.
+pub(crate) type Found = Result<(&'static Route, Vec<String>), ApiError>;
+
+/// The metrics label of a found route.
+pub(crate) fn label(found: &Found) -> &'static str {
+    found.as_ref().map_or("other", |(r, _)| r.label)
 }
 
-/// Finds the route, checks its access, and runs its handler.
+/// Checks the found route's access and runs its handler (the route is
+/// found once per request, for the metrics label and for this).
 pub(crate) async fn dispatch(
     app: Arc<App>,
     req: Request<Incoming>,
+    found: Found,
 ) -> Result<Response<Body>, ApiError> {
-    let path = req.uri().path().to_string();
-    let (route, params) = find(req.method().as_str(), &path)?;
+    let (route, params) = found?;
     let actor = match route.access {
         Access::Token(scope) => app.authorize(req.headers(), scope)?,
         _ => String::new(),
@@ -407,8 +408,9 @@ mod tests {
             find("GET", "/nothing"),
             Err(ApiError::NotFound(_))
         ));
-        assert_eq!(label("GET", "/v1/logs/4"), "logs");
-        assert_eq!(label("POST", "/graph/v21.0/1/messages"), "proxy");
+        assert_eq!(label(&find("GET", "/v1/logs/4")), "logs");
+        assert_eq!(label(&find("POST", "/graph/v21.0/1/messages")), "proxy");
+        assert_eq!(label(&find("GET", "/nothing")), "other");
     }
 
     /// `openapi.json` documents every route of the table, with the scope the

@@ -563,6 +563,39 @@ fn a_full_disk_fails_only_its_writes_and_the_store_recovers_without_a_restart() 
     check(&s);
 }
 
+/// Up to 1,000 idle connections to the server, opened until 20 attempts
+/// time out (past its limit, the kernel's backlog takes some and drops the
+/// rest).
+fn connection_storm(s: &Server) -> Vec<TcpStream> {
+    let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().expect("addr");
+    let mut idle = Vec::new();
+    let mut misses = 0;
+    while idle.len() < 1000 && misses <= 20 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(50)) {
+            Ok(c) => idle.push(c),
+            Err(_) => misses += 1,
+        }
+    }
+    idle
+}
+
+/// Waits until a new connection is served and `/readyz` answers 200.
+fn wait_until_served_and_ready(s: &Server, within: Duration) {
+    let fresh = reqwest::blocking::Client::new();
+    let deadline = Instant::now() + within;
+    loop {
+        match fresh
+            .get(s.url("/readyz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+        {
+            Ok(r) if r.status() == 200 => return,
+            other => assert!(Instant::now() < deadline, "not served and ready: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn a_connection_storm_cannot_take_the_stores_descriptors() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -572,21 +605,8 @@ fn a_connection_storm_cannot_take_the_stores_descriptors() {
     // A keep-alive connection opened before the storm goes on working.
     assert_eq!(post_send(&s, "wamid.STORM.0", None).0, 200);
     acknowledged.push("wamid.STORM.0".to_string());
-    let addr = s.base.trim_start_matches("http://").to_string();
-    let sock_addr: std::net::SocketAddr = addr.parse().expect("addr");
-    // 1,000 attempts: Ticks serves 64, the kernel queues what its backlog
-    // holds, and drops the rest (those attempts time out).
-    let mut idle = Vec::new();
-    let mut misses = 0;
-    for _ in 0..1000 {
-        match TcpStream::connect_timeout(&sock_addr, Duration::from_millis(50)) {
-            Ok(c) => idle.push(c),
-            Err(_) => misses += 1,
-        }
-        if misses > 20 {
-            break;
-        }
-    }
+    // Ticks serves 64; the kernel queues what its backlog holds.
+    let idle = connection_storm(&s);
     assert!(idle.len() > 100, "{} connections opened", idle.len());
     for i in 1..=30 {
         let w = format!("wamid.STORM.{i}");
@@ -595,21 +615,15 @@ fn a_connection_storm_cannot_take_the_stores_descriptors() {
     }
     let body = fixture("webhook_status_delivered.json");
     assert_eq!(s.post_webhook(&body).0, 200, "webhooks during the storm");
+    // The full-text index committed what came during the storm: it had
+    // the descriptors it needed (with no limit its writer dies here, and
+    // /readyz says so until it is made again).
+    s.settle_text();
+    let (status, why) = readyz(&s);
+    assert_eq!(status, 200, "during the storm: {why}");
     drop(idle);
     // After it, new connections are served again.
-    let fresh = reqwest::blocking::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match fresh
-            .get(s.url("/readyz"))
-            .timeout(Duration::from_secs(2))
-            .send()
-        {
-            Ok(r) if r.status() == 200 => break,
-            other => assert!(Instant::now() < deadline, "not served again: {other:?}"),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_served_and_ready(&s, Duration::from_secs(30));
     let stored = stored_wamids(&s, None);
     for w in &acknowledged {
         assert!(stored.contains(w), "{w} was acknowledged and is missing");
@@ -631,15 +645,7 @@ fn the_full_text_index_recovers_once_descriptors_come_back() {
     // and the index writer's next segment file fails.
     let s = Server::start_limited(dir.path(), &["--max-connections", "100000"], Some(128));
     assert_eq!(post_send(&s, "wamid.FD.0", None).0, 200);
-    let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().expect("addr");
-    let mut idle = Vec::new();
-    let mut misses = 0;
-    while idle.len() < 1000 && misses <= 20 {
-        match TcpStream::connect_timeout(&addr, Duration::from_millis(50)) {
-            Ok(c) => idle.push(c),
-            Err(_) => misses += 1,
-        }
-    }
+    let idle = connection_storm(&s);
     let mut acknowledged = vec!["wamid.FD.0".to_string()];
     for i in 1..=20 {
         let w = format!("wamid.FD.{i}");
@@ -649,19 +655,7 @@ fn the_full_text_index_recovers_once_descriptors_come_back() {
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(idle);
-    let fresh = reqwest::blocking::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match fresh
-            .get(s.url("/readyz"))
-            .timeout(Duration::from_secs(2))
-            .send()
-        {
-            Ok(r) if r.status() == 200 => break,
-            other => assert!(Instant::now() < deadline, "not ready again: {other:?}"),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_served_and_ready(&s, Duration::from_secs(60));
     assert!(acknowledged.len() > 5, "{acknowledged:?}");
     let w = "wamid.FD.after";
     assert_eq!(post_send(&s, w, None).0, 200);

@@ -463,17 +463,7 @@ impl Store {
     /// (every record when there is none): what an open after a crash would
     /// replay. Waits while a checkpoint is being written.
     pub fn records_since_checkpoint(&self) -> u64 {
-        let on_disk = *self
-            .shared
-            .checkpointing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let applied = self
-            .shared
-            .state
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .applied;
+        let (on_disk, applied) = self.checkpoint_position();
         let from = match on_disk {
             Some(Some(seq)) => seq.0 + 1,
             _ => 0,
@@ -484,6 +474,13 @@ impl Store {
     /// Whether the checkpoint file holds the state as it is now: written
     /// or loaded at the last applied record.
     fn checkpoint_is_current(&self) -> bool {
+        let (on_disk, applied) = self.checkpoint_position();
+        on_disk == Some(applied) && checkpoint_path(&self.shared.dir).exists()
+    }
+
+    /// Where the checkpoint file is (see `Shared::checkpointing`), and the
+    /// last record applied.
+    fn checkpoint_position(&self) -> (Option<Option<Seq>>, Option<Seq>) {
         let on_disk = *self
             .shared
             .checkpointing
@@ -495,7 +492,7 @@ impl Store {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .applied;
-        on_disk == Some(applied) && checkpoint_path(&self.shared.dir).exists()
+        (on_disk, applied)
     }
 
     /// Sizes and counts.
