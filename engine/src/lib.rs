@@ -84,12 +84,12 @@ mod text;
 pub use error::{Error, Result};
 pub use log::{train_dictionary, InputRecord, PurgeRecord, Record, FORMAT_VERSION};
 pub use model::{
-    derive_status, AppendOutcome, Direction, EntryId, Event, InboundEvent, Input, MetaError,
-    OtherEvent, SendEvent, SendOutcome, Seq, Session, Source, Status, StatusEvent, StatusMark,
-    TemplateParam, WebhookStatus,
+    derive_status, AppendOutcome, Direction, Engagement, EntryId, Event, InboundEvent, Input,
+    MetaError, OtherEvent, Reached, SendEvent, SendOutcome, Seq, Session, Source, Status,
+    StatusEvent, StatusMark, TemplateParam, WebhookStatus,
 };
 pub use phone::normalize_phone;
-pub use state::{hour_start_ms, Field, NONE_KEY};
+pub use state::{Field, Key, Value};
 pub use store::{
     drop_derived, Config, DerivedFrom, Entry, EntryDetail, FieldValue, KeyColumn, PendingAppend,
     Snapshot, Store, StoreStats, StoredInput, TextColumn, Timeline, TimelineItem, WriteHealth,

@@ -527,6 +527,100 @@ impl Session {
             Session::Closed => "closed",
         }
     }
+
+    /// Parses an API name.
+    pub fn parse(s: &str) -> Option<Session> {
+        match s {
+            "open" => Some(Session::Open),
+            "closed" => Some(Session::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// What an outbound message drew from its recipient: a reply, a button
+/// click, or both (absent: neither).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Engagement {
+    /// At least one reply and no click.
+    Replied = 1,
+    /// At least one click and no reply.
+    Clicked = 2,
+    /// At least one of each.
+    RepliedAndClicked = 3,
+}
+
+impl Engagement {
+    /// Every engagement.
+    pub const ALL: [Engagement; 3] = [
+        Engagement::Replied,
+        Engagement::Clicked,
+        Engagement::RepliedAndClicked,
+    ];
+
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engagement::Replied => "replied",
+            Engagement::Clicked => "clicked",
+            Engagement::RepliedAndClicked => "replied_and_clicked",
+        }
+    }
+
+    /// Parses an API name.
+    pub fn parse(s: &str) -> Option<Engagement> {
+        Engagement::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// Whether an entry with this engagement has everything `asked` names:
+    /// `replied` means "got at least one reply", so `replied_and_clicked`
+    /// has it too.
+    pub fn includes(self, asked: Engagement) -> bool {
+        (self as u8) & (asked as u8) == asked as u8
+    }
+}
+
+/// How far along delivery an outbound message is proven to have got, by
+/// any status webhook (even if it failed later): the delivery funnel's steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reached {
+    /// Meta sent it.
+    Sent = 1,
+    /// It reached a device.
+    Delivered = 2,
+    /// The recipient read it.
+    Read = 3,
+}
+
+impl Reached {
+    /// Every step, in order.
+    pub const ALL: [Reached; 3] = [Reached::Sent, Reached::Delivered, Reached::Read];
+
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reached::Sent => "sent",
+            Reached::Delivered => "delivered",
+            Reached::Read => "read",
+        }
+    }
+
+    /// Parses an API name.
+    pub fn parse(s: &str) -> Option<Reached> {
+        Reached::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The furthest step a status proves: a deletion (older accounts)
+    /// proves delivery; a played voice message was read; failed and warning
+    /// prove nothing.
+    pub fn proven_by(status: WebhookStatus) -> Option<Reached> {
+        match status {
+            WebhookStatus::Sent => Some(Reached::Sent),
+            WebhookStatus::Delivered | WebhookStatus::Deleted => Some(Reached::Delivered),
+            WebhookStatus::Read | WebhookStatus::Played => Some(Reached::Read),
+            WebhookStatus::Failed | WebhookStatus::Warning => None,
+        }
+    }
 }
 
 #[cfg(test)]

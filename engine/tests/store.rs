@@ -2,8 +2,8 @@
 
 use proptest::prelude::*;
 use ticks_engine::{
-    DerivedFrom, Event, Field, FieldValue, Input, MetaError, SendEvent, SendOutcome, Source,
-    Status, StatusEvent, Store, WebhookStatus,
+    DerivedFrom, Event, Field, Input, Key, MetaError, SendEvent, SendOutcome, Source, Status,
+    StatusEvent, Store, WebhookStatus,
 };
 
 /// A store configuration that seals all but the newest 8 rows in
@@ -65,7 +65,7 @@ fn final_state(store: &Store) -> (Status, Option<i64>, u64) {
     let id = snap.entry_for_wamid("wamid.P").expect("entry");
     let e = snap.entry(id).expect("row");
     let failed = snap
-        .bitmap(Field::Status, &FieldValue::Text("failed".into()))
+        .bitmap(Field::Status, Key::status(Status::Failed))
         .map_or(0, |b| b.len());
     (e.status, e.delivered_ms, failed)
 }

@@ -4,6 +4,7 @@
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, Zoned};
 use serde::Serialize;
+use ticks_engine::Key;
 
 /// Width of a time-series bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -20,7 +21,7 @@ pub(crate) struct Bucketer<'a> {
     tz: &'a TimeZone,
     interval: Interval,
     /// UTC hour -> the bucket start when the whole hour lies in one bucket.
-    hours: rustc_hash::FxHashMap<i64, Option<Zoned>>,
+    hours: rustc_hash::FxHashMap<Key, Option<Zoned>>,
 }
 
 impl<'a> Bucketer<'a> {
@@ -33,12 +34,12 @@ impl<'a> Bucketer<'a> {
     }
     /// The bucket of a whole UTC hour; `None` when the zone's offset is not
     /// whole hours (then each entry is placed by its own time).
-    pub(crate) fn of_hour(&mut self, hour: i64) -> Option<Zoned> {
+    pub(crate) fn of_hour(&mut self, hour: Key) -> Option<Zoned> {
         let (tz, interval) = (self.tz, self.interval);
         self.hours
             .entry(hour)
             .or_insert_with(|| {
-                let start = ticks_engine::hour_start_ms(hour);
+                let start = hour.hour_start_ms();
                 let whole = Timestamp::from_millisecond(start)
                     .map(|ts| tz.to_offset(ts).seconds() % 3600 == 0)
                     .unwrap_or(false);

@@ -3,13 +3,13 @@
 use crate::buckets::{bucket_label, Bucketer, Interval};
 use crate::error::QueryError;
 use crate::fields::FilterField;
-use crate::params::{Column, LogQuery, Sort};
+use crate::params::{Column, FilterValue, LogQuery, Sort};
 use jiff::Zoned;
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use ticks_engine::{Entry, Field, FieldValue, Snapshot, Store, TextColumn};
+use ticks_engine::{Entry, Field, FieldValue, Key, Snapshot, Store, TextColumn, Value};
 
 /// One page of the log table.
 #[derive(Clone, Debug, Serialize)]
@@ -34,7 +34,9 @@ pub(crate) fn prefetch(store: &Store, q: &LogQuery) -> Result<Prefetched, QueryE
         if matches!(f.field, FilterField::CorrelationId | FilterField::Phone) {
             let mut bm = RoaringBitmap::new();
             for v in f.include.iter().chain(&f.exclude) {
-                bm |= store.exact_search(v)?;
+                if let FilterValue::Exact(v) = v {
+                    bm |= store.exact_search(v)?;
+                }
             }
             exact.push((i, bm));
         }
@@ -68,18 +70,6 @@ pub fn matching(store: &Store, q: &LogQuery) -> Result<RoaringBitmap, QueryError
     Ok(matches_in(&snap, q, &pre))
 }
 
-fn field_value(field: Field, v: &str) -> FieldValue {
-    if v == "none" {
-        return FieldValue::None;
-    }
-    match field {
-        Field::ResponseCode | Field::ErrorCode => v
-            .parse()
-            .map_or(FieldValue::Text(v.into()), FieldValue::Int),
-        _ => FieldValue::Text(v.to_string()),
-    }
-}
-
 pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) -> RoaringBitmap {
     // Every set the entries must be in. The smallest is copied; the others
     // are probed, narrowest id span first: whole containers outside a span
@@ -88,28 +78,20 @@ pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) ->
     let mut musts: Vec<Cow<'_, RoaringBitmap>> = vec![Cow::Borrowed(snap.live())];
     let mut excludes: Vec<RoaringBitmap> = Vec::new();
     for (i, f) in q.filters.iter().enumerate() {
-        let one_of = |values: &[String]| -> Cow<'_, RoaringBitmap> {
+        let one_of = |values: &[FilterValue]| -> Cow<'_, RoaringBitmap> {
             match f.field {
                 FilterField::Indexed(field) => {
-                    let values = engagement_values(field, values);
-                    let mut found = values
+                    let values: Vec<Value> = values
                         .iter()
-                        .filter_map(|v| snap.bitmap(field, &field_value(field, v)));
-                    match (found.next(), found.next()) {
-                        (None, _) => Cow::Owned(RoaringBitmap::new()),
-                        (Some(only), None) => Cow::Borrowed(only),
-                        (Some(a), Some(b)) => {
-                            let mut union = a | b;
-                            for more in found {
-                                union |= more;
-                            }
-                            Cow::Owned(union)
-                        }
-                    }
+                        .filter_map(|v| match v {
+                            FilterValue::Indexed(v) => Some(v.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    snap.any_of(field, &values)
                 }
                 FilterField::Wamid => Cow::Owned(
-                    values
-                        .iter()
+                    exact_values(values)
                         .filter_map(|w| snap.entry_for_wamid(w))
                         .map(|id| id.0)
                         .collect(),
@@ -117,7 +99,10 @@ pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) ->
                 FilterField::Id => Cow::Owned(
                     values
                         .iter()
-                        .filter_map(|v| v.parse::<u32>().ok())
+                        .filter_map(|v| match v {
+                            FilterValue::Id(id) => Some(*id),
+                            _ => None,
+                        })
                         .collect(),
                 ),
                 FilterField::CorrelationId | FilterField::Phone => {
@@ -134,7 +119,8 @@ pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) ->
                         .find(|(j, _)| *j == i)
                         .map(|(_, bm)| bm.clone())
                         .unwrap_or_default();
-                    Cow::Owned(snap.filter_text_eq(&candidates, column, values))
+                    let wanted: Vec<String> = exact_values(values).map(str::to_string).collect();
+                    Cow::Owned(snap.filter_text_eq(&candidates, column, &wanted))
                 }
             }
         };
@@ -190,7 +176,8 @@ struct Cursor {
 
 #[derive(Clone, Debug, PartialEq, PartialOrd, Serialize, Deserialize)]
 enum BucketKey {
-    Int(i64),
+    #[serde(rename = "Int")]
+    Key(Key),
     Text(String),
 }
 
@@ -313,20 +300,12 @@ fn after_in_bucket(ms: i64, id: u32, c: &Cursor, ascending_time: bool) -> bool {
     }
 }
 
-/// `engagement=replied` means "got at least one reply" and `clicked` "got
-/// at least one click", so each also takes the entries that got both (the
-/// index keeps replied, clicked and replied_and_clicked apart).
-fn engagement_values(field: Field, values: &[String]) -> Cow<'_, [String]> {
-    if field != Field::Engagement {
-        return Cow::Borrowed(values);
-    }
-    let mut all: Vec<String> = values.to_vec();
-    if values.iter().any(|v| v == "replied" || v == "clicked")
-        && !values.iter().any(|v| v == "replied_and_clicked")
-    {
-        all.push("replied_and_clicked".into());
-    }
-    Cow::Owned(all)
+/// The texts of exact-match values.
+fn exact_values(values: &[FilterValue]) -> impl Iterator<Item = &str> {
+    values.iter().filter_map(|v| match v {
+        FilterValue::Exact(t) => Some(t.as_str()),
+        _ => None,
+    })
 }
 
 fn page_ids(
@@ -359,7 +338,7 @@ fn page_ids(
             out.extend(iter.skip(offset).take(limit));
             let last = out.last().map(|id| Cursor {
                 sort: tag,
-                bucket: BucketKey::Int(0),
+                bucket: BucketKey::Key(Key::NONE),
                 ms: snap.recorded_ms(*id),
                 id: *id,
             });
@@ -420,7 +399,7 @@ fn page_ids(
                 // pages cheap (an hour is a few thousand entries at 10M).
                 Column::RecordedAt => snap
                     .values(Field::Hour)
-                    .map(|(k, b)| (BucketKey::Int(k), b))
+                    .map(|(k, b)| (BucketKey::Key(k), b))
                     .collect(),
                 Column::Indexed(f) if f.is_text() => snap
                     .values_by_text(f)
@@ -429,7 +408,7 @@ fn page_ids(
                     .collect(),
                 Column::Indexed(f) => snap
                     .values(f)
-                    .map(|(k, b)| (BucketKey::Int(k), b))
+                    .map(|(k, b)| (BucketKey::Key(k), b))
                     .collect(),
                 _ => Vec::new(),
             };

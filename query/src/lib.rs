@@ -38,7 +38,9 @@ pub use buckets::Interval;
 pub use error::QueryError;
 pub use exec::{group_in, matching, search, sorted_ids, stats, Group, GroupBy, Page, Stats};
 pub use fields::{field, FieldKind, FieldSpec, FilterField, FIELDS};
-pub use params::{parse_time, parse_tz, Column, Filter, LogQuery, Sort, DEFAULT_LIMIT, MAX_LIMIT};
+pub use params::{
+    parse_time, parse_tz, Column, Filter, FilterValue, LogQuery, Sort, DEFAULT_LIMIT, MAX_LIMIT,
+};
 pub use report::{
     report, Breakdown, Bucket, CampaignReplies, Conversations, Count, Drill, Funnel, Inbound, Plan,
     Report, ReportOptions, Sections, Step, REPORT_PARAMS,

@@ -19,7 +19,7 @@ use crate::error::QueryError;
 use crate::fields::FilterField;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
-use ticks_engine::Field;
+use ticks_engine::{Field, Value};
 
 /// Largest page.
 pub const MAX_LIMIT: usize = 1000;
@@ -30,7 +30,8 @@ const MAX_FILTER_VALUES: usize = 256;
 /// Most entry ids one query may list.
 const MAX_ID_VALUES: usize = 10_000;
 
-/// One filter: the entry's value must be one of `values` (or none of them when negated).
+/// One filter: the entry's value must be one of `include` (or none of
+/// `exclude`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Filter {
     /// The parameter name as given.
@@ -38,9 +39,21 @@ pub struct Filter {
     /// What it tests.
     pub field: FilterField,
     /// Accepted values (OR).
-    pub include: Vec<String>,
+    pub include: Vec<FilterValue>,
     /// Excluded values.
-    pub exclude: Vec<String>,
+    pub exclude: Vec<FilterValue>,
+}
+
+/// One value a filter names, parsed once by its field's type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FilterValue {
+    /// A value of a field with a bitmap index.
+    Indexed(Value),
+    /// An entry id.
+    Id(u32),
+    /// A value matched exactly: a message id, a correlation id, or a
+    /// phone's digits (or a business-scoped user id).
+    Exact(String),
 }
 
 /// A sortable column of the log table.
@@ -302,57 +315,18 @@ impl LogQuery {
     }
 }
 
-fn validate_value(param: &str, field: FilterField, v: &str) -> Result<String, QueryError> {
-    match field {
-        FilterField::Indexed(Field::ResponseCode)
-            if v != "none" && !v.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c)) =>
-        {
-            return Err(invalid(
-                param,
-                format!("{v:?} is not an HTTP status (or `none`)"),
-            ));
+fn validate_value(param: &str, field: FilterField, v: &str) -> Result<FilterValue, QueryError> {
+    Ok(match field {
+        FilterField::Indexed(f) => {
+            FilterValue::Indexed(f.parse_value(v).map_err(|m| invalid(param, m))?)
         }
-        FilterField::Indexed(Field::ErrorCode) if v != "none" && v.parse::<i64>().is_err() => {
-            return Err(invalid(
-                param,
-                format!("{v:?} is not an error code (or `none`)"),
-            ));
-        }
-        FilterField::Indexed(Field::Status) if ticks_engine::Status::parse(v).is_none() => {
-            return Err(invalid(param, format!("unknown status {v:?}")));
-        }
-        FilterField::Indexed(Field::Direction) if ticks_engine::Direction::parse(v).is_none() => {
-            return Err(invalid(
-                param,
-                format!("unknown direction {v:?} (outbound/mt, inbound/mo, event)"),
-            ));
-        }
-        FilterField::Indexed(Field::Session) if v != "open" && v != "closed" && v != "none" => {
-            return Err(invalid(param, format!("{v:?}: use open or closed")));
-        }
-        FilterField::Indexed(Field::Engagement)
-            if !matches!(v, "replied" | "clicked" | "replied_and_clicked" | "none") =>
-        {
-            return Err(invalid(
-                param,
-                format!("{v:?}: use replied, clicked, replied_and_clicked or none"),
-            ));
-        }
-        FilterField::Indexed(Field::Reached)
-            if !matches!(v, "sent" | "delivered" | "read" | "none") =>
-        {
-            return Err(invalid(
-                param,
-                format!("{v:?}: use sent, delivered, read or none"),
-            ));
-        }
-        FilterField::Id if v.parse::<u32>().is_err() => {
-            return Err(invalid(param, format!("{v:?} is not an entry id")));
-        }
-        FilterField::Phone => return Ok(ticks_engine::normalize_phone(v)),
-        _ => {}
-    }
-    Ok(v.to_string())
+        FilterField::Id => FilterValue::Id(
+            v.parse()
+                .map_err(|_| invalid(param, format!("{v:?} is not an entry id")))?,
+        ),
+        FilterField::Phone => FilterValue::Exact(ticks_engine::normalize_phone(v)),
+        FilterField::Wamid | FilterField::CorrelationId => FilterValue::Exact(v.to_string()),
+    })
 }
 
 /// Parses an IANA time zone name (or `UTC`, or a fixed offset like `-03:00`).
@@ -443,19 +417,28 @@ mod tests {
             .iter()
             .find(|f| f.param == "status")
             .expect("status");
-        assert_eq!(status.include, vec!["read", "delivered"]);
+        assert_eq!(
+            status.include,
+            vec![
+                FilterValue::Indexed(Value::Status(ticks_engine::Status::Read)),
+                FilterValue::Indexed(Value::Status(ticks_engine::Status::Delivered))
+            ]
+        );
         let cat = q
             .filters
             .iter()
             .find(|f| f.param == "category")
             .expect("category");
-        assert_eq!(cat.exclude, vec!["template_bot"]);
+        assert_eq!(
+            cat.exclude,
+            vec![FilterValue::Indexed(Value::Text("template_bot".into()))]
+        );
         let code = q
             .filters
             .iter()
             .find(|f| f.param == "response_code")
             .expect("code");
-        assert_eq!(code.exclude, vec!["429"]);
+        assert_eq!(code.exclude, vec![FilterValue::Indexed(Value::Code(429))]);
     }
 
     #[test]

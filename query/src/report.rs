@@ -35,7 +35,7 @@ use jiff::Zoned;
 use roaring::RoaringBitmap;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use ticks_engine::{Direction, Field, FieldValue, KeyColumn, Snapshot, Status, Store, NONE_KEY};
+use ticks_engine::{Direction, Field, FieldValue, Key, KeyColumn, Snapshot, Status, Store};
 use ticks_ingest::{http_code_info, meta_error_info};
 
 /// Parameters of `/v1/report` and `ticks report` that are not filters.
@@ -435,18 +435,18 @@ type Map<K, V> = rustc_hash::FxHashMap<K, V>;
 #[derive(Default)]
 struct Tallies {
     total: u64,
-    breakdowns: Vec<(Field, Map<i64, u64>)>,
+    breakdowns: Vec<(Field, Map<Key, u64>)>,
     overall: FunnelTally,
-    funnels: Map<i64, FunnelTally>,
+    funnels: Map<Key, FunnelTally>,
     buckets: BTreeMap<i64, BucketTally>,
     inbound: u64,
     clicks: u64,
     /// Inbound non-clicks whose `funnel_by` is unknown (not linked to a message).
     unlinked: u64,
-    inbound_content: Map<i64, u64>,
+    inbound_content: Map<Key, u64>,
     /// `funnel_by` key -> (replies, clicks).
-    inbound_by: Map<i64, (u64, u64)>,
-    buttons: Map<i64, u64>,
+    inbound_by: Map<Key, (u64, u64)>,
+    buttons: Map<Key, u64>,
 }
 
 impl Tallies {
@@ -484,15 +484,15 @@ struct FunnelTally {
     reached: [u64; 3],
     engaged: u64,
     /// Error code -> failed, rejected or unanswered entries.
-    reasons: Map<i64, u64>,
+    reasons: Map<Key, u64>,
 }
 
 struct BucketTally {
     start: Zoned,
     total: u64,
     outbound: u64,
-    status: Map<i64, u64>,
-    code: Map<i64, u64>,
+    status: Map<Key, u64>,
+    code: Map<Key, u64>,
 }
 
 impl BucketTally {
@@ -507,13 +507,13 @@ impl BucketTally {
     }
 }
 
-const OUTBOUND: i64 = Direction::Outbound as i64;
-const INBOUND: i64 = Direction::Inbound as i64;
-const FAILED: i64 = Status::Failed as i64;
-const REJECTED: i64 = Status::Rejected as i64;
-const NO_RESPONSE: i64 = Status::NoResponse as i64;
+const OUTBOUND: Key = Key::direction(Direction::Outbound);
+const INBOUND: Key = Key::direction(Direction::Inbound);
+const FAILED: Key = Key::status(Status::Failed);
+const REJECTED: Key = Key::status(Status::Rejected);
+const NO_RESPONSE: Key = Key::status(Status::NoResponse);
 
-fn tally_outbound(f: &mut FunnelTally, status: i64, reached: i64, engagement: i64, error: i64) {
+fn tally_outbound(f: &mut FunnelTally, status: Key, reached: Key, engagement: Key, error: Key) {
     f.attempted += 1;
     if status == REJECTED || status == NO_RESPONSE {
         f.refused += 1;
@@ -524,12 +524,12 @@ fn tally_outbound(f: &mut FunnelTally, status: i64, reached: i64, engagement: i6
     if matches!(status, FAILED | REJECTED | NO_RESPONSE) {
         *f.reasons.entry(error).or_default() += 1;
     }
-    if reached != NONE_KEY {
-        for step in f.reached.iter_mut().take(reached.clamp(0, 3) as usize) {
+    if let Some(reached) = reached.as_reached() {
+        for step in f.reached.iter_mut().take(reached as usize) {
             *step += 1;
         }
     }
-    if engagement != NONE_KEY {
+    if !engagement.is_none() {
         f.engaged += 1;
     }
 }
@@ -632,9 +632,9 @@ fn scan_tallies(
                 t.inbound += 1;
                 inbound_content[content.codes[i] as usize] += 1;
                 let by_code = by.codes[i] as usize;
-                if button.key_at(i) == NONE_KEY {
+                if button.key_at(i) == Key::NONE {
                     inbound_by[by_code].0 += 1;
-                    if by.keys[by_code] == NONE_KEY {
+                    if by.keys[by_code] == Key::NONE {
                         t.unlinked += 1;
                     }
                 } else {
@@ -709,7 +709,7 @@ const SCAN_CHUNK: usize = 2048;
 struct ScanColumn<'s> {
     column: KeyColumn<'s>,
     /// code -> key.
-    keys: Vec<i64>,
+    keys: Vec<Key>,
     /// The codes of the current chunk of ids.
     codes: Vec<u32>,
 }
@@ -729,11 +729,11 @@ impl<'s> ScanColumn<'s> {
     }
     /// The key of the chunk's `i`-th entry.
     #[inline]
-    fn key_at(&self, i: usize) -> i64 {
+    fn key_at(&self, i: usize) -> Key {
         self.keys[self.codes[i] as usize]
     }
     /// Counts per code -> counts per key (codes never counted are left out).
-    fn decode(&self, counts: &[u64]) -> Map<i64, u64> {
+    fn decode(&self, counts: &[u64]) -> Map<Key, u64> {
         let mut out = Map::default();
         for (code, n) in counts.iter().enumerate() {
             if *n > 0 {
@@ -807,7 +807,7 @@ impl<'a> DenseSeries<'a> {
     fn bucket(
         &mut self,
         hour_code: usize,
-        hour: i64,
+        hour: Key,
         recorded_ms: impl FnOnce() -> i64,
     ) -> Option<&mut DenseBucket> {
         if self.hour_bucket[hour_code] == UNPLACED {
@@ -876,7 +876,7 @@ fn bitmap_tallies(
             })
             .collect();
     }
-    let statuses: Map<i64, &RoaringBitmap> = snap.values(Field::Status).collect();
+    let statuses: Map<Key, &RoaringBitmap> = snap.values(Field::Status).collect();
     if sections.funnels {
         funnel_tallies(
             snap,
@@ -898,17 +898,15 @@ fn bitmap_tallies(
 }
 
 /// The bitmap of one key of one field.
-fn bitmap_of<'s>(snap: &'s Snapshot<'_>, field: Field, key: i64) -> Option<&'s RoaringBitmap> {
-    snap.values(field)
-        .find(|(k, _)| *k == key)
-        .map(|(_, bm)| bm)
+fn bitmap_of<'s>(snap: &'s Snapshot<'_>, field: Field, key: Key) -> Option<&'s RoaringBitmap> {
+    snap.bitmap(field, key)
 }
 
 fn funnel_tallies(
     snap: &Snapshot<'_>,
     matches: &RoaringBitmap,
     everything: bool,
-    statuses: &Map<i64, &RoaringBitmap>,
+    statuses: &Map<Key, &RoaringBitmap>,
     by: Field,
     t: &mut Tallies,
 ) {
@@ -920,17 +918,17 @@ fn funnel_tallies(
                 matches & bm
             }
         });
-    let reached: Vec<(i64, &RoaringBitmap)> = snap
+    let reached: Vec<(Key, &RoaringBitmap)> = snap
         .values(Field::Reached)
-        .filter(|(k, _)| *k != NONE_KEY)
+        .filter(|(k, _)| *k != Key::NONE)
         .collect();
     let engaged: Vec<&RoaringBitmap> = snap
         .values(Field::Engagement)
-        .filter(|(k, _)| *k != NONE_KEY)
+        .filter(|(k, _)| *k != Key::NONE)
         .map(|(_, bm)| bm)
         .collect();
     let funnel_of = |part: &RoaringBitmap| -> FunnelTally {
-        let status = |s: i64| statuses.get(&s).map_or(0, |bm| part.intersection_len(bm));
+        let status = |s: Key| statuses.get(&s).map_or(0, |bm| part.intersection_len(bm));
         let mut f = FunnelTally {
             attempted: part.len(),
             refused: status(REJECTED) + status(NO_RESPONSE),
@@ -940,7 +938,8 @@ fn funnel_tallies(
         };
         for (key, bm) in &reached {
             let n = part.intersection_len(bm);
-            for step in f.reached.iter_mut().take((*key).clamp(0, 3) as usize) {
+            let steps = key.as_reached().map_or(0, |r| r as usize);
+            for step in f.reached.iter_mut().take(steps) {
                 *step += n;
             }
         }
@@ -973,7 +972,7 @@ fn inbound_tallies(snap: &Snapshot<'_>, matches: &RoaringBitmap, by: Field, t: &
     let Some(bm) = bitmap_of(snap, Field::Direction, INBOUND) else {
         return;
     };
-    let keyed = |m: &RoaringBitmap, field: Field| -> Map<i64, u64> {
+    let keyed = |m: &RoaringBitmap, field: Field| -> Map<Key, u64> {
         snap.values(field)
             .filter_map(|(key, bm)| {
                 let n = m.intersection_len(bm);
@@ -982,7 +981,7 @@ fn inbound_tallies(snap: &Snapshot<'_>, matches: &RoaringBitmap, by: Field, t: &
             .collect()
     };
     let inbound = matches & bm;
-    let clicks = match bitmap_of(snap, Field::Button, NONE_KEY) {
+    let clicks = match bitmap_of(snap, Field::Button, Key::NONE) {
         Some(no_button) => &inbound - no_button,
         None => inbound.clone(),
     };
@@ -993,21 +992,21 @@ fn inbound_tallies(snap: &Snapshot<'_>, matches: &RoaringBitmap, by: Field, t: &
         if all > 0 {
             let c = clicks.intersection_len(bm);
             t.inbound_by.insert(key, (all - c, c));
-            if key == NONE_KEY {
+            if key == Key::NONE {
                 t.unlinked = all - c;
             }
         }
     }
     t.inbound_content = keyed(&inbound, Field::ContentType);
     t.buttons = keyed(&inbound, Field::Button);
-    t.buttons.remove(&NONE_KEY);
+    t.buttons.remove(&Key::NONE);
 }
 
 fn series_tallies(
     snap: &Snapshot<'_>,
     matches: &RoaringBitmap,
     everything: bool,
-    statuses: &Map<i64, &RoaringBitmap>,
+    statuses: &Map<Key, &RoaringBitmap>,
     mut bucketer: Bucketer<'_>,
     t: &mut Tallies,
 ) {
@@ -1039,7 +1038,7 @@ fn series_tallies(
         }
     }
     let outbound_bm = bitmap_of(snap, Field::Direction, OUTBOUND);
-    let codes: Vec<(i64, &RoaringBitmap)> = snap.values(Field::ResponseCode).collect();
+    let codes: Vec<(Key, &RoaringBitmap)> = snap.values(Field::ResponseCode).collect();
     for (start_ms, (start, entries)) in members {
         let mut b = BucketTally::new(start);
         b.total = entries.len();
@@ -1064,7 +1063,7 @@ fn series_tallies(
 /// first, each drilled by `base` plus its value.
 fn groups(
     snap: &Snapshot<'_>,
-    counts: &Map<i64, u64>,
+    counts: &Map<Key, u64>,
     field: Field,
     base: &[(&str, &str)],
 ) -> Vec<Count> {
@@ -1306,32 +1305,30 @@ fn series(
             failure_rate: 0.0,
         };
         if let Some(b) = buckets.get(&from_ms) {
-            let status = |s: i64| b.status.get(&s).copied().unwrap_or(0);
+            let status = |s: Key| b.status.get(&s).copied().unwrap_or(0);
             let mut with_code = 0;
             let (mut n429, mut n5xx) = (0, 0);
-            for (code, n) in &b.code {
-                if *code == NONE_KEY {
+            for (key, n) in &b.code {
+                let Some(code) = key.as_code() else {
                     continue;
-                }
+                };
                 with_code += n;
-                if *code == 429 {
+                if code == 429 {
                     n429 += n;
                 }
-                if (500..600).contains(code) {
+                if (500..600).contains(&code) {
                     n5xx += n;
                 }
                 bucket
                     .by_code
-                    .insert(filter_value(&snap.value_of(Field::ResponseCode, *code)), *n);
+                    .insert(filter_value(&snap.value_of(Field::ResponseCode, *key)), *n);
             }
-            if let Some(n) = b.code.get(&NONE_KEY) {
+            if let Some(n) = b.code.get(&Key::NONE) {
                 bucket.by_code.insert("none".into(), *n);
             }
             for (key, n) in &b.status {
-                if let FieldValue::Text(t) = snap.value_of(Field::Status, *key) {
-                    if let Some(s) = Status::parse(&t) {
-                        bucket.by_status.insert(s.as_str(), *n);
-                    }
+                if let Some(s) = key.as_status() {
+                    bucket.by_status.insert(s.as_str(), *n);
                 }
             }
             bucket.total = b.total;

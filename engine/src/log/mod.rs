@@ -737,10 +737,19 @@ mod tests {
     }
 
     fn open_with(dir: &std::path::Path, encrypt: bool) -> (sled::Db, Log) {
-        let db = sled::Config::new()
-            .path(dir.join("log"))
-            .open()
-            .expect("sled opens");
+        // sled's flusher thread lets go of the file lock of a dropped
+        // database a moment later: a reopen waits for it.
+        let mut tries = 0;
+        let db = loop {
+            match sled::Config::new().path(dir.join("log")).open() {
+                Ok(db) => break db,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("sled opens: {e}"),
+            }
+        };
         let log = Log::open(&db, &dir.join("keyring"), encrypt, 3).expect("log opens");
         (db, log)
     }

@@ -1,19 +1,124 @@
 //! The field catalog: the fields that have bitmap indexes, and how a value
-//! of each becomes a bitmap key.
+//! of each becomes a bitmap key ([`Key`], [`Value`]).
+
+use crate::model::{Direction, Engagement, Reached, Session, Status};
 
 /// Milliseconds of a day and an hour: the `Day` and `Hour` fields' keys
 /// are the day and hour numbers since 1970 (UTC).
 pub(crate) const DAY_MS: i64 = 86_400_000;
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 
-/// The first millisecond (UTC) of the hour a [`Field::Hour`] key stands for.
-pub fn hour_start_ms(key: i64) -> i64 {
-    key.saturating_mul(HOUR_MS)
+/// The bitmap key of entries without a value (inside the engine; outside,
+/// [`Key::NONE`]).
+pub(crate) const NONE_KEY: i64 = i64::MIN;
+
+/// A value of an indexed field as the indexes hold it: what a bitmap, a
+/// key column and a report's tally are keyed by. Outside the engine a key
+/// is only compared, hashed, ordered and decoded ([`crate::Snapshot::value_of`]);
+/// how it is encoded stays in this module.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct Key(i64);
+
+impl Key {
+    /// No value (an entry without one). It sorts before every other key.
+    pub const NONE: Key = Key(NONE_KEY);
+
+    /// The key of a status.
+    pub const fn status(s: Status) -> Key {
+        Key(s as i64)
+    }
+
+    /// The key of a direction.
+    pub const fn direction(d: Direction) -> Key {
+        Key(d as i64)
+    }
+
+    /// The key of an engagement.
+    pub const fn engagement(e: Engagement) -> Key {
+        Key(e as i64)
+    }
+
+    /// The key of a delivery step.
+    pub const fn reached(r: Reached) -> Key {
+        Key(r as i64)
+    }
+
+    /// Whether it stands for no value.
+    pub fn is_none(self) -> bool {
+        self.0 == NONE_KEY
+    }
+
+    /// The delivery step a [`Field::Reached`] key stands for.
+    pub fn as_reached(self) -> Option<Reached> {
+        Reached::ALL.into_iter().find(|r| *r as i64 == self.0)
+    }
+
+    /// The status a [`Field::Status`] key stands for.
+    pub fn as_status(self) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| *s as i64 == self.0)
+    }
+
+    /// The number a [`Field::ResponseCode`] or [`Field::ErrorCode`] key
+    /// stands for (`None` for [`Key::NONE`]).
+    pub fn as_code(self) -> Option<i64> {
+        (self.0 != NONE_KEY).then_some(self.0)
+    }
+
+    /// The first millisecond (UTC) of the hour a [`Field::Hour`] key stands
+    /// for.
+    pub fn hour_start_ms(self) -> i64 {
+        self.0.saturating_mul(HOUR_MS)
+    }
+
+    pub(crate) const fn from_raw(raw: i64) -> Key {
+        Key(raw)
+    }
+
+    pub(crate) const fn raw(self) -> i64 {
+        self.0
+    }
 }
 
-/// Key of a bitmap for a field whose value is absent.
-/// The bitmap key of entries without a value ([`crate::FieldValue::None`]).
-pub const NONE_KEY: i64 = i64::MIN;
+/// A value a filter asks an indexed field for, parsed once from its text
+/// by [`Field::parse_value`] and kept typed down to the bitmap look-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// No value (`none`).
+    None,
+    /// A code: an HTTP response code or a Meta error code.
+    Code(i64),
+    /// A text value (category, name, template...), looked up as it is.
+    Text(String),
+    /// A status.
+    Status(Status),
+    /// A direction.
+    Direction(Direction),
+    /// Whether a window was open.
+    Session(Session),
+    /// At least this engagement: `replied` takes the entries that also got
+    /// a click (see [`Engagement::includes`]).
+    Engagement(Engagement),
+    /// A delivery step.
+    Reached(Reached),
+}
+
+/// The accepted values of a field, for an error message.
+fn expected(field: Field) -> &'static str {
+    match field {
+        Field::ResponseCode => "an HTTP status (100-599) or none",
+        Field::ErrorCode => "an error code or none",
+        Field::Status => "a status (accepted, sent, delivered, read, failed...) or none",
+        Field::Direction => "outbound (mt), inbound (mo) or event",
+        Field::Session => "open, closed or none",
+        Field::Engagement => "replied, clicked, replied_and_clicked or none",
+        Field::Reached => "sent, delivered, read or none",
+        Field::Day | Field::Hour => "a time range (from, to)",
+        _ => "a value",
+    }
+}
 
 /// The fields that have bitmap indexes. Every filter, group-by and most sorts
 /// run on these.
@@ -119,6 +224,31 @@ impl Field {
             Field::Button => "button",
         }
     }
+    /// Parses a filter's value for this field (`none` is the absent value);
+    /// the error says what the field takes.
+    pub fn parse_value(self, text: &str) -> Result<Value, String> {
+        if text == "none" {
+            return Ok(Value::None);
+        }
+        let parsed = match self {
+            Field::ResponseCode => text
+                .parse::<u16>()
+                .ok()
+                .filter(|c| (100..=599).contains(c))
+                .map(|c| Value::Code(i64::from(c))),
+            Field::ErrorCode => text.parse().ok().map(Value::Code),
+            Field::Status => Status::parse(text).map(Value::Status),
+            Field::Direction => Direction::parse(text).map(Value::Direction),
+            Field::Session => Session::parse(text).map(Value::Session),
+            Field::Engagement => Engagement::parse(text).map(Value::Engagement),
+            Field::Reached => Reached::parse(text).map(Value::Reached),
+            Field::Day | Field::Hour => None,
+            _ if self.is_text() => Some(Value::Text(text.to_string())),
+            _ => None,
+        };
+        parsed.ok_or_else(|| format!("{text:?}: use {}", expected(self)))
+    }
+
     /// Whether the field's keys are interned strings (sorted by text).
     pub fn is_text(self) -> bool {
         matches!(

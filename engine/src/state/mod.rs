@@ -26,7 +26,8 @@ pub(crate) mod own;
 pub(crate) mod rows;
 
 pub(crate) use docs::{coalesce_docs, TextDoc};
-pub use field::{hour_start_ms, Field, NONE_KEY};
+pub(crate) use field::NONE_KEY;
+pub use field::{Field, Key, Value};
 pub(crate) use field::{DAY_MS, HOUR_MS};
 pub(crate) use rows::Row;
 

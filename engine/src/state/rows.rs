@@ -708,35 +708,22 @@ impl Row {
         keys[Field::Hour.slot()] = self.recorded_ms.div_euclid(HOUR_MS);
         keys[Field::Engagement.slot()] = match (self.replies > 0, self.clicks > 0) {
             (false, false) => NONE_KEY,
-            (true, false) => 1,
-            (false, true) => 2,
-            (true, true) => 3,
+            (true, false) => Engagement::Replied as i64,
+            (false, true) => Engagement::Clicked as i64,
+            (true, true) => Engagement::RepliedAndClicked as i64,
         };
         keys[Field::Language.slot()] = sym(self.language);
         keys[Field::Reached.slot()] = match self.direction {
             Direction::Outbound => self
                 .marks
                 .iter()
-                .map(|m| reach_of(m.status))
+                .filter_map(|m| Reached::proven_by(m.status))
                 .max()
-                .filter(|r| *r > 0)
-                .map_or(NONE_KEY, i64::from),
+                .map_or(NONE_KEY, |r| r as i64),
             _ => NONE_KEY,
         };
         keys[Field::Button.slot()] = sym(self.button);
         keys
-    }
-}
-
-/// How far along delivery a status proves the message got: 1 sent,
-/// 2 delivered, 3 read. A deletion (older accounts) proves delivery; a played
-/// voice message was read; failed and warning prove nothing.
-fn reach_of(status: WebhookStatus) -> u8 {
-    match status {
-        WebhookStatus::Sent => 1,
-        WebhookStatus::Delivered | WebhookStatus::Deleted => 2,
-        WebhookStatus::Read | WebhookStatus::Played => 3,
-        WebhookStatus::Failed | WebhookStatus::Warning => 0,
     }
 }
 

@@ -4,22 +4,11 @@
 use super::views::{entry_of, Entry, TextColumn};
 use crate::model::*;
 use crate::state::own::Own;
-use crate::state::{Field, Row, State, DAY_MS, HOUR_MS, NONE_KEY};
+use crate::state::{Field, Key, Row, State, Value, DAY_MS, HOUR_MS, NONE_KEY};
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::sync::RwLockReadGuard;
-
-/// API names of the [`Field::Engagement`] keys 1, 2 and 3.
-pub(super) const ENGAGEMENT_NAMES: [&str; 3] = ["replied", "clicked", "replied_and_clicked"];
-/// API names of the [`Field::Reached`] keys 1, 2 and 3.
-pub(super) const REACHED_NAMES: [&str; 3] = ["sent", "delivered", "read"];
-
-pub(super) fn named(names: &[&str], key: i64) -> FieldValue {
-    usize::try_from(key - 1)
-        .ok()
-        .and_then(|i| names.get(i))
-        .map_or(FieldValue::Int(key), |n| FieldValue::Text((*n).into()))
-}
 
 /// A consistent read view of the derived state.
 pub struct Snapshot<'a> {
@@ -50,14 +39,16 @@ impl KeyColumn<'_> {
         self.0.keys().len()
     }
 
-    /// The bitmap key a code stands for, as [`Snapshot::values`] lists it
-    /// ([`crate::NONE_KEY`] when the entry has no value).
-    pub fn key(&self, code: u32) -> i64 {
-        self.0
-            .keys()
-            .get(code as usize)
-            .copied()
-            .unwrap_or(NONE_KEY)
+    /// The key a code stands for, as [`Snapshot::values`] lists it
+    /// ([`Key::NONE`] when the entry has no value).
+    pub fn key(&self, code: u32) -> Key {
+        Key::from_raw(
+            self.0
+                .keys()
+                .get(code as usize)
+                .copied()
+                .unwrap_or(NONE_KEY),
+        )
     }
 }
 
@@ -106,82 +97,96 @@ impl<'a> Snapshot<'a> {
         self.state.rows.len()
     }
 
-    /// The bitmap of entries whose `field` has the given value; `None` when
-    /// no entry has it.
-    pub fn bitmap(&self, field: Field, value: &FieldValue) -> Option<&RoaringBitmap> {
-        let key = self.key_of(field, value)?;
-        self.state.bitmap(field, key)
+    /// The bitmap of entries whose `field` has the key; `None` when no
+    /// entry has it.
+    pub fn bitmap(&self, field: Field, key: Key) -> Option<&RoaringBitmap> {
+        self.state.bitmap(field, key.raw())
     }
 
-    fn key_of(&self, field: Field, value: &FieldValue) -> Option<i64> {
-        match value {
-            FieldValue::None => Some(NONE_KEY),
-            FieldValue::Int(i) => Some(*i),
-            FieldValue::Text(t) if field.is_text() => self.state.interner.get(t).map(i64::from),
-            FieldValue::Text(t) => match field {
-                Field::Status => Status::parse(t).map(|s| s as i64),
-                Field::Direction => Direction::parse(t).map(|d| d as i64),
-                Field::Session => match t.as_str() {
-                    "open" => Some(Session::Open as i64),
-                    "closed" => Some(Session::Closed as i64),
-                    _ => None,
-                },
-                Field::Engagement => ENGAGEMENT_NAMES
-                    .iter()
-                    .position(|n| n == t)
-                    .map(|i| i as i64 + 1),
-                Field::Reached => REACHED_NAMES
-                    .iter()
-                    .position(|n| n == t)
-                    .map(|i| i as i64 + 1),
-                _ => t.parse().ok(),
-            },
+    /// The entries whose `field` has any of `values`. An engagement value
+    /// means "at least": `replied` also takes the entries that got a click.
+    pub fn any_of(&self, field: Field, values: &[Value]) -> Cow<'_, RoaringBitmap> {
+        let mut found = values
+            .iter()
+            .flat_map(|v| self.keys_of(field, v))
+            .filter_map(|k| self.state.bitmap(field, k));
+        match (found.next(), found.next()) {
+            (None, _) => Cow::Owned(RoaringBitmap::new()),
+            (Some(only), None) => Cow::Borrowed(only),
+            (Some(a), Some(b)) => {
+                let mut union = a | b;
+                for more in found {
+                    union |= more;
+                }
+                Cow::Owned(union)
+            }
         }
     }
 
-    /// Decodes a bitmap key of `field` for display.
-    pub fn value_of(&self, field: Field, key: i64) -> FieldValue {
+    /// The keys a value matches: one, except an engagement's "at least"
+    /// (none when the value never occurs, e.g. an unseen text).
+    fn keys_of(&self, field: Field, value: &Value) -> Vec<i64> {
+        let key = match value {
+            Value::None => NONE_KEY,
+            Value::Code(c) => *c,
+            Value::Text(t) if field.is_text() => match self.state.interner.get(t) {
+                Some(sym) => i64::from(sym),
+                None => return Vec::new(),
+            },
+            Value::Text(_) => return Vec::new(),
+            Value::Status(s) => Key::status(*s).raw(),
+            Value::Direction(d) => Key::direction(*d).raw(),
+            Value::Session(s) => *s as i64,
+            Value::Reached(r) => Key::reached(*r).raw(),
+            Value::Engagement(asked) => {
+                return Engagement::ALL
+                    .into_iter()
+                    .filter(|e| e.includes(*asked))
+                    .map(|e| Key::engagement(e).raw())
+                    .collect()
+            }
+        };
+        vec![key]
+    }
+
+    /// Decodes a key of `field` for display.
+    pub fn value_of(&self, field: Field, key: Key) -> FieldValue {
+        let key = key.raw();
         if key == NONE_KEY {
             return FieldValue::None;
         }
         if field.is_text() {
             return FieldValue::Text(self.state.interner.resolve(key as u32).to_string());
         }
-        match field {
+        let name = match field {
             Field::Status => Status::ALL
-                .iter()
-                .find(|s| **s as i64 == key)
-                .map_or(FieldValue::Int(key), |s| {
-                    FieldValue::Text(s.as_str().into())
-                }),
-            Field::Direction => FieldValue::Text(
-                match key {
-                    0 => "outbound",
-                    1 => "inbound",
-                    _ => "event",
-                }
-                .into(),
-            ),
-            Field::Session => FieldValue::Text(
-                if key == Session::Open as i64 {
-                    "open"
-                } else {
-                    "closed"
-                }
-                .into(),
-            ),
-            Field::Engagement => named(&ENGAGEMENT_NAMES, key),
-            Field::Reached => named(&REACHED_NAMES, key),
-            _ => FieldValue::Int(key),
-        }
+                .into_iter()
+                .find(|s| *s as i64 == key)
+                .map(Status::as_str),
+            Field::Direction => [Direction::Outbound, Direction::Inbound, Direction::Event]
+                .into_iter()
+                .find(|d| *d as i64 == key)
+                .map(Direction::as_str),
+            Field::Session => [Session::Open, Session::Closed]
+                .into_iter()
+                .find(|s| *s as i64 == key)
+                .map(Session::as_str),
+            Field::Engagement => Engagement::ALL
+                .into_iter()
+                .find(|e| *e as i64 == key)
+                .map(Engagement::as_str),
+            Field::Reached => Key::from_raw(key).as_reached().map(Reached::as_str),
+            _ => None,
+        };
+        name.map_or(FieldValue::Int(key), |n| FieldValue::Text(n.into()))
     }
 
-    /// Every value of a field with its bitmap, in key order.
-    ///
-    /// The [`Field::Engagement`] keys are 1 replied, 2 clicked, 3 both;
-    /// the [`Field::Reached`] keys are 1 sent, 2 delivered, 3 read.
-    pub fn values(&self, field: Field) -> impl Iterator<Item = (i64, &RoaringBitmap)> + '_ {
-        self.state.field_index(field).iter().map(|(k, v)| (*k, v))
+    /// Every key of a field with its bitmap, in key order.
+    pub fn values(&self, field: Field) -> impl Iterator<Item = (Key, &RoaringBitmap)> + '_ {
+        self.state
+            .field_index(field)
+            .iter()
+            .map(|(k, v)| (Key::from_raw(*k), v))
     }
 
     /// The values of a text field sorted by their text, for sorting by it.
@@ -191,7 +196,7 @@ impl<'a> Snapshot<'a> {
             .field_index(field)
             .iter()
             .map(|(k, bm)| {
-                let text = match self.value_of(field, *k) {
+                let text = match self.value_of(field, Key::from_raw(*k)) {
                     FieldValue::Text(t) => t,
                     FieldValue::Int(i) => i.to_string(),
                     FieldValue::None => String::new(),
@@ -218,14 +223,15 @@ impl<'a> Snapshot<'a> {
         let mut edges = RoaringBitmap::new();
         let first_full_day = from.div_euclid(DAY_MS) + i64::from(from.rem_euclid(DAY_MS) != 0);
         let last_full_day = to.div_euclid(DAY_MS) - 1; // the day ending at or before `to`
-        for (day, bm) in self.values(Field::Day) {
+        for (day, bm) in self.state.field_index(Field::Day) {
+            let day = *day;
             if day >= first_full_day && day <= last_full_day {
                 parts.push(bm);
             }
         }
         let full_days_from = first_full_day.saturating_mul(DAY_MS);
         let full_days_to = (last_full_day + 1).saturating_mul(DAY_MS);
-        for (hour, bm) in self.values(Field::Hour) {
+        for (hour, bm) in self.state.field_index(Field::Hour) {
             let start = hour.saturating_mul(HOUR_MS);
             let end = start.saturating_add(HOUR_MS);
             if end <= from || start >= to {
