@@ -2,7 +2,7 @@
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::present::{entry_fields, entry_json, only_fields, rfc3339};
+use crate::present::{entry_fields, entry_json, fields_json, only_fields, rfc3339};
 use crate::request::{
     blocking, json_body, query_pairs, read_body, read_unauthenticated_body, MAX_IMPORT_BYTES,
 };
@@ -338,15 +338,7 @@ pub(crate) async fn get_report(
 /// whether it filters, sorts, groups and is exported), which the page and
 /// scripts read instead of keeping their own list.
 pub(crate) fn get_fields() -> Response<Body> {
-    let fields: Vec<Value> = ticks_query::FIELDS
-        .iter()
-        .map(|f| {
-            let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
-            v["filterable"] = json!(f.filterable());
-            v
-        })
-        .collect();
-    json_response(StatusCode::OK, &json!({ "fields": fields }))
+    json_response(StatusCode::OK, &fields_json())
 }
 
 pub(crate) fn get_codes() -> Response<Body> {

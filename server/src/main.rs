@@ -28,6 +28,7 @@ mod error;
 mod export;
 mod http;
 mod metrics;
+mod openapi;
 mod pdf;
 mod present;
 mod proxy;

@@ -34,6 +34,20 @@ pub(crate) fn entry_json(e: &Entry) -> Value {
     v
 }
 
+/// The field catalog as `GET /v1/fields` and the page read it: each
+/// field's spec, and whether it filters.
+pub(crate) fn fields_json() -> Value {
+    let fields: Vec<Value> = ticks_query::FIELDS
+        .iter()
+        .map(|f| {
+            let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
+            v["filterable"] = json!(f.filterable());
+            v
+        })
+        .collect();
+    json!({ "fields": fields })
+}
+
 /// The fields `entry_json` adds to an [`Entry`]'s own.
 const ADDED_FIELDS: [&str; 4] = [
     "recorded_at",

@@ -1,6 +1,6 @@
-// The report view and the received-messages (MO) summary: charts drawn as
-// plain SVG, every bar, segment and number a link to the log table
-// filtered to exactly the messages behind it (the report's `drill`).
+// The report view: charts drawn as plain SVG, every bar, segment and number
+// a link to the log table filtered to exactly the messages behind it (the
+// report's `drill`). The bar lists and sections serve the MO view too.
 import { api } from "./api.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -20,7 +20,7 @@ function svg(tag, attrs = {}, text) {
 }
 
 function pct(x) { return (x * 100).toFixed(x < 0.1 && x > 0 ? 1 : 0) + "%"; }
-function label(key) { return key === null || key === undefined ? "(none)" : String(key); }
+export function label(key) { return key === null || key === undefined ? "(none)" : String(key); }
 
 /// The log-table URL for a drill-down: the report's filters, with the
 /// drill's parameters replacing those of the same name.
@@ -39,7 +39,7 @@ function link(href, text, title) {
   return a;
 }
 
-function section(title, ...children) {
+export function section(title, ...children) {
   const s = document.createElement("section");
   s.className = "card";
   const h = document.createElement("h2"); h.textContent = title;
@@ -48,7 +48,7 @@ function section(title, ...children) {
 }
 
 /// Horizontal bars: [{label, count, note, drill, color}], scaled to `max`.
-function barList(items, { max, ariaLabel, width = 640 } = {}) {
+export function barList(items, { max, ariaLabel, width = 640 } = {}) {
   const rowH = 26, labelW = Math.min(260, width * 0.42), numW = 110;
   const top = max || Math.max(1, ...items.map(i => i.count));
   const chart = svg("svg", { viewBox: `0 0 ${width} ${Math.max(1, items.length) * rowH}`, role: "img", "aria-label": ariaLabel || "bar chart", class: "chart" });
@@ -169,7 +169,7 @@ function inboundTable(report) {
   return t;
 }
 
-function countsItems(groups, color) {
+export function countsItems(groups, color) {
   return groups.map((g, i) => ({
     label: label(g.key) + (g.meaning ? ` — ${g.meaning}` : ""),
     count: g.count,
@@ -250,17 +250,3 @@ export async function renderReport(params, navigate) {
 }
 
 /// Above the MO table: replies and clicks per campaign and per button.
-export async function renderMoSummary(params) {
-  const box = document.getElementById("mo-summary");
-  const p = new URLSearchParams(params);
-  for (const k of ["limit", "offset", "cursor", "sort", "view", "direction"]) p.delete(k);
-  p.set("sections", "inbound");
-  let r;
-  try { r = await api("/v1/report?" + p.toString()); } catch { box.replaceChildren(); return; }
-  const grid = document.createElement("div"); grid.className = "report-grid";
-  const byCampaign = r.inbound.by_campaign.map(c => ({ label: c.key === null ? "(not linked to a message)" : label(c.key), count: c.replies + c.clicks, note: `${c.replies} replies, ${c.clicks} clicks`, drill: c.drill, color: "#0b6e4f" }));
-  if (byCampaign.length) grid.append(section("Replies and clicks per campaign", barList(byCampaign, { ariaLabel: "replies and clicks per campaign", width: 460 })));
-  if (r.inbound.by_button.length) grid.append(section("Quick-reply clicks per button", barList(countsItems(r.inbound.by_button, "#1d8ae0"), { ariaLabel: "clicks per button", width: 460 })));
-  if (r.inbound.by_content_type.length) grid.append(section("By content type", barList(countsItems(r.inbound.by_content_type), { ariaLabel: "received by content type", width: 460 })));
-  box.replaceChildren(grid);
-}

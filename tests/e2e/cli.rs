@@ -152,3 +152,43 @@ fn report_prints_the_funnel_failure_reasons_and_series_as_tables() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("interval"));
 }
+
+#[test]
+fn the_query_table_shows_the_catalog_columns_asked_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    import(&store, &generated(20, 3));
+    let out = ticks(
+        &store,
+        &[
+            "query",
+            "direction=outbound",
+            "limit=3",
+            "--columns",
+            "id,status,template",
+        ],
+    );
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    let lines: Vec<&str> = table.lines().collect();
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["#", "status", "template"],
+        "labels from the catalog"
+    );
+    assert_eq!(
+        lines.len(),
+        5,
+        "a header, three rows and the total: {table}"
+    );
+    for row in &lines[1..4] {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells.len(), 3, "{row}");
+        assert!(cells[0].parse::<u32>().is_ok(), "{row}");
+    }
+    let bad = ticks(&store, &["query", "--columns", "id,colour"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--columns") && err.contains("colour"), "{err}");
+}

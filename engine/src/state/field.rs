@@ -249,6 +249,25 @@ impl Field {
         parsed.ok_or_else(|| format!("{text:?}: use {}", expected(self)))
     }
 
+    /// The names of a field's values when they are a closed set (status,
+    /// direction, session, engagement, delivery step), besides `none`.
+    pub fn value_names(self) -> Option<Vec<&'static str>> {
+        Some(match self {
+            Field::Status => Status::ALL.iter().map(|s| s.as_str()).collect(),
+            Field::Direction => [Direction::Outbound, Direction::Inbound, Direction::Event]
+                .iter()
+                .map(|d| d.as_str())
+                .collect(),
+            Field::Session => [Session::Open, Session::Closed]
+                .iter()
+                .map(|s| s.as_str())
+                .collect(),
+            Field::Engagement => Engagement::ALL.iter().map(|e| e.as_str()).collect(),
+            Field::Reached => Reached::ALL.iter().map(|r| r.as_str()).collect(),
+            _ => return None,
+        })
+    }
+
     /// Whether the field's keys are interned strings (sorted by text).
     pub fn is_text(self) -> bool {
         matches!(

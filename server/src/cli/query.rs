@@ -4,6 +4,7 @@ use super::common::{key_values, Format, Place};
 use crate::present;
 use anyhow::Result;
 use std::io::Write;
+use ticks_query::FieldKind;
 
 /// The arguments of `ticks query`.
 #[derive(clap::Args)]
@@ -13,21 +14,58 @@ pub(crate) struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub(crate) format: Format,
+    /// The table's columns, by their names in the field catalog (`GET
+    /// /v1/fields`), e.g. `--columns id,recorded_at,status,phone,text`.
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_COLUMNS.map(String::from))]
+    pub(crate) columns: Vec<String>,
 }
+
+/// The table's columns when `--columns` is not given.
+const DEFAULT_COLUMNS: [&str; 11] = [
+    "id",
+    "recorded_at",
+    "category",
+    "name",
+    "template",
+    "response_code",
+    "recipient_type",
+    "status",
+    "phone",
+    "error_code",
+    "error_title",
+];
+
+/// The widest a table cell gets; longer values are cut.
+const MAX_WIDTH: usize = 28;
 
 /// `ticks query`.
 pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
-    let Args { params, format } = args;
+    let Args {
+        params,
+        format,
+        columns,
+    } = args;
+    let columns = columns
+        .iter()
+        .map(|name| {
+            ticks_query::field(name)
+                .ok_or_else(|| anyhow::anyhow!("--columns: no field {name:?} (see GET /v1/fields)"))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let store = place.open_store()?;
     let pairs = key_values(&params)?;
     let query = ticks_query::LogQuery::from_params(&pairs, &[])?;
     let page = ticks_query::search(&store, &query)?;
-    print_page(&page, format)?;
+    print_page(&page, format, &columns)?;
     store.close()?;
     Ok(())
 }
 
-fn print_page(page: &ticks_query::Page, format: Format) -> Result<()> {
+fn print_page(
+    page: &ticks_query::Page,
+    format: Format,
+    columns: &[&ticks_query::FieldSpec],
+) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match format {
@@ -41,45 +79,44 @@ fn print_page(page: &ticks_query::Page, format: Format) -> Result<()> {
             }
         }
         Format::Table => {
-            writeln!(
-                out,
-                "{:>8}  {:<29}  {:<18}  {:<24}  {:<22}  {:>4}  {:<8}  {:<10}  {:<14}  error",
-                "#",
-                "recorded on",
-                "category",
-                "name",
-                "template",
-                "code",
-                "type",
-                "status",
-                "phone"
-            )?;
-            for e in &page.entries {
-                let cut = |s: &Option<String>, n: usize| {
-                    s.as_deref()
-                        .unwrap_or("")
-                        .chars()
-                        .take(n)
-                        .collect::<String>()
-                };
-                writeln!(
-                    out,
-                    "{:>8}  {:<29}  {:<18}  {:<24}  {:<22}  {:>4}  {:<8}  {:<10}  {:<14}  {}",
-                    e.id.0,
-                    present::rfc3339(e.recorded_ms, e.offset_s),
-                    cut(&e.category, 18),
-                    cut(&e.name, 24),
-                    cut(&e.template, 22),
-                    e.response_code
-                        .map(|c| c.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                    cut(&e.recipient_type, 8),
-                    e.status.as_str(),
-                    cut(&e.phone, 14),
-                    e.error_code
-                        .map(|c| format!("{c} {}", e.error_title.as_deref().unwrap_or("")))
-                        .unwrap_or_default()
-                )?;
+            let header: Vec<String> = columns.iter().map(|c| c.label.to_lowercase()).collect();
+            let rows: Vec<Vec<String>> = page
+                .entries
+                .iter()
+                .map(|e| {
+                    let v = present::entry_json(e);
+                    columns.iter().map(|c| cell(&v[c.name], c.kind)).collect()
+                })
+                .collect();
+            let widths: Vec<usize> = (0..columns.len())
+                .map(|i| {
+                    rows.iter()
+                        .map(|r| r[i].chars().count())
+                        .chain([header[i].chars().count()])
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let line = |cells: &[String]| {
+                let mut text = String::new();
+                for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+                    if i > 0 {
+                        text.push_str("  ");
+                    }
+                    // Numbers align right, text left.
+                    if matches!(columns[i].kind, FieldKind::Integer | FieldKind::Id)
+                        && c.chars().all(|ch| ch.is_ascii_digit())
+                    {
+                        text.push_str(&format!("{c:>w$}"));
+                    } else {
+                        text.push_str(&format!("{c:<w$}"));
+                    }
+                }
+                text.trim_end().to_string()
+            };
+            writeln!(out, "{}", line(&header))?;
+            for r in &rows {
+                writeln!(out, "{}", line(r))?;
             }
             writeln!(
                 out,
@@ -90,4 +127,22 @@ fn print_page(page: &ticks_query::Page, format: Format) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A value of an entry's JSON as a table cell: absent is `-`, long text is
+/// cut (never a time or an identifier, which people copy), line breaks are
+/// spaces.
+fn cell(v: &serde_json::Value, kind: FieldKind) -> String {
+    let text = match v {
+        serde_json::Value::Null => return "-".into(),
+        serde_json::Value::String(s) => s.replace(['\n', '\r', '\t'], " "),
+        other => other.to_string(),
+    };
+    if text.chars().count() > MAX_WIDTH && !matches!(kind, FieldKind::Time | FieldKind::Id) {
+        let mut cut: String = text.chars().take(MAX_WIDTH - 1).collect();
+        cut.push('…');
+        cut
+    } else {
+        text
+    }
 }

@@ -1,0 +1,162 @@
+// The table: which catalog fields the log view and the received-messages
+// (MO) view show, in which order, and how a cell looks. A column's label
+// and whether a header sorts come from the field catalog; a view may give
+// a column a name of its own ("Campaign answered").
+import { $, formatTime, state } from "./common.js";
+import { field } from "./fields.js";
+
+/// A column of a view: the catalog field it shows, and what the view says
+/// of it (its own label, hidden until asked for, a cell drawn its own way).
+function col(name, opts = {}) {
+  const f = field(name);
+  return {
+    key: opts.cell || name,
+    label: opts.label || (f ? f.label : name),
+    sort: f && f.sortable ? f.name : null,
+    hidden: !!opts.hidden,
+  };
+}
+
+const LOG_VIEW = () => [
+  col("id"), col("category"), col("name"), col("template"),
+  col("response_code", { label: "Code" }), col("recipient_type"), col("recorded_at"),
+  col("status"), col("phone"), col("error_code", { label: "Error", cell: "error" }),
+  col("direction", { label: "Dir.", hidden: true }), col("user", { hidden: true }),
+  col("subaccount", { hidden: true }), col("content_type", { hidden: true }),
+  col("text", { hidden: true }), col("conversation_type", { hidden: true }),
+  col("session", { hidden: true }),
+];
+// The received-messages (MO) view: replies and button clicks, with the
+// campaign and user they answer.
+const MO_VIEW = () => [
+  col("id"), col("recorded_at", { label: "Received on" }), col("phone", { label: "From" }),
+  col("contact_name", { label: "Contact" }), col("text"), col("content_type"),
+  col("button"), col("name", { label: "Campaign answered" }), col("template"), col("user"),
+];
+const LOG_COLUMNS = LOG_VIEW();
+const MO_COLUMNS = MO_VIEW();
+
+const TICKS = { sent: "✓", delivered: "✓✓", read: "✓✓", played: "✓✓", failed: "✕", rejected: "✕", no_response: "✕" };
+
+/// The view the URL asks for: log, report or mo.
+export function view() { return state().get("view") || "log"; }
+
+function columns() { return view() === "mo" ? MO_COLUMNS : LOG_COLUMNS; }
+
+function defaultHidden() { return LOG_COLUMNS.filter(c => c.hidden).map(c => c.key); }
+
+/// The log view's columns the user hid.
+function storedHidden() {
+  try { return new Set(JSON.parse(localStorage.getItem("ticks.hidden") || "null") || defaultHidden()); }
+  catch { return new Set(defaultHidden()); }
+}
+
+/// The columns hidden in the current view (the MO view shows all of its own).
+function hiddenColumns() { return view() === "mo" ? new Set() : storedHidden(); }
+
+function cell(e, key, tz, codes) {
+  const td = document.createElement("td");
+  switch (key) {
+    case "id": td.textContent = e.id; td.className = "num"; break;
+    case "response_code": {
+      const span = document.createElement("span");
+      span.className = "code" + (e.response_code && e.response_code !== 200 ? " err" : "");
+      span.textContent = e.response_code ?? "—";
+      const info = codes.http[e.response_code];
+      if (info) span.title = `${info.meaning}: ${info.action}`;
+      td.append(span); break;
+    }
+    case "recorded_at": td.textContent = formatTime(e.recorded_at, tz); td.title = e.recorded_at; break;
+    case "status": {
+      const t = document.createElement("span");
+      t.className = "ticks t-" + e.status;
+      t.textContent = TICKS[e.status] || "";
+      t.setAttribute("aria-hidden", "true");
+      td.append(t, " " + e.status.replaceAll("_", " "));
+      break;
+    }
+    case "error": {
+      if (e.error_code != null) {
+        td.className = "err-text";
+        td.textContent = `${e.error_code} ${e.error_title || ""}`;
+        td.title = e.error_meaning ? `${e.error_meaning}: ${e.error_action}` : (e.error_title || "");
+      }
+      break;
+    }
+    default: td.textContent = e[key] ?? "";
+  }
+  return td;
+}
+
+/// The header row: a select-all box, then a sorting button per sortable
+/// column. `onSort(sort)` is called with the new `sort` parameter.
+export function renderHead(s, onSort) {
+  const head = $("#head");
+  head.replaceChildren();
+  const hidden = hiddenColumns();
+  const sel = document.createElement("th");
+  const all = document.createElement("input");
+  all.type = "checkbox"; all.setAttribute("aria-label", "Select all rows on this page");
+  all.addEventListener("change", () => {
+    for (const cb of document.querySelectorAll("#rows input[type=checkbox]")) { cb.checked = all.checked; cb.dispatchEvent(new Event("change")); }
+  });
+  sel.append(all); head.append(sel);
+  const sort = s.get("sort") || "-recorded_at";
+  for (const c of columns()) {
+    if (hidden.has(c.key)) continue;
+    const th = document.createElement("th");
+    th.scope = "col";
+    if (c.sort) {
+      const b = document.createElement("button");
+      b.type = "button"; b.textContent = c.label;
+      const current = sort.replace(/^-/, "") === c.sort;
+      if (current) th.setAttribute("aria-sort", sort.startsWith("-") ? "descending" : "ascending");
+      b.addEventListener("click", () => onSort(current && !sort.startsWith("-") ? "-" + c.sort : c.sort));
+      th.append(b);
+    } else th.textContent = c.label;
+    head.append(th);
+  }
+}
+
+/// The rows of a page of entries. `selected` is the set of selected ids;
+/// `onSelect()` is called when it changes, `onOpen(id)` when a row is opened.
+export function renderRows(entries, { tz, codes, selected, onSelect, onOpen }) {
+  const hidden = hiddenColumns();
+  const rows = entries.map(e => {
+    const tr = document.createElement("tr");
+    tr.dataset.id = e.id;
+    tr.tabIndex = 0;
+    const td = document.createElement("td");
+    const cb = document.createElement("input");
+    cb.type = "checkbox"; cb.checked = selected.has(e.id); cb.setAttribute("aria-label", `Select entry ${e.id}`);
+    cb.addEventListener("click", ev => ev.stopPropagation());
+    cb.addEventListener("change", () => { if (cb.checked) selected.add(e.id); else selected.delete(e.id); onSelect(); });
+    td.append(cb); tr.append(td);
+    for (const c of columns()) if (!hidden.has(c.key)) tr.append(cell(e, c.key, tz, codes));
+    tr.addEventListener("click", () => onOpen(e.id));
+    tr.addEventListener("keydown", ev => { if (ev.key === "Enter") onOpen(e.id); });
+    return tr;
+  });
+  $("#rows").replaceChildren(...rows);
+}
+
+/// The "Columns" menu of the log view; `onChange()` redraws.
+export function renderColumnToggles(onChange) {
+  const box = $("#column-toggles");
+  box.replaceChildren();
+  const hidden = storedHidden();
+  for (const c of LOG_COLUMNS) {
+    const l = document.createElement("label");
+    l.style.flexDirection = "row";
+    const cb = document.createElement("input");
+    cb.type = "checkbox"; cb.checked = !hidden.has(c.key);
+    cb.addEventListener("change", () => {
+      const h = storedHidden();
+      if (cb.checked) h.delete(c.key); else h.add(c.key);
+      localStorage.setItem("ticks.hidden", JSON.stringify([...h]));
+      onChange();
+    });
+    l.append(cb, " " + c.label);
+    box.append(l);
+  }
+}
