@@ -30,6 +30,7 @@
 //! let status = StatusEvent {
 //!     wamid: "wamid.A".into(), status: WebhookStatus::Delivered, at_ms: 1_700_000_000_000,
 //!     recipient: Some("5511999990000".into()), phone_number_id: None, correlation_id: None,
+//!     user_id: None, parent_user_id: None,
 //!     conversation_id: None, conversation_type: None, conversation_expiry_ms: None,
 //!     pricing_category: None, pricing_model: None, billable: None, errors: vec![],
 //! };
@@ -84,13 +85,14 @@ mod text;
 pub use error::{Error, Result};
 pub use log::{train_dictionary, InputRecord, PurgeRecord, Record, FORMAT_VERSION};
 pub use model::{
-    derive_status, AppendOutcome, Direction, Engagement, EntryId, Event, InboundEvent, Input,
-    MetaError, OtherEvent, Reached, SendEvent, SendOutcome, Seq, Session, Source, Status,
-    StatusEvent, StatusMark, TemplateParam, WebhookStatus,
+    derive_status, AppendOutcome, Direction, Engagement, EntryId, Event, IdentityChange,
+    InboundEvent, Input, MetaError, OtherEvent, Reached, SendEvent, SendOutcome, Seq, Session,
+    Source, Status, StatusEvent, StatusMark, TemplateParam, WebhookStatus,
 };
-pub use phone::normalize_phone;
+pub use phone::{is_user_id, normalize_phone, normalize_username, number_variants};
 pub use state::{Field, Key, Value};
 pub use store::{
-    drop_derived, Config, DerivedFrom, Entry, EntryDetail, FieldValue, KeyColumn, PendingAppend,
-    Snapshot, Store, StoreStats, StoredInput, TextColumn, Timeline, TimelineItem, WriteHealth,
+    drop_derived, Config, Contact, ContactCounts, DerivedFrom, Entry, EntryDetail, FieldValue,
+    Identifiers, KeyColumn, PendingAppend, Snapshot, Store, StoreStats, StoredInput, TextColumn,
+    Timeline, TimelineItem, WriteHealth,
 };

@@ -331,6 +331,10 @@ pub struct SendEvent {
     pub phone: Option<String>,
     /// WhatsApp user id from the response (`contacts[0].wa_id`).
     pub wa_id: Option<String>,
+    /// The person's business-scoped user id (BSUID): the one the send
+    /// addressed, or the response's `contacts[0].user_id`.
+    #[serde(default)]
+    pub user_id: Option<String>,
     /// The message id, when the API accepted the message.
     pub wamid: Option<String>,
     /// HTTP status, `None` when no response came.
@@ -367,8 +371,15 @@ pub struct StatusEvent {
     pub status: WebhookStatus,
     /// Meta's timestamp, UTC milliseconds.
     pub at_ms: i64,
-    /// `recipient_id` (phone or business-scoped user id).
+    /// `recipient_id`: the person's phone number, digits only.
     pub recipient: Option<String>,
+    /// `recipient_user_id`: the person's business-scoped user id.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// `parent_recipient_user_id` (or `parent_user_id`): the person's
+    /// parent business-scoped user id.
+    #[serde(default)]
+    pub parent_user_id: Option<String>,
     /// `metadata.phone_number_id` of the envelope.
     pub phone_number_id: Option<String>,
     /// `biz_opaque_callback_data`.
@@ -394,10 +405,23 @@ pub struct StatusEvent {
 pub struct InboundEvent {
     /// The message's wamid.
     pub wamid: String,
-    /// `from`: the customer's phone or business-scoped id.
+    /// `from`: the customer's phone number, digits only.
     pub from: Option<String>,
     /// `contacts[].profile.name`.
     pub contact_name: Option<String>,
+    /// `from_user_id` (or the contact's `user_id`): the person's
+    /// business-scoped user id.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// `from_parent_user_id` (or the contact's `parent_user_id`).
+    #[serde(default)]
+    pub parent_user_id: Option<String>,
+    /// `contacts[].profile.username`.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A system message saying that the person's number or user id changed.
+    #[serde(default)]
+    pub identity_change: Option<IdentityChange>,
     /// `metadata.phone_number_id` of the envelope.
     pub phone_number_id: Option<String>,
     /// Meta's timestamp, UTC milliseconds.
@@ -414,6 +438,20 @@ pub struct InboundEvent {
     pub referral: Option<String>,
     /// `errors[]` of unsupported or unknown messages.
     pub errors: Vec<MetaError>,
+}
+
+/// A system message (`user_changed_number`, `user_changed_user_id`) saying
+/// that one person's identifier changed: the old and new are one person.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityChange {
+    /// The number before (`system.wa_id`), digits only.
+    pub wa_id: Option<String>,
+    /// The number after (`system.new_wa_id`), digits only.
+    pub new_wa_id: Option<String>,
+    /// The user id before (`system.user_id`).
+    pub user_id: Option<String>,
+    /// The user id after (`system.new_user_id`).
+    pub new_user_id: Option<String>,
 }
 
 /// Any other webhook change (template status, quality, account alerts...) or

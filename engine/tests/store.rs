@@ -21,6 +21,8 @@ fn status_event(status: WebhookStatus, at_s: i64, code: Option<i64>) -> Event {
         status,
         at_ms: at_s * 1000,
         recipient: Some("5511900000000".into()),
+        user_id: None,
+        parent_user_id: None,
         phone_number_id: Some("1".into()),
         correlation_id: None,
         conversation_id: None,

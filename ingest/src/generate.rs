@@ -173,10 +173,39 @@ impl Generator {
             + (i as i128 * self.opts.span_ms as i128 / self.opts.messages.max(1) as i128) as i64
     }
 
-    fn phone(&mut self) -> String {
+    /// One of the customers, always the same for the same number `n`.
+    fn customer(&mut self) -> Customer {
         let n = self.rng.below(self.opts.customers);
         let ddd = 11 + (n % 89);
-        format!("55{ddd}9{:08}", (n * 7919) % 100_000_000)
+        let local = (n * 7919) % 100_000_000;
+        let dialled = format!("55{ddd}9{local:08}");
+        match n % 100 {
+            // Accounts older than Brazil's ninth digit: Meta answers with,
+            // and the person writes from, the number without it.
+            0..=6 => Customer {
+                wa_id: Some(format!("55{ddd}{local:08}")),
+                dialled: Some(dialled),
+                user_id: None,
+                username: None,
+            },
+            // People who hide their number behind a username: only their
+            // business-scoped user id is known.
+            7..=9 => Customer {
+                dialled: None,
+                wa_id: None,
+                user_id: Some(format!(
+                    "BR.{:020}",
+                    n.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 10u64.pow(19)
+                )),
+                username: Some(format!("cliente{n}")),
+            },
+            _ => Customer {
+                wa_id: Some(dialled.clone()),
+                dialled: Some(dialled),
+                user_id: None,
+                username: None,
+            },
+        }
     }
 
     /// Emits the send result and future webhooks of message `i`.
@@ -201,7 +230,14 @@ impl Generator {
         let sub = r.pick(SUBACCOUNTS);
         let pni = r.pick(PHONE_NUMBER_IDS);
         let first = r.pick(FIRST_NAMES);
-        let phone = self.phone();
+        let person = self.customer();
+        // What the sender typed, and what webhooks name the person by.
+        let to = person
+            .dialled
+            .clone()
+            .or_else(|| person.user_id.clone())
+            .unwrap_or_default();
+        let phone = person.wa_id.clone().unwrap_or_default();
         let r = &mut self.rng;
         let wamid = format!(
             "wamid.HBgM{:012X}{:08X}",
@@ -211,7 +247,7 @@ impl Generator {
         let correlation = format!("crm-{}-{i}", self.opts.seed);
         let is_template = category != "message_bot" || r.chance(300);
         let request = if is_template {
-            json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": format!("+{phone}"), "type": "template",
+            json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": person.typed(&to), "type": "template",
                 "biz_opaque_callback_data": correlation,
                 "template": {"name": template, "language": {"code": "pt_BR"}, "components": [
                     {"type": "body", "parameters": [
@@ -221,14 +257,14 @@ impl Generator {
                     {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "QUERO"}]},
                     {"type": "button", "sub_type": "quick_reply", "index": "1", "parameters": [{"type": "payload", "payload": "PARAR"}]}]}})
         } else {
-            json!({"messaging_product": "whatsapp", "to": phone, "type": "text",
+            json!({"messaging_product": "whatsapp", "to": to, "type": "text",
                 "text": {"body": format!("Olá {first}, seu pedido {} foi atualizado.", 1000 + r.below(900_000))}})
         };
         let code_roll = r.below(1000);
         let (code, response, transport): (Option<u16>, Value, Option<&str>) = match code_roll {
             0..=929 => (
                 Some(200),
-                json!({"messaging_product": "whatsapp", "contacts": [{"input": format!("+{phone}"), "wa_id": phone}],
+                json!({"messaging_product": "whatsapp", "contacts": [person.answered(&to)],
                     "messages": [{"id": wamid, "message_status": if r.chance(5) { "held_for_quality_assessment" } else { "accepted" }}]}),
                 None,
             ),
@@ -320,8 +356,12 @@ impl Generator {
             }
         }
         for (k, (status, at, err)) in statuses.iter().enumerate() {
-            let mut st = json!({"id": wamid, "status": status, "timestamp": (at / 1000).to_string(), "recipient_id": phone,
+            let mut st = json!({"id": wamid, "status": status, "timestamp": (at / 1000).to_string(),
                 "biz_opaque_callback_data": correlation});
+            match &person.user_id {
+                Some(u) => st["recipient_user_id"] = json!(u),
+                None => st["recipient_id"] = json!(phone),
+            }
             if k == 0 {
                 st["conversation"] = json!({"id": format!("conv{:x}", i * 31 + 7), "expiration_timestamp": ((at + 86_400_000) / 1000).to_string(), "origin": {"type": conv_type}});
                 st["pricing"] = json!({"billable": true, "pricing_model": "PMP", "category": conv_type, "type": "regular"});
@@ -343,18 +383,59 @@ impl Generator {
         let r = &mut self.rng;
         if r.chance(65) && statuses.iter().any(|(s, _, _)| *s == "delivered") {
             let at = sent_at + 60_000 + r.below(7_200_000) as i64;
-            let msg = if is_template && r.chance(600) {
+            let mut msg = if is_template && r.chance(600) {
                 let payload = if r.chance(800) { "QUERO" } else { "PARAR" };
-                json!({"context": {"from": "15550783881", "id": wamid}, "from": phone, "id": format!("{wamid}.R"), "timestamp": (at / 1000).to_string(),
+                json!({"context": {"from": "15550783881", "id": wamid}, "id": format!("{wamid}.R"), "timestamp": (at / 1000).to_string(),
                     "type": "button", "button": {"payload": payload, "text": if payload == "QUERO" { "Quero!" } else { "Parar promoções" }}})
             } else {
-                json!({"context": {"from": "15550783881", "id": wamid}, "from": phone, "id": format!("{wamid}.R"), "timestamp": (at / 1000).to_string(),
+                json!({"context": {"from": "15550783881", "id": wamid}, "id": format!("{wamid}.R"), "timestamp": (at / 1000).to_string(),
                     "type": "text", "text": {"body": r.pick(REPLIES)}})
             };
+            let mut contact = json!({"profile": {"name": first}});
+            match &person.user_id {
+                Some(u) => {
+                    msg["from_user_id"] = json!(u);
+                    contact["user_id"] = json!(u);
+                    contact["profile"]["username"] = json!(person.username);
+                }
+                None => {
+                    msg["from"] = json!(phone);
+                    contact["wa_id"] = json!(phone);
+                }
+            }
             let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages",
                 "value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": pni},
-                    "contacts": [{"profile": {"name": first}, "wa_id": phone}], "messages": [msg]}}]}]});
+                    "contacts": [contact], "messages": [msg]}}]}]});
             self.schedule(at + 500, &body);
+        }
+    }
+}
+
+/// A generated customer: the number a sender dials (none for a person who
+/// hides it), the WhatsApp id Meta answers with, or only a business-scoped
+/// user id and a username.
+struct Customer {
+    dialled: Option<String>,
+    wa_id: Option<String>,
+    user_id: Option<String>,
+    username: Option<String>,
+}
+
+impl Customer {
+    /// The `to` of a request as a CRM types it: numbers with a `+`.
+    fn typed(&self, to: &str) -> String {
+        if self.dialled.is_some() {
+            format!("+{to}")
+        } else {
+            to.to_string()
+        }
+    }
+
+    /// The response's `contacts[0]`: what was dialled and whom Meta found.
+    fn answered(&self, to: &str) -> Value {
+        match &self.user_id {
+            Some(u) => json!({"input": to, "user_id": u}),
+            None => json!({"input": self.typed(to), "wa_id": self.wa_id}),
         }
     }
 }

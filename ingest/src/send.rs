@@ -4,7 +4,7 @@ use crate::error::ParseError;
 use crate::json::{dig, dig_str, index, join, kind, At, Json};
 use crate::time::parse_instant;
 use std::hash::{Hash, Hasher};
-use ticks_engine::{normalize_phone, MetaError, SendEvent, SendOutcome, TemplateParam};
+use ticks_engine::{is_user_id, normalize_phone, MetaError, SendEvent, SendOutcome, TemplateParam};
 
 /// Parses one send result object (see the module docs of the crate for the shape).
 pub(crate) fn parse_send_value(v: &Json<'_>, path: &str) -> Result<SendEvent, ParseError> {
@@ -131,14 +131,35 @@ pub(crate) fn parse_send_value(v: &Json<'_>, path: &str) -> Result<SendEvent, Pa
             &request_path,
         )?;
     }
-    let wa_id = response
-        .and_then(|r| r.get("contacts")?.at(0)?.get("wa_id"))
-        .and_then(|w| match w {
-            Json::String(s) => Some(s.to_string()),
-            Json::Number(n) => Some(n.to_string()),
-            _ => None,
-        });
-    let phone = request_at.opt_digits("to")?.map(|t| normalize_phone(&t));
+    // The response's `contacts[0]` pairs what was dialled (`input`) with
+    // the account Meta delivered to (`wa_id`, `user_id`): one person.
+    let answered = |key: &str| {
+        response
+            .and_then(|r| r.get("contacts")?.at(0)?.get(key))
+            .and_then(|w| match w {
+                Json::String(s) => Some(s.to_string()),
+                Json::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+    };
+    let wa_id = answered("wa_id").map(|w| normalize_phone(&w));
+    // A send addresses a number (`to`) or a business-scoped user id (`to`
+    // or `recipient`).
+    let mut phone = None;
+    let mut user_id = answered("user_id");
+    for addressed in [
+        request_at.opt_digits("to")?,
+        request_at.str_or_none("recipient"),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if is_user_id(addressed.trim()) {
+            user_id.get_or_insert_with(|| addressed.trim().to_string());
+        } else if phone.is_none() {
+            phone = Some(normalize_phone(&addressed));
+        }
+    }
     let correlation_id = at
         .opt_text("correlation_id")?
         .or_else(|| request_at.str_or_none("biz_opaque_callback_data"));
@@ -157,6 +178,7 @@ pub(crate) fn parse_send_value(v: &Json<'_>, path: &str) -> Result<SendEvent, Pa
         correlation_id,
         phone,
         wa_id,
+        user_id,
         wamid,
         response_code,
         outcome: Some(outcome),

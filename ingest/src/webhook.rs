@@ -10,9 +10,10 @@ use crate::error::ParseError;
 use crate::json::{all_strings, dig_str, index, join, kind, At, Json};
 use crate::send::meta_error_from_send;
 use crate::time::parse_meta_timestamp;
-use std::collections::HashMap;
-use ticks_engine::normalize_phone;
-use ticks_engine::{Event, InboundEvent, MetaError, OtherEvent, StatusEvent, WebhookStatus};
+use ticks_engine::{normalize_phone, normalize_username};
+use ticks_engine::{
+    Event, IdentityChange, InboundEvent, MetaError, OtherEvent, StatusEvent, WebhookStatus,
+};
 
 pub(crate) fn parse_webhook_value(
     v: &Json<'_>,
@@ -177,14 +178,10 @@ fn parse_messages_value(
     events: &mut Vec<Event>,
 ) {
     let phone_number_id = dig_str(value, &["metadata", "phone_number_id"]);
-    let names: HashMap<String, String> = value
+    let contacts: Vec<WebhookContact> = value
         .get("contacts")
         .and_then(Json::as_array)
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| Some((dig_str(c, &["wa_id"])?, dig_str(c, &["profile", "name"])?)))
-                .collect()
-        })
+        .map(|cs| cs.iter().map(WebhookContact::parse).collect())
         .unwrap_or_default();
     let list = |key: &str| {
         value
@@ -215,7 +212,7 @@ fn parse_messages_value(
     }
     for (mi, msg) in list("messages").iter().enumerate() {
         let path = index(&join(vpath, "messages"), mi);
-        match parse_inbound(msg, &path, phone_number_id.clone(), &names) {
+        match parse_inbound(msg, &path, phone_number_id.clone(), &contacts) {
             Ok(ev) => events.push(Event::Inbound(Box::new(ev))),
             Err(e) => events.push(malformed(
                 &path,
@@ -244,6 +241,49 @@ fn parse_messages_value(
             template: None,
             error: Some(error),
         })));
+    }
+}
+
+/// One of `value.contacts[]`: the person a message came from, as Meta
+/// names them (`{profile: {name, username?}, wa_id?, user_id?,
+/// parent_user_id?}`).
+#[derive(Default)]
+struct WebhookContact {
+    wa_id: Option<String>,
+    user_id: Option<String>,
+    parent_user_id: Option<String>,
+    name: Option<String>,
+    username: Option<String>,
+}
+
+impl WebhookContact {
+    fn parse(c: &Json<'_>) -> WebhookContact {
+        WebhookContact {
+            wa_id: dig_str(c, &["wa_id"]).map(|w| normalize_phone(&w)),
+            user_id: dig_str(c, &["user_id"]),
+            parent_user_id: dig_str(c, &["parent_user_id"]),
+            name: dig_str(c, &["profile", "name"]),
+            username: dig_str(c, &["profile", "username"]).map(|u| normalize_username(&u)),
+        }
+    }
+
+    /// The contact a message from `from` / `user_id` came from: the one
+    /// that names either, or the only one there is.
+    fn of<'c>(
+        contacts: &'c [WebhookContact],
+        from: Option<&str>,
+        user_id: Option<&str>,
+    ) -> Option<&'c WebhookContact> {
+        contacts
+            .iter()
+            .find(|c| {
+                (from.is_some() && c.wa_id.as_deref() == from)
+                    || (user_id.is_some() && c.user_id.as_deref() == user_id)
+            })
+            .or(match contacts {
+                [only] => Some(only),
+                _ => None,
+            })
     }
 }
 
@@ -281,6 +321,11 @@ fn parse_status(
         status,
         at_ms,
         recipient: at.str_or_none("recipient_id").map(|r| normalize_phone(&r)),
+        user_id: at.str_or_none("recipient_user_id"),
+        // Meta's examples spell it both ways.
+        parent_user_id: at
+            .str_or_none("parent_recipient_user_id")
+            .or_else(|| at.str_or_none("parent_user_id")),
         phone_number_id,
         correlation_id: at.str_or_none("biz_opaque_callback_data"),
         conversation_id: conversation.and_then(|c| dig_str(c, &["id"])),
@@ -302,14 +347,34 @@ fn parse_inbound(
     msg: &Json<'_>,
     path: &str,
     phone_number_id: Option<String>,
-    names: &HashMap<String, String>,
+    contacts: &[WebhookContact],
 ) -> Result<InboundEvent, ParseError> {
     let at = At::new(msg, path);
     let wamid = at.req_str("id")?;
     let at_ms = parse_meta_timestamp(msg.get("timestamp"), &join(path, "timestamp"))?;
     let content_type = at.str_or_none("type").unwrap_or_else(|| "unknown".into());
     let from = at.str_or_none("from").map(|f| normalize_phone(&f));
-    let contact_name = from.as_ref().and_then(|f| names.get(f).cloned());
+    let from_user_id = at.str_or_none("from_user_id");
+    let contact = WebhookContact::of(contacts, from.as_deref(), from_user_id.as_deref());
+    let contact_name = contact.and_then(|c| c.name.clone());
+    let user_id = from_user_id.or_else(|| contact.and_then(|c| c.user_id.clone()));
+    let parent_user_id = at
+        .str_or_none("from_parent_user_id")
+        .or_else(|| contact.and_then(|c| c.parent_user_id.clone()));
+    let username = contact.and_then(|c| c.username.clone());
+    // A person whose number is hidden has only a user id: `from` stays
+    // empty rather than holding it.
+    let from = from.or_else(|| contact.and_then(|c| c.wa_id.clone()));
+    let identity_change = msg.get("system").and_then(|sys| {
+        let id = |k: &str| dig_str(sys, &[k]);
+        let change = IdentityChange {
+            wa_id: id("wa_id").map(|w| normalize_phone(&w)),
+            new_wa_id: id("new_wa_id").map(|w| normalize_phone(&w)),
+            user_id: id("user_id"),
+            new_user_id: id("new_user_id"),
+        };
+        (change != IdentityChange::default()).then_some(change)
+    });
     let mut text = String::new();
     let mut button = None;
     let push = |t: &mut String, s: Option<String>| {
@@ -384,6 +449,10 @@ fn parse_inbound(
         wamid,
         from,
         contact_name,
+        user_id,
+        parent_user_id,
+        username,
+        identity_change,
         phone_number_id,
         at_ms,
         content_type,

@@ -421,3 +421,117 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         ]
     })
 }
+
+fn webhook_events(value: serde_json::Value) -> Vec<Event> {
+    let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1",
+        "changes": [{"field": "messages", "value": value}]}]});
+    webhook_input(serde_json::to_vec(&body).expect("json"), Source::Webhook, 0)
+        .expect("parses")
+        .events
+}
+
+#[test]
+fn a_status_names_the_person_by_number_user_id_and_parent_in_both_spellings() {
+    for parent_key in ["parent_recipient_user_id", "parent_user_id"] {
+        let events = webhook_events(serde_json::json!({
+            "statuses": [{"id": "wamid.S", "status": "delivered", "timestamp": "1777644100",
+                          "recipient_user_id": "US.13491208655302741918",
+                          parent_key: "US.ENT.11815799212886844830"}]
+        }));
+        match events.as_slice() {
+            [Event::Status(st)] => {
+                assert_eq!(st.recipient, None, "no number is made up");
+                assert_eq!(st.user_id.as_deref(), Some("US.13491208655302741918"));
+                assert_eq!(
+                    st.parent_user_id.as_deref(),
+                    Some("US.ENT.11815799212886844830"),
+                    "{parent_key}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_inbound_message_takes_its_person_from_the_contact_that_names_it() {
+    let events = webhook_events(serde_json::json!({
+        "contacts": [
+            {"profile": {"name": "Other"}, "wa_id": "15550001111"},
+            {"profile": {"name": "Sam", "username": "@SamCooks"}, "user_id": "US.1349",
+             "parent_user_id": "US.ENT.1181"}
+        ],
+        "messages": [{"from_user_id": "US.1349", "id": "wamid.M", "timestamp": "1777644200",
+                      "type": "text", "text": {"body": "hi"}}]
+    }));
+    match events.as_slice() {
+        [Event::Inbound(m)] => {
+            assert_eq!(m.from, None);
+            assert_eq!(m.user_id.as_deref(), Some("US.1349"));
+            assert_eq!(m.parent_user_id.as_deref(), Some("US.ENT.1181"));
+            assert_eq!(m.username.as_deref(), Some("samcooks"));
+            assert_eq!(m.contact_name.as_deref(), Some("Sam"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn system_messages_say_which_identifiers_changed() {
+    for (key, new_key) in [("wa_id", "wa_id"), ("new_wa_id", "new_wa_id")] {
+        let events = webhook_events(serde_json::json!({
+            "messages": [{"from": "16505551234", "id": "wamid.C", "timestamp": "1777650000",
+                          "type": "system",
+                          "system": {"body": "changed", key: "16505559999", "type": "user_changed_number"}}]
+        }));
+        match events.as_slice() {
+            [Event::Inbound(m)] => {
+                let change = m.identity_change.clone().expect("a change");
+                let new = if new_key == "wa_id" {
+                    change.wa_id
+                } else {
+                    change.new_wa_id
+                };
+                assert_eq!(new.as_deref(), Some("16505559999"));
+                assert_eq!(m.from.as_deref(), Some("16505551234"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_send_to_a_user_id_keeps_it_as_the_user_id_not_a_phone() {
+    let raw = serde_json::to_vec(&serde_json::json!({
+        "recorded_at": "2026-05-01T10:00:00-04:00",
+        "request": {"messaging_product": "whatsapp", "to": "US.13491208655302741918", "type": "text", "text": {"body": "hi"}},
+        "response_code": 200,
+        "response": {"contacts": [{"input": "US.13491208655302741918", "user_id": "US.13491208655302741918"}],
+                     "messages": [{"id": "wamid.U"}]}
+    }))
+    .expect("json");
+    let input = send_input(raw, Source::SendApi, 0).expect("parses");
+    match input.events.as_slice() {
+        [Event::Send(s)] => {
+            assert_eq!(s.phone, None);
+            assert_eq!(s.user_id.as_deref(), Some("US.13491208655302741918"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let raw = serde_json::to_vec(&serde_json::json!({
+        "recorded_at": "2026-05-01T10:00:00-03:00",
+        "request": {"messaging_product": "whatsapp", "to": "+55 11 98139-0501", "type": "text", "text": {"body": "oi"}},
+        "response_code": 200,
+        "response": {"contacts": [{"input": "+55 11 98139-0501", "wa_id": "551181390501"}],
+                     "messages": [{"id": "wamid.B"}]}
+    }))
+    .expect("json");
+    let input = send_input(raw, Source::SendApi, 0).expect("parses");
+    match input.events.as_slice() {
+        [Event::Send(s)] => {
+            assert_eq!(s.phone.as_deref(), Some("5511981390501"));
+            assert_eq!(s.wa_id.as_deref(), Some("551181390501"));
+        }
+        other => panic!("{other:?}"),
+    }
+}

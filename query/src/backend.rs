@@ -15,8 +15,8 @@ use crate::report::{Report, ReportOptions};
 use crate::{GroupBy, LogQuery};
 use roaring::RoaringBitmap;
 use ticks_engine::{
-    AppendOutcome, Entry, EntryDetail, EntryId, Input, PurgeRecord, Record, Seq, Source, Store,
-    StoreStats, Timeline, WriteHealth,
+    AppendOutcome, Contact, Entry, EntryDetail, EntryId, Input, PurgeRecord, Record, Seq, Source,
+    Store, StoreStats, Timeline, WriteHealth,
 };
 use ticks_ingest::{ImportOptions, ImportReport};
 
@@ -60,6 +60,9 @@ pub trait Backend: Send + Sync {
     fn entry_detail(&self, id: EntryId) -> BackendResult<Option<EntryDetail>>;
     /// A message's timeline.
     fn timeline(&self, wamid: &str) -> BackendResult<Option<Timeline>>;
+    /// The person an identifier names, typed as a person would (any number
+    /// format, a user id, `@username`); `None` when no entry is theirs.
+    fn contact(&self, typed: &str) -> BackendResult<Option<Contact>>;
     /// The entries of these ids (those that exist), in the order given.
     fn entries(&self, ids: &[u32]) -> Vec<Entry>;
     /// The raw inputs the entries of `ids` came from, each once, in log
@@ -142,6 +145,10 @@ impl Backend for Store {
 
     fn timeline(&self, wamid: &str) -> BackendResult<Option<Timeline>> {
         Ok(Store::timeline(self, wamid)?)
+    }
+
+    fn contact(&self, typed: &str) -> BackendResult<Option<Contact>> {
+        Ok(self.snapshot().contact(typed))
     }
 
     fn entries(&self, ids: &[u32]) -> Vec<Entry> {

@@ -33,10 +33,11 @@ pub(crate) fn prefetch(store: &Store, q: &LogQuery) -> Result<Prefetched, QueryE
     for (i, f) in q.filters.iter().enumerate() {
         if matches!(f.field, FilterField::CorrelationId | FilterField::Phone) {
             let mut bm = RoaringBitmap::new();
-            for v in f.include.iter().chain(&f.exclude) {
-                if let FilterValue::Exact(v) = v {
-                    bm |= store.exact_search(v)?;
-                }
+            for v in exact_candidates(f.field, &f.include)
+                .iter()
+                .chain(&exact_candidates(f.field, &f.exclude))
+            {
+                bm |= store.exact_search(v)?;
             }
             exact.push((i, bm));
         }
@@ -119,8 +120,15 @@ pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) ->
                         .find(|(j, _)| *j == i)
                         .map(|(_, bm)| bm.clone())
                         .unwrap_or_default();
-                    let wanted: Vec<String> = exact_values(values).map(str::to_string).collect();
+                    let wanted = exact_candidates(f.field, values);
                     Cow::Owned(snap.filter_text_eq(&candidates, column, &wanted))
+                }
+                FilterField::Contact => {
+                    let mut found = RoaringBitmap::new();
+                    for typed in exact_values(values) {
+                        found |= snap.contact_entries(typed);
+                    }
+                    Cow::Owned(found)
                 }
             }
         };
@@ -298,6 +306,21 @@ fn after_in_bucket(ms: i64, id: u32, c: &Cursor, ascending_time: bool) -> bool {
     } else {
         (ms, id) < (c.ms, c.id)
     }
+}
+
+/// What an exact filter looks for: its values, and for `phone=` the other
+/// forms of each number (a Brazilian number with and without its ninth
+/// digit), which WhatsApp may have used for the same person.
+fn exact_candidates(field: FilterField, values: &[FilterValue]) -> Vec<String> {
+    let mut out: Vec<String> = exact_values(values).map(str::to_string).collect();
+    if field == FilterField::Phone {
+        let variants: Vec<String> = out
+            .iter()
+            .flat_map(|v| ticks_engine::number_variants(v))
+            .collect();
+        out.extend(variants);
+    }
+    out
 }
 
 /// The texts of exact-match values.

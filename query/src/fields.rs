@@ -20,6 +20,9 @@ pub enum FilterField {
     Wamid,
     /// The entry id (`#`), e.g. the rows a user selected.
     Id,
+    /// The person: every entry of whoever an identifier (any number
+    /// format, a user id, `@username`) names, in both directions.
+    Contact,
 }
 
 impl FilterField {
@@ -174,7 +177,20 @@ pub const FIELDS: &[FieldSpec] = &[
         filter: Some(FilterField::Phone),
     },
     shown("wa_id", "WhatsApp user id", Id),
+    shown("user_id", "Business-scoped user id", Id),
+    shown("parent_user_id", "Parent user id", Id),
+    shown("username", "Username", Id),
     shown("contact_name", "Contact name", Text),
+    FieldSpec {
+        name: "contact",
+        aliases: &[],
+        label: "Contact",
+        kind: Id,
+        sortable: false,
+        groupable: false,
+        exported: false,
+        filter: Some(FilterField::Contact),
+    },
     indexed(
         "error_code",
         &[],

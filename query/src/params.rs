@@ -11,7 +11,7 @@
 //!            | error_code | direction | content_type | phone_number_id | subaccount
 //!            | user | correlation_id | conversation_type | pricing_category
 //!            | session | language | engagement | reached | button
-//!            | phone | wamid | id
+//!            | phone | contact | wamid | id
 //! time      := RFC 3339 | epoch milliseconds | YYYY-MM-DD[THH:MM[:SS]] (in tz)
 //! ```
 
@@ -325,7 +325,9 @@ fn validate_value(param: &str, field: FilterField, v: &str) -> Result<FilterValu
                 .map_err(|_| invalid(param, format!("{v:?} is not an entry id")))?,
         ),
         FilterField::Phone => FilterValue::Exact(ticks_engine::normalize_phone(v)),
-        FilterField::Wamid | FilterField::CorrelationId => FilterValue::Exact(v.to_string()),
+        FilterField::Wamid | FilterField::CorrelationId | FilterField::Contact => {
+            FilterValue::Exact(v.trim().to_string())
+        }
     })
 }
 

@@ -238,6 +238,38 @@ fn raw_json(raw: &[u8]) -> Value {
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(raw).into_owned()))
 }
 
+/// `GET /v1/contacts/{X}`: the person an identifier names (any number
+/// format, a user id, `@username`), with every identifier Ticks learned for
+/// them and their messages at a glance; 404 when no entry is theirs.
+pub(crate) async fn get_contact(app: Arc<App>, typed: &str) -> Result<Response<Body>, ApiError> {
+    let typed = percent_encoding::percent_decode_str(typed)
+        .decode_utf8()
+        .map_err(|_| ApiError::bad("invalid_contact", "the identifier is not UTF-8"))?
+        .into_owned();
+    if typed.trim().is_empty() || typed.len() > 256 {
+        return Err(ApiError::bad(
+            "invalid_contact",
+            "name a person: a phone number, a user id or @username (at most 256 bytes)",
+        ));
+    }
+    let store = app.store()?;
+    let lookup = typed.clone();
+    let contact = blocking(move || Ok(store.contact(&lookup)?))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no entry is with {typed:?}")))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "identifiers": contact.identifiers,
+            "name": contact.name,
+            "first_seen": rfc3339(contact.first_seen_ms, 0),
+            "last_seen": rfc3339(contact.last_seen_ms, 0),
+            "counts": contact.counts,
+            "entries": contact.entries.len(),
+        }),
+    ))
+}
+
 pub(crate) async fn get_log(app: Arc<App>, id: &str) -> Result<Response<Body>, ApiError> {
     let id = parse_id(id)?;
     let store = app.store()?;

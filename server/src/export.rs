@@ -87,7 +87,7 @@ pub(crate) struct Receipt {
     pub(crate) ids: roaring::RoaringBitmap,
 }
 
-const COLUMNS: [&str; 24] = [
+const COLUMNS: [&str; 27] = [
     "id",
     "recorded_at",
     "direction",
@@ -101,6 +101,9 @@ const COLUMNS: [&str; 24] = [
     "status",
     "phone",
     "wa_id",
+    "user_id",
+    "parent_user_id",
+    "username",
     "contact_name",
     "error_code",
     "error_title",
@@ -128,7 +131,7 @@ const PDF_COLUMNS: [(&str, f32); 10] = [
     ("Error", 172.0),
 ];
 
-fn row(e: &Entry) -> [String; 24] {
+fn row(e: &Entry) -> [String; 27] {
     let s = |o: &Option<String>| o.clone().unwrap_or_default();
     [
         e.id.0.to_string(),
@@ -144,6 +147,9 @@ fn row(e: &Entry) -> [String; 24] {
         e.status.as_str().into(),
         s(&e.phone),
         s(&e.wa_id),
+        s(&e.user_id),
+        s(&e.parent_user_id),
+        s(&e.username),
         s(&e.contact_name),
         e.error_code.map(|c| c.to_string()).unwrap_or_default(),
         s(&e.error_title),

@@ -74,7 +74,10 @@ fn filter_parameters() -> Vec<Value> {
                     }
                 }
                 FilterField::Id => schema["pattern"] = json!("^[0-9]+$"),
-                FilterField::Phone | FilterField::Wamid | FilterField::CorrelationId => {}
+                FilterField::Phone
+                | FilterField::Wamid
+                | FilterField::CorrelationId
+                | FilterField::Contact => {}
             }
             Some(json!({
                 "name": f.name,

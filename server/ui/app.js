@@ -3,9 +3,11 @@
 // build step, no CDN): `api.js` talks to the server, `common.js` holds
 // what the modules share, `fields.js` the field catalog, `table.js` the
 // log and MO tables, `filters.js` the filter form, `detail.js` an entry and
-// deletion, `report.js` the report, `mo.js` the received-messages summary.
+// deletion, `report.js` the report, `mo.js` the received-messages summary,
+// `contact.js` a person's card.
 import { api } from "./api.js";
 import { $, state, viewerTz } from "./common.js";
+import { renderContact } from "./contact.js";
 import { confirmDelete, showDetail } from "./detail.js";
 import { formToParams, loadFacets, loadSaved, renderChips, syncForm, VIEW_PARAMS } from "./filters.js";
 import { renderMoSummary } from "./mo.js";
@@ -39,8 +41,9 @@ function showView(v) {
   }
   $("#report").hidden = v !== "report";
   $("#mo-summary").hidden = v !== "mo";
+  $("#contact-card").hidden = v !== "contact";
   $(".table-area").hidden = v === "report";
-  document.title = { log: "Ticks · WhatsApp log", report: "Ticks · Report", mo: "Ticks · Received messages" }[v] || "Ticks";
+  document.title = { log: "Ticks · WhatsApp log", report: "Ticks · Report", mo: "Ticks · Received messages", contact: "Ticks · Contact" }[v] || "Ticks";
 }
 
 let renderSeq = 0;
@@ -59,6 +62,7 @@ async function render() {
     return;
   }
   if (v === "mo") renderMoSummary(apiParams(s));
+  if (v === "contact") renderContact(s.get("contact"));
   renderHead(s, sort => {
     const p = state();
     p.set("sort", sort);

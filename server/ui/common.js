@@ -21,3 +21,15 @@ export function formatTime(iso, tz) {
   return f.format(new Date(iso));
 }
 
+
+/// A link to the contact view of the person `typed` names (a number, a
+/// user id, `@username`), showing `text`. A click on it does not open the
+/// row it sits in.
+export function contactLink(typed, text) {
+  const a = document.createElement("a");
+  a.href = "/?" + new URLSearchParams({ view: "contact", contact: typed }).toString();
+  a.textContent = text;
+  a.className = "person";
+  a.addEventListener("click", ev => ev.stopPropagation());
+  return a;
+}

@@ -1,7 +1,7 @@
 // The detail of one entry (every column, template parameters, timeline,
 // raw payloads) and deletion, which offers to export first.
 import { api } from "./api.js";
-import { $, formatTime, viewerTz } from "./common.js";
+import { $, contactLink, formatTime, viewerTz } from "./common.js";
 
 function jsonBlock(title, value) {
   const d = document.createElement("details");
@@ -27,14 +27,23 @@ export async function showDetail(id, onDeleted) {
   const e = d.entry;
   $("#detail-title").textContent = `Entry #${e.id} · ${e.status.replaceAll("_", " ")}`;
   const dl = document.createElement("dl");
-  const add = (k, v) => { if (v === null || v === undefined || v === "") return; const dt = document.createElement("dt"); dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = v; dl.append(dt, dd); };
+  const add = (k, v, person) => {
+    if (v === null || v === undefined || v === "") return;
+    const dt = document.createElement("dt"); dt.textContent = k;
+    const dd = document.createElement("dd");
+    if (person) dd.append(contactLink(person, v)); else dd.textContent = v;
+    dl.append(dt, dd);
+  };
+  const who = e.phone || e.user_id || (e.username ? "@" + e.username : null);
   add("Recorded on (original)", e.recorded_at);
   add(`Recorded on (${viewerTz})`, formatTime(e.recorded_at, viewerTz));
   add("Direction", e.direction); add("Category", e.category); add("Name", e.name);
   add("Template", e.template ? `${e.template} (${e.template_language || "?"})` : null);
   add("Response code", e.response_code != null ? `${e.response_code}${e.response_meaning ? " — " + e.response_meaning : ""}` : null);
-  add("Recipient type", e.recipient_type); add("Contact reference", e.recipient_ref); add("Phone", e.phone); add("WhatsApp id", e.wa_id);
-  add("Contact name", e.contact_name); add("User", e.user); add("Subaccount", e.subaccount); add("Phone number id", e.phone_number_id);
+  add("Recipient type", e.recipient_type); add("Contact reference", e.recipient_ref); add("Phone", e.phone, e.phone); add("WhatsApp id", e.wa_id, e.wa_id);
+  add("User id", e.user_id, e.user_id); add("Parent user id", e.parent_user_id, e.parent_user_id);
+  add("Username", e.username ? "@" + e.username : null, e.username ? "@" + e.username : null);
+  add("Contact name", e.contact_name, who); add("User", e.user); add("Subaccount", e.subaccount); add("Phone number id", e.phone_number_id);
   add("wamid", e.wamid); add("Correlation id", e.correlation_id); add("Content type", e.content_type); add("Message", e.text);
   add("Error", e.error_code != null ? `${e.error_code} ${e.error_title || ""}` : null);
   add("What to do", e.error_action ? `${e.error_meaning}: ${e.error_action}` : null);

@@ -2,7 +2,7 @@
 // (MO) view show, in which order, and how a cell looks. A column's label
 // and whether a header sorts come from the field catalog; a view may give
 // a column a name of its own ("Campaign answered").
-import { $, formatTime, state } from "./common.js";
+import { $, contactLink, formatTime, state } from "./common.js";
 import { field } from "./fields.js";
 
 /// A column of a view: the catalog field it shows, and what the view says
@@ -38,7 +38,7 @@ const MO_COLUMNS = MO_VIEW();
 
 const TICKS = { sent: "✓", delivered: "✓✓", read: "✓✓", played: "✓✓", failed: "✕", rejected: "✕", no_response: "✕" };
 
-/// The view the URL asks for: log, report or mo.
+/// The view the URL asks for: log, report, mo or contact.
 export function view() { return state().get("view") || "log"; }
 
 function columns() { return view() === "mo" ? MO_COLUMNS : LOG_COLUMNS; }
@@ -81,6 +81,13 @@ function cell(e, key, tz, codes) {
         td.textContent = `${e.error_code} ${e.error_title || ""}`;
         td.title = e.error_meaning ? `${e.error_meaning}: ${e.error_action}` : (e.error_title || "");
       }
+      break;
+    }
+    case "phone": case "contact_name": {
+      // A person is a link to everything of theirs.
+      const who = e.phone || e.user_id || (e.username ? "@" + e.username : null);
+      const text = key === "phone" ? (e.phone || e.user_id || (e.username ? "@" + e.username : "")) : (e.contact_name || "");
+      if (who && text) td.append(contactLink(who, text)); else td.textContent = text;
       break;
     }
     default: td.textContent = e[key] ?? "";

@@ -273,6 +273,23 @@ test("the received-messages view lists replies and button clicks with the campai
   assert.equal(await total(), buttons[0].count);
 });
 
+test("a phone in the table opens the person's contact view with all their messages", async () => {
+  await page.goto(base + "/?direction=inbound");
+  await settled();
+  const link = page.locator("#rows a.person").first();
+  const phone = await link.textContent();
+  await link.click();
+  await settled();
+  assert.match(page.url(), /view=contact/);
+  await page.waitForSelector("#contact-card dl.contact");
+  const card = await page.locator("#contact-card").textContent();
+  assert.ok(card.includes(phone), `the card names ${phone}: ${card}`);
+  const person = await (await fetch(base + "/v1/contacts/" + encodeURIComponent(phone))).json();
+  assert.equal(await total(), person.entries, "every message with them, both directions");
+  assert.equal(await total(), await api("contact=" + encodeURIComponent(phone)));
+  await page.screenshot({ path: join(shots, "contact.png"), fullPage: true });
+});
+
 test("a search can be saved, applied and deleted", async () => {
   await page.goto(base + "/?status=failed&error_code=131049");
   await settled();

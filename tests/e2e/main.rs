@@ -14,6 +14,10 @@
 //! - `proxy`: the logging proxy in front of a fake Graph API.
 //! - `relay`: webhooks relayed to the business's own app, across restarts.
 //! - `cli`: the command line on a data directory.
+//! - `people`: one person behind many identifiers (a Brazilian or Mexican
+//!   number and its `wa_id`, a user id without a number, a username, a
+//!   number change), found by `contact=`, `phone=`, `text=` and
+//!   `/v1/contacts/{X}`; redelivery, order and purge.
 //! - `safety`: the route x scope table of the README, cell by cell; the
 //!   proxy's tokens; deletions that would reach further than they say; a
 //!   full disk and a connection storm survived without a restart; unsigned
@@ -24,6 +28,7 @@ mod auth;
 mod cli;
 mod crash;
 mod export;
+mod people;
 mod proxy;
 mod purge;
 mod relay;

@@ -379,7 +379,7 @@ impl Log {
                 }))
             }
             KIND_PURGE => {
-                let (p, _) = bincode::serde::decode_from_slice(&bytes[2..], bincode_config())
+                let p = decode_purge(&bytes[2..])
                     .map_err(|e| corrupt(seq, &format!("purge record: {e}")))?;
                 Ok(Record::Purge(p))
             }

@@ -1,13 +1,13 @@
 //! The byte format of one log record: what [`Log`](super::Log) stores
 //! inside its blocks, encoded and decoded here.
 //!
-//! # Record format (version 3)
+//! # Record format (version 4)
 //!
 //! Records are stored a few at a time in blocks (see the `blocks` module),
 //! each block under the 8-byte big-endian sequence number of its first
 //! record, so sled's order is log order. A record is:
 //! ```text
-//! [0]      format version (3; earlier versions are not read)
+//! [0]      format version (4; earlier versions are not read)
 //! [1]      kind: 1 = input, 2 = purge
 //! input:
 //! [2]      source (0 send_api, 1 webhook, 2 import, 3 proxy)
@@ -15,13 +15,18 @@
 //! [11..15] n = number of parsed events, u32 LE
 //! [15..]   n assignments, u32 LE each: the entry id the event belongs to,
 //!          or u32::MAX when it was a duplicate and must be ignored
-//! [g]      key generation, u32 LE (always 0 in version 3)
-//! [..]     payload: raw_len u32 LE | raw bytes | bincode(Vec<Event>)
+//! [g]      key generation, u32 LE (always 0)
+//! [..]     payload: raw_len u32 LE | raw bytes | msgpack(Vec<Event>)
 //!          plain, because the sealed block that holds the record is
 //!          compressed and encrypted as a whole (see `blocks` and `keys`)
 //! purge:
-//! [2..]    bincode(PurgeRecord) (names entries, holds none of their content)
+//! [2..]    msgpack(PurgeRecord) (names entries, holds none of their content)
 //! ```
+//! Events and purge records are MessagePack with field names
+//! (`rmp_serde::to_vec_named`): a field added later decodes as its default
+//! in the records written before it, so the log keeps its format while the
+//! events learn what Meta adds. The names cost little on disk: a sealed
+//! block compresses them away with its other records.
 //! Raw bytes are kept exactly as received; the parsed events sit beside them
 //! in the same compressed frame, where zstd's window folds their repeated
 //! strings into the raw JSON they came from.
@@ -31,18 +36,26 @@ use crate::model::{EntryId, Event, Input, Seq, Source};
 use serde::{Deserialize, Serialize};
 
 /// The version of the record format written by this build.
-pub const FORMAT_VERSION: u8 = 3;
-/// The store's format, kept in its `meta` tree: 4 is sealed blocks of
-/// version 3 records (see the `blocks` module). Formats 1 to 3 (one record
-/// per key, records compressed and encrypted one by one) are no longer
-/// read: no store of them exists.
-pub(crate) const STORE_FORMAT: u8 = 4;
+pub const FORMAT_VERSION: u8 = 4;
+/// The store's format, kept in its `meta` tree: 5 is sealed blocks of
+/// version 4 records (see the `blocks` module). Format 4 (version 3
+/// records, events in bincode, which cannot take a new field) and formats
+/// 1 to 3 (one record per key, records compressed and encrypted one by one)
+/// are not read: no store of them exists outside this project's machines.
+pub(crate) const STORE_FORMAT: u8 = 5;
 pub(super) const KIND_INPUT: u8 = 1;
 pub(super) const KIND_PURGE: u8 = 2;
 pub(super) const DUPLICATE: u32 = u32::MAX;
 
-pub(super) fn bincode_config() -> bincode::config::Configuration {
-    bincode::config::standard()
+/// Events and purge records as MessagePack maps with field names (see the
+/// module docs).
+fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    rmp_serde::to_vec_named(value).map_err(|e| Error::Encode(e.to_string()))
+}
+
+/// Decodes a purge record's body.
+pub(super) fn decode_purge(body: &[u8]) -> std::result::Result<PurgeRecord, String> {
+    rmp_serde::from_slice(body).map_err(|e| e.to_string())
 }
 
 /// The zstd dictionary every record payload is compressed with, trained on
@@ -72,8 +85,7 @@ pub fn train_dictionary(samples: &[Input], max_bytes: usize) -> Result<Vec<u8>> 
 }
 
 pub(super) fn plain_payload(input: &Input) -> Result<Vec<u8>> {
-    let events_bytes = bincode::serde::encode_to_vec(&input.events, bincode_config())
-        .map_err(|e| Error::Encode(e.to_string()))?;
+    let events_bytes = encode(&input.events)?;
     let raw_len = u32::try_from(input.raw.len())
         .map_err(|_| Error::Encode("raw input larger than 4 GiB".into()))?;
     let mut plain = Vec::with_capacity(4 + input.raw.len() + events_bytes.len());
@@ -333,9 +345,8 @@ pub(super) fn raw_end(seq: Seq, plain: &[u8]) -> Result<usize> {
 
 pub(super) fn decode_payload(seq: Seq, plain: &[u8]) -> Result<(Vec<u8>, Vec<Event>)> {
     let raw_end = raw_end(seq, plain)?;
-    let (events, _): (Vec<Event>, usize) =
-        bincode::serde::decode_from_slice(&plain[raw_end..], bincode_config())
-            .map_err(|e| corrupt(seq, &format!("events: {e}")))?;
+    let events: Vec<Event> = rmp_serde::from_slice(&plain[raw_end..])
+        .map_err(|e| corrupt(seq, &format!("events: {e}")))?;
     Ok((plain[4..raw_end].to_vec(), events))
 }
 
@@ -359,8 +370,7 @@ pub(super) fn input_meta(seq: Seq, bytes: &[u8]) -> Result<(Source, i64)> {
 
 pub(crate) fn encode_purge(p: &PurgeRecord) -> Result<Vec<u8>> {
     let mut out = vec![FORMAT_VERSION, KIND_PURGE];
-    let body = bincode::serde::encode_to_vec(p, bincode_config())
-        .map_err(|e| Error::Encode(e.to_string()))?;
+    let body = encode(p)?;
     out.extend_from_slice(&body);
     Ok(out)
 }

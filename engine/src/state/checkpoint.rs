@@ -43,8 +43,9 @@ const MAGIC: &[u8; 8] = b"TICKSCKP";
 /// version 6: a CRC-32 over the table of frames (5 was a format tried and
 /// reverted in session 5); version 7: sealed blocks of rows as they are
 /// held in memory, and the lookup maps; version 8: interned strings as an
-/// arena.
-const VERSION: u32 = 8;
+/// arena; version 9: rows with the person's user ids and username, and the
+/// contacts.
+const VERSION: u32 = 9;
 const HEADER_LEN: u64 = 12;
 /// Sealed blocks per frame (~16 MB at 10M entries); a few in unit tests,
 /// so that a test store spans several frames.

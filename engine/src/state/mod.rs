@@ -18,6 +18,7 @@
 
 pub(crate) mod checkpoint;
 pub(crate) mod columns;
+pub(crate) mod contacts;
 mod docs;
 mod field;
 mod interner;
@@ -33,6 +34,7 @@ pub(crate) use rows::Row;
 
 use crate::model::*;
 use columns::{KeyColumns, SavedColumn};
+use contacts::{Contacts, SavedContacts};
 use docs::{push_error_words, push_words};
 use field::NFIELDS;
 use interner::{Interner, SavedStrings, Sym};
@@ -100,6 +102,8 @@ pub(crate) struct State {
     outbound_by_pair: OutboundByPair,
     /// Outbound entry -> the inbound entries that answer it.
     replies: FxHashMap<EntryId, Vec<EntryId>>,
+    /// The people behind the entries (see the `contacts` module).
+    pub(crate) contacts: Contacts,
     /// The last log record folded in.
     pub(crate) applied: Option<Seq>,
     /// Strings purged entries used, until the purge's erasure blanks those
@@ -180,6 +184,7 @@ pub(crate) struct SavedLookups {
     outbound_previous: RawBytes,
     #[serde(deserialize_with = "vec_reserved")]
     replies: Vec<(EntryId, Vec<EntryId>)>,
+    contacts: SavedContacts,
 }
 
 /// Bitmaps (roaring's portable format) and key columns as a checkpoint
@@ -302,6 +307,7 @@ impl State {
             inbound_times: FxHashMap::default(),
             outbound_by_pair: OutboundByPair::default(),
             replies: FxHashMap::default(),
+            contacts: Contacts::default(),
             applied: None,
             purged_strings: FxHashSet::default(),
         }
@@ -476,6 +482,8 @@ impl State {
             if let Some(doc) = doc {
                 docs.push(doc);
             }
+            let idents = self.rows.get_mut(id.0).idents();
+            self.contacts.observe(*id, &idents);
             let after = self.rows.get_mut(id.0).index_keys();
             self.reindex(*id, before, Some(after));
         }
@@ -541,6 +549,9 @@ impl State {
         if send.wa_id.is_some() {
             row.wa_id = i.intern_opt(send.wa_id.as_deref());
         }
+        if send.user_id.is_some() {
+            row.user_id = i.intern_opt(send.user_id.as_deref());
+        }
         if let Some(err) = &send.error {
             row.error_code = OptI64::new(err.code);
             row.error_title = i.intern_opt(err.title.as_deref().or(err.message.as_deref()));
@@ -600,7 +611,11 @@ impl State {
         exact.extend(send.phone.iter().cloned());
         exact.extend(wa_id.cloned());
         exact.extend(send.correlation_id.iter().cloned());
-        for p in [send.phone.as_ref(), wa_id].into_iter().flatten() {
+        exact.extend(send.user_id.iter().cloned());
+        for p in [send.phone.as_ref(), wa_id, send.user_id.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             push_words(&mut text, p);
         }
         Some(TextDoc {
@@ -655,6 +670,13 @@ impl State {
         if row.phone == 0 {
             row.phone = i.intern_opt(st.recipient.as_deref());
         }
+        let new_user_id = st.user_id.is_some() && row.user_id == 0;
+        if new_user_id {
+            row.user_id = i.intern_opt(st.user_id.as_deref());
+        }
+        if row.parent_user_id == 0 {
+            row.parent_user_id = i.intern_opt(st.parent_user_id.as_deref());
+        }
         if row.phone_number_id == 0 {
             row.phone_number_id = i.intern_opt(st.phone_number_id.as_deref());
         }
@@ -702,6 +724,12 @@ impl State {
                 push_words(&mut text, r);
             }
         }
+        if new_user_id || (is_new_entry && st.user_id.is_some()) {
+            exact.extend(st.user_id.iter().cloned());
+            if let Some(u) = &st.user_id {
+                push_words(&mut text, u);
+            }
+        }
         if text.is_empty() && exact.is_empty() {
             None
         } else {
@@ -721,6 +749,31 @@ impl State {
         row.phone = i.intern_opt(msg.from.as_deref());
         row.wa_id = row.phone;
         row.contact_name = i.intern_opt(msg.contact_name.as_deref());
+        row.user_id = i.intern_opt(msg.user_id.as_deref());
+        row.parent_user_id = i.intern_opt(msg.parent_user_id.as_deref());
+        row.username = i.intern_opt(msg.username.as_deref());
+        if let Some(change) = &msg.identity_change {
+            // The sender's identifiers are the old ones; the system
+            // message's (`wa_id` before webhook v12, `new_wa_id` after) the
+            // new ones: one person.
+            if let Some(new) = change.new_wa_id.as_deref().or(change.wa_id.as_deref()) {
+                row.wa_id = i.intern(new);
+            }
+            let from_user = msg.user_id.as_deref();
+            let new_user = change
+                .new_user_id
+                .as_deref()
+                .or(change.user_id.as_deref())
+                .filter(|u| Some(*u) != from_user);
+            if row.user_id == 0 {
+                row.user_id = i.intern_opt(change.user_id.as_deref());
+            }
+            if row.user_id != 0 && new_user == Some(i.resolve(row.user_id)) {
+                row.new_user_id = 0;
+            } else {
+                row.new_user_id = i.intern_opt(new_user);
+            }
+        }
         row.phone_number_id = i.intern_opt(msg.phone_number_id.as_deref());
         row.content_type = i.intern(&msg.content_type);
         row.button = i.intern_opt(msg.button.as_deref());
@@ -794,6 +847,25 @@ impl State {
         }
         let mut exact = vec![msg.wamid.clone()];
         exact.extend(msg.from.iter().cloned());
+        exact.extend(msg.user_id.iter().cloned());
+        exact.extend(msg.username.iter().cloned());
+        if let Some(change) = &msg.identity_change {
+            for id in [
+                &change.wa_id,
+                &change.new_wa_id,
+                &change.user_id,
+                &change.new_user_id,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                exact.push(id.clone());
+                push_words(&mut text, id);
+            }
+        }
+        for id in [&msg.user_id, &msg.username].into_iter().flatten() {
+            push_words(&mut text, id);
+        }
         Some(TextDoc {
             entry: id,
             text,
@@ -1027,9 +1099,34 @@ impl State {
             }
         }
         self.purged_strings.extend(candidates);
+        self.purge_contacts(ids);
         // Sealed blocks still hold the purged rows' old content: written
         // anew now, not at the next resealing.
         self.rows.reseal_changed();
+    }
+
+    /// Rebuilds the contacts the purged entries were in from their other
+    /// entries alone, so that an identifier or a join only a purged entry
+    /// taught is forgotten with it (as a replay of what is left would).
+    fn purge_contacts(&mut self, ids: &RoaringBitmap) {
+        let mut affected = RoaringBitmap::new();
+        for id in ids.iter() {
+            if let Some(root) = self.contacts.contact_of_entry(EntryId(id)) {
+                if let Some(entries) = self.contacts.entries(root) {
+                    affected |= entries;
+                }
+            }
+        }
+        for id in affected.iter() {
+            self.contacts.remove_entry(EntryId(id));
+        }
+        affected -= ids;
+        for id in affected.iter() {
+            if self.live.contains(id) {
+                let idents = self.rows.get_mut(id).idents();
+                self.contacts.observe(EntryId(id), &idents);
+            }
+        }
     }
 
     /// Those of the strings purged entries used that no live entry refers
@@ -1049,6 +1146,9 @@ impl State {
             }
         });
         // Strings other maps hold as keys are still in use.
+        for sym in self.contacts.syms() {
+            candidates.remove(&sym);
+        }
         for (pnid, phone) in self
             .inbound_times
             .keys()
@@ -1107,6 +1207,7 @@ impl State {
                     + self.outbound_by_pair.previous.capacity() * 4,
             ),
             ("replies", vecs(&self.replies)),
+            ("contacts", self.contacts.heap_bytes()),
         ]
     }
 
@@ -1151,6 +1252,7 @@ impl State {
                         .collect(),
                 ),
                 replies: self.replies.iter().map(|(k, v)| (*k, v.clone())).collect(),
+                contacts: self.contacts.save(),
             },
         }
     }
@@ -1203,6 +1305,7 @@ impl State {
                 .collect(),
         };
         state.replies = lookups.replies.into_iter().collect();
+        state.contacts = Contacts::load(lookups.contacts)?;
         state.fingerprints = head.fingerprints.into_iter().collect();
         state.others = head.others.into_iter().collect();
         state.pending_replies = head.pending_replies.into_iter().collect();
@@ -1346,6 +1449,8 @@ mod tests {
                 status,
                 at_ms: at + 60_000,
                 recipient: Some(phone.clone()),
+                user_id: None,
+                parent_user_id: None,
                 phone_number_id: Some("1".into()),
                 correlation_id: None,
                 conversation_id: Some(format!("conv{i}")),

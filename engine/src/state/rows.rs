@@ -602,6 +602,12 @@ pub(crate) struct Row {
     pub(crate) pricing_model: Sym,
     pub(crate) billable: Option<bool>,
     pub(crate) contact_name: Sym,
+    /// The person's business-scoped user id, parent user id and username.
+    pub(crate) user_id: Sym,
+    pub(crate) parent_user_id: Sym,
+    pub(crate) username: Sym,
+    /// A system message's new user id (`user_changed_user_id`).
+    pub(crate) new_user_id: Sym,
     pub(crate) button: Sym,
     /// wamid, correlation id, conversation id and text preview.
     pub(crate) own: OwnStrings,
@@ -649,6 +655,10 @@ impl Row {
             pricing_model: 0,
             billable: None,
             contact_name: 0,
+            user_id: 0,
+            parent_user_id: 0,
+            username: 0,
+            new_user_id: 0,
             button: 0,
             own: OwnStrings::default(),
             session: None,
@@ -662,7 +672,7 @@ impl Row {
     }
 
     /// Every interned string the row refers to (0 for none).
-    pub(crate) fn syms(&self) -> [Sym; 18] {
+    pub(crate) fn syms(&self) -> [Sym; 22] {
         [
             self.error_title,
             self.category,
@@ -682,7 +692,28 @@ impl Row {
             self.pricing_model,
             self.contact_name,
             self.button,
+            self.user_id,
+            self.parent_user_id,
+            self.username,
+            self.new_user_id,
         ]
+    }
+
+    /// The identifiers of the person the entry is with, as its events
+    /// named them (all one person: see the `contacts` module).
+    pub(crate) fn idents(&self) -> Vec<super::contacts::Ident> {
+        use super::contacts::IdKind;
+        [
+            (IdKind::Phone, self.phone),
+            (IdKind::Phone, self.wa_id),
+            (IdKind::UserId, self.user_id),
+            (IdKind::UserId, self.parent_user_id),
+            (IdKind::UserId, self.new_user_id),
+            (IdKind::Username, self.username),
+        ]
+        .into_iter()
+        .filter(|(_, s)| *s != 0)
+        .collect()
     }
 
     /// The bitmap key of every indexed field, in `Field` order.

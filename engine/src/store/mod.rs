@@ -13,12 +13,14 @@
 
 mod config;
 mod open;
+mod people;
 mod shared;
 mod snapshot;
 mod views;
 mod writer;
 
 pub use config::Config;
+pub use people::{Contact, ContactCounts, Identifiers};
 pub use shared::{DerivedFrom, WriteHealth};
 pub use snapshot::{FieldValue, KeyColumn, Snapshot};
 pub use views::{Entry, EntryDetail, StoredInput, TextColumn, Timeline, TimelineItem};

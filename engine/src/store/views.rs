@@ -28,6 +28,9 @@ pub(super) fn entry_of(state: &State, id: EntryId, r: &Row) -> Entry {
         phone: i.opt(r.phone),
         wa_id: i.opt(r.wa_id),
         contact_name: i.opt(r.contact_name),
+        user_id: i.opt(r.user_id),
+        parent_user_id: i.opt(r.parent_user_id),
+        username: i.opt(r.username),
         wamid: r.own.get(Own::Wamid).map(str::to_string),
         correlation_id: non_empty(r.own.text(Own::CorrelationId)),
         content_type: i.opt(r.content_type),
@@ -120,8 +123,14 @@ pub struct Entry {
     pub phone: Option<String>,
     /// WhatsApp user id.
     pub wa_id: Option<String>,
-    /// Customer profile name (inbound).
+    /// The person's profile name.
     pub contact_name: Option<String>,
+    /// The person's business-scoped user id (BSUID).
+    pub user_id: Option<String>,
+    /// The person's parent business-scoped user id.
+    pub parent_user_id: Option<String>,
+    /// The person's WhatsApp username.
+    pub username: Option<String>,
     /// Message id.
     pub wamid: Option<String>,
     /// Correlation id.

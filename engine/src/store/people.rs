@@ -1,0 +1,172 @@
+//! People as the read view finds them: an identifier typed as a person
+//! would (a number in any format, a business-scoped user id, `@username`)
+//! resolved to the contacts it names, and a contact's card.
+
+use super::snapshot::Snapshot;
+use crate::model::{Direction, EntryId};
+use crate::phone::{is_user_id, normalize_phone, normalize_username, number_variants};
+use crate::state::contacts::{IdKind, Ident};
+use roaring::RoaringBitmap;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// A person: every identifier the store learned for them, and their
+/// messages at a glance (`GET /v1/contacts/{X}`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Contact {
+    /// Their identifiers, each kind sorted.
+    pub identifiers: Identifiers,
+    /// The profile name of their newest entry that has one.
+    pub name: Option<String>,
+    /// `recorded_at` of their first and last entries, UTC milliseconds.
+    pub first_seen_ms: i64,
+    /// See `first_seen_ms`.
+    pub last_seen_ms: i64,
+    /// Entries by direction.
+    pub counts: ContactCounts,
+    /// Their entries.
+    #[serde(skip)]
+    pub entries: RoaringBitmap,
+}
+
+/// A contact's identifiers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Identifiers {
+    /// Numbers dialled or seen as `recipient_id` / `from`, digits only.
+    pub phones: Vec<String>,
+    /// WhatsApp ids (`wa_id`) Meta answered with.
+    pub wa_ids: Vec<String>,
+    /// Business-scoped user ids, parent ids included.
+    pub user_ids: Vec<String>,
+    /// Usernames.
+    pub usernames: Vec<String>,
+}
+
+/// A contact's entries by direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ContactCounts {
+    /// Messages sent to them.
+    pub outbound: u64,
+    /// Messages they sent.
+    pub inbound: u64,
+}
+
+impl Snapshot<'_> {
+    /// The identifiers a typed value may stand for: exactly what it names
+    /// first, then (for a mobile number) its other forms.
+    fn typed_idents(&self, typed: &str) -> (Vec<Ident>, Vec<Ident>) {
+        let typed = typed.trim();
+        let interner = &self.state.interner;
+        let ident = |kind: IdKind, text: &str| interner.get(text).map(|s| (kind, s));
+        let mut exact = Vec::new();
+        let mut candidates = Vec::new();
+        if let Some(name) = typed.strip_prefix('@') {
+            exact.extend(ident(IdKind::Username, &normalize_username(name)));
+        } else if is_user_id(typed) {
+            exact.extend(ident(IdKind::UserId, typed));
+        } else {
+            let digits = normalize_phone(typed);
+            exact.extend(ident(IdKind::Phone, &digits));
+            if digits == typed || digits.bytes().all(|b| b.is_ascii_digit()) {
+                for variant in number_variants(&digits) {
+                    candidates.extend(ident(IdKind::Phone, &variant));
+                }
+            }
+            // A format Ticks does not know: it may be any kind, as written.
+            if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                exact.extend(ident(IdKind::UserId, typed));
+                exact.extend(ident(IdKind::Username, &normalize_username(typed)));
+            }
+        }
+        (exact, candidates)
+    }
+
+    /// The entries of every person the typed identifier names, in both
+    /// directions, and of the people its number's other forms name (a
+    /// Brazilian number with or without its ninth digit): a search tries
+    /// them, the contacts stay apart.
+    pub fn contact_entries(&self, typed: &str) -> RoaringBitmap {
+        let (exact, candidates) = self.typed_idents(typed);
+        let contacts = &self.state.contacts;
+        let mut out = RoaringBitmap::new();
+        let mut roots = BTreeSet::new();
+        for ident in exact.into_iter().chain(candidates) {
+            if let Some(root) = contacts.contact_of(ident) {
+                if roots.insert(root) {
+                    if let Some(entries) = contacts.entries(root) {
+                        out |= entries;
+                    }
+                }
+            }
+        }
+        out &= &self.state.live;
+        out
+    }
+
+    /// The person the typed identifier names (or, when it names none, the
+    /// person one of its number's other forms names), with their card.
+    pub fn contact(&self, typed: &str) -> Option<Contact> {
+        let (exact, candidates) = self.typed_idents(typed);
+        let contacts = &self.state.contacts;
+        let root = exact
+            .into_iter()
+            .chain(candidates)
+            .find_map(|ident| contacts.contact_of(ident))?;
+        let entries = contacts.entries(root)? & &self.state.live;
+        if entries.is_empty() {
+            return None;
+        }
+        let interner = &self.state.interner;
+        let mut ids: [BTreeSet<String>; 4] = Default::default();
+        let mut card = Contact {
+            first_seen_ms: i64::MAX,
+            last_seen_ms: i64::MIN,
+            ..Contact::default()
+        };
+        let mut newest_named = i64::MIN;
+        self.state.rows.for_each(entries.iter(), |_, row| {
+            if row.purged {
+                return;
+            }
+            let text = |s| (s != 0).then(|| interner.resolve(s).to_string());
+            ids[0].extend(text(row.phone));
+            ids[1].extend(text(row.wa_id));
+            for u in [row.user_id, row.parent_user_id, row.new_user_id] {
+                ids[2].extend(text(u));
+            }
+            ids[3].extend(text(row.username));
+            card.first_seen_ms = card.first_seen_ms.min(row.recorded_ms);
+            card.last_seen_ms = card.last_seen_ms.max(row.recorded_ms);
+            match row.direction {
+                Direction::Outbound => card.counts.outbound += 1,
+                Direction::Inbound => card.counts.inbound += 1,
+                Direction::Event => {}
+            }
+            if row.contact_name != 0 && row.recorded_ms >= newest_named {
+                newest_named = row.recorded_ms;
+                card.name = text(row.contact_name);
+            }
+        });
+        let [phones, wa_ids, user_ids, usernames] = ids.map(|s| s.into_iter().collect());
+        card.identifiers = Identifiers {
+            phones,
+            wa_ids,
+            user_ids,
+            usernames,
+        };
+        card.entries = entries;
+        Some(card)
+    }
+
+    /// The contact an entry is with, as the identifier that names it.
+    pub fn contact_key_of(&self, id: EntryId) -> Option<String> {
+        let contacts = &self.state.contacts;
+        let root = contacts.contact_of_entry(id)?;
+        let (kind, sym) = contacts.identifiers(root).next()?;
+        let text = self.state.interner.resolve(sym);
+        Some(match kind {
+            IdKind::Username => format!("@{text}"),
+            _ => text.to_string(),
+        })
+    }
+}
