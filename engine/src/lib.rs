@@ -85,9 +85,9 @@ mod text;
 pub use error::{Error, Result};
 pub use log::{train_dictionary, InputRecord, PurgeRecord, Record, FORMAT_VERSION};
 pub use model::{
-    derive_status, AppendOutcome, Direction, Engagement, EntryId, Event, IdentityChange,
-    InboundEvent, Input, MetaError, OtherEvent, Reached, SendEvent, SendOutcome, Seq, Session,
-    Source, Status, StatusEvent, StatusMark, TemplateParam, WebhookStatus,
+    derive_status, AppendOutcome, Attribution, Direction, Engagement, EntryId, Event,
+    IdentityChange, InboundEvent, Input, MetaError, OtherEvent, Reached, SendEvent, SendOutcome,
+    Seq, Session, Source, Status, StatusEvent, StatusMark, TemplateParam, WebhookStatus,
 };
 pub use phone::{is_user_id, normalize_phone, normalize_username, number_variants};
 pub use state::{Field, Key, Value};

@@ -618,6 +618,35 @@ impl Engagement {
     }
 }
 
+/// How an inbound message was tied to the outbound message it answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Attribution {
+    /// It quotes that message (`context.id`).
+    Quoted = 1,
+    /// It quotes nothing: the latest message the business sent the same
+    /// person from the same number before it, within the attribution window.
+    Inferred = 2,
+}
+
+impl Attribution {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attribution::Quoted => "quoted",
+            Attribution::Inferred => "inferred",
+        }
+    }
+
+    /// Parses an API name.
+    pub fn parse(s: &str) -> Option<Attribution> {
+        match s {
+            "quoted" => Some(Attribution::Quoted),
+            "inferred" => Some(Attribution::Inferred),
+            _ => None,
+        }
+    }
+}
+
 /// How far along delivery an outbound message is proven to have got, by
 /// any status webhook (even if it failed later): the delivery funnel's steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

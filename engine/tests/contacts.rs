@@ -15,9 +15,15 @@ fn config(dir: &std::path::Path) -> ticks_engine::Config {
     config
 }
 
-fn send(wamid: &str, phone: Option<&str>, wa_id: Option<&str>, user_id: Option<&str>) -> Event {
+fn send(
+    at_ms: i64,
+    wamid: &str,
+    phone: Option<&str>,
+    wa_id: Option<&str>,
+    user_id: Option<&str>,
+) -> Event {
     Event::Send(Box::new(SendEvent {
-        recorded_ms: 1_000_000,
+        recorded_ms: at_ms,
         wamid: Some(wamid.into()),
         response_code: Some(200),
         outcome: Some(SendOutcome::Accepted),
@@ -50,12 +56,14 @@ fn status(wamid: &str, recipient: Option<&str>, user_id: Option<&str>) -> Event 
 }
 
 fn inbound(
+    at_ms: i64,
     wamid: &str,
     from: Option<&str>,
     user_id: Option<&str>,
     username: Option<&str>,
     change: Option<IdentityChange>,
 ) -> Event {
+    let content_type = if change.is_some() { "system" } else { "text" };
     Event::Inbound(Box::new(InboundEvent {
         wamid: wamid.into(),
         from: from.map(String::from),
@@ -63,8 +71,8 @@ fn inbound(
         username: username.map(String::from),
         identity_change: change,
         phone_number_id: Some("1".into()),
-        at_ms: 1_001_000,
-        content_type: "text".into(),
+        at_ms,
+        content_type: content_type.into(),
         text: format!("message {wamid}"),
         ..Default::default()
     }))
@@ -76,11 +84,31 @@ fn inbound(
 /// username; and a stranger whose number looks like the first's.
 fn events() -> Vec<Event> {
     vec![
-        send("w.br", Some("5511981390501"), Some("551181390501"), None),
-        inbound("w.br.reply", Some("551181390501"), None, None, None),
-        send("w.kim", Some("16505551234"), Some("16505551234"), None),
+        send(
+            1_000_000,
+            "w.br",
+            Some("5511981390501"),
+            Some("551181390501"),
+            None,
+        ),
+        inbound(
+            1_050_000,
+            "w.br.reply",
+            Some("551181390501"),
+            None,
+            None,
+            None,
+        ),
+        send(
+            1_001_000,
+            "w.kim",
+            Some("16505551234"),
+            Some("16505551234"),
+            None,
+        ),
         status("w.kim", Some("16505551234"), Some("US.111")),
         inbound(
+            1_060_000,
             "w.kim.change",
             Some("16505551234"),
             None,
@@ -90,11 +118,67 @@ fn events() -> Vec<Event> {
                 ..Default::default()
             }),
         ),
-        inbound("w.kim.new", Some("16505559999"), None, None, None),
-        send("w.sam", None, None, Some("US.222")),
-        inbound("w.sam.reply", None, Some("US.222"), Some("samcooks"), None),
-        inbound("w.stranger", Some("551181390777"), None, None, None),
+        inbound(
+            1_070_000,
+            "w.kim.new",
+            Some("16505559999"),
+            None,
+            None,
+            None,
+        ),
+        send(1_002_000, "w.sam", None, None, Some("US.222")),
+        inbound(
+            1_080_000,
+            "w.sam.reply",
+            None,
+            Some("US.222"),
+            Some("samcooks"),
+            None,
+        ),
+        inbound(
+            1_090_000,
+            "w.stranger",
+            Some("551181390777"),
+            None,
+            None,
+            None,
+        ),
+        // A second message to the Brazilian customer, after the reply:
+        // the reply still answers the first.
+        send(
+            1_100_000,
+            "w.br.2",
+            Some("5511981390501"),
+            Some("551181390501"),
+            None,
+        ),
     ]
+}
+
+/// What each reply answers: (reply wamid, answered wamid, attribution).
+fn answers(store: &Store) -> Vec<(String, Option<String>, Option<String>)> {
+    let snap = store.snapshot();
+    let n = snap.entry_count() as u32;
+    let entries = snap.entries(&(0..n).collect::<Vec<_>>());
+    let wamid_of = |id: ticks_engine::EntryId| {
+        entries
+            .iter()
+            .find(|e| e.id == id)
+            .and_then(|e| e.wamid.clone())
+    };
+    let mut out: Vec<_> = entries
+        .iter()
+        .filter(|e| e.direction == ticks_engine::Direction::Inbound)
+        .map(|e| {
+            (
+                e.wamid.clone().unwrap_or_default(),
+                e.in_reply_to.and_then(wamid_of),
+                e.attribution.map(|a| a.as_str().to_string()),
+            )
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 fn input(events: Vec<Event>) -> Input {
@@ -146,7 +230,7 @@ fn the_people_of_the_traffic_are_who_the_data_says() {
         .append(events().into_iter().map(|e| input(vec![e])).collect())
         .expect("append");
     let people = people(&store);
-    let br = set(&["w.br", "w.br.reply"]);
+    let br = set(&["w.br", "w.br.reply", "w.br.2"]);
     let kim = set(&["w.kim", "w.kim.change", "w.kim.new"]);
     let sam = set(&["w.sam", "w.sam.reply"]);
     let expected = vec![
@@ -163,13 +247,49 @@ fn the_people_of_the_traffic_are_who_the_data_says() {
     store.close().expect("close");
 }
 
+#[test]
+fn unquoted_replies_answer_the_persons_latest_message_before_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(config(dir.path())).expect("open");
+    store
+        .append(events().into_iter().map(|e| input(vec![e])).collect())
+        .expect("append");
+    let inferred = |w: &str| {
+        (
+            w.to_string(),
+            Some(w.split(".r").next().unwrap_or(w).to_string()),
+        )
+    };
+    let got: Vec<(String, Option<String>)> = answers(&store)
+        .into_iter()
+        .map(|(r, a, kind)| {
+            if a.is_some() {
+                assert_eq!(kind.as_deref(), Some("inferred"), "{r}");
+            }
+            (r, a)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            // The reply came before the second message: it answers the first.
+            inferred("w.br.reply"),
+            ("w.kim.change".to_string(), None),
+            ("w.kim.new".to_string(), Some("w.kim".to_string())),
+            inferred("w.sam.reply"),
+            ("w.stranger".to_string(), None),
+        ]
+    );
+    store.close().expect("close");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
     #[test]
     fn any_order_and_duplication_gives_the_same_people_and_a_rebuild_too(
-        order in Just((0..9).collect::<Vec<usize>>()).prop_shuffle(),
-        dups in proptest::collection::vec(0usize..9, 0..5),
+        order in Just((0..10).collect::<Vec<usize>>()).prop_shuffle(),
+        dups in proptest::collection::vec(0usize..10, 0..5),
         batch in 1usize..4,
     ) {
         let all = events();
@@ -184,10 +304,19 @@ proptest! {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(config(dir.path())).expect("open");
         let sequence: Vec<Event> = order.iter().chain(&dups).map(|i| all[*i].clone()).collect();
+        let reference_answers = {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = Store::open(config(dir.path())).expect("open");
+            store.append(all.iter().cloned().map(|e| input(vec![e])).collect()).expect("append");
+            let a = answers(&store);
+            store.close().expect("close");
+            a
+        };
         for chunk in sequence.chunks(batch) {
             store.append(chunk.iter().cloned().map(|e| input(vec![e])).collect()).expect("append");
         }
         prop_assert_eq!(people(&store), reference.clone());
+        prop_assert_eq!(answers(&store), reference_answers.clone());
         store.close().expect("close");
         drop(store);
         // From the checkpoint, then from the log alone.
@@ -198,6 +327,7 @@ proptest! {
         ticks_engine::drop_derived(dir.path()).expect("drop derived");
         let rebuilt = Store::open(config(dir.path())).expect("rebuild");
         prop_assert_eq!(people(&rebuilt), reference);
+        prop_assert_eq!(answers(&rebuilt), reference_answers);
         rebuilt.close().expect("close");
     }
 }

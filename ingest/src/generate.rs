@@ -388,8 +388,13 @@ impl Generator {
                 json!({"context": {"from": "15550783881", "id": wamid}, "id": format!("{wamid}.R"), "timestamp": (at / 1000).to_string(),
                     "type": "button", "button": {"payload": payload, "text": if payload == "QUERO" { "Quero!" } else { "Parar promoções" }}})
             } else {
-                json!({"context": {"from": "15550783881", "id": wamid}, "id": format!("{wamid}.R"), "timestamp": (at / 1000).to_string(),
-                    "type": "text", "text": {"body": r.pick(REPLIES)}})
+                // Most typed replies quote nothing: people just write back.
+                let mut m = json!({"id": format!("{wamid}.R"), "timestamp": (at / 1000).to_string(),
+                    "type": "text", "text": {"body": r.pick(REPLIES)}});
+                if r.chance(450) {
+                    m["context"] = json!({"from": "15550783881", "id": wamid});
+                }
+                m
             };
             let mut contact = json!({"profile": {"name": first}});
             match &person.user_id {

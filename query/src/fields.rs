@@ -273,6 +273,14 @@ pub const FIELDS: &[FieldSpec] = &[
     ),
     indexed("reached", &[], "Reached", Enum, Field::Reached, false),
     indexed("button", &[], "Button", Text, Field::Button, false),
+    indexed(
+        "attribution",
+        &[],
+        "Reply attribution",
+        Enum,
+        Field::Attribution,
+        false,
+    ),
 ];
 
 /// The catalog's field named `name` (or by one of its aliases).

@@ -95,6 +95,9 @@ pub(crate) struct FileConfig {
     /// A checkpoint as soon as this many records came since the last
     /// (default 1,000,000), so a crash replays at most that many.
     checkpoint_records: Option<u64>,
+    /// Hours after a message within which a reply that quotes nothing is
+    /// attributed to it (default 24; 0 turns inference off).
+    attribution_window_hours: Option<u32>,
 }
 
 /// Values given on the command line or in the environment (clap reads both).
@@ -140,6 +143,8 @@ pub(crate) struct Settings {
     pub(crate) checkpoint_minutes: u32,
     /// Records since the last checkpoint that make one due at once.
     pub(crate) checkpoint_records: u64,
+    /// Hours within which an unquoted reply is attributed (0: never).
+    pub(crate) attribution_window_hours: u32,
     /// Maximum age in days, with the folder retention exports to.
     pub(crate) retention: Option<(u32, PathBuf)>,
 }
@@ -257,6 +262,12 @@ impl Settings {
         if checkpoint_records == 0 {
             bail!("checkpoint_records: must be at least 1");
         }
+        let attribution_window_hours = file_cfg.attribution_window_hours.unwrap_or(24);
+        if attribution_window_hours > 24 * 90 {
+            bail!(
+                "attribution_window_hours: at most 2160 (90 days), got {attribution_window_hours}"
+            );
+        }
         let retention = match (
             over.retention_days.or(file_cfg.retention_days),
             over.retention_export_dir.or(file_cfg.retention_export_dir),
@@ -291,6 +302,7 @@ impl Settings {
             unauthenticated_body_bytes: unauthenticated_body_mib * 1024 * 1024,
             checkpoint_minutes,
             checkpoint_records,
+            attribution_window_hours,
             relay_urls,
             tokens,
             max_body_bytes: max_body_mib * 1024 * 1024,

@@ -24,6 +24,9 @@ pub(crate) fn entry_json(e: &Entry) -> Value {
     if let Some(r) = e.in_reply_to {
         v["in_reply_to"] = json!(r.0);
     }
+    v["attribution"] = e
+        .attribution
+        .map_or(Value::Null, |a| Value::String(a.as_str().into()));
     if let Some(info) = e.error_code.and_then(ticks_ingest::meta_error_info) {
         v["error_meaning"] = json!(info.meaning);
         v["error_action"] = json!(info.action);

@@ -293,3 +293,99 @@ fn contacts_do_not_depend_on_order_and_a_purge_forgets_them() {
     assert_eq!(s.get_json("/v1/contacts/5511981390501").0, 404);
     assert_eq!(s.get_json("/v1/contacts/551181390501").0, 404);
 }
+
+fn entry(s: &Server, wamid: &str) -> Value {
+    let (_, v) = s.get_json(&format!("/v1/logs?wamid={wamid}"));
+    v["entries"][0].clone()
+}
+
+/// A reply that quotes nothing answers the latest message the business
+/// sent that person from that number before it, within the window; a send
+/// logged after its reply re-attributes it; a quote always wins.
+#[test]
+fn unquoted_replies_are_attributed_to_the_latest_message_and_quoted_ones_to_their_quote() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let answered = json!({"input": "5511981390501", "wa_id": "551181390501"});
+    let first = send(
+        "wamid.A1",
+        "5511981390501",
+        answered.clone(),
+        "2026-05-01T10:00:00Z",
+    );
+    assert_eq!(s.post_json("/v1/sends", &first).0, 200);
+    // 10:30 UTC, quoting nothing, from the older form of the number.
+    let reply = webhook(json!({
+        "contacts": [{"profile": {"name": "Ana"}, "wa_id": "551181390501"}],
+        "messages": [{"from": "551181390501", "id": "wamid.AR", "timestamp": "1777631400",
+                      "type": "text", "text": {"body": "quero"}}]
+    }));
+    assert_eq!(s.post_webhook(&reply).0, 200);
+    let r = entry(&s, "wamid.AR");
+    assert_eq!(r["attribution"], "inferred");
+    assert_eq!(
+        r["name"], "Black Friday",
+        "the reply carries the campaign it answers"
+    );
+    let a1 = entry(&s, "wamid.A1")["id"].clone();
+    assert_eq!(r["in_reply_to"], a1);
+
+    // A second send at 10:20, logged late: the reply answers it now.
+    let second = send(
+        "wamid.A2",
+        "5511981390501",
+        answered.clone(),
+        "2026-05-01T10:20:00Z",
+    );
+    assert_eq!(s.post_json("/v1/sends", &second).0, 200);
+    let a2 = entry(&s, "wamid.A2")["id"].clone();
+    assert_eq!(entry(&s, "wamid.AR")["in_reply_to"], a2);
+    assert_eq!(entry(&s, "wamid.A1")["replies"], 0);
+    assert_eq!(entry(&s, "wamid.A2")["replies"], 1);
+    assert_eq!(ids(&s, "engagement=replied").len(), 1);
+
+    // A quote wins over anything later.
+    let quoted = webhook(json!({
+        "contacts": [{"profile": {"name": "Ana"}, "wa_id": "551181390501"}],
+        "messages": [{"from": "551181390501", "id": "wamid.AQ", "timestamp": "1777632000",
+                      "context": {"id": "wamid.A1"}, "type": "text", "text": {"body": "e essa?"}}]
+    }));
+    assert_eq!(s.post_webhook(&quoted).0, 200);
+    let q = entry(&s, "wamid.AQ");
+    assert_eq!(q["attribution"], "quoted");
+    assert_eq!(q["in_reply_to"], a1);
+    assert_eq!(ids(&s, "attribution=inferred").len(), 1);
+    assert_eq!(ids(&s, "attribution=quoted").len(), 1);
+
+    // Two days later, nothing is inferred.
+    let late = webhook(json!({
+        "contacts": [{"profile": {"name": "Ana"}, "wa_id": "551181390501"}],
+        "messages": [{"from": "551181390501", "id": "wamid.AL", "timestamp": "1777804800",
+                      "type": "text", "text": {"body": "oi?"}}]
+    }));
+    assert_eq!(s.post_webhook(&late).0, 200);
+    assert_eq!(entry(&s, "wamid.AL")["attribution"], Value::Null);
+    assert_eq!(ids(&s, "attribution=none&direction=inbound").len(), 1);
+}
+
+#[test]
+fn an_attribution_window_of_zero_infers_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("ticks.toml");
+    std::fs::write(&config, "attribution_window_hours = 0\n").expect("config");
+    let s = Server::start(dir.path(), &["--config", config.to_str().expect("path")]);
+    let answered = json!({"input": "5511981390501", "wa_id": "5511981390501"});
+    let first = send(
+        "wamid.Z1",
+        "5511981390501",
+        answered,
+        "2026-05-01T10:00:00Z",
+    );
+    assert_eq!(s.post_json("/v1/sends", &first).0, 200);
+    let reply = webhook(json!({
+        "messages": [{"from": "5511981390501", "id": "wamid.ZR", "timestamp": "1777631400",
+                      "type": "text", "text": {"body": "ok"}}]
+    }));
+    assert_eq!(s.post_webhook(&reply).0, 200);
+    assert_eq!(entry(&s, "wamid.ZR")["attribution"], Value::Null);
+}

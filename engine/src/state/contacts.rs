@@ -117,18 +117,23 @@ impl Contacts {
     }
 
     /// Records that entry `id` is with the person these identifiers name
-    /// (all of them one person), joining contacts as the data says.
-    pub(crate) fn observe(&mut self, id: EntryId, idents: &[Ident]) {
+    /// (all of them one person), joining contacts as the data says; true
+    /// when two contacts became one.
+    pub(crate) fn observe(&mut self, id: EntryId, idents: &[Ident]) -> bool {
         let mut root = None;
+        let mut joined = false;
         for ident in idents {
             let n = self.node(*ident);
             root = Some(match root {
                 None => self.find_mut(n),
-                Some(r) => self.union(r, n),
+                Some(r) => {
+                    joined |= self.find_mut(n) != r;
+                    self.union(r, n)
+                }
             });
         }
         let Some(mut root) = root else {
-            return;
+            return false;
         };
         let slot = id.0 as usize;
         if self.of_entry.len() <= slot {
@@ -141,10 +146,12 @@ impl Contacts {
             }
             known => {
                 // A later event of the same message names the same person.
+                joined |= self.find_mut(known) != root;
                 root = self.union(known, root);
                 self.entries.entry(root).or_default().insert(id.0);
             }
         }
+        joined
     }
 
     /// Forgets entry `id` (purged); a contact left without entries is

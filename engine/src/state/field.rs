@@ -1,7 +1,7 @@
 //! The field catalog: the fields that have bitmap indexes, and how a value
 //! of each becomes a bitmap key ([`Key`], [`Value`]).
 
-use crate::model::{Direction, Engagement, Reached, Session, Status};
+use crate::model::{Attribution, Direction, Engagement, Reached, Session, Status};
 
 /// Milliseconds of a day and an hour: the `Day` and `Hour` fields' keys
 /// are the day and hour numbers since 1970 (UTC).
@@ -103,6 +103,8 @@ pub enum Value {
     Engagement(Engagement),
     /// A delivery step.
     Reached(Reached),
+    /// How a reply was tied to the message it answers.
+    Attribution(Attribution),
 }
 
 /// The accepted values of a field, for an error message.
@@ -115,6 +117,7 @@ fn expected(field: Field) -> &'static str {
         Field::Session => "open, closed or none",
         Field::Engagement => "replied, clicked, replied_and_clicked or none",
         Field::Reached => "sent, delivered, read or none",
+        Field::Attribution => "quoted, inferred or none",
         Field::Day | Field::Hour => "a time range (from, to)",
         _ => "a value",
     }
@@ -168,11 +171,14 @@ pub enum Field {
     Reached,
     /// Inbound quick-reply and interactive replies: the button payload or reply id.
     Button,
+    /// Inbound messages tied to the message they answer: quoted (1) or
+    /// inferred (2).
+    Attribution,
 }
 
 impl Field {
     /// Every indexed field.
-    pub const ALL: [Field; 21] = [
+    pub const ALL: [Field; 22] = [
         Field::Category,
         Field::Name,
         Field::Template,
@@ -194,6 +200,7 @@ impl Field {
         Field::Language,
         Field::Reached,
         Field::Button,
+        Field::Attribution,
     ];
     pub(crate) fn slot(self) -> usize {
         self as usize
@@ -222,6 +229,7 @@ impl Field {
             Field::Language => "language",
             Field::Reached => "reached",
             Field::Button => "button",
+            Field::Attribution => "attribution",
         }
     }
     /// Parses a filter's value for this field (`none` is the absent value);
@@ -242,6 +250,7 @@ impl Field {
             Field::Session => Session::parse(text).map(Value::Session),
             Field::Engagement => Engagement::parse(text).map(Value::Engagement),
             Field::Reached => Reached::parse(text).map(Value::Reached),
+            Field::Attribution => Attribution::parse(text).map(Value::Attribution),
             Field::Day | Field::Hour => None,
             _ if self.is_text() => Some(Value::Text(text.to_string())),
             _ => None,
@@ -264,6 +273,7 @@ impl Field {
                 .collect(),
             Field::Engagement => Engagement::ALL.iter().map(|e| e.as_str()).collect(),
             Field::Reached => Reached::ALL.iter().map(|r| r.as_str()).collect(),
+            Field::Attribution => vec!["quoted", "inferred"],
             _ => return None,
         })
     }

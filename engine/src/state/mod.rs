@@ -55,6 +55,8 @@ type StrMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type StrSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
 const SESSION_WINDOW_MS: i64 = 24 * HOUR_MS;
+/// The attribution window unless configured (`Config::attribution_window_hours`).
+pub(crate) const DEFAULT_ATTRIBUTION_WINDOW_MS: i64 = 24 * HOUR_MS;
 /// How much message text a row keeps for the table; the full text stays in
 /// the log and the full-text index.
 const TEXT_PREVIEW_CHARS: usize = 280;
@@ -104,6 +106,11 @@ pub(crate) struct State {
     replies: FxHashMap<EntryId, Vec<EntryId>>,
     /// The people behind the entries (see the `contacts` module).
     pub(crate) contacts: Contacts,
+    /// Live inbound entries that quote nothing: their reply is inferred.
+    unquoted: RoaringBitmap,
+    /// How long after a message an unquoted reply is still attributed to
+    /// it (0: never).
+    pub(crate) attribution_window_ms: i64,
     /// The last log record folded in.
     pub(crate) applied: Option<Seq>,
     /// Strings purged entries used, until the purge's erasure blanks those
@@ -167,6 +174,10 @@ pub(crate) struct CheckpointHead {
     fingerprints: Vec<(u64, EntryId)>,
     others: Vec<u64>,
     pending_replies: Vec<(Box<str>, Vec<EntryId>)>,
+    /// The attribution window the state was derived with: a checkpoint of
+    /// another is not used.
+    pub(crate) attribution_window_ms: i64,
+    unquoted: RawBytes,
 }
 
 /// The lookup maps, so that an open does not read every row to rebuild
@@ -308,6 +319,8 @@ impl State {
             outbound_by_pair: OutboundByPair::default(),
             replies: FxHashMap::default(),
             contacts: Contacts::default(),
+            unquoted: RoaringBitmap::new(),
+            attribution_window_ms: DEFAULT_ATTRIBUTION_WINDOW_MS,
             applied: None,
             purged_strings: FxHashSet::default(),
         }
@@ -483,9 +496,14 @@ impl State {
                 docs.push(doc);
             }
             let idents = self.rows.get_mut(id.0).idents();
-            self.contacts.observe(*id, &idents);
+            let joined = self.contacts.observe(*id, &idents);
             let after = self.rows.get_mut(id.0).index_keys();
             self.reindex(*id, before, Some(after));
+            // A message, a reply, or two people found to be one: the
+            // person's unquoted replies may answer another message now.
+            if joined || matches!(event, Event::Send(_) | Event::Inbound(_)) {
+                self.reattribute(*id);
+            }
         }
         self.rows.seal();
         self.applied = Some(seq);
@@ -777,6 +795,14 @@ impl State {
         row.phone_number_id = i.intern_opt(msg.phone_number_id.as_deref());
         row.content_type = i.intern(&msg.content_type);
         row.button = i.intern_opt(msg.button.as_deref());
+        row.quoted = msg.context_wamid.is_some();
+        // A system message (a number change) answers nothing.
+        if row.quoted || msg.content_type == "system" {
+            self.unquoted.remove(id.0);
+        } else {
+            self.unquoted.insert(id.0);
+        }
+        let row = self.rows.get_mut(id.0);
         row.own.set_all([
             (Own::Text, preview(&msg.text)),
             (Own::Wamid, msg.wamid.as_str()),
@@ -938,6 +964,96 @@ impl State {
         r.subaccount = subaccount;
     }
 
+    /// Infers again what each unquoted reply of entry `id`'s person
+    /// answers (see `infer_reply`).
+    fn reattribute(&mut self, id: EntryId) {
+        let Some(root) = self.contacts.contact_of_entry(id) else {
+            return;
+        };
+        let Some(entries) = self.contacts.entries(root) else {
+            return;
+        };
+        let replies = entries & &self.unquoted;
+        if replies.is_empty() {
+            return;
+        }
+        let entries = entries.clone();
+        for reply in replies.iter() {
+            self.infer_reply(EntryId(reply), &entries);
+        }
+    }
+
+    /// Ties an unquoted reply to the latest message the business sent the
+    /// same person (`entries`: the person's) from the same number before
+    /// it, within the attribution window; unties it when there is none.
+    /// Ties between two messages of the same millisecond go to the later
+    /// entry id.
+    fn infer_reply(&mut self, reply: EntryId, entries: &RoaringBitmap) {
+        if !self.live.contains(reply.0) {
+            return;
+        }
+        let best = if self.attribution_window_ms > 0 {
+            let at = self.rows.recorded_ms(reply.0);
+            let pnids = self.columns.column(Field::PhoneNumberId.slot());
+            let pnid = pnids.code(reply.0);
+            let outbound = self
+                .bitmap(Field::Direction, Direction::Outbound as i64)
+                .map(|out| entries & out)
+                .unwrap_or_default();
+            outbound
+                .iter()
+                .filter(|o| self.live.contains(*o) && pnids.code(*o) == pnid)
+                .map(|o| (self.rows.recorded_ms(o), o))
+                .filter(|(t, _)| *t <= at && at - *t <= self.attribution_window_ms)
+                .max()
+                .map(|(_, o)| EntryId(o))
+        } else {
+            None
+        };
+        let current = self.rows.get(reply.0).and_then(|r| r.in_reply_to);
+        if current == best {
+            return;
+        }
+        let before = Some(self.rows.get_mut(reply.0).index_keys());
+        if current.is_some() {
+            self.unlink_reply(reply);
+        }
+        if let Some(target) = best {
+            self.link_reply(reply, target);
+        }
+        let after = Some(self.rows.get_mut(reply.0).index_keys());
+        self.reindex(reply, before, after);
+    }
+
+    /// Unties a reply from the message it answered: the message stops
+    /// counting it, and the reply loses that message's campaign. The
+    /// caller reindexes the reply.
+    fn unlink_reply(&mut self, reply: EntryId) {
+        let r = self.rows.get_mut(reply.0);
+        let Some(target) = r.in_reply_to.take() else {
+            return;
+        };
+        let is_click = r.button != 0;
+        (r.category, r.name, r.template, r.user, r.subaccount) = (0, 0, 0, 0, 0);
+        if (target.0 as usize) < self.rows.len() && !self.rows.get_mut(target.0).purged {
+            let before = Some(self.rows.get_mut(target.0).index_keys());
+            let t = self.rows.get_mut(target.0);
+            if is_click {
+                t.clicks = t.clicks.saturating_sub(1);
+            } else {
+                t.replies = t.replies.saturating_sub(1);
+            }
+            let after = Some(self.rows.get_mut(target.0).index_keys());
+            self.reindex(target, before, after);
+        }
+        if let Some(list) = self.replies.get_mut(&target) {
+            list.retain(|r| *r != reply);
+            if list.is_empty() {
+                self.replies.remove(&target);
+            }
+        }
+    }
+
     fn resolve_pending_replies(&mut self, target: EntryId) {
         let Some(wamid) = self.rows.get_mut(target.0).own.get(Own::Wamid) else {
             return;
@@ -1030,8 +1146,15 @@ impl State {
                 let r = self.rows.get_mut(reply.0);
                 r.in_reply_to = None;
                 (r.category, r.name, r.template, r.user, r.subaccount) = (0, 0, 0, 0, 0);
+                let quoted = r.quoted;
                 let after = Some(self.rows.get_mut(reply.0).index_keys());
                 self.reindex(reply, before, after);
+                // An inferred reply is inferred again once the purge is
+                // applied (`purge_contacts`); a quoted one waits for the
+                // message it quotes, as on a replay.
+                if !quoted {
+                    continue;
+                }
                 if let Some(w) = &wamid {
                     self.pending_replies
                         .entry(w.clone())
@@ -1121,10 +1244,20 @@ impl State {
             self.contacts.remove_entry(EntryId(id));
         }
         affected -= ids;
+        self.unquoted -= ids;
         for id in affected.iter() {
             if self.live.contains(id) {
                 let idents = self.rows.get_mut(id).idents();
                 self.contacts.observe(EntryId(id), &idents);
+            }
+        }
+        // What the purged messages answered for is inferred again from the
+        // messages left.
+        for id in (&affected & &self.unquoted).iter() {
+            if let Some(root) = self.contacts.contact_of_entry(EntryId(id)) {
+                if let Some(entries) = self.contacts.entries(root).cloned() {
+                    self.infer_reply(EntryId(id), &entries);
+                }
             }
         }
     }
@@ -1227,6 +1360,13 @@ impl State {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
+                attribution_window_ms: self.attribution_window_ms,
+                unquoted: {
+                    let mut bytes = Vec::with_capacity(self.unquoted.serialized_size());
+                    // Writing into a Vec cannot fail.
+                    let _ = self.unquoted.serialize_into(&mut bytes);
+                    RawBytes(bytes)
+                },
             },
             rows: self.rows.parts(),
             indexes: SavedIndexes::save(self),
@@ -1309,6 +1449,8 @@ impl State {
         state.fingerprints = head.fingerprints.into_iter().collect();
         state.others = head.others.into_iter().collect();
         state.pending_replies = head.pending_replies.into_iter().collect();
+        state.attribution_window_ms = head.attribution_window_ms;
+        state.unquoted = RoaringBitmap::deserialize_from(&head.unquoted.0[..]).ok()?;
         Some((state, loaded))
     }
 }

@@ -613,6 +613,9 @@ pub(crate) struct Row {
     pub(crate) own: OwnStrings,
     pub(crate) session: Option<Session>,
     pub(crate) in_reply_to: Option<EntryId>,
+    /// An inbound message that quotes the one it answers (`context.id`);
+    /// one that does not is attributed by inference (`State::infer_reply`).
+    pub(crate) quoted: bool,
     pub(crate) replies: u32,
     pub(crate) clicks: u32,
     /// Status events, sorted (exactly sized: see `with_inserted`).
@@ -663,6 +666,7 @@ impl Row {
             own: OwnStrings::default(),
             session: None,
             in_reply_to: None,
+            quoted: false,
             replies: 0,
             clicks: 0,
             marks: Box::default(),
@@ -754,6 +758,11 @@ impl Row {
             _ => NONE_KEY,
         };
         keys[Field::Button.slot()] = sym(self.button);
+        keys[Field::Attribution.slot()] = match (self.in_reply_to, self.quoted) {
+            (None, _) => NONE_KEY,
+            (Some(_), true) => Attribution::Quoted as i64,
+            (Some(_), false) => Attribution::Inferred as i64,
+        };
         keys
     }
 }

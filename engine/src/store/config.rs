@@ -25,6 +25,10 @@ pub struct Config {
     /// costs less memory and more re-sealing; tests set it low so that
     /// small stores are sealed too.
     pub unsealed_rows: usize,
+    /// How long after a message an inbound message that quotes nothing is
+    /// still attributed to it, in hours (0: never). Part of the derived
+    /// state: a change rebuilds it from the log at the next open.
+    pub attribution_window_hours: u32,
 }
 
 impl Config {
@@ -37,6 +41,7 @@ impl Config {
             compression_level: 3,
             encrypt: true,
             unsealed_rows: 1 << 16,
+            attribution_window_hours: 24,
         }
     }
 

@@ -524,6 +524,7 @@ impl Store {
     pub fn check(&self) -> Result<Vec<String>> {
         let mut problems = Vec::new();
         let mut fresh = State::new();
+        fresh.attribution_window_ms = self.snapshot().state.attribution_window_ms;
         for item in self.shared.log.iter_after(None) {
             let (seq, bytes) = item?;
             match self.shared.log.decode(seq, &bytes) {

@@ -119,7 +119,14 @@ fn finish_open(
     // panic while loading it is a checkpoint that does not load.
     let loaded = loading.join().ok().flatten();
     let waited = started.elapsed();
+    let window_ms = i64::from(config.attribution_window_hours) * 3_600_000;
     let (mut state, derived_from, read) = match loaded {
+        Some(l) if l.state.attribution_window_ms != window_ms => {
+            tracing::info!(
+                "the attribution window changed since the checkpoint; replaying the log"
+            );
+            (State::new(), DerivedFrom::Log, Duration::ZERO)
+        }
         Some(l) if l.state.applied <= last && l.state.applied <= text_covered => {
             (l.state, l.derived_from, l.read)
         }
@@ -132,6 +139,7 @@ fn finish_open(
         None => (State::new(), DerivedFrom::Log, Duration::ZERO),
     };
     state.rows.keep_unsealed(config.unsealed_rows);
+    state.attribution_window_ms = window_ms;
     let from = state.applied;
     let on_disk = (derived_from == DerivedFrom::Checkpoint).then_some(from);
     replay(&log, &mut state, &text, text_covered)?;

@@ -138,6 +138,7 @@ impl<'a> Snapshot<'a> {
             Value::Direction(d) => Key::direction(*d).raw(),
             Value::Session(s) => *s as i64,
             Value::Reached(r) => Key::reached(*r).raw(),
+            Value::Attribution(a) => *a as i64,
             Value::Engagement(asked) => {
                 return Engagement::ALL
                     .into_iter()
@@ -176,6 +177,10 @@ impl<'a> Snapshot<'a> {
                 .find(|e| *e as i64 == key)
                 .map(Engagement::as_str),
             Field::Reached => Key::from_raw(key).as_reached().map(Reached::as_str),
+            Field::Attribution => [Attribution::Quoted, Attribution::Inferred]
+                .into_iter()
+                .find(|a| *a as i64 == key)
+                .map(Attribution::as_str),
             _ => None,
         };
         name.map_or(FieldValue::Int(key), |n| FieldValue::Text(n.into()))

@@ -46,6 +46,13 @@ pub(super) fn entry_of(state: &State, id: EntryId, r: &Row) -> Entry {
         billable: r.billable,
         session: r.session,
         in_reply_to: r.in_reply_to,
+        attribution: r.in_reply_to.map(|_| {
+            if r.quoted {
+                Attribution::Quoted
+            } else {
+                Attribution::Inferred
+            }
+        }),
         replies: r.replies,
         clicks: r.clicks,
         sent_ms: first_mark(&r.marks, WebhookStatus::Sent),
@@ -161,6 +168,8 @@ pub struct Entry {
     pub session: Option<Session>,
     /// The outbound message an inbound one answers.
     pub in_reply_to: Option<EntryId>,
+    /// How the reply was tied to `in_reply_to`: quoted or inferred.
+    pub attribution: Option<Attribution>,
     /// Replies received to this message.
     pub replies: u32,
     /// Quick-reply clicks on this message.

@@ -14,30 +14,28 @@ pub(crate) struct Place {
 }
 
 impl Place {
-    /// The data directory, as the configuration resolves it.
-    pub(crate) fn data_dir(&self) -> Result<PathBuf> {
-        data_dir(&self.data, &self.config)
-    }
-
-    /// Opens the store in the data directory.
+    /// Opens the store in the data directory, derived as the configuration
+    /// says (the same attribution window as `ticks serve`).
     pub(crate) fn open_store(&self) -> Result<Store> {
-        open_store(&self.data_dir()?)
+        let settings = settings(&self.data, &self.config)?;
+        open_store(&settings.data, &settings)
     }
 }
 
-fn data_dir(cli_data: &Option<PathBuf>, config: &Option<PathBuf>) -> Result<PathBuf> {
-    let settings = config::Settings::load(
+fn settings(cli_data: &Option<PathBuf>, config: &Option<PathBuf>) -> Result<config::Settings> {
+    config::Settings::load(
         config.as_deref(),
         config::Overrides {
             data: cli_data.clone(),
             ..Default::default()
         },
-    )?;
-    Ok(settings.data)
+    )
 }
 
-pub(crate) fn open_store(dir: &Path) -> Result<Store> {
-    Store::open(StoreConfig::new(dir)).with_context(|| {
+pub(crate) fn open_store(dir: &Path, settings: &config::Settings) -> Result<Store> {
+    let mut store_config = StoreConfig::new(dir);
+    store_config.attribution_window_hours = settings.attribution_window_hours;
+    Store::open(store_config).with_context(|| {
         format!(
             "opening the store in {} (is `ticks serve` running on it?)",
             dir.display()

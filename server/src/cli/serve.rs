@@ -140,7 +140,7 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
             );
         }
     }
-    let store = open_store(&data)?;
+    let store = open_store(&data, &settings)?;
     if settings.app_secret.is_none() {
         tracing::warn!("no app secret configured: webhook signatures are not checked (allowed on loopback only)");
     }
