@@ -378,6 +378,40 @@ fn main() -> Result<()> {
         },
         &page,
     )?;
+    // People as a user would type them: numbers with punctuation, the
+    // older Brazilian form, user ids and usernames, taken from entries
+    // spread over the store.
+    let people: Vec<String> = {
+        let snap = store.snapshot();
+        let n = snap.entry_count() as u32;
+        let ids: Vec<u32> = (0..997u32)
+            .map(|k| k.wrapping_mul(7_919_993) % n.max(1))
+            .collect();
+        snap.entries(&ids)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(k, e)| match (e.phone, e.user_id, e.username) {
+                (Some(p), _, _) if p.len() == 13 && k % 2 == 0 => Some(format!(
+                    "+{} ({}) {}-{}",
+                    &p[..2],
+                    &p[2..4],
+                    &p[4..9],
+                    &p[9..]
+                )),
+                (Some(p), _, _) => Some(p),
+                (None, _, Some(u)) if k % 2 == 0 => Some(format!("@{u}")),
+                (None, Some(u), _) => Some(u),
+                _ => None,
+            })
+            .collect()
+    };
+    if !people.is_empty() {
+        run(
+            "contact= count + first page of 50 (any identifier, both directions)",
+            &|i| params(&[("contact", people[i % people.len()].clone())]),
+            &page,
+        )?;
+    }
     let words = [
         "quero",
         "entrega",

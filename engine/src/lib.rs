@@ -32,7 +32,8 @@
 //!     recipient: Some("5511999990000".into()), phone_number_id: None, correlation_id: None,
 //!     user_id: None, parent_user_id: None,
 //!     conversation_id: None, conversation_type: None, conversation_expiry_ms: None,
-//!     pricing_category: None, pricing_model: None, billable: None, errors: vec![],
+//!     pricing_category: None, pricing_model: None, pricing_type: None, billable: None,
+//!     errors: vec![],
 //! };
 //! let input = Input { source: Source::Webhook, received_ms: 0, raw: b"{}".to_vec(),
 //!                     events: vec![Event::Status(Box::new(status))] };

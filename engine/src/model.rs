@@ -394,6 +394,10 @@ pub struct StatusEvent {
     pub pricing_category: Option<String>,
     /// `pricing.pricing_model` (CBP or PMP).
     pub pricing_model: Option<String>,
+    /// `pricing.type` (regular, free_customer_service, free_entry_point,
+    /// free_group_customer_service), as given.
+    #[serde(default)]
+    pub pricing_type: Option<String>,
     /// `pricing.billable`.
     pub billable: Option<bool>,
     /// `errors[]`.
@@ -472,6 +476,9 @@ pub struct OtherEvent {
     pub text: String,
     /// Template name, when the change is about one.
     pub template: Option<String>,
+    /// Template language, when the change is about one.
+    #[serde(default)]
+    pub language: Option<String>,
     /// Error code, when the change reports one.
     pub error: Option<MetaError>,
 }

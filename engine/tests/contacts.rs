@@ -50,6 +50,7 @@ fn status(wamid: &str, recipient: Option<&str>, user_id: Option<&str>) -> Event 
         conversation_expiry_ms: None,
         pricing_category: None,
         pricing_model: None,
+        pricing_type: None,
         billable: None,
         errors: Vec::new(),
     }))

@@ -30,6 +30,7 @@ fn status_event(status: WebhookStatus, at_s: i64, code: Option<i64>) -> Event {
         conversation_expiry_ms: None,
         pricing_category: None,
         pricing_model: None,
+        pricing_type: None,
         billable: None,
         errors: code
             .map(|c| {

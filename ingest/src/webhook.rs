@@ -102,6 +102,7 @@ fn malformed(
         summary: format!("malformed webhook part at {path}: {reason}"),
         text,
         template: None,
+        language: None,
         error: None,
     }))
 }
@@ -134,10 +135,24 @@ fn other_change(
     let template =
         dig_str(value, &["message_template_name"]).or_else(|| dig_str(value, &["template_name"]));
     let event = dig_str(value, &["event"]).or_else(|| dig_str(value, &["current_limit"]));
+    // A category or quality change, as "before -> after".
+    let change = [
+        ("previous_category", "new_category"),
+        ("previous_quality_score", "new_quality_score"),
+    ]
+    .iter()
+    .find_map(|(before, after)| {
+        let after = dig_str(value, &[after])?;
+        Some(format!(
+            "{} -> {after}",
+            dig_str(value, &[before]).unwrap_or_else(|| "?".into())
+        ))
+    });
     let mut summary = field.to_string();
     for part in [
         event.as_deref(),
         template.as_deref(),
+        change.as_deref(),
         dig_str(value, &["reason"]).as_deref(),
     ]
     .into_iter()
@@ -161,6 +176,7 @@ fn other_change(
         summary,
         text,
         template,
+        language: dig_str(value, &["message_template_language"]),
         error: value
             .get("error")
             .or_else(|| value.get("errors").and_then(|e| e.at(0)))
@@ -239,6 +255,7 @@ fn parse_messages_value(
             ),
             text,
             template: None,
+            language: None,
             error: Some(error),
         })));
     }
@@ -335,6 +352,7 @@ fn parse_status(
             .and_then(|t| parse_meta_timestamp(Some(t), "").ok()),
         pricing_category: dig_str(st, &["pricing", "category"]),
         pricing_model: dig_str(st, &["pricing", "pricing_model"]),
+        pricing_type: dig_str(st, &["pricing", "type"]),
         billable: st
             .get("pricing")
             .and_then(|p| p.get("billable"))

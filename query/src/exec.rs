@@ -123,6 +123,23 @@ pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) ->
                     let wanted = exact_candidates(f.field, values);
                     Cow::Owned(snap.filter_text_eq(&candidates, column, &wanted))
                 }
+                FilterField::Event => {
+                    let values: Vec<Value> = values
+                        .iter()
+                        .filter_map(|v| match v {
+                            FilterValue::Indexed(v) => Some(v.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    let fields = snap.any_of(Field::Category, &values);
+                    let events = snap
+                        .bitmap(
+                            Field::Direction,
+                            Key::direction(ticks_engine::Direction::Event),
+                        )
+                        .map_or_else(RoaringBitmap::new, |events| &*fields & events);
+                    Cow::Owned(events)
+                }
                 FilterField::Contact => {
                     let mut found = RoaringBitmap::new();
                     for typed in exact_values(values) {

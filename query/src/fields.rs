@@ -23,6 +23,9 @@ pub enum FilterField {
     /// The person: every entry of whoever an identifier (any number
     /// format, a user id, `@username`) names, in both directions.
     Contact,
+    /// An account or template event's webhook field (`event` entries keep
+    /// it as their category).
+    Event,
 }
 
 impl FilterField {
@@ -263,6 +266,24 @@ pub const FIELDS: &[FieldSpec] = &[
         Field::PricingCategory,
         false,
     ),
+    indexed(
+        "pricing_type",
+        &[],
+        "Pricing type",
+        Text,
+        Field::PricingType,
+        false,
+    ),
+    FieldSpec {
+        name: "event",
+        aliases: &[],
+        label: "Event",
+        kind: Text,
+        sortable: false,
+        groupable: false,
+        exported: false,
+        filter: Some(FilterField::Event),
+    },
     indexed(
         "engagement",
         &[],

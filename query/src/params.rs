@@ -11,6 +11,7 @@
 //!            | error_code | direction | content_type | phone_number_id | subaccount
 //!            | user | correlation_id | conversation_type | pricing_category
 //!            | session | language | engagement | reached | button
+//!            | pricing_type | attribution | event
 //!            | phone | contact | wamid | id
 //! time      := RFC 3339 | epoch milliseconds | YYYY-MM-DD[THH:MM[:SS]] (in tz)
 //! ```
@@ -328,6 +329,11 @@ fn validate_value(param: &str, field: FilterField, v: &str) -> Result<FilterValu
         FilterField::Wamid | FilterField::CorrelationId | FilterField::Contact => {
             FilterValue::Exact(v.trim().to_string())
         }
+        FilterField::Event => FilterValue::Indexed(
+            Field::Category
+                .parse_value(v)
+                .map_err(|m| invalid(param, m))?,
+        ),
     })
 }
 

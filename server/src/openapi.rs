@@ -77,7 +77,8 @@ fn filter_parameters() -> Vec<Value> {
                 FilterField::Phone
                 | FilterField::Wamid
                 | FilterField::CorrelationId
-                | FilterField::Contact => {}
+                | FilterField::Contact
+                | FilterField::Event => {}
             }
             Some(json!({
                 "name": f.name,

@@ -17,7 +17,10 @@
 //! - `people`: one person behind many identifiers (a Brazilian or Mexican
 //!   number and its `wa_id`, a user id without a number, a username, a
 //!   number change), found by `contact=`, `phone=`, `text=` and
-//!   `/v1/contacts/{X}`; redelivery, order and purge.
+//!   `/v1/contacts/{X}`; redelivery, order and purge; reply attribution.
+//! - `today`: today's webhooks typed: per-message pricing merged from the
+//!   statuses that carry it; account and template events once each, with
+//!   their own time and values, found by `event=`.
 //! - `safety`: the route x scope table of the README, cell by cell; the
 //!   proxy's tokens; deletions that would reach further than they say; a
 //!   full disk and a connection storm survived without a restart; unsigned
@@ -34,4 +37,5 @@ mod purge;
 mod relay;
 mod safety;
 mod support;
+mod today;
 mod webhook;

@@ -174,11 +174,13 @@ pub enum Field {
     /// Inbound messages tied to the message they answer: quoted (1) or
     /// inferred (2).
     Attribution,
+    /// Per-message pricing type (regular, free_customer_service...).
+    PricingType,
 }
 
 impl Field {
     /// Every indexed field.
-    pub const ALL: [Field; 22] = [
+    pub const ALL: [Field; 23] = [
         Field::Category,
         Field::Name,
         Field::Template,
@@ -201,6 +203,7 @@ impl Field {
         Field::Reached,
         Field::Button,
         Field::Attribution,
+        Field::PricingType,
     ];
     pub(crate) fn slot(self) -> usize {
         self as usize
@@ -230,6 +233,7 @@ impl Field {
             Field::Reached => "reached",
             Field::Button => "button",
             Field::Attribution => "attribution",
+            Field::PricingType => "pricing_type",
         }
     }
     /// Parses a filter's value for this field (`none` is the absent value);
@@ -294,6 +298,7 @@ impl Field {
                 | Field::PricingCategory
                 | Field::Language
                 | Field::Button
+                | Field::PricingType
         )
     }
 }

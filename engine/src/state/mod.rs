@@ -710,6 +710,10 @@ impl State {
         if let Some(p) = &st.pricing_model {
             row.pricing_model = i.intern(p);
         }
+        // Pricing comes on some statuses only: each fills what it has.
+        if let Some(p) = &st.pricing_type {
+            row.pricing_type = i.intern(p);
+        }
         if st.billable.is_some() {
             row.billable = st.billable;
         }
@@ -911,6 +915,7 @@ impl State {
         row.category = i.intern(&other.field);
         row.name = i.intern_opt(other.account.as_deref());
         row.template = i.intern_opt(other.template.as_deref());
+        row.language = i.intern_opt(other.language.as_deref());
         row.phone_number_id = i.intern_opt(other.phone_number_id.as_deref());
         row.content_type = i.intern("event");
         row.own.set(Own::Text, Some(preview(&other.summary)));
@@ -1600,6 +1605,7 @@ mod tests {
                 conversation_expiry_ms: Some(at + 86_400_000),
                 pricing_category: Some("marketing".into()),
                 pricing_model: None,
+                pricing_type: None,
                 billable: Some(true),
                 errors: if status == WebhookStatus::Failed {
                     vec![MetaError {

@@ -600,6 +600,7 @@ pub(crate) struct Row {
     pub(crate) conversation_expiry_ms: OptI64,
     pub(crate) pricing_category: Sym,
     pub(crate) pricing_model: Sym,
+    pub(crate) pricing_type: Sym,
     pub(crate) billable: Option<bool>,
     pub(crate) contact_name: Sym,
     /// The person's business-scoped user id, parent user id and username.
@@ -656,6 +657,7 @@ impl Row {
             conversation_expiry_ms: OptI64::NONE,
             pricing_category: 0,
             pricing_model: 0,
+            pricing_type: 0,
             billable: None,
             contact_name: 0,
             user_id: 0,
@@ -676,7 +678,7 @@ impl Row {
     }
 
     /// Every interned string the row refers to (0 for none).
-    pub(crate) fn syms(&self) -> [Sym; 22] {
+    pub(crate) fn syms(&self) -> [Sym; 23] {
         [
             self.error_title,
             self.category,
@@ -700,6 +702,7 @@ impl Row {
             self.parent_user_id,
             self.username,
             self.new_user_id,
+            self.pricing_type,
         ]
     }
 
@@ -738,6 +741,7 @@ impl Row {
         keys[Field::ContentType.slot()] = sym(self.content_type);
         keys[Field::ConversationType.slot()] = sym(self.conversation_type);
         keys[Field::PricingCategory.slot()] = sym(self.pricing_category);
+        keys[Field::PricingType.slot()] = sym(self.pricing_type);
         keys[Field::Session.slot()] = self.session.map_or(NONE_KEY, |s| s as i64);
         keys[Field::Day.slot()] = self.recorded_ms.div_euclid(DAY_MS);
         keys[Field::Hour.slot()] = self.recorded_ms.div_euclid(HOUR_MS);

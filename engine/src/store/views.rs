@@ -43,6 +43,7 @@ pub(super) fn entry_of(state: &State, id: EntryId, r: &Row) -> Entry {
         conversation_expiry_ms: r.conversation_expiry_ms.get(),
         pricing_category: i.opt(r.pricing_category),
         pricing_model: i.opt(r.pricing_model),
+        pricing_type: i.opt(r.pricing_type),
         billable: r.billable,
         session: r.session,
         in_reply_to: r.in_reply_to,
@@ -162,6 +163,8 @@ pub struct Entry {
     pub pricing_category: Option<String>,
     /// Pricing model (CBP, PMP).
     pub pricing_model: Option<String>,
+    /// Per-message pricing type (regular, free_customer_service...).
+    pub pricing_type: Option<String>,
     /// Whether the message is billable.
     pub billable: Option<bool>,
     /// Whether a 24 h session was open at send time.

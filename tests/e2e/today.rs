@@ -1,0 +1,163 @@
+//! Today's webhooks, typed (`shared/CLOUD_API.md`, section 5): per-message
+//! pricing merged from whichever statuses carry it, and account and
+//! template events as entries of their own, each once however often Meta
+//! delivers it, found by `event=`.
+
+use crate::support::*;
+use serde_json::{json, Value};
+
+fn change(field: &str, value: Value, time: i64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "time": time, "changes": [{"field": field, "value": value}]}]
+    }))
+    .expect("json")
+}
+
+fn status(wamid: &str, status: &str, ts: &str, pricing: Option<Value>) -> Vec<u8> {
+    let mut st =
+        json!({"id": wamid, "status": status, "timestamp": ts, "recipient_id": "5511987654321"});
+    if let Some(p) = pricing {
+        st["pricing"] = p;
+    }
+    change(
+        "messages",
+        json!({"messaging_product": "whatsapp",
+               "metadata": {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"},
+               "statuses": [st]}),
+        0,
+    )
+}
+
+#[test]
+fn pricing_is_merged_per_message_from_the_statuses_that_carry_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    assert_eq!(
+        s.post_json("/v1/sends", &send_result("wamid.P1", "Promo"))
+            .0,
+        200
+    );
+    // v24: no `conversation`; pricing on `sent` and on `read`, not on `delivered`.
+    let sent = json!({"billable": true, "pricing_model": "PMP", "type": "free_entry_point", "category": "marketing_lite"});
+    assert_eq!(
+        s.post_webhook(&status("wamid.P1", "sent", "1740834005", Some(sent)))
+            .0,
+        200
+    );
+    assert_eq!(
+        s.post_webhook(&status("wamid.P1", "delivered", "1740834006", None))
+            .0,
+        200
+    );
+    let read = json!({"pricing_model": "PMP", "category": "marketing_lite"});
+    assert_eq!(
+        s.post_webhook(&status("wamid.P1", "read", "1740834100", Some(read)))
+            .0,
+        200
+    );
+    let (_, v) = s.get_json("/v1/logs?wamid=wamid.P1");
+    let e = &v["entries"][0];
+    assert_eq!(e["status"], "read");
+    assert_eq!(e["pricing_type"], "free_entry_point");
+    assert_eq!(e["pricing_category"], "marketing_lite");
+    assert_eq!(e["conversation_type"], Value::Null);
+    let (_, v) =
+        s.get_json("/v1/logs?pricing_type=free_entry_point&pricing_category=marketing_lite");
+    assert_eq!(v["total"], 1);
+    let (_, v) = s.get_json("/v1/logs?pricing_type=regular");
+    assert_eq!(v["total"], 0);
+}
+
+#[test]
+fn account_and_template_events_are_entries_once_each_with_their_own_time_and_values() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let t = 1_777_000_000;
+    let events = [
+        (
+            "message_template_status_update",
+            json!({"event": "APPROVED", "message_template_id": 594425479261596i64,
+            "message_template_name": "boleto_vencendo", "message_template_language": "pt_BR", "reason": "NONE"}),
+        ),
+        (
+            "template_category_update",
+            json!({"message_template_id": 594425479261596i64,
+            "message_template_name": "boleto_vencendo", "message_template_language": "pt_BR",
+            "previous_category": "UTILITY", "new_category": "MARKETING"}),
+        ),
+        (
+            "message_template_quality_update",
+            json!({"previous_quality_score": "GREEN", "new_quality_score": "YELLOW",
+            "message_template_id": 594425479261596i64, "message_template_name": "boleto_vencendo",
+            "message_template_language": "pt_BR"}),
+        ),
+        (
+            "account_update",
+            json!({"event": "VOLUME_BASED_PRICING_TIER_UPDATE", "phone_number": "15550001111"}),
+        ),
+        (
+            "business_capability_update",
+            json!({"max_daily_conversation_per_phone": 1000,
+            "whatsapp_business_manager_messaging_limit": "TIER_10K"}),
+        ),
+        (
+            "phone_number_quality_update",
+            json!({"display_phone_number": "15550001111",
+            "event": "DOWNGRADE", "current_limit": "TIER_1K"}),
+        ),
+        (
+            "user_preferences",
+            json!({"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"},
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": "5511987654321"}],
+            "user_preferences": [{"wa_id": "5511987654321", "detail": "User requested to stop marketing messages",
+                                  "category": "marketing_messages", "value": "stop", "timestamp": t + 50}]}),
+        ),
+    ];
+    for (k, (field, value)) in events.iter().enumerate() {
+        let body = change(field, value.clone(), t + k as i64);
+        // Meta redelivers: every event twice.
+        assert_eq!(s.post_webhook(&body).0, 200);
+        assert_eq!(s.post_webhook(&body).0, 200);
+    }
+    s.settle_text();
+    let (_, v) = s.get_json("/v1/logs?direction=event&limit=100");
+    assert_eq!(v["total"], events.len(), "{v}");
+    for (k, (field, _)) in events.iter().enumerate() {
+        let (_, v) = s.get_json(&format!("/v1/logs?event={field}"));
+        assert_eq!(v["total"], 1, "{field}");
+        let e = &v["entries"][0];
+        assert_eq!(e["direction"], "event");
+        let own_ms = 1000
+            * if *field == "user_preferences" {
+                t + 50
+            } else {
+                t + k as i64
+            };
+        let (_, at) = s.get_json(&format!(
+            "/v1/logs?event={field}&from={own_ms}&to={}",
+            own_ms + 1000
+        ));
+        assert_eq!(at["total"], 1, "{field} keeps the event's own time: {e}");
+    }
+    let (_, v) = s.get_json("/v1/logs?event=template_category_update");
+    let e = &v["entries"][0];
+    assert_eq!(e["template"], "boleto_vencendo");
+    assert_eq!(e["template_language"], "pt_BR");
+    assert!(
+        e["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("UTILITY -> MARKETING")),
+        "{e}"
+    );
+    let (_, v) = s.get_json("/v1/logs?text=YELLOW");
+    assert_eq!(v["total"], 1, "new values are searchable");
+    let (_, v) =
+        s.get_json("/v1/logs?template=boleto_vencendo&template_language=pt_BR&direction=event");
+    assert_eq!(v["total"], 3);
+    // `event=` takes event entries only: no send has a webhook field as
+    // its category.
+    let (_, v) = s.get_json("/v1/logs?event=marketing_campaign");
+    assert_eq!(v["total"], 0);
+}
