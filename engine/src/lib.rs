@@ -87,13 +87,14 @@ pub use error::{Error, Result};
 pub use log::{train_dictionary, InputRecord, PurgeRecord, Record, FORMAT_VERSION};
 pub use model::{
     derive_status, AppendOutcome, Attribution, Direction, Engagement, EntryId, Event,
-    IdentityChange, InboundEvent, Input, MetaError, OtherEvent, Reached, SendEvent, SendOutcome,
-    Seq, Session, Source, Status, StatusEvent, StatusMark, TemplateParam, WebhookStatus,
+    IdentityChange, InboundEvent, Input, MetaError, OtherEvent, Preference, Reached, SendEvent,
+    SendOutcome, Seq, Session, Source, Status, StatusEvent, StatusMark, TemplateParam,
+    WebhookStatus, MARKETING_STOPPED,
 };
 pub use phone::{is_user_id, normalize_phone, normalize_username, number_variants};
 pub use state::{Field, Key, Value};
 pub use store::{
     drop_derived, Config, Contact, ContactCounts, DerivedFrom, Entry, EntryDetail, FieldValue,
-    Identifiers, KeyColumn, PendingAppend, Snapshot, Store, StoreStats, StoredInput, TextColumn,
-    Timeline, TimelineItem, WriteHealth,
+    Identifiers, KeyColumn, Marketing, PendingAppend, PreferenceChange, Snapshot, Store,
+    StoreStats, StoredInput, TextColumn, Timeline, TimelineItem, WriteHealth,
 };

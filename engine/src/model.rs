@@ -479,6 +479,15 @@ pub struct OtherEvent {
     /// Template language, when the change is about one.
     #[serde(default)]
     pub language: Option<String>,
+    /// The person a `user_preferences` item is about: their number.
+    #[serde(default)]
+    pub wa_id: Option<String>,
+    /// ... or their business-scoped user id.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// A person stopping or resuming marketing messages (`user_preferences`).
+    #[serde(default)]
+    pub preference: Option<Preference>,
     /// Error code, when the change reports one.
     pub error: Option<MetaError>,
 }
@@ -624,6 +633,39 @@ impl Engagement {
         (self as u8) & (asked as u8) == asked as u8
     }
 }
+
+/// A person's choice about marketing messages from the business: a
+/// `user_preferences` item, or error 131050 on a send or status (which
+/// means the same stop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Preference {
+    /// Stopped marketing messages.
+    Stop = 1,
+    /// Resumed them.
+    Resume = 2,
+}
+
+impl Preference {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preference::Stop => "stop",
+            Preference::Resume => "resume",
+        }
+    }
+
+    /// Parses Meta's and the API's name.
+    pub fn parse(s: &str) -> Option<Preference> {
+        match s.to_ascii_lowercase().as_str() {
+            "stop" => Some(Preference::Stop),
+            "resume" => Some(Preference::Resume),
+            _ => None,
+        }
+    }
+}
+
+/// The Meta error code that means a person stopped marketing messages.
+pub const MARKETING_STOPPED: i64 = 131050;
 
 /// How an inbound message was tied to the outbound message it answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

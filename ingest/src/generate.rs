@@ -412,6 +412,20 @@ impl Generator {
                 "value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": pni},
                     "contacts": [contact], "messages": [msg]}}]}]});
             self.schedule(at + 500, &body);
+            // Some who tap "Parar" also stop marketing messages in the app.
+            let stopped = msg["button"]["payload"] == "PARAR";
+            if stopped && self.rng.chance(500) {
+                let mut item = json!({"detail": "User requested to stop marketing messages",
+                    "category": "marketing_messages", "value": "stop", "timestamp": ((at + 20_000) / 1000).to_string()});
+                match &person.user_id {
+                    Some(u) => item["user_id"] = json!(u),
+                    None => item["wa_id"] = json!(phone),
+                }
+                let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "user_preferences",
+                    "value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": pni},
+                        "user_preferences": [item]}}]}]});
+                self.schedule(at + 20_500, &body);
+            }
         }
     }
 }

@@ -12,7 +12,8 @@ use crate::send::meta_error_from_send;
 use crate::time::parse_meta_timestamp;
 use ticks_engine::{normalize_phone, normalize_username};
 use ticks_engine::{
-    Event, IdentityChange, InboundEvent, MetaError, OtherEvent, StatusEvent, WebhookStatus,
+    Event, IdentityChange, InboundEvent, MetaError, OtherEvent, Preference, StatusEvent,
+    WebhookStatus,
 };
 
 pub(crate) fn parse_webhook_value(
@@ -71,6 +72,13 @@ pub(crate) fn parse_webhook_value(
                     entry_ms.unwrap_or(received_ms),
                     &mut events,
                 );
+            } else if field == "user_preferences" {
+                events.extend(preferences(
+                    &object,
+                    value,
+                    account.as_deref(),
+                    entry_ms.unwrap_or(received_ms),
+                ));
             } else {
                 events.push(Event::Other(Box::new(other_change(
                     &object,
@@ -83,6 +91,53 @@ pub(crate) fn parse_webhook_value(
         }
     }
     Ok(events)
+}
+
+/// `user_preferences`: one event per person who stopped or resumed
+/// marketing messages (`value.user_preferences[]: {wa_id?, user_id?,
+/// detail, category, value, timestamp}`), each about that person; an item
+/// that says neither stop nor resume is kept as it came.
+fn preferences(
+    object: &str,
+    value: &Json<'_>,
+    account: Option<&str>,
+    fallback_ms: i64,
+) -> Vec<Event> {
+    let items = value
+        .get("user_preferences")
+        .and_then(Json::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    if items.is_empty() {
+        return vec![Event::Other(Box::new(other_change(
+            object,
+            "user_preferences",
+            value,
+            account.map(String::from),
+            fallback_ms,
+        )))];
+    }
+    items
+        .iter()
+        .map(|item| {
+            let mut e = other_change(
+                object,
+                "user_preferences",
+                item,
+                account.map(String::from),
+                fallback_ms,
+            );
+            e.phone_number_id = dig_str(value, &["metadata", "phone_number_id"]);
+            e.wa_id = dig_str(item, &["wa_id"]).map(|w| normalize_phone(&w));
+            e.user_id = dig_str(item, &["user_id"]);
+            e.preference = dig_str(item, &["value"]).and_then(|v| Preference::parse(&v));
+            if let Some(p) = e.preference {
+                let category = dig_str(item, &["category"]).unwrap_or_default();
+                e.summary = format!("user_preferences: {} {category}", p.as_str());
+            }
+            Event::Other(Box::new(e))
+        })
+        .collect()
 }
 
 fn malformed(
@@ -104,6 +159,7 @@ fn malformed(
         template: None,
         language: None,
         error: None,
+        ..OtherEvent::default()
     }))
 }
 
@@ -177,6 +233,9 @@ fn other_change(
         text,
         template,
         language: dig_str(value, &["message_template_language"]),
+        wa_id: None,
+        user_id: None,
+        preference: None,
         error: value
             .get("error")
             .or_else(|| value.get("errors").and_then(|e| e.at(0)))
@@ -257,6 +316,7 @@ fn parse_messages_value(
             template: None,
             language: None,
             error: Some(error),
+            ..OtherEvent::default()
         })));
     }
 }

@@ -140,6 +140,18 @@ pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) ->
                         .map_or_else(RoaringBitmap::new, |events| &*fields & events);
                     Cow::Owned(events)
                 }
+                FilterField::OptedOut => {
+                    let opted_out = snap.opted_out_entries();
+                    let mut found = RoaringBitmap::new();
+                    for v in values {
+                        match v {
+                            FilterValue::Flag(true) => found |= &opted_out,
+                            FilterValue::Flag(false) => found |= snap.live() - &opted_out,
+                            _ => {}
+                        }
+                    }
+                    Cow::Owned(found)
+                }
                 FilterField::Contact => {
                     let mut found = RoaringBitmap::new();
                     for typed in exact_values(values) {

@@ -26,6 +26,9 @@ pub enum FilterField {
     /// An account or template event's webhook field (`event` entries keep
     /// it as their category).
     Event,
+    /// Entries of people whose latest marketing preference is a stop
+    /// (`true`), or not (`false`).
+    OptedOut,
 }
 
 impl FilterField {
@@ -274,6 +277,24 @@ pub const FIELDS: &[FieldSpec] = &[
         Field::PricingType,
         false,
     ),
+    indexed(
+        "marketing",
+        &[],
+        "Marketing preference",
+        Enum,
+        Field::Marketing,
+        false,
+    ),
+    FieldSpec {
+        name: "opted_out",
+        aliases: &[],
+        label: "Opted out of marketing",
+        kind: Enum,
+        sortable: false,
+        groupable: false,
+        exported: false,
+        filter: Some(FilterField::OptedOut),
+    },
     FieldSpec {
         name: "event",
         aliases: &[],

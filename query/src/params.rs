@@ -11,7 +11,7 @@
 //!            | error_code | direction | content_type | phone_number_id | subaccount
 //!            | user | correlation_id | conversation_type | pricing_category
 //!            | session | language | engagement | reached | button
-//!            | pricing_type | attribution | event
+//!            | pricing_type | attribution | event | marketing | opted_out
 //!            | phone | contact | wamid | id
 //! time      := RFC 3339 | epoch milliseconds | YYYY-MM-DD[THH:MM[:SS]] (in tz)
 //! ```
@@ -55,6 +55,8 @@ pub enum FilterValue {
     /// A value matched exactly: a message id, a correlation id, or a
     /// phone's digits (or a business-scoped user id).
     Exact(String),
+    /// Yes or no.
+    Flag(bool),
 }
 
 /// A sortable column of the log table.
@@ -329,6 +331,11 @@ fn validate_value(param: &str, field: FilterField, v: &str) -> Result<FilterValu
         FilterField::Wamid | FilterField::CorrelationId | FilterField::Contact => {
             FilterValue::Exact(v.trim().to_string())
         }
+        FilterField::OptedOut => FilterValue::Flag(match v {
+            "true" | "yes" | "1" => true,
+            "false" | "no" | "0" => false,
+            _ => return Err(invalid(param, format!("{v:?}: use true or false"))),
+        }),
         FilterField::Event => FilterValue::Indexed(
             Field::Category
                 .parse_value(v)

@@ -265,6 +265,15 @@ pub(crate) async fn get_contact(app: Arc<App>, typed: &str) -> Result<Response<B
             "first_seen": rfc3339(contact.first_seen_ms, 0),
             "last_seen": rfc3339(contact.last_seen_ms, 0),
             "counts": contact.counts,
+            "marketing": {
+                "opted_out": contact.marketing.opted_out,
+                "history": contact.marketing.history.iter().map(|c| json!({
+                    "value": c.value,
+                    "at": rfc3339(c.at_ms, 0),
+                    "source": c.source,
+                    "entry": c.entry.0,
+                })).collect::<Vec<_>>(),
+            },
             "entries": contact.entries.len(),
         }),
     ))

@@ -79,6 +79,7 @@ fn filter_parameters() -> Vec<Value> {
                 | FilterField::CorrelationId
                 | FilterField::Contact
                 | FilterField::Event => {}
+                FilterField::OptedOut => schema["enum"] = json!(["true", "false"]),
             }
             Some(json!({
                 "name": f.name,

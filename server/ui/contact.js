@@ -1,7 +1,7 @@
 // The contact view's card above its table: one person, every identifier
 // Ticks learned for them (numbers, WhatsApp ids, user ids, usernames),
-// when they were first and last seen, and their messages in each
-// direction. The table below lists every message with them, newest first.
+// when they were first and last seen, their messages in each direction,
+// and whether they take marketing messages. The table below lists every message with them, newest first.
 import { api } from "./api.js";
 import { $, formatTime, viewerTz } from "./common.js";
 
@@ -33,5 +33,10 @@ export async function renderContact(typed) {
   add("First seen", [formatTime(c.first_seen, viewerTz)]);
   add("Last seen", [formatTime(c.last_seen, viewerTz)]);
   add("Messages", [`${c.counts.outbound} sent to them, ${c.counts.inbound} from them`]);
+  const last = c.marketing.history[c.marketing.history.length - 1];
+  add("Marketing", [c.marketing.opted_out
+    ? `opted out since ${formatTime(last.at, viewerTz)} (${last.source})`
+    : last ? `receives it (resumed ${formatTime(last.at, viewerTz)})` : "receives it"]);
+  add("Preference changes", c.marketing.history.map(h => `${h.value} ${formatTime(h.at, viewerTz)} (${h.source})`));
   box.replaceChildren(h, dl);
 }

@@ -389,3 +389,107 @@ fn an_attribution_window_of_zero_infers_nothing() {
     assert_eq!(s.post_webhook(&reply).0, 200);
     assert_eq!(entry(&s, "wamid.ZR")["attribution"], Value::Null);
 }
+
+fn preference(wa_id: &str, value: &str, ts: i64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "user_preferences", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": PNID},
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": wa_id}],
+            "user_preferences": [{"wa_id": wa_id, "detail": "User requested it",
+                                  "category": "marketing_messages", "value": value, "timestamp": ts}]
+        }}]}]
+    }))
+    .expect("json")
+}
+
+/// Stop, a send refused with 131050, then resume: the person's state is
+/// the latest of them, with every change in their history.
+#[test]
+fn an_opt_out_then_a_resume_set_the_persons_marketing_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let answered = json!({"input": "5511981390501", "wa_id": "551181390501"});
+    let first = send(
+        "wamid.O1",
+        "5511981390501",
+        answered.clone(),
+        "2026-05-01T10:00:00Z",
+    );
+    assert_eq!(s.post_json("/v1/sends", &first).0, 200);
+    let other = send(
+        "wamid.X1",
+        "5521999990000",
+        json!({"input": "5521999990000", "wa_id": "5521999990000"}),
+        "2026-05-01T10:00:00Z",
+    );
+    assert_eq!(s.post_json("/v1/sends", &other).0, 200);
+
+    // 11:00: stop, said of the account's own number (the wa_id).
+    assert_eq!(
+        s.post_webhook(&preference("551181390501", "stop", 1777633200))
+            .0,
+        200
+    );
+    assert_eq!(
+        s.post_webhook(&preference("551181390501", "stop", 1777633200))
+            .0,
+        200
+    );
+    let person = ids(&s, "contact=5511981390501");
+    assert_eq!(person.len(), 2, "the send and the preference, once");
+    assert_eq!(ids(&s, "opted_out=true"), person);
+    assert_eq!(ids(&s, "opted_out=false").len(), 1, "the other person");
+    assert_eq!(ids(&s, "marketing=stop").len(), 1);
+    let (_, c) = s.get_json("/v1/contacts/5511981390501");
+    assert_eq!(c["marketing"]["opted_out"], true);
+
+    // 12:00: a marketing send fails with 131050 (the same stop).
+    let second = send(
+        "wamid.O2",
+        "5511981390501",
+        answered,
+        "2026-05-01T12:00:00Z",
+    );
+    assert_eq!(s.post_json("/v1/sends", &second).0, 200);
+    let failed = webhook(json!({
+        "statuses": [{"id": "wamid.O2", "status": "failed", "timestamp": "1777636900",
+                      "recipient_id": "551181390501",
+                      "errors": [{"code": 131050, "title": "User has stopped marketing messages"}]}]
+    }));
+    assert_eq!(s.post_webhook(&failed).0, 200);
+    assert_eq!(ids(&s, "opted_out=true").len(), 3);
+
+    // 13:00: resume.
+    assert_eq!(
+        s.post_webhook(&preference("551181390501", "resume", 1777640400))
+            .0,
+        200
+    );
+    assert_eq!(ids(&s, "opted_out=true").len(), 0);
+    let (_, c) = s.get_json("/v1/contacts/%2B55%2011%2098139-0501");
+    assert_eq!(c["marketing"]["opted_out"], false);
+    let history: Vec<(&str, &str)> = c["marketing"]["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| {
+            (
+                h["value"].as_str().unwrap_or(""),
+                h["source"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        history,
+        [
+            ("stop", "user_preferences"),
+            ("stop", "error 131050"),
+            ("resume", "user_preferences")
+        ]
+    );
+    let (code, v) = s.get_json("/v1/logs?opted_out=maybe");
+    assert_eq!(code, 400);
+    assert_eq!(v["error"]["field"], "opted_out", "{v}");
+}

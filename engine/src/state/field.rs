@@ -1,7 +1,7 @@
 //! The field catalog: the fields that have bitmap indexes, and how a value
 //! of each becomes a bitmap key ([`Key`], [`Value`]).
 
-use crate::model::{Attribution, Direction, Engagement, Reached, Session, Status};
+use crate::model::{Attribution, Direction, Engagement, Preference, Reached, Session, Status};
 
 /// Milliseconds of a day and an hour: the `Day` and `Hour` fields' keys
 /// are the day and hour numbers since 1970 (UTC).
@@ -105,6 +105,8 @@ pub enum Value {
     Reached(Reached),
     /// How a reply was tied to the message it answers.
     Attribution(Attribution),
+    /// A marketing preference.
+    Marketing(Preference),
 }
 
 /// The accepted values of a field, for an error message.
@@ -118,6 +120,7 @@ fn expected(field: Field) -> &'static str {
         Field::Engagement => "replied, clicked, replied_and_clicked or none",
         Field::Reached => "sent, delivered, read or none",
         Field::Attribution => "quoted, inferred or none",
+        Field::Marketing => "stop, resume or none",
         Field::Day | Field::Hour => "a time range (from, to)",
         _ => "a value",
     }
@@ -176,11 +179,14 @@ pub enum Field {
     Attribution,
     /// Per-message pricing type (regular, free_customer_service...).
     PricingType,
+    /// Entries that carry a marketing preference: a `user_preferences`
+    /// item (stop 1, resume 2), or error 131050 (stop).
+    Marketing,
 }
 
 impl Field {
     /// Every indexed field.
-    pub const ALL: [Field; 23] = [
+    pub const ALL: [Field; 24] = [
         Field::Category,
         Field::Name,
         Field::Template,
@@ -204,6 +210,7 @@ impl Field {
         Field::Button,
         Field::Attribution,
         Field::PricingType,
+        Field::Marketing,
     ];
     pub(crate) fn slot(self) -> usize {
         self as usize
@@ -234,6 +241,7 @@ impl Field {
             Field::Button => "button",
             Field::Attribution => "attribution",
             Field::PricingType => "pricing_type",
+            Field::Marketing => "marketing",
         }
     }
     /// Parses a filter's value for this field (`none` is the absent value);
@@ -255,6 +263,7 @@ impl Field {
             Field::Engagement => Engagement::parse(text).map(Value::Engagement),
             Field::Reached => Reached::parse(text).map(Value::Reached),
             Field::Attribution => Attribution::parse(text).map(Value::Attribution),
+            Field::Marketing => Preference::parse(text).map(Value::Marketing),
             Field::Day | Field::Hour => None,
             _ if self.is_text() => Some(Value::Text(text.to_string())),
             _ => None,
@@ -278,6 +287,7 @@ impl Field {
             Field::Engagement => Engagement::ALL.iter().map(|e| e.as_str()).collect(),
             Field::Reached => Reached::ALL.iter().map(|r| r.as_str()).collect(),
             Field::Attribution => vec!["quoted", "inferred"],
+            Field::Marketing => vec!["stop", "resume"],
             _ => return None,
         })
     }

@@ -917,6 +917,11 @@ impl State {
         row.template = i.intern_opt(other.template.as_deref());
         row.language = i.intern_opt(other.language.as_deref());
         row.phone_number_id = i.intern_opt(other.phone_number_id.as_deref());
+        // A preference is about a person: the entry is theirs.
+        row.phone = i.intern_opt(other.wa_id.as_deref());
+        row.wa_id = row.phone;
+        row.user_id = i.intern_opt(other.user_id.as_deref());
+        row.preference = other.preference;
         row.content_type = i.intern("event");
         row.own.set(Own::Text, Some(preview(&other.summary)));
         if let Some(err) = &other.error {
@@ -928,10 +933,13 @@ impl State {
         push_words(&mut text, &other.field);
         push_words(&mut text, &other.summary);
         push_words(&mut text, &other.text);
+        let mut exact: Vec<String> = other.account.iter().cloned().collect();
+        exact.extend(other.wa_id.iter().cloned());
+        exact.extend(other.user_id.iter().cloned());
         Some(TextDoc {
             entry: id,
             text,
-            exact: other.account.iter().cloned().collect(),
+            exact,
             later_texts: Vec::new(),
         })
     }

@@ -617,6 +617,8 @@ pub(crate) struct Row {
     /// An inbound message that quotes the one it answers (`context.id`);
     /// one that does not is attributed by inference (`State::infer_reply`).
     pub(crate) quoted: bool,
+    /// A `user_preferences` item's choice.
+    pub(crate) preference: Option<Preference>,
     pub(crate) replies: u32,
     pub(crate) clicks: u32,
     /// Status events, sorted (exactly sized: see `with_inserted`).
@@ -669,6 +671,7 @@ impl Row {
             session: None,
             in_reply_to: None,
             quoted: false,
+            preference: None,
             replies: 0,
             clicks: 0,
             marks: Box::default(),
@@ -742,6 +745,11 @@ impl Row {
         keys[Field::ConversationType.slot()] = sym(self.conversation_type);
         keys[Field::PricingCategory.slot()] = sym(self.pricing_category);
         keys[Field::PricingType.slot()] = sym(self.pricing_type);
+        keys[Field::Marketing.slot()] = match self.preference {
+            Some(p) => p as i64,
+            None if self.error_code.get() == Some(MARKETING_STOPPED) => Preference::Stop as i64,
+            None => NONE_KEY,
+        };
         keys[Field::Session.slot()] = self.session.map_or(NONE_KEY, |s| s as i64);
         keys[Field::Day.slot()] = self.recorded_ms.div_euclid(DAY_MS);
         keys[Field::Hour.slot()] = self.recorded_ms.div_euclid(HOUR_MS);

@@ -20,7 +20,7 @@ mod views;
 mod writer;
 
 pub use config::Config;
-pub use people::{Contact, ContactCounts, Identifiers};
+pub use people::{Contact, ContactCounts, Identifiers, Marketing, PreferenceChange};
 pub use shared::{DerivedFrom, WriteHealth};
 pub use snapshot::{FieldValue, KeyColumn, Snapshot};
 pub use views::{Entry, EntryDetail, StoredInput, TextColumn, Timeline, TimelineItem};

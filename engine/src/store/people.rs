@@ -3,10 +3,11 @@
 //! resolved to the contacts it names, and a contact's card.
 
 use super::snapshot::Snapshot;
-use crate::model::{Direction, EntryId};
+use crate::model::{Direction, EntryId, Preference, MARKETING_STOPPED};
 use crate::phone::{is_user_id, normalize_phone, normalize_username, number_variants};
 use crate::state::contacts::{IdKind, Ident};
 use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -24,6 +25,8 @@ pub struct Contact {
     pub last_seen_ms: i64,
     /// Entries by direction.
     pub counts: ContactCounts,
+    /// Whether they take marketing messages, and every change.
+    pub marketing: Marketing,
     /// Their entries.
     #[serde(skip)]
     pub entries: RoaringBitmap,
@@ -40,6 +43,28 @@ pub struct Identifiers {
     pub user_ids: Vec<String>,
     /// Usernames.
     pub usernames: Vec<String>,
+}
+
+/// A person's marketing preference: the latest change decides.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Marketing {
+    /// They stopped marketing messages and did not resume.
+    pub opted_out: bool,
+    /// Every change, oldest first.
+    pub history: Vec<PreferenceChange>,
+}
+
+/// One change of a person's marketing preference.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PreferenceChange {
+    /// `stop` or `resume`.
+    pub value: &'static str,
+    /// When, UTC milliseconds.
+    pub at_ms: i64,
+    /// What said so: `user_preferences`, or `error 131050`.
+    pub source: &'static str,
+    /// The entry that says so.
+    pub entry: EntryId,
 }
 
 /// A contact's entries by direction.
@@ -124,7 +149,7 @@ impl Snapshot<'_> {
             ..Contact::default()
         };
         let mut newest_named = i64::MIN;
-        self.state.rows.for_each(entries.iter(), |_, row| {
+        self.state.rows.for_each(entries.iter(), |id, row| {
             if row.purged {
                 return;
             }
@@ -142,11 +167,30 @@ impl Snapshot<'_> {
                 Direction::Inbound => card.counts.inbound += 1,
                 Direction::Event => {}
             }
+            let change = match (row.preference, row.error_code.get()) {
+                (Some(p), _) => Some((p, "user_preferences")),
+                (None, Some(MARKETING_STOPPED)) => Some((Preference::Stop, "error 131050")),
+                _ => None,
+            };
+            if let Some((p, source)) = change {
+                card.marketing.history.push(PreferenceChange {
+                    value: p.as_str(),
+                    at_ms: row.recorded_ms,
+                    source,
+                    entry: EntryId(id),
+                });
+            }
             if row.contact_name != 0 && row.recorded_ms >= newest_named {
                 newest_named = row.recorded_ms;
                 card.name = text(row.contact_name);
             }
         });
+        card.marketing.history.sort_by_key(|c| (c.at_ms, c.entry));
+        card.marketing.opted_out = card
+            .marketing
+            .history
+            .last()
+            .is_some_and(|c| c.value == Preference::Stop.as_str());
         let [phones, wa_ids, user_ids, usernames] = ids.map(|s| s.into_iter().collect());
         card.identifiers = Identifiers {
             phones,
@@ -156,6 +200,38 @@ impl Snapshot<'_> {
         };
         card.entries = entries;
         Some(card)
+    }
+
+    /// Every live entry of the people whose latest marketing preference is
+    /// a stop (a `user_preferences` stop, or error 131050) with no resume
+    /// after it: what `opted_out=true` selects.
+    pub fn opted_out_entries(&self) -> RoaringBitmap {
+        let field = crate::state::Field::Marketing;
+        let column = self.column(field);
+        let mut latest: FxHashMap<u32, (i64, u32, i64)> = FxHashMap::default();
+        for (_, bm) in self.values(field) {
+            for id in bm {
+                let Some(root) = self.state.contacts.contact_of_entry(EntryId(id)) else {
+                    continue;
+                };
+                let key = column.key(column.code(id));
+                let mark = (self.state.rows.recorded_ms(id), id, key.raw());
+                let slot = latest.entry(root).or_insert(mark);
+                if mark > *slot {
+                    *slot = mark;
+                }
+            }
+        }
+        let mut out = RoaringBitmap::new();
+        for (root, (_, _, key)) in latest {
+            if key == Preference::Stop as i64 {
+                if let Some(entries) = self.state.contacts.entries(root) {
+                    out |= entries;
+                }
+            }
+        }
+        out &= &self.state.live;
+        out
     }
 
     /// The contact an entry is with, as the identifier that names it.

@@ -139,6 +139,7 @@ impl<'a> Snapshot<'a> {
             Value::Session(s) => *s as i64,
             Value::Reached(r) => Key::reached(*r).raw(),
             Value::Attribution(a) => *a as i64,
+            Value::Marketing(p) => *p as i64,
             Value::Engagement(asked) => {
                 return Engagement::ALL
                     .into_iter()
@@ -177,6 +178,10 @@ impl<'a> Snapshot<'a> {
                 .find(|e| *e as i64 == key)
                 .map(Engagement::as_str),
             Field::Reached => Key::from_raw(key).as_reached().map(Reached::as_str),
+            Field::Marketing => [Preference::Stop, Preference::Resume]
+                .into_iter()
+                .find(|p| *p as i64 == key)
+                .map(Preference::as_str),
             Field::Attribution => [Attribution::Quoted, Attribution::Inferred]
                 .into_iter()
                 .find(|a| *a as i64 == key)
