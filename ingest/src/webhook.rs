@@ -298,6 +298,19 @@ fn parse_messages_value(
             )),
         }
     }
+    for (ai, action) in list("user_actions").iter().enumerate() {
+        let path = index(&join(vpath, "user_actions"), ai);
+        match parse_user_action(action, &path, phone_number_id.clone(), &contacts) {
+            Ok(ev) => events.push(Event::Inbound(Box::new(ev))),
+            Err(e) => events.push(malformed(
+                &path,
+                &e.to_string(),
+                account.map(String::from),
+                fallback_ms,
+                action,
+            )),
+        }
+    }
     for err in list("errors") {
         let mut text = String::new();
         all_strings(err, &mut text);
@@ -362,6 +375,66 @@ impl WebhookContact {
                 _ => None,
             })
     }
+}
+
+/// A person's action on a message (`value.user_actions[]`, Marketing
+/// Messages API): a link click (`{action_type:
+/// "marketing_messages_link_click", timestamp,
+/// marketing_messages_link_click_data: {click_component, product_id?,
+/// click_id, tracking_token}}`). It is an inbound entry of content type
+/// `link_click`, kept whole in its text, and a click on the message it
+/// names by wamid (`message_id`, `id` or `context.id`); one that names none
+/// stays unlinked (never inferred) and is found by its tracking token.
+fn parse_user_action(
+    action: &Json<'_>,
+    path: &str,
+    phone_number_id: Option<String>,
+    contacts: &[WebhookContact],
+) -> Result<InboundEvent, ParseError> {
+    let at = At::new(action, path);
+    let kind = at
+        .str_or_none("action_type")
+        .unwrap_or_else(|| "user_action".into());
+    let at_ms = parse_meta_timestamp(action.get("timestamp"), &join(path, "timestamp"))?;
+    let data = action
+        .get("marketing_messages_link_click_data")
+        .unwrap_or(&Json::Null);
+    let click_id = dig_str(data, &["click_id"]);
+    let named = dig_str(action, &["message_id"])
+        .or_else(|| dig_str(data, &["message_id"]))
+        .or_else(|| dig_str(action, &["context", "id"]))
+        .or_else(|| dig_str(action, &["id"]).filter(|i| i.starts_with("wamid.")));
+    // An action has no wamid of its own: the click id names it, else its
+    // kind, time and message (so a redelivery is the same action).
+    let id = click_id
+        .clone()
+        .unwrap_or_else(|| format!("{kind}:{at_ms}:{}", named.as_deref().unwrap_or_default()));
+    let contact = WebhookContact::of(contacts, None, None);
+    let mut text = String::new();
+    all_strings(action, &mut text);
+    let component = dig_str(data, &["click_component"]).unwrap_or_else(|| "link".into());
+    Ok(InboundEvent {
+        wamid: format!("action.{id}"),
+        from: contact.and_then(|c| c.wa_id.clone()),
+        contact_name: contact.and_then(|c| c.name.clone()),
+        user_id: contact.and_then(|c| c.user_id.clone()),
+        parent_user_id: contact.and_then(|c| c.parent_user_id.clone()),
+        username: contact.and_then(|c| c.username.clone()),
+        identity_change: None,
+        phone_number_id,
+        at_ms,
+        content_type: if kind == "marketing_messages_link_click" {
+            "link_click".into()
+        } else {
+            kind
+        },
+        text,
+        context_wamid: named,
+        // A click, not a reply: what it clicked.
+        button: Some(format!("link:{component}")),
+        referral: None,
+        errors: Vec::new(),
+    })
 }
 
 /// An error in a status or message (`{code, title, message, error_data: {details}}`).

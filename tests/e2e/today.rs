@@ -161,3 +161,67 @@ fn account_and_template_events_are_entries_once_each_with_their_own_time_and_val
     let (_, v) = s.get_json("/v1/logs?event=marketing_campaign");
     assert_eq!(v["total"], 0);
 }
+
+fn link_click(named: Option<&str>, click_id: &str, ts: i64) -> Vec<u8> {
+    let mut action = json!({"action_type": "marketing_messages_link_click", "timestamp": ts,
+        "marketing_messages_link_click_data": {"click_component": "cta", "click_id": click_id,
+                                               "tracking_token": format!("tok-{click_id}")}});
+    if let Some(w) = named {
+        action["message_id"] = json!(w);
+    }
+    change(
+        "messages",
+        json!({"messaging_product": "whatsapp",
+               "metadata": {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"},
+               "contacts": [{"profile": {"name": "Ana"}, "wa_id": "5511987654321"}],
+               "user_actions": [action]}),
+        0,
+    )
+}
+
+#[test]
+fn a_link_click_counts_on_the_message_it_names_and_one_naming_none_stays_unlinked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    assert_eq!(
+        s.post_json("/v1/sends", &send_result("wamid.L1", "Promo"))
+            .0,
+        200
+    );
+    let click = link_click(Some("wamid.L1"), "c-1", 1740834200);
+    assert_eq!(s.post_webhook(&click).0, 200);
+    assert_eq!(s.post_webhook(&click).0, 200, "redelivered");
+    let unnamed = link_click(None, "c-2", 1740834300);
+    assert_eq!(s.post_webhook(&unnamed).0, 200);
+    s.settle_text();
+
+    let (_, v) = s.get_json("/v1/logs?wamid=wamid.L1");
+    let message = &v["entries"][0];
+    assert_eq!(message["clicks"], 1);
+    assert_eq!(message["replies"], 0);
+    let (_, v) = s.get_json("/v1/logs?engagement=clicked");
+    assert_eq!(v["total"], 1);
+    let (_, v) = s.get_json("/v1/logs?content_type=link_click&sort=id");
+    assert_eq!(v["total"], 2, "each click once");
+    assert_eq!(v["entries"][0]["attribution"], "quoted");
+    assert_eq!(
+        v["entries"][0]["name"], "Promo",
+        "the click carries the campaign"
+    );
+    assert_eq!(
+        v["entries"][1]["attribution"],
+        Value::Null,
+        "never inferred"
+    );
+    let (_, v) = s.get_json("/v1/logs?text=tok-c-2");
+    assert_eq!(v["total"], 1, "found by its tracking token");
+    let (_, t) = s.get_json("/v1/messages/wamid.L1");
+    assert!(
+        t["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|i| i["kind"] == "click"),
+        "{t}"
+    );
+}

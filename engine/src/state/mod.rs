@@ -800,8 +800,9 @@ impl State {
         row.content_type = i.intern(&msg.content_type);
         row.button = i.intern_opt(msg.button.as_deref());
         row.quoted = msg.context_wamid.is_some();
-        // A system message (a number change) answers nothing.
-        if row.quoted || msg.content_type == "system" {
+        // A system message (a number change) answers nothing, and a link
+        // click answers only the message it names.
+        if row.quoted || msg.content_type == "system" || msg.content_type == "link_click" {
             self.unquoted.remove(id.0);
         } else {
             self.unquoted.insert(id.0);
