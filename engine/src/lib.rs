@@ -87,8 +87,8 @@ pub use error::{Error, Result};
 pub use log::{train_dictionary, InputRecord, PurgeRecord, Record, FORMAT_VERSION};
 pub use model::{
     derive_status, AppendOutcome, Attribution, Direction, Engagement, EntryId, Event,
-    IdentityChange, InboundEvent, Input, MetaError, OtherEvent, Preference, Reached, SendEvent,
-    SendOutcome, Seq, Session, Source, Status, StatusEvent, StatusMark, TemplateParam,
+    IdentityChange, InboundEvent, Input, MetaError, Origin, OtherEvent, Preference, Reached,
+    SendEvent, SendOutcome, Seq, Session, Source, Status, StatusEvent, StatusMark, TemplateParam,
     WebhookStatus, MARKETING_STOPPED,
 };
 pub use phone::{is_user_id, normalize_phone, normalize_username, number_variants};

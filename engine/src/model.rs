@@ -360,6 +360,9 @@ pub struct SendEvent {
     /// Identity of a send without wamid, for deduplication (request and
     /// time); 0 when the send has a wamid, which identifies it instead.
     pub fingerprint: u64,
+    /// Where it was sent from.
+    #[serde(default)]
+    pub origin: Origin,
 }
 
 /// A status webhook for an outbound message.
@@ -426,6 +429,9 @@ pub struct InboundEvent {
     /// A system message saying that the person's number or user id changed.
     #[serde(default)]
     pub identity_change: Option<IdentityChange>,
+    /// Where it was seen: the Cloud API, or a synced history.
+    #[serde(default)]
+    pub origin: Origin,
     /// `metadata.phone_number_id` of the envelope.
     pub phone_number_id: Option<String>,
     /// Meta's timestamp, UTC milliseconds.
@@ -631,6 +637,39 @@ impl Engagement {
     /// has it too.
     pub fn includes(self, asked: Engagement) -> bool {
         (self as u8) & (asked as u8) == asked as u8
+    }
+}
+
+/// Where a message was sent or seen: through the Cloud API (the default),
+/// from the WhatsApp Business app on the same number (a coexistence echo:
+/// not billed), or in the history a coexistence number synced once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Origin {
+    /// The Cloud API.
+    #[default]
+    Api = 1,
+    /// The WhatsApp Business app (`smb_message_echoes`).
+    App = 2,
+    /// Past conversations synced once (`history`).
+    History = 3,
+}
+
+impl Origin {
+    /// Every origin.
+    pub const ALL: [Origin; 3] = [Origin::Api, Origin::App, Origin::History];
+
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Api => "api",
+            Origin::App => "app",
+            Origin::History => "history",
+        }
+    }
+
+    /// Parses an API name.
+    pub fn parse(s: &str) -> Option<Origin> {
+        Origin::ALL.into_iter().find(|o| o.as_str() == s)
     }
 }
 

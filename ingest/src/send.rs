@@ -4,7 +4,9 @@ use crate::error::ParseError;
 use crate::json::{dig, dig_str, index, join, kind, At, Json};
 use crate::time::parse_instant;
 use std::hash::{Hash, Hasher};
-use ticks_engine::{is_user_id, normalize_phone, MetaError, SendEvent, SendOutcome, TemplateParam};
+use ticks_engine::{
+    is_user_id, normalize_phone, MetaError, Origin, SendEvent, SendOutcome, TemplateParam,
+};
 
 /// Parses one send result object (see the module docs of the crate for the shape).
 pub(crate) fn parse_send_value(v: &Json<'_>, path: &str) -> Result<SendEvent, ParseError> {
@@ -170,7 +172,12 @@ pub(crate) fn parse_send_value(v: &Json<'_>, path: &str) -> Result<SendEvent, Pa
         offset_s: recorded.offset_s,
         category: at.opt_text("category")?,
         name: at.opt_text("name")?,
-        recipient_type: at.opt_text("recipient_type")?,
+        // The CRM's kind of recipient; else a group send says so.
+        recipient_type: at.opt_text("recipient_type")?.or_else(|| {
+            request_at
+                .str_or_none("recipient_type")
+                .filter(|t| t == "group")
+        }),
         recipient_ref: at.opt_text("recipient_ref")?,
         user: at.opt_text("user")?,
         subaccount: at.opt_text("subaccount")?,
@@ -197,6 +204,7 @@ pub(crate) fn parse_send_value(v: &Json<'_>, path: &str) -> Result<SendEvent, Pa
         } else {
             fingerprint(request, recorded.ms)
         },
+        origin: Origin::Api,
     })
 }
 

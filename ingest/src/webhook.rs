@@ -12,8 +12,8 @@ use crate::send::meta_error_from_send;
 use crate::time::parse_meta_timestamp;
 use ticks_engine::{normalize_phone, normalize_username};
 use ticks_engine::{
-    Event, IdentityChange, InboundEvent, MetaError, OtherEvent, Preference, StatusEvent,
-    WebhookStatus,
+    Event, IdentityChange, InboundEvent, MetaError, Origin, OtherEvent, Preference, SendEvent,
+    SendOutcome, StatusEvent, WebhookStatus,
 };
 
 pub(crate) fn parse_webhook_value(
@@ -72,6 +72,15 @@ pub(crate) fn parse_webhook_value(
                     entry_ms.unwrap_or(received_ms),
                     &mut events,
                 );
+            } else if field == "smb_message_echoes" || field == "history" {
+                coexistence(
+                    &field,
+                    value,
+                    &join(&cpath, "value"),
+                    account.as_deref(),
+                    entry_ms.unwrap_or(received_ms),
+                    &mut events,
+                );
             } else if field == "user_preferences" {
                 events.extend(preferences(
                     &object,
@@ -91,6 +100,139 @@ pub(crate) fn parse_webhook_value(
         }
     }
     Ok(events)
+}
+
+/// Coexistence (the WhatsApp Business app and the Cloud API on one
+/// number). `smb_message_echoes`: messages the business sent from the app
+/// (`value.message_echoes[]: {from, to, id, timestamp, type, <body>}`)
+/// become outbound entries from the app (not billed). `history`: past
+/// conversations synced once (`value.history[].threads[]: {id (the
+/// customer), messages: [... with history_context: {status}]}`) become
+/// entries from the history, inbound when the customer wrote them,
+/// outbound with their last status otherwise; a message also delivered by
+/// the API is one entry (its wamid).
+fn coexistence(
+    field: &str,
+    value: &Json<'_>,
+    vpath: &str,
+    account: Option<&str>,
+    fallback_ms: i64,
+    events: &mut Vec<Event>,
+) {
+    let phone_number_id = dig_str(value, &["metadata", "phone_number_id"]);
+    let outbound = CoexistenceOutbound {
+        phone_number_id: phone_number_id.clone(),
+        account,
+        fallback_ms,
+    };
+    if field == "smb_message_echoes" {
+        for (i, echo) in items(value, "message_echoes").iter().enumerate() {
+            let path = index(&join(vpath, "message_echoes"), i);
+            let to = dig_str(echo, &["to"]).map(|t| normalize_phone(&t));
+            outbound.push(echo, &path, to, Origin::App, events);
+        }
+        return;
+    }
+    for (h, batch) in items(value, "history").iter().enumerate() {
+        for (t, thread) in items(batch, "threads").iter().enumerate() {
+            let customer = dig_str(thread, &["id"]).map(|c| normalize_phone(&c));
+            for (m, msg) in items(thread, "messages").iter().enumerate() {
+                let path = format!("{vpath}.history[{h}].threads[{t}].messages[{m}]");
+                let from = dig_str(msg, &["from"]).map(|f| normalize_phone(&f));
+                if from.is_some() && from == customer {
+                    match parse_inbound(msg, &path, phone_number_id.clone(), &[]) {
+                        Ok(mut m) => {
+                            m.origin = Origin::History;
+                            events.push(Event::Inbound(Box::new(m)));
+                        }
+                        Err(e) => events.push(malformed(
+                            &path,
+                            &e.to_string(),
+                            account.map(String::from),
+                            fallback_ms,
+                            msg,
+                        )),
+                    }
+                } else {
+                    outbound.push(msg, &path, customer.clone(), Origin::History, events);
+                }
+            }
+        }
+    }
+}
+
+/// The list under `key`, or none.
+fn items<'v, 'a>(v: &'v Json<'a>, key: &str) -> &'v [Json<'a>] {
+    v.get(key)
+        .and_then(Json::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+/// A message the business sent outside the API, seen on a coexistence
+/// number: a send from the app or the history, with its last status.
+struct CoexistenceOutbound<'a> {
+    phone_number_id: Option<String>,
+    account: Option<&'a str>,
+    fallback_ms: i64,
+}
+
+impl CoexistenceOutbound<'_> {
+    fn push(
+        &self,
+        msg: &Json<'_>,
+        path: &str,
+        to: Option<String>,
+        origin: Origin,
+        events: &mut Vec<Event>,
+    ) {
+        let m = match parse_inbound(msg, path, self.phone_number_id.clone(), &[]) {
+            Ok(m) => m,
+            Err(e) => {
+                events.push(malformed(
+                    path,
+                    &e.to_string(),
+                    self.account.map(String::from),
+                    self.fallback_ms,
+                    msg,
+                ));
+                return;
+            }
+        };
+        let status = dig_str(msg, &["history_context", "status"])
+            .and_then(|s| WebhookStatus::parse(&s.to_ascii_lowercase()));
+        events.push(Event::Send(Box::new(SendEvent {
+            recorded_ms: m.at_ms,
+            phone_number_id: self.phone_number_id.clone(),
+            phone: to.clone(),
+            wamid: Some(m.wamid.clone()),
+            outcome: Some(SendOutcome::Accepted),
+            content_type: Some(m.content_type),
+            text: m.text,
+            origin,
+            ..SendEvent::default()
+        })));
+        if let Some(status) = status {
+            events.push(Event::Status(Box::new(StatusEvent {
+                wamid: m.wamid,
+                status,
+                at_ms: m.at_ms,
+                recipient: to,
+                user_id: None,
+                parent_user_id: None,
+                phone_number_id: self.phone_number_id.clone(),
+                correlation_id: None,
+                conversation_id: None,
+                conversation_type: None,
+                conversation_expiry_ms: None,
+                pricing_category: None,
+                pricing_model: None,
+                pricing_type: None,
+                billable: None,
+                errors: Vec::new(),
+            })));
+        }
+    }
 }
 
 /// `user_preferences`: one event per person who stopped or resumed
@@ -434,6 +576,7 @@ fn parse_user_action(
         button: Some(format!("link:{component}")),
         referral: None,
         errors: Vec::new(),
+        origin: Origin::Api,
     })
 }
 
@@ -612,5 +755,6 @@ fn parse_inbound(
         button,
         referral,
         errors,
+        origin: Origin::Api,
     })
 }

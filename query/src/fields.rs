@@ -277,6 +277,7 @@ pub const FIELDS: &[FieldSpec] = &[
         Field::PricingType,
         false,
     ),
+    indexed("source", &[], "Source", Enum, Field::Origin, true),
     indexed(
         "marketing",
         &[],

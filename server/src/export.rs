@@ -87,7 +87,7 @@ pub(crate) struct Receipt {
     pub(crate) ids: roaring::RoaringBitmap,
 }
 
-const COLUMNS: [&str; 27] = [
+const COLUMNS: [&str; 28] = [
     "id",
     "recorded_at",
     "direction",
@@ -115,6 +115,7 @@ const COLUMNS: [&str; 27] = [
     "correlation_id",
     "conversation_type",
     "session",
+    "source",
 ];
 
 /// The PDF's columns (a printable subset of `COLUMNS`) and widths in points.
@@ -131,7 +132,7 @@ const PDF_COLUMNS: [(&str, f32); 10] = [
     ("Error", 172.0),
 ];
 
-fn row(e: &Entry) -> [String; 27] {
+fn row(e: &Entry) -> [String; 28] {
     let s = |o: &Option<String>| o.clone().unwrap_or_default();
     [
         e.id.0.to_string(),
@@ -163,6 +164,7 @@ fn row(e: &Entry) -> [String; 27] {
         e.session
             .map(|x| x.as_str().to_string())
             .unwrap_or_default(),
+        e.source.map(|o| o.as_str().to_string()).unwrap_or_default(),
     ]
 }
 

@@ -24,6 +24,9 @@ pub(crate) fn entry_json(e: &Entry) -> Value {
     if let Some(r) = e.in_reply_to {
         v["in_reply_to"] = json!(r.0);
     }
+    v["source"] = e
+        .source
+        .map_or(Value::Null, |o| Value::String(o.as_str().into()));
     v["attribution"] = e
         .attribution
         .map_or(Value::Null, |a| Value::String(a.as_str().into()));

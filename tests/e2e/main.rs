@@ -20,7 +20,8 @@
 //!   `/v1/contacts/{X}`; redelivery, order and purge; reply attribution.
 //! - `today`: today's webhooks typed: per-message pricing merged from the
 //!   statuses that carry it; account and template events once each, with
-//!   their own time and values, found by `event=`.
+//!   their own time and values, found by `event=`; link clicks; coexistence
+//!   echoes and history; group sends.
 //! - `safety`: the route x scope table of the README, cell by cell; the
 //!   proxy's tokens; deletions that would reach further than they say; a
 //!   full disk and a connection storm survived without a restart; unsigned

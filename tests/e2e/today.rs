@@ -225,3 +225,98 @@ fn a_link_click_counts_on_the_message_it_names_and_one_naming_none_stays_unlinke
         "{t}"
     );
 }
+
+#[test]
+fn coexistence_echoes_and_history_are_entries_with_their_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    assert_eq!(
+        s.post_json("/v1/sends", &send_result("wamid.API1", "Promo"))
+            .0,
+        200
+    );
+    let meta = json!({"display_phone_number": "15550001111", "phone_number_id": "106540352242922"});
+    let echo = change(
+        "smb_message_echoes",
+        json!({"messaging_product": "whatsapp", "metadata": meta,
+               "message_echoes": [{"from": "15550001111", "to": "5511987654321", "id": "wamid.ECHO1",
+                                   "timestamp": "1740834500", "type": "text",
+                                   "text": {"body": "Oi Ana, respondi pelo app"}}]}),
+        0,
+    );
+    assert_eq!(s.post_webhook(&echo).0, 200);
+    assert_eq!(s.post_webhook(&echo).0, 200);
+    let history = change(
+        "history",
+        json!({"messaging_product": "whatsapp", "metadata": meta,
+        "history": [{"metadata": {"phase": 0, "chunk_order": 1, "progress": 100},
+          "threads": [{"id": "5511987654321", "messages": [
+             {"from": "5511987654321", "id": "wamid.H1", "timestamp": "1730000000",
+              "type": "text", "text": {"body": "tem em azul?"}, "history_context": {"status": "READ"}},
+             {"from": "15550001111", "id": "wamid.H2", "timestamp": "1730000100",
+              "type": "text", "text": {"body": "tem sim"}, "history_context": {"status": "READ"}},
+             // Already logged through the API: still one entry.
+             {"from": "15550001111", "id": "wamid.API1", "timestamp": "1740834003",
+              "type": "text", "text": {"body": "hello"}, "history_context": {"status": "DELIVERED"}}
+          ]}]}]}),
+        0,
+    );
+    assert_eq!(s.post_webhook(&history).0, 200);
+    s.settle_text();
+
+    let (_, v) = s.get_json("/v1/logs?source=app");
+    assert_eq!(v["total"], 1, "{v}");
+    let e = &v["entries"][0];
+    assert_eq!(e["direction"], "outbound");
+    assert_eq!(e["phone"], "5511987654321");
+    assert_eq!(e["wamid"], "wamid.ECHO1");
+    assert_eq!(e["pricing_category"], Value::Null, "not billed");
+    let (_, v) = s.get_json("/v1/logs?source=history&sort=id");
+    assert_eq!(v["total"], 2, "{v}");
+    assert_eq!(v["entries"][0]["direction"], "inbound");
+    assert_eq!(v["entries"][1]["direction"], "outbound");
+    assert_eq!(v["entries"][1]["status"], "read");
+    let (_, v) = s.get_json("/v1/logs?source=api");
+    assert_eq!(v["total"], 1, "the API send, once");
+    let (_, v) = s.get_json("/v1/logs?text=azul");
+    assert_eq!(v["total"], 1, "history is searchable");
+    let (_, v) = s.get_json("/v1/logs?contact=5511987654321");
+    assert_eq!(v["total"], 4, "one person across API, app and history");
+}
+
+#[test]
+fn a_group_send_is_found_by_recipient_type_group_and_its_participant_status_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let send = json!({
+        "recorded_at": "2026-05-01T10:00:00-03:00", "phone_number_id": "106540352242922",
+        "request": {"messaging_product": "whatsapp", "recipient_type": "group", "to": "120363042345678901",
+                    "type": "text", "text": {"body": "Reunião às 15h"}},
+        "response_code": 200,
+        "response": {"messaging_product": "whatsapp", "messages": [{"id": "wamid.G1"}]}
+    });
+    assert_eq!(s.post_json("/v1/sends", &send).0, 200);
+    let status = change(
+        "messages",
+        json!({"messaging_product": "whatsapp",
+               "metadata": {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"},
+               "statuses": [{"id": "wamid.G1", "status": "read", "timestamp": "1777640500",
+                             "recipient_id": "120363042345678901", "recipient_type": "group",
+                             "recipient_participant_id": "5511987654321",
+                             "pricing": {"type": "free_group_customer_service", "category": "group_service"}}]}),
+        0,
+    );
+    assert_eq!(s.post_webhook(&status).0, 200);
+    let (_, v) = s.get_json("/v1/logs?recipient_type=group");
+    assert_eq!(v["total"], 1);
+    let e = &v["entries"][0];
+    assert_eq!(e["status"], "read");
+    assert_eq!(e["pricing_type"], "free_group_customer_service");
+    assert_eq!(e["pricing_category"], "group_service");
+    let id = e["id"].as_u64().expect("id");
+    let (_, d) = s.get_json(&format!("/v1/logs/{id}"));
+    assert!(
+        d.to_string().contains("recipient_participant_id"),
+        "the participant stays in the stored webhook"
+    );
+}

@@ -46,8 +46,9 @@ const MAGIC: &[u8; 8] = b"TICKSCKP";
 /// arena; version 9: rows with the person's user ids and username, and the
 /// contacts; version 10: reply attribution (the unquoted replies, the
 /// window, the attribution index); version 11: rows with the pricing type;
-/// version 12: rows with a marketing preference.
-const VERSION: u32 = 12;
+/// version 12: rows with a marketing preference; version 13: rows with
+/// their origin (api, app, history).
+const VERSION: u32 = 13;
 const HEADER_LEN: u64 = 12;
 /// Sealed blocks per frame (~16 MB at 10M entries); a few in unit tests,
 /// so that a test store spans several frames.

@@ -1,7 +1,9 @@
 //! The field catalog: the fields that have bitmap indexes, and how a value
 //! of each becomes a bitmap key ([`Key`], [`Value`]).
 
-use crate::model::{Attribution, Direction, Engagement, Preference, Reached, Session, Status};
+use crate::model::{
+    Attribution, Direction, Engagement, Origin, Preference, Reached, Session, Status,
+};
 
 /// Milliseconds of a day and an hour: the `Day` and `Hour` fields' keys
 /// are the day and hour numbers since 1970 (UTC).
@@ -107,6 +109,8 @@ pub enum Value {
     Attribution(Attribution),
     /// A marketing preference.
     Marketing(Preference),
+    /// Where a message was sent or seen.
+    Origin(Origin),
 }
 
 /// The accepted values of a field, for an error message.
@@ -121,6 +125,7 @@ fn expected(field: Field) -> &'static str {
         Field::Reached => "sent, delivered, read or none",
         Field::Attribution => "quoted, inferred or none",
         Field::Marketing => "stop, resume or none",
+        Field::Origin => "api, app or history",
         Field::Day | Field::Hour => "a time range (from, to)",
         _ => "a value",
     }
@@ -182,11 +187,13 @@ pub enum Field {
     /// Entries that carry a marketing preference: a `user_preferences`
     /// item (stop 1, resume 2), or error 131050 (stop).
     Marketing,
+    /// Where a message was sent or seen: api 1, app 2, history 3.
+    Origin,
 }
 
 impl Field {
     /// Every indexed field.
-    pub const ALL: [Field; 24] = [
+    pub const ALL: [Field; 25] = [
         Field::Category,
         Field::Name,
         Field::Template,
@@ -211,6 +218,7 @@ impl Field {
         Field::Attribution,
         Field::PricingType,
         Field::Marketing,
+        Field::Origin,
     ];
     pub(crate) fn slot(self) -> usize {
         self as usize
@@ -242,6 +250,7 @@ impl Field {
             Field::Attribution => "attribution",
             Field::PricingType => "pricing_type",
             Field::Marketing => "marketing",
+            Field::Origin => "source",
         }
     }
     /// Parses a filter's value for this field (`none` is the absent value);
@@ -264,6 +273,7 @@ impl Field {
             Field::Reached => Reached::parse(text).map(Value::Reached),
             Field::Attribution => Attribution::parse(text).map(Value::Attribution),
             Field::Marketing => Preference::parse(text).map(Value::Marketing),
+            Field::Origin => Origin::parse(text).map(Value::Origin),
             Field::Day | Field::Hour => None,
             _ if self.is_text() => Some(Value::Text(text.to_string())),
             _ => None,
@@ -288,6 +298,7 @@ impl Field {
             Field::Reached => Reached::ALL.iter().map(|r| r.as_str()).collect(),
             Field::Attribution => vec!["quoted", "inferred"],
             Field::Marketing => vec!["stop", "resume"],
+            Field::Origin => Origin::ALL.iter().map(|o| o.as_str()).collect(),
             _ => return None,
         })
     }

@@ -546,6 +546,7 @@ impl State {
         let row = self.rows.get_mut(id.0);
         let was = (row.phone_number_id, row.phone);
         row.send = send.outcome.or(Some(SendOutcome::Accepted));
+        row.origin = send.origin;
         row.recorded_ms = send.recorded_ms;
         row.offset_s = send.offset_s;
         row.response_code = send.response_code;
@@ -800,6 +801,7 @@ impl State {
         row.content_type = i.intern(&msg.content_type);
         row.button = i.intern_opt(msg.button.as_deref());
         row.quoted = msg.context_wamid.is_some();
+        row.origin = msg.origin;
         // A system message (a number change) answers nothing, and a link
         // click answers only the message it names.
         if row.quoted || msg.content_type == "system" || msg.content_type == "link_click" {

@@ -619,6 +619,8 @@ pub(crate) struct Row {
     pub(crate) quoted: bool,
     /// A `user_preferences` item's choice.
     pub(crate) preference: Option<Preference>,
+    /// Where the message was sent or seen.
+    pub(crate) origin: Origin,
     pub(crate) replies: u32,
     pub(crate) clicks: u32,
     /// Status events, sorted (exactly sized: see `with_inserted`).
@@ -672,6 +674,7 @@ impl Row {
             in_reply_to: None,
             quoted: false,
             preference: None,
+            origin: Origin::Api,
             replies: 0,
             clicks: 0,
             marks: Box::default(),
@@ -745,6 +748,10 @@ impl Row {
         keys[Field::ConversationType.slot()] = sym(self.conversation_type);
         keys[Field::PricingCategory.slot()] = sym(self.pricing_category);
         keys[Field::PricingType.slot()] = sym(self.pricing_type);
+        keys[Field::Origin.slot()] = match self.direction {
+            Direction::Event => NONE_KEY,
+            _ => self.origin as i64,
+        };
         keys[Field::Marketing.slot()] = match self.preference {
             Some(p) => p as i64,
             None if self.error_code.get() == Some(MARKETING_STOPPED) => Preference::Stop as i64,

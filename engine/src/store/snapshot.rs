@@ -140,6 +140,7 @@ impl<'a> Snapshot<'a> {
             Value::Reached(r) => Key::reached(*r).raw(),
             Value::Attribution(a) => *a as i64,
             Value::Marketing(p) => *p as i64,
+            Value::Origin(o) => *o as i64,
             Value::Engagement(asked) => {
                 return Engagement::ALL
                     .into_iter()
@@ -178,6 +179,10 @@ impl<'a> Snapshot<'a> {
                 .find(|e| *e as i64 == key)
                 .map(Engagement::as_str),
             Field::Reached => Key::from_raw(key).as_reached().map(Reached::as_str),
+            Field::Origin => Origin::ALL
+                .into_iter()
+                .find(|o| *o as i64 == key)
+                .map(Origin::as_str),
             Field::Marketing => [Preference::Stop, Preference::Resume]
                 .into_iter()
                 .find(|p| *p as i64 == key)

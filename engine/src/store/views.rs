@@ -44,6 +44,10 @@ pub(super) fn entry_of(state: &State, id: EntryId, r: &Row) -> Entry {
         pricing_category: i.opt(r.pricing_category),
         pricing_model: i.opt(r.pricing_model),
         pricing_type: i.opt(r.pricing_type),
+        source: match r.direction {
+            Direction::Event => None,
+            _ => Some(r.origin),
+        },
         billable: r.billable,
         session: r.session,
         in_reply_to: r.in_reply_to,
@@ -165,6 +169,8 @@ pub struct Entry {
     pub pricing_model: Option<String>,
     /// Per-message pricing type (regular, free_customer_service...).
     pub pricing_type: Option<String>,
+    /// Where the message was sent or seen (api, app, history).
+    pub source: Option<Origin>,
     /// Whether the message is billable.
     pub billable: Option<bool>,
     /// Whether a 24 h session was open at send time.
