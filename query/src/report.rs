@@ -35,7 +35,9 @@ use jiff::Zoned;
 use roaring::RoaringBitmap;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use ticks_engine::{Direction, Field, FieldValue, Key, KeyColumn, Snapshot, Status, Store};
+use ticks_engine::{
+    Attribution, Direction, Field, FieldValue, Key, KeyColumn, Snapshot, Status, Store,
+};
 use ticks_ingest::{http_code_info, meta_error_info};
 
 /// Parameters of `/v1/report` and `ticks report` that are not filters.
@@ -322,6 +324,10 @@ pub struct Inbound {
     pub replies: u64,
     /// Those that are quick-reply or interactive button clicks.
     pub clicks: u64,
+    /// Replies and clicks tied to what they answer by a quote.
+    pub quoted: u64,
+    /// Replies tied to what they answer by inference (no quote).
+    pub inferred: u64,
     /// Inbound messages by content type.
     pub by_content_type: Vec<Count>,
     /// Replies and clicks per `funnel_by` value of the message they answer.
@@ -339,6 +345,10 @@ pub struct CampaignReplies {
     pub replies: u64,
     /// Button clicks.
     pub clicks: u64,
+    /// Of the replies and clicks, those that quote the message they answer.
+    pub quoted: u64,
+    /// Those that quote nothing, attributed to the person's latest message.
+    pub inferred: u64,
     /// The filter selecting them.
     pub drill: Drill,
 }
@@ -444,8 +454,11 @@ struct Tallies {
     /// Inbound non-clicks whose `funnel_by` is unknown (not linked to a message).
     unlinked: u64,
     inbound_content: Map<Key, u64>,
-    /// `funnel_by` key -> (replies, clicks).
-    inbound_by: Map<Key, (u64, u64)>,
+    /// `funnel_by` key -> replies and clicks, quoted and inferred.
+    inbound_by: Map<Key, ReplyTally>,
+    /// Inbound messages tied to what they answer by a quote, or inferred.
+    quoted: u64,
+    inferred: u64,
     buttons: Map<Key, u64>,
 }
 
@@ -469,7 +482,42 @@ impl Tallies {
             self.unlinked = other.unlinked;
             self.inbound_content = other.inbound_content;
             self.inbound_by = other.inbound_by;
+            self.quoted = other.quoted;
+            self.inferred = other.inferred;
             self.buttons = other.buttons;
+        }
+    }
+}
+
+/// Replies and clicks answering one `funnel_by` value.
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+struct ReplyTally {
+    replies: u64,
+    clicks: u64,
+    quoted: u64,
+    inferred: u64,
+}
+
+impl ReplyTally {
+    fn add(&mut self, other: ReplyTally) {
+        self.replies += other.replies;
+        self.clicks += other.clicks;
+        self.quoted += other.quoted;
+        self.inferred += other.inferred;
+    }
+
+    /// Counts one inbound message by whether it is a click and how it was
+    /// attributed.
+    fn count(&mut self, click: bool, attribution: Key) {
+        if click {
+            self.clicks += 1;
+        } else {
+            self.replies += 1;
+        }
+        if attribution == QUOTED {
+            self.quoted += 1;
+        } else if attribution == INFERRED {
+            self.inferred += 1;
         }
     }
 }
@@ -512,6 +560,8 @@ const INBOUND: Key = Key::direction(Direction::Inbound);
 const FAILED: Key = Key::status(Status::Failed);
 const REJECTED: Key = Key::status(Status::Rejected);
 const NO_RESPONSE: Key = Key::status(Status::NoResponse);
+const QUOTED: Key = Key::attribution(Attribution::Quoted);
+const INFERRED: Key = Key::attribution(Attribution::Inferred);
 
 fn tally_outbound(f: &mut FunnelTally, status: Key, reached: Key, engagement: Key, error: Key) {
     f.attempted += 1;
@@ -567,11 +617,12 @@ fn scan_tallies(
     let mut by = column(options.funnel_by);
     let mut content = column(Field::ContentType);
     let mut button = column(Field::Button);
+    let mut attribution = column(Field::Attribution);
     let mut hour = column(Field::Hour);
     let mut t = Tallies::default();
     let mut funnels: Vec<Option<FunnelTally>> = vec![None; by.keys.len()];
     let mut inbound_content = vec![0u64; content.keys.len()];
-    let mut inbound_by = vec![(0u64, 0u64); by.keys.len()];
+    let mut inbound_by = vec![ReplyTally::default(); by.keys.len()];
     let mut buttons = vec![0u64; button.keys.len()];
     let mut series = DenseSeries::new(tz, options.interval, &hour, &status, &code);
     // Funnels read outbound entries only and inbound inbound ones: without
@@ -611,6 +662,7 @@ fn scan_tallies(
         if sections.inbound {
             content.load(&ids);
             button.load(&ids);
+            attribution.load(&ids);
         }
         if sections.series {
             hour.load(&ids);
@@ -632,15 +684,16 @@ fn scan_tallies(
                 t.inbound += 1;
                 inbound_content[content.codes[i] as usize] += 1;
                 let by_code = by.codes[i] as usize;
-                if button.key_at(i) == Key::NONE {
-                    inbound_by[by_code].0 += 1;
-                    if by.keys[by_code] == Key::NONE {
-                        t.unlinked += 1;
-                    }
-                } else {
-                    inbound_by[by_code].1 += 1;
+                let click = button.key_at(i) != Key::NONE;
+                let how = attribution.key_at(i);
+                inbound_by[by_code].count(click, how);
+                t.quoted += u64::from(how == QUOTED);
+                t.inferred += u64::from(how == INFERRED);
+                if click {
                     t.clicks += 1;
                     buttons[button.codes[i] as usize] += 1;
+                } else if by.keys[by_code] == Key::NONE {
+                    t.unlinked += 1;
                 }
             }
             if sections.series {
@@ -666,11 +719,9 @@ fn scan_tallies(
         .filter_map(|(code, f)| Some((by.keys[code], f?)))
         .collect();
     t.inbound_content = content.decode(&inbound_content);
-    for (code, pair) in inbound_by.into_iter().enumerate() {
-        if pair != (0, 0) {
-            let e = t.inbound_by.entry(by.keys[code]).or_default();
-            e.0 += pair.0;
-            e.1 += pair.1;
+    for (code, tally) in inbound_by.into_iter().enumerate() {
+        if tally != ReplyTally::default() {
+            t.inbound_by.entry(by.keys[code]).or_default().add(tally);
         }
     }
     t.buttons = button.decode(&buttons);
@@ -987,11 +1038,25 @@ fn inbound_tallies(snap: &Snapshot<'_>, matches: &RoaringBitmap, by: Field, t: &
     };
     t.inbound = inbound.len();
     t.clicks = clicks.len();
+    let quoted = bitmap_of(snap, Field::Attribution, QUOTED).map(|q| &inbound & q);
+    let inferred = bitmap_of(snap, Field::Attribution, INFERRED).map(|q| &inbound & q);
+    t.quoted = quoted.as_ref().map_or(0, RoaringBitmap::len);
+    t.inferred = inferred.as_ref().map_or(0, RoaringBitmap::len);
     for (key, bm) in snap.values(by) {
         let all = inbound.intersection_len(bm);
         if all > 0 {
             let c = clicks.intersection_len(bm);
-            t.inbound_by.insert(key, (all - c, c));
+            let within =
+                |set: &Option<RoaringBitmap>| set.as_ref().map_or(0, |s| s.intersection_len(bm));
+            t.inbound_by.insert(
+                key,
+                ReplyTally {
+                    replies: all - c,
+                    clicks: c,
+                    quoted: within(&quoted),
+                    inferred: within(&inferred),
+                },
+            );
             if key == Key::NONE {
                 t.unlinked = all - c;
             }
@@ -1173,14 +1238,16 @@ fn assemble(snap: &Snapshot<'_>, t: Tallies, options: &ReportOptions) -> Report 
     let mut by_campaign: Vec<CampaignReplies> = t
         .inbound_by
         .iter()
-        .map(|(key, (replies, clicks))| {
+        .map(|(key, tally)| {
             let key = snap.value_of(by, *key);
             let mut d = drill(&base);
             d.push((by.name().to_string(), filter_value(&key)));
             CampaignReplies {
                 key,
-                replies: *replies,
-                clicks: *clicks,
+                replies: tally.replies,
+                clicks: tally.clicks,
+                quoted: tally.quoted,
+                inferred: tally.inferred,
                 drill: d,
             }
         })
@@ -1209,6 +1276,8 @@ fn assemble(snap: &Snapshot<'_>, t: Tallies, options: &ReportOptions) -> Report 
             total: t.inbound,
             replies: t.inbound - t.clicks - t.unlinked,
             clicks: t.clicks,
+            quoted: t.quoted,
+            inferred: t.inferred,
             by_content_type,
             by_campaign,
             by_button,

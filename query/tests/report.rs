@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::BufReader;
 use std::sync::OnceLock;
-use ticks_engine::{Direction, Entry, EntryId, FieldValue, Status, Store};
+use ticks_engine::{Attribution, Direction, Entry, EntryId, FieldValue, Status, Store};
 use ticks_ingest::generate::{Generator, GeneratorOptions};
 use ticks_query::{report, search, Drill, Interval, LogQuery, Plan, Report, ReportOptions};
 
@@ -314,10 +314,25 @@ fn check_figures(pairs: &[(&str, &str)], plan: Plan) {
     assert_eq!(r.inbound.clicks, clicks);
     assert_eq!(r.inbound.replies, linked_replies);
     assert!(r.inbound.clicks > 0 && r.inbound.replies > 0);
+    let how = |of: &[&&Entry], a: Attribution| {
+        of.iter().filter(|e| e.attribution == Some(a)).count() as u64
+    };
+    let all: Vec<&&Entry> = inbound.iter().collect();
+    assert_eq!(r.inbound.quoted, how(&all, Attribution::Quoted));
+    assert_eq!(r.inbound.inferred, how(&all, Attribution::Inferred));
     for c in &r.inbound.by_campaign {
         let of: Vec<&&Entry> = inbound.iter().filter(|e| text(&e.name) == c.key).collect();
         let clicks = of.iter().filter(|e| e.button.is_some()).count() as u64;
         assert_eq!((c.replies, c.clicks), (of.len() as u64 - clicks, clicks));
+        assert_eq!(
+            (c.quoted, c.inferred),
+            (
+                how(&of, Attribution::Quoted),
+                how(&of, Attribution::Inferred)
+            ),
+            "{:?}",
+            c.key
+        );
         assert_eq!(drilled(pairs, &c.drill), c.replies + c.clicks);
     }
     let by_button = count_by(&inbound, |e| e.button.clone());

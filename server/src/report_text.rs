@@ -137,22 +137,24 @@ pub(crate) fn render(r: &Report, zone: &str) -> String {
     let i = &r.inbound;
     let _ = writeln!(
         out,
-        "\nInbound (MO): {} messages, {} replies to known messages, {} button clicks",
-        i.total, i.replies, i.clicks
+        "\nInbound (MO): {} messages, {} replies to known messages, {} button clicks; {} quoted what they answer, {} inferred",
+        i.total, i.replies, i.clicks, i.quoted, i.inferred
     );
     if !i.by_campaign.is_empty() {
         let _ = writeln!(
             out,
-            "  {:<32} {:>10} {:>10}",
-            r.funnel_by, "replies", "clicks"
+            "  {:<32} {:>10} {:>10} {:>10} {:>10}",
+            r.funnel_by, "replies", "clicks", "quoted", "inferred"
         );
         for c in &i.by_campaign {
             let _ = writeln!(
                 out,
-                "  {:<32} {:>10} {:>10}",
+                "  {:<32} {:>10} {:>10} {:>10} {:>10}",
                 cell(&key(&c.key), 32),
                 c.replies,
-                c.clicks
+                c.clicks,
+                c.quoted,
+                c.inferred
             );
         }
     }

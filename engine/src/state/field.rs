@@ -48,6 +48,11 @@ impl Key {
         Key(r as i64)
     }
 
+    /// The key of a reply's attribution.
+    pub const fn attribution(a: Attribution) -> Key {
+        Key(a as i64)
+    }
+
     /// Whether it stands for no value.
     pub fn is_none(self) -> bool {
         self.0 == NONE_KEY
