@@ -209,8 +209,69 @@ impl Generator {
     }
 
     /// Emits the send result and future webhooks of message `i`.
+    /// Account and template events, about one per 2,000 messages: a
+    /// template approved, recategorised or downgraded, a number's quality
+    /// or messaging limit.
+    fn account_event(&mut self, i: u64, t: i64) {
+        let template = *TEMPLATES
+            .get((i / 2000) as usize % TEMPLATES.len())
+            .unwrap_or(&"welcome_back");
+        let id = 594_425_479_261_596u64 + (i / 2000) % 50;
+        let (field, value) = match (i / 2000) % 5 {
+            0 => (
+                "message_template_status_update",
+                json!({"event": "APPROVED", "message_template_id": id,
+                "message_template_name": template, "message_template_language": "pt_BR", "reason": "NONE"}),
+            ),
+            1 => (
+                "template_category_update",
+                json!({"message_template_id": id, "message_template_name": template,
+                "message_template_language": "pt_BR", "previous_category": "UTILITY", "new_category": "MARKETING"}),
+            ),
+            2 => (
+                "message_template_quality_update",
+                json!({"previous_quality_score": "GREEN", "new_quality_score": "YELLOW",
+                "message_template_id": id, "message_template_name": template, "message_template_language": "pt_BR"}),
+            ),
+            3 => (
+                "phone_number_quality_update",
+                json!({"display_phone_number": "15550783881", "event": "FLAGGED",
+                "current_limit": "TIER_10K"}),
+            ),
+            _ => (
+                "business_capability_update",
+                json!({"max_daily_conversation_per_phone": 10000,
+                "whatsapp_business_manager_messaging_limit": "TIER_10K"}),
+            ),
+        };
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "time": t / 1000,
+            "changes": [{"field": field, "value": value}]}]});
+        self.schedule(t + 1_000, &body);
+    }
+
+    /// A message the business sent from the WhatsApp Business app on a
+    /// coexistence number (an echo), to a customer.
+    fn echo(&mut self, i: u64, t: i64) {
+        let person = self.customer();
+        let Some(to) = person.wa_id.clone() else {
+            return;
+        };
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "smb_message_echoes",
+            "value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_IDS[0]},
+                "message_echoes": [{"from": "15550783881", "to": to, "id": format!("wamid.ECHO{i:012X}"),
+                    "timestamp": (t / 1000).to_string(), "type": "text",
+                    "text": {"body": "Oi! Seu pedido já saiu para entrega."}}]}}]}]});
+        self.schedule(t + 2_000, &body);
+    }
+
     fn make_message(&mut self, i: u64) {
         let t = self.message_time(i);
+        if i % 2000 == 1999 {
+            self.account_event(i, t);
+        }
+        if self.rng.chance(15) {
+            self.echo(i, t);
+        }
         let r = &mut self.rng;
         let (category, name, recipient_type) = match r.below(100) {
             0..=59 => (
@@ -523,17 +584,31 @@ mod tests {
         );
         let mut ok = 0;
         let mut sends = 0;
+        let (mut echoes, mut templates, mut stops) = (0, 0, 0);
         for line in &lines {
             let input = crate::line_input(line.clone(), ticks_engine::Source::Import, 0)
                 .expect("generated lines parse");
-            if let Some(ticks_engine::Event::Send(s)) = input.events.first() {
-                sends += 1;
-                if s.response_code == Some(200) {
-                    ok += 1;
+            match input.events.first() {
+                // A send through the API (echoes from the app are sends too).
+                Some(ticks_engine::Event::Send(s)) if s.origin == ticks_engine::Origin::Api => {
+                    sends += 1;
+                    if s.response_code == Some(200) {
+                        ok += 1;
+                    }
                 }
+                Some(ticks_engine::Event::Send(_)) => echoes += 1,
+                Some(ticks_engine::Event::Other(o)) if o.field.contains("template") => {
+                    templates += 1
+                }
+                Some(ticks_engine::Event::Other(o)) if o.field == "user_preferences" => stops += 1,
+                _ => {}
             }
         }
         assert_eq!(sends, 2000);
+        // Today's traffic: app echoes, template events, opt-outs.
+        assert!((10..60).contains(&echoes), "{echoes} echoes");
+        assert!(templates >= 1, "{templates} template events");
+        assert!(stops >= 1, "{stops} opt-outs");
         let share = ok as f64 / sends as f64;
         assert!((0.90..0.96).contains(&share), "{share} of sends got 200");
     }

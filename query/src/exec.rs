@@ -51,13 +51,37 @@ pub(crate) fn prefetch(store: &Store, q: &LogQuery) -> Result<Prefetched, QueryE
             let snap = store.snapshot();
             (matches_in(&snap, q, &pre), snap.live().len())
         };
-        pre.text = Some(if candidates.len() * TEXT_WITHIN_RATIO < live {
+        let mut found = if candidates.len() * TEXT_WITHIN_RATIO < live {
             store.text_search_within(t, &candidates)?
         } else {
             store.text_search(t)?
-        });
+        };
+        // A search that is one person's identifier (a number as typed, a
+        // user id, `@username`) also finds every entry of that person, as
+        // `contact=` would.
+        if looks_like_identifier(t) {
+            found |= store.snapshot().contact_entries(t);
+        }
+        pre.text = Some(found);
     }
     Ok(pre)
+}
+
+/// Whether free text is one identifier of a person: `@username`, a
+/// business-scoped user id, or a phone number typed with or without
+/// punctuation (at least 8 digits).
+fn looks_like_identifier(text: &str) -> bool {
+    let t = text.trim();
+    if t.starts_with('@') && t.len() > 1 && !t.contains(char::is_whitespace) {
+        return true;
+    }
+    if ticks_engine::is_user_id(t) {
+        return true;
+    }
+    let digits = t.chars().filter(char::is_ascii_digit).count();
+    digits >= 8
+        && t.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '(' | ')' | '.' | ' '))
 }
 
 /// Below one candidate in this many live entries, free text is searched

@@ -178,10 +178,15 @@ proptest! {
 #[test]
 fn every_message_is_one_entry_and_replies_are_entries_of_their_own() {
     let f = shared();
+    // Every message sent through the API is one entry (messages the
+    // business sent from the app are entries of their own, source=app).
     let outbound = f
         .all
         .iter()
-        .filter(|e| e.direction == ticks_engine::Direction::Outbound)
+        .filter(|e| {
+            e.direction == ticks_engine::Direction::Outbound
+                && e.source == Some(ticks_engine::Origin::Api)
+        })
         .count();
     assert_eq!(outbound as u64, MESSAGES);
     let inbound: Vec<_> = f
@@ -392,16 +397,15 @@ fn group_by_counts_agree_with_a_brute_force_count() {
     ] {
         let s = stats(
             &f.store,
-            &query(&[("direction", "outbound")]),
+            &query(&[("direction", "outbound"), ("source", "api")]),
             GroupBy::parse(group).expect("group"),
         )
         .expect("stats");
         let mut brute: BTreeMap<String, u64> = BTreeMap::new();
-        for e in f
-            .all
-            .iter()
-            .filter(|e| e.direction == ticks_engine::Direction::Outbound)
-        {
+        for e in f.all.iter().filter(|e| {
+            e.direction == ticks_engine::Direction::Outbound
+                && e.source == Some(ticks_engine::Origin::Api)
+        }) {
             *brute.entry(value_of(e, param)).or_default() += 1;
         }
         let got: BTreeMap<String, u64> = s

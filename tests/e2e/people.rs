@@ -493,3 +493,35 @@ fn an_opt_out_then_a_resume_set_the_persons_marketing_state() {
     assert_eq!(code, 400);
     assert_eq!(v["error"]["field"], "opted_out", "{v}");
 }
+
+/// The page's search box (`text=`) takes a person's identifier as typed and
+/// finds their entries in both directions, as `contact=` does.
+#[test]
+fn free_text_that_is_an_identifier_finds_the_person() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let answered = json!({"input": "+55 11 98139-0501", "wa_id": "551181390501"});
+    assert_eq!(
+        s.post_json(
+            "/v1/sends",
+            &send(
+                "wamid.T1",
+                "+55 11 98139-0501",
+                answered,
+                "2026-05-01T10:00:00-03:00"
+            )
+        )
+        .0,
+        200
+    );
+    let reply = webhook(json!({
+        "contacts": [{"profile": {"name": "Ana", "username": "ana.s"}, "wa_id": "551181390501"}],
+        "messages": [{"from": "551181390501", "id": "wamid.TR", "timestamp": "1777640500",
+                      "type": "text", "text": {"body": "oi"}}]
+    }));
+    assert_eq!(s.post_webhook(&reply).0, 200);
+    s.settle_text();
+    for typed in ["+55 (11) 98139-0501", "5511981390501", "@ana.s"] {
+        assert_eq!(ids(&s, &format!("text={}", enc(typed))).len(), 2, "{typed}");
+    }
+}
