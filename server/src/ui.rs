@@ -12,7 +12,7 @@ const APP_CSS: &str = include_str!("../ui/app.css");
 const FIELDS_MARK: &str = "<!--fields-->";
 
 /// The page's scripts, by the name they are served under.
-const SCRIPTS: [(&str, &str); 10] = [
+const SCRIPTS: [(&str, &str); 11] = [
     ("app.js", include_str!("../ui/app.js")),
     ("api.js", include_str!("../ui/api.js")),
     ("common.js", include_str!("../ui/common.js")),
@@ -21,6 +21,7 @@ const SCRIPTS: [(&str, &str); 10] = [
     ("filters.js", include_str!("../ui/filters.js")),
     ("mo.js", include_str!("../ui/mo.js")),
     ("contact.js", include_str!("../ui/contact.js")),
+    ("health.js", include_str!("../ui/health.js")),
     ("detail.js", include_str!("../ui/detail.js")),
     ("report.js", include_str!("../ui/report.js")),
 ];

@@ -4,10 +4,11 @@
 // what the modules share, `fields.js` the field catalog, `table.js` the
 // log and MO tables, `filters.js` the filter form, `detail.js` an entry and
 // deletion, `report.js` the report, `mo.js` the received-messages summary,
-// `contact.js` a person's card.
+// `contact.js` a person's card, `health.js` the account-health view.
 import { api } from "./api.js";
 import { $, state, viewerTz } from "./common.js";
 import { renderContact } from "./contact.js";
+import { renderHealth } from "./health.js";
 import { confirmDelete, showDetail } from "./detail.js";
 import { formToParams, loadFacets, loadSaved, renderChips, syncForm, VIEW_PARAMS } from "./filters.js";
 import { renderMoSummary } from "./mo.js";
@@ -23,6 +24,7 @@ function apiParams(s) {
   const p = new URLSearchParams();
   for (const [k, v] of s) if (v !== "" && !["entry", "page", ...VIEW_PARAMS].includes(k)) p.append(k, v);
   if (s.get("view") === "mo" && !p.has("direction")) p.set("direction", "inbound");
+  if (s.get("view") === "health" && !p.has("direction")) p.set("direction", "event");
   if (!p.has("tz")) p.set("tz", viewerTz);
   if (!p.has("limit")) p.set("limit", $("#limit").value);
   return p;
@@ -36,14 +38,15 @@ function navigate(params, replace = false) {
 }
 
 function showView(v) {
-  for (const [id, name] of [["#nav-log", "log"], ["#nav-report", "report"], ["#nav-mo", "mo"]]) {
+  for (const [id, name] of [["#nav-log", "log"], ["#nav-report", "report"], ["#nav-mo", "mo"], ["#nav-health", "health"]]) {
     if (v === name) $(id).setAttribute("aria-current", "page"); else $(id).removeAttribute("aria-current");
   }
   $("#report").hidden = v !== "report";
   $("#mo-summary").hidden = v !== "mo";
   $("#contact-card").hidden = v !== "contact";
+  $("#health").hidden = v !== "health";
   $(".table-area").hidden = v === "report";
-  document.title = { log: "Ticks · WhatsApp log", report: "Ticks · Report", mo: "Ticks · Received messages", contact: "Ticks · Contact" }[v] || "Ticks";
+  document.title = { log: "Ticks · WhatsApp log", report: "Ticks · Report", mo: "Ticks · Received messages", contact: "Ticks · Contact", health: "Ticks · Account health" }[v] || "Ticks";
 }
 
 let renderSeq = 0;
@@ -63,6 +66,7 @@ async function render() {
   }
   if (v === "mo") renderMoSummary(apiParams(s));
   if (v === "contact") renderContact(s.get("contact"));
+  if (v === "health") renderHealth(apiParams(s));
   renderHead(s, sort => {
     const p = state();
     p.set("sort", sort);

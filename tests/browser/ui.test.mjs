@@ -290,6 +290,20 @@ test("a phone in the table opens the person's contact view with all their messag
   await page.screenshot({ path: join(shots, "contact.png"), fullPage: true });
 });
 
+test("the account-health view charts the account and template events, and a bar opens exactly them", async () => {
+  await page.goto(base + "/?view=health");
+  await settled();
+  await page.waitForSelector("#health svg[aria-label='events by kind'] a");
+  assert.equal(await total(), await api("direction=event"), "the table lists the events");
+  await page.screenshot({ path: join(shots, "health.png"), fullPage: true });
+  const kinds = (await (await fetch(base + "/v1/stats?direction=event&group_by=category")).json()).groups;
+  const top = kinds.filter(g => g.key !== null && g.key !== "")[0];
+  await page.locator("#health svg[aria-label='events by kind'] a").first().locator("rect").click();
+  await settled();
+  assert.match(page.url(), /event=/);
+  assert.equal(await total(), top.count);
+});
+
 test("a search can be saved, applied and deleted", async () => {
   await page.goto(base + "/?status=failed&error_code=131049");
   await settled();
