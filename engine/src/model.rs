@@ -494,6 +494,10 @@ pub struct OtherEvent {
     /// A person stopping or resuming marketing messages (`user_preferences`).
     #[serde(default)]
     pub preference: Option<Preference>,
+    /// The person's name in the business's own address book (a
+    /// coexistence contact sync, `smb_app_state_sync`).
+    #[serde(default)]
+    pub name: Option<String>,
     /// Error code, when the change reports one.
     pub error: Option<MetaError>,
 }

@@ -81,6 +81,13 @@ pub(crate) fn parse_webhook_value(
                     entry_ms.unwrap_or(received_ms),
                     &mut events,
                 );
+            } else if field == "smb_app_state_sync" {
+                events.extend(contact_syncs(
+                    &object,
+                    value,
+                    account.as_deref(),
+                    entry_ms.unwrap_or(received_ms),
+                ));
             } else if field == "user_preferences" {
                 events.extend(preferences(
                     &object,
@@ -235,6 +242,57 @@ impl CoexistenceOutbound<'_> {
     }
 }
 
+/// `smb_app_state_sync`: the business's own address book on a coexistence
+/// number (`value.state_sync[]: {type: "contact", contact: {full_name,
+/// first_name, phone_number}, action: "add" | "remove", metadata:
+/// {timestamp}}`). One event per contact added, edited or removed, about
+/// that person, carrying the name the business knows them by.
+fn contact_syncs(
+    object: &str,
+    value: &Json<'_>,
+    account: Option<&str>,
+    fallback_ms: i64,
+) -> Vec<Event> {
+    let list = items(value, "state_sync");
+    if list.is_empty() {
+        return vec![Event::Other(Box::new(other_change(
+            object,
+            "smb_app_state_sync",
+            value,
+            account.map(String::from),
+            fallback_ms,
+        )))];
+    }
+    list.iter()
+        .map(|item| {
+            let mut e = other_change(
+                object,
+                "smb_app_state_sync",
+                item,
+                account.map(String::from),
+                fallback_ms,
+            );
+            if let Some(ms) = item
+                .get("metadata")
+                .and_then(|m| m.get("timestamp"))
+                .and_then(|t| parse_meta_timestamp(Some(t), "").ok())
+            {
+                e.at_ms = ms;
+            }
+            e.phone_number_id = dig_str(value, &["metadata", "phone_number_id"]);
+            e.wa_id = dig_str(item, &["contact", "phone_number"]).map(|p| normalize_phone(&p));
+            e.name = dig_str(item, &["contact", "full_name"])
+                .or_else(|| dig_str(item, &["contact", "first_name"]));
+            let action = dig_str(item, &["action"]).unwrap_or_default();
+            e.summary = format!(
+                "smb_app_state_sync: {action} {}",
+                e.name.as_deref().or(e.wa_id.as_deref()).unwrap_or_default()
+            );
+            Event::Other(Box::new(e))
+        })
+        .collect()
+}
+
 /// `user_preferences`: one event per person who stopped or resumed
 /// marketing messages (`value.user_preferences[]: {wa_id?, user_id?,
 /// detail, category, value, timestamp}`), each about that person; an item
@@ -378,6 +436,7 @@ fn other_change(
         wa_id: None,
         user_id: None,
         preference: None,
+        name: None,
         error: value
             .get("error")
             .or_else(|| value.get("errors").and_then(|e| e.at(0)))

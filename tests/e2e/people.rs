@@ -525,3 +525,25 @@ fn free_text_that_is_an_identifier_finds_the_person() {
         assert_eq!(ids(&s, &format!("text={}", enc(typed))).len(), 2, "{typed}");
     }
 }
+
+/// An identifier of a shape Ticks does not know is kept as it came, and a
+/// search for it as written finds it.
+#[test]
+fn an_identifier_of_an_unknown_shape_is_kept_verbatim_and_found() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let odd = "ZZ-legacy:4711";
+    let msg = webhook(json!({
+        "contacts": [{"profile": {"name": "Legacy"}, "wa_id": odd}],
+        "messages": [{"from": odd, "id": "wamid.ODD", "timestamp": "1777640500",
+                      "type": "text", "text": {"body": "hello"}}]
+    }));
+    let (code, v) = s.post_webhook(&msg);
+    assert_eq!(code, 200, "never rejected: {v}");
+    s.settle_text();
+    let (_, v) = s.get_json("/v1/logs?wamid=wamid.ODD");
+    assert_eq!(v["entries"][0]["phone"], odd, "kept as it came");
+    assert_eq!(ids(&s, &format!("contact={}", enc(odd))).len(), 1);
+    assert_eq!(ids(&s, &format!("phone={}", enc(odd))).len(), 1);
+    assert_eq!(s.get_json(&format!("/v1/contacts/{}", enc(odd))).0, 200);
+}

@@ -320,3 +320,38 @@ fn a_group_send_is_found_by_recipient_type_group_and_its_participant_status_is_k
         "the participant stays in the stored webhook"
     );
 }
+
+#[test]
+fn a_coexistence_contact_sync_names_the_person_in_the_businesss_address_book() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let sync = change(
+        "smb_app_state_sync",
+        json!({"messaging_product": "whatsapp",
+               "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+               "state_sync": [{"type": "contact", "action": "add",
+                               "contact": {"full_name": "Pablo Morales", "first_name": "Pablo", "phone_number": "16505551234"},
+                               "metadata": {"timestamp": "1739321024"}}]}),
+        0,
+    );
+    assert_eq!(s.post_webhook(&sync).0, 200);
+    assert_eq!(s.post_webhook(&sync).0, 200, "redelivered");
+    let message = change(
+        "messages",
+        json!({"messaging_product": "whatsapp",
+               "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+               "messages": [{"from": "16505551234", "id": "wamid.S1", "timestamp": "1739321100",
+                             "type": "text", "text": {"body": "hola"}}]}),
+        0,
+    );
+    assert_eq!(s.post_webhook(&message).0, 200);
+    let (_, v) = s.get_json("/v1/logs?event=smb_app_state_sync");
+    assert_eq!(v["total"], 1, "once");
+    assert_eq!(v["entries"][0]["contact_name"], "Pablo Morales");
+    let (_, v) = s.get_json("/v1/logs?contact=16505551234");
+    assert_eq!(v["total"], 2, "the sync and the message are one person's");
+    let (code, c) = s.get_json("/v1/contacts/16505551234");
+    assert_eq!(code, 200);
+    assert_eq!(c["counts"], json!({"outbound": 0, "inbound": 1}));
+    assert_eq!(c["name"], "Pablo Morales");
+}

@@ -47,8 +47,9 @@ const MAGIC: &[u8; 8] = b"TICKSCKP";
 /// contacts; version 10: reply attribution (the unquoted replies, the
 /// window, the attribution index); version 11: rows with the pricing type;
 /// version 12: rows with a marketing preference; version 13: rows with
-/// their origin (api, app, history).
-const VERSION: u32 = 13;
+/// their origin (api, app, history); version 14: contacts as linked lists,
+/// inferred replies.
+const VERSION: u32 = 14;
 const HEADER_LEN: u64 = 12;
 /// Sealed blocks per frame (~16 MB at 10M entries); a few in unit tests,
 /// so that a test store spans several frames.

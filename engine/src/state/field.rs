@@ -60,7 +60,14 @@ impl Key {
 
     /// The delivery step a [`Field::Reached`] key stands for.
     pub fn as_reached(self) -> Option<Reached> {
-        Reached::ALL.into_iter().find(|r| *r as i64 == self.0)
+        // A match, not a search of `Reached::ALL`: report scans ask this of
+        // every outbound entry.
+        match self.0 {
+            1 => Some(Reached::Sent),
+            2 => Some(Reached::Delivered),
+            3 => Some(Reached::Read),
+            _ => None,
+        }
     }
 
     /// The status a [`Field::Status`] key stands for.

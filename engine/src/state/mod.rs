@@ -108,6 +108,8 @@ pub(crate) struct State {
     pub(crate) contacts: Contacts,
     /// Live inbound entries that quote nothing: their reply is inferred.
     unquoted: RoaringBitmap,
+    /// Unquoted reply -> the message it was inferred to answer.
+    inferred: FxHashMap<u32, u32>,
     /// How long after a message an unquoted reply is still attributed to
     /// it (0: never).
     pub(crate) attribution_window_ms: i64,
@@ -196,6 +198,8 @@ pub(crate) struct SavedLookups {
     #[serde(deserialize_with = "vec_reserved")]
     replies: Vec<(EntryId, Vec<EntryId>)>,
     contacts: SavedContacts,
+    #[serde(deserialize_with = "vec_reserved")]
+    inferred: Vec<(u32, u32)>,
 }
 
 /// Bitmaps (roaring's portable format) and key columns as a checkpoint
@@ -320,6 +324,7 @@ impl State {
             replies: FxHashMap::default(),
             contacts: Contacts::default(),
             unquoted: RoaringBitmap::new(),
+            inferred: FxHashMap::default(),
             attribution_window_ms: DEFAULT_ATTRIBUTION_WINDOW_MS,
             applied: None,
             purged_strings: FxHashSet::default(),
@@ -495,14 +500,14 @@ impl State {
             if let Some(doc) = doc {
                 docs.push(doc);
             }
-            let idents = self.rows.get_mut(id.0).idents();
-            let joined = self.contacts.observe(*id, &idents);
+            let (idents, n) = self.rows.get_mut(id.0).idents();
+            let joined = self.contacts.observe(*id, &idents[..n]);
             let after = self.rows.get_mut(id.0).index_keys();
             self.reindex(*id, before, Some(after));
             // A message, a reply, or two people found to be one: the
             // person's unquoted replies may answer another message now.
             if joined || matches!(event, Event::Send(_) | Event::Inbound(_)) {
-                self.reattribute(*id);
+                self.reattribute(*id, joined, matches!(event, Event::Inbound(_)));
             }
         }
         self.rows.seal();
@@ -925,6 +930,7 @@ impl State {
         row.wa_id = row.phone;
         row.user_id = i.intern_opt(other.user_id.as_deref());
         row.preference = other.preference;
+        row.contact_name = i.intern_opt(other.name.as_deref());
         row.content_type = i.intern("event");
         row.own.set(Own::Text, Some(preview(&other.summary)));
         if let Some(err) = &other.error {
@@ -980,22 +986,30 @@ impl State {
         r.subaccount = subaccount;
     }
 
-    /// Infers again what each unquoted reply of entry `id`'s person
-    /// answers (see `infer_reply`).
-    fn reattribute(&mut self, id: EntryId) {
+    /// Infers again what the unquoted replies of entry `id`'s person
+    /// answer: all of them when two people were found to be one; after a
+    /// send, those its time could change (from the send to a window after
+    /// it); after a reply, that reply.
+    fn reattribute(&mut self, id: EntryId, joined: bool, inbound: bool) {
         let Some(root) = self.contacts.contact_of_entry(id) else {
             return;
         };
-        let Some(entries) = self.contacts.entries(root) else {
-            return;
-        };
-        let replies = entries & &self.unquoted;
-        if replies.is_empty() {
+        let at = self.rows.recorded_ms(id.0);
+        let window = self.attribution_window_ms;
+        if !joined && inbound {
+            if self.unquoted.contains(id.0) {
+                let entries = self.contacts.entries(root);
+                self.infer_reply(id, &entries);
+            }
             return;
         }
-        let entries = entries.clone();
+        let entries = self.contacts.entries(root);
+        let replies = &entries & &self.unquoted;
         for reply in replies.iter() {
-            self.infer_reply(EntryId(reply), &entries);
+            let t = self.rows.recorded_ms(reply);
+            if joined || (t >= at && t - at <= window) {
+                self.infer_reply(EntryId(reply), &entries);
+            }
         }
     }
 
@@ -1026,16 +1040,20 @@ impl State {
         } else {
             None
         };
-        let current = self.rows.get(reply.0).and_then(|r| r.in_reply_to);
+        // What it answers now, without reading its row (most calls change
+        // nothing).
+        let current = self.inferred.get(&reply.0).map(|t| EntryId(*t));
         if current == best {
             return;
         }
         let before = Some(self.rows.get_mut(reply.0).index_keys());
         if current.is_some() {
             self.unlink_reply(reply);
+            self.inferred.remove(&reply.0);
         }
         if let Some(target) = best {
             self.link_reply(reply, target);
+            self.inferred.insert(reply.0, target.0);
         }
         let after = Some(self.rows.get_mut(reply.0).index_keys());
         self.reindex(reply, before, after);
@@ -1169,6 +1187,7 @@ impl State {
                 // applied (`purge_contacts`); a quoted one waits for the
                 // message it quotes, as on a replay.
                 if !quoted {
+                    self.inferred.remove(&reply.0);
                     continue;
                 }
                 if let Some(w) = &wamid {
@@ -1249,31 +1268,34 @@ impl State {
     /// taught is forgotten with it (as a replay of what is left would).
     fn purge_contacts(&mut self, ids: &RoaringBitmap) {
         let mut affected = RoaringBitmap::new();
+        let mut roots = FxHashSet::default();
         for id in ids.iter() {
             if let Some(root) = self.contacts.contact_of_entry(EntryId(id)) {
-                if let Some(entries) = self.contacts.entries(root) {
-                    affected |= entries;
+                if roots.insert(root) {
+                    affected |= self.contacts.entries(root);
                 }
             }
         }
-        for id in affected.iter() {
-            self.contacts.remove_entry(EntryId(id));
+        for root in roots {
+            self.contacts.forget(root);
         }
         affected -= ids;
         self.unquoted -= ids;
+        for id in ids.iter() {
+            self.inferred.remove(&id);
+        }
         for id in affected.iter() {
             if self.live.contains(id) {
-                let idents = self.rows.get_mut(id).idents();
-                self.contacts.observe(EntryId(id), &idents);
+                let (idents, n) = self.rows.get_mut(id).idents();
+                self.contacts.observe(EntryId(id), &idents[..n]);
             }
         }
         // What the purged messages answered for is inferred again from the
         // messages left.
         for id in (&affected & &self.unquoted).iter() {
             if let Some(root) = self.contacts.contact_of_entry(EntryId(id)) {
-                if let Some(entries) = self.contacts.entries(root).cloned() {
-                    self.infer_reply(EntryId(id), &entries);
-                }
+                let entries = self.contacts.entries(root);
+                self.infer_reply(EntryId(id), &entries);
             }
         }
     }
@@ -1409,6 +1431,7 @@ impl State {
                 ),
                 replies: self.replies.iter().map(|(k, v)| (*k, v.clone())).collect(),
                 contacts: self.contacts.save(),
+                inferred: self.inferred.iter().map(|(k, v)| (*k, *v)).collect(),
             },
         }
     }
@@ -1462,6 +1485,7 @@ impl State {
         };
         state.replies = lookups.replies.into_iter().collect();
         state.contacts = Contacts::load(lookups.contacts)?;
+        state.inferred = lookups.inferred.into_iter().collect();
         state.fingerprints = head.fingerprints.into_iter().collect();
         state.others = head.others.into_iter().collect();
         state.pending_replies = head.pending_replies.into_iter().collect();

@@ -714,19 +714,27 @@ impl Row {
 
     /// The identifiers of the person the entry is with, as its events
     /// named them (all one person: see the `contacts` module).
-    pub(crate) fn idents(&self) -> Vec<super::contacts::Ident> {
+    /// (The first `n` of the array: no allocation, as the writer asks this
+    /// of every event.)
+    pub(crate) fn idents(&self) -> ([super::contacts::Ident; 6], usize) {
         use super::contacts::IdKind;
-        [
+        let all = [
             (IdKind::Phone, self.phone),
             (IdKind::Phone, self.wa_id),
             (IdKind::UserId, self.user_id),
             (IdKind::UserId, self.parent_user_id),
             (IdKind::UserId, self.new_user_id),
             (IdKind::Username, self.username),
-        ]
-        .into_iter()
-        .filter(|(_, s)| *s != 0)
-        .collect()
+        ];
+        let mut out = all;
+        let mut n = 0;
+        for ident in all {
+            if ident.1 != 0 {
+                out[n] = ident;
+                n += 1;
+            }
+        }
+        (out, n)
     }
 
     /// The bitmap key of every indexed field, in `Field` order.

@@ -118,9 +118,7 @@ impl Snapshot<'_> {
         for ident in exact.into_iter().chain(candidates) {
             if let Some(root) = contacts.contact_of(ident) {
                 if roots.insert(root) {
-                    if let Some(entries) = contacts.entries(root) {
-                        out |= entries;
-                    }
+                    out |= contacts.entries(root);
                 }
             }
         }
@@ -137,7 +135,7 @@ impl Snapshot<'_> {
             .into_iter()
             .chain(candidates)
             .find_map(|ident| contacts.contact_of(ident))?;
-        let entries = contacts.entries(root)? & &self.state.live;
+        let entries = contacts.entries(root) & &self.state.live;
         if entries.is_empty() {
             return None;
         }
@@ -225,9 +223,7 @@ impl Snapshot<'_> {
         let mut out = RoaringBitmap::new();
         for (root, (_, _, key)) in latest {
             if key == Preference::Stop as i64 {
-                if let Some(entries) = self.state.contacts.entries(root) {
-                    out |= entries;
-                }
+                out |= self.state.contacts.entries(root);
             }
         }
         out &= &self.state.live;
