@@ -24,7 +24,7 @@
 //! # Example
 //! ```
 //! # fn main() -> Result<(), ticks_engine::Error> {
-//! use ticks_engine::{Config, Event, Input, Source, Store, StatusEvent, WebhookStatus, Field, FieldValue};
+//! use ticks_engine::{Config, Event, Field, Input, Key, Source, Status, StatusEvent, Store, WebhookStatus};
 //! let dir = tempfile::tempdir().map_err(|e| ticks_engine::Error::Invalid(e.to_string()))?;
 //! let store = Store::open(Config::new(dir.path()))?;
 //! let status = StatusEvent {
@@ -40,7 +40,7 @@
 //! let outcome = store.append_one(input.clone())?;
 //! assert_eq!(outcome.stored, 1);
 //! assert!(store.append_one(input)?.is_duplicate());
-//! let delivered = store.snapshot().bitmap(Field::Status, &FieldValue::Text("delivered".into())).map(|b| b.len());
+//! let delivered = store.snapshot().bitmap(Field::Status, Key::status(Status::Delivered)).map(|b| b.len());
 //! assert_eq!(delivered, Some(1));
 //! store.close()?;
 //! # Ok(()) }
