@@ -253,44 +253,30 @@ fn contact_syncs(
     account: Option<&str>,
     fallback_ms: i64,
 ) -> Vec<Event> {
-    let list = items(value, "state_sync");
-    if list.is_empty() {
-        return vec![Event::Other(Box::new(other_change(
-            object,
-            "smb_app_state_sync",
-            value,
-            account.map(String::from),
-            fallback_ms,
-        )))];
-    }
-    list.iter()
-        .map(|item| {
-            let mut e = other_change(
-                object,
-                "smb_app_state_sync",
-                item,
-                account.map(String::from),
-                fallback_ms,
-            );
-            if let Some(ms) = item
-                .get("metadata")
-                .and_then(|m| m.get("timestamp"))
-                .and_then(|t| parse_meta_timestamp(Some(t), "").ok())
-            {
-                e.at_ms = ms;
-            }
-            e.phone_number_id = dig_str(value, &["metadata", "phone_number_id"]);
-            e.wa_id = dig_str(item, &["contact", "phone_number"]).map(|p| normalize_phone(&p));
-            e.name = dig_str(item, &["contact", "full_name"])
-                .or_else(|| dig_str(item, &["contact", "first_name"]));
-            let action = dig_str(item, &["action"]).unwrap_or_default();
-            e.summary = format!(
-                "smb_app_state_sync: {action} {}",
-                e.name.as_deref().or(e.wa_id.as_deref()).unwrap_or_default()
-            );
-            Event::Other(Box::new(e))
-        })
-        .collect()
+    let change = Change {
+        object,
+        field: "smb_app_state_sync",
+        value,
+        account,
+        fallback_ms,
+    };
+    change.per_item("state_sync", |item, e| {
+        if let Some(ms) = item
+            .get("metadata")
+            .and_then(|m| m.get("timestamp"))
+            .and_then(|t| parse_meta_timestamp(Some(t), "").ok())
+        {
+            e.at_ms = ms;
+        }
+        e.wa_id = dig_str(item, &["contact", "phone_number"]).map(|p| normalize_phone(&p));
+        e.name = dig_str(item, &["contact", "full_name"])
+            .or_else(|| dig_str(item, &["contact", "first_name"]));
+        let action = dig_str(item, &["action"]).unwrap_or_default();
+        e.summary = format!(
+            "smb_app_state_sync: {action} {}",
+            e.name.as_deref().or(e.wa_id.as_deref()).unwrap_or_default()
+        );
+    })
 }
 
 /// `user_preferences`: one event per person who stopped or resumed
@@ -303,41 +289,60 @@ fn preferences(
     account: Option<&str>,
     fallback_ms: i64,
 ) -> Vec<Event> {
-    let items = value
-        .get("user_preferences")
-        .and_then(Json::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    if items.is_empty() {
-        return vec![Event::Other(Box::new(other_change(
-            object,
-            "user_preferences",
-            value,
-            account.map(String::from),
-            fallback_ms,
-        )))];
+    let change = Change {
+        object,
+        field: "user_preferences",
+        value,
+        account,
+        fallback_ms,
+    };
+    change.per_item("user_preferences", |item, e| {
+        e.wa_id = dig_str(item, &["wa_id"]).map(|w| normalize_phone(&w));
+        e.user_id = dig_str(item, &["user_id"]);
+        e.preference = dig_str(item, &["value"]).and_then(|v| Preference::parse(&v));
+        if let Some(p) = e.preference {
+            let category = dig_str(item, &["category"]).unwrap_or_default();
+            e.summary = format!("user_preferences: {} {category}", p.as_str());
+        }
+    })
+}
+
+/// An account-level change whose value lists one item per person.
+struct Change<'c, 'j> {
+    object: &'c str,
+    field: &'c str,
+    value: &'c Json<'j>,
+    account: Option<&'c str>,
+    fallback_ms: i64,
+}
+
+impl Change<'_, '_> {
+    /// One event per item of `value[list]`, each an [`other_change`] of the
+    /// item with the envelope's business number, completed by `fill`; the
+    /// value kept whole as one event when the list is missing or empty.
+    fn per_item(&self, list: &str, fill: impl Fn(&Json<'_>, &mut OtherEvent)) -> Vec<Event> {
+        let change = |v: &Json<'_>| {
+            other_change(
+                self.object,
+                self.field,
+                v,
+                self.account.map(String::from),
+                self.fallback_ms,
+            )
+        };
+        let list = items(self.value, list);
+        if list.is_empty() {
+            return vec![Event::Other(Box::new(change(self.value)))];
+        }
+        list.iter()
+            .map(|item| {
+                let mut e = change(item);
+                e.phone_number_id = dig_str(self.value, &["metadata", "phone_number_id"]);
+                fill(item, &mut e);
+                Event::Other(Box::new(e))
+            })
+            .collect()
     }
-    items
-        .iter()
-        .map(|item| {
-            let mut e = other_change(
-                object,
-                "user_preferences",
-                item,
-                account.map(String::from),
-                fallback_ms,
-            );
-            e.phone_number_id = dig_str(value, &["metadata", "phone_number_id"]);
-            e.wa_id = dig_str(item, &["wa_id"]).map(|w| normalize_phone(&w));
-            e.user_id = dig_str(item, &["user_id"]);
-            e.preference = dig_str(item, &["value"]).and_then(|v| Preference::parse(&v));
-            if let Some(p) = e.preference {
-                let category = dig_str(item, &["category"]).unwrap_or_default();
-                e.summary = format!("user_preferences: {} {category}", p.as_str());
-            }
-            Event::Other(Box::new(e))
-        })
-        .collect()
 }
 
 fn malformed(

@@ -54,6 +54,20 @@ struct Lists {
     entries: u32,
 }
 
+impl Lists {
+    /// The lists of a contact that is one node and no entry yet.
+    fn alone(node: u32) -> Lists {
+        Lists {
+            first_member: node,
+            last_member: node,
+            members: 1,
+            first_entry: NONE,
+            last_entry: NONE,
+            entries: 0,
+        }
+    }
+}
+
 /// The contacts of the whole store.
 #[derive(Default)]
 pub(crate) struct Contacts {
@@ -108,17 +122,7 @@ impl Contacts {
         self.idents.push(Some(ident));
         self.parent.push(n);
         self.next_member.push(NONE);
-        self.roots.insert(
-            n,
-            Lists {
-                first_member: n,
-                last_member: n,
-                members: 1,
-                first_entry: NONE,
-                last_entry: NONE,
-                entries: 0,
-            },
-        );
+        self.roots.insert(n, Lists::alone(n));
         self.nodes.insert(ident, n);
         n
     }
@@ -321,17 +325,7 @@ impl Contacts {
                     l.members += 1;
                 }
                 None => {
-                    c.roots.insert(
-                        root,
-                        Lists {
-                            first_member: n,
-                            last_member: n,
-                            members: 1,
-                            first_entry: NONE,
-                            last_entry: NONE,
-                            entries: 0,
-                        },
-                    );
+                    c.roots.insert(root, Lists::alone(n));
                 }
             }
         }

@@ -1069,6 +1069,11 @@ impl State {
         };
         let is_click = r.button != 0;
         (r.category, r.name, r.template, r.user, r.subaccount) = (0, 0, 0, 0, 0);
+        self.uncount_reply(reply, target, is_click);
+    }
+
+    /// The message `target` stops counting `reply` (a reply or a click).
+    fn uncount_reply(&mut self, reply: EntryId, target: EntryId, is_click: bool) {
         if (target.0 as usize) < self.rows.len() && !self.rows.get_mut(target.0).purged {
             let before = Some(self.rows.get_mut(target.0).index_keys());
             let t = self.rows.get_mut(target.0);
@@ -1147,23 +1152,7 @@ impl State {
             row.button != 0,
         );
         if let Some(target) = row.in_reply_to {
-            if (target.0 as usize) < self.rows.len() && !self.rows.get_mut(target.0).purged {
-                let before = Some(self.rows.get_mut(target.0).index_keys());
-                let t = self.rows.get_mut(target.0);
-                if is_click {
-                    t.clicks = t.clicks.saturating_sub(1);
-                } else {
-                    t.replies = t.replies.saturating_sub(1);
-                }
-                let after = Some(self.rows.get_mut(target.0).index_keys());
-                self.reindex(target, before, after);
-            }
-            if let Some(list) = self.replies.get_mut(&target) {
-                list.retain(|r| *r != id);
-                if list.is_empty() {
-                    self.replies.remove(&target);
-                }
-            }
+            self.uncount_reply(id, target, is_click);
         }
         if let Some(replies) = self.replies.remove(&id) {
             let wamid = self
