@@ -30,7 +30,7 @@
 //! let status = StatusEvent {
 //!     wamid: "wamid.A".into(), status: WebhookStatus::Delivered, at_ms: 1_700_000_000_000,
 //!     recipient: Some("5511999990000".into()), phone_number_id: None, correlation_id: None,
-//!     user_id: None, parent_user_id: None,
+//!     user_id: None, parent_user_id: None, participant: None,
 //!     conversation_id: None, conversation_type: None, conversation_expiry_ms: None,
 //!     pricing_category: None, pricing_model: None, pricing_type: None, billable: None,
 //!     errors: vec![],

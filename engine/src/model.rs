@@ -383,6 +383,11 @@ pub struct StatusEvent {
     /// parent business-scoped user id.
     #[serde(default)]
     pub parent_user_id: Option<String>,
+    /// `recipient_participant_id`: in a group, the member this status is
+    /// about (each member's delivery and read arrive as statuses of the one
+    /// group message).
+    #[serde(default)]
+    pub participant: Option<String>,
     /// `metadata.phone_number_id` of the envelope.
     pub phone_number_id: Option<String>,
     /// `biz_opaque_callback_data`.
@@ -446,6 +451,10 @@ pub struct InboundEvent {
     pub button: Option<String>,
     /// Click-to-WhatsApp referral source, when present.
     pub referral: Option<String>,
+    /// A link click's `tracking_token`: the value the business put in the
+    /// sent URL, which names the message when the click names no wamid.
+    #[serde(default)]
+    pub tracking_token: Option<String>,
     /// `errors[]` of unsupported or unknown messages.
     pub errors: Vec<MetaError>,
 }
@@ -485,6 +494,16 @@ pub struct OtherEvent {
     /// Template language, when the change is about one.
     #[serde(default)]
     pub language: Option<String>,
+    /// What changed from: a previous category, quality score or limit.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// What it changed to: a new category, quality score or limit, else the
+    /// `event` itself (`APPROVED`, `FLAGGED`, `VOLUME_BASED_PRICING_TIER_UPDATE`).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// The reason given (`reason`, or a `disable_info`/`other_info` title).
+    #[serde(default)]
+    pub reason: Option<String>,
     /// The person a `user_preferences` item is about: their number.
     #[serde(default)]
     pub wa_id: Option<String>,

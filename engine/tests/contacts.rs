@@ -43,6 +43,7 @@ fn status(wamid: &str, recipient: Option<&str>, user_id: Option<&str>) -> Event 
         recipient: recipient.map(String::from),
         user_id: user_id.map(String::from),
         parent_user_id: None,
+        participant: None,
         phone_number_id: Some("1".into()),
         correlation_id: None,
         conversation_id: None,

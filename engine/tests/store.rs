@@ -23,6 +23,7 @@ fn status_event(status: WebhookStatus, at_s: i64, code: Option<i64>) -> Event {
         recipient: Some("5511900000000".into()),
         user_id: None,
         parent_user_id: None,
+        participant: None,
         phone_number_id: Some("1".into()),
         correlation_id: None,
         conversation_id: None,

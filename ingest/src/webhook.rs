@@ -227,6 +227,7 @@ impl CoexistenceOutbound<'_> {
                 recipient: to,
                 user_id: None,
                 parent_user_id: None,
+                participant: None,
                 phone_number_id: self.phone_number_id.clone(),
                 correlation_id: None,
                 conversation_id: None,
@@ -395,26 +396,43 @@ fn other_change(
         .unwrap_or(fallback_ms);
     let template =
         dig_str(value, &["message_template_name"]).or_else(|| dig_str(value, &["template_name"]));
-    let event = dig_str(value, &["event"]).or_else(|| dig_str(value, &["current_limit"]));
+    let event = dig_str(value, &["event"]);
+    let first = |keys: &[&[&str]]| keys.iter().find_map(|k| dig_str(value, k));
+    // The change as two columns: what it was and what it is now (a
+    // category, a quality score, a messaging limit), else the event itself.
+    let to = first(&[
+        &["new_category"],
+        &["new_quality_score"],
+        &["current_limit"],
+        &["whatsapp_business_manager_messaging_limit"],
+        &["messaging_limit_tier"],
+        &["max_daily_conversation_per_phone"],
+    ]);
+    let from = first(&[
+        &["previous_category"],
+        &["previous_quality_score"],
+        &["old_limit"],
+        &["previous_limit"],
+    ]);
+    let reason = first(&[
+        &["reason"],
+        &["disable_info", "reason"],
+        &["other_info", "title"],
+        &["violation_info", "violation_type"],
+        &["restriction_info", "restriction_type"],
+    ]);
     // A category or quality change, as "before -> after".
-    let change = [
-        ("previous_category", "new_category"),
-        ("previous_quality_score", "new_quality_score"),
-    ]
-    .iter()
-    .find_map(|(before, after)| {
-        let after = dig_str(value, &[after])?;
-        Some(format!(
-            "{} -> {after}",
-            dig_str(value, &[before]).unwrap_or_else(|| "?".into())
-        ))
-    });
+    let change = match (&from, &to) {
+        (Some(before), Some(after)) => Some(format!("{before} -> {after}")),
+        (None, Some(after)) if event.is_none() => Some(after.clone()),
+        _ => None,
+    };
     let mut summary = field.to_string();
     for part in [
         event.as_deref(),
         template.as_deref(),
         change.as_deref(),
-        dig_str(value, &["reason"]).as_deref(),
+        reason.as_deref(),
     ]
     .into_iter()
     .flatten()
@@ -438,6 +456,9 @@ fn other_change(
         text,
         template,
         language: dig_str(value, &["message_template_language"]),
+        to: to.or(event),
+        from,
+        reason,
         wa_id: None,
         user_id: None,
         preference: None,
@@ -639,6 +660,7 @@ fn parse_user_action(
         // A click, not a reply: what it clicked.
         button: Some(format!("link:{component}")),
         referral: None,
+        tracking_token: dig_str(data, &["tracking_token"]),
         errors: Vec::new(),
         origin: Origin::Api,
     })
@@ -679,6 +701,7 @@ fn parse_status(
         at_ms,
         recipient: at.str_or_none("recipient_id").map(|r| normalize_phone(&r)),
         user_id: at.str_or_none("recipient_user_id"),
+        participant: at.str_or_none("recipient_participant_id"),
         // Meta's examples spell it both ways.
         parent_user_id: at
             .str_or_none("parent_recipient_user_id")
@@ -818,6 +841,7 @@ fn parse_inbound(
         context_wamid: dig_str(msg, &["context", "id"]),
         button,
         referral,
+        tracking_token: None,
         errors,
         origin: Origin::Api,
     })

@@ -306,6 +306,9 @@ pub const FIELDS: &[FieldSpec] = &[
         exported: false,
         filter: Some(FilterField::Event),
     },
+    shown("event_from", "Changed from", Text),
+    shown("event_to", "Changed to", Text),
+    shown("event_reason", "Reason", Text),
     indexed(
         "engagement",
         &[],

@@ -87,7 +87,7 @@ pub(crate) struct Receipt {
     pub(crate) ids: roaring::RoaringBitmap,
 }
 
-const COLUMNS: [&str; 28] = [
+const COLUMNS: [&str; 31] = [
     "id",
     "recorded_at",
     "direction",
@@ -116,6 +116,9 @@ const COLUMNS: [&str; 28] = [
     "conversation_type",
     "session",
     "source",
+    "event_from",
+    "event_to",
+    "event_reason",
 ];
 
 /// The PDF's columns (a printable subset of `COLUMNS`) and widths in points.
@@ -132,7 +135,7 @@ const PDF_COLUMNS: [(&str, f32); 10] = [
     ("Error", 172.0),
 ];
 
-fn row(e: &Entry) -> [String; 28] {
+fn row(e: &Entry) -> [String; 31] {
     let s = |o: &Option<String>| o.clone().unwrap_or_default();
     [
         e.id.0.to_string(),
@@ -165,6 +168,9 @@ fn row(e: &Entry) -> [String; 28] {
             .map(|x| x.as_str().to_string())
             .unwrap_or_default(),
         e.source.map(|o| o.as_str().to_string()).unwrap_or_default(),
+        s(&e.event_from),
+        s(&e.event_to),
+        s(&e.event_reason),
     ]
 }
 

@@ -49,6 +49,8 @@ export async function showDetail(id, onDeleted) {
   add("What to do", e.error_action ? `${e.error_meaning}: ${e.error_action}` : null);
   add("Conversation", e.conversation_id ? `${e.conversation_type || ""} ${e.conversation_id}` : e.conversation_type);
   add("Pricing", e.pricing_category ? `${e.pricing_category} (${e.pricing_model || ""})` : null);
+  add("Changed", e.event_to ? (e.event_from ? `${e.event_from} → ${e.event_to}` : e.event_to) : null);
+  add("Reason", e.event_reason);
   add("24 h session", e.session); add("Replies / clicks", e.replies || e.clicks ? `${e.replies} / ${e.clicks}` : null);
   const body = [dl];
   if (d.template_params && d.template_params.length) {
@@ -71,7 +73,7 @@ export async function showDetail(id, onDeleted) {
       const li = document.createElement("li");
       li.className = it.status || it.kind;
       const when = new Date(it.at_ms).toLocaleString(undefined, { timeZone: viewerTz });
-      li.textContent = `${when} · ${it.kind}${it.status ? " " + it.status : ""}${it.error_code != null ? " (error " + it.error_code + ")" : ""}${it.text ? " · " + it.text : ""}`;
+      li.textContent = `${when} · ${it.kind}${it.status ? " " + it.status : ""}${it.error_code != null ? " (error " + it.error_code + ")" : ""}${it.participant ? " · " + it.participant : ""}${it.text ? " · " + it.text : ""}`;
       ul.append(li);
     }
     body.push(h, ul);

@@ -547,3 +547,50 @@ fn an_identifier_of_an_unknown_shape_is_kept_verbatim_and_found() {
     assert_eq!(ids(&s, &format!("phone={}", enc(odd))).len(), 1);
     assert_eq!(s.get_json(&format!("/v1/contacts/{}", enc(odd))).0, 200);
 }
+
+/// The 24-hour customer-service window is the person's: a message from the
+/// `wa_id` opens it for a send dialled with the ninth digit, and one from a
+/// user id opens it for a send addressed to that user id.
+#[test]
+fn the_24_hour_window_belongs_to_the_person_whatever_identifier_was_dialled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    let bsuid = "US.13491208655302741918";
+    let inbound = webhook(json!({
+        "contacts": [{"profile": {"name": "Ana"}, "wa_id": "551181390501"},
+                     {"profile": {"name": "Sam"}, "user_id": bsuid}],
+        "messages": [{"from": "551181390501", "id": "wamid.W1", "timestamp": "1777640500",
+                      "type": "text", "text": {"body": "oi"}},
+                     {"from_user_id": bsuid, "id": "wamid.W2", "timestamp": "1777640500",
+                      "type": "text", "text": {"body": "hi"}}]
+    }));
+    assert_eq!(s.post_webhook(&inbound).0, 200);
+    for (wamid, to, answered) in [
+        (
+            "wamid.WS1",
+            "+55 11 98139-0501",
+            json!({"input": "+55 11 98139-0501", "wa_id": "551181390501"}),
+        ),
+        (
+            "wamid.WS2",
+            bsuid,
+            json!({"input": bsuid, "user_id": bsuid}),
+        ),
+        // Another customer, who wrote nothing: closed.
+        (
+            "wamid.WS3",
+            "5511981390777",
+            json!({"input": "5511981390777", "wa_id": "5511981390777"}),
+        ),
+    ] {
+        let body = send(wamid, to, answered, "2026-05-01T11:00:00-03:00");
+        assert_eq!(s.post_json("/v1/sends", &body).0, 200);
+    }
+    for (wamid, session) in [
+        ("wamid.WS1", "open"),
+        ("wamid.WS2", "open"),
+        ("wamid.WS3", "closed"),
+    ] {
+        assert_eq!(entry(&s, wamid)["session"], session, "{wamid}");
+    }
+}

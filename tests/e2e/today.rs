@@ -151,6 +151,47 @@ fn account_and_template_events_are_entries_once_each_with_their_own_time_and_val
             .is_some_and(|t| t.contains("UTILITY -> MARKETING")),
         "{e}"
     );
+    assert_eq!(e["event_from"], "UTILITY");
+    assert_eq!(e["event_to"], "MARKETING");
+    // Each event's key values as columns: before, after, the reason.
+    for (field, from, to, reason) in [
+        (
+            "message_template_status_update",
+            Value::Null,
+            "APPROVED",
+            json!("NONE"),
+        ),
+        (
+            "message_template_quality_update",
+            json!("GREEN"),
+            "YELLOW",
+            Value::Null,
+        ),
+        (
+            "account_update",
+            Value::Null,
+            "VOLUME_BASED_PRICING_TIER_UPDATE",
+            Value::Null,
+        ),
+        (
+            "business_capability_update",
+            Value::Null,
+            "TIER_10K",
+            Value::Null,
+        ),
+        (
+            "phone_number_quality_update",
+            Value::Null,
+            "TIER_1K",
+            Value::Null,
+        ),
+    ] {
+        let (_, v) = s.get_json(&format!("/v1/logs?event={field}"));
+        let e = &v["entries"][0];
+        assert_eq!(e["event_from"], from, "{field}: {e}");
+        assert_eq!(e["event_to"], to, "{field}: {e}");
+        assert_eq!(e["event_reason"], reason, "{field}: {e}");
+    }
     let (_, v) = s.get_json("/v1/logs?text=YELLOW");
     assert_eq!(v["total"], 1, "new values are searchable");
     let (_, v) =
@@ -284,6 +325,57 @@ fn coexistence_echoes_and_history_are_entries_with_their_source() {
     assert_eq!(v["total"], 4, "one person across API, app and history");
 }
 
+/// A template send whose URL button carries a tracking token in its
+/// dynamic suffix.
+fn send_with_tracked_url(wamid: &str, token: &str) -> Value {
+    json!({
+        "recorded_at": "2025-03-01T10:00:03-03:00", "category": "marketing_campaign", "name": "Ofertas",
+        "phone_number_id": "106540352242922",
+        "request": {"messaging_product": "whatsapp", "to": "5511987654321", "type": "template",
+                    "template": {"name": "oferta_link", "language": {"code": "pt_BR"},
+                                 "components": [{"type": "button", "sub_type": "url", "index": "0",
+                                                 "parameters": [{"type": "text", "text": format!("p/48213?tt={token}")}]}]}},
+        "response_code": 200,
+        "response": {"messaging_product": "whatsapp",
+                     "contacts": [{"input": "5511987654321", "wa_id": "5511987654321"}],
+                     "messages": [{"id": wamid}]}
+    })
+}
+
+#[test]
+fn a_link_click_naming_no_wamid_counts_on_the_send_whose_url_carried_its_token_in_any_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    // Send first, then its click; and a click first, then its send.
+    assert_eq!(
+        s.post_json("/v1/sends", &send_with_tracked_url("wamid.T1", "tok-c-7"))
+            .0,
+        200
+    );
+    assert_eq!(s.post_webhook(&link_click(None, "c-7", 1740834200)).0, 200);
+    assert_eq!(s.post_webhook(&link_click(None, "c-8", 1740834300)).0, 200);
+    assert_eq!(
+        s.post_json("/v1/sends", &send_with_tracked_url("wamid.T2", "tok-c-8"))
+            .0,
+        200
+    );
+    // A click whose token no send carried stays unlinked.
+    assert_eq!(s.post_webhook(&link_click(None, "c-9", 1740834400)).0, 200);
+    for wamid in ["wamid.T1", "wamid.T2"] {
+        let (_, v) = s.get_json(&format!("/v1/logs?wamid={wamid}"));
+        assert_eq!(v["entries"][0]["clicks"], 1, "{wamid}: {v}");
+    }
+    let (_, v) = s.get_json("/v1/logs?content_type=link_click&sort=id");
+    assert_eq!(v["total"], 3);
+    assert_eq!(
+        v["entries"][0]["name"], "Ofertas",
+        "the click carries the campaign"
+    );
+    assert_eq!(v["entries"][1]["name"], "Ofertas");
+    assert_eq!(v["entries"][2]["in_reply_to"], Value::Null);
+    assert_eq!(v["entries"][2]["attribution"], Value::Null);
+}
+
 #[test]
 fn a_group_send_is_found_by_recipient_type_group_and_its_participant_status_is_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -307,6 +399,12 @@ fn a_group_send_is_found_by_recipient_type_group_and_its_participant_status_is_k
         0,
     );
     assert_eq!(s.post_webhook(&status).0, 200);
+    // A second member reads it in the same second: a status of its own.
+    let second = String::from_utf8(status.clone())
+        .expect("utf-8")
+        .replace("5511987654321", "5521976543210");
+    assert_eq!(s.post_webhook(second.as_bytes()).0, 200);
+    assert_eq!(s.post_webhook(second.as_bytes()).0, 200, "redelivered");
     let (_, v) = s.get_json("/v1/logs?recipient_type=group");
     assert_eq!(v["total"], 1);
     let e = &v["entries"][0];
@@ -318,6 +416,20 @@ fn a_group_send_is_found_by_recipient_type_group_and_its_participant_status_is_k
     assert!(
         d.to_string().contains("recipient_participant_id"),
         "the participant stays in the stored webhook"
+    );
+    let (_, t) = s.get_json("/v1/messages/wamid.G1");
+    let mut members: Vec<String> = t["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["kind"] == "status")
+        .map(|i| format!("{} {}", i["status"], i["participant"]))
+        .collect();
+    members.sort();
+    assert_eq!(
+        members,
+        ["\"read\" \"5511987654321\"", "\"read\" \"5521976543210\""],
+        "one step per member, each named: {t}"
     );
 }
 

@@ -48,8 +48,10 @@ const MAGIC: &[u8; 8] = b"TICKSCKP";
 /// window, the attribution index); version 11: rows with the pricing type;
 /// version 12: rows with a marketing preference; version 13: rows with
 /// their origin (api, app, history); version 14: contacts as linked lists,
-/// inferred replies.
-const VERSION: u32 = 14;
+/// inferred replies; version 15: rows with an event's before, after and
+/// reason, group statuses per member, tracking tokens, the 24 h window keyed
+/// by person.
+const VERSION: u32 = 15;
 const HEADER_LEN: u64 = 12;
 /// Sealed blocks per frame (~16 MB at 10M entries); a few in unit tests,
 /// so that a test store spans several frames.

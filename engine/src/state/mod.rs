@@ -67,6 +67,7 @@ enum DedupKey {
     SendWamid(String),
     SendFingerprint(u64),
     Status(String, WebhookStatus, i64, Option<i64>),
+    MemberStatus(String, u64),
     Inbound(String),
     Other(u64),
 }
@@ -95,6 +96,14 @@ pub(crate) struct State {
     // randomly seeded one (`StrMap`).
     fingerprints: FxHashMap<u64, EntryId>,
     others: FxHashSet<u64>,
+    /// Statuses of a group message about one member each
+    /// (`recipient_participant_id`): (entry, [`member_status_key`]). A
+    /// mark is one per time and status, and two members reading in one
+    /// second are two statuses, not a redelivery.
+    member_statuses: FxHashSet<(u32, u64)>,
+    /// Tracking tokens in sent URLs (hashed) -> the newest send that
+    /// carried them: what a link click naming no wamid is linked by.
+    tracked: FxHashMap<u64, u32>,
     /// Inbound replies whose `context.id` names a message not seen yet.
     pending_replies: StrMap<Box<str>, Vec<EntryId>>,
     /// (phone_number_id, customer) -> times of inbound messages, for session windows.
@@ -175,6 +184,10 @@ pub(crate) struct CheckpointHead {
     #[serde(deserialize_with = "vec_reserved")]
     fingerprints: Vec<(u64, EntryId)>,
     others: Vec<u64>,
+    #[serde(default)]
+    member_statuses: Vec<(u32, u64)>,
+    #[serde(default)]
+    tracked: Vec<(u64, u32)>,
     pending_replies: Vec<(Box<str>, Vec<EntryId>)>,
     /// The attribution window the state was derived with: a checkpoint of
     /// another is not used.
@@ -273,6 +286,59 @@ fn hash64(parts: &[&[u8]]) -> u64 {
 /// time has its arrival as `at_ms` (equal to the input's `received_ms`),
 /// which a redelivery does not share, so that time is left out: the same
 /// bytes posted twice are one event.
+/// What tells two statuses of a group message apart: the member, the
+/// status, its time and error code (hashed: the member's number is not
+/// kept in the clear beside the rows).
+fn member_status_key(st: &StatusEvent, member: &str) -> u64 {
+    let code = st.errors.first().and_then(|e| e.code).unwrap_or(i64::MIN);
+    hash64(&[
+        member.as_bytes(),
+        st.status.as_str().as_bytes(),
+        &st.at_ms.to_le_bytes(),
+        &code.to_le_bytes(),
+    ])
+}
+
+/// The values in a send's URLs that a business can use as tracking tokens:
+/// each dynamic URL-button suffix whole (where Meta's docs put the token),
+/// and every query value of the URLs in it and in the text.
+fn tracking_tokens(send: &SendEvent) -> Vec<&str> {
+    let mut tokens = Vec::new();
+    for p in &send.params {
+        if p.component == "button" && p.name.starts_with("url") && !p.value.is_empty() {
+            tokens.push(p.value.as_str());
+            push_query_values(&p.value, &mut tokens);
+        }
+    }
+    for word in send.text.split_whitespace() {
+        if word.starts_with("http://") || word.starts_with("https://") {
+            push_query_values(word, &mut tokens);
+        }
+    }
+    tokens
+}
+
+/// `a=1&b=xyz` values of a URL (or URL suffix) after its `?`.
+fn push_query_values<'a>(url: &'a str, tokens: &mut Vec<&'a str>) {
+    let Some((_, query)) = url.split_once('?') else {
+        return;
+    };
+    let query = query.split('#').next().unwrap_or("");
+    for pair in query.split('&') {
+        if let Some((_, value)) = pair.split_once('=') {
+            if value.len() >= 4 {
+                tokens.push(value);
+            }
+        }
+    }
+}
+
+/// The key a click waits under for the send carrying its token (no wamid
+/// starts with a control character).
+fn tracking_key(token: &str) -> String {
+    format!("\u{1}tt:{token}")
+}
+
 fn other_fingerprint(o: &OtherEvent, received_ms: i64) -> u64 {
     let own_time = if o.at_ms == received_ms { 0 } else { o.at_ms };
     hash64(&[
@@ -318,6 +384,8 @@ impl State {
             wamids: WamidIndex::default(),
             fingerprints: FxHashMap::default(),
             others: FxHashSet::default(),
+            member_statuses: FxHashSet::default(),
+            tracked: FxHashMap::default(),
             pending_replies: StrMap::default(),
             inbound_times: FxHashMap::default(),
             outbound_by_pair: OutboundByPair::default(),
@@ -404,6 +472,18 @@ impl State {
                         }
                     }
                 },
+                Event::Status(st) if st.participant.is_some() => {
+                    let member = member_status_key(st, st.participant.as_deref().unwrap_or(""));
+                    let key = DedupKey::MemberStatus(st.wamid.clone(), member);
+                    let existing = self.lookup_wamid(overlay, &st.wamid);
+                    let seen =
+                        existing.is_some_and(|id| self.member_statuses.contains(&(id.0, member)));
+                    if seen || !overlay.keys.insert(key) {
+                        None
+                    } else {
+                        Some(existing.unwrap_or_else(|| new_id(overlay, Some(&st.wamid))))
+                    }
+                }
                 Event::Status(st) => {
                     let code = st.errors.first().and_then(|e| e.code);
                     let key = DedupKey::Status(st.wamid.clone(), st.status, st.at_ms, code);
@@ -549,7 +629,7 @@ impl State {
     fn apply_send(&mut self, id: EntryId, send: &SendEvent) -> Option<TextDoc> {
         let i = &mut self.interner;
         let row = self.rows.get_mut(id.0);
-        let was = (row.phone_number_id, row.phone);
+        let was = (row.phone_number_id, row.customer());
         row.send = send.outcome.or(Some(SendOutcome::Accepted));
         row.origin = send.origin;
         row.recorded_ms = send.recorded_ms;
@@ -605,6 +685,10 @@ impl State {
         }
         self.track_session(id, was);
         self.resolve_pending_replies(id);
+        for token in tracking_tokens(send) {
+            self.tracked.insert(hash64(&[token.as_bytes()]), id.0);
+            self.resolve_pending(&tracking_key(token), id);
+        }
 
         let mut text = String::new();
         for part in [
@@ -654,8 +738,13 @@ impl State {
         let is_new_entry = self.rows.get_mut(id.0).records.len() == 1
             && self.rows.get_mut(id.0).send.is_none()
             && self.rows.get_mut(id.0).marks.is_empty();
+        if let Some(member) = &st.participant {
+            self.member_statuses
+                .insert((id.0, member_status_key(st, member)));
+        }
         let i = &mut self.interner;
         let row = self.rows.get_mut(id.0);
+        let was = (row.phone_number_id, row.customer());
         let code = st.errors.first().and_then(|e| e.code);
         let mark = StatusMark::new(st.at_ms, st.status, code);
         if let Err(pos) = row.marks.binary_search(&mark) {
@@ -693,6 +782,11 @@ impl State {
         }
         if row.phone == 0 {
             row.phone = i.intern_opt(st.recipient.as_deref());
+        }
+        // `recipient_id` is the WhatsApp account the message reached: its
+        // `wa_id`, when the send response named none.
+        if row.wa_id == 0 {
+            row.wa_id = i.intern_opt(st.recipient.as_deref());
         }
         let new_user_id = st.user_id.is_some() && row.user_id == 0;
         if new_user_id {
@@ -736,6 +830,12 @@ impl State {
         if is_new_entry {
             self.track_session(id, (0, 0));
             self.resolve_pending_replies(id);
+        } else {
+            let row = self.rows.get_mut(id.0);
+            if row.direction == Direction::Outbound && (row.phone_number_id, row.customer()) != was
+            {
+                self.track_session(id, was);
+            }
         }
 
         let mut text = String::new();
@@ -805,7 +905,7 @@ impl State {
         row.phone_number_id = i.intern_opt(msg.phone_number_id.as_deref());
         row.content_type = i.intern(&msg.content_type);
         row.button = i.intern_opt(msg.button.as_deref());
-        row.quoted = msg.context_wamid.is_some();
+        row.quoted = msg.context_wamid.is_some() || msg.tracking_token.is_some();
         row.origin = msg.origin;
         // A system message (a number change) answers nothing, and a link
         // click answers only the message it names.
@@ -835,13 +935,24 @@ impl State {
                     .or_default()
                     .push(id),
             }
+        } else if let Some(token) = &msg.tracking_token {
+            // A link click naming no wamid names its message by the token
+            // the business put in the sent URL.
+            match self.tracked.get(&hash64(&[token.as_bytes()])) {
+                Some(&target) if target != id.0 && self.live.contains(target) => {
+                    self.link_reply(id, EntryId(target))
+                }
+                _ => self
+                    .pending_replies
+                    .entry(tracking_key(token).into())
+                    .or_default()
+                    .push(id),
+            }
         }
         // A customer message opens the 24 h window for the business's later
         // sends to that customer, including sends logged before it arrived.
-        let pair = (
-            self.rows.get_mut(id.0).phone_number_id,
-            self.rows.get_mut(id.0).phone,
-        );
+        let row = self.rows.get_mut(id.0);
+        let pair = (row.phone_number_id, row.customer());
         if pair.1 != 0 {
             let times = self.inbound_times.entry(pair).or_default();
             let pos = times.partition_point(|&t| t <= msg.at_ms);
@@ -924,6 +1035,9 @@ impl State {
         row.name = i.intern_opt(other.account.as_deref());
         row.template = i.intern_opt(other.template.as_deref());
         row.language = i.intern_opt(other.language.as_deref());
+        row.event_from = i.intern_opt(other.from.as_deref());
+        row.event_to = i.intern_opt(other.to.as_deref());
+        row.event_reason = i.intern_opt(other.reason.as_deref());
         row.phone_number_id = i.intern_opt(other.phone_number_id.as_deref());
         // A preference is about a person: the entry is theirs.
         row.phone = i.intern_opt(other.wa_id.as_deref());
@@ -1097,7 +1211,14 @@ impl State {
         let Some(wamid) = self.rows.get_mut(target.0).own.get(Own::Wamid) else {
             return;
         };
-        if let Some(replies) = self.pending_replies.remove(wamid) {
+        let wamid = wamid.to_string();
+        self.resolve_pending(&wamid, target);
+    }
+
+    /// Links the replies and clicks waiting for `key` (a wamid, or a
+    /// [`tracking_key`]) to `target`.
+    fn resolve_pending(&mut self, key: &str, target: EntryId) {
+        if let Some(replies) = self.pending_replies.remove(key) {
             for reply in replies {
                 if self.rows.get_mut(reply.0).purged {
                     continue;
@@ -1122,7 +1243,7 @@ impl State {
     /// `was` is the entry's (phone number id, customer) before this event.
     fn track_session(&mut self, id: EntryId, was: (Sym, Sym)) {
         let row = self.rows.get_mut(id.0);
-        let pair = (row.phone_number_id, row.phone);
+        let pair = (row.phone_number_id, row.customer());
         if was != pair && was.1 != 0 {
             self.outbound_by_pair.remove(was, id.0);
         }
@@ -1147,7 +1268,7 @@ impl State {
         let row = self.rows.get_mut(id.0);
         let (direction, pair, at_ms, is_click) = (
             row.direction,
-            (row.phone_number_id, row.phone),
+            (row.phone_number_id, row.customer()),
             row.recorded_ms,
             row.button != 0,
         );
@@ -1235,7 +1356,7 @@ impl State {
             let row = self.rows.get_mut(id);
             candidates.extend(row.syms().into_iter().filter(|s| *s != 0));
             let direction = row.direction;
-            let pair = (row.phone_number_id, row.phone);
+            let pair = (row.phone_number_id, row.customer());
             *row = Row::new(direction, 0);
             row.purged = true;
             // The session maps forget it too, as a replay would never
@@ -1246,6 +1367,8 @@ impl State {
             }
         }
         self.purged_strings.extend(candidates);
+        self.member_statuses.retain(|(id, _)| !ids.contains(*id));
+        self.tracked.retain(|_, id| !ids.contains(*id));
         self.purge_contacts(ids);
         // Sealed blocks still hold the purged rows' old content: written
         // anew now, not at the next resealing.
@@ -1358,7 +1481,9 @@ impl State {
             ("wamid index", self.wamids.capacity() * 9),
             (
                 "dedup maps",
-                self.fingerprints.capacity() * 13 + self.others.capacity() * 9,
+                self.fingerprints.capacity() * 13
+                    + self.others.capacity() * 9
+                    + self.member_statuses.capacity() * 13,
             ),
             ("inbound times", vecs(&self.inbound_times)),
             (
@@ -1382,6 +1507,8 @@ impl State {
                 strings: self.interner.save(),
                 fingerprints: self.fingerprints.iter().map(|(k, v)| (*k, *v)).collect(),
                 others: self.others.iter().copied().collect(),
+                member_statuses: self.member_statuses.iter().copied().collect(),
+                tracked: self.tracked.iter().map(|(k, v)| (*k, *v)).collect(),
                 pending_replies: self
                     .pending_replies
                     .iter()
@@ -1477,6 +1604,8 @@ impl State {
         state.inferred = lookups.inferred.into_iter().collect();
         state.fingerprints = head.fingerprints.into_iter().collect();
         state.others = head.others.into_iter().collect();
+        state.member_statuses = head.member_statuses.into_iter().collect();
+        state.tracked = head.tracked.into_iter().collect();
         state.pending_replies = head.pending_replies.into_iter().collect();
         state.attribution_window_ms = head.attribution_window_ms;
         state.unquoted = RoaringBitmap::deserialize_from(&head.unquoted.0[..]).ok()?;
@@ -1622,6 +1751,7 @@ mod tests {
                 recipient: Some(phone.clone()),
                 user_id: None,
                 parent_user_id: None,
+                participant: None,
                 phone_number_id: Some("1".into()),
                 correlation_id: None,
                 conversation_id: Some(format!("conv{i}")),

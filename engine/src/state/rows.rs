@@ -609,6 +609,12 @@ pub(crate) struct Row {
     pub(crate) username: Sym,
     /// A system message's new user id (`user_changed_user_id`).
     pub(crate) new_user_id: Sym,
+    /// An account or template event's change: the value before and after
+    /// (a category, a quality score, a messaging limit; the `event` itself
+    /// when nothing else changed) and the reason given.
+    pub(crate) event_from: Sym,
+    pub(crate) event_to: Sym,
+    pub(crate) event_reason: Sym,
     pub(crate) button: Sym,
     /// wamid, correlation id, conversation id and text preview.
     pub(crate) own: OwnStrings,
@@ -668,6 +674,9 @@ impl Row {
             parent_user_id: 0,
             username: 0,
             new_user_id: 0,
+            event_from: 0,
+            event_to: 0,
+            event_reason: 0,
             button: 0,
             own: OwnStrings::default(),
             session: None,
@@ -684,7 +693,7 @@ impl Row {
     }
 
     /// Every interned string the row refers to (0 for none).
-    pub(crate) fn syms(&self) -> [Sym; 23] {
+    pub(crate) fn syms(&self) -> [Sym; 26] {
         [
             self.error_title,
             self.category,
@@ -709,6 +718,9 @@ impl Row {
             self.username,
             self.new_user_id,
             self.pricing_type,
+            self.event_from,
+            self.event_to,
+            self.event_reason,
         ]
     }
 
@@ -735,6 +747,24 @@ impl Row {
             }
         }
         (out, n)
+    }
+
+    /// The person the 24 h window of this entry belongs to, as one string
+    /// both directions share: an outbound message's `wa_id` when Meta
+    /// answered one (the dialled number may be a variant of it: Brazil's
+    /// ninth digit, Mexico's `521`), an inbound message's `from` (which is
+    /// the `wa_id`), else the number as given, else the business-scoped
+    /// user id of a person without a number. 0 when none is known.
+    pub(crate) fn customer(&self) -> Sym {
+        let wa_id = if self.direction == Direction::Outbound {
+            self.wa_id
+        } else {
+            0
+        };
+        [wa_id, self.phone, self.user_id]
+            .into_iter()
+            .find(|s| *s != 0)
+            .unwrap_or(0)
     }
 
     /// The bitmap key of every indexed field, in `Field` order.

@@ -266,6 +266,7 @@ impl Store {
                 error_code: row.error_code.get().filter(|_| row.marks.is_empty()),
                 entry: id,
                 text: None,
+                participant: None,
             });
         }
         if row.direction == Direction::Inbound {
@@ -276,6 +277,7 @@ impl Store {
                 error_code: None,
                 entry: id,
                 text: Some(row.own.text(Own::Text).to_string()),
+                participant: None,
             });
         }
         for m in &row.marks {
@@ -286,6 +288,7 @@ impl Store {
                 error_code: m.error_code(),
                 entry: id,
                 text: None,
+                participant: None,
             });
         }
         for reply in snap.state.replies_to(id) {
@@ -305,11 +308,69 @@ impl Store {
                     } else {
                         r.own.text(Own::Text).to_string()
                     }),
+                    participant: None,
                 });
             }
         }
+        let seqs = row.records.to_vec();
+        drop(snap);
+        self.name_group_members(id, &seqs, &mut items)?;
         items.sort_by_key(|i| i.at_ms);
         Ok(Some(Timeline { entry, items }))
+    }
+
+    /// A group message's statuses, one per member they are about
+    /// (`recipient_participant_id`), in place of the status steps their
+    /// marks made: the marks keep one step per time and status, and two
+    /// members reading at one second are two steps. Read from the entry's
+    /// log records (a handful), which only a group message's timeline needs.
+    fn name_group_members(
+        &self,
+        id: EntryId,
+        seqs: &[Seq],
+        items: &mut Vec<TimelineItem>,
+    ) -> Result<()> {
+        let mut seqs = seqs.to_vec();
+        seqs.sort_unstable();
+        let mut members: Vec<TimelineItem> = Vec::new();
+        for (seq, bytes) in self.shared.log.get_many(&seqs)? {
+            let Record::Input(rec) = self.shared.log.decode(seq, &bytes)? else {
+                continue;
+            };
+            for (_, event) in rec.events.iter().filter(|(e, _)| *e == Some(id)) {
+                let Event::Status(st) = event else { continue };
+                let Some(member) = &st.participant else {
+                    continue;
+                };
+                let item = TimelineItem {
+                    at_ms: st.at_ms,
+                    kind: "status".into(),
+                    status: Some(st.status.as_str().to_string()),
+                    error_code: st.errors.first().and_then(|e| e.code),
+                    entry: id,
+                    text: None,
+                    participant: Some(member.clone()),
+                };
+                let seen = members.iter().any(|m| {
+                    (m.at_ms, &m.status, m.error_code, &m.participant)
+                        == (item.at_ms, &item.status, item.error_code, &item.participant)
+                });
+                if !seen {
+                    members.push(item);
+                }
+            }
+        }
+        if members.is_empty() {
+            return Ok(());
+        }
+        items.retain(|i| {
+            i.kind != "status"
+                || !members
+                    .iter()
+                    .any(|m| (m.at_ms, &m.status) == (i.at_ms, &i.status))
+        });
+        items.extend(members);
+        Ok(())
     }
 
     /// Reads one log record.

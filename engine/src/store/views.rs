@@ -31,6 +31,9 @@ pub(super) fn entry_of(state: &State, id: EntryId, r: &Row) -> Entry {
         user_id: i.opt(r.user_id),
         parent_user_id: i.opt(r.parent_user_id),
         username: i.opt(r.username),
+        event_from: i.opt(r.event_from),
+        event_to: i.opt(r.event_to),
+        event_reason: i.opt(r.event_reason),
         wamid: r.own.get(Own::Wamid).map(str::to_string),
         correlation_id: non_empty(r.own.text(Own::CorrelationId)),
         content_type: i.opt(r.content_type),
@@ -143,6 +146,12 @@ pub struct Entry {
     pub parent_user_id: Option<String>,
     /// The person's WhatsApp username.
     pub username: Option<String>,
+    /// An account or template event's value before the change.
+    pub event_from: Option<String>,
+    /// An account or template event's value after it (or the event).
+    pub event_to: Option<String>,
+    /// The reason an account or template event gives.
+    pub event_reason: Option<String>,
     /// Message id.
     pub wamid: Option<String>,
     /// Correlation id.
@@ -243,4 +252,6 @@ pub struct TimelineItem {
     pub entry: EntryId,
     /// The text of a reply or the title of a click.
     pub text: Option<String>,
+    /// In a group, the member a status is about (`recipient_participant_id`).
+    pub participant: Option<String>,
 }
