@@ -16,6 +16,10 @@
 //! - a tantivy full-text index over names, texts, parameters, errors, phones
 //!   and ids ([`Store::text_search`]).
 //!
+//! Beside the log, the [`templates`] catalog keeps every version of every
+//! message template Ticks was shown; a templated send's text is rendered
+//! from it and the send's parameters when the send is read or indexed.
+//!
 //! # What it does not do
 //! Parsing JSON is `ticks-ingest`'s job; the query language (filters, sort,
 //! paging) is `ticks-query`'s. The engine takes parsed [`Input`]s and offers
@@ -81,6 +85,7 @@ mod model;
 mod phone;
 mod state;
 mod store;
+pub mod templates;
 mod text;
 
 pub use error::{Error, Result};
@@ -96,5 +101,5 @@ pub use state::{Field, Key, Value};
 pub use store::{
     drop_derived, Config, Contact, ContactCounts, DerivedFrom, Entry, EntryDetail, FieldValue,
     Identifiers, KeyColumn, Marketing, PendingAppend, PreferenceChange, Snapshot, Store,
-    StoreStats, StoredInput, TextColumn, Timeline, TimelineItem, WriteHealth,
+    StoreStats, StoredInput, TemplatesAdded, TextColumn, Timeline, TimelineItem, WriteHealth,
 };

@@ -437,7 +437,12 @@ fn param_value(p: &Json<'_>, ptype: &str) -> String {
         }),
         "date_time" => dig_str(p, &["date_time", "fallback_value"]).unwrap_or_default(),
         "payload" => dig_str(p, &["payload"]).unwrap_or_default(),
-        "image" | "video" | "document" => dig_str(p, &[ptype, "link"])
+        // A document's file name is what a person sees of it.
+        "document" => dig_str(p, &[ptype, "filename"])
+            .or_else(|| dig_str(p, &[ptype, "link"]))
+            .or_else(|| dig_str(p, &[ptype, "id"]))
+            .unwrap_or_default(),
+        "image" | "video" => dig_str(p, &[ptype, "link"])
             .or_else(|| dig_str(p, &[ptype, "id"]))
             .or_else(|| dig_str(p, &[ptype, "filename"]))
             .unwrap_or_default(),

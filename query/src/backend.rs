@@ -14,9 +14,11 @@ use crate::exec::{Page, Stats};
 use crate::report::{Report, ReportOptions};
 use crate::{GroupBy, LogQuery};
 use roaring::RoaringBitmap;
+use std::sync::Arc;
+use ticks_engine::templates::{Catalog, TemplateDef};
 use ticks_engine::{
     AppendOutcome, Contact, Entry, EntryDetail, EntryId, Input, PurgeRecord, Record, Seq, Source,
-    Store, StoreStats, Timeline, WriteHealth,
+    Store, StoreStats, TemplatesAdded, Timeline, WriteHealth,
 };
 use ticks_ingest::{ImportOptions, ImportReport};
 
@@ -103,6 +105,16 @@ pub trait Backend: Send + Sync {
     fn write_fault(&self) -> Option<String>;
     /// Sizes and counts.
     fn store_stats(&self) -> BackendResult<StoreStats>;
+    /// The template catalog: every version of every template.
+    fn templates(&self) -> Arc<Catalog>;
+    /// Adds template definitions (each with the time it came into force
+    /// when known, else `seen_ms`), durably; the sends they render become
+    /// searchable by their rendered text in the background.
+    fn add_templates(
+        &self,
+        defs: Vec<(TemplateDef, Option<i64>)>,
+        seen_ms: i64,
+    ) -> BackendResult<TemplatesAdded>;
 }
 
 /// The embedded store: the engine on sled, tantivy and roaring bitmaps.
@@ -220,6 +232,18 @@ impl Backend for Store {
 
     fn write_fault(&self) -> Option<String> {
         Store::write_fault(self)
+    }
+
+    fn templates(&self) -> Arc<Catalog> {
+        Store::templates(self)
+    }
+
+    fn add_templates(
+        &self,
+        defs: Vec<(TemplateDef, Option<i64>)>,
+        seen_ms: i64,
+    ) -> BackendResult<TemplatesAdded> {
+        Ok(Store::add_templates(self, defs, seen_ms)?)
     }
 
     fn store_stats(&self) -> BackendResult<StoreStats> {

@@ -32,6 +32,7 @@ mod exec;
 mod fields;
 mod params;
 mod report;
+mod templates;
 
 pub use backend::{Backend, BackendResult, RawInputSink};
 pub use buckets::Interval;
@@ -44,4 +45,7 @@ pub use params::{
 pub use report::{
     report, Breakdown, Bucket, CampaignReplies, Conversations, Count, Drill, Funnel, Inbound, Plan,
     Report, ReportOptions, Sections, Step, REPORT_PARAMS,
+};
+pub use templates::{
+    template_history, template_list, TemplateEvent, TemplateHistory, TemplateSummary, VersionView,
 };

@@ -98,6 +98,14 @@ pub(crate) struct FileConfig {
     /// Hours after a message within which a reply that quotes nothing is
     /// attributed to it (default 24; 0 turns inference off).
     attribution_window_hours: Option<u32>,
+    /// The WhatsApp Business Account whose templates `ticks templates sync`
+    /// and the periodic sync read.
+    waba_id: Option<String>,
+    /// Minutes between template syncs from the Graph API while serving
+    /// (off when absent or 0; needs `waba_id`).
+    template_sync_minutes: Option<u32>,
+    /// The Graph API version in template sync URLs (default `v23.0`).
+    graph_version: Option<String>,
 }
 
 /// Values given on the command line or in the environment (clap reads both).
@@ -145,6 +153,12 @@ pub(crate) struct Settings {
     pub(crate) checkpoint_records: u64,
     /// Hours within which an unquoted reply is attributed (0: never).
     pub(crate) attribution_window_hours: u32,
+    /// See [`FileConfig::waba_id`].
+    pub(crate) waba_id: Option<String>,
+    /// See [`FileConfig::template_sync_minutes`]; 0 is off.
+    pub(crate) template_sync_minutes: u32,
+    /// See [`FileConfig::graph_version`].
+    pub(crate) graph_version: String,
     /// Maximum age in days, with the folder retention exports to.
     pub(crate) retention: Option<(u32, PathBuf)>,
 }
@@ -262,6 +276,10 @@ impl Settings {
         if checkpoint_records == 0 {
             bail!("checkpoint_records: must be at least 1");
         }
+        let template_sync_minutes = file_cfg.template_sync_minutes.unwrap_or(0);
+        if template_sync_minutes > 0 && file_cfg.waba_id.is_none() {
+            bail!("template_sync_minutes: set waba_id too (whose templates to read)");
+        }
         let attribution_window_hours = file_cfg.attribution_window_hours.unwrap_or(24);
         if attribution_window_hours > 24 * 90 {
             bail!(
@@ -303,6 +321,9 @@ impl Settings {
             checkpoint_minutes,
             checkpoint_records,
             attribution_window_hours,
+            waba_id: file_cfg.waba_id.filter(|w| !w.trim().is_empty()),
+            template_sync_minutes,
+            graph_version: file_cfg.graph_version.unwrap_or_else(|| "v23.0".into()),
             relay_urls,
             tokens,
             max_body_bytes: max_body_mib * 1024 * 1024,

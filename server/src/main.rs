@@ -39,6 +39,7 @@ mod request;
 mod respond;
 mod retention;
 mod routes;
+mod templates;
 mod ui;
 
 use clap::Parser;

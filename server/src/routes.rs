@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::config::Scope;
 use crate::error::ApiError;
 use crate::respond::{json_response, text_response, Body};
-use crate::{api, proxy, ui};
+use crate::{api, proxy, templates, ui};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::sync::Arc;
@@ -46,6 +46,9 @@ enum Handler {
     GetLogs,
     GetLog,
     GetContact,
+    PostTemplates,
+    GetTemplates,
+    GetTemplate,
     DeleteLog,
     PostDelete,
     GetTimeline,
@@ -159,6 +162,27 @@ pub(crate) const ROUTES: &[Route] = &[
         Token(Read),
         "contacts",
         Handler::GetContact,
+    ),
+    route(
+        "POST",
+        "/v1/templates",
+        Token(Ingest),
+        "templates",
+        Handler::PostTemplates,
+    ),
+    route(
+        "GET",
+        "/v1/templates",
+        Token(Read),
+        "templates",
+        Handler::GetTemplates,
+    ),
+    route(
+        "GET",
+        "/v1/templates/{name}/{language}",
+        Token(Read),
+        "templates",
+        Handler::GetTemplate,
     ),
     route(
         "DELETE",
@@ -335,6 +359,9 @@ pub(crate) async fn dispatch(
         Handler::GetLogs => api::get_logs(app, req).await,
         Handler::GetLog => api::get_log(app, param(0)).await,
         Handler::GetContact => api::get_contact(app, param(0)).await,
+        Handler::PostTemplates => templates::post_templates(app, req).await,
+        Handler::GetTemplates => templates::get_templates(app).await,
+        Handler::GetTemplate => templates::get_template(app, param(0), param(1)).await,
         Handler::DeleteLog => api::delete_log(app, &req, param(0), actor).await,
         Handler::PostDelete => api::post_delete(app, req, actor).await,
         Handler::GetTimeline => api::get_timeline(app, param(0)).await,

@@ -22,6 +22,10 @@
 //!   statuses that carry it; account and template events once each, with
 //!   their own time and values, found by `event=`; link clicks; coexistence
 //!   echoes and history; group sends.
+//! - `templates`: the catalog in the Graph API's format (HTTP, files, a
+//!   fake Graph API); sends rendered with the version in force when sent,
+//!   shown, exported and found by their rendered text; the backfill after a
+//!   late import, across a kill -9.
 //! - `safety`: the route x scope table of the README, cell by cell; the
 //!   proxy's tokens; deletions that would reach further than they say; a
 //!   full disk and a connection storm survived without a restart; unsigned
@@ -38,5 +42,6 @@ mod purge;
 mod relay;
 mod safety;
 mod support;
+mod templates;
 mod today;
 mod webhook;

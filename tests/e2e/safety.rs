@@ -161,6 +161,7 @@ fn every_cell_of_the_readme_scope_table_holds() {
             .replace("{id}", id)
             .replace("{wamid}", "wamid.SCOPE0")
             .replace("{name}", "nightly")
+            .replace("{language}", "pt_BR")
             .replace("{path}", "v21.0/106540352242922/messages");
         let concrete = match concrete.as_str() {
             "/v1/stats" => "/v1/stats?group_by=status".to_string(),
@@ -182,6 +183,8 @@ fn every_cell_of_the_readme_scope_table_holds() {
                 ("POST", "/v1/import") => r.body(
                     serde_json::to_vec(&send_result("wamid.SCOPE2", "Scope")).expect("json"),
                 ),
+                ("POST", "/v1/templates") => r.json(&json!({"name": "scope", "language": "en",
+                    "components": [{"type": "BODY", "text": "Hi {{1}}"}]})),
                 ("POST", "/v1/searches") => r.json(&json!({"name": "nightly", "query": "status=failed"})),
                 ("POST", "/v1/delete") => r.json(&json!({"ids": [999_999], "force": true})),
                 ("POST", "/graph/{path}") => r.body(r#"{"messaging_product":"whatsapp","to":"1","type":"text","text":{"body":"x"}}"#),

@@ -50,8 +50,9 @@ const MAGIC: &[u8; 8] = b"TICKSCKP";
 /// their origin (api, app, history); version 14: contacts as linked lists,
 /// inferred replies; version 15: rows with an event's before, after and
 /// reason, group statuses per member, tracking tokens, the 24 h window keyed
-/// by person.
-const VERSION: u32 = 15;
+/// by person; version 16: a templated send's parameters among its own
+/// strings (its text is rendered when read).
+const VERSION: u32 = 16;
 const HEADER_LEN: u64 = 12;
 /// Sealed blocks per frame (~16 MB at 10M entries); a few in unit tests,
 /// so that a test store spans several frames.

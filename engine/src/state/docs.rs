@@ -69,7 +69,7 @@ pub(crate) fn coalesce_docs(group: &mut [(Seq, Vec<TextDoc>)]) {
     }
 }
 
-pub(super) fn push_words(buf: &mut String, s: &str) {
+pub(crate) fn push_words(buf: &mut String, s: &str) {
     if s.is_empty() {
         return;
     }

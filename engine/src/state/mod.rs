@@ -26,20 +26,21 @@ mod links;
 pub(crate) mod own;
 pub(crate) mod rows;
 
-pub(crate) use docs::{coalesce_docs, TextDoc};
+pub(crate) use docs::{coalesce_docs, push_words, TextDoc};
 pub(crate) use field::NONE_KEY;
 pub use field::{Field, Key, Value};
 pub(crate) use field::{DAY_MS, HOUR_MS};
 pub(crate) use rows::Row;
 
 use crate::model::*;
+use crate::templates::{render, SharedCatalog};
 use columns::{KeyColumns, SavedColumn};
 use contacts::{Contacts, SavedContacts};
-use docs::{push_error_words, push_words};
+use docs::push_error_words;
 use field::NFIELDS;
 use interner::{Interner, SavedStrings, Sym};
 use links::OutboundByPair;
-use own::{Own, RawBytes, WamidIndex};
+use own::{decode_params, encode_params, Own, RawBytes, WamidIndex};
 use roaring::RoaringBitmap;
 use rows::{OptI64, RowParts, Rows};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -122,11 +123,23 @@ pub(crate) struct State {
     /// How long after a message an unquoted reply is still attributed to
     /// it (0: never).
     pub(crate) attribution_window_ms: i64,
+    /// The template catalog sends are rendered with (loaded from its sled
+    /// tree before the log is replayed; replaced whole by an import).
+    pub(crate) templates: SharedCatalog,
     /// The last log record folded in.
     pub(crate) applied: Option<Seq>,
     /// Strings purged entries used, until the purge's erasure blanks those
     /// no live entry uses (not saved: a replay of the purge sets it again).
     purged_strings: FxHashSet<Sym>,
+}
+
+/// An entry's text as shown (see [`State::shown_text`]).
+pub(crate) struct ShownText<'r> {
+    pub(crate) text: Cow<'r, str>,
+    /// For a templated send: whether its template is in the catalog.
+    pub(crate) template_known: Option<bool>,
+    /// For a templated send: why its parameters did not fit the definition.
+    pub(crate) render_error: Option<String>,
 }
 
 /// Deserializes a checkpoint's vector with its whole length reserved up front.
@@ -386,6 +399,7 @@ impl State {
             others: FxHashSet::default(),
             member_statuses: FxHashSet::default(),
             tracked: FxHashMap::default(),
+            templates: SharedCatalog::default(),
             pending_replies: StrMap::default(),
             inbound_times: FxHashMap::default(),
             outbound_by_pair: OutboundByPair::default(),
@@ -401,6 +415,45 @@ impl State {
 
     pub(crate) fn row(&self, id: EntryId) -> Option<Cow<'_, Row>> {
         self.rows.get(id.0).filter(|r| !r.purged)
+    }
+
+    /// The text a person saw of an entry: a templated send rendered with
+    /// the version of its template in force when it was sent (its
+    /// parameters one per line while the template is unknown), any other
+    /// entry's own text.
+    pub(crate) fn shown_text<'r>(&self, row: &'r Row) -> ShownText<'r> {
+        let Some(encoded) = row.own.get(Own::Params) else {
+            return ShownText {
+                text: Cow::Borrowed(row.own.text(Own::Text)),
+                template_known: None,
+                render_error: None,
+            };
+        };
+        let params = decode_params(encoded);
+        let name = self.interner.resolve(row.template);
+        let language = self.interner.resolve(row.language);
+        match self.templates.in_force(name, language, row.recorded_ms) {
+            Some(def) => {
+                let rendered = render(&def.content, &params);
+                ShownText {
+                    text: Cow::Owned(rendered.text),
+                    template_known: Some(true),
+                    render_error: rendered.error,
+                }
+            }
+            None => ShownText {
+                text: Cow::Owned(
+                    params
+                        .iter()
+                        .map(|p| p.value.as_str())
+                        .filter(|v| !v.is_empty())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
+                template_known: Some(false),
+                render_error: None,
+            },
+        }
     }
 
     pub(crate) fn entry_for_wamid(&self, wamid: &str) -> Option<EntryId> {
@@ -662,9 +715,15 @@ impl State {
         } else if let Some(t) = &send.transport_error {
             row.error_title = i.intern(t);
         }
+        // A templated send keeps its parameters, not their joined text: its
+        // text is rendered from them when read (`State::shown_text`).
+        let params = (!send.params.is_empty()).then(|| encode_params(&send.params));
         row.own.set_all(
             [
-                Some((Own::Text, preview(&send.text))),
+                match &params {
+                    Some(p) => Some((Own::Params, p.as_str())),
+                    None => Some((Own::Text, preview(&send.text))),
+                },
                 send.correlation_id
                     .as_deref()
                     .map(|c| (Own::CorrelationId, c)),
@@ -706,6 +765,14 @@ impl State {
             push_words(&mut text, part);
         }
         push_words(&mut text, &send.text);
+        // The text the person read, when the template is known: its fixed
+        // words are found too (a backfill adds it for sends logged before
+        // their definition).
+        if let (Some(name), Some(language)) = (&send.template, &send.template_language) {
+            if let Some(def) = self.templates.in_force(name, language, send.recorded_ms) {
+                push_words(&mut text, &render(&def.content, &send.params).text);
+            }
+        }
         if let Some(err) = &send.error {
             push_error_words(&mut text, err);
         }

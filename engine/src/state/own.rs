@@ -22,9 +22,59 @@ pub(crate) enum Own {
     ConversationId = 2,
     /// The text preview shown in the table.
     Text = 3,
+    /// A templated send's parameters ([`encode_params`]): its text is
+    /// rendered from them when it is read.
+    Params = 4,
 }
 
-const OWN_FIELDS: usize = 4;
+const OWN_FIELDS: usize = 5;
+
+/// Separates the parts of one parameter, and parameters (ASCII unit and
+/// record separators: no parameter a person reads holds them, and one that
+/// did would only split wrongly in its own rendering).
+const UNIT: char = '\u{1f}';
+const RECORD: char = '\u{1e}';
+
+/// A send's template parameters as one own string: `component UNIT name
+/// UNIT kind UNIT value`, joined by RECORD.
+pub(crate) fn encode_params(params: &[crate::model::TemplateParam]) -> String {
+    let mut out = String::new();
+    for (i, p) in params.iter().enumerate() {
+        if i > 0 {
+            out.push(RECORD);
+        }
+        for (j, part) in [&p.component, &p.name, &p.kind, &p.value]
+            .into_iter()
+            .enumerate()
+        {
+            if j > 0 {
+                out.push(UNIT);
+            }
+            out.extend(part.chars().filter(|c| *c != UNIT && *c != RECORD));
+        }
+    }
+    out
+}
+
+/// The parameters [`encode_params`] wrote.
+pub(crate) fn decode_params(encoded: &str) -> Vec<crate::model::TemplateParam> {
+    if encoded.is_empty() {
+        return Vec::new();
+    }
+    encoded
+        .split(RECORD)
+        .map(|p| {
+            let mut parts = p.splitn(4, UNIT).map(str::to_string);
+            let mut next = || parts.next().unwrap_or_default();
+            crate::model::TemplateParam {
+                component: next(),
+                name: next(),
+                kind: next(),
+                value: next(),
+            }
+        })
+        .collect()
+}
 
 /// An entry's own strings, packed: per field in [`Own`] order, a LEB128
 /// tag (0 absent, else byte length + 1) and the UTF-8 bytes. An entry

@@ -16,6 +16,7 @@ mod open;
 mod people;
 mod shared;
 mod snapshot;
+mod templates;
 mod views;
 mod writer;
 
@@ -23,6 +24,7 @@ pub use config::Config;
 pub use people::{Contact, ContactCounts, Identifiers, Marketing, PreferenceChange};
 pub use shared::{DerivedFrom, WriteHealth};
 pub use snapshot::{FieldValue, KeyColumn, Snapshot};
+pub use templates::TemplatesAdded;
 pub use views::{Entry, EntryDetail, StoredInput, TextColumn, Timeline, TimelineItem};
 
 use crate::error::{io_err, Error, Result};
@@ -65,6 +67,11 @@ impl PendingAppend {
 pub struct Store {
     shared: Arc<Shared>,
     writer: Arc<Mutex<Option<WriterHandle>>>,
+    /// The template backfill running or last run (each waits for the one
+    /// before it, so they finish in generation order).
+    backfills: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
+    /// Held by a template import from reading the catalog to replacing it.
+    importing_templates: Arc<Mutex<()>>,
 }
 
 /// Counts and sizes, for `ticks stats` and `/metrics`.
@@ -98,10 +105,14 @@ impl Store {
     /// state (from the last checkpoint when there is a valid one).
     pub fn open(config: Config) -> Result<Store> {
         let (shared, writer) = open::open(config)?;
-        Ok(Store {
+        let store = Store {
             shared,
             writer: Arc::new(Mutex::new(Some(writer))),
-        })
+            backfills: Arc::default(),
+            importing_templates: Arc::default(),
+        };
+        store.resume_backfill()?;
+        Ok(store)
     }
 
     /// Why writes fail now, while the store recovers from a failed write
@@ -682,6 +693,16 @@ impl Store {
             let _ = handle.join();
         } else {
             return Ok(());
+        }
+        // A backfill stops between chunks; the next open finishes it.
+        self.shared.closing.store(true, Ordering::SeqCst);
+        let running: Vec<_> = self
+            .backfills
+            .lock()
+            .map(|mut b| b.drain(..).collect())
+            .unwrap_or_default();
+        for handle in running {
+            let _ = handle.join();
         }
         // With the writer gone, seal every row but the newest few, so the
         // checkpoint holds blocks and the next open has none to seal.

@@ -140,6 +140,8 @@ fn finish_open(
     };
     state.rows.keep_unsealed(config.unsealed_rows);
     state.attribution_window_ms = window_ms;
+    // Sends replayed now are rendered with every definition known.
+    state.templates = std::sync::Arc::new(super::templates::load_catalog(&db)?);
     let from = state.applied;
     let on_disk = (derived_from == DerivedFrom::Checkpoint).then_some(from);
     replay(&log, &mut state, &text, text_covered)?;
@@ -175,6 +177,7 @@ fn finish_open(
         write_failures: AtomicU64::new(0),
         derived_from,
         checkpointing: Mutex::new(on_disk),
+        closing: std::sync::atomic::AtomicBool::new(false),
     });
     resume_erasures(&shared)?;
     // A purge replayed from the log whose erasure had finished: its

@@ -76,6 +76,8 @@ pub(super) struct Shared {
     /// server's timer) is not written again: at 10M messages it is 1.1 GB
     /// and seconds of work.
     pub(super) checkpointing: Mutex<Option<Option<Seq>>>,
+    /// Set by `close`: background work (a template backfill) stops.
+    pub(super) closing: std::sync::atomic::AtomicBool,
 }
 
 /// The process's resident memory in MiB, for the log (0 where

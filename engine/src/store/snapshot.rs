@@ -305,16 +305,16 @@ impl<'a> Snapshot<'a> {
         out
     }
 
-    fn text_of<'r>(&'r self, r: &'r Row, column: TextColumn) -> &'r str {
+    fn text_of<'r>(&'r self, r: &'r Row, column: TextColumn) -> Cow<'r, str> {
         let i = &self.state.interner;
-        match column {
+        Cow::Borrowed(match column {
             TextColumn::Phone => i.resolve(r.phone),
             TextColumn::CorrelationId => r.own.text(Own::CorrelationId),
             TextColumn::Wamid => r.own.text(Own::Wamid),
             TextColumn::ConversationId => r.own.text(Own::ConversationId),
             TextColumn::RecipientRef => i.resolve(r.recipient_ref),
-            TextColumn::Text => r.own.text(Own::Text),
-        }
+            TextColumn::Text => return self.state.shown_text(r).text,
+        })
     }
 
     /// Entries whose text column equals `value` exactly (a scan of the
@@ -328,7 +328,7 @@ impl<'a> Snapshot<'a> {
         let mut out = RoaringBitmap::new();
         self.state.rows.for_each(candidates.iter(), |id, row| {
             let text = self.text_of(row, column);
-            if values.iter().any(|v| v == text) {
+            if values.iter().any(|v| *v == text) {
                 out.insert(id);
             }
         });

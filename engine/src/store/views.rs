@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// The entry of a row, its strings resolved through `state`'s interner.
 pub(super) fn entry_of(state: &State, id: EntryId, r: &Row) -> Entry {
     let i = &state.interner;
+    let shown = state.shown_text(r);
     Entry {
         id,
         direction: r.direction,
@@ -37,7 +38,9 @@ pub(super) fn entry_of(state: &State, id: EntryId, r: &Row) -> Entry {
         wamid: r.own.get(Own::Wamid).map(str::to_string),
         correlation_id: non_empty(r.own.text(Own::CorrelationId)),
         content_type: i.opt(r.content_type),
-        text: r.own.text(Own::Text).to_string(),
+        text: shown.text.into_owned(),
+        template_known: shown.template_known,
+        render_error: shown.render_error,
         button: i.opt(r.button),
         error_code: r.error_code.get(),
         error_title: i.opt(r.error_title),
@@ -158,8 +161,14 @@ pub struct Entry {
     pub correlation_id: Option<String>,
     /// Content type.
     pub content_type: Option<String>,
-    /// Message text (preview).
+    /// Message text (preview); a templated send's rendered text.
     pub text: String,
+    /// For a templated send: whether its template's definition is known
+    /// (else `text` is its parameters, one per line).
+    pub template_known: Option<bool>,
+    /// For a templated send: why its parameters do not fit its template's
+    /// definition (what Meta rejects with 132000).
+    pub render_error: Option<String>,
     /// Button payload of a quick-reply click.
     pub button: Option<String>,
     /// Meta error code.

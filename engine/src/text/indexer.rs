@@ -15,6 +15,10 @@ use tantivy::{Index, IndexReader, IndexWriter, TantivyDocument};
 
 pub(super) enum Msg {
     Docs(Seq, Vec<TextDoc>),
+    /// Documents of records already indexed (a template's rendered text,
+    /// added once its definition is known), each with its record: they
+    /// move no log position forward.
+    Backfill(Vec<(Seq, TextDoc)>),
     Delete(Vec<EntryId>, Seq, Sender<Result<()>>),
     Flush(Sender<Result<()>>),
 }
@@ -211,6 +215,21 @@ pub(super) fn indexer_loop(
                 if since.elapsed() >= commit_every && ix.commit(seq).is_ok() {
                     pending = None;
                 }
+            }
+            Ok(Msg::Backfill(docs)) => {
+                for (seq, doc) in docs {
+                    ix.add(seq, vec![doc]);
+                }
+                // Committed with the next commit, at the position the index
+                // covers already (or the one pending).
+                let covered = ix.committed.load(Ordering::SeqCst).checked_sub(1).map(Seq);
+                let since = pending.map_or_else(Instant::now, |(t, _)| t);
+                pending = match (pending, covered) {
+                    (Some((_, p)), Some(c)) => Some((since, p.max(c))),
+                    (Some((_, p)), None) => Some((since, p)),
+                    (None, Some(c)) => Some((since, c)),
+                    (None, None) => None,
+                };
             }
             Ok(Msg::Flush(done)) => {
                 let result = match pending {

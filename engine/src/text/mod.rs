@@ -147,6 +147,11 @@ impl TextIndex {
         self.send(Msg::Docs(seq, docs))
     }
 
+    /// Queues documents for records already indexed (each with its record).
+    pub(crate) fn backfill(&self, docs: Vec<(Seq, TextDoc)>) -> Result<()> {
+        self.send(Msg::Backfill(docs))
+    }
+
     /// Commits everything queued and makes it searchable.
     pub(crate) fn flush(&self) -> Result<()> {
         let (tx, rx) = mpsc::channel();

@@ -12,6 +12,7 @@ mod report;
 mod serve;
 mod show;
 mod stats;
+mod templates;
 mod timeline;
 mod token;
 
@@ -66,6 +67,8 @@ enum Command {
     Stats,
     /// Create an API token and print the configuration line for it.
     Token(token::Args),
+    /// The template catalog: `import FILE...`, `sync --waba ID`, `list`.
+    Templates(templates::Args),
 }
 
 /// Runs the command the arguments name.
@@ -87,5 +90,6 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Check => check::run(&place),
         Command::Stats => stats::run(&place),
         Command::Token(args) => token::run(&place, args),
+        Command::Templates(args) => templates::run(&place, args),
     }
 }

@@ -171,6 +171,23 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
             Duration::from_secs(u64::from(settings.checkpoint_minutes) * 60),
             settings.checkpoint_records,
         );
+        if let (Some(waba), minutes @ 1..) =
+            (settings.waba_id.clone(), settings.template_sync_minutes)
+        {
+            let source = crate::templates::SyncSource {
+                base_url: settings.graph_base_url.clone(),
+                token: settings.graph_token.clone(),
+                waba,
+                version: settings.graph_version.clone(),
+                timeout: Duration::from_secs(30),
+                attempts: 4,
+            };
+            crate::templates::spawn_periodic_sync(
+                backend.clone(),
+                source,
+                Duration::from_secs(u64::from(minutes) * 60),
+            );
+        }
         let app = Arc::new(app::App::new(settings));
         app.set_backend(backend.clone());
         let _ = app.relays.set(relays);
