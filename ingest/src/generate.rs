@@ -139,6 +139,61 @@ impl GeneratorOptions {
     }
 }
 
+/// The body of each generated template: what the customer read, with the
+/// three parameters the generator sends (`{{1}}` the first name, `{{2}}`
+/// an amount, `{{3}}` a date), in the order of [`TEMPLATES`].
+const TEMPLATE_BODIES: &[&str] = &[
+    "Olá {{1}}! A Black Friday chegou: ofertas a partir de {{2}} só até {{3}}.",
+    "{{1}}, seu cupom de Natal vale {{2}} em compras até {{3}}.",
+    "Volta às aulas, {{1}}: material escolar com desconto a partir de {{2}} até {{3}}.",
+    "Olá {{1}}, recebemos seu pedido de {{2}}. Entrega prevista: {{3}}.",
+    "{{1}}, seu boleto de {{2}} vence em {{3}}. Pague pelo app e evite juros.",
+    "{{1}}, de 0 a 10, quanto você recomenda a nossa loja? Sua compra de {{2}} em {{3}}.",
+    "Olá {{1}}, seu pedido de {{2}} saiu para entrega e chega {{3}}.",
+    "{{1}}, você esqueceu itens no carrinho: {{2}}. Reservamos até {{3}}.",
+    "Que bom te ver de volta, {{1}}! Um presente de {{2}} para você até {{3}}.",
+    "{{1}}, a nova coleção chegou: peças a partir de {{2}}, lançamento em {{3}}.",
+    "{{1}}, você tem {{2}} de cashback para usar até {{3}}.",
+];
+
+/// The definitions of the templates the generator sends, as the Graph
+/// API's `message_templates` page answers them, in force from
+/// `opts.start_ms`; two of them are edited halfway through the period
+/// (`ticks_first_seen`), so a store shows both versions.
+pub fn template_definitions(opts: &GeneratorOptions) -> Value {
+    let at = |ms: i64| crate::time::format_rfc3339(ms, 0);
+    let definition = |i: usize, body: String, seen_ms: i64| {
+        let category = if (3..=6).contains(&i) {
+            "UTILITY"
+        } else {
+            "MARKETING"
+        };
+        json!({
+            "id": format!("{}", 594_425_479_261_000u64 + i as u64),
+            "name": TEMPLATES[i], "language": "pt_BR", "status": "APPROVED",
+            "category": category, "parameter_format": "POSITIONAL",
+            "ticks_first_seen": at(seen_ms),
+            "components": [
+                {"type": "BODY", "text": body},
+                {"type": "FOOTER", "text": "Loja Exemplo · responda PARAR para sair"},
+                {"type": "BUTTONS", "buttons": [
+                    {"type": "QUICK_REPLY", "text": "Quero"},
+                    {"type": "QUICK_REPLY", "text": "Parar"}]}]
+        })
+    };
+    let mut data: Vec<Value> = TEMPLATES
+        .iter()
+        .enumerate()
+        .map(|(i, _)| definition(i, TEMPLATE_BODIES[i].to_string(), opts.start_ms))
+        .collect();
+    let halfway = opts.start_ms + opts.span_ms / 2;
+    for i in [0, 6] {
+        let edited = format!("{} Novidade: frete grátis.", TEMPLATE_BODIES[i]);
+        data.push(definition(i, edited, halfway));
+    }
+    json!({"data": data, "paging": {"cursors": {"before": "MAZDZD", "after": "MjQZD"}}})
+}
+
 /// Iterator over generated NDJSON lines (without the trailing newline).
 pub struct Generator {
     opts: GeneratorOptions,
@@ -611,5 +666,38 @@ mod tests {
         assert!(stops >= 1, "{stops} opt-outs");
         let share = ok as f64 / sends as f64;
         assert!((0.90..0.96).contains(&share), "{share} of sends got 200");
+    }
+
+    #[test]
+    fn every_generated_template_send_renders_with_the_generated_definitions() {
+        let opts = GeneratorOptions::new(1000);
+        let page = serde_json::to_vec(&template_definitions(&opts)).expect("json");
+        let page = crate::parse_template_page(&page).expect("the definitions parse");
+        assert!(page.rejected.is_empty(), "{:?}", page.rejected);
+        assert_eq!(page.templates.len(), TEMPLATES.len() + 2, "two edits");
+        let mut catalog = ticks_engine::templates::Catalog::default();
+        for (def, seen) in page.templates {
+            catalog.add(def, seen.expect("a time in force"));
+        }
+        let (mut rendered, mut edited) = (0, 0);
+        for line in Generator::new(opts.clone()) {
+            let input = crate::line_input(line, ticks_engine::Source::Import, 0).expect("parses");
+            let Some(ticks_engine::Event::Send(send)) = input.events.first() else {
+                continue;
+            };
+            let (Some(name), Some(language)) = (&send.template, &send.template_language) else {
+                continue;
+            };
+            let def = catalog
+                .in_force(name, language, send.recorded_ms)
+                .unwrap_or_else(|| panic!("{name} has a definition"));
+            let r = ticks_engine::templates::render(&def.content, &send.params);
+            assert_eq!(r.error, None, "{name}: {}", r.text);
+            assert!(!r.text.contains("{{"), "{}", r.text);
+            rendered += 1;
+            edited += usize::from(r.text.contains("frete grátis"));
+        }
+        assert!(rendered > 900, "{rendered}");
+        assert!(edited > 10, "{edited} sends after an edit show it");
     }
 }

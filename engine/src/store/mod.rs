@@ -276,7 +276,8 @@ impl Store {
                 ),
                 error_code: row.error_code.get().filter(|_| row.marks.is_empty()),
                 entry: id,
-                text: None,
+                // A templated send: the text the person read.
+                text: entry.template_known.map(|_| entry.text.clone()),
                 participant: None,
             });
         }

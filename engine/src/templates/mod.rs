@@ -184,11 +184,7 @@ impl Catalog {
     /// to a known version of its template updates that version's status
     /// and category; another is a new version. Returns what changed and
     /// the version to store (none when nothing changed).
-    pub(crate) fn add(
-        &mut self,
-        def: TemplateDef,
-        seen_ms: i64,
-    ) -> (Added, Option<TemplateVersion>) {
+    pub fn add(&mut self, def: TemplateDef, seen_ms: i64) -> (Added, Option<TemplateVersion>) {
         let key = (def.name.clone(), def.language.clone());
         let versions = self.templates.entry(key).or_default();
         if let Some(known) = versions.iter_mut().find(|v| v.def.content == def.content) {

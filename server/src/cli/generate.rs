@@ -19,6 +19,10 @@ pub(crate) struct Args {
     /// Make the data end now instead of on 2025-01-31.
     #[arg(long)]
     pub(crate) until_now: bool,
+    /// Also write the definitions of the templates the data uses, as the
+    /// Graph API answers them (for `ticks templates import`), to this file.
+    #[arg(long)]
+    pub(crate) templates: Option<std::path::PathBuf>,
 }
 
 /// `ticks generate`.
@@ -28,12 +32,17 @@ pub(crate) fn run(_place: &Place, args: Args) -> Result<()> {
         seed,
         days,
         until_now,
+        templates,
     } = args;
     let mut opts = ticks_ingest::generate::GeneratorOptions::new(messages);
     opts.seed = seed;
     opts.span_ms = i64::from(days.max(1)) * 86_400_000;
     if until_now {
         opts.start_ms = ticks_ingest::now_ms() - opts.span_ms;
+    }
+    if let Some(path) = templates {
+        let page = ticks_ingest::generate::template_definitions(&opts);
+        std::fs::write(&path, serde_json::to_vec_pretty(&page)?)?;
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

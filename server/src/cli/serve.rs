@@ -282,6 +282,10 @@ fn fill_demo(store: &Store) -> Result<()> {
     }
     let mut opts = ticks_ingest::generate::GeneratorOptions::new(20_000);
     opts.start_ms = ticks_ingest::now_ms() - opts.span_ms;
+    // The definitions first: the demo's messages show the text people read.
+    let page = serde_json::to_vec(&ticks_ingest::generate::template_definitions(&opts))?;
+    let definitions = ticks_ingest::parse_template_page(&page)?;
+    store.add_templates(definitions.templates, opts.start_ms)?;
     let mut data = Vec::new();
     for line in ticks_ingest::generate::Generator::new(opts) {
         data.extend_from_slice(&line);
