@@ -4,7 +4,8 @@
 // what the modules share, `fields.js` the field catalog, `table.js` the
 // log and MO tables, `filters.js` the filter form, `detail.js` an entry and
 // deletion, `report.js` the report, `mo.js` the received-messages summary,
-// `contact.js` a person's card, `health.js` the account-health view.
+// `contact.js` a person's card, `health.js` the account-health view,
+// `templates.js` the template catalog.
 import { api } from "./api.js";
 import { $, state, viewerTz } from "./common.js";
 import { renderContact } from "./contact.js";
@@ -13,6 +14,7 @@ import { confirmDelete, showDetail } from "./detail.js";
 import { formToParams, loadFacets, loadSaved, renderChips, syncForm, VIEW_PARAMS } from "./filters.js";
 import { renderMoSummary } from "./mo.js";
 import { renderReport } from "./report.js";
+import { renderTemplates } from "./templates.js";
 import { renderColumnToggles, renderHead, renderRows, view } from "./table.js";
 
 let codes = { meta: {}, http: {} };
@@ -38,15 +40,16 @@ function navigate(params, replace = false) {
 }
 
 function showView(v) {
-  for (const [id, name] of [["#nav-log", "log"], ["#nav-report", "report"], ["#nav-mo", "mo"], ["#nav-health", "health"]]) {
+  for (const [id, name] of [["#nav-log", "log"], ["#nav-report", "report"], ["#nav-mo", "mo"], ["#nav-health", "health"], ["#nav-templates", "templates"]]) {
     if (v === name) $(id).setAttribute("aria-current", "page"); else $(id).removeAttribute("aria-current");
   }
   $("#report").hidden = v !== "report";
   $("#mo-summary").hidden = v !== "mo";
   $("#contact-card").hidden = v !== "contact";
   $("#health").hidden = v !== "health";
-  $(".table-area").hidden = v === "report";
-  document.title = { log: "Ticks · WhatsApp log", report: "Ticks · Report", mo: "Ticks · Received messages", contact: "Ticks · Contact", health: "Ticks · Account health" }[v] || "Ticks";
+  $("#templates").hidden = v !== "templates";
+  $(".table-area").hidden = v === "report" || v === "templates";
+  document.title = { log: "Ticks · WhatsApp log", report: "Ticks · Report", mo: "Ticks · Received messages", contact: "Ticks · Contact", health: "Ticks · Account health", templates: "Ticks · Templates" }[v] || "Ticks";
 }
 
 let renderSeq = 0;
@@ -61,6 +64,12 @@ async function render() {
     const p = apiParams(s); p.delete("limit");
     for (const k of ["interval", "funnel_by"]) if (s.get(k)) p.set(k, s.get(k));
     await renderReport(p, navigate);
+    if (mine === renderSeq) { $("#detail").hidden = true; document.body.dataset.rendered = location.search; }
+    return;
+  }
+  if (v === "templates") {
+    const mine = ++renderSeq;
+    await renderTemplates(s, navigate);
     if (mine === renderSeq) { $("#detail").hidden = true; document.body.dataset.rendered = location.search; }
     return;
   }

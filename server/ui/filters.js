@@ -6,7 +6,7 @@ import { $, state, viewerTz } from "./common.js";
 import { field } from "./fields.js";
 
 /// Parameters that are not filters of the form but belong to the view.
-export const VIEW_PARAMS = ["view", "interval", "funnel_by"];
+export const VIEW_PARAMS = ["view", "interval", "funnel_by", "template_name", "template_lang"];
 /// Parameters that place the page (sort, paging, the open entry), not filters.
 export const PAGE_PARAMS = ["sort", "limit", "page", "entry", "cursor"];
 

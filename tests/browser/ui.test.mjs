@@ -23,7 +23,8 @@ let server, base, browser, page;
 
 before(async () => {
   const data = mkdtempSync(join(tmpdir(), "ticks-ui-"));
-  const traffic = execFileSync(ticks, ["generate", "--messages", "3000", "--seed", "21"], { maxBuffer: 1 << 30 });
+  const definitions = join(data, "..", `templates-${process.pid}.json`);
+  const traffic = execFileSync(ticks, ["generate", "--messages", "3000", "--seed", "21", "--templates", definitions], { maxBuffer: 1 << 30 });
   server = spawn(ticks, ["serve", "--data", data, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, TICKS_LOG: "warn" } });
   base = await new Promise((resolve, reject) => {
     let buf = "";
@@ -32,6 +33,8 @@ before(async () => {
   });
   const r = await fetch(base + "/v1/import", { method: "POST", body: traffic });
   assert.equal(r.status, 200);
+  const t = await fetch(base + "/v1/templates", { method: "POST", body: readFileSync(definitions) });
+  assert.equal(t.status, 200);
   for (let i = 0; i < 100; i++) { if ((await fetch(base + "/readyz")).status === 200) break; await new Promise(r => setTimeout(r, 100)); }
   await new Promise(r => setTimeout(r, 1200)); // the full-text index commits within a second
   browser = await chromium.launch({
@@ -302,6 +305,30 @@ test("the account-health view charts the account and template events, and a bar 
   await settled();
   assert.match(page.url(), /event=/);
   assert.equal(await total(), top.count);
+});
+
+test("the templates view lists the catalog, shows a template's versions, and the table shows the text people read", async () => {
+  await page.goto(base + "/?view=templates");
+  await settled();
+  await page.waitForSelector("#templates table.templates tbody tr");
+  const rows = await page.locator("#templates table.templates tbody tr").count();
+  const catalog = (await (await fetch(base + "/v1/templates")).json()).templates;
+  assert.equal(rows, catalog.length);
+  const edited = catalog.find(t => t.versions === 2);
+  assert.ok(edited, "the generator edits two templates");
+  await page.locator("#templates a", { hasText: edited.name }).first().click();
+  await settled();
+  await page.waitForSelector("#templates ol.template-versions li");
+  assert.equal(await page.locator("#templates ol.template-versions li").count(), 2);
+  assert.match(await page.locator("#templates ol.template-versions").innerText(), /frete grátis/);
+  await page.screenshot({ path: join(shots, "templates.png"), fullPage: true });
+  await page.locator("#templates a", { hasText: "messages sent with it" }).click();
+  await settled();
+  assert.match(page.url(), /template=/);
+  assert.equal(await total(), edited.sends);
+  await page.locator("#rows tr").first().click();
+  await page.waitForSelector("#detail:not([hidden]) .timeline");
+  assert.match(await page.locator("#detail").textContent(), /Loja Exemplo · responda PARAR para sair/, "the detail shows the text people read");
 });
 
 test("a search can be saved, applied and deleted", async () => {
