@@ -1042,19 +1042,32 @@ fn inbound_tallies(snap: &Snapshot<'_>, matches: &RoaringBitmap, by: Field, t: &
     let inferred = bitmap_of(snap, Field::Attribution, INFERRED).map(|q| &inbound & q);
     t.quoted = quoted.as_ref().map_or(0, RoaringBitmap::len);
     t.inferred = inferred.as_ref().map_or(0, RoaringBitmap::len);
+    // A reply has a `funnel_by` value only from the message it answers: for
+    // every value but none, its replies are quoted or inferred, so one
+    // intersection tells both (the smaller set's, the cheaper).
+    let quoted_smaller = t.quoted <= t.inferred;
     for (key, bm) in snap.values(by) {
         let all = inbound.intersection_len(bm);
         if all > 0 {
             let c = clicks.intersection_len(bm);
             let within =
                 |set: &Option<RoaringBitmap>| set.as_ref().map_or(0, |s| s.intersection_len(bm));
+            let (quoted_n, inferred_n) = if key == Key::NONE {
+                (within(&quoted), within(&inferred))
+            } else if quoted_smaller {
+                let q = within(&quoted);
+                (q, all - q)
+            } else {
+                let i = within(&inferred);
+                (all - i, i)
+            };
             t.inbound_by.insert(
                 key,
                 ReplyTally {
                     replies: all - c,
                     clicks: c,
-                    quoted: within(&quoted),
-                    inferred: within(&inferred),
+                    quoted: quoted_n,
+                    inferred: inferred_n,
                 },
             );
             if key == Key::NONE {

@@ -2,7 +2,7 @@
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::present::{entry_fields, entry_json, fields_json, only_fields, rfc3339};
+use crate::present::{entry_fields, entry_json, fields_json, rfc3339, EntryOut};
 use crate::request::{
     blocking, json_body, query_pairs, read_body, read_unauthenticated_body, MAX_IMPORT_BYTES,
 };
@@ -184,18 +184,26 @@ pub(crate) async fn get_logs(
     let started = Instant::now();
     let page = blocking(move || Ok(store.search(&query)?)).await?;
     app.metrics.observe_query(started.elapsed());
-    let entries: Vec<Value> = page
-        .entries
-        .iter()
-        .map(|e| match &fields {
-            Some(f) => only_fields(entry_json(e), f),
-            None => entry_json(e),
-        })
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"total": page.total, "entries": entries, "next_cursor": page.next_cursor}),
-    ))
+    // Keys in the order a `Value` map wrote them (sorted).
+    #[derive(serde::Serialize)]
+    struct PageOut<'a> {
+        entries: Vec<EntryOut<'a>>,
+        next_cursor: &'a Option<String>,
+        total: u64,
+    }
+    let out = PageOut {
+        entries: page
+            .entries
+            .iter()
+            .map(|entry| EntryOut {
+                entry,
+                fields: fields.as_deref(),
+            })
+            .collect(),
+        next_cursor: &page.next_cursor,
+        total: page.total,
+    };
+    Ok(json_response(StatusCode::OK, &out))
 }
 
 /// `fields=a,b,c`: the columns each entry is answered with (all when
