@@ -1632,43 +1632,63 @@ impl State {
         }
         state.interner = Interner::load(head.strings)?;
         let entries = state.rows.len();
-        let lookups = cp.lookups;
+        let SavedLookups {
+            wamid_seed,
+            wamid_slots,
+            inbound_times,
+            outbound_newest,
+            outbound_previous,
+            replies,
+            contacts,
+            inferred,
+        } = cp.lookups;
         let saved = cp.indexes;
         let rows = &state.rows;
-        // The wamid index on a thread of its own; the bitmaps and key
-        // columns here (loaded as saved, or rebuilt from the rows).
-        let (wamids, indexes) = std::thread::scope(|scope| {
-            let slots = &lookups.wamid_slots.0;
-            let wamids = scope.spawn(move || {
-                WamidIndex::load(lookups.wamid_seed, slots, |id| (id as usize) < entries)
+        // The lookup maps (the wamid index, the contacts, the session and
+        // reply maps) on a thread of their own; the bitmaps and key columns
+        // here (loaded as saved, or rebuilt from the rows). The contacts
+        // alone were a third of a 1M store's reopen.
+        let (lookups, indexes) = std::thread::scope(|scope| {
+            let lookups = scope.spawn(move || {
+                let wamids =
+                    WamidIndex::load(wamid_seed, &wamid_slots.0, |id| (id as usize) < entries);
+                let outbound_by_pair = OutboundByPair {
+                    newest: outbound_newest.into_iter().collect(),
+                    previous: outbound_previous
+                        .0
+                        .chunks_exact(4)
+                        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect(),
+                };
+                (
+                    wamids,
+                    Contacts::load(contacts),
+                    inbound_times.into_iter().collect::<FxHashMap<_, _>>(),
+                    outbound_by_pair,
+                    replies.into_iter().collect::<FxHashMap<_, _>>(),
+                    inferred.into_iter().collect::<FxHashMap<_, _>>(),
+                )
             });
             let indexes = match saved.and_then(|saved| saved.load(entries)) {
                 Some(loaded) => (loaded, true),
                 None => (Indexes::rebuild(rows), false),
             };
-            (wamids.join(), indexes)
+            (lookups.join(), indexes)
         });
-        state.wamids = match wamids {
-            Ok(wamids) => wamids,
+        let (wamids, contacts, inbound_times, outbound_by_pair, replies, inferred) = match lookups {
+            Ok(lookups) => lookups,
             Err(panic) => std::panic::resume_unwind(panic),
         };
+        state.wamids = wamids;
         let (indexes, loaded) = indexes;
         state.indexes = indexes.indexes;
         state.columns = indexes.columns;
         state.live = indexes.live;
-        state.inbound_times = lookups.inbound_times.into_iter().collect();
-        state.outbound_by_pair = OutboundByPair {
-            newest: lookups.outbound_newest.into_iter().collect(),
-            previous: lookups
-                .outbound_previous
-                .0
-                .chunks_exact(4)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-        };
-        state.replies = lookups.replies.into_iter().collect();
-        state.contacts = Contacts::load(lookups.contacts)?;
-        state.inferred = lookups.inferred.into_iter().collect();
+        state.inbound_times = inbound_times;
+        state.outbound_by_pair = outbound_by_pair;
+        state.replies = replies;
+        state.contacts = contacts?;
+        state.inferred = inferred;
         state.fingerprints = head.fingerprints.into_iter().collect();
         state.others = head.others.into_iter().collect();
         state.member_statuses = head.member_statuses.into_iter().collect();
