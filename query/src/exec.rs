@@ -31,7 +31,8 @@ pub(crate) struct Prefetched {
 pub(crate) fn prefetch(store: &Store, q: &LogQuery) -> Result<Prefetched, QueryError> {
     let mut exact = Vec::new();
     for (i, f) in q.filters.iter().enumerate() {
-        if matches!(f.field, FilterField::CorrelationId | FilterField::Phone) {
+        // `phone=` narrows through the contacts instead (`matches_in`).
+        if f.field == FilterField::CorrelationId {
             let mut bm = RoaringBitmap::new();
             for v in exact_candidates(f.field, &f.include)
                 .iter()
@@ -130,12 +131,7 @@ pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) ->
                         })
                         .collect(),
                 ),
-                FilterField::CorrelationId | FilterField::Phone => {
-                    let column = if f.field == FilterField::Phone {
-                        TextColumn::Phone
-                    } else {
-                        TextColumn::CorrelationId
-                    };
+                FilterField::CorrelationId => {
                     // The text index narrows; the row confirms (the exact
                     // field mixes all identifiers).
                     let candidates = pre
@@ -145,7 +141,20 @@ pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) ->
                         .map(|(_, bm)| bm.clone())
                         .unwrap_or_default();
                     let wanted = exact_candidates(f.field, values);
-                    Cow::Owned(snap.filter_text_eq(&candidates, column, &wanted))
+                    Cow::Owned(snap.filter_text_eq(&candidates, TextColumn::CorrelationId, &wanted))
+                }
+                FilterField::Phone => {
+                    // Every entry with a number as its phone is in the
+                    // contact that number (or one of its other forms) names:
+                    // a hash look-up and a list, where the text index's
+                    // term look-ups per form cost more than the page. The
+                    // row confirms the phone itself.
+                    let mut candidates = RoaringBitmap::new();
+                    for typed in exact_values(values) {
+                        candidates |= snap.contact_entries(typed);
+                    }
+                    let wanted = exact_candidates(f.field, values);
+                    Cow::Owned(snap.filter_text_eq(&candidates, TextColumn::Phone, &wanted))
                 }
                 FilterField::Event => {
                     let values: Vec<Value> = values
