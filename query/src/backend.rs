@@ -105,6 +105,16 @@ pub trait Backend: Send + Sync {
     fn write_fault(&self) -> Option<String>;
     /// Sizes and counts.
     fn store_stats(&self) -> BackendResult<StoreStats>;
+    /// Appends inputs and calls `done` once they are durable, without
+    /// blocking the caller (an async server awaits the call). By default
+    /// it appends, blocking, then calls `done`.
+    fn append_then(
+        &self,
+        inputs: Vec<Input>,
+        done: Box<dyn FnOnce(BackendResult<Vec<AppendOutcome>>) + Send>,
+    ) {
+        done(self.append(inputs));
+    }
     /// The template catalog: every version of every template.
     fn templates(&self) -> Arc<Catalog>;
     /// Adds template definitions (each with the time it came into force
@@ -236,6 +246,17 @@ impl Backend for Store {
 
     fn templates(&self) -> Arc<Catalog> {
         Store::templates(self)
+    }
+
+    fn append_then(
+        &self,
+        inputs: Vec<Input>,
+        done: Box<dyn FnOnce(BackendResult<Vec<AppendOutcome>>) + Send>,
+    ) {
+        self.submit_then(
+            inputs,
+            Box::new(move |result| done(result.map_err(Into::into))),
+        );
     }
 
     fn add_templates(

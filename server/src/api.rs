@@ -78,7 +78,21 @@ pub(crate) async fn webhook_post(
     let store = app.store()?;
     let input = ticks_ingest::webhook_input(body.to_vec(), Source::Webhook, ticks_ingest::now_ms())
         .inspect_err(|_| app.metrics.count_rejected("webhook"))?;
-    let outcome = blocking(move || Ok(store.append_one(input)?)).await?;
+    // Awaited, not a blocking thread per request: the writer's callback
+    // hands the outcome over (a thread per webhook made most of the
+    // intake's time context switches).
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    store.append_then(
+        vec![input],
+        Box::new(move |result| {
+            let _ = tx.send(result);
+        }),
+    );
+    let outcome = rx
+        .await
+        .map_err(|_| ApiError::Unavailable("the store closed".into()))??
+        .pop()
+        .ok_or_else(|| ApiError::Internal("an append returned no outcome".into()))?;
     app.metrics
         .count_outcome("webhook", outcome.stored as u64, outcome.duplicates as u64);
     if outcome.seq.is_some() {

@@ -22,7 +22,7 @@ mod writer;
 
 pub use config::Config;
 pub use people::{Contact, ContactCounts, Identifiers, Marketing, PreferenceChange};
-pub use shared::{DerivedFrom, WriteHealth};
+pub use shared::{AppendCallback, DerivedFrom, WriteHealth};
 pub use snapshot::{FieldValue, KeyColumn, Snapshot};
 pub use templates::TemplatesAdded;
 pub use views::{Entry, EntryDetail, StoredInput, TextColumn, Timeline, TimelineItem};
@@ -36,8 +36,8 @@ use crate::state::State;
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 use shared::{
-    checkpoint_path, dir_size, now_ms, remove_dir, setting_key, Shared, WriteOp, WriterHandle,
-    PURGE_INDEX,
+    checkpoint_path, dir_size, now_ms, remove_dir, setting_key, AppendReply, Shared, WriteOp,
+    WriterHandle, PURGE_INDEX,
 };
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -160,8 +160,36 @@ impl Store {
             .map(PreparedInput::prepare)
             .collect::<Result<Vec<_>>>()?;
         let (tx, rx) = mpsc::channel();
-        self.send(WriteOp::Append(prepared, tx))?;
+        self.send(WriteOp::Append(prepared, AppendReply::Channel(tx)))?;
         Ok(PendingAppend { reply: rx })
+    }
+
+    /// Queues inputs for appending and returns at once; the writer calls
+    /// `done` with one outcome per input once they are durable (or with
+    /// the error that refused them). An async server awaits that without a
+    /// thread parked per request: the callback runs on the writer thread,
+    /// so it must only hand the result on.
+    pub fn submit_then(&self, inputs: Vec<Input>, done: AppendCallback) {
+        let prepared = match inputs
+            .into_iter()
+            .map(PreparedInput::prepare)
+            .collect::<Result<Vec<_>>>()
+        {
+            Ok(p) => p,
+            Err(e) => return done(Err(e)),
+        };
+        let sent = match self.writer.lock() {
+            Ok(guard) => match guard.as_ref() {
+                Some((tx, _)) => tx
+                    .send(WriteOp::Append(prepared, AppendReply::Callback(done)))
+                    .map_err(|unsent| unsent.0),
+                None => Err(WriteOp::Append(prepared, AppendReply::Callback(done))),
+            },
+            Err(_) => Err(WriteOp::Append(prepared, AppendReply::Callback(done))),
+        };
+        if let Err(WriteOp::Append(_, reply)) = sent {
+            reply.send(Err(Error::Closed));
+        }
     }
 
     /// Appends one input.

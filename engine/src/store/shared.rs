@@ -47,8 +47,28 @@ pub enum DerivedFrom {
 /// to apply.
 pub(super) type Plan = (Vec<AppendOutcome>, Vec<(Seq, i64, Vec<(EntryId, Event)>)>);
 
+/// Who is told an append's outcome: a caller waiting on a channel, or a
+/// callback the writer runs (an async caller's wake-up, with no thread
+/// parked per request).
+pub(super) enum AppendReply {
+    Channel(Sender<Result<Vec<AppendOutcome>>>),
+    Callback(AppendCallback),
+}
+
+/// See [`Store::submit_then`](super::Store::submit_then).
+pub type AppendCallback = Box<dyn FnOnce(Result<Vec<AppendOutcome>>) + Send>;
+
+impl AppendReply {
+    pub(super) fn send(self, result: Result<Vec<AppendOutcome>>) {
+        match self {
+            AppendReply::Channel(tx) => drop(tx.send(result)),
+            AppendReply::Callback(done) => done(result),
+        }
+    }
+}
+
 pub(super) enum WriteOp {
-    Append(Vec<PreparedInput>, Sender<Result<Vec<AppendOutcome>>>),
+    Append(Vec<PreparedInput>, AppendReply),
     Purge(PurgeRecord, RoaringBitmap, Sender<Result<Seq>>),
 }
 

@@ -152,7 +152,7 @@ pub(super) const PROBE_KEY: &[u8] = b"probe";
 pub(super) fn refuse(op: WriteOp, reason: &str) {
     let err = || Error::Unavailable(reason.to_string());
     match op {
-        WriteOp::Append(_, reply) => drop(reply.send(Err(err()))),
+        WriteOp::Append(_, reply) => reply.send(Err(err())),
         WriteOp::Purge(_, _, reply) => drop(reply.send(Err(err()))),
     }
 }
@@ -348,7 +348,7 @@ fn apply_group(shared: &Shared, ops: Vec<WriteOp>, plans: Vec<Plan>) {
     }
     for (op, (outcomes, applies)) in ops.into_iter().zip(plans) {
         match op {
-            WriteOp::Append(_, reply) => drop(reply.send(Ok(outcomes))),
+            WriteOp::Append(_, reply) => reply.send(Ok(outcomes)),
             WriteOp::Purge(_, ids, reply) => {
                 let result = match applies.first() {
                     Some((seq, _, _)) => {
