@@ -35,6 +35,7 @@ pub(crate) enum Access {
 enum Handler {
     Page,
     Asset,
+    Favicon,
     Healthz,
     Readyz,
     Metrics,
@@ -120,6 +121,7 @@ pub(crate) const ROUTES: &[Route] = &[
     page("/", Handler::Page),
     page("/ui/{view..}", Handler::Page),
     page("/assets/{name}", Handler::Asset),
+    page("/favicon.ico", Handler::Favicon),
     route("GET", "/healthz", Public, "other", Handler::Healthz),
     route("GET", "/readyz", Public, "other", Handler::Readyz),
     route("GET", "/metrics", Public, "other", Handler::Metrics),
@@ -333,6 +335,7 @@ pub(crate) async fn dispatch(
     match route.handler {
         Handler::Page => Ok(ui::page()),
         Handler::Asset => ui::asset(param(0)),
+        Handler::Favicon => Ok(ui::favicon()),
         Handler::Healthz => Ok(text_response(StatusCode::OK, "text/plain", "ok\n")),
         Handler::Readyz => Ok(readyz(&app)),
         Handler::Metrics => Ok(text_response(

@@ -15,6 +15,7 @@ import { formToParams, loadFacets, loadSaved, renderChips, syncForm, VIEW_PARAMS
 import { renderMoSummary } from "./mo.js";
 import { renderReport } from "./report.js";
 import { renderTemplates } from "./templates.js";
+import { field, fields } from "./fields.js";
 import { renderColumnToggles, renderHead, renderRows, view } from "./table.js";
 
 let codes = { meta: {}, http: {} };
@@ -22,9 +23,22 @@ let selected = new Set();
 let lastPage = null;
 let cursors = {}; // page index -> cursor, for deep pages
 
+/// Parameters of the API that are not fields.
+const API_PARAMS = ["text", "q", "from", "to", "tz", "sort", "limit", "offset", "cursor", "fields"];
+
+/// Whether the API takes `k` (a field that filters, negated or not, by its
+/// name or an alias, or one of `API_PARAMS`): a link with `?utm_source=...`
+/// still shows its table.
+function apiTakes(k) {
+  const name = k.startsWith("-") ? k.slice(1) : k;
+  if (API_PARAMS.includes(name)) return true;
+  const f = field(name) || fields().find(x => (x.aliases || []).includes(name));
+  return !!(f && f.filterable);
+}
+
 function apiParams(s) {
   const p = new URLSearchParams();
-  for (const [k, v] of s) if (v !== "" && !["entry", "page", ...VIEW_PARAMS].includes(k)) p.append(k, v);
+  for (const [k, v] of s) if (v !== "" && !["entry", "page", ...VIEW_PARAMS].includes(k) && apiTakes(k)) p.append(k, v);
   if (s.get("view") === "mo" && !p.has("direction")) p.set("direction", "inbound");
   if (s.get("view") === "health" && !p.has("direction")) p.set("direction", "event");
   if (!p.has("tz")) p.set("tz", viewerTz);

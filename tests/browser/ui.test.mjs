@@ -331,6 +331,13 @@ test("the templates view lists the catalog, shows a template's versions, and the
   assert.match(await page.locator("#detail").textContent(), /Loja Exemplo · responda PARAR para sair/, "the detail shows the text people read");
 });
 
+test("a parameter the API does not know (a link's utm_source) leaves the table as it is, and the icon is served", async () => {
+  await page.goto(base + "/?status=failed&utm_source=slack");
+  await settled();
+  assert.equal(await total(), await api("status=failed"));
+  assert.equal((await fetch(base + "/favicon.ico")).status, 200);
+});
+
 test("a search can be saved, applied and deleted", async () => {
   await page.goto(base + "/?status=failed&error_code=131049");
   await settled();
