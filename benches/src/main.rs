@@ -97,6 +97,29 @@ macro_rules! say {
     };
 }
 
+/// Adds definitions and waits for the backfill they start; prints its rate
+/// under `label`.
+fn timed_backfill(
+    store: &Store,
+    defs: Vec<(ticks_engine::templates::TemplateDef, Option<i64>)>,
+    seen_ms: i64,
+    label: &str,
+) -> Result<()> {
+    let started = Instant::now();
+    let added = store.add_templates(defs, seen_ms)?;
+    while !store.backfill_done() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    say!(
+        "{label}: {} sends in {:.1} s = {:.0} entries/s (rendered and indexed, committed)",
+        added.backfill,
+        secs,
+        added.backfill as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
 /// Reads a previous run's output for `--baseline`.
 fn load_baseline(path: &std::path::Path) -> Result<()> {
     let text = std::fs::read_to_string(path)
@@ -304,18 +327,12 @@ fn main() -> Result<()> {
             say!("ingest CPU by thread: {}", shares.join(", "));
         }
         if args.templates == TemplatesWhen::After {
-            let started = Instant::now();
-            let added = store.add_templates(definitions(&opts)?, opts.start_ms)?;
-            while !store.backfill_done() {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            let secs = started.elapsed().as_secs_f64();
-            say!(
-                "template backfill: {} sends in {:.1} s = {:.0} entries/s (rendered and indexed, committed)",
-                added.backfill,
-                secs,
-                added.backfill as f64 / secs.max(1e-9)
-            );
+            timed_backfill(
+                &store,
+                definitions(&opts)?,
+                opts.start_ms,
+                "template backfill",
+            )?;
         }
         store.close()?;
         drop(store);
@@ -352,18 +369,12 @@ fn main() -> Result<()> {
                 .body
                 .push_str(" (edited for the backfill bench)");
         }
-        let started = Instant::now();
-        let added = store.add_templates(defs, opts.start_ms)?;
-        while !store.backfill_done() {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let secs = started.elapsed().as_secs_f64();
-        say!(
-            "template backfill of one edited template: {} sends in {:.1} s = {:.0} entries/s (rendered and indexed, committed)",
-            added.backfill,
-            secs,
-            added.backfill as f64 / secs.max(1e-9)
-        );
+        timed_backfill(
+            &store,
+            defs,
+            opts.start_ms,
+            "template backfill of one edited template",
+        )?;
     }
 
     let campaigns = [

@@ -29,44 +29,57 @@ pub struct TemplatePage {
     pub next: Option<String>,
 }
 
-/// Parses one page (or a bare list, or one definition).
+/// Parses one page, a list of pages (several answers saved together: paths
+/// `[p].data[i]`), a bare list of definitions, or one definition.
 pub fn parse_template_page(raw: &[u8]) -> Result<TemplatePage, ParseError> {
     let doc = Json::parse(raw).map_err(|e| ParseError::Json(e.to_string()))?;
-    let (items, base): (Vec<&Json<'_>>, &str) = match &doc {
-        Json::Array(items) => (items.iter().collect(), ""),
+    let mut page = TemplatePage::default();
+    match &doc {
+        Json::Array(pages) if pages.iter().any(|p| p.get("data").is_some()) => {
+            for (p, one) in pages.iter().enumerate() {
+                read_page(one, &index("", p), &mut page)?;
+            }
+        }
+        _ => read_page(&doc, "", &mut page)?,
+    }
+    Ok(page)
+}
+
+/// Adds the definitions of one page at `base` to `page`.
+fn read_page(doc: &Json<'_>, base: &str, page: &mut TemplatePage) -> Result<(), ParseError> {
+    let data = join(base, "data");
+    // The items, and the path they are indexed under (`None`: the document
+    // is one definition, at `base` itself).
+    let (items, items_at): (Vec<&Json<'_>>, Option<&str>) = match doc {
+        Json::Array(items) => (items.iter().collect(), Some(base)),
         Json::Object(_) => match doc.get("data") {
-            Some(Json::Array(items)) => (items.iter().collect(), "data"),
+            Some(Json::Array(items)) => (items.iter().collect(), Some(&data)),
             Some(other) => {
                 return Err(ParseError::field(
-                    "data",
+                    data.clone(),
                     format!("expected an array of templates, found {}", kind(other)),
                 ))
             }
-            None => (vec![&doc], ""),
+            None => (vec![doc], None),
         },
         other => {
             return Err(ParseError::field(
-                "",
+                base,
                 format!("expected a page of templates, found {}", kind(other)),
             ))
         }
     };
-    let mut page = TemplatePage {
-        next: dig_str(&doc, &["paging", "next"]),
-        ..TemplatePage::default()
-    };
+    if let Some(next) = dig_str(doc, &["paging", "next"]) {
+        page.next = Some(next);
+    }
     for (i, item) in items.into_iter().enumerate() {
-        let path = if base.is_empty() && !matches!(doc, Json::Array(_)) {
-            String::new()
-        } else {
-            index(base, i)
-        };
+        let path = items_at.map_or_else(|| base.to_string(), |at| index(at, i));
         match parse_template(item, &path) {
             Ok(t) => page.templates.push(t),
             Err(e) => page.rejected.push(e),
         }
     }
-    Ok(page)
+    Ok(())
 }
 
 fn parse_template(t: &Json<'_>, path: &str) -> Result<(TemplateDef, Option<i64>), ParseError> {

@@ -81,20 +81,19 @@ pub(crate) fn parse_webhook_value(
                     entry_ms.unwrap_or(received_ms),
                     &mut events,
                 );
-            } else if field == "smb_app_state_sync" {
-                events.extend(contact_syncs(
-                    &object,
+            } else if field == "smb_app_state_sync" || field == "user_preferences" {
+                let change = Change {
+                    object: &object,
+                    field: &field,
                     value,
-                    account.as_deref(),
-                    entry_ms.unwrap_or(received_ms),
-                ));
-            } else if field == "user_preferences" {
-                events.extend(preferences(
-                    &object,
-                    value,
-                    account.as_deref(),
-                    entry_ms.unwrap_or(received_ms),
-                ));
+                    account: account.as_deref(),
+                    fallback_ms: entry_ms.unwrap_or(received_ms),
+                };
+                events.extend(if field == "user_preferences" {
+                    preferences(&change)
+                } else {
+                    contact_syncs(&change)
+                });
             } else {
                 events.push(Event::Other(Box::new(other_change(
                     &object,
@@ -248,19 +247,7 @@ impl CoexistenceOutbound<'_> {
 /// first_name, phone_number}, action: "add" | "remove", metadata:
 /// {timestamp}}`). One event per contact added, edited or removed, about
 /// that person, carrying the name the business knows them by.
-fn contact_syncs(
-    object: &str,
-    value: &Json<'_>,
-    account: Option<&str>,
-    fallback_ms: i64,
-) -> Vec<Event> {
-    let change = Change {
-        object,
-        field: "smb_app_state_sync",
-        value,
-        account,
-        fallback_ms,
-    };
+fn contact_syncs(change: &Change<'_, '_>) -> Vec<Event> {
     change.per_item("state_sync", |item, e| {
         if let Some(ms) = item
             .get("metadata")
@@ -284,19 +271,7 @@ fn contact_syncs(
 /// marketing messages (`value.user_preferences[]: {wa_id?, user_id?,
 /// detail, category, value, timestamp}`), each about that person; an item
 /// that says neither stop nor resume is kept as it came.
-fn preferences(
-    object: &str,
-    value: &Json<'_>,
-    account: Option<&str>,
-    fallback_ms: i64,
-) -> Vec<Event> {
-    let change = Change {
-        object,
-        field: "user_preferences",
-        value,
-        account,
-        fallback_ms,
-    };
+fn preferences(change: &Change<'_, '_>) -> Vec<Event> {
     change.per_item("user_preferences", |item, e| {
         e.wa_id = dig_str(item, &["wa_id"]).map(|w| normalize_phone(&w));
         e.user_id = dig_str(item, &["user_id"]);

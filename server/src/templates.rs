@@ -33,36 +33,17 @@ fn decode(segment: &str, field: &str) -> Result<String, ApiError> {
 /// and the ones left out.
 type ParsedBody = (Vec<(TemplateDef, Option<i64>)>, Vec<serde_json::Value>);
 
-/// Parses one body: a page (`{data, paging}`), a list of definitions, one
-/// definition, or a list of pages; every bad definition is reported by
-/// its path, and none of the good ones is dropped for it.
+/// Parses one body: a page (`{data, paging}`), a list of pages, a list of
+/// definitions, or one definition; every bad definition is reported by its
+/// path, and none of the good ones is dropped for it.
 fn parse_body(body: &[u8]) -> Result<ParsedBody, ApiError> {
-    let pages: Vec<Vec<u8>> = match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Array(items)) if items.iter().any(|i| i.get("data").is_some()) => {
-            items
-                .iter()
-                .map(|i| serde_json::to_vec(i).unwrap_or_default())
-                .collect()
-        }
-        _ => vec![body.to_vec()],
-    };
-    let mut defs = Vec::new();
-    let mut rejected = Vec::new();
-    for (p, raw) in pages.iter().enumerate() {
-        let page = ticks_ingest::parse_template_page(raw)?;
-        defs.extend(page.templates);
-        for e in page.rejected {
-            let field = e.field_path().map(|f| {
-                if pages.len() > 1 {
-                    format!("[{p}].{f}")
-                } else {
-                    f.to_string()
-                }
-            });
-            rejected.push(json!({"field": field, "error": e.to_string()}));
-        }
-    }
-    Ok((defs, rejected))
+    let page = ticks_ingest::parse_template_page(body)?;
+    let rejected = page
+        .rejected
+        .iter()
+        .map(|e| json!({"field": e.field_path(), "error": e.to_string()}))
+        .collect();
+    Ok((page.templates, rejected))
 }
 
 fn added_json(added: &TemplatesAdded, rejected: Vec<serde_json::Value>) -> serde_json::Value {

@@ -98,10 +98,10 @@ pub(crate) struct State {
     fingerprints: FxHashMap<u64, EntryId>,
     others: FxHashSet<u64>,
     /// Statuses of a group message about one member each
-    /// (`recipient_participant_id`): (entry, [`member_status_key`]). A
+    /// (`recipient_participant_id`): entry -> [`member_status_key`]s. A
     /// mark is one per time and status, and two members reading in one
     /// second are two statuses, not a redelivery.
-    member_statuses: FxHashSet<(u32, u64)>,
+    member_statuses: FxHashMap<u32, Vec<u64>>,
     /// Tracking tokens in sent URLs (hashed) -> the newest send that
     /// carried them: what a link click naming no wamid is linked by.
     tracked: FxHashMap<u64, u32>,
@@ -294,11 +294,6 @@ fn hash64(parts: &[&[u8]]) -> u64 {
     h.finish()
 }
 
-/// What makes an account or template event the same event again: its
-/// field, account, text and its own time. An event whose body carries no
-/// time has its arrival as `at_ms` (equal to the input's `received_ms`),
-/// which a redelivery does not share, so that time is left out: the same
-/// bytes posted twice are one event.
 /// What tells two statuses of a group message apart: the member, the
 /// status, its time and error code (hashed: the member's number is not
 /// kept in the clear beside the rows).
@@ -352,6 +347,11 @@ fn tracking_key(token: &str) -> String {
     format!("\u{1}tt:{token}")
 }
 
+/// What makes an account or template event the same event again: its
+/// field, account, text and its own time. An event whose body carries no
+/// time has its arrival as `at_ms` (equal to the input's `received_ms`),
+/// which a redelivery does not share, so that time is left out: the same
+/// bytes posted twice are one event.
 fn other_fingerprint(o: &OtherEvent, received_ms: i64) -> u64 {
     let own_time = if o.at_ms == received_ms { 0 } else { o.at_ms };
     hash64(&[
@@ -397,7 +397,7 @@ impl State {
             wamids: WamidIndex::default(),
             fingerprints: FxHashMap::default(),
             others: FxHashSet::default(),
-            member_statuses: FxHashSet::default(),
+            member_statuses: FxHashMap::default(),
             tracked: FxHashMap::default(),
             templates: SharedCatalog::default(),
             pending_replies: StrMap::default(),
@@ -454,6 +454,11 @@ impl State {
                 render_error: None,
             },
         }
+    }
+
+    /// Whether entry `id` is a group message whose statuses name members.
+    pub(crate) fn names_group_members(&self, id: EntryId) -> bool {
+        self.member_statuses.contains_key(&id.0)
     }
 
     pub(crate) fn entry_for_wamid(&self, wamid: &str) -> Option<EntryId> {
@@ -529,8 +534,11 @@ impl State {
                     let member = member_status_key(st, st.participant.as_deref().unwrap_or(""));
                     let key = DedupKey::MemberStatus(st.wamid.clone(), member);
                     let existing = self.lookup_wamid(overlay, &st.wamid);
-                    let seen =
-                        existing.is_some_and(|id| self.member_statuses.contains(&(id.0, member)));
+                    let seen = existing.is_some_and(|id| {
+                        self.member_statuses
+                            .get(&id.0)
+                            .is_some_and(|keys| keys.contains(&member))
+                    });
                     if seen || !overlay.keys.insert(key) {
                         None
                     } else {
@@ -806,8 +814,11 @@ impl State {
             && self.rows.get_mut(id.0).send.is_none()
             && self.rows.get_mut(id.0).marks.is_empty();
         if let Some(member) = &st.participant {
-            self.member_statuses
-                .insert((id.0, member_status_key(st, member)));
+            let keys = self.member_statuses.entry(id.0).or_default();
+            let key = member_status_key(st, member);
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
         }
         let i = &mut self.interner;
         let row = self.rows.get_mut(id.0);
@@ -1278,23 +1289,29 @@ impl State {
         let Some(wamid) = self.rows.get_mut(target.0).own.get(Own::Wamid) else {
             return;
         };
-        let wamid = wamid.to_string();
-        self.resolve_pending(&wamid, target);
+        if let Some(replies) = self.pending_replies.remove(wamid) {
+            self.link_waiting(replies, target);
+        }
     }
 
     /// Links the replies and clicks waiting for `key` (a wamid, or a
     /// [`tracking_key`]) to `target`.
     fn resolve_pending(&mut self, key: &str, target: EntryId) {
         if let Some(replies) = self.pending_replies.remove(key) {
-            for reply in replies {
-                if self.rows.get_mut(reply.0).purged {
-                    continue;
-                }
-                let before = Some(self.rows.get_mut(reply.0).index_keys());
-                self.link_reply(reply, target);
-                let after = Some(self.rows.get_mut(reply.0).index_keys());
-                self.reindex(reply, before, after);
+            self.link_waiting(replies, target);
+        }
+    }
+
+    /// Links replies and clicks that waited for `target` to it.
+    fn link_waiting(&mut self, replies: Vec<EntryId>, target: EntryId) {
+        for reply in replies {
+            if self.rows.get_mut(reply.0).purged {
+                continue;
             }
+            let before = Some(self.rows.get_mut(reply.0).index_keys());
+            self.link_reply(reply, target);
+            let after = Some(self.rows.get_mut(reply.0).index_keys());
+            self.reindex(reply, before, after);
         }
     }
 
@@ -1434,7 +1451,7 @@ impl State {
             }
         }
         self.purged_strings.extend(candidates);
-        self.member_statuses.retain(|(id, _)| !ids.contains(*id));
+        self.member_statuses.retain(|id, _| !ids.contains(*id));
         self.tracked.retain(|_, id| !ids.contains(*id));
         self.purge_contacts(ids);
         // Sealed blocks still hold the purged rows' old content: written
@@ -1550,7 +1567,7 @@ impl State {
                 "dedup maps",
                 self.fingerprints.capacity() * 13
                     + self.others.capacity() * 9
-                    + self.member_statuses.capacity() * 13,
+                    + self.member_statuses.capacity() * 28,
             ),
             ("inbound times", vecs(&self.inbound_times)),
             (
@@ -1574,7 +1591,11 @@ impl State {
                 strings: self.interner.save(),
                 fingerprints: self.fingerprints.iter().map(|(k, v)| (*k, *v)).collect(),
                 others: self.others.iter().copied().collect(),
-                member_statuses: self.member_statuses.iter().copied().collect(),
+                member_statuses: self
+                    .member_statuses
+                    .iter()
+                    .flat_map(|(id, keys)| keys.iter().map(move |k| (*id, *k)))
+                    .collect(),
                 tracked: self.tracked.iter().map(|(k, v)| (*k, *v)).collect(),
                 pending_replies: self
                     .pending_replies
@@ -1691,7 +1712,9 @@ impl State {
         state.inferred = inferred;
         state.fingerprints = head.fingerprints.into_iter().collect();
         state.others = head.others.into_iter().collect();
-        state.member_statuses = head.member_statuses.into_iter().collect();
+        for (id, key) in head.member_statuses {
+            state.member_statuses.entry(id).or_default().push(key);
+        }
         state.tracked = head.tracked.into_iter().collect();
         state.pending_replies = head.pending_replies.into_iter().collect();
         state.attribution_window_ms = head.attribution_window_ms;

@@ -137,10 +137,16 @@ impl Store {
         &self.shared.dir
     }
 
-    fn send(&self, op: WriteOp) -> Result<()> {
-        let guard = self.writer.lock().map_err(|_| Error::Closed)?;
-        let (tx, _) = guard.as_ref().ok_or(Error::Closed)?;
-        tx.send(op).map_err(|_| Error::Closed)
+    /// Queues `op` to the writer; gives it back when the writer is gone
+    /// (its reply then says the store is closed).
+    fn send(&self, op: WriteOp) -> std::result::Result<(), Box<WriteOp>> {
+        let Ok(guard) = self.writer.lock() else {
+            return Err(Box::new(op));
+        };
+        match guard.as_ref() {
+            Some((tx, _)) => tx.send(op).map_err(|unsent| Box::new(unsent.0)),
+            None => Err(Box::new(op)),
+        }
     }
 
     /// Appends inputs and returns when they are durable. Inputs appended
@@ -160,7 +166,8 @@ impl Store {
             .map(PreparedInput::prepare)
             .collect::<Result<Vec<_>>>()?;
         let (tx, rx) = mpsc::channel();
-        self.send(WriteOp::Append(prepared, AppendReply::Channel(tx)))?;
+        self.send(WriteOp::Append(prepared, AppendReply::Channel(tx)))
+            .map_err(|_| Error::Closed)?;
         Ok(PendingAppend { reply: rx })
     }
 
@@ -178,17 +185,10 @@ impl Store {
             Ok(p) => p,
             Err(e) => return done(Err(e)),
         };
-        let sent = match self.writer.lock() {
-            Ok(guard) => match guard.as_ref() {
-                Some((tx, _)) => tx
-                    .send(WriteOp::Append(prepared, AppendReply::Callback(done)))
-                    .map_err(|unsent| unsent.0),
-                None => Err(WriteOp::Append(prepared, AppendReply::Callback(done))),
-            },
-            Err(_) => Err(WriteOp::Append(prepared, AppendReply::Callback(done))),
-        };
-        if let Err(WriteOp::Append(_, reply)) = sent {
-            reply.send(Err(Error::Closed));
+        if let Err(unsent) = self.send(WriteOp::Append(prepared, AppendReply::Callback(done))) {
+            if let WriteOp::Append(_, reply) = *unsent {
+                reply.send(Err(Error::Closed));
+            }
         }
     }
 
@@ -352,9 +352,14 @@ impl Store {
                 });
             }
         }
-        let seqs = row.records.to_vec();
+        let group = snap
+            .state
+            .names_group_members(id)
+            .then(|| row.records.to_vec());
         drop(snap);
-        self.name_group_members(id, &seqs, &mut items)?;
+        if let Some(seqs) = group {
+            self.name_group_members(id, &seqs, &mut items)?;
+        }
         items.sort_by_key(|i| i.at_ms);
         Ok(Some(Timeline { entry, items }))
     }
@@ -363,7 +368,7 @@ impl Store {
     /// (`recipient_participant_id`), in place of the status steps their
     /// marks made: the marks keep one step per time and status, and two
     /// members reading at one second are two steps. Read from the entry's
-    /// log records (a handful), which only a group message's timeline needs.
+    /// log records (a handful): only a group message's timeline reads them.
     fn name_group_members(
         &self,
         id: EntryId,
@@ -519,7 +524,8 @@ impl Store {
             ids: bytes,
         };
         let (tx, rx) = mpsc::channel();
-        self.send(WriteOp::Purge(record, ids.clone(), tx))?;
+        self.send(WriteOp::Purge(record, ids.clone(), tx))
+            .map_err(|_| Error::Closed)?;
         rx.recv().map_err(|_| Error::Closed)?
     }
 

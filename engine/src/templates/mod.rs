@@ -152,8 +152,11 @@ pub enum Added {
 /// Every version of every template, by (name, language).
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
-    /// Versions by first seen, oldest first.
-    templates: BTreeMap<(String, String), Vec<TemplateVersion>>,
+    /// Name -> language -> versions by first seen, oldest first (never
+    /// empty). Nested rather than keyed by a pair, so that a send's look-up
+    /// borrows its two strings instead of allocating a key: it runs for
+    /// every templated send indexed and every one shown.
+    templates: BTreeMap<String, BTreeMap<String, Vec<TemplateVersion>>>,
     generation: u64,
 }
 
@@ -165,11 +168,17 @@ impl Catalog {
             catalog.generation = catalog.generation.max(v.generation);
             catalog
                 .templates
-                .entry((v.def.name.clone(), v.def.language.clone()))
+                .entry(v.def.name.clone())
+                .or_default()
+                .entry(v.def.language.clone())
                 .or_default()
                 .push(v);
         }
-        for versions in catalog.templates.values_mut() {
+        for versions in catalog
+            .templates
+            .values_mut()
+            .flat_map(BTreeMap::values_mut)
+        {
             versions.sort_by_key(|v| (v.first_seen_ms, v.generation));
         }
         catalog
@@ -185,8 +194,12 @@ impl Catalog {
     /// and category; another is a new version. Returns what changed and
     /// the version to store (none when nothing changed).
     pub fn add(&mut self, def: TemplateDef, seen_ms: i64) -> (Added, Option<TemplateVersion>) {
-        let key = (def.name.clone(), def.language.clone());
-        let versions = self.templates.entry(key).or_default();
+        let versions = self
+            .templates
+            .entry(def.name.clone())
+            .or_default()
+            .entry(def.language.clone())
+            .or_default();
         if let Some(known) = versions.iter_mut().find(|v| v.def.content == def.content) {
             let same_meta = (
                 known.def.status.as_ref(),
@@ -226,7 +239,8 @@ impl Catalog {
     /// A template's versions, oldest first.
     pub fn versions(&self, name: &str, language: &str) -> Option<&[TemplateVersion]> {
         self.templates
-            .get(&(name.to_string(), language.to_string()))
+            .get(name)?
+            .get(language)
             .map(Vec::as_slice)
             .filter(|v| !v.is_empty())
     }
@@ -235,6 +249,7 @@ impl Catalog {
     pub fn iter(&self) -> impl Iterator<Item = &[TemplateVersion]> {
         self.templates
             .values()
+            .flat_map(BTreeMap::values)
             .map(Vec::as_slice)
             .filter(|v| !v.is_empty())
     }
@@ -243,8 +258,9 @@ impl Catalog {
     pub(crate) fn changed_since(&self, generation: u64) -> Vec<(String, String)> {
         self.templates
             .iter()
-            .filter(|(_, vs)| vs.iter().any(|v| v.generation > generation))
-            .map(|(k, _)| k.clone())
+            .flat_map(|(name, languages)| languages.iter().map(move |(l, vs)| (name, l, vs)))
+            .filter(|(_, _, vs)| vs.iter().any(|v| v.generation > generation))
+            .map(|(name, language, _)| (name.clone(), language.clone()))
             .collect()
     }
 }
