@@ -79,6 +79,7 @@
 //! modules explain why keys: sled keeps freed bytes). A purge interrupted by
 //! a crash is finished by the next open.
 
+pub mod country;
 mod error;
 mod log;
 mod model;

@@ -228,16 +228,32 @@ impl Generator {
             + (i as i128 * self.opts.span_ms as i128 / self.opts.messages.max(1) as i128) as i64
     }
 
-    /// One of the customers, always the same for the same number `n`.
+    /// One of the customers, always the same for the same number `n`:
+    /// most in Brazil, the rest across Latin America, the United States,
+    /// Spain and Japan (the country drawn independently of the kind of
+    /// identifier, so every country has people of each kind).
     fn customer(&mut self) -> Customer {
         let n = self.rng.below(self.opts.customers);
+        let (country, calling) = match (n / 100) % 100 {
+            0..=69 => ("BR", "55"),
+            70..=79 => ("MX", "52"),
+            80..=84 => ("AR", "54"),
+            85..=89 => ("CO", "57"),
+            90..=93 => ("US", "1"),
+            94..=96 => ("ES", "34"),
+            _ => ("JP", "81"),
+        };
         let ddd = 11 + (n % 89);
         let local = (n * 7919) % 100_000_000;
-        let dialled = format!("55{ddd}9{local:08}");
+        let dialled = match country {
+            "BR" => format!("55{ddd}9{local:08}"),
+            "US" => format!("1{}{:07}", 201 + (n % 300) * 2, local % 10_000_000),
+            _ => format!("{calling}{ddd}{local:08}"),
+        };
         match n % 100 {
             // Accounts older than Brazil's ninth digit: Meta answers with,
             // and the person writes from, the number without it.
-            0..=6 => Customer {
+            0..=6 if country == "BR" => Customer {
                 wa_id: Some(format!("55{ddd}{local:08}")),
                 dialled: Some(dialled),
                 user_id: None,
@@ -249,7 +265,7 @@ impl Generator {
                 dialled: None,
                 wa_id: None,
                 user_id: Some(format!(
-                    "BR.{:020}",
+                    "{country}.{:020}",
                     n.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 10u64.pow(19)
                 )),
                 username: Some(format!("cliente{n}")),
@@ -480,7 +496,14 @@ impl Generator {
             }
             if k == 0 {
                 st["conversation"] = json!({"id": format!("conv{:x}", i * 31 + 7), "expiration_timestamp": ((at + 86_400_000) / 1000).to_string(), "origin": {"type": conv_type}});
-                st["pricing"] = json!({"billable": true, "pricing_model": "PMP", "category": conv_type, "type": "regular"});
+                // Service replies and most utility messages inside an open
+                // window are free; marketing never is.
+                let pricing_type = match conv_type {
+                    "service" => "free_customer_service",
+                    "utility" if i.is_multiple_of(3) => "free_customer_service",
+                    _ => "regular",
+                };
+                st["pricing"] = json!({"billable": pricing_type == "regular", "pricing_model": "PMP", "category": conv_type, "type": pricing_type});
             }
             if let Some(c) = err {
                 st["errors"] = json!([{"code": c, "title": error_title(*c), "message": error_title(*c), "error_data": {"details": error_title(*c)}}]);

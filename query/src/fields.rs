@@ -187,6 +187,7 @@ pub const FIELDS: &[FieldSpec] = &[
     shown("parent_user_id", "Parent user id", Id),
     shown("username", "Username", Id),
     shown("contact_name", "Contact name", Text),
+    indexed("country", &[], "Country", Text, Field::Country, true),
     FieldSpec {
         name: "contact",
         aliases: &[],
@@ -277,6 +278,7 @@ pub const FIELDS: &[FieldSpec] = &[
         Field::PricingType,
         false,
     ),
+    indexed("billable", &[], "Billable", Enum, Field::Billable, false),
     indexed("source", &[], "Source", Enum, Field::Origin, true),
     indexed(
         "marketing",

@@ -87,7 +87,7 @@ pub(crate) struct Receipt {
     pub(crate) ids: roaring::RoaringBitmap,
 }
 
-const COLUMNS: [&str; 31] = [
+const COLUMNS: [&str; 32] = [
     "id",
     "recorded_at",
     "direction",
@@ -105,6 +105,7 @@ const COLUMNS: [&str; 31] = [
     "parent_user_id",
     "username",
     "contact_name",
+    "country",
     "error_code",
     "error_title",
     "user",
@@ -135,7 +136,7 @@ const PDF_COLUMNS: [(&str, f32); 10] = [
     ("Error", 172.0),
 ];
 
-fn row(e: &Entry) -> [String; 31] {
+fn row(e: &Entry) -> [String; 32] {
     let s = |o: &Option<String>| o.clone().unwrap_or_default();
     [
         e.id.0.to_string(),
@@ -155,6 +156,7 @@ fn row(e: &Entry) -> [String; 31] {
         s(&e.parent_user_id),
         s(&e.username),
         s(&e.contact_name),
+        s(&e.country),
         e.error_code.map(|c| c.to_string()).unwrap_or_default(),
         s(&e.error_title),
         s(&e.user),

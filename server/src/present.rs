@@ -82,6 +82,7 @@ impl serde::Serialize for EntryOut<'_> {
         put!("conversation_id", &e.conversation_id);
         put!("conversation_type", &e.conversation_type);
         put!("correlation_id", &e.correlation_id);
+        put!("country", &e.country);
         put!("delivered_ms", &e.delivered_ms);
         put!("direction", e.direction.as_str());
         if let Some(info) = error {

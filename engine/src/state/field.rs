@@ -123,6 +123,8 @@ pub enum Value {
     Marketing(Preference),
     /// Where a message was sent or seen.
     Origin(Origin),
+    /// Whether Meta charges for it.
+    Billable(bool),
 }
 
 /// The accepted values of a field, for an error message.
@@ -138,6 +140,8 @@ fn expected(field: Field) -> &'static str {
         Field::Attribution => "quoted, inferred or none",
         Field::Marketing => "stop, resume or none",
         Field::Origin => "api, app or history",
+        Field::Country => "a country code (ISO 3166-1 alpha-2, e.g. BR) or none",
+        Field::Billable => "true, false or none",
         Field::Day | Field::Hour => "a time range (from, to)",
         _ => "a value",
     }
@@ -201,11 +205,18 @@ pub enum Field {
     Marketing,
     /// Where a message was sent or seen: api 1, app 2, history 3.
     Origin,
+    /// The person's country (ISO 3166-1 alpha-2): from the calling code of
+    /// their number, else from the prefix of their business-scoped user id.
+    Country,
+    /// Outbound messages Meta charges for (1: `pricing.type` regular, or
+    /// `billable: true` on traffic without a type) or not (0: a free type,
+    /// or `billable: false`). Absent before a status brought pricing.
+    Billable,
 }
 
 impl Field {
     /// Every indexed field.
-    pub const ALL: [Field; 25] = [
+    pub const ALL: [Field; 27] = [
         Field::Category,
         Field::Name,
         Field::Template,
@@ -231,6 +242,8 @@ impl Field {
         Field::PricingType,
         Field::Marketing,
         Field::Origin,
+        Field::Country,
+        Field::Billable,
     ];
     pub(crate) fn slot(self) -> usize {
         self as usize
@@ -263,6 +276,8 @@ impl Field {
             Field::PricingType => "pricing_type",
             Field::Marketing => "marketing",
             Field::Origin => "source",
+            Field::Country => "country",
+            Field::Billable => "billable",
         }
     }
     /// Parses a filter's value for this field (`none` is the absent value);
@@ -286,6 +301,12 @@ impl Field {
             Field::Attribution => Attribution::parse(text).map(Value::Attribution),
             Field::Marketing => Preference::parse(text).map(Value::Marketing),
             Field::Origin => Origin::parse(text).map(Value::Origin),
+            Field::Country => crate::country::parse_country(text).map(Value::Text),
+            Field::Billable => match text {
+                "true" => Some(Value::Billable(true)),
+                "false" => Some(Value::Billable(false)),
+                _ => None,
+            },
             Field::Day | Field::Hour => None,
             _ if self.is_text() => Some(Value::Text(text.to_string())),
             _ => None,
@@ -311,6 +332,7 @@ impl Field {
             Field::Attribution => vec!["quoted", "inferred"],
             Field::Marketing => vec!["stop", "resume"],
             Field::Origin => Origin::ALL.iter().map(|o| o.as_str()).collect(),
+            Field::Billable => vec!["true", "false"],
             _ => return None,
         })
     }
@@ -332,6 +354,7 @@ impl Field {
                 | Field::Language
                 | Field::Button
                 | Field::PricingType
+                | Field::Country
         )
     }
 }

@@ -641,6 +641,7 @@ impl State {
             if let Some(doc) = doc {
                 docs.push(doc);
             }
+            self.derive_market(*id);
             let (idents, n) = self.rows.get_mut(id.0).idents();
             let joined = self.contacts.observe(*id, &idents[..n]);
             let after = self.rows.get_mut(id.0).index_keys();
@@ -685,6 +686,40 @@ impl State {
             Some(_) => self.live.insert(id.0),
             None => self.live.remove(id.0),
         };
+    }
+
+    /// Sets what the row's strings imply and its index keys need: the
+    /// person's country (their number's calling code, else their user id's
+    /// prefix) and whether Meta charges for an outbound message (`pricing.type`
+    /// regular; `billable` on traffic from before the type existed).
+    fn derive_market(&mut self, id: EntryId) {
+        let row = self.rows.get_mut(id.0);
+        let i = &mut self.interner;
+        let number = match row.direction {
+            Direction::Outbound => [row.wa_id, row.phone],
+            _ => [row.phone, row.wa_id],
+        };
+        let country = number
+            .into_iter()
+            .filter(|s| *s != 0)
+            .find_map(|s| crate::country::country_of_number(i.resolve(s)))
+            .or_else(|| {
+                [row.user_id, row.parent_user_id]
+                    .into_iter()
+                    .filter(|s| *s != 0)
+                    .find_map(|s| crate::country::country_of_user_id(i.resolve(s)))
+            })
+            .map(|c| [c.as_bytes()[0], c.as_bytes()[1]]);
+        row.country = match country {
+            Some(c) => i.intern(std::str::from_utf8(&c).unwrap_or_default()),
+            None => 0,
+        };
+        if row.direction == Direction::Outbound {
+            row.charged = match row.pricing_type {
+                0 => row.billable,
+                t => Some(i.resolve(t) == "regular"),
+            };
+        }
     }
 
     fn apply_send(&mut self, id: EntryId, send: &SendEvent) -> Option<TextDoc> {

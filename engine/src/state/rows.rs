@@ -602,6 +602,10 @@ pub(crate) struct Row {
     pub(crate) pricing_model: Sym,
     pub(crate) pricing_type: Sym,
     pub(crate) billable: Option<bool>,
+    /// Derived (`State::derive_market`): the person's country, and whether
+    /// Meta charges for the message.
+    pub(crate) country: Sym,
+    pub(crate) charged: Option<bool>,
     pub(crate) contact_name: Sym,
     /// The person's business-scoped user id, parent user id and username.
     pub(crate) user_id: Sym,
@@ -669,6 +673,8 @@ impl Row {
             pricing_model: 0,
             pricing_type: 0,
             billable: None,
+            country: 0,
+            charged: None,
             contact_name: 0,
             user_id: 0,
             parent_user_id: 0,
@@ -693,7 +699,7 @@ impl Row {
     }
 
     /// Every interned string the row refers to (0 for none).
-    pub(crate) fn syms(&self) -> [Sym; 26] {
+    pub(crate) fn syms(&self) -> [Sym; 27] {
         [
             self.error_title,
             self.category,
@@ -721,6 +727,7 @@ impl Row {
             self.event_from,
             self.event_to,
             self.event_reason,
+            self.country,
         ]
     }
 
@@ -786,6 +793,8 @@ impl Row {
         keys[Field::ConversationType.slot()] = sym(self.conversation_type);
         keys[Field::PricingCategory.slot()] = sym(self.pricing_category);
         keys[Field::PricingType.slot()] = sym(self.pricing_type);
+        keys[Field::Country.slot()] = sym(self.country);
+        keys[Field::Billable.slot()] = self.charged.map_or(NONE_KEY, i64::from);
         keys[Field::Origin.slot()] = match self.direction {
             Direction::Event => NONE_KEY,
             _ => self.origin as i64,

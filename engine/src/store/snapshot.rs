@@ -141,6 +141,7 @@ impl<'a> Snapshot<'a> {
             Value::Attribution(a) => *a as i64,
             Value::Marketing(p) => *p as i64,
             Value::Origin(o) => *o as i64,
+            Value::Billable(b) => i64::from(*b),
             Value::Engagement(asked) => {
                 return Engagement::ALL
                     .into_iter()
@@ -191,6 +192,11 @@ impl<'a> Snapshot<'a> {
                 .into_iter()
                 .find(|a| *a as i64 == key)
                 .map(Attribution::as_str),
+            Field::Billable => match key {
+                0 => Some("false"),
+                1 => Some("true"),
+                _ => None,
+            },
             _ => None,
         };
         name.map_or(FieldValue::Int(key), |n| FieldValue::Text(n.into()))

@@ -54,7 +54,8 @@ pub(super) fn entry_of(state: &State, id: EntryId, r: &Row) -> Entry {
             Direction::Event => None,
             _ => Some(r.origin),
         },
-        billable: r.billable,
+        billable: r.charged,
+        country: i.opt(r.country),
         session: r.session,
         in_reply_to: r.in_reply_to,
         attribution: r.in_reply_to.map(|_| {
@@ -189,8 +190,13 @@ pub struct Entry {
     pub pricing_type: Option<String>,
     /// Where the message was sent or seen (api, app, history).
     pub source: Option<Origin>,
-    /// Whether the message is billable.
+    /// Whether Meta charges for the message: `pricing.type` regular (or,
+    /// on traffic without a type, `pricing.billable`). `None` until a
+    /// status brought pricing.
     pub billable: Option<bool>,
+    /// The person's country (ISO 3166-1 alpha-2): their number's calling
+    /// code, else their business-scoped user id's prefix.
+    pub country: Option<String>,
     /// Whether a 24 h session was open at send time.
     pub session: Option<Session>,
     /// The outbound message an inbound one answers.
