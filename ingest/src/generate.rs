@@ -234,7 +234,7 @@ impl Generator {
     /// identifier, so every country has people of each kind).
     fn customer(&mut self) -> Customer {
         let n = self.rng.below(self.opts.customers);
-        let (country, calling) = match (n / 100) % 100 {
+        let (country, calling) = match (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 100 {
             0..=69 => ("BR", "55"),
             70..=79 => ("MX", "52"),
             80..=84 => ("AR", "54"),

@@ -27,21 +27,26 @@
 
 mod backend;
 mod buckets;
+mod cost;
 mod error;
 mod exec;
 mod fields;
 mod params;
+mod rates;
 mod report;
+mod scan;
 mod templates;
 
 pub use backend::{Backend, BackendResult, RawInputSink};
 pub use buckets::Interval;
+pub use cost::{CostBucket, CostGroup, CostReport, TypeCount};
 pub use error::QueryError;
 pub use exec::{group_in, matching, search, sorted_ids, stats, Group, GroupBy, Page, Stats};
 pub use fields::{field, FieldKind, FieldSpec, FilterField, FIELDS};
 pub use params::{
     parse_time, parse_tz, Column, Filter, FilterValue, LogQuery, Sort, DEFAULT_LIMIT, MAX_LIMIT,
 };
+pub use rates::{category_key, Price, Rate, RateCard, RateCardError};
 pub use report::{
     report, Breakdown, Bucket, CampaignReplies, Conversations, Count, Drill, Funnel, Inbound, Plan,
     Report, ReportOptions, Sections, Step, REPORT_PARAMS,

@@ -27,32 +27,46 @@
 //! | engaged | the customer replied to it or clicked one of its buttons |
 
 use crate::buckets::{bucket_label, next_bucket, Bucketer, Interval};
+use crate::cost::{cost_report, CostReport};
 use crate::error::QueryError;
 use crate::exec::{matches_in, prefetch};
 use crate::params::LogQuery;
+use crate::rates::RateCard;
+pub use crate::scan::Drill;
+use crate::scan::{drill, filter_value, Map, ScanColumn, SCAN_CHUNK};
 use jiff::tz::TimeZone;
 use jiff::Zoned;
 use roaring::RoaringBitmap;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use ticks_engine::{
-    Attribution, Direction, Field, FieldValue, Key, KeyColumn, Snapshot, Status, Store,
-};
+use ticks_engine::{Attribution, Direction, Field, FieldValue, Key, Snapshot, Status, Store};
 use ticks_ingest::{http_code_info, meta_error_info};
 
 /// Parameters of `/v1/report` and `ticks report` that are not filters.
-pub const REPORT_PARAMS: [&str; 4] = ["interval", "funnel_by", "top", "sections"];
+pub const REPORT_PARAMS: [&str; 6] = [
+    "interval",
+    "funnel_by",
+    "top",
+    "sections",
+    "group",
+    "rate_card",
+];
 
 /// Most buckets a series may have (a year of days, or 60 days of hours).
 const MAX_BUCKETS: usize = 1500;
 
 /// How the report is laid out (not which entries it covers: that is the query).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReportOptions {
     /// Bucket width of the series.
     pub interval: Interval,
     /// The field whose values get a funnel each (name, template or category).
     pub funnel_by: Field,
+    /// The field the cost section is split by (`group=`).
+    pub group: Field,
+    /// The rate card that prices the cost section (`rate_card=` names it;
+    /// the caller loads it). Without one, messages are counted, not priced.
+    pub rate_card: Option<std::sync::Arc<RateCard>>,
     /// How many funnels, failure reasons and groups per breakdown to list.
     pub top: usize,
     /// Which parts to compute; the others are left empty.
@@ -61,7 +75,7 @@ pub struct ReportOptions {
     pub plan: Plan,
 }
 
-/// The parts of a report (`sections=counts,funnels,series,inbound`).
+/// The parts of a report (`sections=counts,funnels,series,inbound,cost,countries`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sections {
     /// `counts` and `conversations`.
@@ -72,15 +86,30 @@ pub struct Sections {
     pub series: bool,
     /// `inbound`.
     pub inbound: bool,
+    /// `cost` (see the `cost` module).
+    pub cost: bool,
+    /// `countries`: a funnel with failure reasons per country.
+    pub countries: bool,
 }
 
 impl Sections {
-    /// Every section.
-    pub const ALL: Sections = Sections {
+    /// What a report has unless `sections=` says otherwise.
+    pub const DEFAULT: Sections = Sections {
         counts: true,
         funnels: true,
         series: true,
         inbound: true,
+        cost: false,
+        countries: false,
+    };
+    /// No section.
+    pub const NONE: Sections = Sections {
+        counts: false,
+        funnels: false,
+        series: false,
+        inbound: false,
+        cost: false,
+        countries: false,
     };
 }
 
@@ -103,8 +132,10 @@ impl Default for ReportOptions {
         ReportOptions {
             interval: Interval::Day,
             funnel_by: Field::Name,
+            group: Field::Name,
+            rate_card: None,
             top: 20,
-            sections: Sections::ALL,
+            sections: Sections::DEFAULT,
             plan: Plan::Auto,
         }
     }
@@ -132,15 +163,35 @@ impl ReportOptions {
                         Field::Category,
                         Field::User,
                         Field::Subaccount,
+                        Field::Country,
                     ]
                     .into_iter()
                     .find(|f| f.name() == value)
                     .ok_or_else(|| {
                         invalid(
                             key,
-                            format!("{value:?}: use name, template, category, user or subaccount"),
+                            format!(
+                                "{value:?}: use name, template, category, user, subaccount or country"
+                            ),
                         )
                     })?
+                }
+                "group" => {
+                    o.group = match crate::fields::field(value).and_then(|f| f.filter) {
+                        Some(crate::fields::FilterField::Indexed(f))
+                            if !matches!(f, Field::Day | Field::Hour) =>
+                        {
+                            f
+                        }
+                        _ => {
+                            return Err(invalid(
+                                key,
+                                format!(
+                                    "{value:?}: use an indexed field (campaign, template, category, pricing_category, pricing_type, country, user, subaccount...)"
+                                ),
+                            ))
+                        }
+                    }
                 }
                 "top" => {
                     o.top = value
@@ -150,22 +201,21 @@ impl ReportOptions {
                         .ok_or_else(|| invalid(key, format!("{value:?}: use 1 to 200")))?
                 }
                 "sections" => {
-                    let mut sections = Sections {
-                        counts: false,
-                        funnels: false,
-                        series: false,
-                        inbound: false,
-                    };
+                    let mut sections = Sections::NONE;
                     for part in value.split(',').filter(|p| !p.is_empty()) {
                         match part {
                             "counts" => sections.counts = true,
                             "funnels" => sections.funnels = true,
                             "series" => sections.series = true,
                             "inbound" => sections.inbound = true,
+                            "cost" => sections.cost = true,
+                            "countries" => sections.countries = true,
                             other => {
                                 return Err(invalid(
                                     key,
-                                    format!("{other:?}: use counts, funnels, series or inbound"),
+                                    format!(
+                                        "{other:?}: use counts, funnels, series, inbound, cost or countries"
+                                    ),
                                 ))
                             }
                         }
@@ -183,25 +233,6 @@ fn invalid(param: &str, message: String) -> QueryError {
     QueryError::InvalidParam {
         param: param.to_string(),
         message,
-    }
-}
-
-/// Query parameters that select exactly the entries behind a figure.
-pub type Drill = Vec<(String, String)>;
-
-fn drill(pairs: &[(&str, &str)]) -> Drill {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-/// The filter value that selects `key` of `field` (`none` for no value).
-fn filter_value(key: &FieldValue) -> String {
-    match key {
-        FieldValue::None => "none".into(),
-        FieldValue::Int(i) => i.to_string(),
-        FieldValue::Text(t) => t.clone(),
     }
 }
 
@@ -228,6 +259,13 @@ pub struct Report {
     pub inbound: Inbound,
     /// Conversations by origin type and by pricing category.
     pub conversations: Conversations,
+    /// `sections=countries`: one funnel per country, most attempted first,
+    /// each with its failure reasons.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub countries: Vec<Funnel>,
+    /// `sections=cost`: what the matching messages cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostReport>,
 }
 
 /// Counts by the values of one field.
@@ -384,13 +422,13 @@ pub fn report(store: &Store, q: &LogQuery, options: &ReportOptions) -> Result<Re
     let pre = prefetch(store, q)?;
     let snap = store.snapshot();
     let matches = matches_in(&snap, q, &pre);
-    let wanted = options.sections;
-    let none = Sections {
-        counts: false,
-        funnels: false,
-        series: false,
-        inbound: false,
+    // Cost and countries are computed apart, below.
+    let wanted = Sections {
+        cost: false,
+        countries: false,
+        ..options.sections
     };
+    let none = Sections::NONE;
     let (scanned, intersected) = match options.plan {
         Plan::Scan => (wanted, none),
         Plan::Bitmaps => (none, wanted),
@@ -411,8 +449,7 @@ pub fn report(store: &Store, q: &LogQuery, options: &ReportOptions) -> Result<Re
                 Sections {
                     counts: wanted.counts && big,
                     series: wanted.series && big,
-                    funnels: false,
-                    inbound: false,
+                    ..none
                 },
             )
         }
@@ -424,21 +461,43 @@ pub fn report(store: &Store, q: &LogQuery, options: &ReportOptions) -> Result<Re
     if scanned != none {
         let part = ReportOptions {
             sections: scanned,
-            ..*options
+            ..options.clone()
         };
         tallies.take(scan_tallies(&snap, &matches, &q.tz, &part), scanned);
     }
     if intersected != none {
         let part = ReportOptions {
             sections: intersected,
-            ..*options
+            ..options.clone()
         };
         tallies.take(bitmap_tallies(&snap, &matches, &q.tz, &part), intersected);
     }
-    Ok(assemble(&snap, tallies, options))
+    let mut report = assemble(&snap, tallies, options);
+    if options.sections.countries {
+        let by_country = ReportOptions {
+            sections: Sections {
+                funnels: true,
+                ..none
+            },
+            funnel_by: Field::Country,
+            ..options.clone()
+        };
+        let t = scan_tallies(&snap, &matches, &q.tz, &by_country);
+        report.countries = assemble(&snap, t, &by_country).funnels;
+    }
+    if options.sections.cost {
+        report.cost = Some(cost_report(
+            &snap,
+            &matches,
+            &q.tz,
+            options.interval,
+            options.group,
+            options.top,
+            options.rate_card.as_deref(),
+        ));
+    }
+    Ok(report)
 }
-
-type Map<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// Everything a report counts, as raw bitmap keys, before it is decoded
 /// and laid out; both plans produce it.
@@ -750,49 +809,6 @@ fn count_codes(codes: &[u32], counts: &mut [u64]) {
 /// `LANES` counters per code -> one count per code.
 fn fold_lanes(counts: &[u64]) -> Vec<u64> {
     counts.chunks_exact(LANES).map(|c| c.iter().sum()).collect()
-}
-
-/// Ids the scan plan reads per round: their codes, a few columns of 4 bytes
-/// each, stay in the first-level caches.
-const SCAN_CHUNK: usize = 2048;
-
-/// A key column read by the scan plan, with its codes decoded once.
-struct ScanColumn<'s> {
-    column: KeyColumn<'s>,
-    /// code -> key.
-    keys: Vec<Key>,
-    /// The codes of the current chunk of ids.
-    codes: Vec<u32>,
-}
-
-impl<'s> ScanColumn<'s> {
-    fn new(column: KeyColumn<'s>) -> ScanColumn<'s> {
-        let keys = (0..column.codes() as u32).map(|c| column.key(c)).collect();
-        ScanColumn {
-            column,
-            keys,
-            codes: Vec::with_capacity(SCAN_CHUNK),
-        }
-    }
-    fn load(&mut self, ids: &[u32]) {
-        self.codes.clear();
-        self.column.gather(ids, &mut self.codes);
-    }
-    /// The key of the chunk's `i`-th entry.
-    #[inline]
-    fn key_at(&self, i: usize) -> Key {
-        self.keys[self.codes[i] as usize]
-    }
-    /// Counts per code -> counts per key (codes never counted are left out).
-    fn decode(&self, counts: &[u64]) -> Map<Key, u64> {
-        let mut out = Map::default();
-        for (code, n) in counts.iter().enumerate() {
-            if *n > 0 {
-                *out.entry(self.keys[code]).or_default() += n;
-            }
-        }
-        out
-    }
 }
 
 /// The series of the scan plan: buckets counted by status and response code
@@ -1299,6 +1315,8 @@ fn assemble(snap: &Snapshot<'_>, t: Tallies, options: &ReportOptions) -> Report 
             by_type: known(breakdown(Field::ConversationType)),
             by_pricing_category: known(breakdown(Field::PricingCategory)),
         },
+        countries: Vec::new(),
+        cost: None,
     }
 }
 

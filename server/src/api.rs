@@ -388,11 +388,21 @@ pub(crate) async fn get_report(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let params = query_pairs(&req);
-    let options = ticks_query::ReportOptions::from_params(&params)?;
+    let mut options = ticks_query::ReportOptions::from_params(&params)?;
     let query = LogQuery::from_params(&params, &ticks_query::REPORT_PARAMS)?;
     let store = app.store()?;
     let started = Instant::now();
-    let report = blocking(move || Ok(store.report(&query, &options)?)).await?;
+    let card = params
+        .iter()
+        .find(|(k, _)| k == "rate_card")
+        .map(|(_, v)| v.clone());
+    let report = blocking(move || {
+        if options.sections.cost {
+            options.rate_card = crate::rates::load_card(store.as_ref(), card.as_deref())?;
+        }
+        Ok(store.report(&query, &options)?)
+    })
+    .await?;
     app.metrics.observe_query(started.elapsed());
     Ok(json_response(StatusCode::OK, &report))
 }

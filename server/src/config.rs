@@ -106,6 +106,9 @@ pub(crate) struct FileConfig {
     template_sync_minutes: Option<u32>,
     /// The Graph API version in template sync URLs (default `v23.0`).
     graph_version: Option<String>,
+    /// A rate card file (CSV or TOML, see `GET /v1/report?sections=cost`),
+    /// stored as the `default` card at start.
+    rate_card: Option<PathBuf>,
 }
 
 /// Values given on the command line or in the environment (clap reads both).
@@ -159,6 +162,9 @@ pub(crate) struct Settings {
     pub(crate) template_sync_minutes: u32,
     /// See [`FileConfig::graph_version`].
     pub(crate) graph_version: String,
+    /// The text of the configured rate card, checked (see
+    /// [`FileConfig::rate_card`]).
+    pub(crate) rate_card: Option<String>,
     /// Maximum age in days, with the folder retention exports to.
     pub(crate) retention: Option<(u32, PathBuf)>,
 }
@@ -286,6 +292,16 @@ impl Settings {
                 "attribution_window_hours: at most 2160 (90 days), got {attribution_window_hours}"
             );
         }
+        let rate_card = match &file_cfg.rate_card {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("rate_card: {}", path.display()))?;
+                ticks_query::RateCard::parse("default", &text)
+                    .map_err(|e| anyhow::anyhow!("rate_card: {}: {e}", path.display()))?;
+                Some(text)
+            }
+            None => None,
+        };
         let retention = match (
             over.retention_days.or(file_cfg.retention_days),
             over.retention_export_dir.or(file_cfg.retention_export_dir),
@@ -324,6 +340,7 @@ impl Settings {
             waba_id: file_cfg.waba_id.filter(|w| !w.trim().is_empty()),
             template_sync_minutes,
             graph_version: file_cfg.graph_version.unwrap_or_else(|| "v23.0".into()),
+            rate_card,
             relay_urls,
             tokens,
             max_body_bytes: max_body_mib * 1024 * 1024,

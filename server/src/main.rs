@@ -33,6 +33,7 @@ mod pdf;
 mod present;
 mod proxy;
 mod purge;
+mod rates;
 mod relay;
 mod report_text;
 mod request;

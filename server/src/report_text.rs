@@ -172,5 +172,79 @@ pub(crate) fn render(r: &Report, zone: &str) -> String {
             let _ = writeln!(out, "  {:<32} {:>10}", "(others)", b.other);
         }
     }
+    if !r.countries.is_empty() {
+        let _ = writeln!(out, "\nFunnels by country");
+        for f in &r.countries {
+            funnel_row(&mut out, &key(&f.key), f);
+            for reason in f.failure_reasons.iter().take(3) {
+                let _ = writeln!(
+                    out,
+                    "      error {:<10} {:>9}",
+                    key(&reason.key),
+                    reason.count
+                );
+            }
+        }
+    }
+    if let Some(c) = &r.cost {
+        cost(&mut out, c, zone);
+    }
     out
+}
+
+fn money(x: f64) -> String {
+    format!("{x:.4}")
+}
+
+fn cost(out: &mut String, c: &ticks_query::CostReport, zone: &str) {
+    let currency = c.currency.as_deref().unwrap_or("(no rate card)");
+    let _ = writeln!(
+        out,
+        "\nCost ({currency}, rate card {})",
+        c.rate_card.as_deref().unwrap_or("none")
+    );
+    let _ = writeln!(
+        out,
+        "  {} messages: {} billable, {} free, {} not priced by Meta yet, {} without a rate",
+        c.messages, c.billable, c.free, c.unknown, c.unpriced
+    );
+    let per = |x: Option<f64>| x.map_or("-".into(), money);
+    let _ = writeln!(
+        out,
+        "  total {}; per delivered {}, per read {}, per reply {}",
+        money(c.total),
+        per(c.cost_per_delivered),
+        per(c.cost_per_read),
+        per(c.cost_per_reply)
+    );
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>9} {:>9} {:>9} {:>12} {:>12}",
+        c.group, "messages", "billable", "free", "cost", "/delivered"
+    );
+    for g in &c.groups {
+        let _ = writeln!(
+            out,
+            "  {:<28} {:>9} {:>9} {:>9} {:>12} {:>12}",
+            cell(&key(&g.key), 28),
+            g.messages,
+            g.billable,
+            g.free,
+            money(g.cost),
+            per(g.cost_per_delivered)
+        );
+    }
+    if !c.series.is_empty() {
+        let _ = writeln!(out, "  cost by bucket ({zone})");
+        for b in &c.series {
+            let _ = writeln!(
+                out,
+                "  {:<17} {:>9} {:>9} {:>12}",
+                b.label,
+                b.messages,
+                b.billable,
+                money(b.cost)
+            );
+        }
+    }
 }

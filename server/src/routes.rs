@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::config::Scope;
 use crate::error::ApiError;
 use crate::respond::{json_response, text_response, Body};
-use crate::{api, proxy, templates, ui};
+use crate::{api, proxy, rates, templates, ui};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::sync::Arc;
@@ -50,6 +50,8 @@ enum Handler {
     PostTemplates,
     GetTemplates,
     GetTemplate,
+    PostRateCard,
+    GetRateCards,
     DeleteLog,
     PostDelete,
     GetTimeline,
@@ -185,6 +187,20 @@ pub(crate) const ROUTES: &[Route] = &[
         Token(Read),
         "templates",
         Handler::GetTemplate,
+    ),
+    route(
+        "POST",
+        "/v1/rate-card",
+        Token(Admin),
+        "rate_card",
+        Handler::PostRateCard,
+    ),
+    route(
+        "GET",
+        "/v1/rate-card",
+        Token(Read),
+        "rate_card",
+        Handler::GetRateCards,
     ),
     route(
         "DELETE",
@@ -365,6 +381,8 @@ pub(crate) async fn dispatch(
         Handler::PostTemplates => templates::post_templates(app, req).await,
         Handler::GetTemplates => templates::get_templates(app).await,
         Handler::GetTemplate => templates::get_template(app, param(0), param(1)).await,
+        Handler::PostRateCard => rates::post_rate_card(app, req).await,
+        Handler::GetRateCards => rates::get_rate_cards(app).await,
         Handler::DeleteLog => api::delete_log(app, &req, param(0), actor).await,
         Handler::PostDelete => api::post_delete(app, req, actor).await,
         Handler::GetTimeline => api::get_timeline(app, param(0)).await,

@@ -14,6 +14,8 @@
 //! - `proxy`: the logging proxy in front of a fake Graph API.
 //! - `relay`: webhooks relayed to the business's own app, across restarts.
 //! - `cli`: the command line on a data directory.
+//! - `cost`: rate cards (posted, configured, named for a what-if) pricing
+//!   the billable messages of the report by country and date.
 //! - `people`: one person behind many identifiers (a Brazilian or Mexican
 //!   number and its `wa_id`, a user id without a number, a username, a
 //!   number change), found by `contact=`, `phone=`, `text=` and
@@ -34,6 +36,7 @@
 mod api;
 mod auth;
 mod cli;
+mod cost;
 mod crash;
 mod export;
 mod people;

@@ -53,6 +53,11 @@ impl Key {
         Key(a as i64)
     }
 
+    /// The key of a [`Field::Billable`] value.
+    pub const fn billable(charged: bool) -> Key {
+        Key(charged as i64)
+    }
+
     /// Whether it stands for no value.
     pub fn is_none(self) -> bool {
         self.0 == NONE_KEY

@@ -19,8 +19,23 @@ pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
     let Args { params, format } = args;
     let store = place.open_store()?;
     let pairs = key_values(&params)?;
-    let options = ticks_query::ReportOptions::from_params(&pairs)?;
+    let mut options = ticks_query::ReportOptions::from_params(&pairs)?;
     let query = ticks_query::LogQuery::from_params(&pairs, &ticks_query::REPORT_PARAMS)?;
+    if options.sections.cost {
+        // `rate_card=` names a file, or a card stored in the store.
+        let named = pairs.iter().find(|(k, _)| k == "rate_card").map(|(_, v)| v);
+        options.rate_card = match named {
+            Some(path) if std::path::Path::new(path).is_file() => {
+                let text = std::fs::read_to_string(path)?;
+                Some(std::sync::Arc::new(
+                    ticks_query::RateCard::parse(path, &text)
+                        .map_err(|e| anyhow::anyhow!("rate_card: {path}: {e}"))?,
+                ))
+            }
+            named => crate::rates::load_card(&store, named.map(String::as_str))
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        };
+    }
     let report = ticks_query::report(&store, &query, &options)?;
     store.close()?;
     match format {

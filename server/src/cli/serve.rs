@@ -188,6 +188,10 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
                 Duration::from_secs(u64::from(minutes) * 60),
             );
         }
+        if let Some(text) = &settings.rate_card {
+            crate::rates::store_card(backend.as_ref(), crate::rates::DEFAULT, text)
+                .map_err(|e| anyhow::anyhow!("rate_card: {e:?}"))?;
+        }
         let app = Arc::new(app::App::new(settings));
         app.set_backend(backend.clone());
         let _ = app.relays.set(relays);

@@ -1,0 +1,497 @@
+//! What the matching traffic cost under a rate card: per group (campaign,
+//! template, category, pricing type, country, user, subaccount...), per
+//! day or hour in the query's zone, free against billable, and per
+//! delivered, read and replied message.
+//!
+//! A billable message (the `billable` field: `pricing.type` regular, or
+//! `billable: true` on older traffic) is priced by its person's country
+//! (the `country` field) and its `pricing.category`, at its send time; a
+//! tier is the message's place among the month's billable messages of
+//! that market and category in the whole store (UTC month, in arrival
+//! order), whatever the filter. Billable messages the card has no rate for
+//! are counted as `unpriced`, never as free.
+//!
+//! One scan of the matching outbound entries' key columns (as the
+//! report's scan plan): the price of each (country, category, UTC hour) is
+//! looked up once.
+
+use crate::buckets::{bucket_label, next_bucket, Bucketer, Interval};
+use crate::rates::{money, price_among, Rate, RateCard};
+use crate::scan::{drill, filter_value, Drill, Map, ScanColumn, SCAN_CHUNK};
+use jiff::tz::TimeZone;
+use jiff::Zoned;
+use roaring::RoaringBitmap;
+use serde::Serialize;
+use ticks_engine::{Direction, Engagement, Field, FieldValue, Key, Reached, Snapshot, Value};
+
+/// The cost section of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct CostReport {
+    /// The rate card's name (`null`: none is loaded, so nothing is priced).
+    pub rate_card: Option<String>,
+    /// Its currency.
+    pub currency: Option<String>,
+    /// The field `groups` are split by.
+    pub group: &'static str,
+    /// Matching outbound messages.
+    pub messages: u64,
+    /// Of them, those Meta charges for.
+    pub billable: u64,
+    /// Those it does not (a free pricing type).
+    pub free: u64,
+    /// Those no status has priced yet.
+    pub unknown: u64,
+    /// Billable messages the card has no rate for (not in `total`).
+    pub unpriced: u64,
+    /// What the billable messages cost.
+    pub total: f64,
+    /// `total` / delivered messages (`null` when none was delivered).
+    pub cost_per_delivered: Option<f64>,
+    /// `total` / read messages.
+    pub cost_per_read: Option<f64>,
+    /// `total` / messages that got a reply.
+    pub cost_per_reply: Option<f64>,
+    /// Free messages by pricing type.
+    pub free_by_type: Vec<TypeCount>,
+    /// Per value of `group`, costliest first (at most `top`).
+    pub groups: Vec<CostGroup>,
+    /// Per bucket of the report's interval, oldest first.
+    pub series: Vec<CostBucket>,
+}
+
+/// Free messages of one pricing type.
+#[derive(Clone, Debug, Serialize)]
+pub struct TypeCount {
+    /// The pricing type (`null`: `billable: false` without a type).
+    pub key: FieldValue,
+    /// How many.
+    pub messages: u64,
+    /// The filter selecting them.
+    pub drill: Drill,
+}
+
+/// The cost of one group.
+#[derive(Clone, Debug, Serialize)]
+pub struct CostGroup {
+    /// The group's value (`null` for messages without one).
+    pub key: FieldValue,
+    /// Outbound messages.
+    pub messages: u64,
+    /// Billable ones.
+    pub billable: u64,
+    /// Free ones.
+    pub free: u64,
+    /// Billable without a rate.
+    pub unpriced: u64,
+    /// What they cost.
+    pub cost: f64,
+    /// `cost` / delivered.
+    pub cost_per_delivered: Option<f64>,
+    /// `cost` / read.
+    pub cost_per_read: Option<f64>,
+    /// `cost` / replied.
+    pub cost_per_reply: Option<f64>,
+    /// The filter selecting its messages.
+    pub drill: Drill,
+}
+
+/// The cost of one time bucket.
+#[derive(Clone, Debug, Serialize)]
+pub struct CostBucket {
+    /// Local start, `YYYY-MM-DD` or `YYYY-MM-DDTHH:00`.
+    pub label: String,
+    /// Start, UTC milliseconds (inclusive).
+    pub from_ms: i64,
+    /// End, UTC milliseconds (exclusive).
+    pub to_ms: i64,
+    /// Outbound messages sent in it.
+    pub messages: u64,
+    /// Billable ones.
+    pub billable: u64,
+    /// What they cost.
+    pub cost: f64,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    messages: u64,
+    billable: u64,
+    free: u64,
+    unknown: u64,
+    unpriced: u64,
+    micros: i64,
+    delivered: u64,
+    read: u64,
+    replied: u64,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.messages += o.messages;
+        self.billable += o.billable;
+        self.free += o.free;
+        self.unknown += o.unknown;
+        self.unpriced += o.unpriced;
+        self.micros += o.micros;
+        self.delivered += o.delivered;
+        self.read += o.read;
+        self.replied += o.replied;
+    }
+}
+
+fn per(micros: i64, n: u64) -> Option<f64> {
+    (n > 0).then(|| money(micros) / n as f64)
+}
+
+/// The rates of one (country, category) pair, and what they priced.
+struct Rule {
+    rates: Vec<Rate>,
+    tiered: bool,
+    country: Key,
+    category: Key,
+}
+
+const UNSET: u32 = u32::MAX;
+const NO_RULE: u32 = u32::MAX - 1;
+
+/// Prices billable messages, remembering each answer.
+struct Pricer<'s, 'c> {
+    snap: &'s Snapshot<'s>,
+    card: Option<&'c RateCard>,
+    categories: usize,
+    /// country code * categories + category code -> rule index.
+    rule_of: Vec<u32>,
+    rules: Vec<Rule>,
+    /// (rule, UTC hour key) -> price micros (`None`: no rate).
+    by_hour: Map<(u32, i64), Option<i64>>,
+    /// (rule, UTC month start) -> that month's billable messages of the
+    /// rule's market and category, for tiers.
+    months: Map<(u32, i64), RoaringBitmap>,
+    billable: RoaringBitmap,
+}
+
+impl<'s, 'c> Pricer<'s, 'c> {
+    fn new(
+        snap: &'s Snapshot<'s>,
+        card: Option<&'c RateCard>,
+        country: &ScanColumn<'_>,
+        category: &ScanColumn<'_>,
+    ) -> Pricer<'s, 'c> {
+        let categories = category.keys.len();
+        Pricer {
+            snap,
+            card,
+            categories,
+            rule_of: vec![UNSET; country.keys.len() * categories],
+            rules: Vec::new(),
+            by_hour: Map::default(),
+            months: Map::default(),
+            billable: RoaringBitmap::new(),
+        }
+    }
+
+    fn rule(&mut self, country: (u32, Key), category: (u32, Key)) -> u32 {
+        let slot = country.0 as usize * self.categories + category.0 as usize;
+        if self.rule_of[slot] == UNSET {
+            self.rule_of[slot] = self.make_rule(country.1, category.1);
+        }
+        self.rule_of[slot]
+    }
+
+    fn make_rule(&mut self, country: Key, category: Key) -> u32 {
+        let Some(card) = self.card else {
+            return NO_RULE;
+        };
+        let market = match self.snap.value_of(Field::Country, country) {
+            FieldValue::Text(t) => Some(t),
+            _ => None,
+        };
+        let FieldValue::Text(cat) = self.snap.value_of(Field::PricingCategory, category) else {
+            return NO_RULE;
+        };
+        let rates = card.rates_for(market.as_deref(), &cat);
+        if rates.is_empty() {
+            return NO_RULE;
+        }
+        let tiered = rates.iter().any(|r| r.tier > 0);
+        self.rules.push(Rule {
+            rates,
+            tiered,
+            country,
+            category,
+        });
+        (self.rules.len() - 1) as u32
+    }
+
+    /// The price of billable message `id` of `rule`, sent in UTC hour `hour`.
+    fn price(&mut self, rule: u32, hour: Key, id: u32) -> Option<i64> {
+        if rule == NO_RULE {
+            return None;
+        }
+        let at = hour.hour_start_ms();
+        let r = &self.rules[rule as usize];
+        if !r.tiered {
+            return *self
+                .by_hour
+                .entry((rule, hour.hour_start_ms()))
+                .or_insert_with(|| price_among(&r.rates, at, 0).map(|p| p.micros));
+        }
+        let rank = self.rank(rule, at, id);
+        price_among(&self.rules[rule as usize].rates, at, rank).map(|p| p.micros)
+    }
+
+    /// How many billable messages of the rule's market and category came
+    /// before `id` in its UTC month.
+    fn rank(&mut self, rule: u32, at_ms: i64, id: u32) -> u64 {
+        let (start, end) = utc_month(at_ms);
+        if self.billable.is_empty() {
+            self.billable = self
+                .snap
+                .any_of(Field::Billable, &[Value::Billable(true)])
+                .into_owned();
+        }
+        let (snap, billable, r) = (self.snap, &self.billable, &self.rules[rule as usize]);
+        let month = self.months.entry((rule, start)).or_insert_with(|| {
+            let mut bm = billable & snap.recorded_between(start, end);
+            for (field, key) in [
+                (Field::Country, r.country),
+                (Field::PricingCategory, r.category),
+            ] {
+                match snap.bitmap(field, key) {
+                    Some(values) => bm &= values,
+                    None => bm.clear(),
+                }
+            }
+            bm
+        });
+        month.rank(id).saturating_sub(1)
+    }
+}
+
+/// The first millisecond of the UTC month holding `ms`, and of the next.
+fn utc_month(ms: i64) -> (i64, i64) {
+    let day = |d: jiff::civil::Date| {
+        d.to_zoned(TimeZone::UTC)
+            .map(|z| z.timestamp().as_millisecond())
+            .unwrap_or(ms)
+    };
+    let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
+        return (ms, ms);
+    };
+    let first = ts.to_zoned(TimeZone::UTC).date().first_of_month();
+    let next = first
+        .checked_add(jiff::Span::new().months(1))
+        .unwrap_or(first);
+    (day(first), day(next))
+}
+
+/// Computes the cost section over `matches`.
+pub(crate) fn cost_report(
+    snap: &Snapshot<'_>,
+    matches: &RoaringBitmap,
+    tz: &TimeZone,
+    interval: Interval,
+    group: Field,
+    top: usize,
+    card: Option<&RateCard>,
+) -> CostReport {
+    let outbound = match snap.bitmap(Field::Direction, Key::direction(Direction::Outbound)) {
+        Some(bm) => matches & bm,
+        None => RoaringBitmap::new(),
+    };
+    let column = |field| ScanColumn::new(snap.column(field));
+    let mut by = column(group);
+    let mut country = column(Field::Country);
+    let mut category = column(Field::PricingCategory);
+    let mut billable = column(Field::Billable);
+    let mut pricing_type = column(Field::PricingType);
+    let mut hour = column(Field::Hour);
+    let mut reached = column(Field::Reached);
+    let mut engagement = column(Field::Engagement);
+    let mut pricer = Pricer::new(snap, card, &country, &category);
+    let (yes, no) = (Key::billable(true), Key::billable(false));
+    let replied = [
+        Key::engagement(Engagement::Replied),
+        Key::engagement(Engagement::RepliedAndClicked),
+    ];
+    let mut groups = vec![Tally::default(); by.keys.len()];
+    let mut free_types = vec![0u64; pricing_type.keys.len()];
+    let mut bucketer = Bucketer::new(tz, interval);
+    let mut hour_bucket: Vec<Option<Option<i64>>> = vec![None; hour.keys.len()];
+    let mut buckets: Map<i64, (Zoned, Tally)> = Map::default();
+    let mut ids = Vec::with_capacity(SCAN_CHUNK);
+    let mut rest = outbound.iter().peekable();
+    while rest.peek().is_some() {
+        ids.clear();
+        ids.extend(rest.by_ref().take(SCAN_CHUNK));
+        for c in [
+            &mut by,
+            &mut country,
+            &mut category,
+            &mut billable,
+            &mut pricing_type,
+            &mut hour,
+            &mut reached,
+            &mut engagement,
+        ] {
+            c.load(&ids);
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let mut t = Tally {
+                messages: 1,
+                ..Tally::default()
+            };
+            let charge = billable.key_at(i);
+            if charge == yes {
+                t.billable = 1;
+                let rule = pricer.rule(
+                    (country.codes[i], country.key_at(i)),
+                    (category.codes[i], category.key_at(i)),
+                );
+                match pricer.price(rule, hour.key_at(i), *id) {
+                    Some(micros) => t.micros = micros,
+                    None => t.unpriced = 1,
+                }
+            } else if charge == no {
+                t.free = 1;
+                free_types[pricing_type.codes[i] as usize] += 1;
+            } else {
+                t.unknown = 1;
+            }
+            if let Some(r) = reached.key_at(i).as_reached() {
+                t.delivered = u64::from(r >= Reached::Delivered);
+                t.read = u64::from(r >= Reached::Read);
+            }
+            t.replied = u64::from(replied.contains(&engagement.key_at(i)));
+            groups[by.codes[i] as usize].add(&t);
+            let code = hour.codes[i] as usize;
+            let start = match hour_bucket[code] {
+                Some(placed) => placed,
+                None => {
+                    let placed = bucketer.of_hour(hour.key_at(i)).map(|z| {
+                        let ms = z.timestamp().as_millisecond();
+                        buckets.entry(ms).or_insert((z, Tally::default()));
+                        ms
+                    });
+                    hour_bucket[code] = Some(placed);
+                    placed
+                }
+            };
+            let start = match start {
+                Some(ms) => Some(ms),
+                None => bucketer.of_ms(snap.recorded_ms(*id)).map(|z| {
+                    let ms = z.timestamp().as_millisecond();
+                    buckets.entry(ms).or_insert((z, Tally::default()));
+                    ms
+                }),
+            };
+            if let Some(b) = start.and_then(|ms| buckets.get_mut(&ms)) {
+                b.1.add(&t);
+            }
+        }
+    }
+    let mut total = Tally::default();
+    for g in &groups {
+        total.add(g);
+    }
+    let group_name = group.name();
+    let mut listed: Vec<CostGroup> = groups
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.messages > 0)
+        .map(|(code, t)| {
+            let key = snap.value_of(group, by.keys[code]);
+            let value = filter_value(&key);
+            CostGroup {
+                drill: drill(&[("direction", "outbound"), (group_name, &value)]),
+                key,
+                messages: t.messages,
+                billable: t.billable,
+                free: t.free,
+                unpriced: t.unpriced,
+                cost: money(t.micros),
+                cost_per_delivered: per(t.micros, t.delivered),
+                cost_per_read: per(t.micros, t.read),
+                cost_per_reply: per(t.micros, t.replied),
+            }
+        })
+        .collect();
+    listed.sort_by(|a, b| {
+        b.cost
+            .total_cmp(&a.cost)
+            .then(b.messages.cmp(&a.messages))
+            .then_with(|| filter_value(&a.key).cmp(&filter_value(&b.key)))
+    });
+    listed.truncate(top);
+    let mut free_by_type: Vec<TypeCount> = free_types
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(code, n)| {
+            let key = snap.value_of(Field::PricingType, pricing_type.keys[code]);
+            let value = filter_value(&key);
+            TypeCount {
+                drill: drill(&[
+                    ("direction", "outbound"),
+                    ("billable", "false"),
+                    ("pricing_type", &value),
+                ]),
+                key,
+                messages: *n,
+            }
+        })
+        .collect();
+    free_by_type.sort_by_key(|t| std::cmp::Reverse(t.messages));
+    let mut series: Vec<(Zoned, Tally)> = buckets.into_values().collect();
+    series.sort_by_key(|(z, _)| z.timestamp());
+    let series = fill_gaps(series, interval);
+    CostReport {
+        rate_card: card.map(|c| c.name.clone()),
+        currency: card.map(|c| c.currency.clone()),
+        group: group_name,
+        messages: total.messages,
+        billable: total.billable,
+        free: total.free,
+        unknown: total.unknown,
+        unpriced: total.unpriced,
+        total: money(total.micros),
+        cost_per_delivered: per(total.micros, total.delivered),
+        cost_per_read: per(total.micros, total.read),
+        cost_per_reply: per(total.micros, total.replied),
+        free_by_type,
+        groups: listed,
+        series,
+    }
+}
+
+/// Buckets from the first to the last, the empty ones included.
+fn fill_gaps(series: Vec<(Zoned, Tally)>, interval: Interval) -> Vec<CostBucket> {
+    let mut out = Vec::with_capacity(series.len());
+    let mut at: Option<Zoned> = None;
+    for (start, t) in series {
+        while let Some(z) = at.take() {
+            if z.timestamp() >= start.timestamp() {
+                break;
+            }
+            let next = next_bucket(&z, interval);
+            out.push(bucket(&z, next.as_ref(), &Tally::default(), interval));
+            at = next;
+        }
+        let next = next_bucket(&start, interval);
+        out.push(bucket(&start, next.as_ref(), &t, interval));
+        at = next;
+    }
+    out
+}
+
+fn bucket(start: &Zoned, next: Option<&Zoned>, t: &Tally, interval: Interval) -> CostBucket {
+    let from_ms = start.timestamp().as_millisecond();
+    CostBucket {
+        label: bucket_label(start, interval),
+        from_ms,
+        to_ms: next.map_or(from_ms, |n| n.timestamp().as_millisecond()),
+        messages: t.messages,
+        billable: t.billable,
+        cost: money(t.micros),
+    }
+}
