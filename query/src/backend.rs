@@ -115,6 +115,14 @@ pub trait Backend: Send + Sync {
     ) {
         done(self.append(inputs));
     }
+    /// Counts what changed since the last call towards `alerts`, slides
+    /// their windows to `now_ms`, and returns the rules that fired or
+    /// resolved. The first call starts watching and counts nothing.
+    fn evaluate_alerts(
+        &self,
+        alerts: &mut crate::alerts::Alerts,
+        now_ms: i64,
+    ) -> BackendResult<Vec<crate::alerts::Transition>>;
     /// The template catalog: every version of every template.
     fn templates(&self) -> Arc<Catalog>;
     /// Adds template definitions (each with the time it came into force
@@ -141,6 +149,14 @@ impl Backend for Store {
         ticks_ingest::import(self, lines, options).map_err(|e| QueryError::Backend(e.to_string()))
     }
 
+    fn evaluate_alerts(
+        &self,
+        alerts: &mut crate::alerts::Alerts,
+        now_ms: i64,
+    ) -> BackendResult<Vec<crate::alerts::Transition>> {
+        let changed = self.take_changes();
+        Ok(alerts.evaluate(self, &changed, now_ms))
+    }
     fn search(&self, query: &LogQuery) -> BackendResult<Page> {
         crate::exec::search(self, query)
     }

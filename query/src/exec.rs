@@ -28,6 +28,14 @@ pub(crate) struct Prefetched {
     exact: Vec<(usize, RoaringBitmap)>,
 }
 
+impl Prefetched {
+    /// Nothing looked up: for queries without free text or correlation ids.
+    pub(crate) const NONE: Prefetched = Prefetched {
+        text: None,
+        exact: Vec::new(),
+    };
+}
+
 pub(crate) fn prefetch(store: &Store, q: &LogQuery) -> Result<Prefetched, QueryError> {
     let mut exact = Vec::new();
     for (i, f) in q.filters.iter().enumerate() {
@@ -97,11 +105,25 @@ pub fn matching(store: &Store, q: &LogQuery) -> Result<RoaringBitmap, QueryError
 }
 
 pub(crate) fn matches_in(snap: &Snapshot<'_>, q: &LogQuery, pre: &Prefetched) -> RoaringBitmap {
+    matches_among(snap, q, pre, None)
+}
+
+/// The entries of `among` (every live entry when `None`) that `q` selects:
+/// an alert's filter over what just changed costs what changed, not the store.
+pub(crate) fn matches_among(
+    snap: &Snapshot<'_>,
+    q: &LogQuery,
+    pre: &Prefetched,
+    among: Option<&RoaringBitmap>,
+) -> RoaringBitmap {
     // Every set the entries must be in. The smallest is copied; the others
     // are probed, narrowest id span first: whole containers outside a span
     // drop without a look, and a date range spans few (ids follow arrival),
     // so it goes right after the seed whatever its size.
     let mut musts: Vec<Cow<'_, RoaringBitmap>> = vec![Cow::Borrowed(snap.live())];
+    if let Some(among) = among {
+        musts.push(Cow::Borrowed(among));
+    }
     let mut excludes: Vec<RoaringBitmap> = Vec::new();
     for (i, f) in q.filters.iter().enumerate() {
         let one_of = |values: &[FilterValue]| -> Cow<'_, RoaringBitmap> {

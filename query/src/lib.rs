@@ -25,6 +25,7 @@
 //! # store.close()?; Ok(()) }
 //! ```
 
+mod alerts;
 mod backend;
 mod buckets;
 mod cost;
@@ -37,6 +38,7 @@ mod report;
 mod scan;
 mod templates;
 
+pub use alerts::{parse_window, AlertRule, AlertState, AlertStatus, Alerts, Measure, Transition};
 pub use backend::{Backend, BackendResult, RawInputSink};
 pub use buckets::Interval;
 pub use cost::{CostBucket, CostGroup, CostReport, TypeCount};

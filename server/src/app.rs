@@ -33,6 +33,8 @@ pub(crate) struct App {
     pub(crate) proxy: reqwest::Client,
     /// The webhook relays, once started.
     pub(crate) relays: OnceLock<crate::relay::Relays>,
+    /// The alert rules and their notifier, once loaded.
+    pub(crate) alerts: OnceLock<Arc<crate::alerts::AlertService>>,
 }
 
 impl App {
@@ -43,6 +45,7 @@ impl App {
             )),
             proxy: proxy_client(),
             relays: OnceLock::new(),
+            alerts: OnceLock::new(),
             settings,
             store: OnceLock::new(),
             ready: AtomicBool::new(false),

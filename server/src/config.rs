@@ -109,6 +109,12 @@ pub(crate) struct FileConfig {
     /// A rate card file (CSV or TOML, see `GET /v1/report?sections=cost`),
     /// stored as the `default` card at start.
     rate_card: Option<PathBuf>,
+    /// The key alert notifications are signed with (`X-Ticks-Signature-256`).
+    alert_secret: Option<String>,
+    /// Alert rules (`[[alert]]` tables, the fields of `POST /v1/alerts`),
+    /// stored at start over stored rules of the same name.
+    #[serde(default)]
+    alert: Vec<ticks_query::AlertRule>,
 }
 
 /// Values given on the command line or in the environment (clap reads both).
@@ -165,6 +171,10 @@ pub(crate) struct Settings {
     /// The text of the configured rate card, checked (see
     /// [`FileConfig::rate_card`]).
     pub(crate) rate_card: Option<String>,
+    /// See [`FileConfig::alert_secret`].
+    pub(crate) alert_secret: Option<String>,
+    /// See [`FileConfig::alert`]; each checked.
+    pub(crate) alert_rules: Vec<ticks_query::AlertRule>,
     /// Maximum age in days, with the folder retention exports to.
     pub(crate) retention: Option<(u32, PathBuf)>,
 }
@@ -292,6 +302,11 @@ impl Settings {
                 "attribution_window_hours: at most 2160 (90 days), got {attribution_window_hours}"
             );
         }
+        for rule in &file_cfg.alert {
+            rule.validate()
+                .map_err(|e| anyhow::anyhow!("alert {:?}: {e}", rule.name))?;
+        }
+        let alert_rules = file_cfg.alert.clone();
         let rate_card = match &file_cfg.rate_card {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -341,6 +356,8 @@ impl Settings {
             template_sync_minutes,
             graph_version: file_cfg.graph_version.unwrap_or_else(|| "v23.0".into()),
             rate_card,
+            alert_secret: file_cfg.alert_secret.filter(|s| !s.is_empty()),
+            alert_rules,
             relay_urls,
             tokens,
             max_body_bytes: max_body_mib * 1024 * 1024,

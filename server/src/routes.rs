@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::config::Scope;
 use crate::error::ApiError;
 use crate::respond::{json_response, text_response, Body};
-use crate::{api, proxy, rates, templates, ui};
+use crate::{alerts, api, proxy, rates, templates, ui};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::sync::Arc;
@@ -52,6 +52,10 @@ enum Handler {
     GetTemplate,
     PostRateCard,
     GetRateCards,
+    GetAlerts,
+    PostAlert,
+    DeleteAlert,
+    GetAlertHistory,
     DeleteLog,
     PostDelete,
     GetTimeline,
@@ -201,6 +205,34 @@ pub(crate) const ROUTES: &[Route] = &[
         Token(Read),
         "rate_card",
         Handler::GetRateCards,
+    ),
+    route(
+        "GET",
+        "/v1/alerts",
+        Token(Admin),
+        "alerts",
+        Handler::GetAlerts,
+    ),
+    route(
+        "POST",
+        "/v1/alerts",
+        Token(Admin),
+        "alerts",
+        Handler::PostAlert,
+    ),
+    route(
+        "DELETE",
+        "/v1/alerts/{name}",
+        Token(Admin),
+        "alerts",
+        Handler::DeleteAlert,
+    ),
+    route(
+        "GET",
+        "/v1/alerts/history",
+        Token(Read),
+        "alerts",
+        Handler::GetAlertHistory,
     ),
     route(
         "DELETE",
@@ -362,7 +394,7 @@ pub(crate) async fn dispatch(
                 app.relays
                     .get()
                     .map_or(0, |r| r.backlog(app.store_if_open())),
-            ),
+            ) + &app.alerts.get().map(|a| a.metrics()).unwrap_or_default(),
         )),
         Handler::OpenApi => Ok(text_response(
             StatusCode::OK,
@@ -383,6 +415,10 @@ pub(crate) async fn dispatch(
         Handler::GetTemplate => templates::get_template(app, param(0), param(1)).await,
         Handler::PostRateCard => rates::post_rate_card(app, req).await,
         Handler::GetRateCards => rates::get_rate_cards(app).await,
+        Handler::GetAlerts => alerts::get_alerts(app).await,
+        Handler::PostAlert => alerts::post_alert(app, req).await,
+        Handler::DeleteAlert => alerts::delete_alert(app, param(0)).await,
+        Handler::GetAlertHistory => alerts::get_history(app).await,
         Handler::DeleteLog => api::delete_log(app, &req, param(0), actor).await,
         Handler::PostDelete => api::post_delete(app, req, actor).await,
         Handler::GetTimeline => api::get_timeline(app, param(0)).await,

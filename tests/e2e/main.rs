@@ -13,6 +13,9 @@
 //! - `purge`: export before purge, a purge killed midway, retention.
 //! - `proxy`: the logging proxy in front of a fake Graph API.
 //! - `relay`: webhooks relayed to the business's own app, across restarts.
+//! - `alerts`: rules over what arrives; a burst fires once, a flapping rate
+//!   notifies once, notifications signed and retried across a restart, the
+//!   history without the content of purged entries.
 //! - `cli`: the command line on a data directory.
 //! - `cost`: rate cards (posted, configured, named for a what-if) pricing
 //!   the billable messages of the report by country and date.
@@ -33,6 +36,7 @@
 //!   full disk and a connection storm survived without a restart; unsigned
 //!   bodies that cannot grow the process; start-up refusals; loose input.
 
+mod alerts;
 mod api;
 mod auth;
 mod cli;

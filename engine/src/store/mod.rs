@@ -234,6 +234,25 @@ impl Store {
         self.shared.text.exact(value)
     }
 
+    /// The entries that changed (a new entry, or an event applied to one)
+    /// since the last call: the first call starts keeping them and answers
+    /// none. Alerts evaluate what arrives with it instead of re-scanning the
+    /// store. (Purged entries are not listed: they have nothing left to count.)
+    pub fn take_changes(&self) -> RoaringBitmap {
+        let mut changes = self
+            .shared
+            .changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match changes.as_mut() {
+            Some(changed) => std::mem::take(changed),
+            None => {
+                *changes = Some(RoaringBitmap::new());
+                RoaringBitmap::new()
+            }
+        }
+    }
+
     /// Makes every appended record searchable by text now.
     pub fn flush_text(&self) -> Result<()> {
         self.shared.text.flush()

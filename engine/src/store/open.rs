@@ -178,6 +178,7 @@ fn finish_open(
         derived_from,
         checkpointing: Mutex::new(on_disk),
         closing: std::sync::atomic::AtomicBool::new(false),
+        changes: Mutex::new(None),
     });
     resume_erasures(&shared)?;
     // A purge replayed from the log whose erasure had finished: its

@@ -98,6 +98,9 @@ pub(super) struct Shared {
     pub(super) checkpointing: Mutex<Option<Option<Seq>>>,
     /// Set by `close`: background work (a template backfill) stops.
     pub(super) closing: std::sync::atomic::AtomicBool,
+    /// The entries changed since the watcher last took them (`None`: no
+    /// one watches, and the writer keeps nothing).
+    pub(super) changes: Mutex<Option<RoaringBitmap>>,
 }
 
 /// The process's resident memory in MiB, for the log (0 where

@@ -340,6 +340,18 @@ fn apply_group(shared: &Shared, ops: Vec<WriteOp>, plans: Vec<Plan>) {
             }
         }
     }
+    if let Some(changed) = shared
+        .changes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_mut()
+    {
+        for (_, applies) in &plans {
+            for (_, _, events) in applies {
+                changed.extend(events.iter().map(|(id, _)| id.0));
+            }
+        }
+    }
     crate::state::coalesce_docs(&mut docs_by_seq);
     for (seq, docs) in docs_by_seq {
         if let Err(e) = shared.text.submit(seq, docs) {
