@@ -628,6 +628,20 @@ fn main() -> Result<()> {
         "cost and country sections of the whole store (rate card, group by country, daily)",
         &cost_options,
     )?;
+    for section in ["cost", "countries"] {
+        let options = ticks_query::ReportOptions {
+            sections: ticks_query::ReportOptions::from_params(&params(&[(
+                "sections",
+                section.into(),
+            )]))?
+            .sections,
+            ..cost_options.clone()
+        };
+        whole_store_report(
+            &format!("whole-store report, section {section} only (rate card, group by country)"),
+            &options,
+        )?;
+    }
     // Each section of the whole-store report by each plan: what Plan::Auto
     // chooses between.
     for section in ["counts", "funnels", "series", "inbound"] {

@@ -482,7 +482,7 @@ pub fn report(store: &Store, q: &LogQuery, options: &ReportOptions) -> Result<Re
             funnel_by: Field::Country,
             ..options.clone()
         };
-        let t = scan_tallies(&snap, &matches, &q.tz, &by_country);
+        let t = funnels_on_two_threads(&snap, &matches, &q.tz, &by_country, 400_000);
         report.countries = assemble(&snap, t, &by_country).funnels;
     }
     if options.sections.cost {
@@ -581,6 +581,43 @@ impl ReplyTally {
     }
 }
 
+/// The funnels of `options` (funnels only) over `matches`, scanned in two
+/// halves on two threads from `split_from` matches on.
+fn funnels_on_two_threads(
+    snap: &Snapshot<'_>,
+    matches: &RoaringBitmap,
+    tz: &TimeZone,
+    options: &ReportOptions,
+    split_from: u64,
+) -> Tallies {
+    let Some(mid) = matches
+        .select((matches.len() / 2) as u32)
+        .filter(|_| matches.len() >= split_from)
+    else {
+        return scan_tallies(snap, matches, tz, options);
+    };
+    let mut lower = matches.clone();
+    lower.remove_range(mid..);
+    let mut upper = matches.clone();
+    upper.remove_range(..mid);
+    let (mut t, other) = std::thread::scope(|s| {
+        let high = s.spawn(|| scan_tallies(snap, &upper, tz, options));
+        let low = scan_tallies(snap, &lower, tz, options);
+        (low, high.join())
+    });
+    match other {
+        Ok(other) => {
+            t.overall.add(&other.overall);
+            for (key, f) in other.funnels {
+                t.funnels.entry(key).or_default().add(&f);
+            }
+        }
+        // A panic in the other half is a bug: count that half alone.
+        Err(_) => return scan_tallies(snap, matches, tz, options),
+    }
+    t
+}
+
 #[derive(Default, Clone)]
 struct FunnelTally {
     attempted: u64,
@@ -592,6 +629,21 @@ struct FunnelTally {
     engaged: u64,
     /// Error code -> failed, rejected or unanswered entries.
     reasons: Map<Key, u64>,
+}
+
+impl FunnelTally {
+    fn add(&mut self, o: &FunnelTally) {
+        self.attempted += o.attempted;
+        self.refused += o.refused;
+        self.failed += o.failed;
+        for (a, b) in self.reached.iter_mut().zip(o.reached) {
+            *a += b;
+        }
+        self.engaged += o.engaged;
+        for (k, n) in &o.reasons {
+            *self.reasons.entry(*k).or_default() += n;
+        }
+    }
 }
 
 struct BucketTally {
@@ -1444,4 +1496,46 @@ fn series(
         at = next;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufReader;
+    use ticks_ingest::generate::{Generator, GeneratorOptions};
+
+    #[test]
+    fn funnels_counted_on_two_threads_are_those_counted_on_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(ticks_engine::Config::new(dir.path())).expect("open");
+        let mut data = Vec::new();
+        for line in Generator::new(GeneratorOptions::new(1500)) {
+            data.extend_from_slice(&line);
+            data.push(b'\n');
+        }
+        ticks_ingest::import(
+            &store,
+            BufReader::new(&data[..]),
+            &ticks_ingest::ImportOptions::default(),
+        )
+        .expect("import");
+        let options = ReportOptions {
+            sections: Sections {
+                funnels: true,
+                ..Sections::NONE
+            },
+            funnel_by: Field::Country,
+            ..ReportOptions::default()
+        };
+        let snap = store.snapshot();
+        let funnels = |split_from| {
+            let t = funnels_on_two_threads(&snap, snap.live(), &TimeZone::UTC, &options, split_from);
+            serde_json::to_value(assemble(&snap, t, &options).funnels).expect("json")
+        };
+        let (one, two) = (funnels(u64::MAX), funnels(0));
+        assert!(one.as_array().is_some_and(|f| f.len() >= 5), "{one}");
+        assert_eq!(one, two);
+        drop(snap);
+        store.close().expect("close");
+    }
 }
