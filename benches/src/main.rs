@@ -68,6 +68,62 @@ struct Args {
     /// backfill indexes them, and is timed), or `none`.
     #[arg(long, value_enum, default_value_t = TemplatesWhen::Before)]
     templates: TemplatesWhen,
+    /// Alert rules evaluated during the import, as the server does (twice
+    /// a second, on what each write changed): compare the ingest figures
+    /// with and without.
+    #[arg(long, default_value_t = 0)]
+    alerts: usize,
+}
+
+/// `n` alert rules of the kinds a messaging team writes: 429 bursts,
+/// failure and 131049 rates, opt-outs, one campaign's failures.
+fn alert_rules(n: usize) -> Vec<ticks_query::AlertRule> {
+    use ticks_query::{AlertRule, Measure};
+    let kinds: [(&str, Measure, Option<&str>, f64); 8] = [
+        ("response_code=429", Measure::Count, None, 100.0),
+        ("error_code=131049", Measure::Rate, None, 0.05),
+        (
+            "status=failed&category=marketing_campaign",
+            Measure::Count,
+            None,
+            50.0,
+        ),
+        ("status=failed", Measure::Rate, None, 0.1),
+        ("marketing=stop", Measure::Count, None, 20.0),
+        (
+            "response_code=500&response_code=503",
+            Measure::Rate,
+            Some("direction=outbound&-response_code=none"),
+            0.02,
+        ),
+        (
+            "status=failed&country=MX",
+            Measure::Rate,
+            Some("direction=outbound&country=MX"),
+            0.08,
+        ),
+        (
+            "direction=inbound&-attribution=none",
+            Measure::Count,
+            None,
+            1000.0,
+        ),
+    ];
+    (0..n)
+        .map(|i| {
+            let (filter, measure, of, threshold) = kinds[i % kinds.len()];
+            AlertRule {
+                name: format!("rule-{i}"),
+                filter: filter.into(),
+                measure,
+                of: of.map(String::from),
+                window: ["5m", "15m", "1h", "10m"][i % 4].into(),
+                threshold: threshold * (1.0 + (i / kinds.len()) as f64 * 0.5),
+                min_volume: 10,
+                notify: Vec::new(),
+            }
+        })
+        .collect()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -272,17 +328,59 @@ fn main() -> Result<()> {
         let started = Instant::now();
         let cpu_before = process_cpu_secs();
         let threads_before = thread_cpu_secs();
-        let report = ticks_ingest::import(
-            &store,
-            BufReader::with_capacity(
-                1 << 20,
-                zstd::stream::read::Decoder::new(std::fs::File::open(&file)?)?,
-            ),
-            &ticks_ingest::ImportOptions {
-                batch_lines: args.batch_lines,
-                ..ticks_ingest::ImportOptions::default()
-            },
-        )?;
+        let importing = std::sync::atomic::AtomicBool::new(true);
+        let alert_stats = std::sync::Mutex::new((0u64, Duration::ZERO, 0usize));
+        let report = std::thread::scope(|scope| -> anyhow::Result<_> {
+            if args.alerts > 0 {
+                let mut alerts = ticks_query::Alerts::default();
+                for rule in alert_rules(args.alerts) {
+                    alerts.put(rule)?;
+                }
+                store.take_changes();
+                let (store, importing, alert_stats) = (&store, &importing, &alert_stats);
+                std::thread::Builder::new()
+                    .name("bench-alerts".into())
+                    .spawn_scoped(scope, move || {
+                        while importing.load(std::sync::atomic::Ordering::Relaxed) {
+                            std::thread::sleep(Duration::from_millis(500));
+                            let t = Instant::now();
+                            let changed = store.take_changes();
+                            // The generated traffic is dated in the past: the
+                            // clock is the newest entry that changed.
+                            let now = changed
+                                .max()
+                                .map_or(0, |id| store.snapshot().recorded_ms(id));
+                            let fired = alerts.evaluate(store, &changed, now).len();
+                            let mut s = alert_stats.lock().unwrap_or_else(|p| p.into_inner());
+                            s.0 += 1;
+                            s.1 += t.elapsed();
+                            s.2 += fired;
+                        }
+                    })?;
+            }
+            let report = ticks_ingest::import(
+                &store,
+                BufReader::with_capacity(
+                    1 << 20,
+                    zstd::stream::read::Decoder::new(std::fs::File::open(&file)?)?,
+                ),
+                &ticks_ingest::ImportOptions {
+                    batch_lines: args.batch_lines,
+                    ..ticks_ingest::ImportOptions::default()
+                },
+            );
+            importing.store(false, std::sync::atomic::Ordering::Relaxed);
+            Ok(report?)
+        })?;
+        if args.alerts > 0 {
+            let (rounds, spent, fired) = *alert_stats.lock().unwrap_or_else(|p| p.into_inner());
+            say!(
+                "alerts: {} rules evaluated {rounds} times during the import, {:.1} ms each on average ({:.1} s in all), {fired} firings and resolutions",
+                args.alerts,
+                spent.as_secs_f64() * 1e3 / rounds.max(1) as f64,
+                spent.as_secs_f64()
+            );
+        }
         let import_secs = started.elapsed().as_secs_f64();
         store.flush_text()?;
         let all_secs = started.elapsed().as_secs_f64();

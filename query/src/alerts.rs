@@ -25,7 +25,7 @@ use crate::params::LogQuery;
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use ticks_engine::Store;
+use ticks_engine::{Direction, Field, Key, Store, Value};
 
 /// What a rule measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,7 +204,7 @@ impl AlertRule {
         let of = match (self.measure, &self.of) {
             (Measure::Count, _) => None,
             (Measure::Rate, Some(of)) => Some(compile("of", of)?),
-            (Measure::Rate, None) => Some(compile("of", "direction=outbound")?),
+            (Measure::Rate, None) => Some(compile("of", DEFAULT_OF)?),
         };
         Ok(Compiled {
             counted,
@@ -254,7 +254,29 @@ pub struct Transition {
     /// The parameters of `GET /v1/logs` that select the entries behind it:
     /// the rule's filter over its window (or, resolved, over its firing).
     pub drill: Vec<(String, String)>,
+    /// A built-in event's what and where (`pedido_enviado pt_BR: APPROVED
+    /// -> PAUSED`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
+
+/// The built-in alerts: Meta telling the business something it must act
+/// on, each a `state: "event"` transition of the event entry that says it
+/// (name, webhook field, the values it fires on: any when empty).
+pub const BUILTIN_ALERTS: [(&str, &str, &[&str]); 4] = [
+    (
+        "template_paused",
+        "message_template_status_update",
+        &["PAUSED", "DISABLED"],
+    ),
+    (
+        "template_quality_red",
+        "message_template_quality_update",
+        &["RED"],
+    ),
+    ("phone_quality_changed", "phone_number_quality_update", &[]),
+    ("messaging_limit_changed", "business_capability_update", &[]),
+];
 
 /// One evaluation round's new entries.
 struct Round {
@@ -305,10 +327,17 @@ pub struct AlertStatus {
 #[derive(Default)]
 pub struct Alerts {
     watched: Vec<Watched>,
+    /// Where the built-in alerts are notified.
+    builtin_notify: Vec<String>,
 }
 
 /// How far back a change may be dated and still be news (see the module).
 const NEWS_MS: i64 = 86_400_000;
+
+/// A rate's denominator when the rule names none.
+const DEFAULT_OF: &str = "direction=outbound";
+
+type Map<K, V> = rustc_hash::FxHashMap<K, V>;
 
 impl Alerts {
     /// Adds a rule, or replaces the one of the same name (which starts
@@ -335,6 +364,22 @@ impl Alerts {
             None => self.watched.push(watched),
         }
         Ok(())
+    }
+
+    /// Sets the URLs the built-in alerts ([`BUILTIN_ALERTS`]) notify.
+    pub fn set_builtin_notify(&mut self, urls: Vec<String>) {
+        self.builtin_notify = urls;
+    }
+
+    /// The URLs a rule (or a built-in alert) notifies.
+    pub fn notify_of(&self, name: &str) -> Vec<String> {
+        match self.rule(name) {
+            Some(rule) => rule.notify.clone(),
+            None if BUILTIN_ALERTS.iter().any(|(n, _, _)| *n == name) => {
+                self.builtin_notify.clone()
+            }
+            None => Vec::new(),
+        }
     }
 
     /// Removes a rule; true when it existed.
@@ -386,27 +431,44 @@ impl Alerts {
         changed: &RoaringBitmap,
         now_ms: i64,
     ) -> Vec<Transition> {
-        let snap = store.snapshot();
         let mut out = Vec::new();
+        // Rules share filters (most rates divide by every outbound entry):
+        // each distinct filter is matched once a round. The store is read a
+        // rule at a time, so the writer never waits for a whole round.
+        let mut news: Map<i64, RoaringBitmap> = Map::default();
+        let mut matched: Map<(i64, String), RoaringBitmap> = Map::default();
+        let mut match_once =
+            |news: &RoaringBitmap, cutoff: i64, text: &str, q: &LogQuery| -> RoaringBitmap {
+                matched
+                    .entry((cutoff, text.to_string()))
+                    .or_insert_with(|| {
+                        let snap = store.snapshot();
+                        matches_among(&snap, q, &Prefetched::NONE, Some(news))
+                    })
+                    .clone()
+            };
         for w in &mut self.watched {
             let window = w.compiled.window_ms;
-            let news_after = now_ms - window.max(NEWS_MS);
-            let fresh = |bm: RoaringBitmap, seen: &RoaringBitmap| -> RoaringBitmap {
-                (bm - seen)
-                    .iter()
-                    .filter(|id| snap.recorded_ms(*id) >= news_after)
-                    .collect()
-            };
+            let cutoff = now_ms - window.max(NEWS_MS);
             let (counted, of) = if changed.is_empty() {
                 (RoaringBitmap::new(), RoaringBitmap::new())
             } else {
-                let counted =
-                    matches_among(&snap, &w.compiled.counted, &Prefetched::NONE, Some(changed));
+                let news = news.entry(cutoff).or_insert_with(|| {
+                    let snap = store.snapshot();
+                    changed
+                        .iter()
+                        .filter(|id| snap.recorded_ms(*id) >= cutoff)
+                        .collect()
+                });
+                let counted = match_once(news, cutoff, &w.rule.filter, &w.compiled.counted);
                 let of = match &w.compiled.of {
-                    Some(q) => matches_among(&snap, q, &Prefetched::NONE, Some(changed)),
+                    Some(q) => {
+                        let text = w.rule.of.as_deref().unwrap_or(DEFAULT_OF);
+                        match_once(news, cutoff, text, q)
+                    }
                     None => RoaringBitmap::new(),
                 };
-                (fresh(counted, &w.seen_counted), fresh(of, &w.seen_of))
+                (counted - &w.seen_counted, of - &w.seen_of)
             };
             if !counted.is_empty() || !of.is_empty() {
                 w.seen_counted |= &counted;
@@ -452,6 +514,7 @@ impl Alerts {
                 volume,
                 at_ms: now_ms,
                 drill: drill(&w.rule.filter, from_ms, now_ms),
+                detail: None,
             };
             match (w.state, holds) {
                 (AlertState::Ok, true) => {
@@ -471,8 +534,78 @@ impl Alerts {
                 (AlertState::Ok, false) => {}
             }
         }
+        if !changed.is_empty() {
+            let cutoff = now_ms - NEWS_MS;
+            let news = news.entry(cutoff).or_insert_with(|| {
+                let snap = store.snapshot();
+                changed
+                    .iter()
+                    .filter(|id| snap.recorded_ms(*id) >= cutoff)
+                    .collect()
+            });
+            out.extend(builtin_events(store, news, now_ms));
+        }
         out
     }
+}
+
+/// The built-in alerts among the entries `news`.
+fn builtin_events(store: &Store, news: &RoaringBitmap, now_ms: i64) -> Vec<Transition> {
+    let snap = store.snapshot();
+    let fields: Vec<Value> = BUILTIN_ALERTS
+        .iter()
+        .map(|(_, field, _)| Value::Text((*field).into()))
+        .collect();
+    let mut ids = news & &*snap.any_of(Field::Category, &fields);
+    match snap.bitmap(Field::Direction, Key::direction(Direction::Event)) {
+        Some(events) => ids &= events,
+        None => return Vec::new(),
+    }
+    let ids: Vec<u32> = ids.iter().collect();
+    let mut out = Vec::new();
+    for e in snap.entries(&ids) {
+        let field = e.category.as_deref().unwrap_or("");
+        let to = e.event_to.as_deref().unwrap_or("");
+        let Some((name, _, _)) = BUILTIN_ALERTS
+            .iter()
+            .find(|(_, f, values)| *f == field && (values.is_empty() || values.contains(&to)))
+        else {
+            continue;
+        };
+        // What changed: the template, else the business number.
+        let what = match &e.template {
+            Some(t) => [Some(t.as_str()), e.template_language.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => e
+                .phone_number_id
+                .clone()
+                .or(e.name.clone())
+                .unwrap_or_default(),
+        };
+        let change = match e.event_from.as_deref() {
+            Some(from) => format!("{from} -> {to}"),
+            None => to.to_string(),
+        };
+        out.push(Transition {
+            alert: (*name).into(),
+            state: "event".into(),
+            value: 1.0,
+            threshold: 1.0,
+            window: String::new(),
+            volume: 1,
+            at_ms: now_ms,
+            drill: vec![("id".into(), e.id.0.to_string())],
+            detail: Some(if what.is_empty() {
+                change
+            } else {
+                format!("{what}: {change}")
+            }),
+        });
+    }
+    out
 }
 
 /// The rule's filter between two times, as `GET /v1/logs` parameters.

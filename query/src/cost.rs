@@ -479,7 +479,13 @@ fn cost_report_split(
     let hour_bucket: Vec<Option<Zoned>> = hour_column
         .keys
         .iter()
-        .map(|k| if k.is_none() { None } else { bucketer.of_hour(*k) })
+        .map(|k| {
+            if k.is_none() {
+                None
+            } else {
+                bucketer.of_hour(*k)
+            }
+        })
         .collect();
     let whole_hours: Vec<bool> = hour_bucket.iter().map(Option::is_some).collect();
     let scan_range = |range: std::ops::Range<u32>| {

@@ -32,19 +32,23 @@ mod cost;
 mod error;
 mod exec;
 mod fields;
+mod health;
 mod params;
 mod rates;
 mod report;
 mod scan;
 mod templates;
 
-pub use alerts::{parse_window, AlertRule, AlertState, AlertStatus, Alerts, Measure, Transition};
+pub use alerts::{
+    parse_window, AlertRule, AlertState, AlertStatus, Alerts, Measure, Transition, BUILTIN_ALERTS,
+};
 pub use backend::{Backend, BackendResult, RawInputSink};
 pub use buckets::Interval;
 pub use cost::{CostBucket, CostGroup, CostReport, TypeCount};
 pub use error::QueryError;
 pub use exec::{group_in, matching, search, sorted_ids, stats, Group, GroupBy, Page, Stats};
 pub use fields::{field, FieldKind, FieldSpec, FilterField, FIELDS};
+pub use health::{HealthBucket, Reason, TemplateChange, TemplateHealth};
 pub use params::{
     parse_time, parse_tz, Column, Filter, FilterValue, LogQuery, Sort, DEFAULT_LIMIT, MAX_LIMIT,
 };

@@ -30,6 +30,7 @@ use crate::buckets::{bucket_label, next_bucket, Bucketer, Interval};
 use crate::cost::{cost_report, CostReport};
 use crate::error::QueryError;
 use crate::exec::{matches_in, prefetch};
+use crate::health::{template_health, TemplateHealth};
 use crate::params::LogQuery;
 use crate::rates::RateCard;
 pub use crate::scan::Drill;
@@ -90,6 +91,8 @@ pub struct Sections {
     pub cost: bool,
     /// `countries`: a funnel with failure reasons per country.
     pub countries: bool,
+    /// `templates`: each template's health (see the `health` module).
+    pub templates: bool,
 }
 
 impl Sections {
@@ -101,6 +104,7 @@ impl Sections {
         inbound: true,
         cost: false,
         countries: false,
+        templates: false,
     };
     /// No section.
     pub const NONE: Sections = Sections {
@@ -110,6 +114,7 @@ impl Sections {
         inbound: false,
         cost: false,
         countries: false,
+        templates: false,
     };
 }
 
@@ -210,11 +215,12 @@ impl ReportOptions {
                             "inbound" => sections.inbound = true,
                             "cost" => sections.cost = true,
                             "countries" => sections.countries = true,
+                            "templates" => sections.templates = true,
                             other => {
                                 return Err(invalid(
                                     key,
                                     format!(
-                                        "{other:?}: use counts, funnels, series, inbound, cost or countries"
+                                        "{other:?}: use counts, funnels, series, inbound, cost, countries or templates"
                                     ),
                                 ))
                             }
@@ -266,6 +272,9 @@ pub struct Report {
     /// `sections=cost`: what the matching messages cost.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost: Option<CostReport>,
+    /// `sections=templates`: each template's health, most sent first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<TemplateHealth>,
 }
 
 /// Counts by the values of one field.
@@ -422,10 +431,11 @@ pub fn report(store: &Store, q: &LogQuery, options: &ReportOptions) -> Result<Re
     let pre = prefetch(store, q)?;
     let snap = store.snapshot();
     let matches = matches_in(&snap, q, &pre);
-    // Cost and countries are computed apart, below.
+    // Cost, countries and templates are computed apart, below.
     let wanted = Sections {
         cost: false,
         countries: false,
+        templates: false,
         ..options.sections
     };
     let none = Sections::NONE;
@@ -484,6 +494,9 @@ pub fn report(store: &Store, q: &LogQuery, options: &ReportOptions) -> Result<Re
         };
         let t = funnels_on_two_threads(&snap, &matches, &q.tz, &by_country, 400_000);
         report.countries = assemble(&snap, t, &by_country).funnels;
+    }
+    if options.sections.templates {
+        report.templates = template_health(&snap, &matches, &q.tz, options.interval, options.top);
     }
     if options.sections.cost {
         report.cost = Some(cost_report(
@@ -1369,6 +1382,7 @@ fn assemble(snap: &Snapshot<'_>, t: Tallies, options: &ReportOptions) -> Report 
         },
         countries: Vec::new(),
         cost: None,
+        templates: Vec::new(),
     }
 }
 
@@ -1529,7 +1543,8 @@ mod tests {
         };
         let snap = store.snapshot();
         let funnels = |split_from| {
-            let t = funnels_on_two_threads(&snap, snap.live(), &TimeZone::UTC, &options, split_from);
+            let t =
+                funnels_on_two_threads(&snap, snap.live(), &TimeZone::UTC, &options, split_from);
             serde_json::to_value(assemble(&snap, t, &options).funnels).expect("json")
         };
         let (one, two) = (funnels(u64::MAX), funnels(0));

@@ -518,3 +518,63 @@ fn a_report_limited_to_some_sections_leaves_the_others_empty_and_keeps_its_figur
         );
     }
 }
+
+#[test]
+fn every_templates_health_matches_a_brute_force_count() {
+    for pairs in [
+        vec![("sections", "templates"), ("top", "100")],
+        vec![
+            ("sections", "templates"),
+            ("top", "100"),
+            ("category", "template_bot"),
+        ],
+    ] {
+        let (r, entries) = run(&pairs, Plan::Scan);
+        assert!(r.templates.len() >= 3, "{:?}", r.templates.len());
+        assert!(r.counts.is_empty(), "only the section asked for");
+        for h in &r.templates {
+            let theirs = |e: &&&Entry| {
+                e.template.as_deref() == Some(h.template.as_str())
+                    && e.template_language == h.language
+            };
+            let sent: Vec<&&Entry> = entries
+                .iter()
+                .filter(|e| e.direction == Direction::Outbound)
+                .filter(theirs)
+                .collect();
+            let what = format!("{} {:?}", h.template, h.language);
+            assert_eq!(h.sent, sent.len() as u64, "{what}");
+            let n = |f: &dyn Fn(&Entry) -> bool| sent.iter().filter(|e| f(e)).count() as u64;
+            assert_eq!(h.delivered, n(&|e| reached(e) >= 2), "{what}");
+            assert_eq!(h.read, n(&|e| reached(e) >= 3), "{what}");
+            let failed = n(&|e| {
+                matches!(
+                    e.status,
+                    Status::Failed | Status::Rejected | Status::NoResponse
+                )
+            });
+            assert_eq!(h.failed, failed, "{what}");
+            assert!(h.failure_reasons.iter().map(|r| r.count).sum::<u64>() <= failed);
+            let answers: Vec<&&Entry> = entries
+                .iter()
+                .filter(|e| e.direction == Direction::Inbound && e.attribution.is_some())
+                .filter(theirs)
+                .collect();
+            let a = |f: &dyn Fn(&Entry) -> bool| answers.iter().filter(|e| f(e)).count() as u64;
+            assert_eq!(h.button_clicks, a(&|e| e.button.is_some()), "{what}");
+            assert_eq!(
+                h.replies_quoted,
+                a(&|e| e.button.is_none() && e.attribution == Some(Attribution::Quoted)),
+                "{what}"
+            );
+            assert_eq!(
+                h.replies_inferred,
+                a(&|e| e.button.is_none() && e.attribution == Some(Attribution::Inferred)),
+                "{what}"
+            );
+            let series_sent: u64 = h.series.iter().map(|b| b.sent).sum();
+            assert_eq!(series_sent, h.sent, "{what}");
+            assert_eq!(drilled(&pairs, &h.drill), h.sent, "{what}");
+        }
+    }
+}

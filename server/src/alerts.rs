@@ -69,6 +69,7 @@ impl AlertService {
     pub(crate) fn load(
         backend: &dyn Backend,
         configured: &[AlertRule],
+        builtin_notify: Vec<String>,
         secret: Option<String>,
     ) -> anyhow::Result<AlertService> {
         for rule in configured {
@@ -77,6 +78,7 @@ impl AlertService {
             backend.put_setting(RULES, &rule.name, &serde_json::to_vec(rule)?)?;
         }
         let mut alerts = Alerts::default();
+        alerts.set_builtin_notify(builtin_notify);
         for (name, bytes) in backend.settings(RULES)? {
             match serde_json::from_slice::<AlertRule>(&bytes) {
                 Ok(rule) => {
@@ -148,10 +150,12 @@ impl AlertService {
         );
         let result = (|| -> ticks_query::BackendResult<()> {
             backend.put_setting(HISTORY, &key, &serde_json::to_vec(t).unwrap_or_default())?;
-            if t.state == "firing" {
-                backend.put_setting(STATE, &t.alert, t.at_ms.to_string().as_bytes())?;
-            } else {
-                backend.delete_setting(STATE, &t.alert)?;
+            match t.state.as_str() {
+                "firing" => backend.put_setting(STATE, &t.alert, t.at_ms.to_string().as_bytes())?,
+                "resolved" => {
+                    backend.delete_setting(STATE, &t.alert)?;
+                }
+                _ => {}
             }
             for (i, url) in notify.iter().enumerate() {
                 let (url, body) = notification(url, t);
@@ -198,21 +202,28 @@ fn notification(url: &str, t: &Transition) -> (String, String) {
     let at = crate::present::rfc3339(t.at_ms, 0);
     match url.strip_prefix("slack+") {
         Some(slack) => {
-            let text = format!(
-                "{} *{}*: {} = {} (threshold {}, window {}, {} entries) at {at}. Entries: /?{}",
-                if t.state == "firing" {
-                    ":rotating_light:"
-                } else {
-                    ":white_check_mark:"
-                },
-                t.alert,
-                t.state,
-                t.value,
-                t.threshold,
-                t.window,
-                t.volume,
-                drill_query(t)
-            );
+            let text = match &t.detail {
+                Some(detail) => format!(
+                    "*{}*: {detail} at {at}. Entry: /?{}",
+                    t.alert,
+                    drill_query(t)
+                ),
+                None => format!(
+                    "{} *{}*: {} = {} (threshold {}, window {}, {} entries) at {at}. Entries: /?{}",
+                    if t.state == "firing" {
+                        ":rotating_light:"
+                    } else {
+                        ":white_check_mark:"
+                    },
+                    t.alert,
+                    t.state,
+                    t.value,
+                    t.threshold,
+                    t.window,
+                    t.volume,
+                    drill_query(t)
+                ),
+            };
             (slack.to_string(), json!({"text": text}).to_string())
         }
         None => (
@@ -220,6 +231,7 @@ fn notification(url: &str, t: &Transition) -> (String, String) {
             json!({
                 "alert": t.alert, "state": t.state, "value": t.value, "threshold": t.threshold,
                 "window": t.window, "volume": t.volume, "drill": drill_query(t), "at": at,
+                "detail": t.detail,
             })
             .to_string(),
         ),
@@ -262,12 +274,7 @@ pub(crate) fn start(service: Arc<AlertService>, backend: Arc<dyn Backend>) {
                 };
                 let notify: Vec<Vec<String>> = transitions
                     .iter()
-                    .map(|t| {
-                        alerts
-                            .rule(&t.alert)
-                            .map(|r| r.notify.clone())
-                            .unwrap_or_default()
-                    })
+                    .map(|t| alerts.notify_of(&t.alert))
                     .collect();
                 drop(alerts);
                 for (t, urls) in transitions.iter().zip(&notify) {
@@ -432,7 +439,7 @@ pub(crate) async fn get_history(app: Arc<App>) -> Result<Response<Body>, ApiErro
                 json!({
                     "alert": t.alert, "state": t.state, "value": t.value, "threshold": t.threshold,
                     "window": t.window, "volume": t.volume, "at": crate::present::rfc3339(t.at_ms, 0),
-                    "at_ms": t.at_ms, "drill": drill_query(&t),
+                    "at_ms": t.at_ms, "drill": drill_query(&t), "detail": t.detail,
                 })
             })
             .collect();

@@ -111,6 +111,10 @@ pub(crate) struct FileConfig {
     rate_card: Option<PathBuf>,
     /// The key alert notifications are signed with (`X-Ticks-Signature-256`).
     alert_secret: Option<String>,
+    /// Where the built-in alerts (a template paused or turned RED, a
+    /// number's quality or messaging limit changed) are notified.
+    #[serde(default)]
+    alert_notify: Vec<String>,
     /// Alert rules (`[[alert]]` tables, the fields of `POST /v1/alerts`),
     /// stored at start over stored rules of the same name.
     #[serde(default)]
@@ -173,6 +177,8 @@ pub(crate) struct Settings {
     pub(crate) rate_card: Option<String>,
     /// See [`FileConfig::alert_secret`].
     pub(crate) alert_secret: Option<String>,
+    /// See [`FileConfig::alert_notify`].
+    pub(crate) alert_notify: Vec<String>,
     /// See [`FileConfig::alert`]; each checked.
     pub(crate) alert_rules: Vec<ticks_query::AlertRule>,
     /// Maximum age in days, with the folder retention exports to.
@@ -357,6 +363,7 @@ impl Settings {
             graph_version: file_cfg.graph_version.unwrap_or_else(|| "v23.0".into()),
             rate_card,
             alert_secret: file_cfg.alert_secret.filter(|s| !s.is_empty()),
+            alert_notify: file_cfg.alert_notify.clone(),
             alert_rules,
             relay_urls,
             tokens,

@@ -12,7 +12,7 @@ const APP_CSS: &str = include_str!("../ui/app.css");
 const FIELDS_MARK: &str = "<!--fields-->";
 
 /// The page's scripts, by the name they are served under.
-const SCRIPTS: [(&str, &str); 12] = [
+const SCRIPTS: [(&str, &str); 13] = [
     ("app.js", include_str!("../ui/app.js")),
     ("api.js", include_str!("../ui/api.js")),
     ("common.js", include_str!("../ui/common.js")),
@@ -25,6 +25,7 @@ const SCRIPTS: [(&str, &str); 12] = [
     ("detail.js", include_str!("../ui/detail.js")),
     ("report.js", include_str!("../ui/report.js")),
     ("templates.js", include_str!("../ui/templates.js")),
+    ("alerts.js", include_str!("../ui/alerts.js")),
 ];
 
 /// The page, with the field catalog inside it: the table reads its labels

@@ -15,6 +15,7 @@ import { formToParams, loadFacets, loadSaved, renderChips, syncForm, VIEW_PARAMS
 import { renderMoSummary } from "./mo.js";
 import { renderReport } from "./report.js";
 import { renderTemplates } from "./templates.js";
+import { renderAlerts } from "./alerts.js";
 import { field, fields } from "./fields.js";
 import { renderColumnToggles, renderHead, renderRows, view } from "./table.js";
 
@@ -54,7 +55,7 @@ function navigate(params, replace = false) {
 }
 
 function showView(v) {
-  for (const [id, name] of [["#nav-log", "log"], ["#nav-report", "report"], ["#nav-mo", "mo"], ["#nav-health", "health"], ["#nav-templates", "templates"]]) {
+  for (const [id, name] of [["#nav-log", "log"], ["#nav-report", "report"], ["#nav-mo", "mo"], ["#nav-health", "health"], ["#nav-templates", "templates"], ["#nav-alerts", "alerts"]]) {
     if (v === name) $(id).setAttribute("aria-current", "page"); else $(id).removeAttribute("aria-current");
   }
   $("#report").hidden = v !== "report";
@@ -62,8 +63,9 @@ function showView(v) {
   $("#contact-card").hidden = v !== "contact";
   $("#health").hidden = v !== "health";
   $("#templates").hidden = v !== "templates";
-  $(".table-area").hidden = v === "report" || v === "templates";
-  document.title = { log: "Ticks · WhatsApp log", report: "Ticks · Report", mo: "Ticks · Received messages", contact: "Ticks · Contact", health: "Ticks · Account health", templates: "Ticks · Templates" }[v] || "Ticks";
+  $("#alerts").hidden = v !== "alerts";
+  $(".table-area").hidden = v === "report" || v === "templates" || v === "alerts";
+  document.title = { log: "Ticks · WhatsApp log", report: "Ticks · Report", mo: "Ticks · Received messages", contact: "Ticks · Contact", health: "Ticks · Account health", templates: "Ticks · Templates", alerts: "Ticks · Alerts" }[v] || "Ticks";
 }
 
 let renderSeq = 0;
@@ -84,6 +86,12 @@ async function render() {
   if (v === "templates") {
     const mine = ++renderSeq;
     await renderTemplates(s, navigate);
+    if (mine === renderSeq) { $("#detail").hidden = true; document.body.dataset.rendered = location.search; }
+    return;
+  }
+  if (v === "alerts") {
+    const mine = ++renderSeq;
+    await renderAlerts();
     if (mine === renderSeq) { $("#detail").hidden = true; document.body.dataset.rendered = location.search; }
     return;
   }

@@ -58,7 +58,45 @@ async function renderOne(box, name, language) {
   sends.textContent = `${t.sends} messages sent with it`;
   const hv = document.createElement("h4"); hv.textContent = "Versions";
   const he = document.createElement("h4"); he.textContent = "Status, category and quality changes";
-  box.append(h, sends, hv, versions, he, t.events.length ? events : Object.assign(document.createElement("p"), { textContent: "none received" }));
+  const hh = document.createElement("h4"); hh.textContent = "Health";
+  box.append(h, sends, hh, await healthTable(t.name, t.language), hv, versions, he, t.events.length ? events : Object.assign(document.createElement("p"), { textContent: "none received" }));
+}
+
+// What the template's messages did: the report's `templates` section for
+// this template and language, each figure a link to its messages.
+async function healthTable(name, language) {
+  const p = new URLSearchParams({ sections: "templates", template: name, template_language: language, top: "1" });
+  let h;
+  try { h = (await api("/v1/report?" + p.toString())).templates?.[0]; }
+  catch (err) { return Object.assign(document.createElement("p"), { textContent: `Health could not be read: ${err.message}` }); }
+  if (!h) return Object.assign(document.createElement("p"), { textContent: "No messages sent with it yet." });
+  const table = document.createElement("table");
+  table.className = "template-health";
+  const rows = [
+    ["Sent", h.sent], ["Delivered", h.delivered], ["Read", h.read], ["Failed", h.failed],
+    ["Replies (quoted)", h.replies_quoted], ["Replies (inferred)", h.replies_inferred],
+    ["Button clicks", h.button_clicks], ["Link clicks", h.link_clicks], ["Opt-outs after it", h.opt_outs],
+  ];
+  for (const [label, n] of rows) {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th"); th.textContent = label;
+    const td = document.createElement("td"); td.textContent = Number(n).toLocaleString();
+    tr.append(th, td);
+    table.append(tr);
+  }
+  for (const r of h.failure_reasons) {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th"); th.textContent = `Failed with ${r.error_code ?? "no code"}`;
+    const td = document.createElement("td");
+    const a = document.createElement("a");
+    const q = new URLSearchParams(h.drill); q.set("error_code", r.error_code ?? "none");
+    a.href = "/?" + q.toString();
+    a.textContent = Number(r.count).toLocaleString();
+    td.append(a);
+    tr.append(th, td);
+    table.append(tr);
+  }
+  return table;
 }
 
 export async function renderTemplates(params, navigate) {

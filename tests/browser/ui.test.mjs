@@ -321,6 +321,9 @@ test("the templates view lists the catalog, shows a template's versions, and the
   await page.waitForSelector("#templates ol.template-versions li");
   assert.equal(await page.locator("#templates ol.template-versions li").count(), 2);
   assert.match(await page.locator("#templates ol.template-versions").innerText(), /frete grátis/);
+  await page.waitForSelector("#templates table.template-health");
+  const health = (await (await fetch(base + "/v1/report?" + new URLSearchParams({ sections: "templates", template: edited.name, template_language: edited.language }))).json()).templates[0];
+  assert.match(await page.locator("#templates table.template-health").innerText(), new RegExp("Sent\\s+" + health.sent.toLocaleString()));
   await page.screenshot({ path: join(shots, "templates.png"), fullPage: true });
   await page.locator("#templates a", { hasText: "messages sent with it" }).click();
   await settled();
@@ -329,6 +332,31 @@ test("the templates view lists the catalog, shows a template's versions, and the
   await page.locator("#rows tr").first().click();
   await page.waitForSelector("#detail:not([hidden]) .timeline");
   assert.match(await page.locator("#detail").textContent(), /Loja Exemplo · responda PARAR para sair/, "the detail shows the text people read");
+});
+
+test("the alerts view lists a firing with a link to exactly the entries behind it", async () => {
+  const rule = { name: "rate-limited", filter: "response_code=429&name=Alert drill", measure: "count", window: "5m", threshold: 5 };
+  assert.equal((await fetch(base + "/v1/alerts", { method: "POST", body: JSON.stringify(rule) })).status, 200);
+  for (let i = 0; i < 7; i++) {
+    const send = { recorded_at: new Date().toISOString(), category: "marketing_campaign", name: "Alert drill",
+      request: { messaging_product: "whatsapp", to: "5511981390501", type: "text", text: { body: `oferta ${i}` } },
+      response_code: 429, response: { error: { message: "(#130429) Rate limit hit", code: 130429 } } };
+    assert.equal((await fetch(base + "/v1/sends", { method: "POST", body: JSON.stringify(send) })).status, 200);
+  }
+  let history = [];
+  for (let i = 0; i < 100 && !history.length; i++) {
+    history = (await (await fetch(base + "/v1/alerts/history")).json()).history;
+    if (!history.length) await new Promise(r => setTimeout(r, 100));
+  }
+  assert.equal(history.length, 1, "it fired once");
+  await page.goto(base + "/?view=alerts");
+  await settled();
+  await page.waitForSelector("#alerts table.alert-history tr.alert-firing");
+  assert.match(await page.locator("#alerts table.alert-rules").innerText(), /rate-limited/);
+  await page.screenshot({ path: join(shots, "alerts.png"), fullPage: true });
+  await page.locator("#alerts table.alert-history a").first().click();
+  await settled();
+  assert.equal(await total(), 7);
 });
 
 test("a parameter the API does not know (a link's utm_source) leaves the table as it is, and the icon is served", async () => {

@@ -332,3 +332,88 @@ fn a_bad_rule_is_refused_naming_its_field() {
         .expect("request");
     assert_eq!(r.status().as_u16(), 404);
 }
+
+#[test]
+fn a_template_paused_and_a_quality_turned_red_are_built_in_alerts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let peer = FakePeer::start(200, "{}", Duration::ZERO);
+    let path = dir.path().join("ticks.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "alert_secret = {ALERT_SECRET:?}\nalert_notify = [\"{}/meta\"]\n",
+            peer.base
+        ),
+    )
+    .expect("config");
+    let s = Server::start(dir.path(), &["--config", path.to_str().expect("path")]);
+    let ts = jiff::Timestamp::now().as_second();
+    let event = |field: &str, value: Value| {
+        serde_json::to_vec(
+            &json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "time": ts,
+            "changes": [{"field": field, "value": value}]}]}),
+        )
+        .expect("json")
+    };
+    let template = json!({"message_template_id": 594425479261596u64, "message_template_name": "pedido_enviado",
+                          "message_template_language": "pt_BR"});
+    let mut approved = template.clone();
+    approved["event"] = json!("APPROVED");
+    let mut paused = template.clone();
+    paused["event"] = json!("PAUSED");
+    paused["reason"] = json!("Low quality");
+    let mut yellow = template.clone();
+    yellow["previous_quality_score"] = json!("GREEN");
+    yellow["new_quality_score"] = json!("YELLOW");
+    let mut red = template;
+    red["previous_quality_score"] = json!("YELLOW");
+    red["new_quality_score"] = json!("RED");
+    for body in [
+        event("message_template_status_update", approved),
+        event("message_template_quality_update", yellow),
+        event("message_template_status_update", paused.clone()),
+        event("message_template_quality_update", red),
+    ] {
+        assert_eq!(s.post_webhook(&body).0, 200);
+    }
+    // Redelivered: the same event is one entry, and one alert.
+    assert_eq!(
+        s.post_webhook(&event("message_template_status_update", paused))
+            .0,
+        200
+    );
+    let got = wait_for(&peer, 2);
+    std::thread::sleep(Duration::from_millis(1500));
+    let got = if got.len() == 2 {
+        notifications(&peer)
+    } else {
+        got
+    };
+    let mut seen: Vec<(String, String)> = got
+        .iter()
+        .map(|n| {
+            (
+                n["alert"].as_str().unwrap_or("").to_string(),
+                n["detail"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (
+                "template_paused".to_string(),
+                "pedido_enviado pt_BR: PAUSED".to_string()
+            ),
+            (
+                "template_quality_red".to_string(),
+                "pedido_enviado pt_BR: YELLOW -> RED".to_string()
+            ),
+        ],
+        "{got:?}"
+    );
+    assert!(got.iter().all(|n| n["state"] == "event"));
+    let h = history(&s);
+    assert_eq!(h["history"].as_array().map(Vec::len), Some(2), "{h}");
+}

@@ -52,7 +52,7 @@ const MAGIC: &[u8; 8] = b"TICKSCKP";
 /// reason, group statuses per member, tracking tokens, the 24 h window keyed
 /// by person; version 16: a templated send's parameters among its own
 /// strings (its text is rendered when read).
-const VERSION: u32 = 17;
+const VERSION: u32 = 18;
 const HEADER_LEN: u64 = 12;
 /// Sealed blocks per frame (~16 MB at 10M entries); a few in unit tests,
 /// so that a test store spans several frames.

@@ -1187,8 +1187,14 @@ impl State {
         if t.purged {
             return;
         }
-        let (category, name, template, user, subaccount) =
-            (t.category, t.name, t.template, t.user, t.subaccount);
+        let (category, name, template, language, user, subaccount) = (
+            t.category,
+            t.name,
+            t.template,
+            t.language,
+            t.user,
+            t.subaccount,
+        );
         let is_click = self.rows.get_mut(reply.0).button != 0;
         let before_t = Some(self.rows.get_mut(target.0).index_keys());
         {
@@ -1209,6 +1215,7 @@ impl State {
         r.category = category;
         r.name = name;
         r.template = template;
+        r.language = language;
         r.user = user;
         r.subaccount = subaccount;
     }
@@ -1295,7 +1302,14 @@ impl State {
             return;
         };
         let is_click = r.button != 0;
-        (r.category, r.name, r.template, r.user, r.subaccount) = (0, 0, 0, 0, 0);
+        (
+            r.category,
+            r.name,
+            r.template,
+            r.language,
+            r.user,
+            r.subaccount,
+        ) = (0, 0, 0, 0, 0, 0);
         self.uncount_reply(reply, target, is_click);
     }
 
@@ -1408,7 +1422,14 @@ impl State {
                 let before = Some(self.rows.get_mut(reply.0).index_keys());
                 let r = self.rows.get_mut(reply.0);
                 r.in_reply_to = None;
-                (r.category, r.name, r.template, r.user, r.subaccount) = (0, 0, 0, 0, 0);
+                (
+                    r.category,
+                    r.name,
+                    r.template,
+                    r.language,
+                    r.user,
+                    r.subaccount,
+                ) = (0, 0, 0, 0, 0, 0);
                 let quoted = r.quoted;
                 let after = Some(self.rows.get_mut(reply.0).index_keys());
                 self.reindex(reply, before, after);

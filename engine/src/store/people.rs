@@ -6,6 +6,7 @@ use super::snapshot::Snapshot;
 use crate::model::{Direction, EntryId, Preference, MARKETING_STOPPED};
 use crate::phone::{is_user_id, normalize_phone, normalize_username, number_variants};
 use crate::state::contacts::{IdKind, Ident};
+use crate::state::Key;
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -227,6 +228,70 @@ impl Snapshot<'_> {
             }
         }
         out &= &self.state.live;
+        out
+    }
+
+    /// Each marketing opt-out recorded in `[from_ms, to_ms)` (a
+    /// `user_preferences` stop, or error 131050, not preceded by another
+    /// stop of the same person without a resume between) with the last
+    /// marketing message its person got before it (an outbound message
+    /// priced as marketing, or of the category `marketing_campaign`), when
+    /// they got one: what a template's opt-outs are counted from.
+    pub fn opt_out_causes(&self, from_ms: i64, to_ms: i64) -> Vec<(EntryId, EntryId)> {
+        use crate::state::{Field, Value};
+        let stops = self.any_of(Field::Marketing, &[Value::Marketing(Preference::Stop)]);
+        let mut marketing = self
+            .any_of(
+                Field::PricingCategory,
+                &[
+                    Value::Text("marketing".into()),
+                    Value::Text("marketing_lite".into()),
+                ],
+            )
+            .into_owned();
+        marketing |= &*self.any_of(Field::Category, &[Value::Text("marketing_campaign".into())]);
+        if let Some(outbound) = self.bitmap(Field::Direction, Key::direction(Direction::Outbound)) {
+            marketing &= outbound;
+        }
+        let marks = self.column(Field::Marketing);
+        let mut out = Vec::new();
+        for stop in stops.iter() {
+            let at = self.state.rows.recorded_ms(stop);
+            if at < from_ms || at >= to_ms {
+                continue;
+            }
+            let Some(root) = self.state.contacts.contact_of_entry(EntryId(stop)) else {
+                continue;
+            };
+            let theirs = self.state.contacts.entries(root);
+            // A stop after a stop (a send refused with 131050 once the
+            // person had opted out) is no new opt-out.
+            let previous = (&theirs & &*stops)
+                .iter()
+                .chain(
+                    (&theirs
+                        & &*self.any_of(Field::Marketing, &[Value::Marketing(Preference::Resume)]))
+                        .iter(),
+                )
+                .filter(|id| *id != stop)
+                .map(|id| (self.state.rows.recorded_ms(id), id))
+                .filter(|mark| *mark < (at, stop))
+                .max();
+            if previous.is_some_and(|(_, id)| {
+                marks.key(marks.code(id)) == Key::from_raw(Preference::Stop as i64)
+            }) {
+                continue;
+            }
+            let cause = (&theirs & &marketing)
+                .iter()
+                .filter(|id| *id != stop)
+                .map(|id| (self.state.rows.recorded_ms(id), id))
+                .filter(|(t, _)| *t < at)
+                .max();
+            if let Some((_, cause)) = cause {
+                out.push((EntryId(stop), EntryId(cause)));
+            }
+        }
         out
     }
 

@@ -195,6 +195,7 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
         let alert_service = Arc::new(crate::alerts::AlertService::load(
             backend.as_ref(),
             &settings.alert_rules,
+            settings.alert_notify.clone(),
             settings.alert_secret.clone(),
         )?);
         let app = Arc::new(app::App::new(settings));
