@@ -254,6 +254,8 @@ pub const FIELDS: &[FieldSpec] = &[
         true,
     ),
     indexed("session", &[], "Session", Enum, Field::Session, true),
+    shown("conversation_id", "Conversation id", Id),
+    shown("conversation_expiry", "Conversation expires", Time),
     indexed(
         "phone_number_id",
         &[],

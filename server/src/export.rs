@@ -87,7 +87,7 @@ pub(crate) struct Receipt {
     pub(crate) ids: roaring::RoaringBitmap,
 }
 
-const COLUMNS: [&str; 32] = [
+const COLUMNS: [&str; 34] = [
     "id",
     "recorded_at",
     "direction",
@@ -116,6 +116,8 @@ const COLUMNS: [&str; 32] = [
     "correlation_id",
     "conversation_type",
     "session",
+    "conversation_id",
+    "conversation_expiry",
     "source",
     "event_from",
     "event_to",
@@ -136,7 +138,7 @@ const PDF_COLUMNS: [(&str, f32); 10] = [
     ("Error", 172.0),
 ];
 
-fn row(e: &Entry) -> [String; 32] {
+fn row(e: &Entry) -> [String; 34] {
     let s = |o: &Option<String>| o.clone().unwrap_or_default();
     [
         e.id.0.to_string(),
@@ -168,6 +170,10 @@ fn row(e: &Entry) -> [String; 32] {
         s(&e.conversation_type),
         e.session
             .map(|x| x.as_str().to_string())
+            .unwrap_or_default(),
+        s(&e.conversation_id),
+        e.conversation_expiry_ms
+            .map(|ms| rfc3339(ms, e.offset_s))
             .unwrap_or_default(),
         e.source.map(|o| o.as_str().to_string()).unwrap_or_default(),
         s(&e.event_from),

@@ -40,7 +40,9 @@ function apiTakes(k) {
 function apiParams(s) {
   const p = new URLSearchParams();
   for (const [k, v] of s) if (v !== "" && !["entry", "page", ...VIEW_PARAMS].includes(k) && apiTakes(k)) p.append(k, v);
-  if (s.get("view") === "mo" && !p.has("direction")) p.set("direction", "inbound");
+  // The received-messages view shows received messages, whatever the
+  // direction filter says (the log view is where directions are chosen).
+  if (s.get("view") === "mo") p.set("direction", "inbound");
   if (s.get("view") === "health" && !p.has("direction")) p.set("direction", "event");
   if (!p.has("tz")) p.set("tz", viewerTz);
   if (!p.has("limit")) p.set("limit", $("#limit").value);
@@ -95,6 +97,7 @@ async function render() {
     if (mine === renderSeq) { $("#detail").hidden = true; document.body.dataset.rendered = location.search; }
     return;
   }
+  renderColumnToggles(render);
   if (v === "mo") renderMoSummary(apiParams(s));
   if (v === "contact") renderContact(s.get("contact"));
   if (v === "health") renderHealth(apiParams(s));
@@ -123,6 +126,12 @@ async function render() {
   if (cursors.key !== keyOf(p)) cursors = { key: keyOf(p) };
   if (data.next_cursor) cursors[page] = data.next_cursor;
   const pages = Math.max(1, Math.ceil(data.total / limit));
+  if (page > pages) {
+    // A page past the end (an old link, a typed number): the last page.
+    const q = state(); q.set("page", String(pages)); q.delete("cursor");
+    navigate(q, true);
+    return;
+  }
   const note = $("#total").dataset.note || "";
   delete $("#total").dataset.note;
   $("#total").textContent = `${data.total.toLocaleString()} matching entries${note ? " · " + note : ""}`;
@@ -176,7 +185,6 @@ function init() {
     tzSel.append(...zones.filter(z => !have.has(z)).map(z => new Option(z, z)));
     tzSel.value = current;
   });
-  renderColumnToggles(render);
   const typed = debounce(() => navigate(formToParams(), true), 300);
   $("#f-text").addEventListener("input", typed);
   $("#filters").addEventListener("change", ev => { if (ev.target.id !== "saved" && ev.target.id !== "f-text") navigate(formToParams()); });

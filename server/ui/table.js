@@ -24,7 +24,9 @@ const LOG_VIEW = () => [
   col("direction", { label: "Dir.", hidden: true }), col("user", { hidden: true }),
   col("subaccount", { hidden: true }), col("content_type", { hidden: true }),
   col("text", { hidden: true }), col("conversation_type", { hidden: true }),
-  col("session", { hidden: true }),
+  col("session", { hidden: true }), col("wa_id", { hidden: true }), col("user_id", { hidden: true }),
+  col("country", { hidden: true }), col("conversation_id", { hidden: true }),
+  col("conversation_expiry", { hidden: true }),
 ];
 // The received-messages (MO) view: replies and button clicks, with the
 // campaign and user they answer.
@@ -32,6 +34,7 @@ const MO_VIEW = () => [
   col("id"), col("recorded_at", { label: "Received on" }), col("phone", { label: "From" }),
   col("contact_name", { label: "Contact" }), col("text"), col("content_type"),
   col("button"), col("name", { label: "Campaign answered" }), col("template"), col("user"),
+  col("country", { hidden: true }), col("wa_id", { hidden: true }), col("attribution", { hidden: true }),
 ];
 const LOG_COLUMNS = LOG_VIEW();
 const MO_COLUMNS = MO_VIEW();
@@ -43,16 +46,19 @@ export function view() { return state().get("view") || "log"; }
 
 function columns() { return view() === "mo" ? MO_COLUMNS : LOG_COLUMNS; }
 
-function defaultHidden() { return LOG_COLUMNS.filter(c => c.hidden).map(c => c.key); }
+/// Each view keeps the columns its user hid (the log view under its
+/// original key, so a saved choice survives).
+function hiddenKey() { return view() === "mo" ? "ticks.hidden.mo" : "ticks.hidden"; }
 
-/// The log view's columns the user hid.
+function defaultHidden() { return columns().filter(c => c.hidden).map(c => c.key); }
+
+/// The current view's columns the user hid.
 function storedHidden() {
-  try { return new Set(JSON.parse(localStorage.getItem("ticks.hidden") || "null") || defaultHidden()); }
+  try { return new Set(JSON.parse(localStorage.getItem(hiddenKey()) || "null") || defaultHidden()); }
   catch { return new Set(defaultHidden()); }
 }
 
-/// The columns hidden in the current view (the MO view shows all of its own).
-function hiddenColumns() { return view() === "mo" ? new Set() : storedHidden(); }
+function hiddenColumns() { return storedHidden(); }
 
 function cell(e, key, tz, codes) {
   const td = document.createElement("td");
@@ -67,6 +73,13 @@ function cell(e, key, tz, codes) {
       td.append(span); break;
     }
     case "recorded_at": td.textContent = formatTime(e.recorded_at, tz); td.title = e.recorded_at; break;
+    case "conversation_expiry": {
+      if (e.conversation_expiry_ms != null) {
+        const iso = new Date(e.conversation_expiry_ms).toISOString();
+        td.textContent = formatTime(iso, tz); td.title = iso;
+      }
+      break;
+    }
     case "status": {
       const t = document.createElement("span");
       t.className = "ticks t-" + e.status;
@@ -147,12 +160,12 @@ export function renderRows(entries, { tz, codes, selected, onSelect, onOpen }) {
   $("#rows").replaceChildren(...rows);
 }
 
-/// The "Columns" menu of the log view; `onChange()` redraws.
+/// The "Columns" menu of the current view; `onChange()` redraws.
 export function renderColumnToggles(onChange) {
   const box = $("#column-toggles");
   box.replaceChildren();
   const hidden = storedHidden();
-  for (const c of LOG_COLUMNS) {
+  for (const c of columns()) {
     const l = document.createElement("label");
     l.style.flexDirection = "row";
     const cb = document.createElement("input");
@@ -160,7 +173,7 @@ export function renderColumnToggles(onChange) {
     cb.addEventListener("change", () => {
       const h = storedHidden();
       if (cb.checked) h.delete(c.key); else h.add(c.key);
-      localStorage.setItem("ticks.hidden", JSON.stringify([...h]));
+      localStorage.setItem(hiddenKey(), JSON.stringify([...h]));
       onChange();
     });
     l.append(cb, " " + c.label);

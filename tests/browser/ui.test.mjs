@@ -359,6 +359,44 @@ test("the alerts view lists a firing with a link to exactly the entries behind i
   assert.equal(await total(), 7);
 });
 
+test("a page past the end shows the last page, and the received view shows received messages whatever the direction", async () => {
+  await page.goto(base + "/?status=failed&page=9999");
+  await settled();
+  const failed = await api("status=failed");
+  const last = Math.ceil(failed / 50);
+  assert.match(page.url(), new RegExp("page=" + last));
+  assert.ok(await page.locator("#rows tr").count() > 0, "rows on the last page");
+  assert.equal(await page.locator("#page-info").textContent(), `page ${last.toLocaleString()} of ${last.toLocaleString()}`);
+  await page.goto(base + "/?view=mo&direction=outbound");
+  await settled();
+  assert.equal(await total(), await api("direction=inbound"));
+});
+
+test("each view keeps its own column choice, and the extra columns can be shown", async () => {
+  await page.goto(base + "/?view=mo");
+  await settled();
+  const before = await page.locator("#head th").count();
+  await page.locator("details.columns summary").click();
+  await page.locator("#column-toggles label", { hasText: "Template" }).locator("input").uncheck();
+  await settled();
+  assert.equal(await page.locator("#head th").count(), before - 1, "the MO view hid a column");
+  await page.locator("#column-toggles label", { hasText: "Template" }).locator("input").check();
+  await page.goto(base + "/?direction=outbound");
+  await settled();
+  await page.locator("details.columns summary").click();
+  for (const label of ["Country", "Conversation id", "Conversation expires", "WhatsApp user id"]) {
+    await page.locator("#column-toggles label", { hasText: label }).first().locator("input").check();
+  }
+  await settled();
+  const heads = await page.locator("#head").innerText();
+  for (const label of ["Country", "Conversation id", "Conversation expires", "WhatsApp user id"]) assert.match(heads, new RegExp(label));
+  const first = (await (await fetch(base + "/v1/logs?direction=outbound&limit=1")).json()).entries[0];
+  assert.match(await page.locator("#rows tr").first().innerText(), new RegExp(first.country));
+  for (const label of ["Country", "Conversation id", "Conversation expires", "WhatsApp user id"]) {
+    await page.locator("#column-toggles label", { hasText: label }).first().locator("input").uncheck();
+  }
+});
+
 test("a parameter the API does not know (a link's utm_source) leaves the table as it is, and the icon is served", async () => {
   await page.goto(base + "/?status=failed&utm_source=slack");
   await settled();
