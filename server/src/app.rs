@@ -34,7 +34,7 @@ pub(crate) struct App {
     /// The webhook relays, once started.
     pub(crate) relays: OnceLock<crate::relay::Relays>,
     /// The alert rules and their notifier, once loaded.
-    pub(crate) alerts: OnceLock<Arc<crate::alerts::AlertService>>,
+    pub(crate) alerts: OnceLock<Arc<crate::alert_service::AlertService>>,
 }
 
 impl App {

@@ -20,6 +20,7 @@
 //! Engine calls block (they wait for fsync), so handlers run them on
 //! tokio's blocking pool; the async threads only move bytes.
 
+mod alert_service;
 mod alerts;
 mod api;
 mod app;

@@ -192,7 +192,7 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
             crate::rates::store_card(backend.as_ref(), crate::rates::DEFAULT, text)
                 .map_err(|e| anyhow::anyhow!("rate_card: {e:?}"))?;
         }
-        let alert_service = Arc::new(crate::alerts::AlertService::load(
+        let alert_service = Arc::new(crate::alert_service::AlertService::load(
             backend.as_ref(),
             &settings.alert_rules,
             settings.alert_notify.clone(),
@@ -201,7 +201,7 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
         let app = Arc::new(app::App::new(settings));
         app.set_backend(backend.clone());
         let _ = app.alerts.set(alert_service.clone());
-        crate::alerts::start(alert_service, backend.clone());
+        crate::alert_service::start(alert_service, backend.clone());
         let _ = app.relays.set(relays);
         println!("ticks listening on http://{addr}");
         let _ = std::io::stdout().flush();
