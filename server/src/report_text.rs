@@ -58,50 +58,52 @@ fn funnel_row(out: &mut String, label: &str, f: &Funnel) {
 }
 
 /// Renders the report as text tables, one section after another.
-pub(crate) fn render(r: &Report, zone: &str) -> String {
+pub(crate) fn render(r: &Report, zone: &str, sections: ticks_query::Sections) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} matching entries", r.total);
 
-    let _ = writeln!(out, "\nDelivery funnel (outbound)");
-    let _ = writeln!(
-        out,
-        "  {:<12} {:>10} {:>13} {:>12}",
-        "step", "count", "of attempted", "of previous"
-    );
-    for s in &r.funnel.steps {
+    if sections.funnels {
+        let _ = writeln!(out, "\nDelivery funnel (outbound)");
         let _ = writeln!(
             out,
             "  {:<12} {:>10} {:>13} {:>12}",
-            s.step,
-            s.count,
-            pct(s.of_attempted),
-            pct(s.of_previous)
+            "step", "count", "of attempted", "of previous"
+        );
+        for s in &r.funnel.steps {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:>10} {:>13} {:>12}",
+                s.step,
+                s.count,
+                pct(s.of_attempted),
+                pct(s.of_previous)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  failed after acceptance: {}; rejected or unanswered: {}",
+            r.funnel.failed, r.funnel.rejected
+        );
+
+        if !r.funnels.is_empty() {
+            let _ = writeln!(out, "\nFunnels by {}", r.funnel_by);
+            let mut head = format!("  {:<28}", r.funnel_by);
+            for s in &r.funnel.steps {
+                let _ = write!(head, " {:>9}", s.step);
+            }
+            let _ = write!(head, " {:>9} {:>9} {:>7}", "failed", "rejected", "read%");
+            let _ = writeln!(out, "{head}");
+            for f in &r.funnels {
+                funnel_row(&mut out, &key(&f.key), f);
+            }
+        }
+
+        counts(
+            &mut out,
+            "Top failure reasons (Meta error code)",
+            &r.failure_reasons,
         );
     }
-    let _ = writeln!(
-        out,
-        "  failed after acceptance: {}; rejected or unanswered: {}",
-        r.funnel.failed, r.funnel.rejected
-    );
-
-    if !r.funnels.is_empty() {
-        let _ = writeln!(out, "\nFunnels by {}", r.funnel_by);
-        let mut head = format!("  {:<28}", r.funnel_by);
-        for s in &r.funnel.steps {
-            let _ = write!(head, " {:>9}", s.step);
-        }
-        let _ = write!(head, " {:>9} {:>9} {:>7}", "failed", "rejected", "read%");
-        let _ = writeln!(out, "{head}");
-        for f in &r.funnels {
-            funnel_row(&mut out, &key(&f.key), f);
-        }
-    }
-
-    counts(
-        &mut out,
-        "Top failure reasons (Meta error code)",
-        &r.failure_reasons,
-    );
 
     if !r.series.is_empty() {
         let _ = writeln!(
@@ -134,42 +136,46 @@ pub(crate) fn render(r: &Report, zone: &str) -> String {
         }
     }
 
-    let i = &r.inbound;
-    let _ = writeln!(
+    if sections.inbound {
+        let i = &r.inbound;
+        let _ = writeln!(
         out,
         "\nInbound (MO): {} messages, {} replies to known messages, {} button clicks; {} quoted what they answer, {} inferred",
         i.total, i.replies, i.clicks, i.quoted, i.inferred
     );
-    if !i.by_campaign.is_empty() {
-        let _ = writeln!(
-            out,
-            "  {:<32} {:>10} {:>10} {:>10} {:>10}",
-            r.funnel_by, "replies", "clicks", "quoted", "inferred"
-        );
-        for c in &i.by_campaign {
+        if !i.by_campaign.is_empty() {
             let _ = writeln!(
                 out,
                 "  {:<32} {:>10} {:>10} {:>10} {:>10}",
-                cell(&key(&c.key), 32),
-                c.replies,
-                c.clicks,
-                c.quoted,
-                c.inferred
+                r.funnel_by, "replies", "clicks", "quoted", "inferred"
             );
+            for c in &i.by_campaign {
+                let _ = writeln!(
+                    out,
+                    "  {:<32} {:>10} {:>10} {:>10} {:>10}",
+                    cell(&key(&c.key), 32),
+                    c.replies,
+                    c.clicks,
+                    c.quoted,
+                    c.inferred
+                );
+            }
         }
+        counts(&mut out, "Button clicks by button", &i.by_button);
+        counts(&mut out, "Inbound by content type", &i.by_content_type);
     }
-    counts(&mut out, "Button clicks by button", &i.by_button);
-    counts(&mut out, "Inbound by content type", &i.by_content_type);
-    counts(&mut out, "Conversations by type", &r.conversations.by_type);
-    counts(
-        &mut out,
-        "Conversations by pricing category",
-        &r.conversations.by_pricing_category,
-    );
-    for b in &r.counts {
-        counts(&mut out, &format!("By {}", b.field), &b.groups);
-        if b.other > 0 {
-            let _ = writeln!(out, "  {:<32} {:>10}", "(others)", b.other);
+    if sections.counts {
+        counts(&mut out, "Conversations by type", &r.conversations.by_type);
+        counts(
+            &mut out,
+            "Conversations by pricing category",
+            &r.conversations.by_pricing_category,
+        );
+        for b in &r.counts {
+            counts(&mut out, &format!("By {}", b.field), &b.groups);
+            if b.other > 0 {
+                let _ = writeln!(out, "  {:<32} {:>10}", "(others)", b.other);
+            }
         }
     }
     if !r.countries.is_empty() {
@@ -189,7 +195,58 @@ pub(crate) fn render(r: &Report, zone: &str) -> String {
     if let Some(c) = &r.cost {
         cost(&mut out, c, zone);
     }
+    if !r.templates.is_empty() {
+        templates(&mut out, &r.templates);
+    }
     out
+}
+
+fn templates(out: &mut String, list: &[ticks_query::TemplateHealth]) {
+    let _ = writeln!(out, "\nTemplate health");
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>6} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "template (language)",
+        "sent",
+        "deliv.",
+        "read",
+        "failed",
+        "quoted",
+        "inferred",
+        "buttons",
+        "links",
+        "opt-outs"
+    );
+    for t in list {
+        let name = format!("{} ({})", t.template, t.language.as_deref().unwrap_or("-"));
+        let _ = writeln!(
+            out,
+            "  {:<28} {:>6} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            cell(&name, 28),
+            t.sent,
+            t.delivered,
+            t.read,
+            t.failed,
+            t.replies_quoted,
+            t.replies_inferred,
+            t.button_clicks,
+            t.link_clicks,
+            t.opt_outs
+        );
+        for e in &t.events {
+            let _ = writeln!(
+                out,
+                "      {} {}: {}{}",
+                crate::present::rfc3339(e.at_ms, 0),
+                e.field,
+                e.from
+                    .as_deref()
+                    .map(|f| format!("{f} -> "))
+                    .unwrap_or_default(),
+                e.to.as_deref().unwrap_or("")
+            );
+        }
+    }
 }
 
 fn money(x: f64) -> String {

@@ -151,6 +151,25 @@ fn report_prints_the_funnel_failure_reasons_and_series_as_tables() {
     let bad = ticks(&store, &["report", "interval=fortnight"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("interval"));
+    // The sections asked for by name: countries, cost without a card, templates.
+    let out = ticks(&store, &["report", "sections=countries,cost,templates"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    for section in [
+        "Funnels by country",
+        "Cost ((no rate card)",
+        "Template health",
+    ] {
+        assert!(table.contains(section), "{section} missing from\n{table}");
+    }
+    assert!(
+        !table.contains("Delivery funnel (outbound)\n  step"),
+        "only the sections asked for"
+    );
 }
 
 #[test]

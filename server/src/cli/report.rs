@@ -41,7 +41,7 @@ pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
     match format {
         Format::Table => {
             let zone = query.tz.iana_name().unwrap_or("UTC").to_string();
-            print!("{}", report_text::render(&report, &zone));
+            print!("{}", report_text::render(&report, &zone, options.sections));
         }
         Format::Json | Format::Ndjson => {
             println!("{}", serde_json::to_string_pretty(&report)?)
