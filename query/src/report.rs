@@ -473,7 +473,10 @@ pub fn report(store: &Store, q: &LogQuery, options: &ReportOptions) -> Result<Re
             sections: scanned,
             ..options.clone()
         };
-        tallies.take(scan_tallies(&snap, &matches, &q.tz, &part), scanned);
+        tallies.take(
+            scan_on_two_threads(&snap, &matches, &q.tz, &part, SPLIT_FROM),
+            scanned,
+        );
     }
     if intersected != none {
         let part = ReportOptions {
@@ -492,7 +495,7 @@ pub fn report(store: &Store, q: &LogQuery, options: &ReportOptions) -> Result<Re
             funnel_by: Field::Country,
             ..options.clone()
         };
-        let t = funnels_on_two_threads(&snap, &matches, &q.tz, &by_country, 400_000);
+        let t = scan_on_two_threads(&snap, &matches, &q.tz, &by_country, SPLIT_FROM);
         report.countries = assemble(&snap, t, &by_country).funnels;
     }
     if options.sections.templates {
@@ -594,9 +597,12 @@ impl ReplyTally {
     }
 }
 
-/// The funnels of `options` (funnels only) over `matches`, scanned in two
+/// Matches from which a scan is split over two threads.
+const SPLIT_FROM: u64 = 200_000;
+
+/// The scan plan's tallies of `options` over `matches`, scanned in two
 /// halves on two threads from `split_from` matches on.
-fn funnels_on_two_threads(
+fn scan_on_two_threads(
     snap: &Snapshot<'_>,
     matches: &RoaringBitmap,
     tz: &TimeZone,
@@ -619,12 +625,7 @@ fn funnels_on_two_threads(
         (low, high.join())
     });
     match other {
-        Ok(other) => {
-            t.overall.add(&other.overall);
-            for (key, f) in other.funnels {
-                t.funnels.entry(key).or_default().add(&f);
-            }
-        }
+        Ok(other) => t.merge(other),
         // A panic in the other half is a bug: count that half alone.
         Err(_) => return scan_tallies(snap, matches, tz, options),
     }
@@ -642,6 +643,43 @@ struct FunnelTally {
     engaged: u64,
     /// Error code -> failed, rejected or unanswered entries.
     reasons: Map<Key, u64>,
+}
+
+impl Tallies {
+    /// Adds what the other half of the same scan counted.
+    fn merge(&mut self, o: Tallies) {
+        self.overall.add(&o.overall);
+        for (key, f) in o.funnels {
+            self.funnels.entry(key).or_default().add(&f);
+        }
+        for ((_, mine), (_, theirs)) in self.breakdowns.iter_mut().zip(o.breakdowns) {
+            for (key, n) in theirs {
+                *mine.entry(key).or_default() += n;
+            }
+        }
+        for (ms, b) in o.buckets {
+            match self.buckets.entry(ms) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(b);
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().add(b),
+            }
+        }
+        self.inbound += o.inbound;
+        self.clicks += o.clicks;
+        self.unlinked += o.unlinked;
+        self.quoted += o.quoted;
+        self.inferred += o.inferred;
+        for (key, n) in o.inbound_content {
+            *self.inbound_content.entry(key).or_default() += n;
+        }
+        for (key, r) in o.inbound_by {
+            self.inbound_by.entry(key).or_default().add(r);
+        }
+        for (key, n) in o.buttons {
+            *self.buttons.entry(key).or_default() += n;
+        }
+    }
 }
 
 impl FunnelTally {
@@ -668,6 +706,17 @@ struct BucketTally {
 }
 
 impl BucketTally {
+    fn add(&mut self, o: BucketTally) {
+        self.total += o.total;
+        self.outbound += o.outbound;
+        for (key, n) in o.status {
+            *self.status.entry(key).or_default() += n;
+        }
+        for (key, n) in o.code {
+            *self.code.entry(key).or_default() += n;
+        }
+    }
+
     fn new(start: Zoned) -> BucketTally {
         BucketTally {
             start,
@@ -1519,7 +1568,7 @@ mod tests {
     use ticks_ingest::generate::{Generator, GeneratorOptions};
 
     #[test]
-    fn funnels_counted_on_two_threads_are_those_counted_on_one() {
+    fn a_report_scanned_on_two_threads_is_the_one_scanned_on_one() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(ticks_engine::Config::new(dir.path())).expect("open");
         let mut data = Vec::new();
@@ -1533,23 +1582,31 @@ mod tests {
             &ticks_ingest::ImportOptions::default(),
         )
         .expect("import");
-        let options = ReportOptions {
-            sections: Sections {
-                funnels: true,
-                ..Sections::NONE
-            },
-            funnel_by: Field::Country,
-            ..ReportOptions::default()
-        };
         let snap = store.snapshot();
-        let funnels = |split_from| {
-            let t =
-                funnels_on_two_threads(&snap, snap.live(), &TimeZone::UTC, &options, split_from);
-            serde_json::to_value(assemble(&snap, t, &options).funnels).expect("json")
-        };
-        let (one, two) = (funnels(u64::MAX), funnels(0));
-        assert!(one.as_array().is_some_and(|f| f.len() >= 5), "{one}");
-        assert_eq!(one, two);
+        let tz = TimeZone::get("Asia/Kolkata").expect("zone");
+        for options in [
+            ReportOptions {
+                plan: Plan::Scan,
+                ..ReportOptions::default()
+            },
+            ReportOptions {
+                sections: Sections {
+                    funnels: true,
+                    ..Sections::NONE
+                },
+                funnel_by: Field::Country,
+                ..ReportOptions::default()
+            },
+        ] {
+            let report = |split_from| {
+                let mut t = scan_on_two_threads(&snap, snap.live(), &tz, &options, split_from);
+                t.total = snap.live().len();
+                serde_json::to_value(assemble(&snap, t, &options)).expect("json")
+            };
+            let (one, two) = (report(u64::MAX), report(0));
+            assert!(one["funnels"].as_array().is_some_and(|f| f.len() >= 5), "{one}");
+            assert_eq!(one, two);
+        }
         drop(snap);
         store.close().expect("close");
     }
