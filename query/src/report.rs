@@ -1604,7 +1604,10 @@ mod tests {
                 serde_json::to_value(assemble(&snap, t, &options)).expect("json")
             };
             let (one, two) = (report(u64::MAX), report(0));
-            assert!(one["funnels"].as_array().is_some_and(|f| f.len() >= 5), "{one}");
+            assert!(
+                one["funnels"].as_array().is_some_and(|f| f.len() >= 5),
+                "{one}"
+            );
             assert_eq!(one, two);
         }
         drop(snap);

@@ -15,8 +15,9 @@
 //! - PDF is a printable report (title, filters, generation time, totals,
 //!   then the table, "page N of M"), written page by page (see `pdf`).
 
-use crate::present::rfc3339;
+use crate::present::{rfc3339, rfc3339_in as in_zone};
 use anyhow::{bail, Context, Result};
+use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -138,11 +139,16 @@ const PDF_COLUMNS: [(&str, f32); 10] = [
     ("Error", 172.0),
 ];
 
-fn row(e: &Entry) -> [String; 34] {
+/// The columns that hold numbers (written as numbers in XLSX).
+const NUMBER_COLUMNS: [&str; 3] = ["id", "response_code", "error_code"];
+/// The columns that hold times (written as dates in XLSX).
+const TIME_COLUMNS: [&str; 2] = ["recorded_at", "conversation_expiry"];
+
+fn row(e: &Entry, tz: &TimeZone) -> [String; 34] {
     let s = |o: &Option<String>| o.clone().unwrap_or_default();
     [
         e.id.0.to_string(),
-        rfc3339(e.recorded_ms, e.offset_s),
+        in_zone(e.recorded_ms, tz),
         e.direction.as_str().into(),
         s(&e.category),
         s(&e.name),
@@ -173,13 +179,45 @@ fn row(e: &Entry) -> [String; 34] {
             .unwrap_or_default(),
         s(&e.conversation_id),
         e.conversation_expiry_ms
-            .map(|ms| rfc3339(ms, e.offset_s))
+            .map(|ms| in_zone(ms, tz))
             .unwrap_or_default(),
         e.source.map(|o| o.as_str().to_string()).unwrap_or_default(),
         s(&e.event_from),
         s(&e.event_to),
         s(&e.event_reason),
     ]
+}
+
+/// A time as the PDF's column shows it: local to `tz`, to the second.
+fn pdf_time(ms: i64, tz: &TimeZone) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(ts) => ts
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// A time as an XLSX date: the wall-clock time in `tz` (a spreadsheet's
+/// dates have no zone; the sheet's times are all in the one asked for).
+fn excel_time(ms: i64, tz: &TimeZone) -> Option<rust_xlsxwriter::ExcelDateTime> {
+    let dt = jiff::Timestamp::from_millisecond(ms)
+        .ok()?
+        .to_zoned(tz.clone())
+        .datetime();
+    let date = rust_xlsxwriter::ExcelDateTime::from_ymd(
+        u16::try_from(dt.year()).ok()?,
+        dt.month() as u8,
+        dt.day() as u8,
+    )
+    .ok()?;
+    date.and_hms(
+        dt.hour() as u16,
+        dt.minute() as u8,
+        f64::from(dt.second()) + f64::from(dt.subsec_nanosecond()) / 1e9,
+    )
+    .ok()
 }
 
 /// Neutralises a cell that a spreadsheet would read as a formula.
@@ -270,7 +308,7 @@ pub(crate) fn write_export(
             let mut csv = csv::Writer::from_writer(&mut w);
             csv.write_record(COLUMNS)?;
             entries_in_chunks(store, &ids, |e| {
-                let r = row(e);
+                let r = row(e, &query.tz);
                 csv.write_record(r.iter().map(|c| neutralise(c).into_owned()))?;
                 count += 1;
                 Ok(())
@@ -290,16 +328,24 @@ pub(crate) fn write_export(
             })?;
         }
         Format::Pdf => {
+            // The filter as people wrote it, not as a URL carries it.
+            let shown = percent_encoding::percent_decode_str(&filter.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned();
+            let zone = query.tz.iana_name().unwrap_or("UTC").to_string();
             let intro = [
                 format!(
                     "Filters: {}",
-                    if filter.is_empty() {
+                    if shown.is_empty() {
                         "none (every entry)"
                     } else {
-                        filter
+                        &shown
                     }
                 ),
-                format!("Generated: {}", rfc3339(ticks_ingest::now_ms(), 0)),
+                format!(
+                    "Generated: {} (times in {zone})",
+                    in_zone(ticks_ingest::now_ms(), &query.tz)
+                ),
                 format!(
                     "Entries: {}{}",
                     ids.len(),
@@ -323,7 +369,10 @@ pub(crate) fn write_export(
                 ids.len() as u64,
             )?;
             entries_in_chunks(store, &ids, |e| {
-                let r = row(e);
+                let mut r = row(e, &query.tz);
+                // The PDF's narrow column: the local time to the second; the
+                // zone is in the heading.
+                r[1] = pdf_time(e.recorded_ms, &query.tz);
                 let error = match (&e.error_code, &e.error_title) {
                     (Some(c), Some(t)) => format!("{c} {t}"),
                     (Some(c), None) => c.to_string(),
@@ -354,6 +403,7 @@ pub(crate) fn write_xlsx(
     let ids = store.sorted_ids(query)?;
     let mut book = Workbook::new();
     let bold = CellFormat::new().set_bold();
+    let datetime = CellFormat::new().set_num_format("yyyy-mm-dd hh:mm:ss");
     let mut sheet_no = 0;
     let mut row_no: u32 = XLSX_MAX_ROWS; // forces a first sheet
     let mut count = 0u64;
@@ -371,8 +421,32 @@ pub(crate) fn write_xlsx(
         }
         let idx = sheet.context("no sheet")?;
         let s = book.worksheet_from_index(idx)?;
-        for (c, cell) in row(e).iter().enumerate() {
-            s.write_string(row_no, c as u16, neutralise(cell))?;
+        for (c, cell) in row(e, &query.tz).iter().enumerate() {
+            let name = COLUMNS[c];
+            let col = c as u16;
+            if cell.is_empty() {
+                continue;
+            }
+            // Numbers and times typed, so a spreadsheet sorts and sums
+            // them; text as text (a string cell is never a formula, so it
+            // needs no apostrophe).
+            if NUMBER_COLUMNS.contains(&name) {
+                match cell.parse::<f64>() {
+                    Ok(n) => s.write_number(row_no, col, n)?,
+                    Err(_) => s.write_string(row_no, col, cell)?,
+                };
+            } else if TIME_COLUMNS.contains(&name) {
+                let ms = match name {
+                    "recorded_at" => Some(e.recorded_ms),
+                    _ => e.conversation_expiry_ms,
+                };
+                match ms.and_then(|ms| excel_time(ms, &query.tz)) {
+                    Some(t) => s.write_datetime_with_format(row_no, col, &t, &datetime)?,
+                    None => s.write_string(row_no, col, cell)?,
+                };
+            } else {
+                s.write_string(row_no, col, cell)?;
+            }
         }
         row_no += 1;
         count += 1;

@@ -10,6 +10,16 @@ pub(crate) fn rfc3339(ms: i64, offset_s: i32) -> String {
     ticks_ingest::format_rfc3339(ms, offset_s)
 }
 
+/// A time as the exports and `ticks query` print it: RFC 3339 with the
+/// offset of `tz` at that instant (every time of one output in the one
+/// zone asked for).
+pub(crate) fn rfc3339_in(ms: i64, tz: &jiff::tz::TimeZone) -> String {
+    let offset = jiff::Timestamp::from_millisecond(ms)
+        .map(|ts| tz.to_offset(ts).seconds())
+        .unwrap_or(0);
+    rfc3339(ms, offset)
+}
+
 /// An entry as the API shows it: every column, times as RFC 3339 with the
 /// original offset, and the human reason for an error.
 pub(crate) fn entry_json(e: &Entry) -> Value {

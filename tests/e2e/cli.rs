@@ -210,4 +210,25 @@ fn the_query_table_shows_the_catalog_columns_asked_for() {
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("--columns") && err.contains("colour"), "{err}");
+    // Every time in the zone asked for.
+    let out = ticks(
+        &store,
+        &[
+            "query",
+            "tz=Asia/Tokyo",
+            "limit=5",
+            "--columns",
+            "id,recorded_at,conversation_expiry",
+        ],
+    );
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    let times: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .take(5)
+        .flat_map(|l| l.split_whitespace().skip(1))
+        .filter(|c| *c != "-")
+        .collect();
+    assert!(times.len() >= 5, "{table}");
+    assert!(times.iter().all(|t| t.ends_with("+09:00")), "{table}");
 }

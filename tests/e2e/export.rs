@@ -140,6 +140,88 @@ fn xlsx_export_is_a_workbook_and_bad_formats_are_refused() {
     assert_eq!(v["error"]["field"], "format");
 }
 
+/// An XLSX date (days since 1899-12-30, the fraction the time of day) as
+/// `YYYY-MM-DDTHH:MM:SS`.
+fn excel_local(serial: f64) -> String {
+    let days = serial.floor();
+    let seconds = ((serial - days) * 86_400.0).round() as i64;
+    let date = jiff::civil::date(1899, 12, 30)
+        .checked_add(jiff::Span::new().days(days as i64))
+        .expect("date");
+    let dt = date
+        .at(0, 0, 0, 0)
+        .checked_add(jiff::Span::new().seconds(seconds))
+        .expect("time");
+    dt.strftime("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+#[test]
+fn xlsx_cells_are_typed_and_times_are_the_csvs_in_the_zone_asked_for() {
+    use calamine::{Data, Reader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &[]);
+    s.client
+        .post(s.url("/v1/import"))
+        .body(generated(80, 5))
+        .send()
+        .expect("import");
+    let evil = send_result("wamid.EVIL", "=HYPERLINK(\"http://x\")");
+    s.post_json("/v1/sends", &json!([evil]));
+    let query = "tz=America/Sao_Paulo&direction=outbound";
+    let get = |format: &str| {
+        s.client
+            .get(s.url(&format!("/v1/export?format={format}&{query}")))
+            .send()
+            .expect("export")
+            .bytes()
+            .expect("body")
+    };
+    let csv_body = get("csv");
+    let mut reader = csv::Reader::from_reader(&csv_body[..]);
+    let headers = reader.headers().expect("headers").clone();
+    let csv_rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    let col = |name: &str| headers.iter().position(|h| h == name).expect(name);
+    let xlsx = get("xlsx");
+    let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(xlsx.to_vec()))
+        .expect("a workbook");
+    let range = book.worksheet_range("Log 1").expect("the first sheet");
+    let rows: Vec<&[Data]> = range.rows().collect();
+    assert_eq!(rows.len(), csv_rows.len() + 1, "a header and every row");
+    assert_eq!(rows[0][0], Data::String("id".into()));
+    let mut codes = 0;
+    for (x, c) in rows[1..].iter().zip(&csv_rows) {
+        // Ids and codes are numbers.
+        assert_eq!(x[col("id")], Data::Float(c[col("id")].parse().expect("id")));
+        if !c[col("response_code")].is_empty() {
+            codes += 1;
+            let code: f64 = c[col("response_code")].parse().expect("code");
+            assert_eq!(x[col("response_code")], Data::Float(code));
+        }
+        // Times are dates, the CSV's local time in the same zone.
+        let Data::DateTime(t) = &x[col("recorded_at")] else {
+            panic!("recorded_at is not a date: {:?}", x[col("recorded_at")]);
+        };
+        let csv_time = &c[col("recorded_at")];
+        assert!(
+            csv_time.ends_with("-03:00"),
+            "every time in São Paulo's zone: {csv_time}"
+        );
+        assert_eq!(excel_local(t.as_f64()), csv_time[..19], "{csv_time}");
+        // Text is text, written as it is.
+        if c[col("name")].contains("HYPERLINK") {
+            assert_eq!(
+                x[col("name")],
+                Data::String("=HYPERLINK(\"http://x\")".into())
+            );
+            assert!(
+                c[col("name")].starts_with("'="),
+                "the CSV still neutralises it"
+            );
+        }
+    }
+    assert!(codes > 50);
+}
+
 #[test]
 fn pdf_export_is_a_paginated_printable_report_listing_every_row() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -154,7 +236,7 @@ fn pdf_export_is_a_paginated_printable_report_listing_every_row() {
     assert!(entries.len() > 60, "enough rows for several pages");
     let r = s
         .client
-        .get(s.url("/v1/export?format=pdf&status=read"))
+        .get(s.url("/v1/export?format=pdf&status=read&tz=America%2FSao_Paulo"))
         .send()
         .expect("export");
     assert_eq!(r.status(), 200);
@@ -166,8 +248,16 @@ fn pdf_export_is_a_paginated_printable_report_listing_every_row() {
     let numbers: Vec<u32> = pages.keys().copied().collect();
     let text = doc.extract_text(&numbers).expect("text");
     assert!(text.contains("Ticks - WhatsApp log export"), "a title");
-    assert!(text.contains("status=read"), "the filters used");
+    assert!(
+        text.contains("status=read&tz=America/Sao_Paulo"),
+        "the filters used, as written: {}",
+        &text[..400.min(text.len())]
+    );
     assert!(text.contains("Generated:"), "the generation time");
+    assert!(
+        text.contains("(times in America/Sao_Paulo)"),
+        "the zone named"
+    );
     assert!(
         text.contains(&format!("Entries: {}", entries.len())),
         "the total"

@@ -56,7 +56,7 @@ pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
     let pairs = key_values(&params)?;
     let query = ticks_query::LogQuery::from_params(&pairs, &[])?;
     let page = ticks_query::search(&store, &query)?;
-    print_page(&page, format, &columns)?;
+    print_page(&page, format, &columns, &query.tz)?;
     store.close()?;
     Ok(())
 }
@@ -65,6 +65,7 @@ fn print_page(
     page: &ticks_query::Page,
     format: Format,
     columns: &[&ticks_query::FieldSpec],
+    tz: &jiff::tz::TimeZone,
 ) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -85,7 +86,18 @@ fn print_page(
                 .iter()
                 .map(|e| {
                     let v = present::entry_json(e);
-                    columns.iter().map(|c| cell(&v[c.name], c.kind)).collect()
+                    columns
+                        .iter()
+                        .map(|c| match c.name {
+                            // The table's times in the zone asked for (`tz=`),
+                            // all of them.
+                            "recorded_at" => present::rfc3339_in(e.recorded_ms, tz),
+                            "conversation_expiry" => e
+                                .conversation_expiry_ms
+                                .map_or_else(|| "-".into(), |ms| present::rfc3339_in(ms, tz)),
+                            _ => cell(&v[c.name], c.kind),
+                        })
+                        .collect()
                 })
                 .collect();
             let widths: Vec<usize> = (0..columns.len())
