@@ -1,7 +1,11 @@
 // The detail of one entry (every column, template parameters, timeline,
 // raw payloads) and deletion, which offers to export first.
 import { api } from "./api.js";
-import { $, contactLink, formatTime, viewerTz } from "./common.js";
+import { $, contactLink, formatTime, state, viewerTz } from "./common.js";
+
+/// The zone the page shows times in: the one chosen (`tz=`), else the
+/// browser's.
+function chosenTz() { return state().get("tz") || viewerTz; }
 
 function jsonBlock(title, value) {
   const d = document.createElement("details");
@@ -36,7 +40,8 @@ export async function showDetail(id, onDeleted) {
   };
   const who = e.phone || e.user_id || (e.username ? "@" + e.username : null);
   add("Recorded on (original)", e.recorded_at);
-  add(`Recorded on (${viewerTz})`, formatTime(e.recorded_at, viewerTz));
+  const tz = chosenTz();
+  add(`Recorded on (${tz})`, formatTime(e.recorded_at, tz));
   add("Direction", e.direction); add("Category", e.category); add("Name", e.name);
   add("Template", e.template ? `${e.template} (${e.template_language || "?"})` : null);
   add("Response code", e.response_code != null ? `${e.response_code}${e.response_meaning ? " — " + e.response_meaning : ""}` : null);
@@ -72,7 +77,7 @@ export async function showDetail(id, onDeleted) {
     for (const it of d.timeline) {
       const li = document.createElement("li");
       li.className = it.status || it.kind;
-      const when = new Date(it.at_ms).toLocaleString(undefined, { timeZone: viewerTz });
+      const when = formatTime(new Date(it.at_ms).toISOString(), chosenTz());
       li.textContent = `${when} · ${it.kind}${it.status ? " " + it.status : ""}${it.error_code != null ? " (error " + it.error_code + ")" : ""}${it.participant ? " · " + it.participant : ""}${it.text ? " · " + it.text : ""}`;
       ul.append(li);
     }

@@ -359,6 +359,18 @@ test("the alerts view lists a firing with a link to exactly the entries behind i
   assert.equal(await total(), 7);
 });
 
+test("the detail shows times in the zone chosen, not the browser's", async () => {
+  const first = (await (await fetch(base + "/v1/logs?direction=outbound&limit=1")).json()).entries[0];
+  await page.goto(base + `/?direction=outbound&tz=Asia/Tokyo&entry=${first.id}`);
+  await settled();
+  await page.waitForSelector("#detail:not([hidden])");
+  await page.waitForFunction(() => /Recorded on/.test(document.querySelector("#detail").innerText));
+  const text = await page.locator("#detail").innerText();
+  assert.match(text, /Recorded on \(Asia\/Tokyo\)/);
+  const tokyo = new Intl.DateTimeFormat(undefined, { timeZone: "Asia/Tokyo", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date(first.recorded_at));
+  assert.ok(text.includes(tokyo), `${tokyo} in ${text.slice(0, 300)}`);
+});
+
 test("a page past the end shows the last page, and the received view shows received messages whatever the direction", async () => {
   await page.goto(base + "/?status=failed&page=9999");
   await settled();
