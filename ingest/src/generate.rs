@@ -35,6 +35,25 @@ const BOTS: &[&str] = &[
     "Carrinho Abandonado",
 ];
 const MESSAGE_BOTS: &[&str] = &["Atendimento bot", "Suporte Técnico", "Boletos"];
+/// The template each campaign and bot sends (by name; a message bot sends
+/// free text, and a template only now and then).
+fn template_of(name: &str) -> &'static str {
+    match name {
+        "Black Friday 2025" | "Cyber Monday" | "Liquida Verão" => "promo_black_friday",
+        "Natal Premiado" => "natal_cupom",
+        "Volta às Aulas" => "volta_aulas_desconto",
+        "Cashback Setembro" | "Aniversário Loja" => "cashback_available",
+        "Lançamento Coleção" | "Dia das Mães" => "new_collection",
+        "Reativação 90 dias" | "Semana do Cliente" => "welcome_back",
+        "Frete Grátis Fim de Semana" => "cart_reminder",
+        "Confirmação de Pedido" => "order_confirmation",
+        "Lembrete de Pagamento" | "Boletos" => "payment_reminder",
+        "Pesquisa NPS" => "nps_survey",
+        "Carrinho Abandonado" => "cart_reminder",
+        _ => "delivery_update",
+    }
+}
+
 const TEMPLATES: &[&str] = &[
     "promo_black_friday",
     "natal_cupom",
@@ -127,6 +146,13 @@ pub struct GeneratorOptions {
 }
 
 impl GeneratorOptions {
+    /// Messages over `span_ms` ending early enough before `now_ms` that
+    /// their webhooks and replies (up to hours later) are not in the future.
+    pub fn ending_before(mut self, now_ms: i64) -> GeneratorOptions {
+        self.start_ms = now_ms - self.span_ms - 86_400_000;
+        self
+    }
+
     /// `messages` over 30 days from 2025-01-01, seed 1.
     pub fn new(messages: u64) -> GeneratorOptions {
         GeneratorOptions {
@@ -357,7 +383,7 @@ impl Generator {
             ),
             _ => ("message_bot", r.pick(MESSAGE_BOTS), "customer"),
         };
-        let template = r.pick(TEMPLATES);
+        let template = template_of(name);
         let user = r.pick(USERS);
         let sub = r.pick(SUBACCOUNTS);
         let pni = r.pick(PHONE_NUMBER_IDS);
@@ -378,13 +404,15 @@ impl Generator {
         );
         let correlation = format!("crm-{}-{i}", self.opts.seed);
         let is_template = category != "message_bot" || r.chance(300);
+        let reais = 10 + r.below(490);
         let request = if is_template {
             json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": person.typed(&to), "type": "template",
                 "biz_opaque_callback_data": correlation,
                 "template": {"name": template, "language": {"code": "pt_BR"}, "components": [
                     {"type": "body", "parameters": [
                         {"type": "text", "parameter_name": "customer_name", "text": first},
-                        {"type": "currency", "currency": {"fallback_value": format!("R$ {},90", 10 + r.below(490)), "code": "BRL", "amount_1000": 99900}},
+                        // The amount as shown and as a number agree.
+                        {"type": "currency", "currency": {"fallback_value": format!("R$ {reais},90"), "code": "BRL", "amount_1000": reais * 1000 + 900}},
                         {"type": "date_time", "date_time": {"fallback_value": format!("{} de dezembro", 1 + r.below(28))}}]},
                     {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "QUERO"}]},
                     {"type": "button", "sub_type": "quick_reply", "index": "1", "parameters": [{"type": "payload", "payload": "PARAR"}]}]}})
@@ -720,7 +748,44 @@ mod tests {
             rendered += 1;
             edited += usize::from(r.text.contains("frete grátis"));
         }
-        assert!(rendered > 900, "{rendered}");
+        assert!(rendered > 850, "{rendered}");
         assert!(edited > 10, "{edited} sends after an edit show it");
+    }
+
+    #[test]
+    fn each_campaign_sends_its_own_template_and_amounts_agree() {
+        for line in Generator::new(GeneratorOptions::new(500)) {
+            let v: Value = serde_json::from_slice(&line).expect("json");
+            let Some(template) = v["request"]["template"].as_object() else {
+                continue;
+            };
+            let name = v["name"].as_str().expect("a name");
+            assert_eq!(template["name"], template_of(name), "{name}");
+            let currency = &template["components"][0]["parameters"][1]["currency"];
+            let shown = currency["fallback_value"].as_str().expect("fallback");
+            let amount = currency["amount_1000"].as_i64().expect("amount");
+            assert_eq!(
+                shown,
+                format!("R$ {},{:02}", amount / 1000, amount % 1000 / 10)
+            );
+        }
+    }
+
+    #[test]
+    fn data_ending_before_now_has_no_event_in_the_future() {
+        let now = 1_796_000_000_000;
+        let opts = GeneratorOptions::new(300).ending_before(now);
+        for line in Generator::new(opts) {
+            let input = crate::line_input(line, ticks_engine::Source::Import, 0).expect("parses");
+            for event in &input.events {
+                let at = match event {
+                    ticks_engine::Event::Send(s) => s.recorded_ms,
+                    ticks_engine::Event::Status(s) => s.at_ms,
+                    ticks_engine::Event::Inbound(m) => m.at_ms,
+                    ticks_engine::Event::Other(o) => o.at_ms,
+                };
+                assert!(at < now, "{event:?} at {at}");
+            }
+        }
     }
 }

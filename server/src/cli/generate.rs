@@ -16,7 +16,8 @@ pub(crate) struct Args {
     /// Days the messages spread over.
     #[arg(long, default_value_t = 30)]
     pub(crate) days: u32,
-    /// Make the data end now instead of on 2025-01-31.
+    /// Make the data end a day before now (its webhooks and replies, up to
+    /// hours later, then fall before now) instead of on 2025-01-31.
     #[arg(long)]
     pub(crate) until_now: bool,
     /// Also write the definitions of the templates the data uses, as the
@@ -38,7 +39,7 @@ pub(crate) fn run(_place: &Place, args: Args) -> Result<()> {
     opts.seed = seed;
     opts.span_ms = i64::from(days.max(1)) * 86_400_000;
     if until_now {
-        opts.start_ms = ticks_ingest::now_ms() - opts.span_ms;
+        opts = opts.ending_before(ticks_ingest::now_ms());
     }
     if let Some(path) = templates {
         let page = ticks_ingest::generate::template_definitions(&opts);

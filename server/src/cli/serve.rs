@@ -292,8 +292,8 @@ fn fill_demo(store: &Store) -> Result<()> {
     if !store.snapshot().live().is_empty() {
         return Ok(());
     }
-    let mut opts = ticks_ingest::generate::GeneratorOptions::new(20_000);
-    opts.start_ms = ticks_ingest::now_ms() - opts.span_ms;
+    let opts =
+        ticks_ingest::generate::GeneratorOptions::new(20_000).ending_before(ticks_ingest::now_ms());
     // The definitions first: the demo's messages show the text people read.
     let page = serde_json::to_vec(&ticks_ingest::generate::template_definitions(&opts))?;
     let definitions = ticks_ingest::parse_template_page(&page)?;
