@@ -8,11 +8,21 @@ use std::sync::OnceLock;
 
 const INDEX_HTML: &str = include_str!("../ui/index.html");
 const APP_CSS: &str = include_str!("../ui/app.css");
-/// Where the page carries the field catalog.
+/// Where the page carries the field catalog and the language catalogs.
 const FIELDS_MARK: &str = "<!--fields-->";
 
+/// The page's messages in each language it speaks, by language tag
+/// (`i18n.js` chooses one). English is the reference: every catalog has
+/// its keys and placeholders (a test holds them to it).
+const CATALOGS: [(&str, &str); 4] = [
+    ("en", include_str!("../ui/i18n/en.json")),
+    ("pt-BR", include_str!("../ui/i18n/pt-BR.json")),
+    ("es", include_str!("../ui/i18n/es.json")),
+    ("ja", include_str!("../ui/i18n/ja.json")),
+];
+
 /// The page's scripts, by the name they are served under.
-const SCRIPTS: [(&str, &str); 13] = [
+const SCRIPTS: [(&str, &str); 15] = [
     ("app.js", include_str!("../ui/app.js")),
     ("api.js", include_str!("../ui/api.js")),
     ("common.js", include_str!("../ui/common.js")),
@@ -26,6 +36,8 @@ const SCRIPTS: [(&str, &str); 13] = [
     ("report.js", include_str!("../ui/report.js")),
     ("templates.js", include_str!("../ui/templates.js")),
     ("alerts.js", include_str!("../ui/alerts.js")),
+    ("i18n.js", include_str!("../ui/i18n.js")),
+    ("explore.js", include_str!("../ui/explore.js")),
 ];
 
 /// The page, with the field catalog inside it: the table reads its labels
@@ -49,9 +61,22 @@ fn page_html() -> &'static str {
     PAGE.get_or_init(|| {
         // `</` inside a script element would end it.
         let catalog = fields_json().to_string().replace("</", "<\\/");
+        let mut languages = serde_json::Map::new();
+        for (tag, json) in CATALOGS {
+            // A catalog that does not parse fails the tests; the page then
+            // falls back to English keys rather than not starting.
+            let messages = serde_json::from_str(json).unwrap_or_default();
+            languages.insert(tag.to_string(), messages);
+        }
+        let languages = serde_json::Value::Object(languages)
+            .to_string()
+            .replace("</", "<\\/");
         INDEX_HTML.replace(
             FIELDS_MARK,
-            &format!(r#"<script type="application/json" id="ticks-fields">{catalog}</script>"#),
+            &format!(
+                r#"<script type="application/json" id="ticks-fields">{catalog}</script>
+<script type="application/json" id="ticks-i18n">{languages}</script>"#
+            ),
         )
     })
 }
@@ -127,6 +152,182 @@ mod tests {
                     SCRIPTS.iter().any(|(n, _)| *n == module),
                     "{name} imports {module}, which is not served"
                 );
+            }
+        }
+    }
+
+    fn catalog(tag: &str) -> serde_json::Map<String, serde_json::Value> {
+        let json = CATALOGS
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .map(|(_, j)| *j)
+            .unwrap_or_default();
+        match serde_json::from_str(json) {
+            Ok(serde_json::Value::Object(m)) => m,
+            other => panic!("the {tag} catalog is not a JSON object: {other:?}"),
+        }
+    }
+
+    fn placeholders(message: &str) -> std::collections::BTreeSet<&str> {
+        message
+            .split('{')
+            .skip(1)
+            .filter_map(|p| p.split_once('}').map(|(name, _)| name))
+            .collect()
+    }
+
+    /// Every language has every English message, with the same
+    /// placeholders, and none left empty: a missing translation fails here.
+    #[test]
+    fn every_language_translates_every_message() {
+        let en = catalog("en");
+        assert!(en.len() > 400, "{} messages", en.len());
+        for (tag, _) in CATALOGS {
+            let other = catalog(tag);
+            for (key, message) in &en {
+                let message = message.as_str().unwrap_or_default();
+                let translated = other.get(key).and_then(|v| v.as_str());
+                let Some(translated) = translated else {
+                    panic!("{tag} has no translation of {key:?} ({message:?})");
+                };
+                assert!(!translated.trim().is_empty(), "{tag}: {key:?} is empty");
+                assert_eq!(
+                    placeholders(translated),
+                    placeholders(message),
+                    "{tag}: {key:?} names other placeholders than English"
+                );
+            }
+            let extra: Vec<_> = other.keys().filter(|k| !en.contains_key(*k)).collect();
+            assert!(
+                extra.is_empty(),
+                "{tag} has messages English lacks: {extra:?}"
+            );
+        }
+    }
+
+    /// Every message key the scripts and the page name is in the catalog
+    /// (`t("...")` with a whole key, `data-i18n...="..."`).
+    #[test]
+    fn every_key_the_page_uses_is_in_the_catalog() {
+        let en = catalog("en");
+        let mut used = Vec::new();
+        for (name, js) in SCRIPTS {
+            for (at, _) in js.match_indices("t(\"") {
+                // `t(` itself, not `get(` or `set(`.
+                let before = js[..at].chars().next_back().unwrap_or(' ');
+                if before.is_alphanumeric() || before == '_' || before == '.' {
+                    continue;
+                }
+                let part = &js[at + 3..];
+                let Some((key, rest)) = part.split_once('"') else {
+                    continue;
+                };
+                // `t("field." + name)`: a key built at run time (the
+                // families are checked below).
+                if rest.starts_with(" +") {
+                    continue;
+                }
+                used.push((name, key.to_string()));
+            }
+        }
+        // Keys passed around before `t` sees them (table heads, rows of
+        // labels): any string literal shaped like a key of a family.
+        const FAMILIES: [&str; 21] = [
+            "nav.",
+            "title.",
+            "filters.",
+            "time.",
+            "saved.",
+            "dialog.",
+            "chips.",
+            "table.",
+            "menu.",
+            "mo.",
+            "detail.",
+            "delete.",
+            "explore.",
+            "sidebar.",
+            "report.",
+            "contact.",
+            "health.",
+            "templates.",
+            "alerts.",
+            "value.",
+            "field.",
+        ];
+        for (name, js) in SCRIPTS {
+            for literal in js.split('"').skip(1).step_by(2) {
+                let shaped = FAMILIES.iter().any(|f| literal.starts_with(f))
+                    && literal.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'
+                    })
+                    && !literal.ends_with('.')
+                    && !literal.ends_with('_');
+                if shaped {
+                    used.push((name, literal.to_string()));
+                }
+            }
+        }
+        for part in INDEX_HTML.split("data-i18n").skip(1) {
+            let Some((_, rest)) = part.split_once("=\"") else {
+                continue;
+            };
+            let key = rest.split('"').next().unwrap_or_default();
+            used.push(("index.html", key.to_string()));
+        }
+        assert!(used.len() > 300, "{} keys found", used.len());
+        for (file, key) in used {
+            assert!(
+                en.contains_key(&key),
+                "{file} uses {key:?}, which no catalog has"
+            );
+        }
+    }
+
+    /// The names the page builds keys from: every field's label, every
+    /// status, every code's meaning and action, in every language.
+    #[test]
+    fn every_field_status_and_code_has_a_name_in_every_language() {
+        let mut keys: Vec<String> = Vec::new();
+        for f in ticks_query::FIELDS.iter() {
+            keys.push(format!("field.{}", f.name));
+        }
+        for s in ticks_engine::Status::ALL {
+            keys.push(format!("value.status.{}", s.as_str()));
+        }
+        for d in [
+            ticks_engine::Direction::Outbound,
+            ticks_engine::Direction::Inbound,
+            ticks_engine::Direction::Event,
+        ] {
+            keys.push(format!("value.direction.{}", d.as_str()));
+        }
+        for step in [
+            "attempted",
+            "accepted",
+            "sent",
+            "delivered",
+            "read",
+            "engaged",
+        ] {
+            keys.push(format!("value.step.{step}"));
+        }
+        for code in 0..=200_000 {
+            for info in [ticks_ingest::meta_error_info(code)]
+                .into_iter()
+                .chain(u16::try_from(code).ok().map(ticks_ingest::http_code_info))
+                .flatten()
+            {
+                keys.push(format!("code.{}", info.meaning));
+                keys.push(format!("code.{}", info.action));
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        for (tag, _) in CATALOGS {
+            let c = catalog(tag);
+            for key in &keys {
+                assert!(c.contains_key(key), "{tag} has no {key:?}");
             }
         }
     }

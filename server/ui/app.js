@@ -5,18 +5,21 @@
 // log and MO tables, `filters.js` the filter form, `detail.js` an entry and
 // deletion, `report.js` the report, `mo.js` the received-messages summary,
 // `contact.js` a person's card, `health.js` the account-health view,
-// `templates.js` the template catalog.
+// `templates.js` the template catalog, `alerts.js` the alerts,
+// `explore.js` the histogram and field sidebar above and beside the table,
+// `i18n.js` the languages.
 import { api } from "./api.js";
-import { $, state, viewerTz } from "./common.js";
+import { $, civilIn, state, viewerTz } from "./common.js";
+import { LANGUAGES, lang, num, switchLanguage, t, translatePage } from "./i18n.js";
+import { renderExplore } from "./explore.js";
 import { renderContact } from "./contact.js";
 import { renderHealth } from "./health.js";
 import { confirmDelete, showDetail } from "./detail.js";
-import { formToParams, loadFacets, loadSaved, renderChips, syncForm, VIEW_PARAMS } from "./filters.js";
+import { apiTakes, formToParams, loadFacets, loadSaved, RANGES, renderChips, syncForm, VIEW_PARAMS } from "./filters.js";
 import { renderMoSummary } from "./mo.js";
 import { renderReport } from "./report.js";
 import { renderTemplates } from "./templates.js";
 import { renderAlerts } from "./alerts.js";
-import { field, fields } from "./fields.js";
 import { renderColumnToggles, renderHead, renderRows, view } from "./table.js";
 
 let codes = { meta: {}, http: {} };
@@ -24,22 +27,12 @@ let selected = new Set();
 let lastPage = null;
 let cursors = {}; // page index -> cursor, for deep pages
 
-/// Parameters of the API that are not fields.
-const API_PARAMS = ["text", "q", "from", "to", "tz", "sort", "limit", "offset", "cursor", "fields"];
-
-/// Whether the API takes `k` (a field that filters, negated or not, by its
-/// name or an alias, or one of `API_PARAMS`): a link with `?utm_source=...`
-/// still shows its table.
-function apiTakes(k) {
-  const name = k.startsWith("-") ? k.slice(1) : k;
-  if (API_PARAMS.includes(name)) return true;
-  const f = field(name) || fields().find(x => (x.aliases || []).includes(name));
-  return !!(f && f.filterable);
-}
-
 function apiParams(s) {
   const p = new URLSearchParams();
   for (const [k, v] of s) if (v !== "" && !["entry", "page", ...VIEW_PARAMS].includes(k) && apiTakes(k)) p.append(k, v);
+  // A relative range ("last 24 hours") is its times now.
+  const range = RANGES[s.get("range")];
+  if (range && !s.get("from") && !s.get("to")) p.set("from", new Date(Date.now() - range).toISOString());
   // The received-messages view shows received messages, whatever the
   // direction filter says (the log view is where directions are chosen).
   if (s.get("view") === "mo") p.set("direction", "inbound");
@@ -67,7 +60,12 @@ function showView(v) {
   $("#templates").hidden = v !== "templates";
   $("#alerts").hidden = v !== "alerts";
   $(".table-area").hidden = v === "report" || v === "templates" || v === "alerts";
-  document.title = { log: "Ticks · WhatsApp log", report: "Ticks · Report", mo: "Ticks · Received messages", contact: "Ticks · Contact", health: "Ticks · Account health", templates: "Ticks · Templates", alerts: "Ticks · Alerts" }[v] || "Ticks";
+  $(".explore").classList.toggle("with-sidebar", v === "log" || v === "mo" || v === "contact");
+  $("#sidebar").hidden = !(v === "log" || v === "mo" || v === "contact");
+  document.title = "Ticks · " + t("title." + (["log", "report", "mo", "contact", "health", "templates", "alerts"].includes(v) ? v : "log"));
+  // On a phone the views' menu closes once one is chosen.
+  $("#views").classList.remove("open");
+  $("#menu-toggle").setAttribute("aria-expanded", "false");
 }
 
 let renderSeq = 0;
@@ -118,7 +116,7 @@ async function render() {
   let data;
   try { data = await api("/v1/logs?" + p.toString()); }
   catch (err) {
-    if (mine === renderSeq) { $("#total").textContent = "Error: " + err.message; $("#rows").replaceChildren(); document.body.dataset.rendered = location.search; }
+    if (mine === renderSeq) { $("#total").textContent = t("error", { message: err.message }); $("#rows").replaceChildren(); document.body.dataset.rendered = location.search; }
     return;
   }
   if (mine !== renderSeq) return; // a newer render started while this one waited
@@ -134,11 +132,13 @@ async function render() {
   }
   const note = $("#total").dataset.note || "";
   delete $("#total").dataset.note;
-  $("#total").textContent = `${data.total.toLocaleString()} matching entries${note ? " · " + note : ""}`;
-  $("#page-info").textContent = `page ${page.toLocaleString()} of ${pages.toLocaleString()}`;
+  $("#total").textContent = t("table.total", { n: num(data.total) }) + (note ? " · " + note : "");
+  $("#page-info").textContent = t("table.page", { page: num(page), pages: num(pages) });
   $("#prev").disabled = page <= 1;
   $("#next").disabled = page >= pages;
-  renderRows(data.entries, { tz: s.get("tz") || viewerTz, codes, selected, onSelect: updateBulk, onOpen: openDetail });
+  renderRows(data.entries, { tz: s.get("tz") || viewerTz, codes, selected, onSelect: updateBulk, onOpen: openDetail, onFilter: filterBy, onMenu: openRowMenu });
+  // The histogram and the field sidebar follow the table, never delay it.
+  renderExplore(apiParams(s), navigate);
   updateBulk();
   // Export links: every matching entry, not just this page.
   const ex = apiParams(s); for (const k of ["limit", "offset", "cursor"]) ex.delete(k);
@@ -154,10 +154,46 @@ function keyOf(p) { const q = new URLSearchParams(p); q.delete("cursor"); q.dele
 
 function updateBulk() {
   $("#bulk-delete").disabled = selected.size === 0;
-  $("#bulk-delete").textContent = selected.size ? `Delete selected (${selected.size})` : "Delete selected";
+  $("#bulk-delete").textContent = selected.size ? t("table.delete_selected_n", { n: num(selected.size) }) : t("table.delete_selected");
 }
 
 function openDetail(id) { const p = state(); p.set("entry", id); navigate(p); }
+
+/// A value clicked in the table: the filter `field=value` (or, excluding,
+/// `-field=value`) replaces any on that field.
+function filterBy(f, v, exclude) {
+  const p = state();
+  p.delete(f); p.delete("-" + f); p.delete("page"); p.delete("cursor");
+  p.set(exclude ? "-" + f : f, v);
+  navigate(p);
+}
+
+/// The menu of one row: view, timeline, the contact's messages, copy the
+/// wamid, export it, delete it.
+let menuEntry = null;
+function openRowMenu(e, button) {
+  const m = $("#row-menu");
+  menuEntry = e;
+  const r = button.getBoundingClientRect();
+  m.hidden = false;
+  m.style.top = `${window.scrollY + r.bottom + 2}px`;
+  m.style.left = `${Math.max(4, window.scrollX + r.right - m.offsetWidth)}px`;
+  m.querySelector('[data-act="copy"]').disabled = !e.wamid;
+  m.querySelector('[data-act="contact"]').disabled = !(e.phone || e.user_id || e.username);
+  m.querySelector("button:not(:disabled)").focus();
+}
+function closeRowMenu() { $("#row-menu").hidden = true; menuEntry = null; }
+async function rowAction(act) {
+  const e = menuEntry;
+  closeRowMenu();
+  if (!e) return;
+  if (act === "view") openDetail(e.id);
+  else if (act === "timeline") { openDetail(e.id); $("#detail").dataset.focus = "timeline"; }
+  else if (act === "contact") navigate(new URLSearchParams({ view: "contact", contact: e.phone || e.user_id || "@" + e.username }));
+  else if (act === "copy") { try { await navigator.clipboard.writeText(e.wamid); } catch { /* not allowed */ } $("#total").dataset.note = t("menu.copied"); render(); }
+  else if (act === "export") location.href = "/v1/export?" + new URLSearchParams({ id: String(e.id), format: "csv", tz: state().get("tz") || viewerTz }).toString();
+  else if (act === "delete") confirmDelete(t("delete.one", { id: e.id }), { ids: [e.id] }, afterDelete);
+}
 
 /// After a deletion: the selection is gone, the detail closes, and the
 /// table says what happened.
@@ -165,14 +201,60 @@ function afterDelete(r) {
   selected.clear();
   const p = state(); p.delete("entry");
   navigate(p, true);
-  $("#total").dataset.note = `Deleted ${r.deleted}${r.receipt ? " after export " + r.receipt : " without an export"}.`;
+  $("#total").dataset.note = r.receipt ? t("delete.done_after_export", { n: num(r.deleted), receipt: r.receipt }) : t("delete.done_without_export", { n: num(r.deleted) });
 }
 
-function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }
+function debounce(fn, ms) { let timer; return (...a) => { clearTimeout(timer); timer = setTimeout(() => fn(...a), ms); }; }
+
+/// The save dialog: a name, and a second press to overwrite a search of
+/// that name.
+async function saveSearch() {
+  const dlg = $("#save-dialog");
+  const names = new Set([...$("#saved").options].map(o => o.dataset.name).filter(Boolean));
+  const input = $("#save-name");
+  input.value = "";
+  $("#save-exists").hidden = true; $("#save-error").hidden = true;
+  $("#save-ok").textContent = t("saved.save");
+  let confirmed = null;
+  input.oninput = () => { $("#save-exists").hidden = true; $("#save-ok").textContent = t("saved.save"); confirmed = null; };
+  dlg.showModal();
+  for (;;) {
+    const choice = await new Promise(resolve => dlg.addEventListener("close", () => resolve(dlg.returnValue), { once: true }));
+    const name = input.value.trim();
+    if (choice !== "save" || !name) return;
+    if (names.has(name) && confirmed !== name) {
+      confirmed = name;
+      $("#save-exists").textContent = t("saved.exists", { name });
+      $("#save-exists").hidden = false;
+      $("#save-ok").textContent = t("saved.overwrite");
+      dlg.showModal();
+      continue;
+    }
+    const q = new URLSearchParams(state()); q.delete("entry"); q.delete("page");
+    try {
+      await api("/v1/searches", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name, query: q.toString() }) });
+      await loadSaved();
+      return;
+    } catch (err) {
+      $("#save-error").textContent = t("saved.failed", { message: err.message });
+      $("#save-error").hidden = false;
+      dlg.showModal();
+    }
+  }
+}
 
 function init() {
+  translatePage();
   // The table's data is asked for first; everything else loads around it.
   render();
+  for (const [tag, name] of LANGUAGES) $("#lang").append(new Option(name, tag, false, tag === lang));
+  $("#lang").addEventListener("change", () => switchLanguage($("#lang").value));
+  $("#menu-toggle").addEventListener("click", () => {
+    const open = $("#views").classList.toggle("open");
+    $("#menu-toggle").setAttribute("aria-expanded", String(open));
+  });
+  for (const b of document.querySelectorAll("#row-menu button")) b.addEventListener("click", ev => { ev.stopPropagation(); rowAction(b.dataset.act); });
+  document.addEventListener("click", ev => { if (!$("#row-menu").hidden && !ev.target.closest("#row-menu")) closeRowMenu(); });
   const tzSel = $("#f-tz");
   const wantedTz = state().get("tz");
   for (const z of new Set([viewerTz, "UTC", ...(wantedTz ? [wantedTz] : [])])) tzSel.append(new Option(z, z));
@@ -185,6 +267,15 @@ function init() {
     tzSel.append(...zones.filter(z => !have.has(z)).map(z => new Option(z, z)));
     tzSel.value = current;
   });
+  // "Custom range" starts from the last 24 hours, to the minute in the
+  // chosen zone, and shows its two times.
+  $("#f-range").addEventListener("change", () => {
+    if ($("#f-range").value !== "custom") return;
+    const tz = state().get("tz") || viewerTz;
+    const from = document.querySelector('#filters [name="from"]'), to = document.querySelector('#filters [name="to"]');
+    if (!from.value) from.value = civilIn(new Date(Date.now() - 86400e3).toISOString(), tz);
+    if (!to.value) to.value = civilIn(new Date().toISOString(), tz);
+  });
   const typed = debounce(() => navigate(formToParams(), true), 300);
   $("#f-text").addEventListener("input", typed);
   $("#filters").addEventListener("change", ev => { if (ev.target.id !== "saved" && ev.target.id !== "f-text") navigate(formToParams()); });
@@ -195,21 +286,19 @@ function init() {
   $("#next").addEventListener("click", () => { const p = state(); p.set("page", parseInt(p.get("page") || "1", 10) + 1); navigate(p); });
   $("#goto").addEventListener("change", () => { const p = state(); const n = parseInt($("#goto").value, 10); if (n > 0) { p.set("page", n); navigate(p); } });
   $("#detail-close").addEventListener("click", () => { const p = state(); p.delete("entry"); navigate(p); });
-  document.addEventListener("keydown", ev => { if (ev.key === "Escape" && !$("#detail").hidden) $("#detail-close").click(); });
-  $("#bulk-delete").addEventListener("click", () => confirmDelete(`${selected.size} selected entries will be deleted.`, { ids: [...selected] }, afterDelete));
+  document.addEventListener("keydown", ev => {
+    if (ev.key !== "Escape") return;
+    if (!$("#row-menu").hidden) closeRowMenu();
+    else if (!$("#detail").hidden) $("#detail-close").click();
+  });
+  $("#bulk-delete").addEventListener("click", () => confirmDelete(t("delete.selected", { n: num(selected.size) }), { ids: [...selected] }, afterDelete));
   $("#filter-delete").addEventListener("click", () => {
     const p = apiParams(state()); for (const k of ["limit", "tz", "sort", "offset", "cursor"]) p.delete(k);
     const s = state(); if (s.get("tz")) p.set("tz", s.get("tz"));
-    if ([...p.keys()].length === 0) { alert("Choose a filter first: deleting everything is not offered here."); return; }
-    confirmDelete(`All ${lastPage ? lastPage.total.toLocaleString() : ""} entries matching the current filters will be deleted.`, { filter: p.toString() }, afterDelete);
+    if ([...p.keys()].length === 0) { alert(t("delete.need_filter")); return; }
+    confirmDelete(t("delete.matching", { n: lastPage ? num(lastPage.total) : "" }), { filter: p.toString() }, afterDelete);
   });
-  $("#save").addEventListener("click", async () => {
-    const name = prompt("Name this search");
-    if (!name) return;
-    const q = new URLSearchParams(state()); q.delete("entry"); q.delete("page");
-    try { await api("/v1/searches", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name, query: q.toString() }) }); loadSaved(); }
-    catch (err) { alert("Could not save: " + err.message); }
-  });
+  $("#save").addEventListener("click", saveSearch);
   $("#saved").addEventListener("change", () => {
     const o = $("#saved").selectedOptions[0];
     $("#delete-saved").hidden = !o || !o.value;

@@ -6,6 +6,7 @@
 import { api } from "./api.js";
 import { $ } from "./common.js";
 import { barList, label, section } from "./report.js";
+import { t } from "./i18n.js";
 
 async function groups(params, by) {
   const p = new URLSearchParams(params);
@@ -15,10 +16,10 @@ async function groups(params, by) {
   try { return (await api("/v1/stats?" + p.toString())).groups; } catch { return []; }
 }
 
-function items(gs, param, color) {
+function items(gs, param, color, field) {
   return gs
     .filter(g => g.key !== null && g.key !== "")
-    .map(g => ({ label: label(g.key), count: g.count, drill: [["direction", "event"], [param, String(g.key)]], color }));
+    .map(g => ({ label: label(g.key, field), data: !field, count: g.count, drill: [["direction", "event"], [param, String(g.key)]], color }));
 }
 
 export async function renderHealth(params) {
@@ -29,9 +30,9 @@ export async function renderHealth(params) {
   const grid = document.createElement("div");
   grid.className = "report-grid";
   const width = 460;
-  if (days.length) grid.append(section("Events by day", barList(items(days, "from", "#64748b").map((it, i) => ({ ...it, drill: [["direction", "event"], ["from", String(days[i].key)], ["to", String(days[i].key)]] })), { ariaLabel: "events by day", width })));
-  grid.append(section("Events by kind", barList(items(kinds, "event", "#b3261e"), { ariaLabel: "events by kind", width })));
-  if (templates.some(g => g.key !== null)) grid.append(section("Events per template", barList(items(templates, "template", "#c9a227"), { ariaLabel: "events per template", width })));
-  if (numbers.some(g => g.key !== null)) grid.append(section("Events per business number", barList(items(numbers, "phone_number_id", "#0b6e4f"), { ariaLabel: "events per business number", width })));
+  if (days.length) grid.append(section(t("health.by_day"), barList(items(days, "from", "#64748b").map((it, i) => ({ ...it, drill: [["direction", "event"], ["from", String(days[i].key)], ["to", String(days[i].key)]] })), { ariaLabel: t("health.by_day"), width })));
+  grid.append(section(t("health.by_kind"), barList(items(kinds, "event", "#b3261e", "category"), { ariaLabel: t("health.by_kind"), width })));
+  if (templates.some(g => g.key !== null)) grid.append(section(t("health.per_template"), barList(items(templates, "template", "#c9a227"), { ariaLabel: t("health.per_template"), width })));
+  if (numbers.some(g => g.key !== null)) grid.append(section(t("health.per_number"), barList(items(numbers, "phone_number_id", "#0b6e4f"), { ariaLabel: t("health.per_number"), width })));
   box.replaceChildren(grid);
 }

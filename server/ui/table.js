@@ -4,6 +4,7 @@
 // a column a name of its own ("Campaign answered").
 import { $, contactLink, formatTime, state } from "./common.js";
 import { field } from "./fields.js";
+import { codeText, data, isNamedValue, t, valueName } from "./i18n.js";
 
 /// A column of a view: the catalog field it shows, and what the view says
 /// of it (its own label, hidden until asked for, a cell drawn its own way).
@@ -11,7 +12,8 @@ function col(name, opts = {}) {
   const f = field(name);
   return {
     key: opts.cell || name,
-    label: opts.label || (f ? f.label : name),
+    field: name,
+    label: t(opts.label || "field." + name),
     sort: f && f.sortable ? f.name : null,
     hidden: !!opts.hidden,
   };
@@ -19,9 +21,9 @@ function col(name, opts = {}) {
 
 const LOG_VIEW = () => [
   col("id"), col("category"), col("name"), col("template"),
-  col("response_code", { label: "Code" }), col("recipient_type"), col("recorded_at"),
-  col("status"), col("phone"), col("error_code", { label: "Error", cell: "error" }),
-  col("direction", { label: "Dir.", hidden: true }), col("user", { hidden: true }),
+  col("response_code", { label: "filters.code" }), col("recipient_type"), col("recorded_at"),
+  col("status"), col("phone"), col("error_code", { label: "table.error", cell: "error" }),
+  col("direction", { label: "table.dir", hidden: true }), col("user", { hidden: true }),
   col("subaccount", { hidden: true }), col("content_type", { hidden: true }),
   col("text", { hidden: true }), col("conversation_type", { hidden: true }),
   col("session", { hidden: true }), col("wa_id", { hidden: true }), col("user_id", { hidden: true }),
@@ -31,13 +33,15 @@ const LOG_VIEW = () => [
 // The received-messages (MO) view: replies and button clicks, with the
 // campaign and user they answer.
 const MO_VIEW = () => [
-  col("id"), col("recorded_at", { label: "Received on" }), col("phone", { label: "From" }),
-  col("contact_name", { label: "Contact" }), col("text"), col("content_type"),
-  col("button"), col("name", { label: "Campaign answered" }), col("template"), col("user"),
+  col("id"), col("recorded_at", { label: "mo.received_on" }), col("phone", { label: "mo.from" }),
+  col("contact_name", { label: "field.contact" }), col("text"), col("content_type"),
+  col("button"), col("name", { label: "mo.campaign_answered" }), col("template"), col("user"),
   col("country", { hidden: true }), col("wa_id", { hidden: true }), col("attribution", { hidden: true }),
 ];
 const LOG_COLUMNS = LOG_VIEW();
 const MO_COLUMNS = MO_VIEW();
+/// Columns whose values are names the page translates (the rest is data).
+const NAMED = new Set(["category", "status", "direction", "recipient_type", "content_type", "conversation_type", "session", "attribution"]);
 
 const TICKS = { sent: "✓", delivered: "✓✓", read: "✓✓", played: "✓✓", failed: "✕", rejected: "✕", no_response: "✕" };
 
@@ -60,39 +64,56 @@ function storedHidden() {
 
 function hiddenColumns() { return storedHidden(); }
 
-function cell(e, key, tz, codes) {
+/// A cell that filters by its value when clicked (Alt-click excludes it):
+/// the value and the field it belongs to ride on the element.
+function filterable(td, fieldName, raw, text) {
+  const span = document.createElement("span");
+  span.className = "fv";
+  span.dataset.f = fieldName; span.dataset.v = String(raw);
+  span.textContent = text;
+  span.title = t("table.filter_hint");
+  if (!(NAMED.has(fieldName) && isNamedValue(fieldName, raw))) data(span);
+  td.append(span);
+  return td;
+}
+
+function cell(e, c, tz, codes) {
+  const key = c.key;
   const td = document.createElement("td");
   switch (key) {
-    case "id": td.textContent = e.id; td.className = "num"; break;
+    case "id": td.textContent = e.id; td.className = "num"; data(td); break;
     case "response_code": {
       const span = document.createElement("span");
-      span.className = "code" + (e.response_code && e.response_code !== 200 ? " err" : "");
+      span.className = "code fv" + (e.response_code && e.response_code !== 200 ? " err" : "");
       span.textContent = e.response_code ?? "—";
+      span.dataset.f = "response_code"; span.dataset.v = e.response_code ?? "none";
       const info = codes.http[e.response_code];
-      if (info) span.title = `${info.meaning}: ${info.action}`;
-      td.append(span); break;
+      if (info) span.title = `${codeText(info.meaning)}: ${codeText(info.action)}`;
+      td.append(data(span)); break;
     }
-    case "recorded_at": td.textContent = formatTime(e.recorded_at, tz); td.title = e.recorded_at; break;
+    case "recorded_at": td.textContent = formatTime(e.recorded_at, tz); td.title = e.recorded_at; data(td); break;
     case "conversation_expiry": {
       if (e.conversation_expiry_ms != null) {
         const iso = new Date(e.conversation_expiry_ms).toISOString();
         td.textContent = formatTime(iso, tz); td.title = iso;
       }
+      data(td);
       break;
     }
     case "status": {
-      const t = document.createElement("span");
-      t.className = "ticks t-" + e.status;
-      t.textContent = TICKS[e.status] || "";
-      t.setAttribute("aria-hidden", "true");
-      td.append(t, " " + e.status.replaceAll("_", " "));
+      const ticks = document.createElement("span");
+      ticks.className = "ticks t-" + e.status;
+      ticks.textContent = TICKS[e.status] || "";
+      ticks.setAttribute("aria-hidden", "true");
+      td.append(ticks, " ");
+      filterable(td, "status", e.status, valueName("status", e.status));
       break;
     }
     case "error": {
       if (e.error_code != null) {
         td.className = "err-text";
-        td.textContent = `${e.error_code} ${e.error_title || ""}`;
-        td.title = e.error_meaning ? `${e.error_meaning}: ${e.error_action}` : (e.error_title || "");
+        filterable(td, "error_code", e.error_code, `${e.error_code} ${e.error_title || ""}`);
+        td.title = e.error_meaning ? `${codeText(e.error_meaning)}: ${codeText(e.error_action)}` : (e.error_title || "");
       }
       break;
     }
@@ -100,10 +121,17 @@ function cell(e, key, tz, codes) {
       // A person is a link to everything of theirs.
       const who = e.phone || e.user_id || (e.username ? "@" + e.username : null);
       const text = key === "phone" ? (e.phone || e.user_id || (e.username ? "@" + e.username : "")) : (e.contact_name || "");
-      if (who && text) td.append(contactLink(who, text)); else td.textContent = text;
+      if (who && text) td.append(contactLink(who, text)); else { td.textContent = text; data(td); }
       break;
     }
-    default: td.textContent = e[key] ?? "";
+    default: {
+      const v = e[key];
+      if (v === null || v === undefined || v === "") break;
+      const f = field(c.field);
+      const text = NAMED.has(key) ? valueName(key, v) : String(v);
+      if (f && f.filterable && key !== "text") filterable(td, c.field, v, text);
+      else { td.textContent = text; if (!(NAMED.has(key) && isNamedValue(key, v))) data(td); }
+    }
   }
   return td;
 }
@@ -116,7 +144,7 @@ export function renderHead(s, onSort) {
   const hidden = hiddenColumns();
   const sel = document.createElement("th");
   const all = document.createElement("input");
-  all.type = "checkbox"; all.setAttribute("aria-label", "Select all rows on this page");
+  all.type = "checkbox"; all.setAttribute("aria-label", t("table.select_all"));
   all.addEventListener("change", () => {
     for (const cb of document.querySelectorAll("#rows input[type=checkbox]")) { cb.checked = all.checked; cb.dispatchEvent(new Event("change")); }
   });
@@ -136,11 +164,18 @@ export function renderHead(s, onSort) {
     } else th.textContent = c.label;
     head.append(th);
   }
+  const menu = document.createElement("th");
+  menu.className = "menu-col";
+  const hint = document.createElement("span"); hint.className = "visually-hidden"; hint.textContent = t("table.actions");
+  menu.append(hint);
+  head.append(menu);
 }
 
 /// The rows of a page of entries. `selected` is the set of selected ids;
 /// `onSelect()` is called when it changes, `onOpen(id)` when a row is opened.
-export function renderRows(entries, { tz, codes, selected, onSelect, onOpen }) {
+/// `onFilter(field, value, exclude)` when a value is clicked, `onMenu(entry,
+/// button)` when a row's menu is asked for.
+export function renderRows(entries, { tz, codes, selected, onSelect, onOpen, onFilter, onMenu }) {
   const hidden = hiddenColumns();
   const rows = entries.map(e => {
     const tr = document.createElement("tr");
@@ -148,12 +183,24 @@ export function renderRows(entries, { tz, codes, selected, onSelect, onOpen }) {
     tr.tabIndex = 0;
     const td = document.createElement("td");
     const cb = document.createElement("input");
-    cb.type = "checkbox"; cb.checked = selected.has(e.id); cb.setAttribute("aria-label", `Select entry ${e.id}`);
+    cb.type = "checkbox"; cb.checked = selected.has(e.id); cb.setAttribute("aria-label", t("table.select_entry", { id: e.id }));
     cb.addEventListener("click", ev => ev.stopPropagation());
     cb.addEventListener("change", () => { if (cb.checked) selected.add(e.id); else selected.delete(e.id); onSelect(); });
     td.append(cb); tr.append(td);
-    for (const c of columns()) if (!hidden.has(c.key)) tr.append(cell(e, c.key, tz, codes));
-    tr.addEventListener("click", () => onOpen(e.id));
+    for (const c of columns()) if (!hidden.has(c.key)) tr.append(cell(e, c, tz, codes));
+    const act = document.createElement("td");
+    act.className = "menu-col";
+    const b = document.createElement("button");
+    b.type = "button"; b.className = "row-actions"; b.textContent = "⋯";
+    b.setAttribute("aria-label", t("table.row_menu", { id: e.id })); b.setAttribute("aria-haspopup", "menu");
+    b.addEventListener("click", ev => { ev.stopPropagation(); onMenu(e, b); });
+    act.append(b); tr.append(act);
+    tr.addEventListener("click", ev => {
+      // A value clicked filters by it (Alt: excludes it) instead of opening the row.
+      const fv = ev.target.closest(".fv");
+      if (fv) { ev.stopPropagation(); onFilter(fv.dataset.f, fv.dataset.v, ev.altKey); return; }
+      onOpen(e.id);
+    });
     tr.addEventListener("keydown", ev => { if (ev.key === "Enter") onOpen(e.id); });
     return tr;
   });

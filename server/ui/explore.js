@@ -1,0 +1,169 @@
+// Exploring the matches, as Kibana's Discover does: above the table a
+// histogram of the matches over time, stacked by status, where a click on
+// a column or a drag across several sets the time filter; beside it a
+// sidebar with each field's top values for the current matches, where a
+// value filters and its "−" excludes. Both come from one report request
+// (`sections=series,counts`), made after the table is drawn.
+import { api } from "./api.js";
+import { $, chosenTz, formatTime, offsetOf, state } from "./common.js";
+import { data, isNamedValue, num, t, valueName } from "./i18n.js";
+import { STATUS_COLORS, STATUS_ORDER } from "./report.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+/// The sidebar's fields, in this order.
+const SIDEBAR = ["status", "category", "name", "template", "response_code", "error_code", "direction", "content_type", "recipient_type", "user", "subaccount", "conversation_type"];
+
+function svg(tag, attrs = {}, text) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+/// Hours when the range asked for spans three days or less, else days.
+function intervalFor(params) {
+  const from = Date.parse(params.get("from") || ""), to = Date.parse(params.get("to") || "") || Date.now();
+  return Number.isFinite(from) && to - from <= 3 * 86400e3 ? "hour" : "day";
+}
+
+let seq = 0;
+/// Draws the histogram and the sidebar for the table's `params` (the API
+/// parameters of the log request); `navigate(params)` applies a choice.
+export async function renderExplore(params, navigate) {
+  const mine = ++seq;
+  const p = new URLSearchParams(params);
+  for (const k of ["limit", "offset", "cursor", "sort", "fields"]) p.delete(k);
+  p.set("sections", "series,counts");
+  p.set("top", "5");
+  p.set("interval", intervalFor(p));
+  let r;
+  try { r = await api("/v1/report?" + p.toString()); }
+  catch { if (mine === seq) { $("#histogram").replaceChildren(); $("#sidebar").replaceChildren(); } return; }
+  if (mine !== seq) return;
+  $("#histogram").replaceChildren(...histogram(r, navigate));
+  $("#sidebar").replaceChildren(...sidebar(r, navigate));
+  document.body.dataset.explored = location.search;
+}
+
+function histogram(r, navigate) {
+  const series = r.series || [];
+  if (!series.length) return [];
+  const width = 1000, height = 110, left = 40, bottom = 18, top = 6;
+  const plotW = width - left, plotH = height - bottom - top;
+  const max = Math.max(1, ...series.map(b => b.total));
+  const colW = plotW / series.length;
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": t("explore.histogram"), class: "chart histogram-chart", preserveAspectRatio: "none" });
+  chart.append(svg("text", { x: left - 4, y: top + 9, class: "axis", "text-anchor": "end" }, num(max)));
+  chart.append(svg("text", { x: left - 4, y: top + plotH, class: "axis", "text-anchor": "end" }, num(0)));
+  const statuses = STATUS_ORDER.filter(s => series.some(b => b.by_status[s]));
+  const tz = chosenTz();
+  series.forEach((b, i) => {
+    const x = left + i * colW;
+    let y = top + plotH;
+    const g = svg("g", { class: "bucket", "data-i": i });
+    g.append(svg("title", {}, `${formatTime(new Date(b.from_ms).toISOString(), tz)} · ${t("table.total", { n: num(b.total) })}`));
+    // A transparent column catches clicks on short or empty buckets.
+    g.append(svg("rect", { x, y: top, width: colW, height: plotH, fill: "transparent" }));
+    for (const s of statuses) {
+      const n = b.by_status[s] || 0;
+      if (!n) continue;
+      const h = plotH * (n / max);
+      y -= h;
+      g.append(svg("rect", { x: x + 0.5, y, width: Math.max(0.5, colW - 1), height: Math.max(0.5, h), fill: STATUS_COLORS[s] }));
+    }
+    chart.append(g);
+  });
+  const every = Math.ceil(series.length / 10);
+  series.forEach((b, i) => {
+    if (i % every) return;
+    chart.append(svg("text", { x: left + i * colW + 2, y: height - 4, class: "axis" }, r.interval === "hour" ? b.label.slice(5).replace("T", " ") : b.label.slice(5)));
+  });
+  const brush = svg("rect", { class: "brush", y: top, height: plotH, width: 0, x: 0, visibility: "hidden" });
+  chart.append(brush);
+  // Brushing: press on a column, drag across others, release.
+  const at = ev => {
+    const box = chart.getBoundingClientRect();
+    const x = (ev.clientX - box.left) * (width / box.width);
+    return Math.min(series.length - 1, Math.max(0, Math.floor((x - left) / colW)));
+  };
+  let start = null;
+  const show = (a, b) => {
+    const lo = Math.min(a, b), hi = Math.max(a, b);
+    brush.setAttribute("x", left + lo * colW); brush.setAttribute("width", (hi - lo + 1) * colW);
+    brush.setAttribute("visibility", "visible");
+  };
+  chart.addEventListener("pointerdown", ev => { start = at(ev); show(start, start); chart.setPointerCapture?.(ev.pointerId); });
+  chart.addEventListener("pointermove", ev => { if (start !== null) show(start, at(ev)); });
+  chart.addEventListener("pointerup", ev => {
+    if (start === null) return;
+    const end = at(ev);
+    const lo = series[Math.min(start, end)], hi = series[Math.max(start, end)];
+    start = null;
+    const q = state();
+    q.set("from", new Date(lo.from_ms).toISOString());
+    q.set("to", new Date(hi.to_ms).toISOString());
+    q.delete("range"); q.delete("page"); q.delete("cursor");
+    navigate(q);
+  });
+  const legend = document.createElement("div");
+  legend.className = "legend histogram-legend";
+  const per = document.createElement("span");
+  per.textContent = t(r.interval === "hour" ? "explore.per_hour" : "explore.per_day", { zone: offsetOf(new Date(series[0].from_ms).toISOString(), tz) });
+  legend.append(per);
+  for (const s of statuses) {
+    const item = document.createElement("span");
+    const sw = document.createElement("span"); sw.className = "swatch"; sw.style.background = STATUS_COLORS[s];
+    item.append(sw, " " + valueName("status", s));
+    legend.append(item);
+  }
+  const hint = document.createElement("span"); hint.className = "muted"; hint.textContent = t("explore.brush_hint");
+  legend.append(hint);
+  return [legend, chart];
+}
+
+function sidebar(r, navigate) {
+  const out = [];
+  const h = document.createElement("h2"); h.textContent = t("sidebar.title");
+  out.push(h);
+  const byField = new Map((r.counts || []).map(b => [b.field, b]));
+  for (const name of SIDEBAR) {
+    const b = byField.get(name);
+    if (!b || !b.groups.length) continue;
+    const d = document.createElement("details");
+    d.open = ["status", "category", "name"].includes(name);
+    d.className = "field-box";
+    d.dataset.field = name;
+    const sum = document.createElement("summary"); sum.textContent = t("field." + name);
+    const ul = document.createElement("ul");
+    const total = b.groups.reduce((a, g) => a + g.count, 0) + b.other;
+    for (const g of b.groups) {
+      const key = g.key === null || g.key === undefined ? "none" : String(g.key);
+      const li = document.createElement("li");
+      const a = document.createElement("a");
+      a.href = "#"; a.className = "top-value";
+      const shown = g.key === null || g.key === undefined ? t("value.none") : valueName(name, key);
+      a.textContent = shown;
+      if (g.key !== null && g.key !== undefined && !isNamedValue(name, key)) data(a);
+      a.title = t("sidebar.filter", { value: shown });
+      a.addEventListener("click", ev => { ev.preventDefault(); apply(name, key, false, navigate); });
+      const n = document.createElement("span"); n.className = "num"; n.textContent = `${num(g.count)} · ${Math.round((100 * g.count) / Math.max(1, total))}%`;
+      const x = document.createElement("button");
+      x.type = "button"; x.className = "exclude"; x.textContent = "−";
+      x.setAttribute("aria-label", t("sidebar.exclude", { value: shown }));
+      x.title = t("sidebar.exclude", { value: shown });
+      x.addEventListener("click", () => apply(name, key, true, navigate));
+      li.append(a, n, x);
+      ul.append(li);
+    }
+    d.append(sum, ul);
+    out.push(d);
+  }
+  return out;
+}
+
+function apply(name, key, exclude, navigate) {
+  const p = state();
+  p.delete(name); p.delete("-" + name); p.delete("page"); p.delete("cursor");
+  p.set(exclude ? "-" + name : name, key);
+  navigate(p);
+}
