@@ -44,7 +44,8 @@ use ticks_engine::{Attribution, Direction, Field, FieldValue, Key, Snapshot, Sta
 use ticks_ingest::{http_code_info, meta_error_info};
 
 /// Parameters of `/v1/report` and `ticks report` that are not filters.
-pub const REPORT_PARAMS: [&str; 6] = [
+pub const REPORT_PARAMS: [&str; 7] = [
+    "format",
     "interval",
     "funnel_by",
     "top",

@@ -359,6 +359,13 @@ pub(crate) async fn get_timeline(app: Arc<App>, wamid: &str) -> Result<Response<
     }
 }
 
+/// `GET /v1/store`: the store's sizes and counts (`ticks stats`).
+pub(crate) async fn get_store(app: Arc<App>) -> Result<Response<Body>, ApiError> {
+    let store = app.store()?;
+    let stats = blocking(move || Ok(store.store_stats()?)).await?;
+    Ok(json_response(StatusCode::OK, &stats))
+}
+
 pub(crate) async fn get_stats(
     app: Arc<App>,
     req: Request<Incoming>,
@@ -396,6 +403,11 @@ pub(crate) async fn get_report(
         .iter()
         .find(|(k, _)| k == "rate_card")
         .map(|(_, v)| v.clone());
+    // `format=text`: the report as `ticks report` prints it (the command
+    // line beside a running server asks for this).
+    let as_text = params.iter().any(|(k, v)| k == "format" && v == "text");
+    let zone = query.tz.iana_name().unwrap_or("UTC").to_string();
+    let sections = options.sections;
     let report = blocking(move || {
         if options.sections.cost {
             options.rate_card = crate::rates::load_card(store.as_ref(), card.as_deref())?;
@@ -404,6 +416,13 @@ pub(crate) async fn get_report(
     })
     .await?;
     app.metrics.observe_query(started.elapsed());
+    if as_text {
+        return Ok(crate::respond::text_response(
+            StatusCode::OK,
+            "text/plain; charset=utf-8",
+            crate::report_text::render(&report, &zone, sections),
+        ));
+    }
     Ok(json_response(StatusCode::OK, &report))
 }
 

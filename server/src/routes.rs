@@ -60,6 +60,7 @@ enum Handler {
     PostDelete,
     GetTimeline,
     GetStats,
+    GetStore,
     GetReport,
     GetCodes,
     GetFields,
@@ -256,6 +257,7 @@ pub(crate) const ROUTES: &[Route] = &[
         Handler::GetTimeline,
     ),
     route("GET", "/v1/stats", Token(Read), "stats", Handler::GetStats),
+    route("GET", "/v1/store", Token(Read), "stats", Handler::GetStore),
     route(
         "GET",
         "/v1/report",
@@ -423,6 +425,7 @@ pub(crate) async fn dispatch(
         Handler::PostDelete => api::post_delete(app, req, actor).await,
         Handler::GetTimeline => api::get_timeline(app, param(0)).await,
         Handler::GetStats => api::get_stats(app, req).await,
+        Handler::GetStore => api::get_store(app).await,
         Handler::GetReport => api::get_report(app, req).await,
         Handler::GetExport => api::get_export(app, req).await,
         Handler::GetReceipts => api::get_receipts(app).await,

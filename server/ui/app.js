@@ -9,7 +9,7 @@
 // `explore.js` the histogram and field sidebar above and beside the table,
 // `i18n.js` the languages.
 import { api } from "./api.js";
-import { $, civilIn, state, viewerTz } from "./common.js";
+import { $, civilIn, offsetOf, state, viewerTz } from "./common.js";
 import { LANGUAGES, lang, num, switchLanguage, t, translatePage } from "./i18n.js";
 import { renderExplore } from "./explore.js";
 import { renderContact } from "./contact.js";
@@ -134,6 +134,9 @@ async function render() {
   delete $("#total").dataset.note;
   $("#total").textContent = t("table.total", { n: num(data.total) }) + (note ? " · " + note : "");
   $("#page-info").textContent = t("table.page", { page: num(page), pages: num(pages) });
+  // Every time on the page is in this zone; it says which, with its offset now.
+  const zone = s.get("tz") || viewerTz;
+  $("#zone-note").textContent = t("table.times_in", { zone, offset: offsetOf(new Date().toISOString(), zone) });
   $("#prev").disabled = page <= 1;
   $("#next").disabled = page >= pages;
   renderRows(data.entries, { tz: s.get("tz") || viewerTz, codes, selected, onSelect: updateBulk, onOpen: openDetail, onFilter: filterBy, onMenu: openRowMenu });

@@ -43,6 +43,7 @@ export async function renderExplore(params, navigate) {
   $("#histogram").replaceChildren(...histogram(r, navigate));
   $("#sidebar").replaceChildren(...sidebar(r, navigate));
   document.body.dataset.explored = location.search;
+  performance.mark("ticks-explored");
 }
 
 function histogram(r, navigate) {

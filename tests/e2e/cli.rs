@@ -232,3 +232,130 @@ fn the_query_table_shows_the_catalog_columns_asked_for() {
     assert!(times.len() >= 5, "{table}");
     assert!(times.iter().all(|t| t.ends_with("+09:00")), "{table}");
 }
+
+/// `ticks serve` holds the store; the command line beside it asks the
+/// server (found from `server.json` in the data directory) and prints what
+/// it prints on the store itself.
+#[test]
+fn beside_a_running_server_the_command_line_asks_it_and_prints_the_same() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    import(&store, &generated(60, 8));
+    let first: serde_json::Value = serde_json::from_slice(
+        &ticks(
+            &store,
+            &["query", "status=read", "limit=1", "--format", "json"],
+        )
+        .stdout,
+    )
+    .expect("json");
+    let id = first["entries"][0]["id"].to_string();
+    let wamid = first["entries"][0]["wamid"]
+        .as_str()
+        .expect("a read message has a wamid")
+        .to_string();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["query", "status=read", "tz=Asia/Tokyo", "limit=7"],
+        vec!["query", "direction=outbound", "limit=3", "--format", "json"],
+        vec![
+            "query",
+            "direction=inbound",
+            "--columns",
+            "id,recorded_at,phone,text,conversation_expiry",
+        ],
+        vec!["report", "tz=America/Sao_Paulo"],
+        vec!["report", "sections=counts", "--format", "json"],
+        vec!["show", &id],
+        vec!["timeline", &wamid],
+    ];
+    let run_all = || -> Vec<String> {
+        commands
+            .iter()
+            .map(|args| {
+                let out = ticks(&store, args);
+                assert!(
+                    out.status.success(),
+                    "{args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            })
+            .collect()
+    };
+    let on_the_store = run_all();
+    let local_csv = dir.path().join("local.csv");
+    let out = ticks(
+        &store,
+        &[
+            "export",
+            "--format",
+            "csv",
+            "--out",
+            local_csv.to_str().expect("path"),
+            "status=failed",
+        ],
+    );
+    assert!(out.status.success());
+    let local_receipt: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let local_stats: serde_json::Value =
+        serde_json::from_slice(&ticks(&store, &["stats"]).stdout).expect("json");
+
+    let mut server = Server::start(&store, &[]);
+    assert!(
+        store.join("server.json").is_file(),
+        "the server says where it is"
+    );
+    let through_the_server = run_all();
+    for ((args, local), remote) in commands.iter().zip(&on_the_store).zip(&through_the_server) {
+        assert_eq!(local, remote, "{args:?} prints the same through the server");
+    }
+    let remote_csv = dir.path().join("remote.csv");
+    let out = ticks(
+        &store,
+        &[
+            "export",
+            "--format",
+            "csv",
+            "--out",
+            remote_csv.to_str().expect("path"),
+            "status=failed",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let remote_receipt: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        std::fs::read(&local_csv).expect("csv"),
+        std::fs::read(&remote_csv).expect("csv"),
+        "the same export"
+    );
+    assert_eq!(remote_receipt["count"], local_receipt["count"]);
+    assert_eq!(remote_receipt["sha256"], local_receipt["sha256"]);
+    let remote_stats: serde_json::Value =
+        serde_json::from_slice(&ticks(&store, &["stats"]).stdout).expect("json");
+    assert_eq!(remote_stats["live_entries"], local_stats["live_entries"]);
+    // `--url` names a server without a data directory.
+    let url = server.url("");
+    let out = Command::new(env!("CARGO_BIN_EXE_ticks"))
+        .args([
+            "--url",
+            url.trim_end_matches('/'),
+            "query",
+            "status=read",
+            "tz=Asia/Tokyo",
+            "limit=7",
+        ])
+        .env("TICKS_LOG", "warn")
+        .output()
+        .expect("run ticks");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), on_the_store[0]);
+    server.stop();
+    assert!(
+        !store.join("server.json").exists(),
+        "gone when the server stops"
+    );
+    assert_eq!(run_all(), on_the_store, "on the store again");
+}

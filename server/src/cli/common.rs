@@ -1,19 +1,48 @@
 //! What the subcommands share: where the store is, filters given as
 //! `key=value`, output formats.
 
+use super::remote::Remote;
 use crate::config;
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use std::path::{Path, PathBuf};
 use ticks_engine::{Config as StoreConfig, Store};
 
-/// Where the store is: the global `--data` and `--config`.
+/// Where the store is: the global `--data` and `--config`, or the server
+/// to ask (`--url`, `--token`).
 pub(crate) struct Place {
     pub(crate) data: Option<PathBuf>,
     pub(crate) config: Option<PathBuf>,
+    pub(crate) url: Option<String>,
+    pub(crate) token: Option<String>,
+}
+
+/// What a reading command reads: the store itself, or the server that
+/// holds it.
+pub(crate) enum Target {
+    Local(Store),
+    Remote(Remote),
 }
 
 impl Place {
+    /// The server named with `--url`, else the one running on the data
+    /// directory, else the store opened here.
+    pub(crate) fn target(&self) -> Result<Target> {
+        if let Some(url) = &self.url {
+            return Ok(Target::Remote(Remote::new(url, self.token.clone())?));
+        }
+        let settings = settings(&self.data, &self.config)?;
+        if let Some(remote) = Remote::running_on(&settings.data, self.token.clone())? {
+            tracing::info!(
+                "asking the server running on {} at {}",
+                settings.data.display(),
+                remote.url()
+            );
+            return Ok(Target::Remote(remote));
+        }
+        Ok(Target::Local(open_store(&settings.data, &settings)?))
+    }
+
     /// Opens the store in the data directory, derived as the configuration
     /// says (the same attribution window as `ticks serve`).
     pub(crate) fn open_store(&self) -> Result<Store> {

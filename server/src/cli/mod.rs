@@ -8,6 +8,7 @@ mod generate;
 mod import;
 mod purge;
 mod query;
+mod remote;
 mod report;
 mod serve;
 mod show;
@@ -34,6 +35,19 @@ pub(crate) struct Cli {
     /// Data directory (default ./ticks-data).
     #[arg(long, global = true, env = "TICKS_DATA")]
     data: Option<PathBuf>,
+    /// A running server to ask (query, show, timeline, report, export,
+    /// stats) instead of opening the data directory; without it, the server
+    /// running on the data directory is asked, if one is.
+    #[arg(long, global = true, env = "TICKS_URL")]
+    url: Option<String>,
+    /// The API token to ask a running server with.
+    #[arg(
+        long = "api-token",
+        global = true,
+        env = "TICKS_API_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -76,6 +90,8 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     let place = Place {
         data: cli.data,
         config: cli.config,
+        url: cli.url,
+        token: cli.token,
     };
     match cli.command {
         Command::Serve(args) => serve::run(&place, args),

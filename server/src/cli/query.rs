@@ -1,8 +1,9 @@
 //! `ticks query`: query the log with the API's filters, e.g. `ticks query status=failed name="Black Friday" sort=-recorded_at`.
 
-use super::common::{key_values, Format, Place};
+use super::common::{key_values, Format, Place, Target};
 use crate::present;
 use anyhow::Result;
+use serde_json::Value;
 use std::io::Write;
 use ticks_query::FieldKind;
 
@@ -52,17 +53,46 @@ pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("--columns: no field {name:?} (see GET /v1/fields)"))
         })
         .collect::<Result<Vec<_>>>()?;
-    let store = place.open_store()?;
     let pairs = key_values(&params)?;
     let query = ticks_query::LogQuery::from_params(&pairs, &[])?;
-    let page = ticks_query::search(&store, &query)?;
-    print_page(&page, format, &columns, &query.tz)?;
-    store.close()?;
-    Ok(())
+    let (total, entries, next_cursor) = match place.target()? {
+        Target::Local(store) => {
+            let page = ticks_query::search(&store, &query)?;
+            store.close()?;
+            let entries: Vec<Value> = page.entries.iter().map(present::entry_json).collect();
+            (page.total, entries, page.next_cursor)
+        }
+        Target::Remote(server) => {
+            let mut v = server.get_json("/v1/logs", &pairs)?;
+            let total = v["total"].as_u64().unwrap_or_default();
+            let entries = match v["entries"].take() {
+                Value::Array(a) => a,
+                _ => Vec::new(),
+            };
+            (total, entries, v["next_cursor"].as_str().map(String::from))
+        }
+    };
+    print_page(total, &entries, next_cursor, format, &columns, &query.tz)
+}
+
+/// An entry's time field (`recorded_at`, RFC 3339) or milliseconds field
+/// (`conversation_expiry_ms`) in the zone asked for.
+fn time_in(v: &Value, tz: &jiff::tz::TimeZone) -> String {
+    let ms = match v {
+        Value::String(s) => s
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .map(|t| t.as_millisecond()),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    };
+    ms.map_or_else(|| "-".into(), |ms| present::rfc3339_in(ms, tz))
 }
 
 fn print_page(
-    page: &ticks_query::Page,
+    total: u64,
+    entries: &[Value],
+    next_cursor: Option<String>,
     format: Format,
     columns: &[&ticks_query::FieldSpec],
     tz: &jiff::tz::TimeZone,
@@ -71,30 +101,27 @@ fn print_page(
     let mut out = stdout.lock();
     match format {
         Format::Json => {
-            let v = serde_json::json!({"total": page.total, "entries": page.entries.iter().map(present::entry_json).collect::<Vec<_>>(), "next_cursor": page.next_cursor});
+            let v =
+                serde_json::json!({"total": total, "entries": entries, "next_cursor": next_cursor});
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
         Format::Ndjson => {
-            for e in &page.entries {
-                writeln!(out, "{}", serde_json::to_string(&present::entry_json(e))?)?;
+            for e in entries {
+                writeln!(out, "{}", serde_json::to_string(e)?)?;
             }
         }
         Format::Table => {
             let header: Vec<String> = columns.iter().map(|c| c.label.to_lowercase()).collect();
-            let rows: Vec<Vec<String>> = page
-                .entries
+            let rows: Vec<Vec<String>> = entries
                 .iter()
-                .map(|e| {
-                    let v = present::entry_json(e);
+                .map(|v| {
                     columns
                         .iter()
                         .map(|c| match c.name {
                             // The table's times in the zone asked for (`tz=`),
                             // all of them.
-                            "recorded_at" => present::rfc3339_in(e.recorded_ms, tz),
-                            "conversation_expiry" => e
-                                .conversation_expiry_ms
-                                .map_or_else(|| "-".into(), |ms| present::rfc3339_in(ms, tz)),
+                            "recorded_at" => time_in(&v["recorded_at"], tz),
+                            "conversation_expiry" => time_in(&v["conversation_expiry_ms"], tz),
                             _ => cell(&v[c.name], c.kind),
                         })
                         .collect()
@@ -130,12 +157,7 @@ fn print_page(
             for r in &rows {
                 writeln!(out, "{}", line(r))?;
             }
-            writeln!(
-                out,
-                "{} of {} matching entries",
-                page.entries.len(),
-                page.total
-            )?;
+            writeln!(out, "{} of {} matching entries", entries.len(), total)?;
         }
     }
     Ok(())
@@ -144,10 +166,10 @@ fn print_page(
 /// A value of an entry's JSON as a table cell: absent is `-`, long text is
 /// cut (never a time or an identifier, which people copy), line breaks are
 /// spaces.
-fn cell(v: &serde_json::Value, kind: FieldKind) -> String {
+fn cell(v: &Value, kind: FieldKind) -> String {
     let text = match v {
-        serde_json::Value::Null => return "-".into(),
-        serde_json::Value::String(s) => s.replace(['\n', '\r', '\t'], " "),
+        Value::Null => return "-".into(),
+        Value::String(s) => s.replace(['\n', '\r', '\t'], " "),
         other => other.to_string(),
     };
     if text.chars().count() > MAX_WIDTH && !matches!(kind, FieldKind::Time | FieldKind::Id) {

@@ -1,6 +1,6 @@
 //! `ticks report`: the consolidated report (funnels, failure reasons, series, inbound) for filters,
 
-use super::common::{key_values, Format, Place};
+use super::common::{key_values, Format, Place, Target};
 use crate::report_text;
 use anyhow::Result;
 
@@ -17,8 +17,23 @@ pub(crate) struct Args {
 /// `ticks report`.
 pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
     let Args { params, format } = args;
-    let store = place.open_store()?;
     let pairs = key_values(&params)?;
+    let store = match place.target()? {
+        Target::Local(store) => store,
+        Target::Remote(server) => {
+            // The server renders the table itself, so both print alike.
+            let mut asked = pairs;
+            if matches!(format, Format::Table) {
+                asked.push(("format".into(), "text".into()));
+                let text = server.get("/v1/report", &asked)?;
+                print!("{}", String::from_utf8_lossy(&text));
+            } else {
+                let v = server.get_json("/v1/report", &asked)?;
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            }
+            return Ok(());
+        }
+    };
     let mut options = ticks_query::ReportOptions::from_params(&pairs)?;
     let query = ticks_query::LogQuery::from_params(&pairs, &ticks_query::REPORT_PARAMS)?;
     if options.sections.cost {
@@ -44,7 +59,12 @@ pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
             print!("{}", report_text::render(&report, &zone, options.sections));
         }
         Format::Json | Format::Ndjson => {
-            println!("{}", serde_json::to_string_pretty(&report)?)
+            // Through a `Value`, as the answer of a running server is
+            // printed: the same keys in the same order either way.
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::to_value(&report)?)?
+            )
         }
     }
     Ok(())

@@ -152,6 +152,9 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
             .await
             .with_context(|| format!("listening on {}", settings.listen))?;
         let addr = listener.local_addr()?;
+        // The command line finds the server here while it runs (and asks
+        // it instead of the store it holds); gone when it stops.
+        let _announced = super::remote::announce(&data, addr)?;
         // The server talks to the log through the backend boundary; the
         // embedded store is the backend here, and this function keeps the
         // `Store` itself only for what is the store's own (checkpoints,
