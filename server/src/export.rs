@@ -408,14 +408,47 @@ pub(crate) fn write_xlsx(
     let mut row_no: u32 = XLSX_MAX_ROWS; // forces a first sheet
     let mut count = 0u64;
     let mut sheet = None;
+    // Each full sheet and its rows, for its filter buttons.
+    let mut sheets: Vec<(usize, u32)> = Vec::new();
+    // The header row stays in view, every column is wide enough for its
+    // values, and every column has a filter button.
+    let header = |s: &mut rust_xlsxwriter::Worksheet| -> Result<(), rust_xlsxwriter::XlsxError> {
+        for (c, name) in COLUMNS.iter().enumerate() {
+            let width = if TIME_COLUMNS.contains(name) {
+                20.0
+            } else if [
+                "text",
+                "request",
+                "response",
+                "error_title",
+                "name",
+                "wamid",
+            ]
+            .contains(name)
+            {
+                36.0
+            } else if NUMBER_COLUMNS.contains(name) {
+                12.0
+            } else {
+                16.0
+            };
+            s.set_column_width(c as u16, width)?;
+        }
+        for (c, name) in COLUMNS.iter().enumerate() {
+            s.write_string_with_format(0, c as u16, *name, &bold)?;
+        }
+        s.set_freeze_panes(1, 0)?;
+        Ok(())
+    };
     entries_in_chunks(store, &ids, |e| {
         if row_no >= XLSX_MAX_ROWS {
             sheet_no += 1;
+            if let Some(idx) = sheet {
+                sheets.push((idx, row_no));
+            }
             let s = book.add_worksheet_with_constant_memory();
             s.set_name(format!("Log {sheet_no}"))?;
-            for (c, name) in COLUMNS.iter().enumerate() {
-                s.write_string_with_format(0, c as u16, *name, &bold)?;
-            }
+            header(s)?;
             sheet = Some(book.worksheets_mut().len() - 1);
             row_no = 1;
         }
@@ -452,12 +485,19 @@ pub(crate) fn write_xlsx(
         count += 1;
         Ok(())
     })?;
-    if sheet.is_none() {
-        let s = book.add_worksheet();
-        s.set_name("Log 1")?;
-        for (c, name) in COLUMNS.iter().enumerate() {
-            s.write_string_with_format(0, c as u16, *name, &bold)?;
+    match sheet {
+        Some(idx) => sheets.push((idx, row_no)),
+        None => {
+            let s = book.add_worksheet();
+            s.set_name("Log 1")?;
+            header(s)?;
+            sheets.push((book.worksheets_mut().len() - 1, 1));
         }
+    }
+    for (idx, rows) in sheets {
+        let last_col = (COLUMNS.len() - 1) as u16;
+        book.worksheet_from_index(idx)?
+            .autofilter(0, 0, rows.saturating_sub(1), last_col)?;
     }
     book.save(path)?;
     let bytes = std::fs::read(path)?;

@@ -184,6 +184,25 @@ fn xlsx_cells_are_typed_and_times_are_the_csvs_in_the_zone_asked_for() {
     let xlsx = get("xlsx");
     let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(xlsx.to_vec()))
         .expect("a workbook");
+    // The header stays in view, the columns have widths and filter buttons.
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx.to_vec())).expect("a zip");
+    let mut sheet_xml = String::new();
+    std::io::Read::read_to_string(
+        &mut zip
+            .by_name("xl/worksheets/sheet1.xml")
+            .expect("the first sheet's XML"),
+        &mut sheet_xml,
+    )
+    .expect("utf-8");
+    assert!(
+        sheet_xml.contains(r#"state="frozen""#),
+        "a frozen header row"
+    );
+    assert!(
+        sheet_xml.contains("<autoFilter ref=\"A1:"),
+        "filter buttons"
+    );
+    assert!(sheet_xml.contains("<col "), "column widths");
     let range = book.worksheet_range("Log 1").expect("the first sheet");
     let rows: Vec<&[Data]> = range.rows().collect();
     assert_eq!(rows.len(), csv_rows.len() + 1, "a header and every row");
