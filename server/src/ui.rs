@@ -142,6 +142,21 @@ mod tests {
         assert!(!html.contains(FIELDS_MARK));
     }
 
+    /// The page asks for every module at once (`modulepreload`): found
+    /// one import level after another, they cost the first render a
+    /// waterfall of round trips.
+    #[test]
+    fn the_page_preloads_every_module() {
+        for (name, _) in SCRIPTS {
+            assert!(
+                INDEX_HTML.contains(&format!(
+                    r#"<link rel="modulepreload" href="/assets/{name}">"#
+                )),
+                "index.html does not preload {name}"
+            );
+        }
+    }
+
     /// Every module the scripts import is served.
     #[test]
     fn every_imported_module_is_served() {

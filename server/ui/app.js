@@ -80,19 +80,19 @@ async function render() {
     const p = apiParams(s); p.delete("limit");
     for (const k of ["interval", "funnel_by"]) if (s.get(k)) p.set(k, s.get(k));
     await renderReport(p, navigate);
-    if (mine === renderSeq) { $("#detail").hidden = true; document.body.dataset.rendered = location.search; }
+    if (mine === renderSeq) { $("#detail").hidden = true; rendered(); }
     return;
   }
   if (v === "templates") {
     const mine = ++renderSeq;
     await renderTemplates(s, navigate);
-    if (mine === renderSeq) { $("#detail").hidden = true; document.body.dataset.rendered = location.search; }
+    if (mine === renderSeq) { $("#detail").hidden = true; rendered(); }
     return;
   }
   if (v === "alerts") {
     const mine = ++renderSeq;
     await renderAlerts();
-    if (mine === renderSeq) { $("#detail").hidden = true; document.body.dataset.rendered = location.search; }
+    if (mine === renderSeq) { $("#detail").hidden = true; rendered(); }
     return;
   }
   renderColumnToggles(render);
@@ -116,7 +116,7 @@ async function render() {
   let data;
   try { data = await api("/v1/logs?" + p.toString()); }
   catch (err) {
-    if (mine === renderSeq) { $("#total").textContent = t("error", { message: err.message }); $("#rows").replaceChildren(); document.body.dataset.rendered = location.search; }
+    if (mine === renderSeq) { $("#total").textContent = t("error", { message: err.message }); $("#rows").replaceChildren(); rendered(); }
     return;
   }
   if (mine !== renderSeq) return; // a newer render started while this one waited
@@ -141,7 +141,7 @@ async function render() {
   $("#next").disabled = page >= pages;
   renderRows(data.entries, { tz: s.get("tz") || viewerTz, codes, selected, onSelect: updateBulk, onOpen: openDetail, onFilter: filterBy, onMenu: openRowMenu });
   // The histogram and the field sidebar follow the table, never delay it.
-  renderExplore(apiParams(s), navigate);
+  exploring = renderExplore(apiParams(s), navigate);
   updateBulk();
   // Export links: every matching entry, not just this page.
   const ex = apiParams(s); for (const k of ["limit", "offset", "cursor"]) ex.delete(k);
@@ -149,8 +149,20 @@ async function render() {
   const entry = s.get("entry");
   if (entry) await showDetail(entry, afterDelete); else $("#detail").hidden = true;
   // Which URL the page shows now: tests and tools wait on it.
-  document.body.dataset.rendered = location.search;
+  rendered();
   performance.mark("ticks-rendered");
+}
+
+/// Says which URL the page shows now (tests and tools wait on it), and
+/// after the first render starts what can wait for it.
+let afterFirstRender = [];
+/// The histogram and sidebar being drawn (the selects' values wait for them).
+let exploring = Promise.resolve();
+function rendered() {
+  document.body.dataset.rendered = location.search;
+  const waiting = afterFirstRender;
+  afterFirstRender = [];
+  for (const f of waiting) f();
 }
 
 function keyOf(p) { const q = new URLSearchParams(p); q.delete("cursor"); q.delete("offset"); return q.toString(); }
@@ -315,7 +327,11 @@ function init() {
     loadSaved();
   });
   window.addEventListener("popstate", render);
-  api("/v1/codes").then(c => { codes = c; loadFacets(codes); }).catch(() => loadFacets(codes));
+  // The selects' values (a group-by per select) are asked for once the
+  // first table is drawn: at a million entries they would otherwise share
+  // the two cores with it.
+  const codesLoaded = api("/v1/codes").then(c => { codes = c; }).catch(() => {});
+  afterFirstRender.push(() => Promise.all([codesLoaded, exploring]).then(() => loadFacets(codes)));
   loadSaved();
 }
 

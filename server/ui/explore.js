@@ -2,8 +2,8 @@
 // histogram of the matches over time, stacked by status, where a click on
 // a column or a drag across several sets the time filter; beside it a
 // sidebar with each field's top values for the current matches, where a
-// value filters and its "−" excludes. Both come from one report request
-// (`sections=series,counts`), made after the table is drawn.
+// value filters and its "−" excludes. Both come from report requests
+// (`sections=series`, `sections=counts`) made after the table is drawn.
 import { api } from "./api.js";
 import { $, chosenTz, formatTime, offsetOf, state } from "./common.js";
 import { data, isNamedValue, num, t, valueName } from "./i18n.js";
@@ -29,19 +29,33 @@ function intervalFor(params) {
 let seq = 0;
 /// Draws the histogram and the sidebar for the table's `params` (the API
 /// parameters of the log request); `navigate(params)` applies a choice.
+/// Two requests side by side: the histogram (a series) is the quicker and
+/// shows as soon as it is back.
 export async function renderExplore(params, navigate) {
   const mine = ++seq;
   const p = new URLSearchParams(params);
   for (const k of ["limit", "offset", "cursor", "sort", "fields"]) p.delete(k);
-  p.set("sections", "series,counts");
-  p.set("top", "5");
-  p.set("interval", intervalFor(p));
-  let r;
-  try { r = await api("/v1/report?" + p.toString()); }
-  catch { if (mine === seq) { $("#histogram").replaceChildren(); $("#sidebar").replaceChildren(); } return; }
+  const series = new URLSearchParams(p);
+  series.set("sections", "series");
+  series.set("interval", intervalFor(p));
+  const counts = new URLSearchParams(p);
+  counts.set("sections", "counts");
+  counts.set("top", "5");
+  const drawn = [
+    api("/v1/report?" + series.toString()).then(r => {
+      if (mine !== seq) return;
+      const started = performance.now();
+      $("#histogram").replaceChildren(...histogram(r, navigate));
+      performance.mark("ticks-histogram");
+      performance.measure("ticks-histogram-draw", { start: started });
+    }, () => { if (mine === seq) $("#histogram").replaceChildren(); }),
+    api("/v1/report?" + counts.toString()).then(r => {
+      if (mine !== seq) return;
+      $("#sidebar").replaceChildren(...sidebar(r, navigate));
+    }, () => { if (mine === seq) $("#sidebar").replaceChildren(); }),
+  ];
+  await Promise.all(drawn);
   if (mine !== seq) return;
-  $("#histogram").replaceChildren(...histogram(r, navigate));
-  $("#sidebar").replaceChildren(...sidebar(r, navigate));
   document.body.dataset.explored = location.search;
   performance.mark("ticks-explored");
 }
@@ -142,7 +156,8 @@ function sidebar(r, navigate) {
       const li = document.createElement("li");
       const a = document.createElement("a");
       a.href = "#"; a.className = "top-value";
-      const shown = g.key === null || g.key === undefined ? t("value.none") : valueName(name, key);
+      const none = { response_code: "report.no_response", error_code: "report.no_error_code" }[name] || "value.none";
+      const shown = g.key === null || g.key === undefined ? t(none) : valueName(name, key);
       a.textContent = shown;
       if (g.key !== null && g.key !== undefined && !isNamedValue(name, key)) data(a);
       a.title = t("sidebar.filter", { value: shown });

@@ -191,7 +191,8 @@ function inboundTable(report) {
 /// with their meanings).
 export function countsItems(groups, color, field) {
   return groups.map((g, i) => ({
-    label: (g.key === null && field === "error_code" ? t("report.no_error_code") : label(g.key, field)) + (g.meaning ? ` — ${codeText(g.meaning)}` : ""),
+    // A send without an HTTP answer is "no response", not "(none)".
+    label: (g.key === null && field === "error_code" ? t("report.no_error_code") : g.key === null && field === "response_code" ? t("report.no_response") : label(g.key, field)) + (g.meaning ? ` — ${codeText(g.meaning)}` : ""),
     data: isData(g.key, field) && !g.meaning && !/^\d+$/.test(String(g.key)),
     count: g.count,
     note: g.action ? t("report.what_to_do", { action: codeText(g.action) }) : "",

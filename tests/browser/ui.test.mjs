@@ -694,6 +694,20 @@ test("the page speaks the browser's language, switches on request, and writes nu
       if (name === "detail") await p.waitForSelector("#detail:not([hidden]) .timeline");
       await p.screenshot({ path: join(shots, `${lang}-${name}.png`), fullPage: name !== "detail" });
     }
+    // Exploring works the same in the language: a top value filters, its
+    // chip names field and value in the language, the picker's presets too.
+    const catalog = JSON.parse(readFileSync(join(here, "..", "..", "server", "ui", "i18n", `${lang}.json`), "utf8"));
+    await p.goto(base + "/?direction=outbound");
+    await p.waitForFunction(() => document.body.dataset.explored === location.search);
+    await p.locator('#sidebar details[data-field="status"] a.top-value').first().click();
+    await settled(p);
+    const status = new URL(p.url()).searchParams.get("status");
+    assert.equal(Number((await p.locator("#total").textContent()).replace(/[^0-9]/g, "")), await api(`direction=outbound&status=${status}`));
+    assert.match(await p.locator("#chips").innerText(), new RegExp(`${catalog["field.status"]} = ${catalog["value.status." + status]}`));
+    assert.equal(await p.locator("#f-range option[value='7d']").textContent(), catalog["time.7d"]);
+    await p.selectOption("#f-range", "30d");
+    await settled(p);
+    assert.match(p.url(), /range=30d/);
     await p.setViewportSize({ width: 390, height: 844 });
     for (const [name, path] of VIEWS) {
       await p.goto(base + await viewUrl(path));
