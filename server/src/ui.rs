@@ -61,21 +61,22 @@ fn page_html() -> &'static str {
     PAGE.get_or_init(|| {
         // `</` inside a script element would end it.
         let catalog = fields_json().to_string().replace("</", "<\\/");
-        let mut languages = serde_json::Map::new();
+        // One element per language: the page parses English and its own,
+        // not all four.
+        let mut languages = String::new();
         for (tag, json) in CATALOGS {
             // A catalog that does not parse fails the tests; the page then
             // falls back to English keys rather than not starting.
-            let messages = serde_json::from_str(json).unwrap_or_default();
-            languages.insert(tag.to_string(), messages);
+            let messages: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+            let messages = messages.to_string().replace("</", "<\\/");
+            languages.push_str(&format!(
+                "\n<script type=\"application/json\" id=\"ticks-i18n-{tag}\">{messages}</script>"
+            ));
         }
-        let languages = serde_json::Value::Object(languages)
-            .to_string()
-            .replace("</", "<\\/");
         INDEX_HTML.replace(
             FIELDS_MARK,
             &format!(
-                r#"<script type="application/json" id="ticks-fields">{catalog}</script>
-<script type="application/json" id="ticks-i18n">{languages}</script>"#
+                r#"<script type="application/json" id="ticks-fields">{catalog}</script>{languages}"#
             ),
         )
     })

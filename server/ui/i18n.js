@@ -15,16 +15,24 @@
 /// The languages offered, by tag, each named in itself.
 export const LANGUAGES = [["en", "English"], ["pt-BR", "Português (Brasil)"], ["es", "Español"], ["ja", "日本語"]];
 
-const catalogs = (() => {
-  try { return JSON.parse(document.getElementById("ticks-i18n").textContent); }
-  catch { return { en: {} }; }
-})();
+/// A language's catalog, parsed when first asked for (the page carries
+/// each in an element of its own).
+const parsed = new Map();
+function catalog(tag) {
+  if (!parsed.has(tag)) {
+    let c = null;
+    try { c = JSON.parse(document.getElementById("ticks-i18n-" + tag).textContent); } catch { /* not carried */ }
+    parsed.set(tag, c);
+  }
+  return parsed.get(tag);
+}
 
 function chosen() {
   const asked = new URLSearchParams(location.search).get("lang");
   let stored = null;
   try { stored = localStorage.getItem("ticks.lang"); } catch { /* private mode */ }
-  for (const want of [asked, stored]) if (want === "qps" || (want && catalogs[want])) return want;
+  const spoken = tag => LANGUAGES.some(([t]) => t === tag);
+  for (const want of [asked, stored]) if (want === "qps" || (want && spoken(want))) return want;
   for (const l of navigator.languages || [navigator.language || "en"]) {
     const tag = l.toLowerCase();
     if (tag.startsWith("pt")) return "pt-BR";
@@ -38,7 +46,8 @@ function chosen() {
 /// The language the page speaks.
 export const lang = chosen();
 const pseudo = lang === "qps";
-const messages = pseudo ? catalogs.en : (catalogs[lang] || catalogs.en);
+const english = catalog("en") || {};
+const messages = pseudo ? english : (catalog(lang) || english);
 /// The locale numbers and dates are written in (the pseudo-language's
 /// has a 24-hour clock: "PM" would read as an untranslated word).
 export const locale = pseudo ? "en-GB" : lang;
@@ -54,13 +63,13 @@ export function switchLanguage(tag) {
 /// The message `key`, its `{name}` placeholders filled from `vars`. An
 /// unknown key shows itself (and fails the catalog test).
 export function t(key, vars) {
-  let m = messages[key] ?? catalogs.en[key] ?? key;
+  let m = messages[key] ?? english[key] ?? key;
   if (vars) m = m.replace(/\{(\w+)\}/g, (all, name) => (name in vars ? String(vars[name]) : all));
   return pseudo ? `［${m}］` : m;
 }
 
 /// Whether the catalog names `key`.
-export function has(key) { return key in catalogs.en; }
+export function has(key) { return key in english; }
 
 /// The name of a stored value (`status` `no_response`, `direction`
 /// `inbound`...) in the page's language; a value the catalog does not know
