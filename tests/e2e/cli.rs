@@ -359,3 +359,44 @@ fn beside_a_running_server_the_command_line_asks_it_and_prints_the_same() {
     );
     assert_eq!(run_all(), on_the_store, "on the store again");
 }
+
+/// `ticks serve --demo` on an empty directory: every view of the page has
+/// something to show, and nothing is dated after now.
+#[test]
+fn the_demo_fills_every_view_and_nothing_is_in_the_future() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Server::start(dir.path(), &["--demo"]);
+    let total = |q: &str| {
+        s.get_json(&format!("/v1/logs?limit=1&{q}")).1["total"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    assert!(total("") > 20_000, "the log");
+    assert!(total("direction=inbound") > 100, "received messages");
+    assert!(total("direction=event") > 10, "account health");
+    assert!(total("engagement=replied") > 10, "replies attributed");
+    let (_, templates) = s.get_json("/v1/templates");
+    assert!(
+        templates["templates"]
+            .as_array()
+            .is_some_and(|t| t.len() > 5),
+        "templates"
+    );
+    let (_, newest) = s.get_json("/v1/logs?limit=1&sort=-recorded_at");
+    let newest = newest["entries"][0]["recorded_at"]
+        .as_str()
+        .expect("a time");
+    let newest: jiff::Timestamp = newest.parse().expect("RFC 3339");
+    assert!(newest < jiff::Timestamp::now(), "{newest} is in the future");
+    let mut fired = 0;
+    for _ in 0..100 {
+        fired = s.get_json("/v1/alerts/history").1["history"]
+            .as_array()
+            .map_or(0, Vec::len);
+        if fired > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(fired > 0, "the alerts view shows what fired");
+}

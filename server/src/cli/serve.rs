@@ -195,9 +195,15 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
             crate::rates::store_card(backend.as_ref(), crate::rates::DEFAULT, text)
                 .map_err(|e| anyhow::anyhow!("rate_card: {e:?}"))?;
         }
+        let mut alert_rules = settings.alert_rules.clone();
+        if demo && store.snapshot().live().is_empty() {
+            // The demo's alerts view shows rules and what fired, as a
+            // team's would after a week.
+            alert_rules.extend(demo_alert_rules()?);
+        }
         let alert_service = Arc::new(crate::alert_service::AlertService::load(
             backend.as_ref(),
-            &settings.alert_rules,
+            &alert_rules,
             settings.alert_notify.clone(),
             settings.alert_secret.clone(),
         )?);
@@ -287,6 +293,18 @@ async fn shutdown_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+/// Two rules a messaging team starts with, for the demo: Meta's per-user
+/// marketing limit as a share of sends, and 429s counted, over a week.
+fn demo_alert_rules() -> Result<Vec<ticks_query::AlertRule>> {
+    let rules = serde_json::json!([
+        {"name": "marketing-limit-131049", "filter": "error_code=131049",
+         "measure": "rate", "of": "direction=outbound", "window": "7d", "threshold": 0.005, "min_volume": 100},
+        {"name": "rate-limited-429", "filter": "response_code=429",
+         "measure": "count", "window": "7d", "threshold": 20},
+    ]);
+    Ok(serde_json::from_value(rules)?)
 }
 
 /// Fills an empty store with 30 days of generated traffic ending now.
