@@ -119,6 +119,23 @@ fn compile(key: &str, text: &str) -> Result<LogQuery, QueryError> {
     Ok(q)
 }
 
+/// The entries of `changed` recorded at `cutoff` or later, worked out once
+/// a round per cutoff (`news` keeps them).
+fn news_since<'a>(
+    news: &'a mut Map<i64, RoaringBitmap>,
+    store: &Store,
+    changed: &RoaringBitmap,
+    cutoff: i64,
+) -> &'a RoaringBitmap {
+    news.entry(cutoff).or_insert_with(|| {
+        let snap = store.snapshot();
+        changed
+            .iter()
+            .filter(|id| snap.recorded_ms(*id) >= cutoff)
+            .collect()
+    })
+}
+
 /// `a=1&b=x%20y` -> pairs, percent-decoded (`+` is a space).
 fn form_pairs(text: &str) -> Vec<(String, String)> {
     let decode = |s: &str| {
@@ -453,13 +470,7 @@ impl Alerts {
             let (counted, of) = if changed.is_empty() {
                 (RoaringBitmap::new(), RoaringBitmap::new())
             } else {
-                let news = news.entry(cutoff).or_insert_with(|| {
-                    let snap = store.snapshot();
-                    changed
-                        .iter()
-                        .filter(|id| snap.recorded_ms(*id) >= cutoff)
-                        .collect()
-                });
+                let news = news_since(&mut news, store, changed, cutoff);
                 let counted = match_once(news, cutoff, &w.rule.filter, &w.compiled.counted);
                 let of = match &w.compiled.of {
                     Some(q) => {
@@ -536,13 +547,7 @@ impl Alerts {
         }
         if !changed.is_empty() {
             let cutoff = now_ms - NEWS_MS;
-            let news = news.entry(cutoff).or_insert_with(|| {
-                let snap = store.snapshot();
-                changed
-                    .iter()
-                    .filter(|id| snap.recorded_ms(*id) >= cutoff)
-                    .collect()
-            });
+            let news = news_since(&mut news, store, changed, cutoff);
             out.extend(builtin_events(store, news, now_ms));
         }
         out

@@ -3,16 +3,10 @@
 // notifications still waiting for delivery, and, with an admin token, the
 // rules with their state.
 import { api } from "./api.js";
-import { $, chosenTz, dataCell, formatTime } from "./common.js";
-import { locale, num, t, valueName } from "./i18n.js";
+import { $, chosenTz, dataCell, formatTime, namedCell } from "./common.js";
+import { locale, num, t } from "./i18n.js";
 
 const cell = dataCell;
-function named(tr, field, v) {
-  const td = document.createElement("td");
-  td.textContent = valueName(field, v);
-  tr.append(td);
-  return td;
-}
 
 function table(className, head) {
   const tbl = document.createElement("table");
@@ -48,7 +42,7 @@ export async function renderAlerts() {
       const tr = document.createElement("tr");
       tr.className = `alert-${a.state}`;
       for (const v of [formatTime(a.at, viewerTz), a.alert]) cell(tr, v);
-      named(tr, "alert_state", a.state);
+      namedCell(tr, "alert_state", a.state);
       for (const v of [value(a.value), value(a.threshold), a.window]) cell(tr, v);
       const link = document.createElement("a");
       link.href = "/?" + a.drill;
@@ -77,9 +71,9 @@ export async function renderAlerts() {
       const tr = document.createElement("tr");
       const filter = r.measure === "rate" ? `${r.filter} / ${r.of || "direction=outbound"}` : r.filter;
       for (const v of [r.name, filter]) cell(tr, v);
-      named(tr, "measure", r.measure);
+      namedCell(tr, "measure", r.measure);
       for (const v of [r.window, value(r.threshold), r.min_volume]) cell(tr, v);
-      named(tr, "alert_state", r.state);
+      namedCell(tr, "alert_state", r.state);
       cell(tr, value(r.value));
       tbl.tBodies[0].append(tr);
     }

@@ -1,6 +1,6 @@
 // What the page's modules share: element look-up, the URL as state, and
 // times in a zone.
-import { data, locale } from "./i18n.js";
+import { data, locale, valueName } from "./i18n.js";
 
 export const $ = (sel) => document.querySelector(sel);
 
@@ -66,6 +66,16 @@ export function dataCell(tr, text) {
   const td = document.createElement("td");
   td.textContent = text == null ? "" : String(text);
   data(td);
+  tr.append(td);
+  return td;
+}
+
+/// A cell holding a stored value's name in the page's language (a status,
+/// a category); a value the catalogs do not name is shown as data.
+export function namedCell(tr, field, v) {
+  const td = document.createElement("td");
+  td.textContent = v == null ? "" : valueName(field, v);
+  if (v != null && td.textContent === String(v)) data(td);
   tr.append(td);
   return td;
 }

@@ -7,18 +7,10 @@
 import { api } from "./api.js";
 import { $, chosenTz, formatTime, offsetOf, state } from "./common.js";
 import { data, isNamedValue, num, t, valueName } from "./i18n.js";
-import { STATUS_COLORS, STATUS_ORDER } from "./report.js";
+import { STATUS_COLORS, STATUS_ORDER, svg } from "./report.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 /// The sidebar's fields, in this order.
 const SIDEBAR = ["status", "category", "name", "template", "response_code", "error_code", "direction", "content_type", "recipient_type", "user", "subaccount", "conversation_type"];
-
-function svg(tag, attrs = {}, text) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
 
 function escapeXml(text) {
   return text.replace(/[&<>"]/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);

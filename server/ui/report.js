@@ -13,7 +13,8 @@ export const STATUS_COLORS = {
 export const STATUS_ORDER = Object.keys(STATUS_COLORS);
 const PALETTE = ["#0b6e4f", "#1d8ae0", "#b3261e", "#c9a227", "#6b21a8", "#0e7490", "#64748b", "#d97706", "#7f1d1d", "#4b5563"];
 
-function svg(tag, attrs = {}, text) {
+/// An SVG element with its attributes and, when given, its text.
+export function svg(tag, attrs = {}, text) {
   const el = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
   if (text !== undefined) el.textContent = text;

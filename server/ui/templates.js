@@ -5,18 +5,10 @@
 // changes from Meta's template webhooks. "Messages" opens the log of the
 // sends of that template.
 import { api } from "./api.js";
-import { $, chosenTz, dataCell, formatTime } from "./common.js";
+import { $, chosenTz, dataCell, formatTime, namedCell } from "./common.js";
 import { data, num, t, valueName } from "./i18n.js";
 
 const cell = dataCell;
-/// A cell holding a name the page translates (a status, a category).
-function named(tr, field, v) {
-  const td = document.createElement("td");
-  td.textContent = v == null ? "" : valueName(field, v);
-  if (v != null && td.textContent === String(v)) data(td);
-  tr.append(td);
-  return td;
-}
 
 function contentText(c) {
   const lines = [];
@@ -145,7 +137,7 @@ export async function renderTemplates(params, navigate) {
     });
     name.append(a);
     cell(tr, tpl.language);
-    named(tr, "template_state", tpl.status); named(tr, "pricing_category", tpl.category ? tpl.category.toLowerCase() : tpl.category); named(tr, "template_state", tpl.quality);
+    namedCell(tr, "template_state", tpl.status); namedCell(tr, "pricing_category", tpl.category ? tpl.category.toLowerCase() : tpl.category); namedCell(tr, "template_state", tpl.quality);
     for (const v of [tpl.versions, formatTime(tpl.updated_at, viewerTz), num(tpl.sends)]) cell(tr, v);
     tb.append(tr);
   }

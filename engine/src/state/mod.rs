@@ -1298,18 +1298,10 @@ impl State {
     /// caller reindexes the reply.
     fn unlink_reply(&mut self, reply: EntryId) {
         let r = self.rows.get_mut(reply.0);
-        let Some(target) = r.in_reply_to.take() else {
+        let Some(target) = r.forget_answered() else {
             return;
         };
         let is_click = r.button != 0;
-        (
-            r.category,
-            r.name,
-            r.template,
-            r.language,
-            r.user,
-            r.subaccount,
-        ) = (0, 0, 0, 0, 0, 0);
         self.uncount_reply(reply, target, is_click);
     }
 
@@ -1421,15 +1413,8 @@ impl State {
                 }
                 let before = Some(self.rows.get_mut(reply.0).index_keys());
                 let r = self.rows.get_mut(reply.0);
-                r.in_reply_to = None;
-                (
-                    r.category,
-                    r.name,
-                    r.template,
-                    r.language,
-                    r.user,
-                    r.subaccount,
-                ) = (0, 0, 0, 0, 0, 0);
+                // Every reply listed under `id` answers `id`.
+                let _ = r.forget_answered();
                 let quoted = r.quoted;
                 let after = Some(self.rows.get_mut(reply.0).index_keys());
                 self.reindex(reply, before, after);

@@ -641,6 +641,22 @@ pub(crate) struct Row {
 }
 
 impl Row {
+    /// Unlinks a reply from the message it answers: the link and what the
+    /// reply copied of that message (category, name, template, language,
+    /// user, subaccount) go; the answered message, if there was one.
+    pub(crate) fn forget_answered(&mut self) -> Option<EntryId> {
+        let target = self.in_reply_to.take()?;
+        (
+            self.category,
+            self.name,
+            self.template,
+            self.language,
+            self.user,
+            self.subaccount,
+        ) = (0, 0, 0, 0, 0, 0);
+        Some(target)
+    }
+
     pub(crate) fn new(direction: Direction, at_ms: i64) -> Row {
         Row {
             direction,
