@@ -54,6 +54,9 @@ pub enum ImportError {
     /// The store refused the write.
     #[error("storing: {0}")]
     Store(#[from] ticks_engine::Error),
+    /// Another backend refused the write (ClickHouse unreachable...).
+    #[error("storing: {0}")]
+    Target(String),
     /// The rejects file could not be written.
     #[error("writing rejects to {path}: {source}")]
     Rejects {

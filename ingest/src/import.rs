@@ -6,7 +6,43 @@ use crate::{line_input, now_ms};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::mpsc;
-use ticks_engine::{Input, Source, Store};
+use ticks_engine::{AppendOutcome, Input, Source, Store};
+
+/// Where an import's batches go: the embedded store, or another backend.
+pub trait ImportTarget: Sync {
+    /// Starts writing `batch`; the answer waits until it is durable. The
+    /// import submits the next batch before it waits for this one, so a
+    /// target that writes in the background overlaps with parsing.
+    fn submit_batch(&self, batch: Vec<Input>) -> Result<PendingBatch, ImportError>;
+}
+
+/// A batch being written: [`PendingBatch::wait`] gives its outcomes.
+pub struct PendingBatch(Box<dyn FnOnce() -> Result<Vec<AppendOutcome>, ImportError> + Send>);
+
+impl PendingBatch {
+    /// A batch whose outcomes are known now (a target that writes in the
+    /// caller's thread).
+    pub fn done(outcomes: Result<Vec<AppendOutcome>, ImportError>) -> PendingBatch {
+        PendingBatch(Box::new(move || outcomes))
+    }
+    /// A batch whose outcomes `wait` gives.
+    pub fn later(
+        wait: impl FnOnce() -> Result<Vec<AppendOutcome>, ImportError> + Send + 'static,
+    ) -> PendingBatch {
+        PendingBatch(Box::new(wait))
+    }
+    /// Waits until the batch is durable.
+    pub fn wait(self) -> Result<Vec<AppendOutcome>, ImportError> {
+        (self.0)()
+    }
+}
+
+impl ImportTarget for Store {
+    fn submit_batch(&self, batch: Vec<Input>) -> Result<PendingBatch, ImportError> {
+        let pending = self.submit(batch)?;
+        Ok(PendingBatch::later(move || Ok(pending.wait()?)))
+    }
+}
 
 /// How many rejections a report lists; the count is always exact.
 const MAX_LISTED_REJECTIONS: usize = 1000;
@@ -68,7 +104,7 @@ pub struct ImportReport {
 /// Imports NDJSON from `reader` into `store`. Parsing runs on this thread
 /// while the previous batch is being written, so the two overlap.
 pub fn import(
-    store: &Store,
+    store: &dyn ImportTarget,
     reader: impl BufRead,
     options: &ImportOptions<'_>,
 ) -> Result<ImportReport, ImportError> {
@@ -90,7 +126,7 @@ pub fn import(
     let result: Result<(u64, u64), ImportError> = std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> Result<(u64, u64), ImportError> {
             let (mut stored, mut dups) = (0, 0);
-            let mut count = |outcomes: Vec<ticks_engine::AppendOutcome>| {
+            let mut count = |outcomes: Vec<AppendOutcome>| {
                 for outcome in outcomes {
                     if outcome.seq.is_some() {
                         stored += 1;
@@ -101,9 +137,9 @@ pub fn import(
             };
             // One batch in flight: this thread compresses batch N+1 while
             // the store's writer flushes batch N.
-            let mut in_flight: Option<ticks_engine::PendingAppend> = None;
+            let mut in_flight: Option<PendingBatch> = None;
             for batch in rx {
-                let pending = store.submit(batch)?;
+                let pending = store.submit_batch(batch)?;
                 if let Some(previous) = in_flight.replace(pending) {
                     count(previous.wait()?);
                 }

@@ -46,7 +46,7 @@ mod webhook;
 
 pub use codes::{http_code_info, meta_error_info, CodeInfo, KNOWN_META_CODES};
 pub use error::{ImportError, ParseError};
-pub use import::{import, ImportOptions, ImportReport, Rejection};
+pub use import::{import, ImportOptions, ImportReport, ImportTarget, PendingBatch, Rejection};
 pub use templates::{parse_template_page, TemplatePage};
 pub use time::format_rfc3339;
 

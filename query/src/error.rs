@@ -20,4 +20,11 @@ pub enum QueryError {
     /// database).
     #[error("{0}")]
     Backend(String),
+    /// The backend cannot be reached now; the caller may retry (an HTTP
+    /// 503, so that Meta redelivers a webhook).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The backend does not answer this kind of question (an HTTP 501).
+    #[error("{0}")]
+    Unsupported(String),
 }

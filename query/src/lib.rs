@@ -13,6 +13,11 @@
 //! ```
 //! The grammar of parameters is in [`LogQuery::from_params`]'s module docs.
 //!
+//! # Backends
+//! The server asks through [`Backend`]: the embedded store implements it
+//! (`backend.rs`, on this crate's functions), and [`clickhouse`] keeps the
+//! log in a ClickHouse server or cluster.
+//!
 //! # Example
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,6 +33,7 @@
 mod alerts;
 mod backend;
 mod buckets;
+pub mod clickhouse;
 mod cost;
 mod error;
 mod exec;

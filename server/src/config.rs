@@ -119,6 +119,36 @@ pub(crate) struct FileConfig {
     /// stored at start over stored rules of the same name.
     #[serde(default)]
     alert: Vec<ticks_query::AlertRule>,
+    /// Where the log lives: `embedded` (default: sled in `data`) or
+    /// `clickhouse`.
+    backend: Option<String>,
+    /// The ClickHouse servers' HTTP URLs (one, or a list tried in turn).
+    clickhouse_url: Option<OneOrMany>,
+    /// The ClickHouse database (default `ticks`).
+    clickhouse_database: Option<String>,
+    /// The `remote_servers` cluster to spread the tables over.
+    clickhouse_cluster: Option<String>,
+    /// The ClickHouse account.
+    clickhouse_user: Option<String>,
+    /// Its password.
+    clickhouse_password: Option<String>,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Where the log lives.
+#[derive(Clone, Debug)]
+pub(crate) enum BackendChoice {
+    /// sled, tantivy and roaring bitmaps in the data directory.
+    Embedded,
+    /// A ClickHouse server or cluster.
+    ClickHouse(ticks_query::clickhouse::ClickHouseConfig),
 }
 
 /// Values given on the command line or in the environment (clap reads both).
@@ -137,6 +167,8 @@ pub(crate) struct Overrides {
     pub(crate) checkpoint_records: Option<u64>,
     pub(crate) retention_days: Option<u32>,
     pub(crate) retention_export_dir: Option<PathBuf>,
+    pub(crate) backend: Option<String>,
+    pub(crate) clickhouse_urls: Vec<String>,
 }
 
 /// Validated settings.
@@ -183,6 +215,8 @@ pub(crate) struct Settings {
     pub(crate) alert_rules: Vec<ticks_query::AlertRule>,
     /// Maximum age in days, with the folder retention exports to.
     pub(crate) retention: Option<(u32, PathBuf)>,
+    /// Where the log lives.
+    pub(crate) backend: BackendChoice,
 }
 
 pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -212,6 +246,57 @@ fn parse_token_flag(s: &str) -> Result<(String, [u8; 32], Vec<Scope>)> {
         bail!("token {name}: a token must be at least 16 characters");
     }
     Ok((name.to_string(), sha256(token.as_bytes()), scopes))
+}
+
+/// The backend the settings name, validated.
+fn backend_choice(
+    backend: Option<String>,
+    urls: Vec<String>,
+    database: Option<String>,
+    cluster: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+) -> Result<BackendChoice> {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+    };
+    match backend.as_deref().unwrap_or("embedded") {
+        "embedded" => {
+            if !urls.is_empty() {
+                bail!("clickhouse_url is set but backend is not \"clickhouse\": set backend = \"clickhouse\" to keep the log there");
+            }
+            Ok(BackendChoice::Embedded)
+        }
+        "clickhouse" => {
+            if urls.is_empty() {
+                bail!("backend = \"clickhouse\" needs clickhouse_url (e.g. \"http://127.0.0.1:8123\")");
+            }
+            for u in &urls {
+                if !u.starts_with("http://") && !u.starts_with("https://") {
+                    bail!("clickhouse_url: {u:?} must start with http:// or https://");
+                }
+            }
+            let mut config = ticks_query::clickhouse::ClickHouseConfig::new(urls);
+            if let Some(db) = database {
+                if !plain(&db) {
+                    bail!("clickhouse_database: {db:?} must be a plain name (letters, digits, _)");
+                }
+                config.database = db;
+            }
+            if let Some(c) = &cluster {
+                if !plain(c) {
+                    bail!("clickhouse_cluster: {c:?} must be a plain name (letters, digits, _)");
+                }
+            }
+            config.cluster = cluster;
+            config.user = user;
+            config.password = password;
+            Ok(BackendChoice::ClickHouse(config))
+        }
+        other => bail!("backend: {other:?} is not one of \"embedded\", \"clickhouse\""),
+    }
 }
 
 impl Settings {
@@ -334,7 +419,26 @@ impl Settings {
             ),
             (Some(days), Some(dir)) => Some((days, dir)),
         };
+        let backend = backend_choice(
+            over.backend.or(file_cfg.backend),
+            if over.clickhouse_urls.is_empty() {
+                match file_cfg.clickhouse_url {
+                    Some(OneOrMany::One(u)) => vec![u],
+                    Some(OneOrMany::Many(v)) => v,
+                    None => Vec::new(),
+                }
+            } else {
+                over.clickhouse_urls
+            },
+            file_cfg.clickhouse_database,
+            file_cfg.clickhouse_cluster,
+            file_cfg.clickhouse_user,
+            file_cfg
+                .clickhouse_password
+                .or_else(|| std::env::var("TICKS_CLICKHOUSE_PASSWORD").ok()),
+        )?;
         Ok(Settings {
+            backend,
             retention,
             data: over
                 .data

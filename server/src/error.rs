@@ -21,6 +21,8 @@ pub(crate) enum ApiError {
     MethodNotAllowed,
     TooLarge(usize),
     Unavailable(String),
+    /// The backend in use does not answer this (yet).
+    NotImplemented(String),
     /// The request is valid but conflicts with a rule (e.g. export before purge).
     Conflict {
         code: &'static str,
@@ -73,6 +75,7 @@ impl ApiError {
                 None,
             ),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m, None),
+            ApiError::NotImplemented(m) => (StatusCode::NOT_IMPLEMENTED, "not_implemented", m, None),
             ApiError::Conflict { code, message } => (StatusCode::CONFLICT, code, message, None),
             ApiError::Internal(m) => {
                 tracing::error!("internal error: {m}");
@@ -96,6 +99,8 @@ impl From<ticks_query::QueryError> for ApiError {
                 field: Some(param),
             },
             ticks_query::QueryError::Engine(e) => ApiError::from(e),
+            ticks_query::QueryError::Unavailable(m) => ApiError::Unavailable(m),
+            ticks_query::QueryError::Unsupported(m) => ApiError::NotImplemented(m),
             other => ApiError::Internal(other.to_string()),
         }
     }

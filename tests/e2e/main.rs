@@ -17,6 +17,8 @@
 //!   notifies once, notifications signed and retried across a restart, the
 //!   history without the content of purged entries.
 //! - `cli`: the command line on a data directory.
+//! - `clickhouse`: `ticks serve` on a ClickHouse server of its own: stopped
+//!   mid-ingest (503s, no loss, ingest resumes), Ticks killed mid-ingest.
 //! - `cost`: rate cards (posted, configured, named for a what-if) pricing
 //!   the billable messages of the report by country and date.
 //! - `people`: one person behind many identifiers (a Brazilian or Mexican
@@ -40,6 +42,7 @@ mod alerts;
 mod api;
 mod auth;
 mod cli;
+mod clickhouse;
 mod cost;
 mod crash;
 mod export;

@@ -2,6 +2,7 @@
 //! and what it does; `common` holds what they share.
 
 mod check;
+mod clickhouse;
 mod common;
 mod export;
 mod generate;
@@ -83,6 +84,10 @@ enum Command {
     Token(token::Args),
     /// The template catalog: `import FILE...`, `sync --waba ID`, `list`.
     Templates(templates::Args),
+    /// The ClickHouse backend: `init` creates or upgrades its tables.
+    Clickhouse(clickhouse::Args),
+    /// Copy the store into another backend (`--to clickhouse`); resumable.
+    Migrate(clickhouse::MigrateArgs),
 }
 
 /// Runs the command the arguments name.
@@ -107,5 +112,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
         Command::Stats => stats::run(&place),
         Command::Token(args) => token::run(&place, args),
         Command::Templates(args) => templates::run(&place, args),
+        Command::Clickhouse(args) => clickhouse::run(&place, args),
+        Command::Migrate(args) => clickhouse::migrate(&place, args),
     }
 }

@@ -56,6 +56,16 @@ pub(crate) struct Args {
     /// Where retention writes its exports.
     #[arg(long, env = "TICKS_RETENTION_EXPORT_DIR")]
     pub(crate) retention_export_dir: Option<PathBuf>,
+    /// Where the log lives: `embedded` (the data directory) or `clickhouse`.
+    #[arg(long, env = "TICKS_BACKEND")]
+    pub(crate) backend: Option<String>,
+    /// The ClickHouse servers' HTTP URLs, tried in turn (comma-separated).
+    #[arg(
+        long = "clickhouse-url",
+        env = "TICKS_CLICKHOUSE_URL",
+        value_delimiter = ','
+    )]
+    pub(crate) clickhouse_urls: Vec<String>,
 }
 
 /// `ticks serve`.
@@ -74,6 +84,8 @@ pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
         relay_urls,
         retention_days,
         retention_export_dir,
+        backend,
+        clickhouse_urls,
     } = args;
     let settings = config::Settings::load(
         place.config.as_deref(),
@@ -91,9 +103,19 @@ pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
             tokens,
             retention_days,
             retention_export_dir,
+            backend,
+            clickhouse_urls,
         },
     )?;
-    serve(settings, demo)
+    match settings.backend.clone() {
+        config::BackendChoice::Embedded => serve(settings, demo),
+        config::BackendChoice::ClickHouse(ch) => {
+            if demo {
+                anyhow::bail!("--demo fills the embedded store; it does not run on the ClickHouse backend yet");
+            }
+            serve_clickhouse(settings, &ch)
+        }
+    }
 }
 
 /// How often the checkpoint timer looks at how many records came since
@@ -160,15 +182,7 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
         // `Store` itself only for what is the store's own (checkpoints,
         // the text index at start, close).
         let backend: Arc<dyn Backend> = Arc::new(store.clone());
-        let relays = if settings.relay_urls.is_empty() {
-            relay::Relays::none()
-        } else {
-            relay::start(
-                backend.clone(),
-                &settings.relay_urls,
-                settings.app_secret.clone(),
-            )
-        };
+        let relays = start_relays(&backend, &settings);
         let retention_settings = settings.retention.clone();
         let checkpoint_policy = (
             Duration::from_secs(u64::from(settings.checkpoint_minutes) * 60),
@@ -270,6 +284,71 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
     tracing::info!("shutting down: a checkpoint if records came since the last");
     store.close()?;
     result
+}
+
+/// `ticks serve` on ClickHouse: nothing of the log is kept here, so any
+/// number of these processes can serve one cluster. The schema is created
+/// or upgraded first; what the ClickHouse backend does not answer yet is a
+/// 501 naming it.
+fn serve_clickhouse(
+    settings: config::Settings,
+    ch: &ticks_query::clickhouse::ClickHouseConfig,
+) -> Result<()> {
+    let descriptors = raise_descriptor_limit();
+    let max_connections = settings
+        .max_connections
+        .unwrap_or_else(|| default_max_connections(descriptors));
+    let clickhouse = ticks_query::clickhouse::ClickHouse::open(ch)
+        .map_err(|e| anyhow::anyhow!("ClickHouse at {}: {e}", ch.urls.join(", ")))?;
+    let schema = clickhouse.schema().clone();
+    tracing::info!(
+        server_version = %schema.server_version,
+        distributed_ddl = schema.distributed_ddl,
+        writer_tag = clickhouse.writer_tag(),
+        "ClickHouse backend ready"
+    );
+    if settings.app_secret.is_none() {
+        tracing::warn!("no app secret configured: webhook signatures are not checked (allowed on loopback only)");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let backend: Arc<dyn Backend> = Arc::new(clickhouse);
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("listening on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let relays = start_relays(&backend, &settings);
+        if let Some(text) = &settings.rate_card {
+            crate::rates::store_card(backend.as_ref(), crate::rates::DEFAULT, text)
+                .map_err(|e| anyhow::anyhow!("rate_card: {e:?}"))?;
+        }
+        let app = Arc::new(app::App::new(settings));
+        app.set_backend(backend.clone());
+        let _ = app.relays.set(relays);
+        app.set_ready();
+        println!("ticks listening on http://{addr}");
+        let _ = std::io::stdout().flush();
+        http::serve(app, listener, max_connections, shutdown_signal()).await;
+        anyhow::Ok(())
+    });
+    // The writer answers what is queued before it stops.
+    drop(backend);
+    result
+}
+
+/// The webhook relay to each configured downstream URL, if any.
+fn start_relays(backend: &Arc<dyn Backend>, settings: &config::Settings) -> relay::Relays {
+    if settings.relay_urls.is_empty() {
+        relay::Relays::none()
+    } else {
+        relay::start(
+            backend.clone(),
+            &settings.relay_urls,
+            settings.app_secret.clone(),
+        )
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,209 @@
+//! The tables Ticks keeps in ClickHouse, created and upgraded by Ticks
+//! (`ticks clickhouse init`, and at every start).
+//!
+//! | table | engine | what it holds |
+//! | --- | --- | --- |
+//! | `inputs` | MergeTree, by month of receipt, ordered by `seq` | every raw input byte for byte: the truth, as the sled log is for the embedded store; only a purge removes rows |
+//! | `settings` | ReplacingMergeTree(`version`) by namespace and key | saved searches, receipts, relay cursors, alert rules; a deletion is a newer row marked `deleted`; read with `argMax` per key, never `FINAL` |
+//! | `purges` | MergeTree by `seq` | who purged what, under which receipt |
+//! | `writers` | MergeTree by tag | the tags of the processes that write (a tag is part of every `seq` a process hands out) |
+//! | `meta` | ReplacingMergeTree(`version`) by key | the schema version |
+//!
+//! On a cluster each node holds `<table>_local` with the engine above and
+//! `<table>`, a Distributed table over the cluster's shards (inputs by
+//! `seq`, settings by namespace and key, so that every version of a key is
+//! on one shard). The DDL runs `ON CLUSTER` when the servers have
+//! distributed DDL (ZooKeeper), else on every configured URL in turn (each
+//! must then be a node of the cluster). Every statement is one that
+//! ClickHouse 18.16 (Debian's) and current releases both accept.
+
+use super::client::{ident, quote, ChError, Client};
+
+/// The schema version this build creates; `meta` records it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One table: its name and its columns and engine on one server.
+struct Table {
+    name: &'static str,
+    columns: &'static str,
+    engine: &'static str,
+    /// The Distributed table's sharding expression.
+    shard_by: &'static str,
+}
+
+const TABLES: &[Table] = &[
+    Table {
+        name: "inputs",
+        columns:
+            "seq UInt64, source String, received_ms Int64, raw String, writer UInt64, origin UInt64",
+        engine:
+            "MergeTree PARTITION BY toYYYYMM(toDateTime(intDiv(received_ms, 1000))) ORDER BY seq",
+        shard_by: "intHash64(seq)",
+    },
+    Table {
+        name: "settings",
+        columns: "namespace String, key String, value String, version UInt64, deleted UInt8",
+        engine: "ReplacingMergeTree(version) ORDER BY (namespace, key)",
+        shard_by: "cityHash64(namespace, key)",
+    },
+    Table {
+        name: "purges",
+        columns: "seq UInt64, record String",
+        engine: "MergeTree ORDER BY seq",
+        shard_by: "intHash64(seq)",
+    },
+    Table {
+        name: "writers",
+        columns: "tag UInt64, writer UInt64, seen_ms Int64",
+        engine: "MergeTree ORDER BY (tag, seen_ms)",
+        shard_by: "intHash64(tag)",
+    },
+    Table {
+        name: "meta",
+        columns: "key String, value String, version UInt64",
+        engine: "ReplacingMergeTree(version) ORDER BY key",
+        shard_by: "cityHash64(key)",
+    },
+];
+
+/// Where the tables live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One server (or replicas behind one name): plain tables.
+    Single,
+    /// The shards of a `remote_servers` cluster: local tables on each node
+    /// and Distributed tables over them.
+    Cluster(String),
+}
+
+/// What `init` found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaInfo {
+    /// The server's version as it reports it (`18.16.1`, `24.8.4.13`).
+    pub server_version: String,
+    /// Its major and minor numbers.
+    pub version: (u32, u32),
+    /// Whether the DDL ran `ON CLUSTER` (else node by node).
+    pub distributed_ddl: bool,
+}
+
+/// A `(major, minor)` from a version string.
+fn parse_version(v: &str) -> (u32, u32) {
+    let mut parts = v.trim().split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// Creates the database and every table that is missing, and records the
+/// schema version. Safe to run again, from several processes at once.
+pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaInfo, ChError> {
+    let db = ident(database).ok_or_else(|| bad_name("clickhouse_database", database))?;
+    let server_version = client.query_text("SELECT version()")?.trim().to_string();
+    let version = parse_version(&server_version);
+    let distributed_ddl = match layout {
+        Layout::Single => false,
+        // Distributed DDL needs ZooKeeper (or Keeper) configured.
+        Layout::Cluster(_) => client
+            .query("SELECT count() FROM system.zookeeper WHERE path = '/'")
+            .is_ok(),
+    };
+    let statements = statements(&db, layout, distributed_ddl)?;
+    if distributed_ddl || *layout == Layout::Single {
+        for sql in &statements {
+            client.query(sql)?;
+        }
+    } else {
+        for url in client.urls() {
+            let node = client.node(url);
+            for sql in &statements {
+                node.query(sql)?;
+            }
+        }
+    }
+    // On a cluster `meta` is the Distributed table: the row goes to a shard.
+    client.query(&format!(
+        "INSERT INTO {db}.meta (key, value, version) VALUES ('schema_version', {}, {})",
+        quote(&SCHEMA_VERSION.to_string()),
+        SCHEMA_VERSION
+    ))?;
+    Ok(SchemaInfo {
+        server_version,
+        version,
+        distributed_ddl,
+    })
+}
+
+fn bad_name(what: &str, name: &str) -> ChError {
+    ChError::Server {
+        status: 400,
+        message: format!("{what}: {name:?} is not a plain name (letters, digits and _)"),
+    }
+}
+
+/// The DDL, in order.
+fn statements(db: &str, layout: &Layout, distributed_ddl: bool) -> Result<Vec<String>, ChError> {
+    let mut out = Vec::new();
+    match layout {
+        Layout::Single => {
+            out.push(format!("CREATE DATABASE IF NOT EXISTS {db}"));
+            for t in TABLES {
+                out.push(format!(
+                    "CREATE TABLE IF NOT EXISTS {db}.{} ({}) ENGINE = {}",
+                    t.name, t.columns, t.engine
+                ));
+            }
+        }
+        Layout::Cluster(cluster) => {
+            let cluster_ident =
+                ident(cluster).ok_or_else(|| bad_name("clickhouse_cluster", cluster))?;
+            let on = if distributed_ddl {
+                format!(" ON CLUSTER {cluster_ident}")
+            } else {
+                String::new()
+            };
+            out.push(format!("CREATE DATABASE IF NOT EXISTS {db}{on}"));
+            let bare_db = db.trim_matches('`');
+            for t in TABLES {
+                out.push(format!(
+                    "CREATE TABLE IF NOT EXISTS {db}.{}_local{on} ({}) ENGINE = {}",
+                    t.name, t.columns, t.engine
+                ));
+                out.push(format!(
+                    "CREATE TABLE IF NOT EXISTS {db}.{}{on} ({}) ENGINE = Distributed({cluster_ident}, {}, {}_local, {})",
+                    t.name, t.columns, quote(bare_db), t.name, t.shard_by
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_read_as_major_and_minor() {
+        assert_eq!(parse_version("18.16.1"), (18, 16));
+        assert_eq!(parse_version("24.8.4.13\n"), (24, 8));
+        assert_eq!(parse_version("garbage"), (0, 0));
+    }
+
+    #[test]
+    fn a_cluster_has_local_tables_and_distributed_ones_over_them() {
+        let sql = statements("`ticks`", &Layout::Cluster("c1".into()), false).expect("as written");
+        assert!(sql
+            .iter()
+            .any(|s| s.contains("`ticks`.inputs_local (") && s.contains("MergeTree PARTITION BY")));
+        assert!(sql.iter().any(|s| s.contains("`ticks`.inputs (")
+            && s.contains("Distributed(`c1`, 'ticks', inputs_local, intHash64(seq))")));
+        assert!(sql.iter().all(|s| !s.contains("ON CLUSTER")));
+        let with_ddl =
+            statements("`ticks`", &Layout::Cluster("c1".into()), true).expect("as written");
+        assert!(with_ddl.iter().all(|s| s.contains("ON CLUSTER `c1`")));
+    }
+
+    #[test]
+    fn a_name_that_is_not_plain_is_refused_not_escaped() {
+        assert!(statements("`ticks`", &Layout::Cluster("a b".into()), false).is_err());
+    }
+}

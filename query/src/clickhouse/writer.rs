@@ -1,0 +1,463 @@
+//! The group commit of inputs into ClickHouse, and the writer tag.
+//!
+//! ClickHouse wants few large inserts, not one per webhook: a thread takes
+//! every append queued while the previous insert ran and writes them as
+//! one `INSERT` (one block: all of it is stored or none). Each caller is
+//! answered once ClickHouse confirmed the insert (on a cluster, once every
+//! shard did: `insert_distributed_sync`), so an acknowledged input is in
+//! ClickHouse, whatever happens to this process after.
+//!
+//! Sequence numbers: `seq = ms << 20 | tag << 8 | n`: the time of receipt
+//! in milliseconds, the process's writer tag (12 bits, claimed in the
+//! `writers` table at open and renewed every minute, free again after ten
+//! minutes of silence), and a counter within the millisecond (past 256 the
+//! millisecond moves on). They order by time of receipt across processes,
+//! and two processes never hand out the same one while each holds its tag.
+//! Tag 0 is `ticks migrate`'s.
+
+use super::client::{ChError, Client};
+use super::rowbinary::Rows;
+use super::schema::{Layout, SchemaInfo};
+use crate::backend::BackendResult;
+use crate::error::QueryError;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use ticks_engine::{AppendOutcome, Input, Seq, WriteHealth};
+
+/// The `writer` column of inputs copied by `ticks migrate`.
+pub(super) const MIGRATION_WRITER: u64 = 0;
+/// A tag is another process's while its last claim is this recent.
+const TAG_LEASE_MS: i64 = 10 * 60 * 1000;
+/// How often a process renews its claim.
+const TAG_RENEW: Duration = Duration::from_secs(60);
+/// Most inputs in one insert.
+const MAX_GROUP: usize = 16_384;
+
+/// What the backend's handles and its writer thread share.
+pub(super) struct Shared {
+    pub(super) client: Client,
+    /// The database, quoted.
+    pub(super) db: String,
+    pub(super) layout: Layout,
+    pub(super) info: SchemaInfo,
+    fault: Mutex<Option<String>>,
+    failures: AtomicU64,
+}
+
+impl Shared {
+    pub(super) fn new(client: Client, db: String, layout: Layout, info: SchemaInfo) -> Shared {
+        Shared {
+            client,
+            db,
+            layout,
+            info,
+            fault: Mutex::new(None),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// A table's full name (on a cluster, the Distributed one).
+    pub(super) fn table(&self, name: &str) -> String {
+        format!("{}.{name}", self.db)
+    }
+
+    /// The settings an insert needs: on a cluster, answered only once
+    /// every shard has its rows.
+    fn insert_settings(&self) -> &'static [(&'static str, &'static str)] {
+        match self.layout {
+            Layout::Single => &[],
+            Layout::Cluster(_) => &[("insert_distributed_sync", "1")],
+        }
+    }
+
+    /// The servers whose own tables hold the data: the nodes of a cluster,
+    /// else the one server (asked through every URL in turn).
+    pub(super) fn nodes(&self) -> Vec<Client> {
+        match self.layout {
+            Layout::Single => vec![self.client.copy()],
+            Layout::Cluster(_) => self
+                .client
+                .urls()
+                .iter()
+                .map(|u| self.client.node(u))
+                .collect(),
+        }
+    }
+
+    pub(super) fn insert(&self, table: &str, columns: &str, rows: &Rows) -> Result<(), ChError> {
+        let sql = format!(
+            "INSERT INTO {} ({columns}) FORMAT RowBinary",
+            self.table(table)
+        );
+        self.client
+            .insert(&sql, rows.as_bytes(), self.insert_settings())
+    }
+
+    pub(super) fn write_setting(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+        deleted: bool,
+    ) -> BackendResult<()> {
+        let mut rows = Rows::new();
+        rows.string(namespace.as_bytes())
+            .string(key.as_bytes())
+            .string(value)
+            .u64(version_now())
+            .u8(u8::from(deleted));
+        self.insert("settings", "namespace, key, value, version, deleted", &rows)
+            .map_err(unavailable)
+    }
+
+    pub(super) fn health(&self) -> WriteHealth {
+        WriteHealth {
+            fault: self.fault.lock().map(|f| f.clone()).unwrap_or(None),
+            failures: self.failures.load(Ordering::SeqCst),
+        }
+    }
+
+    fn set_fault(&self, fault: Option<String>) {
+        if fault.is_some() {
+            self.failures.fetch_add(1, Ordering::SeqCst);
+        }
+        if let Ok(mut f) = self.fault.lock() {
+            *f = fault;
+        }
+    }
+
+    fn is_faulted(&self) -> bool {
+        self.fault.lock().map(|f| f.is_some()).unwrap_or(false)
+    }
+}
+
+/// Any failure to store is a 503 to the sender (Meta retries), never an
+/// acknowledgement.
+fn unavailable(e: ChError) -> QueryError {
+    QueryError::Unavailable(e.to_string())
+}
+
+/// A settings row's version: microseconds now, so the latest write wins
+/// across processes whose clocks agree to the millisecond.
+fn version_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+fn now_ms() -> i64 {
+    ticks_ingest::now_ms()
+}
+
+/// A random number from the standard library's per-process hash keys
+/// (nothing here needs more than distinct values across processes).
+fn random_u64(salt: u64) -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(salt);
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// Hands out sequence numbers for one tag.
+struct Seqs {
+    tag: u64,
+    last_ms: i64,
+    n: u64,
+}
+
+impl Seqs {
+    fn next(&mut self, received_ms: i64) -> u64 {
+        if received_ms > self.last_ms {
+            self.last_ms = received_ms;
+            self.n = 0;
+        } else if self.n == 255 {
+            self.last_ms += 1;
+            self.n = 0;
+        } else {
+            self.n += 1;
+        }
+        ((self.last_ms.max(0) as u64) << 20) | (self.tag << 8) | self.n
+    }
+}
+
+type Done = Box<dyn FnOnce(BackendResult<Vec<AppendOutcome>>) + Send>;
+
+enum Op {
+    Append(Vec<Input>, Done),
+    Migrated(Vec<(Seq, Input)>, mpsc::Sender<Result<(), QueryError>>),
+}
+
+/// The writer thread and its queue.
+pub(super) struct Writer {
+    tx: Mutex<Option<mpsc::Sender<Op>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    tag: u64,
+}
+
+impl Writer {
+    /// Claims a tag and starts the thread.
+    pub(super) fn start(shared: Arc<Shared>) -> Result<Writer, QueryError> {
+        let writer_id = random_u64(1) | 1;
+        let tag = claim_tag(&shared, writer_id)?;
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("ticks-clickhouse".into())
+            .spawn(move || run(&shared, rx, tag, writer_id))
+            .map_err(|e| QueryError::Backend(format!("starting the ClickHouse writer: {e}")))?;
+        Ok(Writer {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            tag,
+        })
+    }
+
+    pub(super) fn tag(&self) -> u64 {
+        self.tag
+    }
+
+    fn send(&self, op: Op) -> Result<(), Op> {
+        let tx = self.tx.lock().ok().and_then(|t| t.clone());
+        match tx {
+            Some(tx) => tx.send(op).map_err(|e| e.0),
+            None => Err(op),
+        }
+    }
+
+    /// Queues `inputs`; `done` is called once they are stored (or not).
+    pub(super) fn submit_then(&self, inputs: Vec<Input>, done: Done) {
+        if let Err(Op::Append(_, done)) = self.send(Op::Append(inputs, done)) {
+            done(Err(QueryError::Unavailable(
+                "the ClickHouse writer stopped".into(),
+            )));
+        }
+    }
+
+    /// Queues `inputs`; the answer comes on the returned channel.
+    pub(super) fn submit(
+        &self,
+        inputs: Vec<Input>,
+    ) -> mpsc::Receiver<BackendResult<Vec<AppendOutcome>>> {
+        let (tx, rx) = mpsc::channel();
+        self.submit_then(
+            inputs,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx
+    }
+
+    pub(super) fn append_migrated(&self, inputs: Vec<(Seq, Input)>) -> Result<(), QueryError> {
+        let (tx, rx) = mpsc::channel();
+        if self.send(Op::Migrated(inputs, tx)).is_err() {
+            return Err(QueryError::Unavailable(
+                "the ClickHouse writer stopped".into(),
+            ));
+        }
+        rx.recv()
+            .map_err(|_| QueryError::Unavailable("the ClickHouse writer stopped".into()))?
+    }
+
+    /// Stops the thread once it wrote what was queued.
+    pub(super) fn stop(&self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Claims a tag no other live process holds: a claim is written, then the
+/// tag's recent claims are read; another process's claim sends this one
+/// to another tag. (Of two processes claiming one tag at once, the one
+/// that reads second sees both claims and moves on; the first may too.)
+fn claim_tag(shared: &Shared, writer_id: u64) -> Result<u64, QueryError> {
+    let t = shared.table("writers");
+    for attempt in 0..64u64 {
+        let tag = 1 + random_u64(attempt + 2) % 4095;
+        renew(shared, tag, writer_id).map_err(unavailable)?;
+        let others = shared
+            .client
+            .query_text(&format!(
+                "SELECT count() FROM {t} WHERE tag = {tag} AND writer != {writer_id} AND seen_ms > {}",
+                now_ms() - TAG_LEASE_MS
+            ))
+            .map_err(unavailable)?;
+        if others.trim() == "0" {
+            return Ok(tag);
+        }
+    }
+    Err(QueryError::Backend(
+        "no free ClickHouse writer tag after 64 tries: are 4,095 Ticks processes writing?".into(),
+    ))
+}
+
+fn renew(shared: &Shared, tag: u64, writer_id: u64) -> Result<(), ChError> {
+    let mut rows = Rows::new();
+    rows.u64(tag).u64(writer_id).i64(now_ms());
+    shared.insert("writers", "tag, writer, seen_ms", &rows)
+}
+
+fn run(shared: &Shared, rx: mpsc::Receiver<Op>, tag: u64, writer_id: u64) {
+    let mut seqs = Seqs {
+        tag,
+        last_ms: 0,
+        n: 0,
+    };
+    let mut migrated = Seqs {
+        tag: 0,
+        last_ms: 0,
+        n: 0,
+    };
+    let mut renewed = Instant::now();
+    loop {
+        let first = match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(op) => op,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // Idle: renew the tag, and see whether a failing server is back.
+                if renewed.elapsed() >= TAG_RENEW && renew(shared, tag, writer_id).is_ok() {
+                    renewed = Instant::now();
+                }
+                if shared.is_faulted() && shared.client.query("SELECT 1").is_ok() {
+                    shared.set_fault(None);
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        let mut appends = Vec::new();
+        let mut queued = 0;
+        let mut op = Some(first);
+        while let Some(next) = op.take() {
+            match next {
+                Op::Append(inputs, done) => {
+                    queued += inputs.len();
+                    appends.push((inputs, done));
+                }
+                Op::Migrated(inputs, reply) => {
+                    let _ = reply.send(write_migrated(shared, &mut migrated, inputs));
+                }
+            }
+            if queued < MAX_GROUP {
+                op = rx.try_recv().ok();
+            }
+        }
+        if !appends.is_empty() {
+            write_group(shared, &mut seqs, writer_id, appends);
+        }
+    }
+}
+
+fn write_group(shared: &Shared, seqs: &mut Seqs, writer_id: u64, group: Vec<(Vec<Input>, Done)>) {
+    let mut rows = Rows::new();
+    let mut answers = Vec::with_capacity(group.len());
+    for (inputs, done) in group {
+        let mut outcomes = Vec::with_capacity(inputs.len());
+        for input in &inputs {
+            let seq = seqs.next(input.received_ms);
+            rows.u64(seq)
+                .string(input.source.as_str().as_bytes())
+                .i64(input.received_ms)
+                .string(&input.raw)
+                .u64(writer_id)
+                .u64(0);
+            outcomes.push(AppendOutcome {
+                seq: Some(Seq(seq)),
+                stored: input.events.len(),
+                duplicates: 0,
+                entries: Vec::new(),
+            });
+        }
+        answers.push((outcomes, done));
+    }
+    if rows.is_empty() {
+        for (outcomes, done) in answers {
+            done(Ok(outcomes));
+        }
+        return;
+    }
+    match shared.insert(
+        "inputs",
+        "seq, source, received_ms, raw, writer, origin",
+        &rows,
+    ) {
+        Ok(()) => {
+            shared.set_fault(None);
+            for (outcomes, done) in answers {
+                done(Ok(outcomes));
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            shared.set_fault(Some(message.clone()));
+            for (_, done) in answers {
+                done(Err(QueryError::Unavailable(message.clone())));
+            }
+        }
+    }
+}
+
+fn write_migrated(
+    shared: &Shared,
+    seqs: &mut Seqs,
+    inputs: Vec<(Seq, Input)>,
+) -> Result<(), QueryError> {
+    let mut rows = Rows::new();
+    for (origin, input) in &inputs {
+        rows.u64(seqs.next(input.received_ms))
+            .string(input.source.as_str().as_bytes())
+            .i64(input.received_ms)
+            .string(&input.raw)
+            .u64(MIGRATION_WRITER)
+            .u64(origin.0);
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    shared
+        .insert(
+            "inputs",
+            "seq, source, received_ms, raw, writer, origin",
+            &rows,
+        )
+        .map_err(unavailable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_order_by_time_and_never_repeat_within_a_tag() {
+        let mut s = Seqs {
+            tag: 7,
+            last_ms: 0,
+            n: 0,
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut last = 0;
+        for i in 0..1000 {
+            // 1000 inputs in two milliseconds, then one from the past.
+            let ms = if i < 500 { 1_000 } else { 1_001 };
+            let seq = s.next(ms);
+            assert!(seq > last, "{seq} after {last}");
+            assert!(seen.insert(seq));
+            assert_eq!((seq >> 8) & 0xfff, 7);
+            last = seq;
+        }
+        let late = s.next(5);
+        assert!(late > last, "a clock step back never reuses a number");
+    }
+}

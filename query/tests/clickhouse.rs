@@ -1,0 +1,323 @@
+//! The ClickHouse backend against real servers: the single server and the
+//! two-shard cluster `scripts/clickhouse.sh` starts (`TICKS_TEST_CLICKHOUSE`,
+//! `TICKS_TEST_CLICKHOUSE_CLUSTER`). Without them these tests say so and
+//! pass, unless `TICKS_REQUIRE_CLICKHOUSE=1` (CI sets it), where a missing
+//! server fails them.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+use ticks_engine::{Input, Seq, Source};
+use ticks_query::clickhouse::client::Client;
+use ticks_query::clickhouse::{ClickHouse, ClickHouseConfig};
+use ticks_query::{Backend, QueryError};
+
+/// Which deployment a test runs on.
+#[derive(Clone, Copy)]
+enum Deployment {
+    Single,
+    Cluster,
+}
+
+/// A database of its own for one test, dropped at the end.
+struct Db {
+    config: ClickHouseConfig,
+}
+
+impl Db {
+    fn new(deployment: Deployment, test: &str) -> Option<Db> {
+        let var = match deployment {
+            Deployment::Single => "TICKS_TEST_CLICKHOUSE",
+            Deployment::Cluster => "TICKS_TEST_CLICKHOUSE_CLUSTER",
+        };
+        let Ok(urls) = std::env::var(var) else {
+            assert!(
+                std::env::var("TICKS_REQUIRE_CLICKHOUSE").as_deref() != Ok("1"),
+                "{var} is not set: start the servers with scripts/clickhouse.sh start DIR"
+            );
+            eprintln!("{test}: skipped, {var} is not set (scripts/clickhouse.sh starts servers)");
+            return None;
+        };
+        let mut config =
+            ClickHouseConfig::new(urls.split(',').map(|s| s.trim().to_string()).collect());
+        config.database = format!("t_{test}_{}", std::process::id());
+        if let Deployment::Cluster = deployment {
+            config.cluster = Some("ticks".into());
+        }
+        config.timeout = Duration::from_secs(30);
+        let db = Db { config };
+        db.drop_database();
+        Some(db)
+    }
+
+    fn open(&self) -> ClickHouse {
+        ClickHouse::open(&self.config).expect("open the ClickHouse backend")
+    }
+
+    /// One server's own client.
+    fn node(&self, i: usize) -> Client {
+        Client::new(
+            vec![self.config.urls[i].clone()],
+            None,
+            None,
+            Duration::from_secs(30),
+        )
+    }
+
+    fn drop_database(&self) {
+        for i in 0..self.config.urls.len() {
+            let _ = self
+                .node(i)
+                .query(&format!("DROP DATABASE IF EXISTS {}", self.config.database));
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.drop_database();
+    }
+}
+
+fn input(source: Source, received_ms: i64, raw: &[u8]) -> Input {
+    Input {
+        source,
+        received_ms,
+        raw: raw.to_vec(),
+        events: Vec::new(),
+    }
+}
+
+#[test]
+fn the_schema_is_created_once_and_opening_again_changes_nothing() {
+    for deployment in [Deployment::Single, Deployment::Cluster] {
+        let Some(db) = Db::new(deployment, "schema") else {
+            return;
+        };
+        let first = db.open();
+        assert!(first
+            .schema()
+            .server_version
+            .starts_with(|c: char| c.is_ascii_digit()));
+        drop(first);
+        let _again = db.open();
+        for i in 0..db.config.urls.len() {
+            let tables = db
+                .node(i)
+                .query_text(&format!("SHOW TABLES FROM {}", db.config.database))
+                .expect("answered");
+            let tables: BTreeSet<&str> = tables.lines().collect();
+            for t in ["inputs", "settings", "purges", "writers", "meta"] {
+                assert!(tables.contains(t), "{t} on node {i}: {tables:?}");
+                if let Deployment::Cluster = deployment {
+                    assert!(
+                        tables.contains(format!("{t}_local").as_str()),
+                        "{t}_local on node {i}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn an_acknowledged_input_is_stored_byte_for_byte_in_receipt_order() {
+    for deployment in [Deployment::Single, Deployment::Cluster] {
+        let Some(db) = Db::new(deployment, "bytes") else {
+            return;
+        };
+        let backend = db.open();
+        // Bytes a text format would bend: tabs, newlines, a quote, a
+        // backslash, NUL, invalid UTF-8.
+        let odd: &[u8] = b"{\"a\":\"x\ty\nz\\\\ ' \"}\0\xff\xfe";
+        let inputs = vec![
+            input(Source::Webhook, 1_700_000_000_000, odd),
+            input(Source::SendApi, 1_700_000_000_000, b"{\"messages\":[]}"),
+            input(Source::Import, 1_700_000_000_001, b""),
+        ];
+        let outcomes = backend.append(inputs.clone()).expect("answered");
+        assert_eq!(outcomes.len(), 3);
+        let seqs: Vec<Seq> = outcomes.iter().map(|o| o.seq.expect("answered")).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        let stored = backend.inputs_after(None, 100, &[]).expect("answered");
+        assert_eq!(stored.len(), 3);
+        for ((seq, source, ms, raw), (want_seq, want)) in
+            stored.iter().zip(seqs.iter().zip(&inputs))
+        {
+            assert_eq!(seq, want_seq);
+            assert_eq!(*source, want.source);
+            assert_eq!(*ms, want.received_ms);
+            assert_eq!(raw, &want.raw);
+        }
+        assert_eq!(backend.last_seq(), Some(seqs[2]));
+        // The relay reads webhooks only, after its cursor.
+        assert_eq!(
+            backend
+                .webhook_after(None)
+                .expect("answered")
+                .map(|(s, _)| s),
+            Some(seqs[0])
+        );
+        assert_eq!(
+            backend.webhook_after(Some(seqs[0])).expect("answered"),
+            None
+        );
+        assert_eq!(backend.store_stats().expect("answered").log_records, 3);
+    }
+}
+
+#[test]
+fn on_the_cluster_inputs_spread_over_both_shards_and_every_one_is_counted() {
+    let Some(db) = Db::new(Deployment::Cluster, "spread") else {
+        return;
+    };
+    let backend = db.open();
+    let inputs: Vec<Input> = (0..200)
+        .map(|i| {
+            input(
+                Source::Webhook,
+                1_700_000_000_000 + i,
+                format!("{{\"n\":{i}}}").as_bytes(),
+            )
+        })
+        .collect();
+    backend.append(inputs).expect("answered");
+    let mut total = 0;
+    for i in 0..2 {
+        let n: u64 = db
+            .node(i)
+            .query_text(&format!(
+                "SELECT count() FROM {}.inputs_local",
+                db.config.database
+            ))
+            .expect("answered")
+            .trim()
+            .parse()
+            .expect("answered");
+        assert!(n > 0, "shard {i} holds none of 200 inputs");
+        total += n;
+    }
+    assert_eq!(total, 200);
+    assert_eq!(backend.store_stats().expect("answered").log_records, 200);
+}
+
+/// 20 appends of 25 inputs, received in the same milliseconds as the
+/// other writer's.
+fn write_rounds(backend: &ClickHouse, who: u8) -> Vec<Seq> {
+    let mut seqs = Vec::new();
+    for round in 0..20 {
+        let batch: Vec<Input> = (0..25)
+            .map(|i| {
+                let raw = format!("{{\"writer\":{who},\"round\":{round},\"i\":{i}}}");
+                input(Source::Webhook, 1_700_000_000_000 + round, raw.as_bytes())
+            })
+            .collect();
+        seqs.extend(
+            backend
+                .append(batch)
+                .expect("answered")
+                .into_iter()
+                .map(|o| o.seq.expect("answered")),
+        );
+    }
+    seqs
+}
+
+#[test]
+fn two_writers_at_once_lose_nothing_and_never_share_a_sequence_number() {
+    for deployment in [Deployment::Single, Deployment::Cluster] {
+        let Some(db) = Db::new(deployment, "writers") else {
+            return;
+        };
+        let (a, b) = (db.open(), db.open());
+        assert_ne!(a.writer_tag(), b.writer_tag());
+        let seqs: Vec<Seq> = std::thread::scope(|s| {
+            let ha = s.spawn(|| write_rounds(&a, 1));
+            let hb = s.spawn(|| write_rounds(&b, 2));
+            let mut all = ha.join().expect("answered");
+            all.extend(hb.join().expect("answered"));
+            all
+        });
+        let distinct: BTreeSet<Seq> = seqs.iter().copied().collect();
+        assert_eq!(
+            distinct.len(),
+            1000,
+            "every acknowledged input has its own seq"
+        );
+        let stored = a.inputs_after(None, 10_000, &[]).expect("answered");
+        let stored_seqs: BTreeSet<Seq> = stored.iter().map(|s| s.0).collect();
+        assert_eq!(stored_seqs, distinct, "every acknowledged input is stored");
+    }
+}
+
+#[test]
+fn settings_keep_the_latest_value_and_a_deletion_removes_only_its_key() {
+    for deployment in [Deployment::Single, Deployment::Cluster] {
+        let Some(db) = Db::new(deployment, "settings") else {
+            return;
+        };
+        let backend = db.open();
+        backend
+            .put_setting("searches", "failed", b"status=failed")
+            .expect("answered");
+        backend
+            .put_setting("searches", "read", b"status=read")
+            .expect("answered");
+        backend
+            .put_setting("searches", "failed", b"status=failed&category=marketing")
+            .expect("answered");
+        backend
+            .put_setting("receipts", "failed", b"other namespace")
+            .expect("answered");
+        assert_eq!(
+            backend.settings("searches").expect("answered"),
+            vec![
+                (
+                    "failed".to_string(),
+                    b"status=failed&category=marketing".to_vec()
+                ),
+                ("read".to_string(), b"status=read".to_vec()),
+            ]
+        );
+        assert!(backend
+            .delete_setting("searches", "failed")
+            .expect("answered"));
+        assert!(!backend
+            .delete_setting("searches", "failed")
+            .expect("answered"));
+        assert_eq!(
+            backend.settings("searches").expect("answered"),
+            vec![("read".to_string(), b"status=read".to_vec())]
+        );
+        assert_eq!(backend.settings("receipts").expect("answered").len(), 1);
+        // Written again after its deletion, a key is back.
+        backend
+            .put_setting("searches", "failed", b"again")
+            .expect("answered");
+        assert_eq!(backend.settings("searches").expect("answered").len(), 2);
+    }
+}
+
+#[test]
+fn with_no_server_reachable_a_write_is_refused_as_unavailable_and_health_says_why() {
+    // Nothing listens on port 9 of loopback (discard is not served here);
+    // opening fails at once with the reason.
+    let config = ClickHouseConfig::new(vec!["http://127.0.0.1:9".into()]);
+    match ClickHouse::open(&config) {
+        Err(QueryError::Unavailable(m)) => assert!(m.contains("unreachable"), "{m}"),
+        Err(other) => panic!("expected Unavailable, got {other}"),
+        Ok(_) => panic!("opened a backend with no server"),
+    }
+}
+
+#[test]
+fn what_is_not_derived_yet_is_refused_by_name_never_answered_empty() {
+    let Some(db) = Db::new(Deployment::Single, "unsupported") else {
+        return;
+    };
+    let backend = db.open();
+    let query = ticks_query::LogQuery::from_params(&[], &[]).expect("answered");
+    match backend.search(&query) {
+        Err(QueryError::Unsupported(m)) => assert!(m.contains("ClickHouse"), "{m}"),
+        other => panic!("expected Unsupported, got {:?}", other.map(|p| p.total)),
+    }
+}
