@@ -352,7 +352,7 @@ fn tracking_key(token: &str) -> String {
 /// time has its arrival as `at_ms` (equal to the input's `received_ms`),
 /// which a redelivery does not share, so that time is left out: the same
 /// bytes posted twice are one event.
-fn other_fingerprint(o: &OtherEvent, received_ms: i64) -> u64 {
+pub(crate) fn other_fingerprint(o: &OtherEvent, received_ms: i64) -> u64 {
     let own_time = if o.at_ms == received_ms { 0 } else { o.at_ms };
     hash64(&[
         o.field.as_bytes(),
@@ -646,6 +646,11 @@ impl State {
             let joined = self.contacts.observe(*id, &idents[..n]);
             let after = self.rows.get_mut(id.0).index_keys();
             self.reindex(*id, before, Some(after));
+            if matches!(event, Event::Send(_)) {
+                // Replies that came before their send copied an empty
+                // campaign from the entry its statuses made.
+                self.recopy_to_replies(*id);
+            }
             // A message, a reply, or two people found to be one: the
             // person's unquoted replies may answer another message now.
             if joined || matches!(event, Event::Send(_) | Event::Inbound(_)) {
@@ -1218,6 +1223,49 @@ impl State {
         r.language = language;
         r.user = user;
         r.subaccount = subaccount;
+    }
+
+    /// Copies entry `target`'s campaign context again onto the replies
+    /// linked to it (as `link_reply` did when it linked them).
+    fn recopy_to_replies(&mut self, target: EntryId) {
+        let Some(replies) = self.replies.get(&target).cloned() else {
+            return;
+        };
+        let t = self.rows.get_mut(target.0);
+        let context = (
+            t.category,
+            t.name,
+            t.template,
+            t.language,
+            t.user,
+            t.subaccount,
+        );
+        for reply in replies {
+            let r = self.rows.get_mut(reply.0);
+            if r.purged
+                || (
+                    r.category,
+                    r.name,
+                    r.template,
+                    r.language,
+                    r.user,
+                    r.subaccount,
+                ) == context
+            {
+                continue;
+            }
+            let before = Some(r.index_keys());
+            (
+                r.category,
+                r.name,
+                r.template,
+                r.language,
+                r.user,
+                r.subaccount,
+            ) = context;
+            let after = Some(self.rows.get_mut(reply.0).index_keys());
+            self.reindex(reply, before, after);
+        }
     }
 
     /// Infers again what the unquoted replies of entry `id`'s person

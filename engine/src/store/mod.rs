@@ -12,6 +12,7 @@
 //! - this module: [`Store`], the public API over all of them.
 
 mod config;
+mod derive;
 mod open;
 mod people;
 mod shared;
@@ -21,6 +22,7 @@ mod views;
 mod writer;
 
 pub use config::Config;
+pub use derive::{entry_key, Derivation};
 pub use people::{Contact, ContactCounts, Identifiers, Marketing, PreferenceChange};
 pub use shared::{AppendCallback, DerivedFrom, WriteHealth};
 pub use snapshot::{FieldValue, KeyColumn, Snapshot};

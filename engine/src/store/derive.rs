@@ -1,0 +1,91 @@
+//! Entries derived in memory from inputs handed in, with the store's own
+//! fold: for a backend that keeps the log elsewhere (ClickHouse), so that
+//! its entries are the embedded store's, field for field, and not a second
+//! implementation of what a status, a reply or a contact is.
+//!
+//! A [`Derivation`] is a throwaway state: no log, no text index, no
+//! checkpoint. Its entry ids are its own; [`entry_key`] names an entry
+//! across stores (its wamid, else the fingerprint of the event that made
+//! it), and [`Derivation::entries`] gives each entry with its key.
+
+use super::views::entry_of;
+use super::Entry;
+use crate::model::{EntryId, Event, Seq};
+use crate::state::{other_fingerprint, State};
+use rustc_hash::FxHashMap;
+
+/// The name of the entry an event belongs to, the same in every store:
+/// the message's wamid; for a send without one (refused, timed out) `send:`
+/// and its fingerprint; for an account or template event `event:` and its
+/// fingerprint (Meta's redelivery of it has the same).
+pub fn entry_key(event: &Event, received_ms: i64) -> String {
+    match event {
+        Event::Send(s) => match &s.wamid {
+            Some(w) => w.clone(),
+            None => format!("send:{:016x}", s.fingerprint),
+        },
+        Event::Status(s) => s.wamid.clone(),
+        Event::Inbound(m) => m.wamid.clone(),
+        Event::Other(o) => format!("event:{:016x}", other_fingerprint(o, received_ms)),
+    }
+}
+
+/// Entries folded from inputs in memory.
+pub struct Derivation {
+    state: State,
+    keys: FxHashMap<u32, String>,
+}
+
+impl Derivation {
+    /// An empty derivation; a reply that quotes nothing is tied to the
+    /// person's latest message within `attribution_window_hours` (as the
+    /// store's `Config::attribution_window_hours`).
+    pub fn new(attribution_window_hours: u32) -> Derivation {
+        let mut state = State::new();
+        state.attribution_window_ms = i64::from(attribution_window_hours) * 3_600_000;
+        Derivation {
+            state,
+            keys: FxHashMap::default(),
+        }
+    }
+
+    /// Folds one input's events as the store folds an appended input:
+    /// duplicates of what was folded before are dropped. Inputs may come in
+    /// any order (an entry depends on the set of its events), each once
+    /// under its own `seq`.
+    pub fn add(&mut self, seq: Seq, received_ms: i64, events: &[Event]) {
+        let mut overlay = self.state.overlay();
+        let assignments = self.state.classify(&mut overlay, events, received_ms);
+        let kept: Vec<(EntryId, Event)> = assignments
+            .iter()
+            .zip(events)
+            .filter_map(|(a, ev)| a.map(|id| (id, ev.clone())))
+            .collect();
+        for (id, event) in &kept {
+            self.keys
+                .entry(id.0)
+                .or_insert_with(|| entry_key(event, received_ms));
+        }
+        if !kept.is_empty() {
+            self.state.apply(seq, received_ms, &kept);
+        }
+    }
+
+    /// The key of this derivation's entry `id` (an entry's `in_reply_to`
+    /// names an entry by this derivation's id).
+    pub fn key_of(&self, id: EntryId) -> Option<&str> {
+        self.keys.get(&id.0).map(String::as_str)
+    }
+
+    /// Every entry, with its key, in the order they were made.
+    pub fn entries(&self) -> Vec<(String, Entry)> {
+        let mut out = Vec::with_capacity(self.keys.len());
+        for id in self.state.live.iter() {
+            let (Some(key), Some(row)) = (self.keys.get(&id), self.state.row(EntryId(id))) else {
+                continue;
+            };
+            out.push((key.clone(), entry_of(&self.state, EntryId(id), &row)));
+        }
+        out
+    }
+}
