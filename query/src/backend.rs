@@ -66,7 +66,7 @@ pub trait Backend: Send + Sync {
     /// format, a user id, `@username`); `None` when no entry is theirs.
     fn contact(&self, typed: &str) -> BackendResult<Option<Contact>>;
     /// The entries of these ids (those that exist), in the order given.
-    fn entries(&self, ids: &[u32]) -> Vec<Entry>;
+    fn entries(&self, ids: &[u32]) -> BackendResult<Vec<Entry>>;
     /// The raw inputs the entries of `ids` came from, each once, in log
     /// order, as source, receive time and bytes.
     fn raw_inputs(&self, ids: &[u32], each: &mut RawInputSink<'_>) -> BackendResult<()>;
@@ -189,8 +189,8 @@ impl Backend for Store {
         Ok(self.snapshot().contact(typed))
     }
 
-    fn entries(&self, ids: &[u32]) -> Vec<Entry> {
-        self.snapshot().entries(ids)
+    fn entries(&self, ids: &[u32]) -> BackendResult<Vec<Entry>> {
+        Ok(self.snapshot().entries(ids))
     }
 
     fn raw_inputs(&self, ids: &[u32], each: &mut RawInputSink<'_>) -> BackendResult<()> {

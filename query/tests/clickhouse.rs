@@ -310,14 +310,26 @@ fn with_no_server_reachable_a_write_is_refused_as_unavailable_and_health_says_wh
 }
 
 #[test]
-fn what_is_not_derived_yet_is_refused_by_name_never_answered_empty() {
+fn what_is_not_translated_yet_is_refused_by_name_never_answered_empty() {
     let Some(db) = Db::new(Deployment::Single, "unsupported") else {
         return;
     };
     let backend = db.open();
-    let query = ticks_query::LogQuery::from_params(&[], &[]).expect("answered");
-    match backend.search(&query) {
-        Err(QueryError::Unsupported(m)) => assert!(m.contains("ClickHouse"), "{m}"),
-        other => panic!("expected Unsupported, got {:?}", other.map(|p| p.total)),
+    for (param, value) in [
+        ("text", "quero"),
+        ("engagement", "replied"),
+        ("phone", "5511981390501"),
+    ] {
+        let params = vec![(param.to_string(), value.to_string())];
+        let query = ticks_query::LogQuery::from_params(&params, &[]).expect("a valid query");
+        match backend.search(&query) {
+            Err(QueryError::Unsupported(m)) => {
+                assert!(m.starts_with(param) && m.contains("ClickHouse"), "{m}")
+            }
+            other => panic!(
+                "{param}: expected Unsupported, got {:?}",
+                other.map(|p| p.total)
+            ),
+        }
     }
 }

@@ -481,7 +481,7 @@ pub(crate) async fn delete_log(
     let force = params.iter().any(|(k, v)| k == "force" && v == "true");
     let store = app.store()?;
     let outcome = blocking(move || {
-        if store.entries(&[id.0]).is_empty() {
+        if store.entries(&[id.0])?.is_empty() {
             return Err(ApiError::NotFound(format!("entry {id} does not exist")));
         }
         let mut ids = roaring::RoaringBitmap::new();

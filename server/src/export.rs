@@ -280,7 +280,7 @@ fn entries_in_chunks(
     mut each: impl FnMut(&Entry) -> Result<()>,
 ) -> Result<()> {
     for chunk in ids.chunks(CHUNK) {
-        let entries: Vec<Entry> = store.entries(chunk);
+        let entries: Vec<Entry> = store.entries(chunk)?;
         for e in &entries {
             each(e)?;
         }

@@ -17,6 +17,9 @@
 //!   notifies once, notifications signed and retried across a restart, the
 //!   history without the content of purged entries.
 //! - `cli`: the command line on a data directory.
+//! - `conformance`: the same inputs into the embedded store, one ClickHouse
+//!   server, and the cluster written by two processes at once: the same
+//!   answers to the same questions.
 //! - `clickhouse`: `ticks serve` on a ClickHouse server of its own: stopped
 //!   mid-ingest (503s, no loss, ingest resumes), Ticks killed mid-ingest.
 //! - `cost`: rate cards (posted, configured, named for a what-if) pricing
@@ -43,6 +46,7 @@ mod api;
 mod auth;
 mod cli;
 mod clickhouse;
+mod conformance;
 mod cost;
 mod crash;
 mod export;

@@ -1,27 +1,34 @@
 //! The ClickHouse backend: the log kept in a ClickHouse server or cluster,
 //! for deployments past one machine.
 //!
-//! What it holds today (see `schema.rs` for the tables): every raw input,
-//! byte for byte, acknowledged only once ClickHouse confirmed the insert;
-//! settings (saved searches, receipts, relay cursors); purge records. Any
-//! number of Ticks processes write at once: each claims a writer tag at
-//! open and every `seq` it hands out carries it, so sequence numbers never
-//! collide and order by time of receipt.
+//! What it holds (see `schema.rs` for the tables): every raw input, byte
+//! for byte with its parsed events, acknowledged only once ClickHouse
+//! confirmed the insert and the entries it changes were derived again;
+//! the entries, derived with the embedded store's own fold
+//! (`ticks_engine::Derivation`) over each person's inputs, so that any
+//! number of writers, any arrival order and Meta's redeliveries give the
+//! embedded store's entries; settings (saved searches, receipts, relay
+//! cursors); purge records. Any number of Ticks processes write at once:
+//! each claims a writer tag at open and every `seq` it hands out carries
+//! it, so sequence numbers never collide and order by time of receipt.
 //!
-//! What it does not hold yet: the entries derived from the inputs (status
-//! precedence, deduplication, contacts, reply attribution) and so every
-//! query over them. Those calls answer [`QueryError::Unsupported`] naming
-//! what is missing, never an empty answer that would read as "nothing
-//! found".
+//! What it does not answer yet (free text, some filters, the report,
+//! details, timelines, contacts, purges...) is refused with
+//! [`QueryError::Unsupported`] naming it, never an empty answer that would
+//! read as "nothing found".
 //!
 //! Modules: `client.rs` (the HTTP interface, several URLs tried in turn),
 //! `rowbinary.rs` (the `RowBinary` rows inserts and reads use), `schema.rs`
 //! (the tables, created and upgraded at open), `writer.rs` (the group
-//! commit of inputs and the writer tag).
+//! commit of inputs and the writer tag), `derive.rs` (entries derived
+//! again after each write, their versions and ids), `search.rs` (the log
+//! table as SQL over each entry's latest version).
 
 pub mod client;
+mod derive;
 pub mod rowbinary;
 pub mod schema;
+mod search;
 mod writer;
 
 use crate::alerts::{Alerts, Transition};
@@ -59,6 +66,9 @@ pub struct ClickHouseConfig {
     pub password: Option<String>,
     /// How long one request may take.
     pub timeout: Duration,
+    /// Hours after a message within which a reply that quotes nothing is
+    /// attributed to it (the embedded store's setting of the same name).
+    pub attribution_window_hours: u32,
 }
 
 impl ClickHouseConfig {
@@ -71,6 +81,7 @@ impl ClickHouseConfig {
             user: None,
             password: None,
             timeout: Duration::from_secs(30),
+            attribution_window_hours: 24,
         }
     }
 
@@ -104,7 +115,7 @@ impl From<ChError> for QueryError {
 /// Names what the ClickHouse backend does not answer yet.
 fn not_yet(what: &str) -> QueryError {
     QueryError::Unsupported(format!(
-        "{what} is not yet available on the ClickHouse backend: entries are not yet derived there"
+        "{what} is not yet available on the ClickHouse backend"
     ))
 }
 
@@ -129,7 +140,13 @@ impl ClickHouse {
             param: "clickhouse_database".into(),
             message: "not a plain name".into(),
         })?;
-        let shared = Arc::new(writer::Shared::new(client, db, layout, info));
+        let shared = Arc::new(writer::Shared::new(
+            client,
+            db,
+            layout,
+            info,
+            config.attribution_window_hours,
+        ));
         let writer = writer::Writer::start(shared.clone())?;
         Ok(ClickHouse {
             shared,
@@ -265,14 +282,16 @@ impl Backend for ClickHouse {
         })
     }
 
-    fn search(&self, _query: &LogQuery) -> BackendResult<Page> {
-        Err(not_yet("searching the log"))
+    fn search(&self, query: &LogQuery) -> BackendResult<Page> {
+        search::search(&self.shared, query)
     }
-    fn matching(&self, _query: &LogQuery) -> BackendResult<RoaringBitmap> {
-        Err(not_yet("selecting entries"))
+    fn matching(&self, query: &LogQuery) -> BackendResult<RoaringBitmap> {
+        Ok(search::sorted_ids(&self.shared, query)?
+            .into_iter()
+            .collect())
     }
-    fn sorted_ids(&self, _query: &LogQuery) -> BackendResult<Vec<u32>> {
-        Err(not_yet("selecting entries"))
+    fn sorted_ids(&self, query: &LogQuery) -> BackendResult<Vec<u32>> {
+        search::sorted_ids(&self.shared, query)
     }
     fn stats(&self, _query: &LogQuery, _by: GroupBy) -> BackendResult<Stats> {
         Err(not_yet("counting by field"))
@@ -289,8 +308,8 @@ impl Backend for ClickHouse {
     fn contact(&self, _typed: &str) -> BackendResult<Option<Contact>> {
         Err(not_yet("a contact"))
     }
-    fn entries(&self, _ids: &[u32]) -> Vec<Entry> {
-        Vec::new()
+    fn entries(&self, ids: &[u32]) -> BackendResult<Vec<Entry>> {
+        search::entries(&self.shared, ids)
     }
     fn raw_inputs(&self, _ids: &[u32], _each: &mut RawInputSink<'_>) -> BackendResult<()> {
         Err(not_yet("the raw inputs of entries"))

@@ -33,7 +33,33 @@ impl Rows {
     }
     /// A `String` (any bytes).
     pub fn string(&mut self, v: &[u8]) -> &mut Self {
-        let mut n = v.len() as u64;
+        self.varint(v.len() as u64);
+        self.bytes.extend_from_slice(v);
+        self
+    }
+    /// A `Nullable(String)`.
+    pub fn opt_string(&mut self, v: Option<&str>) -> &mut Self {
+        match v {
+            None => self.u8(1),
+            Some(v) => self.u8(0).string(v.as_bytes()),
+        }
+    }
+    /// A `Nullable(Int64)`.
+    pub fn opt_i64(&mut self, v: Option<i64>) -> &mut Self {
+        match v {
+            None => self.u8(1),
+            Some(v) => self.u8(0).i64(v),
+        }
+    }
+    /// An `Array(String)`.
+    pub fn strings(&mut self, items: &[String]) -> &mut Self {
+        self.varint(items.len() as u64);
+        for item in items {
+            self.string(item.as_bytes());
+        }
+        self
+    }
+    fn varint(&mut self, mut n: u64) {
         loop {
             let byte = (n & 0x7f) as u8;
             n >>= 7;
@@ -43,8 +69,6 @@ impl Rows {
             }
             self.bytes.push(byte | 0x80);
         }
-        self.bytes.extend_from_slice(v);
-        self
     }
     /// The encoded rows.
     pub fn as_bytes(&self) -> &[u8] {
@@ -100,6 +124,11 @@ impl<'a> Reader<'a> {
     }
     /// A `String`.
     pub fn string(&mut self) -> Result<&'a [u8], Truncated> {
+        let n = self.u64_varint()?;
+        self.take(usize::try_from(n).map_err(|_| Truncated)?)
+    }
+    /// A LEB128 number: a string's length, an array's size.
+    pub fn u64_varint(&mut self) -> Result<u64, Truncated> {
         let mut n: u64 = 0;
         let mut shift = 0;
         loop {
@@ -113,7 +142,7 @@ impl<'a> Reader<'a> {
                 return Err(Truncated);
             }
         }
-        self.take(usize::try_from(n).map_err(|_| Truncated)?)
+        Ok(n)
     }
 }
 

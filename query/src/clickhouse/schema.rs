@@ -22,6 +22,30 @@ use super::client::{ident, quote, ChError, Client};
 /// The schema version this build creates; `meta` records it.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The columns of `entries`: the key, the version (how many inputs the
+/// derivation folded), the id, then the values filters and sorts read,
+/// then the whole entry (msgpack).
+pub(super) const ENTRY_COLUMNS: &str = "key String, version UInt64, id UInt64, purged UInt8, \
+direction String, status String, recorded_ms Int64, \
+category Nullable(String), name Nullable(String), template Nullable(String), \
+template_language Nullable(String), recipient_type Nullable(String), \
+phone_number_id Nullable(String), subaccount Nullable(String), user Nullable(String), \
+content_type Nullable(String), conversation_type Nullable(String), \
+pricing_category Nullable(String), pricing_type Nullable(String), button Nullable(String), \
+country Nullable(String), wamid Nullable(String), correlation_id Nullable(String), \
+response_code Nullable(Int64), error_code Nullable(Int64), entry String";
+
+/// The index of inputs by the entries and people they name, filled by
+/// ClickHouse itself in the insert of the inputs (a materialized view), so
+/// that an input is never stored without its index rows.
+fn index_view(db: &str, on: &str, suffix: &str) -> String {
+    format!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.input_index_mv{on} TO {db}.input_index{suffix} \
+AS SELECT arrayJoin(arrayConcat(arrayMap(k -> concat('k:', k), keys), arrayMap(p -> concat('p:', p), people))) AS ident, seq \
+FROM {db}.inputs{suffix}"
+    )
+}
+
 /// One table: its name and its columns and engine on one server.
 struct Table {
     name: &'static str,
@@ -35,7 +59,8 @@ const TABLES: &[Table] = &[
     Table {
         name: "inputs",
         columns:
-            "seq UInt64, source String, received_ms Int64, raw String, writer UInt64, origin UInt64",
+            "seq UInt64, source String, received_ms Int64, raw String, writer UInt64, origin UInt64, \
+keys Array(String), people Array(String), events String",
         engine:
             "MergeTree PARTITION BY toYYYYMM(toDateTime(intDiv(received_ms, 1000))) ORDER BY seq",
         shard_by: "intHash64(seq)",
@@ -57,6 +82,30 @@ const TABLES: &[Table] = &[
         columns: "tag UInt64, writer UInt64, seen_ms Int64",
         engine: "MergeTree ORDER BY (tag, seen_ms)",
         shard_by: "intHash64(tag)",
+    },
+    Table {
+        name: "input_index",
+        columns: "ident String, seq UInt64",
+        engine: "MergeTree ORDER BY (ident, seq)",
+        shard_by: "intHash64(seq)",
+    },
+    Table {
+        name: "entries",
+        columns: ENTRY_COLUMNS,
+        engine: "ReplacingMergeTree(version) ORDER BY key",
+        shard_by: "cityHash64(key)",
+    },
+    Table {
+        name: "entry_ids",
+        columns: "key String, id UInt64",
+        engine: "MergeTree ORDER BY key",
+        shard_by: "cityHash64(key)",
+    },
+    Table {
+        name: "id_blocks",
+        columns: "block UInt64, writer UInt64, seen_ms Int64",
+        engine: "MergeTree ORDER BY block",
+        shard_by: "intHash64(block)",
     },
     Table {
         name: "meta",
@@ -151,6 +200,7 @@ fn statements(db: &str, layout: &Layout, distributed_ddl: bool) -> Result<Vec<St
                     t.name, t.columns, t.engine
                 ));
             }
+            out.push(index_view(db, "", ""));
         }
         Layout::Cluster(cluster) => {
             let cluster_ident =
@@ -172,6 +222,8 @@ fn statements(db: &str, layout: &Layout, distributed_ddl: bool) -> Result<Vec<St
                     t.name, t.columns, quote(bare_db), t.name, t.shard_by
                 ));
             }
+            // Each shard indexes the inputs it holds.
+            out.push(index_view(db, &on, "_local"));
         }
     }
     Ok(out)

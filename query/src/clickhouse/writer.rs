@@ -16,10 +16,12 @@
 //! Tag 0 is `ticks migrate`'s.
 
 use super::client::{ChError, Client};
+use super::derive::{derive, keys_and_people, Ids};
 use super::rowbinary::Rows;
 use super::schema::{Layout, SchemaInfo};
 use crate::backend::BackendResult;
 use crate::error::QueryError;
+use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -44,17 +46,25 @@ pub(super) struct Shared {
     pub(super) db: String,
     pub(super) layout: Layout,
     pub(super) info: SchemaInfo,
+    pub(super) attribution_window_hours: u32,
     fault: Mutex<Option<String>>,
     failures: AtomicU64,
 }
 
 impl Shared {
-    pub(super) fn new(client: Client, db: String, layout: Layout, info: SchemaInfo) -> Shared {
+    pub(super) fn new(
+        client: Client,
+        db: String,
+        layout: Layout,
+        info: SchemaInfo,
+        attribution_window_hours: u32,
+    ) -> Shared {
         Shared {
             client,
             db,
             layout,
             info,
+            attribution_window_hours,
             fault: Mutex::new(None),
             failures: AtomicU64::new(0),
         }
@@ -71,6 +81,16 @@ impl Shared {
         match self.layout {
             Layout::Single => &[],
             Layout::Cluster(_) => &[("insert_distributed_sync", "1")],
+        }
+    }
+
+    /// What a select with a subquery over a Distributed table ends with:
+    /// on a cluster the subquery runs on each shard's own table (every
+    /// version of an entry is on one shard, sharded by key).
+    pub(super) fn select_settings(&self) -> &'static str {
+        match self.layout {
+            Layout::Single => "",
+            Layout::Cluster(_) => " SETTINGS distributed_product_mode = 'local'",
         }
     }
 
@@ -322,6 +342,7 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Op>, tag: u64, writer_id: u64) {
         n: 0,
     };
     let mut renewed = Instant::now();
+    let mut ids = Ids::new(writer_id);
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(op) => op,
@@ -347,7 +368,7 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Op>, tag: u64, writer_id: u64) {
                     appends.push((inputs, done));
                 }
                 Op::Migrated(inputs, reply) => {
-                    let _ = reply.send(write_migrated(shared, &mut migrated, inputs));
+                    let _ = reply.send(write_migrated(shared, &mut migrated, &mut ids, inputs));
                 }
             }
             if queued < MAX_GROUP {
@@ -355,24 +376,84 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Op>, tag: u64, writer_id: u64) {
             }
         }
         if !appends.is_empty() {
-            write_group(shared, &mut seqs, writer_id, appends);
+            write_group(shared, &mut seqs, &mut ids, writer_id, appends);
         }
     }
 }
 
-fn write_group(shared: &Shared, seqs: &mut Seqs, writer_id: u64, group: Vec<(Vec<Input>, Done)>) {
+/// The columns of an input row, in the order `input_row` writes them.
+const INPUT_COLUMNS: &str = "seq, source, received_ms, raw, writer, origin, keys, people, events";
+
+/// Appends one input's row; collects the index identifiers it names.
+fn input_row(
+    rows: &mut Rows,
+    idents: &mut BTreeSet<String>,
+    seq: u64,
+    writer: u64,
+    origin: u64,
+    input: &Input,
+) -> Result<(), QueryError> {
+    let (keys, people) = keys_and_people(&input.events, input.received_ms);
+    let events = rmp_serde::to_vec_named(&input.events)
+        .map_err(|e| QueryError::Backend(format!("an input's events do not encode: {e}")))?;
+    rows.u64(seq)
+        .string(input.source.as_str().as_bytes())
+        .i64(input.received_ms)
+        .string(&input.raw)
+        .u64(writer)
+        .u64(origin)
+        .strings(&keys)
+        .strings(&people)
+        .string(&events);
+    idents.extend(keys.into_iter().map(|k| format!("k:{k}")));
+    idents.extend(people.into_iter().map(|p| format!("p:{p}")));
+    Ok(())
+}
+
+/// Stores a group's rows, then derives what they change; `Unavailable`
+/// (a 503) for any failure, so that nothing is acknowledged that is not
+/// stored and derived.
+fn store_and_derive(
+    shared: &Shared,
+    ids: &mut Ids,
+    rows: &Rows,
+    idents: BTreeSet<String>,
+) -> Result<(), QueryError> {
+    let result = shared
+        .insert("inputs", INPUT_COLUMNS, rows)
+        .and_then(|()| derive(shared, ids, idents));
+    match result {
+        Ok(()) => {
+            shared.set_fault(None);
+            Ok(())
+        }
+        Err(e) => {
+            let message = e.to_string();
+            shared.set_fault(Some(message.clone()));
+            Err(QueryError::Unavailable(message))
+        }
+    }
+}
+
+fn write_group(
+    shared: &Shared,
+    seqs: &mut Seqs,
+    ids: &mut Ids,
+    writer_id: u64,
+    group: Vec<(Vec<Input>, Done)>,
+) {
     let mut rows = Rows::new();
+    let mut idents = BTreeSet::new();
     let mut answers = Vec::with_capacity(group.len());
     for (inputs, done) in group {
         let mut outcomes = Vec::with_capacity(inputs.len());
+        let mut failed = None;
         for input in &inputs {
             let seq = seqs.next(input.received_ms);
-            rows.u64(seq)
-                .string(input.source.as_str().as_bytes())
-                .i64(input.received_ms)
-                .string(&input.raw)
-                .u64(writer_id)
-                .u64(0);
+            if let Err(e) = input_row(&mut rows, &mut idents, seq, writer_id, 0, input) {
+                failed = Some(e);
+                break;
+            }
             outcomes.push(AppendOutcome {
                 seq: Some(Seq(seq)),
                 stored: input.events.len(),
@@ -380,28 +461,23 @@ fn write_group(shared: &Shared, seqs: &mut Seqs, writer_id: u64, group: Vec<(Vec
                 entries: Vec::new(),
             });
         }
-        answers.push((outcomes, done));
-    }
-    if rows.is_empty() {
-        for (outcomes, done) in answers {
-            done(Ok(outcomes));
+        match failed {
+            // An input that cannot be encoded fails its own caller only.
+            Some(e) => done(Err(e)),
+            None => answers.push((outcomes, done)),
         }
+    }
+    if answers.is_empty() {
         return;
     }
-    match shared.insert(
-        "inputs",
-        "seq, source, received_ms, raw, writer, origin",
-        &rows,
-    ) {
+    match store_and_derive(shared, ids, &rows, idents) {
         Ok(()) => {
-            shared.set_fault(None);
             for (outcomes, done) in answers {
                 done(Ok(outcomes));
             }
         }
         Err(e) => {
             let message = e.to_string();
-            shared.set_fault(Some(message.clone()));
             for (_, done) in answers {
                 done(Err(QueryError::Unavailable(message.clone())));
             }
@@ -412,27 +488,26 @@ fn write_group(shared: &Shared, seqs: &mut Seqs, writer_id: u64, group: Vec<(Vec
 fn write_migrated(
     shared: &Shared,
     seqs: &mut Seqs,
+    ids: &mut Ids,
     inputs: Vec<(Seq, Input)>,
 ) -> Result<(), QueryError> {
     let mut rows = Rows::new();
+    let mut idents = BTreeSet::new();
     for (origin, input) in &inputs {
-        rows.u64(seqs.next(input.received_ms))
-            .string(input.source.as_str().as_bytes())
-            .i64(input.received_ms)
-            .string(&input.raw)
-            .u64(MIGRATION_WRITER)
-            .u64(origin.0);
+        let seq = seqs.next(input.received_ms);
+        input_row(
+            &mut rows,
+            &mut idents,
+            seq,
+            MIGRATION_WRITER,
+            origin.0,
+            input,
+        )?;
     }
     if rows.is_empty() {
         return Ok(());
     }
-    shared
-        .insert(
-            "inputs",
-            "seq, source, received_ms, raw, writer, origin",
-            &rows,
-        )
-        .map_err(unavailable)
+    store_and_derive(shared, ids, &rows, idents)
 }
 
 #[cfg(test)]

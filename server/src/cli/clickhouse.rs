@@ -140,7 +140,9 @@ pub(crate) fn migrate(place: &Place, args: MigrateArgs) -> Result<()> {
                         source: input.source,
                         received_ms: input.received_ms,
                         raw: input.raw,
-                        events: Vec::new(),
+                        // Duplicates too: the derivation drops them as
+                        // the store did.
+                        events: input.events.into_iter().map(|(_, e)| e).collect(),
                     },
                 ));
                 if batch.len() >= args.batch.max(1) {

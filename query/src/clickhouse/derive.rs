@@ -1,0 +1,425 @@
+//! Entries derived in ClickHouse with the engine's own fold.
+//!
+//! After a group of inputs is stored, the writer derives again every entry
+//! those inputs could change: it follows the index (`input_index`) from
+//! the inputs' entries and people to every input that names them, and from
+//! those to their entries and people, until nothing new is named (the
+//! person's whole history, joined as the contacts rule joins identifiers),
+//! folds them all in memory (`ticks_engine::Derivation`, the embedded
+//! store's code), and writes every entry of the fold with its version: how
+//! many inputs it folded.
+//!
+//! Why the largest version is the truth with any number of writers: each
+//! writer reads after its own insert was confirmed, so of two writers
+//! whose inputs touch one person, the one that reads last sees both
+//! inputs; and a later read of the same person sees a superset, so more
+//! inputs means a later, more complete fold. Readers take each key's row
+//! of the largest version (`argMax`), never `FINAL`.
+//!
+//! Ids: entries are numbered as the API numbers them (`u32`) from blocks
+//! of 4,096 ids that each process claims (`id_blocks`, as writer tags are
+//! claimed). A key's id is the smallest any process gave it (`entry_ids`):
+//! a process that finds none gives one, writes it, and reads the smallest
+//! back before it writes the entry.
+
+use super::client::{quote, ChError};
+use super::rowbinary::{Reader, Rows};
+use super::writer::Shared;
+use std::collections::{BTreeMap, BTreeSet};
+use ticks_engine::{Derivation, Entry, EntryId, Event, Seq};
+
+/// Ids per block.
+const BLOCK: u64 = 4096;
+/// A person's history past this many inputs is folded as far as it got
+/// (a number that receives everything, a test line): their entries then
+/// lack what the rest would have added.
+const MAX_FOLDED: usize = 50_000;
+/// Seqs per `IN (...)` list.
+const CHUNK: usize = 5_000;
+
+/// The index identifiers of one input: its entries (`k:`) and the people
+/// its events name (`p:`), as stored in `inputs.keys` and `inputs.people`.
+pub(super) fn keys_and_people(events: &[Event], received_ms: i64) -> (Vec<String>, Vec<String>) {
+    let mut keys = BTreeSet::new();
+    let mut people = BTreeSet::new();
+    let mut person = |p: &Option<String>| {
+        if let Some(p) = p.as_deref().filter(|p| !p.is_empty()) {
+            people.insert(p.to_string());
+        }
+    };
+    for event in events {
+        keys.insert(ticks_engine::entry_key(event, received_ms));
+        // A reply names the message it quotes: the send's derivation
+        // reaches its replies through it, whoever they came from.
+        if let Event::Inbound(m) = event {
+            if let Some(quoted) = &m.context_wamid {
+                keys.insert(quoted.clone());
+            }
+        }
+        match event {
+            Event::Send(s) => {
+                person(&s.phone);
+                person(&s.wa_id);
+                person(&s.user_id);
+            }
+            Event::Status(s) => {
+                person(&s.recipient);
+                person(&s.user_id);
+                person(&s.parent_user_id);
+            }
+            Event::Inbound(m) => {
+                person(&m.from);
+                person(&m.user_id);
+                person(&m.parent_user_id);
+                person(&m.username);
+                if let Some(c) = &m.identity_change {
+                    person(&c.wa_id);
+                    person(&c.new_wa_id);
+                    person(&c.user_id);
+                    person(&c.new_user_id);
+                }
+            }
+            Event::Other(o) => {
+                person(&o.wa_id);
+                person(&o.user_id);
+            }
+        }
+    }
+    (keys.into_iter().collect(), people.into_iter().collect())
+}
+
+/// Hands out entry ids from blocks this process claimed.
+pub(super) struct Ids {
+    writer: u64,
+    next: u64,
+    end: u64,
+}
+
+impl Ids {
+    pub(super) fn new(writer: u64) -> Ids {
+        Ids {
+            writer,
+            next: 0,
+            end: 0,
+        }
+    }
+
+    fn next(&mut self, shared: &Shared) -> Result<u64, ChError> {
+        if self.next == self.end {
+            let block = claim_block(shared, self.writer)?;
+            self.next = block * BLOCK;
+            self.end = self.next + BLOCK;
+        }
+        let id = self.next;
+        self.next += 1;
+        Ok(id)
+    }
+}
+
+/// Claims the first block after every claimed one that no other process
+/// claimed meanwhile.
+fn claim_block(shared: &Shared, writer: u64) -> Result<u64, ChError> {
+    let t = shared.table("id_blocks");
+    for _ in 0..64 {
+        let max = shared
+            .client
+            .query_text(&format!("SELECT max(block) FROM {t}"))?;
+        let block = max.trim().parse::<u64>().unwrap_or(0) + 1;
+        let mut rows = Rows::new();
+        rows.u64(block).u64(writer).i64(ticks_ingest::now_ms());
+        shared.insert("id_blocks", "block, writer, seen_ms", &rows)?;
+        let others = shared.client.query_text(&format!(
+            "SELECT count() FROM {t} WHERE block = {block} AND writer != {writer}"
+        ))?;
+        if others.trim() == "0" {
+            return Ok(block);
+        }
+    }
+    Err(ChError::Server {
+        status: 409,
+        message: "no id block could be claimed after 64 tries".into(),
+    })
+}
+
+fn seq_list(seqs: &[u64]) -> String {
+    seqs.iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn string_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+    items
+        .into_iter()
+        .map(|s| quote(s))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn truncated<T>(_: T) -> ChError {
+    ChError::Server {
+        status: 500,
+        message: "a RowBinary answer ended inside a value".into(),
+    }
+}
+
+/// Every input reachable from `idents` (`k:key`, `p:person`) through the
+/// entries and people inputs name.
+fn closure(shared: &Shared, mut idents: BTreeSet<String>) -> Result<BTreeSet<u64>, ChError> {
+    let index = shared.table("input_index");
+    let inputs = shared.table("inputs");
+    let mut seqs = BTreeSet::new();
+    let mut asked: BTreeSet<String> = BTreeSet::new();
+    while !idents.is_empty() && seqs.len() < MAX_FOLDED {
+        let new_idents: Vec<String> = idents.difference(&asked).cloned().collect();
+        asked.extend(new_idents.iter().cloned());
+        idents.clear();
+        let mut found = Vec::new();
+        for chunk in new_idents.chunks(CHUNK) {
+            let text = shared.client.query_text(&format!(
+                "SELECT DISTINCT seq FROM {index} WHERE ident IN ({})",
+                string_list(chunk)
+            ))?;
+            found.extend(
+                text.lines()
+                    .filter_map(|l| l.trim().parse::<u64>().ok())
+                    .filter(|s| !seqs.contains(s)),
+            );
+        }
+        if found.is_empty() {
+            break;
+        }
+        found.sort_unstable();
+        found.dedup();
+        for chunk in found.chunks(CHUNK) {
+            let bytes = shared.client.query(&format!(
+                "SELECT keys, people FROM {inputs} WHERE seq IN ({}) FORMAT RowBinary",
+                seq_list(chunk)
+            ))?;
+            let mut r = Reader::new(&bytes);
+            while !r.is_done() {
+                for prefix in ["k:", "p:"] {
+                    let n = r.u64_varint().map_err(truncated)?;
+                    for _ in 0..n {
+                        let v = r.string().map_err(truncated)?;
+                        let ident = format!("{prefix}{}", String::from_utf8_lossy(v));
+                        if !asked.contains(&ident) {
+                            idents.insert(ident);
+                        }
+                    }
+                }
+            }
+        }
+        seqs.extend(found);
+    }
+    Ok(seqs)
+}
+
+/// Derives again every entry the inputs naming `idents` could change.
+pub(super) fn derive(
+    shared: &Shared,
+    ids: &mut Ids,
+    idents: BTreeSet<String>,
+) -> Result<(), ChError> {
+    if idents.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<u64> = closure(shared, idents)?.into_iter().collect();
+    let inputs = shared.table("inputs");
+    let mut derivation = Derivation::new(shared.attribution_window_hours);
+    let mut components = Components::default();
+    for chunk in seqs.chunks(CHUNK) {
+        let bytes = shared.client.query(&format!(
+            "SELECT seq, received_ms, events FROM {inputs} WHERE seq IN ({}) ORDER BY seq FORMAT RowBinary",
+            seq_list(chunk)
+        ))?;
+        let mut r = Reader::new(&bytes);
+        while !r.is_done() {
+            let seq = r.u64().map_err(truncated)?;
+            let received_ms = r.i64().map_err(truncated)?;
+            let events: Vec<Event> = rmp_serde::from_slice(r.string().map_err(truncated)?)
+                .map_err(|e| ChError::Server {
+                    status: 500,
+                    message: format!("the events of input {seq} do not decode: {e}"),
+                })?;
+            let (keys, people) = keys_and_people(&events, received_ms);
+            components.add(
+                keys.iter()
+                    .map(|k| format!("k:{k}"))
+                    .chain(people.iter().map(|p| format!("p:{p}"))),
+            );
+            derivation.add(Seq(seq), received_ms, &events);
+        }
+    }
+    let entries = derivation.entries();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&String> = entries.iter().map(|(k, _)| k).collect();
+    let id_of = entry_ids(shared, ids, &keys)?;
+    let mut rows = Rows::new();
+    for (key, mut entry) in entries {
+        let Some(&id) = id_of.get(&key) else { continue };
+        // The inputs of the entry's own person (and entries): a later fold
+        // of them sees a superset, so more is later.
+        let version = components.size_of(&format!("k:{key}"));
+        entry.id = EntryId(id as u32);
+        entry.in_reply_to = entry
+            .in_reply_to
+            .and_then(|local| derivation.key_of(local))
+            .and_then(|k| id_of.get(k))
+            .map(|&id| EntryId(id as u32));
+        entry_row(&mut rows, &key, version, id, &entry)?;
+    }
+    shared.insert("entries", ENTRY_INSERT_COLUMNS, &rows)
+}
+
+/// The inputs of a fold joined into groups that share an identifier (an
+/// entry's key or a person's), by union-find: an entry's version is the
+/// size of its group, not of the whole fold (which may hold other people
+/// the same group of writes named).
+#[derive(Default)]
+struct Components {
+    parent: Vec<usize>,
+    size: Vec<u64>,
+    by_ident: BTreeMap<String, usize>,
+}
+
+impl Components {
+    fn find(&mut self, mut i: usize) -> usize {
+        while self.parent[i] != i {
+            self.parent[i] = self.parent[self.parent[i]];
+            i = self.parent[i];
+        }
+        i
+    }
+
+    /// One input and the identifiers it names.
+    fn add(&mut self, idents: impl Iterator<Item = String>) {
+        let me = self.parent.len();
+        self.parent.push(me);
+        self.size.push(1);
+        for ident in idents {
+            match self.by_ident.get(&ident) {
+                Some(&other) => {
+                    let (a, b) = (self.find(me), self.find(other));
+                    if a != b {
+                        let (big, small) = if self.size[a] >= self.size[b] {
+                            (a, b)
+                        } else {
+                            (b, a)
+                        };
+                        self.parent[small] = big;
+                        self.size[big] += self.size[small];
+                    }
+                }
+                None => {
+                    self.by_ident.insert(ident, me);
+                }
+            }
+        }
+    }
+
+    /// How many inputs share a group with `ident` (0 if none names it).
+    fn size_of(&mut self, ident: &str) -> u64 {
+        match self.by_ident.get(ident) {
+            Some(&i) => {
+                let root = self.find(i);
+                self.size[root]
+            }
+            None => 0,
+        }
+    }
+}
+
+/// The ids of `keys`: the smallest given, else one given now.
+fn entry_ids(
+    shared: &Shared,
+    ids: &mut Ids,
+    keys: &[&String],
+) -> Result<BTreeMap<String, u64>, ChError> {
+    let read = |keys: &[&String]| -> Result<BTreeMap<String, u64>, ChError> {
+        let t = shared.table("entry_ids");
+        let mut out = BTreeMap::new();
+        for chunk in keys.chunks(CHUNK) {
+            let bytes = shared.client.query(&format!(
+                "SELECT key, min(id) FROM {t} WHERE key IN ({}) GROUP BY key FORMAT RowBinary",
+                string_list(chunk.iter().copied())
+            ))?;
+            let mut r = Reader::new(&bytes);
+            while !r.is_done() {
+                let key = String::from_utf8_lossy(r.string().map_err(truncated)?).into_owned();
+                let id = r.u64().map_err(truncated)?;
+                out.insert(key, id);
+            }
+        }
+        Ok(out)
+    };
+    let mut known = read(keys)?;
+    let missing: Vec<&String> = keys
+        .iter()
+        .copied()
+        .filter(|k| !known.contains_key(*k))
+        .collect();
+    if !missing.is_empty() {
+        let mut rows = Rows::new();
+        for key in &missing {
+            rows.string(key.as_bytes()).u64(ids.next(shared)?);
+        }
+        shared.insert("entry_ids", "key, id", &rows)?;
+        // Another process may have given some of them an id meanwhile:
+        // the smallest wins, for both.
+        known.extend(read(&missing)?);
+    }
+    Ok(known)
+}
+
+/// The columns an entry row is written with, in order.
+pub(super) const ENTRY_INSERT_COLUMNS: &str =
+    "key, version, id, purged, direction, status, recorded_ms, \
+category, name, template, template_language, recipient_type, phone_number_id, subaccount, user, \
+content_type, conversation_type, pricing_category, pricing_type, button, country, wamid, \
+correlation_id, response_code, error_code, entry";
+
+fn entry_row(rows: &mut Rows, key: &str, version: u64, id: u64, e: &Entry) -> Result<(), ChError> {
+    let packed = rmp_serde::to_vec_named(e).map_err(|err| ChError::Server {
+        status: 500,
+        message: format!("an entry does not encode: {err}"),
+    })?;
+    rows.string(key.as_bytes())
+        .u64(version)
+        .u64(id)
+        .u8(0)
+        .string(e.direction.as_str().as_bytes())
+        .string(e.status.as_str().as_bytes())
+        .i64(e.recorded_ms);
+    for v in [
+        &e.category,
+        &e.name,
+        &e.template,
+        &e.template_language,
+        &e.recipient_type,
+        &e.phone_number_id,
+        &e.subaccount,
+        &e.user,
+        &e.content_type,
+        &e.conversation_type,
+        &e.pricing_category,
+        &e.pricing_type,
+        &e.button,
+        &e.country,
+        &e.wamid,
+        &e.correlation_id,
+    ] {
+        rows.opt_string(v.as_deref());
+    }
+    rows.opt_i64(e.response_code.map(i64::from))
+        .opt_i64(e.error_code)
+        .string(&packed);
+    Ok(())
+}
+
+/// An entry as stored in its row.
+pub(super) fn decode_entry(bytes: &[u8]) -> Result<Entry, String> {
+    rmp_serde::from_slice(bytes).map_err(|e| e.to_string())
+}

@@ -1,0 +1,244 @@
+//! The log table over ClickHouse: a `LogQuery` as SQL over the latest
+//! version of each entry.
+//!
+//! Each key's latest row is its row of the largest version (`argMax`);
+//! rows of older versions may still be there until a merge. A filter is
+//! applied twice: first to any version (so that only the keys that could
+//! match are grouped: `key IN (...)`), then to the latest, so that an
+//! entry matches on what it is now. No `FINAL`.
+//!
+//! What is translated: the fields with a column in `entries` (category,
+//! name, template, status, direction, codes...), the message and
+//! correlation ids, entry ids, the date range, and sorting by time or id.
+//! Anything else is refused by name (`QueryError::Unsupported`).
+
+use super::client::quote;
+use super::derive::decode_entry;
+use super::rowbinary::Reader;
+use super::writer::Shared;
+use crate::error::QueryError;
+use crate::exec::Page;
+use crate::fields::FilterField;
+use crate::params::{Column, Filter, FilterValue};
+use crate::LogQuery;
+use ticks_engine::{Entry, Field, Value};
+
+/// The column of `entries` that holds a field's value, if there is one.
+fn column(field: Field) -> Option<&'static str> {
+    Some(match field {
+        Field::Category => "category",
+        Field::Name => "name",
+        Field::Template => "template",
+        Field::Language => "template_language",
+        Field::ResponseCode => "response_code",
+        Field::RecipientType => "recipient_type",
+        Field::Status => "status",
+        Field::Direction => "direction",
+        Field::ErrorCode => "error_code",
+        Field::PhoneNumberId => "phone_number_id",
+        Field::Subaccount => "subaccount",
+        Field::User => "user",
+        Field::ContentType => "content_type",
+        Field::ConversationType => "conversation_type",
+        Field::PricingCategory => "pricing_category",
+        Field::PricingType => "pricing_type",
+        Field::Button => "button",
+        Field::Country => "country",
+        _ => return None,
+    })
+}
+
+fn unsupported(param: &str) -> QueryError {
+    QueryError::Unsupported(format!(
+        "{param}: this filter is not yet available on the ClickHouse backend"
+    ))
+}
+
+/// One value as a condition on `col` (true, false or NULL: callers wrap
+/// it in `ifNull(.., 0)`).
+fn value_condition(param: &str, col: &str, value: &FilterValue) -> Result<String, QueryError> {
+    Ok(match value {
+        FilterValue::Indexed(Value::None) => format!("isNull({col})"),
+        FilterValue::Indexed(Value::Text(t)) => format!("{col} = {}", quote(t)),
+        FilterValue::Indexed(Value::Code(c)) => format!("{col} = {c}"),
+        FilterValue::Indexed(Value::Status(s)) => format!("{col} = {}", quote(s.as_str())),
+        FilterValue::Indexed(Value::Direction(d)) => format!("{col} = {}", quote(d.as_str())),
+        FilterValue::Exact(s) => format!("{col} = {}", quote(s)),
+        FilterValue::Id(id) => format!("{col} = {id}"),
+        _ => return Err(unsupported(param)),
+    })
+}
+
+fn filter_condition(f: &Filter) -> Result<String, QueryError> {
+    let col = match f.field {
+        FilterField::Indexed(field) => column(field).ok_or_else(|| unsupported(&f.param))?,
+        FilterField::Wamid => "wamid",
+        FilterField::CorrelationId => "correlation_id",
+        FilterField::Id => "id",
+        _ => return Err(unsupported(&f.param)),
+    };
+    let any = |values: &[FilterValue]| -> Result<String, QueryError> {
+        let parts = values
+            .iter()
+            .map(|v| value_condition(&f.param, col, v).map(|c| format!("ifNull({c}, 0)")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(format!("({})", parts.join(" OR ")))
+    };
+    let mut parts = Vec::new();
+    if !f.include.is_empty() {
+        parts.push(any(&f.include)?);
+    }
+    if !f.exclude.is_empty() {
+        parts.push(format!("NOT {}", any(&f.exclude)?));
+    }
+    Ok(parts.join(" AND "))
+}
+
+/// The query's conditions, ANDed (`1` for none).
+fn conditions(q: &LogQuery) -> Result<String, QueryError> {
+    if q.text.is_some() {
+        return Err(unsupported("text"));
+    }
+    let mut parts = Vec::new();
+    for f in &q.filters {
+        let c = filter_condition(f)?;
+        if !c.is_empty() {
+            parts.push(c);
+        }
+    }
+    if let Some(from) = q.from_ms {
+        parts.push(format!("recorded_ms >= {from}"));
+    }
+    if let Some(to) = q.to_ms {
+        parts.push(format!("recorded_ms < {to}"));
+    }
+    Ok(if parts.is_empty() {
+        "1".into()
+    } else {
+        parts.join(" AND ")
+    })
+}
+
+/// Every column of `entries` but the key and version, as `argMax` of the
+/// latest version.
+const LATEST: &str = "argMax(id, version) AS id, argMax(purged, version) AS purged, \
+argMax(direction, version) AS direction, argMax(status, version) AS status, \
+argMax(recorded_ms, version) AS recorded_ms, argMax(category, version) AS category, \
+argMax(name, version) AS name, argMax(template, version) AS template, \
+argMax(template_language, version) AS template_language, \
+argMax(recipient_type, version) AS recipient_type, \
+argMax(phone_number_id, version) AS phone_number_id, argMax(subaccount, version) AS subaccount, \
+argMax(user, version) AS user, argMax(content_type, version) AS content_type, \
+argMax(conversation_type, version) AS conversation_type, \
+argMax(pricing_category, version) AS pricing_category, \
+argMax(pricing_type, version) AS pricing_type, argMax(button, version) AS button, \
+argMax(country, version) AS country, argMax(wamid, version) AS wamid, \
+argMax(correlation_id, version) AS correlation_id, \
+argMax(response_code, version) AS response_code, argMax(error_code, version) AS error_code, \
+argMax(entry, version) AS entry";
+
+/// The latest rows of the entries that match `cond`, as a subquery.
+fn matching_latest(shared: &Shared, cond: &str) -> String {
+    let t = shared.table("entries");
+    let prefilter = if cond == "1" {
+        String::new()
+    } else {
+        format!(" WHERE key IN (SELECT key FROM {t} WHERE {cond})")
+    };
+    format!("(SELECT key, {LATEST} FROM {t}{prefilter} GROUP BY key) WHERE purged = 0 AND {cond}")
+}
+
+fn order_by(q: &LogQuery) -> Result<String, QueryError> {
+    let dir = if q.sort.descending { "DESC" } else { "ASC" };
+    match q.sort.column {
+        Column::RecordedAt => Ok(format!("recorded_ms {dir}, id {dir}")),
+        Column::Id => Ok(format!("id {dir}")),
+        _ => Err(unsupported("sort")),
+    }
+}
+
+fn read_entries(bytes: &[u8]) -> Result<Vec<Entry>, QueryError> {
+    let mut r = Reader::new(bytes);
+    let mut out = Vec::new();
+    while !r.is_done() {
+        let packed = r
+            .string()
+            .map_err(|_| QueryError::Backend("an entry row could not be read".into()))?;
+        out.push(
+            decode_entry(packed)
+                .map_err(|e| QueryError::Backend(format!("a stored entry: {e}")))?,
+        );
+    }
+    Ok(out)
+}
+
+/// A page of the log table with the exact total.
+pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> {
+    if q.cursor.is_some() {
+        return Err(unsupported("cursor"));
+    }
+    let cond = conditions(q)?;
+    let order = order_by(q)?;
+    let latest = matching_latest(shared, &cond);
+    let total: u64 = {
+        let text = shared.client.query_text(&format!(
+            "SELECT count() FROM {latest}{}",
+            shared.select_settings()
+        ))?;
+        text.trim()
+            .parse()
+            .map_err(|_| QueryError::Backend(format!("a count answered {text:?}")))?
+    };
+    let entries = if q.limit == 0 {
+        Vec::new()
+    } else {
+        let bytes = shared.client.query(&format!(
+            "SELECT entry FROM {latest} ORDER BY {order} LIMIT {}, {}{} FORMAT RowBinary",
+            q.offset,
+            q.limit,
+            shared.select_settings()
+        ))?;
+        read_entries(&bytes)?
+    };
+    Ok(Page {
+        total,
+        entries,
+        next_cursor: None,
+    })
+}
+
+/// The ids of every entry the query selects, in its sort order.
+pub(super) fn sorted_ids(shared: &Shared, q: &LogQuery) -> Result<Vec<u32>, QueryError> {
+    let cond = conditions(q)?;
+    let order = order_by(q)?;
+    let latest = matching_latest(shared, &cond);
+    let text = shared.client.query_text(&format!(
+        "SELECT id FROM {latest} ORDER BY {order}{}",
+        shared.select_settings()
+    ))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.trim().parse::<u32>().ok())
+        .collect())
+}
+
+/// The live entries of `ids`, in the order given.
+pub(super) fn entries(shared: &Shared, ids: &[u32]) -> Result<Vec<Entry>, QueryError> {
+    let mut found = std::collections::HashMap::new();
+    for chunk in ids.chunks(5_000) {
+        let list = chunk
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let t = shared.table("entries");
+        let bytes = shared.client.query(&format!(
+            "SELECT entry FROM (SELECT key, {LATEST} FROM {t} WHERE key IN (SELECT key FROM {t} WHERE id IN ({list})) GROUP BY key) WHERE purged = 0{} FORMAT RowBinary",
+            shared.select_settings()
+        ))?;
+        for e in read_entries(&bytes)? {
+            found.insert(e.id.0, e);
+        }
+    }
+    Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+}

@@ -1,0 +1,231 @@
+//! One set of inputs, two backends, the same answers: `ticks serve` on the
+//! embedded store and on ClickHouse (the single server and the two-shard
+//! cluster of `scripts/clickhouse.sh`), asked the same questions over HTTP.
+//!
+//! Entry ids are each backend's own: entries are compared without their
+//! id, and the message a reply answers by its wamid.
+
+use crate::support::{generated, Server};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The ClickHouse URLs of a deployment, or `None` (the test then says it
+/// was skipped) unless `TICKS_REQUIRE_CLICKHOUSE=1`.
+fn clickhouse(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(urls) => Some(urls),
+        Err(_) => {
+            assert!(
+                std::env::var("TICKS_REQUIRE_CLICKHOUSE").as_deref() != Ok("1"),
+                "{var} is not set"
+            );
+            eprintln!("skipped: {var} is not set (scripts/clickhouse.sh starts servers)");
+            None
+        }
+    }
+}
+
+/// A configuration naming a database of the test's own on `urls`.
+fn clickhouse_config(dir: &Path, urls: &str, database: &str, cluster: bool) -> String {
+    let list: Vec<String> = urls.split(',').map(|u| format!("{u:?}")).collect();
+    let path = dir.join(format!("{database}.toml"));
+    let mut text = format!(
+        "backend = \"clickhouse\"\nclickhouse_url = [{}]\nclickhouse_database = \"{database}\"\n",
+        list.join(", ")
+    );
+    if cluster {
+        text.push_str("clickhouse_cluster = \"ticks\"\n");
+    }
+    std::fs::write(&path, text).expect("write the configuration");
+    // A database left by an earlier run of the same test would add to it.
+    for url in urls.split(',') {
+        let _ = reqwest::blocking::Client::new()
+            .post(url)
+            .body(format!("DROP DATABASE IF EXISTS {database}"))
+            .send();
+    }
+    path.to_string_lossy().into_owned()
+}
+
+fn import(server: &Server, ndjson: &[u8]) {
+    let r = server
+        .client
+        .post(server.url("/v1/import"))
+        .body(ndjson.to_vec())
+        .send()
+        .expect("import");
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap_or_default());
+}
+
+fn logs(server: &Server, query: &str) -> Value {
+    let (status, body) = server.get_json(&format!("/v1/logs?{query}"));
+    assert_eq!(status, 200, "{query}: {body}");
+    body
+}
+
+/// Every entry's wamid by its id, for naming the message a reply answers.
+fn wamids(server: &Server) -> BTreeMap<u64, String> {
+    let mut out = BTreeMap::new();
+    let mut offset = 0;
+    loop {
+        let page = logs(server, &format!("limit=1000&offset={offset}"));
+        let entries = page["entries"].as_array().cloned().unwrap_or_default();
+        for e in &entries {
+            if let (Some(id), Some(w)) = (e["id"].as_u64(), e["wamid"].as_str()) {
+                out.insert(id, w.to_string());
+            }
+        }
+        if entries.len() < 1000 {
+            return out;
+        }
+        offset += 1000;
+    }
+}
+
+/// An entry as both backends must show it: no id; the message it answers
+/// by wamid.
+fn comparable(entry: &Value, wamids: &BTreeMap<u64, String>) -> Value {
+    let mut e = entry.clone();
+    e["id"] = Value::Null;
+    if let Some(target) = e["in_reply_to"].as_u64() {
+        e["in_reply_to"] = wamids
+            .get(&target)
+            .cloned()
+            .map_or(Value::Null, Value::String);
+    }
+    e
+}
+
+/// The questions: filters of every translated kind, negation, OR, none,
+/// dates, sorting both ways, paging, the total alone.
+fn questions(reference: &Server) -> Vec<String> {
+    let all = logs(reference, "limit=1000&sort=recorded_at");
+    let times: Vec<i64> = all["entries"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["recorded_ms"].as_i64()).collect())
+        .unwrap_or_default();
+    let (first, last) = (times[0], times[times.len() - 1]);
+    let third = (last - first) / 3;
+    let name = all["entries"]
+        .as_array()
+        .and_then(|a| a.iter().find_map(|e| e["name"].as_str().map(String::from)))
+        .expect("a named campaign");
+    let mut q: Vec<String> = [
+        "limit=1000",
+        "status=failed",
+        "status=delivered&category=marketing_campaign",
+        "direction=inbound",
+        "direction=outbound&-status=read",
+        "category=none",
+        "response_code=429",
+        "-response_code=200&direction=outbound",
+        "status=read&status=delivered",
+        "sort=recorded_at&limit=30",
+        "sort=-recorded_at&limit=30&offset=30",
+        "offset=40&limit=20",
+        "limit=0&status=failed",
+        "content_type=button",
+        "country=BR",
+        "error_code=131049",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    q.push(format!("from={}&to={}", first + third, first + 2 * third));
+    q.push(format!("name={}&status=read", urlencode(&name)));
+    q
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Both backends answer every question the same.
+fn assert_same_answers(embedded: &Server, other: &Server, ordered: bool) {
+    let (wa, wb) = (wamids(embedded), wamids(other));
+    assert_eq!(wa.len(), wb.len(), "entries with a wamid");
+    for q in questions(embedded) {
+        let (a, b) = (logs(embedded, &q), logs(other, &q));
+        assert_eq!(a["total"], b["total"], "{q}: total");
+        let side = |page: &Value, w: &BTreeMap<u64, String>| -> Vec<Value> {
+            page["entries"]
+                .as_array()
+                .map(|es| es.iter().map(|e| comparable(e, w)).collect())
+                .unwrap_or_default()
+        };
+        let (mut ea, mut eb) = (side(&a, &wa), side(&b, &wb));
+        if !ordered {
+            // Writers in parallel number entries in another order: ties of
+            // time may come in another order; compare as sets.
+            let key = |e: &Value| {
+                (
+                    e["recorded_ms"].as_i64(),
+                    e["wamid"].to_string(),
+                    e["text"].to_string(),
+                )
+            };
+            ea.sort_by_key(key);
+            eb.sort_by_key(key);
+        }
+        assert_eq!(ea.len(), eb.len(), "{q}: page length");
+        for (x, y) in ea.iter().zip(&eb) {
+            assert_eq!(x, y, "{q}");
+        }
+    }
+}
+
+#[test]
+fn the_embedded_store_and_one_clickhouse_server_give_the_same_answers() {
+    let Some(urls) = clickhouse("TICKS_TEST_CLICKHOUSE") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let data = generated(250, 21);
+    let embedded = Server::start(&tmp.path().join("embedded"), &[]);
+    let config = clickhouse_config(tmp.path(), &urls, "conformance_single", false);
+    let on_clickhouse = Server::start(&tmp.path().join("ch"), &["--config", &config]);
+    import(&embedded, &data);
+    import(&on_clickhouse, &data);
+    assert_same_answers(&embedded, &on_clickhouse, true);
+}
+
+#[test]
+fn two_ticks_processes_writing_to_the_cluster_at_once_give_the_embedded_answers() {
+    let Some(urls) = clickhouse("TICKS_TEST_CLICKHOUSE_CLUSTER") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let data = generated(250, 22);
+    let embedded = Server::start(&tmp.path().join("embedded"), &[]);
+    import(&embedded, &data);
+    let config = clickhouse_config(tmp.path(), &urls, "conformance_cluster", true);
+    let a = Server::start(&tmp.path().join("a"), &["--config", &config]);
+    let b = Server::start(&tmp.path().join("b"), &["--config", &config]);
+    // Every other line to each, in chunks, both at once: a status often
+    // reaches one process before its send reaches the other.
+    let lines: Vec<&[u8]> = data
+        .split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut halves: [Vec<Vec<u8>>; 2] = [Vec::new(), Vec::new()];
+    for (i, chunk) in lines.chunks(20).enumerate() {
+        halves[i % 2].push(chunk.join(&b'\n'));
+    }
+    std::thread::scope(|s| {
+        for (server, chunks) in [(&a, &halves[0]), (&b, &halves[1])] {
+            s.spawn(move || {
+                for chunk in chunks {
+                    import(server, chunk);
+                }
+            });
+        }
+    });
+    assert_same_answers(&embedded, &a, false);
+    assert_same_answers(&embedded, &b, false);
+}
