@@ -8,8 +8,8 @@
 //! across stores (its wamid, else the fingerprint of the event that made
 //! it), and [`Derivation::entries`] gives each entry with its key.
 
-use super::views::entry_of;
-use super::Entry;
+use super::views::{entry_of, name_group_members, timeline_of};
+use super::{Entry, Timeline};
 use crate::model::{EntryId, Event, Seq};
 use crate::state::{other_fingerprint, State};
 use rustc_hash::FxHashMap;
@@ -34,6 +34,9 @@ pub fn entry_key(event: &Event, received_ms: i64) -> String {
 pub struct Derivation {
     state: State,
     keys: FxHashMap<u32, String>,
+    /// The statuses about a group's members, by entry: a group message's
+    /// timeline names them.
+    member_statuses: FxHashMap<u32, Vec<Event>>,
 }
 
 impl Derivation {
@@ -46,6 +49,7 @@ impl Derivation {
         Derivation {
             state,
             keys: FxHashMap::default(),
+            member_statuses: FxHashMap::default(),
         }
     }
 
@@ -65,6 +69,12 @@ impl Derivation {
             self.keys
                 .entry(id.0)
                 .or_insert_with(|| entry_key(event, received_ms));
+            if matches!(event, Event::Status(st) if st.participant.is_some()) {
+                self.member_statuses
+                    .entry(id.0)
+                    .or_default()
+                    .push(event.clone());
+            }
         }
         if !kept.is_empty() {
             self.state.apply(seq, received_ms, &kept);
@@ -75,6 +85,22 @@ impl Derivation {
     /// names an entry by this derivation's id).
     pub fn key_of(&self, id: EntryId) -> Option<&str> {
         self.keys.get(&id.0).map(String::as_str)
+    }
+
+    /// The timeline of the message `wamid`, as the store gives it; ids are
+    /// this derivation's (see [`Derivation::key_of`]).
+    pub fn timeline(&self, wamid: &str) -> Option<Timeline> {
+        let id = self.state.entry_for_wamid(wamid)?;
+        let (mut timeline, group) = timeline_of(&self.state, id)?;
+        if group.is_some() {
+            let events = self
+                .member_statuses
+                .get(&id.0)
+                .map_or(&[][..], Vec::as_slice);
+            name_group_members(id, events, &mut timeline.items);
+        }
+        timeline.items.sort_by_key(|i| i.at_ms);
+        Some(timeline)
     }
 
     /// Every entry, with its key, in the order they were made.

@@ -303,140 +303,27 @@ impl Store {
         let Some(id) = snap.state.entry_for_wamid(wamid) else {
             return Ok(None);
         };
-        let Some(row) = snap.state.row(id) else {
+        let Some((mut timeline, group)) = views::timeline_of(&snap.state, id) else {
             return Ok(None);
         };
-        let entry = snap.entry_from_row(id, &row);
-        let mut items = Vec::new();
-        if let Some(outcome) = row.send {
-            items.push(TimelineItem {
-                at_ms: row.recorded_ms,
-                kind: "send".into(),
-                status: Some(
-                    match outcome {
-                        SendOutcome::Accepted => Status::Accepted,
-                        SendOutcome::Held => Status::Held,
-                        SendOutcome::Paused => Status::Paused,
-                        SendOutcome::Rejected => Status::Rejected,
-                        SendOutcome::NoResponse => Status::NoResponse,
-                    }
-                    .as_str()
-                    .to_string(),
-                ),
-                error_code: row.error_code.get().filter(|_| row.marks.is_empty()),
-                entry: id,
-                // A templated send: the text the person read.
-                text: entry.template_known.map(|_| entry.text.clone()),
-                participant: None,
-            });
-        }
-        if row.direction == Direction::Inbound {
-            items.push(TimelineItem {
-                at_ms: row.recorded_ms,
-                kind: "inbound".into(),
-                status: None,
-                error_code: None,
-                entry: id,
-                text: Some(row.own.text(Own::Text).to_string()),
-                participant: None,
-            });
-        }
-        for m in &row.marks {
-            items.push(TimelineItem {
-                at_ms: m.at_ms,
-                kind: "status".into(),
-                status: Some(m.status.as_str().to_string()),
-                error_code: m.error_code(),
-                entry: id,
-                text: None,
-                participant: None,
-            });
-        }
-        for reply in snap.state.replies_to(id) {
-            if let Some(r) = snap.state.row(reply) {
-                items.push(TimelineItem {
-                    at_ms: r.recorded_ms,
-                    kind: if r.button != 0 {
-                        "click".into()
-                    } else {
-                        "reply".into()
-                    },
-                    status: None,
-                    error_code: None,
-                    entry: reply,
-                    text: Some(if r.button != 0 {
-                        snap.state.interner.resolve(r.button).to_string()
-                    } else {
-                        r.own.text(Own::Text).to_string()
-                    }),
-                    participant: None,
-                });
-            }
-        }
-        let group = snap
-            .state
-            .names_group_members(id)
-            .then(|| row.records.to_vec());
         drop(snap);
         if let Some(seqs) = group {
-            self.name_group_members(id, &seqs, &mut items)?;
-        }
-        items.sort_by_key(|i| i.at_ms);
-        Ok(Some(Timeline { entry, items }))
-    }
-
-    /// A group message's statuses, one per member they are about
-    /// (`recipient_participant_id`), in place of the status steps their
-    /// marks made: the marks keep one step per time and status, and two
-    /// members reading at one second are two steps. Read from the entry's
-    /// log records (a handful): only a group message's timeline reads them.
-    fn name_group_members(
-        &self,
-        id: EntryId,
-        seqs: &[Seq],
-        items: &mut Vec<TimelineItem>,
-    ) -> Result<()> {
-        let mut seqs = seqs.to_vec();
-        seqs.sort_unstable();
-        let mut members: Vec<TimelineItem> = Vec::new();
-        for (seq, bytes) in self.shared.log.get_many(&seqs)? {
-            let Record::Input(rec) = self.shared.log.decode(seq, &bytes)? else {
-                continue;
-            };
-            for (_, event) in rec.events.iter().filter(|(e, _)| *e == Some(id)) {
-                let Event::Status(st) = event else { continue };
-                let Some(member) = &st.participant else {
+            let mut events = Vec::new();
+            for (seq, bytes) in self.shared.log.get_many(&seqs)? {
+                let Record::Input(rec) = self.shared.log.decode(seq, &bytes)? else {
                     continue;
                 };
-                let item = TimelineItem {
-                    at_ms: st.at_ms,
-                    kind: "status".into(),
-                    status: Some(st.status.as_str().to_string()),
-                    error_code: st.errors.first().and_then(|e| e.code),
-                    entry: id,
-                    text: None,
-                    participant: Some(member.clone()),
-                };
-                let seen = members.iter().any(|m| {
-                    (m.at_ms, &m.status, m.error_code, &m.participant)
-                        == (item.at_ms, &item.status, item.error_code, &item.participant)
-                });
-                if !seen {
-                    members.push(item);
-                }
+                events.extend(
+                    rec.events
+                        .into_iter()
+                        .filter(|(e, _)| *e == Some(id))
+                        .map(|(_, event)| event),
+                );
             }
+            views::name_group_members(id, &events, &mut timeline.items);
         }
-        if members.is_empty() {
-            return Ok(());
-        }
-        items.retain(|i| {
-            i.kind != "status"
-                || !members
-                    .iter()
-                    .any(|m| (m.at_ms, &m.status) == (i.at_ms, &i.status))
-        });
-        items.extend(members);
-        Ok(())
+        timeline.items.sort_by_key(|i| i.at_ms);
+        Ok(Some(timeline))
     }
 
     /// Reads one log record.

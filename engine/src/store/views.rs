@@ -270,3 +270,120 @@ pub struct TimelineItem {
     /// In a group, the member a status is about (`recipient_participant_id`).
     pub participant: Option<String>,
 }
+
+/// Entry `id`'s timeline as its row and its replies tell it, and, for a
+/// group message, the seqs of its records (whose statuses name the members:
+/// [`name_group_members`] reads them). Items are not yet in time order.
+pub(super) fn timeline_of(state: &State, id: EntryId) -> Option<(Timeline, Option<Vec<Seq>>)> {
+    let row = state.row(id)?;
+    let entry = entry_of(state, id, &row);
+    let mut items = Vec::new();
+    if let Some(outcome) = row.send {
+        items.push(TimelineItem {
+            at_ms: row.recorded_ms,
+            kind: "send".into(),
+            status: Some(
+                match outcome {
+                    SendOutcome::Accepted => Status::Accepted,
+                    SendOutcome::Held => Status::Held,
+                    SendOutcome::Paused => Status::Paused,
+                    SendOutcome::Rejected => Status::Rejected,
+                    SendOutcome::NoResponse => Status::NoResponse,
+                }
+                .as_str()
+                .to_string(),
+            ),
+            error_code: row.error_code.get().filter(|_| row.marks.is_empty()),
+            entry: id,
+            // A templated send: the text the person read.
+            text: entry.template_known.map(|_| entry.text.clone()),
+            participant: None,
+        });
+    }
+    if row.direction == Direction::Inbound {
+        items.push(TimelineItem {
+            at_ms: row.recorded_ms,
+            kind: "inbound".into(),
+            status: None,
+            error_code: None,
+            entry: id,
+            text: Some(row.own.text(Own::Text).to_string()),
+            participant: None,
+        });
+    }
+    for m in &row.marks {
+        items.push(TimelineItem {
+            at_ms: m.at_ms,
+            kind: "status".into(),
+            status: Some(m.status.as_str().to_string()),
+            error_code: m.error_code(),
+            entry: id,
+            text: None,
+            participant: None,
+        });
+    }
+    for reply in state.replies_to(id) {
+        if let Some(r) = state.row(reply) {
+            items.push(TimelineItem {
+                at_ms: r.recorded_ms,
+                kind: if r.button != 0 {
+                    "click".into()
+                } else {
+                    "reply".into()
+                },
+                status: None,
+                error_code: None,
+                entry: reply,
+                text: Some(if r.button != 0 {
+                    state.interner.resolve(r.button).to_string()
+                } else {
+                    r.own.text(Own::Text).to_string()
+                }),
+                participant: None,
+            });
+        }
+    }
+    let group = state.names_group_members(id).then(|| row.records.to_vec());
+    Some((Timeline { entry, items }, group))
+}
+
+/// A group message's statuses, one per member they are about
+/// (`recipient_participant_id`), in place of the status steps their marks
+/// made: the marks keep one step per time and status, and two members
+/// reading at one second are two steps. `events` are the entry's own, from
+/// its records (a handful: only a group message's timeline reads them).
+pub(super) fn name_group_members(id: EntryId, events: &[Event], items: &mut Vec<TimelineItem>) {
+    let mut members: Vec<TimelineItem> = Vec::new();
+    for event in events {
+        let Event::Status(st) = event else { continue };
+        let Some(member) = &st.participant else {
+            continue;
+        };
+        let item = TimelineItem {
+            at_ms: st.at_ms,
+            kind: "status".into(),
+            status: Some(st.status.as_str().to_string()),
+            error_code: st.errors.first().and_then(|e| e.code),
+            entry: id,
+            text: None,
+            participant: Some(member.clone()),
+        };
+        let seen = members.iter().any(|m| {
+            (m.at_ms, &m.status, m.error_code, &m.participant)
+                == (item.at_ms, &item.status, item.error_code, &item.participant)
+        });
+        if !seen {
+            members.push(item);
+        }
+    }
+    if members.is_empty() {
+        return;
+    }
+    items.retain(|i| {
+        i.kind != "status"
+            || !members
+                .iter()
+                .any(|m| (m.at_ms, &m.status) == (i.at_ms, &i.status))
+    });
+    items.extend(members);
+}

@@ -26,7 +26,7 @@ use super::client::{quote, ChError};
 use super::rowbinary::{Reader, Rows};
 use super::writer::Shared;
 use std::collections::{BTreeMap, BTreeSet};
-use ticks_engine::{Derivation, Entry, EntryId, Event, Seq};
+use ticks_engine::{Derivation, Entry, EntryId, Event, Seq, Timeline};
 
 /// Ids per block.
 const BLOCK: u64 = 4096;
@@ -37,55 +37,80 @@ const MAX_FOLDED: usize = 50_000;
 /// Seqs per `IN (...)` list.
 const CHUNK: usize = 5_000;
 
-/// The index identifiers of one input: its entries (`k:`) and the people
-/// its events name (`p:`), as stored in `inputs.keys` and `inputs.people`.
-pub(super) fn keys_and_people(events: &[Event], received_ms: i64) -> (Vec<String>, Vec<String>) {
-    let mut keys = BTreeSet::new();
-    let mut people = BTreeSet::new();
-    let mut person = |p: &Option<String>| {
-        if let Some(p) = p.as_deref().filter(|p| !p.is_empty()) {
-            people.insert(p.to_string());
-        }
-    };
-    for event in events {
-        keys.insert(ticks_engine::entry_key(event, received_ms));
-        // A reply names the message it quotes: the send's derivation
-        // reaches its replies through it, whoever they came from.
-        if let Event::Inbound(m) = event {
-            if let Some(quoted) = &m.context_wamid {
-                keys.insert(quoted.clone());
+/// What one input names, as stored in `inputs.keys`, `inputs.people`
+/// and `inputs.links`, and indexed as `k:`, `p:` and `q:` identifiers.
+pub(super) struct Named {
+    /// The entries its events belong to.
+    pub(super) keys: Vec<String>,
+    /// The people its events name.
+    pub(super) people: Vec<String>,
+    /// The messages its replies quote.
+    pub(super) links: Vec<String>,
+}
+
+impl Named {
+    /// Reads what `events` name.
+    pub(super) fn of(events: &[Event], received_ms: i64) -> Named {
+        let mut keys = BTreeSet::new();
+        let mut people = BTreeSet::new();
+        let mut links = BTreeSet::new();
+        let mut person = |p: &Option<String>| {
+            if let Some(p) = p.as_deref().filter(|p| !p.is_empty()) {
+                people.insert(p.to_string());
             }
-        }
-        match event {
-            Event::Send(s) => {
-                person(&s.phone);
-                person(&s.wa_id);
-                person(&s.user_id);
-            }
-            Event::Status(s) => {
-                person(&s.recipient);
-                person(&s.user_id);
-                person(&s.parent_user_id);
-            }
-            Event::Inbound(m) => {
-                person(&m.from);
-                person(&m.user_id);
-                person(&m.parent_user_id);
-                person(&m.username);
-                if let Some(c) = &m.identity_change {
-                    person(&c.wa_id);
-                    person(&c.new_wa_id);
-                    person(&c.user_id);
-                    person(&c.new_user_id);
+        };
+        for event in events {
+            keys.insert(ticks_engine::entry_key(event, received_ms));
+            match event {
+                Event::Send(s) => {
+                    person(&s.phone);
+                    person(&s.wa_id);
+                    person(&s.user_id);
+                }
+                Event::Status(s) => {
+                    person(&s.recipient);
+                    person(&s.user_id);
+                    person(&s.parent_user_id);
+                }
+                Event::Inbound(m) => {
+                    person(&m.from);
+                    person(&m.user_id);
+                    person(&m.parent_user_id);
+                    person(&m.username);
+                    if let Some(c) = &m.identity_change {
+                        person(&c.wa_id);
+                        person(&c.new_wa_id);
+                        person(&c.user_id);
+                        person(&c.new_user_id);
+                    }
+                    // The send's derivation reaches the replies that quote
+                    // it, whoever they came from.
+                    if let Some(quoted) = &m.context_wamid {
+                        links.insert(quoted.clone());
+                    }
+                }
+                Event::Other(o) => {
+                    person(&o.wa_id);
+                    person(&o.user_id);
                 }
             }
-            Event::Other(o) => {
-                person(&o.wa_id);
-                person(&o.user_id);
-            }
+        }
+        Named {
+            keys: keys.into_iter().collect(),
+            people: people.into_iter().collect(),
+            links: links.into_iter().collect(),
         }
     }
-    (keys.into_iter().collect(), people.into_iter().collect())
+
+    /// What joins this input to others in one fold: its entries and the
+    /// messages it quotes (`k:`), its people (`p:`).
+    pub(super) fn joins(&self) -> impl Iterator<Item = String> + '_ {
+        self.keys
+            .iter()
+            .chain(&self.links)
+            .map(|k| format!("k:{k}"))
+            .chain(self.people.iter().map(|p| format!("p:{p}")))
+    }
 }
 
 /// Hands out entry ids from blocks this process claimed.
@@ -171,8 +196,14 @@ fn closure(shared: &Shared, mut idents: BTreeSet<String>) -> Result<BTreeSet<u64
     let mut seqs = BTreeSet::new();
     let mut asked: BTreeSet<String> = BTreeSet::new();
     while !idents.is_empty() && seqs.len() < MAX_FOLDED {
-        let new_idents: Vec<String> = idents.difference(&asked).cloned().collect();
+        let mut new_idents: Vec<String> = idents.difference(&asked).cloned().collect();
         asked.extend(new_idents.iter().cloned());
+        // An entry's inputs, and the replies that quote it.
+        let quoting: Vec<String> = new_idents
+            .iter()
+            .filter_map(|i| i.strip_prefix("k:").map(|k| format!("q:{k}")))
+            .collect();
+        new_idents.extend(quoting);
         idents.clear();
         let mut found = Vec::new();
         for chunk in new_idents.chunks(CHUNK) {
@@ -193,12 +224,13 @@ fn closure(shared: &Shared, mut idents: BTreeSet<String>) -> Result<BTreeSet<u64
         found.dedup();
         for chunk in found.chunks(CHUNK) {
             let bytes = shared.client.query(&format!(
-                "SELECT keys, people FROM {inputs} WHERE seq IN ({}) FORMAT RowBinary",
+                "SELECT keys, people, links FROM {inputs} WHERE seq IN ({}) FORMAT RowBinary",
                 seq_list(chunk)
             ))?;
             let mut r = Reader::new(&bytes);
             while !r.is_done() {
-                for prefix in ["k:", "p:"] {
+                // A quoted message is reached as an entry.
+                for prefix in ["k:", "p:", "k:"] {
                     let n = r.u64_varint().map_err(truncated)?;
                     for _ in 0..n {
                         let v = r.string().map_err(truncated)?;
@@ -224,33 +256,7 @@ pub(super) fn derive(
     if idents.is_empty() {
         return Ok(());
     }
-    let seqs: Vec<u64> = closure(shared, idents)?.into_iter().collect();
-    let inputs = shared.table("inputs");
-    let mut derivation = Derivation::new(shared.attribution_window_hours);
-    let mut components = Components::default();
-    for chunk in seqs.chunks(CHUNK) {
-        let bytes = shared.client.query(&format!(
-            "SELECT seq, received_ms, events FROM {inputs} WHERE seq IN ({}) ORDER BY seq FORMAT RowBinary",
-            seq_list(chunk)
-        ))?;
-        let mut r = Reader::new(&bytes);
-        while !r.is_done() {
-            let seq = r.u64().map_err(truncated)?;
-            let received_ms = r.i64().map_err(truncated)?;
-            let events: Vec<Event> = rmp_serde::from_slice(r.string().map_err(truncated)?)
-                .map_err(|e| ChError::Server {
-                    status: 500,
-                    message: format!("the events of input {seq} do not decode: {e}"),
-                })?;
-            let (keys, people) = keys_and_people(&events, received_ms);
-            components.add(
-                keys.iter()
-                    .map(|k| format!("k:{k}"))
-                    .chain(people.iter().map(|p| format!("p:{p}"))),
-            );
-            derivation.add(Seq(seq), received_ms, &events);
-        }
-    }
+    let (derivation, mut components) = fold(shared, idents)?;
     let entries = derivation.entries();
     if entries.is_empty() {
         return Ok(());
@@ -272,6 +278,89 @@ pub(super) fn derive(
         entry_row(&mut rows, &key, version, id, &entry)?;
     }
     shared.insert("entries", ENTRY_INSERT_COLUMNS, &rows)
+}
+
+/// The timeline of the message `wamid`, folded from its person's inputs
+/// as `derive` folds them, with the ids of `entry_ids`.
+pub(super) fn timeline(shared: &Shared, wamid: &str) -> Result<Option<Timeline>, ChError> {
+    let (derivation, _) = fold(shared, BTreeSet::from([format!("k:{wamid}")]))?;
+    let Some(mut timeline) = derivation.timeline(wamid) else {
+        return Ok(None);
+    };
+    let mut keys: Vec<String> = timeline
+        .items
+        .iter()
+        .map(|i| i.entry)
+        .chain([timeline.entry.id])
+        .chain(timeline.entry.in_reply_to)
+        .filter_map(|id| derivation.key_of(id).map(String::from))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let id_of = read_ids(shared, &keys.iter().collect::<Vec<_>>())?;
+    let global = |local: EntryId| {
+        derivation
+            .key_of(local)
+            .and_then(|k| id_of.get(k))
+            .map(|&id| EntryId(id as u32))
+    };
+    let Some(id) = global(timeline.entry.id) else {
+        // Stored, but its entries not derived yet: as if not there.
+        return Ok(None);
+    };
+    timeline.entry.id = id;
+    timeline.entry.in_reply_to = timeline.entry.in_reply_to.and_then(global);
+    for item in &mut timeline.items {
+        item.entry = global(item.entry).unwrap_or(item.entry);
+    }
+    Ok(Some(timeline))
+}
+
+/// Every input reachable from `idents`, folded; and which share a person
+/// or an entry.
+fn fold(shared: &Shared, idents: BTreeSet<String>) -> Result<(Derivation, Components), ChError> {
+    let seqs: Vec<u64> = closure(shared, idents)?.into_iter().collect();
+    let inputs = shared.table("inputs");
+    let mut derivation = Derivation::new(shared.attribution_window_hours);
+    let mut components = Components::default();
+    for chunk in seqs.chunks(CHUNK) {
+        let bytes = shared.client.query(&format!(
+            "SELECT seq, received_ms, events FROM {inputs} WHERE seq IN ({}) ORDER BY seq FORMAT RowBinary",
+            seq_list(chunk)
+        ))?;
+        let mut r = Reader::new(&bytes);
+        while !r.is_done() {
+            let seq = r.u64().map_err(truncated)?;
+            let received_ms = r.i64().map_err(truncated)?;
+            let events: Vec<Event> = rmp_serde::from_slice(r.string().map_err(truncated)?)
+                .map_err(|e| ChError::Server {
+                    status: 500,
+                    message: format!("the events of input {seq} do not decode: {e}"),
+                })?;
+            components.add(Named::of(&events, received_ms).joins());
+            derivation.add(Seq(seq), received_ms, &events);
+        }
+    }
+    Ok((derivation, components))
+}
+
+/// The ids `entry_ids` gives `keys` (the smallest of each).
+fn read_ids(shared: &Shared, keys: &[&String]) -> Result<BTreeMap<String, u64>, ChError> {
+    let t = shared.table("entry_ids");
+    let mut out = BTreeMap::new();
+    for chunk in keys.chunks(CHUNK) {
+        let bytes = shared.client.query(&format!(
+            "SELECT key, min(id) FROM {t} WHERE key IN ({}) GROUP BY key FORMAT RowBinary",
+            string_list(chunk.iter().copied())
+        ))?;
+        let mut r = Reader::new(&bytes);
+        while !r.is_done() {
+            let key = String::from_utf8_lossy(r.string().map_err(truncated)?).into_owned();
+            let id = r.u64().map_err(truncated)?;
+            out.insert(key, id);
+        }
+    }
+    Ok(out)
 }
 
 /// The inputs of a fold joined into groups that share an identifier (an
@@ -338,23 +427,7 @@ fn entry_ids(
     ids: &mut Ids,
     keys: &[&String],
 ) -> Result<BTreeMap<String, u64>, ChError> {
-    let read = |keys: &[&String]| -> Result<BTreeMap<String, u64>, ChError> {
-        let t = shared.table("entry_ids");
-        let mut out = BTreeMap::new();
-        for chunk in keys.chunks(CHUNK) {
-            let bytes = shared.client.query(&format!(
-                "SELECT key, min(id) FROM {t} WHERE key IN ({}) GROUP BY key FORMAT RowBinary",
-                string_list(chunk.iter().copied())
-            ))?;
-            let mut r = Reader::new(&bytes);
-            while !r.is_done() {
-                let key = String::from_utf8_lossy(r.string().map_err(truncated)?).into_owned();
-                let id = r.u64().map_err(truncated)?;
-                out.insert(key, id);
-            }
-        }
-        Ok(out)
-    };
+    let read = |keys: &[&String]| read_ids(shared, keys);
     let mut known = read(keys)?;
     let missing: Vec<&String> = keys
         .iter()

@@ -26,6 +26,7 @@
 
 pub mod client;
 mod derive;
+mod inputs;
 pub mod rowbinary;
 pub mod schema;
 mod search;
@@ -211,7 +212,7 @@ impl ClickHouse {
         while !r.is_done() {
             let bad = |_| QueryError::Backend("a stored input could not be read".into());
             let seq = r.u64().map_err(bad)?;
-            let source = source_named(r.string().map_err(bad)?)?;
+            let source = inputs::source_named(r.string().map_err(bad)?)?;
             let received_ms = r.i64().map_err(bad)?;
             let raw = r.string().map_err(bad)?.to_vec();
             out.push((Seq(seq), source, received_ms, raw));
@@ -225,23 +226,6 @@ impl ClickHouse {
             .parse()
             .map_err(|_| QueryError::Backend(format!("ClickHouse answered {text:?} to a count")))
     }
-}
-
-fn source_named(name: &[u8]) -> Result<Source, QueryError> {
-    [
-        Source::SendApi,
-        Source::Webhook,
-        Source::Import,
-        Source::Proxy,
-    ]
-    .into_iter()
-    .find(|s| s.as_str().as_bytes() == name)
-    .ok_or_else(|| {
-        QueryError::Backend(format!(
-            "a stored input has an unknown source {:?}",
-            String::from_utf8_lossy(name)
-        ))
-    })
 }
 
 impl ImportTarget for ClickHouse {
@@ -299,11 +283,18 @@ impl Backend for ClickHouse {
     fn report(&self, _query: &LogQuery, _options: &ReportOptions) -> BackendResult<Report> {
         Err(not_yet("the report"))
     }
-    fn entry_detail(&self, _id: EntryId) -> BackendResult<Option<EntryDetail>> {
-        Err(not_yet("an entry's detail"))
+    fn entry_detail(&self, id: EntryId) -> BackendResult<Option<EntryDetail>> {
+        let Some(entry) = search::entries(&self.shared, &[id.0])?.into_iter().next() else {
+            return Ok(None);
+        };
+        let Some(key) = inputs::keys_of(&self.shared, &[id.0])?.into_iter().next() else {
+            return Ok(None);
+        };
+        let inputs = inputs::stored_inputs(&self.shared, &key)?;
+        Ok(Some(EntryDetail { entry, inputs }))
     }
-    fn timeline(&self, _wamid: &str) -> BackendResult<Option<Timeline>> {
-        Err(not_yet("a message's timeline"))
+    fn timeline(&self, wamid: &str) -> BackendResult<Option<Timeline>> {
+        Ok(derive::timeline(&self.shared, wamid)?)
     }
     fn contact(&self, _typed: &str) -> BackendResult<Option<Contact>> {
         Err(not_yet("a contact"))
@@ -311,8 +302,8 @@ impl Backend for ClickHouse {
     fn entries(&self, ids: &[u32]) -> BackendResult<Vec<Entry>> {
         search::entries(&self.shared, ids)
     }
-    fn raw_inputs(&self, _ids: &[u32], _each: &mut RawInputSink<'_>) -> BackendResult<()> {
-        Err(not_yet("the raw inputs of entries"))
+    fn raw_inputs(&self, ids: &[u32], each: &mut RawInputSink<'_>) -> BackendResult<()> {
+        inputs::raw_inputs(&self.shared, ids, each)
     }
     fn live(&self, _ids: &RoaringBitmap) -> RoaringBitmap {
         RoaringBitmap::new()
@@ -472,9 +463,12 @@ mod tests {
             Source::Import,
             Source::Proxy,
         ] {
-            assert_eq!(source_named(s.as_str().as_bytes()).expect("as written"), s);
+            assert_eq!(
+                inputs::source_named(s.as_str().as_bytes()).expect("as written"),
+                s
+            );
         }
-        assert!(source_named(b"fax").is_err());
+        assert!(inputs::source_named(b"fax").is_err());
     }
 
     #[test]

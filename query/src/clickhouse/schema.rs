@@ -41,7 +41,8 @@ response_code Nullable(Int64), error_code Nullable(Int64), entry String";
 fn index_view(db: &str, on: &str, suffix: &str) -> String {
     format!(
         "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.input_index_mv{on} TO {db}.input_index{suffix} \
-AS SELECT arrayJoin(arrayConcat(arrayMap(k -> concat('k:', k), keys), arrayMap(p -> concat('p:', p), people))) AS ident, seq \
+AS SELECT arrayJoin(arrayConcat(arrayMap(k -> concat('k:', k), keys), arrayMap(p -> concat('p:', p), people), \
+arrayMap(q -> concat('q:', q), links))) AS ident, seq \
 FROM {db}.inputs{suffix}"
     )
 }
@@ -60,7 +61,7 @@ const TABLES: &[Table] = &[
         name: "inputs",
         columns:
             "seq UInt64, source String, received_ms Int64, raw String, writer UInt64, origin UInt64, \
-keys Array(String), people Array(String), events String",
+keys Array(String), people Array(String), links Array(String), events String",
         engine:
             "MergeTree PARTITION BY toYYYYMM(toDateTime(intDiv(received_ms, 1000))) ORDER BY seq",
         shard_by: "intHash64(seq)",

@@ -16,7 +16,7 @@
 //! Tag 0 is `ticks migrate`'s.
 
 use super::client::{ChError, Client};
-use super::derive::{derive, keys_and_people, Ids};
+use super::derive::{derive, Ids, Named};
 use super::rowbinary::Rows;
 use super::schema::{Layout, SchemaInfo};
 use crate::backend::BackendResult;
@@ -382,7 +382,8 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Op>, tag: u64, writer_id: u64) {
 }
 
 /// The columns of an input row, in the order `input_row` writes them.
-const INPUT_COLUMNS: &str = "seq, source, received_ms, raw, writer, origin, keys, people, events";
+const INPUT_COLUMNS: &str =
+    "seq, source, received_ms, raw, writer, origin, keys, people, links, events";
 
 /// Appends one input's row; collects the index identifiers it names.
 fn input_row(
@@ -393,7 +394,7 @@ fn input_row(
     origin: u64,
     input: &Input,
 ) -> Result<(), QueryError> {
-    let (keys, people) = keys_and_people(&input.events, input.received_ms);
+    let named = Named::of(&input.events, input.received_ms);
     let events = rmp_serde::to_vec_named(&input.events)
         .map_err(|e| QueryError::Backend(format!("an input's events do not encode: {e}")))?;
     rows.u64(seq)
@@ -402,11 +403,11 @@ fn input_row(
         .string(&input.raw)
         .u64(writer)
         .u64(origin)
-        .strings(&keys)
-        .strings(&people)
+        .strings(&named.keys)
+        .strings(&named.people)
+        .strings(&named.links)
         .string(&events);
-    idents.extend(keys.into_iter().map(|k| format!("k:{k}")));
-    idents.extend(people.into_iter().map(|p| format!("p:{p}")));
+    idents.extend(named.joins());
     Ok(())
 }
 
