@@ -328,3 +328,34 @@ fn two_ticks_processes_writing_to_the_cluster_at_once_give_the_embedded_answers(
     assert_same_answers(&embedded, &a, false);
     assert_same_answers(&embedded, &b, false);
 }
+
+#[test]
+fn a_store_migrated_to_clickhouse_answers_as_the_store_did_and_a_second_run_copies_nothing() {
+    let Some(urls) = clickhouse("TICKS_TEST_CLICKHOUSE") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let store = tmp.path().join("store");
+    crate::support::import(&store, &generated(200, 23));
+    let config = clickhouse_config(tmp.path(), &urls, "conformance_migrate", false);
+    for run in 0..2 {
+        let out = crate::support::ticks(
+            &store,
+            &["--config", &config, "migrate", "--to", "clickhouse"],
+        );
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if run == 1 {
+            assert!(said.starts_with("0 inputs copied"), "{said}");
+        } else {
+            assert!(!said.starts_with("0 inputs copied"), "{said}");
+        }
+    }
+    let embedded = Server::start(&store, &[]);
+    let on_clickhouse = Server::start(&tmp.path().join("ch"), &["--config", &config]);
+    assert_same_answers(&embedded, &on_clickhouse, true);
+}
