@@ -277,8 +277,8 @@ impl Backend for ClickHouse {
     fn sorted_ids(&self, query: &LogQuery) -> BackendResult<Vec<u32>> {
         search::sorted_ids(&self.shared, query)
     }
-    fn stats(&self, _query: &LogQuery, _by: GroupBy) -> BackendResult<Stats> {
-        Err(not_yet("counting by field"))
+    fn stats(&self, query: &LogQuery, by: GroupBy) -> BackendResult<Stats> {
+        search::stats(&self.shared, query, by)
     }
     fn report(&self, _query: &LogQuery, _options: &ReportOptions) -> BackendResult<Report> {
         Err(not_yet("the report"))

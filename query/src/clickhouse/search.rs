@@ -16,12 +16,13 @@ use super::client::quote;
 use super::derive::decode_entry;
 use super::rowbinary::Reader;
 use super::writer::Shared;
+use crate::buckets::{bucket_label, Bucketer, Interval};
 use crate::error::QueryError;
-use crate::exec::Page;
+use crate::exec::{Group, GroupBy, Page, Stats};
 use crate::fields::FilterField;
 use crate::params::{Column, Filter, FilterValue};
 use crate::LogQuery;
-use ticks_engine::{Entry, Field, Value};
+use ticks_engine::{Entry, Field, FieldValue, Value};
 
 /// The column of `entries` that holds a field's value, if there is one.
 fn column(field: Field) -> Option<&'static str> {
@@ -241,4 +242,80 @@ pub(super) fn entries(shared: &Shared, ids: &[u32]) -> Result<Vec<Entry>, QueryE
         }
     }
     Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+}
+
+/// Group-by counts over the latest version of the matching entries.
+pub(super) fn stats(shared: &Shared, q: &LogQuery, by: GroupBy) -> Result<Stats, QueryError> {
+    let cond = conditions(q)?;
+    let latest = matching_latest(shared, &cond);
+    let settings = shared.select_settings();
+    let total: u64 = {
+        let text = shared
+            .client
+            .query_text(&format!("SELECT count() FROM {latest}{settings}"))?;
+        text.trim()
+            .parse()
+            .map_err(|_| QueryError::Backend(format!("a count answered {text:?}")))?
+    };
+    let groups = match by {
+        GroupBy::Field(field) => {
+            let col = column(field).ok_or_else(|| unsupported("group_by"))?;
+            let numeric = matches!(field, Field::ResponseCode | Field::ErrorCode);
+            let bytes = shared.client.query(&format!(
+                "SELECT {col}, count() AS n FROM {latest} GROUP BY {col} ORDER BY n DESC{settings} FORMAT RowBinary"
+            ))?;
+            let mut r = Reader::new(&bytes);
+            let mut groups = Vec::new();
+            let bad = |_| QueryError::Backend("a group could not be read".into());
+            while !r.is_done() {
+                // Status and direction are plain strings; the rest Nullable.
+                let plain = matches!(field, Field::Status | Field::Direction);
+                let key = if !plain && r.u8().map_err(bad)? == 1 {
+                    FieldValue::None
+                } else if numeric {
+                    FieldValue::Int(r.i64().map_err(bad)?)
+                } else {
+                    FieldValue::Text(String::from_utf8_lossy(r.string().map_err(bad)?).into_owned())
+                };
+                let count = r.u64().map_err(bad)?;
+                groups.push(Group { key, count });
+            }
+            groups
+        }
+        GroupBy::Day | GroupBy::Hour => {
+            // Minutes in SQL, local buckets here: every zone's offset is a
+            // whole number of minutes, and the buckets are the store's.
+            let interval = if by == GroupBy::Day {
+                Interval::Day
+            } else {
+                Interval::Hour
+            };
+            let text = shared.client.query_text(&format!(
+                "SELECT intDiv(recorded_ms, 60000) AS minute, count() FROM {latest} GROUP BY minute{settings}"
+            ))?;
+            let bucketer = Bucketer::new(&q.tz, interval);
+            let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+            for line in text.lines() {
+                let mut parts = line.split('\t');
+                let (Some(Ok(minute)), Some(Ok(n))) = (
+                    parts.next().map(str::parse::<i64>),
+                    parts.next().map(str::parse::<u64>),
+                ) else {
+                    return Err(QueryError::Backend(format!("a group answered {line:?}")));
+                };
+                let label = bucketer
+                    .of_ms(minute * 60_000)
+                    .map_or_else(|| "invalid".to_string(), |z| bucket_label(&z, interval));
+                *counts.entry(label).or_default() += n;
+            }
+            counts
+                .into_iter()
+                .map(|(k, count)| Group {
+                    key: FieldValue::Text(k),
+                    count,
+                })
+                .collect()
+        }
+    };
+    Ok(Stats { total, groups })
 }
