@@ -133,6 +133,30 @@ fn questions(reference: &Server) -> Vec<String> {
     .map(|s| s.to_string())
     .collect();
     q.push(format!("from={}&to={}", first + third, first + 2 * third));
+    // A Brazilian number typed as a person would, and in its form without
+    // the ninth digit: both find the person's entries under either form.
+    let brazilian = all["entries"]
+        .as_array()
+        .and_then(|a| {
+            a.iter().find_map(|e| {
+                e["phone"]
+                    .as_str()
+                    .filter(|p| p.len() == 13 && p.starts_with("55") && p.as_bytes()[4] == b'9')
+                    .map(String::from)
+            })
+        })
+        .expect("a Brazilian mobile number");
+    let typed = format!(
+        "+{} ({}) {}-{}",
+        &brazilian[..2],
+        &brazilian[2..4],
+        &brazilian[4..9],
+        &brazilian[9..]
+    );
+    let without_ninth = format!("{}{}", &brazilian[..4], &brazilian[5..]);
+    q.push(format!("phone={}", urlencode(&typed)));
+    q.push(format!("phone={without_ninth}&direction=inbound"));
+    q.push(format!("-phone={brazilian}&limit=100"));
     q.push(format!("name={}&status=read", urlencode(&name)));
     q
 }

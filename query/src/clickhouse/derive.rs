@@ -452,7 +452,7 @@ pub(super) const ENTRY_INSERT_COLUMNS: &str =
     "key, version, id, purged, direction, status, recorded_ms, \
 category, name, template, template_language, recipient_type, phone_number_id, subaccount, user, \
 content_type, conversation_type, pricing_category, pricing_type, button, country, wamid, \
-correlation_id, response_code, error_code, entry";
+correlation_id, phone, response_code, error_code, entry";
 
 fn entry_row(rows: &mut Rows, key: &str, version: u64, id: u64, e: &Entry) -> Result<(), ChError> {
     let packed = rmp_serde::to_vec_named(e).map_err(|err| ChError::Server {
@@ -483,6 +483,7 @@ fn entry_row(rows: &mut Rows, key: &str, version: u64, id: u64, e: &Entry) -> Re
         &e.country,
         &e.wamid,
         &e.correlation_id,
+        &e.phone,
     ] {
         rows.opt_string(v.as_deref());
     }

@@ -9,7 +9,8 @@
 //!
 //! What is translated: the fields with a column in `entries` (category,
 //! name, template, status, direction, codes...), the message and
-//! correlation ids, entry ids, the date range, and sorting by time or id.
+//! correlation ids, entry ids, the phone (with its other forms), the date
+//! range, and sorting by time or id.
 //! Anything else is refused by name (`QueryError::Unsupported`).
 
 use super::client::quote;
@@ -76,6 +77,7 @@ fn filter_condition(f: &Filter) -> Result<String, QueryError> {
         FilterField::Wamid => "wamid",
         FilterField::CorrelationId => "correlation_id",
         FilterField::Id => "id",
+        FilterField::Phone => return phone_condition(f),
         _ => return Err(unsupported(&f.param)),
     };
     let any = |values: &[FilterValue]| -> Result<String, QueryError> {
@@ -91,6 +93,31 @@ fn filter_condition(f: &Filter) -> Result<String, QueryError> {
     }
     if !f.exclude.is_empty() {
         parts.push(format!("NOT {}", any(&f.exclude)?));
+    }
+    Ok(parts.join(" AND "))
+}
+
+/// `phone=`: the entry's number is the one typed or one of its other
+/// forms (Brazil's ninth digit, Mexico's `521`...), as the store matches it.
+fn phone_condition(f: &Filter) -> Result<String, QueryError> {
+    let forms = |values: &[FilterValue]| -> Result<String, QueryError> {
+        let mut all = Vec::new();
+        for v in values {
+            let FilterValue::Exact(typed) = v else {
+                return Err(unsupported(&f.param));
+            };
+            all.push(typed.clone());
+            all.extend(ticks_engine::number_variants(typed));
+        }
+        let list: Vec<String> = all.iter().map(|p| quote(p)).collect();
+        Ok(format!("ifNull(phone IN ({}), 0)", list.join(", ")))
+    };
+    let mut parts = Vec::new();
+    if !f.include.is_empty() {
+        parts.push(forms(&f.include)?);
+    }
+    if !f.exclude.is_empty() {
+        parts.push(format!("NOT {}", forms(&f.exclude)?));
     }
     Ok(parts.join(" AND "))
 }
@@ -136,7 +163,7 @@ argMax(conversation_type, version) AS conversation_type, \
 argMax(pricing_category, version) AS pricing_category, \
 argMax(pricing_type, version) AS pricing_type, argMax(button, version) AS button, \
 argMax(country, version) AS country, argMax(wamid, version) AS wamid, \
-argMax(correlation_id, version) AS correlation_id, \
+argMax(correlation_id, version) AS correlation_id, argMax(phone, version) AS phone, \
 argMax(response_code, version) AS response_code, argMax(error_code, version) AS error_code";
 
 /// The latest rows of the entries that match `cond`, as a subquery.
