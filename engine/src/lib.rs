@@ -100,8 +100,8 @@ pub use model::{
 pub use phone::{is_user_id, normalize_phone, normalize_username, number_variants};
 pub use state::{Field, Key, Value};
 pub use store::{
-    drop_derived, entry_key, AppendCallback, Config, Contact, ContactCounts, Derivation,
-    DerivedFrom, Entry, EntryDetail, FieldValue, Identifiers, KeyColumn, Marketing, PendingAppend,
-    PreferenceChange, Snapshot, Store, StoreStats, StoredInput, TemplatesAdded, TextColumn,
-    Timeline, TimelineItem, WriteHealth,
+    drop_derived, entry_key, redact_input, AppendCallback, Config, Contact, ContactCounts,
+    Derivation, DerivedFrom, Entry, EntryDetail, FieldValue, Identifiers, KeyColumn, Marketing,
+    PendingAppend, PreferenceChange, Snapshot, Store, StoreStats, StoredInput, TemplatesAdded,
+    TextColumn, Timeline, TimelineItem, WriteHealth,
 };

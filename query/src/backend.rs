@@ -72,7 +72,7 @@ pub trait Backend: Send + Sync {
     fn raw_inputs(&self, ids: &[u32], each: &mut RawInputSink<'_>) -> BackendResult<()>;
 
     /// The entries of `ids` that exist and are not purged.
-    fn live(&self, ids: &RoaringBitmap) -> RoaringBitmap;
+    fn live(&self, ids: &RoaringBitmap) -> BackendResult<RoaringBitmap>;
     /// Deletes entries for good (see the engine's purge), keeping a purge
     /// record: who, which filter, which export receipt, whether forced.
     fn purge(
@@ -206,8 +206,8 @@ impl Backend for Store {
         })?)
     }
 
-    fn live(&self, ids: &RoaringBitmap) -> RoaringBitmap {
-        self.snapshot().live() & ids
+    fn live(&self, ids: &RoaringBitmap) -> BackendResult<RoaringBitmap> {
+        Ok(self.snapshot().live() & ids)
     }
 
     fn purge(

@@ -111,7 +111,7 @@ pub(crate) fn purge(
     receipt: Option<&str>,
     force: bool,
 ) -> Result<std::result::Result<Purged, Refusal>> {
-    let live = store.live(ids);
+    let live = store.live(ids)?;
     if live.is_empty() {
         return Ok(Ok(Purged {
             deleted: 0,

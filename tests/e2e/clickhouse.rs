@@ -248,3 +248,153 @@ fn ticks_killed_during_ingest_loses_no_acknowledged_webhook() {
         &lost[..lost.len().min(5)]
     );
 }
+
+/// The embedded store and ClickHouse, both fed the same generated traffic.
+#[test]
+fn a_purge_on_clickhouse_removes_exactly_what_it_names_and_leaves_nothing_of_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(ch) = OwnClickHouse::start(tmp.path()) else {
+        return;
+    };
+    let data = crate::support::generated(150, 31);
+    let embedded = Server::start(&tmp.path().join("embedded"), &[]);
+    let on_clickhouse = serve_on(&tmp.path().join("data"), &ch);
+    for s in [&embedded, &on_clickhouse] {
+        let r = s
+            .client
+            .post(s.url("/v1/import"))
+            .body(data.clone())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // The purged: every failed message. Their wamids must be gone from
+    // every table afterwards; the others must all be there.
+    let failed = on_clickhouse
+        .get_json("/v1/logs?status=failed&limit=1000")
+        .1;
+    let gone: Vec<String> = failed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["wamid"].as_str().map(String::from))
+        .collect();
+    assert!(
+        gone.len() > 3,
+        "too few failed messages to test: {}",
+        gone.len()
+    );
+    let total_before = on_clickhouse.get_json("/v1/logs?limit=0").1["total"]
+        .as_u64()
+        .unwrap();
+    // Refused without an export, as on the embedded store.
+    let (status, refused) = on_clickhouse.post_json(
+        "/v1/delete",
+        &serde_json::json!({"filter": "status=failed"}),
+    );
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(
+        on_clickhouse.get_json("/v1/logs?limit=0").1["total"]
+            .as_u64()
+            .unwrap(),
+        total_before
+    );
+    for s in [&embedded, &on_clickhouse] {
+        let export = s
+            .client
+            .get(s.url("/v1/export?format=csv&status=failed"))
+            .send()
+            .unwrap();
+        assert_eq!(export.status(), 200);
+        let _ = export.bytes().unwrap();
+        let (status, v) = s.post_json(
+            "/v1/delete",
+            &serde_json::json!({"filter": "status=failed"}),
+        );
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["deleted"].as_u64(), Some(gone.len() as u64), "{v}");
+        assert!(v["receipt"].is_string());
+    }
+    assert_eq!(
+        on_clickhouse.get_json("/v1/logs?limit=0").1["total"]
+            .as_u64()
+            .unwrap(),
+        total_before - gone.len() as u64
+    );
+    // Nothing of a purged message is left in any table, and, once the
+    // purge says its erasure finished, in no part on disk.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while ch.query("SELECT count() FROM ticks.purges_erased").trim() != "1" {
+        assert!(
+            Instant::now() < deadline,
+            "the erasure did not finish: {} {}",
+            ch.query("SELECT table, name, modification_time FROM system.parts WHERE database = 'ticks' AND active = 0"),
+            ch.query("SELECT table, mutation_id, is_done FROM system.mutations WHERE database = 'ticks'")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let parts = ch.query("SELECT count() FROM system.parts WHERE database = 'ticks' AND active = 0 AND table IN ('inputs', 'input_index', 'entries', 'entry_ids', 'redactions')");
+    assert_eq!(parts.trim(), "0", "replaced parts still on disk");
+    for wamid in &gone {
+        for (table, columns) in [
+            (
+                "inputs",
+                "raw, arrayStringConcat(keys, ' '), arrayStringConcat(links, ' '), events",
+            ),
+            ("input_index", "ident"),
+            ("entries", "key, entry"),
+            ("entry_ids", "key"),
+            ("redactions", "raw, events"),
+        ] {
+            let n = ch.query(&format!(
+                "SELECT count() FROM ticks.{table} WHERE position(concat({columns}, ''), '{wamid}') > 0"
+            ));
+            assert_eq!(n.trim(), "0", "{wamid} is still in {table}");
+        }
+    }
+    // What survives is what the embedded store keeps, raw inputs included
+    // (shared inputs redacted the same way).
+    for q in ["limit=1000", "direction=inbound&limit=1000"] {
+        let strip = |v: serde_json::Value| -> Vec<serde_json::Value> {
+            let mut es = v["entries"].as_array().cloned().unwrap_or_default();
+            for e in &mut es {
+                e["id"] = serde_json::Value::Null;
+                e["in_reply_to"] = serde_json::Value::Null;
+            }
+            es
+        };
+        assert_eq!(
+            strip(embedded.get_json(&format!("/v1/logs?{q}")).1),
+            strip(on_clickhouse.get_json(&format!("/v1/logs?{q}")).1),
+            "{q}"
+        );
+    }
+    let ndjson = |s: &Server| -> Vec<serde_json::Value> {
+        let body = s
+            .client
+            .get(s.url("/v1/export?format=ndjson"))
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap();
+        body.split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_slice(l).unwrap();
+                v["received_ms"] = serde_json::Value::Null;
+                v
+            })
+            .collect()
+    };
+    assert_eq!(ndjson(&embedded), ndjson(&on_clickhouse));
+    // A redelivered status of a purged message does not bring it back.
+    let again = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550001111", "phone_number_id": "111"},
+        "statuses": [{"id": gone[0], "status": "failed", "timestamp": "1760000000", "recipient_id": "5511981390501"}]
+    }}]}]});
+    let (status, _) = on_clickhouse.post_webhook(again.to_string().as_bytes());
+    assert_eq!(status, 200);
+    let (_, found) = on_clickhouse.get_json(&format!("/v1/logs?wamid={}", gone[0]));
+    assert_eq!(found["total"], 0, "a purged message came back");
+}

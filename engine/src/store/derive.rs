@@ -10,7 +10,8 @@
 
 use super::views::{entry_of, name_group_members, timeline_of};
 use super::{Entry, Timeline};
-use crate::model::{EntryId, Event, Seq};
+use crate::log::InputRecord;
+use crate::model::{EntryId, Event, Seq, Source};
 use crate::state::{other_fingerprint, State};
 use rustc_hash::FxHashMap;
 
@@ -28,6 +29,37 @@ pub fn entry_key(event: &Event, received_ms: i64) -> String {
         Event::Inbound(m) => m.wamid.clone(),
         Event::Other(o) => format!("event:{:016x}", other_fingerprint(o, received_ms)),
     }
+}
+
+/// What is left of an input shared by purged and surviving entries, as a
+/// purge in the store leaves it: the purged entries' events dropped (their
+/// duplicates too), and the raw JSON's array items that name only them cut
+/// out (the whole raw replaced by a placeholder when a purged identifier
+/// would remain). `purged` says which entry keys are purged.
+pub fn redact_input(
+    source: Source,
+    received_ms: i64,
+    raw: Vec<u8>,
+    events: Vec<Event>,
+    purged: &dyn Fn(&str) -> bool,
+) -> (Vec<u8>, Vec<Event>) {
+    // The store redacts by entry id: here 0 is purged, 1 survives.
+    let mut rec = InputRecord {
+        source,
+        received_ms,
+        raw,
+        events: events
+            .into_iter()
+            .map(|e| {
+                let id = u32::from(!purged(&entry_key(&e, received_ms)));
+                (Some(EntryId(id)), e)
+            })
+            .collect(),
+    };
+    let mut ids = roaring::RoaringBitmap::new();
+    ids.insert(0);
+    crate::log::erase::redact(&mut rec, &ids);
+    (rec.raw, rec.events.into_iter().map(|(_, e)| e).collect())
 }
 
 /// Entries folded from inputs in memory.
@@ -56,10 +88,18 @@ impl Derivation {
     /// Folds one input's events as the store folds an appended input:
     /// duplicates of what was folded before are dropped. Inputs may come in
     /// any order (an entry depends on the set of its events), each once
-    /// under its own `seq`.
-    pub fn add(&mut self, seq: Seq, received_ms: i64, events: &[Event]) {
+    /// under its own `seq`. Returns, event by event, the key of the entry
+    /// it was folded into, `None` for a duplicate (as the store's record
+    /// assigns them: an input is one of an entry's inputs where it has a
+    /// new event of the entry).
+    pub fn add(&mut self, seq: Seq, received_ms: i64, events: &[Event]) -> Vec<Option<String>> {
         let mut overlay = self.state.overlay();
         let assignments = self.state.classify(&mut overlay, events, received_ms);
+        let folded_into: Vec<Option<String>> = assignments
+            .iter()
+            .zip(events)
+            .map(|(a, e)| a.map(|_| entry_key(e, received_ms)))
+            .collect();
         let kept: Vec<(EntryId, Event)> = assignments
             .iter()
             .zip(events)
@@ -79,6 +119,7 @@ impl Derivation {
         if !kept.is_empty() {
             self.state.apply(seq, received_ms, &kept);
         }
+        folded_into
     }
 
     /// The key of this derivation's entry `id` (an entry's `in_reply_to`

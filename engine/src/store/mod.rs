@@ -22,7 +22,7 @@ mod views;
 mod writer;
 
 pub use config::Config;
-pub use derive::{entry_key, Derivation};
+pub use derive::{entry_key, redact_input, Derivation};
 pub use people::{Contact, ContactCounts, Identifiers, Marketing, PreferenceChange};
 pub use shared::{AppendCallback, DerivedFrom, WriteHealth};
 pub use snapshot::{FieldValue, KeyColumn, Snapshot};

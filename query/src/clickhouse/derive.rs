@@ -23,6 +23,7 @@
 //! back before it writes the entry.
 
 use super::client::{quote, ChError};
+use super::purge::{delete_entries_of, purged_among};
 use super::rowbinary::{Reader, Rows};
 use super::writer::Shared;
 use std::collections::{BTreeMap, BTreeSet};
@@ -257,7 +258,11 @@ pub(super) fn derive(
         return Ok(());
     }
     let (derivation, mut components) = fold(shared, idents)?;
-    let entries = derivation.entries();
+    let mut entries = derivation.entries();
+    // A purged entry stays purged, whatever comes for it later.
+    let keys: Vec<&String> = entries.iter().map(|(k, _)| k).collect();
+    let purged = purged_among(shared, &keys)?;
+    entries.retain(|(k, _)| !purged.contains(k));
     if entries.is_empty() {
         return Ok(());
     }
@@ -277,7 +282,19 @@ pub(super) fn derive(
             .map(|&id| EntryId(id as u32));
         entry_row(&mut rows, &key, version, id, &entry)?;
     }
-    shared.insert("entries", ENTRY_INSERT_COLUMNS, &rows)
+    shared.insert("entries", ENTRY_INSERT_COLUMNS, &rows)?;
+    // A purge recorded after the check above (another process's) has
+    // already run its deletions, or runs them after this insert: these
+    // rows go in both cases.
+    let written: Vec<&String> = id_of.keys().collect();
+    let purged = purged_among(shared, &written)?;
+    if !purged.is_empty() {
+        delete_entries_of(shared, &purged).map_err(|e| ChError::Server {
+            status: 503,
+            message: e.to_string(),
+        })?;
+    }
+    Ok(())
 }
 
 /// The timeline of the message `wamid`, folded from its person's inputs

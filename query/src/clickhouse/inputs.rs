@@ -7,7 +7,7 @@ use super::rowbinary::Reader;
 use super::writer::Shared;
 use crate::backend::RawInputSink;
 use crate::error::QueryError;
-use ticks_engine::{entry_key, Event, Seq, Source, StoredInput};
+use ticks_engine::{Derivation, Event, Seq, Source, StoredInput};
 
 /// Seqs or ids per `IN (...)` list.
 const CHUNK: usize = 5_000;
@@ -36,7 +36,7 @@ pub(super) fn keys_of(shared: &Shared, ids: &[u32]) -> Result<Vec<String>, Query
 }
 
 /// The seqs of the inputs that hold events of `keys`, ascending, each once.
-fn seqs_of(shared: &Shared, keys: &[String]) -> Result<Vec<u64>, QueryError> {
+pub(super) fn seqs_of(shared: &Shared, keys: &[String]) -> Result<Vec<u64>, QueryError> {
     let t = shared.table("input_index");
     let mut seqs = Vec::new();
     for chunk in keys.chunks(CHUNK) {
@@ -69,38 +69,26 @@ pub(super) fn source_named(name: &[u8]) -> Result<Source, QueryError> {
     })
 }
 
-/// Calls `each` with every input of the entries `ids`, each once, in
-/// `seq` order.
-pub(super) fn raw_inputs(
-    shared: &Shared,
-    ids: &[u32],
-    each: &mut RawInputSink<'_>,
-) -> Result<(), QueryError> {
-    let seqs = seqs_of(shared, &keys_of(shared, ids)?)?;
-    let t = shared.table("inputs");
-    for chunk in seqs.chunks(CHUNK) {
-        let list: Vec<String> = chunk.iter().map(u64::to_string).collect();
-        let bytes = shared.client.query(&format!(
-            "SELECT seq, source, received_ms, raw FROM {t} WHERE seq IN ({}) ORDER BY seq FORMAT RowBinary",
-            list.join(",")
-        ))?;
-        let mut r = Reader::new(&bytes);
-        while !r.is_done() {
-            let seq = r.u64().map_err(|_| bad("an input"))?;
-            let source = source_named(r.string().map_err(|_| bad("an input"))?)?;
-            let received_ms = r.i64().map_err(|_| bad("an input"))?;
-            let raw = r.string().map_err(|_| bad("an input"))?;
-            each(Seq(seq), source, received_ms, raw)
-                .map_err(|e| QueryError::Backend(format!("writing an input: {e}")))?;
-        }
-    }
-    Ok(())
+/// One stored input with its parsed events.
+struct Stored {
+    seq: u64,
+    source: Source,
+    received_ms: i64,
+    raw: Vec<u8>,
+    events: Vec<Event>,
+    /// Event by event, the key of the entry it was folded into.
+    folded: Vec<Option<String>>,
 }
 
-/// The inputs of the entry `key`, with only its own events.
-pub(super) fn stored_inputs(shared: &Shared, key: &str) -> Result<Vec<StoredInput>, QueryError> {
-    let seqs = seqs_of(shared, &[key.to_string()])?;
+/// Every input of the entries `keys`, in `seq` order, each with the keys
+/// its events were folded into (`None`: a duplicate of an earlier event),
+/// as the store assigns a record's events: an input whose every event of
+/// an entry repeats an earlier one is not one of that entry's inputs (the
+/// store keeps no record of it; ClickHouse keeps every arrival).
+fn inputs_of(shared: &Shared, keys: &[String]) -> Result<Vec<Stored>, QueryError> {
+    let seqs = seqs_of(shared, keys)?;
     let t = shared.table("inputs");
+    let mut fold = Derivation::new(shared.attribution_window_hours);
     let mut out = Vec::new();
     for chunk in seqs.chunks(CHUNK) {
         let list: Vec<String> = chunk.iter().map(u64::to_string).collect();
@@ -117,18 +105,64 @@ pub(super) fn stored_inputs(shared: &Shared, key: &str) -> Result<Vec<StoredInpu
             let events: Vec<Event> =
                 rmp_serde::from_slice(r.string().map_err(|_| bad("an input"))?)
                     .map_err(|e| QueryError::Backend(format!("the events of input {seq}: {e}")))?;
-            let events = events
-                .into_iter()
-                .filter(|e| entry_key(e, received_ms) == key)
-                .collect();
-            out.push(StoredInput {
-                seq: Seq(seq),
+            let folded = fold.add(Seq(seq), received_ms, &events);
+            out.push(Stored {
+                seq,
                 source,
                 received_ms,
                 raw,
                 events,
+                folded,
             });
         }
+    }
+    Ok(out)
+}
+
+/// Calls `each` with every input of the entries `ids`, each once, in
+/// `seq` order.
+pub(super) fn raw_inputs(
+    shared: &Shared,
+    ids: &[u32],
+    each: &mut RawInputSink<'_>,
+) -> Result<(), QueryError> {
+    let keys = keys_of(shared, ids)?;
+    let wanted: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+    for input in inputs_of(shared, &keys)? {
+        if input
+            .folded
+            .iter()
+            .flatten()
+            .any(|k| wanted.contains(k.as_str()))
+        {
+            each(Seq(input.seq), input.source, input.received_ms, &input.raw)
+                .map_err(|e| QueryError::Backend(format!("writing an input: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// The inputs of the entry `key`, with only its own events.
+pub(super) fn stored_inputs(shared: &Shared, key: &str) -> Result<Vec<StoredInput>, QueryError> {
+    let mut out = Vec::new();
+    for input in inputs_of(shared, &[key.to_string()])? {
+        let events: Vec<Event> = input
+            .events
+            .into_iter()
+            .zip(input.folded)
+            .filter(|(_, k)| k.as_deref() == Some(key))
+            .map(|(e, _)| e)
+            .collect();
+        if events.is_empty() {
+            continue;
+        }
+        out.push(StoredInput {
+            seq: Seq(input.seq),
+            source: input.source,
+            received_ms: input.received_ms,
+            raw: input.raw,
+            events,
+        });
     }
     Ok(out)
 }

@@ -27,6 +27,7 @@
 pub mod client;
 mod derive;
 mod inputs;
+mod purge;
 pub mod rowbinary;
 pub mod schema;
 mod search;
@@ -160,6 +161,13 @@ impl ClickHouse {
     /// on the cluster.
     pub fn schema(&self) -> &SchemaInfo {
         &self.shared.info
+    }
+
+    /// Finishes the erasure of purges that did not finish (a crash, or
+    /// ClickHouse down midway); returns how many. `ticks serve` runs it at
+    /// start, beside serving.
+    pub fn resume_purges(&self) -> Result<usize, QueryError> {
+        purge::resume(&self.shared)
     }
 
     /// This process's writer tag (part of every `seq` it hands out).
@@ -305,18 +313,31 @@ impl Backend for ClickHouse {
     fn raw_inputs(&self, ids: &[u32], each: &mut RawInputSink<'_>) -> BackendResult<()> {
         inputs::raw_inputs(&self.shared, ids, each)
     }
-    fn live(&self, _ids: &RoaringBitmap) -> RoaringBitmap {
-        RoaringBitmap::new()
+    fn live(&self, ids: &RoaringBitmap) -> BackendResult<RoaringBitmap> {
+        purge::live(&self.shared, ids)
     }
     fn purge(
         &self,
-        _ids: &RoaringBitmap,
-        _actor: &str,
-        _filter: &str,
-        _receipt: Option<String>,
-        _forced: bool,
+        ids: &RoaringBitmap,
+        actor: &str,
+        filter: &str,
+        receipt: Option<String>,
+        forced: bool,
     ) -> BackendResult<Seq> {
-        Err(not_yet("purging entries"))
+        let mut bytes = Vec::new();
+        ids.serialize_into(&mut bytes)
+            .map_err(|e| QueryError::Backend(format!("the purged ids: {e}")))?;
+        let record = PurgeRecord {
+            at_ms: ticks_ingest::now_ms(),
+            actor: actor.to_string(),
+            filter: filter.to_string(),
+            count: ids.len(),
+            receipt,
+            forced,
+            ids: bytes,
+        };
+        let seq = self.writer.next_seq()?;
+        purge::purge(&self.shared, seq, ids, &record)
     }
 
     fn purges(&self) -> BackendResult<Vec<(Seq, PurgeRecord)>> {

@@ -7,7 +7,21 @@
 //! | `settings` | ReplacingMergeTree(`version`) by namespace and key | saved searches, receipts, relay cursors, alert rules; a deletion is a newer row marked `deleted`; read with `argMax` per key, never `FINAL` |
 //! | `purges` | MergeTree by `seq` | who purged what, under which receipt |
 //! | `writers` | MergeTree by tag | the tags of the processes that write (a tag is part of every `seq` a process hands out) |
+//! | `input_index` | MergeTree by ident | which inputs hold events of an entry (`k:` key), name a person (`p:` identifier) or quote a message (`q:` wamid); a materialized view of `inputs` |
+//! | `entries` | ReplacingMergeTree(`version`) by key | each entry as the engine's fold derives it, with the columns filters read; the largest version is the entry |
+//! | `entry_ids` | MergeTree by key | the id of each entry: the smallest any process gave it |
+//! | `id_blocks` | MergeTree by block | blocks of 4,096 ids, each claimed by one process |
+//! | `purged_keys` | MergeTree by hash | the SHA-256 of each purged entry's key: a redelivery never derives it again |
+//! | `purges_erased` | MergeTree by seq | the purges whose erasure finished (an unfinished one is resumed at open) |
+//! | `redactions` | MergeTree by purge and seq | inputs shared with surviving entries, redacted, staged while a purge deletes the originals |
 //! | `meta` | ReplacingMergeTree(`version`) by key | the schema version |
+//!
+//! Tables that hold content (`inputs`, `input_index`, `entries`,
+//! `entry_ids`, `redactions`) drop the parts a mutation replaced after 60
+//! seconds (`old_parts_lifetime`, 480 by default), so that a purge can
+//! wait until its content is gone from disk. The price: a merge's new part
+//! is not fsynced on 18.16, and a power loss within that minute can lose
+//! it with its sources gone (a crash of the server alone cannot).
 //!
 //! On a cluster each node holds `<table>_local` with the engine above and
 //! `<table>`, a Distributed table over the cluster's shards (inputs by
@@ -63,8 +77,8 @@ const TABLES: &[Table] = &[
         columns:
             "seq UInt64, source String, received_ms Int64, raw String, writer UInt64, origin UInt64, \
 keys Array(String), people Array(String), links Array(String), events String",
-        engine:
-            "MergeTree PARTITION BY toYYYYMM(toDateTime(intDiv(received_ms, 1000))) ORDER BY seq",
+        engine: "MergeTree PARTITION BY toYYYYMM(toDateTime(intDiv(received_ms, 1000))) ORDER BY seq \
+SETTINGS old_parts_lifetime = 60",
         shard_by: "intHash64(seq)",
     },
     Table {
@@ -88,19 +102,19 @@ keys Array(String), people Array(String), links Array(String), events String",
     Table {
         name: "input_index",
         columns: "ident String, seq UInt64",
-        engine: "MergeTree ORDER BY (ident, seq)",
+        engine: "MergeTree ORDER BY (ident, seq) SETTINGS old_parts_lifetime = 60",
         shard_by: "intHash64(seq)",
     },
     Table {
         name: "entries",
         columns: ENTRY_COLUMNS,
-        engine: "ReplacingMergeTree(version) ORDER BY key",
+        engine: "ReplacingMergeTree(version) ORDER BY key SETTINGS old_parts_lifetime = 60",
         shard_by: "cityHash64(key)",
     },
     Table {
         name: "entry_ids",
         columns: "key String, id UInt64",
-        engine: "MergeTree ORDER BY key",
+        engine: "MergeTree ORDER BY key SETTINGS old_parts_lifetime = 60",
         shard_by: "cityHash64(key)",
     },
     Table {
@@ -108,6 +122,25 @@ keys Array(String), people Array(String), links Array(String), events String",
         columns: "block UInt64, writer UInt64, seen_ms Int64",
         engine: "MergeTree ORDER BY block",
         shard_by: "intHash64(block)",
+    },
+    Table {
+        name: "purged_keys",
+        columns: "hash String, purge UInt64",
+        engine: "MergeTree ORDER BY hash",
+        shard_by: "cityHash64(hash)",
+    },
+    Table {
+        name: "purges_erased",
+        columns: "seq UInt64",
+        engine: "MergeTree ORDER BY seq",
+        shard_by: "intHash64(seq)",
+    },
+    Table {
+        name: "redactions",
+        columns: "purge UInt64, seq UInt64, source String, received_ms Int64, raw String, writer UInt64, \
+origin UInt64, keys Array(String), people Array(String), links Array(String), events String",
+        engine: "MergeTree ORDER BY (purge, seq) SETTINGS old_parts_lifetime = 60",
+        shard_by: "intHash64(seq)",
     },
     Table {
         name: "meta",
@@ -254,6 +287,20 @@ mod tests {
         let with_ddl =
             statements("`ticks`", &Layout::Cluster("c1".into()), true).expect("as written");
         assert!(with_ddl.iter().all(|s| s.contains("ON CLUSTER `c1`")));
+    }
+
+    #[test]
+    fn tables_that_hold_content_drop_replaced_parts_within_a_minute() {
+        for name in [
+            "inputs",
+            "input_index",
+            "entries",
+            "entry_ids",
+            "redactions",
+        ] {
+            let t = TABLES.iter().find(|t| t.name == name).expect("a table");
+            assert!(t.engine.contains("old_parts_lifetime = 60"), "{name}");
+        }
     }
 
     #[test]

@@ -77,7 +77,7 @@ impl Shared {
 
     /// The settings an insert needs: on a cluster, answered only once
     /// every shard has its rows.
-    fn insert_settings(&self) -> &'static [(&'static str, &'static str)] {
+    pub(super) fn insert_settings(&self) -> &'static [(&'static str, &'static str)] {
         match self.layout {
             Layout::Single => &[],
             Layout::Cluster(_) => &[("insert_distributed_sync", "1")],
@@ -139,6 +139,12 @@ impl Shared {
             fault: self.fault.lock().map(|f| f.clone()).unwrap_or(None),
             failures: self.failures.load(Ordering::SeqCst),
         }
+    }
+
+    /// Counts a failure that is not a write's (a purge's last step), and
+    /// says why until the next write succeeds.
+    pub(super) fn note_fault(&self, why: String) {
+        self.set_fault(Some(why));
     }
 
     fn set_fault(&self, fault: Option<String>) {
@@ -213,6 +219,8 @@ type Done = Box<dyn FnOnce(BackendResult<Vec<AppendOutcome>>) + Send>;
 
 enum Op {
     Append(Vec<Input>, Done),
+    /// A sequence number for a record that is not an input (a purge's).
+    NextSeq(mpsc::Sender<u64>),
     Migrated(Vec<(Seq, Input)>, mpsc::Sender<Result<(), QueryError>>),
 }
 
@@ -285,6 +293,19 @@ impl Writer {
         }
         rx.recv()
             .map_err(|_| QueryError::Unavailable("the ClickHouse writer stopped".into()))?
+    }
+
+    /// A sequence number from this process's tag, for a purge record.
+    pub(super) fn next_seq(&self) -> Result<Seq, QueryError> {
+        let (tx, rx) = mpsc::channel();
+        if self.send(Op::NextSeq(tx)).is_err() {
+            return Err(QueryError::Unavailable(
+                "the ClickHouse writer stopped".into(),
+            ));
+        }
+        rx.recv()
+            .map(Seq)
+            .map_err(|_| QueryError::Unavailable("the ClickHouse writer stopped".into()))
     }
 
     /// Stops the thread once it wrote what was queued.
@@ -366,6 +387,9 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Op>, tag: u64, writer_id: u64) {
                 Op::Append(inputs, done) => {
                     queued += inputs.len();
                     appends.push((inputs, done));
+                }
+                Op::NextSeq(reply) => {
+                    let _ = reply.send(seqs.next(now_ms()));
                 }
                 Op::Migrated(inputs, reply) => {
                     let _ = reply.send(write_migrated(shared, &mut migrated, &mut ids, inputs));

@@ -313,7 +313,18 @@ fn serve_clickhouse(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let backend: Arc<dyn Backend> = Arc::new(clickhouse);
+    let clickhouse = Arc::new(clickhouse);
+    {
+        // A purge that did not finish erasing (a crash, ClickHouse down
+        // midway) finishes now, beside serving.
+        let clickhouse = clickhouse.clone();
+        std::thread::spawn(move || match clickhouse.resume_purges() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("finished erasing {n} purges"),
+            Err(e) => tracing::error!("finishing unfinished purges: {e}"),
+        });
+    }
+    let backend: Arc<dyn Backend> = clickhouse;
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
