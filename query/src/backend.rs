@@ -10,9 +10,9 @@
 //! by their [`Seq`]; sets of entries are roaring bitmaps of ids.
 
 use crate::error::QueryError;
-use crate::exec::{Page, Stats};
+use crate::exec::{GroupBy, Page, Stats};
+use crate::params::LogQuery;
 use crate::report::{Report, ReportOptions};
-use crate::{GroupBy, LogQuery};
 use roaring::RoaringBitmap;
 use std::sync::Arc;
 use ticks_engine::templates::{Catalog, TemplateDef};

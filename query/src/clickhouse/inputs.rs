@@ -4,7 +4,7 @@
 
 use super::client::quote;
 use super::rowbinary::Reader;
-use super::writer::Shared;
+use super::shared::Shared;
 use crate::backend::RawInputSink;
 use crate::error::QueryError;
 use ticks_engine::{Derivation, Event, Seq, Source, StoredInput};

@@ -17,9 +17,12 @@
 //! [`QueryError::Unsupported`] naming it, never an empty answer that would
 //! read as "nothing found".
 //!
-//! Modules: `client.rs` (the HTTP interface, several URLs tried in turn),
-//! `rowbinary.rs` (the `RowBinary` rows inserts and reads use), `schema.rs`
-//! (the tables, created and upgraded at open), `writer.rs` (the group
+//! Modules, from the bottom up: `client.rs` (the HTTP interface, several
+//! URLs tried in turn), `rowbinary.rs` (the `RowBinary` rows inserts and
+//! reads use), `schema.rs` (the tables, created and upgraded at open),
+//! `shared.rs` (what the handles, the writer and a purge share),
+//! `named.rs` (what an input names), `inputs.rs` (the raw inputs of
+//! entries), `purge.rs` (purge and erasure), `writer.rs` (the group
 //! commit of inputs and the writer tag), `derive.rs` (entries derived
 //! again after each write, their versions and ids), `search.rs` (the log
 //! table as SQL over each entry's latest version).
@@ -27,18 +30,20 @@
 pub mod client;
 mod derive;
 mod inputs;
+mod named;
 mod purge;
 pub mod rowbinary;
 pub mod schema;
 mod search;
+mod shared;
 mod writer;
 
 use crate::alerts::{Alerts, Transition};
 use crate::backend::{Backend, BackendResult, RawInputSink};
 use crate::error::QueryError;
-use crate::exec::{Page, Stats};
+use crate::exec::{GroupBy, Page, Stats};
+use crate::params::LogQuery;
 use crate::report::{Report, ReportOptions};
-use crate::{GroupBy, LogQuery};
 use client::{quote, ChError, Client};
 use roaring::RoaringBitmap;
 use rowbinary::Reader;
@@ -100,7 +105,7 @@ pub type StoredInput = (Seq, Source, i64, Vec<u8>);
 
 /// The log on ClickHouse.
 pub struct ClickHouse {
-    shared: Arc<writer::Shared>,
+    shared: Arc<shared::Shared>,
     writer: writer::Writer,
     templates: Arc<Catalog>,
 }
@@ -142,7 +147,7 @@ impl ClickHouse {
             param: "clickhouse_database".into(),
             message: "not a plain name".into(),
         })?;
-        let shared = Arc::new(writer::Shared::new(
+        let shared = Arc::new(shared::Shared::new(
             client,
             db,
             layout,

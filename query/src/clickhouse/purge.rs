@@ -27,7 +27,7 @@ use super::client::{quote, ChError, Client};
 use super::inputs::{keys_of, seqs_of};
 use super::rowbinary::{Reader, Rows};
 use super::schema::Layout;
-use super::writer::Shared;
+use super::shared::Shared;
 use crate::error::QueryError;
 use roaring::RoaringBitmap;
 use sha2::{Digest, Sha256};
@@ -250,7 +250,7 @@ fn erase(shared: &Shared, purge: Seq, keys: &[String]) -> Result<(), QueryError>
             }
             let (raw, events) =
                 redact_input(source, received_ms, raw, events, &|k| purged.contains(k));
-            let named = super::derive::Named::of(&events, received_ms);
+            let named = super::named::Named::of(&events, received_ms);
             let packed = rmp_serde::to_vec_named(&events).map_err(|e| failed(&e.to_string()))?;
             staged
                 .u64(purge.0)

@@ -16,13 +16,13 @@
 use super::client::quote;
 use super::derive::decode_entry;
 use super::rowbinary::Reader;
-use super::writer::Shared;
+use super::shared::Shared;
 use crate::buckets::{bucket_label, Bucketer, Interval};
 use crate::error::QueryError;
 use crate::exec::{Group, GroupBy, Page, Stats};
 use crate::fields::FilterField;
+use crate::params::LogQuery;
 use crate::params::{Column, Filter, FilterValue};
-use crate::LogQuery;
 use ticks_engine::{Entry, Field, FieldValue, Value};
 
 /// The column of `entries` that holds a field's value, if there is one.
@@ -74,7 +74,8 @@ fn value_condition(param: &str, col: &str, value: &FilterValue) -> Result<String
 fn filter_condition(f: &Filter) -> Result<String, QueryError> {
     let col = match f.field {
         FilterField::Indexed(field) => column(field).ok_or_else(|| unsupported(&f.param))?,
-        FilterField::Wamid => "wamid",
+        // A message's entry is named by its wamid: the primary key.
+        FilterField::Wamid => "key",
         FilterField::CorrelationId => "correlation_id",
         FilterField::Id => "id",
         FilterField::Phone => return phone_condition(f),
@@ -221,14 +222,21 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
     let entries = if q.limit == 0 {
         Vec::new()
     } else {
-        let text = shared.client.query_text(&format!(
-            "SELECT id FROM {latest} ORDER BY {order} LIMIT {}, {}{}",
+        let bytes = shared.client.query(&format!(
+            "SELECT key FROM {latest} ORDER BY {order} LIMIT {}, {}{} FORMAT RowBinary",
             q.offset,
             q.limit,
             shared.select_settings()
         ))?;
-        let ids: Vec<u32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
-        entries(shared, &ids)?
+        let mut r = Reader::new(&bytes);
+        let mut keys = Vec::new();
+        while !r.is_done() {
+            let key = r
+                .string()
+                .map_err(|_| QueryError::Backend("a key could not be read".into()))?;
+            keys.push(String::from_utf8_lossy(key).into_owned());
+        }
+        entries_by_key(shared, &keys)?
     };
     Ok(Page {
         total,
@@ -250,6 +258,30 @@ pub(super) fn sorted_ids(shared: &Shared, q: &LogQuery) -> Result<Vec<u32>, Quer
         .lines()
         .filter_map(|l| l.trim().parse::<u32>().ok())
         .collect())
+}
+
+/// The entries of `keys`, in the order given: a look-up by the table's
+/// primary key (a look-up by id reads the whole id column).
+fn entries_by_key(shared: &Shared, keys: &[String]) -> Result<Vec<Entry>, QueryError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let t = shared.table("entries");
+    let list: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+    let bytes = shared.client.query(&format!(
+        "SELECT key, argMax(entry, version) FROM {t} WHERE key IN ({}) GROUP BY key FORMAT RowBinary",
+        list.join(",")
+    ))?;
+    let mut r = Reader::new(&bytes);
+    let mut found = std::collections::HashMap::new();
+    while !r.is_done() {
+        let bad = |_| QueryError::Backend("an entry row could not be read".into());
+        let key = String::from_utf8_lossy(r.string().map_err(bad)?).into_owned();
+        let entry = decode_entry(r.string().map_err(bad)?)
+            .map_err(|e| QueryError::Backend(format!("a stored entry: {e}")))?;
+        found.insert(key, entry);
+    }
+    Ok(keys.iter().filter_map(|k| found.remove(k)).collect())
 }
 
 /// The live entries of `ids`, in the order given.

@@ -15,20 +15,21 @@
 //! and two processes never hand out the same one while each holds its tag.
 //! Tag 0 is `ticks migrate`'s.
 
-use super::client::{ChError, Client};
-use super::derive::{derive, Ids, Named};
+use super::client::ChError;
+use super::derive::{derive, Ids};
+use super::named::Named;
 use super::rowbinary::Rows;
-use super::schema::{Layout, SchemaInfo};
+use super::shared::{unavailable, Shared};
 use crate::backend::BackendResult;
 use crate::error::QueryError;
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use ticks_engine::{AppendOutcome, Input, Seq, WriteHealth};
+use ticks_engine::{AppendOutcome, Input, Seq};
 
 /// The `writer` column of inputs copied by `ticks migrate`.
 pub(super) const MIGRATION_WRITER: u64 = 0;
@@ -38,142 +39,6 @@ const TAG_LEASE_MS: i64 = 10 * 60 * 1000;
 const TAG_RENEW: Duration = Duration::from_secs(60);
 /// Most inputs in one insert.
 const MAX_GROUP: usize = 16_384;
-
-/// What the backend's handles and its writer thread share.
-pub(super) struct Shared {
-    pub(super) client: Client,
-    /// The database, quoted.
-    pub(super) db: String,
-    pub(super) layout: Layout,
-    pub(super) info: SchemaInfo,
-    pub(super) attribution_window_hours: u32,
-    fault: Mutex<Option<String>>,
-    failures: AtomicU64,
-}
-
-impl Shared {
-    pub(super) fn new(
-        client: Client,
-        db: String,
-        layout: Layout,
-        info: SchemaInfo,
-        attribution_window_hours: u32,
-    ) -> Shared {
-        Shared {
-            client,
-            db,
-            layout,
-            info,
-            attribution_window_hours,
-            fault: Mutex::new(None),
-            failures: AtomicU64::new(0),
-        }
-    }
-
-    /// A table's full name (on a cluster, the Distributed one).
-    pub(super) fn table(&self, name: &str) -> String {
-        format!("{}.{name}", self.db)
-    }
-
-    /// The settings an insert needs: on a cluster, answered only once
-    /// every shard has its rows.
-    pub(super) fn insert_settings(&self) -> &'static [(&'static str, &'static str)] {
-        match self.layout {
-            Layout::Single => &[],
-            Layout::Cluster(_) => &[("insert_distributed_sync", "1")],
-        }
-    }
-
-    /// What a select with a subquery over a Distributed table ends with:
-    /// on a cluster the subquery runs on each shard's own table (every
-    /// version of an entry is on one shard, sharded by key).
-    pub(super) fn select_settings(&self) -> &'static str {
-        match self.layout {
-            Layout::Single => "",
-            Layout::Cluster(_) => " SETTINGS distributed_product_mode = 'local'",
-        }
-    }
-
-    /// The servers whose own tables hold the data: the nodes of a cluster,
-    /// else the one server (asked through every URL in turn).
-    pub(super) fn nodes(&self) -> Vec<Client> {
-        match self.layout {
-            Layout::Single => vec![self.client.copy()],
-            Layout::Cluster(_) => self
-                .client
-                .urls()
-                .iter()
-                .map(|u| self.client.node(u))
-                .collect(),
-        }
-    }
-
-    pub(super) fn insert(&self, table: &str, columns: &str, rows: &Rows) -> Result<(), ChError> {
-        let sql = format!(
-            "INSERT INTO {} ({columns}) FORMAT RowBinary",
-            self.table(table)
-        );
-        self.client
-            .insert(&sql, rows.as_bytes(), self.insert_settings())
-    }
-
-    pub(super) fn write_setting(
-        &self,
-        namespace: &str,
-        key: &str,
-        value: &[u8],
-        deleted: bool,
-    ) -> BackendResult<()> {
-        let mut rows = Rows::new();
-        rows.string(namespace.as_bytes())
-            .string(key.as_bytes())
-            .string(value)
-            .u64(version_now())
-            .u8(u8::from(deleted));
-        self.insert("settings", "namespace, key, value, version, deleted", &rows)
-            .map_err(unavailable)
-    }
-
-    pub(super) fn health(&self) -> WriteHealth {
-        WriteHealth {
-            fault: self.fault.lock().map(|f| f.clone()).unwrap_or(None),
-            failures: self.failures.load(Ordering::SeqCst),
-        }
-    }
-
-    /// Counts a failure that is not a write's (a purge's last step), and
-    /// says why until the next write succeeds.
-    pub(super) fn note_fault(&self, why: String) {
-        self.set_fault(Some(why));
-    }
-
-    fn set_fault(&self, fault: Option<String>) {
-        if fault.is_some() {
-            self.failures.fetch_add(1, Ordering::SeqCst);
-        }
-        if let Ok(mut f) = self.fault.lock() {
-            *f = fault;
-        }
-    }
-
-    fn is_faulted(&self) -> bool {
-        self.fault.lock().map(|f| f.is_some()).unwrap_or(false)
-    }
-}
-
-/// Any failure to store is a 503 to the sender (Meta retries), never an
-/// acknowledgement.
-fn unavailable(e: ChError) -> QueryError {
-    QueryError::Unavailable(e.to_string())
-}
-
-/// A settings row's version: microseconds now, so the latest write wins
-/// across processes whose clocks agree to the millisecond.
-fn version_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
 
 fn now_ms() -> i64 {
     ticks_ingest::now_ms()
