@@ -412,3 +412,51 @@ fn a_store_migrated_to_clickhouse_answers_as_the_store_did_and_a_second_run_copi
     let on_clickhouse = Server::start(&tmp.path().join("ch"), &["--config", &config]);
     assert_same_answers(&embedded, &on_clickhouse, true);
 }
+
+/// A permutation of `0..n` from a seed (a small LCG: reproducible, not
+/// random).
+fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut x = seed;
+    for i in (1..n).rev() {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        order.swap(i, (x >> 33) as usize % (i + 1));
+    }
+    order
+}
+
+#[test]
+fn inputs_in_any_order_and_redelivered_give_clickhouse_the_embedded_answers() {
+    let Some(urls) = clickhouse("TICKS_TEST_CLICKHOUSE") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let data = generated(200, 24);
+    let lines: Vec<&[u8]> = data
+        .split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let embedded = Server::start(&tmp.path().join("embedded"), &[]);
+    import(&embedded, &data);
+    for seed in [1u64, 2] {
+        let database = format!("conformance_order_{seed}");
+        let config = clickhouse_config(tmp.path(), &urls, &database, false);
+        let server = Server::start(&tmp.path().join(&database), &["--config", &config]);
+        // Shuffled, a tenth of the lines sent twice, in posts of 25 lines:
+        // statuses before their sends, replies before what they answer.
+        let order = shuffled(lines.len(), seed);
+        let again = order.iter().take(lines.len() / 10).copied();
+        let sent: Vec<&[u8]> = order
+            .iter()
+            .copied()
+            .chain(again)
+            .map(|i| lines[i])
+            .collect();
+        for chunk in sent.chunks(25) {
+            import(&server, &chunk.join(&b'\n'));
+        }
+        assert_same_answers(&embedded, &server, false);
+    }
+}
