@@ -157,6 +157,22 @@ fn questions(reference: &Server) -> Vec<String> {
     q.push(format!("phone={}", urlencode(&typed)));
     q.push(format!("phone={without_ninth}&direction=inbound"));
     q.push(format!("-phone={brazilian}&limit=100"));
+    q.push(format!("contact={}", urlencode(&typed)));
+    q.push(format!("contact={without_ninth}&direction=inbound"));
+    // A person known by a business-scoped user id only.
+    if let Some(user_id) = all["entries"].as_array().and_then(|a| {
+        a.iter().find_map(|e| {
+            e["user_id"]
+                .as_str()
+                .filter(|_| e["phone"].is_null())
+                .map(String::from)
+        })
+    }) {
+        q.push(format!("contact={}", urlencode(&user_id)));
+        q.push(format!("__card={}", urlencode(&user_id)));
+    }
+    q.push(format!("__card={}", urlencode(&typed)));
+    q.push(format!("__card={without_ninth}"));
     q.push(format!("name={}&status=read", urlencode(&name)));
     q
 }
@@ -303,6 +319,18 @@ fn assert_same_answers(embedded: &Server, other: &Server, ordered: bool) {
         assert_eq!(a, b, "{q}");
     }
     for q in questions(embedded) {
+        if let Some(typed) = q.strip_prefix("__card=") {
+            // A person's card: identifiers, name, counts, marketing state.
+            let card = |s: &Server| s.get_json(&format!("/v1/contacts/{typed}"));
+            let ((sa, a), (sb, b)) = (card(embedded), card(other));
+            assert_eq!(sa, sb, "card {typed}: {a} / {b}");
+            assert!(
+                a == b,
+                "card {typed}: {}",
+                differences(&a, &b, "").join("; ")
+            );
+            continue;
+        }
         let (a, b) = (logs(embedded, &q), logs(other, &q));
         assert_eq!(a["total"], b["total"], "{q}: total");
         let side = |page: &Value, w: &BTreeMap<u64, String>| -> Vec<Value> {

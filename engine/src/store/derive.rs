@@ -9,7 +9,7 @@
 //! it), and [`Derivation::entries`] gives each entry with its key.
 
 use super::views::{entry_of, name_group_members, timeline_of};
-use super::{Entry, Timeline};
+use super::{Entry, Snapshot, Timeline};
 use crate::log::InputRecord;
 use crate::model::{EntryId, Event, Seq, Source};
 use crate::state::{other_fingerprint, State};
@@ -64,7 +64,9 @@ pub fn redact_input(
 
 /// Entries folded from inputs in memory.
 pub struct Derivation {
-    state: State,
+    /// In a lock only so that [`Derivation::snapshot`] reads it as the
+    /// store's snapshots do; folding takes it mutably, without locking.
+    state: std::sync::RwLock<State>,
     keys: FxHashMap<u32, String>,
     /// The statuses about a group's members, by entry: a group message's
     /// timeline names them.
@@ -79,7 +81,7 @@ impl Derivation {
         let mut state = State::new();
         state.attribution_window_ms = i64::from(attribution_window_hours) * 3_600_000;
         Derivation {
-            state,
+            state: std::sync::RwLock::new(state),
             keys: FxHashMap::default(),
             member_statuses: FxHashMap::default(),
         }
@@ -93,8 +95,9 @@ impl Derivation {
     /// assigns them: an input is one of an entry's inputs where it has a
     /// new event of the entry).
     pub fn add(&mut self, seq: Seq, received_ms: i64, events: &[Event]) -> Vec<Option<String>> {
-        let mut overlay = self.state.overlay();
-        let assignments = self.state.classify(&mut overlay, events, received_ms);
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        let mut overlay = state.overlay();
+        let assignments = state.classify(&mut overlay, events, received_ms);
         let folded_into: Vec<Option<String>> = assignments
             .iter()
             .zip(events)
@@ -117,7 +120,7 @@ impl Derivation {
             }
         }
         if !kept.is_empty() {
-            self.state.apply(seq, received_ms, &kept);
+            state.apply(seq, received_ms, &kept);
         }
         folded_into
     }
@@ -128,11 +131,20 @@ impl Derivation {
         self.keys.get(&id.0).map(String::as_str)
     }
 
+    /// A read view of the fold, as a store's: contacts, entries, values.
+    /// Ids are this derivation's (see [`Derivation::key_of`]).
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        Snapshot {
+            state: self.state.read().unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+
     /// The timeline of the message `wamid`, as the store gives it; ids are
     /// this derivation's (see [`Derivation::key_of`]).
     pub fn timeline(&self, wamid: &str) -> Option<Timeline> {
-        let id = self.state.entry_for_wamid(wamid)?;
-        let (mut timeline, group) = timeline_of(&self.state, id)?;
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let id = state.entry_for_wamid(wamid)?;
+        let (mut timeline, group) = timeline_of(&state, id)?;
         if group.is_some() {
             let events = self
                 .member_statuses
@@ -147,11 +159,12 @@ impl Derivation {
     /// Every entry, with its key, in the order they were made.
     pub fn entries(&self) -> Vec<(String, Entry)> {
         let mut out = Vec::with_capacity(self.keys.len());
-        for id in self.state.live.iter() {
-            let (Some(key), Some(row)) = (self.keys.get(&id), self.state.row(EntryId(id))) else {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        for id in state.live.iter() {
+            let (Some(key), Some(row)) = (self.keys.get(&id), state.row(EntryId(id))) else {
                 continue;
             };
-            out.push((key.clone(), entry_of(&self.state, EntryId(id), &row)));
+            out.push((key.clone(), entry_of(&state, EntryId(id), &row)));
         }
         out
     }

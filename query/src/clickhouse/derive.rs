@@ -258,6 +258,50 @@ pub(super) fn timeline(shared: &Shared, wamid: &str) -> Result<Option<Timeline>,
     Ok(Some(timeline))
 }
 
+/// The index identifiers a person typed as `typed` may be stored under:
+/// as typed, as a number's digits and its other forms, as a username.
+fn typed_people(typed: &str) -> BTreeSet<String> {
+    let typed = typed.trim();
+    let digits = ticks_engine::normalize_phone(typed);
+    let mut out: BTreeSet<String> = [typed.to_string(), digits.clone()].into_iter().collect();
+    out.extend(ticks_engine::number_variants(&digits));
+    out.insert(ticks_engine::normalize_username(typed));
+    out.insert(typed.trim_start_matches('@').to_string());
+    out.into_iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("p:{p}"))
+        .collect()
+}
+
+/// The person `typed` names, folded from their inputs as `derive` folds
+/// them: their card (its entries' ids those of `entry_ids`), and the keys
+/// of every entry of theirs and of the people their number's other forms
+/// name (what `contact=` selects, as the store's `contact_entries`).
+pub(super) fn contact(
+    shared: &Shared,
+    typed: &str,
+) -> Result<(Option<ticks_engine::Contact>, Vec<String>), ChError> {
+    let (derivation, _) = fold(shared, typed_people(typed))?;
+    let snapshot = derivation.snapshot();
+    let local_keys = |ids: &roaring::RoaringBitmap| -> Vec<String> {
+        ids.iter()
+            .filter_map(|id| derivation.key_of(EntryId(id)).map(String::from))
+            .collect()
+    };
+    let selected = local_keys(&snapshot.contact_entries(typed));
+    let Some(mut card) = snapshot.contact(typed) else {
+        return Ok((None, selected));
+    };
+    drop(snapshot);
+    let keys = local_keys(&card.entries);
+    let id_of = read_ids(shared, &keys.iter().collect::<Vec<_>>())?;
+    card.entries = keys
+        .iter()
+        .filter_map(|k| id_of.get(k).map(|&id| id as u32))
+        .collect();
+    Ok((Some(card), selected))
+}
+
 /// Every input reachable from `idents`, folded; and which share a person
 /// or an entry.
 fn fold(shared: &Shared, idents: BTreeSet<String>) -> Result<(Derivation, Components), ChError> {

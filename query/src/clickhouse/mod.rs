@@ -309,8 +309,8 @@ impl Backend for ClickHouse {
     fn timeline(&self, wamid: &str) -> BackendResult<Option<Timeline>> {
         Ok(derive::timeline(&self.shared, wamid)?)
     }
-    fn contact(&self, _typed: &str) -> BackendResult<Option<Contact>> {
-        Err(not_yet("a contact"))
+    fn contact(&self, typed: &str) -> BackendResult<Option<Contact>> {
+        Ok(derive::contact(&self.shared, typed)?.0)
     }
     fn entries(&self, ids: &[u32]) -> BackendResult<Vec<Entry>> {
         search::entries(&self.shared, ids)

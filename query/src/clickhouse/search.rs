@@ -71,6 +71,33 @@ fn value_condition(param: &str, col: &str, value: &FilterValue) -> Result<String
     })
 }
 
+/// `contact=`: the entries of the people each typed identifier names,
+/// found by folding their inputs (`derive::contact`), as keys.
+fn contact_condition(shared: &Shared, f: &Filter) -> Result<String, QueryError> {
+    let keys_of = |values: &[FilterValue]| -> Result<String, QueryError> {
+        let mut keys = Vec::new();
+        for v in values {
+            let FilterValue::Exact(typed) = v else {
+                return Err(unsupported(&f.param));
+            };
+            keys.extend(super::derive::contact(shared, typed)?.1);
+        }
+        if keys.is_empty() {
+            return Ok("0".into());
+        }
+        let list: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+        Ok(format!("key IN ({})", list.join(", ")))
+    };
+    let mut parts = Vec::new();
+    if !f.include.is_empty() {
+        parts.push(keys_of(&f.include)?);
+    }
+    if !f.exclude.is_empty() {
+        parts.push(format!("NOT ({})", keys_of(&f.exclude)?));
+    }
+    Ok(parts.join(" AND "))
+}
+
 fn filter_condition(f: &Filter) -> Result<String, QueryError> {
     let col = match f.field {
         FilterField::Indexed(field) => column(field).ok_or_else(|| unsupported(&f.param))?,
@@ -124,13 +151,16 @@ fn phone_condition(f: &Filter) -> Result<String, QueryError> {
 }
 
 /// The query's conditions, ANDed (`1` for none).
-fn conditions(q: &LogQuery) -> Result<String, QueryError> {
+fn conditions(shared: &Shared, q: &LogQuery) -> Result<String, QueryError> {
     if q.text.is_some() {
         return Err(unsupported("text"));
     }
     let mut parts = Vec::new();
     for f in &q.filters {
-        let c = filter_condition(f)?;
+        let c = match f.field {
+            FilterField::Contact => contact_condition(shared, f)?,
+            _ => filter_condition(f)?,
+        };
         if !c.is_empty() {
             parts.push(c);
         }
@@ -207,7 +237,7 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
     if q.cursor.is_some() {
         return Err(unsupported("cursor"));
     }
-    let cond = conditions(q)?;
+    let cond = conditions(shared, q)?;
     let order = order_by(q)?;
     let latest = matching_latest(shared, &cond);
     let total: u64 = {
@@ -247,7 +277,7 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
 
 /// The ids of every entry the query selects, in its sort order.
 pub(super) fn sorted_ids(shared: &Shared, q: &LogQuery) -> Result<Vec<u32>, QueryError> {
-    let cond = conditions(q)?;
+    let cond = conditions(shared, q)?;
     let order = order_by(q)?;
     let latest = matching_latest(shared, &cond);
     let text = shared.client.query_text(&format!(
@@ -307,7 +337,7 @@ pub(super) fn entries(shared: &Shared, ids: &[u32]) -> Result<Vec<Entry>, QueryE
 
 /// Group-by counts over the latest version of the matching entries.
 pub(super) fn stats(shared: &Shared, q: &LogQuery, by: GroupBy) -> Result<Stats, QueryError> {
-    let cond = conditions(q)?;
+    let cond = conditions(shared, q)?;
     let latest = matching_latest(shared, &cond);
     let settings = shared.select_settings();
     let total: u64 = {
