@@ -318,7 +318,7 @@ fn what_is_not_translated_yet_is_refused_by_name_never_answered_empty() {
     for (param, value) in [
         ("text", "quero"),
         ("engagement", "replied"),
-        ("contact", "5511981390501"),
+        ("reached", "delivered"),
     ] {
         let params = vec![(param.to_string(), value.to_string())];
         let query = ticks_query::LogQuery::from_params(&params, &[]).expect("a valid query");

@@ -9,8 +9,9 @@
 //!
 //! What is translated: the fields with a column in `entries` (category,
 //! name, template, status, direction, codes...), the message and
-//! correlation ids, entry ids, the phone (with its other forms), the date
-//! range, and sorting by time or id.
+//! correlation ids, entry ids, the phone (with its other forms), the
+//! person (`contact=`), the date range, sorting by time or id, and cursors
+//! (the next page's position).
 //! Anything else is refused by name (`QueryError::Unsupported`).
 
 use super::client::quote;
@@ -234,9 +235,18 @@ fn read_entries(bytes: &[u8]) -> Result<Vec<Entry>, QueryError> {
 
 /// A page of the log table with the exact total.
 pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> {
-    if q.cursor.is_some() {
-        return Err(unsupported("cursor"));
-    }
+    // A cursor here is the position of the next page (`o` and a number):
+    // exact while the matches do not change before it.
+    let offset = match q.cursor.as_deref() {
+        None => q.offset,
+        Some(c) => c
+            .strip_prefix('o')
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| QueryError::InvalidParam {
+                param: "cursor".into(),
+                message: format!("{c:?} is not a cursor this server gave"),
+            })?,
+    };
     let cond = conditions(shared, q)?;
     let order = order_by(q)?;
     let latest = matching_latest(shared, &cond);
@@ -254,7 +264,7 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
     } else {
         let bytes = shared.client.query(&format!(
             "SELECT key FROM {latest} ORDER BY {order} LIMIT {}, {}{} FORMAT RowBinary",
-            q.offset,
+            offset,
             q.limit,
             shared.select_settings()
         ))?;
@@ -268,10 +278,11 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
         }
         entries_by_key(shared, &keys)?
     };
+    let next = offset + q.limit;
     Ok(Page {
         total,
         entries,
-        next_cursor: None,
+        next_cursor: (q.limit > 0 && (next as u64) < total).then(|| format!("o{next}")),
     })
 }
 
