@@ -128,6 +128,13 @@ fn questions(reference: &Server) -> Vec<String> {
         "content_type=button",
         "country=BR",
         "error_code=131049",
+        "session=open",
+        "session=none&direction=outbound",
+        "source=app",
+        "attribution=inferred",
+        "attribution=quoted&content_type=button",
+        "billable=false&direction=outbound",
+        "-billable=true&status=read",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -338,6 +345,8 @@ fn assert_same_answers(embedded: &Server, other: &Server, ordered: bool) {
         "group_by=response_code",
         "group_by=direction",
         "group_by=country",
+        "group_by=billable&direction=outbound",
+        "group_by=attribution&direction=inbound",
         "group_by=day&tz=America/Sao_Paulo",
         "group_by=hour&tz=Asia/Kolkata&status=read",
     ] {

@@ -438,7 +438,7 @@ pub(super) const ENTRY_INSERT_COLUMNS: &str =
     "key, version, id, purged, direction, status, recorded_ms, \
 category, name, template, template_language, recipient_type, phone_number_id, subaccount, user, \
 content_type, conversation_type, pricing_category, pricing_type, button, country, wamid, \
-correlation_id, phone, response_code, error_code, entry";
+correlation_id, phone, session, origin, attribution, billable, response_code, error_code, entry";
 
 fn entry_row(rows: &mut Rows, key: &str, version: u64, id: u64, e: &Entry) -> Result<(), ChError> {
     let packed = rmp_serde::to_vec_named(e).map_err(|err| ChError::Server {
@@ -473,6 +473,10 @@ fn entry_row(rows: &mut Rows, key: &str, version: u64, id: u64, e: &Entry) -> Re
     ] {
         rows.opt_string(v.as_deref());
     }
+    rows.opt_string(e.session.map(|v| v.as_str()))
+        .opt_string(e.source.map(|v| v.as_str()))
+        .opt_string(e.attribution.map(|v| v.as_str()))
+        .opt_string(e.billable.map(|b| if b { "true" } else { "false" }));
     rows.opt_i64(e.response_code.map(i64::from))
         .opt_i64(e.error_code)
         .string(&packed);

@@ -47,6 +47,10 @@ fn column(field: Field) -> Option<&'static str> {
         Field::PricingType => "pricing_type",
         Field::Button => "button",
         Field::Country => "country",
+        Field::Session => "session",
+        Field::Origin => "origin",
+        Field::Attribution => "attribution",
+        Field::Billable => "billable",
         _ => return None,
     })
 }
@@ -66,6 +70,12 @@ fn value_condition(param: &str, col: &str, value: &FilterValue) -> Result<String
         FilterValue::Indexed(Value::Code(c)) => format!("{col} = {c}"),
         FilterValue::Indexed(Value::Status(s)) => format!("{col} = {}", quote(s.as_str())),
         FilterValue::Indexed(Value::Direction(d)) => format!("{col} = {}", quote(d.as_str())),
+        FilterValue::Indexed(Value::Session(v)) => format!("{col} = {}", quote(v.as_str())),
+        FilterValue::Indexed(Value::Origin(v)) => format!("{col} = {}", quote(v.as_str())),
+        FilterValue::Indexed(Value::Attribution(v)) => format!("{col} = {}", quote(v.as_str())),
+        FilterValue::Indexed(Value::Billable(b)) => {
+            format!("{col} = {}", quote(if *b { "true" } else { "false" }))
+        }
         FilterValue::Exact(s) => format!("{col} = {}", quote(s)),
         FilterValue::Id(id) => format!("{col} = {id}"),
         _ => return Err(unsupported(param)),
@@ -196,6 +206,8 @@ argMax(pricing_category, version) AS pricing_category, \
 argMax(pricing_type, version) AS pricing_type, argMax(button, version) AS button, \
 argMax(country, version) AS country, argMax(wamid, version) AS wamid, \
 argMax(correlation_id, version) AS correlation_id, argMax(phone, version) AS phone, \
+argMax(session, version) AS session, argMax(origin, version) AS origin, \
+argMax(attribution, version) AS attribution, argMax(billable, version) AS billable, \
 argMax(response_code, version) AS response_code, argMax(error_code, version) AS error_code";
 
 /// The latest rows of the entries that match `cond`, as a subquery.
