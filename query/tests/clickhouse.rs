@@ -317,8 +317,8 @@ fn what_is_not_translated_yet_is_refused_by_name_never_answered_empty() {
     let backend = db.open();
     for (param, value) in [
         ("text", "quero"),
-        ("engagement", "replied"),
-        ("reached", "delivered"),
+        ("marketing", "stop"),
+        ("opted_out", "true"),
     ] {
         let params = vec![(param.to_string(), value.to_string())];
         let query = ticks_query::LogQuery::from_params(&params, &[]).expect("a valid query");

@@ -135,6 +135,12 @@ fn questions(reference: &Server) -> Vec<String> {
         "attribution=quoted&content_type=button",
         "billable=false&direction=outbound",
         "-billable=true&status=read",
+        "engagement=replied",
+        "engagement=clicked&category=marketing_campaign",
+        "engagement=none&direction=outbound",
+        "reached=delivered",
+        "reached=read&status=failed",
+        "-reached=sent&direction=outbound",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -347,6 +353,8 @@ fn assert_same_answers(embedded: &Server, other: &Server, ordered: bool) {
         "group_by=country",
         "group_by=billable&direction=outbound",
         "group_by=attribution&direction=inbound",
+        "group_by=engagement",
+        "group_by=reached",
         "group_by=day&tz=America/Sao_Paulo",
         "group_by=hour&tz=Asia/Kolkata&status=read",
     ] {

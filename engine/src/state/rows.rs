@@ -641,6 +641,19 @@ pub(crate) struct Row {
 }
 
 impl Row {
+    /// An outbound message's furthest delivery step any status reported,
+    /// even if it failed later.
+    pub(crate) fn reached(&self) -> Option<Reached> {
+        match self.direction {
+            Direction::Outbound => self
+                .marks
+                .iter()
+                .filter_map(|m| Reached::proven_by(m.status))
+                .max(),
+            _ => None,
+        }
+    }
+
     /// Unlinks a reply from the message it answers: the link and what the
     /// reply copied of that message (category, name, template, language,
     /// user, subaccount) go; the answered message, if there was one.
@@ -830,15 +843,7 @@ impl Row {
             (true, true) => Engagement::RepliedAndClicked as i64,
         };
         keys[Field::Language.slot()] = sym(self.language);
-        keys[Field::Reached.slot()] = match self.direction {
-            Direction::Outbound => self
-                .marks
-                .iter()
-                .filter_map(|m| Reached::proven_by(m.status))
-                .max()
-                .map_or(NONE_KEY, |r| r as i64),
-            _ => NONE_KEY,
-        };
+        keys[Field::Reached.slot()] = self.reached().map_or(NONE_KEY, |r| r as i64);
         keys[Field::Button.slot()] = sym(self.button);
         keys[Field::Attribution.slot()] = match (self.in_reply_to, self.quoted) {
             (None, _) => NONE_KEY,

@@ -11,7 +11,7 @@
 use super::views::{entry_of, name_group_members, timeline_of};
 use super::{Entry, Snapshot, Timeline};
 use crate::log::InputRecord;
-use crate::model::{EntryId, Event, Seq, Source};
+use crate::model::{EntryId, Event, Reached, Seq, Source};
 use crate::state::{other_fingerprint, State};
 use rustc_hash::FxHashMap;
 
@@ -154,6 +154,13 @@ impl Derivation {
         }
         timeline.items.sort_by_key(|i| i.at_ms);
         Some(timeline)
+    }
+
+    /// The furthest delivery step entry `id` reached (the `reached=`
+    /// filter's value), if it is an outbound message that reached one.
+    pub fn reached(&self, id: EntryId) -> Option<Reached> {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        state.row(id).and_then(|row| row.reached())
     }
 
     /// Every entry, with its key, in the order they were made.

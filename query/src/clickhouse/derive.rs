@@ -28,7 +28,7 @@ use super::purge::{delete_entries_of, purged_among};
 use super::rowbinary::{Reader, Rows};
 use super::shared::Shared;
 use std::collections::{BTreeMap, BTreeSet};
-use ticks_engine::{Derivation, Entry, EntryId, Event, Seq, Timeline};
+use ticks_engine::{Derivation, Engagement, Entry, EntryId, Event, Reached, Seq, Timeline};
 
 /// Ids per block.
 const BLOCK: u64 = 4096;
@@ -199,13 +199,14 @@ pub(super) fn derive(
         // The inputs of the entry's own person (and entries): a later fold
         // of them sees a superset, so more is later.
         let version = components.size_of(&format!("k:{key}"));
+        let reached = derivation.reached(entry.id);
         entry.id = EntryId(id as u32);
         entry.in_reply_to = entry
             .in_reply_to
             .and_then(|local| derivation.key_of(local))
             .and_then(|k| id_of.get(k))
             .map(|&id| EntryId(id as u32));
-        entry_row(&mut rows, &key, version, id, &entry)?;
+        entry_row(&mut rows, &key, version, id, &entry, reached)?;
     }
     shared.insert("entries", ENTRY_INSERT_COLUMNS, &rows)?;
     // A purge recorded after the check above (another process's) has
@@ -438,9 +439,28 @@ pub(super) const ENTRY_INSERT_COLUMNS: &str =
     "key, version, id, purged, direction, status, recorded_ms, \
 category, name, template, template_language, recipient_type, phone_number_id, subaccount, user, \
 content_type, conversation_type, pricing_category, pricing_type, button, country, wamid, \
-correlation_id, phone, session, origin, attribution, billable, response_code, error_code, entry";
+correlation_id, phone, session, origin, attribution, billable, engagement, reached, \
+response_code, error_code, entry";
 
-fn entry_row(rows: &mut Rows, key: &str, version: u64, id: u64, e: &Entry) -> Result<(), ChError> {
+/// What an entry got back: replies, clicks or both (the store's
+/// `engagement` key, from the same counts).
+fn engagement(e: &Entry) -> Option<Engagement> {
+    match (e.replies > 0, e.clicks > 0) {
+        (false, false) => None,
+        (true, false) => Some(Engagement::Replied),
+        (false, true) => Some(Engagement::Clicked),
+        (true, true) => Some(Engagement::RepliedAndClicked),
+    }
+}
+
+fn entry_row(
+    rows: &mut Rows,
+    key: &str,
+    version: u64,
+    id: u64,
+    e: &Entry,
+    reached: Option<Reached>,
+) -> Result<(), ChError> {
     let packed = rmp_serde::to_vec_named(e).map_err(|err| ChError::Server {
         status: 500,
         message: format!("an entry does not encode: {err}"),
@@ -476,7 +496,9 @@ fn entry_row(rows: &mut Rows, key: &str, version: u64, id: u64, e: &Entry) -> Re
     rows.opt_string(e.session.map(|v| v.as_str()))
         .opt_string(e.source.map(|v| v.as_str()))
         .opt_string(e.attribution.map(|v| v.as_str()))
-        .opt_string(e.billable.map(|b| if b { "true" } else { "false" }));
+        .opt_string(e.billable.map(|b| if b { "true" } else { "false" }))
+        .opt_string(engagement(e).map(Engagement::as_str))
+        .opt_string(reached.map(Reached::as_str));
     rows.opt_i64(e.response_code.map(i64::from))
         .opt_i64(e.error_code)
         .string(&packed);

@@ -48,7 +48,8 @@ content_type Nullable(String), conversation_type Nullable(String), \
 pricing_category Nullable(String), pricing_type Nullable(String), button Nullable(String), \
 country Nullable(String), wamid Nullable(String), correlation_id Nullable(String), \
 phone Nullable(String), session Nullable(String), origin Nullable(String), \
-attribution Nullable(String), billable Nullable(String), \
+attribution Nullable(String), billable Nullable(String), engagement Nullable(String), \
+reached Nullable(String), \
 response_code Nullable(Int64), error_code Nullable(Int64), entry String";
 
 /// The index of inputs by the entries and people they name, filled by

@@ -51,6 +51,8 @@ fn column(field: Field) -> Option<&'static str> {
         Field::Origin => "origin",
         Field::Attribution => "attribution",
         Field::Billable => "billable",
+        Field::Engagement => "engagement",
+        Field::Reached => "reached",
         _ => return None,
     })
 }
@@ -73,6 +75,16 @@ fn value_condition(param: &str, col: &str, value: &FilterValue) -> Result<String
         FilterValue::Indexed(Value::Session(v)) => format!("{col} = {}", quote(v.as_str())),
         FilterValue::Indexed(Value::Origin(v)) => format!("{col} = {}", quote(v.as_str())),
         FilterValue::Indexed(Value::Attribution(v)) => format!("{col} = {}", quote(v.as_str())),
+        FilterValue::Indexed(Value::Reached(v)) => format!("{col} = {}", quote(v.as_str())),
+        // `replied` takes the messages that also got a click, as the store.
+        FilterValue::Indexed(Value::Engagement(asked)) => {
+            let names: Vec<String> = ticks_engine::Engagement::ALL
+                .into_iter()
+                .filter(|e| e.includes(*asked))
+                .map(|e| quote(e.as_str()))
+                .collect();
+            format!("{col} IN ({})", names.join(", "))
+        }
         FilterValue::Indexed(Value::Billable(b)) => {
             format!("{col} = {}", quote(if *b { "true" } else { "false" }))
         }
@@ -208,6 +220,7 @@ argMax(country, version) AS country, argMax(wamid, version) AS wamid, \
 argMax(correlation_id, version) AS correlation_id, argMax(phone, version) AS phone, \
 argMax(session, version) AS session, argMax(origin, version) AS origin, \
 argMax(attribution, version) AS attribution, argMax(billable, version) AS billable, \
+argMax(engagement, version) AS engagement, argMax(reached, version) AS reached, \
 argMax(response_code, version) AS response_code, argMax(error_code, version) AS error_code";
 
 /// The latest rows of the entries that match `cond`, as a subquery.
