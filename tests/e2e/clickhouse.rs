@@ -152,7 +152,7 @@ fn clickhouse_stopped_mid_ingest_gives_503s_loses_nothing_and_ingest_resumes() {
     assert!(why.contains("ClickHouse is unreachable"), "{why}");
     ch.up();
     // The writer looks once a second whether ClickHouse is back.
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while server
         .client
         .get(server.url("/readyz"))
@@ -223,7 +223,16 @@ fn ticks_killed_during_ingest_loses_no_acknowledged_webhook() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Killed while the senders go on, once enough were acknowledged (a
+    // loaded machine takes longer to get there).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while acked.lock().unwrap().len() < 40 {
+        assert!(
+            Instant::now() < deadline,
+            "too few webhooks acknowledged in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     server.kill9();
     stop.store(true, Ordering::SeqCst);
     for s in senders {
@@ -231,7 +240,7 @@ fn ticks_killed_during_ingest_loses_no_acknowledged_webhook() {
     }
     let acked = acked.lock().unwrap().clone();
     assert!(
-        acked.len() > 20,
+        acked.len() >= 40,
         "only {} webhooks before the kill",
         acked.len()
     );
@@ -323,7 +332,7 @@ fn a_purge_on_clickhouse_removes_exactly_what_it_names_and_leaves_nothing_of_it(
     );
     // Nothing of a purged message is left in any table, and, once the
     // purge says its erasure finished, in no part on disk.
-    let deadline = Instant::now() + Duration::from_secs(180);
+    let deadline = Instant::now() + Duration::from_secs(300);
     while ch.query("SELECT count() FROM ticks.purges_erased").trim() != "1" {
         assert!(
             Instant::now() < deadline,
