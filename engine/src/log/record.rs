@@ -259,6 +259,32 @@ pub struct PurgeRecord {
     pub ids: Vec<u8>,
 }
 
+impl PurgeRecord {
+    /// The record of purging `ids` at `at_ms`: who, which filter, which
+    /// receipt, whether forced, and the ids themselves (never their content).
+    pub fn new(
+        ids: &roaring::RoaringBitmap,
+        at_ms: i64,
+        actor: &str,
+        filter: &str,
+        receipt: Option<String>,
+        forced: bool,
+    ) -> Result<PurgeRecord> {
+        let mut bytes = Vec::new();
+        ids.serialize_into(&mut bytes)
+            .map_err(|e| Error::Encode(e.to_string()))?;
+        Ok(PurgeRecord {
+            at_ms,
+            actor: actor.to_string(),
+            filter: filter.to_string(),
+            count: ids.len(),
+            receipt,
+            forced,
+            ids: bytes,
+        })
+    }
+}
+
 /// A decoded log record.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Record {

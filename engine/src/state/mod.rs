@@ -1192,14 +1192,7 @@ impl State {
         if t.purged {
             return;
         }
-        let (category, name, template, language, user, subaccount) = (
-            t.category,
-            t.name,
-            t.template,
-            t.language,
-            t.user,
-            t.subaccount,
-        );
+        let campaign = t.campaign();
         let is_click = self.rows.get_mut(reply.0).button != 0;
         let before_t = Some(self.rows.get_mut(target.0).index_keys());
         {
@@ -1217,12 +1210,7 @@ impl State {
         r.in_reply_to = Some(target);
         // The caller reindexes the reply itself after this returns; when the
         // link is resolved late, `resolve_pending_replies` does it.
-        r.category = category;
-        r.name = name;
-        r.template = template;
-        r.language = language;
-        r.user = user;
-        r.subaccount = subaccount;
+        r.set_campaign(campaign);
     }
 
     /// Copies entry `target`'s campaign context again onto the replies
@@ -1231,38 +1219,14 @@ impl State {
         let Some(replies) = self.replies.get(&target).cloned() else {
             return;
         };
-        let t = self.rows.get_mut(target.0);
-        let context = (
-            t.category,
-            t.name,
-            t.template,
-            t.language,
-            t.user,
-            t.subaccount,
-        );
+        let context = self.rows.get_mut(target.0).campaign();
         for reply in replies {
             let r = self.rows.get_mut(reply.0);
-            if r.purged
-                || (
-                    r.category,
-                    r.name,
-                    r.template,
-                    r.language,
-                    r.user,
-                    r.subaccount,
-                ) == context
-            {
+            if r.purged || r.campaign() == context {
                 continue;
             }
             let before = Some(r.index_keys());
-            (
-                r.category,
-                r.name,
-                r.template,
-                r.language,
-                r.user,
-                r.subaccount,
-            ) = context;
+            r.set_campaign(context);
             let after = Some(self.rows.get_mut(reply.0).index_keys());
             self.reindex(reply, before, after);
         }

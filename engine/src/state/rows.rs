@@ -659,15 +659,33 @@ impl Row {
     /// user, subaccount) go; the answered message, if there was one.
     pub(crate) fn forget_answered(&mut self) -> Option<EntryId> {
         let target = self.in_reply_to.take()?;
-        (
+        self.set_campaign([0; 6]);
+        Some(target)
+    }
+
+    /// What a reply copies of the message it answers: category, name,
+    /// template, language, user, subaccount.
+    pub(crate) fn campaign(&self) -> [Sym; 6] {
+        [
             self.category,
             self.name,
             self.template,
             self.language,
             self.user,
             self.subaccount,
-        ) = (0, 0, 0, 0, 0, 0);
-        Some(target)
+        ]
+    }
+
+    /// Sets what [`Row::campaign`] reads.
+    pub(crate) fn set_campaign(&mut self, c: [Sym; 6]) {
+        [
+            self.category,
+            self.name,
+            self.template,
+            self.language,
+            self.user,
+            self.subaccount,
+        ] = c;
     }
 
     pub(crate) fn new(direction: Direction, at_ms: i64) -> Row {

@@ -419,18 +419,7 @@ impl Store {
         receipt: Option<String>,
         forced: bool,
     ) -> Result<Seq> {
-        let mut bytes = Vec::new();
-        ids.serialize_into(&mut bytes)
-            .map_err(|e| Error::Encode(e.to_string()))?;
-        let record = PurgeRecord {
-            at_ms: now_ms(),
-            actor: actor.to_string(),
-            filter: filter.to_string(),
-            count: ids.len(),
-            receipt,
-            forced,
-            ids: bytes,
-        };
+        let record = PurgeRecord::new(ids, now_ms(), actor, filter, receipt, forced)?;
         let (tx, rx) = mpsc::channel();
         self.send(WriteOp::Purge(record, ids.clone(), tx))
             .map_err(|_| Error::Closed)?;

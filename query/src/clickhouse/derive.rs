@@ -437,9 +437,9 @@ fn entry_ids(
 /// The columns an entry row is written with, in order.
 pub(super) const ENTRY_INSERT_COLUMNS: &str =
     "key, version, id, purged, direction, status, recorded_ms, \
-category, name, template, template_language, recipient_type, phone_number_id, subaccount, user, \
+category, name, template, language, recipient_type, phone_number_id, subaccount, user, \
 content_type, conversation_type, pricing_category, pricing_type, button, country, wamid, \
-correlation_id, phone, session, origin, attribution, billable, engagement, reached, \
+correlation_id, phone, session, source, attribution, billable, engagement, reached, \
 response_code, error_code, entry";
 
 /// What an entry got back: replies, clicks or both (the store's

@@ -3,11 +3,13 @@
 //! that hold an entry's events).
 
 use super::client::quote;
-use super::rowbinary::Reader;
+use super::named::Named;
+use super::rowbinary::{Reader, Rows};
 use super::shared::Shared;
 use crate::backend::RawInputSink;
 use crate::error::QueryError;
-use ticks_engine::{Derivation, Event, Seq, Source, StoredInput};
+use std::collections::BTreeSet;
+use ticks_engine::{Derivation, Event, Input, Seq, Source, StoredInput};
 
 /// Seqs or ids per `IN (...)` list.
 const CHUNK: usize = 5_000;
@@ -69,54 +71,118 @@ pub(super) fn source_named(name: &[u8]) -> Result<Source, QueryError> {
     })
 }
 
-/// One stored input with its parsed events.
-struct Stored {
+/// The columns of an input row, in the order `input_row` writes them.
+pub(super) const INPUT_COLUMNS: &str =
+    "seq, source, received_ms, raw, writer, origin, keys, people, links, events";
+
+/// Appends one input's row; collects the index identifiers it names.
+pub(super) fn input_row(
+    rows: &mut Rows,
+    idents: &mut BTreeSet<String>,
     seq: u64,
-    source: Source,
-    received_ms: i64,
-    raw: Vec<u8>,
-    events: Vec<Event>,
-    /// Event by event, the key of the entry it was folded into.
-    folded: Vec<Option<String>>,
+    writer: u64,
+    origin: u64,
+    input: &Input,
+) -> Result<(), QueryError> {
+    let named = Named::of(&input.events, input.received_ms);
+    let events = rmp_serde::to_vec_named(&input.events)
+        .map_err(|e| QueryError::Backend(format!("an input's events do not encode: {e}")))?;
+    rows.u64(seq)
+        .string(input.source.as_str().as_bytes())
+        .i64(input.received_ms)
+        .string(&input.raw)
+        .u64(writer)
+        .u64(origin)
+        .strings(&named.keys)
+        .strings(&named.people)
+        .strings(&named.links)
+        .string(&events);
+    idents.extend(named.joins());
+    Ok(())
 }
 
-/// Every input of the entries `keys`, in `seq` order, each with the keys
-/// its events were folded into (`None`: a duplicate of an earlier event),
-/// as the store assigns a record's events: an input whose every event of
-/// an entry repeats an earlier one is not one of that entry's inputs (the
-/// store keeps no record of it; ClickHouse keeps every arrival).
-fn inputs_of(shared: &Shared, keys: &[String]) -> Result<Vec<Stored>, QueryError> {
-    let seqs = seqs_of(shared, keys)?;
+/// One input as `inputs` holds it, its events parsed.
+pub(super) struct InputRow {
+    pub(super) seq: u64,
+    pub(super) source: Source,
+    pub(super) received_ms: i64,
+    pub(super) raw: Vec<u8>,
+    pub(super) writer: u64,
+    pub(super) origin: u64,
+    pub(super) events: Vec<Event>,
+}
+
+/// The inputs `cond` (a condition on `inputs`) selects, in `seq` order,
+/// `limit` at most.
+pub(super) fn select(
+    shared: &Shared,
+    cond: &str,
+    limit: Option<usize>,
+) -> Result<Vec<InputRow>, QueryError> {
     let t = shared.table("inputs");
-    let mut fold = Derivation::new(shared.attribution_window_hours);
+    let limit = limit.map_or(String::new(), |n| format!(" LIMIT {n}"));
+    let bytes = shared.client.query(&format!(
+        "SELECT seq, source, received_ms, raw, writer, origin, events FROM {t} WHERE {cond} ORDER BY seq{limit} FORMAT RowBinary"
+    ))?;
+    let mut r = Reader::new(&bytes);
+    let mut out = Vec::new();
+    while !r.is_done() {
+        let seq = r.u64().map_err(|_| bad("an input"))?;
+        let source = source_named(r.string().map_err(|_| bad("an input"))?)?;
+        let received_ms = r.i64().map_err(|_| bad("an input"))?;
+        let raw = r.string().map_err(|_| bad("an input"))?.to_vec();
+        let writer = r.u64().map_err(|_| bad("an input"))?;
+        let origin = r.u64().map_err(|_| bad("an input"))?;
+        let events: Vec<Event> = rmp_serde::from_slice(r.string().map_err(|_| bad("an input"))?)
+            .map_err(|e| QueryError::Backend(format!("the events of input {seq}: {e}")))?;
+        out.push(InputRow {
+            seq,
+            source,
+            received_ms,
+            raw,
+            writer,
+            origin,
+            events,
+        });
+    }
+    Ok(out)
+}
+
+/// The inputs `seqs` names, in `seq` order.
+pub(super) fn by_seq(shared: &Shared, seqs: &[u64]) -> Result<Vec<InputRow>, QueryError> {
     let mut out = Vec::new();
     for chunk in seqs.chunks(CHUNK) {
         let list: Vec<String> = chunk.iter().map(u64::to_string).collect();
-        let bytes = shared.client.query(&format!(
-            "SELECT seq, source, received_ms, raw, events FROM {t} WHERE seq IN ({}) ORDER BY seq FORMAT RowBinary",
-            list.join(",")
-        ))?;
-        let mut r = Reader::new(&bytes);
-        while !r.is_done() {
-            let seq = r.u64().map_err(|_| bad("an input"))?;
-            let source = source_named(r.string().map_err(|_| bad("an input"))?)?;
-            let received_ms = r.i64().map_err(|_| bad("an input"))?;
-            let raw = r.string().map_err(|_| bad("an input"))?.to_vec();
-            let events: Vec<Event> =
-                rmp_serde::from_slice(r.string().map_err(|_| bad("an input"))?)
-                    .map_err(|e| QueryError::Backend(format!("the events of input {seq}: {e}")))?;
-            let folded = fold.add(Seq(seq), received_ms, &events);
-            out.push(Stored {
-                seq,
-                source,
-                received_ms,
-                raw,
-                events,
-                folded,
-            });
-        }
+        out.extend(select(
+            shared,
+            &format!("seq IN ({})", list.join(",")),
+            None,
+        )?);
     }
     Ok(out)
+}
+
+/// An input of some entries, with the keys its events were folded into.
+struct Folded {
+    input: InputRow,
+    /// Event by event, the key of the entry it was folded into (`None`: a
+    /// duplicate of an earlier event).
+    into: Vec<Option<String>>,
+}
+
+/// Every input of the entries `keys`, in `seq` order, folded as the store
+/// assigns a record's events: an input whose every event of an entry
+/// repeats an earlier one is not one of that entry's inputs (the store
+/// keeps no record of it; ClickHouse keeps every arrival).
+fn inputs_of(shared: &Shared, keys: &[String]) -> Result<Vec<Folded>, QueryError> {
+    let mut fold = Derivation::new(shared.attribution_window_hours);
+    Ok(by_seq(shared, &seqs_of(shared, keys)?)?
+        .into_iter()
+        .map(|input| {
+            let into = fold.add(Seq(input.seq), input.received_ms, &input.events);
+            Folded { input, into }
+        })
+        .collect())
 }
 
 /// Calls `each` with every input of the entries `ids`, each once, in
@@ -128,13 +194,8 @@ pub(super) fn raw_inputs(
 ) -> Result<(), QueryError> {
     let keys = keys_of(shared, ids)?;
     let wanted: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
-    for input in inputs_of(shared, &keys)? {
-        if input
-            .folded
-            .iter()
-            .flatten()
-            .any(|k| wanted.contains(k.as_str()))
-        {
+    for Folded { input, into } in inputs_of(shared, &keys)? {
+        if into.iter().flatten().any(|k| wanted.contains(k.as_str())) {
             each(Seq(input.seq), input.source, input.received_ms, &input.raw)
                 .map_err(|e| QueryError::Backend(format!("writing an input: {e}")))?;
         }
@@ -145,11 +206,11 @@ pub(super) fn raw_inputs(
 /// The inputs of the entry `key`, with only its own events.
 pub(super) fn stored_inputs(shared: &Shared, key: &str) -> Result<Vec<StoredInput>, QueryError> {
     let mut out = Vec::new();
-    for input in inputs_of(shared, &[key.to_string()])? {
+    for Folded { input, into } in inputs_of(shared, &[key.to_string()])? {
         let events: Vec<Event> = input
             .events
             .into_iter()
-            .zip(input.folded)
+            .zip(into)
             .filter(|(_, k)| k.as_deref() == Some(key))
             .map(|(e, _)| e)
             .collect();

@@ -209,7 +209,6 @@ impl ClickHouse {
         limit: usize,
         sources: &[Source],
     ) -> Result<Vec<StoredInput>, QueryError> {
-        let t = self.shared.table("inputs");
         let from = after.map_or(0, |s| s.0);
         let only = if sources.is_empty() {
             String::new()
@@ -217,20 +216,12 @@ impl ClickHouse {
             let names: Vec<String> = sources.iter().map(|s| quote(s.as_str())).collect();
             format!(" AND source IN ({})", names.join(", "))
         };
-        let bytes = self.shared.client.query(&format!(
-            "SELECT seq, source, received_ms, raw FROM {t} WHERE seq > {from}{only} ORDER BY seq LIMIT {limit} FORMAT RowBinary"
-        ))?;
-        let mut r = Reader::new(&bytes);
-        let mut out = Vec::new();
-        while !r.is_done() {
-            let bad = |_| QueryError::Backend("a stored input could not be read".into());
-            let seq = r.u64().map_err(bad)?;
-            let source = inputs::source_named(r.string().map_err(bad)?)?;
-            let received_ms = r.i64().map_err(bad)?;
-            let raw = r.string().map_err(bad)?.to_vec();
-            out.push((Seq(seq), source, received_ms, raw));
-        }
-        Ok(out)
+        Ok(
+            inputs::select(&self.shared, &format!("seq > {from}{only}"), Some(limit))?
+                .into_iter()
+                .map(|i| (Seq(i.seq), i.source, i.received_ms, i.raw))
+                .collect(),
+        )
     }
 
     fn count(&self, sql: &str) -> Result<u64, QueryError> {
@@ -329,18 +320,7 @@ impl Backend for ClickHouse {
         receipt: Option<String>,
         forced: bool,
     ) -> BackendResult<Seq> {
-        let mut bytes = Vec::new();
-        ids.serialize_into(&mut bytes)
-            .map_err(|e| QueryError::Backend(format!("the purged ids: {e}")))?;
-        let record = PurgeRecord {
-            at_ms: ticks_ingest::now_ms(),
-            actor: actor.to_string(),
-            filter: filter.to_string(),
-            count: ids.len(),
-            receipt,
-            forced,
-            ids: bytes,
-        };
+        let record = PurgeRecord::new(ids, ticks_ingest::now_ms(), actor, filter, receipt, forced)?;
         let seq = self.writer.next_seq()?;
         purge::purge(&self.shared, seq, ids, &record)
     }

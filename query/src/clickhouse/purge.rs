@@ -24,16 +24,17 @@
 //! (it does that with parts it finds broken at start).
 
 use super::client::{quote, ChError, Client};
-use super::inputs::{keys_of, seqs_of};
+use super::inputs::{by_seq, input_row, keys_of, seqs_of, INPUT_COLUMNS};
 use super::rowbinary::{Reader, Rows};
 use super::schema::Layout;
 use super::shared::Shared;
 use crate::error::QueryError;
 use roaring::RoaringBitmap;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-use ticks_engine::{entry_key, redact_input, Event, PurgeRecord, Seq};
+use ticks_engine::{entry_key, redact_input, Input, PurgeRecord, Seq};
 
 /// Values per `IN (...)` list of a mutation (a statement is at most 256 KiB).
 const MUTATION_CHUNK: usize = 2_000;
@@ -223,53 +224,40 @@ fn erase(shared: &Shared, purge: Seq, keys: &[String]) -> Result<(), QueryError>
     let purged: HashSet<&str> = keys.iter().map(String::as_str).collect();
     let seqs = seqs_of(shared, keys)?;
     // Stage what survives of shared inputs.
-    let t = shared.table("inputs");
     let mut staged = Rows::new();
-    for chunk in seqs.chunks(MUTATION_CHUNK) {
-        let list: Vec<String> = chunk.iter().map(u64::to_string).collect();
-        let bytes = shared.client.query(&format!(
-            "SELECT seq, source, received_ms, raw, writer, origin, events FROM {t} WHERE seq IN ({}) FORMAT RowBinary",
-            list.join(",")
-        ))?;
-        let mut r = Reader::new(&bytes);
-        let bad = |_| failed("an input could not be read");
-        while !r.is_done() {
-            let seq = r.u64().map_err(bad)?;
-            let source = super::inputs::source_named(r.string().map_err(bad)?)?;
-            let received_ms = r.i64().map_err(bad)?;
-            let raw = r.string().map_err(bad)?.to_vec();
-            let writer = r.u64().map_err(bad)?;
-            let origin = r.u64().map_err(bad)?;
-            let events: Vec<Event> = rmp_serde::from_slice(r.string().map_err(bad)?)
-                .map_err(|e| failed(&format!("the events of input {seq}: {e}")))?;
-            let survives = events
-                .iter()
-                .any(|e| !purged.contains(entry_key(e, received_ms).as_str()));
-            if !survives {
-                continue;
-            }
-            let (raw, events) =
-                redact_input(source, received_ms, raw, events, &|k| purged.contains(k));
-            let named = super::named::Named::of(&events, received_ms);
-            let packed = rmp_serde::to_vec_named(&events).map_err(|e| failed(&e.to_string()))?;
-            staged
-                .u64(purge.0)
-                .u64(seq)
-                .string(source.as_str().as_bytes())
-                .i64(received_ms)
-                .string(&raw)
-                .u64(writer)
-                .u64(origin)
-                .strings(&named.keys)
-                .strings(&named.people)
-                .strings(&named.links)
-                .string(&packed);
+    for input in by_seq(shared, &seqs)? {
+        let survives = input
+            .events
+            .iter()
+            .any(|e| !purged.contains(entry_key(e, input.received_ms).as_str()));
+        if !survives {
+            continue;
         }
+        let (raw, events) = redact_input(
+            input.source,
+            input.received_ms,
+            input.raw,
+            input.events,
+            &|k| purged.contains(k),
+        );
+        let redacted = Input {
+            source: input.source,
+            received_ms: input.received_ms,
+            raw,
+            events,
+        };
+        staged.u64(purge.0);
+        input_row(
+            &mut staged,
+            &mut BTreeSet::new(),
+            input.seq,
+            input.writer,
+            input.origin,
+            &redacted,
+        )?;
     }
-    const COLUMNS: &str =
-        "seq, source, received_ms, raw, writer, origin, keys, people, links, events";
     if !staged.is_empty() {
-        shared.insert("redactions", &format!("purge, {COLUMNS}"), &staged)?;
+        shared.insert("redactions", &format!("purge, {INPUT_COLUMNS}"), &staged)?;
     }
     let seq_values: Vec<String> = seqs.iter().map(u64::to_string).collect();
     let key_values: Vec<String> = keys.iter().map(|k| quote(k)).collect();
@@ -278,6 +266,7 @@ fn erase(shared: &Shared, purge: Seq, keys: &[String]) -> Result<(), QueryError>
     delete_where_in(shared, "entries", "key", &key_values)?;
     // The survivors' inputs back under their own seq, once (a resumed
     // purge finds some back already).
+    let t = shared.table("inputs");
     let r = shared.table("redactions");
     let present = shared.client.query_text(&format!(
         "SELECT seq FROM {t} WHERE seq IN (SELECT seq FROM {r} WHERE purge = {}){}",
@@ -292,7 +281,7 @@ fn erase(shared: &Shared, purge: Seq, keys: &[String]) -> Result<(), QueryError>
     };
     shared.client.insert(
         &format!(
-            "INSERT INTO {t} ({COLUMNS}) SELECT {COLUMNS} FROM {r} WHERE purge = {}{not_yet}",
+            "INSERT INTO {t} ({INPUT_COLUMNS}) SELECT {INPUT_COLUMNS} FROM {r} WHERE purge = {}{not_yet}",
             purge.0
         ),
         b"",

@@ -42,12 +42,12 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub(super) const ENTRY_COLUMNS: &str = "key String, version UInt64, id UInt64, purged UInt8, \
 direction String, status String, recorded_ms Int64, \
 category Nullable(String), name Nullable(String), template Nullable(String), \
-template_language Nullable(String), recipient_type Nullable(String), \
+language Nullable(String), recipient_type Nullable(String), \
 phone_number_id Nullable(String), subaccount Nullable(String), user Nullable(String), \
 content_type Nullable(String), conversation_type Nullable(String), \
 pricing_category Nullable(String), pricing_type Nullable(String), button Nullable(String), \
 country Nullable(String), wamid Nullable(String), correlation_id Nullable(String), \
-phone Nullable(String), session Nullable(String), origin Nullable(String), \
+phone Nullable(String), session Nullable(String), source Nullable(String), \
 attribution Nullable(String), billable Nullable(String), engagement Nullable(String), \
 reached Nullable(String), \
 response_code Nullable(Int64), error_code Nullable(Int64), entry String";

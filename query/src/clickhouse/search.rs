@@ -26,35 +26,38 @@ use crate::params::LogQuery;
 use crate::params::{Column, Filter, FilterValue};
 use ticks_engine::{Entry, Field, FieldValue, Value};
 
+/// The fields with a column of their own in `entries`, named as the
+/// field is (`Field::name`).
+const COLUMN_FIELDS: [Field; 24] = [
+    Field::Category,
+    Field::Name,
+    Field::Template,
+    Field::Language,
+    Field::ResponseCode,
+    Field::RecipientType,
+    Field::Status,
+    Field::Direction,
+    Field::ErrorCode,
+    Field::PhoneNumberId,
+    Field::Subaccount,
+    Field::User,
+    Field::ContentType,
+    Field::ConversationType,
+    Field::PricingCategory,
+    Field::PricingType,
+    Field::Button,
+    Field::Country,
+    Field::Session,
+    Field::Origin,
+    Field::Attribution,
+    Field::Billable,
+    Field::Engagement,
+    Field::Reached,
+];
+
 /// The column of `entries` that holds a field's value, if there is one.
 fn column(field: Field) -> Option<&'static str> {
-    Some(match field {
-        Field::Category => "category",
-        Field::Name => "name",
-        Field::Template => "template",
-        Field::Language => "template_language",
-        Field::ResponseCode => "response_code",
-        Field::RecipientType => "recipient_type",
-        Field::Status => "status",
-        Field::Direction => "direction",
-        Field::ErrorCode => "error_code",
-        Field::PhoneNumberId => "phone_number_id",
-        Field::Subaccount => "subaccount",
-        Field::User => "user",
-        Field::ContentType => "content_type",
-        Field::ConversationType => "conversation_type",
-        Field::PricingCategory => "pricing_category",
-        Field::PricingType => "pricing_type",
-        Field::Button => "button",
-        Field::Country => "country",
-        Field::Session => "session",
-        Field::Origin => "origin",
-        Field::Attribution => "attribution",
-        Field::Billable => "billable",
-        Field::Engagement => "engagement",
-        Field::Reached => "reached",
-        _ => return None,
-    })
+    COLUMN_FIELDS.contains(&field).then(|| field.name())
 }
 
 fn unsupported(param: &str) -> QueryError {
@@ -94,6 +97,22 @@ fn value_condition(param: &str, col: &str, value: &FilterValue) -> Result<String
     })
 }
 
+/// A filter's condition: any of its values (`any` of the included ones)
+/// and none of the excluded ones.
+fn include_exclude(
+    f: &Filter,
+    any: impl Fn(&[FilterValue]) -> Result<String, QueryError>,
+) -> Result<String, QueryError> {
+    let mut parts = Vec::new();
+    if !f.include.is_empty() {
+        parts.push(format!("({})", any(&f.include)?));
+    }
+    if !f.exclude.is_empty() {
+        parts.push(format!("NOT ({})", any(&f.exclude)?));
+    }
+    Ok(parts.join(" AND "))
+}
+
 /// `contact=`: the entries of the people each typed identifier names,
 /// found by folding their inputs (`derive::contact`), as keys.
 fn contact_condition(shared: &Shared, f: &Filter) -> Result<String, QueryError> {
@@ -111,14 +130,7 @@ fn contact_condition(shared: &Shared, f: &Filter) -> Result<String, QueryError> 
         let list: Vec<String> = keys.iter().map(|k| quote(k)).collect();
         Ok(format!("key IN ({})", list.join(", ")))
     };
-    let mut parts = Vec::new();
-    if !f.include.is_empty() {
-        parts.push(keys_of(&f.include)?);
-    }
-    if !f.exclude.is_empty() {
-        parts.push(format!("NOT ({})", keys_of(&f.exclude)?));
-    }
-    Ok(parts.join(" AND "))
+    include_exclude(f, keys_of)
 }
 
 fn filter_condition(f: &Filter) -> Result<String, QueryError> {
@@ -136,16 +148,9 @@ fn filter_condition(f: &Filter) -> Result<String, QueryError> {
             .iter()
             .map(|v| value_condition(&f.param, col, v).map(|c| format!("ifNull({c}, 0)")))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(format!("({})", parts.join(" OR ")))
+        Ok(parts.join(" OR "))
     };
-    let mut parts = Vec::new();
-    if !f.include.is_empty() {
-        parts.push(any(&f.include)?);
-    }
-    if !f.exclude.is_empty() {
-        parts.push(format!("NOT {}", any(&f.exclude)?));
-    }
-    Ok(parts.join(" AND "))
+    include_exclude(f, any)
 }
 
 /// `phone=`: the entry's number is the one typed or one of its other
@@ -163,14 +168,7 @@ fn phone_condition(f: &Filter) -> Result<String, QueryError> {
         let list: Vec<String> = all.iter().map(|p| quote(p)).collect();
         Ok(format!("ifNull(phone IN ({}), 0)", list.join(", ")))
     };
-    let mut parts = Vec::new();
-    if !f.include.is_empty() {
-        parts.push(forms(&f.include)?);
-    }
-    if !f.exclude.is_empty() {
-        parts.push(format!("NOT {}", forms(&f.exclude)?));
-    }
-    Ok(parts.join(" AND "))
+    include_exclude(f, forms)
 }
 
 /// The query's conditions, ANDed (`1` for none).
@@ -209,7 +207,7 @@ const LATEST: &str = "argMax(id, version) AS id, argMax(purged, version) AS purg
 argMax(direction, version) AS direction, argMax(status, version) AS status, \
 argMax(recorded_ms, version) AS recorded_ms, argMax(category, version) AS category, \
 argMax(name, version) AS name, argMax(template, version) AS template, \
-argMax(template_language, version) AS template_language, \
+argMax(language, version) AS language, \
 argMax(recipient_type, version) AS recipient_type, \
 argMax(phone_number_id, version) AS phone_number_id, argMax(subaccount, version) AS subaccount, \
 argMax(user, version) AS user, argMax(content_type, version) AS content_type, \
@@ -218,7 +216,7 @@ argMax(pricing_category, version) AS pricing_category, \
 argMax(pricing_type, version) AS pricing_type, argMax(button, version) AS button, \
 argMax(country, version) AS country, argMax(wamid, version) AS wamid, \
 argMax(correlation_id, version) AS correlation_id, argMax(phone, version) AS phone, \
-argMax(session, version) AS session, argMax(origin, version) AS origin, \
+argMax(session, version) AS session, argMax(source, version) AS source, \
 argMax(attribution, version) AS attribution, argMax(billable, version) AS billable, \
 argMax(engagement, version) AS engagement, argMax(reached, version) AS reached, \
 argMax(response_code, version) AS response_code, argMax(error_code, version) AS error_code";

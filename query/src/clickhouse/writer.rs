@@ -17,7 +17,7 @@
 
 use super::client::ChError;
 use super::derive::{derive, Ids};
-use super::named::Named;
+use super::inputs::{input_row, INPUT_COLUMNS};
 use super::rowbinary::Rows;
 use super::shared::{unavailable, Shared};
 use crate::backend::BackendResult;
@@ -268,36 +268,6 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Op>, tag: u64, writer_id: u64) {
             write_group(shared, &mut seqs, &mut ids, writer_id, appends);
         }
     }
-}
-
-/// The columns of an input row, in the order `input_row` writes them.
-const INPUT_COLUMNS: &str =
-    "seq, source, received_ms, raw, writer, origin, keys, people, links, events";
-
-/// Appends one input's row; collects the index identifiers it names.
-fn input_row(
-    rows: &mut Rows,
-    idents: &mut BTreeSet<String>,
-    seq: u64,
-    writer: u64,
-    origin: u64,
-    input: &Input,
-) -> Result<(), QueryError> {
-    let named = Named::of(&input.events, input.received_ms);
-    let events = rmp_serde::to_vec_named(&input.events)
-        .map_err(|e| QueryError::Backend(format!("an input's events do not encode: {e}")))?;
-    rows.u64(seq)
-        .string(input.source.as_str().as_bytes())
-        .i64(input.received_ms)
-        .string(&input.raw)
-        .u64(writer)
-        .u64(origin)
-        .strings(&named.keys)
-        .strings(&named.people)
-        .strings(&named.links)
-        .string(&events);
-    idents.extend(named.joins());
-    Ok(())
 }
 
 /// Stores a group's rows, then derives what they change; `Unavailable`
