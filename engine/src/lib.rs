@@ -105,3 +105,4 @@ pub use store::{
     PendingAppend, PreferenceChange, Snapshot, Store, StoreStats, StoredInput, TemplatesAdded,
     TextColumn, Timeline, TimelineItem, WriteHealth,
 };
+pub use text::{in_a_row, text_clauses, tokens, words_of, TextClause};

@@ -79,7 +79,7 @@ pub(crate) fn prefetch(store: &Store, q: &LogQuery) -> Result<Prefetched, QueryE
 /// Whether free text is one identifier of a person: `@username`, a
 /// business-scoped user id, or a phone number typed with or without
 /// punctuation (at least 8 digits).
-fn looks_like_identifier(text: &str) -> bool {
+pub(crate) fn looks_like_identifier(text: &str) -> bool {
     let t = text.trim();
     if t.starts_with('@') && t.len() > 1 && !t.contains(char::is_whitespace) {
         return true;

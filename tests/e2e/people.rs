@@ -453,6 +453,9 @@ fn an_opt_out_then_a_resume_set_the_persons_marketing_state() {
         "2026-05-01T12:00:00Z",
     );
     assert_eq!(s.post_json("/v1/sends", &second).0, 200);
+    // A message after the stop (no preference of its own) leaves them
+    // opted out: their latest preference is still the stop.
+    assert_eq!(ids(&s, "opted_out=true").len(), 3);
     let failed = webhook(json!({
         "statuses": [{"id": "wamid.O2", "status": "failed", "timestamp": "1777636900",
                       "recipient_id": "551181390501",

@@ -71,6 +71,9 @@ pub struct Derivation {
     /// The statuses about a group's members, by entry: a group message's
     /// timeline names them.
     member_statuses: FxHashMap<u32, Vec<Event>>,
+    /// What the text index would get, by entry: its text values and its
+    /// identifiers.
+    texts: FxHashMap<u32, (Vec<String>, Vec<String>)>,
 }
 
 impl Derivation {
@@ -84,6 +87,7 @@ impl Derivation {
             state: std::sync::RwLock::new(state),
             keys: FxHashMap::default(),
             member_statuses: FxHashMap::default(),
+            texts: FxHashMap::default(),
         }
     }
 
@@ -120,7 +124,19 @@ impl Derivation {
             }
         }
         if !kept.is_empty() {
-            state.apply(seq, received_ms, &kept);
+            for doc in state.apply(seq, received_ms, &kept) {
+                let (values, exact) = self.texts.entry(doc.entry.0).or_default();
+                values.extend(
+                    std::iter::once(doc.text)
+                        .chain(doc.later_texts)
+                        .filter(|t| !t.is_empty()),
+                );
+                for e in doc.exact {
+                    if !exact.contains(&e) {
+                        exact.push(e);
+                    }
+                }
+            }
         }
         folded_into
     }
@@ -161,6 +177,19 @@ impl Derivation {
     pub fn reached(&self, id: EntryId) -> Option<Reached> {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
         state.row(id).and_then(|row| row.reached())
+    }
+
+    /// What free text finds entry `id` by: its words (see
+    /// [`crate::words_of`]) and its identifiers (wamid, phone digits,
+    /// correlation and conversation ids), as the text index has them.
+    pub fn search_text(&self, id: EntryId) -> (String, Vec<String>) {
+        match self.texts.get(&id.0) {
+            Some((values, exact)) => (
+                crate::text::words_of(values.iter().map(String::as_str)),
+                exact.clone(),
+            ),
+            None => (String::new(), Vec::new()),
+        }
     }
 
     /// Every entry, with its key, in the order they were made.

@@ -208,7 +208,9 @@ impl Snapshot<'_> {
         let field = crate::state::Field::Marketing;
         let column = self.column(field);
         let mut latest: FxHashMap<u32, (i64, u32, i64)> = FxHashMap::default();
-        for (_, bm) in self.values(field) {
+        // Entries without a preference are indexed too (under the none
+        // key): only those that record one say what a person last chose.
+        for (_, bm) in self.values(field).filter(|(k, _)| !k.is_none()) {
             for id in bm {
                 let Some(root) = self.state.contacts.contact_of_entry(EntryId(id)) else {
                     continue;

@@ -10,10 +10,13 @@
 //! - `indexer`: the thread that adds documents and commits.
 //! - `query`: free text as a tantivy query.
 //! - `within`: free text searched only at given candidates.
+//! - `terms`: the same tokens and query clauses for a backend without
+//!   tantivy (ClickHouse).
 
 mod indexer;
 mod query;
 mod schema;
+mod terms;
 mod within;
 
 use crate::error::{io_err, Error, Result};
@@ -32,6 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
+pub use terms::{in_a_row, text_clauses, tokens, words_of, TextClause};
 use within::Within;
 
 /// Handle to the index and its background indexer thread.

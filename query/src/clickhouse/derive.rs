@@ -28,7 +28,9 @@ use super::purge::{delete_entries_of, purged_among};
 use super::rowbinary::{Reader, Rows};
 use super::shared::Shared;
 use std::collections::{BTreeMap, BTreeSet};
-use ticks_engine::{Derivation, Engagement, Entry, EntryId, Event, Reached, Seq, Timeline};
+use ticks_engine::{
+    Derivation, Engagement, Entry, EntryId, Event, Field, FieldValue, Reached, Seq, Timeline,
+};
 
 /// Ids per block.
 const BLOCK: u64 = 4096;
@@ -193,21 +195,35 @@ pub(super) fn derive(
     }
     let keys: Vec<&String> = entries.iter().map(|(k, _)| k).collect();
     let id_of = entry_ids(shared, ids, &keys)?;
+    let snapshot = derivation.snapshot();
+    let opted_out = snapshot.opted_out_entries();
+    let marketing = snapshot.column(Field::Marketing);
     let mut rows = Rows::new();
     for (key, mut entry) in entries {
         let Some(&id) = id_of.get(&key) else { continue };
         // The inputs of the entry's own person (and entries): a later fold
         // of them sees a superset, so more is later.
         let version = components.size_of(&format!("k:{key}"));
-        let reached = derivation.reached(entry.id);
+        let derived = Derived {
+            reached: derivation.reached(entry.id),
+            text: derivation.search_text(entry.id),
+            opted_out: opted_out.contains(entry.id.0),
+            marketing: match snapshot
+                .value_of(Field::Marketing, marketing.key(marketing.code(entry.id.0)))
+            {
+                FieldValue::Text(t) => Some(t),
+                _ => None,
+            },
+        };
         entry.id = EntryId(id as u32);
         entry.in_reply_to = entry
             .in_reply_to
             .and_then(|local| derivation.key_of(local))
             .and_then(|k| id_of.get(k))
             .map(|&id| EntryId(id as u32));
-        entry_row(&mut rows, &key, version, id, &entry, reached)?;
+        entry_row(&mut rows, &key, version, id, &entry, &derived)?;
     }
+    drop(snapshot);
     shared.insert("entries", ENTRY_INSERT_COLUMNS, &rows)?;
     // A purge recorded after the check above (another process's) has
     // already run its deletions, or runs them after this insert: these
@@ -296,9 +312,21 @@ pub(super) fn contact(
     drop(snapshot);
     let keys = local_keys(&card.entries);
     let id_of = read_ids(shared, &keys.iter().collect::<Vec<_>>())?;
-    card.entries = keys
+    let global = |local: EntryId| {
+        derivation
+            .key_of(local)
+            .and_then(|k| id_of.get(k))
+            .map(|&id| EntryId(id as u32))
+    };
+    for change in &mut card.marketing.history {
+        change.entry = global(change.entry).unwrap_or(change.entry);
+    }
+    // In the store's order: by time, then by entry id (here the global one).
+    card.marketing.history.sort_by_key(|c| (c.at_ms, c.entry));
+    card.entries = card
+        .entries
         .iter()
-        .filter_map(|k| id_of.get(k).map(|&id| id as u32))
+        .filter_map(|local| global(EntryId(local)).map(|id| id.0))
         .collect();
     Ok((Some(card), selected))
 }
@@ -440,7 +468,7 @@ pub(super) const ENTRY_INSERT_COLUMNS: &str =
 category, name, template, language, recipient_type, phone_number_id, subaccount, user, \
 content_type, conversation_type, pricing_category, pricing_type, button, country, wamid, \
 correlation_id, phone, session, source, attribution, billable, engagement, reached, \
-response_code, error_code, entry";
+response_code, error_code, entry, words, exact, opted_out, marketing";
 
 /// What an entry got back: replies, clicks or both (the store's
 /// `engagement` key, from the same counts).
@@ -453,13 +481,25 @@ fn engagement(e: &Entry) -> Option<Engagement> {
     }
 }
 
+/// What an entry row holds beside the entry: what the fold knows of it.
+struct Derived {
+    /// The furthest delivery step (`reached=`).
+    reached: Option<Reached>,
+    /// Its words and identifiers (free text).
+    text: (String, Vec<String>),
+    /// Whether its person last said stop to marketing (`opted_out=`).
+    opted_out: bool,
+    /// The marketing preference it records (`marketing=`).
+    marketing: Option<String>,
+}
+
 fn entry_row(
     rows: &mut Rows,
     key: &str,
     version: u64,
     id: u64,
     e: &Entry,
-    reached: Option<Reached>,
+    derived: &Derived,
 ) -> Result<(), ChError> {
     let packed = rmp_serde::to_vec_named(e).map_err(|err| ChError::Server {
         status: 500,
@@ -498,10 +538,14 @@ fn entry_row(
         .opt_string(e.attribution.map(|v| v.as_str()))
         .opt_string(e.billable.map(|b| if b { "true" } else { "false" }))
         .opt_string(engagement(e).map(Engagement::as_str))
-        .opt_string(reached.map(Reached::as_str));
+        .opt_string(derived.reached.map(Reached::as_str));
     rows.opt_i64(e.response_code.map(i64::from))
         .opt_i64(e.error_code)
-        .string(&packed);
+        .string(&packed)
+        .string(derived.text.0.as_bytes())
+        .strings(&derived.text.1)
+        .u8(u8::from(derived.opted_out))
+        .opt_string(derived.marketing.as_deref());
     Ok(())
 }
 

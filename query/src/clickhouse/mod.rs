@@ -12,8 +12,8 @@
 //! each claims a writer tag at open and every `seq` it hands out carries
 //! it, so sequence numbers never collide and order by time of receipt.
 //!
-//! What it does not answer yet (free text, some filters, the report,
-//! details, timelines, contacts, purges...) is refused with
+//! What it does not answer yet (the report, sorting by other columns,
+//! alerts, templates) is refused with
 //! [`QueryError::Unsupported`] naming it, never an empty answer that would
 //! read as "nothing found".
 //!

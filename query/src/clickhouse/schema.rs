@@ -34,11 +34,12 @@
 use super::client::{ident, quote, ChError, Client};
 
 /// The schema version this build creates; `meta` records it.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The columns of `entries`: the key, the version (how many inputs the
 /// derivation folded), the id, then the values filters and sorts read,
-/// then the whole entry (msgpack).
+/// then the whole entry (msgpack), then what version 2 added (see
+/// [`ADDED_COLUMNS`]).
 pub(super) const ENTRY_COLUMNS: &str = "key String, version UInt64, id UInt64, purged UInt8, \
 direction String, status String, recorded_ms Int64, \
 category Nullable(String), name Nullable(String), template Nullable(String), \
@@ -50,7 +51,19 @@ country Nullable(String), wamid Nullable(String), correlation_id Nullable(String
 phone Nullable(String), session Nullable(String), source Nullable(String), \
 attribution Nullable(String), billable Nullable(String), engagement Nullable(String), \
 reached Nullable(String), \
-response_code Nullable(Int64), error_code Nullable(Int64), entry String";
+response_code Nullable(Int64), error_code Nullable(Int64), entry String, \
+words String, exact Array(String), opted_out UInt8, marketing Nullable(String)";
+
+/// Columns added to a table after version 1, in order: an older table gets
+/// them by `ALTER TABLE ... ADD COLUMN` (its rows read them as empty until
+/// their entries are derived again). Version 2: free text (`words`, the
+/// entry's tokens; `exact`, its identifiers), `opted_out` and `marketing`.
+pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("entries", "words", "String"),
+    ("entries", "exact", "Array(String)"),
+    ("entries", "opted_out", "UInt8"),
+    ("entries", "marketing", "Nullable(String)"),
+];
 
 /// The index of inputs by the entries and people they name, filled by
 /// ClickHouse itself in the insert of the inputs (a materialized view), so
@@ -197,12 +210,14 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
         for sql in &statements {
             client.query(sql)?;
         }
+        upgrade(client, &db, layout, distributed_ddl)?;
     } else {
         for url in client.urls() {
             let node = client.node(url);
             for sql in &statements {
                 node.query(sql)?;
             }
+            upgrade(&node, &db, layout, false)?;
         }
     }
     // On a cluster `meta` is the Distributed table: the row goes to a shard.
@@ -216,6 +231,45 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
         version,
         distributed_ddl,
     })
+}
+
+/// Adds the columns of [`ADDED_COLUMNS`] a table lacks (on a cluster to
+/// the local and the Distributed table), as seen from `client`'s server.
+fn upgrade(
+    client: &Client,
+    db: &str,
+    layout: &Layout,
+    distributed_ddl: bool,
+) -> Result<(), ChError> {
+    let (suffixes, on): (&[&str], String) = match layout {
+        Layout::Single => (&[""], String::new()),
+        Layout::Cluster(c) => {
+            let c = ident(c).ok_or_else(|| bad_name("clickhouse_cluster", c))?;
+            let on = if distributed_ddl {
+                format!(" ON CLUSTER {c}")
+            } else {
+                String::new()
+            };
+            (&["_local", ""], on)
+        }
+    };
+    let bare_db = quote(db.trim_matches('`'));
+    for suffix in suffixes {
+        for (table, column, kind) in ADDED_COLUMNS {
+            let name = format!("{table}{suffix}");
+            let present = client.query_text(&format!(
+                "SELECT count() FROM system.columns WHERE database = {bare_db} AND table = {} AND name = {}",
+                quote(&name),
+                quote(column)
+            ))?;
+            if present.trim() == "0" {
+                client.query(&format!(
+                    "ALTER TABLE {db}.{name}{on} ADD COLUMN {column} {kind}"
+                ))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn bad_name(what: &str, name: &str) -> ChError {

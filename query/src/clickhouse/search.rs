@@ -10,7 +10,8 @@
 //! What is translated: the fields with a column in `entries` (category,
 //! name, template, status, direction, codes...), the message and
 //! correlation ids, entry ids, the phone (with its other forms), the
-//! person (`contact=`), the date range, sorting by time or id, and cursors
+//! person (`contact=`), `event=`, `opted_out=`, free text (see
+//! `text_condition`), the date range, sorting by time or id, and cursors
 //! (the next page's position).
 //! Anything else is refused by name (`QueryError::Unsupported`).
 
@@ -24,11 +25,11 @@ use crate::exec::{Group, GroupBy, Page, Stats};
 use crate::fields::FilterField;
 use crate::params::LogQuery;
 use crate::params::{Column, Filter, FilterValue};
-use ticks_engine::{Entry, Field, FieldValue, Value};
+use ticks_engine::{Entry, Field, FieldValue, TextClause, Value};
 
 /// The fields with a column of their own in `entries`, named as the
 /// field is (`Field::name`).
-const COLUMN_FIELDS: [Field; 24] = [
+const COLUMN_FIELDS: [Field; 25] = [
     Field::Category,
     Field::Name,
     Field::Template,
@@ -53,6 +54,7 @@ const COLUMN_FIELDS: [Field; 24] = [
     Field::Billable,
     Field::Engagement,
     Field::Reached,
+    Field::Marketing,
 ];
 
 /// The column of `entries` that holds a field's value, if there is one.
@@ -79,6 +81,7 @@ fn value_condition(param: &str, col: &str, value: &FilterValue) -> Result<String
         FilterValue::Indexed(Value::Origin(v)) => format!("{col} = {}", quote(v.as_str())),
         FilterValue::Indexed(Value::Attribution(v)) => format!("{col} = {}", quote(v.as_str())),
         FilterValue::Indexed(Value::Reached(v)) => format!("{col} = {}", quote(v.as_str())),
+        FilterValue::Indexed(Value::Marketing(v)) => format!("{col} = {}", quote(v.as_str())),
         // `replied` takes the messages that also got a click, as the store.
         FilterValue::Indexed(Value::Engagement(asked)) => {
             let names: Vec<String> = ticks_engine::Engagement::ALL
@@ -135,6 +138,8 @@ fn contact_condition(shared: &Shared, f: &Filter) -> Result<String, QueryError> 
 
 fn filter_condition(f: &Filter) -> Result<String, QueryError> {
     let col = match f.field {
+        FilterField::Event => return event_condition(f),
+        FilterField::OptedOut => return opted_out_condition(f),
         FilterField::Indexed(field) => column(field).ok_or_else(|| unsupported(&f.param))?,
         // A message's entry is named by its wamid: the primary key.
         FilterField::Wamid => "key",
@@ -151,6 +156,80 @@ fn filter_condition(f: &Filter) -> Result<String, QueryError> {
         Ok(parts.join(" OR "))
     };
     include_exclude(f, any)
+}
+
+/// `event=`: account and template events of these webhook fields (an
+/// event keeps its field as its category).
+fn event_condition(f: &Filter) -> Result<String, QueryError> {
+    let any = |values: &[FilterValue]| -> Result<String, QueryError> {
+        let parts = values
+            .iter()
+            .map(|v| value_condition(&f.param, "category", v).map(|c| format!("ifNull({c}, 0)")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(format!("direction = 'event' AND ({})", parts.join(" OR ")))
+    };
+    include_exclude(f, any)
+}
+
+/// `opted_out=`: entries of people whose latest marketing preference is a
+/// stop (`true`), or not.
+fn opted_out_condition(f: &Filter) -> Result<String, QueryError> {
+    let any = |values: &[FilterValue]| -> Result<String, QueryError> {
+        let parts = values
+            .iter()
+            .map(|v| match v {
+                FilterValue::Flag(b) => Ok(format!("opted_out = {}", u8::from(*b))),
+                _ => Err(unsupported(&f.param)),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(parts.join(" OR "))
+    };
+    include_exclude(f, any)
+}
+
+/// Free text: every clause somewhere in the entry's words (a phrase within
+/// one text value) or, for a word or a prefix, among its identifiers.
+/// The text index asks every clause of one document; here of one entry,
+/// all its documents together (a document is an entry's inputs of one
+/// write, so which words share one depends on how writes were grouped).
+fn text_condition(text: &str) -> String {
+    let has_words = |tokens: &[String]| {
+        format!(
+            "position(words, {}) > 0",
+            quote(&ticks_engine::in_a_row(tokens))
+        )
+    };
+    let clauses: Vec<String> = ticks_engine::text_clauses(text)
+        .into_iter()
+        .map(|clause| match clause {
+            TextClause::Word { exact, tokens } if tokens.is_empty() => {
+                format!("has(exact, {})", quote(&exact))
+            }
+            TextClause::Word { exact, tokens } => {
+                format!("(has(exact, {}) OR {})", quote(&exact), has_words(&tokens))
+            }
+            TextClause::Phrase(tokens) => has_words(&tokens),
+            TextClause::Prefix { words, last, exact } => {
+                let mut parts: Vec<String> = words
+                    .iter()
+                    .map(|w| has_words(std::slice::from_ref(w)))
+                    .collect();
+                parts.push(format!(
+                    "(position(words, {}) > 0 OR arrayExists(x -> substring(x, 1, {}) = {}, exact))",
+                    quote(&format!(" {last}")),
+                    exact.len(),
+                    quote(&exact)
+                ));
+                parts.join(" AND ")
+            }
+        })
+        .collect();
+    if clauses.is_empty() {
+        // The index matches nothing for a query without a clause.
+        "0".into()
+    } else {
+        clauses.join(" AND ")
+    }
 }
 
 /// `phone=`: the entry's number is the one typed or one of its other
@@ -173,10 +252,20 @@ fn phone_condition(f: &Filter) -> Result<String, QueryError> {
 
 /// The query's conditions, ANDed (`1` for none).
 fn conditions(shared: &Shared, q: &LogQuery) -> Result<String, QueryError> {
-    if q.text.is_some() {
-        return Err(unsupported("text"));
-    }
     let mut parts = Vec::new();
+    if let Some(text) = &q.text {
+        let mut found = text_condition(text);
+        // A search that is one person's identifier also finds every entry
+        // of that person, as the store's does.
+        if crate::exec::looks_like_identifier(text) {
+            let keys = super::derive::contact(shared, text)?.1;
+            if !keys.is_empty() {
+                let list: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+                found = format!("{found} OR key IN ({})", list.join(", "));
+            }
+        }
+        parts.push(format!("({found})"));
+    }
     for f in &q.filters {
         let c = match f.field {
             FilterField::Contact => contact_condition(shared, f)?,
@@ -219,17 +308,29 @@ argMax(correlation_id, version) AS correlation_id, argMax(phone, version) AS pho
 argMax(session, version) AS session, argMax(source, version) AS source, \
 argMax(attribution, version) AS attribution, argMax(billable, version) AS billable, \
 argMax(engagement, version) AS engagement, argMax(reached, version) AS reached, \
-argMax(response_code, version) AS response_code, argMax(error_code, version) AS error_code";
+argMax(response_code, version) AS response_code, argMax(error_code, version) AS error_code, \
+argMax(opted_out, version) AS opted_out, argMax(marketing, version) AS marketing";
+
+/// What free text reads, carried through the grouping only when a query
+/// has text.
+const LATEST_TEXT: &str = "argMax(words, version) AS words, argMax(exact, version) AS exact";
 
 /// The latest rows of the entries that match `cond`, as a subquery.
-fn matching_latest(shared: &Shared, cond: &str) -> String {
+fn matching_latest(shared: &Shared, q: &LogQuery, cond: &str) -> String {
     let t = shared.table("entries");
     let prefilter = if cond == "1" {
         String::new()
     } else {
         format!(" WHERE key IN (SELECT key FROM {t} WHERE {cond})")
     };
-    format!("(SELECT key, {LATEST} FROM {t}{prefilter} GROUP BY key) WHERE purged = 0 AND {cond}")
+    let text = if q.text.is_some() {
+        format!(", {LATEST_TEXT}")
+    } else {
+        String::new()
+    };
+    format!(
+        "(SELECT key, {LATEST}{text} FROM {t}{prefilter} GROUP BY key) WHERE purged = 0 AND {cond}"
+    )
 }
 
 fn order_by(q: &LogQuery) -> Result<String, QueryError> {
@@ -272,7 +373,7 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
     };
     let cond = conditions(shared, q)?;
     let order = order_by(q)?;
-    let latest = matching_latest(shared, &cond);
+    let latest = matching_latest(shared, q, &cond);
     let total: u64 = {
         let text = shared.client.query_text(&format!(
             "SELECT count() FROM {latest}{}",
@@ -313,7 +414,7 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
 pub(super) fn sorted_ids(shared: &Shared, q: &LogQuery) -> Result<Vec<u32>, QueryError> {
     let cond = conditions(shared, q)?;
     let order = order_by(q)?;
-    let latest = matching_latest(shared, &cond);
+    let latest = matching_latest(shared, q, &cond);
     let text = shared.client.query_text(&format!(
         "SELECT id FROM {latest} ORDER BY {order}{}",
         shared.select_settings()
@@ -372,7 +473,7 @@ pub(super) fn entries(shared: &Shared, ids: &[u32]) -> Result<Vec<Entry>, QueryE
 /// Group-by counts over the latest version of the matching entries.
 pub(super) fn stats(shared: &Shared, q: &LogQuery, by: GroupBy) -> Result<Stats, QueryError> {
     let cond = conditions(shared, q)?;
-    let latest = matching_latest(shared, &cond);
+    let latest = matching_latest(shared, q, &cond);
     let settings = shared.select_settings();
     let total: u64 = {
         let text = shared
