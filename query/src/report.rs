@@ -40,8 +40,31 @@ use jiff::Zoned;
 use roaring::RoaringBitmap;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use ticks_engine::{Attribution, Direction, Field, FieldValue, Key, Snapshot, Status, Store};
+use ticks_engine::{
+    Attribution, Direction, Field, FieldValue, Key, KeyBook, Snapshot, Status, Store,
+};
 use ticks_ingest::{http_code_info, meta_error_info};
+
+mod grouped;
+pub(crate) use grouped::{report_from_groups, ReportGroups, MINUTE_FIELDS};
+
+/// What decodes the keys of tallies for the report: the store's snapshot,
+/// or the [`KeyBook`] of tallies counted elsewhere.
+trait KeyNames {
+    fn value_of(&self, field: Field, key: Key) -> FieldValue;
+}
+
+impl KeyNames for Snapshot<'_> {
+    fn value_of(&self, field: Field, key: Key) -> FieldValue {
+        Snapshot::value_of(self, field, key)
+    }
+}
+
+impl KeyNames for KeyBook {
+    fn value_of(&self, field: Field, key: Key) -> FieldValue {
+        KeyBook::value_of(self, field, key)
+    }
+}
 
 /// Parameters of `/v1/report` and `ticks report` that are not filters.
 pub const REPORT_PARAMS: [&str; 7] = [
@@ -584,16 +607,23 @@ impl ReplyTally {
 
     /// Counts one inbound message by whether it is a click and how it was
     /// attributed.
+    #[inline]
     fn count(&mut self, click: bool, attribution: Key) {
+        self.count_n(click, attribution, 1);
+    }
+
+    /// Counts `n` inbound messages alike.
+    #[inline]
+    fn count_n(&mut self, click: bool, attribution: Key, n: u64) {
         if click {
-            self.clicks += 1;
+            self.clicks += n;
         } else {
-            self.replies += 1;
+            self.replies += n;
         }
         if attribution == QUOTED {
-            self.quoted += 1;
+            self.quoted += n;
         } else if attribution == INFERRED {
-            self.inferred += 1;
+            self.inferred += n;
         }
     }
 }
@@ -737,24 +767,38 @@ const NO_RESPONSE: Key = Key::status(Status::NoResponse);
 const QUOTED: Key = Key::attribution(Attribution::Quoted);
 const INFERRED: Key = Key::attribution(Attribution::Inferred);
 
+#[inline]
 fn tally_outbound(f: &mut FunnelTally, status: Key, reached: Key, engagement: Key, error: Key) {
-    f.attempted += 1;
+    tally_outbound_n(f, status, reached, engagement, error, 1);
+}
+
+/// Counts `n` outbound entries that share these keys into a funnel.
+#[inline]
+fn tally_outbound_n(
+    f: &mut FunnelTally,
+    status: Key,
+    reached: Key,
+    engagement: Key,
+    error: Key,
+    n: u64,
+) {
+    f.attempted += n;
     if status == REJECTED || status == NO_RESPONSE {
-        f.refused += 1;
+        f.refused += n;
     }
     if status == FAILED {
-        f.failed += 1;
+        f.failed += n;
     }
     if matches!(status, FAILED | REJECTED | NO_RESPONSE) {
-        *f.reasons.entry(error).or_default() += 1;
+        *f.reasons.entry(error).or_default() += n;
     }
     if let Some(reached) = reached.as_reached() {
         for step in f.reached.iter_mut().take(reached as usize) {
-            *step += 1;
+            *step += n;
         }
     }
     if !engagement.is_none() {
-        f.engaged += 1;
+        f.engaged += n;
     }
 }
 
@@ -1271,7 +1315,7 @@ fn series_tallies(
 /// Counts of `counts` (raw keys of `field`) as listed groups, largest
 /// first, each drilled by `base` plus its value.
 fn groups(
-    snap: &Snapshot<'_>,
+    snap: &dyn KeyNames,
     counts: &Map<Key, u64>,
     field: Field,
     base: &[(&str, &str)],
@@ -1330,7 +1374,7 @@ fn ratio(part: u64, whole: u64) -> f64 {
 }
 
 /// Decodes the tallies and lays the report out, with every drill-down.
-fn assemble(snap: &Snapshot<'_>, t: Tallies, options: &ReportOptions) -> Report {
+fn assemble(snap: &dyn KeyNames, t: Tallies, options: &ReportOptions) -> Report {
     let top = options.top;
     let by = options.funnel_by;
     let breakdown = |field: Field| -> Vec<Count> {
@@ -1439,7 +1483,7 @@ fn assemble(snap: &Snapshot<'_>, t: Tallies, options: &ReportOptions) -> Report 
 /// A funnel step: its name, its count, and the filter that adds it.
 type StepSpec<'a> = (&'static str, u64, &'a [(&'a str, &'a str)]);
 
-fn funnel(snap: &Snapshot<'_>, f: &FunnelTally, key: FieldValue, base: &[(&str, &str)]) -> Funnel {
+fn funnel(snap: &dyn KeyNames, f: &FunnelTally, key: FieldValue, base: &[(&str, &str)]) -> Funnel {
     let mut base = base.to_vec();
     base.push(("direction", "outbound"));
     let attempted = f.attempted;
@@ -1493,7 +1537,7 @@ fn funnel(snap: &Snapshot<'_>, f: &FunnelTally, key: FieldValue, base: &[(&str, 
 
 /// Lays the buckets out oldest first, filling the gaps with empty buckets.
 fn series(
-    snap: &Snapshot<'_>,
+    snap: &dyn KeyNames,
     buckets: &BTreeMap<i64, BucketTally>,
     interval: Interval,
 ) -> Vec<Bucket> {

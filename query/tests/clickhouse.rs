@@ -365,6 +365,20 @@ fn what_is_not_translated_yet_is_refused_by_name_never_answered_empty() {
         return;
     };
     let backend = db.open();
+    let query = ticks_query::LogQuery::from_params(&[], &[]).expect("a valid query");
+    for section in ["cost", "countries", "templates"] {
+        let params = vec![("sections".to_string(), format!("counts,{section}"))];
+        let options = ticks_query::ReportOptions::from_params(&params).expect("valid options");
+        match backend.report(&query, &options) {
+            Err(QueryError::Unsupported(m)) => {
+                assert!(m.starts_with(&format!("sections={section}")), "{m}")
+            }
+            other => panic!(
+                "{section}: expected Unsupported, got {:?}",
+                other.map(|r| r.total)
+            ),
+        }
+    }
     for (param, value) in [("sort", "name"), ("sort", "-phone")] {
         let params = vec![(param.to_string(), value.to_string())];
         let query = ticks_query::LogQuery::from_params(&params, &[]).expect("a valid query");

@@ -465,6 +465,26 @@ fn assert_same_answers(embedded: &Server, other: &Server, ordered: bool) {
         );
         assert_eq!(a, b, "{q}");
     }
+    // The report, every section the page draws, exactly.
+    for q in [
+        "",
+        "tz=America/Sao_Paulo&interval=day",
+        "sections=series&interval=hour&tz=Asia/Kolkata",
+        "sections=counts&top=5&direction=outbound",
+        "sections=inbound&funnel_by=template",
+        "sections=funnels&funnel_by=category&status=failed,read",
+        "text=pedido&sections=counts,funnels",
+        "direction=inbound",
+    ] {
+        let report = |s: &Server| {
+            let (status, body) = s.get_json(&format!("/v1/report?{q}"));
+            assert_eq!(status, 200, "report {q}: {body}");
+            body
+        };
+        let (a, b) = (report(embedded), report(other));
+        assert!(a["total"].as_u64() > Some(0), "report {q} tests nothing");
+        assert!(a == b, "report {q}: {}", differences(&a, &b, "").join("; "));
+    }
     for q in questions(embedded) {
         if let Some(typed) = q.strip_prefix("__card=") {
             // A person's card: identifiers, name, counts, marketing state.

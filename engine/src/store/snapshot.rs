@@ -155,51 +155,10 @@ impl<'a> Snapshot<'a> {
 
     /// Decodes a key of `field` for display.
     pub fn value_of(&self, field: Field, key: Key) -> FieldValue {
-        let key = key.raw();
-        if key == NONE_KEY {
-            return FieldValue::None;
+        if field.is_text() && !key.is_none() {
+            return FieldValue::Text(self.state.interner.resolve(key.raw() as u32).to_string());
         }
-        if field.is_text() {
-            return FieldValue::Text(self.state.interner.resolve(key as u32).to_string());
-        }
-        let name = match field {
-            Field::Status => Status::ALL
-                .into_iter()
-                .find(|s| *s as i64 == key)
-                .map(Status::as_str),
-            Field::Direction => [Direction::Outbound, Direction::Inbound, Direction::Event]
-                .into_iter()
-                .find(|d| *d as i64 == key)
-                .map(Direction::as_str),
-            Field::Session => [Session::Open, Session::Closed]
-                .into_iter()
-                .find(|s| *s as i64 == key)
-                .map(Session::as_str),
-            Field::Engagement => Engagement::ALL
-                .into_iter()
-                .find(|e| *e as i64 == key)
-                .map(Engagement::as_str),
-            Field::Reached => Key::from_raw(key).as_reached().map(Reached::as_str),
-            Field::Origin => Origin::ALL
-                .into_iter()
-                .find(|o| *o as i64 == key)
-                .map(Origin::as_str),
-            Field::Marketing => [Preference::Stop, Preference::Resume]
-                .into_iter()
-                .find(|p| *p as i64 == key)
-                .map(Preference::as_str),
-            Field::Attribution => [Attribution::Quoted, Attribution::Inferred]
-                .into_iter()
-                .find(|a| *a as i64 == key)
-                .map(Attribution::as_str),
-            Field::Billable => match key {
-                0 => Some("false"),
-                1 => Some("true"),
-                _ => None,
-            },
-            _ => None,
-        };
-        name.map_or(FieldValue::Int(key), |n| FieldValue::Text(n.into()))
+        plain_value_of(field, key)
     }
 
     /// Every key of a field with its bitmap, in key order.
@@ -372,5 +331,110 @@ impl<'a> Snapshot<'a> {
 
     pub(super) fn entry_from_row(&self, id: EntryId, r: &Row) -> Entry {
         entry_of(&self.state, id, r)
+    }
+}
+
+/// Decodes a key of a field that is not a text (a status, a code, a
+/// flag...): the same in every store.
+fn plain_value_of(field: Field, key: Key) -> FieldValue {
+    let key = key.raw();
+    if key == NONE_KEY {
+        return FieldValue::None;
+    }
+    let name = match field {
+        Field::Status => Status::ALL
+            .into_iter()
+            .find(|s| *s as i64 == key)
+            .map(Status::as_str),
+        Field::Direction => [Direction::Outbound, Direction::Inbound, Direction::Event]
+            .into_iter()
+            .find(|d| *d as i64 == key)
+            .map(Direction::as_str),
+        Field::Session => [Session::Open, Session::Closed]
+            .into_iter()
+            .find(|s| *s as i64 == key)
+            .map(Session::as_str),
+        Field::Engagement => Engagement::ALL
+            .into_iter()
+            .find(|e| *e as i64 == key)
+            .map(Engagement::as_str),
+        Field::Reached => Key::from_raw(key).as_reached().map(Reached::as_str),
+        Field::Origin => Origin::ALL
+            .into_iter()
+            .find(|o| *o as i64 == key)
+            .map(Origin::as_str),
+        Field::Marketing => [Preference::Stop, Preference::Resume]
+            .into_iter()
+            .find(|p| *p as i64 == key)
+            .map(Preference::as_str),
+        Field::Attribution => [Attribution::Quoted, Attribution::Inferred]
+            .into_iter()
+            .find(|a| *a as i64 == key)
+            .map(Attribution::as_str),
+        Field::Billable => match key {
+            0 => Some("false"),
+            1 => Some("true"),
+            _ => None,
+        },
+        _ => None,
+    };
+    name.map_or(FieldValue::Int(key), |n| FieldValue::Text(n.into()))
+}
+
+/// Keys of field values for tallies made outside a store (a backend that
+/// counts in its database): fields that are not texts keyed as every store
+/// keys them (so that a report's rules, `status == failed`, read them
+/// alike), texts numbered in the order they come.
+#[derive(Default)]
+pub struct KeyBook {
+    texts: Vec<String>,
+    numbers: rustc_hash::FxHashMap<String, u32>,
+}
+
+impl KeyBook {
+    /// The key of `value` of `field`; `None` for a value the field cannot
+    /// take (a status name no status has).
+    pub fn key(&mut self, field: Field, value: &FieldValue) -> Option<Key> {
+        Some(match value {
+            FieldValue::None => Key::NONE,
+            FieldValue::Int(i) if !field.is_text() => Key::from_raw(*i),
+            FieldValue::Int(i) => self.text_key(&i.to_string()),
+            FieldValue::Text(t) if field.is_text() => self.text_key(t),
+            FieldValue::Text(t) => match field.parse_value(t).ok()? {
+                Value::Status(s) => Key::status(s),
+                Value::Direction(d) => Key::direction(d),
+                Value::Engagement(e) => Key::engagement(e),
+                Value::Reached(r) => Key::reached(r),
+                Value::Attribution(a) => Key::attribution(a),
+                Value::Billable(b) => Key::billable(b),
+                Value::Session(s) => Key::from_raw(s as i64),
+                Value::Marketing(p) => Key::from_raw(p as i64),
+                Value::Origin(o) => Key::from_raw(o as i64),
+                Value::Code(c) => Key::from_raw(c),
+                Value::None => Key::NONE,
+                Value::Text(_) => return None,
+            },
+        })
+    }
+
+    fn text_key(&mut self, text: &str) -> Key {
+        let next = self.texts.len() as u32;
+        let n = *self.numbers.entry(text.to_string()).or_insert(next);
+        if n == next {
+            self.texts.push(text.to_string());
+        }
+        Key::from_raw(i64::from(n))
+    }
+
+    /// Decodes a key this book gave, as [`Snapshot::value_of`] decodes the
+    /// store's.
+    pub fn value_of(&self, field: Field, key: Key) -> FieldValue {
+        if field.is_text() && !key.is_none() {
+            return self
+                .texts
+                .get(key.raw() as usize)
+                .map_or(FieldValue::None, |t| FieldValue::Text(t.clone()));
+        }
+        plain_value_of(field, key)
     }
 }

@@ -12,8 +12,9 @@
 //! each claims a writer tag at open and every `seq` it hands out carries
 //! it, so sequence numbers never collide and order by time of receipt.
 //!
-//! What it does not answer yet (the report, sorting by other columns,
-//! alerts, templates) is refused with
+//! What it does not answer yet (the report's cost, countries and
+//! templates sections, sorting by other columns, alerts, templates) is
+//! refused with
 //! [`QueryError::Unsupported`] naming it, never an empty answer that would
 //! read as "nothing found".
 //!
@@ -284,8 +285,9 @@ impl Backend for ClickHouse {
     fn stats(&self, query: &LogQuery, by: GroupBy) -> BackendResult<Stats> {
         search::stats(&self.shared, query, by)
     }
-    fn report(&self, _query: &LogQuery, _options: &ReportOptions) -> BackendResult<Report> {
-        Err(not_yet("the report"))
+    fn report(&self, query: &LogQuery, options: &ReportOptions) -> BackendResult<Report> {
+        let groups = search::report_groups(&self.shared, query, options)?;
+        crate::report::report_from_groups(groups, &query.tz, options)
     }
     fn entry_detail(&self, id: EntryId) -> BackendResult<Option<EntryDetail>> {
         let Some(entry) = search::entries(&self.shared, &[id.0])?.into_iter().next() else {

@@ -25,6 +25,7 @@ use crate::exec::{Group, GroupBy, Page, Stats};
 use crate::fields::FilterField;
 use crate::params::LogQuery;
 use crate::params::{Column, Filter, FilterValue};
+use crate::report::{ReportGroups, ReportOptions, MINUTE_FIELDS};
 use ticks_engine::{Entry, Field, FieldValue, TextClause, Value};
 
 /// The fields with a column of their own in `entries`, named as the
@@ -374,15 +375,7 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
     let cond = conditions(shared, q)?;
     let order = order_by(q)?;
     let latest = matching_latest(shared, q, &cond);
-    let total: u64 = {
-        let text = shared.client.query_text(&format!(
-            "SELECT count() FROM {latest}{}",
-            shared.select_settings()
-        ))?;
-        text.trim()
-            .parse()
-            .map_err(|_| QueryError::Backend(format!("a count answered {text:?}")))?
-    };
+    let total = count_of(shared, &latest)?;
     let entries = if q.limit == 0 {
         Vec::new()
     } else {
@@ -475,35 +468,18 @@ pub(super) fn stats(shared: &Shared, q: &LogQuery, by: GroupBy) -> Result<Stats,
     let cond = conditions(shared, q)?;
     let latest = matching_latest(shared, q, &cond);
     let settings = shared.select_settings();
-    let total: u64 = {
-        let text = shared
-            .client
-            .query_text(&format!("SELECT count() FROM {latest}{settings}"))?;
-        text.trim()
-            .parse()
-            .map_err(|_| QueryError::Backend(format!("a count answered {text:?}")))?
-    };
+    let total = count_of(shared, &latest)?;
     let groups = match by {
         GroupBy::Field(field) => {
             let col = column(field).ok_or_else(|| unsupported("group_by"))?;
-            let numeric = matches!(field, Field::ResponseCode | Field::ErrorCode);
             let bytes = shared.client.query(&format!(
                 "SELECT {col}, count() AS n FROM {latest} GROUP BY {col} ORDER BY n DESC{settings} FORMAT RowBinary"
             ))?;
             let mut r = Reader::new(&bytes);
             let mut groups = Vec::new();
-            let bad = |_| QueryError::Backend("a group could not be read".into());
             while !r.is_done() {
-                // Status and direction are plain strings; the rest Nullable.
-                let plain = matches!(field, Field::Status | Field::Direction);
-                let key = if !plain && r.u8().map_err(bad)? == 1 {
-                    FieldValue::None
-                } else if numeric {
-                    FieldValue::Int(r.i64().map_err(bad)?)
-                } else {
-                    FieldValue::Text(String::from_utf8_lossy(r.string().map_err(bad)?).into_owned())
-                };
-                let count = r.u64().map_err(bad)?;
+                let key = read_value(&mut r, field)?;
+                let count = r.u64().map_err(bad_group)?;
                 groups.push(Group { key, count });
             }
             groups
@@ -544,4 +520,108 @@ pub(super) fn stats(shared: &Shared, q: &LogQuery, by: GroupBy) -> Result<Stats,
         }
     };
     Ok(Stats { total, groups })
+}
+
+fn bad_group<T>(_: T) -> QueryError {
+    QueryError::Backend("a group could not be read".into())
+}
+
+/// One field's value in a `RowBinary` answer: status and direction are
+/// plain strings, the codes `Nullable(Int64)`, the rest `Nullable(String)`.
+fn read_value(r: &mut Reader<'_>, field: Field) -> Result<FieldValue, QueryError> {
+    let plain = matches!(field, Field::Status | Field::Direction);
+    if !plain && r.u8().map_err(bad_group)? == 1 {
+        return Ok(FieldValue::None);
+    }
+    Ok(if matches!(field, Field::ResponseCode | Field::ErrorCode) {
+        FieldValue::Int(r.i64().map_err(bad_group)?)
+    } else {
+        FieldValue::Text(String::from_utf8_lossy(r.string().map_err(bad_group)?).into_owned())
+    })
+}
+
+/// The matching entries counted in groups of the values each asked report
+/// section reads (see `report::grouped`): three statements at most, each
+/// one pass over the latest versions.
+pub(super) fn report_groups(
+    shared: &Shared,
+    q: &LogQuery,
+    options: &ReportOptions,
+) -> Result<ReportGroups, QueryError> {
+    let cond = conditions(shared, q)?;
+    let latest = matching_latest(shared, q, &cond);
+    let settings = shared.select_settings();
+    let columns = |fields: &[Field]| -> Result<Vec<&'static str>, QueryError> {
+        fields
+            .iter()
+            .map(|f| column(*f).ok_or_else(|| unsupported(f.name())))
+            .collect()
+    };
+    let grouped = |fields: &[Field],
+                   lead: &str,
+                   only: &str|
+     -> Result<Vec<(i64, Vec<FieldValue>, u64)>, QueryError> {
+        let cols = columns(fields)?.join(", ");
+        let (lead_select, lead_group) = if lead.is_empty() {
+            (String::new(), String::new())
+        } else {
+            (format!("{lead} AS lead, "), "lead, ".to_string())
+        };
+        let bytes = shared.client.query(&format!(
+            "SELECT {lead_select}{cols}, count() FROM {latest}{only} GROUP BY {lead_group}{cols}{settings} FORMAT RowBinary"
+        ))?;
+        let mut r = Reader::new(&bytes);
+        let mut out = Vec::new();
+        while !r.is_done() {
+            let at = if lead.is_empty() {
+                0
+            } else {
+                r.i64().map_err(bad_group)?
+            };
+            let values = fields
+                .iter()
+                .map(|f| read_value(&mut r, *f))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.push((at, values, r.u64().map_err(bad_group)?));
+        }
+        Ok(out)
+    };
+    let total = count_of(shared, &latest)?;
+    let (counts, messages, minutes) = ReportGroups::needed(options.sections);
+    let strip = |groups: Vec<(i64, Vec<FieldValue>, u64)>| {
+        groups.into_iter().map(|(_, v, n)| (v, n)).collect()
+    };
+    Ok(ReportGroups {
+        total,
+        counts: if counts {
+            strip(grouped(ReportGroups::counted_fields(), "", "")?)
+        } else {
+            Vec::new()
+        },
+        messages: if messages {
+            strip(grouped(
+                &ReportGroups::message_fields(options.funnel_by),
+                "",
+                " AND direction IN ('outbound', 'inbound')",
+            )?)
+        } else {
+            Vec::new()
+        },
+        minutes: if minutes {
+            grouped(&MINUTE_FIELDS, "intDiv(recorded_ms, 60000) * 60000", "")?
+        } else {
+            Vec::new()
+        },
+    })
+}
+
+/// How many rows `latest` (a `matching_latest` subquery) has.
+fn count_of(shared: &Shared, latest: &str) -> Result<u64, QueryError> {
+    let text = shared.client.query_text(&format!(
+        "SELECT count() FROM {latest}{}",
+        shared.select_settings()
+    ))?;
+    text.trim()
+        .parse()
+        .map_err(|_| QueryError::Backend(format!("a count answered {text:?}")))
 }
