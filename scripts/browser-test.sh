@@ -21,3 +21,7 @@ cargo build -p ticks-server --bin ticks
 cd tests/browser
 [ -d node_modules/playwright-core ] || npm install --no-audit --no-fund --silent
 node --test --test-concurrency=1 ui.test.mjs
+# The same page on the ClickHouse backend, when scripts/test.sh started one.
+if [ -n "${TICKS_TEST_CLICKHOUSE:-}" ]; then
+  TICKS_UI_CLICKHOUSE="${TICKS_TEST_CLICKHOUSE%%,*}" node --test --test-concurrency=1 ui.test.mjs
+fi

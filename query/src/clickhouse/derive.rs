@@ -184,7 +184,10 @@ pub(super) fn derive(
     if idents.is_empty() {
         return Ok(());
     }
+    let started = std::time::Instant::now();
+    let asked = idents.len();
     let (derivation, mut components) = fold(shared, idents)?;
+    let folded_ms = started.elapsed().as_millis();
     let mut entries = derivation.entries();
     // A purged entry stays purged, whatever comes for it later.
     let keys: Vec<&String> = entries.iter().map(|(k, _)| k).collect();
@@ -195,6 +198,7 @@ pub(super) fn derive(
     }
     let keys: Vec<&String> = entries.iter().map(|(k, _)| k).collect();
     let id_of = entry_ids(shared, ids, &keys)?;
+    let ids_ms = started.elapsed().as_millis() - folded_ms;
     let snapshot = derivation.snapshot();
     let opted_out = snapshot.opted_out_entries();
     let marketing = snapshot.column(Field::Marketing);
@@ -224,7 +228,18 @@ pub(super) fn derive(
         entry_row(&mut rows, &key, version, id, &entry, &derived)?;
     }
     drop(snapshot);
+    let rows_ms = started.elapsed().as_millis() - folded_ms - ids_ms;
     shared.insert("entries", ENTRY_INSERT_COLUMNS, &rows)?;
+    tracing::debug!(
+        asked,
+        folded_inputs = components.parent.len(),
+        entries = id_of.len(),
+        folded_ms,
+        ids_ms,
+        rows_ms,
+        insert_ms = started.elapsed().as_millis() - folded_ms - ids_ms - rows_ms,
+        "entries derived again"
+    );
     // A purge recorded after the check above (another process's) has
     // already run its deletions, or runs them after this insert: these
     // rows go in both cases.
@@ -334,7 +349,13 @@ pub(super) fn contact(
 /// Every input reachable from `idents`, folded; and which share a person
 /// or an entry.
 fn fold(shared: &Shared, idents: BTreeSet<String>) -> Result<(Derivation, Components), ChError> {
+    let started = std::time::Instant::now();
     let seqs: Vec<u64> = closure(shared, idents)?.into_iter().collect();
+    tracing::debug!(
+        inputs = seqs.len(),
+        closure_ms = started.elapsed().as_millis(),
+        "closure found"
+    );
     let inputs = shared.table("inputs");
     let mut derivation = Derivation::new(shared.attribution_window_hours);
     let mut components = Components::default();
