@@ -297,6 +297,64 @@ fn settings_keep_the_latest_value_and_a_deletion_removes_only_its_key() {
     }
 }
 
+/// People who said stop, then one message each in one group of writes:
+/// every message is of an opted-out person, also when their histories
+/// together are more than one fold takes (the group is derived in parts,
+/// never with a person's history cut short).
+#[test]
+fn a_group_of_writes_past_the_fold_limit_is_derived_in_parts_with_whole_histories() {
+    let Some(mut db) = Db::new(Deployment::Single, "fold_limit") else {
+        return;
+    };
+    db.config.max_folded_inputs = 8;
+    let backend = db.open();
+    let people: Vec<String> = (0..30).map(|i| format!("5511987650{i:03}")).collect();
+    let line = |json: serde_json::Value, at: i64| {
+        ticks_ingest::line_input(json.to_string().into_bytes(), Source::Import, at)
+            .expect("a valid line")
+    };
+    let stops = people
+        .iter()
+        .map(|wa_id| {
+            line(
+                serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1",
+                "changes": [{"field": "user_preferences", "value": {"messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"},
+                "contacts": [{"profile": {"name": "Ana"}, "wa_id": wa_id}],
+                "user_preferences": [{"wa_id": wa_id, "detail": "User requested it",
+                "category": "marketing_messages", "value": "stop", "timestamp": 1777633200}]}}]}]}),
+                1_777_633_200_000,
+            )
+        })
+        .collect();
+    backend.append(stops).expect("the stops stored");
+    let sends = people
+        .iter()
+        .enumerate()
+        .map(|(i, to)| {
+            line(
+                serde_json::json!({"recorded_at": "2026-05-01T12:00:00Z", "category": "marketing_campaign",
+                "name": "Black Friday", "phone_number_id": "106540352242922",
+                "request": {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": "oferta"}},
+                "response_code": 200, "response": {"messaging_product": "whatsapp",
+                "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": format!("wamid.F{i}")}]}}),
+                1_777_636_800_000,
+            )
+        })
+        .collect();
+    backend.append(sends).expect("the sends stored");
+    let opted_out = |direction: &str| {
+        let params = vec![
+            ("opted_out".to_string(), "true".to_string()),
+            ("direction".to_string(), direction.to_string()),
+        ];
+        let query = ticks_query::LogQuery::from_params(&params, &[]).expect("a valid query");
+        backend.search(&query).expect("answered").total
+    };
+    assert_eq!(opted_out("event"), 30, "the stops");
+    assert_eq!(opted_out("outbound"), 30, "every message after a stop");
+}
+
 /// A database made by a build before free text: its `entries` lacks the
 /// columns version 2 added, which the next open adds (on a cluster to the
 /// local and the Distributed tables of every node).

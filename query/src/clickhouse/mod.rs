@@ -77,6 +77,10 @@ pub struct ClickHouseConfig {
     /// Hours after a message within which a reply that quotes nothing is
     /// attributed to it (the embedded store's setting of the same name).
     pub attribution_window_hours: u32,
+    /// Most inputs one derivation folds in memory: a group of writes whose
+    /// people have more is derived in parts (one person's history past it
+    /// is folded as far as it got).
+    pub max_folded_inputs: usize,
 }
 
 impl ClickHouseConfig {
@@ -90,6 +94,7 @@ impl ClickHouseConfig {
             password: None,
             timeout: Duration::from_secs(30),
             attribution_window_hours: 24,
+            max_folded_inputs: 50_000,
         }
     }
 
@@ -154,6 +159,7 @@ impl ClickHouse {
             layout,
             info,
             config.attribution_window_hours,
+            config.max_folded_inputs,
         ));
         let writer = writer::Writer::start(shared.clone())?;
         Ok(ClickHouse {

@@ -34,7 +34,7 @@
 use super::client::{ident, quote, ChError, Client};
 
 /// The schema version this build creates; `meta` records it.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The columns of `entries`: the key, the version (how many inputs the
 /// derivation folded), the id, then the values filters and sorts read,
@@ -71,11 +71,25 @@ pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
 fn index_view(db: &str, on: &str, suffix: &str) -> String {
     format!(
         "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.input_index_mv{on} TO {db}.input_index{suffix} \
-AS SELECT arrayJoin(arrayConcat(arrayMap(k -> concat('k:', k), keys), arrayMap(p -> concat('p:', p), people), \
-arrayMap(q -> concat('q:', q), links))) AS ident, seq \
-FROM {db}.inputs{suffix}"
+AS {}",
+        index_rows(&format!("{db}.inputs{suffix}"))
     )
 }
+
+/// The index rows of the inputs of `table`: one per identifier an input
+/// names, each with what a derivation follows (its keys, people and
+/// quoted messages) and, on an entry's rows (`k:`), its events.
+fn index_rows(table: &str) -> String {
+    format!(
+        "SELECT arrayJoin(arrayConcat(arrayMap(k -> concat('k:', k), keys), arrayMap(p -> concat('p:', p), people), \
+arrayMap(q -> concat('q:', q), links))) AS ident, seq, received_ms, keys, people, links, \
+if(substring(ident, 1, 2) = 'k:', events, '') AS events FROM {table}"
+    )
+}
+
+/// The columns of `input_index` (version 3 added all but the first two).
+const INDEX_COLUMNS: &str = "ident String, seq UInt64, received_ms Int64, keys Array(String), \
+people Array(String), links Array(String), events String";
 
 /// One table: its name and its columns and engine on one server.
 struct Table {
@@ -116,7 +130,7 @@ SETTINGS old_parts_lifetime = 60",
     },
     Table {
         name: "input_index",
-        columns: "ident String, seq UInt64",
+        columns: INDEX_COLUMNS,
         engine: "MergeTree ORDER BY (ident, seq) SETTINGS old_parts_lifetime = 60",
         shard_by: "intHash64(seq)",
     },
@@ -206,18 +220,38 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
             .is_ok(),
     };
     let statements = statements(&db, layout, distributed_ddl)?;
+    let nodes: Vec<Client> = match layout {
+        Layout::Single => vec![client.copy()],
+        Layout::Cluster(_) => client.urls().iter().map(|u| client.node(u)).collect(),
+    };
+    let mut rebuilt = false;
+    for node in &nodes {
+        rebuilt |= drop_old_index(node, &db, layout)?;
+    }
     if distributed_ddl || *layout == Layout::Single {
         for sql in &statements {
             client.query(sql)?;
         }
         upgrade(client, &db, layout, distributed_ddl)?;
     } else {
-        for url in client.urls() {
-            let node = client.node(url);
+        for node in &nodes {
             for sql in &statements {
                 node.query(sql)?;
             }
-            upgrade(&node, &db, layout, false)?;
+            upgrade(node, &db, layout, false)?;
+        }
+    }
+    if rebuilt {
+        // Each node indexes the inputs it holds.
+        let suffix = match layout {
+            Layout::Single => "",
+            Layout::Cluster(_) => "_local",
+        };
+        for node in &nodes {
+            node.query(&format!(
+                "INSERT INTO {db}.input_index{suffix} {}",
+                index_rows(&format!("{db}.inputs{suffix}"))
+            ))?;
         }
     }
     // On a cluster `meta` is the Distributed table: the row goes to a shard.
@@ -231,6 +265,32 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
         version,
         distributed_ddl,
     })
+}
+
+/// Drops an `input_index` of before version 3 (identifiers and seqs only)
+/// and its view, on `node`, so that the tables made next are rebuilt from
+/// `inputs`; says whether it did. The index is derived: nothing is lost,
+/// but inputs written while it is rebuilt are indexed twice or not at all,
+/// so an upgrade runs with the writers stopped (README says so).
+fn drop_old_index(node: &Client, db: &str, layout: &Layout) -> Result<bool, ChError> {
+    let local = match layout {
+        Layout::Single => "input_index",
+        Layout::Cluster(_) => "input_index_local",
+    };
+    let columns = node.query_text(&format!(
+        "SELECT name FROM system.columns WHERE database = {} AND table = {}",
+        quote(db.trim_matches('`')),
+        quote(local)
+    ))?;
+    if columns.trim().is_empty() || columns.lines().any(|c| c.trim() == "events") {
+        return Ok(false);
+    }
+    node.query(&format!("DROP TABLE IF EXISTS {db}.input_index_mv"))?;
+    node.query(&format!("DROP TABLE IF EXISTS {db}.{local}"))?;
+    if let Layout::Cluster(_) = layout {
+        node.query(&format!("DROP TABLE IF EXISTS {db}.input_index"))?;
+    }
+    Ok(true)
 }
 
 /// Adds the columns of [`ADDED_COLUMNS`] a table lacks (on a cluster to

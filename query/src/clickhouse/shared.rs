@@ -18,6 +18,8 @@ pub(super) struct Shared {
     pub(super) layout: Layout,
     pub(super) info: SchemaInfo,
     pub(super) attribution_window_hours: u32,
+    /// Most inputs one derivation folds (`ClickHouseConfig::max_folded_inputs`).
+    pub(super) max_folded: usize,
     fault: Mutex<Option<String>>,
     failures: AtomicU64,
 }
@@ -29,6 +31,7 @@ impl Shared {
         layout: Layout,
         info: SchemaInfo,
         attribution_window_hours: u32,
+        max_folded: usize,
     ) -> Shared {
         Shared {
             client,
@@ -36,6 +39,7 @@ impl Shared {
             layout,
             info,
             attribution_window_hours,
+            max_folded: max_folded.max(1),
             fault: Mutex::new(None),
             failures: AtomicU64::new(0),
         }
