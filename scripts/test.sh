@@ -20,5 +20,7 @@ cargo test --workspace --exclude ticks-benches --all-targets --no-fail-fast
 cargo test -p ticks-benches --all-targets --no-run
 cargo test -p ticks-benches --bins
 cargo test --workspace --exclude ticks-benches --doc
+# The ClickHouse backend's SQL on a current engine too (chdb, from PyPI).
+./scripts/chdb-test.sh
 # The web page in headless Chromium.
 ./scripts/browser-test.sh
