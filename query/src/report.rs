@@ -40,13 +40,13 @@ use jiff::Zoned;
 use roaring::RoaringBitmap;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use ticks_engine::{
-    Attribution, Direction, Field, FieldValue, Key, KeyBook, Snapshot, Status, Store,
-};
+use ticks_engine::{Field, FieldValue, Key, KeyBook, Snapshot, Store};
 use ticks_ingest::{http_code_info, meta_error_info};
 
 mod grouped;
-pub(crate) use grouped::{report_from_groups, ReportGroups, MINUTE_FIELDS};
+mod tally;
+pub(crate) use grouped::{ReportGroups, MINUTE_FIELDS};
+use tally::*;
 
 /// What decodes the keys of tallies for the report: the store's snapshot,
 /// or the [`KeyBook`] of tallies counted elsewhere.
@@ -433,23 +433,6 @@ pub struct Conversations {
     pub by_pricing_category: Vec<Count>,
 }
 
-/// Fields with a breakdown in `counts`.
-const BREAKDOWNS: [Field; 13] = [
-    Field::Status,
-    Field::ResponseCode,
-    Field::ErrorCode,
-    Field::Category,
-    Field::Name,
-    Field::Template,
-    Field::RecipientType,
-    Field::ContentType,
-    Field::Direction,
-    Field::Subaccount,
-    Field::User,
-    Field::ConversationType,
-    Field::PricingCategory,
-];
-
 /// Computes the report of the entries matching `q` (its sort and paging are ignored).
 pub fn report(store: &Store, q: &LogQuery, options: &ReportOptions) -> Result<Report, QueryError> {
     let pre = prefetch(store, q)?;
@@ -497,7 +480,8 @@ pub fn report(store: &Store, q: &LogQuery, options: &ReportOptions) -> Result<Re
             sections: scanned,
             ..options.clone()
         };
-        tallies.take(
+        take_sections(
+            &mut tallies,
             scan_on_two_threads(&snap, &matches, &q.tz, &part, SPLIT_FROM),
             scanned,
         );
@@ -507,7 +491,11 @@ pub fn report(store: &Store, q: &LogQuery, options: &ReportOptions) -> Result<Re
             sections: intersected,
             ..options.clone()
         };
-        tallies.take(bitmap_tallies(&snap, &matches, &q.tz, &part), intersected);
+        take_sections(
+            &mut tallies,
+            bitmap_tallies(&snap, &matches, &q.tz, &part),
+            intersected,
+        );
     }
     let mut report = assemble(&snap, tallies, options);
     if options.sections.countries {
@@ -539,93 +527,61 @@ pub fn report(store: &Store, q: &LogQuery, options: &ReportOptions) -> Result<Re
     Ok(report)
 }
 
-/// Everything a report counts, as raw bitmap keys, before it is decoded
-/// and laid out; both plans produce it.
-#[derive(Default)]
-struct Tallies {
-    total: u64,
-    breakdowns: Vec<(Field, Map<Key, u64>)>,
-    overall: FunnelTally,
-    funnels: Map<Key, FunnelTally>,
-    buckets: BTreeMap<i64, BucketTally>,
-    inbound: u64,
-    clicks: u64,
-    /// Inbound non-clicks whose `funnel_by` is unknown (not linked to a message).
-    unlinked: u64,
-    inbound_content: Map<Key, u64>,
-    /// `funnel_by` key -> replies and clicks, quoted and inferred.
-    inbound_by: Map<Key, ReplyTally>,
-    /// Inbound messages tied to what they answer by a quote, or inferred.
-    quoted: u64,
-    inferred: u64,
-    buttons: Map<Key, u64>,
-}
-
-impl Tallies {
-    /// Moves the figures of `sections` from `other` (computed with those
-    /// sections) into `self`.
-    fn take(&mut self, other: Tallies, sections: Sections) {
-        if sections.counts {
-            self.breakdowns = other.breakdowns;
-        }
-        if sections.funnels {
-            self.overall = other.overall;
-            self.funnels = other.funnels;
-        }
-        if sections.series {
-            self.buckets = other.buckets;
-        }
-        if sections.inbound {
-            self.inbound = other.inbound;
-            self.clicks = other.clicks;
-            self.unlinked = other.unlinked;
-            self.inbound_content = other.inbound_content;
-            self.inbound_by = other.inbound_by;
-            self.quoted = other.quoted;
-            self.inferred = other.inferred;
-            self.buttons = other.buttons;
-        }
+/// Moves the figures of `sections` from `other` (computed with those
+/// sections) into `self`.
+fn take_sections(t: &mut Tallies, other: Tallies, sections: Sections) {
+    if sections.counts {
+        t.breakdowns = other.breakdowns;
+    }
+    if sections.funnels {
+        t.overall = other.overall;
+        t.funnels = other.funnels;
+    }
+    if sections.series {
+        t.buckets = other.buckets;
+    }
+    if sections.inbound {
+        t.inbound = other.inbound;
+        t.clicks = other.clicks;
+        t.unlinked = other.unlinked;
+        t.inbound_content = other.inbound_content;
+        t.inbound_by = other.inbound_by;
+        t.quoted = other.quoted;
+        t.inferred = other.inferred;
+        t.buttons = other.buttons;
     }
 }
 
-/// Replies and clicks answering one `funnel_by` value.
-#[derive(Default, Clone, Copy, PartialEq, Eq)]
-struct ReplyTally {
-    replies: u64,
-    clicks: u64,
-    quoted: u64,
-    inferred: u64,
-}
-
-impl ReplyTally {
-    fn add(&mut self, other: ReplyTally) {
-        self.replies += other.replies;
-        self.clicks += other.clicks;
-        self.quoted += other.quoted;
-        self.inferred += other.inferred;
-    }
-
-    /// Counts one inbound message by whether it is a click and how it was
-    /// attributed.
-    #[inline]
-    fn count(&mut self, click: bool, attribution: Key) {
-        self.count_n(click, attribution, 1);
-    }
-
-    /// Counts `n` inbound messages alike.
-    #[inline]
-    fn count_n(&mut self, click: bool, attribution: Key, n: u64) {
-        if click {
-            self.clicks += n;
-        } else {
-            self.replies += n;
-        }
-        if attribution == QUOTED {
-            self.quoted += n;
-        } else if attribution == INFERRED {
-            self.inferred += n;
+/// The report of entries a backend counted in groups (see `grouped.rs`),
+/// as the store's report lays it out. The cost, countries and templates
+/// sections need the store's rows, and are refused by name.
+pub(crate) fn report_from_groups(
+    groups: ReportGroups,
+    tz: &TimeZone,
+    options: &ReportOptions,
+) -> Result<Report, QueryError> {
+    let s = options.sections;
+    for (asked, name) in [
+        (s.cost, "cost"),
+        (s.countries, "countries"),
+        (s.templates, "templates"),
+    ] {
+        if asked {
+            return Err(QueryError::Unsupported(format!(
+                "sections={name}: this report section is not yet available on this backend"
+            )));
         }
     }
+    let wanted = grouped::Wanted {
+        counts: s.counts,
+        funnels: s.funnels,
+        inbound: s.inbound,
+        series: s.series,
+        funnel_by: options.funnel_by,
+        interval: options.interval,
+    };
+    let (tallies, book) = grouped::tallies(groups, tz, wanted)?;
+    Ok(assemble(&book, tallies, options))
 }
 
 /// Matches from which a scan is split over two threads.
@@ -661,145 +617,6 @@ fn scan_on_two_threads(
         Err(_) => return scan_tallies(snap, matches, tz, options),
     }
     t
-}
-
-#[derive(Default, Clone)]
-struct FunnelTally {
-    attempted: u64,
-    /// Rejected or no response.
-    refused: u64,
-    failed: u64,
-    /// Reached at least sent, delivered, read.
-    reached: [u64; 3],
-    engaged: u64,
-    /// Error code -> failed, rejected or unanswered entries.
-    reasons: Map<Key, u64>,
-}
-
-impl Tallies {
-    /// Adds what the other half of the same scan counted.
-    fn merge(&mut self, o: Tallies) {
-        self.overall.add(&o.overall);
-        for (key, f) in o.funnels {
-            self.funnels.entry(key).or_default().add(&f);
-        }
-        for ((_, mine), (_, theirs)) in self.breakdowns.iter_mut().zip(o.breakdowns) {
-            for (key, n) in theirs {
-                *mine.entry(key).or_default() += n;
-            }
-        }
-        for (ms, b) in o.buckets {
-            match self.buckets.entry(ms) {
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(b);
-                }
-                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().add(b),
-            }
-        }
-        self.inbound += o.inbound;
-        self.clicks += o.clicks;
-        self.unlinked += o.unlinked;
-        self.quoted += o.quoted;
-        self.inferred += o.inferred;
-        for (key, n) in o.inbound_content {
-            *self.inbound_content.entry(key).or_default() += n;
-        }
-        for (key, r) in o.inbound_by {
-            self.inbound_by.entry(key).or_default().add(r);
-        }
-        for (key, n) in o.buttons {
-            *self.buttons.entry(key).or_default() += n;
-        }
-    }
-}
-
-impl FunnelTally {
-    fn add(&mut self, o: &FunnelTally) {
-        self.attempted += o.attempted;
-        self.refused += o.refused;
-        self.failed += o.failed;
-        for (a, b) in self.reached.iter_mut().zip(o.reached) {
-            *a += b;
-        }
-        self.engaged += o.engaged;
-        for (k, n) in &o.reasons {
-            *self.reasons.entry(*k).or_default() += n;
-        }
-    }
-}
-
-struct BucketTally {
-    start: Zoned,
-    total: u64,
-    outbound: u64,
-    status: Map<Key, u64>,
-    code: Map<Key, u64>,
-}
-
-impl BucketTally {
-    fn add(&mut self, o: BucketTally) {
-        self.total += o.total;
-        self.outbound += o.outbound;
-        for (key, n) in o.status {
-            *self.status.entry(key).or_default() += n;
-        }
-        for (key, n) in o.code {
-            *self.code.entry(key).or_default() += n;
-        }
-    }
-
-    fn new(start: Zoned) -> BucketTally {
-        BucketTally {
-            start,
-            total: 0,
-            outbound: 0,
-            status: Map::default(),
-            code: Map::default(),
-        }
-    }
-}
-
-const OUTBOUND: Key = Key::direction(Direction::Outbound);
-const INBOUND: Key = Key::direction(Direction::Inbound);
-const FAILED: Key = Key::status(Status::Failed);
-const REJECTED: Key = Key::status(Status::Rejected);
-const NO_RESPONSE: Key = Key::status(Status::NoResponse);
-const QUOTED: Key = Key::attribution(Attribution::Quoted);
-const INFERRED: Key = Key::attribution(Attribution::Inferred);
-
-#[inline]
-fn tally_outbound(f: &mut FunnelTally, status: Key, reached: Key, engagement: Key, error: Key) {
-    tally_outbound_n(f, status, reached, engagement, error, 1);
-}
-
-/// Counts `n` outbound entries that share these keys into a funnel.
-#[inline]
-fn tally_outbound_n(
-    f: &mut FunnelTally,
-    status: Key,
-    reached: Key,
-    engagement: Key,
-    error: Key,
-    n: u64,
-) {
-    f.attempted += n;
-    if status == REJECTED || status == NO_RESPONSE {
-        f.refused += n;
-    }
-    if status == FAILED {
-        f.failed += n;
-    }
-    if matches!(status, FAILED | REJECTED | NO_RESPONSE) {
-        *f.reasons.entry(error).or_default() += n;
-    }
-    if let Some(reached) = reached.as_reached() {
-        for step in f.reached.iter_mut().take(reached as usize) {
-            *step += n;
-        }
-    }
-    if !engagement.is_none() {
-        f.engaged += n;
-    }
 }
 
 /// The scan plan: read the matching entries' key codes from the key

@@ -587,7 +587,12 @@ pub(super) fn report_groups(
         Ok(out)
     };
     let total = count_of(shared, &latest)?;
-    let (counts, messages, minutes) = ReportGroups::needed(options.sections);
+    let wanted = options.sections;
+    let (counts, messages, minutes) = (
+        wanted.counts,
+        wanted.funnels || wanted.inbound,
+        wanted.series,
+    );
     let strip = |groups: Vec<(i64, Vec<FieldValue>, u64)>| {
         groups.into_iter().map(|(_, v, n)| (v, n)).collect()
     };

@@ -1,15 +1,15 @@
-//! The report from groups counted elsewhere: a backend that keeps its
-//! entries in a database (ClickHouse) counts the matching entries grouped
-//! by the fields each section reads, and the report is tallied from those
-//! groups with the rules of the scan plan (`tally_outbound`,
-//! `ReplyTally`), then laid out by the same `assemble`. Only the counting
-//! moves; what a funnel step or a reply is stays here.
+//! The tallies of a report from groups counted elsewhere: a backend that
+//! keeps its entries in a database (ClickHouse) counts the matching
+//! entries grouped by the fields each section reads, and the tallies are
+//! made from those groups with the rules of the scan plan
+//! (`tally_outbound_n`, `ReplyTally`); the report lays them out with the
+//! same `assemble`. Only the counting moves; what a funnel step or a reply
+//! is stays in `tally.rs`.
 
-use super::{
-    assemble, tally_outbound_n, BucketTally, ReplyTally, Report, ReportOptions, Sections, Tallies,
-    BREAKDOWNS, INBOUND, OUTBOUND,
+use super::tally::{
+    tally_outbound_n, BucketTally, ReplyTally, Tallies, BREAKDOWNS, INBOUND, OUTBOUND,
 };
-use crate::buckets::Bucketer;
+use crate::buckets::{Bucketer, Interval};
 use crate::error::QueryError;
 use crate::scan::Map;
 use jiff::tz::TimeZone;
@@ -54,38 +54,26 @@ impl ReportGroups {
             Field::Attribution,
         ]
     }
-
-    /// Which of the three kinds of groups a report of `sections` needs:
-    /// counts, messages, minutes.
-    pub(crate) fn needed(sections: Sections) -> (bool, bool, bool) {
-        (
-            sections.counts,
-            sections.funnels || sections.inbound,
-            sections.series,
-        )
-    }
 }
 
-/// The report of `groups`, as the store's report lays it out. The cost,
-/// countries and templates sections need the store's rows, and are refused
-/// by name.
-pub(crate) fn report_from_groups(
+/// The sections a report asks for, and how (what `tallies` needs of the
+/// report's options).
+#[derive(Clone, Copy)]
+pub(super) struct Wanted {
+    pub(super) counts: bool,
+    pub(super) funnels: bool,
+    pub(super) inbound: bool,
+    pub(super) series: bool,
+    pub(super) funnel_by: Field,
+    pub(super) interval: Interval,
+}
+
+/// The tallies of `groups`, with the book their keys are named in.
+pub(super) fn tallies(
     groups: ReportGroups,
     tz: &TimeZone,
-    options: &ReportOptions,
-) -> Result<Report, QueryError> {
-    let s = options.sections;
-    for (asked, name) in [
-        (s.cost, "cost"),
-        (s.countries, "countries"),
-        (s.templates, "templates"),
-    ] {
-        if asked {
-            return Err(QueryError::Unsupported(format!(
-                "sections={name}: this report section is not yet available on this backend"
-            )));
-        }
-    }
+    wanted: Wanted,
+) -> Result<(Tallies, KeyBook), QueryError> {
     let mut book = KeyBook::default();
     let mut keys_of = |fields: &[Field], values: &[FieldValue]| -> Result<Vec<Key>, QueryError> {
         fields
@@ -102,7 +90,7 @@ pub(crate) fn report_from_groups(
         total: groups.total,
         ..Tallies::default()
     };
-    if s.counts {
+    if wanted.counts {
         let fields = ReportGroups::counted_fields();
         let mut counted: Vec<Map<Key, u64>> = vec![Map::default(); fields.len()];
         for (values, n) in &groups.counts {
@@ -112,17 +100,17 @@ pub(crate) fn report_from_groups(
         }
         t.breakdowns = fields.iter().copied().zip(counted).collect();
     }
-    if s.funnels || s.inbound {
-        let fields = ReportGroups::message_fields(options.funnel_by);
+    if wanted.funnels || wanted.inbound {
+        let fields = ReportGroups::message_fields(wanted.funnel_by);
         for (values, n) in &groups.messages {
             let k = keys_of(&fields, values)?;
             let (direction, status, reached, engagement, error) = (k[0], k[1], k[2], k[3], k[4]);
             let (by, content, button, attribution) = (k[5], k[6], k[7], k[8]);
-            if direction == OUTBOUND && s.funnels {
+            if direction == OUTBOUND && wanted.funnels {
                 tally_outbound_n(&mut t.overall, status, reached, engagement, error, *n);
                 let f = t.funnels.entry(by).or_default();
                 tally_outbound_n(f, status, reached, engagement, error, *n);
-            } else if direction == INBOUND && s.inbound {
+            } else if direction == INBOUND && wanted.inbound {
                 t.inbound += n;
                 *t.inbound_content.entry(content).or_default() += n;
                 let click = button != Key::NONE;
@@ -140,8 +128,8 @@ pub(crate) fn report_from_groups(
             }
         }
     }
-    if s.series {
-        let bucketer = Bucketer::new(tz, options.interval);
+    if wanted.series {
+        let bucketer = Bucketer::new(tz, wanted.interval);
         for (minute_ms, values, n) in &groups.minutes {
             let Some(start) = bucketer.of_ms(*minute_ms) else {
                 continue;
@@ -159,5 +147,5 @@ pub(crate) fn report_from_groups(
             *b.code.entry(k[2]).or_default() += n;
         }
     }
-    Ok(assemble(&book, t, options))
+    Ok((t, book))
 }
