@@ -553,19 +553,16 @@ fn take_sections(t: &mut Tallies, other: Tallies, sections: Sections) {
 }
 
 /// The report of entries a backend counted in groups (see `grouped.rs`),
-/// as the store's report lays it out. The cost, countries and templates
-/// sections need the store's rows, and are refused by name.
+/// as the store's report lays it out. The cost and templates sections need
+/// the store's rows (prices by message, the catalog), and are refused by
+/// name.
 pub(crate) fn report_from_groups(
-    groups: ReportGroups,
+    mut groups: ReportGroups,
     tz: &TimeZone,
     options: &ReportOptions,
 ) -> Result<Report, QueryError> {
     let s = options.sections;
-    for (asked, name) in [
-        (s.cost, "cost"),
-        (s.countries, "countries"),
-        (s.templates, "templates"),
-    ] {
+    for (asked, name) in [(s.cost, "cost"), (s.templates, "templates")] {
         if asked {
             return Err(QueryError::Unsupported(format!(
                 "sections={name}: this report section is not yet available on this backend"
@@ -580,8 +577,35 @@ pub(crate) fn report_from_groups(
         funnel_by: options.funnel_by,
         interval: options.interval,
     };
+    let countries = std::mem::take(&mut groups.countries);
     let (tallies, book) = grouped::tallies(groups, tz, wanted)?;
-    Ok(assemble(&book, tallies, options))
+    let mut report = assemble(&book, tallies, options);
+    if s.countries {
+        // The store's: a funnel per country over the outbound matches.
+        let by_country = ReportOptions {
+            sections: Sections {
+                funnels: true,
+                ..Sections::NONE
+            },
+            funnel_by: Field::Country,
+            ..options.clone()
+        };
+        let groups = ReportGroups {
+            messages: countries,
+            ..ReportGroups::default()
+        };
+        let wanted = grouped::Wanted {
+            counts: false,
+            funnels: true,
+            inbound: false,
+            series: false,
+            funnel_by: Field::Country,
+            interval: options.interval,
+        };
+        let (t, book) = grouped::tallies(groups, tz, wanted)?;
+        report.countries = assemble(&book, t, &by_country).funnels;
+    }
+    Ok(report)
 }
 
 /// Matches from which a scan is split over two threads.

@@ -424,7 +424,7 @@ fn what_is_not_translated_yet_is_refused_by_name_never_answered_empty() {
     };
     let backend = db.open();
     let query = ticks_query::LogQuery::from_params(&[], &[]).expect("a valid query");
-    for section in ["cost", "countries", "templates"] {
+    for section in ["cost", "templates"] {
         let params = vec![("sections".to_string(), format!("counts,{section}"))];
         let options = ticks_query::ReportOptions::from_params(&params).expect("valid options");
         match backend.report(&query, &options) {

@@ -475,6 +475,8 @@ fn assert_same_answers(embedded: &Server, other: &Server, ordered: bool) {
         "sections=funnels&funnel_by=category&status=failed,read",
         "text=pedido&sections=counts,funnels",
         "direction=inbound",
+        "sections=countries",
+        "sections=countries,funnels&top=3&category=marketing_campaign",
     ] {
         let report = |s: &Server| {
             let (status, body) = s.get_json(&format!("/v1/report?{q}"));

@@ -12,7 +12,7 @@
 //! each claims a writer tag at open and every `seq` it hands out carries
 //! it, so sequence numbers never collide and order by time of receipt.
 //!
-//! What it does not answer yet (the report's cost, countries and
+//! What it does not answer yet (the report's cost and
 //! templates sections, sorting by other columns, alerts, templates) is
 //! refused with
 //! [`QueryError::Unsupported`] naming it, never an empty answer that would

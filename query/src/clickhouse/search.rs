@@ -612,6 +612,15 @@ pub(super) fn report_groups(
         } else {
             Vec::new()
         },
+        countries: if wanted.countries {
+            strip(grouped(
+                &ReportGroups::message_fields(Field::Country),
+                "",
+                " AND direction = 'outbound'",
+            )?)
+        } else {
+            Vec::new()
+        },
         minutes: if minutes {
             grouped(&MINUTE_FIELDS, "intDiv(recorded_ms, 60000) * 60000", "")?
         } else {

@@ -29,6 +29,9 @@ pub(crate) struct ReportGroups {
     /// For `funnels` and `inbound`, over outbound and inbound entries:
     /// values of [`ReportGroups::message_fields`], and how many.
     pub(crate) messages: Vec<(Vec<FieldValue>, u64)>,
+    /// For `countries`: as `messages` with the country as the funnel's
+    /// field, over outbound entries.
+    pub(crate) countries: Vec<(Vec<FieldValue>, u64)>,
     /// For `series`: the minute (UTC milliseconds of its start), values of
     /// [`MINUTE_FIELDS`], and how many.
     pub(crate) minutes: Vec<(i64, Vec<FieldValue>, u64)>,
