@@ -126,31 +126,18 @@ impl<'a> Snapshot<'a> {
     /// The keys a value matches: one, except an engagement's "at least"
     /// (none when the value never occurs, e.g. an unseen text).
     fn keys_of(&self, field: Field, value: &Value) -> Vec<i64> {
-        let key = match value {
-            Value::None => NONE_KEY,
-            Value::Code(c) => *c,
+        match value {
             Value::Text(t) if field.is_text() => match self.state.interner.get(t) {
-                Some(sym) => i64::from(sym),
-                None => return Vec::new(),
+                Some(sym) => vec![i64::from(sym)],
+                None => Vec::new(),
             },
-            Value::Text(_) => return Vec::new(),
-            Value::Status(s) => Key::status(*s).raw(),
-            Value::Direction(d) => Key::direction(*d).raw(),
-            Value::Session(s) => *s as i64,
-            Value::Reached(r) => Key::reached(*r).raw(),
-            Value::Attribution(a) => *a as i64,
-            Value::Marketing(p) => *p as i64,
-            Value::Origin(o) => *o as i64,
-            Value::Billable(b) => i64::from(*b),
-            Value::Engagement(asked) => {
-                return Engagement::ALL
-                    .into_iter()
-                    .filter(|e| e.includes(*asked))
-                    .map(|e| Key::engagement(e).raw())
-                    .collect()
-            }
-        };
-        vec![key]
+            Value::Engagement(asked) => Engagement::ALL
+                .into_iter()
+                .filter(|e| e.includes(*asked))
+                .map(|e| Key::engagement(e).raw())
+                .collect(),
+            plain => plain_key(plain).map(Key::raw).into_iter().collect(),
+        }
     }
 
     /// Decodes a key of `field` for display.
@@ -334,6 +321,26 @@ impl<'a> Snapshot<'a> {
     }
 }
 
+/// The key of a value of a field that is not a text (a status, a code, a
+/// flag...): the same in every store; `None` for a text. An engagement is
+/// its own key here (a filter's "at least" is `Snapshot::keys_of`'s).
+fn plain_key(value: &Value) -> Option<Key> {
+    Some(match value {
+        Value::None => Key::NONE,
+        Value::Code(c) => Key::from_raw(*c),
+        Value::Status(s) => Key::status(*s),
+        Value::Direction(d) => Key::direction(*d),
+        Value::Engagement(e) => Key::engagement(*e),
+        Value::Reached(r) => Key::reached(*r),
+        Value::Attribution(a) => Key::attribution(*a),
+        Value::Billable(b) => Key::billable(*b),
+        Value::Session(s) => Key::from_raw(*s as i64),
+        Value::Marketing(p) => Key::from_raw(*p as i64),
+        Value::Origin(o) => Key::from_raw(*o as i64),
+        Value::Text(_) => return None,
+    })
+}
+
 /// Decodes a key of a field that is not a text (a status, a code, a
 /// flag...): the same in every store.
 fn plain_value_of(field: Field, key: Key) -> FieldValue {
@@ -400,20 +407,7 @@ impl KeyBook {
             FieldValue::Int(i) if !field.is_text() => Key::from_raw(*i),
             FieldValue::Int(i) => self.text_key(&i.to_string()),
             FieldValue::Text(t) if field.is_text() => self.text_key(t),
-            FieldValue::Text(t) => match field.parse_value(t).ok()? {
-                Value::Status(s) => Key::status(s),
-                Value::Direction(d) => Key::direction(d),
-                Value::Engagement(e) => Key::engagement(e),
-                Value::Reached(r) => Key::reached(r),
-                Value::Attribution(a) => Key::attribution(a),
-                Value::Billable(b) => Key::billable(b),
-                Value::Session(s) => Key::from_raw(s as i64),
-                Value::Marketing(p) => Key::from_raw(p as i64),
-                Value::Origin(o) => Key::from_raw(o as i64),
-                Value::Code(c) => Key::from_raw(c),
-                Value::None => Key::NONE,
-                Value::Text(_) => return None,
-            },
+            FieldValue::Text(t) => plain_key(&field.parse_value(t).ok()?)?,
         })
     }
 

@@ -39,17 +39,28 @@ pub enum TextClause {
     },
 }
 
+/// The index's `text` field's analyzer (tantivy's "default"), made once: a
+/// `TokenizerManager` builds every tokenizer it has.
 fn analyzer() -> TextAnalyzer {
-    // The index's `text` field uses tantivy's "default" analyzer.
-    TokenizerManager::default()
-        .get("default")
-        .unwrap_or_else(|| TextAnalyzer::from(tantivy::tokenizer::SimpleTokenizer::default()))
+    static DEFAULT: std::sync::OnceLock<TextAnalyzer> = std::sync::OnceLock::new();
+    DEFAULT
+        .get_or_init(|| {
+            TokenizerManager::default()
+                .get("default")
+                .unwrap_or_else(|| {
+                    TextAnalyzer::from(tantivy::tokenizer::SimpleTokenizer::default())
+                })
+        })
+        .clone()
 }
 
 /// The tokens the index makes of `s`: lowercased words of letters and
 /// digits, none longer than 40 bytes.
 pub fn tokens(s: &str) -> Vec<String> {
-    let mut analyzer = analyzer();
+    tokens_with(&mut analyzer(), s)
+}
+
+fn tokens_with(analyzer: &mut TextAnalyzer, s: &str) -> Vec<String> {
     let mut stream = analyzer.token_stream(s);
     let mut out = Vec::new();
     while stream.advance() {
@@ -101,9 +112,10 @@ pub fn text_clauses(text: &str) -> Vec<TextClause> {
 
 /// The words of an entry's text values in the form the module describes.
 pub fn words_of<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
+    let mut analyzer = analyzer();
     let mut out = String::new();
     for value in values {
-        let toks = tokens(value);
+        let toks = tokens_with(&mut analyzer, value);
         if toks.is_empty() {
             continue;
         }
