@@ -159,6 +159,7 @@ let afterFirstRender = [];
 /// The histogram and sidebar being drawn (the selects' values wait for them).
 let exploring = Promise.resolve();
 function rendered() {
+  document.body.classList.remove("starting");
   document.body.dataset.rendered = location.search;
   const waiting = afterFirstRender;
   afterFirstRender = [];
@@ -259,6 +260,8 @@ async function saveSearch() {
 }
 
 function init() {
+  // The page shows what it has if the first rows are slow to come.
+  setTimeout(() => document.body.classList.remove("starting"), 300);
   translatePage();
   // The table's data is asked for first; everything else loads around it.
   render();
