@@ -11,7 +11,7 @@
 import { api } from "./api.js";
 import { $, civilIn, offsetOf, state, viewerTz } from "./common.js";
 import { LANGUAGES, lang, num, switchLanguage, t, translatePage } from "./i18n.js";
-import { renderExplore } from "./explore.js";
+import { askHistogram, renderExplore } from "./explore.js";
 import { renderContact } from "./contact.js";
 import { renderHealth } from "./health.js";
 import { confirmDelete, showDetail } from "./detail.js";
@@ -113,6 +113,8 @@ async function render() {
   if (page > 1 && cursors[page - 1] && cursors.key === keyOf(p)) p.set("cursor", cursors[page - 1]);
   else if (page > 1) p.set("offset", String((page - 1) * limit));
   const mine = ++renderSeq;
+  const histogramAnswer = askHistogram(apiParams(s));
+  histogramAnswer.catch(() => {}); // drawn (or its failure shown) after the rows
   let data;
   try { data = await api("/v1/logs?" + p.toString()); }
   catch (err) {
@@ -141,7 +143,7 @@ async function render() {
   $("#next").disabled = page >= pages;
   renderRows(data.entries, { tz: s.get("tz") || viewerTz, codes, selected, onSelect: updateBulk, onOpen: openDetail, onFilter: filterBy, onMenu: openRowMenu });
   // The histogram and the field sidebar follow the table, never delay it.
-  exploring = renderExplore(apiParams(s), navigate);
+  exploring = renderExplore(apiParams(s), histogramAnswer, navigate);
   updateBulk();
   // Export links: every matching entry, not just this page.
   const ex = apiParams(s); for (const k of ["limit", "offset", "cursor"]) ex.delete(k);

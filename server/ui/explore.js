@@ -23,22 +23,35 @@ function intervalFor(params) {
 }
 
 let seq = 0;
-/// Draws the histogram and the sidebar for the table's `params` (the API
-/// parameters of the log request); `navigate(params)` applies a choice.
-/// Two requests side by side: the histogram (a series) is the quicker and
-/// shows as soon as it is back.
-export async function renderExplore(params, navigate) {
-  const mine = ++seq;
+/// Asks for the histogram of the table's `params` (the API parameters of
+/// the log request) beside the table's own request: a month of buckets
+/// costs the server a few ms, and back by the time the rows are drawn it
+/// joins them in the browser's first frame instead of one after.
+export function askHistogram(params) {
+  const series = explored(params);
+  series.set("sections", "series");
+  series.set("interval", intervalFor(series));
+  return api("/v1/report?" + series.toString());
+}
+
+/// The report parameters of the table's API parameters.
+function explored(params) {
   const p = new URLSearchParams(params);
   for (const k of ["limit", "offset", "cursor", "sort", "fields"]) p.delete(k);
-  const series = new URLSearchParams(p);
-  series.set("sections", "series");
-  series.set("interval", intervalFor(p));
-  const counts = new URLSearchParams(p);
+  return p;
+}
+
+/// Draws the histogram (asked for by `askHistogram`) and the sidebar for
+/// the table's `params`; `navigate(params)` applies a choice. The sidebar's
+/// counts (a group-by per field over every match) are asked for once the
+/// table is drawn, never beside it.
+export async function renderExplore(params, histogramAnswer, navigate) {
+  const mine = ++seq;
+  const counts = explored(params);
   counts.set("sections", "counts");
   counts.set("top", "5");
   const drawn = [
-    api("/v1/report?" + series.toString()).then(r => {
+    histogramAnswer.then(r => {
       if (mine !== seq) return;
       const started = performance.now();
       $("#histogram").replaceChildren(...histogram(r, navigate));
