@@ -1060,14 +1060,18 @@ fn inbound_tallies(snap: &Snapshot<'_>, matches: &RoaringBitmap, by: Field, t: &
     t.inferred = inferred.as_ref().map_or(0, RoaringBitmap::len);
     // A reply has a `funnel_by` value only from the message it answers: for
     // every value but none, its replies are quoted or inferred, so one
-    // intersection tells both (the smaller set's, the cheaper).
+    // intersection tells both (the smaller set's, the cheaper). The value's
+    // replies are gathered once; clicks and attribution are counted within
+    // them, a few replies, instead of within all the value's entries
+    // (sends and statuses among them) again each time.
     let quoted_smaller = t.quoted <= t.inferred;
     for (key, bm) in snap.values(by) {
-        let all = inbound.intersection_len(bm);
+        let part = &inbound & bm;
+        let all = part.len();
         if all > 0 {
-            let c = clicks.intersection_len(bm);
+            let c = part.intersection_len(&clicks);
             let within =
-                |set: &Option<RoaringBitmap>| set.as_ref().map_or(0, |s| s.intersection_len(bm));
+                |set: &Option<RoaringBitmap>| set.as_ref().map_or(0, |s| part.intersection_len(s));
             let (quoted_n, inferred_n) = if key == Key::NONE {
                 (within(&quoted), within(&inferred))
             } else if quoted_smaller {
