@@ -522,6 +522,10 @@ pub struct OtherEvent {
 }
 
 /// One parsed fact from an input.
+///
+/// Events are stored in the log with their structs as MessagePack arrays
+/// (see `FORMAT.md`): a field is added at the end of its struct with
+/// `#[serde(default)]`, and never reordered or removed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Event {
     /// An outbound send attempt.
