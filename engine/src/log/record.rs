@@ -475,7 +475,8 @@ mod tests {
             "arrays are shorter than maps"
         );
         let (_, from_named) = decode_payload(Seq(1), &named).expect("version 4 decodes");
-        let (raw_back, from_positional) = decode_payload(Seq(1), &positional).expect("version 5 decodes");
+        let (raw_back, from_positional) =
+            decode_payload(Seq(1), &positional).expect("version 5 decodes");
         assert_eq!(from_named, events);
         assert_eq!(from_positional, events);
         assert_eq!(raw_back, b"{\"x\":1}");
