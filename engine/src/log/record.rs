@@ -30,8 +30,10 @@
 //! element decodes as its default, so the log keeps its format while the
 //! events learn what Meta adds. Fields are never reordered or removed
 //! (`a_version_5_record_written_today_decodes_the_same_forever` holds the
-//! bytes of one). Field names were 4% of an import's CPU and 4% of the
-//! log's bytes even compressed (1M messages, measured alternately).
+//! bytes of one). Writing the names was most of the events' encoding, 4%
+//! of an import's CPU (perf); without them the same 1M-message import took
+//! 2-5% less CPU and the log 4% fewer bytes, compressed (measured
+//! alternately, `benches/RESULTS.md`).
 //! Purge records, a few per store, stay maps with field names.
 //! Raw bytes are kept exactly as received; the parsed events sit beside them
 //! in the same compressed frame, where zstd's window folds their repeated
@@ -47,7 +49,7 @@ pub const FORMAT_VERSION: u8 = 5;
 /// its events being maps with field names (see the module docs).
 const OLDEST_READ_VERSION: u8 = 4;
 /// The store's format, kept in its `meta` tree: 5 is sealed blocks of
-/// version 4 records (see the `blocks` module). Format 4 (version 3
+/// version 4 and 5 records (see the `blocks` module). Format 4 (version 3
 /// records, events in bincode, which cannot take a new field) and formats
 /// 1 to 3 (one record per key, records compressed and encrypted one by one)
 /// are not read: no store of them exists outside this project's machines.
