@@ -55,16 +55,7 @@ pub(crate) fn bundle(modules: &[(&str, &str)], entry: &str) -> Result<String, Bu
         .iter()
         .map(|(name, source)| read_module(name, source))
         .collect::<Result<_, _>>()?;
-    for m in &read {
-        for (import, _) in &m.imports {
-            if !read.iter().any(|r| r.name == *import) {
-                return Err(BundleError::UnknownModule {
-                    module: m.name.to_string(),
-                    import: import.to_string(),
-                });
-            }
-        }
-    }
+    // Visiting the graph finds an import of an unknown module too.
     let mut order = Vec::new();
     visit(&read, entry, &mut Vec::new(), &mut order)?;
     let mut out = String::from(
