@@ -451,3 +451,74 @@ fn what_is_not_translated_yet_is_refused_by_name_never_answered_empty() {
         }
     }
 }
+
+/// Two processes that each get one input of the same new message at the
+/// same moment (its send to one, its status to the other) both give the
+/// message an id: whatever order their reads and writes interleave in,
+/// the entry's row ends with the smallest id either gave, the id its
+/// timeline and every other answer use.
+#[test]
+fn two_writers_that_name_a_new_message_at_once_agree_on_its_id() {
+    let Some(db) = Db::new(Deployment::Cluster, "id_race") else {
+        return;
+    };
+    let (a, b) = (db.open(), db.open());
+    let messages = 100;
+    let send = |i: usize| {
+        let to = format!("55119876{i:05}");
+        serde_json::json!({"recorded_at": "2026-05-01T12:00:00Z", "category": "marketing_campaign",
+            "name": "Black Friday", "phone_number_id": "106540352242922",
+            "request": {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": "oferta"}},
+            "response_code": 200, "response": {"messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": format!("wamid.RACE{i}")}]}})
+    };
+    let status = |i: usize| {
+        serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"},
+            "statuses": [{"id": format!("wamid.RACE{i}"), "status": "delivered", "timestamp": "1777636900",
+                "recipient_id": format!("55119876{i:05}")}]}}]}]})
+    };
+    let barrier = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        for (backend, body) in [
+            (&a, &send as &(dyn Fn(usize) -> serde_json::Value + Sync)),
+            (&b, &status),
+        ] {
+            let barrier = &barrier;
+            s.spawn(move || {
+                for i in 0..messages {
+                    let line = ticks_ingest::line_input(
+                        body(i).to_string().into_bytes(),
+                        Source::Import,
+                        1_777_636_800_000,
+                    )
+                    .expect("a valid line");
+                    barrier.wait();
+                    backend.append(vec![line]).expect("stored");
+                }
+            });
+        }
+    });
+    let db_name = &db.config.database;
+    let pairs = |sql: String| -> std::collections::BTreeMap<String, u64> {
+        let text = db.node(0).query_text(&sql).expect("answered");
+        text.lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(k, id)| (k.to_string(), id.parse().expect("an id")))
+            .collect()
+    };
+    let written = pairs(format!(
+        "SELECT key, argMax(id, version) FROM {db_name}.entries GROUP BY key FORMAT TSV"
+    ));
+    let smallest = pairs(format!(
+        "SELECT key, min(id) FROM {db_name}.entry_ids GROUP BY key FORMAT TSV"
+    ));
+    assert_eq!(written.len(), messages, "one entry per message");
+    let disagree: Vec<String> = written
+        .iter()
+        .filter(|(k, id)| smallest.get(*k) != Some(id))
+        .map(|(k, id)| format!("{k}: row {id}, smallest {:?}", smallest.get(k)))
+        .collect();
+    assert!(disagree.is_empty(), "{disagree:?}");
+}

@@ -7,7 +7,7 @@
 //! person's whole history, joined as the contacts rule joins identifiers),
 //! folds them all in memory (`ticks_engine::Derivation`, the embedded
 //! store's code), and writes every entry of the fold with its version: how
-//! many inputs it folded.
+//! many inputs it folded, then how many ids its entries were given.
 //!
 //! Why the largest version is the truth with any number of writers: each
 //! writer reads after its own insert was confirmed, so of two writers
@@ -20,7 +20,12 @@
 //! of 4,096 ids that each process claims (`id_blocks`, as writer tags are
 //! claimed). A key's id is the smallest any process gave it (`entry_ids`):
 //! a process that finds none gives one, writes it, and reads the smallest
-//! back before it writes the entry.
+//! back before it writes the entry. Two processes that give a key an id at
+//! once can disagree: the one that read first saw only its own id and
+//! wrote rows with it. The one that read last saw both (the key has two
+//! ids): it derives the group again, from a fold begun after both, which
+//! folds every input either saw, and whose rows outrank the other's by
+//! the ids counted in their version (`version`).
 
 use super::client::{quote, ChError};
 use super::named::Named;
@@ -205,17 +210,30 @@ pub(super) fn derive(
         return Ok(());
     }
     let keys: Vec<&String> = entries.iter().map(|(k, _)| k).collect();
-    let id_of = entry_ids(shared, ids, &keys)?;
+    let (id_of, contested) = entry_ids(shared, ids, &keys)?;
+    // The ids given to each group's entries (see `Version`).
+    let mut given: BTreeMap<usize, u64> = BTreeMap::new();
+    for (key, claims) in &id_of {
+        if let Some(root) = components.root_of(&format!("k:{key}")) {
+            *given.entry(root).or_default() += claims.given;
+        }
+    }
     let ids_ms = started.elapsed().as_millis() - folded_ms;
     let snapshot = derivation.snapshot();
     let opted_out = snapshot.opted_out_entries();
     let marketing = snapshot.column(Field::Marketing);
     let mut rows = Rows::new();
     for (key, mut entry) in entries {
-        let Some(&id) = id_of.get(&key) else { continue };
-        // The inputs of the entry's own person (and entries): a later fold
-        // of them sees a superset, so more is later.
-        let version = components.size_of(&format!("k:{key}"));
+        let Some(id) = id_of.get(&key).map(|c| c.id) else {
+            continue;
+        };
+        let ident = format!("k:{key}");
+        let version = components.root_of(&ident).map_or(0, |root| {
+            version(
+                components.size[root],
+                given.get(&root).copied().unwrap_or(0),
+            )
+        });
         let derived = Derived {
             reached: derivation.reached(entry.id),
             text: derivation.search_text(entry.id),
@@ -232,7 +250,7 @@ pub(super) fn derive(
             .in_reply_to
             .and_then(|local| derivation.key_of(local))
             .and_then(|k| id_of.get(k))
-            .map(|&id| EntryId(id as u32));
+            .map(|c| EntryId(c.id as u32));
         entry_row(&mut rows, &key, version, id, &entry, &derived)?;
     }
     drop(snapshot);
@@ -259,7 +277,26 @@ pub(super) fn derive(
             message: e.to_string(),
         })?;
     }
+    if contested {
+        // Another process gave some of these entries an id at the same
+        // time, and may have written rows with its own (larger) one before
+        // it could see this process's. This fold began before both ids
+        // were given, so it may have seen fewer inputs than that process's;
+        // one more, begun after both, sees every input either saw and the
+        // smallest id, and its rows win (`version`).
+        return derive(shared, ids, idents);
+    }
     Ok(())
+}
+
+/// The version an entry row is written with: the inputs of its group
+/// (the entry's own person and entries), then the ids given to the group's
+/// entries. Both only grow, so a later fold writes a version at least as
+/// large: more inputs is a later fold; as many inputs and more ids given
+/// is a fold that read the ids later, after a race (`entry_ids`) changed
+/// which is the smallest.
+fn version(inputs: u64, ids_given: u64) -> u64 {
+    (inputs << 32) | ids_given.min(u64::from(u32::MAX))
 }
 
 /// The timeline of the message `wamid`, folded from its person's inputs
@@ -382,18 +419,35 @@ fn fold(
 
 /// The ids `entry_ids` gives `keys` (the smallest of each).
 fn read_ids(shared: &Shared, keys: &[&String]) -> Result<BTreeMap<String, u64>, ChError> {
+    Ok(read_claims(shared, keys)?
+        .into_iter()
+        .map(|(key, claims)| (key, claims.id))
+        .collect())
+}
+
+/// What `entry_ids` holds for one key: the smallest id given and how many
+/// ids were given (more than one when processes gave one at once).
+#[derive(Clone, Copy)]
+struct Claims {
+    id: u64,
+    given: u64,
+}
+
+/// The claims of `keys` that have any.
+fn read_claims(shared: &Shared, keys: &[&String]) -> Result<BTreeMap<String, Claims>, ChError> {
     let t = shared.table("entry_ids");
     let mut out = BTreeMap::new();
     for chunk in keys.chunks(CHUNK) {
         let bytes = shared.client.query(&format!(
-            "SELECT key, min(id) FROM {t} WHERE key IN ({}) GROUP BY key FORMAT RowBinary",
+            "SELECT key, min(id), count() FROM {t} WHERE key IN ({}) GROUP BY key FORMAT RowBinary",
             string_list(chunk.iter().copied())
         ))?;
         let mut r = Reader::new(&bytes);
         while !r.is_done() {
             let key = String::from_utf8_lossy(r.string().map_err(truncated)?).into_owned();
             let id = r.u64().map_err(truncated)?;
-            out.insert(key, id);
+            let given = r.u64().map_err(truncated)?;
+            out.insert(key, Claims { id, given });
         }
     }
     Ok(out)
@@ -445,31 +499,27 @@ impl Components {
         }
     }
 
-    /// How many inputs share a group with `ident` (0 if none names it).
-    fn size_of(&mut self, ident: &str) -> u64 {
-        match self.by_ident.get(ident) {
-            Some(&i) => {
-                let root = self.find(i);
-                self.size[root]
-            }
-            None => 0,
-        }
+    /// The group of the inputs that name `ident`, if any does.
+    fn root_of(&mut self, ident: &str) -> Option<usize> {
+        let &i = self.by_ident.get(ident)?;
+        Some(self.find(i))
     }
 }
 
-/// The ids of `keys`: the smallest given, else one given now.
+/// The ids of `keys`: the smallest given, else one given now. Also says
+/// whether another process gave one of the missing keys an id meanwhile.
 fn entry_ids(
     shared: &Shared,
     ids: &mut Ids,
     keys: &[&String],
-) -> Result<BTreeMap<String, u64>, ChError> {
-    let read = |keys: &[&String]| read_ids(shared, keys);
-    let mut known = read(keys)?;
+) -> Result<(BTreeMap<String, Claims>, bool), ChError> {
+    let mut known = read_claims(shared, keys)?;
     let missing: Vec<&String> = keys
         .iter()
         .copied()
         .filter(|k| !known.contains_key(*k))
         .collect();
+    let mut contested = false;
     if !missing.is_empty() {
         let mut rows = Rows::new();
         for key in &missing {
@@ -478,9 +528,11 @@ fn entry_ids(
         shared.insert("entry_ids", "key, id", &rows)?;
         // Another process may have given some of them an id meanwhile:
         // the smallest wins, for both.
-        known.extend(read(&missing)?);
+        let now = read_claims(shared, &missing)?;
+        contested = now.values().any(|c| c.given > 1);
+        known.extend(now);
     }
-    Ok(known)
+    Ok((known, contested))
 }
 
 /// The columns an entry row is written with, in order.

@@ -37,7 +37,7 @@ use super::client::{ident, quote, ChError, Client};
 pub const SCHEMA_VERSION: u32 = 3;
 
 /// The columns of `entries`: the key, the version (how many inputs the
-/// derivation folded), the id, then the values filters and sorts read,
+/// derivation folded, then how many ids were given: see `derive.rs`), the id, then the values filters and sorts read,
 /// then the whole entry (msgpack), then what version 2 added (see
 /// [`ADDED_COLUMNS`]).
 pub(super) const ENTRY_COLUMNS: &str = "key String, version UInt64, id UInt64, purged UInt8, \
