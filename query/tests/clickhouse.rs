@@ -522,3 +522,63 @@ fn two_writers_that_name_a_new_message_at_once_agree_on_its_id() {
         .collect();
     assert!(disagree.is_empty(), "{disagree:?}");
 }
+
+/// `ticks migrate` copies inputs without their entries and derives them
+/// all at the end: until then the copy says it waits for them and the log
+/// shows none; a copy stopped between the two says so on the next run.
+#[test]
+fn copied_inputs_wait_for_one_fold_of_the_whole_store_and_say_so() {
+    let Some(db) = Db::new(Deployment::Single, "migrated") else {
+        return;
+    };
+    let backend = db.open();
+    let sends: Vec<(Seq, Input)> = (0..40u64)
+        .map(|i| {
+            let to = format!("5511987650{i:03}");
+            let line = serde_json::json!({"recorded_at": "2026-05-01T12:00:00Z", "category": "marketing_campaign",
+                "name": "Black Friday", "phone_number_id": "106540352242922",
+                "request": {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": "oferta"}},
+                "response_code": 200, "response": {"messaging_product": "whatsapp",
+                "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": format!("wamid.M{i}")}]}});
+            let input = ticks_ingest::line_input(
+                line.to_string().into_bytes(),
+                Source::Import,
+                1_777_636_800_000 + i as i64,
+            )
+            .expect("a valid line");
+            (Seq(i + 1), input)
+        })
+        .collect();
+    let total = |backend: &ClickHouse| {
+        let query = ticks_query::LogQuery::from_params(&[], &[]).expect("a valid query");
+        backend.search(&query).expect("answered").total
+    };
+    assert!(
+        !backend.migration_underived().expect("answered"),
+        "nothing copied"
+    );
+    backend
+        .append_migrated(sends[..25].to_vec())
+        .expect("copied");
+    assert!(backend.migration_underived().expect("answered"));
+    assert_eq!(total(&backend), 0, "no entries before the fold");
+    let entries = backend.derive_migrated(Box::new(|_| {})).expect("derived");
+    assert_eq!(entries, 25);
+    assert_eq!(total(&backend), 25);
+    assert!(!backend.migration_underived().expect("answered"));
+    // A later run copies the rest, and stops before deriving.
+    backend
+        .append_migrated(sends[25..].to_vec())
+        .expect("copied");
+    drop(backend);
+    let again = db.open();
+    assert!(
+        again.migration_underived().expect("answered"),
+        "the next run knows the copy lacks entries"
+    );
+    assert_eq!(
+        again.derive_migrated(Box::new(|_| {})).expect("derived"),
+        40
+    );
+    assert_eq!(total(&again), 40);
+}

@@ -618,8 +618,10 @@ fn a_store_migrated_to_clickhouse_answers_as_the_store_did_and_a_second_run_copi
         );
         if run == 1 {
             assert!(said.starts_with("0 inputs copied"), "{said}");
+            assert!(!said.contains("entries derived"), "derived once: {said}");
         } else {
             assert!(!said.starts_with("0 inputs copied"), "{said}");
+            assert!(said.contains(" entries derived"), "{said}");
         }
     }
     let embedded = Server::start(&store, &[]);

@@ -195,13 +195,38 @@ impl Derivation {
     /// Every entry, with its key, in the order they were made.
     pub fn entries(&self) -> Vec<(String, Entry)> {
         let mut out = Vec::with_capacity(self.keys.len());
+        self.each_entry(|key, entry| {
+            out.push((key.to_string(), entry));
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .unwrap_or_else(|never| match never {});
+        out
+    }
+
+    /// The keys of every entry, in the order they were made.
+    pub fn entry_keys(&self) -> Vec<&str> {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        state
+            .live
+            .iter()
+            .filter_map(|id| self.keys.get(&id).map(String::as_str))
+            .collect()
+    }
+
+    /// Every entry with its key, in the order they were made, one at a
+    /// time (a whole store's entries need not be in memory at once);
+    /// stops at the first error `each` returns.
+    pub fn each_entry<E>(
+        &self,
+        mut each: impl FnMut(&str, Entry) -> Result<(), E>,
+    ) -> Result<(), E> {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
         for id in state.live.iter() {
             let (Some(key), Some(row)) = (self.keys.get(&id), state.row(EntryId(id))) else {
                 continue;
             };
-            out.push((key.clone(), entry_of(&state, EntryId(id), &row)));
+            each(key, entry_of(&state, EntryId(id), &row))?;
         }
-        out
+        Ok(())
     }
 }

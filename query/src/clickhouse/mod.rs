@@ -125,6 +125,11 @@ impl From<ChError> for QueryError {
     }
 }
 
+/// The settings namespace of `ticks migrate`'s own record, and its key:
+/// the last copied origin whose entries were derived.
+const MIGRATION_NAMESPACE: &str = "migration";
+const MIGRATION_DERIVED: &str = "derived_up_to";
+
 /// Names what the ClickHouse backend does not answer yet.
 fn not_yet(what: &str) -> QueryError {
     QueryError::Unsupported(format!(
@@ -193,6 +198,43 @@ impl ClickHouse {
     /// where to resume.
     pub fn append_migrated(&self, inputs: Vec<(Seq, Input)>) -> Result<(), QueryError> {
         self.writer.append_migrated(inputs)
+    }
+
+    /// Whether inputs copied by `ticks migrate` wait for their entries:
+    /// copies are stored without them, and
+    /// [`ClickHouse::derive_migrated`] derives every entry once the copy
+    /// is done (also after a run that stopped between the two).
+    pub fn migration_underived(&self) -> Result<bool, QueryError> {
+        let copied = self.migrated_up_to()?;
+        let derived = self
+            .settings(MIGRATION_NAMESPACE)?
+            .into_iter()
+            .find(|(k, _)| k == MIGRATION_DERIVED)
+            .and_then(|(_, v)| String::from_utf8(v).ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        Ok(copied.map(|s| s.0) != derived && copied.is_some())
+    }
+
+    /// Derives every entry from every stored input in one fold (the
+    /// copied inputs' and any others'), then records that the copy up to
+    /// now has its entries. `progress` is told how many inputs were read.
+    /// The fold holds the whole store's entries in memory, as the embedded
+    /// store does. Returns how many entries were written.
+    pub fn derive_migrated(
+        &self,
+        progress: Box<dyn FnMut(u64) + Send>,
+    ) -> Result<usize, QueryError> {
+        let copied = self.migrated_up_to()?;
+        let entries = self.writer.derive_all(progress)?;
+        if let Some(seq) = copied {
+            self.shared.write_setting(
+                MIGRATION_NAMESPACE,
+                MIGRATION_DERIVED,
+                seq.0.to_string().as_bytes(),
+                false,
+            )?;
+        }
+        Ok(entries)
     }
 
     /// The largest origin sequence number copied by `ticks migrate`.

@@ -338,6 +338,18 @@ pub(super) fn purged_among(shared: &Shared, keys: &[&String]) -> Result<HashSet<
     let by_hash: std::collections::HashMap<String, &String> =
         keys.iter().map(|k| (key_hash(k), *k)).collect();
     let mut out = HashSet::new();
+    if keys.len() > MUTATION_CHUNK * 20 {
+        // A whole store's keys: one pass over the (small) table instead.
+        let text = shared
+            .client
+            .query_text(&format!("SELECT DISTINCT hash FROM {t}"))?;
+        for h in text.lines() {
+            if let Some(k) = by_hash.get(h.trim()) {
+                out.insert((*k).clone());
+            }
+        }
+        return Ok(out);
+    }
     let hashes: Vec<&String> = by_hash.keys().collect();
     for chunk in hashes.chunks(MUTATION_CHUNK) {
         let list: Vec<String> = chunk.iter().map(|h| quote(h)).collect();

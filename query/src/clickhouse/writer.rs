@@ -16,7 +16,7 @@
 //! Tag 0 is `ticks migrate`'s.
 
 use super::client::ChError;
-use super::derive::{derive, Ids};
+use super::derive::{derive, derive_all, Ids};
 use super::inputs::{input_row, INPUT_COLUMNS};
 use super::rowbinary::Rows;
 use super::shared::{unavailable, Shared};
@@ -86,8 +86,15 @@ enum Op {
     Append(Vec<Input>, Done),
     /// A sequence number for a record that is not an input (a purge's).
     NextSeq(mpsc::Sender<u64>),
+    /// Inputs copied by `ticks migrate`: stored, not derived (see
+    /// `DeriveAll`).
     Migrated(Vec<(Seq, Input)>, mpsc::Sender<Result<(), QueryError>>),
+    /// Every entry derived from every stored input in one fold.
+    DeriveAll(Progress, mpsc::Sender<Result<usize, QueryError>>),
 }
+
+/// Told how many inputs a whole-store fold has read so far.
+pub(super) type Progress = Box<dyn FnMut(u64) + Send>;
 
 /// The writer thread and its queue.
 pub(super) struct Writer {
@@ -149,28 +156,28 @@ impl Writer {
         rx
     }
 
-    pub(super) fn append_migrated(&self, inputs: Vec<(Seq, Input)>) -> Result<(), QueryError> {
+    /// Sends the writer thread `op` made with a reply channel, and waits
+    /// for the reply.
+    fn ask<T>(&self, op: impl FnOnce(mpsc::Sender<T>) -> Op) -> Result<T, QueryError> {
+        let stopped = || QueryError::Unavailable("the ClickHouse writer stopped".into());
         let (tx, rx) = mpsc::channel();
-        if self.send(Op::Migrated(inputs, tx)).is_err() {
-            return Err(QueryError::Unavailable(
-                "the ClickHouse writer stopped".into(),
-            ));
-        }
-        rx.recv()
-            .map_err(|_| QueryError::Unavailable("the ClickHouse writer stopped".into()))?
+        self.send(op(tx)).map_err(|_| stopped())?;
+        rx.recv().map_err(|_| stopped())
+    }
+
+    pub(super) fn append_migrated(&self, inputs: Vec<(Seq, Input)>) -> Result<(), QueryError> {
+        self.ask(|tx| Op::Migrated(inputs, tx))?
+    }
+
+    /// Derives every entry from every stored input in one fold (on this
+    /// thread: it holds the process's id blocks).
+    pub(super) fn derive_all(&self, progress: Progress) -> Result<usize, QueryError> {
+        self.ask(|tx| Op::DeriveAll(progress, tx))?
     }
 
     /// A sequence number from this process's tag, for a purge record.
     pub(super) fn next_seq(&self) -> Result<Seq, QueryError> {
-        let (tx, rx) = mpsc::channel();
-        if self.send(Op::NextSeq(tx)).is_err() {
-            return Err(QueryError::Unavailable(
-                "the ClickHouse writer stopped".into(),
-            ));
-        }
-        rx.recv()
-            .map(Seq)
-            .map_err(|_| QueryError::Unavailable("the ClickHouse writer stopped".into()))
+        self.ask(Op::NextSeq).map(Seq)
     }
 
     /// Stops the thread once it wrote what was queued.
@@ -257,7 +264,11 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Op>, tag: u64, writer_id: u64) {
                     let _ = reply.send(seqs.next(now_ms()));
                 }
                 Op::Migrated(inputs, reply) => {
-                    let _ = reply.send(write_migrated(shared, &mut migrated, &mut ids, inputs));
+                    let _ = reply.send(write_migrated(shared, &mut migrated, inputs));
+                }
+                Op::DeriveAll(mut progress, reply) => {
+                    let _ = reply
+                        .send(derive_all(shared, &mut ids, &mut *progress).map_err(unavailable));
                 }
             }
             if queued < MAX_GROUP {
@@ -345,10 +356,11 @@ fn write_group(
     }
 }
 
+/// Stores copied inputs without deriving their entries: `ticks migrate`
+/// derives them all at the end, in one fold (`derive_all`).
 fn write_migrated(
     shared: &Shared,
     seqs: &mut Seqs,
-    ids: &mut Ids,
     inputs: Vec<(Seq, Input)>,
 ) -> Result<(), QueryError> {
     let mut rows = Rows::new();
@@ -367,7 +379,9 @@ fn write_migrated(
     if rows.is_empty() {
         return Ok(());
     }
-    store_and_derive(shared, ids, &rows, idents)
+    shared
+        .insert("inputs", INPUT_COLUMNS, &rows)
+        .map_err(unavailable)
 }
 
 #[cfg(test)]

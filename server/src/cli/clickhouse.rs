@@ -97,7 +97,8 @@ pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
 /// `ticks migrate --to clickhouse`: every input of the store in the data
 /// directory, byte for byte with its receive time, into ClickHouse. It
 /// resumes after the last input a previous run copied (each insert is
-/// all or nothing, and records which input of the store it ends with).
+/// all or nothing, and records which input of the store it ends with),
+/// then derives every entry in one fold of the whole store.
 pub(crate) fn migrate(place: &Place, args: MigrateArgs) -> Result<()> {
     if args.to != "clickhouse" {
         bail!(
@@ -156,6 +157,24 @@ pub(crate) fn migrate(place: &Place, args: MigrateArgs) -> Result<()> {
     }
     flush(&mut batch, &mut copied)?;
     eprintln!();
+    // The copies were stored without their entries: one fold of the whole
+    // store derives them all (a rerun after a stop between the two does it
+    // then).
+    let derived = if target
+        .migration_underived()
+        .map_err(|e| anyhow::anyhow!("reading whether the copy has its entries: {e}"))?
+    {
+        let entries = target
+            .derive_migrated(Box::new(|read| {
+                eprint!("\r{read} inputs folded");
+                let _ = std::io::stderr().flush();
+            }))
+            .map_err(|e| anyhow::anyhow!("deriving the entries in ClickHouse: {e}"))?;
+        eprintln!();
+        Some(entries)
+    } else {
+        None
+    };
     println!(
         "{copied} inputs copied to ClickHouse at {}{}",
         ch.urls.join(", "),
@@ -165,6 +184,9 @@ pub(crate) fn migrate(place: &Place, args: MigrateArgs) -> Result<()> {
             String::new()
         }
     );
+    if let Some(entries) = derived {
+        println!("{entries} entries derived");
+    }
     store.close()?;
     Ok(())
 }
