@@ -201,7 +201,7 @@ pub(super) fn derive(
         return derive(shared, ids, second);
     }
     let folded_ms = started.elapsed().as_millis();
-    let written = write_fold(shared, ids, &derivation, &mut components)?;
+    let written = write_fold(shared, ids, &derivation, &mut components, None)?;
     tracing::debug!(
         asked,
         folded_inputs = components.parent.len(),
@@ -244,7 +244,8 @@ fn write_fold(
     shared: &Shared,
     ids: &mut Ids,
     derivation: &Derivation,
-    components: &mut Components,
+    groups: &mut dyn Groups,
+    known: Option<&BTreeMap<String, Claims>>,
 ) -> Result<Written, ChError> {
     let started = std::time::Instant::now();
     // A purged entry stays purged, whatever comes for it later.
@@ -262,12 +263,22 @@ fn write_fold(
     if keys.is_empty() {
         return Ok(written);
     }
-    let (id_of, contested) = entry_ids(shared, ids, &keys)?;
+    // The ids given beforehand (a store folded in parts), else read or
+    // given now.
+    let (id_of, contested) = match known {
+        Some(known) => (
+            keys.iter()
+                .filter_map(|k| known.get(*k).map(|c| ((*k).clone(), *c)))
+                .collect(),
+            false,
+        ),
+        None => entry_ids(shared, ids, &keys)?,
+    };
     written.contested = contested;
     // The ids given to each group's entries (see `version`).
     let mut given: BTreeMap<usize, u64> = BTreeMap::new();
     for (key, claims) in &id_of {
-        if let Some(root) = components.root_of(&format!("k:{key}")) {
+        if let Some((root, _)) = groups.group_of(&format!("k:{key}")) {
             *given.entry(root).or_default() += claims.given;
         }
     }
@@ -285,11 +296,8 @@ fn write_fold(
             return Ok(());
         };
         let ident = format!("k:{key}");
-        let version = components.root_of(&ident).map_or(0, |root| {
-            version(
-                components.size[root],
-                given.get(&root).copied().unwrap_or(0),
-            )
+        let version = groups.group_of(&ident).map_or(0, |(root, inputs)| {
+            version(inputs, given.get(&root).copied().unwrap_or(0))
         });
         let derived = Derived {
             reached: derivation.reached(entry.id),
@@ -343,22 +351,231 @@ fn write_fold(
 /// Inputs read per query when a whole store is folded.
 const INPUTS_PER_READ: usize = 100_000;
 
-/// Derives every entry from every stored input in one fold, read in `seq`
-/// order: what `ticks migrate` does once its inputs are copied, instead of
-/// deriving again, after each group of copied inputs, the whole history of
-/// every person the group touches (which grows with the store: a group of
-/// 5,000 inputs folded 35-55k at 400k). The fold is of the whole store, so
-/// it holds every entry in memory, as the embedded store does. `progress`
-/// is told how many inputs were folded so far. Returns how many entries
-/// were written.
+/// The groups of a whole store's inputs (those that share an entry, a
+/// quoted message or a person), from what each input names, without its
+/// events: a union-find over inputs, joined through the first input that
+/// named each identifier. Identifiers are kept as 64-bit SipHash values,
+/// not strings (at 10M messages, ~50M of them).
+struct StoreGroups {
+    /// Every input's `seq`, ascending.
+    seqs: Vec<u64>,
+    parent: Vec<u32>,
+    size: Vec<u32>,
+    first_of: rustc_hash::FxHashMap<u64, u32>,
+    /// Every entry's key, in the order of the input that first named it
+    /// (then in key order within that input): the order the entries get
+    /// their ids in when the store is folded in parts.
+    keys: Vec<String>,
+}
+
+fn ident_hash(ident: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    ident.hash(&mut h);
+    h.finish()
+}
+
+impl StoreGroups {
+    /// Reads what every stored input names, in `seq` order.
+    fn read(shared: &Shared) -> Result<StoreGroups, ChError> {
+        let t = shared.table("inputs");
+        let mut g = StoreGroups {
+            seqs: Vec::new(),
+            parent: Vec::new(),
+            size: Vec::new(),
+            first_of: rustc_hash::FxHashMap::default(),
+            keys: Vec::new(),
+        };
+        let mut after = 0u64;
+        loop {
+            let bytes = shared.client.query(&format!(
+                "SELECT seq, keys, people, links FROM {t} WHERE seq > {after} ORDER BY seq LIMIT {} FORMAT RowBinary",
+                INPUTS_PER_READ * 10
+            ))?;
+            let mut r = Reader::new(&bytes);
+            let mut read = 0;
+            while !r.is_done() {
+                let seq = r.u64().map_err(truncated)?;
+                let me = g.seqs.len() as u32;
+                g.seqs.push(seq);
+                g.parent.push(me);
+                g.size.push(1);
+                // Quoted messages join as entries (as `Named::joins`).
+                for (column, prefix) in ["k:", "p:", "k:"].into_iter().enumerate() {
+                    let n = r.u64_varint().map_err(truncated)?;
+                    for _ in 0..n {
+                        let v = String::from_utf8_lossy(r.string().map_err(truncated)?);
+                        let ident = format!("{prefix}{v}");
+                        match g.first_of.entry(ident_hash(&ident)) {
+                            std::collections::hash_map::Entry::Occupied(o) => {
+                                let other = *o.get();
+                                g.union(me, other);
+                            }
+                            std::collections::hash_map::Entry::Vacant(slot) => {
+                                slot.insert(me);
+                                if column == 0 {
+                                    g.keys.push(v.into_owned());
+                                }
+                            }
+                        }
+                    }
+                }
+                after = seq;
+                read += 1;
+            }
+            if read < INPUTS_PER_READ * 10 {
+                return Ok(g);
+            }
+        }
+    }
+
+    fn find(&mut self, mut i: u32) -> u32 {
+        while self.parent[i as usize] != i {
+            let up = self.parent[self.parent[i as usize] as usize];
+            self.parent[i as usize] = up;
+            i = up;
+        }
+        i
+    }
+
+    fn union(&mut self, a: u32, b: u32) {
+        let (a, b) = (self.find(a), self.find(b));
+        if a == b {
+            return;
+        }
+        let (big, small) = if self.size[a as usize] >= self.size[b as usize] {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        self.parent[small as usize] = big;
+        self.size[big as usize] += self.size[small as usize];
+    }
+
+    /// The group of the input `seq`, if it was read.
+    fn group_of_seq(&mut self, seq: u64) -> Option<u32> {
+        let i = self.seqs.binary_search(&seq).ok()?;
+        Some(self.find(i as u32))
+    }
+}
+
+impl Groups for StoreGroups {
+    fn group_of(&mut self, ident: &str) -> Option<(usize, u64)> {
+        let &first = self.first_of.get(&ident_hash(ident))?;
+        let root = self.find(first);
+        Some((root as usize, u64::from(self.size[root as usize])))
+    }
+}
+
+/// A part's inputs, written aside while the store is read and read back
+/// when the part is folded; removed when dropped.
+struct Spill {
+    path: std::path::PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl Spill {
+    fn create(part: usize) -> Result<Spill, ChError> {
+        let path = std::env::temp_dir().join(format!(
+            "ticks-fold-{}-{part}-{}",
+            std::process::id(),
+            ticks_ingest::now_ms()
+        ));
+        let file = std::fs::File::create(&path).map_err(spill_error)?;
+        Ok(Spill {
+            path,
+            out: Some(std::io::BufWriter::new(file)),
+        })
+    }
+
+    fn push(&mut self, seq: u64, received_ms: i64, events: &[u8]) -> Result<(), ChError> {
+        use std::io::Write;
+        let Some(out) = self.out.as_mut() else {
+            return Ok(());
+        };
+        out.write_all(&seq.to_le_bytes())
+            .and_then(|()| out.write_all(&received_ms.to_le_bytes()))
+            .and_then(|()| out.write_all(&(events.len() as u64).to_le_bytes()))
+            .and_then(|()| out.write_all(events))
+            .map_err(spill_error)
+    }
+
+    /// Every input pushed, in the order pushed.
+    fn read_back(&mut self) -> Result<Vec<u8>, ChError> {
+        if let Some(out) = self.out.take() {
+            out.into_inner().map_err(|e| spill_error(e.into_error()))?;
+        }
+        std::fs::read(&self.path).map_err(spill_error)
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn spill_error(e: std::io::Error) -> ChError {
+    ChError::Server {
+        status: 500,
+        message: format!("a part of the store's inputs could not be set aside: {e}"),
+    }
+}
+
+/// The next `n` bytes of a part's file.
+fn take<'a>(rest: &mut &'a [u8], n: usize) -> Result<&'a [u8], ChError> {
+    if rest.len() < n {
+        return Err(truncated(()));
+    }
+    let (head, tail) = rest.split_at(n);
+    *rest = tail;
+    Ok(head)
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(word)
+}
+
+fn decode_events(seq: u64, bytes: &[u8]) -> Result<Vec<Event>, ChError> {
+    rmp_serde::from_slice(bytes).map_err(|e| ChError::Server {
+        status: 500,
+        message: format!("the events of input {seq} do not decode: {e}"),
+    })
+}
+
+/// Derives every entry from every stored input: what `ticks migrate` does
+/// once its inputs are copied, instead of deriving again, after each group
+/// of copied inputs, the whole history of every person the group touches
+/// (which grows with the store: a group of 5,000 inputs folded 35-55k at
+/// 400k). First what every input names is read (no events) and the inputs
+/// are joined into groups (people and their entries); the groups are
+/// dealt into parts of about `inputs_per_fold` inputs, each folded on its
+/// own (a group is never split: an entry's fold sees all of its person's
+/// inputs), so memory follows the part, not the store. With more than one
+/// part, the inputs' events are set aside in a file per part (in the
+/// temporary directory) while the store is read once. `progress` is told
+/// how many inputs were folded so far. Returns how many entries were
+/// written.
 pub(super) fn derive_all(
     shared: &Shared,
     ids: &mut Ids,
+    inputs_per_fold: usize,
     progress: &mut dyn FnMut(u64),
 ) -> Result<usize, ChError> {
+    let started = std::time::Instant::now();
+    let mut groups = StoreGroups::read(shared)?;
+    let parts = groups.seqs.len().div_ceil(inputs_per_fold.max(1)).max(1);
+    let grouped_ms = started.elapsed().as_millis();
     let t = shared.table("inputs");
-    let mut derivation = Derivation::new(shared.attribution_window_hours);
-    let mut components = Components::default();
+    let mut spills: Vec<Spill> = Vec::new();
+    if parts > 1 {
+        for part in 0..parts {
+            spills.push(Spill::create(part)?);
+        }
+    }
+    let mut whole = (parts == 1).then(|| Derivation::new(shared.attribution_window_hours));
     let mut after = 0u64;
     let mut folded = 0u64;
     loop {
@@ -370,39 +587,89 @@ pub(super) fn derive_all(
         while !r.is_done() {
             let seq = r.u64().map_err(truncated)?;
             let received_ms = r.i64().map_err(truncated)?;
-            let events: Vec<Event> = rmp_serde::from_slice(r.string().map_err(truncated)?)
-                .map_err(|e| ChError::Server {
-                    status: 500,
-                    message: format!("the events of input {seq} do not decode: {e}"),
-                })?;
-            components.add(Named::of(&events, received_ms).joins());
-            derivation.add(Seq(seq), received_ms, &events);
+            let events = r.string().map_err(truncated)?;
             after = seq;
             read += 1;
+            // An input stored after the groups were read is another
+            // writer's, which derives it.
+            let Some(root) = groups.group_of_seq(seq) else {
+                continue;
+            };
+            match whole.as_mut() {
+                Some(derivation) => {
+                    derivation.add(Seq(seq), received_ms, &decode_events(seq, events)?);
+                    folded += 1;
+                }
+                None => spills[root as usize % parts].push(seq, received_ms, events)?,
+            }
         }
-        folded += read;
-        progress(folded);
+        if whole.is_some() {
+            progress(folded);
+        }
         if read < INPUTS_PER_READ as u64 {
             break;
         }
     }
-    let written = write_fold(shared, ids, &derivation, &mut components)?;
+    let mut entries = 0;
+    let mut contested = false;
+    let mut parts_written = Vec::new();
+    // In parts, each part's entries would get their ids part by part:
+    // they are given first, all of them, in the order the store made them
+    // (as one fold would give them: the log table's ties are in id order).
+    let mut known = None;
+    if parts > 1 {
+        let keys: Vec<String> = std::mem::take(&mut groups.keys);
+        let purged = purged_among(shared, &keys.iter().collect::<Vec<_>>())?;
+        let live: Vec<&String> = keys.iter().filter(|k| !purged.contains(*k)).collect();
+        let (claims, raced) = entry_ids(shared, ids, &live)?;
+        contested |= raced;
+        known = Some(claims);
+    }
+    if let Some(derivation) = whole {
+        let written = write_fold(shared, ids, &derivation, &mut groups, None)?;
+        contested |= written.contested;
+        entries += written.entries;
+        parts_written.push(written);
+    }
+    for mut spill in spills {
+        let bytes = spill.read_back()?;
+        drop(spill);
+        let mut derivation = Derivation::new(shared.attribution_window_hours);
+        let mut rest: &[u8] = &bytes;
+        while !rest.is_empty() {
+            let seq = le_u64(take(&mut rest, 8)?);
+            let received_ms = le_u64(take(&mut rest, 8)?) as i64;
+            let len = le_u64(take(&mut rest, 8)?) as usize;
+            let events = decode_events(seq, take(&mut rest, len)?)?;
+            derivation.add(Seq(seq), received_ms, &events);
+            folded += 1;
+        }
+        drop(bytes);
+        progress(folded);
+        let written = write_fold(shared, ids, &derivation, &mut groups, known.as_ref())?;
+        contested |= written.contested;
+        entries += written.entries;
+        parts_written.push(written);
+    }
     tracing::info!(
         inputs = folded,
-        entries = written.entries,
-        ids_ms = written.ids_ms,
-        rows_ms = written.rows_ms,
-        insert_ms = written.insert_ms,
+        parts,
+        entries,
+        grouped_ms,
+        ids_ms = parts_written.iter().map(|w| w.ids_ms).sum::<u128>(),
+        rows_ms = parts_written.iter().map(|w| w.rows_ms).sum::<u128>(),
+        insert_ms = parts_written.iter().map(|w| w.insert_ms).sum::<u128>(),
+        total_ms = started.elapsed().as_millis(),
         "every entry derived"
     );
-    if written.contested {
-        // Another process wrote entries of these inputs meanwhile; those
-        // whose id it gave at the same time are derived again as a write
-        // derives them.
-        drop(derivation);
-        return derive_all(shared, ids, progress);
+    if contested {
+        // Another process gave some of these entries an id in the same
+        // moment (it wrote inputs of theirs meanwhile): all are derived
+        // again, each then with the smallest id (rare: a migration runs
+        // alone).
+        return derive_all(shared, ids, inputs_per_fold, progress);
     }
-    Ok(written.entries)
+    Ok(entries)
 }
 
 /// The version an entry row is written with: the inputs of its group
@@ -587,6 +854,19 @@ fn read_claims(shared: &Shared, keys: &[&String]) -> Result<BTreeMap<String, Cla
         }
     }
     Ok(out)
+}
+
+/// Which group of inputs an identifier (`k:key`, `p:person`) is in: the
+/// group's root and how many inputs it has.
+trait Groups {
+    fn group_of(&mut self, ident: &str) -> Option<(usize, u64)>;
+}
+
+impl Groups for Components {
+    fn group_of(&mut self, ident: &str) -> Option<(usize, u64)> {
+        let root = self.root_of(ident)?;
+        Some((root, self.size[root]))
+    }
 }
 
 /// The inputs of a fold joined into groups that share an identifier (an

@@ -90,7 +90,7 @@ enum Op {
     /// `DeriveAll`).
     Migrated(Vec<(Seq, Input)>, mpsc::Sender<Result<(), QueryError>>),
     /// Every entry derived from every stored input in one fold.
-    DeriveAll(Progress, mpsc::Sender<Result<usize, QueryError>>),
+    DeriveAll(usize, Progress, mpsc::Sender<Result<usize, QueryError>>),
 }
 
 /// Told how many inputs a whole-store fold has read so far.
@@ -171,8 +171,12 @@ impl Writer {
 
     /// Derives every entry from every stored input in one fold (on this
     /// thread: it holds the process's id blocks).
-    pub(super) fn derive_all(&self, progress: Progress) -> Result<usize, QueryError> {
-        self.ask(|tx| Op::DeriveAll(progress, tx))?
+    pub(super) fn derive_all(
+        &self,
+        inputs_per_fold: usize,
+        progress: Progress,
+    ) -> Result<usize, QueryError> {
+        self.ask(|tx| Op::DeriveAll(inputs_per_fold, progress, tx))?
     }
 
     /// A sequence number from this process's tag, for a purge record.
@@ -266,9 +270,10 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Op>, tag: u64, writer_id: u64) {
                 Op::Migrated(inputs, reply) => {
                     let _ = reply.send(write_migrated(shared, &mut migrated, inputs));
                 }
-                Op::DeriveAll(mut progress, reply) => {
-                    let _ = reply
-                        .send(derive_all(shared, &mut ids, &mut *progress).map_err(unavailable));
+                Op::DeriveAll(per_fold, mut progress, reply) => {
+                    let _ = reply.send(
+                        derive_all(shared, &mut ids, per_fold, &mut *progress).map_err(unavailable),
+                    );
                 }
             }
             if queued < MAX_GROUP {

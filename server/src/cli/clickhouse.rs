@@ -46,6 +46,11 @@ pub(crate) struct MigrateArgs {
     /// Inputs per insert.
     #[arg(long, default_value_t = 5000)]
     batch: usize,
+    /// Inputs per fold when the copy's entries are derived: people and
+    /// their entries are folded in parts of about this many inputs
+    /// (memory follows it: ~0.8 GiB per million inputs).
+    #[arg(long, default_value_t = 2_000_000)]
+    inputs_per_fold: usize,
 }
 
 fn clickhouse_config(place: &Place, servers: &Servers) -> Result<ClickHouseConfig> {
@@ -165,10 +170,13 @@ pub(crate) fn migrate(place: &Place, args: MigrateArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("reading whether the copy has its entries: {e}"))?
     {
         let entries = target
-            .derive_migrated(Box::new(|read| {
-                eprint!("\r{read} inputs folded");
-                let _ = std::io::stderr().flush();
-            }))
+            .derive_migrated(
+                args.inputs_per_fold,
+                Box::new(|read| {
+                    eprint!("\r{read} inputs folded");
+                    let _ = std::io::stderr().flush();
+                }),
+            )
             .map_err(|e| anyhow::anyhow!("deriving the entries in ClickHouse: {e}"))?;
         eprintln!();
         Some(entries)
