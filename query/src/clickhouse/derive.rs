@@ -351,6 +351,31 @@ fn write_fold(
 /// Inputs read per query when a whole store is folded.
 const INPUTS_PER_READ: usize = 100_000;
 
+/// Every stored input's `seq`, ascending.
+fn all_seqs(shared: &Shared) -> Result<Vec<u64>, ChError> {
+    let t = shared.table("inputs");
+    let bytes = shared.client.query(&format!(
+        "SELECT seq FROM {t} ORDER BY seq FORMAT RowBinary"
+    ))?;
+    let mut r = Reader::new(&bytes);
+    let mut out = Vec::with_capacity(bytes.len() / 8);
+    while !r.is_done() {
+        out.push(r.u64().map_err(truncated)?);
+    }
+    Ok(out)
+}
+
+/// `seqs` (ascending) in ranges of `per`, first and last: a whole store
+/// is read a range at a time, each a range of the primary key. (Paging
+/// with `seq > last ORDER BY seq LIMIT n` read every later row for each
+/// page on 18.16, which does not read in key order for a `LIMIT`: at 10M,
+/// 5.7 s and 19.8M rows per page of 100,000.)
+fn seq_ranges(seqs: &[u64], per: usize) -> Vec<(u64, u64)> {
+    seqs.chunks(per.max(1))
+        .filter_map(|c| Some((*c.first()?, *c.last()?)))
+        .collect()
+}
+
 /// The groups of a whole store's inputs (those that share an entry, a
 /// quoted message or a person), from what each input names, without its
 /// events: a union-find over inputs, joined through the first input that
@@ -386,14 +411,11 @@ impl StoreGroups {
             first_of: rustc_hash::FxHashMap::default(),
             keys: Vec::new(),
         };
-        let mut after = 0u64;
-        loop {
+        for (lo, hi) in seq_ranges(&all_seqs(shared)?, INPUTS_PER_READ * 10) {
             let bytes = shared.client.query(&format!(
-                "SELECT seq, keys, people, links FROM {t} WHERE seq > {after} ORDER BY seq LIMIT {} FORMAT RowBinary",
-                INPUTS_PER_READ * 10
+                "SELECT seq, keys, people, links FROM {t} WHERE seq >= {lo} AND seq <= {hi} ORDER BY seq FORMAT RowBinary"
             ))?;
             let mut r = Reader::new(&bytes);
-            let mut read = 0;
             while !r.is_done() {
                 let seq = r.u64().map_err(truncated)?;
                 let me = g.seqs.len() as u32;
@@ -420,13 +442,9 @@ impl StoreGroups {
                         }
                     }
                 }
-                after = seq;
-                read += 1;
-            }
-            if read < INPUTS_PER_READ * 10 {
-                return Ok(g);
             }
         }
+        Ok(g)
     }
 
     fn find(&mut self, mut i: u32) -> u32 {
@@ -576,20 +594,17 @@ pub(super) fn derive_all(
         }
     }
     let mut whole = (parts == 1).then(|| Derivation::new(shared.attribution_window_hours));
-    let mut after = 0u64;
     let mut folded = 0u64;
-    loop {
+    let ranges = seq_ranges(&groups.seqs, INPUTS_PER_READ);
+    for (lo, hi) in ranges {
         let bytes = shared.client.query(&format!(
-            "SELECT seq, received_ms, events FROM {t} WHERE seq > {after} ORDER BY seq LIMIT {INPUTS_PER_READ} FORMAT RowBinary"
+            "SELECT seq, received_ms, events FROM {t} WHERE seq >= {lo} AND seq <= {hi} ORDER BY seq FORMAT RowBinary"
         ))?;
         let mut r = Reader::new(&bytes);
-        let mut read = 0;
         while !r.is_done() {
             let seq = r.u64().map_err(truncated)?;
             let received_ms = r.i64().map_err(truncated)?;
             let events = r.string().map_err(truncated)?;
-            after = seq;
-            read += 1;
             // An input stored after the groups were read is another
             // writer's, which derives it.
             let Some(root) = groups.group_of_seq(seq) else {
@@ -605,9 +620,6 @@ pub(super) fn derive_all(
         }
         if whole.is_some() {
             progress(folded);
-        }
-        if read < INPUTS_PER_READ as u64 {
-            break;
         }
     }
     let mut entries = 0;
