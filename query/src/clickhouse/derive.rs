@@ -204,7 +204,7 @@ pub(super) fn derive(
     let written = write_fold(shared, ids, &derivation, &mut components, None)?;
     tracing::debug!(
         asked,
-        folded_inputs = components.parent.len(),
+        folded_inputs = components.sets.len(),
         entries = written.entries,
         folded_ms,
         ids_ms = written.ids_ms,
@@ -384,8 +384,7 @@ fn seq_ranges(seqs: &[u64], per: usize) -> Vec<(u64, u64)> {
 struct StoreGroups {
     /// Every input's `seq`, ascending.
     seqs: Vec<u64>,
-    parent: Vec<u32>,
-    size: Vec<u32>,
+    sets: UnionFind,
     first_of: rustc_hash::FxHashMap<u64, u32>,
     /// Every entry's key, in the order of the input that first named it
     /// (then in key order within that input): the order the entries get
@@ -406,8 +405,7 @@ impl StoreGroups {
         let t = shared.table("inputs");
         let mut g = StoreGroups {
             seqs: Vec::new(),
-            parent: Vec::new(),
-            size: Vec::new(),
+            sets: UnionFind::default(),
             first_of: rustc_hash::FxHashMap::default(),
             keys: Vec::new(),
         };
@@ -418,10 +416,8 @@ impl StoreGroups {
             let mut r = Reader::new(&bytes);
             while !r.is_done() {
                 let seq = r.u64().map_err(truncated)?;
-                let me = g.seqs.len() as u32;
+                let me = g.sets.push();
                 g.seqs.push(seq);
-                g.parent.push(me);
-                g.size.push(1);
                 // Quoted messages join as entries (as `Named::joins`).
                 for (column, prefix) in ["k:", "p:", "k:"].into_iter().enumerate() {
                     let n = r.u64_varint().map_err(truncated)?;
@@ -430,8 +426,7 @@ impl StoreGroups {
                         let ident = format!("{prefix}{v}");
                         match g.first_of.entry(ident_hash(&ident)) {
                             std::collections::hash_map::Entry::Occupied(o) => {
-                                let other = *o.get();
-                                g.union(me, other);
+                                g.sets.union(me, *o.get());
                             }
                             std::collections::hash_map::Entry::Vacant(slot) => {
                                 slot.insert(me);
@@ -447,41 +442,18 @@ impl StoreGroups {
         Ok(g)
     }
 
-    fn find(&mut self, mut i: u32) -> u32 {
-        while self.parent[i as usize] != i {
-            let up = self.parent[self.parent[i as usize] as usize];
-            self.parent[i as usize] = up;
-            i = up;
-        }
-        i
-    }
-
-    fn union(&mut self, a: u32, b: u32) {
-        let (a, b) = (self.find(a), self.find(b));
-        if a == b {
-            return;
-        }
-        let (big, small) = if self.size[a as usize] >= self.size[b as usize] {
-            (a, b)
-        } else {
-            (b, a)
-        };
-        self.parent[small as usize] = big;
-        self.size[big as usize] += self.size[small as usize];
-    }
-
     /// The group of the input `seq`, if it was read.
     fn group_of_seq(&mut self, seq: u64) -> Option<u32> {
         let i = self.seqs.binary_search(&seq).ok()?;
-        Some(self.find(i as u32))
+        Some(self.sets.find(i as u32))
     }
 }
 
 impl Groups for StoreGroups {
     fn group_of(&mut self, ident: &str) -> Option<(usize, u64)> {
         let &first = self.first_of.get(&ident_hash(ident))?;
-        let root = self.find(first);
-        Some((root as usize, u64::from(self.size[root as usize])))
+        let root = self.sets.find(first);
+        Some((root as usize, self.sets.size(root)))
     }
 }
 
@@ -876,8 +848,9 @@ trait Groups {
 
 impl Groups for Components {
     fn group_of(&mut self, ident: &str) -> Option<(usize, u64)> {
-        let root = self.root_of(ident)?;
-        Some((root, self.size[root]))
+        let &i = self.by_ident.get(ident)?;
+        let root = self.sets.find(i);
+        Some((root as usize, self.sets.size(root)))
     }
 }
 
@@ -887,50 +860,71 @@ impl Groups for Components {
 /// the same group of writes named).
 #[derive(Default)]
 struct Components {
-    parent: Vec<usize>,
-    size: Vec<u64>,
-    by_ident: BTreeMap<String, usize>,
+    sets: UnionFind,
+    by_ident: BTreeMap<String, u32>,
 }
 
 impl Components {
-    fn find(&mut self, mut i: usize) -> usize {
-        while self.parent[i] != i {
-            self.parent[i] = self.parent[self.parent[i]];
-            i = self.parent[i];
-        }
-        i
-    }
-
     /// One input and the identifiers it names.
     fn add(&mut self, idents: impl Iterator<Item = String>) {
-        let me = self.parent.len();
-        self.parent.push(me);
-        self.size.push(1);
+        let me = self.sets.push();
         for ident in idents {
             match self.by_ident.get(&ident) {
-                Some(&other) => {
-                    let (a, b) = (self.find(me), self.find(other));
-                    if a != b {
-                        let (big, small) = if self.size[a] >= self.size[b] {
-                            (a, b)
-                        } else {
-                            (b, a)
-                        };
-                        self.parent[small] = big;
-                        self.size[big] += self.size[small];
-                    }
-                }
+                Some(&other) => self.sets.union(me, other),
                 None => {
                     self.by_ident.insert(ident, me);
                 }
             }
         }
     }
+}
 
-    /// The group of the inputs that name `ident`, if any does.
-    fn root_of(&mut self, ident: &str) -> Option<usize> {
-        let &i = self.by_ident.get(ident)?;
-        Some(self.find(i))
+/// Inputs joined into groups: a union-find by size, with path halving.
+#[derive(Default)]
+struct UnionFind {
+    parent: Vec<u32>,
+    size: Vec<u32>,
+}
+
+impl UnionFind {
+    /// A new input, in a group of its own; its number.
+    fn push(&mut self) -> u32 {
+        let me = self.parent.len() as u32;
+        self.parent.push(me);
+        self.size.push(1);
+        me
+    }
+
+    fn len(&self) -> usize {
+        self.parent.len()
+    }
+
+    fn find(&mut self, mut i: u32) -> u32 {
+        while self.parent[i as usize] != i {
+            let up = self.parent[self.parent[i as usize] as usize];
+            self.parent[i as usize] = up;
+            i = up;
+        }
+        i
+    }
+
+    fn union(&mut self, a: u32, b: u32) {
+        let (a, b) = (self.find(a), self.find(b));
+        if a == b {
+            return;
+        }
+        let (big, small) = if self.size[a as usize] >= self.size[b as usize] {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        self.parent[small as usize] = big;
+        self.size[big as usize] += self.size[small as usize];
+    }
+
+    /// How many inputs the group of `root` holds.
+    fn size(&self, root: u32) -> u64 {
+        u64::from(self.size[root as usize])
     }
 }
 
