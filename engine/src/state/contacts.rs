@@ -259,6 +259,19 @@ impl Contacts {
         out
     }
 
+    /// The entries of a contact, in the order they were first seen, without
+    /// building a bitmap.
+    pub(crate) fn entry_list(&self, root: u32) -> impl Iterator<Item = u32> + '_ {
+        let mut e = self.roots.get(&root).map_or(NONE, |l| l.first_entry);
+        std::iter::from_fn(move || {
+            (e != NONE).then(|| {
+                let here = e;
+                e = self.next_entry[here as usize];
+                here
+            })
+        })
+    }
+
     /// The identifiers of a contact.
     pub(crate) fn identifiers(&self, root: u32) -> impl Iterator<Item = Ident> + '_ {
         let mut n = self.roots.get(&root).map_or(NONE, |l| l.first_member);

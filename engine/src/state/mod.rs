@@ -599,11 +599,14 @@ impl State {
         let mut docs = Vec::new();
         for (id, event) in events {
             let idx = id.0 as usize;
-            let before = if idx < self.rows.len() {
+            let (before, market_before) = if idx < self.rows.len() {
                 let row = self.rows.get_mut(id.0);
-                (!row.purged).then(|| row.index_keys())
+                (
+                    (!row.purged).then(|| row.index_keys()),
+                    Some(row.market_inputs()),
+                )
             } else {
-                None
+                (None, None)
             };
             while self.rows.len() < idx {
                 // A gap: the ids of entries whose records a purge removed.
@@ -641,7 +644,12 @@ impl State {
             if let Some(doc) = doc {
                 docs.push(doc);
             }
-            self.derive_market(*id);
+            // Most events (statuses) change none of what the market is
+            // derived from; looking the country up again for each was 1% of
+            // an import's CPU.
+            if market_before != Some(self.rows.get_mut(id.0).market_inputs()) {
+                self.derive_market(*id);
+            }
             let (idents, n) = self.rows.get_mut(id.0).idents();
             let joined = self.contacts.observe(*id, &idents[..n]);
             let after = self.rows.get_mut(id.0).index_keys();
@@ -1240,51 +1248,56 @@ impl State {
         let Some(root) = self.contacts.contact_of_entry(id) else {
             return;
         };
-        let at = self.rows.recorded_ms(id.0);
-        let window = self.attribution_window_ms;
         if !joined && inbound {
             if self.unquoted.contains(id.0) {
-                let entries = self.contacts.entries(root);
-                self.infer_reply(id, &entries);
+                self.infer_reply(id, root);
             }
             return;
         }
-        let entries = self.contacts.entries(root);
-        let replies = &entries & &self.unquoted;
-        for reply in replies.iter() {
-            let t = self.rows.recorded_ms(reply);
-            if joined || (t >= at && t - at <= window) {
-                self.infer_reply(EntryId(reply), &entries);
-            }
+        let at = self.rows.recorded_ms(id.0);
+        let window = self.attribution_window_ms;
+        // The person's entries are walked with a membership test each, not
+        // intersected as bitmaps: `unquoted` has thousands of ids in each
+        // of its containers, and merging those for every send was 2% of an
+        // import's CPU (perf, 1M messages).
+        let replies: Vec<u32> = self
+            .contacts
+            .entry_list(root)
+            .filter(|e| self.unquoted.contains(*e))
+            .filter(|e| {
+                let t = self.rows.recorded_ms(*e);
+                joined || (t >= at && t - at <= window)
+            })
+            .collect();
+        for reply in replies {
+            self.infer_reply(EntryId(reply), root);
         }
     }
 
     /// Ties an unquoted reply to the latest message the business sent the
-    /// same person (`entries`: the person's) from the same number before
-    /// it, within the attribution window; unties it when there is none.
-    /// Ties between two messages of the same millisecond go to the later
-    /// entry id.
-    fn infer_reply(&mut self, reply: EntryId, entries: &RoaringBitmap) {
+    /// same person (contact `root`) from the same number before it, within
+    /// the attribution window; unties it when there is none. Ties between
+    /// two messages of the same millisecond go to the later entry id.
+    fn infer_reply(&mut self, reply: EntryId, root: u32) {
         if !self.live.contains(reply.0) {
             return;
         }
-        let best = if self.attribution_window_ms > 0 {
-            let at = self.rows.recorded_ms(reply.0);
-            let pnids = self.columns.column(Field::PhoneNumberId.slot());
-            let pnid = pnids.code(reply.0);
-            let outbound = self
-                .bitmap(Field::Direction, Direction::Outbound as i64)
-                .map(|out| entries & out)
-                .unwrap_or_default();
-            outbound
-                .iter()
-                .filter(|o| self.live.contains(*o) && pnids.code(*o) == pnid)
-                .map(|o| (self.rows.recorded_ms(o), o))
-                .filter(|(t, _)| *t <= at && at - *t <= self.attribution_window_ms)
-                .max()
-                .map(|(_, o)| EntryId(o))
-        } else {
-            None
+        let best = match self.bitmap(Field::Direction, Direction::Outbound as i64) {
+            Some(outbound) if self.attribution_window_ms > 0 => {
+                let at = self.rows.recorded_ms(reply.0);
+                let pnids = self.columns.column(Field::PhoneNumberId.slot());
+                let pnid = pnids.code(reply.0);
+                self.contacts
+                    .entry_list(root)
+                    .filter(|o| {
+                        outbound.contains(*o) && self.live.contains(*o) && pnids.code(*o) == pnid
+                    })
+                    .map(|o| (self.rows.recorded_ms(o), o))
+                    .filter(|(t, _)| *t <= at && at - *t <= self.attribution_window_ms)
+                    .max()
+                    .map(|(_, o)| EntryId(o))
+            }
+            _ => None,
         };
         // What it answers now, without reading its row (most calls change
         // nothing).
@@ -1543,8 +1556,7 @@ impl State {
         // messages left.
         for id in (&affected & &self.unquoted).iter() {
             if let Some(root) = self.contacts.contact_of_entry(EntryId(id)) {
-                let entries = self.contacts.entries(root);
-                self.infer_reply(EntryId(id), &entries);
+                self.infer_reply(EntryId(id), root);
             }
         }
     }

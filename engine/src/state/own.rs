@@ -38,7 +38,12 @@ const RECORD: char = '\u{1e}';
 /// A send's template parameters as one own string: `component UNIT name
 /// UNIT kind UNIT value`, joined by RECORD.
 pub(crate) fn encode_params(params: &[crate::model::TemplateParam]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(
+        params
+            .iter()
+            .map(|p| p.component.len() + p.name.len() + p.kind.len() + p.value.len() + 4)
+            .sum(),
+    );
     for (i, p) in params.iter().enumerate() {
         if i > 0 {
             out.push(RECORD);
@@ -50,7 +55,13 @@ pub(crate) fn encode_params(params: &[crate::model::TemplateParam]) -> String {
             if j > 0 {
                 out.push(UNIT);
             }
-            out.extend(part.chars().filter(|c| *c != UNIT && *c != RECORD));
+            // Both separators are ASCII, so a byte test finds them; parts
+            // almost never hold one, and copying them whole is the common case.
+            if part.bytes().any(|b| b == UNIT as u8 || b == RECORD as u8) {
+                out.extend(part.chars().filter(|c| *c != UNIT && *c != RECORD));
+            } else {
+                out.push_str(part);
+            }
         }
     }
     out

@@ -809,6 +809,22 @@ impl Row {
     /// ninth digit, Mexico's `521`), an inbound message's `from` (which is
     /// the `wa_id`), else the number as given, else the business-scoped
     /// user id of a person without a number. 0 when none is known.
+    /// What [`State::derive_market`](super::State) reads: when none of it
+    /// changed, neither did the country nor the charge.
+    pub(crate) fn market_inputs(&self) -> (Direction, [Sym; 5], Option<bool>) {
+        (
+            self.direction,
+            [
+                self.phone,
+                self.wa_id,
+                self.user_id,
+                self.parent_user_id,
+                self.pricing_type,
+            ],
+            self.billable,
+        )
+    }
+
     pub(crate) fn customer(&self) -> Sym {
         let wa_id = if self.direction == Direction::Outbound {
             self.wa_id
