@@ -132,6 +132,10 @@ pub(crate) struct FileConfig {
     clickhouse_user: Option<String>,
     /// Its password.
     clickhouse_password: Option<String>,
+    /// Matching rows past which a query over ClickHouse groups every entry
+    /// instead of only those that match (default 1,000,000; see
+    /// `ClickHouseConfig::prefilter_max_rows`).
+    clickhouse_prefilter_max_rows: Option<u64>,
 }
 
 /// A string or a list of strings.
@@ -256,6 +260,7 @@ fn backend_choice(
     cluster: Option<String>,
     user: Option<String>,
     password: Option<String>,
+    prefilter_max_rows: Option<u64>,
 ) -> Result<BackendChoice> {
     let plain = |s: &str| {
         !s.is_empty()
@@ -293,6 +298,9 @@ fn backend_choice(
             config.cluster = cluster;
             config.user = user;
             config.password = password;
+            if let Some(rows) = prefilter_max_rows {
+                config.prefilter_max_rows = rows;
+            }
             Ok(BackendChoice::ClickHouse(config))
         }
         other => bail!("backend: {other:?} is not one of \"embedded\", \"clickhouse\""),
@@ -436,6 +444,7 @@ impl Settings {
             file_cfg
                 .clickhouse_password
                 .or_else(|| std::env::var("TICKS_CLICKHOUSE_PASSWORD").ok()),
+            file_cfg.clickhouse_prefilter_max_rows,
         )?;
         Ok(Settings {
             backend,
