@@ -149,10 +149,23 @@ fn filter_condition(f: &Filter) -> Result<String, QueryError> {
         FilterField::Phone => return phone_condition(f),
         _ => return Err(unsupported(&f.param)),
     };
+    // A nullable column's comparison is NULL where it is; the columns that
+    // are never NULL are compared bare, so that 18.16 uses the primary key
+    // for `key` (wrapped in `ifNull`, a wamid was found by reading every
+    // key: 0.76 s at 10M).
+    let nullable = !matches!(col, "key" | "id" | "status" | "direction");
     let any = |values: &[FilterValue]| -> Result<String, QueryError> {
         let parts = values
             .iter()
-            .map(|v| value_condition(&f.param, col, v).map(|c| format!("ifNull({c}, 0)")))
+            .map(|v| {
+                value_condition(&f.param, col, v).map(|c| {
+                    if nullable {
+                        format!("ifNull({c}, 0)")
+                    } else {
+                        c
+                    }
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(parts.join(" OR "))
     };
