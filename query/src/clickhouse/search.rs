@@ -356,68 +356,108 @@ fn names(sql: &str, column: &str) -> bool {
     })
 }
 
-/// The latest rows of the entries that match `cond`, as a subquery with
-/// the columns the condition and `reads` (the SQL that reads the subquery,
-/// `None` for every column) name. Each column carried is an `argMax` state
-/// per key: with all 32 of them, a count over the 10.7M entries of a 10M
-/// store went past the server's 3.7 GiB per query.
-///
-/// Two forms: when few rows match, only their keys are grouped (`key IN`
-/// the matching keys, and the condition applied again to the latest
-/// version); when many do, every key is grouped with whether its latest
-/// version matches, which needs no set of keys.
-fn matching_latest(
-    shared: &Shared,
-    q: &LogQuery,
-    cond: &str,
-    reads: Option<&str>,
-) -> Result<String, QueryError> {
-    let t = shared.table("entries");
-    let text = if q.text.is_some() {
-        format!(", {LATEST_TEXT}")
-    } else {
-        String::new()
-    };
-    let chosen = |also: &str| -> Vec<&str> {
-        LATEST_COLUMNS
-            .iter()
-            .copied()
-            .filter(|c| *c == "purged" || names(also, c) || reads.is_none_or(|sql| names(sql, c)))
-            .collect()
-    };
-    let carried = |also: &str| {
-        chosen(also)
-            .iter()
-            .map(|c| format!("argMax({c}, version) AS {c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if cond == "1" {
-        return Ok(format!(
-            "(SELECT key, {}{text} FROM {t} GROUP BY key) WHERE purged = 0",
-            carried("")
-        ));
-    }
-    let matching = count_rows(shared, &format!("SELECT count() FROM {t} WHERE {cond}"))?;
-    Ok(if matching <= shared.prefilter_max_rows {
-        format!(
-            "(SELECT key, {}{text} FROM {t} WHERE key IN (SELECT key FROM {t} WHERE {cond}) GROUP BY key) WHERE purged = 0 AND {cond}",
-            carried(cond)
-        )
-    } else {
-        // The rows are read with the columns named, not `*`, so that the
-        // entries themselves are never read.
-        let read = if q.text.is_some() {
-            "words, exact, "
+/// The entries a query's condition selects, as the latest version of
+/// each: what counts, pages and groupings read.
+struct Latest<'a> {
+    shared: &'a Shared,
+    q: &'a LogQuery,
+    cond: &'a str,
+    /// Rows of any version that match `cond` (`None`: no filter).
+    matching: Option<u64>,
+}
+
+impl<'a> Latest<'a> {
+    /// The entries that match `cond`, after one count of the rows of any
+    /// version that match it, which chooses the form of the subquery.
+    fn of(shared: &'a Shared, q: &'a LogQuery, cond: &'a str) -> Result<Latest<'a>, QueryError> {
+        let matching = if cond == "1" {
+            None
         } else {
-            ""
+            let t = shared.table("entries");
+            Some(count_rows(
+                shared,
+                &format!("SELECT count() FROM {t} WHERE {cond}"),
+            )?)
         };
-        format!(
-            "(SELECT key, argMax(matches, version) AS matched, {}{text} FROM (SELECT key, version, {read}{}, {cond} AS matches FROM {t}) GROUP BY key HAVING matched = 1) WHERE purged = 0",
-            carried(""),
-            chosen("").join(", ")
-        )
-    })
+        Ok(Latest {
+            shared,
+            q,
+            cond,
+            matching,
+        })
+    }
+
+    /// Whether no row of any version matches: then no entry does.
+    fn none(&self) -> bool {
+        self.matching == Some(0)
+    }
+
+    /// The latest rows of the matching entries, as a subquery with the
+    /// columns the condition and `reads` (the SQL that reads the subquery,
+    /// `None` for every column) name. Each column carried is an `argMax`
+    /// state per key: with all 32 of them, a count over the 10.7M entries
+    /// of a 10M store went past the server's 3.7 GiB per query.
+    ///
+    /// Two forms: when few rows match, only their keys are grouped (`key
+    /// IN` the matching keys, and the condition applied again to the
+    /// latest version); when many do, every key is grouped with whether
+    /// its latest version matches, which needs no set of keys.
+    fn reading(&self, reads: Option<&str>) -> String {
+        let (t, cond) = (self.shared.table("entries"), self.cond);
+        let text = if self.q.text.is_some() {
+            format!(", {LATEST_TEXT}")
+        } else {
+            String::new()
+        };
+        let chosen = |also: &str| -> Vec<&str> {
+            LATEST_COLUMNS
+                .iter()
+                .copied()
+                .filter(|c| {
+                    *c == "purged" || names(also, c) || reads.is_none_or(|sql| names(sql, c))
+                })
+                .collect()
+        };
+        let carried = |also: &str| {
+            chosen(also)
+                .iter()
+                .map(|c| format!("argMax({c}, version) AS {c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self.matching {
+            None => format!(
+                "(SELECT key, {}{text} FROM {t} GROUP BY key) WHERE purged = 0",
+                carried("")
+            ),
+            Some(rows) if rows <= self.shared.prefilter_max_rows => format!(
+                "(SELECT key, {}{text} FROM {t} WHERE key IN (SELECT key FROM {t} WHERE {cond}) GROUP BY key) WHERE purged = 0 AND {cond}",
+                carried(cond)
+            ),
+            Some(_) => {
+                // The rows are read with the columns named, not `*`, so
+                // that the entries themselves are never read.
+                let read = if self.q.text.is_some() {
+                    "words, exact, "
+                } else {
+                    ""
+                };
+                format!(
+                    "(SELECT key, argMax(matches, version) AS matched, {}{text} FROM (SELECT key, version, {read}{}, {cond} AS matches FROM {t}) GROUP BY key HAVING matched = 1) WHERE purged = 0",
+                    carried(""),
+                    chosen("").join(", ")
+                )
+            }
+        }
+    }
+
+    /// How many entries match.
+    fn count(&self) -> Result<u64, QueryError> {
+        if self.none() {
+            return Ok(0);
+        }
+        count_of(self.shared, &self.reading(Some("")))
+    }
 }
 
 fn order_by(q: &LogQuery) -> Result<String, QueryError> {
@@ -460,13 +500,14 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
     };
     let cond = conditions(shared, q)?;
     let order = order_by(q)?;
-    let total = count_of(shared, &matching_latest(shared, q, &cond, Some(""))?)?;
-    let latest = matching_latest(shared, q, &cond, Some(&order))?;
-    let entries = if q.limit == 0 {
+    let latest = Latest::of(shared, q, &cond)?;
+    let total = latest.count()?;
+    let entries = if q.limit == 0 || total == 0 {
         Vec::new()
     } else {
         let bytes = shared.client.query(&format!(
-            "SELECT key FROM {latest} ORDER BY {order} LIMIT {}, {}{} FORMAT RowBinary",
+            "SELECT key FROM {} ORDER BY {order} LIMIT {}, {}{} FORMAT RowBinary",
+            latest.reading(Some(&order)),
             offset,
             q.limit,
             shared.select_settings()
@@ -493,7 +534,11 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
 pub(super) fn sorted_ids(shared: &Shared, q: &LogQuery) -> Result<Vec<u32>, QueryError> {
     let cond = conditions(shared, q)?;
     let order = order_by(q)?;
-    let latest = matching_latest(shared, q, &cond, Some(&format!("id {order}")))?;
+    let matching = Latest::of(shared, q, &cond)?;
+    if matching.none() {
+        return Ok(Vec::new());
+    }
+    let latest = matching.reading(Some(&format!("id {order}")));
     let text = shared.client.query_text(&format!(
         "SELECT id FROM {latest} ORDER BY {order}{}",
         shared.select_settings()
@@ -553,11 +598,12 @@ pub(super) fn entries(shared: &Shared, ids: &[u32]) -> Result<Vec<Entry>, QueryE
 pub(super) fn stats(shared: &Shared, q: &LogQuery, by: GroupBy) -> Result<Stats, QueryError> {
     let cond = conditions(shared, q)?;
     let settings = shared.select_settings();
-    let total = count_of(shared, &matching_latest(shared, q, &cond, Some(""))?)?;
+    let matching = Latest::of(shared, q, &cond)?;
+    let total = matching.count()?;
     let groups = match by {
         GroupBy::Field(field) => {
             let col = column(field).ok_or_else(|| unsupported("group_by"))?;
-            let latest = matching_latest(shared, q, &cond, Some(col))?;
+            let latest = matching.reading(Some(col));
             let bytes = shared.client.query(&format!(
                 "SELECT {col}, count() AS n FROM {latest} GROUP BY {col} ORDER BY n DESC{settings} FORMAT RowBinary"
             ))?;
@@ -573,7 +619,7 @@ pub(super) fn stats(shared: &Shared, q: &LogQuery, by: GroupBy) -> Result<Stats,
         GroupBy::Day | GroupBy::Hour => {
             // Minutes in SQL, local buckets here: every zone's offset is a
             // whole number of minutes, and the buckets are the store's.
-            let latest = matching_latest(shared, q, &cond, Some("recorded_ms"))?;
+            let latest = matching.reading(Some("recorded_ms"));
             let interval = if by == GroupBy::Day {
                 Interval::Day
             } else {
@@ -636,7 +682,7 @@ pub(super) fn report_groups(
     options: &ReportOptions,
 ) -> Result<ReportGroups, QueryError> {
     let cond = conditions(shared, q)?;
-    let latest = matching_latest(shared, q, &cond, None)?;
+    let latest = Latest::of(shared, q, &cond)?.reading(None);
     let settings = shared.select_settings();
     let columns = |fields: &[Field]| -> Result<Vec<&'static str>, QueryError> {
         fields
@@ -716,7 +762,7 @@ pub(super) fn report_groups(
     })
 }
 
-/// How many rows `latest` (a `matching_latest` subquery) has.
+/// How many rows `latest` (a [`Latest::reading`] subquery) has.
 fn count_of(shared: &Shared, latest: &str) -> Result<u64, QueryError> {
     count_rows(shared, &format!("SELECT count() FROM {latest}"))
 }
