@@ -514,6 +514,55 @@ fn dropping_every_derived_structure_and_reopening_gives_identical_answers() {
 }
 
 #[test]
+fn a_purge_takes_exactly_its_entries_out_of_every_filters_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(sealing(dir.path())).expect("open");
+    import(&store, &ndjson(150, 5));
+    let filters: Vec<Vec<(&str, &str)>> = vec![
+        vec![("status", "failed")],
+        vec![("status", "read")],
+        vec![("direction", "inbound")],
+        vec![("direction", "outbound"), ("status", "delivered")],
+        vec![("-status", "read")],
+        vec![("response_code", "200")],
+    ];
+    let ids_of = |store: &Store, pairs: &[(&str, &str)]| -> (u64, Vec<u32>) {
+        let mut pairs = pairs.to_vec();
+        pairs.push(("limit", "1000"));
+        let page = search(store, &query(&pairs)).expect("search");
+        let mut ids: Vec<u32> = page.entries.iter().map(|e| e.id.0).collect();
+        assert_eq!(
+            ids.len() as u64,
+            page.total,
+            "{pairs:?}: one page holds them all"
+        );
+        ids.sort_unstable();
+        (page.total, ids)
+    };
+    let before: Vec<(u64, Vec<u32>)> = filters.iter().map(|f| ids_of(&store, f)).collect();
+    assert!(before.iter().all(|(total, _)| *total > 0), "{before:?}");
+    // Every fifth entry, and one of each filter's at least.
+    let mut doomed: roaring::RoaringBitmap = store.snapshot().live().iter().step_by(5).collect();
+    doomed.extend(before.iter().filter_map(|(_, ids)| ids.first().copied()));
+    store
+        .purge(&doomed, "test", "every fifth entry", None, true)
+        .expect("purge");
+    for (f, (_, ids)) in filters.iter().zip(&before) {
+        let left: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|id| !doomed.contains(*id))
+            .collect();
+        assert!(
+            left.len() < ids.len(),
+            "{f:?}: the purge named some of them"
+        );
+        assert_eq!(ids_of(&store, f), (left.len() as u64, left), "{f:?}");
+    }
+    store.close().expect("close");
+}
+
+#[test]
 fn importing_the_same_file_twice_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(sealing(dir.path())).expect("open");
