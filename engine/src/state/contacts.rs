@@ -250,13 +250,7 @@ impl Contacts {
 
     /// The entries of a contact.
     pub(crate) fn entries(&self, root: u32) -> RoaringBitmap {
-        let mut out = RoaringBitmap::new();
-        let mut e = self.roots.get(&root).map_or(NONE, |l| l.first_entry);
-        while e != NONE {
-            out.insert(e);
-            e = self.next_entry[e as usize];
-        }
-        out
+        self.entry_list(root).collect()
     }
 
     /// The entries of a contact, in the order they were first seen, without

@@ -376,6 +376,25 @@ fn seq_ranges(seqs: &[u64], per: usize) -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// Reads `columns` of the stored inputs in `ranges` (of [`seq_ranges`]),
+/// one range at a time, in `seq` order: `range` reads each range's
+/// `RowBinary` rows.
+fn each_input_range(
+    shared: &Shared,
+    ranges: &[(u64, u64)],
+    columns: &str,
+    mut range: impl FnMut(&mut Reader<'_>) -> Result<(), ChError>,
+) -> Result<(), ChError> {
+    let t = shared.table("inputs");
+    for (lo, hi) in ranges {
+        let bytes = shared.client.query(&format!(
+            "SELECT {columns} FROM {t} WHERE seq >= {lo} AND seq <= {hi} ORDER BY seq FORMAT RowBinary"
+        ))?;
+        range(&mut Reader::new(&bytes))?;
+    }
+    Ok(())
+}
+
 /// The groups of a whole store's inputs (those that share an entry, a
 /// quoted message or a person), from what each input names, without its
 /// events: a union-find over inputs, joined through the first input that
@@ -402,18 +421,14 @@ fn ident_hash(ident: &str) -> u64 {
 impl StoreGroups {
     /// Reads what every stored input names, in `seq` order.
     fn read(shared: &Shared) -> Result<StoreGroups, ChError> {
-        let t = shared.table("inputs");
         let mut g = StoreGroups {
             seqs: Vec::new(),
             sets: UnionFind::default(),
             first_of: rustc_hash::FxHashMap::default(),
             keys: Vec::new(),
         };
-        for (lo, hi) in seq_ranges(&all_seqs(shared)?, INPUTS_PER_READ * 10) {
-            let bytes = shared.client.query(&format!(
-                "SELECT seq, keys, people, links FROM {t} WHERE seq >= {lo} AND seq <= {hi} ORDER BY seq FORMAT RowBinary"
-            ))?;
-            let mut r = Reader::new(&bytes);
+        let ranges = seq_ranges(&all_seqs(shared)?, INPUTS_PER_READ * 10);
+        each_input_range(shared, &ranges, "seq, keys, people, links", |r| {
             while !r.is_done() {
                 let seq = r.u64().map_err(truncated)?;
                 let me = g.sets.push();
@@ -438,7 +453,8 @@ impl StoreGroups {
                     }
                 }
             }
-        }
+            Ok(())
+        })?;
         Ok(g)
     }
 
@@ -558,7 +574,6 @@ pub(super) fn derive_all(
     let mut groups = StoreGroups::read(shared)?;
     let parts = groups.seqs.len().div_ceil(inputs_per_fold.max(1)).max(1);
     let grouped_ms = started.elapsed().as_millis();
-    let t = shared.table("inputs");
     let mut spills: Vec<Spill> = Vec::new();
     if parts > 1 {
         for part in 0..parts {
@@ -568,11 +583,7 @@ pub(super) fn derive_all(
     let mut whole = (parts == 1).then(|| Derivation::new(shared.attribution_window_hours));
     let mut folded = 0u64;
     let ranges = seq_ranges(&groups.seqs, INPUTS_PER_READ);
-    for (lo, hi) in ranges {
-        let bytes = shared.client.query(&format!(
-            "SELECT seq, received_ms, events FROM {t} WHERE seq >= {lo} AND seq <= {hi} ORDER BY seq FORMAT RowBinary"
-        ))?;
-        let mut r = Reader::new(&bytes);
+    each_input_range(shared, &ranges, "seq, received_ms, events", |r| {
         while !r.is_done() {
             let seq = r.u64().map_err(truncated)?;
             let received_ms = r.i64().map_err(truncated)?;
@@ -593,7 +604,8 @@ pub(super) fn derive_all(
         if whole.is_some() {
             progress(folded);
         }
-    }
+        Ok(())
+    })?;
     let mut entries = 0;
     let mut contested = false;
     let mut parts_written = Vec::new();

@@ -281,13 +281,6 @@ impl ClickHouse {
                 .collect(),
         )
     }
-
-    fn count(&self, sql: &str) -> Result<u64, QueryError> {
-        let text = self.shared.client.query_text(sql)?;
-        text.trim()
-            .parse()
-            .map_err(|_| QueryError::Backend(format!("ClickHouse answered {text:?} to a count")))
-    }
 }
 
 impl ImportTarget for ClickHouse {
@@ -466,7 +459,7 @@ impl Backend for ClickHouse {
 
     fn store_stats(&self) -> BackendResult<StoreStats> {
         let t = self.shared.table("inputs");
-        let log_records = self.count(&format!("SELECT count() FROM {t}"))?;
+        let log_records = self.shared.count(&format!("SELECT count() FROM {t}"))?;
         let db = quote(self.shared.db.trim_matches('`'));
         let mut disk_bytes = 0;
         // `system.parts` is each server's own: summed over the nodes.

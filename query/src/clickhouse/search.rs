@@ -374,10 +374,7 @@ impl<'a> Latest<'a> {
             None
         } else {
             let t = shared.table("entries");
-            Some(count_rows(
-                shared,
-                &format!("SELECT count() FROM {t} WHERE {cond}"),
-            )?)
+            Some(shared.count(&format!("SELECT count() FROM {t} WHERE {cond}"))?)
         };
         Ok(Latest {
             shared,
@@ -764,15 +761,5 @@ pub(super) fn report_groups(
 
 /// How many rows `latest` (a [`Latest::reading`] subquery) has.
 fn count_of(shared: &Shared, latest: &str) -> Result<u64, QueryError> {
-    count_rows(shared, &format!("SELECT count() FROM {latest}"))
-}
-
-/// The number a `SELECT count()` answers.
-fn count_rows(shared: &Shared, select: &str) -> Result<u64, QueryError> {
-    let text = shared
-        .client
-        .query_text(&format!("{select}{}", shared.select_settings()))?;
-    text.trim()
-        .parse()
-        .map_err(|_| QueryError::Backend(format!("a count answered {text:?}")))
+    shared.count(&format!("SELECT count() FROM {latest}"))
 }

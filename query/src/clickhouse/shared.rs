@@ -63,6 +63,16 @@ impl Shared {
         }
     }
 
+    /// The number a `SELECT count()` answers (with [`Shared::select_settings`]).
+    pub(super) fn count(&self, select: &str) -> Result<u64, QueryError> {
+        let text = self
+            .client
+            .query_text(&format!("{select}{}", self.select_settings()))?;
+        text.trim()
+            .parse()
+            .map_err(|_| QueryError::Backend(format!("ClickHouse answered {text:?} to a count")))
+    }
+
     /// What a select with a subquery over a Distributed table ends with:
     /// on a cluster the subquery runs on each shard's own table (every
     /// version of an entry is on one shard, sharded by key).
