@@ -451,7 +451,7 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let store = Store::open(config(&args))?;
     say!(
-        "reopen after a clean stop: {:.2} s (resident right after: {:.0} MiB)",
+        "reopen after a clean stop: {:.3} s (resident right after: {:.0} MiB)",
         started.elapsed().as_secs_f64(),
         status_mib("VmRSS:")
     );
@@ -513,7 +513,7 @@ fn main() -> Result<()> {
         slowest.sort_by(|a, b| b.cmp(a));
         let (p50, p99, max) = percentiles(times);
         say!(
-            "{name}: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({} samples{})",
+            "{name}: p50 {p50:.3} ms, p99 {p99:.3} ms, max {max:.3} ms ({} samples{})",
             args.samples,
             match args.warmup {
                 0 => String::new(),

@@ -375,23 +375,6 @@ pub fn sorted_ids(store: &Store, q: &LogQuery) -> Result<Vec<u32>, QueryError> {
     Ok(ids)
 }
 
-/// Compares two entries of one bucket: by time then id, newest first unless
-/// the sort is an ascending time sort.
-fn within<'s>(
-    snap: &'s Snapshot<'_>,
-    ascending_time: bool,
-) -> impl Fn(&u32, &u32) -> Ordering + 's {
-    move |a, b| {
-        let ka = (snap.recorded_ms(*a), *a);
-        let kb = (snap.recorded_ms(*b), *b);
-        if ascending_time {
-            ka.cmp(&kb)
-        } else {
-            kb.cmp(&ka)
-        }
-    }
-}
-
 /// True when (ms, id) comes strictly after the cursor inside its bucket.
 fn after_in_bucket(ms: i64, id: u32, c: &Cursor, ascending_time: bool) -> bool {
     if ascending_time {
@@ -565,19 +548,31 @@ fn page_ids(
                     skip -= n;
                     continue;
                 }
-                let mut ids: Vec<u32> = (matches & *bm).iter().collect();
+                // Each id's time is read once (a sealed row's is a hash
+                // probe of the changed rows, then the time column), not
+                // at every comparison of the sort.
+                let mut keyed: Vec<(i64, u32)> = (matches & *bm)
+                    .iter()
+                    .map(|id| (snap.recorded_ms(id), id))
+                    .collect();
                 if let (true, Some(c)) = (in_cursor_bucket, cursor) {
-                    ids.retain(|id| after_in_bucket(snap.recorded_ms(*id), *id, c, ascending_time));
+                    keyed.retain(|(ms, id)| after_in_bucket(*ms, *id, c, ascending_time));
                 }
                 let need = limit - out.len();
-                let w = within(snap, ascending_time);
-                if ids.len() > skip + need && skip + need < 4096 {
+                let w = |a: &(i64, u32), b: &(i64, u32)| {
+                    if ascending_time {
+                        a.cmp(b)
+                    } else {
+                        b.cmp(a)
+                    }
+                };
+                if keyed.len() > skip + need && skip + need < 4096 {
                     // Only the first rows of a big bucket are needed.
-                    ids.select_nth_unstable_by(skip + need - 1, &w);
-                    ids.truncate(skip + need);
+                    keyed.select_nth_unstable_by(skip + need - 1, w);
+                    keyed.truncate(skip + need);
                 }
-                ids.sort_unstable_by(&w);
-                out.extend(ids.into_iter().skip(skip).take(need));
+                keyed.sort_unstable_by(w);
+                out.extend(keyed.into_iter().skip(skip).take(need).map(|(_, id)| id));
                 skip = 0;
                 last_bucket = Some(key.clone());
             }

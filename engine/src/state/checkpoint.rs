@@ -51,8 +51,9 @@ const MAGIC: &[u8; 8] = b"TICKSCKP";
 /// inferred replies; version 15: rows with an event's before, after and
 /// reason, group statuses per member, tracking tokens, the 24 h window keyed
 /// by person; version 16: a templated send's parameters among its own
-/// strings (its text is rendered when read).
-const VERSION: u32 = 18;
+/// strings (its text is rendered when read); version 19: key columns of
+/// 2 and 4 bits a code; version 20: the contacts as byte strings.
+const VERSION: u32 = 20;
 const HEADER_LEN: u64 = 12;
 /// Sealed blocks per frame (~16 MB at 10M entries); a few in unit tests,
 /// so that a test store spans several frames.

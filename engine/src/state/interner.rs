@@ -132,16 +132,12 @@ impl Interner {
     }
 
     pub(crate) fn save(&self) -> SavedStrings {
-        let mut ends = Vec::with_capacity(self.ends.len() * 4);
-        for end in &self.ends {
-            ends.extend_from_slice(&end.to_le_bytes());
-        }
         let mut forgotten = Vec::new();
         // Serializing into a Vec cannot fail.
         let _ = self.forgotten.serialize_into(&mut forgotten);
         SavedStrings {
             bytes: RawBytes(self.bytes.clone().into_bytes()),
-            ends: RawBytes(ends),
+            ends: RawBytes::from_u32s(&self.ends),
             forgotten: RawBytes(forgotten),
         }
     }
@@ -149,12 +145,7 @@ impl Interner {
     /// The interner a checkpoint saved; `None` when it does not hold
     /// together (ends out of order or past the bytes, no empty string 0).
     pub(crate) fn load(saved: SavedStrings) -> Option<Interner> {
-        let ends: Vec<u32> = saved
-            .ends
-            .0
-            .chunks_exact(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let ends: Vec<u32> = saved.ends.u32s().collect();
         let ordered = ends.windows(2).all(|w| w[0] <= w[1]);
         if ends.first() != Some(&0)
             || !ordered

@@ -40,7 +40,7 @@ use docs::push_error_words;
 use field::NFIELDS;
 use interner::{Interner, SavedStrings, Sym};
 use links::OutboundByPair;
-use own::{decode_params, encode_params, Own, RawBytes, WamidIndex};
+use own::{decode_params, encode_params, params_text, Own, RawBytes, WamidIndex};
 use roaring::RoaringBitmap;
 use rows::{OptI64, RowParts, Rows};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -429,12 +429,11 @@ impl State {
                 render_error: None,
             };
         };
-        let params = decode_params(encoded);
         let name = self.interner.resolve(row.template);
         let language = self.interner.resolve(row.language);
         match self.templates.in_force(name, language, row.recorded_ms) {
             Some(def) => {
-                let rendered = render(&def.content, &params);
+                let rendered = render(&def.content, &decode_params(encoded));
                 ShownText {
                     text: Cow::Owned(rendered.text),
                     template_known: Some(true),
@@ -442,14 +441,7 @@ impl State {
                 }
             }
             None => ShownText {
-                text: Cow::Owned(
-                    params
-                        .iter()
-                        .map(|p| p.value.as_str())
-                        .filter(|v| !v.is_empty())
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                ),
+                text: Cow::Owned(params_text(encoded)),
                 template_known: Some(false),
                 render_error: None,
             },
@@ -1691,13 +1683,7 @@ impl State {
                     .iter()
                     .map(|(k, v)| (*k, *v))
                     .collect(),
-                outbound_previous: RawBytes(
-                    self.outbound_by_pair
-                        .previous
-                        .iter()
-                        .flat_map(|p| p.to_le_bytes())
-                        .collect(),
-                ),
+                outbound_previous: RawBytes::from_u32s(&self.outbound_by_pair.previous),
                 replies: self.replies.iter().map(|(k, v)| (*k, v.clone())).collect(),
                 contacts: self.contacts.save(),
                 inferred: self.inferred.iter().map(|(k, v)| (*k, *v)).collect(),
@@ -1730,25 +1716,23 @@ impl State {
         } = cp.lookups;
         let saved = cp.indexes;
         let rows = &state.rows;
-        // The lookup maps (the wamid index, the contacts, the session and
-        // reply maps) on a thread of their own; the bitmaps and key columns
-        // here (loaded as saved, or rebuilt from the rows). The contacts
-        // alone were a third of a 1M store's reopen.
-        let (lookups, indexes) = std::thread::scope(|scope| {
+        // The contacts on a thread of their own, the other lookup maps (the
+        // wamid index, the session and reply maps) on another, and the
+        // bitmaps and key columns here (loaded as saved, or rebuilt from the
+        // rows). The contacts alone were a third of a 1M store's reopen,
+        // and with the other maps on one thread, its longest part (42 of a
+        // 1M store's 56 ms of CPU here).
+        let (contacts, lookups, indexes) = std::thread::scope(|scope| {
+            let contacts = scope.spawn(move || Contacts::load(contacts));
             let lookups = scope.spawn(move || {
                 let wamids =
                     WamidIndex::load(wamid_seed, &wamid_slots.0, |id| (id as usize) < entries);
                 let outbound_by_pair = OutboundByPair {
                     newest: outbound_newest.into_iter().collect(),
-                    previous: outbound_previous
-                        .0
-                        .chunks_exact(4)
-                        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect(),
+                    previous: outbound_previous.u32s().collect(),
                 };
                 (
                     wamids,
-                    Contacts::load(contacts),
                     inbound_times.into_iter().collect::<FxHashMap<_, _>>(),
                     outbound_by_pair,
                     replies.into_iter().collect::<FxHashMap<_, _>>(),
@@ -1759,9 +1743,13 @@ impl State {
                 Some(loaded) => (loaded, true),
                 None => (Indexes::rebuild(rows), false),
             };
-            (lookups.join(), indexes)
+            (contacts.join(), lookups.join(), indexes)
         });
-        let (wamids, contacts, inbound_times, outbound_by_pair, replies, inferred) = match lookups {
+        let contacts = match contacts {
+            Ok(contacts) => contacts,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        let (wamids, inbound_times, outbound_by_pair, replies, inferred) = match lookups {
             Ok(lookups) => lookups,
             Err(panic) => std::panic::resume_unwind(panic),
         };

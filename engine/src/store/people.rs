@@ -296,16 +296,4 @@ impl Snapshot<'_> {
         }
         out
     }
-
-    /// The contact an entry is with, as the identifier that names it.
-    pub fn contact_key_of(&self, id: EntryId) -> Option<String> {
-        let contacts = &self.state.contacts;
-        let root = contacts.contact_of_entry(id)?;
-        let (kind, sym) = contacts.identifiers(root).next()?;
-        let text = self.state.interner.resolve(sym);
-        Some(match kind {
-            IdKind::Username => format!("@{text}"),
-            _ => text.to_string(),
-        })
-    }
 }

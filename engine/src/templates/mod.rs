@@ -21,7 +21,7 @@
 
 mod render;
 
-pub use render::{render, Rendered};
+pub use render::{render, ParamParts, Rendered};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

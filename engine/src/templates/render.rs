@@ -22,17 +22,42 @@ pub struct Rendered {
     pub error: Option<String>,
 }
 
+/// What rendering reads of a parameter: a send's own ([`TemplateParam`]),
+/// or one read from a stored row without copying its strings (a page of
+/// the table renders fifty sends, and copying four strings per parameter
+/// was most of that).
+pub trait ParamParts {
+    /// `header`, `body` or `button`.
+    fn component(&self) -> &str;
+    /// The named parameter, or the positional index (`1`, `2`...).
+    fn name(&self) -> &str;
+    /// The value as a person reads it.
+    fn value(&self) -> &str;
+}
+
+impl ParamParts for TemplateParam {
+    fn component(&self) -> &str {
+        &self.component
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn value(&self) -> &str {
+        &self.value
+    }
+}
+
 /// Renders `content` with a send's `params` (in the order the request gave
 /// them, as `ticks-ingest` parsed them: component `header`, `body` or
 /// `button`; positional names `1`, `2`..., named ones as given; buttons
 /// named `url[0]`, `copy_code[1]`...).
-pub fn render(content: &TemplateContent, params: &[TemplateParam]) -> Rendered {
+pub fn render<P: ParamParts>(content: &TemplateContent, params: &[P]) -> Rendered {
     let mut errors: Vec<String> = Vec::new();
     let mut lines: Vec<String> = Vec::new();
-    let of = |component: &str| -> Vec<&TemplateParam> {
+    let of = |component: &str| -> Vec<&P> {
         params
             .iter()
-            .filter(|p| p.component.eq_ignore_ascii_case(component))
+            .filter(|p| p.component().eq_ignore_ascii_case(component))
             .collect()
     };
     let header_params = of("header");
@@ -47,7 +72,7 @@ pub fn render(content: &TemplateContent, params: &[TemplateParam]) -> Rendered {
             ));
         }
         Some(Header::Media(kind)) => {
-            let value = header_params.first().map(|p| p.value.as_str());
+            let value = header_params.first().map(|p| p.value());
             lines.push(media(*kind, value));
             if header_params.len() > 1 {
                 errors.push(format!(
@@ -80,12 +105,12 @@ pub fn render(content: &TemplateContent, params: &[TemplateParam]) -> Rendered {
         // without the name gives them in button order.
         let param = button_params
             .iter()
-            .position(|p| button_index(&p.name) == Some(index))
+            .position(|p| button_index(p.name()) == Some(index))
             .filter(|at| !used[*at]);
         if let Some(at) = param {
             used[at] = true;
         }
-        let value = param.map(|at| button_params[at].value.as_str());
+        let value = param.map(|at| button_params[at].value());
         lines.push(button_line(button, value));
     }
     let unused = used.iter().filter(|u| !**u).count();
@@ -153,9 +178,9 @@ fn button_line(button: &Button, value: Option<&str>) -> String {
 
 /// `text` with its `{{1}}` or `{{name}}` placeholders filled from `params`;
 /// a count that does not match is reported in `errors` under `label`.
-fn fill(
+fn fill<P: ParamParts>(
     text: &str,
-    params: &[&TemplateParam],
+    params: &[&P],
     format: ParameterFormat,
     label: &str,
     errors: &mut Vec<String>,
@@ -171,12 +196,12 @@ fn fill(
         let name = rest[open + 2..open + 2 + len].trim();
         out.push_str(&rest[..open]);
         let value = match format {
-            ParameterFormat::Named => params.iter().find(|p| p.name == name),
+            ParameterFormat::Named => params.iter().find(|p| p.name() == name),
             ParameterFormat::Positional => {
                 let position: Option<usize> = name.parse().ok();
                 // By name (`1`, `2`... as ingest names positional ones),
                 // else by position.
-                params.iter().find(|p| p.name == name).or_else(|| {
+                params.iter().find(|p| p.name() == name).or_else(|| {
                     position
                         .and_then(|n| n.checked_sub(1))
                         .and_then(|i| params.get(i))
@@ -184,7 +209,7 @@ fn fill(
             }
         };
         match value {
-            Some(p) => out.push_str(&p.value),
+            Some(p) => out.push_str(p.value()),
             None => {
                 out.push_str(&rest[open..open + 4 + len]);
                 missing.push(name);
@@ -337,7 +362,9 @@ mod tests {
             (MediaKind::Location, "[location]"),
         ] {
             content.header = Some(Header::Media(kind));
-            assert!(render(&content, &[]).text.starts_with(shown));
+            assert!(render::<TemplateParam>(&content, &[])
+                .text
+                .starts_with(shown));
         }
     }
 
