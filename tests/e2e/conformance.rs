@@ -12,7 +12,7 @@ use std::path::Path;
 
 /// The ClickHouse URLs of a deployment, or `None` (the test then says it
 /// was skipped) unless `TICKS_REQUIRE_CLICKHOUSE=1`.
-fn clickhouse(var: &str) -> Option<String> {
+pub(crate) fn clickhouse(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(urls) => Some(urls),
         Err(_) => {
@@ -27,7 +27,7 @@ fn clickhouse(var: &str) -> Option<String> {
 }
 
 /// A configuration naming a database of the test's own on `urls`.
-fn clickhouse_config(dir: &Path, urls: &str, database: &str, cluster: bool) -> String {
+pub(crate) fn clickhouse_config(dir: &Path, urls: &str, database: &str, cluster: bool) -> String {
     let list: Vec<String> = urls.split(',').map(|u| format!("{u:?}")).collect();
     let path = dir.join(format!("{database}.toml"));
     let mut text = format!(
@@ -608,6 +608,31 @@ fn a_store_migrated_to_clickhouse_answers_as_the_store_did_and_a_second_run_copi
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let store = tmp.path().join("store");
     crate::support::import(&store, &traffic(200, 23));
+    // The definitions of the traffic's templates: its templated sends are
+    // compared by the text they render.
+    let definitions = tmp.path().join("templates.json");
+    let generated = crate::support::ticks(
+        &store,
+        &[
+            "generate",
+            "--messages",
+            "200",
+            "--seed",
+            "23",
+            "--templates",
+            &definitions.to_string_lossy(),
+        ],
+    );
+    assert!(generated.status.success());
+    let imported = crate::support::ticks(
+        &store,
+        &["templates", "import", &definitions.to_string_lossy()],
+    );
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
     let config = clickhouse_config(tmp.path(), &urls, "conformance_migrate", false);
     for run in 0..2 {
         let out = crate::support::ticks(
@@ -640,7 +665,20 @@ fn a_store_migrated_to_clickhouse_answers_as_the_store_did_and_a_second_run_copi
     }
     let embedded = Server::start(&store, &[]);
     let on_clickhouse = Server::start(&tmp.path().join("ch"), &["--config", &config]);
+    let outbound = logs(&embedded, "direction=outbound&limit=1000");
+    let rendered = outbound["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["template_known"] == true)
+        .count();
+    assert!(
+        rendered > 10,
+        "the traffic's templated sends render: {rendered}"
+    );
     assert_same_answers(&embedded, &on_clickhouse, true);
+    let listed = |s: &Server| s.get_json("/v1/templates").1["templates"].clone();
+    assert_eq!(listed(&embedded), listed(&on_clickhouse));
 }
 
 /// A permutation of `0..n` from a seed (a small LCG: reproducible, not

@@ -110,6 +110,30 @@ fn total_once_backfilled(s: &Server, query: &str, expected: u64) -> u64 {
 fn a_send_logged_before_its_definition_is_rendered_and_found_once_the_definition_arrives() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = Server::start(dir.path(), &[]);
+    rendered_once_the_definition_arrives(&s, &s);
+}
+
+/// On ClickHouse the catalog is the deployment's: a definition added
+/// through one Ticks process renders the sends the other logged, before
+/// and after, and both list it.
+#[test]
+fn on_a_clickhouse_cluster_a_definition_added_through_one_process_renders_on_the_other() {
+    let Some(urls) = crate::conformance::clickhouse("TICKS_TEST_CLICKHOUSE_CLUSTER") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config =
+        crate::conformance::clickhouse_config(dir.path(), &urls, "templates_cluster", true);
+    let a = Server::start(&dir.path().join("a"), &["--config", &config]);
+    let b = Server::start(&dir.path().join("b"), &["--config", &config]);
+    rendered_once_the_definition_arrives(&a, &b);
+}
+
+/// Sends logged through `logs` before and after their definitions are
+/// added through `adds` show the rendered text, are found by its words,
+/// and count in the template list.
+fn rendered_once_the_definition_arrives(logs: &Server, adds: &Server) {
+    let s = logs;
     let send = shipping_send(
         "wamid.P1",
         "2025-03-01T10:00:00-03:00",
@@ -118,23 +142,23 @@ fn a_send_logged_before_its_definition_is_rendered_and_found_once_the_definition
     assert_eq!(s.post_json("/v1/sends", &send).0, 200);
     assert_eq!(s.post_json("/v1/sends", &boleto_send("wamid.B1")).0, 200);
     s.settle_text();
-    let before = entry(&s, "wamid.P1");
+    let before = entry(s, "wamid.P1");
     assert_eq!(before["template_known"], false);
     assert_eq!(
         before["text"],
         "48213\nJosé\n48213\nBR123456789BR\nBR123456789BR"
     );
     assert_eq!(
-        total(&s, "text=rastreio"),
+        total(s, "text=rastreio"),
         0,
         "the fixed text is unknown yet"
     );
 
-    let (code, v) = s.post_json("/v1/templates", &catalog_page(SHIPPED, None));
+    let (code, v) = adds.post_json("/v1/templates", &catalog_page(SHIPPED, None));
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["versions"], 2);
     assert_eq!(v["backfill"], 2);
-    let after = entry(&s, "wamid.P1");
+    let after = entry(s, "wamid.P1");
     assert_eq!(after["template_known"], true);
     assert_eq!(
         after["text"],
@@ -143,20 +167,20 @@ fn a_send_logged_before_its_definition_is_rendered_and_found_once_the_definition
     );
     assert_eq!(after["render_error"], Value::Null);
     assert_eq!(
-        entry(&s, "wamid.B1")["text"],
+        entry(s, "wamid.B1")["text"],
         "[document boleto-778.pdf]\nOi Ana, seu boleto de R$ 120,00 vence 10/03/2025."
     );
     // The backfill indexes the rendered text in the background.
     assert_eq!(
         total_once_backfilled(
-            &s,
+            s,
             "text=rastreio&category=template_bot&response_code=200",
             1
         ),
         1,
         "a word only the fixed text has"
     );
-    assert_eq!(total(&s, "text=vence"), 1);
+    assert_eq!(total(s, "text=vence"), 1);
     // A send logged now is indexed rendered at once.
     let later = shipping_send(
         "wamid.P2",
@@ -165,21 +189,23 @@ fn a_send_logged_before_its_definition_is_rendered_and_found_once_the_definition
     );
     assert_eq!(s.post_json("/v1/sends", &later).0, 200);
     s.settle_text();
-    assert_eq!(total(&s, "text=rastreio"), 2);
+    assert_eq!(total(s, "text=rastreio"), 2);
     // The detail, the export and the list show it too.
     let (_, csv) = (0, s.get_text("/v1/export?format=csv&wamid=wamid.P1"));
     assert!(csv.contains("Código de rastreio: BR123456789BR."), "{csv}");
-    let (_, list) = s.get_json("/v1/templates");
-    let shipped = list["templates"]
-        .as_array()
-        .expect("templates")
-        .iter()
-        .find(|t| t["name"] == "pedido_enviado")
-        .cloned()
-        .expect("listed");
-    assert_eq!(shipped["sends"], 2);
-    assert_eq!(shipped["versions"], 1);
-    assert_eq!(shipped["status"], "APPROVED");
+    for server in [logs, adds] {
+        let (_, list) = server.get_json("/v1/templates");
+        let shipped = list["templates"]
+            .as_array()
+            .expect("templates")
+            .iter()
+            .find(|t| t["name"] == "pedido_enviado")
+            .cloned()
+            .expect("listed");
+        assert_eq!(shipped["sends"], 2);
+        assert_eq!(shipped["versions"], 1);
+        assert_eq!(shipped["status"], "APPROVED");
+    }
 }
 
 #[test]

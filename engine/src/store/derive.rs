@@ -91,6 +91,21 @@ impl Derivation {
         }
     }
 
+    /// Renders templated sends with `catalog` (their shown text and the
+    /// words free text finds them by), as the store renders them with
+    /// its own; an empty derivation has no catalog.
+    pub fn with_templates(mut self, catalog: std::sync::Arc<crate::templates::Catalog>) -> Self {
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        state.templates = catalog;
+        self
+    }
+
+    /// The catalog templated sends are rendered with.
+    pub fn templates(&self) -> std::sync::Arc<crate::templates::Catalog> {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        state.templates.clone()
+    }
+
     /// Folds one input's events as the store folds an appended input:
     /// duplicates of what was folded before are dropped. Inputs may come in
     /// any order (an entry depends on the set of its events), each once

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::model::{Direction, EntryId, Seq};
 use crate::state::own::Own;
 use crate::state::{push_words, Field, TextDoc, Value};
-use crate::templates::{version_key, Added, Catalog, TemplateDef, TemplateVersion};
+use crate::templates::{version_key, Catalog, TemplateDef, TemplateVersion};
 use roaring::RoaringBitmap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,18 +25,7 @@ const BACKFILLED: &str = "templates_backfilled";
 /// Entries rendered per read lock: a few milliseconds of the writer's wait.
 const CHUNK: usize = 2_048;
 
-/// What an import of definitions changed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct TemplatesAdded {
-    /// Definitions not seen before (new templates, or edits of known ones).
-    pub versions: usize,
-    /// Known definitions whose status or category changed.
-    pub updated: usize,
-    /// Definitions known as they are.
-    pub unchanged: usize,
-    /// Sends whose rendered text the backfill indexes now.
-    pub backfill: u64,
-}
+pub use crate::templates::TemplatesAdded;
 
 /// The catalog stored in `db`'s `templates` tree.
 pub(super) fn load_catalog(db: &sled::Db) -> Result<Catalog> {
@@ -80,23 +69,9 @@ impl Store {
         seen_ms: i64,
     ) -> Result<TemplatesAdded> {
         let _one_at_a_time = self.importing_templates.lock().map_err(|_| Error::Closed)?;
-        let mut added = TemplatesAdded::default();
         let mut catalog = (*self.templates()).clone();
         let before = catalog.generation();
-        let mut stored = Vec::new();
-        for (def, seen) in defs {
-            match catalog.add(def, seen.unwrap_or(seen_ms)) {
-                (Added::Version, v) => {
-                    added.versions += 1;
-                    stored.extend(v);
-                }
-                (Added::Metadata, v) => {
-                    added.updated += 1;
-                    stored.extend(v);
-                }
-                (Added::Unchanged, _) => added.unchanged += 1,
-            }
-        }
+        let (mut added, stored) = catalog.add_all(defs, seen_ms);
         if stored.is_empty() {
             return Ok(added);
         }

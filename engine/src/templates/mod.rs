@@ -149,6 +149,19 @@ pub enum Added {
     Unchanged,
 }
 
+/// What an import of definitions changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TemplatesAdded {
+    /// Definitions not seen before (new templates, or edits of known ones).
+    pub versions: usize,
+    /// Known definitions whose status or category changed.
+    pub updated: usize,
+    /// Definitions known as they are.
+    pub unchanged: usize,
+    /// Sends whose rendered text the backfill indexes now.
+    pub backfill: u64,
+}
+
 /// Every version of every template, by (name, language).
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
@@ -161,8 +174,10 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The catalog of these versions (as stored).
-    pub(crate) fn from_versions(versions: impl IntoIterator<Item = TemplateVersion>) -> Catalog {
+    /// The catalog of these versions (as stored): each template's versions
+    /// ordered by first seen, then generation; the catalog's generation is
+    /// the largest of theirs.
+    pub fn from_versions(versions: impl IntoIterator<Item = TemplateVersion>) -> Catalog {
         let mut catalog = Catalog::default();
         for v in versions {
             catalog.generation = catalog.generation.max(v.generation);
@@ -254,8 +269,34 @@ impl Catalog {
             .filter(|v| !v.is_empty())
     }
 
+    /// Adds each of `defs` (first seen at the time given with it, else at
+    /// `seen_ms`) as [`Catalog::add`] does; returns what changed (no
+    /// backfill counted yet) and the new and changed versions, to store.
+    pub fn add_all(
+        &mut self,
+        defs: Vec<(TemplateDef, Option<i64>)>,
+        seen_ms: i64,
+    ) -> (TemplatesAdded, Vec<TemplateVersion>) {
+        let mut added = TemplatesAdded::default();
+        let mut stored = Vec::new();
+        for (def, seen) in defs {
+            match self.add(def, seen.unwrap_or(seen_ms)) {
+                (Added::Version, v) => {
+                    added.versions += 1;
+                    stored.extend(v);
+                }
+                (Added::Metadata, v) => {
+                    added.updated += 1;
+                    stored.extend(v);
+                }
+                (Added::Unchanged, _) => added.unchanged += 1,
+            }
+        }
+        (added, stored)
+    }
+
     /// The (name, language) pairs with a version added after `generation`.
-    pub(crate) fn changed_since(&self, generation: u64) -> Vec<(String, String)> {
+    pub fn changed_since(&self, generation: u64) -> Vec<(String, String)> {
         self.templates
             .iter()
             .flat_map(|(name, languages)| languages.iter().map(move |(l, vs)| (name, l, vs)))

@@ -283,6 +283,7 @@ fn write_fold(
         }
     }
     written.ids_ms = started.elapsed().as_millis();
+    let templates = derivation.templates().generation();
     let snapshot = derivation.snapshot();
     let opted_out = snapshot.opted_out_entries();
     let marketing = snapshot.column(Field::Marketing);
@@ -297,7 +298,7 @@ fn write_fold(
         };
         let ident = format!("k:{key}");
         let version = groups.group_of(&ident).map_or(0, |(root, inputs)| {
-            version(inputs, given.get(&root).copied().unwrap_or(0))
+            version(inputs, given.get(&root).copied().unwrap_or(0), templates)
         });
         let derived = Derived {
             reached: derivation.reached(entry.id),
@@ -580,7 +581,11 @@ pub(super) fn derive_all(
             spills.push(Spill::create(part)?);
         }
     }
-    let mut whole = (parts == 1).then(|| Derivation::new(shared.attribution_window_hours));
+    let mut whole = if parts == 1 {
+        Some(shared.derivation()?)
+    } else {
+        None
+    };
     let mut folded = 0u64;
     let ranges = seq_ranges(&groups.seqs, INPUTS_PER_READ);
     each_input_range(shared, &ranges, "seq, received_ms, events", |r| {
@@ -630,7 +635,7 @@ pub(super) fn derive_all(
     for mut spill in spills {
         let bytes = spill.read_back()?;
         drop(spill);
-        let mut derivation = Derivation::new(shared.attribution_window_hours);
+        let mut derivation = shared.derivation()?;
         let mut rest: &[u8] = &bytes;
         while !rest.is_empty() {
             let seq = le_u64(take(&mut rest, 8)?);
@@ -670,12 +675,16 @@ pub(super) fn derive_all(
 
 /// The version an entry row is written with: the inputs of its group
 /// (the entry's own person and entries), then the ids given to the group's
-/// entries. Both only grow, so a later fold writes a version at least as
-/// large: more inputs is a later fold; as many inputs and more ids given
-/// is a fold that read the ids later, after a race (`entry_ids`) changed
-/// which is the smallest.
-fn version(inputs: u64, ids_given: u64) -> u64 {
-    (inputs << 32) | ids_given.min(u64::from(u32::MAX))
+/// entries, then the template versions the fold's catalog held. All three
+/// only grow, so a later fold writes a version at least as large: more
+/// inputs is a later fold; as many inputs and more ids given is a fold
+/// that read the ids later, after a race (`entry_ids`) changed which is
+/// the smallest; as many of both and more templates is the fold that
+/// renders sends with a template added since (`templates.rs`). Rows
+/// written before the templates' part held the ids given in the low 32
+/// bits (a few): a row of as many inputs written now outranks them.
+fn version(inputs: u64, ids_given: u64, templates: u64) -> u64 {
+    (inputs << 32) | (ids_given.min(0xffff) << 16) | templates.min(0xffff)
 }
 
 /// The timeline of the message `wamid`, folded from its person's inputs
@@ -783,7 +792,7 @@ fn fold(
         closure_ms = started.elapsed().as_millis(),
         "closure found"
     );
-    let mut derivation = Derivation::new(shared.attribution_window_hours);
+    let mut derivation = shared.derivation()?;
     let mut components = Components::default();
     for (seq, (received_ms, bytes)) in inputs {
         let events: Vec<Event> = rmp_serde::from_slice(&bytes).map_err(|e| ChError::Server {

@@ -13,7 +13,7 @@
 //! it, so sequence numbers never collide and order by time of receipt.
 //!
 //! What it does not answer yet (the report's cost and
-//! templates sections, sorting by other columns, alerts, templates) is
+//! templates sections, sorting by other columns, alerts) is
 //! refused with
 //! [`QueryError::Unsupported`] naming it, never an empty answer that would
 //! read as "nothing found".
@@ -25,8 +25,9 @@
 //! `named.rs` (what an input names), `inputs.rs` (the raw inputs of
 //! entries), `purge.rs` (purge and erasure), `writer.rs` (the group
 //! commit of inputs and the writer tag), `derive.rs` (entries derived
-//! again after each write, their versions and ids), `search.rs` (the log
-//! table as SQL over each entry's latest version).
+//! again after each write, their versions and ids), `templates.rs` (the
+//! template catalog, and sends derived again when it grows), `search.rs`
+//! (the log table as SQL over each entry's latest version).
 
 pub mod client;
 mod derive;
@@ -37,6 +38,7 @@ pub mod rowbinary;
 pub mod schema;
 mod search;
 mod shared;
+mod templates;
 mod writer;
 
 use crate::alerts::{Alerts, Transition};
@@ -119,7 +121,8 @@ pub type StoredInput = (Seq, Source, i64, Vec<u8>);
 pub struct ClickHouse {
     shared: Arc<shared::Shared>,
     writer: writer::Writer,
-    templates: Arc<Catalog>,
+    /// Held while this process adds templates (one addition at a time).
+    adding_templates: std::sync::Mutex<()>,
 }
 
 impl From<ChError> for QueryError {
@@ -173,11 +176,12 @@ impl ClickHouse {
             config.max_folded_inputs,
             config.prefilter_max_rows,
         ));
+        shared.reload_catalog()?;
         let writer = writer::Writer::start(shared.clone())?;
         Ok(ClickHouse {
             shared,
             writer,
-            templates: Arc::new(Catalog::default()),
+            adding_templates: std::sync::Mutex::new(()),
         })
     }
 
@@ -395,22 +399,7 @@ impl Backend for ClickHouse {
     }
 
     fn settings(&self, namespace: &str) -> BackendResult<Vec<(String, Vec<u8>)>> {
-        // The latest version of each key wins: argMax per key over the
-        // namespace's rows (a merge may not have replaced them yet).
-        let t = self.shared.table("settings");
-        let bytes = self.shared.client.query(&format!(
-            "SELECT key, value FROM (SELECT key, argMax(value, version) AS value, argMax(deleted, version) AS gone FROM {t} WHERE namespace = {} GROUP BY key) WHERE gone = 0 ORDER BY key FORMAT RowBinary",
-            quote(namespace)
-        ))?;
-        let mut r = Reader::new(&bytes);
-        let mut out = Vec::new();
-        while !r.is_done() {
-            let bad = |_| QueryError::Backend("a setting could not be read".into());
-            let key = String::from_utf8_lossy(r.string().map_err(bad)?).into_owned();
-            let value = r.string().map_err(bad)?.to_vec();
-            out.push((key, value));
-        }
-        Ok(out)
+        Ok(self.shared.read_settings(namespace)?)
     }
 
     fn put_setting(&self, namespace: &str, key: &str, value: &[u8]) -> BackendResult<()> {
@@ -491,15 +480,22 @@ impl Backend for ClickHouse {
     }
 
     fn templates(&self) -> Arc<Catalog> {
-        self.templates.clone()
+        // A server that does not answer now: the catalog as last read.
+        self.shared
+            .catalog()
+            .unwrap_or_else(|_| self.shared.cached_catalog())
     }
 
     fn add_templates(
         &self,
-        _defs: Vec<(TemplateDef, Option<i64>)>,
-        _seen_ms: i64,
+        defs: Vec<(TemplateDef, Option<i64>)>,
+        seen_ms: i64,
     ) -> BackendResult<TemplatesAdded> {
-        Err(not_yet("the template catalog"))
+        let _one_at_a_time = self
+            .adding_templates
+            .lock()
+            .map_err(|_| QueryError::Backend("a template addition failed midway".into()))?;
+        templates::add(&self.shared, &self.writer, defs, seen_ms)
     }
 }
 

@@ -1,14 +1,28 @@
 //! What the backend's handles, its writer thread and a purge share: the
-//! client, the database's name, the layout, and the health of writes.
+//! client, the database's name, the layout, the health of writes, the
+//! settings table and the template catalog kept in it.
 
+use super::client::quote;
 use super::client::{ChError, Client};
-use super::rowbinary::Rows;
+use super::rowbinary::{Reader, Rows};
 use super::schema::{Layout, SchemaInfo};
 use crate::backend::BackendResult;
 use crate::error::QueryError;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use ticks_engine::WriteHealth;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use ticks_engine::templates::{Catalog, TemplateVersion};
+use ticks_engine::{Derivation, WriteHealth};
+
+/// The settings namespace the template catalog is kept in: one key per
+/// template version (see [`catalog_key`]), its value the version as JSON.
+pub(super) const TEMPLATES_NAMESPACE: &str = "templates";
+
+/// How long a process uses the catalog it read before reading it again:
+/// a template another process added renders here at most this late (and
+/// that process derives its sends again once this much has passed, so no
+/// fold begun with the older catalog outlives it: see `templates.rs`).
+pub(super) const CATALOG_FRESH: Duration = Duration::from_secs(1);
 
 /// What the backend's handles and its writer thread share.
 pub(super) struct Shared {
@@ -24,6 +38,8 @@ pub(super) struct Shared {
     pub(super) prefilter_max_rows: u64,
     fault: Mutex<Option<String>>,
     failures: AtomicU64,
+    /// The template catalog as last read, and when.
+    catalog: Mutex<Option<(Arc<Catalog>, Instant)>>,
 }
 
 impl Shared {
@@ -46,6 +62,7 @@ impl Shared {
             prefilter_max_rows,
             fault: Mutex::new(None),
             failures: AtomicU64::new(0),
+            catalog: Mutex::new(None),
         }
     }
 
@@ -123,6 +140,103 @@ impl Shared {
             .map_err(unavailable)
     }
 
+    /// The latest value of each key of a settings namespace that is not
+    /// deleted, by key: argMax per key over the namespace's rows (a merge
+    /// may not have replaced them yet).
+    pub(super) fn read_settings(&self, namespace: &str) -> Result<Vec<(String, Vec<u8>)>, ChError> {
+        let t = self.table("settings");
+        let bytes = self.client.query(&format!(
+            "SELECT key, value FROM (SELECT key, argMax(value, version) AS value, argMax(deleted, version) AS gone FROM {t} WHERE namespace = {} GROUP BY key) WHERE gone = 0 ORDER BY key FORMAT RowBinary",
+            quote(namespace)
+        ))?;
+        let mut r = Reader::new(&bytes);
+        let mut out = Vec::new();
+        let bad = |_| ChError::Server {
+            status: 500,
+            message: "a setting could not be read".into(),
+        };
+        while !r.is_done() {
+            let key = String::from_utf8_lossy(r.string().map_err(bad)?).into_owned();
+            let value = r.string().map_err(bad)?.to_vec();
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+
+    /// Saves several settings of one namespace in one insert.
+    pub(super) fn write_settings(
+        &self,
+        namespace: &str,
+        values: &[(String, Vec<u8>)],
+    ) -> Result<(), ChError> {
+        let mut rows = Rows::new();
+        let version = version_now();
+        for (key, value) in values {
+            rows.string(namespace.as_bytes())
+                .string(key.as_bytes())
+                .string(value)
+                .u64(version)
+                .u8(0);
+        }
+        self.insert("settings", "namespace, key, value, version, deleted", &rows)
+    }
+
+    /// The template catalog, read again when the copy in hand is older
+    /// than [`CATALOG_FRESH`] (another process may have added to it).
+    pub(super) fn catalog(&self) -> Result<Arc<Catalog>, ChError> {
+        if let Ok(cached) = self.catalog.lock() {
+            if let Some((catalog, read)) = cached.as_ref() {
+                if read.elapsed() < CATALOG_FRESH {
+                    return Ok(catalog.clone());
+                }
+            }
+        }
+        self.reload_catalog()
+    }
+
+    /// The catalog as last read, whatever its age (none read: empty).
+    pub(super) fn cached_catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|(catalog, _)| catalog.clone()))
+            .unwrap_or_default()
+    }
+
+    /// Reads the template catalog now.
+    pub(super) fn reload_catalog(&self) -> Result<Arc<Catalog>, ChError> {
+        let mut versions: Vec<(String, TemplateVersion)> = Vec::new();
+        for (key, value) in self.read_settings(TEMPLATES_NAMESPACE)? {
+            match serde_json::from_slice::<TemplateVersion>(&value) {
+                Ok(v) => versions.push((key, v)),
+                Err(e) => tracing::warn!(
+                    key,
+                    "a stored template definition does not decode ({e}); it is left out"
+                ),
+            }
+        }
+        // Generations are each process's own counter: every process numbers
+        // the stored versions alike, in the order they were first seen, so
+        // the catalog's generation is how many versions it holds.
+        versions.sort_by(|a, b| (a.1.first_seen_ms, &a.0).cmp(&(b.1.first_seen_ms, &b.0)));
+        let catalog = Arc::new(Catalog::from_versions(
+            versions.into_iter().enumerate().map(|(i, (_, mut v))| {
+                v.generation = i as u64 + 1;
+                v
+            }),
+        ));
+        if let Ok(mut cached) = self.catalog.lock() {
+            *cached = Some((catalog.clone(), Instant::now()));
+        }
+        Ok(catalog)
+    }
+
+    /// An empty fold with this deployment's attribution window and the
+    /// template catalog (see [`Shared::catalog`]).
+    pub(super) fn derivation(&self) -> Result<Derivation, ChError> {
+        Ok(Derivation::new(self.attribution_window_hours).with_templates(self.catalog()?))
+    }
+
     pub(super) fn health(&self) -> WriteHealth {
         WriteHealth {
             fault: self.fault.lock().map(|f| f.clone()).unwrap_or(None),
@@ -162,4 +276,19 @@ fn version_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The settings key of a template version: its name, language and a hash
+/// of its content (a version is its content: a later definition with the
+/// same content updates its status and category under the same key).
+pub(super) fn catalog_key(v: &TemplateVersion) -> String {
+    use sha2::{Digest, Sha256};
+    let content = serde_json::to_vec(&v.def.content).unwrap_or_default();
+    let hash = Sha256::digest(&content);
+    format!(
+        "{}\n{}\n{}",
+        v.def.name,
+        v.def.language,
+        hex::encode(&hash[..16])
+    )
 }

@@ -91,6 +91,8 @@ enum Op {
     Migrated(Vec<(Seq, Input)>, mpsc::Sender<Result<(), QueryError>>),
     /// Every entry derived from every stored input in one fold.
     DeriveAll(usize, Progress, mpsc::Sender<Result<usize, QueryError>>),
+    /// The entries of these keys (and their people's) derived again.
+    Rederive(Vec<String>, mpsc::Sender<Result<(), QueryError>>),
 }
 
 /// Told how many inputs a whole-store fold has read so far.
@@ -177,6 +179,13 @@ impl Writer {
         progress: Progress,
     ) -> Result<usize, QueryError> {
         self.ask(|tx| Op::DeriveAll(inputs_per_fold, progress, tx))?
+    }
+
+    /// Derives again the entries of `keys` and of their people (on this
+    /// thread, between groups of writes: it holds the process's id
+    /// blocks).
+    pub(super) fn rederive(&self, keys: Vec<String>) -> Result<(), QueryError> {
+        self.ask(|tx| Op::Rederive(keys, tx))?
     }
 
     /// A sequence number from this process's tag, for a purge record.
@@ -269,6 +278,10 @@ fn run(shared: &Shared, rx: mpsc::Receiver<Op>, tag: u64, writer_id: u64) {
                 }
                 Op::Migrated(inputs, reply) => {
                     let _ = reply.send(write_migrated(shared, &mut migrated, inputs));
+                }
+                Op::Rederive(keys, reply) => {
+                    let idents = keys.into_iter().map(|k| format!("k:{k}")).collect();
+                    let _ = reply.send(derive(shared, &mut ids, idents).map_err(unavailable));
                 }
                 Op::DeriveAll(per_fold, mut progress, reply) => {
                     let _ = reply.send(

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use std::io::Write;
 use ticks_engine::{Input, Record};
 use ticks_query::clickhouse::{ClickHouse, ClickHouseConfig};
+use ticks_query::Backend;
 
 /// Where the ClickHouse servers are, when not (only) in the configuration.
 #[derive(clap::Args)]
@@ -103,7 +104,8 @@ pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
 /// directory, byte for byte with its receive time, into ClickHouse. It
 /// resumes after the last input a previous run copied (each insert is
 /// all or nothing, and records which input of the store it ends with),
-/// then derives every entry in one fold of the whole store.
+/// then derives every entry in one fold of the whole store. The template
+/// catalog is copied first (a rerun adds nothing it has).
 pub(crate) fn migrate(place: &Place, args: MigrateArgs) -> Result<()> {
     if args.to != "clickhouse" {
         bail!(
@@ -120,6 +122,23 @@ pub(crate) fn migrate(place: &Place, args: MigrateArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("reading where a previous copy stopped: {e}"))?;
     if let Some(seq) = resume {
         eprintln!("resuming after record {}", seq.0);
+    }
+    // The template catalog first, each version with the time it was first
+    // seen: the entries derived below render templated sends with it.
+    let versions: Vec<_> = store
+        .templates()
+        .iter()
+        .flat_map(|versions| versions.iter())
+        .map(|v| (v.def.clone(), Some(v.first_seen_ms)))
+        .collect();
+    if !versions.is_empty() {
+        let added = target
+            .add_templates(versions, ticks_ingest::now_ms())
+            .map_err(|e| anyhow::anyhow!("copying the template catalog: {e}"))?;
+        eprintln!(
+            "template catalog: {} versions copied, {} updated, {} already there",
+            added.versions, added.updated, added.unchanged
+        );
     }
     let (mut copied, mut purges) = (0u64, 0u64);
     let mut batch = Vec::with_capacity(args.batch.max(1));
