@@ -38,21 +38,30 @@ impl<'a> Bucketer<'a> {
         let (tz, interval) = (self.tz, self.interval);
         self.hours
             .entry(hour)
-            .or_insert_with(|| {
-                let start = hour.hour_start_ms();
-                let whole = Timestamp::from_millisecond(start)
-                    .map(|ts| tz.to_offset(ts).seconds() % 3600 == 0)
-                    .unwrap_or(false);
-                if whole {
-                    bucket_of(start, tz, interval)
-                } else {
-                    None
-                }
-            })
+            .or_insert_with(|| whole_hour(hour.hour_start_ms(), tz, interval))
             .clone()
     }
+    /// The bucket of the UTC hour starting at `start_ms` when the whole
+    /// hour lies in one bucket (not remembered: see [`Bucketer::of_hour`]).
+    pub(crate) fn of_whole_hour(&self, start_ms: i64) -> Option<Zoned> {
+        whole_hour(start_ms, self.tz, self.interval)
+    }
+
     pub(crate) fn of_ms(&self, ms: i64) -> Option<Zoned> {
         bucket_of(ms, self.tz, self.interval)
+    }
+}
+
+/// The bucket of the UTC hour starting at `start_ms`, when the zone's
+/// offset is whole hours then (the hour lies in one bucket).
+fn whole_hour(start_ms: i64, tz: &TimeZone, interval: Interval) -> Option<Zoned> {
+    let whole = Timestamp::from_millisecond(start_ms)
+        .map(|ts| tz.to_offset(ts).seconds() % 3600 == 0)
+        .unwrap_or(false);
+    if whole {
+        bucket_of(start_ms, tz, interval)
+    } else {
+        None
     }
 }
 

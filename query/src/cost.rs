@@ -299,7 +299,7 @@ impl<'s, 'c> Pricer<'s, 'c> {
 }
 
 /// The first millisecond of the UTC month holding `ms`, and of the next.
-fn utc_month(ms: i64) -> (i64, i64) {
+pub(crate) fn utc_month(ms: i64) -> (i64, i64) {
     let day = |d: jiff::civil::Date| {
         d.to_zoned(TimeZone::UTC)
             .map(|z| z.timestamp().as_millisecond())
@@ -545,17 +545,39 @@ fn cost_report_split(
                 .add(&sums);
         }
     }
+    let groups: Vec<(FieldValue, Tally)> = groups
+        .into_iter()
+        .enumerate()
+        .filter(|(_, t)| t.messages > 0)
+        .map(|(code, t)| (snap.value_of(group, by_keys[code]), t))
+        .collect();
+    let free_types: Vec<(FieldValue, u64)> = free_types
+        .into_iter()
+        .enumerate()
+        .filter(|(_, n)| *n > 0)
+        .map(|(code, n)| (snap.value_of(Field::PricingType, type_keys[code]), n))
+        .collect();
+    assemble(groups, free_types, buckets, card, (interval, group, top))
+}
+
+/// The section from what was counted: per value of the group field, free
+/// messages per pricing type, and per bucket of the interval.
+fn assemble(
+    groups: Vec<(FieldValue, Tally)>,
+    free_types: Vec<(FieldValue, u64)>,
+    buckets: Map<i64, (Zoned, Sums)>,
+    card: Option<&RateCard>,
+    (interval, group, top): (Interval, Field, usize),
+) -> CostReport {
     let mut total = Tally::default();
-    for g in &groups {
+    for (_, g) in &groups {
         total.add(g);
     }
     let group_name = group.name();
     let mut listed: Vec<CostGroup> = groups
-        .iter()
-        .enumerate()
+        .into_iter()
         .filter(|(_, t)| t.messages > 0)
-        .map(|(code, t)| {
-            let key = snap.value_of(group, by_keys[code]);
+        .map(|(key, t)| {
             let value = filter_value(&key);
             CostGroup {
                 drill: drill(&[("direction", "outbound"), (group_name, &value)]),
@@ -579,11 +601,9 @@ fn cost_report_split(
     });
     listed.truncate(top);
     let mut free_by_type: Vec<TypeCount> = free_types
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| **n > 0)
-        .map(|(code, n)| {
-            let key = snap.value_of(Field::PricingType, type_keys[code]);
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(key, n)| {
             let value = filter_value(&key);
             TypeCount {
                 drill: drill(&[
@@ -592,7 +612,7 @@ fn cost_report_split(
                     ("pricing_type", &value),
                 ]),
                 key,
-                messages: *n,
+                messages: n,
             }
         })
         .collect();
@@ -617,6 +637,128 @@ fn cost_report_split(
         groups: listed,
         series,
     }
+}
+
+/// Matching outbound entries alike in everything the cost section reads,
+/// as a backend that counts by groups gives them (see
+/// [`cost_from_rows`]).
+#[derive(Clone, Debug)]
+pub(crate) struct CostRow {
+    /// The value of the field the section is split by.
+    pub(crate) group: FieldValue,
+    /// The person's country (ISO code).
+    pub(crate) country: Option<String>,
+    /// `pricing.category`.
+    pub(crate) category: Option<String>,
+    /// Whether Meta charges for them (`None`: no status priced them yet).
+    pub(crate) billable: Option<bool>,
+    /// `pricing.type`.
+    pub(crate) pricing_type: FieldValue,
+    /// They reached a device.
+    pub(crate) delivered: bool,
+    /// They were read.
+    pub(crate) read: bool,
+    /// They got a reply.
+    pub(crate) replied: bool,
+    /// The UTC hour they were sent in (its first millisecond).
+    pub(crate) hour_ms: i64,
+    /// The minute they were sent in, when their hour lies in two buckets
+    /// of the zone (else the hour's start).
+    pub(crate) at_ms: i64,
+    /// Their tier (see [`Pricer::rank`]): how many billable messages of
+    /// their market and category came before them in their UTC month, as
+    /// the highest of the card's tier thresholds it reaches; 0 untiered.
+    pub(crate) tier: u64,
+    /// How many.
+    pub(crate) count: u64,
+}
+
+/// The UTC hours (their first milliseconds) that lie in two buckets of
+/// `tz` at `interval`: their entries are placed by the minute.
+pub(crate) fn split_hours(hours: &[i64], tz: &TimeZone, interval: Interval) -> Vec<i64> {
+    let bucketer = Bucketer::new(tz, interval);
+    hours
+        .iter()
+        .copied()
+        .filter(|h| bucketer.of_whole_hour(*h).is_none())
+        .collect()
+}
+
+/// The cost section from groups of matching outbound entries: each group
+/// priced as the store's scan prices each of its messages.
+pub(crate) fn cost_from_rows(
+    rows: Vec<CostRow>,
+    tz: &TimeZone,
+    interval: Interval,
+    group: Field,
+    top: usize,
+    card: Option<&RateCard>,
+) -> CostReport {
+    let bucketer = Bucketer::new(tz, interval);
+    let mut rules: Map<(Option<String>, Option<String>), Vec<Rate>> = Map::default();
+    let mut groups: Map<String, (FieldValue, Tally)> = Map::default();
+    let mut free_types: Map<String, (FieldValue, u64)> = Map::default();
+    let mut buckets: Map<i64, (Zoned, Sums)> = Map::default();
+    for row in rows {
+        let n = row.count;
+        let g = &mut groups
+            .entry(filter_value(&row.group))
+            .or_insert_with(|| (row.group.clone(), Tally::default()))
+            .1;
+        g.messages += n;
+        let mut sums = Sums {
+            messages: n,
+            ..Sums::default()
+        };
+        match row.billable {
+            Some(true) => {
+                g.billable += n;
+                sums.billable = n;
+                let rates = rules
+                    .entry((row.country.clone(), row.category.clone()))
+                    .or_insert_with(|| match (card, &row.category) {
+                        (Some(card), Some(category)) => {
+                            card.rates_for(row.country.as_deref(), category)
+                        }
+                        _ => Vec::new(),
+                    });
+                match price_among(rates, row.hour_ms, row.tier) {
+                    Some(p) => {
+                        g.micros += p.micros * n as i64;
+                        sums.micros = p.micros * n as i64;
+                    }
+                    _ => g.unpriced += n,
+                }
+            }
+            Some(false) => {
+                g.free += n;
+                free_types
+                    .entry(filter_value(&row.pricing_type))
+                    .or_insert_with(|| (row.pricing_type.clone(), 0))
+                    .1 += n;
+            }
+            None => g.unknown += n,
+        }
+        g.delivered += if row.delivered { n } else { 0 };
+        g.read += if row.read { n } else { 0 };
+        g.replied += if row.replied { n } else { 0 };
+        let start = if row.at_ms == row.hour_ms {
+            bucketer.of_whole_hour(row.hour_ms)
+        } else {
+            None
+        };
+        if let Some(start) = start.or_else(|| bucketer.of_ms(row.at_ms)) {
+            buckets
+                .entry(start.timestamp().as_millisecond())
+                .or_insert_with(|| (start, Sums::default()))
+                .1
+                .add(&sums);
+        }
+    }
+    let mut groups: Vec<(FieldValue, Tally)> = groups.into_values().collect();
+    groups.sort_by_key(|(k, _)| filter_value(k));
+    let free_types = free_types.into_values().collect();
+    assemble(groups, free_types, buckets, card, (interval, group, top))
 }
 
 /// Buckets from the first to the last, the empty ones included.

@@ -553,9 +553,10 @@ fn take_sections(t: &mut Tallies, other: Tallies, sections: Sections) {
 }
 
 /// The report of entries a backend counted in groups (see `grouped.rs`),
-/// as the store's report lays it out. The cost and templates sections need
-/// the store's rows (prices by message, the catalog), and are refused by
-/// name.
+/// as the store's report lays it out. The cost and templates sections are
+/// not made from these groups, and are refused by name (a backend that
+/// prices groups of its own, `cost::cost_from_rows`, adds the cost
+/// section after).
 pub(crate) fn report_from_groups(
     mut groups: ReportGroups,
     tz: &TimeZone,

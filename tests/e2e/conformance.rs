@@ -26,6 +26,26 @@ pub(crate) fn clickhouse(var: &str) -> Option<String> {
     }
 }
 
+/// A rate card without tiers: every market's marketing and utility
+/// messages, Brazil's at its own price from a date inside the traffic.
+const FLAT_CARD: &str = "market,category,price,currency,valid_from,tier
+*,marketing,0.05,USD,2020-01-01,
+BR,marketing,0.0625,USD,2020-01-01,
+BR,marketing,0.07,USD,2025-03-02,
+*,utility,0.008,USD,2020-01-01,
+*,authentication,0.03,USD,2020-01-01,
+";
+
+/// A rate card with volume tiers per market and category.
+const TIERED_CARD: &str = "market,category,price,currency,valid_from,tier
+*,marketing,0.05,USD,2020-01-01,
+*,marketing,0.04,USD,2020-01-01,5
+*,marketing,0.03,USD,2020-01-01,20
+BR,utility,0.01,USD,2020-01-01,
+BR,utility,0.005,USD,2020-01-01,3
+*,utility,0.008,USD,2020-01-01,
+";
+
 /// A configuration naming a database of the test's own on `urls`.
 pub(crate) fn clickhouse_config(dir: &Path, urls: &str, database: &str, cluster: bool) -> String {
     let list: Vec<String> = urls.split(',').map(|u| format!("{u:?}")).collect();
@@ -490,6 +510,42 @@ fn assert_same_answers(embedded: &Server, other: &Server, ordered: bool) {
         let (a, b) = (report(embedded), report(other));
         assert!(a["total"].as_u64() > Some(0), "report {q} tests nothing");
         assert!(a == b, "report {q}: {}", differences(&a, &b, "").join("; "));
+    }
+    // The cost section, under a flat card and, when both received the
+    // inputs in one order, a tiered one (a message's tier is its place
+    // among its month's billable messages in the order they arrived).
+    let mut cards = vec![("flat", FLAT_CARD)];
+    if ordered {
+        cards.push(("tiered", TIERED_CARD));
+    }
+    for (name, card) in &cards {
+        for s in [embedded, other] {
+            let r = s
+                .client
+                .post(s.url(&format!("/v1/rate-card?name={name}")))
+                .header("content-type", "text/csv")
+                .body(card.to_string())
+                .send()
+                .expect("post a rate card");
+            assert_eq!(r.status().as_u16(), 200, "rate card {name}");
+        }
+        for q in [
+            "group=country",
+            "group=template&interval=hour&tz=Asia/Kolkata",
+            "group=category&interval=day&tz=America/Sao_Paulo",
+            "category=marketing_campaign&group=pricing_type",
+            "status=read&group=country&top=2",
+        ] {
+            let q = format!("sections=cost&rate_card={name}&{q}");
+            let cost = |s: &Server| {
+                let (status, body) = s.get_json(&format!("/v1/report?{q}"));
+                assert_eq!(status, 200, "report {q}: {body}");
+                body["cost"].clone()
+            };
+            let (a, b) = (cost(embedded), cost(other));
+            assert!(a["billable"].as_u64() > Some(0), "{q} tests nothing: {a}");
+            assert!(a == b, "report {q}: {}", differences(&a, &b, "").join("; "));
+        }
     }
     for q in questions(embedded) {
         if let Some(typed) = q.strip_prefix("__card=") {

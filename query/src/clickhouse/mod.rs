@@ -12,8 +12,8 @@
 //! each claims a writer tag at open and every `seq` it hands out carries
 //! it, so sequence numbers never collide and order by time of receipt.
 //!
-//! What it does not answer yet (the report's cost and
-//! templates sections, sorting by other columns, alerts) is
+//! What it does not answer yet (the report's templates section, sorting
+//! by other columns, alerts) is
 //! refused with
 //! [`QueryError::Unsupported`] naming it, never an empty answer that would
 //! read as "nothing found".
@@ -340,8 +340,22 @@ impl Backend for ClickHouse {
         search::stats(&self.shared, query, by)
     }
     fn report(&self, query: &LogQuery, options: &ReportOptions) -> BackendResult<Report> {
-        let groups = search::report_groups(&self.shared, query, options)?;
-        crate::report::report_from_groups(groups, &query.tz, options)
+        // The cost section is priced from groups of its own.
+        let mut rest = options.clone();
+        rest.sections.cost = false;
+        let groups = search::report_groups(&self.shared, query, &rest)?;
+        let mut report = crate::report::report_from_groups(groups, &query.tz, &rest)?;
+        if options.sections.cost {
+            report.cost = Some(crate::cost::cost_from_rows(
+                search::cost_rows(&self.shared, query, options)?,
+                &query.tz,
+                options.interval,
+                options.group,
+                options.top,
+                options.rate_card.as_deref(),
+            ));
+        }
+        Ok(report)
     }
     fn entry_detail(&self, id: EntryId) -> BackendResult<Option<EntryDetail>> {
         let Some(entry) = search::entries(&self.shared, &[id.0])?.into_iter().next() else {

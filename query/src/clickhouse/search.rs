@@ -20,12 +20,15 @@ use super::derive::decode_entry;
 use super::rowbinary::Reader;
 use super::shared::Shared;
 use crate::buckets::{bucket_label, Bucketer, Interval};
+use crate::cost::{split_hours, utc_month, CostRow};
 use crate::error::QueryError;
 use crate::exec::{Group, GroupBy, Page, Stats};
 use crate::fields::FilterField;
 use crate::params::LogQuery;
 use crate::params::{Column, Filter, FilterValue};
+use crate::rates::RateCard;
 use crate::report::{ReportGroups, ReportOptions, MINUTE_FIELDS};
+use std::collections::BTreeSet;
 use ticks_engine::{Entry, Field, FieldValue, TextClause, Value};
 
 /// The fields with a column of their own in `entries`, named as the
@@ -762,4 +765,167 @@ pub(super) fn report_groups(
 /// How many rows `latest` (a [`Latest::reading`] subquery) has.
 fn count_of(shared: &Shared, latest: &str) -> Result<u64, QueryError> {
     shared.count(&format!("SELECT count() FROM {latest}"))
+}
+
+/// The matching outbound entries counted in groups of what the cost
+/// section reads (`cost::cost_from_rows` prices them): by UTC hour, and by
+/// minute in the hours the zone splits between two buckets, with each
+/// billable message's tier computed in the query from where each tier
+/// starts in its month (as the store's `Pricer::rank`).
+pub(super) fn cost_rows(
+    shared: &Shared,
+    q: &LogQuery,
+    options: &ReportOptions,
+) -> Result<Vec<CostRow>, QueryError> {
+    let cond = conditions(shared, q)?;
+    let matching = Latest::of(shared, q, &cond)?;
+    if matching.none() {
+        return Ok(Vec::new());
+    }
+    let latest = format!("{} AND direction = 'outbound'", matching.reading(None));
+    let settings = shared.select_settings();
+    let group = column(options.group).ok_or_else(|| unsupported(options.group.name()))?;
+    let tier = tier_expression(shared, &latest, options.rate_card.as_deref())?;
+    let hour = "toInt64(intDiv(recorded_ms, 3600000) * 3600000)";
+    let rows = |at: &str, only: &str| -> Result<Vec<CostRow>, QueryError> {
+        let bytes = shared.client.query(&format!(
+            "SELECT {hour} AS hour_ms, {at} AS at_ms, {group}, country, pricing_category, billable, pricing_type, \
+             toUInt8(ifNull(reached IN ('delivered', 'read'), 0)) AS was_delivered, \
+             toUInt8(ifNull(reached = 'read', 0)) AS was_read, \
+             toUInt8(ifNull(engagement IN ('replied', 'replied_and_clicked'), 0)) AS was_replied, \
+             toUInt64({tier}) AS tier_reached, count() \
+             FROM {latest}{only} \
+             GROUP BY hour_ms, at_ms, {group}, country, pricing_category, billable, pricing_type, was_delivered, was_read, was_replied, tier_reached{settings} FORMAT RowBinary"
+        ))?;
+        let text = |v: FieldValue| match v {
+            FieldValue::Text(t) => Some(t),
+            _ => None,
+        };
+        let mut r = Reader::new(&bytes);
+        let mut out = Vec::new();
+        while !r.is_done() {
+            let hour_ms = r.i64().map_err(bad_group)?;
+            let at_ms = r.i64().map_err(bad_group)?;
+            let group = read_value(&mut r, options.group)?;
+            let country = text(read_value(&mut r, Field::Country)?);
+            let category = text(read_value(&mut r, Field::PricingCategory)?);
+            let billable = match text(read_value(&mut r, Field::Billable)?).as_deref() {
+                Some("true") => Some(true),
+                Some("false") => Some(false),
+                _ => None,
+            };
+            let pricing_type = read_value(&mut r, Field::PricingType)?;
+            let delivered = r.u8().map_err(bad_group)? == 1;
+            let read = r.u8().map_err(bad_group)? == 1;
+            let replied = r.u8().map_err(bad_group)? == 1;
+            let tier = r.u64().map_err(bad_group)?;
+            let count = r.u64().map_err(bad_group)?;
+            out.push(CostRow {
+                group,
+                country,
+                category,
+                billable,
+                pricing_type,
+                delivered,
+                read,
+                replied,
+                hour_ms,
+                at_ms,
+                tier,
+                count,
+            });
+        }
+        Ok(out)
+    };
+    let mut by_hour = rows(hour, "")?;
+    let mut hours: Vec<i64> = by_hour.iter().map(|r| r.hour_ms).collect();
+    hours.sort_unstable();
+    hours.dedup();
+    let split = split_hours(&hours, &q.tz, options.interval);
+    if split.is_empty() {
+        return Ok(by_hour);
+    }
+    // The hours a bucket boundary splits, again by the minute.
+    by_hour.retain(|r| split.binary_search(&r.hour_ms).is_err());
+    let list: Vec<String> = split.iter().map(|h| h.to_string()).collect();
+    by_hour.extend(rows(
+        "toInt64(intDiv(recorded_ms, 60000) * 60000)",
+        &format!(" AND {hour} IN ({})", list.join(", ")),
+    )?);
+    Ok(by_hour)
+}
+
+/// The tier of a matching outbound entry as SQL over the latest versions'
+/// columns: for each market, category and UTC month of the matching
+/// billable messages whose rates are tiered, where each tier starts among
+/// all billable messages of that market and category in that month (the
+/// id of the message that as many came before), whatever the filter.
+fn tier_expression(
+    shared: &Shared,
+    matching: &str,
+    card: Option<&RateCard>,
+) -> Result<String, QueryError> {
+    let Some(card) = card.filter(|c| c.rates().iter().any(|r| r.tier > 0)) else {
+        return Ok("0".into());
+    };
+    let settings = shared.select_settings();
+    let bytes = shared.client.query(&format!(
+        "SELECT DISTINCT country, pricing_category, toInt64(intDiv(recorded_ms, 3600000) * 3600000) \
+         FROM {matching} AND billable = 'true'{settings} FORMAT RowBinary"
+    ))?;
+    let mut r = Reader::new(&bytes);
+    let mut months: BTreeSet<(Option<String>, String, (i64, i64))> = BTreeSet::new();
+    while !r.is_done() {
+        let country = match read_value(&mut r, Field::Country)? {
+            FieldValue::Text(t) => Some(t),
+            _ => None,
+        };
+        let category = read_value(&mut r, Field::PricingCategory)?;
+        let hour_ms = r.i64().map_err(bad_group)?;
+        if let FieldValue::Text(category) = category {
+            months.insert((country, category, utc_month(hour_ms)));
+        }
+    }
+    let mut arms = Vec::new();
+    let unfiltered = LogQuery::default();
+    for (country, category, (start, end)) in months {
+        let rates = card.rates_for(country.as_deref(), &category);
+        let mut tiers: Vec<u64> = rates.iter().map(|r| r.tier).filter(|t| *t > 0).collect();
+        tiers.sort_unstable();
+        tiers.dedup();
+        let Some(last) = tiers.last().copied() else {
+            continue;
+        };
+        let market = match &country {
+            Some(c) => format!("ifNull(country = {}, 0)", quote(c)),
+            None => "isNull(country)".into(),
+        };
+        let cond = format!(
+            "ifNull(billable = 'true', 0) AND {market} AND ifNull(pricing_category = {}, 0) \
+             AND recorded_ms >= {start} AND recorded_ms < {end}",
+            quote(&category)
+        );
+        let whole = Latest::of(shared, &unfiltered, &cond)?;
+        if whole.none() {
+            continue;
+        }
+        let text = shared.client.query_text(&format!(
+            "SELECT id FROM {} ORDER BY id LIMIT {}{settings}",
+            whole.reading(Some("id")),
+            last.saturating_add(1)
+        ))?;
+        let ids: Vec<u64> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        // The highest tier first: a message takes the first whose start it
+        // is not before.
+        for t in tiers.iter().rev() {
+            if let Some(first) = usize::try_from(*t).ok().and_then(|i| ids.get(i)) {
+                arms.push(format!("{cond} AND id >= {first}, {t}"));
+            }
+        }
+    }
+    Ok(if arms.is_empty() {
+        "0".into()
+    } else {
+        format!("multiIf({}, 0)", arms.join(", "))
+    })
 }
