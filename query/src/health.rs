@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use ticks_engine::{Attribution, Direction, Field, FieldValue, Key, Reached, Snapshot, Status};
 
 /// The webhook fields of template events.
-const TEMPLATE_EVENTS: [&str; 3] = [
+pub(crate) const TEMPLATE_EVENTS: [&str; 3] = [
     "message_template_status_update",
     "template_category_update",
     "message_template_quality_update",
@@ -127,6 +127,15 @@ struct Counts {
     buckets: BTreeMap<i64, (Zoned, HealthBucket)>,
 }
 
+/// The bucket starting at `start`, made empty if new.
+fn bucket(buckets: &mut BTreeMap<i64, (Zoned, HealthBucket)>, start: Zoned) -> &mut HealthBucket {
+    let ms = start.timestamp().as_millisecond();
+    &mut buckets
+        .entry(ms)
+        .or_insert_with(|| (start, HealthBucket::default()))
+        .1
+}
+
 /// The template health of the matching entries, the `top` templates (by
 /// messages sent) listed.
 pub(crate) fn template_health(
@@ -196,14 +205,7 @@ pub(crate) fn template_health(
                 Some(z) => Some(z),
                 None => bucketer.of_ms(snap.recorded_ms(*id)),
             };
-            let b = start.map(|z| {
-                let ms = z.timestamp().as_millisecond();
-                &mut c
-                    .buckets
-                    .entry(ms)
-                    .or_insert_with(|| (z, HealthBucket::default()))
-                    .1
-            });
+            let b = start.map(|z| bucket(&mut c.buckets, z));
             if d == outbound {
                 c.sent += 1;
                 let r = reached.key_at(i).as_reached();
@@ -241,11 +243,10 @@ pub(crate) fn template_health(
             }
         }
     }
-    // Opt-outs: each stop in the matches' time span whose cause is a match.
-    let span = (
-        matches.min().map_or(i64::MAX, |id| snap.recorded_ms(id)),
-        i64::MAX,
-    );
+    // Opt-outs: each stop from the earliest match's time on whose cause is
+    // a match (the earliest by time, not the first the store made: a send
+    // logged late is no later for it).
+    let span = (earliest_ms(snap, matches), i64::MAX);
     let template_col = snap.column(Field::Template);
     let language_col = snap.column(Field::Language);
     for (stop, cause) in snap.opt_out_causes(span.0, span.1) {
@@ -256,22 +257,11 @@ pub(crate) fn template_health(
         let c = by_template.entry(key).or_default();
         c.opt_outs += 1;
         if let Some(z) = bucketer.of_ms(snap.recorded_ms(stop.0)) {
-            let ms = z.timestamp().as_millisecond();
-            c.buckets
-                .entry(ms)
-                .or_insert_with(|| (z, HealthBucket::default()))
-                .1
-                .opt_outs += 1;
+            bucket(&mut c.buckets, z).opt_outs += 1;
         }
     }
-    let mut listed: Vec<((u32, u32), Counts)> = by_template
-        .into_iter()
-        .filter(|(_, c)| c.sent > 0 || c.opt_outs > 0)
-        .collect();
-    listed.sort_by(|a, b| b.1.sent.cmp(&a.1.sent).then(a.0.cmp(&b.0)));
-    listed.truncate(top);
     let events = template_events(snap);
-    listed
+    let listed = by_template
         .into_iter()
         .filter_map(|((t, l), c)| {
             let FieldValue::Text(name) = snap.value_of(Field::Template, template.keys[t as usize])
@@ -282,13 +272,53 @@ pub(crate) fn template_health(
                 FieldValue::Text(l) => Some(l),
                 _ => None,
             };
-            let mut reasons: Vec<Reason> = c
+            let reasons = c
                 .reasons
                 .iter()
-                .map(|(k, n)| Reason {
-                    error_code: snap.value_of(Field::ErrorCode, *k),
-                    count: *n,
-                })
+                .map(|(k, n)| (snap.value_of(Field::ErrorCode, *k), *n))
+                .collect();
+            Some(((name, lang), c, reasons))
+        })
+        .collect();
+    assemble(listed, &events, interval, top)
+}
+
+/// The time of the earliest of `matches` (`i64::MAX` for none): the first
+/// hour of the hour index that holds a match, then the earliest match in
+/// it.
+fn earliest_ms(snap: &Snapshot<'_>, matches: &RoaringBitmap) -> i64 {
+    snap.values(Field::Hour)
+        .filter(|(hour, _)| !hour.is_none())
+        .find(|(_, ids)| !ids.is_disjoint(matches))
+        .and_then(|(_, ids)| (ids & matches).iter().map(|id| snap.recorded_ms(id)).min())
+        .unwrap_or(i64::MAX)
+}
+
+/// A template's name and language.
+type TemplateName = (String, Option<String>);
+/// Failures by error code (`None`: without one).
+type Reasons = Vec<(FieldValue, u64)>;
+/// The same while counted, by the code's text.
+type ReasonsByText = Map<String, (FieldValue, u64)>;
+
+/// The health of each template from its counts (failures by error code
+/// apart), the `top` (by messages sent, then by name and language)
+/// listed, each with its events.
+fn assemble(
+    mut listed: Vec<(TemplateName, Counts, Reasons)>,
+    events: &[(String, Option<String>, TemplateChange)],
+    interval: Interval,
+    top: usize,
+) -> Vec<TemplateHealth> {
+    listed.retain(|(_, c, _)| c.sent > 0 || c.opt_outs > 0);
+    listed.sort_by(|a, b| b.1.sent.cmp(&a.1.sent).then_with(|| a.0.cmp(&b.0)));
+    listed.truncate(top);
+    listed
+        .into_iter()
+        .map(|((name, lang), c, mut reasons)| {
+            let mut reasons: Vec<Reason> = reasons
+                .drain(..)
+                .map(|(error_code, count)| Reason { error_code, count })
                 .collect();
             reasons.sort_by(|a, b| {
                 b.count
@@ -297,7 +327,7 @@ pub(crate) fn template_health(
             });
             reasons.truncate(5);
             let lang_value = lang.clone().unwrap_or_else(|| "none".into());
-            Some(TemplateHealth {
+            TemplateHealth {
                 drill: drill(&[
                     ("direction", "outbound"),
                     ("template", &name),
@@ -321,9 +351,147 @@ pub(crate) fn template_health(
                 opt_outs: c.opt_outs,
                 failure_reasons: reasons,
                 series: series(c.buckets, interval),
-            })
+            }
         })
         .collect()
+}
+
+/// What a reply or click to a template's message counts as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Not an answer: an outbound message, or an inbound one answering
+    /// nothing.
+    None,
+    /// A link click.
+    Link,
+    /// A button click.
+    Button,
+    /// A reply that quotes the message.
+    Quoted,
+    /// A reply attributed to the message by inference.
+    Inferred,
+}
+
+/// Matching entries with a template, alike in everything template health
+/// reads, as a backend that counts by groups gives them (see
+/// [`health_from_rows`]).
+#[derive(Clone, Debug)]
+pub(crate) struct HealthRow {
+    /// The template's name.
+    pub(crate) template: String,
+    /// Its language.
+    pub(crate) language: Option<String>,
+    /// Sent (outbound), else inbound.
+    pub(crate) outbound: bool,
+    /// They reached a device.
+    pub(crate) delivered: bool,
+    /// They were read.
+    pub(crate) read: bool,
+    /// They failed, were rejected or got no answer.
+    pub(crate) failed: bool,
+    /// Their error code.
+    pub(crate) error_code: FieldValue,
+    /// What an inbound one counts as.
+    pub(crate) answer: Answer,
+    /// The UTC hour of their time (its first millisecond).
+    pub(crate) hour_ms: i64,
+    /// The minute of their time, when their hour lies in two buckets of
+    /// the zone (else the hour's start).
+    pub(crate) at_ms: i64,
+    /// How many.
+    pub(crate) count: u64,
+}
+
+/// Template health from groups of the matching entries with a template,
+/// the opt-outs caused by them (the cause's template and language, the
+/// stop's time) and every template event.
+pub(crate) fn health_from_rows(
+    rows: Vec<HealthRow>,
+    opt_outs: Vec<(String, Option<String>, i64)>,
+    events: Vec<(String, Option<String>, TemplateChange)>,
+    tz: &TimeZone,
+    interval: Interval,
+    top: usize,
+) -> Vec<TemplateHealth> {
+    let bucketer = Bucketer::new(tz, interval);
+    let mut by_template: BTreeMap<TemplateName, (Counts, ReasonsByText)> = BTreeMap::new();
+    for row in rows {
+        let (c, reasons) = by_template.entry((row.template, row.language)).or_default();
+        let n = row.count;
+        let start = if row.at_ms == row.hour_ms {
+            bucketer.of_whole_hour(row.hour_ms)
+        } else {
+            None
+        }
+        .or_else(|| bucketer.of_ms(row.at_ms));
+        // As the store's scan: the bucket is made before an answer to
+        // nothing is passed over.
+        let b = start.map(|z| bucket(&mut c.buckets, z));
+        if !row.outbound && row.answer == Answer::None {
+            continue;
+        }
+        if row.outbound {
+            let count = |yes: bool| if yes { n } else { 0 };
+            if let Some(b) = b {
+                b.sent += n;
+                b.delivered += count(row.delivered);
+                b.read += count(row.read);
+                b.failed += count(row.failed);
+            }
+            c.sent += n;
+            c.delivered += count(row.delivered);
+            c.read += count(row.read);
+            if row.failed {
+                c.failed += n;
+                reasons
+                    .entry(filter_value(&row.error_code))
+                    .or_insert_with(|| (row.error_code.clone(), 0))
+                    .1 += n;
+            }
+        } else {
+            if let Some(b) = b {
+                b.replies += n;
+            }
+            match row.answer {
+                Answer::Link => c.links += n,
+                Answer::Button => c.buttons += n,
+                Answer::Quoted => c.quoted += n,
+                Answer::Inferred => c.inferred += n,
+                Answer::None => {}
+            }
+        }
+    }
+    for (template, language, stop_ms) in opt_outs {
+        let (c, _) = by_template.entry((template, language)).or_default();
+        c.opt_outs += 1;
+        if let Some(z) = bucketer.of_ms(stop_ms) {
+            bucket(&mut c.buckets, z).opt_outs += 1;
+        }
+    }
+    let listed = by_template
+        .into_iter()
+        .map(|(key, (c, reasons))| (key, c, reasons.into_values().collect()))
+        .collect();
+    assemble(listed, &events, interval, top)
+}
+
+/// A template event entry as a change of its template (none without
+/// one).
+pub(crate) fn template_change(
+    e: ticks_engine::Entry,
+) -> Option<(String, Option<String>, TemplateChange)> {
+    Some((
+        e.template?,
+        e.template_language,
+        TemplateChange {
+            at_ms: e.recorded_ms,
+            field: e.category.unwrap_or_default(),
+            from: e.event_from,
+            to: e.event_to,
+            reason: e.event_reason,
+            id: e.id.0,
+        },
+    ))
 }
 
 /// Every template event with its template and language, oldest first.
@@ -340,20 +508,7 @@ fn template_events(snap: &Snapshot<'_>) -> Vec<(String, Option<String>, Template
     let mut out: Vec<(String, Option<String>, TemplateChange)> = snap
         .entries(&ids)
         .into_iter()
-        .filter_map(|e| {
-            Some((
-                e.template?,
-                e.template_language,
-                TemplateChange {
-                    at_ms: e.recorded_ms,
-                    field: e.category.unwrap_or_default(),
-                    from: e.event_from,
-                    to: e.event_to,
-                    reason: e.event_reason,
-                    id: e.id.0,
-                },
-            ))
-        })
+        .filter_map(template_change)
         .collect();
     out.sort_by_key(|(_, _, e)| (e.at_ms, e.id));
     out

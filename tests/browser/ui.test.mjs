@@ -24,8 +24,7 @@ let server, base, browser, page;
 
 // With TICKS_UI_CLICKHOUSE (a ClickHouse URL) the same page runs on the
 // ClickHouse backend, in a database of its own; what that backend does not
-// have yet (the templates view's health report, alerts) is skipped there,
-// by name.
+// have yet (alerts) is skipped there, by name.
 const clickhouse = process.env.TICKS_UI_CLICKHOUSE;
 const database = `ui_${process.pid}`;
 const notOnClickHouse = what => clickhouse ? `${what} is not yet on the ClickHouse backend` : false;
@@ -329,7 +328,7 @@ test("the account-health view charts the account and template events, and a bar 
   assert.equal(await total(), top.count);
 });
 
-test("the templates view lists the catalog, shows a template's versions, and the table shows the text people read", { skip: notOnClickHouse("the templates report section") }, async () => {
+test("the templates view lists the catalog, shows a template's versions, and the table shows the text people read", async () => {
   await page.goto(base + "/?view=templates");
   await settled();
   await page.waitForSelector("#templates table.templates tbody tr");
@@ -636,7 +635,7 @@ const VIEWS = [
 ];
 
 /// The views a run has: on ClickHouse, not those of what it lacks yet.
-const views = () => VIEWS.filter(([name]) => !(clickhouse && (name === "templates" || name === "alerts")));
+const views = () => VIEWS.filter(([name]) => !(clickhouse && name === "alerts"));
 
 async function viewUrl(path) {
   const first = (await (await fetch(base + "/v1/logs?direction=outbound&status=read&limit=1")).json()).entries[0];

@@ -501,6 +501,9 @@ fn assert_same_answers(embedded: &Server, other: &Server, ordered: bool) {
         "direction=inbound",
         "sections=countries",
         "sections=countries,funnels&top=3&category=marketing_campaign",
+        "sections=templates",
+        "sections=templates&interval=hour&tz=Asia/Kolkata&top=3",
+        "sections=templates&category=marketing_campaign&interval=day&tz=America/Sao_Paulo",
     ] {
         let report = |s: &Server| {
             let (status, body) = s.get_json(&format!("/v1/report?{q}"));
@@ -509,6 +512,14 @@ fn assert_same_answers(embedded: &Server, other: &Server, ordered: bool) {
         };
         let (a, b) = (report(embedded), report(other));
         assert!(a["total"].as_u64() > Some(0), "report {q} tests nothing");
+        if q == "sections=templates" {
+            let health = a["templates"].as_array().expect("templates");
+            let with = |k: &str| health.iter().filter(|t| t[k].as_u64() > Some(0)).count();
+            assert!(
+                with("opt_outs") > 0 && with("replies_quoted") > 0 && with("failed") > 0,
+                "{q} tests too little: {a}"
+            );
+        }
         assert!(a == b, "report {q}: {}", differences(&a, &b, "").join("; "));
     }
     // The cost section, under a flat card and, when both received the

@@ -286,6 +286,11 @@ fn write_fold(
     let templates = derivation.templates().generation();
     let snapshot = derivation.snapshot();
     let opted_out = snapshot.opted_out_entries();
+    let causes: BTreeMap<u32, &str> = snapshot
+        .opt_out_causes(i64::MIN, i64::MAX)
+        .into_iter()
+        .filter_map(|(stop, cause)| Some((stop.0, derivation.key_of(cause)?)))
+        .collect();
     let marketing = snapshot.column(Field::Marketing);
     let mut rows = Rows::new();
     let mut in_rows = 0;
@@ -310,6 +315,7 @@ fn write_fold(
                 FieldValue::Text(t) => Some(t),
                 _ => None,
             },
+            opt_out_cause: causes.get(&entry.id.0).map(|k| k.to_string()),
         };
         entry.id = EntryId(id as u32);
         entry.in_reply_to = entry
@@ -984,7 +990,7 @@ pub(super) const ENTRY_INSERT_COLUMNS: &str =
 category, name, template, language, recipient_type, phone_number_id, subaccount, user, \
 content_type, conversation_type, pricing_category, pricing_type, button, country, wamid, \
 correlation_id, phone, session, source, attribution, billable, engagement, reached, \
-response_code, error_code, entry, words, exact, opted_out, marketing";
+response_code, error_code, entry, words, exact, opted_out, marketing, opt_out_cause";
 
 /// What an entry got back: replies, clicks or both (the store's
 /// `engagement` key, from the same counts).
@@ -1007,6 +1013,9 @@ struct Derived {
     opted_out: bool,
     /// The marketing preference it records (`marketing=`).
     marketing: Option<String>,
+    /// On an opt-out, the key of the marketing message its person got
+    /// last before it (what a template's opt-outs are counted from).
+    opt_out_cause: Option<String>,
 }
 
 fn entry_row(
@@ -1061,7 +1070,8 @@ fn entry_row(
         .string(derived.text.0.as_bytes())
         .strings(&derived.text.1)
         .u8(u8::from(derived.opted_out))
-        .opt_string(derived.marketing.as_deref());
+        .opt_string(derived.marketing.as_deref())
+        .opt_string(derived.opt_out_cause.as_deref());
     Ok(())
 }
 

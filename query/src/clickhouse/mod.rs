@@ -12,8 +12,7 @@
 //! each claims a writer tag at open and every `seq` it hands out carries
 //! it, so sequence numbers never collide and order by time of receipt.
 //!
-//! What it does not answer yet (the report's templates section, sorting
-//! by other columns, alerts) is
+//! What it does not answer yet (sorting by other columns, alerts) is
 //! refused with
 //! [`QueryError::Unsupported`] naming it, never an empty answer that would
 //! read as "nothing found".
@@ -340,9 +339,10 @@ impl Backend for ClickHouse {
         search::stats(&self.shared, query, by)
     }
     fn report(&self, query: &LogQuery, options: &ReportOptions) -> BackendResult<Report> {
-        // The cost section is priced from groups of its own.
+        // The cost and templates sections come from groups of their own.
         let mut rest = options.clone();
         rest.sections.cost = false;
+        rest.sections.templates = false;
         let groups = search::report_groups(&self.shared, query, &rest)?;
         let mut report = crate::report::report_from_groups(groups, &query.tz, &rest)?;
         if options.sections.cost {
@@ -354,6 +354,18 @@ impl Backend for ClickHouse {
                 options.top,
                 options.rate_card.as_deref(),
             ));
+        }
+        if options.sections.templates {
+            let (rows, opt_outs, events) =
+                search::health_rows(&self.shared, query, options.interval)?;
+            report.templates = crate::health::health_from_rows(
+                rows,
+                opt_outs,
+                events,
+                &query.tz,
+                options.interval,
+                options.top,
+            );
         }
         Ok(report)
     }

@@ -34,7 +34,7 @@
 use super::client::{ident, quote, ChError, Client};
 
 /// The schema version this build creates; `meta` records it.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The columns of `entries`: the key, the version (how many inputs the
 /// derivation folded, then how many ids were given: see `derive.rs`), the id, then the values filters and sorts read,
@@ -52,17 +52,21 @@ phone Nullable(String), session Nullable(String), source Nullable(String), \
 attribution Nullable(String), billable Nullable(String), engagement Nullable(String), \
 reached Nullable(String), \
 response_code Nullable(Int64), error_code Nullable(Int64), entry String, \
-words String, exact Array(String), opted_out UInt8, marketing Nullable(String)";
+words String, exact Array(String), opted_out UInt8, marketing Nullable(String), \
+opt_out_cause Nullable(String)";
 
 /// Columns added to a table after version 1, in order: an older table gets
 /// them by `ALTER TABLE ... ADD COLUMN` (its rows read them as empty until
 /// their entries are derived again). Version 2: free text (`words`, the
 /// entry's tokens; `exact`, its identifiers), `opted_out` and `marketing`.
+/// Version 4: `opt_out_cause`, on an opt-out, the key of the marketing
+/// message its person got last before it.
 pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("entries", "words", "String"),
     ("entries", "exact", "Array(String)"),
     ("entries", "opted_out", "UInt8"),
     ("entries", "marketing", "Nullable(String)"),
+    ("entries", "opt_out_cause", "Nullable(String)"),
 ];
 
 /// The index of inputs by the entries and people they name, filled by

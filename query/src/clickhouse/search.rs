@@ -24,6 +24,7 @@ use crate::cost::{split_hours, utc_month, CostRow};
 use crate::error::QueryError;
 use crate::exec::{Group, GroupBy, Page, Stats};
 use crate::fields::FilterField;
+use crate::health::{template_change, Answer, HealthRow, TemplateChange, TEMPLATE_EVENTS};
 use crate::params::LogQuery;
 use crate::params::{Column, Filter, FilterValue};
 use crate::rates::RateCard;
@@ -310,7 +311,7 @@ fn conditions(shared: &Shared, q: &LogQuery) -> Result<String, QueryError> {
 /// of the latest version. The entry is read for the page's ids only:
 /// carrying it through the grouping of every match cost 90 of 91 ms on a
 /// page of all 32,000 entries of a 30k-message store.
-const LATEST_COLUMNS: [&str; 32] = [
+const LATEST_COLUMNS: [&str; 33] = [
     "id",
     "purged",
     "direction",
@@ -343,6 +344,7 @@ const LATEST_COLUMNS: [&str; 32] = [
     "error_code",
     "opted_out",
     "marketing",
+    "opt_out_cause",
 ];
 
 /// What free text reads, carried through the grouping only when a query
@@ -786,7 +788,7 @@ pub(super) fn cost_rows(
     let settings = shared.select_settings();
     let group = column(options.group).ok_or_else(|| unsupported(options.group.name()))?;
     let tier = tier_expression(shared, &latest, options.rate_card.as_deref())?;
-    let hour = "toInt64(intDiv(recorded_ms, 3600000) * 3600000)";
+    let hour = HOUR_MS_SQL;
     let rows = |at: &str, only: &str| -> Result<Vec<CostRow>, QueryError> {
         let bytes = shared.client.query(&format!(
             "SELECT {hour} AS hour_ms, {at} AS at_ms, {group}, country, pricing_category, billable, pricing_type, \
@@ -837,23 +839,38 @@ pub(super) fn cost_rows(
         }
         Ok(out)
     };
-    let mut by_hour = rows(hour, "")?;
-    let mut hours: Vec<i64> = by_hour.iter().map(|r| r.hour_ms).collect();
+    by_hour_then_minute(&q.tz, options.interval, rows, |r| r.hour_ms)
+}
+
+/// Rows counted by UTC hour (`rows(at, only)` with `at` the hour's start),
+/// then, in the hours the zone splits between two buckets, counted again
+/// by the minute (`at` the minute's start, `only` those hours) in their
+/// place.
+fn by_hour_then_minute<T>(
+    tz: &jiff::tz::TimeZone,
+    interval: Interval,
+    mut rows: impl FnMut(&str, &str) -> Result<Vec<T>, QueryError>,
+    hour_of: impl Fn(&T) -> i64,
+) -> Result<Vec<T>, QueryError> {
+    let mut by_hour = rows(HOUR_MS_SQL, "")?;
+    let mut hours: Vec<i64> = by_hour.iter().map(&hour_of).collect();
     hours.sort_unstable();
     hours.dedup();
-    let split = split_hours(&hours, &q.tz, options.interval);
+    let split = split_hours(&hours, tz, interval);
     if split.is_empty() {
         return Ok(by_hour);
     }
-    // The hours a bucket boundary splits, again by the minute.
-    by_hour.retain(|r| split.binary_search(&r.hour_ms).is_err());
+    by_hour.retain(|r| split.binary_search(&hour_of(r)).is_err());
     let list: Vec<String> = split.iter().map(|h| h.to_string()).collect();
     by_hour.extend(rows(
         "toInt64(intDiv(recorded_ms, 60000) * 60000)",
-        &format!(" AND {hour} IN ({})", list.join(", ")),
+        &format!(" AND {HOUR_MS_SQL} IN ({})", list.join(", ")),
     )?);
     Ok(by_hour)
 }
+
+/// The first millisecond of an entry's UTC hour, in SQL.
+const HOUR_MS_SQL: &str = "toInt64(intDiv(recorded_ms, 3600000) * 3600000)";
 
 /// The tier of a matching outbound entry as SQL over the latest versions'
 /// columns: for each market, category and UTC month of the matching
@@ -928,4 +945,158 @@ fn tier_expression(
     } else {
         format!("multiIf({}, 0)", arms.join(", "))
     })
+}
+
+/// What template health reads, counted in ClickHouse: the matching
+/// entries with a template in groups (`health::health_from_rows`), the
+/// opt-outs they caused (the cause's template and language, the stop's
+/// time: stops from the earliest match's time on, as the store's
+/// section), and every template event.
+pub(super) fn health_rows(
+    shared: &Shared,
+    q: &LogQuery,
+    interval: Interval,
+) -> Result<HealthInputs, QueryError> {
+    let events = template_events(shared)?;
+    let cond = conditions(shared, q)?;
+    let matching = Latest::of(shared, q, &cond)?;
+    if matching.none() {
+        return Ok((Vec::new(), Vec::new(), events));
+    }
+    let latest = matching.reading(None);
+    let settings = shared.select_settings();
+    let with_template =
+        format!("{latest} AND isNotNull(template) AND direction IN ('outbound', 'inbound')");
+    let rows = |at: &str, only: &str| -> Result<Vec<HealthRow>, QueryError> {
+        let bytes = shared.client.query(&format!(
+            "SELECT {HOUR_MS_SQL} AS hour_ms, {at} AS at_ms, template, language, \
+             toUInt8(direction = 'outbound') AS was_sent, \
+             toUInt8(ifNull(reached IN ('delivered', 'read'), 0)) AS was_delivered, \
+             toUInt8(ifNull(reached = 'read', 0)) AS was_read, \
+             toUInt8(status IN ('failed', 'rejected', 'no_response')) AS was_failed, error_code, \
+             toUInt8(multiIf(direction = 'outbound' OR isNull(attribution), 0, \
+                 ifNull(content_type = 'link_click', 0), 1, isNotNull(button), 2, \
+                 ifNull(attribution = 'quoted', 0), 3, 4)) AS answer_kind, count() \
+             FROM {with_template}{only} \
+             GROUP BY hour_ms, at_ms, template, language, was_sent, was_delivered, was_read, was_failed, error_code, answer_kind{settings} FORMAT RowBinary"
+        ))?;
+        let mut r = Reader::new(&bytes);
+        let mut out = Vec::new();
+        while !r.is_done() {
+            let hour_ms = r.i64().map_err(bad_group)?;
+            let at_ms = r.i64().map_err(bad_group)?;
+            let FieldValue::Text(template) = read_value(&mut r, Field::Template)? else {
+                return Err(bad_group(()));
+            };
+            let language = match read_value(&mut r, Field::Language)? {
+                FieldValue::Text(l) => Some(l),
+                _ => None,
+            };
+            let outbound = r.u8().map_err(bad_group)? == 1;
+            let delivered = r.u8().map_err(bad_group)? == 1;
+            let read = r.u8().map_err(bad_group)? == 1;
+            let failed = r.u8().map_err(bad_group)? == 1;
+            let error_code = read_value(&mut r, Field::ErrorCode)?;
+            let answer = match r.u8().map_err(bad_group)? {
+                1 => Answer::Link,
+                2 => Answer::Button,
+                3 => Answer::Quoted,
+                4 => Answer::Inferred,
+                _ => Answer::None,
+            };
+            let count = r.u64().map_err(bad_group)?;
+            out.push(HealthRow {
+                template,
+                language,
+                outbound,
+                delivered,
+                read,
+                failed,
+                error_code,
+                answer,
+                hour_ms,
+                at_ms,
+                count,
+            });
+        }
+        Ok(out)
+    };
+    let rows = by_hour_then_minute(&q.tz, interval, rows, |r| r.hour_ms)?;
+    // Opt-outs: stops from the earliest match's time on whose cause is a
+    // match with a template.
+    let first = shared
+        .client
+        .query_text(&format!("SELECT min(recorded_ms) FROM {latest}{settings}"))?;
+    let from_ms: i64 = first.trim().parse().unwrap_or(i64::MAX);
+    let unfiltered = LogQuery::default();
+    let stops = Latest::of(shared, &unfiltered, "isNotNull(opt_out_cause)")?;
+    let mut opt_outs = Vec::new();
+    if !stops.none() {
+        let bytes = shared.client.query(&format!(
+            "SELECT opt_out_cause, recorded_ms FROM {} AND recorded_ms >= {from_ms}{settings} FORMAT RowBinary",
+            stops.reading(Some("opt_out_cause, recorded_ms"))
+        ))?;
+        let mut r = Reader::new(&bytes);
+        let mut stops: Vec<(String, i64)> = Vec::new();
+        while !r.is_done() {
+            let cause = read_value(&mut r, Field::Template)?;
+            let at = r.i64().map_err(bad_group)?;
+            if let FieldValue::Text(cause) = cause {
+                stops.push((cause, at));
+            }
+        }
+        if !stops.is_empty() {
+            let keys: BTreeSet<&String> = stops.iter().map(|(k, _)| k).collect();
+            let list: Vec<String> = keys.iter().map(|k| quote(k)).collect();
+            let bytes = shared.client.query(&format!(
+                "SELECT key, template, language FROM {with_template} AND key IN ({}){settings} FORMAT RowBinary",
+                list.join(", ")
+            ))?;
+            let mut r = Reader::new(&bytes);
+            let mut causes: std::collections::BTreeMap<String, (String, Option<String>)> =
+                Default::default();
+            while !r.is_done() {
+                let key = String::from_utf8_lossy(r.string().map_err(bad_group)?).into_owned();
+                let FieldValue::Text(template) = read_value(&mut r, Field::Template)? else {
+                    return Err(bad_group(()));
+                };
+                let language = match read_value(&mut r, Field::Language)? {
+                    FieldValue::Text(l) => Some(l),
+                    _ => None,
+                };
+                causes.insert(key, (template, language));
+            }
+            for (cause, at) in stops {
+                if let Some((template, language)) = causes.get(&cause) {
+                    opt_outs.push((template.clone(), language.clone(), at));
+                }
+            }
+        }
+    }
+    Ok((rows, opt_outs, events))
+}
+
+/// What [`health_rows`] gives: groups, opt-outs, template events.
+pub(super) type HealthInputs = (
+    Vec<HealthRow>,
+    Vec<(String, Option<String>, i64)>,
+    Vec<(String, Option<String>, TemplateChange)>,
+);
+
+/// Every template event entry as a change of its template, oldest first.
+fn template_events(
+    shared: &Shared,
+) -> Result<Vec<(String, Option<String>, TemplateChange)>, QueryError> {
+    let params = vec![
+        ("direction".to_string(), "event".to_string()),
+        ("category".to_string(), TEMPLATE_EVENTS.join(",")),
+    ];
+    let q = LogQuery::from_params(&params, &[])?;
+    let ids = sorted_ids(shared, &q)?;
+    let mut out: Vec<(String, Option<String>, TemplateChange)> = entries(shared, &ids)?
+        .into_iter()
+        .filter_map(template_change)
+        .collect();
+    out.sort_by_key(|(_, _, e)| (e.at_ms, e.id));
+    Ok(out)
 }
