@@ -119,21 +119,78 @@ fn compile(key: &str, text: &str) -> Result<LogQuery, QueryError> {
     Ok(q)
 }
 
-/// The entries of `changed` recorded at `cutoff` or later, worked out once
-/// a round per cutoff (`news` keeps them).
-fn news_since<'a>(
-    news: &'a mut Map<i64, RoaringBitmap>,
-    store: &Store,
-    changed: &RoaringBitmap,
-    cutoff: i64,
-) -> &'a RoaringBitmap {
-    news.entry(cutoff).or_insert_with(|| {
+/// What changed since the last round of alerts, as a backend tells it.
+pub trait ChangeSource {
+    /// Why it could not say.
+    type Error;
+    /// Whether anything changed.
+    fn any(&mut self) -> Result<bool, Self::Error>;
+    /// The changed entries recorded at or after `cutoff` that `q` selects
+    /// (older ones are history being imported, not news).
+    fn matching(&mut self, cutoff: i64, q: &LogQuery) -> Result<RoaringBitmap, Self::Error>;
+    /// The changed event entries recorded at or after `cutoff` whose
+    /// event is one of `fields`.
+    fn events(
+        &mut self,
+        cutoff: i64,
+        fields: &[&str],
+    ) -> Result<Vec<ticks_engine::Entry>, Self::Error>;
+}
+
+/// The embedded store's changes: the entries its writes changed
+/// ([`Store::take_changes`]). The store is read a filter at a time, so the
+/// writer never waits for a whole round.
+struct StoreChanges<'a> {
+    store: &'a Store,
+    changed: &'a RoaringBitmap,
+    /// Changed entries recorded at or after each cutoff.
+    news: Map<i64, RoaringBitmap>,
+}
+
+impl StoreChanges<'_> {
+    fn news(&mut self, cutoff: i64) -> &RoaringBitmap {
+        let (store, changed) = (self.store, self.changed);
+        self.news.entry(cutoff).or_insert_with(|| {
+            let snap = store.snapshot();
+            changed
+                .iter()
+                .filter(|id| snap.recorded_ms(*id) >= cutoff)
+                .collect()
+        })
+    }
+}
+
+impl ChangeSource for StoreChanges<'_> {
+    type Error = std::convert::Infallible;
+
+    fn any(&mut self) -> Result<bool, Self::Error> {
+        Ok(!self.changed.is_empty())
+    }
+
+    fn matching(&mut self, cutoff: i64, q: &LogQuery) -> Result<RoaringBitmap, Self::Error> {
+        let store = self.store;
+        let news = self.news(cutoff).clone();
         let snap = store.snapshot();
-        changed
-            .iter()
-            .filter(|id| snap.recorded_ms(*id) >= cutoff)
-            .collect()
-    })
+        Ok(matches_among(&snap, q, &Prefetched::NONE, Some(&news)))
+    }
+
+    fn events(
+        &mut self,
+        cutoff: i64,
+        fields: &[&str],
+    ) -> Result<Vec<ticks_engine::Entry>, Self::Error> {
+        let store = self.store;
+        let news = self.news(cutoff).clone();
+        let snap = store.snapshot();
+        let values: Vec<Value> = fields.iter().map(|f| Value::Text((*f).into())).collect();
+        let mut ids = news & &*snap.any_of(Field::Category, &values);
+        match snap.bitmap(Field::Direction, Key::direction(Direction::Event)) {
+            Some(events) => ids &= events,
+            None => return Ok(Vec::new()),
+        }
+        let ids: Vec<u32> = ids.iter().collect();
+        Ok(snap.entries(&ids))
+    }
 }
 
 /// `a=1&b=x%20y` -> pairs, percent-decoded (`+` is a space).
@@ -448,35 +505,48 @@ impl Alerts {
         changed: &RoaringBitmap,
         now_ms: i64,
     ) -> Vec<Transition> {
+        let mut source = StoreChanges {
+            store,
+            changed,
+            news: Map::default(),
+        };
+        match self.evaluate_changes(&mut source, now_ms) {
+            Ok(out) => out,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Alerts::evaluate`] over what `source` says changed since the
+    /// last call (a backend without the store's change set gives its own).
+    pub fn evaluate_changes<S: ChangeSource>(
+        &mut self,
+        source: &mut S,
+        now_ms: i64,
+    ) -> Result<Vec<Transition>, S::Error> {
         let mut out = Vec::new();
+        let changed = source.any()?;
         // Rules share filters (most rates divide by every outbound entry):
-        // each distinct filter is matched once a round. The store is read a
-        // rule at a time, so the writer never waits for a whole round.
-        let mut news: Map<i64, RoaringBitmap> = Map::default();
+        // each distinct filter is matched once a round.
         let mut matched: Map<(i64, String), RoaringBitmap> = Map::default();
-        let mut match_once =
-            |news: &RoaringBitmap, cutoff: i64, text: &str, q: &LogQuery| -> RoaringBitmap {
-                matched
-                    .entry((cutoff, text.to_string()))
-                    .or_insert_with(|| {
-                        let snap = store.snapshot();
-                        matches_among(&snap, q, &Prefetched::NONE, Some(news))
-                    })
-                    .clone()
-            };
         for w in &mut self.watched {
             let window = w.compiled.window_ms;
             let cutoff = now_ms - window.max(NEWS_MS);
-            let (counted, of) = if changed.is_empty() {
+            let (counted, of) = if !changed {
                 (RoaringBitmap::new(), RoaringBitmap::new())
             } else {
-                let news = news_since(&mut news, store, changed, cutoff);
-                let counted = match_once(news, cutoff, &w.rule.filter, &w.compiled.counted);
+                let mut match_once =
+                    |text: &str, q: &LogQuery| -> Result<RoaringBitmap, S::Error> {
+                        let key = (cutoff, text.to_string());
+                        if let Some(found) = matched.get(&key) {
+                            return Ok(found.clone());
+                        }
+                        let found = source.matching(cutoff, q)?;
+                        matched.insert(key, found.clone());
+                        Ok(found)
+                    };
+                let counted = match_once(&w.rule.filter, &w.compiled.counted)?;
                 let of = match &w.compiled.of {
-                    Some(q) => {
-                        let text = w.rule.of.as_deref().unwrap_or(DEFAULT_OF);
-                        match_once(news, cutoff, text, q)
-                    }
+                    Some(q) => match_once(w.rule.of.as_deref().unwrap_or(DEFAULT_OF), q)?,
                     None => RoaringBitmap::new(),
                 };
                 (counted - &w.seen_counted, of - &w.seen_of)
@@ -545,30 +615,19 @@ impl Alerts {
                 (AlertState::Ok, false) => {}
             }
         }
-        if !changed.is_empty() {
-            let cutoff = now_ms - NEWS_MS;
-            let news = news_since(&mut news, store, changed, cutoff);
-            out.extend(builtin_events(store, news, now_ms));
+        if changed {
+            let fields: Vec<&str> = BUILTIN_ALERTS.iter().map(|(_, field, _)| *field).collect();
+            let events = source.events(now_ms - NEWS_MS, &fields)?;
+            out.extend(builtin_events(events, now_ms));
         }
-        out
+        Ok(out)
     }
 }
 
-/// The built-in alerts among the entries `news`.
-fn builtin_events(store: &Store, news: &RoaringBitmap, now_ms: i64) -> Vec<Transition> {
-    let snap = store.snapshot();
-    let fields: Vec<Value> = BUILTIN_ALERTS
-        .iter()
-        .map(|(_, field, _)| Value::Text((*field).into()))
-        .collect();
-    let mut ids = news & &*snap.any_of(Field::Category, &fields);
-    match snap.bitmap(Field::Direction, Key::direction(Direction::Event)) {
-        Some(events) => ids &= events,
-        None => return Vec::new(),
-    }
-    let ids: Vec<u32> = ids.iter().collect();
+/// The built-in alerts among `events` (event entries of their fields).
+fn builtin_events(events: Vec<ticks_engine::Entry>, now_ms: i64) -> Vec<Transition> {
     let mut out = Vec::new();
-    for e in snap.entries(&ids) {
+    for e in events {
         let field = e.category.as_deref().unwrap_or("");
         let to = e.event_to.as_deref().unwrap_or("");
         let Some((name, _, _)) = BUILTIN_ALERTS

@@ -123,6 +123,12 @@ pub trait Backend: Send + Sync {
         alerts: &mut crate::alerts::Alerts,
         now_ms: i64,
     ) -> BackendResult<Vec<crate::alerts::Transition>>;
+    /// Whether this process delivers alert notifications: the one that
+    /// evaluates the rules (on a deployment of several processes, one of
+    /// them; see [`Backend::evaluate_alerts`]). By default, yes.
+    fn delivers_alerts(&self) -> bool {
+        true
+    }
     /// The template catalog: every version of every template.
     fn templates(&self) -> Arc<Catalog>;
     /// Adds template definitions (each with the time it came into force

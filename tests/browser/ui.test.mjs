@@ -23,11 +23,9 @@ mkdirSync(shots, { recursive: true });
 let server, base, browser, page;
 
 // With TICKS_UI_CLICKHOUSE (a ClickHouse URL) the same page runs on the
-// ClickHouse backend, in a database of its own; what that backend does not
-// have yet (alerts) is skipped there, by name.
+// ClickHouse backend, in a database of its own: every test, every view.
 const clickhouse = process.env.TICKS_UI_CLICKHOUSE;
 const database = `ui_${process.pid}`;
-const notOnClickHouse = what => clickhouse ? `${what} is not yet on the ClickHouse backend` : false;
 
 async function clickhouseSql(sql) {
   const r = await fetch(clickhouse, { method: "POST", body: sql });
@@ -355,7 +353,7 @@ test("the templates view lists the catalog, shows a template's versions, and the
   assert.match(await page.locator("#detail").textContent(), /Loja Exemplo · responda PARAR para sair/, "the detail shows the text people read");
 });
 
-test("the alerts view lists a firing with a link to exactly the entries behind it", { skip: notOnClickHouse("alert evaluation") }, async () => {
+test("the alerts view lists a firing with a link to exactly the entries behind it", async () => {
   const rule = { name: "rate-limited", filter: "response_code=429&name=Alert drill", measure: "count", window: "5m", threshold: 5 };
   assert.equal((await fetch(base + "/v1/alerts", { method: "POST", body: JSON.stringify(rule) })).status, 200);
   for (let i = 0; i < 7; i++) {
@@ -634,8 +632,6 @@ const VIEWS = [
   ["alerts", "/?view=alerts"],
 ];
 
-/// The views a run has: on ClickHouse, not those of what it lacks yet.
-const views = () => VIEWS.filter(([name]) => !(clickhouse && name === "alerts"));
 
 async function viewUrl(path) {
   const first = (await (await fetch(base + "/v1/logs?direction=outbound&status=read&limit=1")).json()).entries[0];
@@ -677,7 +673,7 @@ async function untranslated(p) {
 for (const [width, height] of [[1440, 900], [390, 844]]) {
   test(`every visible string of every view passes through the catalogs (${width}x${height})`, async () => {
     const p = await browser.newPage({ viewport: { width, height } });
-    for (const [name, path] of views()) {
+    for (const [name, path] of VIEWS) {
       const url = await viewUrl(path);
       await p.goto(base + url + "&lang=qps");
       await settled(p);
@@ -712,7 +708,7 @@ test("the page speaks the browser's language, switches on request, and writes nu
     assert.match(await p.locator("#total").textContent(), new RegExp(word));
     const n = await api("");
     assert.ok((await p.locator("#total").textContent()).includes(new Intl.NumberFormat(lang).format(n)), "the total in the language's digits");
-    for (const [name, path] of views()) {
+    for (const [name, path] of VIEWS) {
       await p.goto(base + await viewUrl(path));
       await settled(p);
       if (name === "detail") await p.waitForSelector("#detail:not([hidden]) .timeline");
@@ -733,7 +729,7 @@ test("the page speaks the browser's language, switches on request, and writes nu
     await settled(p);
     assert.match(p.url(), /range=30d/);
     await p.setViewportSize({ width: 390, height: 844 });
-    for (const [name, path] of views()) {
+    for (const [name, path] of VIEWS) {
       await p.goto(base + await viewUrl(path));
       await settled(p);
       if (name === "detail") await p.waitForSelector("#detail:not([hidden]) .timeline");

@@ -417,3 +417,69 @@ fn a_template_paused_and_a_quality_turned_red_are_built_in_alerts() {
     let h = history(&s);
     assert_eq!(h["history"].as_array().map(Vec::len), Some(2), "{h}");
 }
+
+/// On ClickHouse one process of the deployment evaluates the rules and
+/// delivers what fires: a burst sent half through each of two processes
+/// is counted whole and notified once.
+#[test]
+fn on_a_clickhouse_cluster_a_burst_through_two_processes_is_notified_once() {
+    let Some(urls) = crate::conformance::clickhouse("TICKS_TEST_CLICKHOUSE_CLUSTER") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = crate::conformance::clickhouse_config(dir.path(), &urls, "alerts_cluster", true);
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!("alert_secret = {ALERT_SECRET:?}\n"));
+    std::fs::write(&config, text).expect("config");
+    let peer = FakePeer::start(200, "{}", Duration::ZERO);
+    let a = Server::start(&dir.path().join("a"), &["--config", &config]);
+    post_rule(
+        &a,
+        json!({"name": "rate-limited", "filter": "response_code=429", "measure": "count",
+               "window": "1m", "threshold": 5, "notify": [format!("{}/hook", peer.base)]}),
+    );
+    // The rules are the deployment's: the second process reads them at
+    // its start.
+    let b = Server::start(&dir.path().join("b"), &["--config", &config]);
+    let both = [&a, &b];
+    for n in 0..4 {
+        let s = both[n % 2];
+        assert_eq!(
+            s.post_json("/v1/sends", &send(n, 429, "5511981390501")).0,
+            200
+        );
+    }
+    std::thread::sleep(Duration::from_millis(2000));
+    assert!(
+        notifications(&peer).is_empty(),
+        "four is under the threshold"
+    );
+    for n in 4..30 {
+        let s = both[n % 2];
+        assert_eq!(
+            s.post_json("/v1/sends", &send(n, 429, "5511981390501")).0,
+            200
+        );
+    }
+    let _ = wait_for(&peer, 1);
+    std::thread::sleep(Duration::from_millis(3000));
+    let got = notifications(&peer);
+    assert_eq!(got.len(), 1, "one notification for the burst: {got:?}");
+    assert_eq!(got[0]["alert"], "rate-limited");
+    assert_eq!(got[0]["state"], "firing");
+    assert!(
+        got[0]["value"].as_f64().is_some_and(|v| v >= 5.0),
+        "{}",
+        got[0]
+    );
+    // Both processes show the history (it is the deployment's), and the
+    // drill selects the burst through either.
+    for s in both {
+        assert_eq!(history(s)["history"][0]["state"], "firing");
+        let (_, logs) = s.get_json(&format!(
+            "/v1/logs?{}&limit=1",
+            got[0]["drill"].as_str().unwrap_or("")
+        ));
+        assert!(logs["total"].as_u64().is_some_and(|t| t >= 5), "{logs}");
+    }
+}

@@ -284,6 +284,7 @@ fn write_fold(
     }
     written.ids_ms = started.elapsed().as_millis();
     let templates = derivation.templates().generation();
+    let derived_ms = ticks_ingest::now_ms();
     let snapshot = derivation.snapshot();
     let opted_out = snapshot.opted_out_entries();
     let causes: BTreeMap<u32, &str> = snapshot
@@ -316,6 +317,7 @@ fn write_fold(
                 _ => None,
             },
             opt_out_cause: causes.get(&entry.id.0).map(|k| k.to_string()),
+            at_ms: derived_ms,
         };
         entry.id = EntryId(id as u32);
         entry.in_reply_to = entry
@@ -990,7 +992,7 @@ pub(super) const ENTRY_INSERT_COLUMNS: &str =
 category, name, template, language, recipient_type, phone_number_id, subaccount, user, \
 content_type, conversation_type, pricing_category, pricing_type, button, country, wamid, \
 correlation_id, phone, session, source, attribution, billable, engagement, reached, \
-response_code, error_code, entry, words, exact, opted_out, marketing, opt_out_cause";
+response_code, error_code, entry, words, exact, opted_out, marketing, opt_out_cause, derived_ms";
 
 /// What an entry got back: replies, clicks or both (the store's
 /// `engagement` key, from the same counts).
@@ -1016,6 +1018,9 @@ struct Derived {
     /// On an opt-out, the key of the marketing message its person got
     /// last before it (what a template's opt-outs are counted from).
     opt_out_cause: Option<String>,
+    /// When the row is written (alerts count the rows written since their
+    /// last round).
+    at_ms: i64,
 }
 
 fn entry_row(
@@ -1071,7 +1076,8 @@ fn entry_row(
         .strings(&derived.text.1)
         .u8(u8::from(derived.opted_out))
         .opt_string(derived.marketing.as_deref())
-        .opt_string(derived.opt_out_cause.as_deref());
+        .opt_string(derived.opt_out_cause.as_deref())
+        .i64(derived.at_ms);
     Ok(())
 }
 

@@ -12,7 +12,7 @@
 //! each claims a writer tag at open and every `seq` it hands out carries
 //! it, so sequence numbers never collide and order by time of receipt.
 //!
-//! What it does not answer yet (sorting by other columns, alerts) is
+//! What it does not answer yet (sorting by other columns) is
 //! refused with
 //! [`QueryError::Unsupported`] naming it, never an empty answer that would
 //! read as "nothing found".
@@ -21,13 +21,15 @@
 //! URLs tried in turn), `rowbinary.rs` (the `RowBinary` rows inserts and
 //! reads use), `schema.rs` (the tables, created and upgraded at open),
 //! `shared.rs` (what the handles, the writer and a purge share),
-//! `named.rs` (what an input names), `inputs.rs` (the raw inputs of
+//! `named.rs` (what an input names), `alerts.rs` (what changed for alert
+//! rules, and which process evaluates them), `inputs.rs` (the raw inputs of
 //! entries), `purge.rs` (purge and erasure), `writer.rs` (the group
 //! commit of inputs and the writer tag), `derive.rs` (entries derived
 //! again after each write, their versions and ids), `templates.rs` (the
 //! template catalog, and sends derived again when it grows), `search.rs`
 //! (the log table as SQL over each entry's latest version).
 
+mod alerts;
 pub mod client;
 mod derive;
 mod inputs;
@@ -122,6 +124,11 @@ pub struct ClickHouse {
     writer: writer::Writer,
     /// Held while this process adds templates (one addition at a time).
     adding_templates: std::sync::Mutex<()>,
+    /// When the last round of alerts began (none yet: the first starts
+    /// watching).
+    alerts_from: std::sync::Mutex<Option<i64>>,
+    /// Whether this process evaluated the last round of alerts.
+    evaluates_alerts: std::sync::atomic::AtomicBool,
 }
 
 impl From<ChError> for QueryError {
@@ -137,13 +144,6 @@ impl From<ChError> for QueryError {
 /// the last copied origin whose entries were derived.
 const MIGRATION_NAMESPACE: &str = "migration";
 const MIGRATION_DERIVED: &str = "derived_up_to";
-
-/// Names what the ClickHouse backend does not answer yet.
-fn not_yet(what: &str) -> QueryError {
-    QueryError::Unsupported(format!(
-        "{what} is not yet available on the ClickHouse backend"
-    ))
-}
 
 impl ClickHouse {
     /// Connects, creates or upgrades the schema, and claims a writer tag.
@@ -181,6 +181,8 @@ impl ClickHouse {
             shared,
             writer,
             adding_templates: std::sync::Mutex::new(()),
+            alerts_from: std::sync::Mutex::new(None),
+            evaluates_alerts: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -497,12 +499,40 @@ impl Backend for ClickHouse {
         })
     }
 
-    fn evaluate_alerts(
-        &self,
-        _alerts: &mut Alerts,
-        _now_ms: i64,
-    ) -> BackendResult<Vec<Transition>> {
-        Err(not_yet("alert evaluation"))
+    fn evaluate_alerts(&self, alerts: &mut Alerts, now_ms: i64) -> BackendResult<Vec<Transition>> {
+        let mut from = self
+            .alerts_from
+            .lock()
+            .map_err(|_| QueryError::Backend("an alert round failed midway".into()))?;
+        let evaluates = alerts::evaluates(&self.shared, self.writer.tag(), now_ms)?;
+        self.evaluates_alerts
+            .store(evaluates, std::sync::atomic::Ordering::Relaxed);
+        if !evaluates {
+            // Another process evaluates; this one starts watching afresh
+            // should it take over.
+            *from = None;
+            return Ok(Vec::new());
+        }
+        let Some(since) = from.replace(now_ms) else {
+            return Ok(Vec::new());
+        };
+        let mut written = alerts::Written {
+            shared: &self.shared,
+            since_ms: since - alerts::OVERLAP_MS,
+        };
+        match alerts.evaluate_changes(&mut written, now_ms) {
+            Ok(out) => Ok(out),
+            Err(e) => {
+                // The next round reads again from where this one began.
+                *from = Some(since);
+                Err(e)
+            }
+        }
+    }
+
+    fn delivers_alerts(&self) -> bool {
+        self.evaluates_alerts
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn templates(&self) -> Arc<Catalog> {

@@ -53,20 +53,22 @@ attribution Nullable(String), billable Nullable(String), engagement Nullable(Str
 reached Nullable(String), \
 response_code Nullable(Int64), error_code Nullable(Int64), entry String, \
 words String, exact Array(String), opted_out UInt8, marketing Nullable(String), \
-opt_out_cause Nullable(String)";
+opt_out_cause Nullable(String), derived_ms Int64";
 
 /// Columns added to a table after version 1, in order: an older table gets
 /// them by `ALTER TABLE ... ADD COLUMN` (its rows read them as empty until
 /// their entries are derived again). Version 2: free text (`words`, the
 /// entry's tokens; `exact`, its identifiers), `opted_out` and `marketing`.
 /// Version 4: `opt_out_cause`, on an opt-out, the key of the marketing
-/// message its person got last before it.
+/// message its person got last before it; `derived_ms`, when the row was
+/// written (what alerts count changes by).
 pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("entries", "words", "String"),
     ("entries", "exact", "Array(String)"),
     ("entries", "opted_out", "UInt8"),
     ("entries", "marketing", "Nullable(String)"),
     ("entries", "opt_out_cause", "Nullable(String)"),
+    ("entries", "derived_ms", "Int64"),
 ];
 
 /// The index of inputs by the entries and people they name, filled by

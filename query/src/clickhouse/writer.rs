@@ -34,7 +34,7 @@ use ticks_engine::{AppendOutcome, Input, Seq};
 /// The `writer` column of inputs copied by `ticks migrate`.
 pub(super) const MIGRATION_WRITER: u64 = 0;
 /// A tag is another process's while its last claim is this recent.
-const TAG_LEASE_MS: i64 = 10 * 60 * 1000;
+pub(super) const TAG_LEASE_MS: i64 = 10 * 60 * 1000;
 /// How often a process renews its claim.
 const TAG_RENEW: Duration = Duration::from_secs(60);
 /// Most inputs in one insert.

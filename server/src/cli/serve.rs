@@ -215,12 +215,7 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
             // team's would after a week.
             alert_rules.extend(demo_alert_rules()?);
         }
-        let alert_service = Arc::new(crate::alert_service::AlertService::load(
-            backend.as_ref(),
-            &alert_rules,
-            settings.alert_notify.clone(),
-            settings.alert_secret.clone(),
-        )?);
+        let alert_service = load_alerts(&backend, &settings, &alert_rules)?;
         let app = Arc::new(app::App::new(settings));
         app.set_backend(backend.clone());
         let _ = app.alerts.set(alert_service.clone());
@@ -289,7 +284,7 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
 /// `ticks serve` on ClickHouse: nothing of the log is kept here, so any
 /// number of these processes can serve one cluster. The schema is created
 /// or upgraded first; what the ClickHouse backend does not answer yet is a
-/// 501 naming it.
+/// 501 naming it. Every process loads the alert rules; one evaluates them.
 fn serve_clickhouse(
     settings: config::Settings,
     ch: &ticks_query::clickhouse::ClickHouseConfig,
@@ -335,8 +330,13 @@ fn serve_clickhouse(
             crate::rates::store_card(backend.as_ref(), crate::rates::DEFAULT, text)
                 .map_err(|e| anyhow::anyhow!("rate_card: {e:?}"))?;
         }
+        // Every process loads the deployment's rules; the one that
+        // evaluates them (see the backend's alerts) notifies.
+        let alert_service = load_alerts(&backend, &settings, &settings.alert_rules)?;
         let app = Arc::new(app::App::new(settings));
         app.set_backend(backend.clone());
+        let _ = app.alerts.set(alert_service.clone());
+        crate::alert_service::start(alert_service, backend.clone());
         let _ = app.relays.set(relays);
         app.set_ready();
         println!("ticks listening on http://{addr}");
@@ -347,6 +347,21 @@ fn serve_clickhouse(
     // The writer answers what is queued before it stops.
     drop(backend);
     result
+}
+
+/// The alert rules kept in the backend, with `rules` (the configuration's)
+/// stored over them.
+fn load_alerts(
+    backend: &Arc<dyn Backend>,
+    settings: &config::Settings,
+    rules: &[ticks_query::AlertRule],
+) -> Result<Arc<crate::alert_service::AlertService>> {
+    Ok(Arc::new(crate::alert_service::AlertService::load(
+        backend.as_ref(),
+        rules,
+        settings.alert_notify.clone(),
+        settings.alert_secret.clone(),
+    )?))
 }
 
 /// The webhook relay to each configured downstream URL, if any.
