@@ -100,9 +100,9 @@ pub use model::{
 pub use phone::{is_user_id, normalize_phone, normalize_username, number_variants};
 pub use state::{Field, Key, Value};
 pub use store::{
-    drop_derived, entry_key, redact_input, AppendCallback, Config, Contact, ContactCounts,
-    Derivation, DerivedFrom, Entry, EntryDetail, FieldValue, Identifiers, KeyBook, KeyColumn,
-    Marketing, PendingAppend, PreferenceChange, Snapshot, Store, StoreStats, StoredInput,
-    TemplatesAdded, TextColumn, Timeline, TimelineItem, WriteHealth,
+    drop_derived, entry_key, redact_input, sort_rank, AppendCallback, Config, Contact,
+    ContactCounts, Derivation, DerivedFrom, Entry, EntryDetail, FieldValue, Identifiers, KeyBook,
+    KeyColumn, Marketing, PendingAppend, PreferenceChange, Snapshot, Store, StoreStats,
+    StoredInput, TemplatesAdded, TextColumn, Timeline, TimelineItem, WriteHealth,
 };
 pub use text::{in_a_row, text_clauses, tokens, words_of, TextClause};

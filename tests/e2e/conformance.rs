@@ -408,6 +408,14 @@ fn assert_same_answers(embedded: &Server, other: &Server, ordered: bool) {
     for q in [
         "limit=70&direction=outbound",
         "limit=33&sort=recorded_at&status=read",
+        // By a column's value, then newest first.
+        "limit=60&sort=status",
+        "limit=45&sort=-template",
+        "limit=50&sort=phone",
+        "limit=40&sort=-response_code",
+        "limit=40&sort=-country&direction=outbound",
+        "limit=40&sort=engagement&direction=outbound",
+        "limit=40&sort=-correlation_id",
     ] {
         let (mut a, mut b) = (walk(embedded, q, &wa), walk(other, q, &wb));
         assert!(a.len() > 70, "{q}: one page tests no cursor");

@@ -25,7 +25,7 @@ pub use config::Config;
 pub use derive::{entry_key, redact_input, Derivation};
 pub use people::{Contact, ContactCounts, Identifiers, Marketing, PreferenceChange};
 pub use shared::{AppendCallback, DerivedFrom, WriteHealth};
-pub use snapshot::{FieldValue, KeyBook, KeyColumn, Snapshot};
+pub use snapshot::{sort_rank, FieldValue, KeyBook, KeyColumn, Snapshot};
 pub use templates::TemplatesAdded;
 pub use views::{Entry, EntryDetail, StoredInput, TextColumn, Timeline, TimelineItem};
 

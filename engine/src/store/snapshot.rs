@@ -321,6 +321,15 @@ impl<'a> Snapshot<'a> {
     }
 }
 
+/// Where the value `name` of a field that is not a text (a status, a
+/// direction, a flag) sorts among the field's values: the store sorts the
+/// log table by such a field in the order of its keys, no value first.
+/// `None` for a text field or a name the field does not have.
+pub fn sort_rank(field: Field, name: &str) -> Option<i64> {
+    let value = field.parse_value(name).ok()?;
+    plain_key(&value).map(Key::raw)
+}
+
 /// The key of a value of a field that is not a text (a status, a code, a
 /// flag...): the same in every store; `None` for a text. An engagement is
 /// its own key here (a filter's "at least" is `Snapshot::keys_of`'s).

@@ -12,10 +12,9 @@
 //! each claims a writer tag at open and every `seq` it hands out carries
 //! it, so sequence numbers never collide and order by time of receipt.
 //!
-//! What it does not answer yet (sorting by other columns) is
-//! refused with
-//! [`QueryError::Unsupported`] naming it, never an empty answer that would
-//! read as "nothing found".
+//! What it could not answer (a filter on a field it has no column for) is
+//! refused with [`QueryError::Unsupported`] naming it, never an empty
+//! answer that would read as "nothing found".
 //!
 //! Modules, from the bottom up: `client.rs` (the HTTP interface, several
 //! URLs tried in turn), `rowbinary.rs` (the `RowBinary` rows inserts and

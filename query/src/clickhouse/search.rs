@@ -11,7 +11,7 @@
 //! name, template, status, direction, codes...), the message and
 //! correlation ids, entry ids, the phone (with its other forms), the
 //! person (`contact=`), `event=`, `opted_out=`, free text (see
-//! `text_condition`), the date range, sorting by time or id, and cursors
+//! `text_condition`), the date range, sorting (by time, id or a column), and cursors
 //! (the next page's position).
 //! Anything else is refused by name (`QueryError::Unsupported`).
 
@@ -463,12 +463,41 @@ impl<'a> Latest<'a> {
     }
 }
 
+/// The log table's order, as the store's: by time and id, by id, or by a
+/// column's value (a text's bytes, no value as the empty text; another
+/// field's keys, no value first) and then newest first.
 fn order_by(q: &LogQuery) -> Result<String, QueryError> {
     let dir = if q.sort.descending { "DESC" } else { "ASC" };
+    let by_value = |value: String| format!("{value} {dir}, recorded_ms DESC, id DESC");
     match q.sort.column {
         Column::RecordedAt => Ok(format!("recorded_ms {dir}, id {dir}")),
         Column::Id => Ok(format!("id {dir}")),
-        _ => Err(unsupported("sort")),
+        Column::Phone => Ok(by_value("ifNull(phone, '')".into())),
+        Column::CorrelationId => Ok(by_value("ifNull(correlation_id, '')".into())),
+        Column::Indexed(f) => {
+            let col = column(f).ok_or_else(|| unsupported("sort"))?;
+            if f.is_text() {
+                return Ok(by_value(format!("ifNull({col}, '')")));
+            }
+            // No value sorts before every key (the store's is the least).
+            let none = -i64::MAX;
+            Ok(by_value(match f.value_names() {
+                Some(names) => {
+                    let arms: Vec<String> = names
+                        .iter()
+                        .filter_map(|n| {
+                            let rank = ticks_engine::sort_rank(f, n)?;
+                            Some(format!("ifNull({col} = {}, 0), {rank}", quote(n)))
+                        })
+                        .collect();
+                    format!(
+                        "multiIf(isNull({col}), {none}, {}, {none})",
+                        arms.join(", ")
+                    )
+                }
+                None => format!("ifNull({col}, {none})"),
+            }))
+        }
     }
 }
 
