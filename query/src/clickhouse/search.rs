@@ -965,12 +965,14 @@ fn tier_expression(
         if whole.none() {
             continue;
         }
-        let text = shared.client.query_text(&format!(
-            "SELECT id FROM {} ORDER BY id LIMIT {}{settings}",
-            whole.reading(Some("id")),
-            last.saturating_add(1)
-        ))?;
-        let ids: Vec<u64> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        let ids = select_ids(
+            shared,
+            &format!(
+                "SELECT id FROM {} ORDER BY id LIMIT {}{settings}",
+                whole.reading(Some("id")),
+                last.saturating_add(1)
+            ),
+        )?;
         // The highest tier first: a message takes the first whose start it
         // is not before.
         for t in tiers.iter().rev() {
