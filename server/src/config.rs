@@ -132,9 +132,11 @@ pub(crate) struct FileConfig {
     clickhouse_user: Option<String>,
     /// Its password.
     clickhouse_password: Option<String>,
-    /// Matching rows past which a query over ClickHouse groups every entry
-    /// instead of only those that match (default 1,000,000; see
-    /// `ClickHouseConfig::prefilter_max_rows`).
+    /// Seconds a changed entry waits before the settler settles it
+    /// (default 10, at least 1; see `ClickHouseConfig::settle_lag`).
+    clickhouse_settle_lag_seconds: Option<u64>,
+    /// No longer read (queries read settled entries since schema version
+    /// 5); accepted so that a configuration that sets it still loads.
     clickhouse_prefilter_max_rows: Option<u64>,
 }
 
@@ -260,7 +262,7 @@ fn backend_choice(
     cluster: Option<String>,
     user: Option<String>,
     password: Option<String>,
-    prefilter_max_rows: Option<u64>,
+    settle_lag_seconds: Option<u64>,
 ) -> Result<BackendChoice> {
     let plain = |s: &str| {
         !s.is_empty()
@@ -298,8 +300,11 @@ fn backend_choice(
             config.cluster = cluster;
             config.user = user;
             config.password = password;
-            if let Some(rows) = prefilter_max_rows {
-                config.prefilter_max_rows = rows;
+            if let Some(seconds) = settle_lag_seconds {
+                if seconds == 0 {
+                    bail!("clickhouse_settle_lag_seconds: must be at least 1 (an insert commits after the server stamps its change)");
+                }
+                config.settle_lag = std::time::Duration::from_secs(seconds);
             }
             Ok(BackendChoice::ClickHouse(config))
         }
@@ -444,8 +449,11 @@ impl Settings {
             file_cfg
                 .clickhouse_password
                 .or_else(|| std::env::var("TICKS_CLICKHOUSE_PASSWORD").ok()),
-            file_cfg.clickhouse_prefilter_max_rows,
+            file_cfg.clickhouse_settle_lag_seconds,
         )?;
+        if file_cfg.clickhouse_prefilter_max_rows.is_some() {
+            tracing::warn!("clickhouse_prefilter_max_rows is no longer used: queries read settled entries (see README, ClickHouse)");
+        }
         Ok(Settings {
             backend,
             retention,

@@ -267,7 +267,21 @@ fn a_purge_on_clickhouse_removes_exactly_what_it_names_and_leaves_nothing_of_it(
     };
     let data = crate::support::generated(150, 31);
     let embedded = Server::start(&tmp.path().join("embedded"), &[]);
-    let on_clickhouse = serve_on(&tmp.path().join("data"), &ch);
+    // Entries settled a second after they change, so that the purge finds
+    // them settled too.
+    let config = tmp.path().join("settling.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "backend = \"clickhouse\"\nclickhouse_url = [{:?}]\nclickhouse_settle_lag_seconds = 1\n",
+            ch.url()
+        ),
+    )
+    .unwrap();
+    let on_clickhouse = Server::start(
+        &tmp.path().join("data"),
+        &["--config", &config.to_string_lossy()],
+    );
     for s in [&embedded, &on_clickhouse] {
         let r = s
             .client
@@ -276,6 +290,13 @@ fn a_purge_on_clickhouse_removes_exactly_what_it_names_and_leaves_nothing_of_it(
             .send()
             .unwrap();
         assert_eq!(r.status(), 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ch.query("SELECT sum(sign) FROM ticks.latest").trim()
+        != ch.query("SELECT uniqExact(key) FROM ticks.entries").trim()
+    {
+        assert!(Instant::now() < deadline, "the entries were not settled");
+        std::thread::sleep(Duration::from_millis(300));
     }
     // The purged: every failed message. Their wamids must be gone from
     // every table afterwards; the others must all be there.
@@ -342,7 +363,7 @@ fn a_purge_on_clickhouse_removes_exactly_what_it_names_and_leaves_nothing_of_it(
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    let parts = ch.query("SELECT count() FROM system.parts WHERE database = 'ticks' AND active = 0 AND table IN ('inputs', 'input_index', 'entries', 'entry_ids', 'redactions')");
+    let parts = ch.query("SELECT count() FROM system.parts WHERE database = 'ticks' AND active = 0 AND table IN ('inputs', 'input_index', 'entries', 'latest', 'entry_changes', 'entry_ids', 'redactions')");
     assert_eq!(parts.trim(), "0", "replaced parts still on disk");
     for wamid in &gone {
         for (table, columns) in [
@@ -352,6 +373,11 @@ fn a_purge_on_clickhouse_removes_exactly_what_it_names_and_leaves_nothing_of_it(
             ),
             ("input_index", "ident"),
             ("entries", "key, entry"),
+            (
+                "latest",
+                "key, ifNull(wamid, ''), words, arrayStringConcat(exact, ' ')",
+            ),
+            ("entry_changes", "key"),
             ("entry_ids", "key"),
             ("redactions", "raw, events"),
         ] {

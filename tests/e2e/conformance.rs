@@ -55,11 +55,11 @@ pub(crate) fn clickhouse_config(dir: &Path, urls: &str, database: &str, cluster:
         list.join(", ")
     );
     if cluster {
-        // On the cluster every filtered query takes the form meant for
-        // filters that match millions of rows (every entry grouped with
-        // whether its latest version matches); one server keeps the
-        // default, where these tests' filters group only matching keys.
-        text.push_str("clickhouse_cluster = \"ticks\"\nclickhouse_prefilter_max_rows = 0\n");
+        // On the cluster entries are settled a second after they change,
+        // so that its queries read the settled rows while the tests run;
+        // one server keeps the default (ten seconds), where these tests
+        // read the grouped versions of fresh entries.
+        text.push_str("clickhouse_cluster = \"ticks\"\nclickhouse_settle_lag_seconds = 1\n");
     }
     std::fs::write(&path, text).expect("write the configuration");
     // A database left by an earlier run of the same test would add to it.

@@ -294,7 +294,7 @@ fn write_fold(
         .collect();
     let marketing = snapshot.column(Field::Marketing);
     let mut rows = Rows::new();
-    let mut in_rows = 0;
+    let mut in_rows: Vec<String> = Vec::new();
     derivation.each_entry(|key, mut entry| -> Result<(), ChError> {
         if purged.contains(key) {
             return Ok(());
@@ -326,22 +326,18 @@ fn write_fold(
             .and_then(|k| id_of.get(k))
             .map(|c| EntryId(c.id as u32));
         entry_row(&mut rows, key, version, id, &entry, &derived)?;
-        in_rows += 1;
-        if in_rows == ROWS_PER_INSERT {
-            let built = std::time::Instant::now();
-            shared.insert("entries", ENTRY_INSERT_COLUMNS, &rows)?;
-            written.insert_ms += built.elapsed().as_millis();
+        in_rows.push(key.to_string());
+        if in_rows.len() == ROWS_PER_INSERT {
+            written.insert_ms += insert_entries(shared, &rows, &in_rows)?;
             rows = Rows::new();
-            in_rows = 0;
+            in_rows.clear();
         }
         Ok(())
     })?;
     drop(snapshot);
-    let built = std::time::Instant::now();
-    if in_rows > 0 {
-        shared.insert("entries", ENTRY_INSERT_COLUMNS, &rows)?;
+    if !in_rows.is_empty() {
+        written.insert_ms += insert_entries(shared, &rows, &in_rows)?;
     }
-    written.insert_ms += built.elapsed().as_millis();
     written.rows_ms = started.elapsed().as_millis() - written.ids_ms - written.insert_ms;
     // A purge recorded after the check above (another process's) has
     // already run its deletions, or runs them after this insert: these
@@ -355,6 +351,29 @@ fn write_fold(
         })?;
     }
     Ok(written)
+}
+
+/// How long an insert of entries may take before its keys are marked
+/// changed again: the server stamps `entry_changes` as the insert begins,
+/// and the settler leaves a change alone for at least a second.
+const SLOW_INSERT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Inserts entry rows (of the keys `keys`); returns the milliseconds it
+/// took. An insert slower than [`SLOW_INSERT`] marks its keys changed again
+/// once it is committed, so that a settler round that read the changes
+/// before the commit does not leave them unsettled (see `settle.rs`).
+fn insert_entries(shared: &Shared, rows: &Rows, keys: &[String]) -> Result<u128, ChError> {
+    let started = std::time::Instant::now();
+    shared.insert("entries", ENTRY_INSERT_COLUMNS, rows)?;
+    let took = started.elapsed();
+    if took >= SLOW_INSERT {
+        let mut marks = Rows::new();
+        for k in keys {
+            marks.string(k.as_bytes());
+        }
+        shared.insert("entry_changes", "key", &marks)?;
+    }
+    Ok(took.as_millis())
 }
 
 /// Inputs read per query when a whole store is folded.

@@ -25,7 +25,8 @@
 //! entries), `purge.rs` (purge and erasure), `writer.rs` (the group
 //! commit of inputs and the writer tag), `derive.rs` (entries derived
 //! again after each write, their versions and ids), `templates.rs` (the
-//! template catalog, and sends derived again when it grows), `search.rs`
+//! template catalog, and sends derived again when it grows), `settle.rs`
+//! (each entry's latest row kept countable without grouping), `search.rs`
 //! (the log table as SQL over each entry's latest version).
 
 mod alerts;
@@ -37,6 +38,7 @@ mod purge;
 pub mod rowbinary;
 pub mod schema;
 mod search;
+mod settle;
 mod shared;
 mod templates;
 mod writer;
@@ -83,11 +85,9 @@ pub struct ClickHouseConfig {
     /// people have more is derived in parts (one person's history past it
     /// is folded as far as it got).
     pub max_folded_inputs: usize,
-    /// Rows (of any version) matching a filter past which a query groups
-    /// every entry with whether its latest version matches, instead of
-    /// grouping only the matching entries: those are held as a set of keys
-    /// in memory, which at 7M keys went past a server's 3.7 GiB per query.
-    pub prefilter_max_rows: u64,
+    /// How long a changed entry waits before a settler round settles it
+    /// (see `settle.rs`): longer than an insert of entries takes to commit.
+    pub settle_lag: Duration,
 }
 
 impl ClickHouseConfig {
@@ -102,7 +102,7 @@ impl ClickHouseConfig {
             timeout: Duration::from_secs(30),
             attribution_window_hours: 24,
             max_folded_inputs: 50_000,
-            prefilter_max_rows: 1_000_000,
+            settle_lag: Duration::from_secs(10),
         }
     }
 
@@ -128,6 +128,10 @@ pub struct ClickHouse {
     alerts_from: std::sync::Mutex<Option<i64>>,
     /// Whether this process evaluated the last round of alerts.
     evaluates_alerts: std::sync::atomic::AtomicBool,
+    /// How long a change waits before it is settled.
+    settle_lag: Duration,
+    /// The settler thread, once started.
+    settler: std::sync::Mutex<Option<settle::Settler>>,
 }
 
 impl From<ChError> for QueryError {
@@ -172,7 +176,6 @@ impl ClickHouse {
             info,
             config.attribution_window_hours,
             config.max_folded_inputs,
-            config.prefilter_max_rows,
         ));
         shared.reload_catalog()?;
         let writer = writer::Writer::start(shared.clone())?;
@@ -182,7 +185,30 @@ impl ClickHouse {
             adding_templates: std::sync::Mutex::new(()),
             alerts_from: std::sync::Mutex::new(None),
             evaluates_alerts: std::sync::atomic::AtomicBool::new(false),
+            settle_lag: config.settle_lag,
+            settler: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Starts settling the entries in this process whenever it holds the
+    /// deployment's settler lease (see `settle.rs`). `ticks serve` does;
+    /// a one-off command need not (its queries are exact without it).
+    pub fn start_settling(&self) {
+        if let Ok(mut settler) = self.settler.lock() {
+            if settler.is_none() {
+                *settler = Some(settle::Settler::start(
+                    self.shared.clone(),
+                    self.writer.tag(),
+                    self.settle_lag,
+                ));
+            }
+        }
+    }
+
+    /// Runs one settler round now, whoever holds the lease: for tests and
+    /// `ticks clickhouse settle`, after the lag has passed.
+    pub fn settle_now(&self) -> Result<(), QueryError> {
+        settle::round(&self.shared, self.settle_lag.as_secs().max(1) as u32).map_err(Into::into)
     }
 
     /// What the schema set-up found: the server's version, whether DDL ran
@@ -556,6 +582,9 @@ impl Backend for ClickHouse {
 
 impl Drop for ClickHouse {
     fn drop(&mut self) {
+        if let Ok(Some(settler)) = self.settler.lock().map(|mut s| s.take()) {
+            settler.stop();
+        }
         self.writer.stop();
     }
 }

@@ -120,6 +120,8 @@ fn wait_old_parts_gone(shared: &Shared) -> Result<(), QueryError> {
         "inputs",
         "input_index",
         "entries",
+        "latest",
+        "entry_changes",
         "entry_ids",
         "redactions",
     ]
@@ -264,6 +266,7 @@ fn erase(shared: &Shared, purge: Seq, keys: &[String]) -> Result<(), QueryError>
     delete_where_in(shared, "inputs", "seq", &seq_values)?;
     delete_where_in(shared, "input_index", "seq", &seq_values)?;
     delete_where_in(shared, "entries", "key", &key_values)?;
+    delete_where_in(shared, "entry_changes", "key", &key_values)?;
     // The survivors' inputs back under their own seq, once (a resumed
     // purge finds some back already).
     let t = shared.table("inputs");
@@ -289,7 +292,43 @@ fn erase(shared: &Shared, purge: Seq, keys: &[String]) -> Result<(), QueryError>
     )?;
     delete_where_in(shared, "redactions", "purge", &[purge.0.to_string()])?;
     delete_where_in(shared, "entry_ids", "key", &key_values)?;
+    // Last, so that a settler statement that read `entries` before the
+    // purge was recorded has most likely ended (one still running is
+    // caught by the settler itself: see `unsettle_purged`).
+    delete_where_in(shared, "latest", "key", &key_values)?;
     Ok(())
+}
+
+/// How many keys were ever purged: the settler compares it before and
+/// after a round.
+pub(super) fn purged_count(shared: &Shared) -> Result<u64, ChError> {
+    let t = shared.table("purged_keys");
+    Ok(shared
+        .client
+        .query_text(&format!("SELECT count() FROM {t}"))?
+        .trim()
+        .parse()
+        .unwrap_or(0))
+}
+
+/// Deletes the settled rows of every purged key: run by a settler round
+/// during which a purge was recorded (the round may have copied a purged
+/// entry's row after the purge deleted it).
+pub(super) fn unsettle_purged(shared: &Shared) -> Result<(), QueryError> {
+    let (l, p) = (shared.table("latest"), shared.table("purged_keys"));
+    let bytes = shared.client.query(&format!(
+        "SELECT DISTINCT key FROM {l} WHERE lower(hex(SHA256(key))) GLOBAL IN (SELECT hash FROM {p}){} FORMAT RowBinary",
+        shared.select_settings()
+    ))?;
+    let mut r = Reader::new(&bytes);
+    let mut keys = Vec::new();
+    while !r.is_done() {
+        let key = r
+            .string()
+            .map_err(|_| failed("a settled key could not be read"))?;
+        keys.push(quote(&String::from_utf8_lossy(key)));
+    }
+    delete_where_in(shared, "latest", "key", &keys)
 }
 
 /// Waits until the replaced parts are gone, then records the erasure as
@@ -371,6 +410,8 @@ pub(super) fn purged_among(shared: &Shared, keys: &[&String]) -> Result<HashSet<
 pub(super) fn delete_entries_of(shared: &Shared, keys: &HashSet<String>) -> Result<(), QueryError> {
     let values: Vec<String> = keys.iter().map(|k| quote(k)).collect();
     delete_where_in(shared, "entries", "key", &values)?;
+    delete_where_in(shared, "latest", "key", &values)?;
+    delete_where_in(shared, "entry_changes", "key", &values)?;
     delete_where_in(shared, "entry_ids", "key", &values)
 }
 

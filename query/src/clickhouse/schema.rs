@@ -9,6 +9,8 @@
 //! | `writers` | MergeTree by tag | the tags of the processes that write (a tag is part of every `seq` a process hands out) |
 //! | `input_index` | MergeTree by ident | which inputs hold events of an entry (`k:` key), name a person (`p:` identifier) or quote a message (`q:` wamid); a materialized view of `inputs` |
 //! | `entries` | ReplacingMergeTree(`version`) by key | each entry as the engine's fold derives it, with the columns filters read; the largest version is the entry |
+//! | `entry_changes` | MergeTree by time and key | when each key's entry was written (a materialized view of `entries`, stamped with the server's clock): which entries changed since the settler's last round |
+//! | `latest` | VersionedCollapsingMergeTree(`sign`, `version`) by key | each entry's latest row as the settler last saw it, with a cancel row (`sign` -1) for each state it replaced: counted by `sum(sign)`, with no grouping (see `settle.rs`) |
 //! | `entry_ids` | MergeTree by key | the id of each entry: the smallest any process gave it |
 //! | `id_blocks` | MergeTree by block | blocks of 4,096 ids, each claimed by one process |
 //! | `purged_keys` | MergeTree by hash | the SHA-256 of each purged entry's key: a redelivery never derives it again |
@@ -34,13 +36,14 @@
 use super::client::{ident, quote, ChError, Client};
 
 /// The schema version this build creates; `meta` records it.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
-/// The columns of `entries`: the key, the version (how many inputs the
-/// derivation folded, then how many ids were given: see `derive.rs`), the id, then the values filters and sorts read,
-/// then the whole entry (msgpack), then what version 2 added (see
-/// [`ADDED_COLUMNS`]).
-pub(super) const ENTRY_COLUMNS: &str = "key String, version UInt64, id UInt64, purged UInt8, \
+/// The columns of an entry's row but its key, version and the entry
+/// itself: the values filters, sorts and groupings read. Both `entries`
+/// and `latest` have them.
+macro_rules! value_columns {
+    () => {
+        "id UInt64, purged UInt8, \
 direction String, status String, recorded_ms Int64, \
 category Nullable(String), name Nullable(String), template Nullable(String), \
 language Nullable(String), recipient_type Nullable(String), \
@@ -51,9 +54,42 @@ country Nullable(String), wamid Nullable(String), correlation_id Nullable(String
 phone Nullable(String), session Nullable(String), source Nullable(String), \
 attribution Nullable(String), billable Nullable(String), engagement Nullable(String), \
 reached Nullable(String), \
-response_code Nullable(Int64), error_code Nullable(Int64), entry String, \
+response_code Nullable(Int64), error_code Nullable(Int64), \
 words String, exact Array(String), opted_out UInt8, marketing Nullable(String), \
-opt_out_cause Nullable(String), derived_ms Int64";
+opt_out_cause Nullable(String), derived_ms Int64"
+    };
+}
+
+/// The columns of `entries`: the key, the version (how many inputs the
+/// derivation folded, then how many ids were given: see `derive.rs`), the
+/// whole entry (msgpack), then the values (see [`ADDED_COLUMNS`] for what
+/// came after version 1).
+pub(super) const ENTRY_COLUMNS: &str = concat!(
+    "key String, version UInt64, entry String, ",
+    value_columns!()
+);
+
+/// The columns of `latest`: an entry's key, version and values, and the
+/// sign of the row (1 a state, -1 the cancel of a state written before).
+pub(super) const LATEST_COLUMNS: &str =
+    concat!("key String, version UInt64, sign Int8, ", value_columns!());
+
+/// The names of `latest`'s columns but the sign, in order: what the settler
+/// copies from `entries` and between its own rows.
+pub(super) fn latest_value_names() -> Vec<&'static str> {
+    column_names(LATEST_COLUMNS)
+        .into_iter()
+        .filter(|c| *c != "sign")
+        .collect()
+}
+
+/// The names in a list of column declarations (`name Type, ...`).
+fn column_names(declared: &'static str) -> Vec<&'static str> {
+    declared
+        .split(", ")
+        .filter_map(|d| d.split_whitespace().next())
+        .collect()
+}
 
 /// Columns added to a table after version 1, in order: an older table gets
 /// them by `ALTER TABLE ... ADD COLUMN` (its rows read them as empty until
@@ -90,6 +126,16 @@ fn index_rows(table: &str) -> String {
         "SELECT arrayJoin(arrayConcat(arrayMap(k -> concat('k:', k), keys), arrayMap(p -> concat('p:', p), people), \
 arrayMap(q -> concat('q:', q), links))) AS ident, seq, received_ms, keys, people, links, \
 if(substring(ident, 1, 2) = 'k:', events, '') AS events FROM {table}"
+    )
+}
+
+/// The record of when each entry row was written, filled by ClickHouse in
+/// the insert of the rows (a materialized view), stamped with the clock of
+/// the server that stores them.
+fn changes_view(db: &str, on: &str, suffix: &str) -> String {
+    format!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.entry_changes_mv{on} TO {db}.entry_changes{suffix} \
+AS SELECT toUInt32(now()) AS at, key FROM {db}.entries{suffix}"
     )
 }
 
@@ -144,6 +190,19 @@ SETTINGS old_parts_lifetime = 60",
         name: "entries",
         columns: ENTRY_COLUMNS,
         engine: "ReplacingMergeTree(version) ORDER BY key SETTINGS old_parts_lifetime = 60",
+        shard_by: "cityHash64(key)",
+    },
+    Table {
+        name: "latest",
+        columns: LATEST_COLUMNS,
+        engine: "VersionedCollapsingMergeTree(sign, version) ORDER BY key SETTINGS old_parts_lifetime = 60",
+        shard_by: "cityHash64(key)",
+    },
+    Table {
+        name: "entry_changes",
+        columns: "at UInt32 DEFAULT toUInt32(now()), key String",
+        engine: "MergeTree PARTITION BY toYYYYMMDD(toDateTime(at)) ORDER BY (at, key) \
+SETTINGS old_parts_lifetime = 60",
         shard_by: "cityHash64(key)",
     },
     Table {
@@ -231,8 +290,10 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
         Layout::Cluster(_) => client.urls().iter().map(|u| client.node(u)).collect(),
     };
     let mut rebuilt = false;
+    let mut unrecorded = false;
     for node in &nodes {
         rebuilt |= drop_old_index(node, &db, layout)?;
+        unrecorded |= !has_table(node, &db, &local_name("entry_changes", layout))?;
     }
     if distributed_ddl || *layout == Layout::Single {
         for sql in &statements {
@@ -247,16 +308,25 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
             upgrade(node, &db, layout, false)?;
         }
     }
+    let suffix = match layout {
+        Layout::Single => "",
+        Layout::Cluster(_) => "_local",
+    };
     if rebuilt {
         // Each node indexes the inputs it holds.
-        let suffix = match layout {
-            Layout::Single => "",
-            Layout::Cluster(_) => "_local",
-        };
         for node in &nodes {
             node.query(&format!(
                 "INSERT INTO {db}.input_index{suffix} {}",
                 index_rows(&format!("{db}.inputs{suffix}"))
+            ))?;
+        }
+    }
+    if unrecorded {
+        // Entries written before version 5: changed at the dawn of time, so
+        // that the settler's first round settles them all.
+        for node in &nodes {
+            node.query(&format!(
+                "INSERT INTO {db}.entry_changes{suffix} (at, key) SELECT toUInt32(1), key FROM {db}.entries{suffix}"
             ))?;
         }
     }
@@ -271,6 +341,24 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
         version,
         distributed_ddl,
     })
+}
+
+/// A table's name on one server: on a cluster, its local table's.
+fn local_name(table: &str, layout: &Layout) -> String {
+    match layout {
+        Layout::Single => table.to_string(),
+        Layout::Cluster(_) => format!("{table}_local"),
+    }
+}
+
+/// Whether `node` has the table `name` in the database.
+fn has_table(node: &Client, db: &str, name: &str) -> Result<bool, ChError> {
+    let found = node.query_text(&format!(
+        "SELECT count() FROM system.tables WHERE database = {} AND name = {}",
+        quote(db.trim_matches('`')),
+        quote(name)
+    ))?;
+    Ok(found.trim() != "0")
 }
 
 /// Drops an `input_index` of before version 3 (identifiers and seqs only)
@@ -358,6 +446,7 @@ fn statements(db: &str, layout: &Layout, distributed_ddl: bool) -> Result<Vec<St
                 ));
             }
             out.push(index_view(db, "", ""));
+            out.push(changes_view(db, "", ""));
         }
         Layout::Cluster(cluster) => {
             let cluster_ident =
@@ -381,6 +470,7 @@ fn statements(db: &str, layout: &Layout, distributed_ddl: bool) -> Result<Vec<St
             }
             // Each shard indexes the inputs it holds.
             out.push(index_view(db, &on, "_local"));
+            out.push(changes_view(db, &on, "_local"));
         }
     }
     Ok(out)
@@ -417,6 +507,8 @@ mod tests {
             "inputs",
             "input_index",
             "entries",
+            "latest",
+            "entry_changes",
             "entry_ids",
             "redactions",
         ] {

@@ -306,11 +306,11 @@ fn conditions(shared: &Shared, q: &LogQuery) -> Result<String, QueryError> {
     })
 }
 
-/// Every column of `entries` but the key, the version and the entry
-/// itself: what a query of the latest versions may read, each as `argMax`
-/// of the latest version. The entry is read for the page's ids only:
-/// carrying it through the grouping of every match cost 90 of 91 ms on a
-/// page of all 32,000 entries of a 30k-message store.
+/// Every column of `entries` but the key, the version, the entry itself
+/// and its text: what a query of the latest versions may read. The entry
+/// is read for the page's ids only: carrying it through the grouping of
+/// every match cost 90 of 91 ms on a page of all 32,000 entries of a
+/// 30k-message store.
 const LATEST_COLUMNS: [&str; 34] = [
     "id",
     "purged",
@@ -350,7 +350,7 @@ const LATEST_COLUMNS: [&str; 34] = [
 
 /// What free text reads, carried through the grouping only when a query
 /// has text.
-const LATEST_TEXT: &str = "argMax(words, version) AS words, argMax(exact, version) AS exact";
+const TEXT_COLUMNS: [&str; 2] = ["words", "exact"];
 
 /// Whether `sql` names `column` as a whole word (not inside a longer name).
 fn names(sql: &str, column: &str) -> bool {
@@ -364,104 +364,130 @@ fn names(sql: &str, column: &str) -> bool {
 
 /// The entries a query's condition selects, as the latest version of
 /// each: what counts, pages and groupings read.
+///
+/// Two sources (see `settle.rs`): the settled rows of `latest` for the
+/// keys not changed since the settler's watermark, and `entries` grouped
+/// by key (`argMax`) for the keys changed since (the fresh ones). A count
+/// sums the settled rows' signs (no grouping at all); rows are the settled
+/// states that are not cancelled, grouped by key and version among the
+/// matching rows only.
 struct Latest<'a> {
     shared: &'a Shared,
     q: &'a LogQuery,
     cond: &'a str,
-    /// Rows of any version that match `cond` (`None`: no filter).
-    matching: Option<u64>,
+    /// The keys changed since the watermark, as a subquery.
+    fresh: String,
 }
 
 impl<'a> Latest<'a> {
-    /// The entries that match `cond`, after one count of the rows of any
-    /// version that match it, which chooses the form of the subquery.
+    /// The entries that match `cond`.
     fn of(shared: &'a Shared, q: &'a LogQuery, cond: &'a str) -> Result<Latest<'a>, QueryError> {
-        let matching = if cond == "1" {
-            None
-        } else {
-            let t = shared.table("entries");
-            Some(shared.count(&format!("SELECT count() FROM {t} WHERE {cond}"))?)
-        };
+        let watermark = super::settle::watermark(shared)?;
         Ok(Latest {
             shared,
             q,
             cond,
-            matching,
+            fresh: super::settle::fresh_keys(shared, watermark),
         })
     }
 
-    /// Whether no row of any version matches: then no entry does.
-    fn none(&self) -> bool {
-        self.matching == Some(0)
+    /// The columns a reading carries: `purged`, those the condition and
+    /// `reads` (the SQL that reads the subquery, `None` for every column)
+    /// name, and the text's when the query has text.
+    fn carried(&self, reads: Option<&str>) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = LATEST_COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| {
+                *c == "purged" || names(self.cond, c) || reads.is_none_or(|sql| names(sql, c))
+            })
+            .collect();
+        if self.q.text.is_some() {
+            out.extend(TEXT_COLUMNS);
+        }
+        out
     }
 
-    /// The latest rows of the matching entries, as a subquery with the
-    /// columns the condition and `reads` (the SQL that reads the subquery,
-    /// `None` for every column) name. Each column carried is an `argMax`
-    /// state per key: with all 32 of them, a count over the 10.7M entries
-    /// of a 10M store went past the server's 3.7 GiB per query.
-    ///
-    /// Two forms: when few rows match, only their keys are grouped (`key
-    /// IN` the matching keys, and the condition applied again to the
-    /// latest version); when many do, every key is grouped with whether
-    /// its latest version matches, which needs no set of keys.
+    /// The fresh entries' latest rows with the columns `carried`, grouped
+    /// from `entries` (a subquery).
+    fn fresh_rows(&self, carried: &[&str]) -> String {
+        let t = self.shared.table("entries");
+        let columns: Vec<String> = carried
+            .iter()
+            .map(|c| format!("argMax({c}, version) AS {c}"))
+            .collect();
+        format!(
+            "SELECT key, {} FROM {t} WHERE key IN ({}) GROUP BY key",
+            columns.join(", "),
+            self.fresh
+        )
+    }
+
+    /// The latest rows of the matching entries, as a subquery (then a
+    /// `WHERE`, which callers may extend with `AND`) with the key and the
+    /// columns [`Latest::carried`] names.
     fn reading(&self, reads: Option<&str>) -> String {
-        let (t, cond) = (self.shared.table("entries"), self.cond);
-        let text = if self.q.text.is_some() {
-            format!(", {LATEST_TEXT}")
-        } else {
-            String::new()
-        };
-        let chosen = |also: &str| -> Vec<&str> {
-            LATEST_COLUMNS
-                .iter()
-                .copied()
-                .filter(|c| {
-                    *c == "purged" || names(also, c) || reads.is_none_or(|sql| names(sql, c))
-                })
-                .collect()
-        };
-        let carried = |also: &str| {
-            chosen(also)
-                .iter()
-                .map(|c| format!("argMax({c}, version) AS {c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        match self.matching {
-            None => format!(
-                "(SELECT key, {}{text} FROM {t} GROUP BY key) WHERE purged = 0",
-                carried("")
-            ),
-            Some(rows) if rows <= self.shared.prefilter_max_rows => format!(
-                "(SELECT key, {}{text} FROM {t} WHERE key IN (SELECT key FROM {t} WHERE {cond}) GROUP BY key) WHERE purged = 0 AND {cond}",
-                carried(cond)
-            ),
-            Some(_) => {
-                // The rows are read with the columns named, not `*`, so
-                // that the entries themselves are never read.
-                let read = if self.q.text.is_some() {
-                    "words, exact, "
-                } else {
-                    ""
-                };
-                format!(
-                    "(SELECT key, argMax(matches, version) AS matched, {}{text} FROM (SELECT key, version, {read}{}, {cond} AS matches FROM {t}) GROUP BY key HAVING matched = 1) WHERE purged = 0",
-                    carried(""),
-                    chosen("").join(", ")
-                )
-            }
-        }
+        let (l, cond) = (self.shared.table("latest"), self.cond);
+        let carried = self.carried(reads);
+        let read = carried.join(", ");
+        let anys: Vec<String> = carried.iter().map(|c| format!("any({c}) AS {c}")).collect();
+        // The settled rows are filtered in a subquery of their own, so
+        // that the aliases of the grouping (each column's own name) do not
+        // stand for the columns in the condition.
+        format!(
+            "(SELECT key, {} FROM (SELECT key, version, sign, {read} FROM {l} WHERE ({cond}) AND key NOT IN ({})) \
+GROUP BY key, version HAVING sum(sign) > 0 UNION ALL {}) WHERE purged = 0 AND ({cond})",
+            anys.join(", "),
+            self.fresh,
+            self.fresh_rows(&carried)
+        )
     }
 
-    /// How many entries match.
+    /// The rows of the matching entries with their signs, as a subquery
+    /// (then a `WHERE`, which callers may extend with `AND`) with the
+    /// columns [`Latest::carried`] names and `sign`: the settled rows as
+    /// they are (a state and its cancel both), the fresh entries' latest
+    /// rows with sign 1. What a grouping counts with [`NET`] (and keeps
+    /// with [`KEEP_NET`]), without grouping versions.
+    fn signed(&self, reads: Option<&str>) -> String {
+        let (l, cond) = (self.shared.table("latest"), self.cond);
+        let carried = self.carried(reads);
+        let read = carried.join(", ");
+        format!(
+            "(SELECT key, {read}, sign FROM {l} WHERE purged = 0 AND ({cond}) AND key NOT IN ({}) \
+UNION ALL SELECT key, {read}, toInt8(1) AS sign FROM ({}) WHERE purged = 0 AND ({cond})) WHERE 1",
+            self.fresh,
+            self.fresh_rows(&carried)
+        )
+    }
+
+    /// How many entries match: the settled rows' signs summed, and the
+    /// fresh entries counted.
     fn count(&self) -> Result<u64, QueryError> {
-        if self.none() {
-            return Ok(0);
-        }
-        count_of(self.shared, &self.reading(Some("")))
+        let (l, cond) = (self.shared.table("latest"), self.cond);
+        let fresh = self.fresh_rows(&self.carried(Some("")));
+        let total: i64 = self
+            .shared
+            .client
+            .query_text(&format!(
+                "SELECT sum(n) FROM (SELECT sum(sign) AS n FROM {l} WHERE purged = 0 AND ({cond}) AND key NOT IN ({}) \
+UNION ALL SELECT toInt64(count()) AS n FROM ({fresh}) WHERE purged = 0 AND ({cond})){}",
+                self.fresh,
+                self.shared.select_settings()
+            ))?
+            .trim()
+            .parse()
+            .map_err(|_| QueryError::Backend("ClickHouse answered a count that is not a number".into()))?;
+        Ok(total.max(0) as u64)
     }
 }
+
+/// How many entries a group of [`Latest::signed`] rows holds.
+const NET: &str = "toUInt64(sum(sign))";
+
+/// What a grouping of [`Latest::signed`] rows ends with: a group whose
+/// states were all cancelled holds no entry.
+const KEEP_NET: &str = " HAVING sum(sign) > 0";
 
 /// The log table's order, as the store's: by time and id, by id, or by a
 /// column's value (a text's bytes, no value as the empty text; another
@@ -567,9 +593,6 @@ pub(super) fn sorted_ids(shared: &Shared, q: &LogQuery) -> Result<Vec<u32>, Quer
     let cond = conditions(shared, q)?;
     let order = order_by(q)?;
     let matching = Latest::of(shared, q, &cond)?;
-    if matching.none() {
-        return Ok(Vec::new());
-    }
     let latest = matching.reading(Some(&format!("id {order}")));
     select_ids(
         shared,
@@ -644,9 +667,9 @@ pub(super) fn stats(shared: &Shared, q: &LogQuery, by: GroupBy) -> Result<Stats,
     let groups = match by {
         GroupBy::Field(field) => {
             let col = column(field).ok_or_else(|| unsupported("group_by"))?;
-            let latest = matching.reading(Some(col));
+            let signed = matching.signed(Some(col));
             let bytes = shared.client.query(&format!(
-                "SELECT {col}, count() AS n FROM {latest} GROUP BY {col} ORDER BY n DESC{settings} FORMAT RowBinary"
+                "SELECT {col}, {NET} AS n FROM {signed} GROUP BY {col}{KEEP_NET} ORDER BY n DESC{settings} FORMAT RowBinary"
             ))?;
             let mut r = Reader::new(&bytes);
             let mut groups = Vec::new();
@@ -660,14 +683,14 @@ pub(super) fn stats(shared: &Shared, q: &LogQuery, by: GroupBy) -> Result<Stats,
         GroupBy::Day | GroupBy::Hour => {
             // Minutes in SQL, local buckets here: every zone's offset is a
             // whole number of minutes, and the buckets are the store's.
-            let latest = matching.reading(Some("recorded_ms"));
+            let signed = matching.signed(Some("recorded_ms"));
             let interval = if by == GroupBy::Day {
                 Interval::Day
             } else {
                 Interval::Hour
             };
             let text = shared.client.query_text(&format!(
-                "SELECT intDiv(recorded_ms, 60000) AS minute, count() FROM {latest} GROUP BY minute{settings}"
+                "SELECT intDiv(recorded_ms, 60000) AS minute, {NET} FROM {signed} GROUP BY minute{KEEP_NET}{settings}"
             ))?;
             let bucketer = Bucketer::new(&q.tz, interval);
             let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
@@ -723,7 +746,8 @@ pub(super) fn report_groups(
     options: &ReportOptions,
 ) -> Result<ReportGroups, QueryError> {
     let cond = conditions(shared, q)?;
-    let latest = Latest::of(shared, q, &cond)?.reading(None);
+    let matching = Latest::of(shared, q, &cond)?;
+    let signed = matching.signed(None);
     let settings = shared.select_settings();
     let columns = |fields: &[Field]| -> Result<Vec<&'static str>, QueryError> {
         fields
@@ -742,7 +766,7 @@ pub(super) fn report_groups(
             (format!("{lead} AS lead, "), "lead, ".to_string())
         };
         let bytes = shared.client.query(&format!(
-            "SELECT {lead_select}{cols}, count() FROM {latest}{only} GROUP BY {lead_group}{cols}{settings} FORMAT RowBinary"
+            "SELECT {lead_select}{cols}, {NET} FROM {signed}{only} GROUP BY {lead_group}{cols}{KEEP_NET}{settings} FORMAT RowBinary"
         ))?;
         let mut r = Reader::new(&bytes);
         let mut out = Vec::new();
@@ -760,7 +784,7 @@ pub(super) fn report_groups(
         }
         Ok(out)
     };
-    let total = count_of(shared, &latest)?;
+    let total = matching.count()?;
     let wanted = options.sections;
     let (counts, messages, minutes) = (
         wanted.counts,
@@ -803,11 +827,6 @@ pub(super) fn report_groups(
     })
 }
 
-/// How many rows `latest` (a [`Latest::reading`] subquery) has.
-fn count_of(shared: &Shared, latest: &str) -> Result<u64, QueryError> {
-    shared.count(&format!("SELECT count() FROM {latest}"))
-}
-
 /// The matching outbound entries counted in groups of what the cost
 /// section reads (`cost::cost_from_rows` prices them): by UTC hour, and by
 /// minute in the hours the zone splits between two buckets, with each
@@ -820,10 +839,8 @@ pub(super) fn cost_rows(
 ) -> Result<Vec<CostRow>, QueryError> {
     let cond = conditions(shared, q)?;
     let matching = Latest::of(shared, q, &cond)?;
-    if matching.none() {
-        return Ok(Vec::new());
-    }
     let latest = format!("{} AND direction = 'outbound'", matching.reading(None));
+    let signed = format!("{} AND direction = 'outbound'", matching.signed(None));
     let settings = shared.select_settings();
     let group = column(options.group).ok_or_else(|| unsupported(options.group.name()))?;
     let tier = tier_expression(shared, &latest, options.rate_card.as_deref())?;
@@ -834,9 +851,9 @@ pub(super) fn cost_rows(
              toUInt8(ifNull(reached IN ('delivered', 'read'), 0)) AS was_delivered, \
              toUInt8(ifNull(reached = 'read', 0)) AS was_read, \
              toUInt8(ifNull(engagement IN ('replied', 'replied_and_clicked'), 0)) AS was_replied, \
-             toUInt64({tier}) AS tier_reached, count() \
-             FROM {latest}{only} \
-             GROUP BY hour_ms, at_ms, {group}, country, pricing_category, billable, pricing_type, was_delivered, was_read, was_replied, tier_reached{settings} FORMAT RowBinary"
+             toUInt64({tier}) AS tier_reached, {NET} \
+             FROM {signed}{only} \
+             GROUP BY hour_ms, at_ms, {group}, country, pricing_category, billable, pricing_type, was_delivered, was_read, was_replied, tier_reached{KEEP_NET}{settings} FORMAT RowBinary"
         ))?;
         let text = |v: FieldValue| match v {
             FieldValue::Text(t) => Some(t),
@@ -962,9 +979,6 @@ fn tier_expression(
             quote(&category)
         );
         let whole = Latest::of(shared, &unfiltered, &cond)?;
-        if whole.none() {
-            continue;
-        }
         let ids = select_ids(
             shared,
             &format!(
@@ -1001,13 +1015,12 @@ pub(super) fn health_rows(
     let events = template_events(shared)?;
     let cond = conditions(shared, q)?;
     let matching = Latest::of(shared, q, &cond)?;
-    if matching.none() {
-        return Ok((Vec::new(), Vec::new(), events));
-    }
     let latest = matching.reading(None);
     let settings = shared.select_settings();
-    let with_template =
-        format!("{latest} AND isNotNull(template) AND direction IN ('outbound', 'inbound')");
+    let with_template = format!(
+        "{} AND isNotNull(template) AND direction IN ('outbound', 'inbound')",
+        matching.signed(None)
+    );
     let rows = |at: &str, only: &str| -> Result<Vec<HealthRow>, QueryError> {
         let bytes = shared.client.query(&format!(
             "SELECT {HOUR_MS_SQL} AS hour_ms, {at} AS at_ms, template, language, \
@@ -1017,9 +1030,9 @@ pub(super) fn health_rows(
              toUInt8(status IN ('failed', 'rejected', 'no_response')) AS was_failed, error_code, \
              toUInt8(multiIf(direction = 'outbound' OR isNull(attribution), 0, \
                  ifNull(content_type = 'link_click', 0), 1, isNotNull(button), 2, \
-                 ifNull(attribution = 'quoted', 0), 3, 4)) AS answer_kind, count() \
+                 ifNull(attribution = 'quoted', 0), 3, 4)) AS answer_kind, {NET} \
              FROM {with_template}{only} \
-             GROUP BY hour_ms, at_ms, template, language, was_sent, was_delivered, was_read, was_failed, error_code, answer_kind{settings} FORMAT RowBinary"
+             GROUP BY hour_ms, at_ms, template, language, was_sent, was_delivered, was_read, was_failed, error_code, answer_kind{KEEP_NET}{settings} FORMAT RowBinary"
         ))?;
         let mut r = Reader::new(&bytes);
         let mut out = Vec::new();
@@ -1072,7 +1085,7 @@ pub(super) fn health_rows(
     let unfiltered = LogQuery::default();
     let stops = Latest::of(shared, &unfiltered, "isNotNull(opt_out_cause)")?;
     let mut opt_outs = Vec::new();
-    if !stops.none() {
+    {
         let bytes = shared.client.query(&format!(
             "SELECT opt_out_cause, recorded_ms FROM {} AND recorded_ms >= {from_ms}{settings} FORMAT RowBinary",
             stops.reading(Some("opt_out_cause, recorded_ms"))
@@ -1156,9 +1169,6 @@ pub(super) fn changed_matching(
         conditions(shared, q)?
     );
     let latest = Latest::of(shared, q, &cond)?;
-    if latest.none() {
-        return Ok(roaring::RoaringBitmap::new());
-    }
     let sql = format!(
         "SELECT id FROM {}{}",
         latest.reading(Some("id")),

@@ -34,8 +34,6 @@ pub(super) struct Shared {
     pub(super) attribution_window_hours: u32,
     /// Most inputs one derivation folds (`ClickHouseConfig::max_folded_inputs`).
     pub(super) max_folded: usize,
-    /// See `ClickHouseConfig::prefilter_max_rows`.
-    pub(super) prefilter_max_rows: u64,
     fault: Mutex<Option<String>>,
     failures: AtomicU64,
     /// The template catalog as last read, and when.
@@ -50,7 +48,6 @@ impl Shared {
         info: SchemaInfo,
         attribution_window_hours: u32,
         max_folded: usize,
-        prefilter_max_rows: u64,
     ) -> Shared {
         Shared {
             client,
@@ -59,7 +56,6 @@ impl Shared {
             info,
             attribution_window_hours,
             max_folded: max_folded.max(1),
-            prefilter_max_rows,
             fault: Mutex::new(None),
             failures: AtomicU64::new(0),
             catalog: Mutex::new(None),

@@ -308,6 +308,7 @@ fn serve_clickhouse(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    clickhouse.start_settling();
     let clickhouse = Arc::new(clickhouse);
     {
         // A purge that did not finish erasing (a crash, ClickHouse down
