@@ -464,22 +464,99 @@ UNION ALL SELECT key, {read}, toInt8(1) AS sign FROM ({}) WHERE purged = 0 AND (
     /// How many entries match: the settled rows' signs summed, and the
     /// fresh entries counted.
     fn count(&self) -> Result<u64, QueryError> {
+        Ok(self.tally()?.0)
+    }
+
+    /// How many entries match, and how many cancel rows match: each hides
+    /// one settled state from a page (see [`Latest::page_keys`]).
+    fn tally(&self) -> Result<(u64, u64), QueryError> {
         let (l, cond) = (self.shared.table("latest"), self.cond);
         let fresh = self.fresh_rows(&self.carried(Some("")));
-        let total: i64 = self
-            .shared
-            .client
-            .query_text(&format!(
-                "SELECT sum(n) FROM (SELECT sum(sign) AS n FROM {l} WHERE purged = 0 AND ({cond}) AND key NOT IN ({}) \
-UNION ALL SELECT toInt64(count()) AS n FROM ({fresh}) WHERE purged = 0 AND ({cond})){}",
-                self.fresh,
-                self.shared.select_settings()
-            ))?
-            .trim()
-            .parse()
-            .map_err(|_| QueryError::Backend("ClickHouse answered a count that is not a number".into()))?;
-        Ok(total.max(0) as u64)
+        let text = self.shared.client.query_text(&format!(
+            "SELECT sum(n), sum(c) FROM (SELECT sum(sign) AS n, toInt64(countIf(sign = -1)) AS c FROM {l} \
+WHERE purged = 0 AND ({cond}) AND key NOT IN ({}) \
+UNION ALL SELECT toInt64(count()) AS n, toInt64(0) AS c FROM ({fresh}) WHERE purged = 0 AND ({cond})){}",
+            self.fresh,
+            self.shared.select_settings()
+        ))?;
+        let mut numbers = text.trim().split('\t').map(|n| n.parse::<i64>());
+        match (numbers.next(), numbers.next()) {
+            (Some(Ok(total)), Some(Ok(cancels))) => {
+                Ok((total.max(0) as u64, cancels.max(0) as u64))
+            }
+            _ => Err(QueryError::Backend(format!(
+                "ClickHouse answered {text:?} to a count"
+            ))),
+        }
     }
+
+    /// The keys of the page `offset`, `limit` in `order`, read from the
+    /// first settled states in that order rather than from all matches:
+    /// of the first `offset + limit + cancels` state rows that match, at
+    /// most `cancels` are cancelled, so the page's settled entries are all
+    /// among them. `None` when the candidates fell short (a state settled
+    /// twice at a lease's hand-over): then the caller groups every match.
+    fn page_keys(
+        &self,
+        order: &str,
+        offset: usize,
+        limit: usize,
+        cancels: u64,
+        expected: usize,
+    ) -> Result<Option<Vec<String>>, QueryError> {
+        let (l, cond) = (self.shared.table("latest"), self.cond);
+        let settings = self.shared.select_settings();
+        let wanted = (offset + limit) as u64 + cancels + 16;
+        if wanted > 20_000 {
+            return Ok(None);
+        }
+        let top = self.shared.client.query(&format!(
+            "SELECT key, version FROM {l} WHERE sign = 1 AND purged = 0 AND ({cond}) AND key NOT IN ({}) \
+ORDER BY {order} LIMIT {wanted}{settings} FORMAT RowBinary",
+            self.fresh
+        ))?;
+        let mut r = Reader::new(&top);
+        let (mut keys, mut pairs) = (BTreeSet::new(), Vec::new());
+        while !r.is_done() {
+            let bad = |_| QueryError::Backend("a candidate row could not be read".into());
+            let key = quote(&String::from_utf8_lossy(r.string().map_err(bad)?));
+            pairs.push(format!("({key}, {})", r.u64().map_err(bad)?));
+            keys.insert(key);
+        }
+        let carried = self.carried(Some(order));
+        let read = carried.join(", ");
+        let anys: Vec<String> = carried.iter().map(|c| format!("any({c}) AS {c}")).collect();
+        let settled = if pairs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "SELECT key, {} FROM (SELECT key, version, sign, {read} FROM {l} \
+WHERE key IN ({}) AND (key, version) IN ({})) GROUP BY key, version HAVING sum(sign) > 0 UNION ALL ",
+                anys.join(", "),
+                keys.into_iter().collect::<Vec<_>>().join(", "),
+                pairs.join(", ")
+            )
+        };
+        let bytes = self.shared.client.query(&format!(
+            "SELECT key FROM ({settled}{}) WHERE purged = 0 AND ({cond}) ORDER BY {order} LIMIT {offset}, {limit}{settings} FORMAT RowBinary",
+            self.fresh_rows(&carried)
+        ))?;
+        let found = read_keys(&bytes)?;
+        Ok((found.len() >= expected).then_some(found))
+    }
+}
+
+/// The keys a `SELECT key ... FORMAT RowBinary` answers, in its order.
+fn read_keys(bytes: &[u8]) -> Result<Vec<String>, QueryError> {
+    let mut r = Reader::new(bytes);
+    let mut keys = Vec::new();
+    while !r.is_done() {
+        let key = r
+            .string()
+            .map_err(|_| QueryError::Backend("a key could not be read".into()))?;
+        keys.push(String::from_utf8_lossy(key).into_owned());
+    }
+    Ok(keys)
 }
 
 /// How many entries a group of [`Latest::signed`] rows holds.
@@ -559,25 +636,21 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
     let cond = conditions(shared, q)?;
     let order = order_by(q)?;
     let latest = Latest::of(shared, q, &cond)?;
-    let total = latest.count()?;
+    let (total, cancels) = latest.tally()?;
     let entries = if q.limit == 0 || total == 0 {
         Vec::new()
     } else {
-        let bytes = shared.client.query(&format!(
-            "SELECT key FROM {} ORDER BY {order} LIMIT {}, {}{} FORMAT RowBinary",
-            latest.reading(Some(&order)),
-            offset,
-            q.limit,
-            shared.select_settings()
-        ))?;
-        let mut r = Reader::new(&bytes);
-        let mut keys = Vec::new();
-        while !r.is_done() {
-            let key = r
-                .string()
-                .map_err(|_| QueryError::Backend("a key could not be read".into()))?;
-            keys.push(String::from_utf8_lossy(key).into_owned());
-        }
+        let expected = q.limit.min((total as usize).saturating_sub(offset));
+        let keys = match latest.page_keys(&order, offset, q.limit, cancels, expected)? {
+            Some(keys) => keys,
+            None => read_keys(&shared.client.query(&format!(
+                "SELECT key FROM {} ORDER BY {order} LIMIT {}, {}{} FORMAT RowBinary",
+                latest.reading(Some(&order)),
+                offset,
+                q.limit,
+                shared.select_settings()
+            ))?)?,
+        };
         entries_by_key(shared, &keys)?
     };
     let next = offset + q.limit;
@@ -1103,7 +1176,7 @@ pub(super) fn health_rows(
             let keys: BTreeSet<&String> = stops.iter().map(|(k, _)| k).collect();
             let list: Vec<String> = keys.iter().map(|k| quote(k)).collect();
             let bytes = shared.client.query(&format!(
-                "SELECT key, template, language FROM {with_template} AND key IN ({}){settings} FORMAT RowBinary",
+                "SELECT key, template, language FROM {latest} AND isNotNull(template) AND direction IN ('outbound', 'inbound') AND key IN ({}){settings} FORMAT RowBinary",
                 list.join(", ")
             ))?;
             let mut r = Reader::new(&bytes);
