@@ -131,6 +131,10 @@ fn holds_lease(shared: &Shared, tag: u64) -> Result<bool, ChError> {
     if holder != tag && at > now - LEASE_MS {
         return Ok(false);
     }
+    if holder == tag && at > now - LEASE_MS / 3 {
+        // Held, and renewed recently enough.
+        return Ok(true);
+    }
     let mut rows = Rows::new();
     rows.string(LEASE.as_bytes())
         .string(tag.to_string().as_bytes())
@@ -170,8 +174,13 @@ pub(super) fn round(shared: &Shared, lag_s: u32) -> Result<(), ChError> {
         .trim()
         .parse()
         .unwrap_or(0);
+    if changed == 0 {
+        // Nothing to settle: the watermark stays (the next change is after
+        // it either way), and no empty part is written.
+        return Ok(());
+    }
     let purged_before = purge::purged_count(shared)?;
-    let parts = changed.div_ceil(CHANGES_PER_STATEMENT).max(1);
+    let parts = changed.div_ceil(CHANGES_PER_STATEMENT);
     for part in 0..parts {
         let keys =
             format!("SELECT key FROM {c} WHERE {window} AND cityHash64(key) % {parts} = {part}");
