@@ -523,6 +523,17 @@ UNION ALL SELECT key, {read}, toInt8(1) AS sign FROM ({}) WHERE purged = 0 AND (
     ) -> Result<Option<Vec<String>>, QueryError> {
         let (l, cond) = (self.shared.table("latest"), self.cond);
         let settings = self.shared.select_settings();
+        if cancels == 0 && self.changes == 0 {
+            // Every matching state is an entry as it is now: the page is
+            // the first states in its order (once each, should a state
+            // have been settled twice).
+            let bytes = self.shared.client.query(&format!(
+                "SELECT key FROM {l} WHERE sign = 1 AND purged = 0 AND ({cond}) \
+ORDER BY {order} LIMIT 1 BY key LIMIT {offset}, {limit}{settings} FORMAT RowBinary"
+            ))?;
+            let found = read_keys(&bytes)?;
+            return Ok((found.len() >= expected).then_some(found));
+        }
         // A fresh key's state rows are among the candidates too (and left
         // out below): at most one live state each, and a margin for keys
         // that changed since `changes` was counted.
