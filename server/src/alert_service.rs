@@ -20,7 +20,7 @@ use sha2::Sha256;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use ticks_query::{AlertRule, AlertStatus, Alerts, Backend, Transition};
+use ticks_query::{AlertRule, AlertStatus, Alerts, Backend, QueryError, Transition};
 use tokio::sync::Notify;
 
 const RULES: &str = "alerts";
@@ -30,6 +30,11 @@ const OUTBOX: &str = "alert_outbox";
 
 /// How often the evaluator looks at what changed.
 const EVALUATE_EVERY: Duration = Duration::from_millis(500);
+
+/// How often the evaluator reads the stored rules again: on a store shared
+/// by several processes (ClickHouse), a rule posted to another process is
+/// evaluated here from then on.
+const SYNC_RULES_EVERY: Duration = Duration::from_secs(2);
 /// Most delivery attempts of one notification (about a day of backoff).
 const MAX_ATTEMPTS: u32 = 40;
 /// The longest wait between attempts.
@@ -122,6 +127,37 @@ impl AlertService {
         )?;
         backend.delete_setting(STATE, &rule.name)?;
         self.lock().put(rule)?;
+        Ok(())
+    }
+
+    /// Takes up the rules another process of the same store added,
+    /// changed or removed since this one read them (a no-op on the
+    /// embedded store, where this process is the only writer of its rules).
+    pub(crate) fn sync_rules(&self, backend: &dyn Backend) -> Result<(), QueryError> {
+        let stored: Vec<AlertRule> = backend
+            .settings(RULES)?
+            .into_iter()
+            .filter_map(|(_, bytes)| serde_json::from_slice(&bytes).ok())
+            .collect();
+        let mut alerts = self.lock();
+        for rule in &stored {
+            if alerts.rule(&rule.name) != Some(rule) {
+                let name = rule.name.clone();
+                match alerts.put(rule.clone()) {
+                    Ok(()) => tracing::info!("alert {name:?} taken up from the store"),
+                    Err(e) => tracing::debug!("alert {name:?} is kept but not evaluated: {e}"),
+                }
+            }
+        }
+        let gone: Vec<String> = alerts
+            .list()
+            .into_iter()
+            .map(|s| s.rule.name)
+            .filter(|name| !stored.iter().any(|r| &r.name == name))
+            .collect();
+        for name in gone {
+            alerts.remove(&name);
+        }
         Ok(())
     }
 
@@ -307,27 +343,36 @@ pub(crate) fn start(service: Arc<AlertService>, backend: Arc<dyn Backend>) {
         }
         let spawned = std::thread::Builder::new()
             .name("ticks-alerts".into())
-            .spawn(move || loop {
-                std::thread::sleep(EVALUATE_EVERY);
-                let now = ticks_ingest::now_ms();
-                let mut alerts = service.lock();
-                // Called without rules too: the store starts keeping what
-                // changes at the first call, and hands it over at each.
-                let transitions = match backend.evaluate_alerts(&mut alerts, now) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        tracing::error!("alerts: evaluating: {e}");
-                        continue;
+            .spawn(move || {
+                let mut synced = std::time::Instant::now();
+                loop {
+                    std::thread::sleep(EVALUATE_EVERY);
+                    if synced.elapsed() >= SYNC_RULES_EVERY {
+                        synced = std::time::Instant::now();
+                        if let Err(e) = service.sync_rules(backend.as_ref()) {
+                            tracing::warn!("alerts: reading the stored rules: {e}");
+                        }
                     }
-                };
-                let notify: Vec<Vec<String>> = transitions
-                    .iter()
-                    .map(|t| alerts.notify_of(&t.alert))
-                    .collect();
-                drop(alerts);
-                for (t, urls) in transitions.iter().zip(&notify) {
-                    tracing::warn!("alert {:?} {} (value {})", t.alert, t.state, t.value);
-                    service.record(backend.as_ref(), t, urls);
+                    let now = ticks_ingest::now_ms();
+                    let mut alerts = service.lock();
+                    // Called without rules too: the store starts keeping what
+                    // changes at the first call, and hands it over at each.
+                    let transitions = match backend.evaluate_alerts(&mut alerts, now) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            tracing::error!("alerts: evaluating: {e}");
+                            continue;
+                        }
+                    };
+                    let notify: Vec<Vec<String>> = transitions
+                        .iter()
+                        .map(|t| alerts.notify_of(&t.alert))
+                        .collect();
+                    drop(alerts);
+                    for (t, urls) in transitions.iter().zip(&notify) {
+                        tracing::warn!("alert {:?} {} (value {})", t.alert, t.state, t.value);
+                        service.record(backend.as_ref(), t, urls);
+                    }
                 }
             });
         if let Err(e) = spawned {

@@ -433,14 +433,22 @@ fn on_a_clickhouse_cluster_a_burst_through_two_processes_is_notified_once() {
     std::fs::write(&config, text).expect("config");
     let peer = FakePeer::start(200, "{}", Duration::ZERO);
     let a = Server::start(&dir.path().join("a"), &["--config", &config]);
+    let b = Server::start(&dir.path().join("b"), &["--config", &config]);
+    // The rules are the deployment's: one posted to one process is taken
+    // up by the other while both run (whichever of them evaluates).
     post_rule(
         &a,
         json!({"name": "rate-limited", "filter": "response_code=429", "measure": "count",
                "window": "1m", "threshold": 5, "notify": [format!("{}/hook", peer.base)]}),
     );
-    // The rules are the deployment's: the second process reads them at
-    // its start.
-    let b = Server::start(&dir.path().join("b"), &["--config", &config]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while b.get_json("/v1/alerts").1["alerts"][0]["name"] != "rate-limited" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other process never took the rule up"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let both = [&a, &b];
     for n in 0..4 {
         let s = both[n % 2];
