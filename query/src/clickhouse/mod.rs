@@ -88,6 +88,11 @@ pub struct ClickHouseConfig {
     /// How long a changed entry waits before a settler round settles it
     /// (see `settle.rs`): longer than an insert of entries takes to commit.
     pub settle_lag: Duration,
+    /// Matching rows up to which a page groups every match, rather than
+    /// first finding its candidates among the settled states in order
+    /// (at 1M, a page of a 429's ~15k matches: 81 ms grouped, 143 ms
+    /// by candidates).
+    pub group_all_max_rows: u64,
 }
 
 impl ClickHouseConfig {
@@ -103,6 +108,7 @@ impl ClickHouseConfig {
             attribution_window_hours: 24,
             max_folded_inputs: 50_000,
             settle_lag: Duration::from_secs(10),
+            group_all_max_rows: 30_000,
         }
     }
 
@@ -176,6 +182,7 @@ impl ClickHouse {
             info,
             config.attribution_window_hours,
             config.max_folded_inputs,
+            config.group_all_max_rows,
         ));
         shared.reload_catalog()?;
         let writer = writer::Writer::start(shared.clone())?;

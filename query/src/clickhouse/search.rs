@@ -676,7 +676,15 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
         Vec::new()
     } else {
         let expected = q.limit.min((total as usize).saturating_sub(offset));
-        let keys = match latest.page_keys(&order, offset, q.limit, cancels, expected)? {
+        // Few matches: grouping them all is one statement, cheaper than
+        // finding candidates first (at 1M, a 429 page: 81 against 143 ms).
+        let few = total + cancels <= shared.group_all_max && (cancels > 0 || latest.changes > 0);
+        let candidates = if few {
+            None
+        } else {
+            latest.page_keys(&order, offset, q.limit, cancels, expected)?
+        };
+        let keys = match candidates {
             Some(keys) => keys,
             None => read_keys(&shared.client.query(&format!(
                 "SELECT key FROM {} ORDER BY {order} LIMIT {}, {}{} FORMAT RowBinary",

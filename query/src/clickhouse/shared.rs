@@ -34,6 +34,8 @@ pub(super) struct Shared {
     pub(super) attribution_window_hours: u32,
     /// Most inputs one derivation folds (`ClickHouseConfig::max_folded_inputs`).
     pub(super) max_folded: usize,
+    /// See `ClickHouseConfig::group_all_max_rows`.
+    pub(super) group_all_max: u64,
     fault: Mutex<Option<String>>,
     failures: AtomicU64,
     /// The template catalog as last read, and when.
@@ -48,6 +50,7 @@ impl Shared {
         info: SchemaInfo,
         attribution_window_hours: u32,
         max_folded: usize,
+        group_all_max: u64,
     ) -> Shared {
         Shared {
             client,
@@ -56,6 +59,7 @@ impl Shared {
             info,
             attribution_window_hours,
             max_folded: max_folded.max(1),
+            group_all_max,
             fault: Mutex::new(None),
             failures: AtomicU64::new(0),
             catalog: Mutex::new(None),
