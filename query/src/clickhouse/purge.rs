@@ -320,14 +320,10 @@ pub(super) fn unsettle_purged(shared: &Shared) -> Result<(), QueryError> {
         "SELECT DISTINCT key FROM {l} WHERE lower(hex(SHA256(key))) GLOBAL IN (SELECT hash FROM {p}){} FORMAT RowBinary",
         shared.select_settings()
     ))?;
-    let mut r = Reader::new(&bytes);
-    let mut keys = Vec::new();
-    while !r.is_done() {
-        let key = r
-            .string()
-            .map_err(|_| failed("a settled key could not be read"))?;
-        keys.push(quote(&String::from_utf8_lossy(key)));
-    }
+    let keys: Vec<String> = super::search::read_keys(&bytes)?
+        .iter()
+        .map(|k| quote(k))
+        .collect();
     delete_where_in(shared, "latest", "key", &keys)
 }
 

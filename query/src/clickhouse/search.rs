@@ -507,23 +507,31 @@ UNION ALL SELECT key, {read}, toInt8(1) AS sign FROM ({}) WHERE purged = 0 AND (
         }
     }
 
-    /// The keys of the page `offset`, `limit` in `order`, read from the
-    /// first settled states in that order rather than from all matches:
-    /// of the first `offset + limit + cancels` state rows that match, at
-    /// most `cancels` are cancelled, so the page's settled entries are all
-    /// among them. `None` when the candidates fell short (a state settled
-    /// twice at a lease's hand-over): then the caller groups every match.
+    /// The keys of the page `offset`, `limit` in `order` of `total`
+    /// matching entries, read from the first settled states in that order
+    /// rather than from all matches: of the first `offset + limit +
+    /// cancels` state rows that match, at most `cancels` are cancelled, so
+    /// the page's settled entries are all among them. `None` when few rows
+    /// match (grouping them all is one statement, cheaper than finding
+    /// candidates first: at 1M, a 429 page took 81 against 143 ms), or
+    /// when the candidates fell short (a state settled twice at a lease's
+    /// hand-over): then the caller groups every match.
     fn page_keys(
         &self,
         order: &str,
         offset: usize,
         limit: usize,
+        total: u64,
         cancels: u64,
-        expected: usize,
     ) -> Result<Option<Vec<String>>, QueryError> {
         let (l, cond) = (self.shared.table("latest"), self.cond);
         let settings = self.shared.select_settings();
-        if cancels == 0 && self.changes == 0 {
+        let expected = limit.min((total as usize).saturating_sub(offset));
+        let settled = cancels == 0 && self.changes == 0;
+        if !settled && total + cancels <= self.shared.group_all_max {
+            return Ok(None);
+        }
+        if settled {
             // Every matching state is an entry as it is now: the page is
             // the first states in its order (once each, should a state
             // have been settled twice).
@@ -582,7 +590,7 @@ WHERE key IN ({}) AND (key, version) IN ({}){}) GROUP BY key, version HAVING sum
 }
 
 /// The keys a `SELECT key ... FORMAT RowBinary` answers, in its order.
-fn read_keys(bytes: &[u8]) -> Result<Vec<String>, QueryError> {
+pub(super) fn read_keys(bytes: &[u8]) -> Result<Vec<String>, QueryError> {
     let mut r = Reader::new(bytes);
     let mut keys = Vec::new();
     while !r.is_done() {
@@ -675,16 +683,7 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
     let entries = if q.limit == 0 || total == 0 {
         Vec::new()
     } else {
-        let expected = q.limit.min((total as usize).saturating_sub(offset));
-        // Few matches: grouping them all is one statement, cheaper than
-        // finding candidates first (at 1M, a 429 page: 81 against 143 ms).
-        let few = total + cancels <= shared.group_all_max && (cancels > 0 || latest.changes > 0);
-        let candidates = if few {
-            None
-        } else {
-            latest.page_keys(&order, offset, q.limit, cancels, expected)?
-        };
-        let keys = match candidates {
+        let keys = match latest.page_keys(&order, offset, q.limit, total, cancels)? {
             Some(keys) => keys,
             None => read_keys(&shared.client.query(&format!(
                 "SELECT key FROM {} ORDER BY {order} LIMIT {}, {}{} FORMAT RowBinary",
