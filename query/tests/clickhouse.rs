@@ -647,9 +647,12 @@ fn settled_entries_answer_as_the_grouped_versions_do() {
         };
         db.config.settle_lag = Duration::from_secs(1);
         // One server finds each page's candidates among the settled states
-        // in order; the cluster groups every match (these tests' few).
+        // in order, and settles in parts of a few keys by key range; the
+        // cluster groups every match (these tests' few) and settles each
+        // round in one part.
         if let Deployment::Single = deployment {
             db.config.group_all_max_rows = 0;
+            db.config.settle_part_rows = 7;
         }
         let backend = db.open();
         // No merges: every cancel row stays, for queries to step over.
@@ -698,8 +701,24 @@ fn settled_entries_answer_as_the_grouped_versions_do() {
             );
             assert_eq!(fresh, 0, "{name}: no key changed after the watermark");
         };
+        let progress_records = || {
+            number(
+                &db,
+                &format!("SELECT count() FROM {db_name}.meta WHERE key = 'settling'"),
+            )
+        };
         settle();
         assert_eq!(answers(&backend), before, "{name}: settled as grouped");
+        let parts_recorded = progress_records();
+        match deployment {
+            // `meta` replaces a key's older rows at its merges: at least
+            // the last part's record stays.
+            Deployment::Single => assert!(
+                parts_recorded >= 1,
+                "{name}: 40 changes in parts of about 7 record their progress"
+            ),
+            Deployment::Cluster => assert_eq!(parts_recorded, 0, "{name}: one part"),
+        }
         let statuses = (0..30)
             .map(|i| {
                 let status = if i < 20 { "delivered" } else { "failed" };

@@ -93,6 +93,9 @@ pub struct ClickHouseConfig {
     /// (at 1M, a page of a 429's ~15k matches: 81 ms grouped, 143 ms
     /// by candidates).
     pub group_all_max_rows: u64,
+    /// Changed entries one statement of a settler round settles at most:
+    /// a round over more settles them in parts by key range.
+    pub settle_part_rows: u64,
 }
 
 impl ClickHouseConfig {
@@ -109,6 +112,7 @@ impl ClickHouseConfig {
             max_folded_inputs: 50_000,
             settle_lag: Duration::from_secs(10),
             group_all_max_rows: 30_000,
+            settle_part_rows: 200_000,
         }
     }
 
@@ -175,15 +179,7 @@ impl ClickHouse {
             param: "clickhouse_database".into(),
             message: "not a plain name".into(),
         })?;
-        let shared = Arc::new(shared::Shared::new(
-            client,
-            db,
-            layout,
-            info,
-            config.attribution_window_hours,
-            config.max_folded_inputs,
-            config.group_all_max_rows,
-        ));
+        let shared = Arc::new(shared::Shared::new(client, db, layout, info, config));
         shared.reload_catalog()?;
         let writer = writer::Writer::start(shared.clone())?;
         Ok(ClickHouse {

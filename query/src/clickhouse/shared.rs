@@ -36,6 +36,8 @@ pub(super) struct Shared {
     pub(super) max_folded: usize,
     /// See `ClickHouseConfig::group_all_max_rows`.
     pub(super) group_all_max: u64,
+    /// See `ClickHouseConfig::settle_part_rows`.
+    pub(super) settle_part: u64,
     fault: Mutex<Option<String>>,
     failures: AtomicU64,
     /// The template catalog as last read, and when.
@@ -48,18 +50,17 @@ impl Shared {
         db: String,
         layout: Layout,
         info: SchemaInfo,
-        attribution_window_hours: u32,
-        max_folded: usize,
-        group_all_max: u64,
+        config: &super::ClickHouseConfig,
     ) -> Shared {
         Shared {
             client,
             db,
             layout,
             info,
-            attribution_window_hours,
-            max_folded: max_folded.max(1),
-            group_all_max,
+            attribution_window_hours: config.attribution_window_hours,
+            max_folded: config.max_folded_inputs.max(1),
+            group_all_max: config.group_all_max_rows,
+            settle_part: config.settle_part_rows.max(1),
             fault: Mutex::new(None),
             failures: AtomicU64::new(0),
             catalog: Mutex::new(None),
