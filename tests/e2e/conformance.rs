@@ -803,3 +803,44 @@ fn inputs_in_any_order_and_redelivered_give_clickhouse_the_embedded_answers() {
         assert_same_answers(&embedded, &server, false);
     }
 }
+
+/// `ticks serve --demo` on an empty ClickHouse database fills it as it
+/// fills an empty embedded store: the log, received messages, templates
+/// and the demo's alert rules; ready only once the traffic is in.
+#[test]
+fn the_demo_fills_an_empty_clickhouse_database() {
+    let Some(urls) = clickhouse("TICKS_TEST_CLICKHOUSE") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let config = clickhouse_config(tmp.path(), &urls, "conformance_demo", false);
+    let server = Server::start(&tmp.path().join("data"), &["--config", &config, "--demo"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while server.get_json("/readyz").0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the demo's traffic did not go in"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let total = |q: &str| {
+        server.get_json(&format!("/v1/logs?limit=0&{q}")).1["total"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    assert!(total("") > 20_000, "the log");
+    assert!(total("direction=inbound") > 100, "received messages");
+    assert!(total("engagement=replied") > 10, "replies attributed");
+    let (_, templates) = server.get_json("/v1/templates");
+    assert!(
+        templates["templates"]
+            .as_array()
+            .is_some_and(|t| t.len() > 5),
+        "templates"
+    );
+    let (_, rules) = server.get_json("/v1/alerts");
+    assert!(
+        rules.to_string().contains("rate-limited-429"),
+        "the demo's alert rules: {rules}"
+    );
+}

@@ -7,7 +7,6 @@ use std::io::{BufReader, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use ticks_engine::Store;
 use ticks_query::Backend;
 
 /// The arguments of `ticks serve`.
@@ -109,12 +108,7 @@ pub(crate) fn run(place: &Place, args: Args) -> Result<()> {
     )?;
     match settings.backend.clone() {
         config::BackendChoice::Embedded => serve(settings, demo),
-        config::BackendChoice::ClickHouse(ch) => {
-            if demo {
-                anyhow::bail!("--demo fills the embedded store; it does not run on the ClickHouse backend yet");
-            }
-            serve_clickhouse(settings, &ch)
-        }
+        config::BackendChoice::ClickHouse(ch) => serve_clickhouse(settings, &ch, demo),
     }
 }
 
@@ -210,7 +204,7 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("rate_card: {e:?}"))?;
         }
         let mut alert_rules = settings.alert_rules.clone();
-        if demo && store.snapshot().live().is_empty() {
+        if demo && is_empty(backend.as_ref())? {
             // The demo's alerts view shows rules and what fired, as a
             // team's would after a week.
             alert_rules.extend(demo_alert_rules()?);
@@ -226,9 +220,10 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
         {
             let app = app.clone();
             let store = store.clone();
+            let backend = backend.clone();
             tokio::task::spawn_blocking(move || {
                 if demo {
-                    if let Err(e) = fill_demo(&store) {
+                    if let Err(e) = fill_demo(backend.as_ref()) {
                         tracing::error!("demo data: {e:#}");
                     }
                 }
@@ -288,6 +283,7 @@ fn serve(settings: config::Settings, demo: bool) -> Result<()> {
 fn serve_clickhouse(
     settings: config::Settings,
     ch: &ticks_query::clickhouse::ClickHouseConfig,
+    demo: bool,
 ) -> Result<()> {
     let descriptors = raise_descriptor_limit();
     let max_connections = settings
@@ -333,13 +329,31 @@ fn serve_clickhouse(
         }
         // Every process loads the deployment's rules; the one that
         // evaluates them (see the backend's alerts) notifies.
-        let alert_service = load_alerts(&backend, &settings, &settings.alert_rules)?;
+        let mut alert_rules = settings.alert_rules.clone();
+        let demo = demo && is_empty(backend.as_ref())?;
+        if demo {
+            alert_rules.extend(demo_alert_rules()?);
+        }
+        let alert_service = load_alerts(&backend, &settings, &alert_rules)?;
         let app = Arc::new(app::App::new(settings));
         app.set_backend(backend.clone());
         let _ = app.alerts.set(alert_service.clone());
         crate::alert_service::start(alert_service, backend.clone());
         let _ = app.relays.set(relays);
-        app.set_ready();
+        if demo {
+            // Ready once the demo's traffic is in, as on the embedded
+            // store: every process of the deployment sees it then.
+            let app = app.clone();
+            let backend = backend.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = fill_demo(backend.as_ref()) {
+                    tracing::error!("demo data: {e:#}");
+                }
+                app.set_ready();
+            });
+        } else {
+            app.set_ready();
+        }
         println!("ticks listening on http://{addr}");
         let _ = std::io::stdout().flush();
         http::serve(app, listener, max_connections, shutdown_signal()).await;
@@ -413,10 +427,22 @@ fn demo_alert_rules() -> Result<Vec<ticks_query::AlertRule>> {
     Ok(serde_json::from_value(rules)?)
 }
 
-/// Fills an empty store with 30 days of generated traffic ending now.
-fn fill_demo(store: &Store) -> Result<()> {
-    // Not `stats()`: its log count reads the whole log once.
-    if !store.snapshot().live().is_empty() {
+/// Whether the backend holds no entry (a count, no page).
+fn is_empty(backend: &dyn Backend) -> Result<bool> {
+    let count = ticks_query::LogQuery {
+        limit: 0,
+        ..Default::default()
+    };
+    let page = backend
+        .search(&count)
+        .map_err(|e| anyhow::anyhow!("counting the entries: {e}"))?;
+    Ok(page.total == 0)
+}
+
+/// Fills an empty backend with 30 days of generated traffic ending now:
+/// the templates' definitions, then the traffic through the import.
+fn fill_demo(backend: &dyn Backend) -> Result<()> {
+    if !is_empty(backend)? {
         return Ok(());
     }
     let opts =
@@ -424,17 +450,20 @@ fn fill_demo(store: &Store) -> Result<()> {
     // The definitions first: the demo's messages show the text people read.
     let page = serde_json::to_vec(&ticks_ingest::generate::template_definitions(&opts))?;
     let definitions = ticks_ingest::parse_template_page(&page)?;
-    store.add_templates(definitions.templates, opts.start_ms)?;
+    backend
+        .add_templates(definitions.templates, opts.start_ms)
+        .map_err(|e| anyhow::anyhow!("the demo's templates: {e}"))?;
     let mut data = Vec::new();
     for line in ticks_ingest::generate::Generator::new(opts) {
         data.extend_from_slice(&line);
         data.push(b'\n');
     }
-    let report = ticks_ingest::import(
-        store,
-        BufReader::new(&data[..]),
-        &ticks_ingest::ImportOptions::default(),
-    )?;
+    let report = backend
+        .import(
+            &mut BufReader::new(&data[..]),
+            &ticks_ingest::ImportOptions::default(),
+        )
+        .map_err(|e| anyhow::anyhow!("the demo's traffic: {e}"))?;
     tracing::info!(
         lines = report.lines,
         stored = report.stored,
