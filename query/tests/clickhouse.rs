@@ -405,6 +405,84 @@ fn an_older_schema_gets_the_columns_it_lacks_at_open() {
     }
 }
 
+/// A database of schema version 5 has `latest` in one partition: the next
+/// open makes it again by week of `recorded_ms` and marks every entry
+/// changed, and the next round settles them all into it, with the same
+/// answers as before.
+#[test]
+fn an_unpartitioned_latest_is_made_again_by_week_and_settled_anew() {
+    for deployment in [Deployment::Single, Deployment::Cluster] {
+        let Some(mut db) = Db::new(deployment, "repartition") else {
+            return;
+        };
+        db.config.settle_lag = Duration::from_secs(1);
+        let local = match deployment {
+            Deployment::Single => "latest",
+            Deployment::Cluster => "latest_local",
+        };
+        let name = db.config.database.clone();
+        let settle = |backend: &ClickHouse| {
+            std::thread::sleep(Duration::from_millis(2_100));
+            backend.settle_now().expect("a settler round");
+        };
+        let before = {
+            let backend = db.open();
+            let sends = (0..12)
+                .map(|i| {
+                    let to = format!("55119866{i:05}");
+                    let json = serde_json::json!({"recorded_at": format!("2026-05-{:02}T12:00:00Z", 1 + i * 2),
+                        "category": "marketing_campaign", "name": "Weeks", "phone_number_id": "106540352242922",
+                        "request": {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": "oferta"}},
+                        "response_code": 200, "response": {"messaging_product": "whatsapp",
+                        "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": format!("wamid.WEEK{i}")}]}});
+                    ticks_ingest::line_input(json.to_string().into_bytes(), Source::Import, 1_777_636_800_000)
+                        .expect("a valid line")
+                })
+                .collect();
+            backend.append(sends).expect("stored");
+            settle(&backend);
+            answers(&backend)
+        };
+        // Version 5's form: one partition, the same rows.
+        for i in 0..db.config.urls.len() {
+            let node = db.node(i);
+            for sql in [
+                format!("CREATE TABLE {name}.latest_v5 AS {name}.{local} ENGINE = VersionedCollapsingMergeTree(sign, version) ORDER BY key"),
+                format!("INSERT INTO {name}.latest_v5 SELECT * FROM {name}.{local}"),
+                format!("DROP TABLE {name}.{local}"),
+                format!("RENAME TABLE {name}.latest_v5 TO {name}.{local}"),
+            ] {
+                node.query(&sql).expect("the version 5 form");
+            }
+        }
+        let backend = db.open();
+        for i in 0..db.config.urls.len() {
+            let create = db
+                .node(i)
+                .query_text(&format!("SHOW CREATE TABLE {name}.{local}"))
+                .expect("answered");
+            assert!(create.contains("PARTITION BY"), "node {i}: {create}");
+        }
+        assert_eq!(
+            answers(&backend),
+            before,
+            "grouped while nothing is settled"
+        );
+        settle(&backend);
+        assert_eq!(answers(&backend), before, "settled anew");
+        assert_eq!(
+            number(&db, &format!("SELECT sum(sign) FROM {name}.latest")),
+            12,
+            "every entry settled again"
+        );
+        let weeks = number(
+            &db,
+            &format!("SELECT uniqExact(_partition_id) FROM {name}.latest"),
+        );
+        assert!(weeks >= 3, "twelve sends over 23 days in {weeks} weeks");
+    }
+}
+
 #[test]
 fn with_no_server_reachable_a_write_is_refused_as_unavailable_and_health_says_why() {
     // Nothing listens on port 9 of loopback (discard is not served here);

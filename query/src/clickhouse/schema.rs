@@ -10,7 +10,7 @@
 //! | `input_index` | MergeTree by ident | which inputs hold events of an entry (`k:` key), name a person (`p:` identifier) or quote a message (`q:` wamid); a materialized view of `inputs` |
 //! | `entries` | ReplacingMergeTree(`version`) by key | each entry as the engine's fold derives it, with the columns filters read; the largest version is the entry |
 //! | `entry_changes` | MergeTree by time and key | when each key's entry was written (a materialized view of `entries`, stamped with the server's clock): which entries changed since the settler's last round |
-//! | `latest` | VersionedCollapsingMergeTree(`sign`, `version`) by key | each entry's latest row as the settler last saw it, with a cancel row (`sign` -1) for each state it replaced: counted by `sum(sign)`, with no grouping (see `settle.rs`) |
+//! | `latest` | VersionedCollapsingMergeTree(`sign`, `version`) by key, partitioned by week of `recorded_ms` | each entry's latest row as the settler last saw it, with a cancel row (`sign` -1) for each state it replaced: counted by `sum(sign)`, with no grouping (see `settle.rs`) |
 //! | `entry_ids` | MergeTree by key | the id of each entry: the smallest any process gave it |
 //! | `id_blocks` | MergeTree by block | blocks of 4,096 ids, each claimed by one process |
 //! | `purged_keys` | MergeTree by hash | the SHA-256 of each purged entry's key: a redelivery never derives it again |
@@ -36,7 +36,7 @@
 use super::client::{ident, quote, ChError, Client};
 
 /// The schema version this build creates; `meta` records it.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// The columns of an entry's row but its key, version and the entry
 /// itself: the values filters, sorts and groupings read. Both `entries`
@@ -198,7 +198,8 @@ SETTINGS old_parts_lifetime = 60",
     Table {
         name: "latest",
         columns: LATEST_COLUMNS,
-        engine: "VersionedCollapsingMergeTree(sign, version) ORDER BY key SETTINGS old_parts_lifetime = 60, index_granularity = 2048",
+        engine: "VersionedCollapsingMergeTree(sign, version) PARTITION BY toMonday(toDate(toDateTime(intDiv(recorded_ms, 1000)))) \
+ORDER BY key SETTINGS old_parts_lifetime = 60, index_granularity = 2048",
         shard_by: "cityHash64(key)",
     },
     Table {
@@ -294,9 +295,11 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
     };
     let mut rebuilt = false;
     let mut unrecorded = false;
+    let mut unsettled = false;
     for node in &nodes {
         rebuilt |= drop_old_index(node, &db, layout)?;
         unrecorded |= !has_table(node, &db, &local_name("entry_changes", layout))?;
+        unsettled |= drop_unpartitioned_latest(node, &db, layout)?;
     }
     if distributed_ddl || *layout == Layout::Single {
         for sql in &statements {
@@ -321,6 +324,15 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
             node.query(&format!(
                 "INSERT INTO {db}.input_index{suffix} {}",
                 index_rows(&format!("{db}.inputs{suffix}"))
+            ))?;
+        }
+    }
+    if unsettled && !unrecorded {
+        // `latest` made again empty (version 6): every entry changed now,
+        // so that the settler's next round settles them all into it.
+        for node in &nodes {
+            node.query(&format!(
+                "INSERT INTO {db}.entry_changes{suffix} (at, key) SELECT toUInt32(now()), key FROM {db}.entries{suffix}"
             ))?;
         }
     }
@@ -386,6 +398,27 @@ fn drop_old_index(node: &Client, db: &str, layout: &Layout) -> Result<bool, ChEr
     node.query(&format!("DROP TABLE IF EXISTS {db}.{local}"))?;
     if let Layout::Cluster(_) = layout {
         node.query(&format!("DROP TABLE IF EXISTS {db}.input_index"))?;
+    }
+    Ok(true)
+}
+
+/// Drops `latest` where it is not partitioned (schema version 5's), for
+/// the statements to create it again by week of `recorded_ms`: a date
+/// range then reads only its weeks' parts. Says whether it dropped it.
+/// `latest` is derived (the settler fills it from `entries`), so nothing
+/// is lost; until the next round settles, queries group `entries`.
+fn drop_unpartitioned_latest(node: &Client, db: &str, layout: &Layout) -> Result<bool, ChError> {
+    let local = local_name("latest", layout);
+    if !has_table(node, db, &local)? {
+        return Ok(false);
+    }
+    let create = node.query_text(&format!("SHOW CREATE TABLE {db}.{local}"))?;
+    if create.contains("PARTITION BY") {
+        return Ok(false);
+    }
+    node.query(&format!("DROP TABLE IF EXISTS {db}.{local}"))?;
+    if let Layout::Cluster(_) = layout {
+        node.query(&format!("DROP TABLE IF EXISTS {db}.latest"))?;
     }
     Ok(true)
 }
