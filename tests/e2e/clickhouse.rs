@@ -363,7 +363,7 @@ fn a_purge_on_clickhouse_removes_exactly_what_it_names_and_leaves_nothing_of_it(
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    let parts = ch.query("SELECT count() FROM system.parts WHERE database = 'ticks' AND active = 0 AND table IN ('inputs', 'input_index', 'entries', 'latest', 'entry_changes', 'entry_ids', 'redactions')");
+    let parts = ch.query("SELECT count() FROM system.parts WHERE database = 'ticks' AND active = 0 AND table IN ('inputs', 'input_index', 'entries', 'latest', 'entry_changes', 'entry_lookup', 'entry_ids', 'redactions')");
     assert_eq!(parts.trim(), "0", "replaced parts still on disk");
     for wamid in &gone {
         for (table, columns) in [
@@ -378,6 +378,7 @@ fn a_purge_on_clickhouse_removes_exactly_what_it_names_and_leaves_nothing_of_it(
                 "key, ifNull(wamid, ''), words, arrayStringConcat(exact, ' ')",
             ),
             ("entry_changes", "key"),
+            ("entry_lookup", "key"),
             ("entry_ids", "key"),
             ("redactions", "raw, events"),
         ] {

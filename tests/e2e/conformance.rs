@@ -273,6 +273,12 @@ fn questions(reference: &Server) -> Vec<String> {
         q.push(format!("text={}*", urlencode(&wamid[..wamid.len() - 4])));
     }
     q.push(format!("contact={without_ninth}&direction=inbound"));
+    if let Some(correlation) = all["entries"].as_array().and_then(|a| {
+        a.iter()
+            .find_map(|e| e["correlation_id"].as_str().map(String::from))
+    }) {
+        q.push(format!("correlation_id={}", urlencode(&correlation)));
+    }
     // A person known by a business-scoped user id only.
     if let Some(user_id) = all["entries"].as_array().and_then(|a| {
         a.iter().find_map(|e| {

@@ -122,6 +122,7 @@ fn wait_old_parts_gone(shared: &Shared) -> Result<(), QueryError> {
         "entries",
         "latest",
         "entry_changes",
+        "entry_lookup",
         "entry_ids",
         "redactions",
     ]
@@ -267,6 +268,7 @@ fn erase(shared: &Shared, purge: Seq, keys: &[String]) -> Result<(), QueryError>
     delete_where_in(shared, "input_index", "seq", &seq_values)?;
     delete_where_in(shared, "entries", "key", &key_values)?;
     delete_where_in(shared, "entry_changes", "key", &key_values)?;
+    delete_where_in(shared, "entry_lookup", "key", &key_values)?;
     // The survivors' inputs back under their own seq, once (a resumed
     // purge finds some back already).
     let t = shared.table("inputs");
@@ -408,6 +410,7 @@ pub(super) fn delete_entries_of(shared: &Shared, keys: &HashSet<String>) -> Resu
     delete_where_in(shared, "entries", "key", &values)?;
     delete_where_in(shared, "latest", "key", &values)?;
     delete_where_in(shared, "entry_changes", "key", &values)?;
+    delete_where_in(shared, "entry_lookup", "key", &values)?;
     delete_where_in(shared, "entry_ids", "key", &values)
 }
 

@@ -11,6 +11,7 @@
 //! | `entries` | ReplacingMergeTree(`version`) by key | each entry as the engine's fold derives it, with the columns filters read; the largest version is the entry |
 //! | `entry_changes` | MergeTree by time and key | when each key's entry was written (a materialized view of `entries`, stamped with the server's clock): which entries changed since the settler's last round |
 //! | `latest` | VersionedCollapsingMergeTree(`sign`, `version`) by key, partitioned by week of `recorded_ms` | each entry's latest row as the settler last saw it, with a cancel row (`sign` -1) for each state it replaced: counted by `sum(sign)`, with no grouping (see `settle.rs`) |
+//! | `entry_lookup` | ReplacingMergeTree by value and key | the keys of the entries with a phone (`p:`), an id (`i:`) or a correlation id (`c:`): what those filters read first (a materialized view of `entries`) |
 //! | `entry_ids` | MergeTree by key | the id of each entry: the smallest any process gave it |
 //! | `id_blocks` | MergeTree by block | blocks of 4,096 ids, each claimed by one process |
 //! | `purged_keys` | MergeTree by hash | the SHA-256 of each purged entry's key: a redelivery never derives it again |
@@ -132,6 +133,26 @@ if(substring(ident, 1, 2) = 'k:', events, '') AS events FROM {table}"
 /// The record of when each entry row was written, filled by ClickHouse in
 /// the insert of the rows (a materialized view), stamped with the clock of
 /// the server that stores them.
+/// The look-up rows of the entry rows of `table`: one per value that
+/// `phone=`, `id=` and `correlation_id=` find (`p:`, `i:`, `c:`), with the
+/// entry's key. Every version's: a superset of the latest's.
+fn lookup_rows(table: &str) -> String {
+    format!(
+        "SELECT v AS value, key FROM {table} ARRAY JOIN arrayConcat(\
+if(isNull(phone), emptyArrayString(), [concat('p:', assumeNotNull(phone))]), \
+[concat('i:', toString(id))], \
+if(isNull(correlation_id), emptyArrayString(), [concat('c:', assumeNotNull(correlation_id))])) AS v"
+    )
+}
+
+fn lookup_view(db: &str, on: &str, suffix: &str) -> String {
+    format!(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.entry_lookup_mv{on} TO {db}.entry_lookup{suffix} \
+AS {}",
+        lookup_rows(&format!("{db}.entries{suffix}"))
+    )
+}
+
 fn changes_view(db: &str, on: &str, suffix: &str) -> String {
     format!(
         "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.entry_changes_mv{on} TO {db}.entry_changes{suffix} \
@@ -207,6 +228,12 @@ ORDER BY key SETTINGS old_parts_lifetime = 60, index_granularity = 2048",
         columns: "at UInt32 DEFAULT toUInt32(now()), key String",
         engine: "MergeTree PARTITION BY toYYYYMMDD(toDateTime(at)) ORDER BY (at, key) \
 SETTINGS old_parts_lifetime = 60",
+        shard_by: "cityHash64(key)",
+    },
+    Table {
+        name: "entry_lookup",
+        columns: "value String, key String",
+        engine: "ReplacingMergeTree ORDER BY (value, key) SETTINGS old_parts_lifetime = 60",
         shard_by: "cityHash64(key)",
     },
     Table {
@@ -296,7 +323,9 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
     let mut rebuilt = false;
     let mut unrecorded = false;
     let mut unsettled = false;
+    let mut unlooked = false;
     for node in &nodes {
+        unlooked |= !has_table(node, &db, &local_name("entry_lookup", layout))?;
         rebuilt |= drop_old_index(node, &db, layout)?;
         unrecorded |= !has_table(node, &db, &local_name("entry_changes", layout))?;
         unsettled |= drop_unpartitioned_latest(node, &db, layout)?;
@@ -324,6 +353,15 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
             node.query(&format!(
                 "INSERT INTO {db}.input_index{suffix} {}",
                 index_rows(&format!("{db}.inputs{suffix}"))
+            ))?;
+        }
+    }
+    if unlooked {
+        // Entries written before version 6: their look-up rows.
+        for node in &nodes {
+            node.query(&format!(
+                "INSERT INTO {db}.entry_lookup{suffix} {}",
+                lookup_rows(&format!("{db}.entries{suffix}"))
             ))?;
         }
     }
@@ -483,6 +521,7 @@ fn statements(db: &str, layout: &Layout, distributed_ddl: bool) -> Result<Vec<St
             }
             out.push(index_view(db, "", ""));
             out.push(changes_view(db, "", ""));
+            out.push(lookup_view(db, "", ""));
         }
         Layout::Cluster(cluster) => {
             let cluster_ident =
@@ -507,6 +546,7 @@ fn statements(db: &str, layout: &Layout, distributed_ddl: bool) -> Result<Vec<St
             // Each shard indexes the inputs it holds.
             out.push(index_view(db, &on, "_local"));
             out.push(changes_view(db, &on, "_local"));
+            out.push(lookup_view(db, &on, "_local"));
         }
     }
     Ok(out)

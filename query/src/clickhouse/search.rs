@@ -268,6 +268,39 @@ fn phone_condition(f: &Filter) -> Result<String, QueryError> {
     include_exclude(f, forms)
 }
 
+/// For a filter that names only exact phones, ids or correlation ids: the
+/// keys `entry_lookup` holds for them, as a condition (`key IN`), beside
+/// the filter's own. `entries` and `latest` are ordered by key, so that
+/// a few keys are read by the primary key instead of every row's column
+/// (an exact phone at 10M: every row's `phone`, ~0.5 s).
+fn looked_up(shared: &Shared, f: &Filter) -> Option<String> {
+    if f.include.is_empty() || !f.exclude.is_empty() {
+        return None;
+    }
+    let mut values = Vec::new();
+    for v in &f.include {
+        match (f.field, v) {
+            (FilterField::Phone, FilterValue::Exact(typed)) => {
+                values.push(format!("p:{typed}"));
+                values.extend(
+                    ticks_engine::number_variants(typed)
+                        .into_iter()
+                        .map(|n| format!("p:{n}")),
+                );
+            }
+            (FilterField::Id, FilterValue::Id(id)) => values.push(format!("i:{id}")),
+            (FilterField::CorrelationId, FilterValue::Exact(c)) => values.push(format!("c:{c}")),
+            _ => return None,
+        }
+    }
+    let list: Vec<String> = values.iter().map(|v| quote(v)).collect();
+    Some(format!(
+        "key IN (SELECT key FROM {} WHERE value IN ({}))",
+        shared.table("entry_lookup"),
+        list.join(", ")
+    ))
+}
+
 /// The query's conditions, ANDed (`1` for none).
 fn conditions(shared: &Shared, q: &LogQuery) -> Result<String, QueryError> {
     let mut parts = Vec::new();
@@ -291,6 +324,9 @@ fn conditions(shared: &Shared, q: &LogQuery) -> Result<String, QueryError> {
         };
         if !c.is_empty() {
             parts.push(c);
+        }
+        if let Some(keys) = looked_up(shared, f) {
+            parts.push(keys);
         }
     }
     if let Some(from) = q.from_ms {
