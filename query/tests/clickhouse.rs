@@ -443,9 +443,23 @@ fn an_unpartitioned_latest_is_made_again_by_week_and_settled_anew() {
             settle(&backend);
             answers(&backend)
         };
-        // Version 5's form: one partition, the same rows.
+        let index_local = match deployment {
+            Deployment::Single => "input_index",
+            Deployment::Cluster => "input_index_local",
+        };
+        let indexed = number(&db, &format!("SELECT count() FROM {name}.input_index"));
+        // Version 5's form: one partition, the same rows; the index in
+        // granules of 8,192.
         for i in 0..db.config.urls.len() {
             let node = db.node(i);
+            for sql in [
+                format!("CREATE TABLE {name}.index_v5 AS {name}.{index_local} ENGINE = MergeTree ORDER BY (ident, seq)"),
+                format!("INSERT INTO {name}.index_v5 SELECT * FROM {name}.{index_local}"),
+                format!("DROP TABLE {name}.{index_local}"),
+                format!("RENAME TABLE {name}.index_v5 TO {name}.{index_local}"),
+            ] {
+                node.query(&sql).expect("the version 5 index");
+            }
             for sql in [
                 format!("CREATE TABLE {name}.latest_v5 AS {name}.{local} ENGINE = VersionedCollapsingMergeTree(sign, version) ORDER BY key"),
                 format!("INSERT INTO {name}.latest_v5 SELECT * FROM {name}.{local}"),
@@ -462,7 +476,20 @@ fn an_unpartitioned_latest_is_made_again_by_week_and_settled_anew() {
                 .query_text(&format!("SHOW CREATE TABLE {name}.{local}"))
                 .expect("answered");
             assert!(create.contains("PARTITION BY"), "node {i}: {create}");
+            let create = db
+                .node(i)
+                .query_text(&format!("SHOW CREATE TABLE {name}.{index_local}"))
+                .expect("answered");
+            assert!(
+                create.contains("index_granularity = 512"),
+                "node {i}: {create}"
+            );
         }
+        assert_eq!(
+            number(&db, &format!("SELECT count() FROM {name}.input_index")),
+            indexed,
+            "the index made again from the inputs"
+        );
         assert_eq!(
             answers(&backend),
             before,

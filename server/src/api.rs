@@ -171,7 +171,9 @@ pub(crate) async fn post_import(
                 &mut std::io::BufReader::new(&body[..]),
                 &ticks_ingest::ImportOptions::default(),
             )
-            .map_err(|e| ApiError::Internal(e.to_string()))
+            // A backend that cannot take the lines now (ClickHouse down or
+            // too slow) is a 503, for the sender to retry the request.
+            .map_err(ApiError::from)
     })
     .await?;
     app.metrics

@@ -146,6 +146,14 @@ fn clickhouse_stopped_mid_ingest_gives_503s_loses_nothing_and_ingest_resumes() {
     let (status, body) = server.post_webhook(&status_body(100));
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "unavailable");
+    // An import is refused the same way, for its sender to retry.
+    let import = server
+        .client
+        .post(server.url("/v1/import"))
+        .body(crate::support::generated(2, 5))
+        .send()
+        .unwrap();
+    assert_eq!(import.status().as_u16(), 503, "an import while down");
     let ready = server.client.get(server.url("/readyz")).send().unwrap();
     assert_eq!(ready.status().as_u16(), 503);
     let why = ready.text().unwrap();

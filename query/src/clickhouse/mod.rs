@@ -211,7 +211,8 @@ impl ClickHouse {
     /// Runs one settler round now, whoever holds the lease: for tests and
     /// `ticks clickhouse settle`, after the lag has passed.
     pub fn settle_now(&self) -> Result<(), QueryError> {
-        settle::round(&self.shared, self.settle_lag.as_secs().max(1) as u32).map_err(Into::into)
+        settle::round(&self.shared, self.settle_lag.as_secs().max(1) as u32, None)
+            .map_err(Into::into)
     }
 
     /// What the schema set-up found: the server's version, whether DDL ran
