@@ -56,20 +56,14 @@ impl Client {
         password: Option<String>,
         timeout: Duration,
     ) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .timeout_connect(Some(Duration::from_secs(2)))
-            .http_status_as_error(false)
-            .build()
-            .into();
         Client {
+            agent: agent(timeout),
             urls: urls
                 .into_iter()
                 .map(|u| u.trim_end_matches('/').to_string())
                 .collect(),
             user,
             password,
-            agent,
             current: AtomicUsize::new(0),
         }
     }
@@ -88,6 +82,18 @@ impl Client {
             password: self.password.clone(),
             agent: self.agent.clone(),
             current: AtomicUsize::new(0),
+        }
+    }
+
+    /// Another client of the same servers whose requests may take up to
+    /// `timeout` (an upgrade's statements).
+    pub fn with_timeout(&self, timeout: Duration) -> Client {
+        Client {
+            urls: self.urls.clone(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            agent: agent(timeout),
+            current: AtomicUsize::new(self.current.load(Ordering::Relaxed)),
         }
     }
 
@@ -167,6 +173,16 @@ impl Client {
         }
         Err(ChError::Unreachable(unreachable.join("; ")))
     }
+}
+
+/// An HTTP agent whose requests may take `timeout` in all.
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .timeout_connect(Some(Duration::from_secs(2)))
+        .http_status_as_error(false)
+        .build()
+        .into()
 }
 
 /// A string as a ClickHouse literal in single quotes.

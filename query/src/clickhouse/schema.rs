@@ -320,15 +320,17 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
         Layout::Single => vec![client.copy()],
         Layout::Cluster(_) => client.urls().iter().map(|u| client.node(u)).collect(),
     };
-    let mut rebuilt = false;
     let mut unrecorded = false;
-    let mut unsettled = false;
-    let mut unlooked = false;
     for node in &nodes {
-        unlooked |= !has_table(node, &db, &local_name("entry_lookup", layout))?;
-        rebuilt |= drop_old_index(node, &db, layout)?;
+        // Each step of an upgrade is made so that one that fails (a
+        // timeout, a server stopped) is found undone at the next open and
+        // done again: a derived table is filled under another name and
+        // renamed once full.
+        let patient = node.with_timeout(UPGRADE_TIMEOUT);
+        rebuild_old_index(&patient, &db, layout)?;
+        fill_lookup(&patient, &db, layout)?;
         unrecorded |= !has_table(node, &db, &local_name("entry_changes", layout))?;
-        unsettled |= drop_unpartitioned_latest(node, &db, layout)?;
+        drop_unpartitioned_latest(&patient, &db, layout)?;
     }
     if distributed_ddl || *layout == Layout::Single {
         for sql in &statements {
@@ -347,38 +349,11 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
         Layout::Single => "",
         Layout::Cluster(_) => "_local",
     };
-    if rebuilt {
-        // Each node indexes the inputs it holds.
-        for node in &nodes {
-            node.query(&format!(
-                "INSERT INTO {db}.input_index{suffix} {}",
-                index_rows(&format!("{db}.inputs{suffix}"))
-            ))?;
-        }
-    }
-    if unlooked {
-        // Entries written before version 6: their look-up rows.
-        for node in &nodes {
-            node.query(&format!(
-                "INSERT INTO {db}.entry_lookup{suffix} {}",
-                lookup_rows(&format!("{db}.entries{suffix}"))
-            ))?;
-        }
-    }
-    if unsettled && !unrecorded {
-        // `latest` made again empty (version 6): every entry changed now,
-        // so that the settler's next round settles them all into it.
-        for node in &nodes {
-            node.query(&format!(
-                "INSERT INTO {db}.entry_changes{suffix} (at, key) SELECT toUInt32(now()), key FROM {db}.entries{suffix}"
-            ))?;
-        }
-    }
     if unrecorded {
         // Entries written before version 5: changed at the dawn of time, so
         // that the settler's first round settles them all.
         for node in &nodes {
-            node.query(&format!(
+            node.with_timeout(UPGRADE_TIMEOUT).query(&format!(
                 "INSERT INTO {db}.entry_changes{suffix} (at, key) SELECT toUInt32(1), key FROM {db}.entries{suffix}"
             ))?;
         }
@@ -414,59 +389,119 @@ fn has_table(node: &Client, db: &str, name: &str) -> Result<bool, ChError> {
     Ok(found.trim() != "0")
 }
 
-/// Drops an `input_index` of before version 3 (identifiers and seqs only)
-/// or of before version 6 (granules of 8,192 rows) and its view, on `node`, so that the tables made next are rebuilt from
-/// `inputs`; says whether it did. The index is derived: nothing is lost,
-/// but inputs written while it is rebuilt are indexed twice or not at all,
-/// so an upgrade runs with the writers stopped (README says so).
-fn drop_old_index(node: &Client, db: &str, layout: &Layout) -> Result<bool, ChError> {
-    let local = match layout {
-        Layout::Single => "input_index",
-        Layout::Cluster(_) => "input_index_local",
-    };
+/// How long one statement of an upgrade may take (a table of a 10M store
+/// made again: minutes).
+const UPGRADE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4 * 3600);
+
+/// The `CREATE TABLE` of the table `table` of [`TABLES`] on one server,
+/// under the name `name`.
+fn create_as(db: &str, table: &str, name: &str) -> Result<String, ChError> {
+    let t = TABLES
+        .iter()
+        .find(|t| t.name == table)
+        .ok_or_else(|| ChError::Server {
+            status: 500,
+            message: format!("no table {table} in the schema"),
+        })?;
+    Ok(format!(
+        "CREATE TABLE {db}.{name} ({}) ENGINE = {}",
+        t.columns, t.engine
+    ))
+}
+
+/// Makes `input_index` again from `inputs` on `node` where it is of before
+/// version 3 (identifiers and seqs only) or of before version 6 (granules
+/// of 8,192 rows: a derivation asks an ident at a time, and each read
+/// ~8,000 other inputs' events; a group of 5,000 lines at 10M read 30M
+/// rows, past the 30 s a statement may take). Filled under another name
+/// and renamed once full, so that an upgrade that fails midway leaves the
+/// old index, and is done again at the next open. Inputs written meanwhile
+/// are not in the new one: an upgrade runs with the writers stopped
+/// (README says so).
+fn rebuild_old_index(node: &Client, db: &str, layout: &Layout) -> Result<(), ChError> {
+    let local = local_name("input_index", layout);
+    if !has_table(node, db, &local)? {
+        return Ok(());
+    }
     let columns = node.query_text(&format!(
         "SELECT name FROM system.columns WHERE database = {} AND table = {}",
         quote(db.trim_matches('`')),
-        quote(local)
+        quote(&local)
     ))?;
-    if columns.trim().is_empty() {
-        return Ok(false);
-    }
-    // Since version 6 in granules of 512 rows: a derivation asks an ident
-    // at a time, and a granule of 8,192 rows with their events read ~8,000
-    // other inputs' events for each (a group of 5,000 lines at 10M: 30M
-    // rows read, past the 30 s a statement may take).
     let create = node.query_text(&format!("SHOW CREATE TABLE {db}.{local}"))?;
     if columns.lines().any(|c| c.trim() == "events") && create.contains("index_granularity = 512") {
-        return Ok(false);
+        return Ok(());
     }
+    tracing::info!("input_index made again from the inputs (schema version 6)");
+    let inputs = local_name("inputs", layout);
+    node.query(&format!("DROP TABLE IF EXISTS {db}.input_index_new"))?;
+    node.query(&create_as(db, "input_index", "input_index_new")?)?;
+    node.query(&format!(
+        "INSERT INTO {db}.input_index_new {}",
+        index_rows(&format!("{db}.{inputs}"))
+    ))?;
+    // The view's query may be an older one: made again after the rename.
     node.query(&format!("DROP TABLE IF EXISTS {db}.input_index_mv"))?;
-    node.query(&format!("DROP TABLE IF EXISTS {db}.{local}"))?;
-    if let Layout::Cluster(_) = layout {
-        node.query(&format!("DROP TABLE IF EXISTS {db}.input_index"))?;
+    node.query(&format!("DROP TABLE IF EXISTS {db}.input_index_old"))?;
+    node.query(&format!(
+        "RENAME TABLE {db}.{local} TO {db}.input_index_old, {db}.input_index_new TO {db}.{local}"
+    ))?;
+    node.query(&format!("DROP TABLE IF EXISTS {db}.input_index_old"))?;
+    Ok(())
+}
+
+/// Fills `entry_lookup` from `entries` on `node` where it is missing (a
+/// database of before version 6 with entries), under another name then
+/// renamed, as [`rebuild_old_index`] does.
+fn fill_lookup(node: &Client, db: &str, layout: &Layout) -> Result<(), ChError> {
+    let local = local_name("entry_lookup", layout);
+    let entries = local_name("entries", layout);
+    if has_table(node, db, &local)? || !has_table(node, db, &entries)? {
+        return Ok(());
     }
-    Ok(true)
+    tracing::info!("entry_lookup filled from the entries (schema version 6)");
+    node.query(&format!("DROP TABLE IF EXISTS {db}.entry_lookup_new"))?;
+    node.query(&create_as(db, "entry_lookup", "entry_lookup_new")?)?;
+    node.query(&format!(
+        "INSERT INTO {db}.entry_lookup_new {}",
+        lookup_rows(&format!("{db}.{entries}"))
+    ))?;
+    node.query(&format!(
+        "RENAME TABLE {db}.entry_lookup_new TO {db}.{local}"
+    ))?;
+    Ok(())
 }
 
 /// Drops `latest` where it is not partitioned (schema version 5's), for
 /// the statements to create it again by week of `recorded_ms`: a date
-/// range then reads only its weeks' parts. Says whether it dropped it.
+/// range then reads only its weeks' parts.
 /// `latest` is derived (the settler fills it from `entries`), so nothing
 /// is lost; until the next round settles, queries group `entries`.
-fn drop_unpartitioned_latest(node: &Client, db: &str, layout: &Layout) -> Result<bool, ChError> {
+fn drop_unpartitioned_latest(node: &Client, db: &str, layout: &Layout) -> Result<(), ChError> {
     let local = local_name("latest", layout);
     if !has_table(node, db, &local)? {
-        return Ok(false);
+        return Ok(());
     }
     let create = node.query_text(&format!("SHOW CREATE TABLE {db}.{local}"))?;
     if create.contains("PARTITION BY") {
-        return Ok(false);
+        return Ok(());
+    }
+    tracing::info!("latest made again by week (schema version 6): every entry settled anew");
+    // Every entry changed now, before the drop: the settler's next round
+    // settles them all into the new table, and a drop that did not happen
+    // is done at the next open.
+    let changes = local_name("entry_changes", layout);
+    if has_table(node, db, &changes)? {
+        node.query(&format!(
+            "INSERT INTO {db}.{changes} (at, key) SELECT toUInt32(now()), key FROM {db}.{}",
+            local_name("entries", layout)
+        ))?;
     }
     node.query(&format!("DROP TABLE IF EXISTS {db}.{local}"))?;
     if let Layout::Cluster(_) = layout {
         node.query(&format!("DROP TABLE IF EXISTS {db}.latest"))?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Adds the columns of [`ADDED_COLUMNS`] a table lacks (on a cluster to
