@@ -36,6 +36,7 @@ cleanup() {
   ./scripts/clickhouse.sh stop "$work/clickhouse" || true
 }
 trap cleanup EXIT
+. benches/clickhouse-common.sh
 ./scripts/clickhouse.sh start "$work/clickhouse" >/dev/null
 
 now() { date +%s.%N; }
@@ -71,18 +72,6 @@ for cfg in "$single" "$cluster"; do
   echo "migrate to $(basename "$cfg" .toml): $(secs "$t0" "$t1") s"
 done
 
-serve() { # name args...: starts `ticks serve`, sets $url
-  local name=$1; shift
-  "$ticks" serve --listen 127.0.0.1:0 "$@" > "$work/$name.out" 2> "$work/$name.err" &
-  pids+=($!)
-  url=""
-  for _ in $(seq 1 3000); do
-    url=$(grep -o 'http://[0-9.:]*' "$work/$name.out" 2>/dev/null || true)
-    [ -n "$url" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")" = 200 ] && return
-    sleep 0.2
-  done
-  echo "$name did not start: $(cat "$work/$name.err")" >&2; exit 1
-}
 
 settled() { # node database: waits until every entry is settled; prints seconds
   local t0; t0=$(now)
@@ -93,16 +82,6 @@ settled() { # node database: waits until every entry is settled; prints seconds
   secs "$t0" "$(now)"
 }
 
-post_chunks() { # url every offset
-  local url=$1 every=$2 offset=$3 i=0
-  for f in "$work"/tail.chunk.*; do
-    if [ $((i % every)) = "$offset" ]; then
-      code=$(curl -s -o "$work/last.json" -w '%{http_code}' -X POST "$url/v1/import" --data-binary @"$f")
-      [ "$code" = 200 ] || { echo "import of $f to $url: $code $(cat "$work/last.json")" >&2; exit 1; }
-    fi
-    i=$((i + 1))
-  done
-}
 
 lines=$(wc -l < "$work/tail.ndjson")
 rate() { awk -v l="$lines" -v a="$1" -v b="$2" 'BEGIN { printf "%.0f lines/s (%.1f s)", l / (b - a), b - a }'; }
@@ -114,14 +93,14 @@ measure() { # label url
 
 # 3. Each deployment: settled, the last lines over HTTP, the queries.
 serve embedded --data "$work/embedded"
-t0=$(now); post_chunks "$url" 1 0; t1=$(now)
+t0=$(now); post_chunks "$url" 1 0 "$work"/tail.chunk.; t1=$(now)
 echo "embedded, the last $lines lines over HTTP: $(rate "$t0" "$t1")"
 measure embedded "$url"
 
 serve single --config "$single" --data "$work/single"
 echo "one server settled in $(settled "$ch:18123" bench_single) s"
 measure "clickhouse single" "$url"
-t0=$(now); post_chunks "$url" 1 0; t1=$(now)
+t0=$(now); post_chunks "$url" 1 0 "$work"/tail.chunk.; t1=$(now)
 echo "clickhouse single, the last $lines lines over HTTP: $(rate "$t0" "$t1")"
 
 serve cluster_a --config "$cluster" --data "$work/cluster_a"; a=$url
@@ -129,8 +108,8 @@ serve cluster_b --config "$cluster" --data "$work/cluster_b"; b=$url
 echo "the cluster settled in $(settled "$ch:18124" bench_cluster) s"
 measure "clickhouse cluster (writer a)" "$a"
 t0=$(now)
-post_chunks "$a" 2 0 & pa=$!
-post_chunks "$b" 2 1 & pb=$!
+post_chunks "$a" 2 0 "$work"/tail.chunk. & pa=$!
+post_chunks "$b" 2 1 "$work"/tail.chunk. & pb=$!
 wait $pa; wait $pb
 t1=$(now)
 echo "clickhouse cluster, the last $lines lines over HTTP, two writers: $(rate "$t0" "$t1")"

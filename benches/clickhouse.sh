@@ -23,35 +23,14 @@ cleanup() {
   ./scripts/clickhouse.sh stop "$work/clickhouse" || true
 }
 trap cleanup EXIT
+. benches/clickhouse-common.sh
 ./scripts/clickhouse.sh start "$work/clickhouse" >/dev/null
 "$ticks" generate --messages "$messages" --seed 1 > "$work/traffic.ndjson"
 lines=$(wc -l < "$work/traffic.ndjson")
 split -l 5000 -d -a 5 "$work/traffic.ndjson" "$work/chunk."
 echo "messages $messages, lines $lines"
 
-serve() { # name args...: starts `ticks serve`, sets $url
-  local name=$1; shift
-  "$ticks" serve --listen 127.0.0.1:0 "$@" > "$work/$name.out" 2> "$work/$name.err" &
-  pids+=($!)
-  url=""
-  for _ in $(seq 1 300); do
-    url=$(grep -o 'http://[0-9.:]*' "$work/$name.out" 2>/dev/null || true)
-    [ -n "$url" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")" = 200 ] && return
-    sleep 0.2
-  done
-  echo "$name did not start: $(cat "$work/$name.err")" >&2; exit 1
-}
 
-post_chunks() { # url every offset
-  local url=$1 every=$2 offset=$3 i=0
-  for f in "$work"/chunk.*; do
-    if [ $((i % every)) = "$offset" ]; then
-      code=$(curl -s -o "$work/last.json" -w '%{http_code}' -X POST "$url/v1/import" --data-binary @"$f")
-      [ "$code" = 200 ] || { echo "import of $f to $url: $code $(cat "$work/last.json")" >&2; exit 1; }
-    fi
-    i=$((i + 1))
-  done
-}
 
 config() { # name urls cluster
   printf 'backend = "clickhouse"\nclickhouse_url = [%s]\nclickhouse_database = "%s"\n%s' "$2" "$1" "$3" > "$work/$1.toml"
@@ -70,14 +49,14 @@ measure() { # label url
 
 # Embedded.
 serve embedded --data "$work/embedded"
-t0=$(date +%s.%N); post_chunks "$url" 1 0; t1=$(date +%s.%N)
+t0=$(date +%s.%N); post_chunks "$url" 1 0 "$work"/chunk.; t1=$(date +%s.%N)
 echo "embedded import: $(took "$t0" "$t1")"
 measure embedded "$url"
 
 # One ClickHouse server.
 cfg=$(config bench_single '"http://127.0.0.1:18123"' "")
 serve single --config "$cfg" --data "$work/single"
-t0=$(date +%s.%N); post_chunks "$url" 1 0; t1=$(date +%s.%N)
+t0=$(date +%s.%N); post_chunks "$url" 1 0 "$work"/chunk.; t1=$(date +%s.%N)
 echo "clickhouse single import: $(took "$t0" "$t1")"
 measure "clickhouse single" "$url"
 
@@ -87,8 +66,8 @@ cfg=$(config bench_cluster '"http://127.0.0.1:18124", "http://127.0.0.1:18125"' 
 serve cluster_a --config "$cfg" --data "$work/cluster_a"; a=$url
 serve cluster_b --config "$cfg" --data "$work/cluster_b"; b=$url
 t0=$(date +%s.%N)
-post_chunks "$a" 2 0 & pa=$!
-post_chunks "$b" 2 1 & pb=$!
+post_chunks "$a" 2 0 "$work"/chunk. & pa=$!
+post_chunks "$b" 2 1 "$work"/chunk. & pb=$!
 wait $pa; wait $pb
 t1=$(date +%s.%N)
 echo "clickhouse cluster import, two writers: $(took "$t0" "$t1")"

@@ -25,7 +25,7 @@
 
 use super::client::{quote, ChError, Client};
 use super::inputs::{by_seq, input_row, keys_of, seqs_of, INPUT_COLUMNS};
-use super::rowbinary::{Reader, Rows};
+use super::rowbinary::{read_strings, Reader, Rows};
 use super::schema::Layout;
 use super::shared::Shared;
 use crate::error::QueryError;
@@ -322,7 +322,8 @@ pub(super) fn unsettle_purged(shared: &Shared) -> Result<(), QueryError> {
         "SELECT DISTINCT key FROM {l} WHERE lower(hex(SHA256(key))) GLOBAL IN (SELECT hash FROM {p}){} FORMAT RowBinary",
         shared.select_settings()
     ))?;
-    let keys: Vec<String> = super::search::read_keys(&bytes)?
+    let keys: Vec<String> = read_strings(&bytes)
+        .map_err(|e| QueryError::Backend(e.to_string()))?
         .iter()
         .map(|k| quote(k))
         .collect();

@@ -91,6 +91,17 @@ pub struct Reader<'a> {
 #[error("a RowBinary answer ended inside a value")]
 pub struct Truncated;
 
+/// Every row of an answer of one `String` column (`SELECT key ...
+/// FORMAT RowBinary`), in its order.
+pub fn read_strings(bytes: &[u8]) -> Result<Vec<String>, Truncated> {
+    let mut r = Reader::new(bytes);
+    let mut out = Vec::new();
+    while !r.is_done() {
+        out.push(String::from_utf8_lossy(r.string()?).into_owned());
+    }
+    Ok(out)
+}
+
 impl<'a> Reader<'a> {
     /// A reader of `bytes`.
     pub fn new(bytes: &'a [u8]) -> Reader<'a> {

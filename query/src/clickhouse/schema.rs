@@ -393,6 +393,18 @@ fn has_table(node: &Client, db: &str, name: &str) -> Result<bool, ChError> {
 /// made again: minutes).
 const UPGRADE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4 * 3600);
 
+/// Makes the table `table` of [`TABLES`] on `node` under the name
+/// `{table}_new` (dropping one left by an upgrade that failed), fills it
+/// with `rows` (a `SELECT`), and returns that name: an upgrade's derived
+/// table, renamed to its own once full.
+fn fill_new(node: &Client, db: &str, table: &str, rows: &str) -> Result<String, ChError> {
+    let name = format!("{table}_new");
+    node.query(&format!("DROP TABLE IF EXISTS {db}.{name}"))?;
+    node.query(&create_as(db, table, &name)?)?;
+    node.query(&format!("INSERT INTO {db}.{name} {rows}"))?;
+    Ok(name)
+}
+
 /// The `CREATE TABLE` of the table `table` of [`TABLES`] on one server,
 /// under the name `name`.
 fn create_as(db: &str, table: &str, name: &str) -> Result<String, ChError> {
@@ -434,17 +446,17 @@ fn rebuild_old_index(node: &Client, db: &str, layout: &Layout) -> Result<(), ChE
     }
     tracing::info!("input_index made again from the inputs (schema version 6)");
     let inputs = local_name("inputs", layout);
-    node.query(&format!("DROP TABLE IF EXISTS {db}.input_index_new"))?;
-    node.query(&create_as(db, "input_index", "input_index_new")?)?;
-    node.query(&format!(
-        "INSERT INTO {db}.input_index_new {}",
-        index_rows(&format!("{db}.{inputs}"))
-    ))?;
+    let new = fill_new(
+        node,
+        db,
+        "input_index",
+        &index_rows(&format!("{db}.{inputs}")),
+    )?;
     // The view's query may be an older one: made again after the rename.
     node.query(&format!("DROP TABLE IF EXISTS {db}.input_index_mv"))?;
     node.query(&format!("DROP TABLE IF EXISTS {db}.input_index_old"))?;
     node.query(&format!(
-        "RENAME TABLE {db}.{local} TO {db}.input_index_old, {db}.input_index_new TO {db}.{local}"
+        "RENAME TABLE {db}.{local} TO {db}.input_index_old, {db}.{new} TO {db}.{local}"
     ))?;
     node.query(&format!("DROP TABLE IF EXISTS {db}.input_index_old"))?;
     Ok(())
@@ -460,15 +472,13 @@ fn fill_lookup(node: &Client, db: &str, layout: &Layout) -> Result<(), ChError> 
         return Ok(());
     }
     tracing::info!("entry_lookup filled from the entries (schema version 6)");
-    node.query(&format!("DROP TABLE IF EXISTS {db}.entry_lookup_new"))?;
-    node.query(&create_as(db, "entry_lookup", "entry_lookup_new")?)?;
-    node.query(&format!(
-        "INSERT INTO {db}.entry_lookup_new {}",
-        lookup_rows(&format!("{db}.{entries}"))
-    ))?;
-    node.query(&format!(
-        "RENAME TABLE {db}.entry_lookup_new TO {db}.{local}"
-    ))?;
+    let new = fill_new(
+        node,
+        db,
+        "entry_lookup",
+        &lookup_rows(&format!("{db}.{entries}")),
+    )?;
+    node.query(&format!("RENAME TABLE {db}.{new} TO {db}.{local}"))?;
     Ok(())
 }
 

@@ -17,7 +17,7 @@
 
 use super::client::quote;
 use super::derive::decode_entry;
-use super::rowbinary::Reader;
+use super::rowbinary::{read_strings, Reader};
 use super::shared::Shared;
 use crate::buckets::{bucket_label, Bucketer, Interval};
 use crate::cost::{split_hours, utc_month, CostRow};
@@ -649,16 +649,8 @@ fn sort_columns(order: &str) -> String {
 }
 
 /// The keys a `SELECT key ... FORMAT RowBinary` answers, in its order.
-pub(super) fn read_keys(bytes: &[u8]) -> Result<Vec<String>, QueryError> {
-    let mut r = Reader::new(bytes);
-    let mut keys = Vec::new();
-    while !r.is_done() {
-        let key = r
-            .string()
-            .map_err(|_| QueryError::Backend("a key could not be read".into()))?;
-        keys.push(String::from_utf8_lossy(key).into_owned());
-    }
-    Ok(keys)
+fn read_keys(bytes: &[u8]) -> Result<Vec<String>, QueryError> {
+    read_strings(bytes).map_err(|_| QueryError::Backend("a key could not be read".into()))
 }
 
 /// How many entries a group of [`Latest::signed`] rows holds.

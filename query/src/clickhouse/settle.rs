@@ -30,7 +30,7 @@
 
 use super::client::{quote, ChError};
 use super::purge;
-use super::rowbinary::{Reader, Rows};
+use super::rowbinary::{read_strings, Rows, Truncated};
 use super::schema::latest_value_names;
 use super::shared::Shared;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -279,40 +279,34 @@ fn part_bounds(shared: &Shared, window: &str, changed: u64) -> Result<Vec<String
     }
     let every = (changed / (parts * SAMPLES_PER_PART)).max(1);
     let c = shared.table("entry_changes");
-    let bytes = shared.client.query(&format!(
+    let sample = read_strings(&shared.client.query(&format!(
         "SELECT DISTINCT key FROM {c} WHERE {window} AND cityHash64(key) % {every} = 0 \
 ORDER BY key FORMAT RowBinary"
-    ))?;
-    let mut sample = Vec::new();
-    let mut r = Reader::new(&bytes);
-    while !r.is_done() {
-        let key = r.string().map_err(|_| ChError::Server {
-            status: 500,
-            message: "a RowBinary answer ended inside a value".into(),
-        })?;
-        sample.push(String::from_utf8_lossy(key).into_owned());
-    }
+    ))?)
+    .map_err(truncated)?;
     let per = (sample.len() as u64 / parts).max(1) as usize;
     Ok(sample.into_iter().skip(per).step_by(per).collect())
+}
+
+fn truncated(e: Truncated) -> ChError {
+    ChError::Server {
+        status: 500,
+        message: e.to_string(),
+    }
 }
 
 /// The round under way after `watermark`, if one was stopped mid-way: its
 /// end (`to`) and the first key it has not settled.
 fn progress(shared: &Shared, watermark: u32) -> Result<Option<(u32, String)>, ChError> {
     let m = shared.table("meta");
-    let bytes = shared.client.query(&format!(
+    let last = read_strings(&shared.client.query(&format!(
         "SELECT value FROM {m} WHERE key = '{PROGRESS}' ORDER BY version DESC LIMIT 1 \
 FORMAT RowBinary"
-    ))?;
-    let mut r = Reader::new(&bytes);
-    if r.is_done() {
+    ))?)
+    .map_err(truncated)?;
+    let Some(value) = last.first() else {
         return Ok(None);
-    }
-    let value = r.string().map_err(|_| ChError::Server {
-        status: 500,
-        message: "a RowBinary answer ended inside a value".into(),
-    })?;
-    let value = String::from_utf8_lossy(value);
+    };
     let Some((to, key)) = value.split_once('\t') else {
         return Ok(None);
     };
