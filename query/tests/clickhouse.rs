@@ -729,6 +729,16 @@ fn answers(backend: &ClickHouse) -> Vec<(String, u64, Vec<u32>)> {
         .collect()
 }
 
+/// An imported line, received on 2026-05-01.
+fn line(json: serde_json::Value) -> Input {
+    ticks_ingest::line_input(
+        json.to_string().into_bytes(),
+        Source::Import,
+        1_777_636_800_000,
+    )
+    .expect("a valid line")
+}
+
 /// The first number of a one-line answer.
 fn number(db: &Db, sql: &str) -> i64 {
     let text = db.node(0).query_text(sql).expect("answered");
@@ -773,14 +783,6 @@ fn settled_entries_answer_as_the_grouped_versions_do() {
                 ))
                 .expect("merges stopped");
         }
-        let line = |json: serde_json::Value| {
-            ticks_ingest::line_input(
-                json.to_string().into_bytes(),
-                Source::Import,
-                1_777_636_800_000,
-            )
-            .expect("a valid line")
-        };
         let sends = (0..40)
             .map(|i| {
                 let to = format!("55119877{i:05}");
@@ -863,4 +865,101 @@ fn settled_entries_answer_as_the_grouped_versions_do() {
         assert_eq!(net, 40, "{name}: one settled state per entry");
         assert_eq!(cancels, 30, "{name}: one cancel per state replaced");
     }
+}
+
+/// A count reads the settled rows and takes out the fresh keys' rows in
+/// one statement; a settler round landing between the two reads must not
+/// show: while entries keep changing and rounds settle them, every count
+/// of entries that neither appear nor vanish stays the same.
+#[test]
+fn counts_hold_while_the_settler_writes_under_them() {
+    let Some(mut db) = Db::new(Deployment::Single, "settle_race") else {
+        return;
+    };
+    db.config.settle_lag = Duration::from_secs(1);
+    let backend = db.open();
+    let sends = (0..40)
+        .map(|i| {
+            let to = format!("55119866{i:05}");
+            line(serde_json::json!({"recorded_at": "2026-05-01T12:00:00Z", "category": "marketing_campaign",
+                "phone_number_id": "106540352242922",
+                "request": {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": "oferta"}},
+                "response_code": 200, "response": {"messaging_product": "whatsapp",
+                "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": format!("wamid.RACE{i}")}]}}))
+        })
+        .collect();
+    backend.append(sends).expect("the sends stored");
+    let count = |q: &str| {
+        let params: Vec<(String, String)> = q
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let query = ticks_query::LogQuery::from_params(&params, &[]).expect("a valid query");
+        backend.search(&query).expect("answered").total
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // Each round every entry gets a status it did not have: a new
+            // version of all 40, settled a second later.
+            for round in 0..8u64 {
+                let status = ["delivered", "read"][round as usize % 2];
+                let statuses = (0..40)
+                    .map(|i| {
+                        line(serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1",
+                            "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"},
+                            "statuses": [{"id": format!("wamid.RACE{i}"), "status": status,
+                                "timestamp": (1_777_636_900 + round * 60).to_string(),
+                                "recipient_id": format!("55119866{i:05}")}]}}]}]}))
+                    })
+                    .collect();
+                backend.append(statuses).expect("the statuses stored");
+                std::thread::sleep(Duration::from_millis(1_100));
+                backend.settle_now().expect("a settler round");
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut asked = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            assert_eq!(count("limit=0"), 40, "every entry, count {asked}");
+            assert_eq!(count("direction=outbound&limit=1"), 40, "count {asked}");
+            asked += 1;
+        }
+        assert!(asked > 20, "counted while rounds settled: {asked}");
+    });
+    let db_name = db.config.database.clone();
+    let last_mark = || {
+        db.node(0)
+            .query_text(&format!(
+                "SELECT argMax(value, version) FROM {db_name}.meta WHERE key = 'latest_writes'"
+            ))
+            .expect("answered")
+            .trim()
+            .to_string()
+    };
+    assert_eq!(last_mark(), "end", "each write of the settler marked done");
+    // A write that never ended (a settler stopped mid-insert): answers are
+    // read the exact way, and are the same.
+    let statuses = (0..10)
+        .map(|i| {
+            line(serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1",
+                "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"},
+                "statuses": [{"id": format!("wamid.RACE{i}"), "status": "failed",
+                    "timestamp": "1777646900", "recipient_id": format!("55119866{i:05}"),
+                    "errors": [{"code": 131049, "title": "Ecosystem engagement"}]}]}}]}]}))
+        })
+        .collect();
+    backend.append(statuses).expect("the statuses stored");
+    let before = answers(&backend);
+    db.node(0)
+        .query(&format!(
+            "INSERT INTO {db_name}.meta (key, value, version) VALUES ('latest_writes', 'begin', {})",
+            u64::MAX / 2
+        ))
+        .expect("a mark written");
+    assert_eq!(last_mark(), "begin");
+    assert_eq!(answers(&backend), before, "the exact form answers the same");
 }

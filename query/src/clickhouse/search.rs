@@ -18,6 +18,7 @@
 use super::client::quote;
 use super::derive::decode_entry;
 use super::rowbinary::{read_strings, Reader};
+use super::settle::Snapshot;
 use super::shared::Shared;
 use crate::buckets::{bucket_label, Bucketer, Interval};
 use crate::cost::{split_hours, utc_month, CostRow};
@@ -422,13 +423,46 @@ struct Latest<'a> {
     /// How many changes were recorded since the watermark (at least the
     /// number of fresh keys; 0: none is fresh).
     changes: u64,
+    /// The watermark and the settler's writes before the reading.
+    snapshot: Snapshot,
+    /// Whether sums leave out the fresh keys' settled rows as they read
+    /// them (`key NOT IN` the fresh keys: every matching row's key read),
+    /// rather than subtracting them in a second read: right whatever the
+    /// settler writes meanwhile (see [`steady`]).
+    exact: bool,
+}
+
+/// An answer over the matching entries that no write of the settler
+/// landed under: `answer` is run with the subtracting (fast) form, its
+/// result kept when the settler marked no write meanwhile (see
+/// [`Snapshot`]), run again once when it did, and else (or while a write
+/// is under way) run with the exact form.
+fn steady<T>(
+    shared: &Shared,
+    q: &LogQuery,
+    cond: &str,
+    answer: impl Fn(&Latest<'_>) -> Result<T, QueryError>,
+) -> Result<T, QueryError> {
+    for _ in 0..2 {
+        let latest = Latest::of(shared, q, cond)?;
+        if latest.snapshot.writing {
+            break;
+        }
+        let out = answer(&latest)?;
+        if !latest.snapshot.moved(shared)? {
+            return Ok(out);
+        }
+    }
+    let mut latest = Latest::of(shared, q, cond)?;
+    latest.exact = true;
+    answer(&latest)
 }
 
 impl<'a> Latest<'a> {
     /// The entries that match `cond`.
     fn of(shared: &'a Shared, q: &'a LogQuery, cond: &'a str) -> Result<Latest<'a>, QueryError> {
-        let watermark = super::settle::watermark(shared)?;
-        let fresh = super::settle::fresh_keys(shared, watermark);
+        let snapshot = Snapshot::read(shared)?;
+        let fresh = super::settle::fresh_keys(shared, snapshot.watermark);
         let changes = shared.count(&format!("SELECT count() FROM ({fresh})"))?;
         Ok(Latest {
             shared,
@@ -436,6 +470,8 @@ impl<'a> Latest<'a> {
             cond,
             fresh,
             changes,
+            snapshot,
+            exact: false,
         })
     }
 
@@ -508,6 +544,14 @@ GROUP BY key, version HAVING sum(sign) > 0 UNION ALL {}) WHERE purged = 0 AND ({
         let settled = format!("SELECT key, {read}, sign FROM {l} WHERE purged = 0 AND ({cond})");
         if self.changes == 0 {
             return format!("({settled}) WHERE 1");
+        }
+        if self.exact {
+            return format!(
+                "({settled} AND key NOT IN ({}) \
+UNION ALL SELECT key, {read}, toInt8(1) AS sign FROM ({}) WHERE purged = 0 AND ({cond})) WHERE 1",
+                self.fresh,
+                self.fresh_rows(&carried)
+            );
         }
         format!(
             "({settled} \
@@ -729,11 +773,11 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
     };
     let cond = conditions(shared, q)?;
     let order = order_by(q)?;
-    let latest = Latest::of(shared, q, &cond)?;
-    let (total, cancels) = latest.tally()?;
-    let entries = if q.limit == 0 || total == 0 {
-        Vec::new()
-    } else {
+    let (total, keys) = steady(shared, q, &cond, |latest| {
+        let (total, cancels) = latest.tally()?;
+        if q.limit == 0 || total == 0 {
+            return Ok((total, Vec::new()));
+        }
         let keys = match latest.page_keys(&order, offset, q.limit, total, cancels)? {
             Some(keys) => keys,
             None => read_keys(&shared.client.query(&format!(
@@ -744,8 +788,9 @@ pub(super) fn search(shared: &Shared, q: &LogQuery) -> Result<Page, QueryError> 
                 shared.select_settings()
             ))?)?,
         };
-        entries_by_key(shared, &keys)?
-    };
+        Ok((total, keys))
+    })?;
+    let entries = entries_by_key(shared, &keys)?;
     let next = offset + q.limit;
     Ok(Page {
         total,
@@ -827,8 +872,18 @@ pub(super) fn entries(shared: &Shared, ids: &[u32]) -> Result<Vec<Entry>, QueryE
 /// Group-by counts over the latest version of the matching entries.
 pub(super) fn stats(shared: &Shared, q: &LogQuery, by: GroupBy) -> Result<Stats, QueryError> {
     let cond = conditions(shared, q)?;
+    steady(shared, q, &cond, |matching| {
+        stats_of(shared, q, by, matching)
+    })
+}
+
+fn stats_of(
+    shared: &Shared,
+    q: &LogQuery,
+    by: GroupBy,
+    matching: &Latest<'_>,
+) -> Result<Stats, QueryError> {
     let settings = shared.select_settings();
-    let matching = Latest::of(shared, q, &cond)?;
     let total = matching.count()?;
     let groups = match by {
         GroupBy::Field(field) => {
@@ -912,7 +967,16 @@ pub(super) fn report_groups(
     options: &ReportOptions,
 ) -> Result<ReportGroups, QueryError> {
     let cond = conditions(shared, q)?;
-    let matching = Latest::of(shared, q, &cond)?;
+    steady(shared, q, &cond, |matching| {
+        report_groups_of(shared, options, matching)
+    })
+}
+
+fn report_groups_of(
+    shared: &Shared,
+    options: &ReportOptions,
+    matching: &Latest<'_>,
+) -> Result<ReportGroups, QueryError> {
     let signed = matching.signed(None);
     let settings = shared.select_settings();
     let columns = |fields: &[Field]| -> Result<Vec<&'static str>, QueryError> {
@@ -1004,7 +1068,17 @@ pub(super) fn cost_rows(
     options: &ReportOptions,
 ) -> Result<Vec<CostRow>, QueryError> {
     let cond = conditions(shared, q)?;
-    let matching = Latest::of(shared, q, &cond)?;
+    steady(shared, q, &cond, |matching| {
+        cost_rows_of(shared, q, options, matching)
+    })
+}
+
+fn cost_rows_of(
+    shared: &Shared,
+    q: &LogQuery,
+    options: &ReportOptions,
+    matching: &Latest<'_>,
+) -> Result<Vec<CostRow>, QueryError> {
     let latest = format!("{} AND direction = 'outbound'", matching.reading(None));
     let signed = format!("{} AND direction = 'outbound'", matching.signed(None));
     let settings = shared.select_settings();
@@ -1180,7 +1254,21 @@ pub(super) fn health_rows(
 ) -> Result<HealthInputs, QueryError> {
     let events = template_events(shared)?;
     let cond = conditions(shared, q)?;
-    let matching = Latest::of(shared, q, &cond)?;
+    let (rows, opt_outs) = steady(shared, q, &cond, |matching| {
+        health_rows_of(shared, q, interval, matching)
+    })?;
+    Ok((rows, opt_outs, events))
+}
+
+/// The template groups and opt-outs of [`health_rows`].
+type HealthGroups = (Vec<HealthRow>, Vec<(String, Option<String>, i64)>);
+
+fn health_rows_of(
+    shared: &Shared,
+    q: &LogQuery,
+    interval: Interval,
+    matching: &Latest<'_>,
+) -> Result<HealthGroups, QueryError> {
     let latest = matching.reading(None);
     let settings = shared.select_settings();
     let with_template = format!(
@@ -1293,7 +1381,7 @@ pub(super) fn health_rows(
             }
         }
     }
-    Ok((rows, opt_outs, events))
+    Ok((rows, opt_outs))
 }
 
 /// What [`health_rows`] gives: groups, opt-outs, template events.

@@ -50,18 +50,84 @@ const PROGRESS: &str = "settling";
 /// The key of the settler's lease in `meta` (its value the holder's tag).
 const LEASE: &str = "settler";
 
-/// Every key changed after this second (the server's clock) is fresh: its
-/// row of `latest` may be behind (0: none was settled yet).
-pub(super) fn watermark(shared: &Shared) -> Result<u32, ChError> {
+/// The key in `meta` of the settler's writes to `latest`: a row `begin`
+/// before each, `end` once it is committed, each with a higher version
+/// (see [`Snapshot`]).
+const WRITES: &str = "latest_writes";
+
+/// What a reader of `latest` saw before it read: the watermark, and the
+/// settler's last mark of a write ([`WRITES`]).
+///
+/// A count reads `latest` twice in one statement: every matching row, and
+/// the fresh keys' rows to take out again (see `search.rs`). ClickHouse
+/// picks each read's parts as it comes to it, so a settler's insert
+/// committed between the two is counted in one and not the other: a count
+/// two short was seen under load. A reader compares the snapshot after it
+/// read with the one before: the same, and no write under way, means no
+/// write landed between its reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Snapshot {
+    /// Every key changed after this second (the server's clock) is fresh:
+    /// its row of `latest` may be behind (0: none was settled yet).
+    pub(super) watermark: u32,
+    /// The version of the last mark (0: none).
+    writes: u64,
+    /// Whether that mark is a `begin`: a write may be landing now (or one
+    /// failed; the next write's marks end it).
+    pub(super) writing: bool,
+}
+
+impl Snapshot {
+    /// The watermark and the settler's last mark, in one statement.
+    pub(super) fn read(shared: &Shared) -> Result<Snapshot, ChError> {
+        let m = shared.table("meta");
+        let text = shared.client.query_text(&format!(
+            "SELECT maxIf(version, key = '{WATERMARK}'), maxIf(version, key = '{WRITES}'), \
+argMaxIf(value, version, key = '{WRITES}') FROM {m} WHERE key IN ('{WATERMARK}', '{WRITES}')"
+        ))?;
+        let mut parts = text.trim_end_matches('\n').split('\t');
+        let watermark = parts
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            .min(u64::from(u32::MAX)) as u32;
+        let writes = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        let writing = parts.next() == Some("begin");
+        Ok(Snapshot {
+            watermark,
+            writes,
+            writing,
+        })
+    }
+
+    /// Whether `latest` may have changed since `self` was read: a write
+    /// was under way then, or one was marked since.
+    pub(super) fn moved(&self, shared: &Shared) -> Result<bool, ChError> {
+        let now = Snapshot::read(shared)?;
+        Ok(self.writing || now.writing || now.writes != self.writes)
+    }
+}
+
+/// Marks a write of the settler to `latest` as begun (`begin`) or
+/// committed (`end`), with a version above every mark before it (the
+/// server's clock in ms, or one more than the last mark should another
+/// settler's clock have been ahead).
+fn mark_writes(shared: &Shared, value: &str) -> Result<(), ChError> {
     let m = shared.table("meta");
-    let text = shared.client.query_text(&format!(
-        "SELECT max(version) FROM {m} WHERE key = '{WATERMARK}'"
-    ))?;
-    Ok(text
+    let last: u64 = shared
+        .client
+        .query_text(&format!(
+            "SELECT max(version) FROM {m} WHERE key = '{WRITES}'"
+        ))?
         .trim()
-        .parse::<u64>()
-        .unwrap_or(0)
-        .min(u64::from(u32::MAX)) as u32)
+        .parse()
+        .unwrap_or(0);
+    let version = (ticks_ingest::now_ms().max(0) as u64).max(last + 1);
+    let mut rows = Rows::new();
+    rows.string(WRITES.as_bytes())
+        .string(value.as_bytes())
+        .u64(version);
+    shared.insert("meta", "key, value, version", &rows)
 }
 
 /// The keys changed after `watermark`, as a subquery.
@@ -171,7 +237,7 @@ fn holds_lease(shared: &Shared, tag: u64) -> Result<bool, ChError> {
 /// renewed only between rounds ran out during the first (two processes
 /// settled a 10M copy together, 188k entries twice).
 pub(super) fn round(shared: &Shared, lag_s: u32, holder: Option<u64>) -> Result<(), ChError> {
-    let from = watermark(shared)?;
+    let from = Snapshot::read(shared)?.watermark;
     let (to, resume_after) = match progress(shared, from)? {
         Some((to, key)) => (to, Some(key)),
         None => {
@@ -348,6 +414,10 @@ fn settle(shared: &Shared, keys: &str, range: &str) -> Result<(), ChError> {
             ("distributed_product_mode", "local"),
         ],
     };
+    // Readers see the writes as one (see `Snapshot`). Should an insert
+    // fail, no `end` is marked: readers take the slower exact way until
+    // the next write's marks.
+    mark_writes(shared, "begin")?;
     // Each (key, version) present: as many rows of the sign that bring its
     // net count to 1 if it is the key's latest, else to 0. The rows are
     // grouped in a subquery of their own so that the aliases (each
@@ -372,5 +442,6 @@ AND lower(hex(SHA256(key))) GLOBAL NOT IN (SELECT hash FROM {p}) LIMIT 1 BY key"
         ),
         b"",
         settings,
-    )
+    )?;
+    mark_writes(shared, "end")
 }
