@@ -739,6 +739,38 @@ fn line(json: serde_json::Value) -> Input {
     .expect("a valid line")
 }
 
+/// A marketing send to `to` recorded at `at` (RFC 3339), answered with
+/// `wamid`.
+fn send(to: &str, at: &str, wamid: &str) -> Input {
+    line(
+        serde_json::json!({"recorded_at": at, "category": "marketing_campaign",
+        "phone_number_id": "106540352242922",
+        "request": {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": "oferta"}},
+        "response_code": 200, "response": {"messaging_product": "whatsapp",
+        "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": wamid}]}}),
+    )
+}
+
+/// A status webhook for `wamid` sent to `to`, at `timestamp` (seconds).
+fn status(wamid: &str, to: &str, status: &str, timestamp: i64) -> serde_json::Value {
+    serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1",
+        "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"},
+        "statuses": [{"id": wamid, "status": status, "timestamp": timestamp.to_string(),
+            "recipient_id": to}]}}]}]})
+}
+
+/// A page of the log table, asked as the API's query string.
+fn ask(backend: &ClickHouse, q: &str) -> ticks_query::Page {
+    let params: Vec<(String, String)> = q
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let query = ticks_query::LogQuery::from_params(&params, &[]).expect("a valid query");
+    backend.search(&query).expect("answered")
+}
+
 /// The first number of a one-line answer.
 fn number(db: &Db, sql: &str) -> i64 {
     let text = db.node(0).query_text(sql).expect("answered");
@@ -880,39 +912,30 @@ fn counts_hold_while_the_settler_writes_under_them() {
     let backend = db.open();
     let sends = (0..40)
         .map(|i| {
-            let to = format!("55119866{i:05}");
-            line(serde_json::json!({"recorded_at": "2026-05-01T12:00:00Z", "category": "marketing_campaign",
-                "phone_number_id": "106540352242922",
-                "request": {"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": "oferta"}},
-                "response_code": 200, "response": {"messaging_product": "whatsapp",
-                "contacts": [{"input": to, "wa_id": to}], "messages": [{"id": format!("wamid.RACE{i}")}]}}))
+            send(
+                &format!("55119866{i:05}"),
+                "2026-05-01T12:00:00Z",
+                &format!("wamid.RACE{i}"),
+            )
         })
         .collect();
     backend.append(sends).expect("the sends stored");
-    let count = |q: &str| {
-        let params: Vec<(String, String)> = q
-            .split('&')
-            .filter_map(|p| p.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let query = ticks_query::LogQuery::from_params(&params, &[]).expect("a valid query");
-        backend.search(&query).expect("answered").total
-    };
+    let count = |q: &str| ask(&backend, q).total;
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
             // Each round every entry gets a status it did not have: a new
             // version of all 40, settled a second later.
-            for round in 0..8u64 {
-                let status = ["delivered", "read"][round as usize % 2];
+            for round in 0..8i64 {
+                let status_now = ["delivered", "read"][round as usize % 2];
                 let statuses = (0..40)
                     .map(|i| {
-                        line(serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1",
-                            "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
-                            "metadata": {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"},
-                            "statuses": [{"id": format!("wamid.RACE{i}"), "status": status,
-                                "timestamp": (1_777_636_900 + round * 60).to_string(),
-                                "recipient_id": format!("55119866{i:05}")}]}}]}]}))
+                        line(status(
+                            &format!("wamid.RACE{i}"),
+                            &format!("55119866{i:05}"),
+                            status_now,
+                            1_777_636_900 + round * 60,
+                        ))
                     })
                     .collect();
                 backend.append(statuses).expect("the statuses stored");
@@ -944,12 +967,15 @@ fn counts_hold_while_the_settler_writes_under_them() {
     // read the exact way, and are the same.
     let statuses = (0..10)
         .map(|i| {
-            line(serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1",
-                "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
-                "metadata": {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"},
-                "statuses": [{"id": format!("wamid.RACE{i}"), "status": "failed",
-                    "timestamp": "1777646900", "recipient_id": format!("55119866{i:05}"),
-                    "errors": [{"code": 131049, "title": "Ecosystem engagement"}]}]}}]}]}))
+            let mut failed = status(
+                &format!("wamid.RACE{i}"),
+                &format!("55119866{i:05}"),
+                "failed",
+                1_777_646_900,
+            );
+            failed["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"] =
+                serde_json::json!([{"code": 131049, "title": "Ecosystem engagement"}]);
+            line(failed)
         })
         .collect();
     backend.append(statuses).expect("the statuses stored");
@@ -962,4 +988,85 @@ fn counts_hold_while_the_settler_writes_under_them() {
         .expect("a mark written");
     assert_eq!(last_mark(), "begin");
     assert_eq!(answers(&backend), before, "the exact form answers the same");
+}
+
+/// A page newest first reads the newest weeks of `latest` first and widens
+/// until they hold the page: over ten weeks of sends, every page is the
+/// one the order gives, settled (the first states) or with changed
+/// entries (the candidates), at any offset.
+#[test]
+fn a_page_newest_first_is_found_in_the_newest_weeks_and_is_the_whole_order() {
+    let Some(mut db) = Db::new(Deployment::Single, "newest_weeks") else {
+        return;
+    };
+    db.config.settle_lag = Duration::from_secs(1);
+    // Candidates and first states, not a grouping of every match.
+    db.config.group_all_max_rows = 0;
+    let backend = db.open();
+    const DAY_S: i64 = 86_400;
+    let start = 1_772_366_400; // 2026-03-01T12:00:00Z
+    let sends = (0..70)
+        .map(|i| {
+            let at = jiff::Timestamp::from_second(start + i * DAY_S).expect("a time");
+            send(
+                &format!("55119855{i:05}"),
+                &at.to_string(),
+                &format!("wamid.WEEK{i:02}"),
+            )
+        })
+        .collect();
+    backend.append(sends).expect("the sends stored");
+    let page = |q: &str| -> Vec<String> {
+        let page = ask(&backend, q);
+        assert_eq!(page.total, 70, "{q}");
+        page.entries
+            .iter()
+            .filter_map(|e| e.wamid.clone())
+            .collect()
+    };
+    let expected = |offset: usize, limit: usize| -> Vec<String> {
+        (0..70)
+            .rev()
+            .skip(offset)
+            .take(limit)
+            .map(|i| format!("wamid.WEEK{i:02}"))
+            .collect()
+    };
+    let asked = [(0, 5), (3, 5), (10, 10), (30, 20), (60, 20), (0, 70)];
+    let check = |when: &str| {
+        for (offset, limit) in asked {
+            assert_eq!(
+                page(&format!("offset={offset}&limit={limit}")),
+                expected(offset, limit),
+                "{when}: offset {offset}, limit {limit}"
+            );
+        }
+    };
+    check("every entry fresh");
+    std::thread::sleep(Duration::from_millis(2_100));
+    backend.settle_now().expect("a settler round");
+    let weeks = number(
+        &db,
+        &format!(
+            "SELECT uniqExact(partition_id) FROM system.parts WHERE database = '{}' AND table = 'latest' AND active",
+            db.config.database
+        ),
+    );
+    assert!(weeks >= 10, "ten weeks of sends in {weeks} partitions");
+    check("settled");
+    // Statuses for the oldest and the newest: those entries change, and
+    // pages are found among candidates with the fresh entries left out.
+    let statuses = [0, 1, 68, 69]
+        .iter()
+        .map(|i| {
+            line(status(
+                &format!("wamid.WEEK{i:02}"),
+                &format!("55119855{i:05}"),
+                "delivered",
+                start + i * DAY_S + 60,
+            ))
+        })
+        .collect();
+    backend.append(statuses).expect("the statuses stored");
+    check("some entries changed");
 }

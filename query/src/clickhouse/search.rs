@@ -621,14 +621,26 @@ UNION ALL SELECT key, {read}, toInt8(1) AS sign FROM ({}) WHERE purged = 0 AND (
             // 0.5). Past a few such twins among them, the page is short
             // and grouped instead.
             let top = offset + limit + TWINS;
-            let bytes = self.shared.client.query(&format!(
-                "SELECT key FROM (SELECT key, {sort_columns} FROM {l} \
-WHERE sign = 1 AND purged = 0 AND ({cond}) ORDER BY {order} LIMIT {top}) \
+            // The rows of a window are the first rows in this order: its
+            // page is the page once it holds as many keys.
+            for since in newest_windows(self.shared, order)?
+                .into_iter()
+                .map(Some)
+                .chain([None])
+            {
+                let bytes = self.shared.client.query(&format!(
+                    "SELECT key FROM (SELECT key, {sort_columns} FROM {l} \
+WHERE sign = 1 AND purged = 0 AND ({cond}){window} ORDER BY {order} LIMIT {top}) \
 ORDER BY {order} LIMIT 1 BY key LIMIT {offset}, {limit}{settings} FORMAT RowBinary",
-                sort_columns = sort_columns(order)
-            ))?;
-            let found = read_keys(&bytes)?;
-            return Ok((found.len() >= expected).then_some(found));
+                    sort_columns = sort_columns(order),
+                    window = window_condition(since)
+                ))?;
+                let found = read_keys(&bytes)?;
+                if found.len() >= expected {
+                    return Ok(Some(found));
+                }
+            }
+            return Ok(None);
         }
         // A fresh key's state rows are among the candidates too (and left
         // out below): at most one live state each, and a margin for keys
@@ -637,17 +649,31 @@ ORDER BY {order} LIMIT 1 BY key LIMIT {offset}, {limit}{settings} FORMAT RowBina
         if wanted > 20_000 {
             return Ok(None);
         }
-        let top = self.shared.client.query(&format!(
-            "SELECT key, version FROM {l} WHERE sign = 1 AND purged = 0 AND ({cond}) \
-ORDER BY {order} LIMIT {wanted}{settings} FORMAT RowBinary"
-        ))?;
-        let mut r = Reader::new(&top);
         let (mut keys, mut pairs) = (BTreeSet::new(), Vec::new());
-        while !r.is_done() {
-            let bad = |_| QueryError::Backend("a candidate row could not be read".into());
-            let key = quote(&String::from_utf8_lossy(r.string().map_err(bad)?));
-            pairs.push(format!("({key}, {})", r.u64().map_err(bad)?));
-            keys.insert(key);
+        // A window's rows are the first rows in this order: its candidates
+        // are the candidates once it holds as many rows.
+        for since in newest_windows(self.shared, order)?
+            .into_iter()
+            .map(Some)
+            .chain([None])
+        {
+            let top = self.shared.client.query(&format!(
+                "SELECT key, version FROM {l} WHERE sign = 1 AND purged = 0 AND ({cond}){window} \
+ORDER BY {order} LIMIT {wanted}{settings} FORMAT RowBinary",
+                window = window_condition(since)
+            ))?;
+            let mut r = Reader::new(&top);
+            keys.clear();
+            pairs.clear();
+            while !r.is_done() {
+                let bad = |_| QueryError::Backend("a candidate row could not be read".into());
+                let key = quote(&String::from_utf8_lossy(r.string().map_err(bad)?));
+                pairs.push(format!("({key}, {})", r.u64().map_err(bad)?));
+                keys.insert(key);
+            }
+            if pairs.len() as u64 >= wanted {
+                break;
+            }
         }
         let carried = self.carried(Some(order));
         let read = carried.join(", ");
@@ -675,6 +701,63 @@ WHERE key IN ({}) AND (key, version) IN ({}){}) GROUP BY key, version HAVING sum
         let found = read_keys(&bytes)?;
         Ok((found.len() >= expected).then_some(found))
     }
+}
+
+/// The lower bounds of `recorded_ms` a page newest first tries, narrowest
+/// first, before it reads every match: the weeks of `latest` from the
+/// newest (its partitions: a bound reads only the weeks after it): one
+/// week, then two, four, eight... while some older week is left out. None
+/// for another order, or a `latest` not by week.
+///
+/// A page of the newest of millions of matches sorted all their times (a
+/// category and status at 10M: 2.8M matches, ~1 s on 18.16); the newest
+/// week of a month's store holds a quarter of its rows. The bounds come
+/// from one server's parts (on a cluster, one shard's: the shards hold the
+/// same weeks), and a bound only narrows the read: a window's answer is
+/// kept only when it holds enough rows (see [`Latest::page_keys`]). Weeks
+/// are the server's calendar's (`toMonday` in its zone): a zone other than
+/// UTC moves a bound by hours, never the answer.
+fn newest_windows(shared: &Shared, order: &str) -> Result<Vec<i64>, QueryError> {
+    if !order.starts_with("recorded_ms DESC") {
+        return Ok(Vec::new());
+    }
+    let table = match shared.layout {
+        super::schema::Layout::Single => "latest",
+        super::schema::Layout::Cluster(_) => "latest_local",
+    };
+    let text = shared.client.query_text(&format!(
+        "SELECT min(partition_id), max(partition_id) FROM system.parts \
+WHERE database = {} AND table = '{table}' AND active",
+        quote(shared.db.trim_matches('`'))
+    ))?;
+    let monday_ms = |id: &str| -> Option<i64> {
+        let (y, md) = (id.get(..4)?.parse().ok()?, id.get(4..)?);
+        let (m, d) = (md.get(..2)?.parse().ok()?, md.get(2..)?.parse().ok()?);
+        let day = jiff::civil::Date::new(y, m, d).ok()?;
+        Some(
+            day.to_zoned(jiff::tz::TimeZone::UTC)
+                .ok()?
+                .timestamp()
+                .as_millisecond(),
+        )
+    };
+    let mut ids = text.trim().split('\t').map(monday_ms);
+    let (Some(Some(oldest)), Some(Some(newest))) = (ids.next(), ids.next()) else {
+        return Ok(Vec::new());
+    };
+    const WEEK_MS: i64 = 7 * 86_400_000;
+    let mut out = Vec::new();
+    let mut weeks = 1;
+    while newest - (weeks - 1) * WEEK_MS > oldest {
+        out.push(newest - (weeks - 1) * WEEK_MS);
+        weeks *= 2;
+    }
+    Ok(out)
+}
+
+/// The condition a window of [`newest_windows`] adds (none: every row).
+fn window_condition(since: Option<i64>) -> String {
+    since.map_or_else(String::new, |ms| format!(" AND recorded_ms >= {ms}"))
 }
 
 /// States of one entry settled twice that a page's first states may hold
