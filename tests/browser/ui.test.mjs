@@ -375,10 +375,12 @@ test("the alerts view lists a firing with a link to exactly the entries behind i
   await page.screenshot({ path: join(shots, "alerts.png"), fullPage: true });
   await page.locator("#alerts table.alert-history a").first().click();
   await settled();
-  // The entries of the rule's filter over the window it fired in: six or
-  // seven, as the evaluator saw the sends arrive.
+  // The entries of the rule's filter over the window it fired in: from
+  // the threshold's five to all seven, as the evaluator saw the sends
+  // arrive (on ClickHouse, under load, a round fell between the fifth and
+  // the sixth).
   assert.equal(await total(), await api(history[0].drill));
-  assert.ok(await total() >= 6);
+  assert.ok(await total() >= rule.threshold, `${await total()} entries behind a firing at ${rule.threshold}`);
 });
 
 test("the detail shows times in the zone chosen, not the browser's", async () => {
