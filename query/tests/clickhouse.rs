@@ -1003,36 +1003,54 @@ fn a_page_newest_first_is_found_in_the_newest_weeks_and_is_the_whole_order() {
     // Candidates and first states, not a grouping of every match.
     db.config.group_all_max_rows = 0;
     let backend = db.open();
-    const DAY_S: i64 = 86_400;
-    let start = 1_772_366_400; // 2026-03-01T12:00:00Z
-    let sends = (0..70)
+    // Enough matches that a page reads the newest weeks first: 2,000
+    // sends, 1,990 over nine weeks and the last ten in a week of their
+    // own, so that a page past them widens its window.
+    const SENDS: i64 = 2_000;
+    let start = 1_772_366_400; // 2026-03-01T12:00:00Z, a Sunday
+    let at_s = |i: i64| {
+        if i < SENDS - 10 {
+            start + i * 2_736
+        } else {
+            start + 68 * 86_400 + (i - SENDS + 10) * 3_600
+        }
+    };
+    let sends = (0..SENDS)
         .map(|i| {
-            let at = jiff::Timestamp::from_second(start + i * DAY_S).expect("a time");
+            let at = jiff::Timestamp::from_second(at_s(i)).expect("a time");
             send(
                 &format!("55119855{i:05}"),
                 &at.to_string(),
-                &format!("wamid.WEEK{i:02}"),
+                &format!("wamid.WEEK{i:04}"),
             )
         })
         .collect();
     backend.append(sends).expect("the sends stored");
     let page = |q: &str| -> Vec<String> {
         let page = ask(&backend, q);
-        assert_eq!(page.total, 70, "{q}");
+        assert_eq!(page.total, SENDS as u64, "{q}");
         page.entries
             .iter()
             .filter_map(|e| e.wamid.clone())
             .collect()
     };
     let expected = |offset: usize, limit: usize| -> Vec<String> {
-        (0..70)
+        (0..SENDS)
             .rev()
             .skip(offset)
             .take(limit)
-            .map(|i| format!("wamid.WEEK{i:02}"))
+            .map(|i| format!("wamid.WEEK{i:04}"))
             .collect()
     };
-    let asked = [(0, 5), (3, 5), (10, 10), (30, 20), (60, 20), (0, 70)];
+    let asked = [
+        (0, 5),
+        (3, 5),
+        (10, 10),
+        (30, 20),
+        (600, 20),
+        (1_990, 20),
+        (0, 100),
+    ];
     let check = |when: &str| {
         for (offset, limit) in asked {
             assert_eq!(
@@ -1053,17 +1071,25 @@ fn a_page_newest_first_is_found_in_the_newest_weeks_and_is_the_whole_order() {
         ),
     );
     assert!(weeks >= 10, "ten weeks of sends in {weeks} partitions");
+    let newest = number(
+        &db,
+        &format!(
+            "SELECT count() FROM {}.latest WHERE toMonday(toDate(toDateTime(intDiv(recorded_ms, 1000)))) = toDate('2026-05-04')",
+            db.config.database
+        ),
+    );
+    assert_eq!(newest, 10, "the newest week holds the last ten");
     check("settled");
     // Statuses for the oldest and the newest: those entries change, and
     // pages are found among candidates with the fresh entries left out.
-    let statuses = [0, 1, 68, 69]
+    let statuses = [0, 1, SENDS - 2, SENDS - 1]
         .iter()
         .map(|i| {
             line(status(
-                &format!("wamid.WEEK{i:02}"),
+                &format!("wamid.WEEK{i:04}"),
                 &format!("55119855{i:05}"),
                 "delivered",
-                start + i * DAY_S + 60,
+                at_s(*i) + 60,
             ))
         })
         .collect();
