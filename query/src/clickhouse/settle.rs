@@ -28,7 +28,7 @@
 //! (a writer whose insert took longer marks its keys changed again, see
 //! `derive.rs`).
 
-use super::client::{quote, ChError};
+use super::client::{quote, ChError, Client};
 use super::purge;
 use super::rowbinary::{read_strings, Rows, Truncated};
 use super::schema::latest_value_names;
@@ -36,6 +36,14 @@ use super::shared::Shared;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How long the settler waits for one of its inserts into `latest`. An
+/// insert the client gave up on runs on in ClickHouse (18.16 cannot kill
+/// an `INSERT SELECT`) while the next round starts another: at 10M on the
+/// cluster, rounds that outlived the usual 60 s piled up eight inserts at
+/// once, which starved the writers (their imports answered 503) and
+/// settled keys twice.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// How long a settler's lease lasts without renewal.
 const LEASE_MS: i64 = 10_000;
@@ -157,7 +165,7 @@ impl Settler {
                 while !stopped.load(Ordering::Relaxed) {
                     match holds_lease(&shared, tag) {
                         Ok(true) => {
-                            if let Err(e) = round(&shared, lag_s, Some(tag)) {
+                            if let Err(e) = round_renewing(&shared, lag_s, tag) {
                                 tracing::warn!(error = %e, "settling the entries failed; retried next round");
                             }
                         }
@@ -177,6 +185,32 @@ impl Settler {
     pub(super) fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// A round under the lease of `tag`, renewed every few seconds while the
+/// round runs: one insert of a round can outlast the lease (minutes at
+/// 10M), and another process would take the lease and settle the same
+/// keys at the same time.
+fn round_renewing(shared: &Shared, lag_s: u32, tag: u64) -> Result<(), ChError> {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut waited = Duration::ZERO;
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                waited += Duration::from_millis(100);
+                if waited.as_millis() as i64 >= LEASE_MS / 4 {
+                    waited = Duration::ZERO;
+                    if let Err(e) = holds_lease(shared, tag) {
+                        tracing::debug!(error = %e, "the settler lease could not be renewed");
+                    }
+                }
+            }
+        });
+        let out = round(shared, lag_s, Some(tag));
+        done.store(true, Ordering::Relaxed);
+        out
+    })
 }
 
 /// Whether the process of `tag` holds the settler lease, taking it when no
@@ -275,6 +309,7 @@ pub(super) fn round(shared: &Shared, lag_s: u32, holder: Option<u64>) -> Result<
     let started = std::time::Instant::now();
     let purged_before = purge::purged_count(shared)?;
     let bounds = part_bounds(shared, &window, changed)?;
+    let patient = shared.client.with_timeout(SETTLE_TIMEOUT);
     let ranges = bounds.len() + 1;
     for part in 0..ranges {
         if part > 0 {
@@ -301,6 +336,7 @@ pub(super) fn round(shared: &Shared, lag_s: u32, holder: Option<u64>) -> Result<
         };
         settle(
             shared,
+            &patient,
             &format!("SELECT key FROM {c} WHERE {window} AND {range}"),
             &range,
         )?;
@@ -394,7 +430,7 @@ fn record_progress(shared: &Shared, to: u32, key: &str) -> Result<(), ChError> {
 /// Brings the net rows of `latest` for the keys `keys` (a subquery of keys
 /// within `range`, a condition on `key`) to each key's latest row of
 /// `entries`.
-fn settle(shared: &Shared, keys: &str, range: &str) -> Result<(), ChError> {
+fn settle(shared: &Shared, patient: &Client, keys: &str, range: &str) -> Result<(), ChError> {
     let (e, l) = (shared.table("entries"), shared.table("latest"));
     let p = shared.table("purged_keys");
     let names = latest_value_names();
@@ -422,7 +458,7 @@ fn settle(shared: &Shared, keys: &str, range: &str) -> Result<(), ChError> {
     // net count to 1 if it is the key's latest, else to 0. The rows are
     // grouped in a subquery of their own so that the aliases (each
     // column's name) do not stand for the columns in the conditions.
-    shared.client.insert(
+    patient.insert(
         &format!(
             "INSERT INTO {l} ({list}, sign) SELECT {list}, sign FROM \
 (SELECT key, version, {anys}, sum(sign) AS net, toInt64((key, version) IN ({wanted})) AS target \
@@ -433,7 +469,7 @@ ARRAY JOIN arrayMap(i -> if(target > net, toInt8(1), toInt8(-1)), range(toUInt64
         settings,
     )?;
     // Each key's latest that has no row yet: one.
-    shared.client.insert(
+    patient.insert(
         &format!(
             "INSERT INTO {l} ({list}, sign) SELECT {list}, toInt8(1) FROM {e} \
 WHERE {range} AND key IN ({keys}) AND (key, version) IN ({wanted}) \
