@@ -589,13 +589,13 @@ UNION ALL SELECT key, {read}, toInt8(1) AS sign FROM ({}) WHERE purged = 0 AND (
 
     /// The keys of the page `offset`, `limit` in `order` of `total`
     /// matching entries, read from the first settled states in that order
-    /// rather than from all matches: of the first `offset + limit +
-    /// cancels` state rows that match, at most `cancels` are cancelled, so
-    /// the page's settled entries are all among them. `None` when few rows
-    /// match (grouping them all is one statement, cheaper than finding
-    /// candidates first: at 1M, a 429 page took 81 against 143 ms), or
-    /// when the candidates fell short (a state settled twice at a lease's
-    /// hand-over): then the caller groups every match.
+    /// rather than from all matches: once `offset + limit` of the first
+    /// state rows that match are live, the page's settled entries are all
+    /// among them. `None` when few rows match (grouping them all is one
+    /// statement, cheaper than finding candidates first: at 1M, a 429 page
+    /// took 81 against 143 ms), when more than [`CANDIDATES_MAX`] would be
+    /// needed, or when the candidates fell short (a state settled twice at
+    /// a lease's hand-over): then the caller groups every match.
     fn page_keys(
         &self,
         order: &str,
@@ -642,38 +642,68 @@ ORDER BY {order} LIMIT 1 BY key LIMIT {offset}, {limit}{settings} FORMAT RowBina
             }
             return Ok(None);
         }
-        // A fresh key's state rows are among the candidates too (and left
-        // out below): at most one live state each, and a margin for keys
-        // that changed since `changes` was counted.
-        let wanted = (offset + limit) as u64 + cancels + self.changes + 64;
-        if wanted > 20_000 {
-            return Ok(None);
-        }
+        // The first `wanted` state rows in order are the candidates. A live
+        // settled state outside them ranks after every one of them, so once
+        // `need` of them are live (neither cancelled nor a fresh key's) the
+        // page is among those and the fresh rows; or once they are every
+        // match. Else four times as many are taken. (Bounding `wanted` by
+        // every matching cancel row instead grouped every match after each
+        // settler round, until merges dropped the cancels: a page of 2.8M
+        // matches at 10M, 3.5 s.)
+        let need = (offset + limit) as u64;
+        let mut wanted = need + 64;
         let (mut keys, mut pairs) = (BTreeSet::new(), Vec::new());
-        // A window's rows are the first rows in this order: its candidates
-        // are the candidates once it holds as many rows.
-        for since in newest_windows(self.shared, order, total, wanted)?
-            .into_iter()
-            .map(Some)
-            .chain([None])
-        {
-            let top = self.shared.client.query(&format!(
-                "SELECT key, version FROM {l} WHERE sign = 1 AND purged = 0 AND ({cond}){window} \
-ORDER BY {order} LIMIT {wanted}{settings} FORMAT RowBinary",
-                window = window_condition(since)
-            ))?;
-            let mut r = Reader::new(&top);
-            keys.clear();
-            pairs.clear();
-            while !r.is_done() {
-                let bad = |_| QueryError::Backend("a candidate row could not be read".into());
-                let key = quote(&String::from_utf8_lossy(r.string().map_err(bad)?));
-                pairs.push(format!("({key}, {})", r.u64().map_err(bad)?));
-                keys.insert(key);
+        let not_fresh = if self.changes == 0 {
+            String::new()
+        } else {
+            format!(" AND key NOT IN ({})", self.fresh)
+        };
+        loop {
+            if wanted > CANDIDATES_MAX {
+                return Ok(None);
             }
-            if pairs.len() as u64 >= wanted {
+            // A window's rows are the first rows in this order: its
+            // candidates are the candidates once it holds as many rows.
+            for since in newest_windows(self.shared, order, total, wanted)?
+                .into_iter()
+                .map(Some)
+                .chain([None])
+            {
+                let top = self.shared.client.query(&format!(
+                    "SELECT key, version FROM {l} WHERE sign = 1 AND purged = 0 AND ({cond}){window} \
+ORDER BY {order} LIMIT {wanted}{settings} FORMAT RowBinary",
+                    window = window_condition(since)
+                ))?;
+                let mut r = Reader::new(&top);
+                keys.clear();
+                pairs.clear();
+                while !r.is_done() {
+                    let bad = |_| QueryError::Backend("a candidate row could not be read".into());
+                    let key = quote(&String::from_utf8_lossy(r.string().map_err(bad)?));
+                    pairs.push(format!("({key}, {})", r.u64().map_err(bad)?));
+                    keys.insert(key);
+                }
+                if pairs.len() as u64 >= wanted {
+                    break;
+                }
+            }
+            if (pairs.len() as u64) < wanted {
                 break;
             }
+            let live = self.shared.count(&format!(
+                "SELECT count() FROM (SELECT key, version FROM {l} WHERE key IN ({}) AND (key, version) IN ({}){not_fresh} \
+GROUP BY key, version HAVING sum(sign) > 0)",
+                keys.iter().cloned().collect::<Vec<_>>().join(", "),
+                pairs.join(", ")
+            ))?;
+            if live >= need {
+                break;
+            }
+            wanted = if wanted == CANDIDATES_MAX {
+                wanted + 1
+            } else {
+                (wanted * 4).min(CANDIDATES_MAX)
+            };
         }
         let carried = self.carried(Some(order));
         let read = carried.join(", ");
@@ -687,11 +717,7 @@ WHERE key IN ({}) AND (key, version) IN ({}){}) GROUP BY key, version HAVING sum
                 anys.join(", "),
                 keys.into_iter().collect::<Vec<_>>().join(", "),
                 pairs.join(", "),
-                if self.changes == 0 {
-                    String::new()
-                } else {
-                    format!(" AND key NOT IN ({})", self.fresh)
-                }
+                not_fresh
             )
         };
         let bytes = self.shared.client.query(&format!(
@@ -772,6 +798,10 @@ const WINDOW_MATCHES: u64 = 16;
 fn window_condition(since: Option<i64>) -> String {
     since.map_or_else(String::new, |ms| format!(" AND recorded_ms >= {ms}"))
 }
+
+/// The most candidates a page reads before it groups every match instead
+/// (see [`Latest::page_keys`]).
+const CANDIDATES_MAX: u64 = 20_000;
 
 /// States of one entry settled twice that a page's first states may hold
 /// (see [`Matching::page_keys`]).

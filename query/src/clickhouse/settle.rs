@@ -45,6 +45,9 @@ use std::time::Duration;
 /// settled keys twice.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// The longest pause between two rounds of the settler.
+const LONGEST_PAUSE: Duration = Duration::from_secs(60);
+
 /// How long a settler's lease lasts without renewal.
 const LEASE_MS: i64 = 10_000;
 
@@ -163,6 +166,7 @@ impl Settler {
             .name("ticks-settler".into())
             .spawn(move || {
                 while !stopped.load(Ordering::Relaxed) {
+                    let started = std::time::Instant::now();
                     match holds_lease(&shared, tag) {
                         Ok(true) => {
                             if let Err(e) = round_renewing(&shared, lag_s, tag) {
@@ -172,7 +176,17 @@ impl Settler {
                         Ok(false) => {}
                         Err(e) => tracing::debug!(error = %e, "the settler lease could not be read"),
                     }
-                    std::thread::sleep(Duration::from_secs(1));
+                    // A round of a few changed keys spread over a large
+                    // store reads most of `latest` (its granules), however
+                    // few they are: after a long round the next waits as
+                    // long, so that settling takes at most half the
+                    // server's time and each round settles more keys.
+                    let pause = started.elapsed().clamp(Duration::from_secs(1), LONGEST_PAUSE);
+                    let mut slept = Duration::ZERO;
+                    while slept < pause && !stopped.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(200));
+                        slept += Duration::from_millis(200);
+                    }
                 }
             });
         if let Err(e) = spawned {
