@@ -652,12 +652,13 @@ ORDER BY {order} LIMIT 1 BY key LIMIT {offset}, {limit}{settings} FORMAT RowBina
         // matches at 10M, 3.5 s.)
         let need = (offset + limit) as u64;
         let mut wanted = need + 64;
-        let (mut keys, mut pairs) = (BTreeSet::new(), Vec::new());
+        let (mut keys, mut pairs) = (BTreeSet::new(), BTreeSet::new());
         let not_fresh = if self.changes == 0 {
             String::new()
         } else {
             format!(" AND key NOT IN ({})", self.fresh)
         };
+        let mut fetched: u64 = 0;
         loop {
             if wanted > CANDIDATES_MAX {
                 return Ok(None);
@@ -677,24 +678,33 @@ ORDER BY {order} LIMIT {wanted}{settings} FORMAT RowBinary",
                 let mut r = Reader::new(&top);
                 keys.clear();
                 pairs.clear();
+                let mut rows = 0;
                 while !r.is_done() {
                     let bad = |_| QueryError::Backend("a candidate row could not be read".into());
                     let key = quote(&String::from_utf8_lossy(r.string().map_err(bad)?));
-                    pairs.push(format!("({key}, {})", r.u64().map_err(bad)?));
+                    pairs.insert(format!("({key}, {})", r.u64().map_err(bad)?));
                     keys.insert(key);
+                    rows += 1;
                 }
-                if pairs.len() as u64 >= wanted {
+                fetched = rows;
+                if fetched >= wanted {
                     break;
                 }
             }
-            if (pairs.len() as u64) < wanted {
+            // The lists go into the statement's text, which ClickHouse
+            // parses up to `max_query_size` (256 KiB by default).
+            let text: usize = keys.iter().chain(&pairs).map(|v| v.len() + 2).sum();
+            if text > CANDIDATES_MAX_BYTES {
+                return Ok(None);
+            }
+            if fetched < wanted {
                 break;
             }
             let live = self.shared.count(&format!(
                 "SELECT count() FROM (SELECT key, version FROM {l} WHERE key IN ({}) AND (key, version) IN ({}){not_fresh} \
 GROUP BY key, version HAVING sum(sign) > 0)",
                 keys.iter().cloned().collect::<Vec<_>>().join(", "),
-                pairs.join(", ")
+                pairs.iter().cloned().collect::<Vec<_>>().join(", ")
             ))?;
             if live >= need {
                 break;
@@ -716,7 +726,7 @@ GROUP BY key, version HAVING sum(sign) > 0)",
 WHERE key IN ({}) AND (key, version) IN ({}){}) GROUP BY key, version HAVING sum(sign) > 0 UNION ALL ",
                 anys.join(", "),
                 keys.into_iter().collect::<Vec<_>>().join(", "),
-                pairs.join(", "),
+                pairs.into_iter().collect::<Vec<_>>().join(", "),
                 not_fresh
             )
         };
@@ -802,6 +812,12 @@ fn window_condition(since: Option<i64>) -> String {
 /// The most candidates a page reads before it groups every match instead
 /// (see [`Latest::page_keys`]).
 const CANDIDATES_MAX: u64 = 20_000;
+
+/// The most bytes of candidate keys and pairs a statement's text holds
+/// (ClickHouse's `max_query_size` is 256 KiB): past it, every match is
+/// grouped instead. A page of a store whose states were settled many
+/// times over failed on it with 20,000 candidates.
+const CANDIDATES_MAX_BYTES: usize = 200_000;
 
 /// States of one entry settled twice that a page's first states may hold
 /// (see [`Matching::page_keys`]).
