@@ -1096,3 +1096,63 @@ fn a_page_newest_first_is_found_in_the_newest_weeks_and_is_the_whole_order() {
     backend.append(statuses).expect("the statuses stored");
     check("some entries changed");
 }
+
+/// `entry_changes` says which entries changed since the settler's
+/// watermark; days of it well before the watermark are dropped once a
+/// round has settled past them, on every shard, and the answers stay.
+#[test]
+fn settled_days_of_changes_are_dropped_and_recent_ones_kept() {
+    for deployment in [Deployment::Single, Deployment::Cluster] {
+        let name = match deployment {
+            Deployment::Single => "trim_single",
+            Deployment::Cluster => "trim_cluster",
+        };
+        let Some(mut db) = Db::new(deployment, name) else {
+            return;
+        };
+        db.config.settle_lag = Duration::from_secs(1);
+        let backend = db.open();
+        let db_name = db.config.database.clone();
+        let sends = (0..8)
+            .map(|i| {
+                send(
+                    &format!("55119844{i:05}"),
+                    "2026-05-01T12:00:00Z",
+                    &format!("wamid.TRIM{i}"),
+                )
+            })
+            .collect();
+        backend.append(sends).expect("the sends stored");
+        // Changes of ten days in 1970 (as an upgrade marks every entry),
+        // on every node's own table.
+        let local = match deployment {
+            Deployment::Single => "entry_changes",
+            Deployment::Cluster => "entry_changes_local",
+        };
+        let nodes = db.config.urls.len();
+        for i in 0..nodes {
+            db.node(i)
+                .query(&format!(
+                    "INSERT INTO {db_name}.{local} (at, key) SELECT toUInt32(864000 + number * 43200), concat('old', toString(number)) FROM system.numbers LIMIT {}",
+                    20 / nodes
+                ))
+                .expect("old changes written");
+        }
+        let old = || {
+            number(
+                &db,
+                &format!("SELECT count() FROM {db_name}.entry_changes WHERE at < 8640000"),
+            )
+        };
+        assert_eq!(old(), 20, "{name}");
+        std::thread::sleep(Duration::from_millis(2_100));
+        backend.settle_now().expect("a settler round");
+        assert_eq!(old(), 0, "{name}: the old days dropped");
+        let recent = number(
+            &db,
+            &format!("SELECT count() FROM {db_name}.entry_changes WHERE at >= 8640000"),
+        );
+        assert!(recent >= 8, "{name}: today's changes kept ({recent})");
+        assert_eq!(ask(&backend, "limit=0").total, 8, "{name}");
+    }
+}
