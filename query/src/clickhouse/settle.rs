@@ -150,7 +150,8 @@ pub(super) fn fresh_keys(shared: &Shared, watermark: u32) -> String {
 }
 
 /// The settler of one process: a thread that, while this process holds
-/// the lease, settles a round a second.
+/// the lease, settles a round a second (after a longer round, a pause as
+/// long as it took).
 pub(super) struct Settler {
     stop: Arc<AtomicBool>,
 }
