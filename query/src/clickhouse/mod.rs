@@ -506,7 +506,7 @@ impl Backend for ClickHouse {
     fn store_stats(&self) -> BackendResult<StoreStats> {
         let t = self.shared.table("inputs");
         let log_records = self.shared.count(&format!("SELECT count() FROM {t}"))?;
-        let db = quote(self.shared.db.trim_matches('`'));
+        let db = self.shared.db_literal();
         let mut disk_bytes = 0;
         // `system.parts` is each server's own: summed over the nodes.
         for node in self.shared.nodes() {

@@ -26,7 +26,6 @@
 use super::client::{quote, ChError, Client};
 use super::inputs::{by_seq, input_row, keys_of, seqs_of, INPUT_COLUMNS};
 use super::rowbinary::{read_strings, Reader, Rows};
-use super::schema::Layout;
 use super::shared::Shared;
 use crate::error::QueryError;
 use roaring::RoaringBitmap;
@@ -50,21 +49,6 @@ fn failed(what: &str) -> QueryError {
     QueryError::Unavailable(format!("purge: {what}"))
 }
 
-/// A table's name on one node: the local table on a cluster.
-fn local(shared: &Shared, name: &str) -> String {
-    match shared.layout {
-        Layout::Single => format!("{}.{name}", shared.db),
-        Layout::Cluster(_) => format!("{}.{name}_local", shared.db),
-    }
-}
-
-fn bare(shared: &Shared, name: &str) -> String {
-    match shared.layout {
-        Layout::Single => name.to_string(),
-        Layout::Cluster(_) => format!("{name}_local"),
-    }
-}
-
 /// Deletes the rows of `table` where `column` is one of `values`, on every
 /// node, and waits until the mutations are done.
 fn delete_where_in(
@@ -81,7 +65,7 @@ fn delete_where_in(
         for node in &nodes {
             node.query(&format!(
                 "ALTER TABLE {} DELETE WHERE {column} IN ({})",
-                local(shared, table),
+                shared.local_table(table),
                 chunk.join(",")
             ))?;
         }
@@ -94,8 +78,8 @@ fn delete_where_in(
 
 fn wait_mutations(shared: &Shared, node: &Client, table: &str) -> Result<(), QueryError> {
     let started = Instant::now();
-    let db = quote(shared.db.trim_matches('`'));
-    let t = quote(&bare(shared, table));
+    let db = shared.db_literal();
+    let t = quote(&shared.local_name(table));
     loop {
         let left = node.query_text(&format!(
             "SELECT count() FROM system.mutations WHERE database = {db} AND table = {t} AND is_done = 0"
@@ -115,7 +99,7 @@ fn wait_mutations(shared: &Shared, node: &Client, table: &str) -> Result<(), Que
 
 /// Waits until no part a mutation replaced is left on any node.
 fn wait_old_parts_gone(shared: &Shared) -> Result<(), QueryError> {
-    let db = quote(shared.db.trim_matches('`'));
+    let db = shared.db_literal();
     let tables: Vec<String> = [
         "inputs",
         "input_index",
@@ -127,7 +111,7 @@ fn wait_old_parts_gone(shared: &Shared) -> Result<(), QueryError> {
         "redactions",
     ]
     .iter()
-    .map(|t| quote(&bare(shared, t)))
+    .map(|t| quote(&shared.local_name(t)))
     .collect();
     let started = Instant::now();
     for node in shared.nodes() {

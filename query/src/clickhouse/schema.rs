@@ -372,7 +372,7 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
 }
 
 /// A table's name on one server: on a cluster, its local table's.
-fn local_name(table: &str, layout: &Layout) -> String {
+pub(super) fn local_name(table: &str, layout: &Layout) -> String {
     match layout {
         Layout::Single => table.to_string(),
         Layout::Cluster(_) => format!("{table}_local"),

@@ -659,6 +659,7 @@ ORDER BY {order} LIMIT 1 BY key LIMIT {offset}, {limit}{settings} FORMAT RowBina
             format!(" AND key NOT IN ({})", self.fresh)
         };
         let mut fetched: u64 = 0;
+        let (mut key_list, mut pair_list);
         loop {
             if wanted > CANDIDATES_MAX {
                 return Ok(None);
@@ -693,27 +694,25 @@ ORDER BY {order} LIMIT {wanted}{settings} FORMAT RowBinary",
             }
             // The lists go into the statement's text, which ClickHouse
             // parses up to `max_query_size` (256 KiB by default).
-            let text: usize = keys.iter().chain(&pairs).map(|v| v.len() + 2).sum();
-            if text > CANDIDATES_MAX_BYTES {
+            key_list = keys.iter().cloned().collect::<Vec<_>>().join(", ");
+            pair_list = pairs.iter().cloned().collect::<Vec<_>>().join(", ");
+            if key_list.len() + pair_list.len() > CANDIDATES_MAX_BYTES {
                 return Ok(None);
             }
             if fetched < wanted {
                 break;
             }
             let live = self.shared.count(&format!(
-                "SELECT count() FROM (SELECT key, version FROM {l} WHERE key IN ({}) AND (key, version) IN ({}){not_fresh} \
-GROUP BY key, version HAVING sum(sign) > 0)",
-                keys.iter().cloned().collect::<Vec<_>>().join(", "),
-                pairs.iter().cloned().collect::<Vec<_>>().join(", ")
+                "SELECT count() FROM (SELECT key, version FROM {l} WHERE key IN ({key_list}) \
+AND (key, version) IN ({pair_list}){not_fresh} GROUP BY key, version HAVING sum(sign) > 0)"
             ))?;
             if live >= need {
                 break;
             }
-            wanted = if wanted == CANDIDATES_MAX {
-                wanted + 1
-            } else {
-                (wanted * 4).min(CANDIDATES_MAX)
-            };
+            if wanted == CANDIDATES_MAX {
+                return Ok(None);
+            }
+            wanted = (wanted * 4).min(CANDIDATES_MAX);
         }
         let carried = self.carried(Some(order));
         let read = carried.join(", ");
@@ -725,8 +724,8 @@ GROUP BY key, version HAVING sum(sign) > 0)",
                 "SELECT key, {} FROM (SELECT key, version, sign, {read} FROM {l} \
 WHERE key IN ({}) AND (key, version) IN ({}){}) GROUP BY key, version HAVING sum(sign) > 0 UNION ALL ",
                 anys.join(", "),
-                keys.into_iter().collect::<Vec<_>>().join(", "),
-                pairs.into_iter().collect::<Vec<_>>().join(", "),
+                key_list,
+                pair_list,
                 not_fresh
             )
         };
@@ -766,14 +765,11 @@ fn newest_windows(
     if !order.starts_with("recorded_ms DESC") || total < rows.saturating_mul(WINDOW_MATCHES) {
         return Ok(Vec::new());
     }
-    let table = match shared.layout {
-        super::schema::Layout::Single => "latest",
-        super::schema::Layout::Cluster(_) => "latest_local",
-    };
     let text = shared.client.query_text(&format!(
         "SELECT min(partition_id), max(partition_id) FROM system.parts \
-WHERE database = {} AND table = '{table}' AND active",
-        quote(shared.db.trim_matches('`'))
+WHERE database = {} AND table = {} AND active",
+        shared.db_literal(),
+        quote(&shared.local_name("latest"))
     ))?;
     let monday_ms = |id: &str| -> Option<i64> {
         let (y, md) = (id.get(..4)?.parse().ok()?, id.get(4..)?);

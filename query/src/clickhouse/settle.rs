@@ -379,7 +379,12 @@ pub(super) fn round(shared: &Shared, lag_s: u32, holder: Option<u64>) -> Result<
             "a round of many changes settled"
         );
     }
-    trim_changes(shared, to)
+    // The days to drop change when the watermark's day does: once a day,
+    // not every round.
+    if from / 86_400 != to / 86_400 {
+        trim_changes(shared, to)?;
+    }
+    Ok(())
 }
 
 /// Whole days of `entry_changes` kept before the watermark. What reads it:
@@ -393,20 +398,18 @@ const CHANGES_KEPT_DAYS: u32 = 2;
 /// a message (31.9M at 10M).
 fn trim_changes(shared: &Shared, watermark: u32) -> Result<(), ChError> {
     let before = watermark.saturating_sub(CHANGES_KEPT_DAYS * 86_400);
-    let (db, table) = match shared.layout {
-        super::schema::Layout::Single => (shared.db.clone(), "entry_changes"),
-        super::schema::Layout::Cluster(_) => (shared.db.clone(), "entry_changes_local"),
-    };
+    let table = shared.local_table("entry_changes");
     for node in shared.nodes() {
         let days = read_strings(&node.query(&format!(
-            "SELECT DISTINCT partition FROM system.parts WHERE database = {} AND table = '{table}' \
+            "SELECT DISTINCT partition FROM system.parts WHERE database = {} AND table = {} \
 AND active AND toUInt32OrZero(partition) < toYYYYMMDD(toDateTime({before})) FORMAT RowBinary",
-            quote(db.trim_matches('`'))
+            shared.db_literal(),
+            quote(&shared.local_name("entry_changes"))
         ))?)
         .map_err(truncated)?;
         for day in days {
             if let Ok(day) = day.parse::<u32>() {
-                node.query(&format!("ALTER TABLE {db}.{table} DROP PARTITION {day}"))?;
+                node.query(&format!("ALTER TABLE {table} DROP PARTITION {day}"))?;
             }
         }
     }

@@ -72,6 +72,23 @@ impl Shared {
         format!("{}.{name}", self.db)
     }
 
+    /// A table's name on one server (on a cluster, its local table's),
+    /// without the database: what `system` tables call it.
+    pub(super) fn local_name(&self, name: &str) -> String {
+        super::schema::local_name(name, &self.layout)
+    }
+
+    /// A table on one server (on a cluster, its local table), with the
+    /// database: what a statement sent to each node names.
+    pub(super) fn local_table(&self, name: &str) -> String {
+        format!("{}.{}", self.db, self.local_name(name))
+    }
+
+    /// The database's name as a string literal, for `system` tables.
+    pub(super) fn db_literal(&self) -> String {
+        quote(self.db.trim_matches('`'))
+    }
+
     /// The settings an insert needs: on a cluster, answered only once
     /// every shard has its rows.
     pub(super) fn insert_settings(&self) -> &'static [(&'static str, &'static str)] {
