@@ -481,7 +481,7 @@ fn an_unpartitioned_latest_is_made_again_by_week_and_settled_anew() {
                 .query_text(&format!("SHOW CREATE TABLE {name}.{index_local}"))
                 .expect("answered");
             assert!(
-                create.contains("index_granularity = 512"),
+                create.contains("index_granularity = 128"),
                 "node {i}: {create}"
             );
         }
@@ -507,6 +507,128 @@ fn an_unpartitioned_latest_is_made_again_by_week_and_settled_anew() {
             &format!("SELECT uniqExact(_partition_id) FROM {name}.latest"),
         );
         assert!(weeks >= 3, "twelve sends over 23 days in {weeks} weeks");
+    }
+}
+
+/// A database of schema version 6 has `input_index` with a column for
+/// each of what a derivation follows, and `entry_changes` without
+/// `derived_ms`: the next open makes the index again from the inputs as
+/// rows of one string (on a cluster the Distributed table too), and the
+/// view of changes again with `derived_ms`; entries derive as before: a
+/// status that names only its message finds the send's events there.
+#[test]
+fn a_version_6_index_is_made_again_as_rows_of_one_string_and_derives_as_before() {
+    for deployment in [Deployment::Single, Deployment::Cluster] {
+        let Some(db) = Db::new(deployment, "index_v6") else {
+            return;
+        };
+        let name = db.config.database.clone();
+        let (index_local, inputs_local, changes_local, entries_local) = match deployment {
+            Deployment::Single => ("input_index", "inputs", "entry_changes", "entries"),
+            Deployment::Cluster => (
+                "input_index_local",
+                "inputs_local",
+                "entry_changes_local",
+                "entries_local",
+            ),
+        };
+        {
+            let backend = db.open();
+            let sends = (0..6)
+                .map(|i| {
+                    send(
+                        &format!("55119877{i:05}"),
+                        "2026-05-01T12:00:00Z",
+                        &format!("wamid.V6{i}"),
+                    )
+                })
+                .collect();
+            backend.append(sends).expect("stored");
+        }
+        let indexed = number(&db, &format!("SELECT count() FROM {name}.input_index"));
+        let v6_columns = "ident String, seq UInt64, received_ms Int64, keys Array(String), \
+people Array(String), links Array(String), events String";
+        let v6_rows = |from: &str| {
+            format!(
+                "SELECT arrayJoin(arrayConcat(arrayMap(k -> concat('k:', k), keys), arrayMap(p -> concat('p:', p), people), \
+arrayMap(q -> concat('q:', q), links))) AS ident, seq, received_ms, keys, people, links, \
+if(substring(ident, 1, 2) = 'k:', events, '') AS events FROM {name}.{from}"
+            )
+        };
+        for i in 0..db.config.urls.len() {
+            let node = db.node(i);
+            let mut sql = vec![
+                format!("DROP TABLE {name}.input_index_mv"),
+                format!("DROP TABLE {name}.{index_local}"),
+                format!("CREATE TABLE {name}.{index_local} ({v6_columns}) ENGINE = MergeTree ORDER BY (ident, seq) SETTINGS index_granularity = 512"),
+                format!("INSERT INTO {name}.{index_local} {}", v6_rows(inputs_local)),
+                format!("CREATE MATERIALIZED VIEW {name}.input_index_mv TO {name}.{index_local} AS {}", v6_rows(inputs_local)),
+                format!("DROP TABLE {name}.entry_changes_mv"),
+                format!("ALTER TABLE {name}.{changes_local} DROP COLUMN derived_ms"),
+                format!("CREATE MATERIALIZED VIEW {name}.entry_changes_mv TO {name}.{changes_local} AS SELECT toUInt32(now()) AS at, key FROM {name}.{entries_local}"),
+            ];
+            if let Deployment::Cluster = deployment {
+                sql.push(format!(
+                    "ALTER TABLE {name}.entry_changes DROP COLUMN derived_ms"
+                ));
+                sql.push(format!("DROP TABLE {name}.input_index"));
+                sql.push(format!("CREATE TABLE {name}.input_index ({v6_columns}) ENGINE = Distributed(ticks, '{name}', input_index_local, intHash64(seq))"));
+            }
+            for statement in sql {
+                node.query(&statement).expect("the version 6 index");
+            }
+        }
+        let backend = db.open();
+        for i in 0..db.config.urls.len() {
+            let tables: &[&str] = match deployment {
+                Deployment::Single => &["input_index"],
+                Deployment::Cluster => &["input_index_local", "input_index"],
+            };
+            for table in tables {
+                let columns = db
+                    .node(i)
+                    .query_text(&format!(
+                        "SELECT name FROM system.columns WHERE database = '{name}' AND table = '{table}'"
+                    ))
+                    .expect("answered");
+                let columns: Vec<&str> = columns.lines().collect();
+                assert_eq!(columns, ["ident", "seq", "row"], "{table} on node {i}");
+            }
+        }
+        assert_eq!(
+            number(&db, &format!("SELECT count() FROM {name}.input_index")),
+            indexed,
+            "the index made again from the inputs"
+        );
+        backend
+            .append(vec![line(status(
+                "wamid.V63",
+                "55119877000003",
+                "delivered",
+                1_777_640_000,
+            ))])
+            .expect("stored");
+        let page = ask(&backend, "wamid=wamid.V63");
+        assert_eq!(page.total, 1);
+        let entry = &page.entries[0];
+        assert_eq!(entry.status, ticks_engine::Status::Delivered);
+        assert_eq!(
+            entry.category.as_deref(),
+            Some("marketing_campaign"),
+            "the send's events, read through the index made again"
+        );
+        assert_eq!(
+            number(&db, &format!("SELECT count() FROM {name}.input_index")),
+            indexed + 2,
+            "the status indexed by the view made again (its message and its person)"
+        );
+        assert!(
+            number(
+                &db,
+                &format!("SELECT count() FROM {name}.entry_changes WHERE derived_ms > 0")
+            ) >= 1,
+            "the status's entry recorded with the time it was derived"
+        );
     }
 }
 

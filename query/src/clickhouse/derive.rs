@@ -28,6 +28,7 @@
 //! the ids counted in their version (`version`).
 
 use super::client::{quote, ChError};
+use super::index_row::IndexRow;
 use super::named::Named;
 use super::purge::{delete_entries_of, purged_among};
 use super::rowbinary::{Reader, Rows};
@@ -143,20 +144,23 @@ fn closure(shared: &Shared, mut idents: BTreeSet<String>) -> Result<(FoldInputs,
         idents.clear();
         for chunk in new_idents.chunks(CHUNK) {
             let bytes = shared.client.query(&format!(
-                "SELECT seq, received_ms, keys, people, links, events FROM {index} WHERE ident IN ({}) FORMAT RowBinary",
+                "SELECT row FROM {index} WHERE ident IN ({}) FORMAT RowBinary",
                 string_list(chunk)
             ))?;
             let mut r = Reader::new(&bytes);
             while !r.is_done() {
-                let seq = r.u64().map_err(truncated)?;
-                let received_ms = r.i64().map_err(truncated)?;
-                let first = reached.insert(seq);
-                // A quoted message is reached as an entry.
-                for prefix in ["k:", "p:", "k:"] {
-                    let n = r.u64_varint().map_err(truncated)?;
-                    for _ in 0..n {
-                        let v = r.string().map_err(truncated)?;
-                        if first {
+                let row = IndexRow::parse(r.string().map_err(truncated)?).ok_or_else(|| {
+                    ChError::Server {
+                        status: 500,
+                        message: "a row of input_index is not of the form index_row.rs reads"
+                            .into(),
+                    }
+                })?;
+                if reached.insert(row.seq) {
+                    // A quoted message is reached as an entry.
+                    let named = [("k:", &row.keys), ("p:", &row.people), ("k:", &row.links)];
+                    for (prefix, values) in named {
+                        for v in values {
                             let ident = format!("{prefix}{}", String::from_utf8_lossy(v));
                             if !asked.contains(&ident) {
                                 idents.insert(ident);
@@ -164,11 +168,10 @@ fn closure(shared: &Shared, mut idents: BTreeSet<String>) -> Result<(FoldInputs,
                         }
                     }
                 }
-                let events = r.string().map_err(truncated)?;
-                if !events.is_empty() {
+                if !row.events.is_empty() {
                     found
-                        .entry(seq)
-                        .or_insert_with(|| (received_ms, events.to_vec()));
+                        .entry(row.seq)
+                        .or_insert_with(|| (row.received_ms, row.events.to_vec()));
                 }
             }
         }

@@ -18,7 +18,9 @@
 //!
 //! Modules, from the bottom up: `client.rs` (the HTTP interface, several
 //! URLs tried in turn), `rowbinary.rs` (the `RowBinary` rows inserts and
-//! reads use), `schema.rs` (the tables, created and upgraded at open),
+//! reads use), `index_row.rs` (an index row's one string, made by
+//! ClickHouse and read by Ticks), `schema.rs` (the tables, created and
+//! upgraded at open),
 //! `shared.rs` (what the handles, the writer and a purge share),
 //! `named.rs` (what an input names), `alerts.rs` (what changed for alert
 //! rules, and which process evaluates them), `inputs.rs` (the raw inputs of
@@ -32,6 +34,7 @@
 mod alerts;
 pub mod client;
 mod derive;
+mod index_row;
 mod inputs;
 mod named;
 mod purge;

@@ -7,7 +7,7 @@
 //! | `settings` | ReplacingMergeTree(`version`) by namespace and key | saved searches, receipts, relay cursors, alert rules; a deletion is a newer row marked `deleted`; read with `argMax` per key, never `FINAL` |
 //! | `purges` | MergeTree by `seq` | who purged what, under which receipt |
 //! | `writers` | MergeTree by tag | the tags of the processes that write (a tag is part of every `seq` a process hands out) |
-//! | `input_index` | MergeTree by ident | which inputs hold events of an entry (`k:` key), name a person (`p:` identifier) or quote a message (`q:` wamid); a materialized view of `inputs` |
+//! | `input_index` | MergeTree by ident, in granules of 128 | which inputs hold events of an entry (`k:` key), name a person (`p:` identifier) or quote a message (`q:` wamid), each row with what a derivation follows in one string (`index_row.rs`); a materialized view of `inputs` |
 //! | `entries` | ReplacingMergeTree(`version`) by key | each entry as the engine's fold derives it, with the columns filters read; the largest version is the entry |
 //! | `entry_changes` | MergeTree by time and key | when each key's entry was written (a materialized view of `entries`, stamped with the server's clock): which entries changed since the settler's last round |
 //! | `latest` | VersionedCollapsingMergeTree(`sign`, `version`) by key, partitioned by week of `recorded_ms` | each entry's latest row as the settler last saw it, with a cancel row (`sign` -1) for each state it replaced: counted by `sum(sign)`, with no grouping (see `settle.rs`) |
@@ -37,7 +37,7 @@
 use super::client::{ident, quote, ChError, Client};
 
 /// The schema version this build creates; `meta` records it.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// The columns of an entry's row but its key, version and the entry
 /// itself: the values filters, sorts and groupings read. Both `entries`
@@ -98,7 +98,8 @@ fn column_names(declared: &'static str) -> Vec<&'static str> {
 /// entry's tokens; `exact`, its identifiers), `opted_out` and `marketing`.
 /// Version 4: `opt_out_cause`, on an opt-out, the key of the marketing
 /// message its person got last before it; `derived_ms`, when the row was
-/// written (what alerts count changes by).
+/// written (what alerts count changes by). Version 7: `derived_ms` in
+/// `entry_changes` too (see [`stamp_changes_with_derived_ms`]).
 pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("entries", "words", "String"),
     ("entries", "exact", "Array(String)"),
@@ -106,6 +107,7 @@ pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("entries", "marketing", "Nullable(String)"),
     ("entries", "opt_out_cause", "Nullable(String)"),
     ("entries", "derived_ms", "Int64"),
+    ("entry_changes", "derived_ms", "Int64"),
 ];
 
 /// The index of inputs by the entries and people they name, filled by
@@ -121,12 +123,13 @@ AS {}",
 
 /// The index rows of the inputs of `table`: one per identifier an input
 /// names, each with what a derivation follows (its keys, people and
-/// quoted messages) and, on an entry's rows (`k:`), its events.
+/// quoted messages) and, on an entry's rows (`k:`), its events, in one
+/// string (see `index_row.rs`).
 fn index_rows(table: &str) -> String {
     format!(
         "SELECT arrayJoin(arrayConcat(arrayMap(k -> concat('k:', k), keys), arrayMap(p -> concat('p:', p), people), \
-arrayMap(q -> concat('q:', q), links))) AS ident, seq, received_ms, keys, people, links, \
-if(substring(ident, 1, 2) = 'k:', events, '') AS events FROM {table}"
+arrayMap(q -> concat('q:', q), links))) AS ident, seq, {} AS row FROM {table}",
+        super::index_row::row_sql()
     )
 }
 
@@ -156,13 +159,21 @@ AS {}",
 fn changes_view(db: &str, on: &str, suffix: &str) -> String {
     format!(
         "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.entry_changes_mv{on} TO {db}.entry_changes{suffix} \
-AS SELECT toUInt32(now()) AS at, key FROM {db}.entries{suffix}"
+AS SELECT toUInt32(now()) AS at, key, derived_ms FROM {db}.entries{suffix}"
     )
 }
 
-/// The columns of `input_index` (version 3 added all but the first two).
-const INDEX_COLUMNS: &str = "ident String, seq UInt64, received_ms Int64, keys Array(String), \
-people Array(String), links Array(String), events String";
+/// The granules of `input_index`: a derivation reads at least one per
+/// identifier it asks (see `index_row.rs`).
+macro_rules! index_granularity {
+    () => {
+        "index_granularity = 128"
+    };
+}
+
+/// The columns of `input_index` (version 3 added what a derivation
+/// follows, in a column each; version 7 holds it in `row`).
+const INDEX_COLUMNS: &str = "ident String, seq UInt64, row String";
 
 /// One table: its name and its columns and engine on one server.
 struct Table {
@@ -204,7 +215,10 @@ SETTINGS old_parts_lifetime = 60",
     Table {
         name: "input_index",
         columns: INDEX_COLUMNS,
-        engine: "MergeTree ORDER BY (ident, seq) SETTINGS old_parts_lifetime = 60, index_granularity = 512",
+        engine: concat!(
+            "MergeTree ORDER BY (ident, seq) SETTINGS old_parts_lifetime = 60, ",
+            index_granularity!()
+        ),
         shard_by: "intHash64(seq)",
     },
     Table {
@@ -225,7 +239,7 @@ ORDER BY key SETTINGS old_parts_lifetime = 60, index_granularity = 2048",
     },
     Table {
         name: "entry_changes",
-        columns: "at UInt32 DEFAULT toUInt32(now()), key String",
+        columns: "at UInt32 DEFAULT toUInt32(now()), key String, derived_ms Int64",
         engine: "MergeTree PARTITION BY toYYYYMMDD(toDateTime(at)) ORDER BY (at, key) \
 SETTINGS old_parts_lifetime = 60",
         shard_by: "cityHash64(key)",
@@ -331,6 +345,7 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
         fill_lookup(&patient, &db, layout)?;
         unrecorded |= !has_table(node, &db, &local_name("entry_changes", layout))?;
         drop_unpartitioned_latest(&patient, &db, layout)?;
+        stamp_changes_with_derived_ms(node, &db, layout)?;
     }
     if distributed_ddl || *layout == Layout::Single {
         for sql in &statements {
@@ -421,15 +436,16 @@ fn create_as(db: &str, table: &str, name: &str) -> Result<String, ChError> {
     ))
 }
 
-/// Makes `input_index` again from `inputs` on `node` where it is of before
-/// version 3 (identifiers and seqs only) or of before version 6 (granules
-/// of 8,192 rows: a derivation asks an ident at a time, and each read
-/// ~8,000 other inputs' events; a group of 5,000 lines at 10M read 30M
-/// rows, past the 30 s a statement may take). Filled under another name
-/// and renamed once full, so that an upgrade that fails midway leaves the
-/// old index, and is done again at the next open. Inputs written meanwhile
-/// are not in the new one: an upgrade runs with the writers stopped
-/// (README says so).
+/// Makes `input_index` again from `inputs` on `node` where it is of another
+/// form than this build's: before version 3 (identifiers and seqs only),
+/// before version 6 (granules of 8,192 rows: a derivation asks an ident at
+/// a time, and each read ~8,000 other inputs' events; a group of 5,000
+/// lines at 10M read 30M rows, past the 30 s a statement may take), before
+/// version 7 (a column each for what a derivation follows, where version 7
+/// has one string, `row`). Filled under another name and renamed once
+/// full, so that an upgrade that fails midway leaves the old index, and is
+/// done again at the next open. Inputs written meanwhile are not in the
+/// new one: an upgrade runs with the writers stopped (README says so).
 fn rebuild_old_index(node: &Client, db: &str, layout: &Layout) -> Result<(), ChError> {
     let local = local_name("input_index", layout);
     if !has_table(node, db, &local)? {
@@ -441,10 +457,10 @@ fn rebuild_old_index(node: &Client, db: &str, layout: &Layout) -> Result<(), ChE
         quote(&local)
     ))?;
     let create = node.query_text(&format!("SHOW CREATE TABLE {db}.{local}"))?;
-    if columns.lines().any(|c| c.trim() == "events") && create.contains("index_granularity = 512") {
+    if columns.lines().any(|c| c.trim() == "row") && create.contains(index_granularity!()) {
         return Ok(());
     }
-    tracing::info!("input_index made again from the inputs (schema version 6)");
+    tracing::info!("input_index made again from the inputs (schema version {SCHEMA_VERSION})");
     let inputs = local_name("inputs", layout);
     let new = fill_new(
         node,
@@ -459,6 +475,11 @@ fn rebuild_old_index(node: &Client, db: &str, layout: &Layout) -> Result<(), ChE
         "RENAME TABLE {db}.{local} TO {db}.input_index_old, {db}.{new} TO {db}.{local}"
     ))?;
     node.query(&format!("DROP TABLE IF EXISTS {db}.input_index_old"))?;
+    if let Layout::Cluster(_) = layout {
+        // The Distributed table has the old columns: made again with the
+        // new ones by the DDL that follows.
+        node.query(&format!("DROP TABLE IF EXISTS {db}.input_index"))?;
+    }
     Ok(())
 }
 
@@ -479,6 +500,36 @@ fn fill_lookup(node: &Client, db: &str, layout: &Layout) -> Result<(), ChError> 
         &lookup_rows(&format!("{db}.{entries}")),
     )?;
     node.query(&format!("RENAME TABLE {db}.{new} TO {db}.{local}"))?;
+    Ok(())
+}
+
+/// Drops `entry_changes_mv` where it does not copy `derived_ms` (before
+/// version 7), for the statements to create it again, once the column is
+/// in the table it writes to. Alert rounds find the keys written since a
+/// time by that column: by the server's clock alone they read every key of
+/// the last five minutes (its allowance for clock skew), and at 10M each
+/// round read 7.9M rows of `latest` for those keys, 1.2 s every round
+/// during ingest.
+fn stamp_changes_with_derived_ms(node: &Client, db: &str, layout: &Layout) -> Result<(), ChError> {
+    if !has_table(node, db, "entry_changes_mv")? {
+        return Ok(());
+    }
+    let create = node.query_text(&format!("SHOW CREATE TABLE {db}.entry_changes_mv"))?;
+    if create.contains("derived_ms") {
+        return Ok(());
+    }
+    let local = local_name("entry_changes", layout);
+    let present = node.query_text(&format!(
+        "SELECT count() FROM system.columns WHERE database = {} AND table = {} AND name = 'derived_ms'",
+        quote(db.trim_matches('`')),
+        quote(&local)
+    ))?;
+    if present.trim() == "0" {
+        node.query(&format!(
+            "ALTER TABLE {db}.{local} ADD COLUMN derived_ms Int64"
+        ))?;
+    }
+    node.query(&format!("DROP TABLE {db}.entry_changes_mv"))?;
     Ok(())
 }
 
