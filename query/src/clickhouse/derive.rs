@@ -125,14 +125,18 @@ type FoldInputs = BTreeMap<u64, (i64, Vec<u8>)>;
 /// asking for an entry brings every input of it, so every input reached
 /// has its events once its entries were asked.
 ///
-/// Also says whether the closure is complete: past `max_folded` inputs (`ClickHouseConfig::max_folded_inputs`)
-/// it stops where it got.
-fn closure(shared: &Shared, mut idents: BTreeSet<String>) -> Result<(FoldInputs, bool), ChError> {
+/// Also says whether the closure is complete: past `limit` inputs it stops
+/// where it got.
+fn closure(
+    shared: &Shared,
+    mut idents: BTreeSet<String>,
+    limit: usize,
+) -> Result<(FoldInputs, bool), ChError> {
     let index = shared.table("input_index");
     let mut reached: BTreeSet<u64> = BTreeSet::new();
     let mut found: FoldInputs = BTreeMap::new();
     let mut asked: BTreeSet<String> = BTreeSet::new();
-    while !idents.is_empty() && reached.len() < shared.max_folded {
+    while !idents.is_empty() && reached.len() < limit {
         let mut new_idents: Vec<String> = idents.difference(&asked).cloned().collect();
         asked.extend(new_idents.iter().cloned());
         // An entry's inputs, and the replies that quote it.
@@ -190,32 +194,42 @@ pub(super) fn derive(
     }
     let started = std::time::Instant::now();
     let asked = idents.len();
-    let (derivation, mut components, complete) = fold(shared, idents.clone())?;
+    let limit = shared.max_folded.saturating_mul(READ_FOLDS);
+    let (inputs, complete) = closure(shared, idents.clone(), limit)?;
     if !complete && idents.len() > 1 {
-        // Too many inputs for one fold: each half folds its own people's
-        // whole history (a person's entries are never folded in part
-        // because others shared the group of writes). One person's history
-        // past the limit is folded as far as it got (a number that receives
-        // everything, a test line): their entries then lack the rest.
+        // Too many inputs to read at once: each half reads its own
+        // people's whole history (a person's entries are never folded in
+        // part because others shared the group of writes). One person's
+        // history past the limit is folded as far as it got (a number that
+        // receives everything, a test line): their entries then lack the
+        // rest.
         let mut first = idents;
         let second = first.split_off(&first.iter().nth(asked / 2).cloned().unwrap_or_default());
-        drop(derivation);
+        drop(inputs);
         derive(shared, ids, first)?;
         return derive(shared, ids, second);
     }
-    let folded_ms = started.elapsed().as_millis();
-    let written = write_fold(shared, ids, &derivation, &mut components, None)?;
-    tracing::debug!(
-        asked,
-        folded_inputs = components.sets.len(),
-        entries = written.entries,
-        folded_ms,
-        ids_ms = written.ids_ms,
-        rows_ms = written.rows_ms,
-        insert_ms = written.insert_ms,
-        "entries derived again"
-    );
-    let contested = written.contested;
+    let read_ms = started.elapsed().as_millis();
+    let mut contested = false;
+    for batch in batches(decode(inputs)?, shared.max_folded) {
+        let started = std::time::Instant::now();
+        let (derivation, mut components) = fold_decoded(shared, &batch)?;
+        drop(batch);
+        let folded_ms = started.elapsed().as_millis();
+        let written = write_fold(shared, ids, &derivation, &mut components, None)?;
+        tracing::debug!(
+            asked,
+            read_ms,
+            folded_inputs = components.sets.len(),
+            entries = written.entries,
+            folded_ms,
+            ids_ms = written.ids_ms,
+            rows_ms = written.rows_ms,
+            insert_ms = written.insert_ms,
+            "entries derived again"
+        );
+        contested |= written.contested;
+    }
     if contested {
         // Another process gave some of these entries an id at the same
         // time, and may have written rows with its own (larger) one before
@@ -226,6 +240,82 @@ pub(super) fn derive(
         return derive(shared, ids, idents);
     }
     Ok(())
+}
+
+/// How many folds' worth of inputs (`max_folded_inputs` each) a derivation
+/// reads before it splits its identifiers in halves. What it read is
+/// folded a batch of whole groups at a time: reading one fold's worth and
+/// then splitting read the same people again (a post of 5,000 lines at
+/// 10M reaches ~117k inputs: it read 50k of them, then 50k for each half,
+/// then all of them for each quarter).
+const READ_FOLDS: usize = 4;
+
+/// An input of a fold with its events decoded, and the identifiers it
+/// joins (see [`Components`]).
+struct Decoded {
+    seq: u64,
+    received_ms: i64,
+    events: Vec<Event>,
+    joins: Vec<String>,
+}
+
+/// The events of `inputs` decoded, in `seq` order.
+fn decode(inputs: FoldInputs) -> Result<Vec<Decoded>, ChError> {
+    inputs
+        .into_iter()
+        .map(|(seq, (received_ms, bytes))| {
+            let events: Vec<Event> =
+                rmp_serde::from_slice(&bytes).map_err(|e| ChError::Server {
+                    status: 500,
+                    message: format!("the events of input {seq} do not decode: {e}"),
+                })?;
+            let joins = Named::of(&events, received_ms).joins().collect();
+            Ok(Decoded {
+                seq,
+                received_ms,
+                events,
+                joins,
+            })
+        })
+        .collect()
+}
+
+/// `inputs` (in `seq` order) in batches of whole groups (inputs that share
+/// an identifier), each of at most `per` inputs unless one group alone is
+/// larger, each in `seq` order. Groups are independent: an entry's fold
+/// and its version depend on its own group's inputs only.
+fn batches(inputs: Vec<Decoded>, per: usize) -> Vec<Vec<Decoded>> {
+    let mut sets = UnionFind::default();
+    let mut first_of: std::collections::HashMap<&str, u32> = Default::default();
+    for input in &inputs {
+        let me = sets.push();
+        for ident in &input.joins {
+            match first_of.get(ident.as_str()) {
+                Some(&other) => sets.union(me, other),
+                None => {
+                    first_of.insert(ident, me);
+                }
+            }
+        }
+    }
+    drop(first_of);
+    let roots: Vec<u32> = (0..inputs.len() as u32).map(|i| sets.find(i)).collect();
+    let mut batch_of: std::collections::HashMap<u32, usize> = Default::default();
+    let mut batches: Vec<Vec<Decoded>> = Vec::new();
+    let mut filled = 0u64;
+    for (input, root) in inputs.into_iter().zip(roots) {
+        let batch = *batch_of.entry(root).or_insert_with(|| {
+            let size = sets.size(root);
+            if batches.is_empty() || (filled > 0 && filled + size > per as u64) {
+                batches.push(Vec::new());
+                filled = 0;
+            }
+            filled += size;
+            batches.len() - 1
+        });
+        batches[batch].push(input);
+    }
+    batches
 }
 
 /// What [`write_fold`] wrote, and how long its steps took.
@@ -815,24 +905,20 @@ fn fold(
     shared: &Shared,
     idents: BTreeSet<String>,
 ) -> Result<(Derivation, Components, bool), ChError> {
-    let started = std::time::Instant::now();
-    let (inputs, complete) = closure(shared, idents)?;
-    tracing::debug!(
-        inputs = inputs.len(),
-        closure_ms = started.elapsed().as_millis(),
-        "closure found"
-    );
+    let (inputs, complete) = closure(shared, idents, shared.max_folded)?;
+    let (derivation, components) = fold_decoded(shared, &decode(inputs)?)?;
+    Ok((derivation, components, complete))
+}
+
+/// `inputs` (in `seq` order) folded, and joined into groups.
+fn fold_decoded(shared: &Shared, inputs: &[Decoded]) -> Result<(Derivation, Components), ChError> {
     let mut derivation = shared.derivation()?;
     let mut components = Components::default();
-    for (seq, (received_ms, bytes)) in inputs {
-        let events: Vec<Event> = rmp_serde::from_slice(&bytes).map_err(|e| ChError::Server {
-            status: 500,
-            message: format!("the events of input {seq} do not decode: {e}"),
-        })?;
-        components.add(Named::of(&events, received_ms).joins());
-        derivation.add(Seq(seq), received_ms, &events);
+    for input in inputs {
+        components.add(input.joins.iter().cloned());
+        derivation.add(Seq(input.seq), input.received_ms, &input.events);
     }
-    Ok((derivation, components, complete))
+    Ok((derivation, components))
 }
 
 /// The ids `entry_ids` gives `keys` (the smallest of each).
@@ -1106,4 +1192,47 @@ fn entry_row(
 /// An entry as stored in its row.
 pub(super) fn decode_entry(bytes: &[u8]) -> Result<Entry, String> {
     rmp_serde::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(seq: u64, joins: &[&str]) -> Decoded {
+        Decoded {
+            seq,
+            received_ms: 0,
+            events: Vec::new(),
+            joins: joins.iter().map(|j| j.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn batches_keep_each_group_whole_in_seq_order_and_under_the_limit_unless_alone() {
+        // Ana's send and its status (joined through the message), Bia's
+        // five inputs (a group larger than a batch), Caio's and Duda's
+        // one each, interleaved in seq order.
+        let inputs = vec![
+            input(1, &["k:m1", "p:ana"]),
+            input(2, &["p:bia"]),
+            input(3, &["k:m1", "p:ana-wa"]),
+            input(4, &["p:bia"]),
+            input(5, &["p:caio"]),
+            input(6, &["p:bia"]),
+            input(7, &["p:bia"]),
+            input(8, &["p:duda"]),
+            input(9, &["p:bia"]),
+        ];
+        let batches = batches(inputs, 3);
+        let seqs: Vec<Vec<u64>> = batches
+            .iter()
+            .map(|b| b.iter().map(|i| i.seq).collect())
+            .collect();
+        assert_eq!(seqs, vec![vec![1, 3], vec![2, 4, 6, 7, 9], vec![5, 8]]);
+    }
+
+    #[test]
+    fn nothing_read_is_no_batch() {
+        assert!(batches(Vec::new(), 10).is_empty());
+    }
 }

@@ -84,9 +84,10 @@ pub struct ClickHouseConfig {
     /// Hours after a message within which a reply that quotes nothing is
     /// attributed to it (the embedded store's setting of the same name).
     pub attribution_window_hours: u32,
-    /// Most inputs one derivation folds in memory: a group of writes whose
-    /// people have more is derived in parts (one person's history past it
-    /// is folded as far as it got).
+    /// Most inputs one fold holds in memory: a group of writes whose
+    /// people have more is folded a batch of whole people at a time, and
+    /// one that reaches more than four times this many is read in halves
+    /// (one person's history past it is folded as far as it got).
     pub max_folded_inputs: usize,
     /// How long a changed entry waits before a settler round settles it
     /// (see `settle.rs`): longer than an insert of entries takes to commit.
