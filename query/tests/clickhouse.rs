@@ -511,11 +511,13 @@ fn an_unpartitioned_latest_is_made_again_by_week_and_settled_anew() {
 }
 
 /// A database of schema version 6 has `input_index` with a column for
-/// each of what a derivation follows, and `entry_changes` without
-/// `derived_ms`: the next open makes the index again from the inputs as
-/// rows of one string (on a cluster the Distributed table too), and the
-/// view of changes again with `derived_ms`; entries derive as before: a
-/// status that names only its message finds the send's events there.
+/// each of what a derivation follows, `entry_changes` without
+/// `derived_ms` and `entry_ids` in granules of 8,192: the next open makes
+/// the index again from the inputs as rows of one string (on a cluster the
+/// Distributed table too), the view of changes again with `derived_ms`,
+/// and copies the ids into granules of 256, each entry keeping its id;
+/// entries derive as before: a status that names only its message finds
+/// the send's events there.
 #[test]
 fn a_version_6_index_is_made_again_as_rows_of_one_string_and_derives_as_before() {
     for deployment in [Deployment::Single, Deployment::Cluster] {
@@ -523,13 +525,21 @@ fn a_version_6_index_is_made_again_as_rows_of_one_string_and_derives_as_before()
             return;
         };
         let name = db.config.database.clone();
-        let (index_local, inputs_local, changes_local, entries_local) = match deployment {
-            Deployment::Single => ("input_index", "inputs", "entry_changes", "entries"),
+        let (index_local, inputs_local, changes_local, entries_local, ids_local) = match deployment
+        {
+            Deployment::Single => (
+                "input_index",
+                "inputs",
+                "entry_changes",
+                "entries",
+                "entry_ids",
+            ),
             Deployment::Cluster => (
                 "input_index_local",
                 "inputs_local",
                 "entry_changes_local",
                 "entries_local",
+                "entry_ids_local",
             ),
         };
         {
@@ -545,6 +555,15 @@ fn a_version_6_index_is_made_again_as_rows_of_one_string_and_derives_as_before()
                 .collect();
             backend.append(sends).expect("stored");
         }
+        let id_of = |backend: &ClickHouse, wamid: &str| {
+            ask(backend, &format!("wamid={wamid}")).entries[0].id
+        };
+        let given: Vec<_> = {
+            let backend = db.open();
+            (0..6)
+                .map(|i| id_of(&backend, &format!("wamid.V6{i}")))
+                .collect()
+        };
         let indexed = number(&db, &format!("SELECT count() FROM {name}.input_index"));
         let v6_columns = "ident String, seq UInt64, received_ms Int64, keys Array(String), \
 people Array(String), links Array(String), events String";
@@ -566,6 +585,10 @@ if(substring(ident, 1, 2) = 'k:', events, '') AS events FROM {name}.{from}"
                 format!("DROP TABLE {name}.entry_changes_mv"),
                 format!("ALTER TABLE {name}.{changes_local} DROP COLUMN derived_ms"),
                 format!("CREATE MATERIALIZED VIEW {name}.entry_changes_mv TO {name}.{changes_local} AS SELECT toUInt32(now()) AS at, key FROM {name}.{entries_local}"),
+                format!("CREATE TABLE {name}.ids_v6 (key String, id UInt64) ENGINE = MergeTree ORDER BY key"),
+                format!("INSERT INTO {name}.ids_v6 SELECT key, id FROM {name}.{ids_local}"),
+                format!("DROP TABLE {name}.{ids_local}"),
+                format!("RENAME TABLE {name}.ids_v6 TO {name}.{ids_local}"),
             ];
             if let Deployment::Cluster = deployment {
                 sql.push(format!(
@@ -600,6 +623,20 @@ if(substring(ident, 1, 2) = 'k:', events, '') AS events FROM {name}.{from}"
             indexed,
             "the index made again from the inputs"
         );
+        for i in 0..db.config.urls.len() {
+            let create = db
+                .node(i)
+                .query_text(&format!("SHOW CREATE TABLE {name}.{ids_local}"))
+                .expect("answered");
+            assert!(
+                create.contains("index_granularity = 256"),
+                "node {i}: {create}"
+            );
+        }
+        let kept: Vec<_> = (0..6)
+            .map(|i| id_of(&backend, &format!("wamid.V6{i}")))
+            .collect();
+        assert_eq!(kept, given, "every entry keeps its id");
         backend
             .append(vec![line(status(
                 "wamid.V63",
@@ -612,6 +649,7 @@ if(substring(ident, 1, 2) = 'k:', events, '') AS events FROM {name}.{from}"
         assert_eq!(page.total, 1);
         let entry = &page.entries[0];
         assert_eq!(entry.status, ticks_engine::Status::Delivered);
+        assert_eq!(entry.id, given[3]);
         assert_eq!(
             entry.category.as_deref(),
             Some("marketing_campaign"),

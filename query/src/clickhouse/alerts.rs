@@ -1,8 +1,9 @@
 //! Alerts on ClickHouse: what changed since the last round is the entries
 //! whose latest row was written since then (`derived_ms`), whichever Ticks
-//! process wrote it, found among the keys `entry_changes` (ordered by the
-//! time of writing) names since then, not by reading every row's
-//! `derived_ms`.
+//! process wrote it, read from the rows `entry_changes` (ordered by the
+//! time of writing, with each row's version and values) recorded since
+//! then, not by reading every row's `derived_ms`, nor by looking the
+//! changed keys up in `entries` (a granule each).
 //!
 //! One process evaluates the deployment's alert rules: the live writer of
 //! the smallest tag (a tag is live while its claim is renewed, see

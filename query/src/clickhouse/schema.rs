@@ -9,7 +9,7 @@
 //! | `writers` | MergeTree by tag | the tags of the processes that write (a tag is part of every `seq` a process hands out) |
 //! | `input_index` | MergeTree by ident, in granules of 128 | which inputs hold events of an entry (`k:` key), name a person (`p:` identifier) or quote a message (`q:` wamid), each row with what a derivation follows in one string (`index_row.rs`); a materialized view of `inputs` |
 //! | `entries` | ReplacingMergeTree(`version`) by key | each entry as the engine's fold derives it, with the columns filters read; the largest version is the entry |
-//! | `entry_changes` | MergeTree by time and key | when each key's entry was written (a materialized view of `entries`, stamped with the server's clock): which entries changed since the settler's last round |
+//! | `entry_changes` | MergeTree by time and key | each row of `entries` written, with its version and values but the entry itself (a materialized view of `entries`, stamped with the server's clock): which entries changed since the settler's last round, and what alert rounds read; its days before the settled ones are dropped |
 //! | `latest` | VersionedCollapsingMergeTree(`sign`, `version`) by key, partitioned by week of `recorded_ms` | each entry's latest row as the settler last saw it, with a cancel row (`sign` -1) for each state it replaced: counted by `sum(sign)`, with no grouping (see `settle.rs`) |
 //! | `entry_lookup` | ReplacingMergeTree by value and key | the keys of the entries with a phone (`p:`), an id (`i:`) or a correlation id (`c:`): what those filters read first (a materialized view of `entries`) |
 //! | `entry_ids` | MergeTree by key | the id of each entry: the smallest any process gave it |
@@ -98,8 +98,8 @@ fn column_names(declared: &'static str) -> Vec<&'static str> {
 /// entry's tokens; `exact`, its identifiers), `opted_out` and `marketing`.
 /// Version 4: `opt_out_cause`, on an opt-out, the key of the marketing
 /// message its person got last before it; `derived_ms`, when the row was
-/// written (what alerts count changes by). Version 7: `derived_ms` in
-/// `entry_changes` too (see [`stamp_changes_with_derived_ms`]).
+/// written (what alerts count changes by). (Version 7 widened
+/// `entry_changes`: see [`widen_changes`].)
 pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("entries", "words", "String"),
     ("entries", "exact", "Array(String)"),
@@ -107,7 +107,6 @@ pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("entries", "marketing", "Nullable(String)"),
     ("entries", "opt_out_cause", "Nullable(String)"),
     ("entries", "derived_ms", "Int64"),
-    ("entry_changes", "derived_ms", "Int64"),
 ];
 
 /// The index of inputs by the entries and people they name, filled by
@@ -156,18 +155,39 @@ AS {}",
     )
 }
 
+/// The record of each entry row written: when (the server's clock), and
+/// the row's version and values (see [`CHANGES_COLUMNS`]).
 fn changes_view(db: &str, on: &str, suffix: &str) -> String {
     format!(
         "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.entry_changes_mv{on} TO {db}.entry_changes{suffix} \
-AS SELECT toUInt32(now()) AS at, key, derived_ms FROM {db}.entries{suffix}"
+AS SELECT toUInt32(now()) AS at, key, version, {} FROM {db}.entries{suffix}",
+        column_names(value_columns!()).join(", ")
     )
 }
+
+/// The columns of `entry_changes`: when a row of `entries` was written
+/// (the server's clock, in seconds), its key, and since version 7 its
+/// version and values, so that alert rounds find the entries written
+/// since a time and what they hold in the rows of that time alone (a read
+/// of `entries` by the changed keys read most of it at 10M: a granule per
+/// key, 1.2 s a round during ingest).
+const CHANGES_COLUMNS: &str = concat!(
+    "at UInt32 DEFAULT toUInt32(now()), key String, version UInt64, ",
+    value_columns!()
+);
 
 /// The granules of `input_index`: a derivation reads at least one per
 /// identifier it asks (see `index_row.rs`).
 macro_rules! index_granularity {
     () => {
         "index_granularity = 128"
+    };
+}
+
+/// The granules of `entry_ids` (since version 7).
+macro_rules! ids_granularity {
+    () => {
+        "index_granularity = 256"
     };
 }
 
@@ -239,7 +259,7 @@ ORDER BY key SETTINGS old_parts_lifetime = 60, index_granularity = 2048",
     },
     Table {
         name: "entry_changes",
-        columns: "at UInt32 DEFAULT toUInt32(now()), key String, derived_ms Int64",
+        columns: CHANGES_COLUMNS,
         engine: "MergeTree PARTITION BY toYYYYMMDD(toDateTime(at)) ORDER BY (at, key) \
 SETTINGS old_parts_lifetime = 60",
         shard_by: "cityHash64(key)",
@@ -253,7 +273,13 @@ SETTINGS old_parts_lifetime = 60",
     Table {
         name: "entry_ids",
         columns: "key String, id UInt64",
-        engine: "MergeTree ORDER BY key SETTINGS old_parts_lifetime = 60",
+        // Small granules: every fold reads the ids of its entries by key,
+        // 5,000 keys a statement; in granules of 8,192 each such read
+        // read about half of the table at 10M (see `regranulate_ids`).
+        engine: concat!(
+            "MergeTree ORDER BY key SETTINGS old_parts_lifetime = 60, ",
+            ids_granularity!()
+        ),
         shard_by: "cityHash64(key)",
     },
     Table {
@@ -345,19 +371,30 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
         fill_lookup(&patient, &db, layout)?;
         unrecorded |= !has_table(node, &db, &local_name("entry_changes", layout))?;
         drop_unpartitioned_latest(&patient, &db, layout)?;
-        stamp_changes_with_derived_ms(node, &db, layout)?;
+        widen_changes(node, &db, layout)?;
+        regranulate_ids(&patient, &db, layout)?;
     }
-    if distributed_ddl || *layout == Layout::Single {
-        for sql in &statements {
-            client.query(sql)?;
+    // The views last, once the columns upgrade adds are there: a view's
+    // query is analysed when it is created, even one that exists already
+    // (`IF NOT EXISTS` on 18.16), and reads columns of newer versions.
+    let (views, tables): (Vec<String>, Vec<String>) = statements
+        .into_iter()
+        .partition(|sql| sql.starts_with("CREATE MATERIALIZED VIEW"));
+    let apply = |node: &Client, distributed_ddl: bool| -> Result<(), ChError> {
+        for sql in &tables {
+            node.query(sql)?;
         }
-        upgrade(client, &db, layout, distributed_ddl)?;
+        upgrade(node, &db, layout, distributed_ddl)?;
+        for sql in &views {
+            node.query(sql)?;
+        }
+        Ok(())
+    };
+    if distributed_ddl || *layout == Layout::Single {
+        apply(client, distributed_ddl)?;
     } else {
         for node in &nodes {
-            for sql in &statements {
-                node.query(sql)?;
-            }
-            upgrade(node, &db, layout, false)?;
+            apply(node, false)?;
         }
     }
     let suffix = match layout {
@@ -503,31 +540,75 @@ fn fill_lookup(node: &Client, db: &str, layout: &Layout) -> Result<(), ChError> 
     Ok(())
 }
 
-/// Drops `entry_changes_mv` where it does not copy `derived_ms` (before
-/// version 7), for the statements to create it again, once the column is
-/// in the table it writes to. Alert rounds find the keys written since a
-/// time by that column: by the server's clock alone they read every key of
-/// the last five minutes (its allowance for clock skew), and at 10M each
-/// round read 7.9M rows of `latest` for those keys, 1.2 s every round
-/// during ingest.
-fn stamp_changes_with_derived_ms(node: &Client, db: &str, layout: &Layout) -> Result<(), ChError> {
+/// Copies `entry_ids` into a table of granules of 256 rows where it is of
+/// granules of 8,192 (before version 7), under another name, renamed once
+/// full. `entry_ids` is not derived (it is which id each entry was
+/// given), so a copy left between the two renames by a server that
+/// stopped (the old table renamed away, the new one not yet in its place)
+/// is put back first, and the old table is dropped only once the new one
+/// is in place.
+fn regranulate_ids(node: &Client, db: &str, layout: &Layout) -> Result<(), ChError> {
+    let local = local_name("entry_ids", layout);
+    let old = "entry_ids_old";
+    if !has_table(node, db, &local)? {
+        if has_table(node, db, old)? {
+            node.query(&format!("RENAME TABLE {db}.{old} TO {db}.{local}"))?;
+        } else {
+            return Ok(());
+        }
+    }
+    let create = node.query_text(&format!("SHOW CREATE TABLE {db}.{local}"))?;
+    if !create.contains(ids_granularity!()) {
+        tracing::info!("entry_ids copied into granules of 256 rows (schema version 7)");
+        let new = fill_new(
+            node,
+            db,
+            "entry_ids",
+            &format!("SELECT key, id FROM {db}.{local}"),
+        )?;
+        node.query(&format!(
+            "RENAME TABLE {db}.{local} TO {db}.{old}, {db}.{new} TO {db}.{local}"
+        ))?;
+    }
+    node.query(&format!("DROP TABLE IF EXISTS {db}.{old}"))?;
+    Ok(())
+}
+
+/// Gives `entry_changes` the columns it lacks (on a cluster the local and
+/// the Distributed table) and drops `entry_changes_mv` where it copies
+/// the key alone (before version 7), for the statements to create it
+/// again with every column. Rows recorded before read the new columns as
+/// empty: alert rounds, which read them, look at the last minutes only.
+fn widen_changes(node: &Client, db: &str, layout: &Layout) -> Result<(), ChError> {
     if !has_table(node, db, "entry_changes_mv")? {
         return Ok(());
     }
     let create = node.query_text(&format!("SHOW CREATE TABLE {db}.entry_changes_mv"))?;
-    if create.contains("derived_ms") {
+    if create.contains("opt_out_cause") {
         return Ok(());
     }
-    let local = local_name("entry_changes", layout);
-    let present = node.query_text(&format!(
-        "SELECT count() FROM system.columns WHERE database = {} AND table = {} AND name = 'derived_ms'",
-        quote(db.trim_matches('`')),
-        quote(&local)
-    ))?;
-    if present.trim() == "0" {
-        node.query(&format!(
-            "ALTER TABLE {db}.{local} ADD COLUMN derived_ms Int64"
+    let mut tables = vec![local_name("entry_changes", layout)];
+    if let Layout::Cluster(_) = layout {
+        tables.push("entry_changes".to_string());
+    }
+    for table in tables {
+        if !has_table(node, db, &table)? {
+            continue;
+        }
+        let present = node.query_text(&format!(
+            "SELECT name FROM system.columns WHERE database = {} AND table = {}",
+            quote(db.trim_matches('`')),
+            quote(&table)
         ))?;
+        let present: Vec<&str> = present.lines().map(str::trim).collect();
+        for declared in CHANGES_COLUMNS.split(", ") {
+            let Some(name) = declared.split_whitespace().next() else {
+                continue;
+            };
+            if !present.contains(&name) {
+                node.query(&format!("ALTER TABLE {db}.{table} ADD COLUMN {declared}"))?;
+            }
+        }
     }
     node.query(&format!("DROP TABLE {db}.entry_changes_mv"))?;
     Ok(())

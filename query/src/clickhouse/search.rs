@@ -1550,6 +1550,11 @@ fn template_events(
 /// The ids of the entries whose latest row was written at or after
 /// `since_ms`, recorded at or after `cutoff_ms`, that `q` selects (what an
 /// alert counts).
+///
+/// Read from the rows `entry_changes` recorded since then, which carry
+/// each written row's version and values: an entry written since
+/// `since_ms` has its latest row among them (a later one would be later
+/// still), so the latest of its rows there is the entry.
 pub(super) fn changed_matching(
     shared: &Shared,
     q: &LogQuery,
@@ -1557,14 +1562,25 @@ pub(super) fn changed_matching(
     cutoff_ms: i64,
 ) -> Result<roaring::RoaringBitmap, QueryError> {
     let cond = format!(
-        "({}) AND derived_ms >= {since_ms} AND recorded_ms >= {cutoff_ms} AND key IN ({})",
-        conditions(shared, q)?,
-        written_keys(shared, since_ms)
+        "({}) AND recorded_ms >= {cutoff_ms}",
+        conditions(shared, q)?
     );
-    let latest = Latest::of(shared, q, &cond)?;
+    let mut carried: Vec<&str> = LATEST_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| matches!(*c, "id" | "purged") || names(&cond, c))
+        .collect();
+    if q.text.is_some() {
+        carried.extend(TEXT_COLUMNS);
+    }
+    let latest: Vec<String> = carried
+        .iter()
+        .map(|c| format!("argMax({c}, version) AS {c}"))
+        .collect();
     let sql = format!(
-        "SELECT id FROM {}{}",
-        latest.reading(Some("id")),
+        "SELECT id FROM (SELECT key, {} FROM {} GROUP BY key) WHERE purged = 0 AND ({cond}){}",
+        latest.join(", "),
+        written_since(shared, since_ms),
         shared.select_settings()
     );
     Ok(select_ids(shared, &sql)?.into_iter().collect())
@@ -1591,10 +1607,9 @@ pub(super) fn changed_events(
 
 /// Whether any entry row was written at or after `since_ms`.
 pub(super) fn changed_since(shared: &Shared, since_ms: i64) -> Result<bool, QueryError> {
-    let t = shared.table("entries");
     Ok(shared.count(&format!(
-        "SELECT count() FROM {t} WHERE key IN ({}) AND derived_ms >= {since_ms}",
-        written_keys(shared, since_ms)
+        "SELECT count() FROM {}",
+        written_since(shared, since_ms)
     ))? > 0)
 }
 
@@ -1603,20 +1618,20 @@ pub(super) fn changed_since(shared: &Shared, since_ms: i64) -> Result<bool, Quer
 /// `derived_ms`) before an alert misses a change.
 const CLOCK_SKEW_S: i64 = 300;
 
-/// The keys whose rows were written at or after `since_ms`, as a
-/// subquery: `entry_changes` is ordered by the time of writing (the
-/// server's clock, read from a few minutes before: see [`CLOCK_SKEW_S`]),
-/// and its `derived_ms` (the writer's clock, as in `entries`) keeps only
-/// the keys written since `since_ms`. `derived_ms` is a column of
-/// `entries` and `latest` that only a read of all of it finds: alert
-/// rounds read this every second during ingest, and at 10M each round's
-/// `derived_ms` scans read 10.7M rows (about 19 of the 33 s of CPU of a
-/// post of 2,826 lines); by `at` alone, every key of the last five minutes
-/// (1.2 s a round at 10M).
-fn written_keys(shared: &Shared, since_ms: i64) -> String {
+/// The rows of `entries` written at or after `since_ms`, as the table and
+/// condition of a `FROM`: `entry_changes` is ordered by the time of
+/// writing (the server's clock, read from a few minutes before: see
+/// [`CLOCK_SKEW_S`]), and its `derived_ms` (the writer's clock, as in
+/// `entries`) keeps only the rows written since `since_ms`. `derived_ms`
+/// is a column of `entries` and `latest` that only a read of all of it
+/// finds: alert rounds read this every second during ingest, and at 10M
+/// each round's `derived_ms` scans read 10.7M rows (about 19 of the 33 s
+/// of CPU of a post of 2,826 lines); the changed keys looked up in
+/// `latest` and `entries`, 5–10M rows (1.1–1.4 s a round).
+fn written_since(shared: &Shared, since_ms: i64) -> String {
     let since_s = (since_ms.div_euclid(1000) - CLOCK_SKEW_S).max(0);
     format!(
-        "SELECT key FROM {} WHERE at >= {since_s} AND derived_ms >= {since_ms}",
+        "{} WHERE at >= {since_s} AND derived_ms >= {since_ms}",
         shared.table("entry_changes")
     )
 }
