@@ -210,17 +210,20 @@ pub(super) fn derive(
         return derive(shared, ids, second);
     }
     let read_ms = started.elapsed().as_millis();
+    let inputs = decode(inputs)?;
+    let mut components = Components::of(&inputs);
     let mut contested = false;
-    for batch in batches(decode(inputs)?, shared.max_folded) {
+    for batch in batches(inputs, &mut components, shared.max_folded) {
         let started = std::time::Instant::now();
-        let (derivation, mut components) = fold_decoded(shared, &batch)?;
+        let derivation = fold_decoded(shared, &batch)?;
+        let folded_inputs = batch.len();
         drop(batch);
         let folded_ms = started.elapsed().as_millis();
         let written = write_fold(shared, ids, &derivation, &mut components, None)?;
         tracing::debug!(
             asked,
             read_ms,
-            folded_inputs = components.sets.len(),
+            folded_inputs,
             entries = written.entries,
             folded_ms,
             ids_ms = written.ids_ms,
@@ -280,32 +283,19 @@ fn decode(inputs: FoldInputs) -> Result<Vec<Decoded>, ChError> {
         .collect()
 }
 
-/// `inputs` (in `seq` order) in batches of whole groups (inputs that share
-/// an identifier), each of at most `per` inputs unless one group alone is
-/// larger, each in `seq` order. Groups are independent: an entry's fold
-/// and its version depend on its own group's inputs only.
-fn batches(inputs: Vec<Decoded>, per: usize) -> Vec<Vec<Decoded>> {
-    let mut sets = UnionFind::default();
-    let mut first_of: std::collections::HashMap<&str, u32> = Default::default();
-    for input in &inputs {
-        let me = sets.push();
-        for ident in &input.joins {
-            match first_of.get(ident.as_str()) {
-                Some(&other) => sets.union(me, other),
-                None => {
-                    first_of.insert(ident, me);
-                }
-            }
-        }
-    }
-    drop(first_of);
-    let roots: Vec<u32> = (0..inputs.len() as u32).map(|i| sets.find(i)).collect();
+/// `inputs` (in `seq` order, the order `components` joined them in) in
+/// batches of whole groups (inputs that share an identifier), each of at
+/// most `per` inputs unless one group alone is larger, each in `seq`
+/// order. Groups are independent: an entry's fold and its version depend
+/// on its own group's inputs only.
+fn batches(inputs: Vec<Decoded>, components: &mut Components, per: usize) -> Vec<Vec<Decoded>> {
     let mut batch_of: std::collections::HashMap<u32, usize> = Default::default();
     let mut batches: Vec<Vec<Decoded>> = Vec::new();
     let mut filled = 0u64;
-    for (input, root) in inputs.into_iter().zip(roots) {
+    for (i, input) in inputs.into_iter().enumerate() {
+        let root = components.sets.find(i as u32);
+        let size = components.sets.size(root);
         let batch = *batch_of.entry(root).or_insert_with(|| {
-            let size = sets.size(root);
             if batches.is_empty() || (filled > 0 && filled + size > per as u64) {
                 batches.push(Vec::new());
                 filled = 0;
@@ -906,19 +896,21 @@ fn fold(
     idents: BTreeSet<String>,
 ) -> Result<(Derivation, Components, bool), ChError> {
     let (inputs, complete) = closure(shared, idents, shared.max_folded)?;
-    let (derivation, components) = fold_decoded(shared, &decode(inputs)?)?;
-    Ok((derivation, components, complete))
+    let inputs = decode(inputs)?;
+    Ok((
+        fold_decoded(shared, &inputs)?,
+        Components::of(&inputs),
+        complete,
+    ))
 }
 
-/// `inputs` (in `seq` order) folded, and joined into groups.
-fn fold_decoded(shared: &Shared, inputs: &[Decoded]) -> Result<(Derivation, Components), ChError> {
+/// `inputs` (in `seq` order) folded.
+fn fold_decoded(shared: &Shared, inputs: &[Decoded]) -> Result<Derivation, ChError> {
     let mut derivation = shared.derivation()?;
-    let mut components = Components::default();
     for input in inputs {
-        components.add(input.joins.iter().cloned());
         derivation.add(Seq(input.seq), input.received_ms, &input.events);
     }
-    Ok((derivation, components))
+    Ok(derivation)
 }
 
 /// The ids `entry_ids` gives `keys` (the smallest of each).
@@ -1002,6 +994,15 @@ struct Components {
 }
 
 impl Components {
+    /// `inputs` joined, each the number of its place.
+    fn of(inputs: &[Decoded]) -> Components {
+        let mut components = Components::default();
+        for input in inputs {
+            components.add(input.joins.iter().cloned());
+        }
+        components
+    }
+
     /// One input and the identifiers it names.
     fn add(&mut self, idents: impl Iterator<Item = String>) {
         let me = self.sets.push();
@@ -1030,10 +1031,6 @@ impl UnionFind {
         self.parent.push(me);
         self.size.push(1);
         me
-    }
-
-    fn len(&self) -> usize {
-        self.parent.len()
     }
 
     fn find(&mut self, mut i: u32) -> u32 {
@@ -1223,7 +1220,8 @@ mod tests {
             input(8, &["p:duda"]),
             input(9, &["p:bia"]),
         ];
-        let batches = batches(inputs, 3);
+        let mut components = Components::of(&inputs);
+        let batches = batches(inputs, &mut components, 3);
         let seqs: Vec<Vec<u64>> = batches
             .iter()
             .map(|b| b.iter().map(|i| i.seq).collect())
@@ -1233,6 +1231,6 @@ mod tests {
 
     #[test]
     fn nothing_read_is_no_batch() {
-        assert!(batches(Vec::new(), 10).is_empty());
+        assert!(batches(Vec::new(), &mut Components::default(), 10).is_empty());
     }
 }

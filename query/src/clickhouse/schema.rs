@@ -63,7 +63,7 @@ opt_out_cause Nullable(String), derived_ms Int64"
 
 /// The columns of `entries`: the key, the version (how many inputs the
 /// derivation folded, then how many ids were given: see `derive.rs`), the
-/// whole entry (msgpack), then the values (see [`ADDED_COLUMNS`] for what
+/// whole entry (msgpack), then the values (see [`upgrade`] for what
 /// came after version 1).
 pub(super) const ENTRY_COLUMNS: &str = concat!(
     "key String, version UInt64, entry String, ",
@@ -91,23 +91,6 @@ fn column_names(declared: &'static str) -> Vec<&'static str> {
         .filter_map(|d| d.split_whitespace().next())
         .collect()
 }
-
-/// Columns added to a table after version 1, in order: an older table gets
-/// them by `ALTER TABLE ... ADD COLUMN` (its rows read them as empty until
-/// their entries are derived again). Version 2: free text (`words`, the
-/// entry's tokens; `exact`, its identifiers), `opted_out` and `marketing`.
-/// Version 4: `opt_out_cause`, on an opt-out, the key of the marketing
-/// message its person got last before it; `derived_ms`, when the row was
-/// written (what alerts count changes by). (Version 7 widened
-/// `entry_changes`: see [`widen_changes`].)
-pub(super) const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
-    ("entries", "words", "String"),
-    ("entries", "exact", "Array(String)"),
-    ("entries", "opted_out", "UInt8"),
-    ("entries", "marketing", "Nullable(String)"),
-    ("entries", "opt_out_cause", "Nullable(String)"),
-    ("entries", "derived_ms", "Int64"),
-];
 
 /// The index of inputs by the entries and people they name, filled by
 /// ClickHouse itself in the insert of the inputs (a materialized view), so
@@ -371,7 +354,7 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
         fill_lookup(&patient, &db, layout)?;
         unrecorded |= !has_table(node, &db, &local_name("entry_changes", layout))?;
         drop_unpartitioned_latest(&patient, &db, layout)?;
-        widen_changes(node, &db, layout)?;
+        drop_narrow_changes_view(node, &db)?;
         regranulate_ids(&patient, &db, layout)?;
     }
     // The views last, once the columns upgrade adds are there: a view's
@@ -574,43 +557,18 @@ fn regranulate_ids(node: &Client, db: &str, layout: &Layout) -> Result<(), ChErr
     Ok(())
 }
 
-/// Gives `entry_changes` the columns it lacks (on a cluster the local and
-/// the Distributed table) and drops `entry_changes_mv` where it copies
-/// the key alone (before version 7), for the statements to create it
-/// again with every column. Rows recorded before read the new columns as
+/// Drops `entry_changes_mv` where it copies the key alone (before version
+/// 7), for the DDL to create it again with every column once [`upgrade`]
+/// gave the table them. Rows recorded before read the new columns as
 /// empty: alert rounds, which read them, look at the last minutes only.
-fn widen_changes(node: &Client, db: &str, layout: &Layout) -> Result<(), ChError> {
+fn drop_narrow_changes_view(node: &Client, db: &str) -> Result<(), ChError> {
     if !has_table(node, db, "entry_changes_mv")? {
         return Ok(());
     }
     let create = node.query_text(&format!("SHOW CREATE TABLE {db}.entry_changes_mv"))?;
-    if create.contains("opt_out_cause") {
-        return Ok(());
+    if !create.contains("opt_out_cause") {
+        node.query(&format!("DROP TABLE {db}.entry_changes_mv"))?;
     }
-    let mut tables = vec![local_name("entry_changes", layout)];
-    if let Layout::Cluster(_) = layout {
-        tables.push("entry_changes".to_string());
-    }
-    for table in tables {
-        if !has_table(node, db, &table)? {
-            continue;
-        }
-        let present = node.query_text(&format!(
-            "SELECT name FROM system.columns WHERE database = {} AND table = {}",
-            quote(db.trim_matches('`')),
-            quote(&table)
-        ))?;
-        let present: Vec<&str> = present.lines().map(str::trim).collect();
-        for declared in CHANGES_COLUMNS.split(", ") {
-            let Some(name) = declared.split_whitespace().next() else {
-                continue;
-            };
-            if !present.contains(&name) {
-                node.query(&format!("ALTER TABLE {db}.{table} ADD COLUMN {declared}"))?;
-            }
-        }
-    }
-    node.query(&format!("DROP TABLE {db}.entry_changes_mv"))?;
     Ok(())
 }
 
@@ -646,8 +604,16 @@ fn drop_unpartitioned_latest(node: &Client, db: &str, layout: &Layout) -> Result
     Ok(())
 }
 
-/// Adds the columns of [`ADDED_COLUMNS`] a table lacks (on a cluster to
-/// the local and the Distributed table), as seen from `client`'s server.
+/// Adds to each table the columns of [`TABLES`] it lacks (on a cluster to
+/// the local and the Distributed table), as seen from `client`'s server:
+/// an older table gets them by `ALTER TABLE ... ADD COLUMN`, its rows
+/// reading them as empty (in `entries`, until their entries are derived
+/// again). Version 2 added free text to `entries` (`words`, the entry's
+/// tokens; `exact`, its identifiers), `opted_out` and `marketing`; version
+/// 4 `opt_out_cause` (on an opt-out, the key of the marketing message its
+/// person got last before it) and `derived_ms` (when the row was written);
+/// version 7 every column of `entries` but the entry to `entry_changes`
+/// (see [`CHANGES_COLUMNS`]).
 fn upgrade(
     client: &Client,
     db: &str,
@@ -666,19 +632,24 @@ fn upgrade(
             (&["_local", ""], on)
         }
     };
-    let bare_db = quote(db.trim_matches('`'));
+    let present = client.query_text(&format!(
+        "SELECT table, name FROM system.columns WHERE database = {}",
+        quote(db.trim_matches('`'))
+    ))?;
+    let present: std::collections::HashSet<(&str, &str)> =
+        present.lines().filter_map(|l| l.split_once('\t')).collect();
     for suffix in suffixes {
-        for (table, column, kind) in ADDED_COLUMNS {
-            let name = format!("{table}{suffix}");
-            let present = client.query_text(&format!(
-                "SELECT count() FROM system.columns WHERE database = {bare_db} AND table = {} AND name = {}",
-                quote(&name),
-                quote(column)
-            ))?;
-            if present.trim() == "0" {
-                client.query(&format!(
-                    "ALTER TABLE {db}.{name}{on} ADD COLUMN {column} {kind}"
-                ))?;
+        for t in TABLES {
+            let name = format!("{}{suffix}", t.name);
+            for declared in t.columns.split(", ") {
+                let Some(column) = declared.split_whitespace().next() else {
+                    continue;
+                };
+                if !present.contains(&(name.as_str(), column)) {
+                    client.query(&format!(
+                        "ALTER TABLE {db}.{name}{on} ADD COLUMN {declared}"
+                    ))?;
+                }
             }
         }
     }

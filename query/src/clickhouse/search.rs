@@ -389,6 +389,31 @@ const LATEST_COLUMNS: [&str; 34] = [
 /// has text.
 const TEXT_COLUMNS: [&str; 2] = ["words", "exact"];
 
+/// The columns a reading of the entries that `cond` selects carries:
+/// `purged`, those `cond` and `reads` (the SQL that reads the reading,
+/// `None` for every column) name, and the text's when the query has text.
+fn carried(cond: &str, reads: Option<&str>, text: bool) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = LATEST_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| *c == "purged" || names(cond, c) || reads.is_none_or(|sql| names(sql, c)))
+        .collect();
+    if text {
+        out.extend(TEXT_COLUMNS);
+    }
+    out
+}
+
+/// Each of `columns` of its key's newest version, under its own name (for
+/// a `GROUP BY key`).
+fn newest(columns: &[&str]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("argMax({c}, version) AS {c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Whether `sql` names `column` as a whole word (not inside a longer name).
 fn names(sql: &str, column: &str) -> bool {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
@@ -479,30 +504,16 @@ impl<'a> Latest<'a> {
     /// `reads` (the SQL that reads the subquery, `None` for every column)
     /// name, and the text's when the query has text.
     fn carried(&self, reads: Option<&str>) -> Vec<&'static str> {
-        let mut out: Vec<&'static str> = LATEST_COLUMNS
-            .iter()
-            .copied()
-            .filter(|c| {
-                *c == "purged" || names(self.cond, c) || reads.is_none_or(|sql| names(sql, c))
-            })
-            .collect();
-        if self.q.text.is_some() {
-            out.extend(TEXT_COLUMNS);
-        }
-        out
+        carried(self.cond, reads, self.q.text.is_some())
     }
 
     /// The fresh entries' latest rows with the columns `carried`, grouped
     /// from `entries` (a subquery).
     fn fresh_rows(&self, carried: &[&str]) -> String {
-        let t = self.shared.table("entries");
-        let columns: Vec<String> = carried
-            .iter()
-            .map(|c| format!("argMax({c}, version) AS {c}"))
-            .collect();
         format!(
-            "SELECT key, {} FROM {t} WHERE key IN ({}) GROUP BY key",
-            columns.join(", "),
+            "SELECT key, {} FROM {} WHERE key IN ({}) GROUP BY key",
+            newest(carried),
+            self.shared.table("entries"),
             self.fresh
         )
     }
@@ -1565,21 +1576,9 @@ pub(super) fn changed_matching(
         "({}) AND recorded_ms >= {cutoff_ms}",
         conditions(shared, q)?
     );
-    let mut carried: Vec<&str> = LATEST_COLUMNS
-        .iter()
-        .copied()
-        .filter(|c| matches!(*c, "id" | "purged") || names(&cond, c))
-        .collect();
-    if q.text.is_some() {
-        carried.extend(TEXT_COLUMNS);
-    }
-    let latest: Vec<String> = carried
-        .iter()
-        .map(|c| format!("argMax({c}, version) AS {c}"))
-        .collect();
     let sql = format!(
         "SELECT id FROM (SELECT key, {} FROM {} GROUP BY key) WHERE purged = 0 AND ({cond}){}",
-        latest.join(", "),
+        newest(&carried(&cond, Some("id"), q.text.is_some())),
         written_since(shared, since_ms),
         shared.select_settings()
     );
