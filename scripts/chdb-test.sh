@@ -27,6 +27,6 @@ for _ in $(seq 1 100); do
 done
 head -1 "$data/server.log"
 export TICKS_TEST_CLICKHOUSE="http://127.0.0.1:$port"
-unset TICKS_TEST_CLICKHOUSE_CLUSTER TICKS_REQUIRE_CLICKHOUSE
+unset TICKS_TEST_CLICKHOUSE_CLUSTER TICKS_TEST_CLICKHOUSE_REPLICAS TICKS_REQUIRE_CLICKHOUSE
 cargo test -p ticks-query --test clickhouse
 cargo test -p ticks-server --test e2e conformance::

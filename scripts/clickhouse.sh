@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
 # ClickHouse servers on loopback for the tests of the ClickHouse backend:
-# one single server, and two servers that are the two shards of the cluster
-# `ticks` (a `remote_servers` entry, Distributed tables over them).
+# one single server; two servers that are the two shards of the cluster
+# `ticks` (a `remote_servers` entry, Distributed tables over them); and
+# three replicas of one shard (replicated tables) with a ZooKeeper server.
 #
-#   scripts/clickhouse.sh start DIR   installs Debian's clickhouse-server if
-#                                     missing, starts the three, waits until
-#                                     they answer, writes DIR/env
+#   scripts/clickhouse.sh start DIR   installs Debian's clickhouse-server and
+#                                     zookeeper if missing, starts them all,
+#                                     waits until they answer, writes DIR/env
 #   scripts/clickhouse.sh stop DIR    stops them by the PIDs it wrote
-#   scripts/clickhouse.sh start-one DIR NAME HTTP_PORT TCP_PORT INTERSERVER_PORT
+#   scripts/clickhouse.sh start-one DIR NAME HTTP_PORT TCP_PORT INTERSERVER_PORT [REPLICA]
 #   scripts/clickhouse.sh stop-one DIR NAME
 #                                     one server of its own (the fault
-#                                     tests stop and restart theirs)
+#                                     tests stop and restart theirs); with
+#                                     REPLICA, a replica named so, on the
+#                                     ZooKeeper of TICKS_TEST_ZOOKEEPER
 #
-# DIR/env sets TICKS_TEST_CLICKHOUSE (the single server's URL) and
-# TICKS_TEST_CLICKHOUSE_CLUSTER (the two shards' URLs, comma-separated).
-# Ports: 18123 (single), 18124 and 18125 (shards); native ports 19000-19002.
+# DIR/env sets TICKS_TEST_CLICKHOUSE (the single server's URL),
+# TICKS_TEST_CLICKHOUSE_CLUSTER (the two shards' URLs, comma-separated),
+# TICKS_TEST_CLICKHOUSE_REPLICAS (the three replicas' URLs) and
+# TICKS_TEST_ZOOKEEPER (host:port).
+# Ports: 18123 (single), 18124 and 18125 (shards), 18126-18128 (replicas);
+# native ports 19000-19005; ZooKeeper 18181.
 set -euo pipefail
 cmd="${1:-}"; dir="${2:-}"
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
@@ -39,11 +45,42 @@ stop() {
   for pidfile in "$dir"/*/pid; do stop_pidfile "$pidfile"; done
 }
 
+apt_install() { # package...
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; fi
+}
+
 install() {
-  if [ -z "$(server_bin)" ]; then
-    if [ "$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server >/dev/null
-    else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server >/dev/null; fi
-  fi
+  [ -n "$(server_bin)" ] || apt_install clickhouse-server
+}
+
+zookeeper_jar=/usr/share/java/zookeeper.jar
+
+install_zookeeper() {
+  [ -f "$zookeeper_jar" ] && command -v java >/dev/null || apt_install zookeeper
+}
+
+# One standalone ZooKeeper server (what replicated tables coordinate
+# through; production runs an ensemble of three).
+start_zookeeper() { # port
+  local port=$1 d="$dir/zookeeper"
+  mkdir -p "$d/data"
+  cat > "$d/zoo.cfg" <<CFG
+tickTime=500
+dataDir=$d/data
+clientPort=$port
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+maxClientCnxns=0
+4lw.commands.whitelist=srvr,ruok
+CFG
+  (cd "$d" && exec java -Xmx256m -cp "$zookeeper_jar" org.apache.zookeeper.server.ZooKeeperServerMain "$d/zoo.cfg" >"$d/stdout.log" 2>&1) &
+  echo $! > "$d/pid"
+  for _ in $(seq 1 300); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port" && printf ruok >&3 && [ "$(cat <&3)" = imok ]) 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  echo "ZooKeeper on port $port did not start" >&2; cat "$d/stdout.log" >&2 || true; exit 1
 }
 
 launch() { # name http_port
@@ -61,8 +98,13 @@ wait_up() { # http_port
   echo "ClickHouse on port $port did not start" >&2; cat "$dir"/*/log/*.log >&2 || true; exit 1
 }
 
-config() { # name http_port tcp_port interserver_port
-  local name=$1 http=$2 tcp=$3 inter=$4 d="$dir/$1"
+config() { # name http_port tcp_port interserver_port [replica]
+  local name=$1 http=$2 tcp=$3 inter=$4 replica=${5:-} d="$dir/$1" replication=""
+  if [ -n "$replica" ]; then
+    local zk=${TICKS_TEST_ZOOKEEPER:?a replica needs TICKS_TEST_ZOOKEEPER}
+    replication="<zookeeper><node><host>${zk%:*}</host><port>${zk##*:}</port></node><session_timeout_ms>6000</session_timeout_ms></zookeeper>
+  <macros><shard>1</shard><replica>$replica</replica></macros>"
+  fi
   mkdir -p "$d/data" "$d/tmp" "$d/user_files" "$d/format_schemas" "$d/log"
   cat > "$d/users.xml" <<XML
 <?xml version="1.0"?>
@@ -100,7 +142,16 @@ XML
       <shard><replica><host>127.0.0.1</host><port>19001</port></replica></shard>
       <shard><replica><host>127.0.0.1</host><port>19002</port></replica></shard>
     </ticks>
+    <ticks_replicated>
+      <shard>
+        <internal_replication>true</internal_replication>
+        <replica><host>127.0.0.1</host><port>19003</port></replica>
+        <replica><host>127.0.0.1</host><port>19004</port></replica>
+        <replica><host>127.0.0.1</host><port>19005</port></replica>
+      </shard>
+    </ticks_replicated>
   </remote_servers>
+  $replication
   <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
 </yandex>
 XML
@@ -108,19 +159,28 @@ XML
 
 start() {
   install
+  install_zookeeper
   local bin; bin=$(server_bin)
   mkdir -p "$dir"
   stop
+  start_zookeeper 18181
+  export TICKS_TEST_ZOOKEEPER=127.0.0.1:18181
   config single 18123 19000 19009
   config shard1 18124 19001 19010
   config shard2 18125 19002 19011
+  config replica1 18126 19003 19012 r1
+  config replica2 18127 19004 19013 r2
+  config replica3 18128 19005 19014 r3
   launch single 18123; launch shard1 18124; launch shard2 18125
-  for port in 18123 18124 18125; do wait_up "$port"; done
+  launch replica1 18126; launch replica2 18127; launch replica3 18128
+  for port in 18123 18124 18125 18126 18127 18128; do wait_up "$port"; done
   cat > "$dir/env" <<ENV
 export TICKS_TEST_CLICKHOUSE=http://127.0.0.1:18123
 export TICKS_TEST_CLICKHOUSE_CLUSTER=http://127.0.0.1:18124,http://127.0.0.1:18125
+export TICKS_TEST_CLICKHOUSE_REPLICAS=http://127.0.0.1:18126,http://127.0.0.1:18127,http://127.0.0.1:18128
+export TICKS_TEST_ZOOKEEPER=127.0.0.1:18181
 ENV
-  echo "ClickHouse: single on 18123, cluster 'ticks' on 18124 and 18125 ($("$bin" --version 2>/dev/null || curl -s 'http://127.0.0.1:18123/?query=SELECT%20version()'))"
+  echo "ClickHouse: single on 18123, cluster 'ticks' on 18124 and 18125, replicas on 18126-18128 with ZooKeeper on 18181 ($("$bin" --version 2>/dev/null || curl -s 'http://127.0.0.1:18123/?query=SELECT%20version()'))"
 }
 
 case "$cmd" in
@@ -128,11 +188,11 @@ case "$cmd" in
   stop) stop ;;
   start-one)
     install
-    [ $# -eq 6 ] || { echo "usage: $0 start-one DIR NAME HTTP_PORT TCP_PORT INTERSERVER_PORT" >&2; exit 2; }
+    [ $# -eq 6 ] || [ $# -eq 7 ] || { echo "usage: $0 start-one DIR NAME HTTP_PORT TCP_PORT INTERSERVER_PORT [REPLICA]" >&2; exit 2; }
     name=$3
     mkdir -p "$dir"
     stop_pidfile "$dir/$name/pid"
-    [ -f "$dir/$name/config.xml" ] || config "$name" "$4" "$5" "$6"
+    [ -f "$dir/$name/config.xml" ] || config "$name" "$4" "$5" "$6" "${7:-}"
     launch "$name" "$4"
     wait_up "$4"
     cat "$dir/$name/pid" ;;

@@ -1,8 +1,10 @@
-//! The ClickHouse backend against real servers: the single server and the
-//! two-shard cluster `scripts/clickhouse.sh` starts (`TICKS_TEST_CLICKHOUSE`,
-//! `TICKS_TEST_CLICKHOUSE_CLUSTER`). Without them these tests say so and
-//! pass, unless `TICKS_REQUIRE_CLICKHOUSE=1` (CI sets it), where a missing
-//! server fails them.
+//! The ClickHouse backend against real servers: the single server, the
+//! two-shard cluster and the three replicas of one shard that
+//! `scripts/clickhouse.sh` starts (`TICKS_TEST_CLICKHOUSE`,
+//! `TICKS_TEST_CLICKHOUSE_CLUSTER`, `TICKS_TEST_CLICKHOUSE_REPLICAS`).
+//! Without them these tests say so and pass, unless
+//! `TICKS_REQUIRE_CLICKHOUSE=1` (CI sets it), where a missing server fails
+//! them.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -16,6 +18,9 @@ use ticks_query::{Backend, QueryError};
 enum Deployment {
     Single,
     Cluster,
+    /// Replicated tables on three replicas behind one name, with quorum
+    /// writes of two.
+    Replicas,
 }
 
 /// A database of its own for one test, dropped at the end.
@@ -28,6 +33,7 @@ impl Db {
         let var = match deployment {
             Deployment::Single => "TICKS_TEST_CLICKHOUSE",
             Deployment::Cluster => "TICKS_TEST_CLICKHOUSE_CLUSTER",
+            Deployment::Replicas => "TICKS_TEST_CLICKHOUSE_REPLICAS",
         };
         let Ok(urls) = std::env::var(var) else {
             assert!(
@@ -40,8 +46,10 @@ impl Db {
         let mut config =
             ClickHouseConfig::new(urls.split(',').map(|s| s.trim().to_string()).collect());
         config.database = format!("t_{test}_{}", std::process::id());
-        if let Deployment::Cluster = deployment {
-            config.cluster = Some("ticks".into());
+        match deployment {
+            Deployment::Cluster => config.cluster = Some("ticks".into()),
+            Deployment::Replicas => config.replicated = true,
+            Deployment::Single => {}
         }
         config.timeout = Duration::from_secs(30);
         let db = Db { config };
@@ -89,7 +97,11 @@ fn input(source: Source, received_ms: i64, raw: &[u8]) -> Input {
 
 #[test]
 fn the_schema_is_created_once_and_opening_again_changes_nothing() {
-    for deployment in [Deployment::Single, Deployment::Cluster] {
+    for deployment in [
+        Deployment::Single,
+        Deployment::Cluster,
+        Deployment::Replicas,
+    ] {
         let Some(db) = Db::new(deployment, "schema") else {
             return;
         };
@@ -224,11 +236,19 @@ fn write_rounds(backend: &ClickHouse, who: u8) -> Vec<Seq> {
 
 #[test]
 fn two_writers_at_once_lose_nothing_and_never_share_a_sequence_number() {
-    for deployment in [Deployment::Single, Deployment::Cluster] {
-        let Some(db) = Db::new(deployment, "writers") else {
+    for deployment in [
+        Deployment::Single,
+        Deployment::Cluster,
+        Deployment::Replicas,
+    ] {
+        let Some(mut db) = Db::new(deployment, "writers") else {
             return;
         };
-        let (a, b) = (db.open(), db.open());
+        let a = db.open();
+        // On replicas each writer talks to a replica of its own first: the
+        // quorum inserts of both into one table take turns.
+        db.config.urls.rotate_left(1);
+        let b = db.open();
         assert_ne!(a.writer_tag(), b.writer_tag());
         let seqs: Vec<Seq> = std::thread::scope(|s| {
             let ha = s.spawn(|| write_rounds(&a, 1));
@@ -366,7 +386,7 @@ fn an_older_schema_gets_the_columns_it_lacks_at_open() {
         };
         drop(db.open());
         let tables: &[&str] = match deployment {
-            Deployment::Single => &["entries"],
+            Deployment::Single | Deployment::Replicas => &["entries"],
             Deployment::Cluster => &["entries_local", "entries"],
         };
         let added = ["words", "exact", "opted_out", "marketing"];
@@ -434,7 +454,7 @@ fn an_unpartitioned_latest_is_made_again_by_week_and_settled_anew() {
         };
         db.config.settle_lag = Duration::from_secs(1);
         let local = match deployment {
-            Deployment::Single => "latest",
+            Deployment::Single | Deployment::Replicas => "latest",
             Deployment::Cluster => "latest_local",
         };
         let name = db.config.database.clone();
@@ -461,7 +481,7 @@ fn an_unpartitioned_latest_is_made_again_by_week_and_settled_anew() {
             answers(&backend)
         };
         let index_local = match deployment {
-            Deployment::Single => "input_index",
+            Deployment::Single | Deployment::Replicas => "input_index",
             Deployment::Cluster => "input_index_local",
         };
         let indexed = number(&db, &format!("SELECT count() FROM {name}.input_index"));
@@ -544,7 +564,7 @@ fn a_version_6_index_is_made_again_as_rows_of_one_string_and_derives_as_before()
         let name = db.config.database.clone();
         let (index_local, inputs_local, changes_local, entries_local, ids_local) = match deployment
         {
-            Deployment::Single => (
+            Deployment::Single | Deployment::Replicas => (
                 "input_index",
                 "inputs",
                 "entry_changes",
@@ -621,7 +641,7 @@ if(substring(ident, 1, 2) = 'k:', events, '') AS events FROM {name}.{from}"
         let backend = db.open();
         for i in 0..db.config.urls.len() {
             let tables: &[&str] = match deployment {
-                Deployment::Single => &["input_index"],
+                Deployment::Single | Deployment::Replicas => &["input_index"],
                 Deployment::Cluster => &["input_index_local", "input_index"],
             };
             for table in tables {
@@ -734,10 +754,19 @@ fn every_report_section_and_sort_is_answered_even_on_an_empty_database() {
 /// timeline and every other answer use.
 #[test]
 fn two_writers_that_name_a_new_message_at_once_agree_on_its_id() {
-    let Some(db) = Db::new(Deployment::Cluster, "id_race") else {
+    for deployment in [Deployment::Cluster, Deployment::Replicas] {
+        id_race(deployment);
+    }
+}
+
+fn id_race(deployment: Deployment) {
+    let Some(mut db) = Db::new(deployment, "id_race") else {
         return;
     };
-    let (a, b) = (db.open(), db.open());
+    let a = db.open();
+    // Each through another server first (on replicas, its own replica).
+    db.config.urls.rotate_left(1);
+    let b = db.open();
     let messages = 100;
     let send = |i: usize| {
         let to = format!("55119876{i:05}");
@@ -961,27 +990,33 @@ fn number(db: &Db, sql: &str) -> i64 {
 /// answer comes from the settled rows alone.
 #[test]
 fn settled_entries_answer_as_the_grouped_versions_do() {
-    for deployment in [Deployment::Single, Deployment::Cluster] {
+    for deployment in [
+        Deployment::Single,
+        Deployment::Cluster,
+        Deployment::Replicas,
+    ] {
         let name = match deployment {
             Deployment::Single => "settle_single",
+            Deployment::Replicas => "settle_replicas",
             Deployment::Cluster => "settle_cluster",
         };
         let Some(mut db) = Db::new(deployment, name) else {
             return;
         };
         db.config.settle_lag = Duration::from_secs(1);
-        // One server finds each page's candidates among the settled states
-        // in order, and settles in parts of a few keys by key range; the
+        // One server (and the replicas) finds each page's candidates among
+        // the settled states in order, and settles in parts of a few keys
+        // by key range; the
         // cluster groups every match (these tests' few) and settles each
         // round in one part.
-        if let Deployment::Single = deployment {
+        if let Deployment::Single | Deployment::Replicas = deployment {
             db.config.group_all_max_rows = 0;
             db.config.settle_part_rows = 7;
         }
         let backend = db.open();
         // No merges: every cancel row stays, for queries to step over.
         let local = match deployment {
-            Deployment::Single => "latest",
+            Deployment::Single | Deployment::Replicas => "latest",
             Deployment::Cluster => "latest_local",
         };
         for i in 0..db.config.urls.len() {
@@ -1029,7 +1064,7 @@ fn settled_entries_answer_as_the_grouped_versions_do() {
         match deployment {
             // `meta` replaces a key's older rows at its merges: at least
             // the last part's record stays.
-            Deployment::Single => assert!(
+            Deployment::Single | Deployment::Replicas => assert!(
                 parts_recorded >= 1,
                 "{name}: 40 changes in parts of about 7 record their progress"
             ),
@@ -1279,9 +1314,14 @@ fn a_page_newest_first_is_found_in_the_newest_weeks_and_is_the_whole_order() {
 /// round has settled past them, on every shard, and the answers stay.
 #[test]
 fn settled_days_of_changes_are_dropped_and_recent_ones_kept() {
-    for deployment in [Deployment::Single, Deployment::Cluster] {
+    for deployment in [
+        Deployment::Single,
+        Deployment::Cluster,
+        Deployment::Replicas,
+    ] {
         let name = match deployment {
             Deployment::Single => "trim_single",
+            Deployment::Replicas => "trim_replicas",
             Deployment::Cluster => "trim_cluster",
         };
         let Some(mut db) = Db::new(deployment, name) else {
@@ -1303,10 +1343,14 @@ fn settled_days_of_changes_are_dropped_and_recent_ones_kept() {
         // Changes of ten days in 1970 (as an upgrade marks every entry),
         // on every node's own table.
         let local = match deployment {
-            Deployment::Single => "entry_changes",
+            Deployment::Single | Deployment::Replicas => "entry_changes",
             Deployment::Cluster => "entry_changes_local",
         };
-        let nodes = db.config.urls.len();
+        // Replicas share their rows: written through one of them.
+        let nodes = match deployment {
+            Deployment::Cluster => db.config.urls.len(),
+            Deployment::Single | Deployment::Replicas => 1,
+        };
         for i in 0..nodes {
             db.node(i)
                 .query(&format!(
@@ -1324,6 +1368,12 @@ fn settled_days_of_changes_are_dropped_and_recent_ones_kept() {
         assert_eq!(old(), 20, "{name}");
         std::thread::sleep(Duration::from_millis(2_100));
         backend.settle_now().expect("a settler round");
+        // Replicas on servers that keep quorum parts delete the old days'
+        // rows with a mutation, which ends a moment later.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while old() != 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
         assert_eq!(old(), 0, "{name}: the old days dropped");
         let recent = number(
             &db,
@@ -1332,4 +1382,92 @@ fn settled_days_of_changes_are_dropped_and_recent_ones_kept() {
         assert!(recent >= 8, "{name}: today's changes kept ({recent})");
         assert_eq!(ask(&backend, "limit=0").total, 8, "{name}");
     }
+}
+
+/// Replicated tables with quorum writes: each replica has every table, in
+/// its `Replicated` engine; every acknowledged input and every derived
+/// entry is on each replica, so that each one alone answers as the
+/// deployment does; and a database made without replication is refused
+/// by name rather than used unreplicated.
+#[test]
+fn on_replicas_each_replica_alone_answers_as_the_deployment_does() {
+    let Some(db) = Db::new(Deployment::Replicas, "replicas") else {
+        return;
+    };
+    let backend = db.open();
+    for i in 0..db.config.urls.len() {
+        let engines = db
+            .node(i)
+            .query_text(&format!(
+                "SELECT name, engine FROM system.tables WHERE database = '{}' AND engine LIKE '%MergeTree'",
+                db.config.database
+            ))
+            .expect("answered");
+        for t in [
+            "inputs",
+            "input_index",
+            "entries",
+            "latest",
+            "entry_ids",
+            "settings",
+        ] {
+            assert!(
+                engines.lines().any(|l| l.starts_with(&format!("{t}\t"))),
+                "{t} on replica {i}: {engines}"
+            );
+        }
+        assert!(
+            engines.lines().all(|l| l.contains("\tReplicated")),
+            "replica {i}: {engines}"
+        );
+    }
+    let mut batch: Vec<Input> = (0..30)
+        .map(|i| {
+            send(
+                &format!("55119870{i:04}"),
+                "2026-05-01T12:00:00Z",
+                &format!("wamid.rep{i}"),
+            )
+        })
+        .collect();
+    backend.append(batch.split_off(15)).expect("acknowledged");
+    backend.append(batch).expect("acknowledged");
+    let statuses: Vec<Input> = (0..30)
+        .map(|i| {
+            let s = if i % 3 == 0 { "failed" } else { "delivered" };
+            line(status(
+                &format!("wamid.rep{i}"),
+                &format!("55119870{i:04}"),
+                s,
+                1_777_640_000 + i,
+            ))
+        })
+        .collect();
+    backend.append(statuses).expect("acknowledged");
+    let expected = answers(&backend);
+    assert_eq!(ask(&backend, "status=delivered").total, 20);
+    drop(backend);
+    for i in 0..db.config.urls.len() {
+        let mut alone = db.config.clone();
+        alone.urls = vec![db.config.urls[i].clone()];
+        let replica = ClickHouse::open(&alone).expect("open one replica");
+        assert_eq!(answers(&replica), expected, "replica {i} alone");
+        assert_eq!(
+            replica.store_stats().expect("answered").log_records,
+            60,
+            "replica {i}"
+        );
+    }
+    // A database made unreplicated on the same servers: refused, naming
+    // the setting, not used without its copies.
+    let plain = Db::new(Deployment::Replicas, "replicas_plain").expect("servers");
+    let mut unreplicated = plain.config.clone();
+    unreplicated.replicated = false;
+    unreplicated.urls.truncate(1);
+    drop(ClickHouse::open(&unreplicated).expect("made unreplicated"));
+    let refused = ClickHouse::open(&plain.config).err().expect("refused");
+    assert!(
+        refused.to_string().contains("clickhouse_replicated"),
+        "{refused}"
+    );
 }

@@ -496,7 +496,7 @@ pub(crate) async fn delete_log(
             receipt.as_deref(),
             force,
         )
-        .map_err(|e| ApiError::Internal(format!("{e:#}")))
+        .map_err(purge_error)
     })
     .await?;
     purge_response(outcome)
@@ -587,10 +587,20 @@ pub(crate) async fn post_delete(
             receipt.as_deref(),
             force,
         )
-        .map_err(|e| ApiError::Internal(format!("{e:#}")))
+        .map_err(purge_error)
     })
     .await?;
     purge_response(outcome)
+}
+
+/// A purge's failure as the API answers it: the backend's own errors keep
+/// their status (503 while ClickHouse is down, 501 where it cannot
+/// purge), anything else is internal.
+fn purge_error(e: anyhow::Error) -> ApiError {
+    match e.downcast::<ticks_query::QueryError>() {
+        Ok(e) => ApiError::from(e),
+        Err(e) => ApiError::Internal(format!("{e:#}")),
+    }
 }
 
 const SEARCHES: &str = "saved_search";

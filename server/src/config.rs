@@ -135,6 +135,12 @@ pub(crate) struct FileConfig {
     /// Seconds a changed entry waits before the settler settles it
     /// (default 10, at least 1; see `ClickHouseConfig::settle_lag`).
     clickhouse_settle_lag_seconds: Option<u64>,
+    /// Whether the tables are replicated (`Replicated*MergeTree` through
+    /// ZooKeeper; the URLs are the replicas).
+    clickhouse_replicated: Option<bool>,
+    /// Replicas that confirm an insert before it is acknowledged, on
+    /// replicated tables (default 2; 0 or 1: no quorum).
+    clickhouse_insert_quorum: Option<u32>,
     /// No longer read (queries read settled entries since schema version
     /// 5); accepted so that a configuration that sets it still loads.
     clickhouse_prefilter_max_rows: Option<u64>,
@@ -254,16 +260,32 @@ fn parse_token_flag(s: &str) -> Result<(String, [u8; 32], Vec<Scope>)> {
     Ok((name.to_string(), sha256(token.as_bytes()), scopes))
 }
 
-/// The backend the settings name, validated.
-fn backend_choice(
-    backend: Option<String>,
-    urls: Vec<String>,
+/// The `clickhouse_*` settings but the URLs, as the file gives them.
+struct ClickHouseSettings {
     database: Option<String>,
     cluster: Option<String>,
     user: Option<String>,
     password: Option<String>,
     settle_lag_seconds: Option<u64>,
+    replicated: Option<bool>,
+    insert_quorum: Option<u32>,
+}
+
+/// The backend the settings name, validated.
+fn backend_choice(
+    backend: Option<String>,
+    urls: Vec<String>,
+    ch: ClickHouseSettings,
 ) -> Result<BackendChoice> {
+    let ClickHouseSettings {
+        database,
+        cluster,
+        user,
+        password,
+        settle_lag_seconds,
+        replicated,
+        insert_quorum,
+    } = ch;
     let plain = |s: &str| {
         !s.is_empty()
             && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -305,6 +327,13 @@ fn backend_choice(
                     bail!("clickhouse_settle_lag_seconds: must be at least 1 (an insert commits after the server stamps its change)");
                 }
                 config.settle_lag = std::time::Duration::from_secs(seconds);
+            }
+            config.replicated = replicated.unwrap_or(false);
+            if let Some(quorum) = insert_quorum {
+                if !config.replicated {
+                    bail!("clickhouse_insert_quorum is set but clickhouse_replicated is not: a quorum is counted in replicas of replicated tables");
+                }
+                config.insert_quorum = quorum;
             }
             Ok(BackendChoice::ClickHouse(config))
         }
@@ -443,13 +472,17 @@ impl Settings {
             } else {
                 over.clickhouse_urls
             },
-            file_cfg.clickhouse_database,
-            file_cfg.clickhouse_cluster,
-            file_cfg.clickhouse_user,
-            file_cfg
-                .clickhouse_password
-                .or_else(|| std::env::var("TICKS_CLICKHOUSE_PASSWORD").ok()),
-            file_cfg.clickhouse_settle_lag_seconds,
+            ClickHouseSettings {
+                database: file_cfg.clickhouse_database,
+                cluster: file_cfg.clickhouse_cluster,
+                user: file_cfg.clickhouse_user,
+                password: file_cfg
+                    .clickhouse_password
+                    .or_else(|| std::env::var("TICKS_CLICKHOUSE_PASSWORD").ok()),
+                settle_lag_seconds: file_cfg.clickhouse_settle_lag_seconds,
+                replicated: file_cfg.clickhouse_replicated,
+                insert_quorum: file_cfg.clickhouse_insert_quorum,
+            },
         )?;
         if file_cfg.clickhouse_prefilter_max_rows.is_some() {
             tracing::warn!("clickhouse_prefilter_max_rows is no longer used: queries read settled entries (see README, ClickHouse)");

@@ -46,7 +46,12 @@ impl Server {
                 VERIFY_TOKEN,
             ])
             .args(extra)
-            .env("TICKS_LOG", "warn")
+            // Warnings only, unless TEST_TICKS_LOG asks for more (a
+            // failing test's server, read with --nocapture).
+            .env(
+                "TICKS_LOG",
+                std::env::var("TEST_TICKS_LOG").unwrap_or("warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn ticks");

@@ -4,9 +4,25 @@
 //! Several URLs may be given: each request tries them in turn from the
 //! last one that answered, so a server that is down costs one failed
 //! connection per request, not every request's timeout.
+//!
+//! On replicated tables with quorum writes (see `schema.rs`), two answers
+//! are waited out rather than returned: a quorum insert refused because
+//! another one into the table is still reaching its quorum (ClickHouse
+//! 18.16 writes them one at a time per table), and a read refused by a
+//! replica that lacks the last quorum write (it is asked of the next URL).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// `UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE`: another quorum insert into the
+/// table has not reached its quorum yet; nothing of this one was written.
+const QUORUM_BUSY: u32 = 286;
+/// `REPLICA_IS_NOT_IN_QUORUM`: this replica lacks a part written with
+/// quorum (`select_sequential_consistency`); another replica may have it.
+const NOT_IN_QUORUM: u32 = 289;
+/// How long a request waits out [`QUORUM_BUSY`] and [`NOT_IN_QUORUM`]
+/// before it fails with them.
+const QUORUM_PATIENCE: Duration = Duration::from_secs(20);
 
 /// Why a request to ClickHouse failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +59,8 @@ pub struct Client {
     user: Option<String>,
     password: Option<String>,
     agent: ureq::Agent,
+    /// Settings every request carries (a replicated deployment's quorum).
+    settings: Vec<(String, String)>,
     /// The URL that answered last: requests start there.
     current: AtomicUsize,
 }
@@ -64,8 +82,15 @@ impl Client {
                 .collect(),
             user,
             password,
+            settings: Vec::new(),
             current: AtomicUsize::new(0),
         }
+    }
+
+    /// This client, with `settings` on every request it sends.
+    pub fn with_settings(mut self, settings: Vec<(String, String)>) -> Client {
+        self.settings = settings;
+        self
     }
 
     /// The URLs, as configured.
@@ -81,6 +106,7 @@ impl Client {
             user: self.user.clone(),
             password: self.password.clone(),
             agent: self.agent.clone(),
+            settings: self.settings.clone(),
             current: AtomicUsize::new(0),
         }
     }
@@ -93,6 +119,7 @@ impl Client {
             user: self.user.clone(),
             password: self.password.clone(),
             agent: agent(timeout),
+            settings: self.settings.clone(),
             current: AtomicUsize::new(self.current.load(Ordering::Relaxed)),
         }
     }
@@ -104,6 +131,7 @@ impl Client {
             user: self.user.clone(),
             password: self.password.clone(),
             agent: self.agent.clone(),
+            settings: self.settings.clone(),
             current: AtomicUsize::new(self.current.load(Ordering::Relaxed)),
         }
     }
@@ -125,8 +153,33 @@ impl Client {
         self.request(settings, rows, Some(sql)).map(|_| ())
     }
 
-    /// Sends one request, to each URL in turn until one answers.
+    /// Sends one request, to each URL in turn until one answers, waiting
+    /// out a busy quorum and replicas behind it (see the module's doc).
     fn request(
+        &self,
+        settings: &[(&str, &str)],
+        body: &[u8],
+        query_param: Option<&str>,
+    ) -> Result<Vec<u8>, ChError> {
+        let deadline = Instant::now() + QUORUM_PATIENCE;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let answer = self.request_once(settings, body, query_param);
+            let waits = match &answer {
+                Err(e) => matches!(e.code(), Some(QUORUM_BUSY | NOT_IN_QUORUM)),
+                Ok(_) => false,
+            };
+            if !waits || Instant::now() + pause > deadline {
+                return answer;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// Sends one request, to each URL in turn until one answers (a replica
+    /// not in the quorum counts as not answering).
+    fn request_once(
         &self,
         settings: &[(&str, &str)],
         body: &[u8],
@@ -134,12 +187,16 @@ impl Client {
     ) -> Result<Vec<u8>, ChError> {
         let start = self.current.load(Ordering::Relaxed);
         let mut unreachable = Vec::new();
+        let mut behind = None;
         for i in 0..self.urls.len() {
             let at = (start + i) % self.urls.len();
             let url = &self.urls[at];
             let mut request = self.agent.post(url.as_str());
             if let Some(sql) = query_param {
                 request = request.query("query", sql);
+            }
+            for (name, value) in &self.settings {
+                request = request.query(name.as_str(), value.as_str());
             }
             for (name, value) in settings {
                 request = request.query(*name, *value);
@@ -152,7 +209,6 @@ impl Client {
             }
             match request.send(body) {
                 Ok(mut response) => {
-                    self.current.store(at, Ordering::Relaxed);
                     let status = response.status().as_u16();
                     let bytes = response
                         .body_mut()
@@ -160,18 +216,29 @@ impl Client {
                         .limit(u64::MAX)
                         .read_to_vec()
                         .map_err(|e| ChError::Unreachable(format!("{url}: {e}")))?;
-                    if status == 200 {
-                        return Ok(bytes);
+                    let answer = if status == 200 {
+                        Ok(bytes)
+                    } else {
+                        Err(ChError::Server {
+                            status,
+                            message: String::from_utf8_lossy(&bytes).trim().to_string(),
+                        })
+                    };
+                    match answer {
+                        Err(error) if error.code() == Some(NOT_IN_QUORUM) => behind = Some(error),
+                        answer => {
+                            self.current.store(at, Ordering::Relaxed);
+                            return answer;
+                        }
                     }
-                    return Err(ChError::Server {
-                        status,
-                        message: String::from_utf8_lossy(&bytes).trim().to_string(),
-                    });
                 }
                 Err(e) => unreachable.push(format!("{url}: {e}")),
             }
         }
-        Err(ChError::Unreachable(unreachable.join("; ")))
+        match behind {
+            Some(error) => Err(error),
+            None => Err(ChError::Unreachable(unreachable.join("; "))),
+        }
     }
 }
 

@@ -100,6 +100,15 @@ pub struct ClickHouseConfig {
     /// Changed entries one statement of a settler round settles at most:
     /// a round over more settles them in parts by key range.
     pub settle_part_rows: u64,
+    /// Whether the tables are replicated (`Replicated*MergeTree` through
+    /// ZooKeeper; each server needs the `{replica}` macro, and on a
+    /// cluster `{shard}`). The URLs are then the replicas (on a cluster,
+    /// every replica of every shard).
+    pub replicated: bool,
+    /// On replicated tables, how many replicas confirm an insert before it
+    /// is acknowledged (`insert_quorum`; below 2, none wait). Reads then
+    /// see every acknowledged insert (`select_sequential_consistency`).
+    pub insert_quorum: u32,
 }
 
 impl ClickHouseConfig {
@@ -117,6 +126,8 @@ impl ClickHouseConfig {
             settle_lag: Duration::from_secs(10),
             group_all_max_rows: 30_000,
             settle_part_rows: 200_000,
+            replicated: false,
+            insert_quorum: 2,
         }
     }
 
@@ -162,6 +173,47 @@ impl From<ChError> for QueryError {
 const MIGRATION_NAMESPACE: &str = "migration";
 const MIGRATION_DERIVED: &str = "derived_up_to";
 
+/// The first ClickHouse version that merges and mutates the most recent
+/// part written with quorum in a partition, and keeps answering reads with
+/// `select_sequential_consistency` after such a part is dropped (20.4,
+/// ClickHouse's pull request 10188). Before it a purge could not erase
+/// that part (see `purge.rs`), and the settler trims days of
+/// `entry_changes` by deleting their rows rather than dropping them.
+pub(super) const QUORUM_PARTS_MUTABLE: (u32, u32) = (20, 4);
+
+/// The settings every request carries on replicated tables with a
+/// quorum: inserts wait for `insert_quorum` replicas (for at most half a
+/// request's time, so that a replica lost mid-insert gives an answer
+/// within the request), one at a time per table, so that reads with
+/// `select_sequential_consistency` see every acknowledged insert. That is
+/// what derivations need (see `derive.rs`: a read after an insert was
+/// confirmed sees it, on whichever replica). ClickHouse 18.16 writes
+/// quorum inserts one at a time per table by itself; from 20.10 on that
+/// is `insert_quorum_parallel = 0`, set where the server has it.
+fn quorum_settings(
+    client: &Client,
+    config: &ClickHouseConfig,
+) -> Result<Vec<(String, String)>, QueryError> {
+    if !config.replicated || config.insert_quorum < 2 {
+        return Ok(Vec::new());
+    }
+    let timeout_ms = (config.timeout.as_millis() / 2).max(1_000);
+    let mut settings = vec![
+        (
+            "insert_quorum".to_string(),
+            config.insert_quorum.to_string(),
+        ),
+        ("insert_quorum_timeout".to_string(), timeout_ms.to_string()),
+        ("select_sequential_consistency".to_string(), "1".to_string()),
+    ];
+    let parallel = client
+        .query_text("SELECT count() FROM system.settings WHERE name = 'insert_quorum_parallel'")?;
+    if parallel.trim() != "0" {
+        settings.push(("insert_quorum_parallel".to_string(), "0".to_string()));
+    }
+    Ok(settings)
+}
+
 impl ClickHouse {
     /// Connects, creates or upgrades the schema, and claims a writer tag.
     pub fn open(config: &ClickHouseConfig) -> Result<ClickHouse, QueryError> {
@@ -177,8 +229,10 @@ impl ClickHouse {
             config.password.clone(),
             config.timeout,
         );
+        let settings = quorum_settings(&client, config)?;
+        let client = client.with_settings(settings);
         let layout = config.layout();
-        let info = schema::init(&client, &config.database, &layout)?;
+        let info = schema::init(&client, &config.database, &layout, config.replicated)?;
         let db = client::ident(&config.database).ok_or_else(|| QueryError::InvalidParam {
             param: "clickhouse_database".into(),
             message: "not a plain name".into(),

@@ -180,6 +180,18 @@ pub(super) fn purge(
     ids: &RoaringBitmap,
     record: &PurgeRecord,
 ) -> Result<Seq, QueryError> {
+    if shared.quorum_part_kept {
+        // Refused before anything is recorded: the erasure could not
+        // finish, and a purge that says it is done must be.
+        return Err(QueryError::Unsupported(format!(
+            "purge: ClickHouse {} never mutates the most recent part written with quorum in each \
+partition, so a purge could not erase what that part holds; on replicated tables with \
+clickhouse_insert_quorum purges need ClickHouse {}.{} or later",
+            shared.info.server_version,
+            super::QUORUM_PARTS_MUTABLE.0,
+            super::QUORUM_PARTS_MUTABLE.1
+        )));
+    }
     let id_list: Vec<u32> = ids.iter().collect();
     let keys = live_keys(shared, &id_list)?;
     let json = serde_json::to_vec(record).map_err(|e| failed(&e.to_string()))?;

@@ -33,6 +33,16 @@
 //! distributed DDL (ZooKeeper), else on every configured URL in turn (each
 //! must then be a node of the cluster). Every statement is one that
 //! ClickHouse 18.16 (Debian's) and current releases both accept.
+//!
+//! Replicated (`clickhouse_replicated`), each engine above is its
+//! `Replicated` form (see `engine`) and every replica gets the DDL (each
+//! has tables of its own; replication copies parts, not DDL). Materialized
+//! views write into replicated tables, so a part fetched by a replica is
+//! not indexed twice: views run on inserts only. Replicated tables
+//! deduplicate a block inserted again whole (a retried insert).
+//! Upgrades that fill a table under another name and rename it are not
+//! done on replicated tables (none made before version 7 exists): a later
+//! version that needs one names its ZooKeeper path by version.
 
 use super::client::{ident, quote, ChError, Client};
 
@@ -327,7 +337,12 @@ fn parse_version(v: &str) -> (u32, u32) {
 
 /// Creates the database and every table that is missing, and records the
 /// schema version. Safe to run again, from several processes at once.
-pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaInfo, ChError> {
+pub fn init(
+    client: &Client,
+    database: &str,
+    layout: &Layout,
+    replicated: bool,
+) -> Result<SchemaInfo, ChError> {
     let db = ident(database).ok_or_else(|| bad_name("clickhouse_database", database))?;
     let server_version = client.query_text("SELECT version()")?.trim().to_string();
     let version = parse_version(&server_version);
@@ -338,10 +353,12 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
             .query("SELECT count() FROM system.zookeeper WHERE path = '/'")
             .is_ok(),
     };
-    let statements = statements(&db, layout, distributed_ddl)?;
+    let statements = statements(&db, layout, distributed_ddl, replicated)?;
+    // Each replica has tables of its own (replication copies their parts,
+    // not their DDL): behind one name, each URL is made as one server is.
     let nodes: Vec<Client> = match layout {
-        Layout::Single => vec![client.copy()],
-        Layout::Cluster(_) => client.urls().iter().map(|u| client.node(u)).collect(),
+        Layout::Single if !replicated => vec![client.copy()],
+        _ => client.urls().iter().map(|u| client.node(u)).collect(),
     };
     let mut unrecorded = false;
     for node in &nodes {
@@ -373,12 +390,15 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
         }
         Ok(())
     };
-    if distributed_ddl || *layout == Layout::Single {
+    if distributed_ddl || (*layout == Layout::Single && !replicated) {
         apply(client, distributed_ddl)?;
     } else {
         for node in &nodes {
             apply(node, false)?;
         }
+    }
+    for node in &nodes {
+        check_replication(node, &db, replicated)?;
     }
     let suffix = match layout {
         Layout::Single => "",
@@ -404,6 +424,66 @@ pub fn init(client: &Client, database: &str, layout: &Layout) -> Result<SchemaIn
         version,
         distributed_ddl,
     })
+}
+
+/// Refuses a database whose tables are not what `clickhouse_replicated`
+/// says: tables made unreplicated stay so (`CREATE TABLE IF NOT EXISTS`
+/// keeps them), and a deployment that reads replicated tables without
+/// quorum writes could miss an acknowledged input on a replica behind.
+fn check_replication(node: &Client, db: &str, replicated: bool) -> Result<(), ChError> {
+    let engines = node.query_text(&format!(
+        "SELECT name, engine FROM system.tables WHERE database = {} AND engine LIKE '%MergeTree'",
+        quote(db.trim_matches('`'))
+    ))?;
+    let wrong: Vec<&str> = engines
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(_, engine)| engine.starts_with("Replicated") != replicated)
+        .map(|(name, _)| name)
+        .collect();
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    let message = if replicated {
+        format!(
+            "clickhouse_replicated: the tables {} of {db} are not replicated (made without it); \
+move their data into replicated tables (ClickHouse's ATTACH PARTITION FROM) or use another database",
+            wrong.join(", ")
+        )
+    } else {
+        format!(
+            "clickhouse_replicated: the tables {} of {db} are replicated; set clickhouse_replicated \
+(with quorum writes) to use them",
+            wrong.join(", ")
+        )
+    };
+    Err(ChError::Server {
+        status: 400,
+        message,
+    })
+}
+
+/// A table's engine: as [`TABLES`] has it, or where tables are
+/// replicated its `Replicated` form, coordinated through ZooKeeper at
+/// `/clickhouse/tables/<database>/<table>` (on a cluster
+/// `/clickhouse/tables/{shard}/<database>/<table>`), each replica named by
+/// its server's `{replica}` macro.
+fn engine(t: &Table, db: &str, name: &str, layout: &Layout, replicated: bool) -> String {
+    if !replicated {
+        return t.engine.to_string();
+    }
+    let bare_db = db.trim_matches('`');
+    let path = match layout {
+        Layout::Single => format!("/clickhouse/tables/{bare_db}/{name}"),
+        Layout::Cluster(_) => format!("/clickhouse/tables/{{shard}}/{bare_db}/{name}"),
+    };
+    let coordinates = format!("{}, '{{replica}}'", quote(&path));
+    let cut = t.engine.find([' ', '(']).unwrap_or(t.engine.len());
+    let (kind, rest) = t.engine.split_at(cut);
+    match rest.strip_prefix('(').and_then(|r| r.split_once(')')) {
+        Some((args, after)) => format!("Replicated{kind}({coordinates}, {args}){after}"),
+        None => format!("Replicated{kind}({coordinates}){rest}"),
+    }
 }
 
 /// A table's name on one server: on a cluster, its local table's.
@@ -664,7 +744,12 @@ fn bad_name(what: &str, name: &str) -> ChError {
 }
 
 /// The DDL, in order.
-fn statements(db: &str, layout: &Layout, distributed_ddl: bool) -> Result<Vec<String>, ChError> {
+fn statements(
+    db: &str,
+    layout: &Layout,
+    distributed_ddl: bool,
+    replicated: bool,
+) -> Result<Vec<String>, ChError> {
     let mut out = Vec::new();
     match layout {
         Layout::Single => {
@@ -672,7 +757,9 @@ fn statements(db: &str, layout: &Layout, distributed_ddl: bool) -> Result<Vec<St
             for t in TABLES {
                 out.push(format!(
                     "CREATE TABLE IF NOT EXISTS {db}.{} ({}) ENGINE = {}",
-                    t.name, t.columns, t.engine
+                    t.name,
+                    t.columns,
+                    engine(t, db, t.name, layout, replicated)
                 ));
             }
             out.push(index_view(db, "", ""));
@@ -690,9 +777,11 @@ fn statements(db: &str, layout: &Layout, distributed_ddl: bool) -> Result<Vec<St
             out.push(format!("CREATE DATABASE IF NOT EXISTS {db}{on}"));
             let bare_db = db.trim_matches('`');
             for t in TABLES {
+                let local = format!("{}_local", t.name);
                 out.push(format!(
-                    "CREATE TABLE IF NOT EXISTS {db}.{}_local{on} ({}) ENGINE = {}",
-                    t.name, t.columns, t.engine
+                    "CREATE TABLE IF NOT EXISTS {db}.{local}{on} ({}) ENGINE = {}",
+                    t.columns,
+                    engine(t, db, &local, layout, replicated)
                 ));
                 out.push(format!(
                     "CREATE TABLE IF NOT EXISTS {db}.{}{on} ({}) ENGINE = Distributed({cluster_ident}, {}, {}_local, {})",
@@ -721,7 +810,8 @@ mod tests {
 
     #[test]
     fn a_cluster_has_local_tables_and_distributed_ones_over_them() {
-        let sql = statements("`ticks`", &Layout::Cluster("c1".into()), false).expect("as written");
+        let sql =
+            statements("`ticks`", &Layout::Cluster("c1".into()), false, false).expect("as written");
         assert!(sql
             .iter()
             .any(|s| s.contains("`ticks`.inputs_local (") && s.contains("MergeTree PARTITION BY")));
@@ -729,7 +819,7 @@ mod tests {
             && s.contains("Distributed(`c1`, 'ticks', inputs_local, intHash64(seq))")));
         assert!(sql.iter().all(|s| !s.contains("ON CLUSTER")));
         let with_ddl =
-            statements("`ticks`", &Layout::Cluster("c1".into()), true).expect("as written");
+            statements("`ticks`", &Layout::Cluster("c1".into()), true, false).expect("as written");
         assert!(with_ddl.iter().all(|s| s.contains("ON CLUSTER `c1`")));
     }
 
@@ -750,7 +840,42 @@ mod tests {
     }
 
     #[test]
+    fn replicated_tables_keep_their_engine_arguments_after_the_coordinates() {
+        let sql = statements("`ticks`", &Layout::Single, false, true).expect("as written");
+        let create = |name: &str| {
+            sql.iter()
+                .find(|s| s.contains(&format!("`ticks`.{name} (")))
+                .cloned()
+                .unwrap_or_default()
+        };
+        assert!(create("inputs").contains(
+            "ENGINE = ReplicatedMergeTree('/clickhouse/tables/ticks/inputs', '{replica}') PARTITION BY"
+        ));
+        assert!(create("entries").contains(
+            "ReplicatedReplacingMergeTree('/clickhouse/tables/ticks/entries', '{replica}', version) ORDER BY key"
+        ));
+        assert!(create("latest").contains(
+            "ReplicatedVersionedCollapsingMergeTree('/clickhouse/tables/ticks/latest', '{replica}', sign, version) PARTITION BY"
+        ));
+        assert!(create("entry_lookup").contains(
+            "ReplicatedReplacingMergeTree('/clickhouse/tables/ticks/entry_lookup', '{replica}') ORDER BY (value, key)"
+        ));
+        let tables = sql.iter().filter(|s| s.starts_with("CREATE TABLE"));
+        assert!(tables.clone().count() == TABLES.len());
+        assert!(tables.clone().all(|s| s.contains("ENGINE = Replicated")));
+        // On a cluster each shard's replicas share a path of their own.
+        let cluster =
+            statements("`ticks`", &Layout::Cluster("c1".into()), true, true).expect("as written");
+        assert!(cluster.iter().any(|s| s.contains(
+            "ReplicatedMergeTree('/clickhouse/tables/{shard}/ticks/inputs_local', '{replica}')"
+        )));
+        assert!(cluster
+            .iter()
+            .any(|s| s.contains("Distributed(`c1`, 'ticks', inputs_local, intHash64(seq))")));
+    }
+
+    #[test]
     fn a_name_that_is_not_plain_is_refused_not_escaped() {
-        assert!(statements("`ticks`", &Layout::Cluster("a b".into()), false).is_err());
+        assert!(statements("`ticks`", &Layout::Cluster("a b".into()), false, false).is_err());
     }
 }

@@ -399,6 +399,34 @@ const CHANGES_KEPT_DAYS: u32 = 2;
 fn trim_changes(shared: &Shared, watermark: u32) -> Result<(), ChError> {
     let before = watermark.saturating_sub(CHANGES_KEPT_DAYS * 86_400);
     let table = shared.local_table("entry_changes");
+    if shared.quorum_part_kept {
+        // A dropped partition's last quorum part would make every replica
+        // refuse reads of the table (see `QUORUM_PARTS_MUTABLE`): the old
+        // days' rows are deleted instead, once a day (a mutation, which
+        // replication carries to a shard's every replica). Each past day
+        // keeps its last quorum part (a few seconds of changes): the
+        // mutation never reaches it, as no later insert lands in its day.
+        let day = before / 86_400;
+        let last = shared
+            .trimmed_day
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if last == day {
+            return Ok(());
+        }
+        let nodes = match shared.layout {
+            super::schema::Layout::Single => vec![shared.client.copy()],
+            super::schema::Layout::Cluster(_) => shared.nodes(),
+        };
+        for node in nodes {
+            node.query(&format!(
+                "ALTER TABLE {table} DELETE WHERE toYYYYMMDD(toDateTime(at)) < toYYYYMMDD(toDateTime({before}))"
+            ))?;
+        }
+        shared
+            .trimmed_day
+            .store(day, std::sync::atomic::Ordering::Relaxed);
+        return Ok(());
+    }
     for node in shared.nodes() {
         let days = read_strings(&node.query(&format!(
             "SELECT DISTINCT partition FROM system.parts WHERE database = {} AND table = {} \

@@ -30,6 +30,16 @@ pub(super) struct Shared {
     /// The database, quoted.
     pub(super) db: String,
     pub(super) layout: Layout,
+    /// Whether the tables are replicated (each URL a replica).
+    pub(super) replicated: bool,
+    /// Whether the servers keep each partition's most recent part written
+    /// with quorum as it is: ClickHouse before 20.4 neither merges nor
+    /// mutates it, and once it is dropped refuses reads with
+    /// `select_sequential_consistency` until the next quorum insert there.
+    pub(super) quorum_part_kept: bool,
+    /// The day (since the epoch) before which the settler last deleted the
+    /// changes, where it deletes them rather than drops their partitions.
+    pub(super) trimmed_day: std::sync::atomic::AtomicU32,
     pub(super) info: SchemaInfo,
     pub(super) attribution_window_hours: u32,
     /// Most inputs one derivation folds (`ClickHouseConfig::max_folded_inputs`).
@@ -56,6 +66,11 @@ impl Shared {
             client,
             db,
             layout,
+            replicated: config.replicated,
+            quorum_part_kept: config.replicated
+                && config.insert_quorum >= 2
+                && info.version < super::QUORUM_PARTS_MUTABLE,
+            trimmed_day: std::sync::atomic::AtomicU32::new(0),
             info,
             attribution_window_hours: config.attribution_window_hours,
             max_folded: config.max_folded_inputs.max(1),
@@ -118,12 +133,13 @@ impl Shared {
         }
     }
 
-    /// The servers whose own tables hold the data: the nodes of a cluster,
+    /// The servers whose own tables hold the data: the nodes of a cluster
+    /// or the replicas (a purge is done when each has erased its copy),
     /// else the one server (asked through every URL in turn).
     pub(super) fn nodes(&self) -> Vec<Client> {
         match self.layout {
-            Layout::Single => vec![self.client.copy()],
-            Layout::Cluster(_) => self
+            Layout::Single if !self.replicated => vec![self.client.copy()],
+            _ => self
                 .client
                 .urls()
                 .iter()
