@@ -1471,3 +1471,57 @@ fn on_replicas_each_replica_alone_answers_as_the_deployment_does() {
         "{refused}"
     );
 }
+
+/// The replicas as the one shard of a cluster (`ticks_replicated`,
+/// `internal_replication`): the DDL runs `ON CLUSTER` through ZooKeeper,
+/// each replica has the local replicated tables and the Distributed ones
+/// over them, and a write through the Distributed tables reaches each
+/// replica.
+#[test]
+fn replicas_as_the_shard_of_a_cluster_get_their_tables_by_distributed_ddl() {
+    let Some(mut db) = Db::new(Deployment::Replicas, "replicated_cluster") else {
+        return;
+    };
+    db.config.cluster = Some("ticks_replicated".into());
+    let backend = db.open();
+    assert!(
+        backend.schema().distributed_ddl,
+        "ON CLUSTER through ZooKeeper"
+    );
+    for i in 0..db.config.urls.len() {
+        let engines = db
+            .node(i)
+            .query_text(&format!(
+                "SELECT name, engine FROM system.tables WHERE database = '{}'",
+                db.config.database
+            ))
+            .expect("answered");
+        assert!(
+            engines.contains("inputs_local\tReplicatedMergeTree"),
+            "replica {i}: {engines}"
+        );
+        assert!(
+            engines.contains("inputs\tDistributed"),
+            "replica {i}: {engines}"
+        );
+    }
+    let sends: Vec<Input> = (0..12)
+        .map(|i| {
+            send(
+                &format!("55119871{i:04}"),
+                "2026-05-01T12:00:00Z",
+                &format!("wamid.repc{i}"),
+            )
+        })
+        .collect();
+    backend.append(sends).expect("acknowledged");
+    let expected = answers(&backend);
+    assert_eq!(ask(&backend, "").total, 12);
+    drop(backend);
+    for i in 0..db.config.urls.len() {
+        let mut alone = db.config.clone();
+        alone.urls = vec![db.config.urls[i].clone()];
+        let replica = ClickHouse::open(&alone).expect("open through one replica");
+        assert_eq!(answers(&replica), expected, "through replica {i}");
+    }
+}
