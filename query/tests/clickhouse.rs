@@ -61,6 +61,13 @@ impl Db {
         ClickHouse::open(&self.config).expect("open the ClickHouse backend")
     }
 
+    /// The backend through server `i` alone (a replica on its own).
+    fn open_alone(&self, i: usize) -> ClickHouse {
+        let mut alone = self.config.clone();
+        alone.urls = vec![self.config.urls[i].clone()];
+        ClickHouse::open(&alone).expect("open through one server")
+    }
+
     /// One server's own client.
     fn node(&self, i: usize) -> Client {
         Client::new(
@@ -1448,9 +1455,7 @@ fn on_replicas_each_replica_alone_answers_as_the_deployment_does() {
     assert_eq!(ask(&backend, "status=delivered").total, 20);
     drop(backend);
     for i in 0..db.config.urls.len() {
-        let mut alone = db.config.clone();
-        alone.urls = vec![db.config.urls[i].clone()];
-        let replica = ClickHouse::open(&alone).expect("open one replica");
+        let replica = db.open_alone(i);
         assert_eq!(answers(&replica), expected, "replica {i} alone");
         assert_eq!(
             replica.store_stats().expect("answered").log_records,
@@ -1519,9 +1524,7 @@ fn replicas_as_the_shard_of_a_cluster_get_their_tables_by_distributed_ddl() {
     assert_eq!(ask(&backend, "").total, 12);
     drop(backend);
     for i in 0..db.config.urls.len() {
-        let mut alone = db.config.clone();
-        alone.urls = vec![db.config.urls[i].clone()];
-        let replica = ClickHouse::open(&alone).expect("open through one replica");
+        let replica = db.open_alone(i);
         assert_eq!(answers(&replica), expected, "through replica {i}");
     }
 }

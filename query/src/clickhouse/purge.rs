@@ -49,8 +49,8 @@ fn failed(what: &str) -> QueryError {
     QueryError::Unavailable(format!("purge: {what}"))
 }
 
-/// Deletes the rows of `table` where `column` is one of `values`, on every
-/// node, and waits until the mutations are done.
+/// Deletes the rows of `table` where `column` is one of `values`, and
+/// waits until the mutations are done on every node (every replica).
 fn delete_where_in(
     shared: &Shared,
     table: &str,
@@ -60,7 +60,7 @@ fn delete_where_in(
     if values.is_empty() {
         return Ok(());
     }
-    let nodes = shared.nodes();
+    let nodes = shared.mutation_nodes();
     for chunk in values.chunks(MUTATION_CHUNK) {
         for node in &nodes {
             node.query(&format!(
@@ -70,7 +70,7 @@ fn delete_where_in(
             ))?;
         }
     }
-    for node in &nodes {
+    for node in &shared.nodes() {
         wait_mutations(shared, node, table)?;
     }
     Ok(())

@@ -402,8 +402,7 @@ fn trim_changes(shared: &Shared, watermark: u32) -> Result<(), ChError> {
     if shared.quorum_part_kept {
         // A dropped partition's last quorum part would make every replica
         // refuse reads of the table (see `QUORUM_PARTS_MUTABLE`): the old
-        // days' rows are deleted instead, once a day (a mutation, which
-        // replication carries to a shard's every replica). Each past day
+        // days' rows are deleted instead, once a day. Each past day
         // keeps its last quorum part (a few seconds of changes): the
         // mutation never reaches it, as no later insert lands in its day.
         let day = before / 86_400;
@@ -413,11 +412,7 @@ fn trim_changes(shared: &Shared, watermark: u32) -> Result<(), ChError> {
         if last == day {
             return Ok(());
         }
-        let nodes = match shared.layout {
-            super::schema::Layout::Single => vec![shared.client.copy()],
-            super::schema::Layout::Cluster(_) => shared.nodes(),
-        };
-        for node in nodes {
+        for node in shared.mutation_nodes() {
             node.query(&format!(
                 "ALTER TABLE {table} DELETE WHERE toYYYYMMDD(toDateTime(at)) < toYYYYMMDD(toDateTime({before}))"
             ))?;
@@ -427,7 +422,7 @@ fn trim_changes(shared: &Shared, watermark: u32) -> Result<(), ChError> {
             .store(day, std::sync::atomic::Ordering::Relaxed);
         return Ok(());
     }
-    for node in shared.nodes() {
+    for node in shared.mutation_nodes() {
         let days = read_strings(&node.query(&format!(
             "SELECT DISTINCT partition FROM system.parts WHERE database = {} AND table = {} \
 AND active AND toUInt32OrZero(partition) < toYYYYMMDD(toDateTime({before})) FORMAT RowBinary",

@@ -148,6 +148,17 @@ impl Shared {
         }
     }
 
+    /// The servers a statement that changes a table's parts (a mutation,
+    /// a dropped partition) is sent to: each node of a cluster, else one
+    /// server (asked through every URL in turn), since replication carries
+    /// such a statement to the other replicas of its table.
+    pub(super) fn mutation_nodes(&self) -> Vec<Client> {
+        match self.layout {
+            Layout::Single => vec![self.client.copy()],
+            Layout::Cluster(_) => self.nodes(),
+        }
+    }
+
     pub(super) fn insert(&self, table: &str, columns: &str, rows: &Rows) -> Result<(), ChError> {
         let sql = format!(
             "INSERT INTO {} ({columns}) FORMAT RowBinary",
