@@ -1,8 +1,10 @@
-//! Bulk ingest with every index (sled log, bitmaps, tantivy), in input events per second.
+//! Bulk ingest with every index (sled log, bitmaps, tantivy), in input
+//! events per second; and the parsing of its lines alone, the import
+//! thread's part.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::io::BufReader;
-use ticks_engine::{Config, Store};
+use ticks_engine::{Config, Source, Store};
 use ticks_ingest::generate::{Generator, GeneratorOptions};
 
 fn data(messages: u64) -> (Vec<u8>, u64) {
@@ -42,5 +44,26 @@ fn ingest(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ingest);
+/// Lines parsed into inputs (JSON, then events), as the import's reading
+/// thread does before the store sees them.
+fn parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse");
+    let (bytes, events) = data(10_000);
+    let lines: Vec<&[u8]> = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    group.throughput(Throughput::Elements(events));
+    group.bench_function("lines_of_10000_messages", |b| {
+        b.iter(|| {
+            for line in &lines {
+                let input = ticks_ingest::line_input(line.to_vec(), Source::Import, 0);
+                std::hint::black_box(input.is_ok());
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ingest, parse);
 criterion_main!(benches);

@@ -2,7 +2,7 @@
 //! keep bad ones.
 
 use crate::error::ImportError;
-use crate::{line_input, now_ms};
+use crate::{line_input_or_back, now_ms};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -163,16 +163,18 @@ pub fn import(
                     continue;
                 }
                 report.lines += 1;
-                match line_input(line.clone(), options.source, now_ms()) {
+                match line_input_or_back(line, options.source, now_ms()) {
                     Ok(input) if input.events.is_empty() => reject(
                         &mut report,
                         &mut rejects,
                         line_no,
                         "the webhook carries no change".into(),
-                        &line,
+                        &input.raw,
                     )?,
                     Ok(input) => batch.push(input),
-                    Err(e) => reject(&mut report, &mut rejects, line_no, e.to_string(), &line)?,
+                    Err((e, line)) => {
+                        reject(&mut report, &mut rejects, line_no, e.to_string(), &line)?
+                    }
                 }
                 if batch.len() >= batch_lines {
                     if tx.send(std::mem::take(&mut batch)).is_err() {

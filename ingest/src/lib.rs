@@ -168,31 +168,50 @@ fn source_named(name: &str) -> Option<Source> {
 /// `ticks_record`) is unwrapped: its raw bytes, source and receive time are
 /// kept as they were.
 pub fn line_input(raw: Vec<u8>, source: Source, received_ms: i64) -> Result<Input, ParseError> {
+    line_input_or_back(raw, source, received_ms).map_err(|(e, _)| e)
+}
+
+/// [`line_input`], giving the line back with the error: an import writes a
+/// rejected line to its rejects file, and keeping the line this way saves a
+/// copy of every line that is not rejected.
+pub(crate) fn line_input_or_back(
+    raw: Vec<u8>,
+    source: Source,
+    received_ms: i64,
+) -> Result<Input, (ParseError, Vec<u8>)> {
     if raw.starts_with(b"{\"ticks_record\":") {
-        let env: ExportEnvelope<'_> =
-            serde_json::from_slice(&raw).map_err(|e| ParseError::Json(e.to_string()))?;
-        let inner = env.raw.get().as_bytes().to_vec();
-        let original = source_named(&env.source).ok_or_else(|| {
-            ParseError::field("source", format!("unknown source {:?}", env.source))
-        })?;
-        let mut input = line_input(inner, original, env.received_ms)?;
-        input.source = original;
-        return Ok(input);
+        return unwrap_export_line(&raw).map_err(|e| (e, raw));
     }
-    let events = {
+    let events = (|| {
         let v = parse_json(&raw)?;
         if v.get("object").is_some() {
-            webhook::parse_webhook_value(&v, received_ms)?
+            webhook::parse_webhook_value(&v, received_ms)
         } else {
-            vec![Event::Send(Box::new(send::parse_send_value(&v, "")?))]
+            Ok(vec![Event::Send(Box::new(send::parse_send_value(&v, "")?))])
         }
-    };
-    Ok(Input {
-        source,
-        received_ms,
-        raw,
-        events,
-    })
+    })();
+    match events {
+        Ok(events) => Ok(Input {
+            source,
+            received_ms,
+            raw,
+            events,
+        }),
+        Err(e) => Err((e, raw)),
+    }
+}
+
+/// The input a line of a Ticks export holds, with its own source and
+/// receive time.
+fn unwrap_export_line(raw: &[u8]) -> Result<Input, ParseError> {
+    let env: ExportEnvelope<'_> =
+        serde_json::from_slice(raw).map_err(|e| ParseError::Json(e.to_string()))?;
+    let inner = env.raw.get().as_bytes().to_vec();
+    let original = source_named(&env.source)
+        .ok_or_else(|| ParseError::field("source", format!("unknown source {:?}", env.source)))?;
+    let mut input = line_input(inner, original, env.received_ms)?;
+    input.source = original;
+    Ok(input)
 }
 
 /// The current time in UTC milliseconds, as inputs record it.

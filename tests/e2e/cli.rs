@@ -28,7 +28,11 @@ fn import_reads_gzip_reports_rejects_with_line_numbers_and_fails_on_them() {
     assert!(stdout.contains("1 rejected"), "{stdout}");
     let rejects =
         std::fs::read_to_string(format!("{}.rejects", gz.display())).expect("rejects file");
-    assert_eq!(rejects.lines().count(), 1);
+    assert_eq!(
+        rejects.lines().collect::<Vec<_>>(),
+        ["{\"recorded_at\": \"2025-01-01T00:00:00Z\"}"],
+        "the rejected line, byte for byte"
+    );
     // Importing again from stdin stores nothing new.
     let mut child = Command::new(env!("CARGO_BIN_EXE_ticks"))
         .arg("--data")
