@@ -36,7 +36,7 @@ use crate::model::*;
 use crate::templates::{render, SharedCatalog};
 use columns::{KeyColumns, SavedColumn};
 use contacts::{Contacts, SavedContacts};
-use docs::push_error_words;
+use docs::{push_error_words, push_identifier_words};
 use field::NFIELDS;
 use interner::{Interner, SavedStrings, Sym};
 use links::OutboundByPair;
@@ -839,7 +839,7 @@ impl State {
             .into_iter()
             .flatten()
         {
-            push_words(&mut text, p);
+            push_identifier_words(&mut text, p);
         }
         Some(TextDoc {
             entry: id,
@@ -967,7 +967,7 @@ impl State {
             exact.push(st.wamid.clone());
             exact.extend(st.recipient.iter().cloned());
             if let Some(r) = &st.recipient {
-                push_words(&mut text, r);
+                push_identifier_words(&mut text, r);
             }
         }
         if new_user_id || (is_new_entry && st.user_id.is_some()) {
