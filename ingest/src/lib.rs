@@ -182,15 +182,7 @@ pub(crate) fn line_input_or_back(
     if raw.starts_with(b"{\"ticks_record\":") {
         return unwrap_export_line(&raw).map_err(|e| (e, raw));
     }
-    let events = (|| {
-        let v = parse_json(&raw)?;
-        if v.get("object").is_some() {
-            webhook::parse_webhook_value(&v, received_ms)
-        } else {
-            Ok(vec![Event::Send(Box::new(send::parse_send_value(&v, "")?))])
-        }
-    })();
-    match events {
+    match line_events(&raw, received_ms) {
         Ok(events) => Ok(Input {
             source,
             received_ms,
@@ -198,6 +190,16 @@ pub(crate) fn line_input_or_back(
             events,
         }),
         Err(e) => Err((e, raw)),
+    }
+}
+
+/// The events of a line: a webhook body's, or one send result.
+fn line_events(raw: &[u8], received_ms: i64) -> Result<Vec<Event>, ParseError> {
+    let v = parse_json(raw)?;
+    if v.get("object").is_some() {
+        webhook::parse_webhook_value(&v, received_ms)
+    } else {
+        Ok(vec![Event::Send(Box::new(send::parse_send_value(&v, "")?))])
     }
 }
 

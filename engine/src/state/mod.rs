@@ -973,7 +973,7 @@ impl State {
         if new_user_id || (is_new_entry && st.user_id.is_some()) {
             exact.extend(st.user_id.iter().cloned());
             if let Some(u) = &st.user_id {
-                push_words(&mut text, u);
+                push_identifier_words(&mut text, u);
             }
         }
         if text.is_empty() && exact.is_empty() {
@@ -1127,11 +1127,11 @@ impl State {
             .flatten()
             {
                 exact.push(id.clone());
-                push_words(&mut text, id);
+                push_identifier_words(&mut text, id);
             }
         }
         for id in [&msg.user_id, &msg.username].into_iter().flatten() {
-            push_words(&mut text, id);
+            push_identifier_words(&mut text, id);
         }
         Some(TextDoc {
             entry: id,
